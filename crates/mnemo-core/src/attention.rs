@@ -1,0 +1,158 @@
+//! Multi-head attention over an explicit key/value window, and causal self-attention with
+//! relative positions and a span limit.
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Tensor};
+
+use crate::heads::{merge_heads, split_heads};
+use crate::kv_cache::KvCache;
+use crate::relative_position::{RelativePositions, RelativePositionsConfig};
+
+/// Value used for masked scores (finite, so a fully masked row cannot produce NaN).
+const MASKED: f32 = -1.0e9;
+
+/// Scaled dot-product attention with an optional additive score term and mask.
+///
+/// `scores = (q · kᵀ) / sqrt(Dh) + extra`, masked entries removed, softmax over keys.
+///
+/// # Shapes
+/// - q: `[B, H, Tq, Dh]`
+/// - k, v: `[B, H, Tk, Dh]`
+/// - extra: `[B, H, Tq, Tk]` (already scaled as the caller wants)
+/// - mask: `[1, 1, Tq, Tk]`, true where a key must not be attended
+/// - output: `[B, H, Tq, Dh]`
+pub fn attend(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    extra: Option<Tensor<4>>,
+    mask: Option<Tensor<4, Bool>>,
+) -> Tensor<4> {
+    let [b, h, tq, dh] = q.dims();
+    let tk = k.dims()[2];
+    let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt());
+    if let Some(extra) = extra {
+        scores = scores + extra;
+    }
+    if let Some(mask) = mask {
+        scores = scores.mask_fill(mask.expand([b, h, tq, tk]), MASKED);
+    }
+    softmax(scores, 3).matmul(v)
+}
+
+/// Configuration of [`CausalSelfAttention`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CausalSelfAttentionConfig {
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of heads H (D must be divisible by H).
+    pub n_heads: usize,
+    /// Attention span S: a position attends to itself and the S-1 positions before it.
+    pub span: usize,
+    /// Dropout on the attention output.
+    pub dropout: f64,
+    /// Multiplier on the output projection's initial weights (1/sqrt(2L) for pre-norm stacks).
+    pub out_init_scale: f64,
+}
+
+impl CausalSelfAttentionConfig {
+    /// Build the module.
+    pub fn init(&self, device: &Device) -> CausalSelfAttention {
+        assert!(
+            self.d_model % self.n_heads == 0,
+            "d_model {} is not divisible by n_heads {}",
+            self.d_model,
+            self.n_heads
+        );
+        let d = self.d_model;
+        CausalSelfAttention {
+            query: LinearConfig::new(d, d).init(device),
+            key: LinearConfig::new(d, d).init(device),
+            value: LinearConfig::new(d, d).init(device),
+            output: scaled_linear(d, d, self.out_init_scale, device),
+            positions: RelativePositionsConfig {
+                span: self.span,
+                d_head: d / self.n_heads,
+                min_distance: 0,
+            }
+            .init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            n_heads: self.n_heads,
+        }
+    }
+}
+
+/// A linear layer with burn's default initialisation scaled by `scale`.
+pub fn scaled_linear(d_in: usize, d_out: usize, scale: f64, device: &Device) -> Linear {
+    // burn's default: KaimingUniform { gain: 1/sqrt(3), fan_out_only: false }.
+    let gain = scale / 3.0f64.sqrt();
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::KaimingUniform { gain, fan_out_only: false })
+        .init(device)
+}
+
+/// Causal multi-head self-attention with relative positions and a span limit.
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention {
+    /// Query projection.
+    pub query: Linear,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    /// Output projection.
+    pub output: Linear,
+    /// Learned vector per distance 0..S.
+    pub positions: RelativePositions,
+    /// Dropout on the output.
+    pub dropout: Dropout,
+    /// Number of heads H.
+    pub n_heads: usize,
+}
+
+impl CausalSelfAttention {
+    /// The span S.
+    pub fn span(&self) -> usize {
+        self.positions.span()
+    }
+
+    /// Attend over a whole segment in parallel (each position sees itself and S-1 before it).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [_b, _t, d] = x.dims();
+        let h = self.n_heads;
+        let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
+        let k = split_heads(self.key.forward(x.clone()), h);
+        let v = split_heads(self.value.forward(x), h);
+        let (pos, mask) = self.positions.causal_scores(q.clone());
+        let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
+        let a = merge_heads(attend(q, k, v, Some(pos), Some(mask)));
+        self.dropout.forward(self.output.forward(a))
+    }
+
+    /// Attend for one new position, given the cache of earlier keys and values.
+    ///
+    /// Equals the matching row of [`forward`](Self::forward) when the cache holds the keys and
+    /// values of the positions before it.
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: `[B, 1, D]`
+    pub fn forward_step(&self, x: Tensor<3>, cache: KvCache) -> (Tensor<3>, KvCache) {
+        let [_b, _one, d] = x.dims();
+        let h = self.n_heads;
+        let q = split_heads(self.query.forward(x.clone()), h); // [B,H,1,Dh]
+        let k = split_heads(self.key.forward(x.clone()), h);
+        let v = split_heads(self.value.forward(x), h);
+        let (keys, values, cache) = cache.append(k, v);
+        let n = keys.dims()[2];
+        let scale = 1.0 / ((d / h) as f64).sqrt();
+        let pos = q.clone().matmul(self.positions.window(n).transpose().unsqueeze::<4>());
+        let a = merge_heads(attend(q, keys, values, Some(pos.mul_scalar(scale)), None));
+        (self.dropout.forward(self.output.forward(a)), cache)
+    }
+}

@@ -1,0 +1,27 @@
+//! Blocks for memory Transformers, shared by every mnemo model.
+//!
+//! Each block follows burn's `Config -> init -> Module` pattern and is backend-free: tensors carry
+//! their backend in their `Device`, chosen at the binary edge by `mnemo-backend`.
+//!
+//! - [`attention`]: scaled dot-product attention over an explicit key/value window, with learned
+//!   relative position terms ([`relative_position`]) and a span limit; causal self-attention with
+//!   a KV cache ([`kv_cache`]).
+//! - [`feed_forward`]: the position-wise MLP.
+//! - [`norm`]: LayerNorm or RMSNorm, placed before (pre-norm) or after (post-norm) a sublayer.
+//! - [`feedback_window`]: the Feedback Transformer's preallocated memory window.
+#![warn(missing_docs)]
+
+pub mod attention;
+pub mod feed_forward;
+pub mod feedback_window;
+pub mod heads;
+pub mod kv_cache;
+pub mod norm;
+pub mod relative_position;
+
+pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
+pub use feed_forward::{FeedForward, FeedForwardConfig};
+pub use feedback_window::FeedbackWindow;
+pub use kv_cache::KvCache;
+pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
+pub use relative_position::{RelativePositions, RelativePositionsConfig};

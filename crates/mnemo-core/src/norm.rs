@@ -1,0 +1,94 @@
+//! Normalisation layers (LayerNorm or RMSNorm) and where they sit (pre or post the sublayer).
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Which normalisation a block uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormKind {
+    /// LayerNorm: centre, scale to unit variance, then affine (`gamma`, `beta`).
+    #[default]
+    Layer,
+    /// RMSNorm: scale by the root mean square, then `gamma` (no centring, no bias).
+    Rms,
+}
+
+/// Where the norm sits relative to each residual sublayer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormPlacement {
+    /// `x + f(norm(x))`, plus a final norm before the output layer.
+    #[default]
+    Pre,
+    /// `norm(x + f(x))`, no final norm.
+    Post,
+}
+
+/// Configuration of a [`Norm`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormConfig {
+    /// Width of the normalised (last) dimension.
+    pub d_model: usize,
+    /// LayerNorm or RMSNorm.
+    pub kind: NormKind,
+}
+
+impl NormConfig {
+    /// A norm of `kind` over `d_model` features.
+    pub fn new(d_model: usize, kind: NormKind) -> Self {
+        Self { d_model, kind }
+    }
+
+    /// Build the module.
+    pub fn init(&self, device: &Device) -> Norm {
+        match self.kind {
+            NormKind::Layer => Norm::Layer(LayerNormConfig::new(self.d_model).init(device)),
+            NormKind::Rms => Norm::Rms(RmsNormConfig::new(self.d_model).init(device)),
+        }
+    }
+}
+
+/// A LayerNorm or an RMSNorm over the last dimension.
+#[derive(Module, Debug)]
+pub enum Norm {
+    /// LayerNorm.
+    Layer(LayerNorm),
+    /// RMSNorm.
+    Rms(RmsNorm),
+}
+
+impl Norm {
+    /// Normalise over the last dimension.
+    ///
+    /// # Shapes
+    /// - x: `[..., D]`
+    /// - output: `[..., D]`
+    pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+        match self {
+            Norm::Layer(n) => n.forward(x),
+            Norm::Rms(n) => n.forward(x),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_and_layer_norms_differ_on_shifted_input() {
+        let device = mnemo_backend::test_device();
+        let x = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 6.0]], &device);
+        let layer = NormConfig::new(4, NormKind::Layer).init(&device).forward(x.clone());
+        let rms = NormConfig::new(4, NormKind::Rms).init(&device).forward(x);
+        let layer: Vec<f32> = layer.into_data().to_vec().unwrap();
+        let rms: Vec<f32> = rms.into_data().to_vec().unwrap();
+        // LayerNorm output is centred; RMSNorm output keeps the input's sign pattern (all > 0).
+        assert!(layer.iter().sum::<f32>().abs() < 1e-4);
+        assert!(rms.iter().all(|v| *v > 0.0));
+        let ms = (1.0 + 4.0 + 9.0 + 36.0) / 4.0f32;
+        assert!((rms[3] - 6.0 / ms.sqrt()).abs() < 1e-3);
+    }
+}

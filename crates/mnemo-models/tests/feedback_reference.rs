@@ -1,0 +1,273 @@
+//! The Feedback Transformer's buffered, in-place implementation against a naive reference that
+//! recomputes everything with concatenation (forward and gradients, over several segments with
+//! carried state), plus causality, cached decoding, and a finite-difference check of the mixing
+//! weights' gradient.
+mod common;
+
+use burn::module::Module;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use common::{max_abs, max_abs_diff, tokens};
+use mnemo_core::NormPlacement;
+use mnemo_models::feedback_layer::FeedbackLayer;
+use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState};
+
+const VOCAB: usize = 13;
+
+fn configs() -> Vec<(&'static str, FeedbackConfig)> {
+    let shared = FeedbackConfig { span: 5, ..FeedbackConfig::tiny(VOCAB) };
+    let per_layer = FeedbackConfig { share_kv: false, n_layers: 3, ..shared.clone() };
+    let post = FeedbackConfig {
+        placement: NormPlacement::Post,
+        norm: mnemo_core::NormKind::Rms,
+        ..shared.clone()
+    };
+    vec![("shared kv", shared), ("per-layer kv", per_layer), ("post-norm rms", post)]
+}
+
+/// One layer, written out op by op from DESIGN.md §4 (no window, no `attend` helper).
+fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &mnemo_models::feedback_layer::MemoryProjection) -> Tensor<3> {
+    let [b, s, d] = memories.dims();
+    let heads = layer.n_heads;
+    let dh = d / heads;
+    let m = proj.norm.forward(memories);
+    let k = proj.key.forward(m.clone()).reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
+    let v = proj.value.forward(m).reshape([b, s, heads, dh]).swap_dims(1, 2);
+    // Position vector of window slot j: distance S - j, i.e. table row S - j - 1.
+    let table = layer.positions.table.val();
+    let rows: Vec<Tensor<2>> = (0..s).map(|j| table.clone().narrow(0, s - j - 1, 1)).collect();
+    let p = Tensor::cat(rows, 0); // [S,Dh]
+    let attn = |x: Tensor<3>| {
+        let q = layer.query.forward(x).reshape([b, 1, heads, dh]).swap_dims(1, 2); // [B,H,1,Dh]
+        let keys = k.clone() + p.clone().unsqueeze::<4>();
+        let scores = q.matmul(keys.swap_dims(2, 3)).div_scalar((dh as f32).sqrt());
+        let a = softmax(scores, 3).matmul(v.clone()); // [B,H,1,Dh]
+        layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
+    };
+    if layer.pre_norm {
+        let h = h.clone() + attn(layer.attn_norm.forward(h));
+        h.clone() + layer.ff.forward(layer.ff_norm.forward(h))
+    } else {
+        let h = layer.attn_norm.forward(h.clone() + attn(h));
+        layer.ff_norm.forward(h.clone() + layer.ff.forward(h))
+    }
+}
+
+/// The reference: keeps a list of memories and, at every step, concatenates the last S and
+/// re-projects them for every layer.
+fn naive_segment(model: &FeedbackLm, x: Tensor<2, Int>, memories: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    let [_b, t_len] = x.dims();
+    let s = model.span;
+    let n_layers = model.layers.len();
+    let mut mems: Vec<Tensor<3>> = (0..s).map(|j| memories.clone().narrow(1, j, 1)).collect();
+    let w = softmax(model.mix.val(), 0);
+    let emb = model.embedding.forward(x);
+    let mut tops = Vec::new();
+    for t in 0..t_len {
+        let window = Tensor::cat(mems[mems.len() - s..].to_vec(), 1);
+        let mut h = emb.clone().narrow(1, t, 1);
+        let mut m = h.clone() * w.clone().narrow(0, 0, 1).reshape([1, 1, 1]);
+        for (l, layer) in model.layers.iter().enumerate() {
+            let proj = &model.memory_projections[if model.memory_projections.len() == 1 { 0 } else { l }];
+            h = naive_layer(layer, h, window.clone(), proj);
+            m = m + h.clone() * w.clone().narrow(0, l + 1, 1).reshape([1, 1, 1]);
+        }
+        assert_eq!(n_layers + 1, w.dims()[0]);
+        tops.push(h);
+        mems.push(m);
+    }
+    let h = Tensor::cat(tops, 1);
+    let h = match &model.final_norm {
+        Some(n) => n.forward(h),
+        None => h,
+    };
+    let next = Tensor::cat(mems[mems.len() - s..].to_vec(), 1).detach();
+    (model.head.forward(h), next)
+}
+
+/// A scalar loss with fixed random weights over all logits (touches every output).
+fn probe_loss(logits: Tensor<3>, probe: &Tensor<3>) -> Tensor<1> {
+    (logits * probe.clone()).sum()
+}
+
+fn run_segments(
+    model: &FeedbackLm,
+    xs: &[Tensor<2, Int>],
+    probe: &Tensor<3>,
+    device: &Device,
+    naive: bool,
+) -> (Vec<Tensor<3>>, Tensor<1>) {
+    let b = xs[0].dims()[0];
+    let mut memories = model.init_state(b, device).memories;
+    let mut logits_all = Vec::new();
+    let mut loss = Tensor::<1>::zeros([1], device);
+    for x in xs {
+        let (logits, next) = if naive {
+            naive_segment(model, x.clone(), memories)
+        } else {
+            let (l, s) = model.forward_segment(x.clone(), FeedbackState { memories, projected: None });
+            (l, s.memories)
+        };
+        memories = next;
+        loss = loss + probe_loss(logits.clone(), probe);
+        logits_all.push(logits);
+    }
+    (logits_all, loss)
+}
+
+#[test]
+fn buffered_equals_naive_reference_forward_and_gradients() {
+    let device = mnemo_backend::test_device();
+    for (name, config) in configs() {
+        device.seed(7);
+        let model = config.init(&device);
+        // Three segments of 4 with span 5: windows straddle segment boundaries.
+        let xs: Vec<_> = (0..3).map(|i| tokens(2, 4, VOCAB, i, &device)).collect();
+        let probe = Tensor::<3>::random([2, 4, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+        // Non-zero mixing logits, so the mix is not uniform.
+        let model = FeedbackLm {
+            mix: model.mix.map(|w| w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device)).detach().require_grad()),
+            ..model
+        };
+        let (fast, fast_loss) = run_segments(&model, &xs, &probe, &device, false);
+        let (slow, slow_loss) = run_segments(&model, &xs, &probe, &device, true);
+        for (i, (a, b)) in fast.into_iter().zip(slow).enumerate() {
+            let diff = max_abs_diff(a.clone(), b);
+            assert!(diff < 1e-5 * (1.0 + max_abs(a)), "{name}: segment {i} logits differ by {diff}");
+        }
+        let g_fast = fast_loss.backward();
+        let g_slow = slow_loss.backward();
+        let mut checked = 0;
+        let mut compare = |label: &str, p: Tensor<2>| {
+            let a = p.grad(&g_fast).expect("fast grad");
+            let b = p.grad(&g_slow).expect("slow grad");
+            let scale = 1.0 + max_abs(b.clone());
+            let diff = max_abs_diff(a, b);
+            assert!(diff < 1e-4 * scale, "{name}: grad of {label} differs by {diff} (scale {scale})");
+            checked += 1;
+        };
+        compare("embedding", model.embedding.weight.val());
+        compare("head", model.head.weight.val());
+        for (l, layer) in model.layers.iter().enumerate() {
+            compare(&format!("layer {l} query"), layer.query.weight.val());
+            compare(&format!("layer {l} output"), layer.output.weight.val());
+            compare(&format!("layer {l} positions"), layer.positions.table.val());
+            compare(&format!("layer {l} ff.up"), layer.ff.up.weight.val());
+        }
+        for (i, p) in model.memory_projections.iter().enumerate() {
+            compare(&format!("memory projection {i} key"), p.key.weight.val());
+            compare(&format!("memory projection {i} value"), p.value.weight.val());
+        }
+        let mix = model.mix.val();
+        let (a, b) = (mix.grad(&g_fast).unwrap(), mix.grad(&g_slow).unwrap());
+        let diff = max_abs_diff(a.clone(), b);
+        assert!(diff < 1e-4 * (1.0 + max_abs(a.clone())), "{name}: mix grad differs by {diff}");
+        assert!(max_abs(a) > 0.0, "{name}: mix gradient is zero");
+        assert!(checked >= 6);
+    }
+}
+
+/// Gradients do not cross segments (the carried memories are detached), so the finite
+/// difference is taken over one segment that starts from a fixed, non-zero carried state.
+#[test]
+fn mixing_gradient_matches_finite_differences() {
+    let device = mnemo_backend::test_device();
+    device.seed(3);
+    let config = FeedbackConfig { span: 4, ..FeedbackConfig::tiny(VOCAB) };
+    let model = config.init(&device);
+    let plain = device.clone().inner();
+    let base = model.valid();
+    let warmup = tokens(2, 5, VOCAB, 10, &plain);
+    let (_, carried) = base.forward_segment(warmup, base.init_state(2, &plain));
+    let x = tokens(2, 5, VOCAB, 11, &device);
+    let probe = Tensor::<3>::random([2, 5, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+    let state = FeedbackState { memories: carried.memories.clone().to_device(&device), projected: None };
+    let (logits, _) = model.forward_segment(x.clone(), state);
+    let grads = probe_loss(logits, &probe).backward();
+    let analytic: Vec<f32> = model.mix.val().grad(&grads).unwrap().into_data().to_vec().unwrap();
+    let eps = 1e-2f32;
+    for i in 0..config.n_layers + 1 {
+        let shifted = |delta: f32| {
+            let mut e = vec![0.0f32; config.n_layers + 1];
+            e[i] = delta;
+            let bump = Tensor::<1>::from_floats(e.as_slice(), &plain);
+            let m = FeedbackLm { mix: base.mix.clone().map(|w| w + bump), ..base.clone() };
+            let (logits, _) = m.forward_segment(x.clone().to_device(&plain), carried.clone());
+            probe_loss(logits, &probe.clone().to_device(&plain)).into_scalar::<f64>()
+        };
+        let numeric = ((shifted(eps) - shifted(-eps)) / (2.0 * eps as f64)) as f32;
+        let tol = 1e-2 * (1.0 + analytic[i].abs());
+        assert!(
+            (numeric - analytic[i]).abs() < tol,
+            "mix[{i}]: finite difference {numeric} vs autodiff {}",
+            analytic[i]
+        );
+        assert!(analytic[i].abs() > 1e-4, "mix[{i}] gradient is zero");
+    }
+}
+
+#[test]
+fn causal_within_and_across_segments() {
+    let device = mnemo_backend::test_device().inner();
+    for (name, config) in configs() {
+        let model = config.init(&device);
+        let x = tokens(2, 8, VOCAB, 1, &device);
+        let y = x.clone().slice_assign([0..2, 5..8], tokens(2, 3, VOCAB, 2, &device));
+        let (a, _) = model.forward_segment(x, model.init_state(2, &device));
+        let (b, _) = model.forward_segment(y, model.init_state(2, &device));
+        let past = max_abs_diff(a.clone().narrow(1, 0, 5), b.clone().narrow(1, 0, 5));
+        assert!(past < 1e-6, "{name}: past outputs changed by {past}");
+        assert!(max_abs_diff(a, b) > 1e-4, "{name}: the future change had no effect");
+    }
+}
+
+#[test]
+fn step_by_step_decoding_equals_segments() {
+    let device = mnemo_backend::test_device().inner();
+    for (name, config) in configs() {
+        let model = config.init(&device);
+        let xs: Vec<_> = (0..2).map(|i| tokens(2, 6, VOCAB, 20 + i, &device)).collect();
+        let mut seg_state = model.init_state(2, &device);
+        let mut step_state = model.init_state(2, &device);
+        for x in &xs {
+            let (logits, next) = model.forward_segment(x.clone(), seg_state);
+            seg_state = next;
+            for t in 0..6 {
+                let token = x.clone().narrow(1, t, 1).squeeze_dim(1);
+                let (step_logits, s) = model.forward_step(token, step_state);
+                step_state = s;
+                let diff = max_abs_diff(step_logits, logits.clone().narrow(1, t, 1).squeeze_dim(1));
+                assert!(diff < 1e-4, "{name}: step {t} differs by {diff}");
+            }
+        }
+        let diff = max_abs_diff(seg_state.memories, step_state.memories);
+        assert!(diff < 1e-4, "{name}: carried memories differ by {diff}");
+    }
+}
+
+/// With one layer and zero carried memory, the first step attends to S zero memories, whose
+/// keys/values are the projections of norm(0): a hand-computable case.
+#[test]
+fn first_step_attends_to_zero_memories() {
+    let device = mnemo_backend::test_device().inner();
+    let config = FeedbackConfig { n_layers: 1, span: 3, ..FeedbackConfig::tiny(VOCAB) };
+    let model = config.init(&device);
+    let x = tokens(1, 1, VOCAB, 4, &device);
+    let (logits, state) = model.forward_segment(x.clone(), model.init_state(1, &device));
+    // All S memories are equal (zero), so attention is uniform and returns the single value
+    // vector v0 = W_v norm(0) + b, whatever the query and positions are.
+    let proj = &model.memory_projections[0];
+    let zero = Tensor::<3>::zeros([1, 1, config.d_model], &device);
+    let v0 = proj.value.forward(proj.norm.forward(zero)); // [1,1,D]
+    let layer = &model.layers[0];
+    let h0 = model.embedding.forward(x);
+    let h1 = h0.clone() + layer.output.forward(v0);
+    let h1 = h1.clone() + layer.ff.forward(layer.ff_norm.forward(h1));
+    let want = model.head.forward(model.final_norm.as_ref().unwrap().forward(h1.clone()));
+    assert!(max_abs_diff(logits, want) < 1e-5);
+    // The new memory is the uniform mix of embedding and layer output (w = 0 at init).
+    let m = (h0 + h1) / 2.0;
+    let last = state.memories.narrow(1, 2, 1);
+    assert!(max_abs_diff(last, m) < 1e-5);
+}
+
