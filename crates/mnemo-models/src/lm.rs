@@ -138,7 +138,7 @@ impl ModelState {
             ModelState::Transformer(_) => StateSnapshot::Transformer,
             ModelState::Feedback(s) => StateSnapshot::Feedback {
                 shape: s.memories.dims(),
-                values: s.memories.to_data().convert::<f32>().to_vec().expect("f32 memories"),
+                values: s.memories.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 memories"),
             },
         }
     }

@@ -1,0 +1,59 @@
+//! `mnemo generate`: the model's output at each prompt token, then a continuation.
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use clap::Args;
+use mnemo_train::{GenerateConfig, generate, load_run};
+
+/// Arguments of `mnemo generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Run directory, e.g. runs/smoke-tiny/feedback.
+    run_dir: PathBuf,
+    /// Space-separated prompt tokens, e.g. "x = 4 ; print x ;".
+    #[arg(long)]
+    prompt: String,
+    /// Tokens to generate after the prompt.
+    #[arg(long, default_value_t = 16)]
+    max_new_tokens: usize,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend to run on.
+    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
+    backend: String,
+}
+
+/// Print each prompt token with the model's output there, then the continuation.
+pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+    let run = load_run(&args.run_dir, &args.backend)?;
+    let tokens: Vec<&str> = args.prompt.split_whitespace().collect();
+    let prompt = run.vocab.encode(&tokens).map_err(|e| {
+        anyhow!(
+            "--prompt: {e}; the vocabulary of {} is: {}",
+            args.run_dir.display(),
+            run.vocab.tokens().join(" ")
+        )
+    })?;
+    let config = GenerateConfig {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
+        seed: args.seed,
+    };
+    let generation = generate(&run.model, &prompt, &config, &run.device)?;
+    let width = tokens.iter().map(|t| t.len()).max().unwrap_or(0).max(5);
+    println!("{:<width$}  model output", "token");
+    for (token, &predicted) in tokens.iter().zip(&generation.prompt_predictions) {
+        println!("{token:<width$}  {}", run.vocab.token(predicted));
+    }
+    let continuation: Vec<&str> = generation
+        .generated
+        .iter()
+        .map(|&id| run.vocab.token(id))
+        .collect();
+    println!("generated: {}", continuation.join(" "));
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `mnemo`: train, evaluate and sample from memory Transformers.
+//!
+//! ```text
+//! mnemo train experiments/smoke/tiny.toml [--backend cpu] [--out runs] [--resume] [--model NAME] [--quiet]
+//! mnemo eval runs/smoke-tiny/feedback [--split valid|test] [--backend cpu] [--json]
+//! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
+//!     [--temperature T] [--seed S] [--backend cpu]
+//! ```
+//!
+//! Every error is one line on stderr naming the file, field or flag at fault, and exits with
+//! code 2.
+#![warn(missing_docs)]
+
+mod eval_cmd;
+mod generate_cmd;
+mod train_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command line of `mnemo`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mnemo",
+    version,
+    about = "Memory Transformers on burn: train, eval, generate"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train every model of an experiment config (or one, with --model) and tabulate results.
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a trained run on a split.
+    Eval(eval_cmd::EvalArgs),
+    /// Read a prompt step by step, show the model's output per token, then continue it.
+    Generate(generate_cmd::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train_cmd::run(&args),
+        Command::Eval(args) => eval_cmd::run(&args),
+        Command::Generate(args) => generate_cmd::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` joins an error's context chain on one line.
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

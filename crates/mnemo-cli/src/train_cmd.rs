@@ -1,0 +1,85 @@
+//! `mnemo train`: train the models of an experiment one after another.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mnemo_train::{ExperimentConfig, RunDir, RunSummary, TrainOptions, results_table, train};
+
+/// Arguments of `mnemo train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML), e.g. experiments/smoke/tiny.toml.
+    config: PathBuf,
+    /// Backend to train on (cpu, flex, ndarray, ... as compiled in).
+    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
+    backend: String,
+    /// Root directory of runs; this experiment goes to <out>/<run.name>/<model>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Continue runs from their checkpoints instead of refusing to overwrite them.
+    #[arg(long)]
+    resume: bool,
+    /// Train only this model of the config.
+    #[arg(long)]
+    model: Option<String>,
+    /// Show no progress.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Train, then print the results table and write it to `<out>/<run name>/results.md`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = ExperimentConfig::load(&args.config)?;
+    mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let names = match &args.model {
+        Some(name) if config.models.contains_key(name) => vec![name.clone()],
+        Some(name) => bail!(
+            "--model {name}: {} has no model named `{name}`; it has: {}",
+            args.config.display(),
+            config.model_names().join(", ")
+        ),
+        None => config.model_names(),
+    };
+    let opts = TrainOptions {
+        out_dir: args.out.clone(),
+        backend: args.backend.clone(),
+        resume: args.resume,
+        quiet: args.quiet,
+        stop_after: None,
+    };
+    for name in &names {
+        train(&config, name, &opts)?;
+    }
+    // Tabulate every model of the experiment that has a summary, not only those just trained.
+    let summaries = config
+        .model_names()
+        .iter()
+        .map(|name| read_summary(&RunDir::new(&args.out, &config.run.name, name).summary()))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    let table = results_table(&summaries);
+    print!("{table}");
+    let path = args.out.join(&config.run.name).join("results.md");
+    let text = format!(
+        "# {}\n\nCommand: `mnemo train {} --backend {}`\n\n{table}",
+        config.run.name,
+        args.config.display(),
+        args.backend
+    );
+    std::fs::write(&path, text)
+        .with_context(|| format!("{}: cannot write results", path.display()))?;
+    Ok(())
+}
+
+/// The summary at `path`, if the run got that far.
+fn read_summary(path: &Path) -> anyhow::Result<Option<RunSummary>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let summary = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a run summary", path.display()))?;
+    Ok(Some(summary))
+}

@@ -1,0 +1,409 @@
+//! One-file checkpoints, checksummed and written atomically.
+//!
+//! # Format (version 1)
+//!
+//! ```text
+//! magic    8 bytes   "MNEMOCKP"
+//! version  u32 LE    1
+//! count    u32 LE    3
+//! then `count` sections, in this order:
+//!   tag     4 bytes  "STAT" | "MODL" | "OPTM"
+//!   length  u64 LE   payload length in bytes
+//!   sha256  32 bytes digest of the payload
+//!   payload          trainer state (JSON) | model record (burnpack) | optimizer (burnpack)
+//! ```
+//!
+//! Nothing may follow the last section. [`Checkpoint::read`] checks every length and digest
+//! before any byte reaches burn or serde, so a truncated or corrupted file is an error naming
+//! the file and the section, never a panic. [`Checkpoint::write_atomic`] writes
+//! `checkpoint.mnemo.tmp` next to the target, fsyncs it, and renames it over the old file, so a
+//! run killed mid-write keeps its previous checkpoint.
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use mnemo_data::TaskConfig;
+use mnemo_models::{ModelConfig, StateSnapshot};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::experiment::TrainConfig;
+use crate::metrics::{Metrics, MetricsAccumulator};
+
+/// File name of a run's checkpoint.
+pub const CHECKPOINT_FILE: &str = "checkpoint.mnemo";
+
+/// First bytes of every checkpoint.
+pub const MAGIC: &[u8; 8] = b"MNEMOCKP";
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const TAGS: [(&[u8; 4], &str); 3] = [
+    (b"STAT", "trainer state"),
+    (b"MODL", "model"),
+    (b"OPTM", "optimizer"),
+];
+const HEADER_LEN: usize = 8 + 4 + 4;
+const SECTION_HEADER_LEN: usize = 4 + 8 + 32;
+
+/// Where training stands: everything besides the weights and the optimizer moments that a
+/// resumed run needs to continue exactly as an uninterrupted one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerState {
+    /// Name of the model in the experiment config.
+    pub model_name: String,
+    /// The resolved model config the weights belong to (checked on resume).
+    pub model_config: ModelConfig,
+    /// The data config (checked on resume: the stream must be the same).
+    pub data: TaskConfig,
+    /// Batch and segment sizes (checked on resume: they define the data position).
+    pub train: TrainConfig,
+    /// The run seed.
+    pub seed: u64,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Index of the next training segment to read.
+    pub next_segment: usize,
+    /// Completed passes over the training split.
+    pub epoch: u64,
+    /// Training segments per epoch (checked on resume: the data must be the same).
+    pub segments_per_epoch: usize,
+    /// The model state carried into segment `next_segment`.
+    pub carried: StateSnapshot,
+    /// Seconds spent training so far (all sessions).
+    pub train_time_s: f64,
+    /// Training positions read so far.
+    pub tokens_seen: u64,
+    /// Train metrics of the last log window, if any.
+    pub last_train: Option<Metrics>,
+    /// The open log window (steps since the last train log line).
+    pub window: MetricsAccumulator,
+    /// The last validation result and its step, if any.
+    pub last_valid: Option<(u64, Metrics)>,
+    /// The best (highest accuracy, then lowest loss) validation result and its step, if any.
+    pub best_valid: Option<(u64, Metrics)>,
+}
+
+/// Everything a checkpoint file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Step, data position, carried state, metrics.
+    pub trainer: TrainerState,
+    /// The model record (`Module::into_record().into_bytes()`).
+    pub model: Vec<u8>,
+    /// The optimizer state (`ModuleOptimizer::into_bytes()`).
+    pub optimizer: Vec<u8>,
+}
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The file system refused.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done, e.g. `cannot read checkpoint`.
+        action: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid checkpoint of this format.
+    #[error("{}: corrupt checkpoint: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file ends before its declared content.
+    #[error("{}: truncated checkpoint (corrupt): {reason}", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Which part is missing.
+        reason: String,
+    },
+    /// The file is a valid checkpoint, but not of this run (another model or data).
+    #[error("{}: checkpoint does not match this run: {reason}", path.display())]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl CheckpointError {
+    /// A [`CheckpointError::Mismatch`] for `path`.
+    pub fn mismatch(path: &Path, reason: impl Into<String>) -> Self {
+        Self::Mismatch {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A problem found while decoding bytes, before the file name is attached.
+enum Problem {
+    Corrupt(String),
+    Truncated(String),
+}
+
+impl Checkpoint {
+    /// The checkpoint as bytes in the format above.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let state = serde_json::to_vec(&self.trainer).expect("trainer state serialises to JSON");
+        let payloads: [&[u8]; 3] = [&state, &self.model, &self.optimizer];
+        let total = HEADER_LEN
+            + payloads
+                .iter()
+                .map(|p| SECTION_HEADER_LEN + p.len())
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(total);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(TAGS.len() as u32).to_le_bytes());
+        for ((tag, _), payload) in TAGS.iter().zip(payloads) {
+            out.extend_from_slice(*tag);
+            out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            out.extend_from_slice(&Sha256::digest(payload));
+            out.extend_from_slice(payload);
+        }
+        out
+    }
+
+    /// Decode bytes written by [`Checkpoint::to_bytes`]; `path` only names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, CheckpointError> {
+        Self::decode(bytes).map_err(|problem| match problem {
+            Problem::Corrupt(reason) => CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            },
+            Problem::Truncated(reason) => CheckpointError::Truncated {
+                path: path.to_path_buf(),
+                reason,
+            },
+        })
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Problem> {
+        if bytes.len() < HEADER_LEN {
+            return Err(
+                if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] != MAGIC {
+                    Problem::Corrupt("not a mnemo checkpoint (wrong magic bytes)".into())
+                } else {
+                    Problem::Truncated(format!(
+                        "{} bytes, shorter than the {HEADER_LEN}-byte header",
+                        bytes.len()
+                    ))
+                },
+            );
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(Problem::Corrupt(
+                "not a mnemo checkpoint (wrong magic bytes)".into(),
+            ));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(Problem::Corrupt(format!(
+                "format version {version}, but this build reads version {FORMAT_VERSION}"
+            )));
+        }
+        let count = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+        if count as usize != TAGS.len() {
+            return Err(Problem::Corrupt(format!(
+                "{count} sections, expected {}",
+                TAGS.len()
+            )));
+        }
+        let mut rest = &bytes[HEADER_LEN..];
+        let mut payloads = Vec::with_capacity(TAGS.len());
+        for (tag, name) in TAGS {
+            if rest.len() < SECTION_HEADER_LEN {
+                return Err(Problem::Truncated(format!(
+                    "the {name} section header is cut off"
+                )));
+            }
+            if &rest[..4] != tag {
+                return Err(Problem::Corrupt(format!(
+                    "expected the {name} section (tag {:?}), found tag {:?}",
+                    String::from_utf8_lossy(tag),
+                    String::from_utf8_lossy(&rest[..4])
+                )));
+            }
+            let len = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
+            let digest = &rest[12..SECTION_HEADER_LEN];
+            rest = &rest[SECTION_HEADER_LEN..];
+            if len > rest.len() as u64 {
+                return Err(Problem::Truncated(format!(
+                    "the {name} section declares {len} bytes but only {} remain",
+                    rest.len()
+                )));
+            }
+            let (payload, tail) = rest.split_at(len as usize);
+            if Sha256::digest(payload).as_slice() != digest {
+                return Err(Problem::Corrupt(format!(
+                    "the {name} section fails its sha256 check"
+                )));
+            }
+            payloads.push(payload);
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(Problem::Corrupt(format!(
+                "{} unexpected bytes after the last section",
+                rest.len()
+            )));
+        }
+        let trainer: TrainerState = serde_json::from_slice(payloads[0])
+            .map_err(|e| Problem::Corrupt(format!("the trainer state does not parse: {e}")))?;
+        Ok(Self {
+            trainer,
+            model: payloads[1].to_vec(),
+            optimizer: payloads[2].to_vec(),
+        })
+    }
+
+    /// Read and verify a checkpoint file.
+    pub fn read(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            action: "cannot read checkpoint",
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Write to `path` atomically: a `.tmp` sibling is written, fsynced and renamed over `path`.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), CheckpointError> {
+        let tmp = tmp_path(path);
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CheckpointError::Io {
+                path,
+                action,
+                source,
+            }
+        };
+        let mut file = File::create(&tmp).map_err(io("cannot create checkpoint", &tmp))?;
+        file.write_all(&self.to_bytes())
+            .map_err(io("cannot write checkpoint", &tmp))?;
+        file.sync_all()
+            .map_err(io("cannot sync checkpoint", &tmp))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(io("cannot move checkpoint into place", path))?;
+        // Make the rename itself durable.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = File::open(dir)
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// The temporary file [`Checkpoint::write_atomic`] writes before renaming.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mnemo_models::TransformerConfig;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            trainer: TrainerState {
+                model_name: "tiny".into(),
+                model_config: ModelConfig::Transformer(TransformerConfig::tiny(7)),
+                data: TaskConfig::default(),
+                train: TrainConfig {
+                    batch_size: 2,
+                    segment_len: 8,
+                    eval_batch_size: None,
+                },
+                seed: 3,
+                step: 12,
+                next_segment: 4,
+                epoch: 1,
+                segments_per_epoch: 9,
+                carried: StateSnapshot::Feedback {
+                    shape: [1, 1, 2],
+                    values: vec![0.1, -3.5e-7],
+                },
+                train_time_s: 1.5,
+                tokens_seen: 1234,
+                last_train: None,
+                window: MetricsAccumulator::default(),
+                last_valid: Some((
+                    10,
+                    Metrics {
+                        loss: 0.5,
+                        accuracy: 0.25,
+                        scored: 8,
+                        tokens: 64,
+                    },
+                )),
+                best_valid: None,
+            },
+            model: (0..200u32).map(|i| i as u8).collect(),
+            optimizer: vec![9; 33],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let ckpt = sample();
+        ckpt.write_atomic(&path).unwrap();
+        assert!(!tmp_path(&path).exists());
+        assert_eq!(Checkpoint::read(&path).unwrap(), ckpt);
+        // Overwriting replaces the file.
+        let mut next = sample();
+        next.trainer.step = 13;
+        next.write_atomic(&path).unwrap();
+        assert_eq!(Checkpoint::read(&path).unwrap().trainer.step, 13);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_an_error() {
+        let bytes = sample().to_bytes();
+        let path = Path::new("runs/x/checkpoint.mnemo");
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            let err = Checkpoint::from_bytes(&bad, path).expect_err("flipped byte accepted");
+            let msg = err.to_string();
+            assert!(msg.starts_with("runs/x/checkpoint.mnemo: "), "{msg}");
+            assert!(msg.contains("corrupt"), "byte {i}: {msg}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample().to_bytes();
+        let path = Path::new("c.mnemo");
+        for len in 0..bytes.len() {
+            let err = Checkpoint::from_bytes(&bytes[..len], path).expect_err("truncation accepted");
+            assert!(
+                matches!(err, CheckpointError::Truncated { .. }),
+                "length {len}: {err}"
+            );
+            assert!(err.to_string().contains("truncated"), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = Checkpoint::read(Path::new("/nonexistent/ckpt.mnemo")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ckpt.mnemo"), "{err}");
+    }
+}

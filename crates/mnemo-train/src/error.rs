@@ -1,0 +1,104 @@
+//! The error type of training, evaluation and generation.
+use std::path::PathBuf;
+
+use mnemo_backend::BackendError;
+use mnemo_data::DataError;
+
+use crate::checkpoint::CheckpointError;
+use crate::experiment::ConfigError;
+
+/// Everything that can stop a run; each message names the file, field or step involved.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The experiment config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The backend name is unknown or not compiled in.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A checkpoint could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The data could not be generated or batched.
+    #[error("{context}: {source}")]
+    Data {
+        /// Which split or setting, e.g. `valid split (train.eval_batch_size = 8, ...)`.
+        context: String,
+        /// The data crate's error.
+        source: DataError,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file of a run directory is malformed.
+    #[error("{}: {message}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Training would overwrite a run that already has a checkpoint.
+    #[error(
+        "{}: a run with a checkpoint already exists here; pass --resume to continue it or choose \
+         another --out",
+        dir.display()
+    )]
+    RunExists {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// The directory is not a run directory.
+    #[error("{}: not a run directory ({reason})", dir.display())]
+    NotARun {
+        /// The directory.
+        dir: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// The training loss stopped being a finite number.
+    #[error(
+        "step {step}: training loss is {loss} (not finite); training stopped. {}",
+        match kept {
+            Some((at, path)) => format!("The last good checkpoint (step {at}) is kept at {}", path.display()),
+            None => "No checkpoint had been written yet.".to_string(),
+        }
+    )]
+    NonFiniteLoss {
+        /// The step whose loss was not finite.
+        step: u64,
+        /// The loss.
+        loss: f64,
+        /// The step and file of the last checkpoint, if one was written.
+        kept: Option<(u64, PathBuf)>,
+    },
+    /// A prompt or generation request is invalid.
+    #[error("{0}")]
+    Generate(String),
+}
+
+impl TrainError {
+    /// A [`TrainError::Data`] with its context.
+    pub fn data(context: impl Into<String>, source: DataError) -> Self {
+        Self::Data {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A [`TrainError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Evaluation over a whole split with carried state, and reloading a trained run from disk.
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use mnemo_data::{Segment, Split, StreamBatcher, TaskData, Vocab};
+use mnemo_models::{Model, ModelConfig};
+
+use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
+use crate::error::TrainError;
+use crate::experiment::ExperimentConfig;
+use crate::loss::masked_cross_entropy;
+use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::run_dir::RunDir;
+
+/// The input ids of a segment as a tensor.
+///
+/// # Shapes
+/// - output: `[segment.batch, segment.len]`
+pub fn segment_tokens(segment: &Segment, device: &Device) -> Tensor<2, Int> {
+    let ids: Vec<i64> = segment.inputs.iter().map(|&id| i64::from(id)).collect();
+    Tensor::from_data(TensorData::new(ids, [segment.batch, segment.len]), device)
+}
+
+/// Loss and accuracy of `model` over every segment of `batcher`, starting from a fresh state
+/// and carrying it from segment to segment (as training does).
+///
+/// Pass an inference copy (`model.valid()`) on a plain device: no graph is recorded.
+pub fn evaluate(model: &Model, batcher: &StreamBatcher, no_label: u32, device: &Device) -> Metrics {
+    let mut state = model.init_state(batcher.batch(), device);
+    let mut total = MetricsAccumulator::default();
+    for segment in batcher.segments() {
+        let out = model.forward_segment(segment_tokens(&segment, device), state);
+        total.add(&masked_cross_entropy(out.logits, &segment.targets, no_label).stats());
+        state = out.state;
+    }
+    total.metrics()
+}
+
+/// A trained run reloaded from its directory, ready for evaluation or generation.
+#[derive(Debug)]
+pub struct LoadedRun {
+    /// The run directory.
+    pub dir: RunDir,
+    /// The resolved single-model config (`config.toml`).
+    pub config: ExperimentConfig,
+    /// Name of the model.
+    pub model_name: String,
+    /// Its config (vocabulary size filled in).
+    pub model_config: ModelConfig,
+    /// The vocabulary (`vocab.json`).
+    pub vocab: Vocab,
+    /// The data, regenerated from the config's seed (checked against `vocab.json`).
+    pub data: TaskData,
+    /// The trained model, in inference mode on `device`.
+    pub model: Model,
+    /// The (plain, inference) device the model lives on.
+    pub device: Device,
+    /// The trainer state stored in the checkpoint (step, metrics, ...).
+    pub trainer: TrainerState,
+}
+
+impl LoadedRun {
+    /// Evaluate on `split` exactly as the trainer does (same batch and segment sizes).
+    pub fn evaluate(&self, split: Split) -> Result<Metrics, TrainError> {
+        let batcher = split_batcher(&self.config, &self.data, split)?;
+        Ok(evaluate(
+            &self.model,
+            &batcher,
+            self.vocab.no_label_id(),
+            &self.device,
+        ))
+    }
+}
+
+/// The evaluation batcher of `split` (`eval_batch_size` rows; training uses `batch_size`).
+pub(crate) fn split_batcher(
+    config: &ExperimentConfig,
+    data: &TaskData,
+    split: Split,
+) -> Result<StreamBatcher, TrainError> {
+    let train = &config.train;
+    let batch = if split == Split::Train {
+        train.batch_size
+    } else {
+        train.eval_batch_size()
+    };
+    StreamBatcher::new(data.split(split), batch, train.segment_len).map_err(|e| {
+        let name = match split {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        };
+        TrainError::data(
+            format!(
+                "{name} split (batch {batch}, train.segment_len = {})",
+                train.segment_len
+            ),
+            e,
+        )
+    })
+}
+
+/// Load weights stored in a checkpoint into `model` (built from the same config).
+pub(crate) fn load_weights(
+    model: Model,
+    checkpoint: &Checkpoint,
+    path: &Path,
+) -> Result<Model, CheckpointError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model.clone()))
+        .map_err(|e| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("model record: {e}"),
+        })?;
+    model.try_load_record(record).map_err(|e| {
+        CheckpointError::mismatch(path, format!("model weights do not fit the config: {e}"))
+    })
+}
+
+/// Reload the run in `dir` on backend `backend`: config, vocabulary, data and weights.
+pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, TrainError> {
+    let dir = RunDir::at(dir.as_ref());
+    if !dir.path().is_dir() {
+        return Err(TrainError::NotARun {
+            dir: dir.path().into(),
+            reason: "no such directory".into(),
+        });
+    }
+    for file in [dir.config(), dir.checkpoint()] {
+        if !file.is_file() {
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            return Err(TrainError::NotARun {
+                dir: dir.path().into(),
+                reason: format!("{name} is missing"),
+            });
+        }
+    }
+    let config = ExperimentConfig::load(dir.config())?;
+    let model_name = match config.model_names().as_slice() {
+        [name] => name.clone(),
+        names => {
+            return Err(TrainError::BadFile {
+                path: dir.config(),
+                message: format!(
+                    "a run config holds exactly one model, found {}",
+                    names.len()
+                ),
+            });
+        }
+    };
+    let vocab_text = std::fs::read_to_string(dir.vocab())
+        .map_err(|e| TrainError::io(dir.vocab(), "cannot read vocabulary", e))?;
+    let vocab: Vocab = serde_json::from_str(&vocab_text).map_err(|e| TrainError::BadFile {
+        path: dir.vocab(),
+        message: e.to_string(),
+    })?;
+    let data = config
+        .data
+        .build()
+        .map_err(|e| TrainError::data("data", e))?;
+    if data.vocab != vocab {
+        return Err(TrainError::BadFile {
+            path: dir.vocab(),
+            message: "does not match the vocabulary the data config generates".into(),
+        });
+    }
+    let model_config = config.models[&model_name].clone();
+    if model_config.vocab_size() != vocab.len() {
+        return Err(TrainError::BadFile {
+            path: dir.config(),
+            message: format!(
+                "models.{model_name}.vocab_size is {}, but the vocabulary has {} tokens",
+                model_config.vocab_size(),
+                vocab.len()
+            ),
+        });
+    }
+    let device = mnemo_backend::device(backend)?;
+    let checkpoint = Checkpoint::read(&dir.checkpoint())?;
+    if checkpoint.trainer.model_config != model_config {
+        return Err(CheckpointError::mismatch(
+            &dir.checkpoint(),
+            "written for another model config",
+        )
+        .into());
+    }
+    let model = load_weights(model_config.init(&device), &checkpoint, &dir.checkpoint())?.valid();
+    Ok(LoadedRun {
+        dir,
+        config,
+        model_name,
+        model_config,
+        vocab,
+        data,
+        model,
+        device,
+        trainer: checkpoint.trainer,
+    })
+}

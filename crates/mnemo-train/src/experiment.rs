@@ -1,0 +1,430 @@
+//! The experiment config: one TOML file naming the run, the data, the training and optimizer
+//! settings, and one or more models trained one after another on the same data.
+//!
+//! ```toml
+//! [run]
+//! name = "smoke"
+//! seed = 1
+//! steps = 30
+//! eval_every = 15        # 0 = only at the end
+//! checkpoint_every = 15  # 0 = only at the end
+//! log_every = 5
+//!
+//! [data]
+//! task = "code_execution"
+//! statements = 10
+//! train_programs = 50
+//! valid_programs = 10
+//! test_programs = 10
+//! seed = 1
+//!
+//! [train]
+//! batch_size = 4
+//! segment_len = 16
+//!
+//! [optim]
+//! lr = 3e-3
+//! warmup_steps = 5
+//! grad_clip = 1.0
+//!
+//! [models.feedback]
+//! kind = "feedback"
+//! d_model = 32
+//! n_layers = 2
+//! n_heads = 2
+//! d_ff = 64
+//! span = 8
+//! ```
+//!
+//! Every field is checked on load: unknown fields are rejected, ranges validated, and each
+//! error names the file, the field (`optim.lr`, `models.feedback.d_model`) and, when known,
+//! the line.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mnemo_data::{DataError, TaskConfig};
+use mnemo_models::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::optim::OptimConfig;
+use crate::toml_source;
+
+/// A problem with an experiment config: where it is (file, line, field) and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file, when the config came from one.
+    pub path: Option<PathBuf>,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// Dotted path of the offending field (`optim.lr`), when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `field`, not yet tied to a file.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: None,
+            line: None,
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// Attach the file the config came from (and the line of the field, found in `text`).
+    pub fn in_file(mut self, path: &Path, text: Option<&str>) -> Self {
+        if self.line.is_none()
+            && let (Some(text), Some(field)) = (text, &self.field)
+        {
+            self.line = toml_source::locate(text, field);
+        }
+        self.path = Some(path.to_path_buf());
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.path, self.line) {
+            (Some(path), Some(line)) => write!(f, "{}:{line}: ", path.display())?,
+            (Some(path), None) => write!(f, "{}: ", path.display())?,
+            (None, Some(line)) => write!(f, "line {line}: ")?,
+            (None, None) => {}
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `[run]`: naming, seeding and the cadence of logs, evaluations and checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Name of the run: its directory under `--out` (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// Seed of model initialisation and dropout (the data has its own seed).
+    pub seed: u64,
+    /// Optimizer steps (one training segment each).
+    pub steps: u64,
+    /// Evaluate on the validation split every this many steps (0 = only at the end).
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Write a checkpoint every this many steps (0 = only at the end).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Log training metrics every this many steps (>= 1).
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+}
+
+fn default_log_every() -> u64 {
+    10
+}
+
+/// `[train]`: batch and segment sizes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Rows per batch; each row is a contiguous part of the training stream.
+    pub batch_size: usize,
+    /// Tokens per segment (the unit of one optimizer step and of truncated backpropagation).
+    pub segment_len: usize,
+    /// Rows per batch when evaluating (default: `batch_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_batch_size: Option<usize>,
+}
+
+impl TrainConfig {
+    /// Rows per batch when evaluating.
+    pub fn eval_batch_size(&self) -> usize {
+        self.eval_batch_size.unwrap_or(self.batch_size)
+    }
+}
+
+/// A whole experiment: see the [module docs](self) for an example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Naming, seed, cadence.
+    pub run: RunConfig,
+    /// The task and its generator settings.
+    pub data: TaskConfig,
+    /// Batch and segment sizes.
+    pub train: TrainConfig,
+    /// Optimizer and schedule.
+    pub optim: OptimConfig,
+    /// The models, by name; each is a separate run in `<out>/<run.name>/<model name>/`.
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+impl ExperimentConfig {
+    /// Read, parse and validate a config file; every error names `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let message = match e.kind() {
+                std::io::ErrorKind::NotFound => "config file not found".to_string(),
+                _ => format!("cannot read config file: {e}"),
+            };
+            ConfigError {
+                path: Some(path.to_path_buf()),
+                line: None,
+                field: None,
+                message,
+            }
+        })?;
+        Self::from_toml_str(&text).map_err(|e| e.in_file(path, Some(&text)))
+    }
+
+    /// Parse and validate a config from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml_source::parse(text).map_err(|located| ConfigError {
+            path: None,
+            line: located.line,
+            field: located.field,
+            message: located.message,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as TOML (what `config.toml` in a run directory holds).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("experiment configs serialise to TOML")
+    }
+
+    /// Check every range; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let run = &self.run;
+        check_name("run.name", &run.name)?;
+        if run.steps == 0 {
+            return Err(ConfigError::field("run.steps", "must be at least 1"));
+        }
+        if run.log_every == 0 {
+            return Err(ConfigError::field("run.log_every", "must be at least 1"));
+        }
+        let train = &self.train;
+        if train.batch_size == 0 {
+            return Err(ConfigError::field("train.batch_size", "must be at least 1"));
+        }
+        if train.segment_len == 0 {
+            return Err(ConfigError::field(
+                "train.segment_len",
+                "must be at least 1",
+            ));
+        }
+        if train.eval_batch_size == Some(0) {
+            return Err(ConfigError::field(
+                "train.eval_batch_size",
+                "must be at least 1",
+            ));
+        }
+        self.optim.validate()?;
+        self.data.validate().map_err(data_error)?;
+        if self.models.is_empty() {
+            return Err(ConfigError::field(
+                "models",
+                "at least one model is required (e.g. [models.feedback])",
+            ));
+        }
+        for (name, model) in &self.models {
+            check_name(&format!("models.{name}"), name)?;
+            // The vocabulary size comes from the data; check the rest with a placeholder.
+            let mut model = model.clone();
+            if model.vocab_size() == 0 {
+                model.set_vocab_size(1);
+            }
+            model
+                .validate()
+                .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
+        }
+        Ok(())
+    }
+
+    /// Names of the models, in order.
+    pub fn model_names(&self) -> Vec<String> {
+        self.models.keys().cloned().collect()
+    }
+
+    /// The config of a single run: only model `name`, with its vocabulary size set.
+    pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
+        let mut model = self.models.get(name).cloned().ok_or_else(|| {
+            ConfigError::field(
+                "models",
+                format!(
+                    "no model named `{name}`; the config has: {}",
+                    self.model_names().join(", ")
+                ),
+            )
+        })?;
+        model.set_vocab_size(vocab_size);
+        model
+            .validate()
+            .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
+        Ok(Self {
+            models: BTreeMap::from([(name.to_string(), model)]),
+            ..self.clone()
+        })
+    }
+}
+
+/// A data validation error as a config error.
+fn data_error(error: DataError) -> ConfigError {
+    match error {
+        DataError::InvalidConfig { field, reason } => ConfigError::field(field, reason),
+        other => ConfigError::field("data", other.to_string()),
+    }
+}
+
+/// Names become directory names: keep them to a safe alphabet.
+fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::field(
+            field,
+            format!("`{name}` must be non-empty and use only letters, digits, `-`, `_` and `.`"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE: &str = r#"
+[run]
+name = "smoke"
+seed = 1
+steps = 30
+eval_every = 15
+checkpoint_every = 15
+log_every = 5
+
+[data]
+task = "code_execution"
+statements = 10
+train_programs = 50
+valid_programs = 10
+test_programs = 10
+seed = 1
+
+[train]
+batch_size = 4
+segment_len = 16
+
+[optim]
+lr = 3e-3
+warmup_steps = 5
+grad_clip = 1.0
+
+[models.feedback]
+kind = "feedback"
+d_model = 32
+n_layers = 2
+n_heads = 2
+d_ff = 64
+span = 8
+"#;
+
+    fn err(text: &str) -> String {
+        ExperimentConfig::from_toml_str(text)
+            .unwrap_err()
+            .in_file(Path::new("x.toml"), Some(text))
+            .to_string()
+    }
+
+    #[test]
+    fn example_parses_and_round_trips() {
+        let config = ExperimentConfig::from_toml_str(EXAMPLE).unwrap();
+        assert_eq!(config.train.eval_batch_size(), 4);
+        assert_eq!(config.optim.beta2, 0.999);
+        let back = ExperimentConfig::from_toml_str(&config.to_toml_string()).unwrap();
+        assert_eq!(back, config);
+        let single = config.for_model("feedback", 23).unwrap();
+        assert_eq!(single.models["feedback"].vocab_size(), 23);
+        let text = single.to_toml_string();
+        assert_eq!(ExperimentConfig::from_toml_str(&text).unwrap(), single);
+        assert!(
+            config
+                .for_model("nope", 3)
+                .unwrap_err()
+                .to_string()
+                .contains("feedback")
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let msg = err(&EXAMPLE.replace("lr = 3e-3", "lr = 3e-3\nlearning_rate = 1"));
+        assert!(
+            msg.starts_with("x.toml:24: optim.learning_rate: unknown field `learning_rate`"),
+            "{msg}"
+        );
+        let msg = err(&EXAMPLE.replace("batch_size = 4", "batch_size = \"four\""));
+        assert!(
+            msg.starts_with("x.toml:19: train.batch_size: invalid type"),
+            "{msg}"
+        );
+        let msg = err(&EXAMPLE.replace("d_model = 32", "d_model = \"big\""));
+        assert!(
+            msg.starts_with("x.toml:29: models.feedback.d_model: invalid type"),
+            "{msg}"
+        );
+        let msg = err(&EXAMPLE.replace("statements = 10", "statements = 10\nvariablez = 3"));
+        assert!(msg.contains("data.variablez: unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        for (from, to, field) in [
+            ("lr = 3e-3", "lr = 0.0", "optim.lr"),
+            ("steps = 30", "steps = 0", "run.steps"),
+            ("batch_size = 4", "batch_size = 0", "train.batch_size"),
+            ("segment_len = 16", "segment_len = 0", "train.segment_len"),
+            ("log_every = 5", "log_every = 0", "run.log_every"),
+            ("n_heads = 2", "n_heads = 3", "models.feedback.n_heads"),
+            ("name = \"smoke\"", "name = \"a/b\"", "run.name"),
+            (
+                "statements = 10",
+                "statements = 10\nvariables = 4",
+                "data.variables",
+            ),
+        ] {
+            let text = EXAMPLE.replace(from, to);
+            let e = ExperimentConfig::from_toml_str(&text).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{e}");
+            let msg = e.in_file(Path::new("x.toml"), Some(&text)).to_string();
+            assert!(msg.starts_with("x.toml:"), "{msg}");
+        }
+        let no_models = EXAMPLE
+            .split("[models.feedback]")
+            .next()
+            .unwrap()
+            .to_string()
+            + "[models]\n";
+        let e = ExperimentConfig::from_toml_str(&no_models).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("models"));
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let msg = ExperimentConfig::load("/no/such/dir/exp.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "/no/such/dir/exp.toml: config file not found");
+    }
+}

@@ -1,0 +1,208 @@
+//! Bad configs, damaged checkpoints and diverging runs give errors that say what and where.
+mod common;
+
+use std::path::Path;
+
+use common::{config, lock, options, tiny_toml};
+use mnemo_train::{ExperimentConfig, TrainError, TrainOptions, load_run, train};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = tiny_toml("steps = 2", 1e-3, 0.0);
+
+    let path = write(
+        dir.path(),
+        "unknown.toml",
+        &good.replace("grad_clip = 1.0", "grad_clip = 1.0\nmomentum = 0.9"),
+    );
+    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{}:", path.display())), "{msg}");
+    assert!(
+        msg.contains("optim.momentum") && msg.contains("unknown field"),
+        "{msg}"
+    );
+
+    let path = write(
+        dir.path(),
+        "type.toml",
+        &good.replace("segment_len = 16", "segment_len = \"16\""),
+    );
+    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
+    assert!(
+        msg.contains("type.toml")
+            && msg.contains("train.segment_len")
+            && msg.contains("invalid type"),
+        "{msg}"
+    );
+
+    let path = write(
+        dir.path(),
+        "model.toml",
+        &good.replace("span = 8", "span = 8.5"),
+    );
+    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
+    assert!(msg.contains("models.feedback.span"), "{msg}");
+
+    let path = write(
+        dir.path(),
+        "range.toml",
+        &good.replace("batch_size = 4", "batch_size = 0"),
+    );
+    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
+    assert!(
+        msg.contains("range.toml") && msg.contains("train.batch_size"),
+        "{msg}"
+    );
+
+    let missing = dir.path().join("nope.toml");
+    let msg = ExperimentConfig::load(&missing).unwrap_err().to_string();
+    assert!(
+        msg.contains(&missing.display().to_string()) && msg.contains("not found"),
+        "{msg}"
+    );
+}
+
+/// Train 2 steps into a fresh directory and return (out dir, run dir).
+fn trained() -> (tempfile::TempDir, std::path::PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let config = config(&tiny_toml("steps = 2", 1e-3, 0.0));
+    train(&config, "feedback", &options(out.path())).unwrap();
+    let run = out.path().join("t/feedback");
+    (out, run)
+}
+
+#[test]
+fn damaged_checkpoints_are_errors_naming_the_file() {
+    let _guard = lock();
+    let (out, run) = trained();
+    let ckpt = run.join("checkpoint.mnemo");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    assert!(load_run(&run, "cpu").is_ok());
+
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&ckpt, &flipped).unwrap();
+    let msg = load_run(&run, "cpu").unwrap_err().to_string();
+    assert!(
+        msg.contains(&ckpt.display().to_string()) && msg.contains("corrupt"),
+        "{msg}"
+    );
+    // Resuming refuses the same file the same way.
+    let config = config(&tiny_toml("steps = 4", 1e-3, 0.0));
+    let resume = TrainOptions {
+        resume: true,
+        ..options(out.path())
+    };
+    let msg = train(&config, "feedback", &resume).unwrap_err().to_string();
+    assert!(
+        msg.contains("checkpoint.mnemo") && msg.contains("corrupt"),
+        "{msg}"
+    );
+
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 3]).unwrap();
+    let msg = load_run(&run, "cpu").unwrap_err().to_string();
+    assert!(
+        msg.contains(&ckpt.display().to_string()) && msg.contains("truncated"),
+        "{msg}"
+    );
+
+    std::fs::write(&ckpt, b"").unwrap();
+    assert!(
+        load_run(&run, "cpu")
+            .unwrap_err()
+            .to_string()
+            .contains("truncated")
+    );
+}
+
+#[test]
+fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
+    let _guard = lock();
+    let (out, run) = trained();
+    let config = config(&tiny_toml("steps = 4", 1e-3, 0.0));
+    let err = train(&config, "feedback", &options(out.path())).unwrap_err();
+    assert!(matches!(err, TrainError::RunExists { .. }), "{err}");
+    assert!(err.to_string().contains("--resume"), "{err}");
+
+    let other = common::config(
+        &tiny_toml("steps = 4", 1e-3, 0.0).replace("d_ff = 64\nspan = 8", "d_ff = 48\nspan = 8"),
+    );
+    let resume = TrainOptions {
+        resume: true,
+        ..options(out.path())
+    };
+    let msg = train(&other, "feedback", &resume).unwrap_err().to_string();
+    assert!(
+        msg.contains("does not match") && msg.contains("models.feedback"),
+        "{msg}"
+    );
+    // The refused attempt left the run as it was.
+    assert_eq!(load_run(&run, "cpu").unwrap().trainer.step, 2);
+
+    // The intact run still resumes.
+    let summary = train(&config, "feedback", &resume).unwrap();
+    assert_eq!(summary.steps, 4);
+}
+
+#[test]
+fn diverging_loss_stops_and_keeps_the_last_checkpoint() {
+    let _guard = lock();
+    let out = tempfile::tempdir().unwrap();
+    let config = config(
+        &tiny_toml("steps = 8\ncheckpoint_every = 1", 1e30, 0.0)
+            .replace("warmup_steps = 2", "warmup_steps = 0")
+            .replace("grad_clip = 1.0", "grad_clip = 0.0"),
+    );
+    let err = train(&config, "feedback", &options(out.path())).unwrap_err();
+    let TrainError::NonFiniteLoss { step, ref kept, .. } = err else {
+        panic!("expected a NaN error, got {err}")
+    };
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("step {step}")) && msg.contains("not finite"),
+        "{msg}"
+    );
+    assert!(step >= 2, "the first step starts from finite weights");
+    let (kept_step, kept_path) = kept.clone().expect("a checkpoint was written before");
+    assert_eq!(kept_step, step - 1);
+    assert!(
+        msg.contains("last good checkpoint") && msg.contains(&kept_path.display().to_string()),
+        "{msg}"
+    );
+
+    let run = load_run(out.path().join("t/feedback"), "cpu").unwrap();
+    assert_eq!(run.trainer.step, step - 1);
+}
+
+#[test]
+fn unknown_backend_and_missing_run_dir() {
+    let out = tempfile::tempdir().unwrap();
+    let config = config(&tiny_toml("steps = 1", 1e-3, 0.0));
+    let opts = TrainOptions {
+        backend: "tpu".into(),
+        ..options(out.path())
+    };
+    let msg = train(&config, "feedback", &opts).unwrap_err().to_string();
+    assert!(
+        msg.contains("unknown backend `tpu`") && msg.contains("cpu"),
+        "{msg}"
+    );
+    let msg = load_run(out.path().join("nothing"), "cpu")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("nothing") && msg.contains("not a run directory"),
+        "{msg}"
+    );
+    let msg = train(&config, "lstm", &options(out.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("no model named `lstm`"), "{msg}");
+}

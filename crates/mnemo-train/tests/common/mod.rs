@@ -1,0 +1,101 @@
+//! Helpers shared by the integration tests: tiny configs, a lock, parameter dumps.
+#![allow(dead_code)]
+
+use std::sync::{Mutex, MutexGuard};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use mnemo_models::Model;
+use mnemo_train::{ExperimentConfig, TrainOptions};
+
+/// burn's CPU backend draws random numbers from one process-wide generator: tests that seed
+/// it and expect the same draws must not run at the same time.
+pub fn lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A tiny experiment: code execution with 10-statement programs, both model kinds.
+///
+/// `run` is inserted into `[run]` after the name (e.g. `"steps = 6\ncheckpoint_every = 3"`).
+pub fn tiny_toml(run: &str, lr: f64, dropout: f64) -> String {
+    format!(
+        r#"
+[run]
+name = "t"
+seed = 5
+{run}
+
+[data]
+task = "code_execution"
+statements = 10
+train_programs = 50
+valid_programs = 10
+test_programs = 10
+seed = 2
+
+[train]
+batch_size = 4
+segment_len = 16
+
+[optim]
+lr = {lr:e}
+warmup_steps = 2
+grad_clip = 1.0
+
+[models.feedback]
+kind = "feedback"
+d_model = 32
+n_layers = 2
+n_heads = 2
+d_ff = 64
+span = 8
+dropout = {dropout}
+
+[models.transformer]
+kind = "transformer"
+d_model = 32
+n_layers = 2
+n_heads = 2
+d_ff = 64
+span = 16
+dropout = {dropout}
+"#
+    )
+}
+
+/// Parse a config that must be valid.
+pub fn config(text: &str) -> ExperimentConfig {
+    ExperimentConfig::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Quiet options training into `out`.
+pub fn options(out: &std::path::Path) -> TrainOptions {
+    TrainOptions {
+        quiet: true,
+        ..TrainOptions::new(out)
+    }
+}
+
+/// Every float parameter of a module, flattened in visiting order.
+pub fn parameters(model: &Model) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let data = param.val().into_data();
+            self.0.extend(data.iter::<f32>());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
+}
+
+/// Largest absolute difference of two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -1,0 +1,105 @@
+//! A run interrupted after a checkpoint and resumed ends exactly where an uninterrupted run
+//! ends: same weights, same metrics (dropout on, so the per-step seeding is exercised too).
+mod common;
+
+use std::path::Path;
+
+use common::{config, lock, max_abs_diff, options, parameters, tiny_toml};
+use mnemo_train::{ExperimentConfig, MetricsLog, TrainOptions, load_run, train};
+
+fn train_losses(path: &Path) -> Vec<(u64, f64)> {
+    MetricsLog::read(path)
+        .unwrap()
+        .iter()
+        .filter(|v| v["split"] == "train")
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+/// Train `model` of `config` uninterrupted, and again stopped after `stop` then resumed;
+/// both must end identical.
+fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
+    let steps = config.run.steps;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    let whole = train(config, model, &options(a.path())).unwrap();
+    assert_eq!((whole.steps, whole.finished), (steps, true));
+
+    let first = TrainOptions {
+        stop_after: Some(stop),
+        ..options(b.path())
+    };
+    let first = train(config, model, &first).unwrap();
+    assert_eq!((first.steps, first.finished), (stop, false));
+    let resume = TrainOptions {
+        resume: true,
+        ..options(b.path())
+    };
+    let resumed = train(config, model, &resume).unwrap();
+    assert_eq!((resumed.steps, resumed.finished), (steps, true));
+
+    let (dir_a, dir_b) = (
+        a.path().join("t").join(model),
+        b.path().join("t").join(model),
+    );
+    let run_a = load_run(&dir_a, "cpu").unwrap();
+    let run_b = load_run(&dir_b, "cpu").unwrap();
+    assert_eq!(run_b.trainer.step, steps);
+    let diff = max_abs_diff(&parameters(&run_a.model), &parameters(&run_b.model));
+    assert!(diff < 1e-6, "{model}: parameters differ by {diff}");
+
+    // Training moved the weights (the comparison is not vacuous).
+    let device = mnemo_backend::device("cpu").unwrap();
+    device.seed(config.run.seed);
+    let fresh = run_a.model_config.init(&device);
+    assert!(max_abs_diff(&parameters(&fresh), &parameters(&run_a.model)) > 1e-4);
+
+    for (x, y) in [(whole.valid, resumed.valid), (whole.test, resumed.test)] {
+        assert!((x.loss - y.loss).abs() < 1e-6, "{x:?} vs {y:?}");
+        assert_eq!(
+            (x.accuracy, x.scored, x.tokens),
+            (y.accuracy, y.scored, y.tokens)
+        );
+    }
+    let (ta, tb) = (&run_a.trainer, &run_b.trainer);
+    assert_eq!((ta.next_segment, ta.epoch), (tb.next_segment, tb.epoch));
+    assert_eq!(ta.carried, tb.carried);
+
+    // The metrics log reads as one run, with the same losses.
+    let la = train_losses(&dir_a.join("metrics.jsonl"));
+    let lb = train_losses(&dir_b.join("metrics.jsonl"));
+    let log_every = config.run.log_every;
+    let expected: Vec<u64> = (1..=steps).filter(|s| s % log_every == 0).collect();
+    assert_eq!(la.iter().map(|l| l.0).collect::<Vec<_>>(), expected);
+    assert_eq!(la.len(), lb.len());
+    for ((_, x), (_, y)) in la.iter().zip(&lb) {
+        assert!((x - y).abs() < 1e-6, "{la:?} vs {lb:?}");
+    }
+}
+
+#[test]
+fn resumed_feedback_run_matches_an_uninterrupted_one() {
+    let _guard = lock();
+    // 6 steps, train log every 2 steps: the log window open at step 3 spans the interruption.
+    let run = "steps = 6\neval_every = 3\ncheckpoint_every = 3\nlog_every = 2";
+    check_resume(&config(&tiny_toml(run, 3e-3, 0.1)), "feedback", 3);
+}
+
+#[test]
+fn resume_across_epochs_for_both_kinds() {
+    let _guard = lock();
+    // 8 training programs make an epoch of a few segments: 12 steps wrap it (resetting the
+    // carried memory) before and after the interruption at step 7.
+    let text = tiny_toml("steps = 12\ncheckpoint_every = 4\nlog_every = 3", 3e-3, 0.1)
+        .replace("train_programs = 50", "train_programs = 8");
+    let config = config(&text);
+    for model in ["feedback", "transformer"] {
+        check_resume(&config, model, 7);
+    }
+    let data = config.data.build().unwrap();
+    let segments = data.train.len() / config.train.batch_size / config.train.segment_len;
+    assert!(
+        segments < 6,
+        "an epoch of {segments} segments does not wrap twice in 12 steps"
+    );
+}
