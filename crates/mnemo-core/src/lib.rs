@@ -9,6 +9,8 @@
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm, placed before (pre-norm) or after (post-norm) a sublayer.
 //! - [`feedback_window`]: the Feedback Transformer's preallocated memory window.
+//! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
+//!   attention over `memory ++ segment`.
 #![warn(missing_docs)]
 
 pub mod attention;
@@ -18,6 +20,7 @@ pub mod heads;
 pub mod kv_cache;
 pub mod norm;
 pub mod relative_position;
+pub mod segment_memory;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
@@ -25,3 +28,4 @@ pub use feedback_window::FeedbackWindow;
 pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
+pub use segment_memory::SegmentMemory;

@@ -1,0 +1,211 @@
+//! Transformer-XL segment memory: the detached hidden states of earlier positions that one layer
+//! attends to, and attention of a segment over `memory ++ segment` with a sliding window.
+//!
+//! Dai et al., "Transformer-XL" (2019): layer l at segment i attends to its own segment and to
+//! the layer-l inputs of the previous positions, cached without gradient. Here every query sees
+//! itself and at most `window` positions before it (a band), so a segment run with carried
+//! memory equals one long run with the banded mask, and one-step decoding equals the segment
+//! pass (the memory is the decoding cache).
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::attention::{CausalSelfAttention, attend};
+use crate::heads::{merge_heads, split_heads};
+use crate::relative_position::RelativePositions;
+
+/// The detached layer inputs of the last `capacity` positions (oldest first), for one layer.
+#[derive(Debug, Clone)]
+pub struct SegmentMemory {
+    states: Option<Tensor<3>>,
+    capacity: usize,
+}
+
+impl SegmentMemory {
+    /// An empty memory keeping at most `capacity` positions.
+    pub fn new(capacity: usize) -> Self {
+        Self { states: None, capacity }
+    }
+
+    /// A memory holding `states` (trimmed to the last `capacity` positions, detached).
+    ///
+    /// # Shapes
+    /// - states: `[B, M, D]`
+    pub fn from_states(states: Tensor<3>, capacity: usize) -> Self {
+        Self::new(capacity).advance(states)
+    }
+
+    /// The most positions this memory keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of positions held (at most `capacity`).
+    pub fn len(&self) -> usize {
+        self.states.as_ref().map_or(0, |s| s.dims()[1])
+    }
+
+    /// Whether no position is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The held states, oldest first (None when empty).
+    ///
+    /// # Shapes
+    /// - output: `[B, M, D]`, M = [`len`](Self::len)
+    pub fn states(&self) -> Option<&Tensor<3>> {
+        self.states.as_ref()
+    }
+
+    /// The attention context of a segment: `memory ++ x`.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, M + T, D]`
+    pub fn context(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.states {
+            Some(m) => Tensor::cat(vec![m.clone(), x], 1),
+            None => x,
+        }
+    }
+
+    /// The memory after a segment whose layer inputs were `x`: the last `capacity` positions of
+    /// `memory ++ x`, detached (no gradient flows into a later segment).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    pub fn advance(&self, x: Tensor<3>) -> SegmentMemory {
+        if self.capacity == 0 {
+            return SegmentMemory::new(0);
+        }
+        let all = self.context(x.detach());
+        let n = all.dims()[1];
+        let keep = n.min(self.capacity);
+        SegmentMemory { states: Some(all.narrow(1, n - keep, keep)), capacity: self.capacity }
+    }
+
+    /// The same memory with another capacity (the newest positions kept when it shrinks).
+    pub fn with_capacity(self, capacity: usize) -> SegmentMemory {
+        match self.states {
+            Some(s) => SegmentMemory::from_states(s, capacity),
+            None => SegmentMemory::new(capacity),
+        }
+    }
+
+    /// Move the states to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self { states: self.states.map(|s| s.to_device(device)), capacity: self.capacity }
+    }
+}
+
+impl RelativePositions {
+    /// Position scores `q_t · p_{min(d, S-1)}` of `t` queries (the last `t` positions of a context
+    /// of `n`) against every context position at distance `d`, with the mask of pairs in the
+    /// future or more than `window` positions back. Distances past the table reuse its last
+    /// vector (the clamp that lets evaluation use a longer memory than training).
+    ///
+    /// # Shapes
+    /// - q: `[B, H, T, Dh]`
+    /// - output: scores `[B, H, T, n]`, mask `[1, 1, T, n]` (true = not attendable)
+    pub fn banded_scores(&self, q: Tensor<4>, n: usize, window: usize) -> (Tensor<4>, Tensor<4, Bool>) {
+        let [b, h, t, _] = q.dims();
+        assert!(n >= t, "context of {n} is shorter than the {t} queries");
+        let device = q.device();
+        let top = self.span() as i64 - 1;
+        let min = self.min_distance as i64;
+        let offset = (n - t) as i64;
+        let mut index = Vec::with_capacity(t * n);
+        let mut mask = Vec::with_capacity(t * n);
+        for qi in 0..t as i64 {
+            for k in 0..n as i64 {
+                let d = offset + qi - k;
+                let ok = d >= min && d <= window as i64;
+                index.push(if ok { (d - min).min(top) } else { 0 });
+                mask.push(!ok);
+            }
+        }
+        let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, n]), &device)
+            .unsqueeze::<4>()
+            .expand([b, h, t, n]);
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
+        let by_distance = q.matmul(self.table.val().transpose().unsqueeze::<4>()); // [B,H,T,S]
+        (by_distance.gather(3, index), mask)
+    }
+}
+
+impl CausalSelfAttention {
+    /// Attend from a segment over `memory ++ segment`: query t sees itself and at most `window`
+    /// positions before it, with relative position terms clamped at the table's last distance.
+    ///
+    /// With an empty memory and `window = S - 1` this equals [`forward`](Self::forward).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]` (the segment, already normed as the layer wants)
+    /// - context: `[B, M + T, D]` (memory then the segment, normed the same way)
+    /// - output: `[B, T, D]`
+    pub fn forward_with_memory(&self, x: Tensor<3>, context: Tensor<3>, window: usize) -> Tensor<3> {
+        let [_b, _t, d] = x.dims();
+        let n = context.dims()[1];
+        let h = self.n_heads;
+        let q = split_heads(self.query.forward(x), h); // [B,H,T,Dh]
+        let k = split_heads(self.key.forward(context.clone()), h); // [B,H,N,Dh]
+        let v = split_heads(self.value.forward(context), h);
+        let (pos, mask) = self.positions.banded_scores(q.clone(), n, window);
+        let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
+        let a = merge_heads(attend(q, k, v, Some(pos), Some(mask)));
+        self.dropout.forward(self.output.forward(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::CausalSelfAttentionConfig;
+    use burn::tensor::Distribution;
+
+    fn diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn advance_keeps_the_newest_capacity_positions() {
+        let device = mnemo_backend::test_device();
+        let step = |v: f32| Tensor::<3>::full([1, 1, 1], v, &device);
+        let mut memory = SegmentMemory::new(3);
+        assert!(memory.is_empty());
+        memory = memory.advance(Tensor::cat(vec![step(0.0), step(1.0)], 1));
+        assert_eq!(memory.len(), 2);
+        memory = memory.advance(Tensor::cat(vec![step(2.0), step(3.0)], 1));
+        let held: Vec<f32> = memory.states().unwrap().clone().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(held, vec![1.0, 2.0, 3.0]);
+        let shrunk: Vec<f32> = memory.with_capacity(1).states().unwrap().clone().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(shrunk, vec![3.0]);
+        assert!(SegmentMemory::new(0).advance(step(1.0)).is_empty());
+    }
+
+    #[test]
+    fn banded_scores_clamp_far_distances_to_the_last_vector() {
+        let device = mnemo_backend::test_device();
+        let pos = crate::RelativePositionsConfig { span: 2, d_head: 1, min_distance: 0 }.init(&device);
+        let q = Tensor::<4>::ones([1, 1, 1, 1], &device);
+        // One query at context index 3; window 3 reaches index 0 (distance 3 > table's 1).
+        let (scores, mask) = pos.banded_scores(q, 4, 3);
+        let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
+        let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().unwrap();
+        let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
+        assert_eq!(mask, vec![false; 4]);
+        assert_eq!(scores, vec![table[1], table[1], table[1], table[0]]);
+        let (_, mask) = pos.banded_scores(Tensor::<4>::ones([1, 1, 1, 1], &device), 4, 1);
+        let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
+        assert_eq!(mask, vec![true, true, false, false]);
+    }
+
+    #[test]
+    fn empty_memory_equals_causal_forward() {
+        let device = mnemo_backend::test_device();
+        let attn = CausalSelfAttentionConfig { d_model: 8, n_heads: 2, span: 3, dropout: 0.0, out_init_scale: 1.0 }
+            .init(&device);
+        let x = Tensor::<3>::random([2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
+        let d = diff(attn.forward(x.clone()), attn.forward_with_memory(x.clone(), x, 2));
+        assert!(d < 1e-5, "max |Δ| = {d}");
+    }
+}
