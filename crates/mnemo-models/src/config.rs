@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::feedback::FeedbackConfig;
 use crate::lm::Model;
 use crate::transformer::TransformerConfig;
+use crate::transformer_xl::TransformerXlConfig;
 
 /// A model configuration problem, naming the field (relative to the model table).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +24,8 @@ impl ConfigError {
     }
 }
 
-/// Which architecture to build, with its settings (`kind = "transformer" | "feedback"` in TOML).
+/// Which architecture to build, with its settings (`kind = "transformer" | "feedback" | "transformer_xl"` in
+/// TOML).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelConfig {
@@ -31,6 +33,8 @@ pub enum ModelConfig {
     Transformer(TransformerConfig),
     /// The Feedback Transformer.
     Feedback(FeedbackConfig),
+    /// Transformer-XL with a per-layer memory schedule.
+    TransformerXl(TransformerXlConfig),
 }
 
 impl ModelConfig {
@@ -39,6 +43,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Transformer(c) => c.validate(),
             ModelConfig::Feedback(c) => c.validate(),
+            ModelConfig::TransformerXl(c) => c.validate(),
         }
     }
 
@@ -47,6 +52,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Transformer(c) => c.vocab_size,
             ModelConfig::Feedback(c) => c.vocab_size,
+            ModelConfig::TransformerXl(c) => c.vocab_size,
         }
     }
 
@@ -55,14 +61,16 @@ impl ModelConfig {
         match self {
             ModelConfig::Transformer(c) => c.vocab_size = vocab_size,
             ModelConfig::Feedback(c) => c.vocab_size = vocab_size,
+            ModelConfig::TransformerXl(c) => c.vocab_size = vocab_size,
         }
     }
 
-    /// Short name of the architecture (`transformer`, `feedback`).
+    /// Short name of the architecture (`transformer`, `feedback`, `transformer_xl`).
     pub fn kind(&self) -> &'static str {
         match self {
             ModelConfig::Transformer(_) => "transformer",
             ModelConfig::Feedback(_) => "feedback",
+            ModelConfig::TransformerXl(_) => "transformer_xl",
         }
     }
 
@@ -72,6 +80,7 @@ impl ModelConfig {
         let model = match self {
             ModelConfig::Transformer(c) => Model::Transformer(c.init(device)),
             ModelConfig::Feedback(c) => Model::Feedback(c.init(device)),
+            ModelConfig::TransformerXl(c) => Model::TransformerXl(c.init(device)),
         };
         model.materialize()
     }

@@ -4,8 +4,10 @@
 //!   for step-by-step decoding.
 //! - [`feedback`]: the Feedback Transformer (Fan et al., 2020), sequential over time, every layer
 //!   attending to one memory per past step.
+//! - [`transformer_xl`]: Transformer-XL, segment recurrence over detached per-layer memories
+//!   whose lengths follow a per-layer schedule ([`memory_schedule`]).
 //!
-//! Both sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
+//! All sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
 //! logits and a new state out; or one step in, logits and a new state out. The trainer and the
 //! generator never look inside.
 #![warn(missing_docs)]
@@ -14,9 +16,13 @@ pub mod config;
 pub mod feedback;
 pub mod feedback_layer;
 pub mod lm;
+pub mod memory_schedule;
 pub mod transformer;
+pub mod transformer_xl;
 
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
+pub use memory_schedule::MemorySchedule;
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
+pub use transformer_xl::{TransformerXlConfig, TransformerXlLm, TransformerXlState};

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::feedback::{FeedbackLm, FeedbackState};
 use crate::transformer::{TransformerLm, TransformerState};
+use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
+use mnemo_core::SegmentMemory;
 
 /// Any mnemo language model.
 #[derive(Module, Debug)]
@@ -13,6 +15,8 @@ pub enum Model {
     Transformer(TransformerLm),
     /// The Feedback Transformer.
     Feedback(FeedbackLm),
+    /// Transformer-XL with a per-layer memory schedule.
+    TransformerXl(TransformerXlLm),
 }
 
 /// What a model carries from one segment or step to the next.
@@ -22,6 +26,8 @@ pub enum ModelState {
     Transformer(TransformerState),
     /// The Feedback Transformer's last S memories.
     Feedback(FeedbackState),
+    /// Transformer-XL's per-layer detached memories.
+    TransformerXl(TransformerXlState),
 }
 
 /// Logits for a whole segment, and the state to carry into the next one.
@@ -48,6 +54,7 @@ impl Model {
         match self {
             Model::Transformer(m) => ModelState::Transformer(m.init_state()),
             Model::Feedback(m) => ModelState::Feedback(m.init_state(batch, device)),
+            Model::TransformerXl(m) => ModelState::TransformerXl(m.init_state()),
         }
     }
 
@@ -65,6 +72,10 @@ impl Model {
             (Model::Feedback(m), ModelState::Feedback(s)) => {
                 let (logits, state) = m.forward_segment(tokens, s);
                 SegmentOutput { logits, state: ModelState::Feedback(state) }
+            }
+            (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
+                let (logits, state) = m.forward_segment(tokens, s);
+                SegmentOutput { logits, state: ModelState::TransformerXl(state) }
             }
             (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
         }
@@ -85,6 +96,10 @@ impl Model {
                 let (logits, s) = m.forward_step(token, s);
                 StepOutput { logits, state: ModelState::Feedback(s) }
             }
+            (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
+                let (logits, s) = m.forward_step(token, s);
+                StepOutput { logits, state: ModelState::TransformerXl(s) }
+            }
             (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
         }
     }
@@ -94,6 +109,23 @@ impl Model {
         match self {
             Model::Transformer(_) => "transformer",
             Model::Feedback(_) => "feedback",
+            Model::TransformerXl(_) => "transformer_xl",
+        }
+    }
+
+    /// Set how many earlier positions the model remembers at evaluation (`mnemo eval
+    /// --mem-len N`). Transformer-XL: the layers trained with the longest memory (every layer
+    /// for a uniform schedule) get `len`, short-memory layers keep theirs; relative distances
+    /// past the learned table reuse its last (largest) distance vector. Errors for models whose
+    /// memory cannot change after training.
+    pub fn with_eval_memory(&mut self, len: usize) -> Result<(), String> {
+        match self {
+            Model::Transformer(_) => Err("the Transformer carries no memory across segments".into()),
+            Model::Feedback(_) => Err("the Feedback Transformer's memory span is fixed by its learned \
+                 relative positions (one per distance up to the span) and its preallocated memory \
+                 window; evaluate it with its trained span"
+                .into()),
+            Model::TransformerXl(m) => m.set_eval_memory(len),
         }
     }
 }
@@ -104,6 +136,7 @@ impl ModelState {
         match self {
             ModelState::Transformer(_) => "transformer",
             ModelState::Feedback(_) => "feedback",
+            ModelState::TransformerXl(_) => "transformer_xl",
         }
     }
 
@@ -112,6 +145,7 @@ impl ModelState {
         match self {
             ModelState::Transformer(s) => ModelState::Transformer(s.to_device(device)),
             ModelState::Feedback(s) => ModelState::Feedback(s.to_device(device)),
+            ModelState::TransformerXl(s) => ModelState::TransformerXl(s.to_device(device)),
         }
     }
 }
@@ -129,6 +163,13 @@ pub enum StateSnapshot {
         /// Values.
         values: Vec<f32>,
     },
+    /// Transformer-XL memories, one per layer (bottom first).
+    TransformerXl {
+        /// Per layer: shape `[B, Mₗ', D]` (`[0, 0, 0]` for an empty memory).
+        shapes: Vec<[usize; 3]>,
+        /// Per layer: values, row-major.
+        values: Vec<Vec<f32>>,
+    },
 }
 
 impl ModelState {
@@ -140,6 +181,20 @@ impl ModelState {
                 shape: s.memories.dims(),
                 values: s.memories.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 memories"),
             },
+            ModelState::TransformerXl(s) => {
+                let (shapes, values) = s
+                    .memories
+                    .iter()
+                    .map(|m| match m.states() {
+                        Some(t) => (
+                            t.dims(),
+                            t.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 memories"),
+                        ),
+                        None => ([0, 0, 0], Vec::new()),
+                    })
+                    .unzip();
+                StateSnapshot::TransformerXl { shapes, values }
+            }
         }
     }
 }
@@ -163,6 +218,37 @@ impl Model {
                 }
                 let memories = Tensor::from_data(TensorData::new(values.clone(), *shape), device);
                 Ok(ModelState::Feedback(FeedbackState { memories, projected: None }))
+            }
+            (ModelState::TransformerXl(f), StateSnapshot::TransformerXl { shapes, values }) => {
+                let Model::TransformerXl(m) = self else { unreachable!("state kind follows the model") };
+                if shapes.len() != f.memories.len() || values.len() != shapes.len() {
+                    return Err(format!(
+                        "{} layer memories in the snapshot, the model has {} layers",
+                        shapes.len(),
+                        f.memories.len()
+                    ));
+                }
+                let mut memories = Vec::with_capacity(shapes.len());
+                for (l, ((shape, values), fresh)) in shapes.iter().zip(values).zip(&f.memories).enumerate() {
+                    let cap = fresh.capacity();
+                    if shape[1] == 0 && values.is_empty() {
+                        memories.push(SegmentMemory::new(cap));
+                        continue;
+                    }
+                    let want = [batch, shape[1].min(cap), m.d_model()];
+                    if shape[0] != batch || shape[2] != want[2] || shape[1] > cap || shape[1] == 0 {
+                        return Err(format!(
+                            "layer {l} memory shape {shape:?} does not fit [batch {batch}, at most {cap}, {}]",
+                            want[2]
+                        ));
+                    }
+                    if values.len() != shape.iter().product::<usize>() {
+                        return Err(format!("layer {l} memory holds {} values, not {shape:?}", values.len()));
+                    }
+                    let states = Tensor::from_data(TensorData::new(values.clone(), *shape), device);
+                    memories.push(SegmentMemory::from_states(states, cap));
+                }
+                Ok(ModelState::TransformerXl(TransformerXlState { memories }))
             }
             _ => Err(format!("state of another architecture than {}", self.kind())),
         }

@@ -1,0 +1,327 @@
+//! Transformer-XL with a per-layer memory schedule.
+//!
+//! Dai et al., "Transformer-XL: Attentive Language Models Beyond a Fixed-Length Context" (2019),
+//! with the per-layer memory lengths of Rae & Razavi, "Do Transformers Need Deep Long-Range
+//! Memory?" (2020). Per layer l with memory length Mₗ (see [`MemorySchedule`]):
+//!
+//! ```text
+//! h⁰ = Emb(x)                                            (the segment, T positions)
+//! c  = SG(memˡ) ++ hˡ⁻¹                                  memˡ: last Mₗ layer-l inputs, detached
+//! a_t = Σ_{i ∈ c, 0 ≤ t-i ≤ Mₗ} softmax_i(q_t·k_i + q_t·p_{min(t-i, P-1)}) / sqrt(Dh) · v_i
+//! hˡ  = FF(hˡ⁻¹ + W_o a)                                 (pre- or post-norm residuals)
+//! memˡ ← last Mₗ positions of SG(memˡ ++ hˡ⁻¹)
+//! ```
+//!
+//! Each position sees itself and exactly the Mₗ positions before it (fewer at the stream start),
+//! whether they lie in the memory or the segment: a band. So a run over segments with carried
+//! memory equals one long run with the banded mask, and one-step decoding (memory as cache)
+//! equals the segment pass. The original Transformer-XL lets later queries of a segment see
+//! more (memory plus the whole segment prefix); the band makes Mₗ the layer's exact reach.
+//! Relative positions are learned vectors per distance (`q · p_d`, as in the baseline), with
+//! `P = relative_span` distances (default max Mₗ + 1); distances ≥ P, which only occur when
+//! evaluation lengthens the memory ([`TransformerXlLm::set_eval_memory`]), reuse `p_{P-1}`.
+//!
+//! Size legend: B batch, T segment length, Mₗ memory of layer l, L layers, H heads, D d_model,
+//! V vocabulary.
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor};
+use mnemo_core::{
+    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm, NormConfig,
+    NormKind, NormPlacement, SegmentMemory,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, check_common};
+use crate::memory_schedule::MemorySchedule;
+
+/// Configuration of a [`TransformerXlLm`]. The memory schedule takes exactly one of three forms:
+/// `memory_len`, `memory_schedule`, or `long_range_layers` + `long_memory_len` +
+/// `short_memory_len` (see [`MemorySchedule`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerXlConfig {
+    /// Vocabulary size V (0 = filled in from the data by the trainer).
+    #[serde(default)]
+    pub vocab_size: usize,
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of layers L.
+    pub n_layers: usize,
+    /// Number of heads H.
+    pub n_heads: usize,
+    /// Feed-forward hidden width.
+    pub d_ff: usize,
+    /// One memory length for every layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_len: Option<usize>,
+    /// One memory length per layer, bottom layer first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_schedule: Option<Vec<usize>>,
+    /// 0-based indices of the layers with the long memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_range_layers: Option<Vec<usize>>,
+    /// Memory length of the long-range layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_memory_len: Option<usize>,
+    /// Memory length of the other layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_memory_len: Option<usize>,
+    /// Number of learned relative distances P (default: the longest memory + 1, i.e. every
+    /// distance a layer can see; larger values are allowed, smaller ones rejected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_span: Option<usize>,
+    /// Dropout on embeddings, attention and feed-forward outputs.
+    #[serde(default)]
+    pub dropout: f64,
+    /// LayerNorm or RMSNorm.
+    #[serde(default)]
+    pub norm: NormKind,
+    /// Pre-norm or post-norm.
+    #[serde(default)]
+    pub placement: NormPlacement,
+}
+
+impl TransformerXlConfig {
+    /// A tiny preset for tests and the quickstart, with `memory_len` on every layer.
+    pub fn tiny(vocab_size: usize, memory_len: usize) -> Self {
+        Self {
+            vocab_size,
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 2,
+            d_ff: 64,
+            memory_len: Some(memory_len),
+            memory_schedule: None,
+            long_range_layers: None,
+            long_memory_len: None,
+            short_memory_len: None,
+            relative_span: None,
+            dropout: 0.0,
+            norm: NormKind::Layer,
+            placement: NormPlacement::Pre,
+        }
+    }
+
+    /// The same config with `schedule` as its memory schedule.
+    pub fn with_schedule(mut self, schedule: MemorySchedule) -> Self {
+        self.memory_len = schedule.memory_len;
+        self.memory_schedule = schedule.memory_schedule;
+        self.long_range_layers = schedule.long_range_layers;
+        self.long_memory_len = schedule.long_memory_len;
+        self.short_memory_len = schedule.short_memory_len;
+        self
+    }
+
+    /// The schedule fields.
+    pub fn schedule(&self) -> MemorySchedule {
+        MemorySchedule {
+            memory_len: self.memory_len,
+            memory_schedule: self.memory_schedule.clone(),
+            long_range_layers: self.long_range_layers.clone(),
+            long_memory_len: self.long_memory_len,
+            short_memory_len: self.short_memory_len,
+        }
+    }
+
+    /// The memory length of each layer, bottom first.
+    pub fn memory_lens(&self) -> Result<Vec<usize>, ConfigError> {
+        self.schedule().lengths(self.n_layers)
+    }
+
+    /// Number of learned relative distances P.
+    pub fn positions(&self) -> Result<usize, ConfigError> {
+        let longest = self.memory_lens()?.into_iter().max().unwrap_or(0);
+        match self.relative_span {
+            None => Ok(longest + 1),
+            Some(p) if p < longest + 1 => Err(ConfigError::new(
+                "relative_span",
+                format!("({p}) must cover every distance a layer sees: the longest memory ({longest}) + 1"),
+            )),
+            Some(p) => Ok(p),
+        }
+    }
+
+    /// Check every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        // The span of check_common is the schedule here; it is checked below.
+        check_common(self.vocab_size, self.d_model, self.n_heads, self.n_layers, self.d_ff, 1, self.dropout)?;
+        self.positions().map(|_| ())
+    }
+
+    /// Build the model. Panics on an invalid config: call [`validate`](Self::validate) first.
+    pub fn init(&self, device: &Device) -> TransformerXlLm {
+        let lens = self.memory_lens().expect("validated config");
+        let positions = self.positions().expect("validated config");
+        let pre = self.placement == NormPlacement::Pre;
+        let out_init_scale = if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 };
+        let layers = lens
+            .iter()
+            .map(|&memory_len| XlLayer {
+                attn_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                attn: CausalSelfAttentionConfig {
+                    d_model: self.d_model,
+                    n_heads: self.n_heads,
+                    span: positions,
+                    dropout: self.dropout,
+                    out_init_scale,
+                }
+                .init(device),
+                ff_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                ff: FeedForwardConfig { d_model: self.d_model, d_ff: self.d_ff, dropout: self.dropout }
+                    .init(device),
+                pre_norm: pre,
+                memory_len,
+                trained_memory_len: memory_len,
+            })
+            .collect();
+        TransformerXlLm {
+            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            layers,
+            final_norm: pre.then(|| NormConfig::new(self.d_model, self.norm).init(device)),
+            head: LinearConfig::new(self.d_model, self.vocab_size).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// One Transformer-XL layer: banded attention over `memory ++ segment`, then feed-forward.
+#[derive(Module, Debug)]
+pub struct XlLayer {
+    /// Norm of the attention sublayer (applied to memory and segment alike in pre-norm).
+    pub attn_norm: Norm,
+    /// Attention with relative positions (its table holds P distances).
+    pub attn: CausalSelfAttention,
+    /// Norm of the feed-forward sublayer.
+    pub ff_norm: Norm,
+    /// Feed-forward sublayer.
+    pub ff: FeedForward,
+    /// Pre-norm (true) or post-norm (false).
+    pub pre_norm: bool,
+    /// Memory length Mₗ in use: earlier positions each query sees.
+    pub memory_len: usize,
+    /// Memory length Mₗ from the config (what the model was trained with).
+    pub trained_memory_len: usize,
+}
+
+impl XlLayer {
+    /// # Shapes
+    /// - x: `[B, T, D]` (the layer's inputs for the segment)
+    /// - output: `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>, memory: &SegmentMemory) -> Tensor<3> {
+        let m = memory.len();
+        let t = x.dims()[1];
+        let x = if self.pre_norm {
+            let context = self.attn_norm.forward(memory.context(x.clone()));
+            let query = context.clone().narrow(1, m, t);
+            x + self.attn.forward_with_memory(query, context, self.memory_len)
+        } else {
+            let context = memory.context(x.clone());
+            self.attn_norm.forward(x.clone() + self.attn.forward_with_memory(x, context, self.memory_len))
+        };
+        if self.pre_norm {
+            x.clone() + self.ff.forward(self.ff_norm.forward(x))
+        } else {
+            self.ff_norm.forward(x.clone() + self.ff.forward(x))
+        }
+    }
+}
+
+/// The Transformer-XL language model.
+#[derive(Module, Debug)]
+pub struct TransformerXlLm {
+    /// Token embedding `V -> D`.
+    pub embedding: Embedding,
+    /// The L layers.
+    pub layers: Vec<XlLayer>,
+    /// Final norm (pre-norm only).
+    pub final_norm: Option<Norm>,
+    /// Output layer `D -> V`.
+    pub head: Linear,
+    /// Dropout on the embeddings.
+    pub dropout: Dropout,
+}
+
+/// The per-layer memories carried from one segment (or step) to the next.
+#[derive(Debug, Clone)]
+pub struct TransformerXlState {
+    /// One memory per layer, bottom first; each holds `[B, Mₗ', D]` with Mₗ' ≤ Mₗ.
+    pub memories: Vec<SegmentMemory>,
+}
+
+impl TransformerXlState {
+    /// Move the memories to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self { memories: self.memories.into_iter().map(|m| m.to_device(device)).collect() }
+    }
+}
+
+impl TransformerXlLm {
+    /// Empty memories, one per layer.
+    pub fn init_state(&self) -> TransformerXlState {
+        TransformerXlState { memories: self.layers.iter().map(|l| SegmentMemory::new(l.memory_len)).collect() }
+    }
+
+    /// Model width D.
+    pub fn d_model(&self) -> usize {
+        self.embedding.weight.dims()[1]
+    }
+
+    /// Memory lengths in use, bottom layer first.
+    pub fn memory_lens(&self) -> Vec<usize> {
+        self.layers.iter().map(|l| l.memory_len).collect()
+    }
+
+    /// Set the memory length used from now on (evaluation): layers trained with the longest
+    /// memory (all layers for a uniform schedule) get `len`, the short layers keep theirs.
+    /// Distances past the learned table reuse its last vector. Errors if `len` is 0.
+    pub fn set_eval_memory(&mut self, len: usize) -> Result<(), String> {
+        if len == 0 {
+            return Err("the evaluation memory length must be at least 1".into());
+        }
+        let longest = self.layers.iter().map(|l| l.trained_memory_len).max().unwrap_or(0);
+        for layer in &mut self.layers {
+            if layer.trained_memory_len == longest {
+                layer.memory_len = len;
+            }
+        }
+        Ok(())
+    }
+
+    fn output(&self, h: Tensor<3>) -> Tensor<3> {
+        let h = match &self.final_norm {
+            Some(norm) => norm.forward(h),
+            None => h,
+        };
+        self.head.forward(h)
+    }
+
+    /// Logits for a segment given the memories of the positions before it; returns the new
+    /// (detached) memories.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - output: `[B, T, V]`
+    pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: TransformerXlState) -> (Tensor<3>, TransformerXlState) {
+        assert_eq!(state.memories.len(), self.layers.len(), "one memory per layer");
+        let mut h = self.dropout.forward(self.embedding.forward(tokens)); // [B,T,D]
+        let mut memories = Vec::with_capacity(self.layers.len());
+        for (layer, memory) in self.layers.iter().zip(state.memories) {
+            let memory = memory.with_capacity(layer.memory_len);
+            let next = layer.forward(h.clone(), &memory);
+            memories.push(memory.advance(h));
+            h = next;
+        }
+        (self.output(h), TransformerXlState { memories })
+    }
+
+    /// Logits for one new position: a segment of length 1 (the memories are the cache).
+    ///
+    /// # Shapes
+    /// - token: `[B]`
+    /// - output: `[B, V]`
+    pub fn forward_step(&self, token: Tensor<1, Int>, state: TransformerXlState) -> (Tensor<2>, TransformerXlState) {
+        let (logits, state) = self.forward_segment(token.unsqueeze_dim(1), state);
+        (logits.squeeze_dim(1), state)
+    }
+}
