@@ -63,9 +63,8 @@ fn prepare_wikitext(args: &WikitextArgs) -> anyhow::Result<()> {
         write_atomic(&wikitext_file(&args.out, split), text)?;
     }
     let [train, valid, test] = splits.articles;
-    let tokens = |text: &str| -> usize {
-        text.lines().map(|l| l.split_whitespace().count() + 1).sum()
-    };
+    let tokens =
+        |text: &str| -> usize { text.lines().map(|l| l.split_whitespace().count() + 1).sum() };
     println!(
         "wrote {} (articles train/valid/test: {train}/{valid}/{test}; tokens with <eos>: {}/{}/{})",
         args.out.display(),

@@ -74,7 +74,10 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
     let data = "[data]\ntask = \"bytes\"\npath = \"corpus/enwik8\"";
     std::fs::write(dir.path().join("lm.toml"), config("lm", data, 40)).unwrap();
 
-    let train = mnemo_in(dir.path(), &["train", "lm.toml", "--out", "runs", "--quiet"]);
+    let train = mnemo_in(
+        dir.path(),
+        &["train", "lm.toml", "--out", "runs", "--quiet"],
+    );
     assert!(train.status.success(), "{}", stderr(&train));
     let table = String::from_utf8_lossy(&train.stdout).into_owned();
     assert!(table.contains("bpc "), "{table}");
@@ -92,7 +95,10 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
         let bpc = eval["bpc"].as_f64().unwrap();
         assert_eq!(eval["bpc"], summary["test"]["bpc"], "{model}: {eval}");
         assert_eq!(eval["loss"], summary["test"]["loss"], "{model}: {eval}");
-        assert!(bpc.is_finite() && bpc < 8.0, "{model}: bpc {bpc} after training");
+        assert!(
+            bpc.is_finite() && bpc < 8.0,
+            "{model}: bpc {bpc} after training"
+        );
         assert!(
             (bpc - eval["loss"].as_f64().unwrap() / std::f64::consts::LN_2).abs() < 1e-12,
             "bpc = loss / ln 2"
@@ -102,7 +108,15 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
         assert_eq!(eval["scored"], 296);
         let short = json_of(&mnemo_in(
             dir.path(),
-            &["eval", &run, "--split", "test", "--json", "--eval-span", "7"],
+            &[
+                "eval",
+                &run,
+                "--split",
+                "test",
+                "--json",
+                "--eval-span",
+                "7",
+            ],
         ));
         assert_eq!(short["scored"], 296);
         assert!(short["bpc"].as_f64().unwrap().is_finite());
@@ -137,7 +151,10 @@ fn missing_corpus_is_named_with_its_config_field() {
     let dir = tempfile::tempdir().unwrap();
     let data = "[data]\ntask = \"bytes\"\npath = \"data/enwik8-mini/enwik8\"";
     std::fs::write(dir.path().join("lm.toml"), config("lm", data, 2)).unwrap();
-    let out = mnemo_in(dir.path(), &["train", "lm.toml", "--out", "runs", "--quiet"]);
+    let out = mnemo_in(
+        dir.path(),
+        &["train", "lm.toml", "--out", "runs", "--quiet"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -146,7 +163,10 @@ fn missing_corpus_is_named_with_its_config_field() {
     );
     let data = "[data]\ntask = \"wikitext\"\ndir = \"wt\"";
     std::fs::write(dir.path().join("wt.toml"), config("wt", data, 2)).unwrap();
-    let err = stderr(&mnemo_in(dir.path(), &["train", "wt.toml", "--out", "runs"]));
+    let err = stderr(&mnemo_in(
+        dir.path(),
+        &["train", "wt.toml", "--out", "runs"],
+    ));
     assert!(err.contains("data.dir: wt/wiki.train.tokens: "), "{err}");
 }
 
@@ -166,7 +186,15 @@ fn wikitext_prepared_from_xml_trains_and_reports_perplexity() {
     std::fs::write(dir.path().join("pages.xml"), xml).unwrap();
     let prep = mnemo_in(
         dir.path(),
-        &["data", "prepare", "wikitext", "--xml", "pages.xml", "--out", "wt"],
+        &[
+            "data",
+            "prepare",
+            "wikitext",
+            "--xml",
+            "pages.xml",
+            "--out",
+            "wt",
+        ],
     );
     assert!(prep.status.success(), "{}", stderr(&prep));
     let valid = std::fs::read_to_string(dir.path().join("wt/wiki.valid.tokens")).unwrap();
@@ -180,7 +208,15 @@ fn wikitext_prepared_from_xml_trains_and_reports_perplexity() {
     std::fs::write(dir.path().join("wt.toml"), text).unwrap();
     let train = mnemo_in(
         dir.path(),
-        &["train", "wt.toml", "--out", "runs", "--quiet", "--model", "transformer"],
+        &[
+            "train",
+            "wt.toml",
+            "--out",
+            "runs",
+            "--quiet",
+            "--model",
+            "transformer",
+        ],
     );
     assert!(train.status.success(), "{}", stderr(&train));
     let summary: Value = serde_json::from_slice(
@@ -198,7 +234,10 @@ fn wikitext_prepared_from_xml_trains_and_reports_perplexity() {
     )
     .unwrap();
     let v = vocab["tokens"].as_array().unwrap().len() as f64;
-    assert!(ppl.is_finite() && ppl > 1.0 && ppl < v, "ppl {ppl}, vocabulary {v}");
+    assert!(
+        ppl.is_finite() && ppl > 1.0 && ppl < v,
+        "ppl {ppl}, vocabulary {v}"
+    );
     assert!((ppl - eval["loss"].as_f64().unwrap().exp()).abs() < 1e-9 * ppl);
     assert!(eval.get("bpc").is_none());
 }

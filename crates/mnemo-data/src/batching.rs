@@ -150,7 +150,9 @@ impl StreamBatcher {
             self.num_segments()
         );
         let batch = self.batch;
-        let len = self.segment_len.min(self.row_len - index * self.segment_len);
+        let len = self
+            .segment_len
+            .min(self.row_len - index * self.segment_len);
         let mut inputs = Vec::with_capacity(batch * len);
         let mut targets = Vec::with_capacity(batch * len);
         for row in 0..batch {
@@ -223,7 +225,9 @@ mod tests {
     #[test]
     fn tail_serves_every_position_of_every_row_in_order() {
         // 103 tokens, 4 rows of 25, segments of 6: 4 full + a tail of 1 per row.
-        let batcher = StreamBatcher::new(&counting(103), 4, 6).unwrap().with_tail();
+        let batcher = StreamBatcher::new(&counting(103), 4, 6)
+            .unwrap()
+            .with_tail();
         assert_eq!(batcher.num_segments(), 5);
         assert_eq!(batcher.served_positions(), 100);
         let tail = batcher.segment(4);
@@ -241,7 +245,12 @@ mod tests {
         // A row that is a multiple of the segment length has no tail.
         let even = StreamBatcher::new(&counting(48), 2, 6).unwrap().with_tail();
         assert_eq!((even.num_segments(), even.served_positions()), (4, 48));
-        assert_eq!(StreamBatcher::new(&counting(103), 4, 6).unwrap().served_positions(), 96);
+        assert_eq!(
+            StreamBatcher::new(&counting(103), 4, 6)
+                .unwrap()
+                .served_positions(),
+            96
+        );
     }
 
     #[test]

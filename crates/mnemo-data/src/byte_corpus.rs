@@ -120,7 +120,14 @@ mod tests {
     #[test]
     fn enwik8_split_is_90m_5m_5m_and_small_files_keep_the_proportions() {
         let [a, b, c] = byte_split_ranges(100_000_000);
-        assert_eq!((a, b, c), (0..90_000_000, 90_000_000..95_000_000, 95_000_000..100_000_000));
+        assert_eq!(
+            (a, b, c),
+            (
+                0..90_000_000,
+                90_000_000..95_000_000,
+                95_000_000..100_000_000
+            )
+        );
         let [a, b, c] = byte_split_ranges(1000);
         assert_eq!((a, b, c), (0..900, 900..950, 950..1000));
         // 6,089,746 bytes (the enwik8-mini stand-in).
@@ -128,7 +135,10 @@ mod tests {
         assert_eq!((a.len(), b.len(), c.len()), (5_480_771, 304_487, 304_488));
         for len in [0, 1, 19, 20, 21, 999, 12_345] {
             let [a, b, c] = byte_split_ranges(len);
-            assert_eq!((a.end, b.start, b.end, c.start, c.end), (b.start, a.end, c.start, b.end, len));
+            assert_eq!(
+                (a.end, b.start, b.end, c.start, c.end),
+                (b.start, a.end, c.start, b.end, len)
+            );
             assert_eq!(a.len(), len * 9 / 10, "len {len}");
             assert_eq!(b.len(), len / 20, "len {len}");
         }
@@ -177,8 +187,7 @@ mod tests {
     #[test]
     fn reads_raw_files_and_zip_members_alike() {
         let dir = tempfile::tempdir().unwrap();
-        let content: Vec<u8> = b"<mediawiki><page><title>A</title></page></mediawiki>\n"
-            .repeat(40);
+        let content: Vec<u8> = b"<mediawiki><page><title>A</title></page></mediawiki>\n".repeat(40);
         let raw = dir.path().join("enwik8");
         std::fs::write(&raw, &content).unwrap();
         let zipped = dir.path().join("enwik8.zip");
@@ -191,8 +200,13 @@ mod tests {
     fn missing_and_truncated_files_are_errors_naming_field_and_path() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let err = read_byte_file(&missing, "data.path").unwrap_err().to_string();
-        assert!(err.starts_with(&format!("data.path: {}: ", missing.display())), "{err}");
+        let err = read_byte_file(&missing, "data.path")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("data.path: {}: ", missing.display())),
+            "{err}"
+        );
         assert!(err.contains("setup-data.sh"), "{err}");
 
         let content: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 97) as u8).collect();
@@ -201,7 +215,10 @@ mod tests {
         let cut = dir.path().join("cut.zip");
         std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
         let err = read_byte_file(&cut, "data.path").unwrap_err().to_string();
-        assert!(err.contains(&cut.display().to_string()) && err.contains("zip"), "{err}");
+        assert!(
+            err.contains(&cut.display().to_string()) && err.contains("zip"),
+            "{err}"
+        );
         // Corrupt the member's compressed bytes but keep the directory: the CRC check fails.
         let mut corrupt = whole.clone();
         for byte in &mut corrupt[40..60] {

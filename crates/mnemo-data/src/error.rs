@@ -104,7 +104,9 @@ impl DataError {
     /// A [`DataError::File`] from an I/O error; a missing file points at `scripts/setup-data.sh`.
     pub(crate) fn io(field: impl Into<String>, path: &std::path::Path, e: &std::io::Error) -> Self {
         let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{e}; run scripts/setup-data.sh or fix the path"),
+            std::io::ErrorKind::NotFound => {
+                format!("{e}; run scripts/setup-data.sh or fix the path")
+            }
             _ => e.to_string(),
         };
         Self::file(field, path, reason)

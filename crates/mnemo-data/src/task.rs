@@ -122,12 +122,14 @@ impl TaskConfig {
         match self {
             Self::CodeExecution(config) => config.validate(),
             Self::Copy(config) | Self::Reverse(config) => config.validate(),
-            Self::Bytes(config) if config.path.as_os_str().is_empty() => {
-                Err(DataError::config("data.path", "must name a file, got an empty path"))
-            }
-            Self::Wikitext(config) if config.dir.as_os_str().is_empty() => {
-                Err(DataError::config("data.dir", "must name a directory, got an empty path"))
-            }
+            Self::Bytes(config) if config.path.as_os_str().is_empty() => Err(DataError::config(
+                "data.path",
+                "must name a file, got an empty path",
+            )),
+            Self::Wikitext(config) if config.dir.as_os_str().is_empty() => Err(DataError::config(
+                "data.dir",
+                "must name a directory, got an empty path",
+            )),
             Self::Bytes(_) | Self::Wikitext(_) => Ok(()),
         }
     }
@@ -351,7 +353,10 @@ mod tests {
         let file = dir.path().join("enwik8");
         let bytes: Vec<u8> = b"<page><title>AccessibleComputing</title></page>\n".repeat(5);
         std::fs::write(&file, &bytes).unwrap();
-        let text = format!("[data]\ntask = \"bytes\"\npath = {:?}\n", file.display().to_string());
+        let text = format!(
+            "[data]\ntask = \"bytes\"\npath = {:?}\n",
+            file.display().to_string()
+        );
         let config = toml::from_str::<Experiment>(&text).unwrap().data;
         assert_eq!(config.lm_unit(), Some(LmUnit::Byte));
         let data = config.build().unwrap();
@@ -372,11 +377,17 @@ mod tests {
             dir: dir.path().join("wikitext"),
         });
         let err = missing.build().unwrap_err().to_string();
-        assert!(err.starts_with("data.dir: ") && err.contains("wiki.train.tokens"), "{err}");
+        assert!(
+            err.starts_with("data.dir: ") && err.contains("wiki.train.tokens"),
+            "{err}"
+        );
         let err = TaskConfig::Bytes(ByteCorpusConfig { path: "".into() })
             .validate()
             .unwrap_err();
-        assert_eq!(err.to_string(), "data.path must name a file, got an empty path");
+        assert_eq!(
+            err.to_string(),
+            "data.path must name a file, got an empty path"
+        );
     }
 
     #[test]

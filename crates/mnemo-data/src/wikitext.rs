@@ -46,11 +46,7 @@ pub fn wikitext_file(dir: &Path, split: Split) -> PathBuf {
 }
 
 /// Calls `each` on every token of `path`, `<eos>` after each line, reading line by line.
-fn for_each_token(
-    path: &Path,
-    field: &str,
-    mut each: impl FnMut(&str),
-) -> Result<(), DataError> {
+fn for_each_token(path: &Path, field: &str, mut each: impl FnMut(&str)) -> Result<(), DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(field, path, &e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut line = String::new();
@@ -58,9 +54,9 @@ fn for_each_token(
     loop {
         line.clear();
         number += 1;
-        let read = reader.read_line(&mut line).map_err(|e| {
-            DataError::file(field, path, format!("line {number}: {e}"))
-        })?;
+        let read = reader
+            .read_line(&mut line)
+            .map_err(|e| DataError::file(field, path, format!("line {number}: {e}")))?;
         if read == 0 {
             return Ok(());
         }
@@ -104,8 +100,12 @@ pub fn load_wikitext(dir: &Path, field: &str) -> Result<(Vocab, [LabelledStream;
         .map(|t| vocab.id(t).expect("vocabulary built from these tokens"))
         .collect();
     drop(names);
-    train_ids.iter_mut().for_each(|id| *id = remap[*id as usize]);
-    let unk = vocab.id(UNK).expect("<unk> is in every WikiText vocabulary");
+    train_ids
+        .iter_mut()
+        .for_each(|id| *id = remap[*id as usize]);
+    let unk = vocab
+        .id(UNK)
+        .expect("<unk> is in every WikiText vocabulary");
     let mut streams = vec![LabelledStream::next_token(&train_ids)];
     drop(train_ids);
     for split in [Split::Valid, Split::Test] {
@@ -123,7 +123,8 @@ pub fn load_wikitext(dir: &Path, field: &str) -> Result<(Vocab, [LabelledStream;
 mod tests {
     use super::*;
 
-    const TRAIN: &str = " \n = Valkyria = \n \n The game 's plot @-@ line , <unk> . \n The game . \n";
+    const TRAIN: &str =
+        " \n = Valkyria = \n \n The game 's plot @-@ line , <unk> . \n The game . \n";
     const VALID: &str = " The plot of Zork . \n";
     const TEST: &str = " = Zork = \n";
 
@@ -146,7 +147,12 @@ mod tests {
     fn decode(vocab: &Vocab, stream: &LabelledStream) -> Vec<String> {
         let mut ids = stream.inputs.clone();
         ids.extend(stream.targets.last());
-        vocab.decode(&ids).unwrap().into_iter().map(String::from).collect()
+        vocab
+            .decode(&ids)
+            .unwrap()
+            .into_iter()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -169,16 +175,25 @@ mod tests {
             "`of` and `Zork` are not in train"
         );
         assert_eq!(decode(&vocab, &test).join(" "), "= <unk> = <eos>");
-        assert_eq!(valid.scored_positions(), valid.len(), "every position is scored");
+        assert_eq!(
+            valid.scored_positions(),
+            valid.len(),
+            "every position is scored"
+        );
         assert!(valid.targets.iter().all(|&t| t != crate::NO_LABEL_ID));
     }
 
     #[test]
     fn missing_split_file_is_named() {
         let dir = fixture(&[("wiki.train.tokens", TRAIN), ("wiki.test.tokens", TEST)]);
-        let err = load_wikitext(dir.path(), "data.dir").unwrap_err().to_string();
+        let err = load_wikitext(dir.path(), "data.dir")
+            .unwrap_err()
+            .to_string();
         let path = dir.path().join("wiki.valid.tokens");
-        assert!(err.starts_with(&format!("data.dir: {}: ", path.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("data.dir: {}: ", path.display())),
+            "{err}"
+        );
         assert!(err.contains("setup-data.sh"), "{err}");
     }
 
@@ -186,7 +201,12 @@ mod tests {
     fn invalid_utf8_is_an_error_naming_file_and_line() {
         let dir = all();
         std::fs::write(dir.path().join("wiki.test.tokens"), b" ok \n bad \xff \n").unwrap();
-        let err = load_wikitext(dir.path(), "data.dir").unwrap_err().to_string();
-        assert!(err.contains("wiki.test.tokens") && err.contains("line 2"), "{err}");
+        let err = load_wikitext(dir.path(), "data.dir")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("wiki.test.tokens") && err.contains("line 2"),
+            "{err}"
+        );
     }
 }

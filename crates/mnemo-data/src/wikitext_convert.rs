@@ -99,10 +99,12 @@ fn decode_entities(text: &str, html: bool) -> String {
             "amp" => Some("&".to_string()),
             "quot" => Some("\"".to_string()),
             "apos" => Some("'".to_string()),
-            _ if name.starts_with("#x") || name.starts_with("#X") => u32::from_str_radix(&name[2..], 16)
-                .ok()
-                .and_then(char::from_u32)
-                .map(String::from),
+            _ if name.starts_with("#x") || name.starts_with("#X") => {
+                u32::from_str_radix(&name[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map(String::from)
+            }
             _ if name.starts_with('#') => name[1..]
                 .parse::<u32>()
                 .ok()

@@ -189,8 +189,10 @@ mod tests {
     /// The loss of `rows` (`[1, T, V]`) against `targets`, every position scored, as metrics.
     fn lm_metrics(rows: Vec<f32>, t: usize, v: usize, targets: &[u32], unit: LmUnit) -> Metrics {
         use burn::tensor::{Tensor, TensorData};
-        let logits =
-            Tensor::<3>::from_data(TensorData::new(rows, [1, t, v]), &mnemo_backend::test_device());
+        let logits = Tensor::<3>::from_data(
+            TensorData::new(rows, [1, t, v]),
+            &mnemo_backend::test_device(),
+        );
         let mut acc = MetricsAccumulator::default();
         acc.add(&crate::loss::masked_cross_entropy(logits, targets, u32::MAX).stats());
         acc.metrics().with_lm_unit(Some(unit))
@@ -211,10 +213,16 @@ mod tests {
         let (l2, l3) = (2f32.ln(), 3f32.ln());
         let rows = vec![0.0, l2, 0.0, l3, 0.0, 0.0, 0.0, 0.0, 0.0];
         let words = lm_metrics(rows.clone(), 3, 3, &[1, 0, 2], LmUnit::Word);
-        assert!((words.ppl.unwrap() - 10f64.cbrt()).abs() < 1e-5, "{words:?}");
+        assert!(
+            (words.ppl.unwrap() - 10f64.cbrt()).abs() < 1e-5,
+            "{words:?}"
+        );
         assert!((words.loss - 10f64.ln() / 3.0).abs() < 1e-6);
         let bytes = lm_metrics(rows, 3, 3, &[1, 0, 2], LmUnit::Byte);
-        assert!((bytes.bpc.unwrap() - 10f64.log2() / 3.0).abs() < 1e-6, "{bytes:?}");
+        assert!(
+            (bytes.bpc.unwrap() - 10f64.log2() / 3.0).abs() < 1e-6,
+            "{bytes:?}"
+        );
     }
 
     #[test]
