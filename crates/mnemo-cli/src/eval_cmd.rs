@@ -1,9 +1,10 @@
-//! `mnemo eval`: loss and accuracy of a trained run on a split.
+//! `mnemo eval`: loss and accuracy of a trained run on a split; bits per character (byte
+//! corpora) or perplexity (word corpora) for language modelling.
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use mnemo_data::Split;
-use mnemo_train::load_run;
+use mnemo_train::{EvalOptions, load_run};
 use serde_json::json;
 
 /// A split to evaluate on.
@@ -49,14 +50,25 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Evaluation span: tokens per segment (default: the run's train.segment_len). State is
+    /// carried across segments either way.
+    #[arg(long, value_name = "N")]
+    eval_span: Option<usize>,
+    /// Memory length to evaluate with (models with a segment memory, e.g. Transformer-XL).
+    #[arg(long, value_name = "N")]
+    mem_len: Option<usize>,
 }
 
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let run = load_run(&args.run_dir, &args.backend)?;
-    let metrics = run.evaluate(args.split.split())?;
+    let mut run = load_run(&args.run_dir, &args.backend)?;
+    let options = EvalOptions {
+        span: args.eval_span,
+        mem_len: args.mem_len,
+    };
+    let metrics = run.evaluate_with(args.split.split(), &options)?;
     if args.json {
-        let record = json!({
+        let mut record = json!({
             "run_dir": args.run_dir,
             "model": run.model_name,
             "kind": run.model.kind(),
@@ -67,7 +79,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             "scored": metrics.scored,
             "tokens": metrics.tokens,
         });
+        if let Some((name, value)) = metrics.lm_figure() {
+            record[name] = json!(value);
+        }
         println!("{record}");
+    } else if let Some((name, value)) = metrics.lm_figure() {
+        println!(
+            "{} ({}, step {}) on {}: {name} {value:.4}, loss {:.4} nats over {} scored positions",
+            run.model_name,
+            run.model.kind(),
+            run.trainer.step,
+            args.split.name(),
+            metrics.loss,
+            metrics.scored,
+        );
     } else {
         println!(
             "{} ({}, step {}) on {}: loss {:.4}, accuracy {:.2}% over {} scored positions ({} tokens)",

@@ -3,14 +3,17 @@
 //! ```text
 //! mnemo train experiments/smoke/tiny.toml [--backend cpu] [--out runs] [--resume] [--model NAME] [--quiet]
 //! mnemo eval runs/smoke-tiny/feedback [--split valid|test] [--backend cpu] [--json]
+//!     [--eval-span N] [--mem-len N]
 //! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
+//! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
 //! code 2.
 #![warn(missing_docs)]
 
+mod data_cmd;
 mod eval_cmd;
 mod generate_cmd;
 mod train_cmd;
@@ -40,6 +43,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Read a prompt step by step, show the model's output per token, then continue it.
     Generate(generate_cmd::GenerateArgs),
+    /// Prepare datasets (e.g. WikiText-format files from a MediaWiki XML export).
+    Data(data_cmd::DataArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
+        Command::Data(args) => data_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

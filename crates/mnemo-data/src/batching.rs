@@ -5,6 +5,10 @@
 //! segment is dropped). Segment `i` holds columns `[i * T, (i + 1) * T)` of every row, so row
 //! `r` of segment `i + 1` continues exactly where row `r` of segment `i` ended: a model that
 //! carries its memory from one segment to the next sees one continuous stream per row.
+//!
+//! For evaluation, [`StreamBatcher::with_tail`] also serves the last partial segment of each
+//! row, so that every position of a row is scored (only the `len % batch` positions that do
+//! not fill a row are dropped; none with one row).
 
 use crate::{DataError, LabelledStream, NO_LABEL_ID};
 
@@ -16,6 +20,7 @@ pub struct StreamBatcher {
     batch: usize,
     row_len: usize,
     segment_len: usize,
+    tail: bool,
 }
 
 /// One segment of a batch of rows.
@@ -86,7 +91,23 @@ impl StreamBatcher {
             batch,
             row_len,
             segment_len,
+            tail: false,
         })
+    }
+
+    /// Also serve the last, shorter segment of each row (columns `[k * T, row_len)` when
+    /// `row_len` is not a multiple of `T`), so every position of every row is served.
+    pub fn with_tail(self) -> Self {
+        Self { tail: true, ..self }
+    }
+
+    /// Number of positions served over all segments: `batch * row_len` with
+    /// [`StreamBatcher::with_tail`], else `batch * num_segments * segment_len`.
+    pub fn served_positions(&self) -> usize {
+        match self.tail {
+            true => self.batch * self.row_len,
+            false => self.batch * (self.row_len / self.segment_len) * self.segment_len,
+        }
     }
 
     /// Number of rows.
@@ -104,15 +125,21 @@ impl StreamBatcher {
         self.row_len
     }
 
-    /// Number of full segments per row.
+    /// Number of segments per row: the full ones, plus a shorter last one with
+    /// [`StreamBatcher::with_tail`] when `row_len` is not a multiple of the segment length.
     pub fn num_segments(&self) -> usize {
-        self.row_len / self.segment_len
+        match self.tail {
+            true => self.row_len.div_ceil(self.segment_len),
+            false => self.row_len / self.segment_len,
+        }
     }
 
-    /// Segment `index`: columns `[index * T, (index + 1) * T)` of every row.
+    /// Segment `index`: columns `[index * T, (index + 1) * T)` of every row (clipped to the row
+    /// for the tail segment).
     ///
     /// # Shapes
-    /// - returns a [`Segment`] of `[batch, segment_len]`.
+    /// - returns a [`Segment`] of `[batch, segment_len]` (`[batch, row_len % segment_len]` for
+    ///   the tail segment).
     ///
     /// # Panics
     /// If `index >= self.num_segments()`.
@@ -122,11 +149,14 @@ impl StreamBatcher {
             "segment {index} out of range: {} segments",
             self.num_segments()
         );
-        let (batch, len) = (self.batch, self.segment_len);
+        let batch = self.batch;
+        let len = self
+            .segment_len
+            .min(self.row_len - index * self.segment_len);
         let mut inputs = Vec::with_capacity(batch * len);
         let mut targets = Vec::with_capacity(batch * len);
         for row in 0..batch {
-            let start = row * self.row_len + index * len;
+            let start = row * self.row_len + index * self.segment_len;
             inputs.extend_from_slice(&self.inputs[start..start + len]);
             targets.extend_from_slice(&self.targets[start..start + len]);
         }
@@ -190,6 +220,37 @@ mod tests {
         // Segment 1 of row 2 starts right after segment 0 of row 2 ended.
         let (s0, s1) = (batcher.segment(0), batcher.segment(1));
         assert_eq!(s1.inputs[2 * 6], s0.inputs[2 * 6 + 5] + 1);
+    }
+
+    #[test]
+    fn tail_serves_every_position_of_every_row_in_order() {
+        // 103 tokens, 4 rows of 25, segments of 6: 4 full + a tail of 1 per row.
+        let batcher = StreamBatcher::new(&counting(103), 4, 6)
+            .unwrap()
+            .with_tail();
+        assert_eq!(batcher.num_segments(), 5);
+        assert_eq!(batcher.served_positions(), 100);
+        let tail = batcher.segment(4);
+        assert_eq!((tail.batch, tail.len), (4, 1));
+        assert_eq!(tail.inputs, [24, 49, 74, 99]);
+        assert_eq!(tail.targets, [1024, 1049, 1074, 1099]);
+        for row in 0..4 {
+            let served: Vec<u32> = batcher
+                .segments()
+                .flat_map(|s| s.inputs[row * s.len..(row + 1) * s.len].to_vec())
+                .collect();
+            let start = row as u32 * 25;
+            assert_eq!(served, (start..start + 25).collect::<Vec<_>>());
+        }
+        // A row that is a multiple of the segment length has no tail.
+        let even = StreamBatcher::new(&counting(48), 2, 6).unwrap().with_tail();
+        assert_eq!((even.num_segments(), even.served_positions()), (4, 48));
+        assert_eq!(
+            StreamBatcher::new(&counting(103), 4, 6)
+                .unwrap()
+                .served_positions(),
+            96
+        );
     }
 
     #[test]

@@ -75,9 +75,43 @@ pub enum DataError {
         /// Minimum stream length for this batch and segment length.
         needed: usize,
     },
+    /// A corpus file named by a config field cannot be read or is malformed.
+    #[error("{field}: {path}: {reason}")]
+    File {
+        /// The config field (or argument) that names the file, e.g. `data.path`.
+        field: String,
+        /// The file, as given (relative paths resolve against the current directory).
+        path: String,
+        /// What went wrong, e.g. `No such file or directory (os error 2); run scripts/setup-data.sh`.
+        reason: String,
+    },
 }
 
 impl DataError {
+    /// Shorthand for [`DataError::File`].
+    pub(crate) fn file(
+        field: impl Into<String>,
+        path: &std::path::Path,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::File {
+            field: field.into(),
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`DataError::File`] from an I/O error; a missing file points at `scripts/setup-data.sh`.
+    pub(crate) fn io(field: impl Into<String>, path: &std::path::Path, e: &std::io::Error) -> Self {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("{e}; run scripts/setup-data.sh or fix the path")
+            }
+            _ => e.to_string(),
+        };
+        Self::file(field, path, reason)
+    }
+
     /// Shorthand for [`DataError::InvalidConfig`].
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {

@@ -4,11 +4,15 @@
 //!   code-execution task; [`SequenceTaskConfig`]: copy and reverse) and
 //!   [`TaskConfig::build`] generates its train/valid/test [`LabelledStream`]s and [`Vocab`]
 //!   from a seed.
+//! - [`TaskConfig::Bytes`] and [`TaskConfig::Wikitext`] read language-modelling corpora from
+//!   user paths (never downloading): enwik8-format byte files or zips ([`byte_corpus`]) and
+//!   WikiText `wiki.{train,valid,test}.tokens` directories ([`wikitext`]).
+//! - [`wikitext_convert`] turns a MediaWiki XML export into WikiText-format files.
 //! - [`interpret`] runs code-execution programs independently of the generator, to check it.
 //! - [`StreamBatcher`] cuts a stream into contiguous batch rows and serves fixed-length
 //!   [`Segment`]s, so that memory carried across segments sees a continuous stream.
 //!
-//! Pure Rust, no I/O, no dependency on the rest of mnemo.
+//! Pure Rust, no dependency on the rest of mnemo; file I/O only in the corpus loaders.
 //!
 //! ```
 //! use mnemo_data::{CodeExecConfig, StreamBatcher, TaskConfig};
@@ -27,6 +31,7 @@
 //! ```
 
 pub mod batching;
+pub mod byte_corpus;
 pub mod code_exec;
 pub mod error;
 pub mod interpreter;
@@ -35,13 +40,21 @@ pub mod split;
 pub mod stream;
 pub mod task;
 pub mod vocab;
+pub mod wikitext;
+pub mod wikitext_convert;
 
 pub use batching::{Segment, StreamBatcher};
+pub use byte_corpus::{
+    ByteCorpusConfig, byte_id, byte_split_ranges, byte_streams, byte_token, byte_vocab,
+    read_byte_file,
+};
 pub use code_exec::{CodeExecConfig, END, MAX_VALUE, MIN_VALUE, VARIABLE_NAMES};
 pub use error::DataError;
 pub use interpreter::{Interpretation, ProgramSummary, interpret, interpret_detailed};
 pub use sequence_tasks::{SEPARATOR, SequenceTask, SequenceTaskConfig, SequenceTaskKind};
 pub use split::Split;
 pub use stream::{LabelledStream, LabelledTokens};
-pub use task::{TaskConfig, TaskData};
+pub use task::{LmUnit, Scoring, TaskConfig, TaskData};
 pub use vocab::{NO_LABEL, NO_LABEL_ID, Vocab};
+pub use wikitext::{EOS, UNK, WikiTextConfig, load_wikitext, wikitext_file};
+pub use wikitext_convert::{WikiArticle, WikiTextSplits, convert_mediawiki, parse_mediawiki};

@@ -63,6 +63,19 @@ impl LabelledStream {
         Self::new(vocab.encode(&tokens.inputs)?, vocab.encode(&tokens.labels)?)
     }
 
+    /// A language-modelling stream over `ids`: position `i` reads `ids[i]` and predicts
+    /// `ids[i + 1]`, so `ids.len() - 1` positions, every one of them scored (the last id is only
+    /// a target). Holds the ids twice (inputs and targets), 8 bytes per token.
+    pub fn next_token(ids: &[u32]) -> Self {
+        match ids {
+            [] | [_] => Self::default(),
+            _ => Self {
+                inputs: ids[..ids.len() - 1].to_vec(),
+                targets: ids[1..].to_vec(),
+            },
+        }
+    }
+
     /// Number of positions.
     pub fn len(&self) -> usize {
         self.inputs.len()
@@ -176,6 +189,14 @@ mod tests {
         assert_eq!(streams[1], LabelledStream::encode(&ba, &vocab).unwrap());
         assert_eq!(streams[0].scored_positions(), 1);
         assert_eq!(streams[1].scored_positions(), 1);
+    }
+
+    #[test]
+    fn next_token_shifts_targets_by_one() {
+        let stream = LabelledStream::next_token(&[5, 6, 7, 0]);
+        assert_eq!(stream.inputs, [5, 6, 7]);
+        assert_eq!(stream.targets, [6, 7, 0]);
+        assert_eq!(LabelledStream::next_token(&[3]).len(), 0);
     }
 
     #[test]

@@ -4,10 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::stream::StreamCollector;
 use crate::{
-    CodeExecConfig, DataError, LabelledStream, SequenceTaskConfig, SequenceTaskKind, Split, Vocab,
+    ByteCorpusConfig, CodeExecConfig, DataError, LabelledStream, NO_LABEL_ID, SequenceTaskConfig,
+    SequenceTaskKind, Split, Vocab, WikiTextConfig, byte_streams, byte_vocab, load_wikitext,
+    read_byte_file,
 };
 
-/// Which generated task to train on, with its settings.
+/// Which task to train on (generated, or a language-modelling corpus read from files), with its
+/// settings.
 ///
 /// Serialised with a `task` tag, e.g. in TOML:
 ///
@@ -16,6 +19,20 @@ use crate::{
 /// task = "code_execution"   # or "copy", "reverse"
 /// variables = 5
 /// seed = 1
+/// ```
+///
+/// or, for language modelling (see `docs/datasets.md`),
+///
+/// ```toml
+/// [data]
+/// task = "bytes"                      # enwik8 format, split 90/5/5
+/// path = "data/enwik8-mini/enwik8"
+/// ```
+///
+/// ```toml
+/// [data]
+/// task = "wikitext"
+/// dir = "data/wikitext-mini"          # wiki.{train,valid,test}.tokens
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
@@ -26,6 +43,30 @@ pub enum TaskConfig {
     Copy(SequenceTaskConfig),
     /// Reverse a random sequence after a separator.
     Reverse(SequenceTaskConfig),
+    /// Next-byte prediction on an enwik8-format file; reports bits per character.
+    Bytes(ByteCorpusConfig),
+    /// Next-word prediction on a WikiText directory; reports perplexity.
+    Wikitext(WikiTextConfig),
+}
+
+/// The unit a language-modelling corpus is scored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LmUnit {
+    /// Bytes: report bits per character, `mean NLL / ln 2`.
+    Byte,
+    /// Words (with `<eos>`): report perplexity, `exp(mean NLL)`.
+    Word,
+}
+
+/// How the targets of a task are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scoring {
+    /// Targets equal to this id are not scored. For language modelling it is `u32::MAX`, an
+    /// id no target has, so every position is scored.
+    pub no_label: u32,
+    /// `Some` for language modelling: the unit of bpc / perplexity.
+    pub lm: Option<LmUnit>,
 }
 
 impl Default for TaskConfig {
@@ -46,6 +87,8 @@ pub struct TaskData {
     pub valid: LabelledStream,
     /// Test split.
     pub test: LabelledStream,
+    /// `Some` for a language-modelling corpus: every position is scored, in this unit.
+    pub lm: Option<LmUnit>,
 }
 
 impl TaskData {
@@ -57,6 +100,20 @@ impl TaskData {
             Split::Test => &self.test,
         }
     }
+
+    /// How targets are scored: the no-label id and, for language modelling, the unit.
+    pub fn scoring(&self) -> Scoring {
+        match self.lm {
+            Some(unit) => Scoring {
+                no_label: u32::MAX,
+                lm: Some(unit),
+            },
+            None => Scoring {
+                no_label: NO_LABEL_ID,
+                lm: None,
+            },
+        }
+    }
 }
 
 impl TaskConfig {
@@ -65,22 +122,68 @@ impl TaskConfig {
         match self {
             Self::CodeExecution(config) => config.validate(),
             Self::Copy(config) | Self::Reverse(config) => config.validate(),
+            Self::Bytes(config) if config.path.as_os_str().is_empty() => Err(DataError::config(
+                "data.path",
+                "must name a file, got an empty path",
+            )),
+            Self::Wikitext(config) if config.dir.as_os_str().is_empty() => Err(DataError::config(
+                "data.dir",
+                "must name a directory, got an empty path",
+            )),
+            Self::Bytes(_) | Self::Wikitext(_) => Ok(()),
         }
     }
 
-    /// The seed the data is generated from.
+    /// The seed the data is generated from (0 for corpora read from files).
     pub fn seed(&self) -> u64 {
         match self {
             Self::CodeExecution(config) => config.seed,
             Self::Copy(config) | Self::Reverse(config) => config.seed,
+            Self::Bytes(_) | Self::Wikitext(_) => 0,
+        }
+    }
+
+    /// `Some` for a language-modelling corpus: the unit it is scored in.
+    pub fn lm_unit(&self) -> Option<LmUnit> {
+        match self {
+            Self::Bytes(_) => Some(LmUnit::Byte),
+            Self::Wikitext(_) => Some(LmUnit::Word),
+            _ => None,
         }
     }
 
     /// Validates, generates the three splits (each from its own [`Split::rng`] stream of the
     /// seed, examples concatenated in order) and builds the vocabulary over all their input and
     /// label tokens. Deterministic: the same config gives the same `TaskData`.
+    ///
+    /// Corpora are read from their files instead (errors name `data.path` / `data.dir` and the
+    /// file).
     pub fn build(&self) -> Result<TaskData, DataError> {
         self.validate()?;
+        match self {
+            Self::Bytes(config) => {
+                let bytes = read_byte_file(&config.path, "data.path")?;
+                let [train, valid, test] = byte_streams(&bytes);
+                return Ok(TaskData {
+                    vocab: byte_vocab(),
+                    train,
+                    valid,
+                    test,
+                    lm: Some(LmUnit::Byte),
+                });
+            }
+            Self::Wikitext(config) => {
+                let (vocab, [train, valid, test]) = load_wikitext(&config.dir, "data.dir")?;
+                return Ok(TaskData {
+                    vocab,
+                    train,
+                    valid,
+                    test,
+                    lm: Some(LmUnit::Word),
+                });
+            }
+            _ => {}
+        }
         let mut collector = StreamCollector::default();
         match self {
             Self::CodeExecution(config) => {
@@ -89,6 +192,7 @@ impl TaskConfig {
                     config.examples(split).for_each(|ex| collector.push(&ex));
                 }
             }
+            Self::Bytes(_) | Self::Wikitext(_) => unreachable!("read above"),
             Self::Copy(config) | Self::Reverse(config) => {
                 let kind = match self {
                     Self::Reverse(_) => SequenceTaskKind::Reverse,
@@ -109,6 +213,7 @@ impl TaskConfig {
             train,
             valid,
             test,
+            lm: None,
         })
     }
 }
@@ -235,6 +340,54 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("min_length"), "{err}");
+    }
+
+    #[test]
+    fn corpus_sections_parse_and_build_from_files() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Experiment {
+            data: TaskConfig,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("enwik8");
+        let bytes: Vec<u8> = b"<page><title>AccessibleComputing</title></page>\n".repeat(5);
+        std::fs::write(&file, &bytes).unwrap();
+        let text = format!(
+            "[data]\ntask = \"bytes\"\npath = {:?}\n",
+            file.display().to_string()
+        );
+        let config = toml::from_str::<Experiment>(&text).unwrap().data;
+        assert_eq!(config.lm_unit(), Some(LmUnit::Byte));
+        let data = config.build().unwrap();
+        assert_eq!(data.vocab.len(), 257);
+        let n = bytes.len();
+        assert_eq!(
+            [data.train.len(), data.valid.len(), data.test.len()],
+            [n * 9 / 10 - 1, n / 20 - 1, n - n * 9 / 10 - n / 20 - 1]
+        );
+        assert_eq!(data.scoring().no_label, u32::MAX);
+        assert_eq!(data.test.scored_positions(), data.test.len());
+
+        let err = toml::from_str::<Experiment>("[data]\ntask = \"wikitext\"\npath = \"x\"\n")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("path"), "{err}");
+        let missing = TaskConfig::Wikitext(WikiTextConfig {
+            dir: dir.path().join("wikitext"),
+        });
+        let err = missing.build().unwrap_err().to_string();
+        assert!(
+            err.starts_with("data.dir: ") && err.contains("wiki.train.tokens"),
+            "{err}"
+        );
+        let err = TaskConfig::Bytes(ByteCorpusConfig { path: "".into() })
+            .validate()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data.path must name a file, got an empty path"
+        );
     }
 
     #[test]

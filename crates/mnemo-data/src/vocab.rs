@@ -57,7 +57,7 @@ impl Vocab {
     }
 
     /// Checks the invariants of a token list and indexes it.
-    fn from_list(tokens: Vec<String>) -> Result<Self, DataError> {
+    pub(crate) fn from_list(tokens: Vec<String>) -> Result<Self, DataError> {
         match tokens.first() {
             Some(first) if first == NO_LABEL => {}
             Some(first) => {

@@ -349,6 +349,8 @@ mod tests {
                         accuracy: 0.25,
                         scored: 8,
                         tokens: 64,
+                        bpc: Some(0.72),
+                        ppl: None,
                     },
                 )),
                 best_valid: None,

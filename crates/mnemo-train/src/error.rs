@@ -82,6 +82,14 @@ pub enum TrainError {
     /// A prompt or generation request is invalid.
     #[error("{0}")]
     Generate(String),
+    /// A command-line option cannot be honoured; the message names the flag.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag, e.g. `--mem-len`.
+        flag: String,
+        /// Why it cannot be honoured.
+        reason: String,
+    },
 }
 
 impl TrainError {

@@ -4,11 +4,12 @@ use std::path::Path;
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
-use mnemo_data::{Segment, Split, StreamBatcher, TaskData, Vocab};
+use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
 use mnemo_models::{Model, ModelConfig};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::error::TrainError;
+use crate::eval_memory::apply_eval_memory;
 use crate::experiment::ExperimentConfig;
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
@@ -24,18 +25,33 @@ pub fn segment_tokens(segment: &Segment, device: &Device) -> Tensor<2, Int> {
 }
 
 /// Loss and accuracy of `model` over every segment of `batcher`, starting from a fresh state
-/// and carrying it from segment to segment (as training does).
+/// and carrying it from segment to segment (as training does); for language modelling
+/// (`scoring.lm`), also bits per character or perplexity of the mean loss.
 ///
 /// Pass an inference copy (`model.valid()`) on a plain device: no graph is recorded.
-pub fn evaluate(model: &Model, batcher: &StreamBatcher, no_label: u32, device: &Device) -> Metrics {
+pub fn evaluate(
+    model: &Model,
+    batcher: &StreamBatcher,
+    scoring: Scoring,
+    device: &Device,
+) -> Metrics {
     let mut state = model.init_state(batcher.batch(), device);
     let mut total = MetricsAccumulator::default();
     for segment in batcher.segments() {
         let out = model.forward_segment(segment_tokens(&segment, device), state);
-        total.add(&masked_cross_entropy(out.logits, &segment.targets, no_label).stats());
+        total.add(&masked_cross_entropy(out.logits, &segment.targets, scoring.no_label).stats());
         state = out.state;
     }
-    total.metrics()
+    total.metrics().with_lm_unit(scoring.lm)
+}
+
+/// Overrides of `mnemo eval` (all `None`: evaluate exactly as the trainer does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Evaluation span: tokens per segment instead of `train.segment_len` (`--eval-span`).
+    pub span: Option<usize>,
+    /// Memory length to evaluate with (`--mem-len`); see [`apply_eval_memory`].
+    pub mem_len: Option<usize>,
 }
 
 /// A trained run reloaded from its directory, ready for evaluation or generation.
@@ -68,7 +84,36 @@ impl LoadedRun {
         Ok(evaluate(
             &self.model,
             &batcher,
-            self.vocab.no_label_id(),
+            self.data.scoring(),
+            &self.device,
+        ))
+    }
+
+    /// Evaluate on `split` with the overrides of `options`: another segment length
+    /// (`--eval-span`) and/or memory length (`--mem-len`, which changes the loaded model).
+    pub fn evaluate_with(
+        &mut self,
+        split: Split,
+        options: &EvalOptions,
+    ) -> Result<Metrics, TrainError> {
+        if let Some(len) = options.mem_len {
+            apply_eval_memory(&mut self.model, len)?;
+        }
+        let mut config = self.config.clone();
+        if let Some(span) = options.span {
+            if span == 0 {
+                return Err(TrainError::Flag {
+                    flag: "--eval-span".into(),
+                    reason: "must be at least 1, got 0".into(),
+                });
+            }
+            config.train.segment_len = span;
+        }
+        let batcher = split_batcher(&config, &self.data, split)?;
+        Ok(evaluate(
+            &self.model,
+            &batcher,
+            self.data.scoring(),
             &self.device,
         ))
     }
@@ -86,7 +131,7 @@ pub(crate) fn split_batcher(
     } else {
         train.eval_batch_size()
     };
-    StreamBatcher::new(data.split(split), batch, train.segment_len).map_err(|e| {
+    let batcher = StreamBatcher::new(data.split(split), batch, train.segment_len).map_err(|e| {
         let name = match split {
             Split::Train => "train",
             Split::Valid => "valid",
@@ -99,6 +144,11 @@ pub(crate) fn split_batcher(
             ),
             e,
         )
+    })?;
+    // Language modelling scores every position of the evaluation splits.
+    Ok(match (data.lm, split) {
+        (Some(_), Split::Valid | Split::Test) => batcher.with_tail(),
+        _ => batcher,
     })
 }
 

@@ -25,6 +25,7 @@
 pub mod checkpoint;
 pub mod clip;
 pub mod error;
+pub mod eval_memory;
 pub mod evaluate;
 pub mod experiment;
 pub mod generate;
@@ -40,7 +41,8 @@ pub mod trainer;
 
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError, TrainerState};
 pub use error::TrainError;
-pub use evaluate::{LoadedRun, evaluate, load_run, segment_tokens};
+pub use eval_memory::apply_eval_memory;
+pub use evaluate::{EvalOptions, LoadedRun, evaluate, load_run, segment_tokens};
 pub use experiment::{ConfigError, ExperimentConfig, RunConfig, TrainConfig};
 pub use generate::{GenerateConfig, Generation, generate};
 pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};

@@ -33,7 +33,8 @@ pub struct RunSummary {
 }
 
 /// A Markdown table of runs: model, kind, params, steps, train time, valid accuracy, test
-/// accuracy, test loss.
+/// accuracy, test loss, and test bpc or perplexity (`-` for tasks that are not language
+/// modelling).
 pub fn results_table(summaries: &[RunSummary]) -> String {
     let mut rows = vec![[
         "model".to_string(),
@@ -44,6 +45,7 @@ pub fn results_table(summaries: &[RunSummary]) -> String {
         "valid acc".into(),
         "test acc".into(),
         "test loss".into(),
+        "test bpc/ppl".into(),
     ]];
     for s in summaries {
         rows.push([
@@ -55,6 +57,10 @@ pub fn results_table(summaries: &[RunSummary]) -> String {
             format!("{:.2}%", 100.0 * s.valid.accuracy),
             format!("{:.2}%", 100.0 * s.test.accuracy),
             format!("{:.4}", s.test.loss),
+            match s.test.lm_figure() {
+                Some((name, value)) => format!("{name} {value:.4}"),
+                None => "-".into(),
+            },
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -88,6 +94,8 @@ mod tests {
             accuracy: 0.875,
             scored: 8,
             tokens: 64,
+            bpc: None,
+            ppl: None,
         };
         let s = RunSummary {
             model: "feedback".into(),

@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, Device};
-use mnemo_data::{Split, StreamBatcher, Vocab};
+use mnemo_data::{Scoring, Split, StreamBatcher, Vocab};
 use mnemo_models::{Model, ModelState};
 use serde_json::json;
 
@@ -129,7 +129,7 @@ pub fn train(
         last_checkpoint: None,
         window_time_s: 0.0,
         window_tokens: 0,
-        no_label: data.vocab.no_label_id(),
+        scoring: data.scoring(),
         config: &config,
         dir,
         device,
@@ -192,7 +192,7 @@ struct Session<'a> {
     train: StreamBatcher,
     valid: StreamBatcher,
     test: StreamBatcher,
-    no_label: u32,
+    scoring: Scoring,
     log: Option<MetricsLog>,
     last_checkpoint: Option<u64>,
     /// Seconds and positions of the steps of the open log window taken in this session.
@@ -269,15 +269,15 @@ impl Session<'_> {
             self.window_time_s += elapsed;
             self.window_tokens += stats.tokens as u64;
             self.state.window.add(&stats);
-            let window = self.state.window.metrics();
+            let window = self.state.window.metrics().with_lm_unit(self.scoring.lm);
             let tokens_per_s = self.window_tokens as f64 / self.window_time_s.max(1e-9);
             progress.step(step, &window, tokens_per_s);
             if due(step, run.log_every) {
                 let lr = self.config.optim.lr_at(step, run.steps);
-                self.append(json!({
-                    "step": step, "split": "train", "loss": window.loss, "accuracy": window.accuracy,
+                self.append(window.record(json!({
+                    "step": step, "split": "train",
                     "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self.state.train_time_s,
-                }))?;
+                })))?;
                 progress.log(step, &window, lr, tokens_per_s);
                 self.state.last_train = Some(window);
                 self.state.window = MetricsAccumulator::default();
@@ -308,7 +308,7 @@ impl Session<'_> {
         let out = self
             .model
             .forward_segment(segment_tokens(&segment, &self.device), carried);
-        let loss = masked_cross_entropy(out.logits, &segment.targets, self.no_label);
+        let loss = masked_cross_entropy(out.logits, &segment.targets, self.scoring.no_label);
         let stats = loss.stats();
         if !stats.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
@@ -345,19 +345,15 @@ impl Session<'_> {
 
     fn evaluate_valid(&mut self) -> Result<Metrics, TrainError> {
         let (model, device) = self.inference();
-        let metrics = evaluate(&model, &self.valid, self.no_label, &device);
+        let metrics = evaluate(&model, &self.valid, self.scoring, &device);
         let step = self.state.step;
-        self.append(json!({
-            "step": step, "split": "valid", "loss": metrics.loss, "accuracy": metrics.accuracy,
-            "scored": metrics.scored, "elapsed_s": self.state.train_time_s,
-        }))?;
+        self.append(metrics.record(json!({
+            "step": step, "split": "valid", "elapsed_s": self.state.train_time_s,
+        })))?;
         self.state.last_valid = Some((step, metrics));
         let better = match self.state.best_valid {
             None => true,
-            Some((_, best)) => {
-                metrics.accuracy > best.accuracy
-                    || (metrics.accuracy == best.accuracy && metrics.loss < best.loss)
-            }
+            Some((_, best)) => metrics.better_than(&best),
         };
         if better {
             self.state.best_valid = Some((step, metrics));
@@ -405,11 +401,10 @@ impl Session<'_> {
             self.save_checkpoint()?;
         }
         let (model, device) = self.inference();
-        let test = evaluate(&model, &self.test, self.no_label, &device);
-        self.append(json!({
-            "step": step, "split": "test", "loss": test.loss, "accuracy": test.accuracy,
-            "scored": test.scored, "elapsed_s": self.state.train_time_s,
-        }))?;
+        let test = evaluate(&model, &self.test, self.scoring, &device);
+        self.append(test.record(json!({
+            "step": step, "split": "test", "elapsed_s": self.state.train_time_s,
+        })))?;
         let summary = RunSummary {
             model: self.state.model_name.clone(),
             kind: self.state.model_config.kind().to_string(),

@@ -103,3 +103,39 @@ fn resume_across_epochs_for_both_kinds() {
         "an epoch of {segments} segments does not wrap twice in 12 steps"
     );
 }
+
+#[test]
+fn resume_on_a_byte_corpus_for_both_kinds() {
+    let _guard = lock();
+    // 2,000 bytes: 1,799 training positions = 4 rows of 449 = 28 segments of 16, so 40 steps
+    // wrap an epoch after the interruption at step 17; every position of valid/test is scored.
+    let corpus = tempfile::tempdir().unwrap();
+    let path = corpus.path().join("enwik8");
+    let bytes: Vec<u8> = (0..2000u32)
+        .map(|i| b"<page>abc def</page>\n"[(i % 21) as usize])
+        .collect();
+    std::fs::write(&path, &bytes).unwrap();
+    let text = tiny_toml("steps = 40\ncheckpoint_every = 8\nlog_every = 5", 3e-3, 0.1);
+    let (head, rest) = text.split_once("[data]").unwrap();
+    let (_, tail) = rest.split_once("[train]").unwrap();
+    let text = format!(
+        "{head}[data]\ntask = \"bytes\"\npath = {:?}\n\n[train]{tail}",
+        path.display().to_string()
+    );
+    let config = config(&text);
+    let data = config.data.build().unwrap();
+    assert_eq!(data.train.len(), 1799);
+    for model in ["feedback", "transformer"] {
+        check_resume(&config, model, 17);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let summary = train(&config, "transformer", &options(out.path())).unwrap();
+    let bpc = summary.test.bpc.unwrap();
+    assert!(
+        (bpc - summary.test.loss / std::f64::consts::LN_2).abs() < 1e-12,
+        "{:?}",
+        summary.test
+    );
+    // 99 test positions in 4 rows of 24: all 96 scored (a tail segment of 8 included).
+    assert_eq!(summary.test.scored, 96);
+}
