@@ -22,7 +22,7 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// An experiment config with a tiny transformer and feedback model on `data`.
+/// An experiment config with a tiny transformer, feedback and Transformer-XL model on `data`.
 fn config(name: &str, data: &str, steps: u32) -> String {
     format!(
         r#"[run]
@@ -59,6 +59,15 @@ n_layers = 1
 n_heads = 2
 d_ff = 64
 span = 8
+
+[models.xl]
+kind = "transformer_xl"
+d_model = 32
+n_layers = 1
+n_heads = 2
+d_ff = 64
+memory_len = 8
+relative_span = 32
 "#
     )
 }
@@ -82,7 +91,7 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
     let table = String::from_utf8_lossy(&train.stdout).into_owned();
     assert!(table.contains("bpc "), "{table}");
 
-    for model in ["transformer", "feedback"] {
+    for model in ["transformer", "feedback", "xl"] {
         let run = format!("runs/lm/{model}");
         let summary: Value = serde_json::from_slice(
             &std::fs::read(dir.path().join(&run).join("summary.json")).unwrap(),
@@ -136,9 +145,24 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
         &["eval", "runs/lm/feedback", "--mem-len", "8"],
     ));
     assert!(
-        err.contains("--mem-len 8") && err.contains("not supported by this model"),
+        err.contains("--mem-len 8") && err.contains("memory span is fixed"),
         "{err}"
     );
+    let err = stderr(&mnemo_in(
+        dir.path(),
+        &["eval", "runs/lm/transformer", "--mem-len", "8"],
+    ));
+    assert!(err.contains("--mem-len 8") && err.contains("carries no memory"), "{err}");
+    // Transformer-XL evaluates with a longer memory than it trained with: the same positions
+    // are scored, and the figure changes (the extra context is really used).
+    let trained = json_of(&mnemo_in(dir.path(), &["eval", "runs/lm/xl", "--split", "test", "--json"]));
+    let longer = json_of(&mnemo_in(
+        dir.path(),
+        &["eval", "runs/lm/xl", "--split", "test", "--json", "--mem-len", "24"],
+    ));
+    assert_eq!(longer["scored"], trained["scored"]);
+    let (a, b) = (trained["bpc"].as_f64().unwrap(), longer["bpc"].as_f64().unwrap());
+    assert!(b.is_finite() && a != b, "--mem-len 24 gave {b}, trained memory gave {a}");
     let err = stderr(&mnemo_in(
         dir.path(),
         &["eval", "runs/lm/feedback", "--eval-span", "0"],

@@ -1,24 +1,20 @@
 //! Evaluating with a memory length other than the one a model was trained with (`--mem-len`).
 //!
 //! Transformer-XL style models can attend to a longer cache of past segments at evaluation
-//! time than during training. The model side of this is `Model::with_eval_memory`, which the
-//! Transformer-XL work adds to `mnemo-models`; until it is wired in here, every model
-//! reports that the option is not supported.
+//! time than during training (the Transformer-XL paper evaluates with a longer memory than it
+//! trains with). The model side is [`Model::with_eval_memory`]; this forwards to it and names
+//! the flag in the error.
 use mnemo_models::Model;
 
 use crate::error::TrainError;
 
 /// Sets the memory length `model` evaluates with to `len` tokens.
 ///
-/// Fails, naming `--mem-len`, when the model has no adjustable memory (today: every model;
-/// to be forwarded to `Model::with_eval_memory` once that exists).
+/// Fails, naming `--mem-len`, when the model has no adjustable memory (the Transformer carries
+/// none; the Feedback Transformer's window is fixed by its learned positions).
 pub fn apply_eval_memory(model: &mut Model, len: usize) -> Result<(), TrainError> {
-    Err(TrainError::Flag {
+    model.with_eval_memory(len).map_err(|reason| TrainError::Flag {
         flag: format!("--mem-len {len}"),
-        reason: format!(
-            "not supported by this model ({}): only models with a segment memory \
-             (Transformer-XL) can change their memory length at evaluation",
-            model.kind()
-        ),
+        reason: format!("{reason} ({} model)", model.kind()),
     })
 }

@@ -212,7 +212,7 @@ pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, Train
     let data = config
         .data
         .build()
-        .map_err(|e| TrainError::data("data", e))?;
+        .map_err(|e| TrainError::data("preparing the data", e))?;
     if data.vocab != vocab {
         return Err(TrainError::BadFile {
             path: dir.vocab(),

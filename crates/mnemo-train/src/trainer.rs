@@ -84,7 +84,7 @@ pub fn train(
     let data = config
         .data
         .build()
-        .map_err(|e| TrainError::data("data", e))?;
+        .map_err(|e| TrainError::data("preparing the data", e))?;
     let config = config.for_model(model_name, data.vocab.len())?;
     let device = mnemo_backend::autodiff_device(&opts.backend)?;
     let dir = RunDir::new(&opts.out_dir, &config.run.name, model_name);
