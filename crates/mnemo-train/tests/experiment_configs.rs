@@ -1,0 +1,62 @@
+//! Every config shipped under `experiments/` loads, validates, and each of its models passes its
+//! own checks (with a stand-in vocabulary size: LM corpora are not needed to check a config).
+use std::path::{Path, PathBuf};
+
+use mnemo_train::ExperimentConfig;
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            toml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_experiment_config_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut files = Vec::new();
+    toml_files(&root, &mut files);
+    files.sort();
+    // The families the docs promise: fail loudly if one disappears.
+    for family in ["quickstart.toml", "enwik8/mini.toml", "enwik8/paper.toml", "wikitext/mini.toml", "wikitext/paper.toml"] {
+        assert!(files.iter().any(|f| f.ends_with(family)), "experiments/{family} is missing");
+    }
+    for file in &files {
+        let config = ExperimentConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(!config.model_names().is_empty(), "{}: no models", file.display());
+        for name in config.model_names() {
+            config
+                .for_model(&name, 300)
+                .unwrap_or_else(|e| panic!("{}: model {name}: {e}", file.display()));
+        }
+    }
+}
+
+#[test]
+fn lm_mini_configs_compare_all_families_at_about_equal_size() {
+    use burn::module::Module;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let device = mnemo_backend::device("cpu").unwrap();
+    // 257 byte ids; 13,219 words is wikitext-mini's vocabulary (docs/datasets.md).
+    for (file, vocab) in [("enwik8/mini.toml", 257), ("wikitext/mini.toml", 13_219)] {
+        let config = ExperimentConfig::load(root.join(file)).unwrap();
+        let mut kinds = Vec::new();
+        let mut sizes = Vec::new();
+        for (name, model) in &config.models {
+            let mut model = model.clone();
+            model.set_vocab_size(vocab);
+            kinds.push(model.kind());
+            sizes.push((name.clone(), model.init(&device).num_params()));
+        }
+        for kind in ["transformer", "transformer_xl", "feedback"] {
+            assert!(kinds.contains(&kind), "{file}: no {kind} model");
+        }
+        let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
+        let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
+        assert!(max / min < 1.02, "{file}: parameter counts differ by more than 2%: {sizes:?}");
+    }
+}
