@@ -94,6 +94,14 @@ impl Row {
     }
 }
 
+/// A distance in short scientific notation; exactly zero as `0`.
+fn sci(value: f64) -> String {
+    match value == 0.0 {
+        true => "0".into(),
+        false => format!("{value:.1e}"),
+    }
+}
+
 /// The whole comparison, as `mnemo compare-backends --json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -127,7 +135,7 @@ impl Report {
             let diffs = match &row.agreement {
                 Some(a) => [a.logits, a.loss, a.grads]
                     .iter()
-                    .map(|d| format!("{:.1e} | {:.1e}", d.max_abs, d.rel))
+                    .map(|d| format!("{} | {}", sci(d.max_abs), sci(d.rel)))
                     .collect::<Vec<_>>()
                     .join(" | "),
                 None => vec!["- | -"; 3].join(" | "),
@@ -150,5 +158,17 @@ impl Report {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_print_short() {
+        assert_eq!(sci(0.0), "0");
+        assert_eq!(sci(6.2e-5), "6.2e-5");
+        assert_eq!(sci(f64::NAN), "NaN");
     }
 }

@@ -1,7 +1,7 @@
 //! Backend parity: one Feedback Transformer step and one Transformer step of the smoke config
 //! (forward logits, masked cross-entropy, gradients of every parameter) on each backend, from
 //! the same weights and batch, against the reference CPU backend (`cpu`), within
-//! [`Tolerance::DEFAULT`] (relative L2 error: logits 1e-4, loss 1e-4, gradients 1e-3).
+//! [`Tolerance::DEFAULT`] (relative L2 error: logits 1e-5, loss 1e-5, gradients 1e-3).
 //!
 //! A backend's tests run when its feature is compiled in and are reported as ignored
 //! otherwise:
