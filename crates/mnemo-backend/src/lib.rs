@@ -70,6 +70,19 @@ fn setup_hint(feature: &str) -> &'static str {
     }
 }
 
+/// What to check when the compiled-in backend `name` fails at run time (its device panics on
+/// first use), if there is something to say.
+pub fn runtime_hint(name: &str) -> Option<&'static str> {
+    match resolve(name) {
+        "wgpu" => Some(
+            "is a Vulkan driver installed? check with `scripts/setup-wgpu.sh --check`",
+        ),
+        "tch" => Some("is libtorch 2.9.0 on LD_LIBRARY_PATH? `eval \"$(scripts/setup-tch.sh --env)\"`"),
+        "cuda" => Some("is there an NVIDIA GPU with its driver? `nvidia-smi`"),
+        _ => None,
+    }
+}
+
 /// The Cargo feature that enables the backend `name`, if mnemo knows it.
 pub fn feature_for(name: &str) -> Option<&'static str> {
     match name {
@@ -203,6 +216,14 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn gpu_and_libtorch_backends_have_a_runtime_hint() {
+        assert!(runtime_hint("wgpu").unwrap().contains("setup-wgpu.sh --check"));
+        assert!(runtime_hint("tch").unwrap().contains("LD_LIBRARY_PATH"));
+        assert!(runtime_hint("cuda").is_some());
+        assert_eq!(runtime_hint("cpu"), None);
     }
 
     #[test]

@@ -84,10 +84,13 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
             .rows
             .iter()
             .filter(|r| !r.within_tolerance)
-            .map(|r| format!("{} on {}", r.model, r.backend))
+            .map(|r| match r.agreement {
+                Some(_) => format!("{} on {} (outside tolerance)", r.model, r.backend),
+                None => format!("{} on {} (failed)", r.model, r.backend),
+            })
             .collect();
         bail!(
-            "not every backend agrees with `{}` within tolerance: {}",
+            "not every backend ran and agreed with `{}`: {}",
             report.reference,
             bad.join(", ")
         );

@@ -136,10 +136,12 @@ pub fn run_backend_caught(
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panicked".into());
-        Err(CompareError::Failed {
-            backend: backend.to_string(),
-            message: message.lines().next().unwrap_or_default().to_string(),
-        })
+        let first_line = message.lines().next().unwrap_or_default();
+        let message = match mnemo_backend::runtime_hint(backend) {
+            Some(hint) => format!("{first_line}; {hint}"),
+            None => first_line.to_string(),
+        };
+        Err(CompareError::Failed { backend: backend.to_string(), message })
     })
 }
 
@@ -176,7 +178,7 @@ fn train_step(problem: &Problem, model: Model, optimizer: &mut ModuleOptimizer, 
     let (grads, _norm) = clip_global_norm(&model, grads, problem.optim.grad_clip);
     let model = optimizer.step(problem.lr, model.clone(), grads);
     // The update is lazy on GPU backends: wait for it so that it counts in this step.
-    let _ = Gather::params(&model);
+    device.sync().expect("the device finishes the step");
     model
 }
 
