@@ -43,7 +43,9 @@ for backend in "${wanted[@]}"; do
       mode=--check
       if $install; then mode=--env; fi
       log=$(mktemp)
-      if line=$(scripts/setup-tch.sh $mode 2>"$log"); then
+      if ! command -v c++ >/dev/null && ! command -v g++ >/dev/null; then
+        skipped+=("tch: no C++ compiler (torch-sys compiles a C++ shim; apt-get install g++)")
+      elif line=$(scripts/setup-tch.sh $mode 2>"$log"); then
         eval "$line"
         features+=(tch)
       else
