@@ -53,9 +53,11 @@ fn check() -> Result<(), String> {
     if Path::new("/usr/lib/libtorch.so").exists() {
         return Ok(());
     }
-    Err("neither LIBTORCH nor LIBTORCH_USE_PYTORCH is set (and burn-tch would try to download \
+    Err(
+        "neither LIBTORCH nor LIBTORCH_USE_PYTORCH is set (and burn-tch would try to download \
          libtorch)"
-        .to_string())
+            .to_string(),
+    )
 }
 
 /// With `LIBTORCH_USE_PYTORCH`, torch-sys asks the Python on PATH (`python` in a venv, else

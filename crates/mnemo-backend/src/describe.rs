@@ -35,7 +35,10 @@ mod tests {
 
     #[test]
     fn cpu_backends_describe_themselves_without_a_device() {
-        assert_eq!(describe("cpu").unwrap(), describe(crate::CPU_BACKEND).unwrap());
+        assert_eq!(
+            describe("cpu").unwrap(),
+            describe(crate::CPU_BACKEND).unwrap()
+        );
         assert!(describe("flex").unwrap().contains("CPU"));
         assert!(matches!(describe("tpu"), Err(BackendError::Unknown { .. })));
     }

@@ -74,10 +74,10 @@ fn setup_hint(feature: &str) -> &'static str {
 /// first use), if there is something to say.
 pub fn runtime_hint(name: &str) -> Option<&'static str> {
     match resolve(name) {
-        "wgpu" => Some(
-            "is a Vulkan driver installed? check with `scripts/setup-wgpu.sh --check`",
-        ),
-        "tch" => Some("is libtorch 2.9.0 on LD_LIBRARY_PATH? `eval \"$(scripts/setup-tch.sh --env)\"`"),
+        "wgpu" => Some("is a Vulkan driver installed? check with `scripts/setup-wgpu.sh --check`"),
+        "tch" => {
+            Some("is libtorch 2.9.0 on LD_LIBRARY_PATH? `eval \"$(scripts/setup-tch.sh --env)\"`")
+        }
         "cuda" => Some("is there an NVIDIA GPU with its driver? `nvidia-smi`"),
         _ => None,
     }
@@ -197,7 +197,10 @@ mod tests {
             let err = device(name).unwrap_err();
             assert_eq!(
                 err,
-                BackendError::NotCompiled { name: name.into(), feature: feature_for(name).unwrap() }
+                BackendError::NotCompiled {
+                    name: name.into(),
+                    feature: feature_for(name).unwrap()
+                }
             );
             let text = err.to_string();
             assert!(text.contains(&format!("--features {name}")), "{text}");
@@ -220,7 +223,11 @@ mod tests {
 
     #[test]
     fn gpu_and_libtorch_backends_have_a_runtime_hint() {
-        assert!(runtime_hint("wgpu").unwrap().contains("setup-wgpu.sh --check"));
+        assert!(
+            runtime_hint("wgpu")
+                .unwrap()
+                .contains("setup-wgpu.sh --check")
+        );
         assert!(runtime_hint("tch").unwrap().contains("LD_LIBRARY_PATH"));
         assert!(runtime_hint("cuda").is_some());
         assert_eq!(runtime_hint("cpu"), None);

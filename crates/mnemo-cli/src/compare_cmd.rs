@@ -41,8 +41,9 @@ pub struct CompareArgs {
 pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
     let config = match &args.config {
         Some(path) => ExperimentConfig::load(path)?,
-        None => ExperimentConfig::from_toml_str(QUICKSTART)
-            .context("the built-in quickstart config")?,
+        None => {
+            ExperimentConfig::from_toml_str(QUICKSTART).context("the built-in quickstart config")?
+        }
     };
     let models = match &args.model {
         Some(name) => vec![name.clone()],
@@ -74,7 +75,12 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<()> {
         println!(
             "reference: {}; tolerance (relative L2 error): logits {:.0e}, loss {:.0e}, gradients \
              {:.0e}; step time: median of {} after {} warm-up; generation: batch 1, {} new tokens",
-            report.reference, t.logits, t.loss, t.grads, timing.steps, timing.warmup,
+            report.reference,
+            t.logits,
+            t.loss,
+            t.grads,
+            timing.steps,
+            timing.warmup,
             timing.gen_tokens
         );
         print!("{}", report.table());

@@ -19,7 +19,11 @@ fn smoke_config() -> PathBuf {
 fn assert_fails(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     err
 }
 
@@ -40,10 +44,16 @@ fn cpu_against_itself_prints_a_table_and_json() {
     ];
     let out = mnemo(&args);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for model in ["feedback", "transformer"] {
         assert!(
-            text.contains(&format!("| {model} | cpu (reference) | flex (pure Rust, CPU) |")),
+            text.contains(&format!(
+                "| {model} | cpu (reference) | flex (pure Rust, CPU) |"
+            )),
             "{text}"
         );
     }
@@ -74,7 +84,10 @@ fn backend_not_compiled_names_its_feature_and_setup() {
         "--backends",
         "cpu,tch",
     ]));
-    assert!(err.contains("--backends") && err.contains("--features tch"), "{err}");
+    assert!(
+        err.contains("--backends") && err.contains("--features tch"),
+        "{err}"
+    );
     assert!(err.contains("scripts/setup-tch.sh"), "{err}");
 
     let out = tempfile::tempdir().unwrap();
@@ -86,7 +99,10 @@ fn backend_not_compiled_names_its_feature_and_setup() {
         "--out",
         out.path().to_str().unwrap(),
     ]));
-    assert!(err.contains("--backend tch") && err.contains("--features tch"), "{err}");
+    assert!(
+        err.contains("--backend tch") && err.contains("--features tch"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -98,5 +114,8 @@ fn unknown_model_is_named() {
         "--model",
         "xl",
     ]));
-    assert!(err.contains("--model xl") && err.contains("feedback, transformer"), "{err}");
+    assert!(
+        err.contains("--model xl") && err.contains("feedback, transformer"),
+        "{err}"
+    );
 }

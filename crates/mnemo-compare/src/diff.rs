@@ -33,7 +33,10 @@ impl Diff {
         for (&v, &r) in values.iter().zip(reference) {
             let (v, r) = (f64::from(v), f64::from(r));
             if !(v.is_finite() && r.is_finite()) {
-                return Self { max_abs: f64::NAN, rel: f64::NAN };
+                return Self {
+                    max_abs: f64::NAN,
+                    rel: f64::NAN,
+                };
             }
             let d = (v - r).abs();
             max_abs = max_abs.max(d);
@@ -75,7 +78,13 @@ mod tests {
     #[test]
     fn identical_lists_are_zero_apart() {
         let d = Diff::between(&[0.1, -3.0], &[0.1, -3.0]);
-        assert_eq!(d, Diff { max_abs: 0.0, rel: 0.0 });
+        assert_eq!(
+            d,
+            Diff {
+                max_abs: 0.0,
+                rel: 0.0
+            }
+        );
         assert_eq!(Diff::between(&[0.5], &[0.0]).rel, 0.5);
     }
 

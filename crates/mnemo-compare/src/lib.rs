@@ -47,7 +47,9 @@ pub fn default_backends() -> Vec<String> {
     let cpu = mnemo_backend::resolve(mnemo_backend::DEFAULT_BACKEND);
     mnemo_backend::compiled_backends()
         .into_iter()
-        .filter(|&name| name == mnemo_backend::DEFAULT_BACKEND || mnemo_backend::resolve(name) != cpu)
+        .filter(|&name| {
+            name == mnemo_backend::DEFAULT_BACKEND || mnemo_backend::resolve(name) != cpu
+        })
         .map(str::to_string)
         .collect()
 }

@@ -66,13 +66,17 @@ impl Problem {
             .map_err(|e| CompareError::Config(e.to_string()))?;
         let model = without_dropout(&config.models[model_name])?;
         let train = &config.train;
-        let batcher = StreamBatcher::new(data.split(Split::Train), train.batch_size, train.segment_len)
-            .map_err(|e| {
-                CompareError::Config(format!(
-                    "train split (train.batch_size = {}, train.segment_len = {}): {e}",
-                    train.batch_size, train.segment_len
-                ))
-            })?;
+        let batcher = StreamBatcher::new(
+            data.split(Split::Train),
+            train.batch_size,
+            train.segment_len,
+        )
+        .map_err(|e| {
+            CompareError::Config(format!(
+                "train split (train.batch_size = {}, train.segment_len = {}): {e}",
+                train.batch_size, train.segment_len
+            ))
+        })?;
         // The first segments of a labelled stream may score nothing (no `print` yet): take
         // the one with the most scored positions among the first few.
         let segment = (0..batcher.num_segments().min(SEGMENTS_SEARCHED))
@@ -121,8 +125,8 @@ impl Problem {
             backend: backend.to_string(),
             message: e.to_string(),
         };
-        let record =
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone())).map_err(|e| failed(&e))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone()))
+            .map_err(|e| failed(&e))?;
         self.model
             .init(device)
             .try_load_record(record)
@@ -142,7 +146,8 @@ impl Problem {
 /// `config` with every `dropout` field set to 0, whatever the architecture (through its serde
 /// form, so that architectures added later are covered too).
 fn without_dropout(config: &ModelConfig) -> Result<ModelConfig, CompareError> {
-    let mut value = serde_json::to_value(config).map_err(|e| CompareError::Config(e.to_string()))?;
+    let mut value =
+        serde_json::to_value(config).map_err(|e| CompareError::Config(e.to_string()))?;
     if let Some(dropout) = value.get_mut("dropout") {
         *dropout = serde_json::json!(0.0);
     }
@@ -186,6 +191,9 @@ mod tests {
         assert_eq!(p.inputs.len(), 64);
         assert_eq!(p.targets.len(), 64);
         assert_eq!(p.prompt, p.inputs[..16]);
-        assert!(p.targets.iter().any(|&t| t != p.no_label), "the batch scores something");
+        assert!(
+            p.targets.iter().any(|&t| t != p.no_label),
+            "the batch scores something"
+        );
     }
 }

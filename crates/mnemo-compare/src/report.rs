@@ -67,7 +67,12 @@ pub struct Row {
 
 impl Row {
     /// The row of `run`, measured against `reference`.
-    pub fn new(model: &str, run: &BackendRun, reference: &BackendRun, tolerance: &Tolerance) -> Self {
+    pub fn new(
+        model: &str,
+        run: &BackendRun,
+        reference: &BackendRun,
+        tolerance: &Tolerance,
+    ) -> Self {
         let agreement = Agreement::between(run, reference);
         Self {
             model: model.to_string(),

@@ -25,12 +25,20 @@ pub struct Timing {
 
 impl Timing {
     /// No timing at all: only the compared step (what parity tests need).
-    pub const NONE: Timing = Timing { warmup: 0, steps: 0, gen_tokens: 0 };
+    pub const NONE: Timing = Timing {
+        warmup: 0,
+        steps: 0,
+        gen_tokens: 0,
+    };
 }
 
 impl Default for Timing {
     fn default() -> Self {
-        Self { warmup: 2, steps: 10, gen_tokens: 64 }
+        Self {
+            warmup: 2,
+            steps: 10,
+            gen_tokens: 64,
+        }
     }
 }
 
@@ -69,11 +77,16 @@ pub struct BackendRun {
 /// timed steps and the generation benchmark of `timing`.
 ///
 /// A GPU backend without a usable adapter panics inside burn; see [`run_backend_caught`].
-pub fn run_backend(problem: &Problem, backend: &str, timing: Timing) -> Result<BackendRun, CompareError> {
-    let device = mnemo_backend::autodiff_device(backend).map_err(|source| CompareError::Backend {
-        flag: "--backends".into(),
-        source,
-    })?;
+pub fn run_backend(
+    problem: &Problem,
+    backend: &str,
+    timing: Timing,
+) -> Result<BackendRun, CompareError> {
+    let device =
+        mnemo_backend::autodiff_device(backend).map_err(|source| CompareError::Backend {
+            flag: "--backends".into(),
+            source,
+        })?;
     let description = mnemo_backend::describe(backend).map_err(|source| CompareError::Backend {
         flag: "--backends".into(),
         source,
@@ -99,12 +112,23 @@ pub fn run_backend(problem: &Problem, backend: &str, timing: Timing) -> Result<B
     if timing.gen_tokens > 0 {
         let inference = model.valid();
         let plain = device.clone().inner();
-        let config = GenerateConfig { max_new_tokens: timing.gen_tokens, temperature: 0.0, seed: 0 };
+        let config = GenerateConfig {
+            max_new_tokens: timing.gen_tokens,
+            temperature: 0.0,
+            seed: 0,
+        };
         // One short untimed run compiles the step kernels.
-        let warm = GenerateConfig { max_new_tokens: 2, ..config };
-        let _ = generate(&inference, &problem.prompt, &warm, &plain);
+        let warm = GenerateConfig {
+            max_new_tokens: 2,
+            ..config
+        };
+        let failed = |e: mnemo_train::TrainError| CompareError::Failed {
+            backend: backend.to_string(),
+            message: e.to_string(),
+        };
+        generate(&inference, &problem.prompt, &warm, &plain).map_err(failed)?;
         let started = Instant::now();
-        let _ = generate(&inference, &problem.prompt, &config, &plain);
+        generate(&inference, &problem.prompt, &config, &plain).map_err(failed)?;
         let tokens = (problem.prompt.len() + timing.gen_tokens) as f64;
         gen_tokens_per_s = Some(tokens / started.elapsed().as_secs_f64());
     }
@@ -141,7 +165,10 @@ pub fn run_backend_caught(
             Some(hint) => format!("{first_line}; {hint}"),
             None => first_line.to_string(),
         };
-        Err(CompareError::Failed { backend: backend.to_string(), message })
+        Err(CompareError::Failed {
+            backend: backend.to_string(),
+            message,
+        })
     })
 }
 
@@ -152,7 +179,10 @@ fn compared_step(
     optimizer: &mut ModuleOptimizer,
     device: &Device,
 ) -> (StepValues, Model) {
-    let out = model.forward_segment(problem.inputs_on(device), model.init_state(problem.batch, device));
+    let out = model.forward_segment(
+        problem.inputs_on(device),
+        model.init_state(problem.batch, device),
+    );
     let logits = to_vec(out.logits.clone().detach());
     let loss = masked_cross_entropy(out.logits, &problem.targets, problem.no_label);
     let loss_value = loss.stats().loss;
@@ -170,8 +200,16 @@ fn compared_step(
 }
 
 /// One full training step on the shared batch, synchronised.
-fn train_step(problem: &Problem, model: Model, optimizer: &mut ModuleOptimizer, device: &Device) -> Model {
-    let out = model.forward_segment(problem.inputs_on(device), model.init_state(problem.batch, device));
+fn train_step(
+    problem: &Problem,
+    model: Model,
+    optimizer: &mut ModuleOptimizer,
+    device: &Device,
+) -> Model {
+    let out = model.forward_segment(
+        problem.inputs_on(device),
+        model.init_state(problem.batch, device),
+    );
     let loss = masked_cross_entropy(out.logits, &problem.targets, problem.no_label);
     let _ = loss.stats();
     let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
@@ -213,14 +251,20 @@ struct Gather<'a> {
 impl Gather<'_> {
     /// Every parameter's gradient in `grads`; a parameter without one counts as zeros.
     fn grads(model: &Model, grads: &GradientsParams) -> Vec<f32> {
-        let mut visitor = Gather { grads: Some(grads), values: Vec::new() };
+        let mut visitor = Gather {
+            grads: Some(grads),
+            values: Vec::new(),
+        };
         model.visit(&mut visitor);
         visitor.values
     }
 
     /// Every parameter's value.
     fn params(model: &Model) -> Vec<f32> {
-        let mut visitor = Gather { grads: None, values: Vec::new() };
+        let mut visitor = Gather {
+            grads: None,
+            values: Vec::new(),
+        };
         model.visit(&mut visitor);
         visitor.values
     }
@@ -233,7 +277,9 @@ impl ModuleVisitor for Gather<'_> {
             None => self.values.extend(to_vec(value)),
             Some(grads) => match grads.get::<D>(param.id) {
                 Some(grad) => self.values.extend(to_vec(grad)),
-                None => self.values.extend(std::iter::repeat_n(0.0, value.shape().num_elements())),
+                None => self
+                    .values
+                    .extend(std::iter::repeat_n(0.0, value.shape().num_elements())),
             },
         }
     }

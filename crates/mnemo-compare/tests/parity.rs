@@ -17,8 +17,10 @@ use mnemo_train::ExperimentConfig;
 const REFERENCE: &str = "cpu";
 
 fn smoke(seed: u64) -> ExperimentConfig {
-    let text = include_str!("../../../experiments/smoke/tiny.toml")
-        .replace("[run]\nname = \"smoke-tiny\"\nseed = 1", &format!("[run]\nname = \"smoke-tiny\"\nseed = {seed}"));
+    let text = include_str!("../../../experiments/smoke/tiny.toml").replace(
+        "[run]\nname = \"smoke-tiny\"\nseed = 1",
+        &format!("[run]\nname = \"smoke-tiny\"\nseed = {seed}"),
+    );
     ExperimentConfig::from_toml_str(&text).expect("the smoke config parses")
 }
 
@@ -28,16 +30,26 @@ fn assert_parity(backend: &str, model: &str) {
     let reference = run_backend(&problem, REFERENCE, Timing::NONE).unwrap();
     let run = run_backend(&problem, backend, Timing::NONE).unwrap();
     let agreement = Agreement::between(&run, &reference);
-    eprintln!("{backend} ({}) vs {REFERENCE}, {model}: {agreement:?}", run.device);
+    eprintln!(
+        "{backend} ({}) vs {REFERENCE}, {model}: {agreement:?}",
+        run.device
+    );
     let violations = agreement.violations(&Tolerance::DEFAULT);
     assert!(
         violations.is_empty(),
         "{backend} disagrees with {REFERENCE} on {model} ({violations:?}): {agreement:?}"
     );
     // Not vacuous: there is a loss to agree on and gradients reach the parameters.
-    assert!(reference.values.loss > 0.1, "loss {}", reference.values.loss);
+    assert!(
+        reference.values.loss > 0.1,
+        "loss {}",
+        reference.values.loss
+    );
     let nonzero = run.values.grads.iter().filter(|g| **g != 0.0).count();
-    assert!(nonzero * 2 > run.values.grads.len(), "most gradients are non-zero: {nonzero}");
+    assert!(
+        nonzero * 2 > run.values.grads.len(),
+        "most gradients are non-zero: {nonzero}"
+    );
 }
 
 macro_rules! parity_tests {
@@ -73,7 +85,11 @@ fn reference_against_itself_is_exact() {
         let device = mnemo_backend::device(REFERENCE).unwrap();
         let loaded = problem.load_model(REFERENCE, &device).unwrap();
         let num_params = burn::module::Module::num_params(&loaded);
-        assert_eq!(a.values.grads.len(), num_params, "{model}: one gradient per parameter");
+        assert_eq!(
+            a.values.grads.len(),
+            num_params,
+            "{model}: one gradient per parameter"
+        );
         assert_eq!(a.values.updated.len(), num_params, "{model}");
         assert_ne!(a.values.grads, vec![0.0; num_params], "{model}");
     }
