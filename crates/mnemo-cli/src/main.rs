@@ -7,12 +7,14 @@
 //! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
+//! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
 //! code 2.
 #![warn(missing_docs)]
 
+mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod generate_cmd;
@@ -45,6 +47,8 @@ enum Command {
     Generate(generate_cmd::GenerateArgs),
     /// Prepare datasets (e.g. WikiText-format files from a MediaWiki XML export).
     Data(data_cmd::DataArgs),
+    /// Run one training step from the same weights on every compiled backend and compare.
+    CompareBackends(compare_cmd::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),
+        Command::CompareBackends(args) => compare_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

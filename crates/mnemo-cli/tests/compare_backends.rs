@@ -1,0 +1,121 @@
+//! `mnemo compare-backends` end to end, and `--backend NAME` on a binary built without it.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn mnemo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mnemo"))
+        .args(args)
+        .output()
+        .expect("run mnemo")
+}
+
+fn smoke_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/smoke/tiny.toml")
+}
+
+/// Exit code 2 and a single-line message on stderr.
+fn assert_fails(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    err
+}
+
+#[test]
+fn cpu_against_itself_prints_a_table_and_json() {
+    let config = smoke_config();
+    let args = [
+        "compare-backends",
+        config.to_str().unwrap(),
+        "--backends",
+        "cpu",
+        "--warmup",
+        "0",
+        "--steps",
+        "1",
+        "--gen-tokens",
+        "2",
+    ];
+    let out = mnemo(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for model in ["feedback", "transformer"] {
+        assert!(
+            text.contains(&format!(
+                "| {model} | cpu (reference) | flex (pure Rust, CPU) |"
+            )),
+            "{text}"
+        );
+    }
+
+    let out = mnemo(&[&args[..], &["--json"]].concat());
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(report["reference"], "cpu");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{report}");
+    for row in rows {
+        assert_eq!(row["within_tolerance"], true);
+        assert_eq!(row["agreement"]["grads"]["max_abs"], 0.0, "{row}");
+        assert!(row["step_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["gen_tokens_per_s"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
+
+#[test]
+fn backend_not_compiled_names_its_feature_and_setup() {
+    if cfg!(feature = "tch") {
+        return;
+    }
+    let config = smoke_config();
+    let err = assert_fails(&mnemo(&[
+        "compare-backends",
+        config.to_str().unwrap(),
+        "--backends",
+        "cpu,tch",
+    ]));
+    assert!(
+        err.contains("--backends") && err.contains("--features tch"),
+        "{err}"
+    );
+    assert!(err.contains("scripts/setup-tch.sh"), "{err}");
+
+    let out = tempfile::tempdir().unwrap();
+    let err = assert_fails(&mnemo(&[
+        "train",
+        config.to_str().unwrap(),
+        "--backend",
+        "tch",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("--backend tch") && err.contains("--features tch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_model_is_named() {
+    let config = smoke_config();
+    let err = assert_fails(&mnemo(&[
+        "compare-backends",
+        config.to_str().unwrap(),
+        "--model",
+        "xl",
+    ]));
+    assert!(
+        err.contains("--model xl") && err.contains("feedback, transformer"),
+        "{err}"
+    );
+}
