@@ -5,12 +5,14 @@
 //! mnemo eval runs/smoke-tiny/feedback [--split valid|test] [--backend cpu] [--json]
 //! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
+//! mnemo bench [--backend cpu] [--only fb_train_chunk1,...] [--quick] [--wait-idle S] [--out F]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
 //! code 2.
 #![warn(missing_docs)]
 
+mod bench_cmd;
 mod eval_cmd;
 mod generate_cmd;
 mod train_cmd;
@@ -40,6 +42,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Read a prompt step by step, show the model's output per token, then continue it.
     Generate(generate_cmd::GenerateArgs),
+    /// Time the Feedback and Transformer models on the peer benchmark's config (JSON out).
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,8 @@
 //! - [`transformer`]: the causal Transformer baseline, parallel over a segment, with a KV cache
 //!   for step-by-step decoding.
 //! - [`feedback`]: the Feedback Transformer (Fan et al., 2020), sequential over time, every layer
-//!   attending to one memory per past step.
+//!   attending to one memory per past step; [`feedback_backward`] is its hand-written exact
+//!   backward for training.
 //!
 //! Both sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
 //! logits and a new state out; or one step in, logits and a new state out. The trainer and the
@@ -12,11 +13,13 @@
 
 pub mod config;
 pub mod feedback;
+pub mod feedback_backward;
 pub mod feedback_layer;
 pub mod lm;
 pub mod transformer;
 
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
+pub use feedback_backward::SegmentGradients;
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
