@@ -117,6 +117,12 @@ impl NormParams {
         g * rstd
     }
 
+    /// `W` (`[D, out]`) with row `i` scaled by `γ_i`: the transposed, contiguous form of
+    /// [`fold`](Self::fold)`(Wᵀ)`, for [`mm`].
+    fn fold_rows(&self, w: Tensor<2>) -> Tensor<2> {
+        w * self.gamma.clone().unsqueeze_dim::<2>(1)
+    }
+
     /// `W` scaled column-wise by γ: `dy · (Wᵀ ⊙ γ)` is `(dy · Wᵀ) ⊙ γ`.
     ///
     /// # Shapes
@@ -141,6 +147,9 @@ impl NormParams {
 /// Values (plain device) and ids of a linear layer.
 struct LinearParams {
     w: Tensor<2>,
+    /// `Wᵀ`, contiguous `[out, in]`: per-step products are computed as `(Wᵀ xᵀ)ᵀ` so that the
+    /// GEMM's long side is the feature dimension, not the batch of 8 rows.
+    lhs: Tensor<2>,
     b: Option<Tensor<1>>,
     w_id: ParamId,
     b_id: Option<ParamId>,
@@ -148,8 +157,11 @@ struct LinearParams {
 
 impl LinearParams {
     fn of(linear: &Linear) -> Self {
+        let w = linear.weight.val().inner();
+        let device = w.device();
         Self {
-            w: linear.weight.val().inner(),
+            lhs: Tensor::from_data(w.clone().transpose().into_data(), &device),
+            w,
             b: linear.bias.as_ref().map(|b| b.val().inner()),
             w_id: linear.weight.id,
             b_id: linear.bias.as_ref().map(|b| b.id),
@@ -162,6 +174,19 @@ impl LinearParams {
         let y = x.matmul(self.w.clone().unsqueeze::<N>());
         match &self.b {
             Some(b) => y + b.clone().unsqueeze::<N>(),
+            None => y,
+        }
+    }
+
+    /// One step's rows through the layer.
+    ///
+    /// # Shapes
+    /// - x: `[B, in]`
+    /// - output: `[B, out]`
+    fn step(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = mm(x, &self.lhs);
+        match &self.b {
+            Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
         }
     }
@@ -238,6 +263,15 @@ struct LayerGrads {
     dq: Vec<Tensor<2>>,
     /// Gradient of the (scaled) scores `[B, H, 1, S]`.
     ds: Vec<Tensor<4>>,
+}
+
+/// `x · A` given `Aᵀ` (contiguous), computed as `(Aᵀ xᵀ)ᵀ`.
+///
+/// # Shapes
+/// - x: `[B, K]`, a_t: `[N, K]`
+/// - output: `[B, N]`
+fn mm(x: Tensor<2>, a_t: &Tensor<2>) -> Tensor<2> {
+    a_t.clone().matmul(x.transpose()).transpose()
 }
 
 /// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
@@ -355,15 +389,15 @@ impl FeedbackLm {
             for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
                 let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
                 let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
-                let q = lp.query.forward(lp.norm1.forward(h.clone())); // [B,D]
+                let q = lp.query.step(lp.norm1.forward(h.clone())); // [B,D]
                 let q4 = q.clone().reshape([b, heads, 1, dh]);
                 let scores = (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone()))
                     .mul_scalar(scale); // [B,H,1,S]
                 let a = softmax(scores, 3);
                 let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
-                let mid = h.clone() + lp.output.forward(o.clone());
-                let f1 = lp.up.forward(lp.norm2.forward(mid.clone())); // [B,F]
-                let out = mid.clone() + lp.down.forward(gelu(f1.clone()));
+                let mid = h.clone() + lp.output.step(o.clone());
+                let f1 = lp.up.step(lp.norm2.forward(mid.clone())); // [B,F]
+                let out = mid.clone() + lp.down.step(gelu(f1.clone()));
                 tape.x.push(h);
                 tape.q.push(q);
                 tape.a.push(a);
@@ -376,8 +410,8 @@ impl FeedbackLm {
             let slot = [0..b, 0..heads, s + t..s + t + 1, 0..dh];
             for (p, proj) in projs.iter().enumerate() {
                 let n = proj.norm.forward(memory.clone());
-                let k = proj.key.forward(n.clone()).reshape([b, heads, 1, dh]);
-                let v = proj.value.forward(n).reshape([b, heads, 1, dh]);
+                let k = proj.key.step(n.clone()).reshape([b, heads, 1, dh]);
+                let v = proj.value.step(n).reshape([b, heads, 1, dh]);
                 kbufs[p].inplace(|buf| buf.slice_assign(slot.clone(), k));
                 vbufs[p].inplace(|buf| buf.slice_assign(slot.clone(), v));
             }
@@ -442,16 +476,16 @@ impl FeedbackLm {
                     mid_hat,
                     mid_rstd,
                     gelu_grad: cdf + f1 * pdf,
-                    q_w_t: lp.norm1.fold(lp.query.w_t()),
-                    o_w_t: lp.output.w_t(),
-                    up_w_t: lp.norm2.fold(lp.up.w_t()),
-                    down_w_t: lp.down.w_t(),
+                    q_w_t: lp.norm1.fold_rows(lp.query.w.clone()),
+                    o_w_t: lp.output.w.clone(),
+                    up_w_t: lp.norm2.fold_rows(lp.up.w.clone()),
+                    down_w_t: lp.down.w.clone(),
                 }
             })
             .collect();
         let proj_w_t: Vec<(Tensor<2>, Tensor<2>)> = projs
             .iter()
-            .map(|p| (p.norm.fold(p.key.w_t()), p.norm.fold(p.value.w_t())))
+            .map(|p| (p.norm.fold_rows(p.key.w.clone()), p.norm.fold_rows(p.value.w.clone())))
             .collect();
 
         // ---- backward through time (activation gradients only) ----
@@ -469,8 +503,7 @@ impl FeedbackLm {
             let mut dm: Option<Tensor<2>> = None;
             for (p, proj) in projs.iter().enumerate() {
                 let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
-                let dxhat = slot(&dkbufs[p]).matmul(proj_w_t[p].0.clone())
-                    + slot(&dvbufs[p]).matmul(proj_w_t[p].1.clone());
+                let dxhat = mm(slot(&dkbufs[p]), &proj_w_t[p].0) + mm(slot(&dvbufs[p]), &proj_w_t[p].1);
                 let g = proj.norm.backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
                 dm = Some(match dm {
                     Some(acc) => acc + g,
@@ -486,14 +519,14 @@ impl FeedbackLm {
             for l in (0..n_layers).rev() {
                 let (lp, bt, tape, lg) = (&layers[l], &batched[l], &tapes[l], &mut lgrads[l]);
                 let dy = dstate;
-                let df1 = dy.clone().matmul(bt.down_w_t.clone()) * step_of(&bt.gelu_grad, t); // [B,F]
+                let df1 = mm(dy.clone(), &bt.down_w_t) * step_of(&bt.gelu_grad, t); // [B,F]
                 let dmid = dy.clone()
                     + lp.norm2.backward(
-                        df1.clone().matmul(bt.up_w_t.clone()),
+                        mm(df1.clone(), &bt.up_w_t),
                         step_of(&bt.mid_hat, t),
                         step_of(&bt.mid_rstd, t),
                     );
-                let d_o = dmid.clone().matmul(bt.o_w_t.clone()).reshape([b, heads, 1, dh]);
+                let d_o = mm(dmid.clone(), &bt.o_w_t).reshape([b, heads, 1, dh]);
                 let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
                 let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
                 let a = tape.a[t].clone(); // [B,H,1,S]
@@ -502,7 +535,7 @@ impl FeedbackLm {
                 let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
                 let dx = dmid.clone()
                     + lp.norm1.backward(
-                        dq.clone().matmul(bt.q_w_t.clone()),
+                        mm(dq.clone(), &bt.q_w_t),
                         step_of(&bt.x_hat, t),
                         step_of(&bt.x_rstd, t),
                     );
