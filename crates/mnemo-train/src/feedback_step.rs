@@ -111,11 +111,11 @@ mod tests {
     fn loss_gradient_matches_autodiff() {
         let device = mnemo_backend::test_device();
         let logits = Tensor::<3>::random([2, 3, 5], Distribution::Normal(0.0, 2.0), &device).require_grad();
-        let targets = [1, 4, 9, 0, 2, 9];
-        let auto = masked_cross_entropy(logits.clone(), &targets, 9);
+        let targets = [1, 4, 3, 0, 2, 3];
+        let auto = masked_cross_entropy(logits.clone(), &targets, 3);
         let mut g = auto.loss.backward();
         let want = logits.grad_remove(&mut g).unwrap();
-        let (stats, grad) = masked_cross_entropy_grad(logits.clone().inner(), &targets, 9);
+        let (stats, grad) = masked_cross_entropy_grad(logits.clone().inner(), &targets, 3);
         let auto_stats = auto.stats();
         assert!((stats.loss - auto_stats.loss).abs() < 1e-5, "{stats:?} vs {auto_stats:?}");
         assert_eq!((stats.correct, stats.scored, stats.tokens), (auto_stats.correct, 4, 6));
