@@ -14,6 +14,7 @@
 pub mod config;
 pub mod feedback;
 pub mod feedback_backward;
+pub mod feedback_cache;
 pub mod feedback_layer;
 pub mod lm;
 pub mod transformer;
@@ -21,5 +22,6 @@ pub mod transformer;
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
 pub use feedback_backward::SegmentGradients;
+pub use feedback_cache::FeedbackCache;
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
