@@ -4,7 +4,10 @@
 //!   segment; divide by 16 for one step);
 //! - `window_attention/<backend>/f32/...`: one step's attention of B·H queries over the S-slot
 //!   window (scores with the relative term, softmax, weighted values);
-//! - `memory_write/<backend>/f32`: writing one step's K/V into the preallocated window.
+//! - `memory_write/<backend>/f32`: writing one step's K/V into the preallocated window;
+//! - `skinny_matmul/<backend>/f32/{x_w,wt_xt}`: a `[8,256]·[256,1024]` product as written and
+//!   as `(Wᵀxᵀ)ᵀ` (the form the manual backward uses).
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
 use burn::tensor::activation::softmax;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mnemo_benches::{BATCH, D_MODEL, HEADS, SPAN, backends, peer_feedback_model, randn, tokens};
