@@ -25,7 +25,7 @@ done
 
 VENV="${MNEMO_TORCH_VENV:-$HOME/.cache/mnemo/torch-venv}"
 BACKEND="${MNEMO_BACKEND:-cpu}"
-PHASES="${MNEMO_PHASES:-ref,fb_train_chunk1,fb_forward_chunk1,fb_gen_b1,fb_gen_b8,tf_train,tf_gen_b1,tf_gen_b8}"
+PHASES="${MNEMO_PHASES:-fb_train_chunk1,fb_gen_b1,tf_train,fb_gen_b8,fb_forward_chunk1,ref,tf_gen_b1,tf_gen_b8}"
 OUT_DIR="${OUT_DIR:-target/bench-vs-peer}"
 PEER_SCRIPT="${PEER_SCRIPT:-/work/shared/bench/peer_feedback.py}"
 [[ -f "$PEER_SCRIPT" ]] || PEER_SCRIPT="bench/peer_feedback.py"
@@ -44,8 +44,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -p mnemo-cli >&2
 MNEMO="$CARGO_TARGET_DIR/release/mnemo"
 
-# 3. Alternate: for each phase, the peer then mnemo.
+# 3. Alternate: for each phase, the peer then mnemo (SUMMARY_ONLY=1 re-prints the last results).
 IFS=',' read -ra LIST <<< "$PHASES"
+[[ -n "${SUMMARY_ONLY:-}" ]] && LIST=()
 for phase in "${LIST[@]}"; do
   echo "== $phase: peer" >&2
   "$VENV/bin/python" "$PEER_SCRIPT" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
@@ -60,12 +61,18 @@ python3 - "$OUT_DIR" "$PHASES" <<'PY'
 import json, os, sys
 out, phases = sys.argv[1], sys.argv[2].split(",")
 def load(who, p):
-    with open(os.path.join(out, f"{who}_{p}.json")) as f:
+    path = os.path.join(out, f"{who}_{p}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
         return json.load(f)["results"][p]
 rows, merged = [], {"peer": {}, "mnemo": {}}
 print(f"{'phase':<20} {'peer tok/s':>11} {'mnemo tok/s':>12} {'ratio':>7} {'peer MB':>8} {'mnemo MB':>9} {'foreign p/m':>12}")
 for p in phases:
     a, b = load("peer", p), load("mnemo", p)
+    if a is None or b is None:
+        print(f"{p:<20} (not run)")
+        continue
     merged["peer"][p], merged["mnemo"][p] = a, b
     if p == "ref":
         print(f"{'ref':<20} peer: {a}\n{'':<20} mnemo: {b}")
