@@ -8,12 +8,14 @@
 //!     [--temperature T] [--seed S] [--backend cpu]
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
+//! mnemo bench [--backend cpu] [--only fb_train_chunk1,...] [--quick] [--wait-idle S] [--out F]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
 //! code 2.
 #![warn(missing_docs)]
 
+mod bench_cmd;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
@@ -49,6 +51,8 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// Run one training step from the same weights on every compiled backend and compare.
     CompareBackends(compare_cmd::CompareArgs),
+    /// Time the Feedback and Transformer models on the peer benchmark's config (JSON out).
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,7 +72,7 @@ mod tests {
         let mut window = FeedbackWindow::new(init.clone(), init, 3);
         for t in 0..3 {
             let (k, _) = window.view(t);
-            let k: Vec<f32> = k.into_data().to_vec().unwrap();
+            let k: Vec<f32> = k.into_data().try_to_vec::<f32>().unwrap();
             let want: Vec<f32> = (t as i32 - 2..t as i32).map(|v| v as f32).collect();
             assert_eq!(k, want, "step {t}");
             let new = Tensor::<4>::full([1, 1, 1, 1], t as f32, &device);

@@ -67,7 +67,7 @@ mod tests {
         for step in 0..5 {
             let k = Tensor::<4>::full([1, 1, 1, 1], step as f32, &device);
             let (keys, _, next) = cache.append(k.clone(), k);
-            let keys: Vec<f32> = keys.into_data().to_vec().unwrap();
+            let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
             let first = (step as i64 - 2).max(0) as f32;
             assert_eq!(keys, (first as i32..=step).map(|v| v as f32).collect::<Vec<_>>());
             cache = next;

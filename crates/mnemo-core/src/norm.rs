@@ -83,8 +83,8 @@ mod tests {
         let x = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 6.0]], &device);
         let layer = NormConfig::new(4, NormKind::Layer).init(&device).forward(x.clone());
         let rms = NormConfig::new(4, NormKind::Rms).init(&device).forward(x);
-        let layer: Vec<f32> = layer.into_data().to_vec().unwrap();
-        let rms: Vec<f32> = rms.into_data().to_vec().unwrap();
+        let layer: Vec<f32> = layer.into_data().try_to_vec::<f32>().unwrap();
+        let rms: Vec<f32> = rms.into_data().try_to_vec::<f32>().unwrap();
         // LayerNorm output is centred; RMSNorm output keeps the input's sign pattern (all > 0).
         assert!(layer.iter().sum::<f32>().abs() < 1e-4);
         assert!(rms.iter().all(|v| *v > 0.0));

@@ -119,10 +119,10 @@ mod tests {
             &device,
         );
         let (scores, mask) = pos.causal_scores(q.clone());
-        let scores: Vec<f32> = scores.into_data().to_vec().unwrap();
-        let mask: Vec<bool> = mask.into_data().to_vec().unwrap();
-        let q: Vec<f32> = q.into_data().to_vec().unwrap();
-        let table: Vec<f32> = pos.table.val().into_data().to_vec().unwrap();
+        let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().unwrap();
+        let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
+        let q: Vec<f32> = q.into_data().try_to_vec::<f32>().unwrap();
+        let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
         for t in 0..5 {
             for i in 0..5 {
                 let d = t as i64 - i as i64;
@@ -141,8 +141,8 @@ mod tests {
     fn window_is_newest_last() {
         let device = mnemo_backend::test_device();
         let pos = RelativePositionsConfig { span: 4, d_head: 1, min_distance: 1 }.init(&device);
-        let table: Vec<f32> = pos.table.val().into_data().to_vec().unwrap();
-        let w: Vec<f32> = pos.window(3).into_data().to_vec().unwrap();
+        let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
+        let w: Vec<f32> = pos.window(3).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(w, vec![table[2], table[1], table[0]]);
     }
 }

@@ -27,6 +27,7 @@ use mnemo_core::{FeedbackWindow, Norm, NormConfig, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_common};
+use crate::feedback_cache::FeedbackCache;
 use crate::feedback_layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
 
 fn default_true() -> bool {
@@ -129,9 +130,10 @@ impl FeedbackConfig {
 pub struct FeedbackState {
     /// Memory vectors, oldest first. Shape `[B, S, D]`.
     pub memories: Tensor<3>,
-    /// Keys/values of `memories` per projection, cached during step-by-step decoding only
-    /// (a segment always re-projects `memories` with the current weights).
-    pub projected: Option<Vec<(Tensor<4>, Tensor<4>)>>,
+    /// The decoding cache (preallocated buffers of keys/values and memories, written in place),
+    /// kept during step-by-step decoding only; a segment always re-projects `memories` with the
+    /// current weights. While it is set, `memories` is a view of its buffer.
+    pub projected: Option<FeedbackCache>,
 }
 
 impl FeedbackState {
@@ -263,32 +265,23 @@ impl FeedbackLm {
     /// - token: `[B]`
     /// - output: `[B, V]`
     pub fn forward_step(&self, token: Tensor<1, Int>, state: FeedbackState) -> (Tensor<2>, FeedbackState) {
-        let s = self.span;
-        let projected = match state.projected {
-            Some(p) => p,
-            None => self.memory_projections.iter().map(|p| p.forward(state.memories.clone())).collect(),
+        let FeedbackState { memories, projected } = state;
+        let mut cache = match projected {
+            Some(cache) => cache,
+            None => {
+                let projected = self.memory_projections.iter().map(|p| p.forward(memories.clone())).collect();
+                let positions = self.layers.iter().map(|l| l.window_positions()).collect();
+                FeedbackCache::new(memories.clone(), projected, positions)
+            }
         };
-        let positions: Vec<Tensor<4>> = self.layers.iter().map(|l| l.window_positions()).collect();
+        drop(memories); // a view of the cache's buffer: drop it so the write below is in place
         let x = self.dropout.forward(self.embedding.forward(token.unsqueeze_dim(1))); // [B,1,D]
-        let (top, memory) = self.step(x, &projected, &positions, &self.mix_weights());
-        // Drop the oldest slot, append the newest (a span of 1 keeps only the newest).
-        let shift = |old: Tensor<4>, new: Tensor<4>| match s {
-            1 => new,
-            _ => Tensor::cat(vec![old.narrow(2, 1, s - 1), new], 2),
-        };
-        let projected = projected
-            .into_iter()
-            .zip(&self.memory_projections)
-            .map(|((k, v), p)| {
-                let (nk, nv) = p.forward(memory.clone());
-                (shift(k, nk), shift(v, nv))
-            })
-            .collect();
-        let memories = match s {
-            1 => memory,
-            _ => Tensor::cat(vec![state.memories.narrow(1, 1, s - 1), memory], 1),
-        };
+        let windows = cache.windows(); // views [B,H,S,Dh]
+        let (top, memory) = self.step(x, &windows, &cache.positions, &self.mix_weights());
+        drop(windows);
+        let projected = self.memory_projections.iter().map(|p| p.forward(memory.clone())).collect();
+        cache.push(memory, projected);
         let logits = self.output(top).squeeze_dim(1);
-        (logits, FeedbackState { memories, projected: Some(projected) })
+        (logits, FeedbackState { memories: cache.live_memories(), projected: Some(cache) })
     }
 }

@@ -3,7 +3,8 @@
 //! - [`transformer`]: the causal Transformer baseline, parallel over a segment, with a KV cache
 //!   for step-by-step decoding.
 //! - [`feedback`]: the Feedback Transformer (Fan et al., 2020), sequential over time, every layer
-//!   attending to one memory per past step.
+//!   attending to one memory per past step; [`feedback_backward`] is its hand-written exact
+//!   backward for training.
 //! - [`transformer_xl`]: Transformer-XL, segment recurrence over detached per-layer memories
 //!   whose lengths follow a per-layer schedule ([`memory_schedule`]).
 //!
@@ -14,6 +15,8 @@
 
 pub mod config;
 pub mod feedback;
+pub mod feedback_backward;
+pub mod feedback_cache;
 pub mod feedback_layer;
 pub mod lm;
 pub mod memory_schedule;
@@ -22,6 +25,8 @@ pub mod transformer_xl;
 
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
+pub use feedback_backward::SegmentGradients;
+pub use feedback_cache::FeedbackCache;
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};

@@ -184,7 +184,7 @@ fn mixing_gradient_matches_finite_differences() {
     let state = FeedbackState { memories: carried.memories.clone().to_device(&device), projected: None };
     let (logits, _) = model.forward_segment(x.clone(), state);
     let grads = probe_loss(logits, &probe).backward();
-    let analytic: Vec<f32> = model.mix.val().grad(&grads).unwrap().into_data().to_vec().unwrap();
+    let analytic: Vec<f32> = model.mix.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
     let eps = 1e-2f32;
     for i in 0..config.n_layers + 1 {
         let shifted = |delta: f32| {

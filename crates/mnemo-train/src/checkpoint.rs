@@ -325,6 +325,7 @@ mod tests {
                 model_config: ModelConfig::Transformer(TransformerConfig::tiny(7)),
                 data: TaskConfig::default(),
                 train: TrainConfig {
+                    feedback_backward: Default::default(),
                     batch_size: 2,
                     segment_len: 8,
                     eval_batch_size: None,

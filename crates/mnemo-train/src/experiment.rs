@@ -47,6 +47,8 @@ use mnemo_data::{DataError, TaskConfig};
 use mnemo_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::feedback_step::FeedbackBackward;
+
 use crate::optim::OptimConfig;
 use crate::toml_source;
 
@@ -139,6 +141,14 @@ pub struct TrainConfig {
     /// Rows per batch when evaluating (default: `batch_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_batch_size: Option<usize>,
+    /// How Feedback models get their gradients: `"manual"` (default: the hand-written exact
+    /// backward, used when the model supports it, otherwise autodiff) or `"autodiff"`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub feedback_backward: FeedbackBackward,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl TrainConfig {

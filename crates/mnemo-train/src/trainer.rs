@@ -4,7 +4,10 @@
 //! `i + 1` continues row `r` of segment `i` ([`StreamBatcher`]), so the model state returned by
 //! `forward_segment` (already detached: truncated backpropagation through time) is carried
 //! into the next step; it is reset to a fresh state whenever the segment index wraps to 0 (a
-//! new epoch). Adam(W) with linear warmup, clipping of the global gradient norm.
+//! new epoch). Adam(W) with linear warmup, clipping of the global gradient norm. Feedback
+//! models get their gradients from the hand-written exact backward
+//! ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the model
+//! has dropout or post-norm.
 //!
 //! Reproducibility: the device is seeded with `run.seed` before the model is built, and with a
 //! value derived from `(run.seed, step)` before every step, so dropout masks depend only on the
@@ -13,9 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device};
+use burn::tensor::{Bytes, Device, Tensor};
 use mnemo_data::{Scoring, Split, StreamBatcher, Vocab};
 use mnemo_models::{Model, ModelState};
 use serde_json::json;
@@ -25,6 +28,7 @@ use crate::clip::clip_global_norm;
 use crate::error::TrainError;
 use crate::evaluate::{evaluate, load_weights, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
+use crate::feedback_step::{FeedbackBackward, train_feedback_segment};
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::metrics_log::MetricsLog;
@@ -102,7 +106,7 @@ pub fn train(
     let model_config = config.models[model_name].clone();
     let seed = config.run.seed;
     device.seed(seed);
-    let model = model_config.init(&device);
+    let model = initialize_params(model_config.init(&device));
     let mut session = Session {
         carried: model.init_state(train.batch(), &device),
         state: TrainerState {
@@ -165,6 +169,22 @@ pub fn train(
     progress.finish();
     result?;
     session.finish()
+}
+
+/// Draw every lazily initialised parameter now, in the module's visiting order.
+///
+/// burn initialises a parameter at its first use; without this, the initial weights would
+/// depend on the order in which the first training step touches them (which differs between
+/// the autodiff and the hand-written Feedback backward), and on the step's reseeding.
+pub fn initialize_params(model: Model) -> Model {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+    model
 }
 
 /// Create the run directory and write the resolved config and the vocabulary.
@@ -305,11 +325,26 @@ impl Session<'_> {
         let segment = self.train.segment(self.state.next_segment);
         self.device.seed(step_seed(self.state.seed, step));
         let carried = self.carried.clone();
-        let out = self
-            .model
-            .forward_segment(segment_tokens(&segment, &self.device), carried);
-        let loss = masked_cross_entropy(out.logits, &segment.targets, self.scoring.no_label);
-        let stats = loss.stats();
+        let tokens = segment_tokens(&segment, &self.device);
+        let (stats, grads, next) = match &self.model {
+            Model::Feedback(fb)
+                if self.config.train.feedback_backward == FeedbackBackward::Manual
+                    && fb.supports_manual_backward() =>
+            {
+                let out = train_feedback_segment(fb, tokens, &segment.targets, self.scoring.no_label, carried);
+                (out.stats, out.grads, out.state)
+            }
+            _ => {
+                let out = self.model.forward_segment(tokens, carried);
+                let loss = masked_cross_entropy(out.logits, &segment.targets, self.scoring.no_label);
+                let stats = loss.stats();
+                let grads = match stats.loss.is_finite() {
+                    true => GradientsParams::from_grads(loss.loss.backward(), &self.model),
+                    false => GradientsParams::new(),
+                };
+                (stats, grads, out.state)
+            }
+        };
         if !stats.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 step,
@@ -317,11 +352,10 @@ impl Session<'_> {
                 kept: self.last_checkpoint.map(|s| (s, self.dir.checkpoint())),
             });
         }
-        let grads = GradientsParams::from_grads(loss.loss.backward(), &self.model);
         let (grads, _norm) = clip_global_norm(&self.model, grads, self.config.optim.grad_clip);
         let lr = self.config.optim.lr_at(step, self.config.run.steps);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.carried = out.state;
+        self.carried = next;
         self.state.step = step;
         self.state.tokens_seen += stats.tokens as u64;
         self.state.next_segment += 1;

@@ -1,0 +1,132 @@
+//! The hand-written Feedback backward (`forward_backward_segment`) against burn's autodiff of
+//! `forward_segment`: logits, next state and the gradient of every parameter, for shared and
+//! per-layer K/V, LayerNorm and RMSNorm, over several segments with carried memory (windows
+//! straddle segment boundaries, and segments both shorter and longer than the span).
+mod common;
+
+use burn::module::{Module, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::Gradients;
+use burn::tensor::{Distribution, Tensor};
+use common::{max_abs, max_abs_diff, tokens};
+use mnemo_core::{Norm, NormKind, NormPlacement};
+use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState};
+
+const VOCAB: usize = 11;
+
+fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
+    let shared = FeedbackConfig { span: 5, n_heads: 4, ..FeedbackConfig::tiny(VOCAB) };
+    vec![
+        ("shared kv, T < S", shared.clone(), 4),
+        ("shared kv, T > S", FeedbackConfig { span: 3, ..shared.clone() }, 7),
+        ("per-layer kv", FeedbackConfig { share_kv: false, n_layers: 3, ..shared.clone() }, 4),
+        ("rms norm", FeedbackConfig { norm: NormKind::Rms, ..shared }, 6),
+    ]
+}
+
+struct Checker<'a> {
+    name: String,
+    auto: &'a Gradients,
+    manual: &'a GradientsParams,
+    checked: usize,
+}
+
+impl Checker<'_> {
+    fn check<const D: usize>(&mut self, label: &str, p: &Param<Tensor<D>>) {
+        let want = p.val().grad(self.auto).unwrap_or_else(|| panic!("{}: no autodiff grad for {label}", self.name));
+        let got: Tensor<D> = self.manual.get(p.id).unwrap_or_else(|| panic!("{}: no manual grad for {label}", self.name));
+        let got = got.to_device(&want.device());
+        assert_eq!(got.dims(), want.dims(), "{}: shape of {label}", self.name);
+        let scale = 1.0 + max_abs(want.clone());
+        let diff = max_abs_diff(got, want);
+        assert!(diff < 2e-4 * scale, "{}: grad of {label} differs by {diff} (scale {scale})", self.name);
+        self.checked += 1;
+    }
+
+    fn norm(&mut self, label: &str, norm: &Norm) {
+        match norm {
+            Norm::Layer(n) => {
+                self.check(&format!("{label}.gamma"), &n.gamma);
+                self.check(&format!("{label}.beta"), n.beta.as_ref().expect("beta"));
+            }
+            Norm::Rms(n) => self.check(&format!("{label}.gamma"), &n.gamma),
+        }
+    }
+
+    fn linear(&mut self, label: &str, linear: &burn::nn::Linear) {
+        self.check(&format!("{label}.weight"), &linear.weight);
+        self.check(&format!("{label}.bias"), linear.bias.as_ref().expect("bias"));
+    }
+}
+
+#[test]
+fn manual_backward_equals_autodiff_for_every_parameter() {
+    let device = mnemo_backend::test_device();
+    for (name, config, t_len) in configs() {
+        device.seed(11);
+        let model = config.init(&device).materialize();
+        // Non-zero mixing logits, so the mix is not uniform.
+        let model = FeedbackLm {
+            mix: model.mix.map(|w| {
+                w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device))
+                    .detach()
+                    .require_grad()
+            }),
+            ..model
+        };
+        assert!(model.supports_manual_backward(), "{name}");
+        let b = 2;
+        let mut state = model.init_state(b, &device);
+        for seg in 0..3 {
+            let name = format!("{name}, segment {seg}");
+            let x = tokens(b, t_len, VOCAB, 100 + seg, &device);
+            let probe = Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+            let (logits, next) = model.forward_segment(x.clone(), state.clone());
+            let auto = (logits.clone() * probe.clone()).sum().backward();
+            let manual = model.forward_backward_segment(x, state.clone(), |l| {
+                assert_eq!(l.dims(), [b, t_len, VOCAB]);
+                probe.clone().inner()
+            });
+            let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
+            assert!(diff < 1e-5 * (1.0 + max_abs(logits.inner())), "{name}: logits differ by {diff}");
+            let diff = max_abs_diff(manual.state.memories.clone().inner(), next.memories.clone().inner());
+            assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
+            let mut c = Checker { name: name.clone(), auto: &auto, manual: &manual.grads, checked: 0 };
+            c.check("embedding", &model.embedding.weight);
+            c.linear("head", &model.head);
+            c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
+            c.check("mix", &model.mix);
+            for (l, layer) in model.layers.iter().enumerate() {
+                c.norm(&format!("layer {l} attn_norm"), &layer.attn_norm);
+                c.linear(&format!("layer {l} query"), &layer.query);
+                c.linear(&format!("layer {l} output"), &layer.output);
+                c.check(&format!("layer {l} positions"), &layer.positions.table);
+                c.norm(&format!("layer {l} ff_norm"), &layer.ff_norm);
+                c.linear(&format!("layer {l} ff.up"), &layer.ff.up);
+                c.linear(&format!("layer {l} ff.down"), &layer.ff.down);
+            }
+            for (p, proj) in model.memory_projections.iter().enumerate() {
+                c.norm(&format!("projection {p} norm"), &proj.norm);
+                c.linear(&format!("projection {p} key"), &proj.key);
+                c.linear(&format!("projection {p} value"), &proj.value);
+            }
+            // Every parameter autodiff has a gradient for was compared, and no other one exists.
+            let checked = c.checked;
+            let all = GradientsParams::from_grads(auto, &model);
+            assert_eq!(checked, all.len(), "{name}: parameters compared vs parameters with grads");
+            assert_eq!(manual.grads.len(), all.len(), "{name}: manual grads registered");
+            // Carry the state (the same values either way) into the next segment.
+            state = FeedbackState { memories: next.memories, projected: None };
+        }
+    }
+}
+
+#[test]
+fn post_norm_and_dropout_are_not_claimed() {
+    let device = mnemo_backend::test_device();
+    let post = FeedbackConfig { placement: NormPlacement::Post, ..FeedbackConfig::tiny(VOCAB) };
+    assert!(!post.init(&device).supports_manual_backward());
+    let dropout = FeedbackConfig { dropout: 0.1, ..FeedbackConfig::tiny(VOCAB) };
+    assert!(!dropout.init(&device).supports_manual_backward());
+    assert!(FeedbackConfig::tiny(VOCAB).init(&device).supports_manual_backward());
+}

@@ -1,0 +1,125 @@
+//! One Feedback Transformer training step with the hand-written backward
+//! ([`FeedbackLm::forward_backward_segment`]): loss, gradients of every parameter, next state.
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
+use mnemo_models::{FeedbackLm, ModelState};
+use serde::{Deserialize, Serialize};
+
+use crate::loss::LossStats;
+
+/// How the trainer computes a Feedback model's gradients (`train.feedback_backward`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackBackward {
+    /// Hand-written backward through time with weight gradients from large matmuls (exact;
+    /// used when the model has no dropout, otherwise the trainer falls back to autodiff).
+    #[default]
+    Manual,
+    /// burn's autodiff over the per-step graph.
+    Autodiff,
+}
+
+/// What [`train_feedback_segment`] returns.
+#[derive(Debug)]
+pub struct FeedbackStep {
+    /// Loss and accuracy of the segment.
+    pub stats: LossStats,
+    /// Gradients of every parameter (on the inner device), ready for the optimizer.
+    pub grads: GradientsParams,
+    /// The state to carry into the next segment (detached).
+    pub state: ModelState,
+}
+
+/// One training segment of a Feedback model with the hand-written backward: masked
+/// cross-entropy over `targets` (row-major `[B, T]`, `no_label` positions unscored), the
+/// gradient of every parameter and the next state.
+///
+/// # Panics
+/// If the model does not [support](FeedbackLm::supports_manual_backward) the manual backward,
+/// or `state` is not a Feedback state.
+///
+/// # Shapes
+/// - tokens: `[B, T]`
+/// - targets: `B * T` ids
+pub fn train_feedback_segment(
+    model: &FeedbackLm,
+    tokens: Tensor<2, Int>,
+    targets: &[u32],
+    no_label: u32,
+    state: ModelState,
+) -> FeedbackStep {
+    let ModelState::Feedback(state) = state else {
+        panic!("{} state passed to a feedback model", state.kind());
+    };
+    let mut stats = None;
+    let out = model.forward_backward_segment(tokens, state, |logits| {
+        let (s, grad) = masked_cross_entropy_grad(logits, targets, no_label);
+        stats = Some(s);
+        grad
+    });
+    FeedbackStep {
+        stats: stats.expect("the loss gradient was asked for"),
+        grads: out.grads,
+        state: ModelState::Feedback(out.state),
+    }
+}
+
+/// The masked cross-entropy of [`masked_cross_entropy`](crate::loss::masked_cross_entropy)
+/// and its gradient with respect to the logits: `(softmax - onehot) · mask / max(|S|, 1)`.
+///
+/// # Shapes
+/// - logits: `[B, T, V]`
+/// - targets: `B * T` ids
+/// - output gradient: `[B, T, V]`
+pub fn masked_cross_entropy_grad(logits: Tensor<3>, targets: &[u32], no_label: u32) -> (LossStats, Tensor<3>) {
+    let [b, t, v] = logits.dims();
+    let n = b * t;
+    assert_eq!(targets.len(), n, "targets must hold B*T = {n} ids, got {}", targets.len());
+    let device = logits.device();
+    let scored = targets.iter().filter(|&&id| id != no_label).count();
+    let denom = scored.max(1) as f32;
+    let mut onehot = vec![0.0f32; n * v];
+    let mut mask = vec![0.0f32; n];
+    for (i, &id) in targets.iter().enumerate() {
+        if id != no_label {
+            onehot[i * v + id as usize] = 1.0;
+            mask[i] = 1.0 / denom;
+        }
+    }
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, v]), &device);
+    let mask = Tensor::<2>::from_data(TensorData::new(mask, [n, 1]), &device);
+    let logits = logits.reshape([n, v]);
+    let log_probs = log_softmax(logits.clone(), 1); // [N,V]
+    let loss = -(log_probs.clone() * onehot.clone() * mask.clone()).sum().into_scalar::<f64>();
+    let ids: Vec<i64> = targets.iter().map(|&id| i64::from(id)).collect();
+    let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device);
+    let hits = logits.argmax(1).reshape([n]).equal(ids).float() * mask.clone().reshape([n]);
+    let correct = (hits.sum().into_scalar::<f64>() * denom as f64).round() as usize;
+    let grad = (log_probs.exp() - onehot) * mask; // [N,V]
+    let stats = LossStats { loss, correct, scored, tokens: n };
+    (stats, grad.reshape([b, t, v]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::masked_cross_entropy;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn loss_gradient_matches_autodiff() {
+        let device = mnemo_backend::test_device();
+        let logits = Tensor::<3>::random([2, 3, 5], Distribution::Normal(0.0, 2.0), &device).require_grad();
+        let targets = [1, 4, 3, 0, 2, 3];
+        let auto = masked_cross_entropy(logits.clone(), &targets, 3);
+        let mut g = auto.loss.backward();
+        let want = logits.grad_remove(&mut g).unwrap();
+        let (stats, grad) = masked_cross_entropy_grad(logits.clone().inner(), &targets, 3);
+        let auto_stats = auto.stats();
+        assert!((stats.loss - auto_stats.loss).abs() < 1e-5, "{stats:?} vs {auto_stats:?}");
+        assert_eq!((stats.correct, stats.scored, stats.tokens), (auto_stats.correct, 4, 6));
+        let diff = (grad - want).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-6, "max |grad - autodiff| = {diff}");
+    }
+}
