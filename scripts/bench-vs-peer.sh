@@ -27,8 +27,8 @@ VENV="${MNEMO_TORCH_VENV:-$HOME/.cache/mnemo/torch-venv}"
 BACKEND="${MNEMO_BACKEND:-cpu}"
 PHASES="${MNEMO_PHASES:-fb_train_chunk1,fb_gen_b1,tf_train,fb_gen_b8,fb_forward_chunk1,ref,tf_gen_b1,tf_gen_b8}"
 OUT_DIR="${OUT_DIR:-target/bench-vs-peer}"
-PEER_SCRIPT="${PEER_SCRIPT:-/work/shared/bench/peer_feedback.py}"
-[[ -f "$PEER_SCRIPT" ]] || PEER_SCRIPT="bench/peer_feedback.py"
+# The peer's script lives in ../shared/bench beside the checkout (as in CI).
+PEER_SCRIPT="${PEER_SCRIPT:-../shared/bench/peer_feedback.py}"
 [[ -f "$PEER_SCRIPT" ]] || { echo "error: peer script not found (set PEER_SCRIPT)" >&2; exit 2; }
 mkdir -p "$OUT_DIR"
 
