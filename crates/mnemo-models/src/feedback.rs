@@ -211,11 +211,7 @@ impl FeedbackLm {
     }
 
     fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        let h = match &self.final_norm {
-            Some(norm) => norm.forward(h),
-            None => h,
-        };
-        self.head.forward(h)
+        crate::output_head::logits(&self.final_norm, &self.head, h)
     }
 
     /// Run a segment step by step, carrying the memory window in place.

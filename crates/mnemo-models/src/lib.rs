@@ -20,6 +20,7 @@ pub mod feedback_cache;
 pub mod feedback_layer;
 pub mod lm;
 pub mod memory_schedule;
+mod output_head;
 pub mod transformer;
 pub mod transformer_xl;
 

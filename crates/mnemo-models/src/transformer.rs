@@ -199,11 +199,7 @@ impl TransformerLm {
     }
 
     fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        let h = match &self.final_norm {
-            Some(norm) => norm.forward(h),
-            None => h,
-        };
-        self.head.forward(h)
+        crate::output_head::logits(&self.final_norm, &self.head, h)
     }
 
     /// Logits for every position of a segment, in parallel.

@@ -289,11 +289,7 @@ impl TransformerXlLm {
     }
 
     fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        let h = match &self.final_norm {
-            Some(norm) => norm.forward(h),
-            None => h,
-        };
-        self.head.forward(h)
+        crate::output_head::logits(&self.final_norm, &self.head, h)
     }
 
     /// Logits for a segment given the memories of the positions before it; returns the new
