@@ -60,6 +60,8 @@ fn masked_loss_gradients_match_autodiff() {
     use burn::module::Module;
     use burn::tensor::{Int, Tensor, TensorData};
     use mnemo_models::{FeedbackConfig, Model, ModelConfig};
+    // Seeds the process-wide generator: must not run beside the training test above.
+    let _guard = lock();
     let device = mnemo_backend::test_device();
     device.seed(4);
     let model = ModelConfig::Feedback(FeedbackConfig::tiny(9)).init(&device);
