@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use mnemo_data::TaskConfig;
 use mnemo_models::{ModelConfig, StateSnapshot};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -87,10 +88,14 @@ pub struct TrainerState {
 }
 
 /// Everything a checkpoint file holds.
+///
+/// `S` is the trainer state stored as JSON in the `STAT` section: [`TrainerState`] for
+/// language-model and algorithmic runs, the translation trainer's own state for translation
+/// runs ([`crate::translation`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint {
+pub struct Checkpoint<S = TrainerState> {
     /// Step, data position, carried state, metrics.
-    pub trainer: TrainerState,
+    pub trainer: S,
     /// The model record (`Module::into_record().into_bytes()`).
     pub model: Vec<u8>,
     /// The optimizer state (`ModuleOptimizer::into_bytes()`).
@@ -152,7 +157,7 @@ enum Problem {
     Truncated(String),
 }
 
-impl Checkpoint {
+impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
     /// The checkpoint as bytes in the format above.
     pub fn to_bytes(&self) -> Vec<u8> {
         let state = serde_json::to_vec(&self.trainer).expect("trainer state serialises to JSON");
@@ -259,7 +264,7 @@ impl Checkpoint {
                 rest.len()
             )));
         }
-        let trainer: TrainerState = serde_json::from_slice(payloads[0])
+        let trainer: S = serde_json::from_slice(payloads[0])
             .map_err(|e| Problem::Corrupt(format!("the trainer state does not parse: {e}")))?;
         Ok(Self {
             trainer,

@@ -231,7 +231,7 @@ pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, Train
         });
     }
     let device = mnemo_backend::device(backend)?;
-    let checkpoint = Checkpoint::read(&dir.checkpoint())?;
+    let checkpoint = Checkpoint::<TrainerState>::read(&dir.checkpoint())?;
     if checkpoint.trainer.model_config != model_config {
         return Err(CheckpointError::mismatch(
             &dir.checkpoint(),

@@ -130,6 +130,20 @@ fn default_log_every() -> u64 {
     10
 }
 
+impl RunConfig {
+    /// Check the name and the cadences; errors name the field (`run.steps`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("run.name", &self.name)?;
+        if self.steps == 0 {
+            return Err(ConfigError::field("run.steps", "must be at least 1"));
+        }
+        if self.log_every == 0 {
+            return Err(ConfigError::field("run.log_every", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 /// `[train]`: batch and segment sizes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,14 +226,7 @@ impl ExperimentConfig {
 
     /// Check every range; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let run = &self.run;
-        check_name("run.name", &run.name)?;
-        if run.steps == 0 {
-            return Err(ConfigError::field("run.steps", "must be at least 1"));
-        }
-        if run.log_every == 0 {
-            return Err(ConfigError::field("run.log_every", "must be at least 1"));
-        }
+        self.run.validate()?;
         let train = &self.train;
         if train.batch_size == 0 {
             return Err(ConfigError::field("train.batch_size", "must be at least 1"));
@@ -294,7 +301,7 @@ fn data_error(error: DataError) -> ConfigError {
 }
 
 /// Names become directory names: keep them to a safe alphabet.
-fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."

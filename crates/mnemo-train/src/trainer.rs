@@ -224,7 +224,7 @@ impl Session<'_> {
     /// Load the checkpoint of the run directory over the fresh session.
     fn restore(&mut self) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        let ckpt = Checkpoint::read(&path)?;
+        let ckpt = Checkpoint::<TrainerState>::read(&path)?;
         let saved = &ckpt.trainer;
         let mismatch = |what: &str| -> TrainError {
             CheckpointError::mismatch(
