@@ -9,6 +9,8 @@
 //! - [`checkpoint`]: one checksummed file, written atomically.
 //! - [`evaluate`](mod@evaluate): whole-split evaluation and [`load_run`] to reload a run from disk.
 //! - [`generate`](mod@generate): step-by-step decoding with seeded sampling.
+//! - [`bleu`]: corpus BLEU exactly as sacrebleu's default `BLEU()` (13a tokenizer in
+//!   [`bleu_tokenize`]).
 //!
 //! ```no_run
 //! use mnemo_train::{ExperimentConfig, TrainOptions, train};
@@ -22,6 +24,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bleu;
+pub mod bleu_tokenize;
 pub mod checkpoint;
 pub mod clip;
 pub mod error;
@@ -40,6 +44,7 @@ pub mod summary;
 mod toml_source;
 pub mod trainer;
 
+pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError, TrainerState};
 pub use error::TrainError;
 pub use eval_memory::apply_eval_memory;
