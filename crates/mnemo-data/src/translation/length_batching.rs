@@ -243,8 +243,16 @@ impl PairBatcher {
     fn make_batch(&self, b: usize) -> PairBatch {
         let ids = self.batches[b].clone();
         let rows = ids.len();
-        let src_len = ids.iter().map(|&i| self.pairs[i].0.len()).max().unwrap_or(0);
-        let tgt_len = ids.iter().map(|&i| self.pairs[i].1.len() + 1).max().unwrap_or(1);
+        let src_len = ids
+            .iter()
+            .map(|&i| self.pairs[i].0.len())
+            .max()
+            .unwrap_or(0);
+        let tgt_len = ids
+            .iter()
+            .map(|&i| self.pairs[i].1.len() + 1)
+            .max()
+            .unwrap_or(1);
         let mut src = vec![PAD; rows * src_len];
         let mut tgt_in = vec![PAD; rows * tgt_len];
         let mut tgt_out = vec![PAD; rows * tgt_len];

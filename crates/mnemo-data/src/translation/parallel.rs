@@ -126,10 +126,16 @@ impl ParallelConfig {
             ));
         }
         if self.min_frequency == 0 {
-            return Err(DataError::config("data.min_frequency", "must be at least 1, got 0"));
+            return Err(DataError::config(
+                "data.min_frequency",
+                "must be at least 1, got 0",
+            ));
         }
         if self.max_len == 0 {
-            return Err(DataError::config("data.max_len", "must be at least 1, got 0"));
+            return Err(DataError::config(
+                "data.max_len",
+                "must be at least 1, got 0",
+            ));
         }
         if self.max_train_pairs == Some(0) {
             return Err(DataError::config(
@@ -207,7 +213,8 @@ fn read_side(dir: &Path, split: Split, lang: &str) -> Result<(PathBuf, Vec<Strin
             let bytes =
                 std::fs::read(&sgm_path).map_err(|e| DataError::io("data.dir", &sgm_path, &e))?;
             let text = utf8_lines(&sgm_path, &bytes)?.join("\n");
-            let segs = sgm::segments(&text).map_err(|m| DataError::file("data.dir", &sgm_path, m))?;
+            let segs =
+                sgm::segments(&text).map_err(|m| DataError::file("data.dir", &sgm_path, m))?;
             Ok((sgm_path, segs))
         }
         Err(e) => Err(DataError::io("data.dir", &plain, &e)),
@@ -277,12 +284,48 @@ mod tests {
         let ok = ParallelConfig::new("d", "en", "de");
         ok.validate().unwrap();
         let cases: [(&str, ParallelConfig); 6] = [
-            ("data.src", ParallelConfig { src: "e n".into(), ..ok.clone() }),
-            ("data.tgt", ParallelConfig { tgt: "en".into(), ..ok.clone() }),
-            ("data.vocab_size", ParallelConfig { vocab_size: 100, ..ok.clone() }),
-            ("data.min_frequency", ParallelConfig { min_frequency: 0, ..ok.clone() }),
-            ("data.max_len", ParallelConfig { max_len: 0, ..ok.clone() }),
-            ("data.max_train_pairs", ParallelConfig { max_train_pairs: Some(0), ..ok.clone() }),
+            (
+                "data.src",
+                ParallelConfig {
+                    src: "e n".into(),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "data.tgt",
+                ParallelConfig {
+                    tgt: "en".into(),
+                    ..ok.clone()
+                },
+            ),
+            (
+                "data.vocab_size",
+                ParallelConfig {
+                    vocab_size: 100,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "data.min_frequency",
+                ParallelConfig {
+                    min_frequency: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "data.max_len",
+                ParallelConfig {
+                    max_len: 0,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "data.max_train_pairs",
+                ParallelConfig {
+                    max_train_pairs: Some(0),
+                    ..ok.clone()
+                },
+            ),
         ];
         for (field, config) in cases {
             let err = config.validate().unwrap_err().to_string();

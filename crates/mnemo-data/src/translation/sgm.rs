@@ -57,7 +57,10 @@ pub fn segments(document: &str) -> Result<Vec<String>, String> {
     while let Some(open) = find_seg_open(rest) {
         let after_open = &rest[open..];
         let Some(tag_end) = after_open.find('>') else {
-            return Err(format!("segment {} has an unterminated <seg tag", out.len() + 1));
+            return Err(format!(
+                "segment {} has an unterminated <seg tag",
+                out.len() + 1
+            ));
         };
         let body = &after_open[tag_end + 1..];
         let Some(close) = body.find("</seg>") else {

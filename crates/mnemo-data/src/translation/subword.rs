@@ -100,7 +100,7 @@ impl SubwordTokenizer {
         inner
             .train(&mut trainer, texts.iter().map(|t| t.as_ref()))
             .map_err(|e| DataError::InvalidVocab(format!("BPE training failed: {e}")))?;
-        let tokenizer = Self { inner };
+        let tokenizer = Self::wrap(inner);
         tokenizer
             .check()
             .map_err(|reason| DataError::InvalidVocab(format!("trained BPE: {reason}")))?;
@@ -129,11 +129,18 @@ impl SubwordTokenizer {
         let inner: Tokenizer = json.parse().map_err(|e| {
             DataError::file(FIELD, path, format!("not a valid tokenizer.json: {e}"))
         })?;
-        let tokenizer = Self { inner };
+        let tokenizer = Self::wrap(inner);
         tokenizer
             .check()
             .map_err(|reason| DataError::file(FIELD, path, reason))?;
         Ok(tokenizer)
+    }
+
+    /// Wraps a `tokenizers` pipeline, making the special names in input text ordinary text:
+    /// a literal `</s>` in a sentence is encoded byte by byte, never as EOS.
+    fn wrap(mut inner: Tokenizer) -> Self {
+        inner.set_encode_special_tokens(true);
+        Self { inner }
     }
 
     /// Checks the invariants [`Self::encode`] and [`Self::decode`] rely on.
@@ -141,7 +148,9 @@ impl SubwordTokenizer {
         for (id, name) in Self::SPECIALS.iter().enumerate() {
             let got = self.inner.token_to_id(name);
             if got != Some(id as u32) {
-                return Err(format!("special token {name} must have id {id}, has {got:?}"));
+                return Err(format!(
+                    "special token {name} must have id {id}, has {got:?}"
+                ));
             }
         }
         match self.inner.get_model() {
@@ -149,7 +158,10 @@ impl SubwordTokenizer {
             ModelWrapper::BPE(_) => return Err("the BPE model must have unk_token <unk>".into()),
             _ => return Err("the model must be BPE".into()),
         }
-        if !matches!(self.inner.get_pre_tokenizer(), Some(PreTokenizerWrapper::ByteLevel(_))) {
+        if !matches!(
+            self.inner.get_pre_tokenizer(),
+            Some(PreTokenizerWrapper::ByteLevel(_))
+        ) {
             return Err("the pre-tokenizer must be ByteLevel".into());
         }
         if !matches!(self.inner.get_decoder(), Some(DecoderWrapper::ByteLevel(_))) {
@@ -169,7 +181,8 @@ impl SubwordTokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// The subword ids of `text`, without BOS or EOS.
+    /// The subword ids of `text`, without BOS or EOS. Special names written in `text`
+    /// (`<s>`, `</s>`, ...) are ordinary characters, never special ids.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         self.inner
             .encode_fast(text, false)
