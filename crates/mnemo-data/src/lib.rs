@@ -58,7 +58,7 @@ pub use sequence_tasks::{SEPARATOR, SequenceTask, SequenceTaskConfig, SequenceTa
 pub use split::Split;
 pub use stream::{LabelledStream, LabelledTokens};
 pub use task::{LmUnit, Scoring, TaskConfig, TaskData};
-pub use translation::{PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer};
+pub use translation::{PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, TranslationData};
 pub use vocab::{NO_LABEL, NO_LABEL_ID, Vocab};
 pub use wikitext::{EOS, UNK, WikiTextConfig, load_wikitext, wikitext_file};
 pub use wikitext_convert::{WikiArticle, WikiTextSplits, convert_mediawiki, parse_mediawiki};

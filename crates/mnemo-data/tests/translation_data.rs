@@ -6,8 +6,8 @@ use std::path::Path;
 
 use mnemo_data::Split;
 use mnemo_data::translation::{
-    EncodedPair, PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, drop_long_pairs,
-    read_parallel, truncate_pairs,
+    EncodedPair, PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, TranslationData,
+    drop_long_pairs, read_parallel, truncate_pairs,
 };
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -541,4 +541,91 @@ fn end_to_end_from_files_to_batches() {
     }
     let targets: Vec<String> = decoded.into_iter().map(Option::unwrap).collect();
     assert_eq!(targets, es);
+}
+
+// ---------------------------------------------------------------------------------------
+// The whole pipeline
+// ---------------------------------------------------------------------------------------
+
+/// A corpus directory: train = the German lines paired with the Spanish ones (plus 20
+/// numbered short pairs), valid/test = held-out lines.
+fn corpus() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut de: Vec<String> = TRAIN_TEXT[..5].iter().map(|s| s.to_string()).collect();
+    let mut es: Vec<String> = TRAIN_TEXT[5..10].iter().map(|s| s.to_string()).collect();
+    for i in 0..20 {
+        de.push(format!("Datei {i}"));
+        es.push(format!("archivo {i}"));
+    }
+    let lines = |v: &[String]| (v.join("\n") + "\n").into_bytes();
+    write(dir.path(), "train.de", &lines(&de));
+    write(dir.path(), "train.es", &lines(&es));
+    write(dir.path(), "valid.de", HELD_OUT[0].as_bytes());
+    write(dir.path(), "valid.es", HELD_OUT[1].as_bytes());
+    write(
+        dir.path(),
+        "test.de",
+        format!("{}\n{}\n", HELD_OUT[2], HELD_OUT[4]).as_bytes(),
+    );
+    write(
+        dir.path(),
+        "test.es",
+        format!("{}\n{}\n", HELD_OUT[3], HELD_OUT[5]).as_bytes(),
+    );
+    dir
+}
+
+#[test]
+fn prepare_samples_trains_encodes_and_filters() {
+    let dir = corpus();
+    let config = ParallelConfig {
+        vocab_size: 300,
+        max_len: 8,
+        ..ParallelConfig::new(dir.path(), "de", "es")
+    };
+    let data = TranslationData::prepare(&config, None).unwrap();
+    let tok = &data.tokenizer;
+    // The 5 sentence pairs are longer than 8 subwords on some side; the 20 short ones are not.
+    let counts = data.train_counts;
+    assert_eq!(
+        (counts.read, counts.sampled, counts.too_long, counts.kept),
+        (25, 25, 5, 20)
+    );
+    assert_eq!(data.train.len(), 20);
+    assert_eq!(tok.decode(&data.train[3].0), "Datei 3");
+    assert_eq!(tok.decode(&data.train[3].1), "archivo 3");
+    assert!(data.train.iter().all(|(s, t)| s.len() <= 8 && t.len() <= 8));
+    // Evaluation splits keep their text and full-length encodings.
+    assert_eq!(
+        data.valid.text,
+        vec![(HELD_OUT[0].to_string(), HELD_OUT[1].to_string())]
+    );
+    assert!(data.valid.encoded[0].0.len() > 8, "not truncated");
+    assert_eq!(tok.decode(&data.test.encoded[1].1), HELD_OUT[5]);
+    assert_eq!(data.eval_split(Split::Test), Some(&data.test));
+
+    // A given tokenizer is used as is, and a sample is seeded.
+    let sampled = ParallelConfig {
+        max_train_pairs: Some(10),
+        seed: 4,
+        ..config.clone()
+    };
+    let a = TranslationData::prepare(&sampled, Some(tok.clone())).unwrap();
+    let b = TranslationData::prepare(&sampled, Some(tok.clone())).unwrap();
+    assert_eq!(a.train_counts.sampled, 10);
+    assert_eq!(a.train_counts.kept + a.train_counts.too_long, 10);
+    assert_eq!(a.train, b.train);
+    assert!(a.train.iter().all(|p| data.train.contains(p)));
+    assert_eq!(a.valid, data.valid);
+
+    let err = TranslationData::prepare(
+        &ParallelConfig {
+            max_len: 1,
+            ..config
+        },
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("data.max_len is 1 subwords"), "{err}");
 }

@@ -6,7 +6,8 @@
 //! - [`subword`]: [`SubwordTokenizer`], BPE from the `tokenizers` crate, specials
 //!   `<pad> <unk> <s> </s>` at ids 0..=3;
 //! - [`length_batching`]: [`PairBatcher`] and [`PairBatch`], plus the train length filter
-//!   ([`drop_long_pairs`]) and the valid/test loss truncation ([`truncate_pairs`]).
+//!   ([`drop_long_pairs`]) and the valid/test loss truncation ([`truncate_pairs`]);
+//! - [`dataset`]: [`TranslationData::prepare`] runs all of the above from a [`ParallelConfig`].
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -25,11 +26,13 @@
 //! # Ok::<(), mnemo_data::DataError>(())
 //! ```
 
+pub mod dataset;
 pub mod length_batching;
 pub mod parallel;
 pub mod sgm;
 pub mod subword;
 
+pub use dataset::{EvalSplit, TrainCounts, TranslationData, encode_pairs};
 pub use length_batching::{
     BatchPosition, EncodedPair, LengthFiltered, PairBatch, PairBatcher, drop_long_pairs,
     truncate_pairs,
