@@ -9,6 +9,8 @@
 //!   WikiText `wiki.{train,valid,test}.tokens` directories ([`wikitext`]).
 //! - [`wikitext_convert`] turns a MediaWiki XML export into WikiText-format files.
 //! - [`interpret`] runs code-execution programs independently of the generator, to check it.
+//! - [`translation`]: parallel text ([`ParallelConfig`]), a joint byte-level BPE
+//!   ([`SubwordTokenizer`]) and token-budget batches of sentence pairs ([`PairBatcher`]).
 //! - [`StreamBatcher`] cuts a stream into contiguous batch rows and serves fixed-length
 //!   [`Segment`]s, so that memory carried across segments sees a continuous stream.
 //!
@@ -39,6 +41,7 @@ pub mod sequence_tasks;
 pub mod split;
 pub mod stream;
 pub mod task;
+pub mod translation;
 pub mod vocab;
 pub mod wikitext;
 pub mod wikitext_convert;
@@ -55,6 +58,7 @@ pub use sequence_tasks::{SEPARATOR, SequenceTask, SequenceTaskConfig, SequenceTa
 pub use split::Split;
 pub use stream::{LabelledStream, LabelledTokens};
 pub use task::{LmUnit, Scoring, TaskConfig, TaskData};
+pub use translation::{PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, TranslationData};
 pub use vocab::{NO_LABEL, NO_LABEL_ID, Vocab};
 pub use wikitext::{EOS, UNK, WikiTextConfig, load_wikitext, wikitext_file};
 pub use wikitext_convert::{WikiArticle, WikiTextSplits, convert_mediawiki, parse_mediawiki};
