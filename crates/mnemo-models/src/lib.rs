@@ -41,6 +41,6 @@ pub use memory_schedule::MemorySchedule;
 pub use seq2seq::{BOS, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK};
 pub use seq2seq_cache::{DecodeState, SelfAttentionCache};
 pub use seq2seq_decoder::Decoder;
-pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search};
+pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
 pub use transformer_xl::{TransformerXlConfig, TransformerXlLm, TransformerXlState};

@@ -6,11 +6,11 @@
 //! log-probability `lp` scores `lp / n^α` (α = [`SearchConfig::length_penalty`]); a sentence is
 //! done once K hypotheses have finished, or at its length cap, where every open hypothesis is
 //! closed with EOS. Among each step's 2K best continuations per sentence, EOS continuations
-//! finish and the others fill the K beams. Results exclude BOS, EOS and PAD.
+//! ranked in the first K finish and the non-EOS ones fill the K beams (so K = 1 is greedy). Results exclude BOS, EOS and PAD.
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::seq2seq::{BOS, EOS, Encoded, Seq2Seq, int_vec};
+use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq, int_vec};
 use crate::seq2seq_cache::DecodeState;
 
 /// Settings of [`beam_search`] (and of [`greedy_search`]'s length cap).
@@ -40,6 +40,21 @@ impl SearchConfig {
         let cap = (self.max_len_a * src_len as f64).floor() as usize + self.max_len_b;
         cap.min(model_max_len)
     }
+}
+
+/// Log-probabilities of the next token with PAD and BOS ruled out (set to -inf, as fairseq does;
+/// the others keep their model log-probability).
+///
+/// # Shapes
+/// - logits: `[R, V]`
+/// - output: `[R, V]`
+pub fn next_token_log_probs(logits: Tensor<2>) -> Tensor<2> {
+    let [rows, vocab] = logits.dims();
+    let mut banned = vec![false; vocab];
+    banned[PAD as usize] = true;
+    banned[BOS as usize] = true;
+    let banned = Tensor::<1, burn::tensor::Bool>::from_data(TensorData::new(banned, [vocab]), &logits.device());
+    log_softmax(logits, 1).mask_fill(banned.unsqueeze::<2>().expand([rows, vocab]), f32::NEG_INFINITY)
 }
 
 fn ids_tensor(ids: &[i64], device: &burn::tensor::Device) -> Tensor<1, Int> {
@@ -73,7 +88,7 @@ pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig
     let mut tokens = vec![BOS as i64; alive.len()];
     while !alive.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [B',V]
-        let best = int_vec(logits.argmax(1).squeeze_dim::<1>(1));
+        let best = int_vec(next_token_log_probs(logits).argmax(1).squeeze_dim::<1>(1));
         let mut keep = Vec::with_capacity(alive.len());
         for (r, &i) in alive.iter().enumerate() {
             let token = best[r] as u32;
@@ -136,7 +151,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
     while !live.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
         let [rows, vocab] = logits.dims();
-        let logp: Vec<f32> = log_softmax(logits, 1).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        let logp: Vec<f32> = next_token_log_probs(logits).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
         debug_assert_eq!(logp.len(), rows * vocab);
         let mut next_rows = Vec::new();
         let mut next_tokens = Vec::new();
@@ -167,9 +182,10 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
             cands.truncate(top);
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut beams = Vec::with_capacity(k);
-            for (score, j, token) in cands {
+            for (rank, (score, j, token)) in cands.into_iter().enumerate() {
                 if token == EOS {
-                    if sent.finished.len() < k {
+                    // As fairseq: only an EOS ranked among the K best finishes a hypothesis.
+                    if rank < k && sent.finished.len() < k {
                         sent.finished.push((close(score, len + 1), sent.beams[j].tokens.clone()));
                     }
                 } else if beams.len() < k {
