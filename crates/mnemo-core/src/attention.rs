@@ -20,7 +20,8 @@ const MASKED: f32 = -1.0e9;
 /// - q: `[B, H, Tq, Dh]`
 /// - k, v: `[B, H, Tk, Dh]`
 /// - extra: `[B, H, Tq, Tk]` (already scaled as the caller wants)
-/// - mask: `[1, 1, Tq, Tk]`, true where a key must not be attended
+/// - mask: `[1, 1, Tq, Tk]` or `[B, 1, 1, Tk]` (key padding), or any shape that broadcasts to
+///   `[B, H, Tq, Tk]`; true where a key must not be attended
 /// - output: `[B, H, Tq, Dh]`
 pub fn attend(
     q: Tensor<4>,

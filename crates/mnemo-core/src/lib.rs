@@ -6,6 +6,9 @@
 //! - [`attention`]: scaled dot-product attention over an explicit key/value window, with learned
 //!   relative position terms ([`relative_position`]) and a span limit; causal self-attention with
 //!   a KV cache ([`kv_cache`]).
+//! - [`bidirectional_attention`], [`cross_attention`], [`padding_mask`]: the encoder's
+//!   bidirectional self-attention, attention to an external memory (an encoder output), and
+//!   key padding masks, for encoder-decoder models.
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm, placed before (pre-norm) or after (post-norm) a sublayer.
 //! - [`feedback_window`]: the Feedback Transformer's preallocated memory window.
@@ -14,18 +17,24 @@
 #![warn(missing_docs)]
 
 pub mod attention;
+pub mod bidirectional_attention;
+pub mod cross_attention;
 pub mod feed_forward;
 pub mod feedback_window;
 pub mod heads;
 pub mod kv_cache;
 pub mod norm;
+pub mod padding_mask;
 pub mod relative_position;
 pub mod segment_memory;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
+pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
+pub use cross_attention::{CrossAttention, CrossAttentionConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use feedback_window::FeedbackWindow;
 pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
+pub use padding_mask::key_padding_mask;
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
 pub use segment_memory::SegmentMemory;

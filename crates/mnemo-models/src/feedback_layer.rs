@@ -97,6 +97,18 @@ impl FeedbackLayer {
     /// - positions: `[1, 1, Dh, S]` from [`window_positions`](Self::window_positions)
     /// - output: `[B, 1, D]`
     pub fn forward(&self, h: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, positions: Tensor<4>) -> Tensor<3> {
+        self.feed_forward(self.attend_memory(h, keys, values, positions))
+    }
+
+    /// The attention sublayer alone (residual and norm included): the first half of
+    /// [`forward`](Self::forward). Encoder-decoder layers put cross-attention between the halves.
+    ///
+    /// # Shapes
+    /// - h: `[B, 1, D]`
+    /// - keys, values: `[B, H, S, Dh]` (the memory window)
+    /// - positions: `[1, 1, Dh, S]` from [`window_positions`](Self::window_positions)
+    /// - output: `[B, 1, D]`
+    pub fn attend_memory(&self, h: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, positions: Tensor<4>) -> Tensor<3> {
         let [_b, _one, d] = h.dims();
         let scale = 1.0 / ((d / self.n_heads) as f64).sqrt();
         let attention = |x: Tensor<3>| {
@@ -106,10 +118,22 @@ impl FeedbackLayer {
             self.dropout.forward(self.output.forward(a))
         };
         if self.pre_norm {
-            let h = h.clone() + attention(self.attn_norm.forward(h));
+            h.clone() + attention(self.attn_norm.forward(h))
+        } else {
+            self.attn_norm.forward(h.clone() + attention(h))
+        }
+    }
+
+    /// The feed-forward sublayer alone (residual and norm included): the second half of
+    /// [`forward`](Self::forward).
+    ///
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub fn feed_forward(&self, h: Tensor<3>) -> Tensor<3> {
+        if self.pre_norm {
             h.clone() + self.ff.forward(self.ff_norm.forward(h))
         } else {
-            let h = self.attn_norm.forward(h.clone() + attention(h));
             self.ff_norm.forward(h.clone() + self.ff.forward(h))
         }
     }

@@ -8,7 +8,11 @@
 //! - [`transformer_xl`]: Transformer-XL, segment recurrence over detached per-layer memories
 //!   whose lengths follow a per-layer schedule ([`memory_schedule`]).
 //!
-//! All sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
+//! - [`seq2seq`]: an encoder-decoder for translation whose decoder is a Transformer or a
+//!   Feedback decoder ([`seq2seq_decoder`]), with incremental decoding ([`seq2seq_cache`]) and
+//!   greedy/beam search ([`seq2seq_search`]); it has its own interface, not [`Model`].
+//!
+//! The language models sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
 //! logits and a new state out; or one step in, logits and a new state out. The trainer and the
 //! generator never look inside.
 #![warn(missing_docs)]
@@ -21,6 +25,10 @@ pub mod feedback_layer;
 pub mod lm;
 pub mod memory_schedule;
 mod output_head;
+pub mod seq2seq;
+pub mod seq2seq_cache;
+pub mod seq2seq_decoder;
+pub mod seq2seq_search;
 pub mod transformer;
 pub mod transformer_xl;
 
@@ -30,5 +38,9 @@ pub use feedback_backward::SegmentGradients;
 pub use feedback_cache::FeedbackCache;
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;
+pub use seq2seq::{BOS, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK};
+pub use seq2seq_cache::{DecodeState, SelfAttentionCache};
+pub use seq2seq_decoder::Decoder;
+pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
 pub use transformer_xl::{TransformerXlConfig, TransformerXlLm, TransformerXlState};

@@ -1,0 +1,126 @@
+//! Bidirectional multi-head self-attention with clamped relative positions and a key padding
+//! mask: the self-attention of a Transformer encoder.
+//!
+//! Every position attends to every non-padding position of its sequence. The score of query i
+//! and key j gets a learned position term `q_i · p_{clamp(j - i, -(S-1), S-1)}` (one vector per
+//! signed distance, shared across heads, as the causal blocks do), so distances beyond the span
+//! S share the outermost vector (Shaw et al., 2018, clip the same way).
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::attention::{attend, scaled_linear};
+use crate::heads::{merge_heads, split_heads};
+
+/// Configuration of a [`BidirectionalSelfAttention`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BidirectionalSelfAttentionConfig {
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of heads H (D must be divisible by H).
+    pub n_heads: usize,
+    /// Span S: signed distances are clamped to `-(S-1) ..= S-1`.
+    pub span: usize,
+    /// Dropout on the attention output.
+    pub dropout: f64,
+    /// Multiplier on the output projection's initial weights.
+    pub out_init_scale: f64,
+}
+
+impl BidirectionalSelfAttentionConfig {
+    /// Build the module (position table initialised `N(0, 1/Dh)`).
+    pub fn init(&self, device: &Device) -> BidirectionalSelfAttention {
+        assert!(
+            self.d_model % self.n_heads == 0 && self.span >= 1,
+            "d_model {} must be divisible by n_heads {} and span {} >= 1",
+            self.d_model,
+            self.n_heads,
+            self.span
+        );
+        let d = self.d_model;
+        let d_head = d / self.n_heads;
+        let std = 1.0 / (d_head as f64).sqrt();
+        BidirectionalSelfAttention {
+            query: LinearConfig::new(d, d).init(device),
+            key: LinearConfig::new(d, d).init(device),
+            value: LinearConfig::new(d, d).init(device),
+            output: scaled_linear(d, d, self.out_init_scale, device),
+            positions: Initializer::Normal { mean: 0.0, std }.init([2 * self.span - 1, d_head], device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            n_heads: self.n_heads,
+        }
+    }
+}
+
+/// Bidirectional self-attention with clamped relative positions; see the [module docs](self).
+#[derive(Module, Debug)]
+pub struct BidirectionalSelfAttention {
+    /// Query projection.
+    pub query: Linear,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    /// Output projection.
+    pub output: Linear,
+    /// Row `r` is the vector of signed distance `r - (S-1)`. Shape `[2S-1, Dh]`.
+    pub positions: Param<Tensor<2>>,
+    /// Dropout on the output.
+    pub dropout: Dropout,
+    /// Number of heads H.
+    pub n_heads: usize,
+}
+
+impl BidirectionalSelfAttention {
+    /// The span S.
+    pub fn span(&self) -> usize {
+        self.positions.dims()[0].div_ceil(2)
+    }
+
+    /// Table row of every (query, key) pair of a sequence of `t` positions.
+    fn distance_index(&self, t: usize, device: &Device) -> Tensor<2, Int> {
+        let top = self.span() as i64 - 1;
+        let index: Vec<i64> = (0..t as i64)
+            .flat_map(|i| (0..t as i64).map(move |j| (j - i).clamp(-top, top) + top))
+            .collect();
+        Tensor::from_data(TensorData::new(index, [t, t]), device)
+    }
+
+    /// Attend over the whole sequence; keys where `key_mask` is true are never attended.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - key_mask: `[B, 1, 1, T]`, true where a position is padding
+    /// - output: `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>, key_mask: Option<Tensor<4, Bool>>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let h = self.n_heads;
+        let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
+        let k = split_heads(self.key.forward(x.clone()), h);
+        let v = split_heads(self.value.forward(x), h);
+        let by_distance = q.clone().matmul(self.positions.val().transpose().unsqueeze::<4>()); // [B,H,T,2S-1]
+        let index = self.distance_index(t, &q.device()).unsqueeze::<4>().expand([b, h, t, t]);
+        let pos = by_distance.gather(3, index).mul_scalar(1.0 / ((d / h) as f64).sqrt()); // [B,H,T,T]
+        let a = merge_heads(attend(q, k, v, Some(pos), key_mask));
+        self.dropout.forward(self.output.forward(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// Each (query, key) pair reads the table row of its clamped signed distance.
+    #[test]
+    fn distance_index_clamps_signed_distances() {
+        let device = mnemo_backend::test_device();
+        let attn = BidirectionalSelfAttentionConfig { d_model: 4, n_heads: 1, span: 2, dropout: 0.0, out_init_scale: 1.0 }
+            .init(&device);
+        let index: Vec<i64> = attn.distance_index(4, &device).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        // span 2: distances clamp to -1..=1, rows 0..=2 (row 1 is distance 0).
+        assert_eq!(index, vec![1, 2, 2, 2, 0, 1, 2, 2, 0, 0, 1, 2, 0, 0, 0, 1]);
+        let x = Tensor::<3>::random([2, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+        assert_eq!(attn.forward(x, None).dims(), [2, 4, 4]);
+    }
+}

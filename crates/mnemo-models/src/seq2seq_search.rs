@@ -1,0 +1,230 @@
+//! Greedy and beam search for [`Seq2Seq`](crate::Seq2Seq), batched over sentences.
+//!
+//! Beam search keeps the K hypotheses of every sentence as B·K rows of one [`DecodeState`],
+//! reordered after each step with [`DecodeState::select`]; sentences that are done leave the
+//! state. Scoring follows fairseq: a finished hypothesis of n tokens (EOS included) with summed
+//! log-probability `lp` scores `lp / n^α` (α = [`SearchConfig::length_penalty`]); a sentence is
+//! done once K hypotheses have finished, or at its length cap, where every open hypothesis is
+//! closed with EOS. Among each step's 2K best continuations per sentence, EOS continuations
+//! ranked in the first K finish and the non-EOS ones fill the K beams (so K = 1 is greedy). Results exclude BOS, EOS and PAD.
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq, int_vec};
+use crate::seq2seq_cache::DecodeState;
+
+/// Settings of [`beam_search`] (and of [`greedy_search`]'s length cap).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchConfig {
+    /// Beams per sentence K (≥ 1).
+    pub beam_size: usize,
+    /// Length penalty α: hypotheses are ranked by `sum log p / len^α` (0 = plain sum).
+    pub length_penalty: f64,
+    /// Target length cap `a·src_len + b` (src_len counts non-PAD source tokens), capped by the
+    /// model's `max_len`.
+    pub max_len_a: f64,
+    /// See [`max_len_a`](Self::max_len_a).
+    pub max_len_b: usize,
+}
+
+impl Default for SearchConfig {
+    /// Beam 4, α = 1, cap `1.5·src_len + 10` (then the model's `max_len`).
+    fn default() -> Self {
+        Self { beam_size: 4, length_penalty: 1.0, max_len_a: 1.5, max_len_b: 10 }
+    }
+}
+
+impl SearchConfig {
+    /// The cap on generated tokens (EOS excluded) for a source of `src_len` tokens.
+    pub fn max_len(&self, src_len: usize, model_max_len: usize) -> usize {
+        let cap = (self.max_len_a * src_len as f64).floor() as usize + self.max_len_b;
+        cap.min(model_max_len)
+    }
+}
+
+/// Log-probabilities of the next token with PAD and BOS ruled out (set to -inf, as fairseq does;
+/// the others keep their model log-probability).
+///
+/// # Shapes
+/// - logits: `[R, V]`
+/// - output: `[R, V]`
+pub fn next_token_log_probs(logits: Tensor<2>) -> Tensor<2> {
+    let [rows, vocab] = logits.dims();
+    let mut banned = vec![false; vocab];
+    banned[PAD as usize] = true;
+    banned[BOS as usize] = true;
+    let banned = Tensor::<1, burn::tensor::Bool>::from_data(TensorData::new(banned, [vocab]), &logits.device());
+    log_softmax(logits, 1).mask_fill(banned.unsqueeze::<2>().expand([rows, vocab]), f32::NEG_INFINITY)
+}
+
+fn ids_tensor(ids: &[i64], device: &burn::tensor::Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(ids.to_vec(), [ids.len()]), device)
+}
+
+/// Greedy decoding up to the model's `max_len` tokens per sentence.
+///
+/// # Shapes
+/// - src: `[B, S]`, PAD-padded
+pub fn greedy(model: &Seq2Seq, src: Tensor<2, Int>) -> Vec<Vec<u32>> {
+    let unbounded = SearchConfig { beam_size: 1, length_penalty: 0.0, max_len_a: 0.0, max_len_b: usize::MAX / 2 };
+    greedy_search(model, src, &unbounded)
+}
+
+/// Greedy decoding with the length cap of `search` (its beam size and penalty are unused).
+///
+/// # Shapes
+/// - src: `[B, S]`, PAD-padded
+pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) -> Vec<Vec<u32>> {
+    let device = src.device();
+    let enc = model.encode(src);
+    let caps: Vec<usize> = enc.src_lens.iter().map(|&n| search.max_len(n, model.max_len)).collect();
+    let mut state = model.start(&enc);
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); enc.rows()];
+    // Rows still decoding: `alive[r]` is the sentence of state row r.
+    let mut alive: Vec<usize> = (0..enc.rows()).filter(|&i| caps[i] > 0).collect();
+    if alive.len() < enc.rows() {
+        state.select(ids_tensor(&alive.iter().map(|&i| i as i64).collect::<Vec<_>>(), &device));
+    }
+    let mut tokens = vec![BOS as i64; alive.len()];
+    while !alive.is_empty() {
+        let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [B',V]
+        let best = int_vec(next_token_log_probs(logits).argmax(1).squeeze_dim::<1>(1));
+        let mut keep = Vec::with_capacity(alive.len());
+        for (r, &i) in alive.iter().enumerate() {
+            let token = best[r] as u32;
+            if token == EOS {
+                continue;
+            }
+            out[i].push(token);
+            if out[i].len() < caps[i] {
+                keep.push(r);
+            }
+        }
+        if keep.len() < alive.len() {
+            state.select(ids_tensor(&keep.iter().map(|&r| r as i64).collect::<Vec<_>>(), &device));
+        }
+        tokens = keep.iter().map(|&r| best[r]).collect();
+        alive = keep.iter().map(|&r| alive[r]).collect();
+    }
+    out
+}
+
+/// One open hypothesis.
+#[derive(Debug, Clone)]
+struct Beam {
+    tokens: Vec<u32>,
+    score: f32,
+}
+
+/// Per-sentence search bookkeeping.
+#[derive(Debug)]
+struct Sentence {
+    beams: Vec<Beam>,
+    finished: Vec<(f64, Vec<u32>)>,
+    cap: usize,
+}
+
+/// Beam search (see the [module docs](self)); one hypothesis per sentence.
+///
+/// # Shapes
+/// - src: `[B, S]`, PAD-padded
+pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) -> Vec<Vec<u32>> {
+    assert!(search.beam_size >= 1, "beam_size must be at least 1");
+    let k = search.beam_size;
+    let device = src.device();
+    let enc: Encoded = model.encode(src);
+    let b = enc.rows();
+    let mut sentences: Vec<Sentence> = enc
+        .src_lens
+        .iter()
+        .map(|&n| Sentence {
+            beams: vec![Beam { tokens: Vec::new(), score: 0.0 }],
+            finished: Vec::new(),
+            cap: search.max_len(n, model.max_len),
+        })
+        .collect();
+    // State rows: for each live sentence (in `live` order), its beams in order.
+    let mut live: Vec<usize> = (0..b).collect();
+    let mut state: DecodeState = model.start(&enc);
+    let mut tokens = vec![BOS as i64; b];
+    let close = |lp: f32, len: usize| lp as f64 / (len as f64).powf(search.length_penalty);
+    while !live.is_empty() {
+        let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
+        let [rows, vocab] = logits.dims();
+        let logp: Vec<f32> = next_token_log_probs(logits).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        debug_assert_eq!(logp.len(), rows * vocab);
+        let mut next_rows = Vec::new();
+        let mut next_tokens = Vec::new();
+        let mut next_live = Vec::new();
+        let mut row0 = 0;
+        for &i in &live {
+            let sent = &mut sentences[i];
+            let n_beams = sent.beams.len();
+            let len = sent.beams[0].tokens.len(); // tokens generated before this step
+            if len >= sent.cap {
+                // Length cap: close every open hypothesis with EOS.
+                for (j, beam) in sent.beams.iter().enumerate() {
+                    let lp = beam.score + logp[(row0 + j) * vocab + EOS as usize];
+                    sent.finished.push((close(lp, len + 1), beam.tokens.clone()));
+                }
+                sent.beams.clear();
+                row0 += n_beams;
+                continue;
+            }
+            // The 2K best (beam, token) continuations of this sentence.
+            let mut cands: Vec<(f32, usize, u32)> = Vec::with_capacity(n_beams * vocab);
+            for (j, beam) in sent.beams.iter().enumerate() {
+                let row = &logp[(row0 + j) * vocab..(row0 + j + 1) * vocab];
+                cands.extend(row.iter().enumerate().map(|(t, &lp)| (beam.score + lp, j, t as u32)));
+            }
+            let top = (2 * k).min(cands.len());
+            cands.select_nth_unstable_by(top - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            cands.truncate(top);
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let mut beams = Vec::with_capacity(k);
+            for (rank, (score, j, token)) in cands.into_iter().enumerate() {
+                if token == EOS {
+                    // As fairseq: only an EOS ranked among the K best finishes a hypothesis.
+                    if rank < k && sent.finished.len() < k {
+                        sent.finished.push((close(score, len + 1), sent.beams[j].tokens.clone()));
+                    }
+                } else if beams.len() < k {
+                    let mut t = sent.beams[j].tokens.clone();
+                    t.push(token);
+                    beams.push(Beam { tokens: t, score });
+                    next_rows.push((row0 + j) as i64);
+                    next_tokens.push(token as i64);
+                }
+                if beams.len() == k && sent.finished.len() >= k {
+                    break;
+                }
+            }
+            if sent.finished.len() >= k || beams.is_empty() {
+                // Done: drop the rows this sentence just queued.
+                next_rows.truncate(next_rows.len() - beams.len());
+                next_tokens.truncate(next_tokens.len() - beams.len());
+                sent.beams.clear();
+            } else {
+                sent.beams = beams;
+                next_live.push(i);
+            }
+            row0 += n_beams;
+        }
+        if next_live.is_empty() {
+            break;
+        }
+        state.select(ids_tensor(&next_rows, &device));
+        tokens = next_tokens;
+        live = next_live;
+    }
+    sentences
+        .into_iter()
+        .map(|s| {
+            s.finished
+                .into_iter()
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, t)| t)
+                .unwrap_or_default()
+        })
+        .collect()
+}
