@@ -6,6 +6,8 @@
 //!     [--eval-span N] [--mem-len N]
 //! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
+//! mnemo translate runs/mt-mini/feedback-2 [--split valid|test] [--beam K] [--length-penalty A]
+//!     [--max-pairs N] [--input FILE] [--out FILE] [--json]
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
 //! mnemo bench [--backend cpu] [--only fb_train_chunk1,...] [--quick] [--wait-idle S] [--out F]
@@ -21,6 +23,7 @@ mod data_cmd;
 mod eval_cmd;
 mod generate_cmd;
 mod train_cmd;
+mod translate_cmd;
 
 use std::process::ExitCode;
 
@@ -43,6 +46,8 @@ struct Cli {
 enum Command {
     /// Train every model of an experiment config (or one, with --model) and tabulate results.
     Train(train_cmd::TrainArgs),
+    /// Translate a split (BLEU, decoding speed) or a file with a trained translation run.
+    Translate(translate_cmd::TranslateArgs),
     /// Evaluate a trained run on a split.
     Eval(eval_cmd::EvalArgs),
     /// Read a prompt step by step, show the model's output per token, then continue it.
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(&args),
+        Command::Translate(args) => translate_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),

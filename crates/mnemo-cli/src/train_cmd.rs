@@ -3,6 +3,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mnemo_train::translation::{
+    MtSummary, TranslationConfig, is_translation_config, mt_results_table, train_translation,
+};
 use mnemo_train::{ExperimentConfig, RunDir, RunSummary, TrainOptions, results_table, train};
 
 /// Arguments of `mnemo train`.
@@ -29,24 +32,14 @@ pub struct TrainArgs {
 
 /// Train, then print the results table and write it to `<out>/<run name>/results.md`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.config).unwrap_or_default();
+    if is_translation_config(&text) {
+        return run_translation(args);
+    }
     let config = ExperimentConfig::load(&args.config)?;
     mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
-    let names = match &args.model {
-        Some(name) if config.models.contains_key(name) => vec![name.clone()],
-        Some(name) => bail!(
-            "--model {name}: {} has no model named `{name}`; it has: {}",
-            args.config.display(),
-            config.model_names().join(", ")
-        ),
-        None => config.model_names(),
-    };
-    let opts = TrainOptions {
-        out_dir: args.out.clone(),
-        backend: args.backend.clone(),
-        resume: args.resume,
-        quiet: args.quiet,
-        stop_after: None,
-    };
+    let names = model_names(args, &config.model_names())?;
+    let opts = options(args);
     for name in &names {
         train(&config, name, &opts)?;
     }
@@ -54,27 +47,73 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let summaries = config
         .model_names()
         .iter()
-        .map(|name| read_summary(&RunDir::new(&args.out, &config.run.name, name).summary()))
+        .map(|name| read_summary::<RunSummary>(&RunDir::new(&args.out, &config.run.name, name).summary()))
         .collect::<anyhow::Result<Vec<_>>>()?
         .into_iter()
         .flatten()
         .collect::<Vec<_>>();
     let table = results_table(&summaries);
     print!("{table}");
-    let path = args.out.join(&config.run.name).join("results.md");
+    write_results(args, &config.run.name, &table)
+}
+
+fn options(args: &TrainArgs) -> TrainOptions {
+    TrainOptions {
+        out_dir: args.out.clone(),
+        backend: args.backend.clone(),
+        resume: args.resume,
+        quiet: args.quiet,
+        stop_after: None,
+    }
+}
+
+/// `[data] task = "translation"`: train the encoder–decoders, then tabulate BLEU and speed.
+fn run_translation(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = TranslationConfig::load(&args.config)?;
+    mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let names = model_names(args, &config.model_names())?;
+    let opts = options(args);
+    for name in &names {
+        train_translation(&config, name, &opts)?;
+    }
+    let summaries = config
+        .model_names()
+        .iter()
+        .map(|name| read_summary::<MtSummary>(&RunDir::new(&args.out, &config.run.name, name).summary()))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    let table = mt_results_table(&summaries);
+    print!("{table}");
+    write_results(args, &config.run.name, &table)
+}
+
+fn write_results(args: &TrainArgs, run_name: &str, table: &str) -> anyhow::Result<()> {
+    let path = args.out.join(run_name).join("results.md");
     let text = format!(
-        "# {}\n\nCommand: `mnemo train {} --backend {}`\n\n{table}",
-        config.run.name,
+        "# {run_name}\n\nCommand: `mnemo train {} --backend {}`\n\n{table}",
         args.config.display(),
         args.backend
     );
-    std::fs::write(&path, text)
-        .with_context(|| format!("{}: cannot write results", path.display()))?;
-    Ok(())
+    std::fs::write(&path, text).with_context(|| format!("{}: cannot write results", path.display()))
+}
+
+/// The models to train: `--model NAME` (checked) or all of them.
+fn model_names(args: &TrainArgs, all: &[String]) -> anyhow::Result<Vec<String>> {
+    match &args.model {
+        Some(name) if all.contains(name) => Ok(vec![name.clone()]),
+        Some(name) => bail!(
+            "--model {name}: {} has no model named `{name}`; it has: {}",
+            args.config.display(),
+            all.join(", ")
+        ),
+        None => Ok(all.to_vec()),
+    }
 }
 
 /// The summary at `path`, if the run got that far.
-fn read_summary(path: &Path) -> anyhow::Result<Option<RunSummary>> {
+fn read_summary<S: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Option<S>> {
     if !path.is_file() {
         return Ok(None);
     }

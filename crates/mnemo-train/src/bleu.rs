@@ -103,7 +103,7 @@ impl AddAssign for BleuStats {
 }
 
 /// A BLEU score with its parts, as sacrebleu's `BLEUScore` reports them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bleu {
     /// The score, 0..=100.
     pub score: f64,

@@ -43,6 +43,7 @@ pub mod run_dir;
 pub mod summary;
 mod toml_source;
 pub mod trainer;
+pub mod translation;
 
 pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError, TrainerState};
