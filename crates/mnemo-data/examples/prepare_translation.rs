@@ -21,6 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let report = prepare_pair(pair, Path::new(&args[1]), Path::new(&args[2]), seed)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    eprintln!("prepared {} in {:.1} s", report.pair, start.elapsed().as_secs_f64());
+    eprintln!(
+        "prepared {} in {:.1} s",
+        report.pair,
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
