@@ -188,9 +188,9 @@ pub struct PrepareReport {
     pub sources: BTreeMap<String, SplitCounts>,
     /// English / target words written per split (whitespace-separated).
     pub words: BTreeMap<String, [usize; 2]>,
-    /// Pairs dropped, by reason (`empty`, `identical`, `format_only`, `duplicate`,
-    /// `overlaps_eval`).
-    pub dropped: BTreeMap<String, usize>,
+    /// Pairs dropped, by source and reason (`empty`, `identical`, `format_only`,
+    /// `duplicate`, `overlaps_eval`).
+    pub dropped: BTreeMap<String, BTreeMap<String, usize>>,
     /// Groups whose pairs form the valid split (`gettext:<catalog>`, `ddtp:<package>`, or
     /// Bible book ids), sorted.
     pub held_out_valid: Vec<String>,
@@ -408,13 +408,24 @@ pub fn prepare_en_es(
     Ok(report)
 }
 
+/// Dropped pairs by source and reason.
+type Dropped = BTreeMap<String, BTreeMap<String, usize>>;
+
+fn count_drop(dropped: &mut Dropped, source: &str, reason: &str) {
+    *dropped
+        .entry(source.to_string())
+        .or_default()
+        .entry(reason.to_string())
+        .or_default() += 1;
+}
+
 /// Apply the per-pair filters; count what is dropped.
 fn keep(
     source: &'static str,
     group: String,
     en: String,
     tgt: String,
-    dropped: &mut BTreeMap<String, usize>,
+    dropped: &mut Dropped,
 ) -> Option<Unit> {
     let reason = if en.is_empty() || tgt.is_empty() {
         Some("empty")
@@ -426,7 +437,7 @@ fn keep(
         None
     };
     if let Some(reason) = reason {
-        *dropped.entry(reason.to_string()).or_default() += 1;
+        count_drop(dropped, source, reason);
         return None;
     }
     Some(Unit {
@@ -508,7 +519,7 @@ fn finish(
     pair: Pair,
     seed: u64,
     mut assigned: Vec<(Split, Unit)>,
-    mut dropped: BTreeMap<String, usize>,
+    mut dropped: Dropped,
     out_dir: &Path,
 ) -> Result<PrepareReport, DataError> {
     // Stable: test, then valid, then train, each in input order.
@@ -528,11 +539,11 @@ fn finish(
             current = Some(split);
         }
         if eval_sources.contains(&unit.en) {
-            *dropped.entry("overlaps_eval".to_string()).or_default() += 1;
+            count_drop(&mut dropped, unit.source, "overlaps_eval");
             continue;
         }
         if !seen_pairs.insert((unit.en.clone(), unit.tgt.clone())) {
-            *dropped.entry("duplicate".to_string()).or_default() += 1;
+            count_drop(&mut dropped, unit.source, "duplicate");
             continue;
         }
         if split != Split::Train {
