@@ -7,9 +7,11 @@
 //! - [`ddtp`]: Debian package-description translation indexes, paired on `Description-md5`.
 //! - [`handbook`]: the Debian Administrator's Handbook HTML, aligned by position per chapter.
 //! - [`clean`]: whitespace, entity and accelerator normalisation.
-//! - [`prepare`]: cleaning, deduplication, the held-out splits and the output files.
+//! - [`prepare`]: cleaning, the held-out splits, deduplication and the output files
+//!   (`{train,valid,test}.{en,xx}`, `manifest.json`).
 
 pub mod clean;
+mod corpus_output;
 pub mod ddtp;
 pub mod handbook;
 pub mod mo_file;
