@@ -227,10 +227,8 @@ pub fn book_ids(raw: &[Option<String>]) -> Vec<Option<String>> {
     let mut current: Option<String> = None;
     raw.iter()
         .map(|slot| {
-            if let Some(text) = slot {
-                if let Some(id) = book_div_id(text) {
-                    current = Some(id);
-                }
+            if let Some(id) = slot.as_deref().and_then(book_div_id) {
+                current = Some(id);
             }
             current.clone()
         })
