@@ -708,3 +708,12 @@ fn en_es_preparation_splits_by_book() {
         "{err}"
     );
 }
+
+#[test]
+fn pair_names_parse_and_unknown_pairs_name_the_flag() {
+    use mnemo_data::mt_sources::Pair;
+    assert_eq!("en-de".parse::<Pair>().unwrap(), Pair::EnDe);
+    assert_eq!("en-es".parse::<Pair>().unwrap().target(), "es");
+    let err = "en-fr".parse::<Pair>().unwrap_err().to_string();
+    assert!(err.contains("--pair") && err.contains("en-fr"), "{err}");
+}
