@@ -37,6 +37,7 @@ pub mod byte_corpus;
 pub mod code_exec;
 pub mod error;
 pub mod interpreter;
+pub mod mt_sources;
 pub mod sequence_tasks;
 pub mod split;
 pub mod stream;
