@@ -1,5 +1,9 @@
 //! `mnemo data prepare wikitext --xml <file> --out <dir>`: build WikiText-format files from a
 //! MediaWiki XML export (the "wikitext-mini" stand-in of `scripts/setup-data.sh`).
+//!
+//! `mnemo data prepare translation --pair en-de|en-es --root data/mt-root --out <dir>`: build
+//! line-aligned translation corpora from unpacked Debian packages (`scripts/setup-data.sh
+//! translation`).
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -27,6 +31,27 @@ enum PrepareCommand {
     /// MediaWiki XML export -> wiki.{train,valid,test}.tokens (WikiText format, split by
     /// article 90/5/5, `<unk>` for train count < 3).
     Wikitext(WikitextArgs),
+    /// Debian packages -> line-aligned translation corpora ({train,valid,test}.{en,xx} +
+    /// manifest.json): En–De from gettext catalogs, DDTP and the Debian Administrator's
+    /// Handbook, En–Es from the KJV and Reina-Valera 1909 Bibles.
+    Translation(TranslationArgs),
+}
+
+/// Arguments of `mnemo data prepare translation`.
+#[derive(Debug, Args)]
+struct TranslationArgs {
+    /// Language pair: en-de or en-es.
+    #[arg(long)]
+    pair: String,
+    /// Unpacked packages + ddtp/Translation-{en,de} (scripts/setup-data.sh: data/mt-root).
+    #[arg(long)]
+    root: PathBuf,
+    /// Output directory for this pair, e.g. data/translation/en-de (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the held-out validation packages (en-de only).
+    #[arg(long, default_value_t = mnemo_data::mt_sources::prepare::DEFAULT_SEED)]
+    seed: u64,
 }
 
 /// Arguments of `mnemo data prepare wikitext`.
@@ -44,7 +69,22 @@ struct WikitextArgs {
 pub fn run(args: &DataArgs) -> anyhow::Result<()> {
     match &args.command {
         DataCommand::Prepare(PrepareCommand::Wikitext(args)) => prepare_wikitext(args),
+        DataCommand::Prepare(PrepareCommand::Translation(args)) => prepare_translation(args),
     }
+}
+
+fn prepare_translation(args: &TranslationArgs) -> anyhow::Result<()> {
+    let pair: mnemo_data::mt_sources::Pair =
+        args.pair.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = mnemo_data::mt_sources::prepare_pair(pair, &args.root, &args.out, args.seed)?;
+    println!(
+        "wrote {} (pairs train/valid/test: {}/{}/{}; see manifest.json)",
+        args.out.display(),
+        report.splits.train,
+        report.splits.valid,
+        report.splits.test
+    );
+    Ok(())
 }
 
 fn prepare_wikitext(args: &WikitextArgs) -> anyhow::Result<()> {
