@@ -291,7 +291,10 @@ impl Seq2Seq {
     /// - h: `[B, T, D]` (final-normed decoder states)
     /// - output: `[B, T, V]`
     fn project(&self, h: Tensor<3>) -> Tensor<3> {
-        h.matmul(self.embedding.weight.val().transpose().unsqueeze::<3>())
+        let [b, t, d] = h.dims();
+        let v = self.vocab_size();
+        // One [B·T, D] x [D, V] product (a broadcast batched matmul would expand E B times).
+        h.reshape([b * t, d]).matmul(self.embedding.weight.val().transpose()).reshape([b, t, v])
     }
 
     /// Encode a padded batch of source sentences.
