@@ -1,5 +1,6 @@
 //! Rough wall time of one Seq2Seq training step (forward + backward of the token cross-entropy)
-//! on the default CPU backend, per decoder kind.
+//! on the default CPU backend, per decoder kind, and of greedy and beam-4 decoding of the same
+//! sources (untrained model: hypotheses run to the length cap `1.0·src_len + 5`).
 //!
 //! `cargo run --release -p mnemo-models --example seq2seq_step_time -- <d_model> <layers> <rows> <len> [reps] [vocab]`
 //! (encoder and decoder both get `layers`; source and target `len` tokens; vocabulary 8000 unless given).
@@ -7,7 +8,8 @@ use std::time::Instant;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Distribution, Int, Tensor};
-use mnemo_models::{DecoderKind, Seq2SeqConfig};
+use burn::module::Module;
+use mnemo_models::{DecoderKind, SearchConfig, Seq2SeqConfig, beam_search, greedy_search};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("numeric arguments")).collect();
@@ -26,6 +28,7 @@ fn main() {
             decoder: kind,
             span: 64,
             dropout: 0.1,
+            max_len: 200,
             ..Seq2SeqConfig::tiny(vocab, kind)
         };
         let model = config.init(&device);
@@ -49,5 +52,19 @@ fn main() {
             times[0],
             (rows * len) as f64 / (times[1..].iter().sum::<f64>() / (reps - 1) as f64)
         );
+        let eval = model.valid();
+        let src = src.inner();
+        for beam_size in [1, 4] {
+            let search = SearchConfig { beam_size, length_penalty: 1.0, max_len_a: 1.0, max_len_b: 5 };
+            let start = Instant::now();
+            let out = if beam_size == 1 {
+                greedy_search(&eval, src.clone(), &search)
+            } else {
+                beam_search(&eval, src.clone(), &search)
+            };
+            let secs = start.elapsed().as_secs_f64();
+            let generated: usize = out.iter().map(|h| h.len()).sum();
+            println!("  decode beam {beam_size}: {secs:.2} s for {rows} sentences ({generated} tokens out)");
+        }
     }
 }
