@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use mnemo_train::ExperimentConfig;
+use mnemo_train::translation::{TranslationConfig, is_translation_config};
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -22,10 +23,29 @@ fn every_shipped_experiment_config_is_valid() {
     toml_files(&root, &mut files);
     files.sort();
     // The families the docs promise: fail loudly if one disappears.
-    for family in ["quickstart.toml", "enwik8/mini.toml", "enwik8/paper.toml", "wikitext/mini.toml", "wikitext/paper.toml"] {
+    for family in [
+        "quickstart.toml",
+        "enwik8/mini.toml",
+        "enwik8/paper.toml",
+        "wikitext/mini.toml",
+        "wikitext/paper.toml",
+        "translation/mini.toml",
+        "translation/paper.toml",
+    ] {
         assert!(files.iter().any(|f| f.ends_with(family)), "experiments/{family} is missing");
     }
     for file in &files {
+        if is_translation_config(&std::fs::read_to_string(file).unwrap()) {
+            let config =
+                TranslationConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(!config.model_names().is_empty(), "{}: no models", file.display());
+            for name in config.model_names() {
+                config
+                    .for_model(&name, 8000)
+                    .unwrap_or_else(|e| panic!("{}: model {name}: {e}", file.display()));
+            }
+            continue;
+        }
         let config = ExperimentConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(!config.model_names().is_empty(), "{}: no models", file.display());
         for name in config.model_names() {
@@ -58,5 +78,32 @@ fn lm_mini_configs_compare_all_families_at_about_equal_size() {
         let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
         let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
         assert!(max / min < 1.02, "{file}: parameter counts differ by more than 2%: {sizes:?}");
+    }
+}
+
+#[test]
+fn translation_configs_compare_decoder_depths_on_one_encoder() {
+    use mnemo_models::DecoderKind;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/translation");
+    for file in ["mini.toml", "paper.toml"] {
+        let config = TranslationConfig::load(root.join(file)).unwrap();
+        let shape = |kind: DecoderKind, layers: usize| {
+            config.models.values().any(|m| m.decoder == kind && m.decoder_layers == layers)
+        };
+        // The comparison: a 6-layer Transformer decoder vs 1 and 2 layers of each kind.
+        assert!(shape(DecoderKind::Transformer, 6), "{file}: no 6-layer Transformer decoder");
+        for layers in [1, 2] {
+            assert!(shape(DecoderKind::Transformer, layers), "{file}: no {layers}-layer Transformer");
+            assert!(shape(DecoderKind::Feedback, layers), "{file}: no {layers}-layer Feedback");
+        }
+        // Everything but the decoder is the same, so only decoder depth and kind differ.
+        let first = config.models.values().next().unwrap();
+        for m in config.models.values() {
+            assert_eq!(
+                (m.d_model, m.n_heads, m.d_ff, m.encoder_layers, m.span),
+                (first.d_model, first.n_heads, first.d_ff, first.encoder_layers, first.span),
+                "{file}"
+            );
+        }
     }
 }
