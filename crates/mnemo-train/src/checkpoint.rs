@@ -22,6 +22,10 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use mnemo_data::TaskConfig;
 use mnemo_models::{ModelConfig, StateSnapshot};
 use serde::de::DeserializeOwned;
@@ -30,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::experiment::TrainConfig;
 use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::optim::OptimConfig;
 
 /// File name of a run's checkpoint.
 pub const CHECKPOINT_FILE: &str = "checkpoint.mnemo";
@@ -311,6 +316,62 @@ impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
     }
 }
 
+impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
+    /// A checkpoint of `model` and `optimizer` with trainer state `state`; `path` only names
+    /// the file in errors.
+    pub fn of<M: Module>(
+        path: &Path,
+        state: S,
+        model: &M,
+        optimizer: &ModuleOptimizer,
+    ) -> Result<Self, CheckpointError> {
+        let corrupt = |what: &str, e: String| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("cannot serialise the {what}: {e}"),
+        };
+        let model = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| corrupt("model", e.to_string()))?;
+        let optimizer = optimizer
+            .into_bytes()
+            .map_err(|e| corrupt("optimizer", e.to_string()))?;
+        Ok(Self {
+            trainer: state,
+            model: model.to_vec(),
+            optimizer: optimizer.to_vec(),
+        })
+    }
+
+    /// Load the stored weights into `model` (built from the same config).
+    pub fn load_model<M: Module>(&self, model: M, path: &Path) -> Result<M, CheckpointError> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone()))
+            .map_err(|e| CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("model record: {e}"),
+            })?;
+        model.try_load_record(record).map_err(|e| {
+            CheckpointError::mismatch(path, format!("model weights do not fit the config: {e}"))
+        })
+    }
+
+    /// The stored optimizer state, into a fresh optimizer of `config`.
+    pub fn load_optimizer(
+        &self,
+        config: &OptimConfig,
+        path: &Path,
+    ) -> Result<ModuleOptimizer, CheckpointError> {
+        config
+            .init()
+            .from_bytes(Bytes::from_bytes_vec(self.optimizer.clone()))
+            .map_err(|e| CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("optimizer state: {e}"),
+            })
+    }
+}
+
 /// The temporary file [`Checkpoint::write_atomic`] writes before renaming.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -373,12 +434,12 @@ mod tests {
         let ckpt = sample();
         ckpt.write_atomic(&path).unwrap();
         assert!(!tmp_path(&path).exists());
-        assert_eq!(Checkpoint::read(&path).unwrap(), ckpt);
+        assert_eq!(Checkpoint::<TrainerState>::read(&path).unwrap(), ckpt);
         // Overwriting replaces the file.
         let mut next = sample();
         next.trainer.step = 13;
         next.write_atomic(&path).unwrap();
-        assert_eq!(Checkpoint::read(&path).unwrap().trainer.step, 13);
+        assert_eq!(Checkpoint::<TrainerState>::read(&path).unwrap().trainer.step, 13);
     }
 
     #[test]
@@ -388,7 +449,7 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x20;
-            let err = Checkpoint::from_bytes(&bad, path).expect_err("flipped byte accepted");
+            let err = Checkpoint::<TrainerState>::from_bytes(&bad, path).expect_err("flipped byte accepted");
             let msg = err.to_string();
             assert!(msg.starts_with("runs/x/checkpoint.mnemo: "), "{msg}");
             assert!(msg.contains("corrupt"), "byte {i}: {msg}");
@@ -400,7 +461,7 @@ mod tests {
         let bytes = sample().to_bytes();
         let path = Path::new("c.mnemo");
         for len in 0..bytes.len() {
-            let err = Checkpoint::from_bytes(&bytes[..len], path).expect_err("truncation accepted");
+            let err = Checkpoint::<TrainerState>::from_bytes(&bytes[..len], path).expect_err("truncation accepted");
             assert!(
                 matches!(err, CheckpointError::Truncated { .. }),
                 "length {len}: {err}"
@@ -411,7 +472,7 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = Checkpoint::read(Path::new("/nonexistent/ckpt.mnemo")).unwrap_err();
+        let err = Checkpoint::<TrainerState>::read(Path::new("/nonexistent/ckpt.mnemo")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ckpt.mnemo"), "{err}");
     }
 }

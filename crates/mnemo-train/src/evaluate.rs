@@ -2,8 +2,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
 use mnemo_models::{Model, ModelConfig};
 
@@ -152,22 +151,6 @@ pub(crate) fn split_batcher(
     })
 }
 
-/// Load weights stored in a checkpoint into `model` (built from the same config).
-pub(crate) fn load_weights(
-    model: Model,
-    checkpoint: &Checkpoint,
-    path: &Path,
-) -> Result<Model, CheckpointError> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(checkpoint.model.clone()))
-        .map_err(|e| CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("model record: {e}"),
-        })?;
-    model.try_load_record(record).map_err(|e| {
-        CheckpointError::mismatch(path, format!("model weights do not fit the config: {e}"))
-    })
-}
-
 /// Reload the run in `dir` on backend `backend`: config, vocabulary, data and weights.
 pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, TrainError> {
     let dir = RunDir::at(dir.as_ref());
@@ -239,7 +222,7 @@ pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, Train
         )
         .into());
     }
-    let model = load_weights(model_config.init(&device), &checkpoint, &dir.checkpoint())?.valid();
+    let model = checkpoint.load_model(model_config.init(&device), &dir.checkpoint())?.valid();
     Ok(LoadedRun {
         dir,
         config,

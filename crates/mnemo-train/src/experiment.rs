@@ -191,30 +191,12 @@ pub struct ExperimentConfig {
 impl ExperimentConfig {
     /// Read, parse and validate a config file; every error names `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let message = match e.kind() {
-                std::io::ErrorKind::NotFound => "config file not found".to_string(),
-                _ => format!("cannot read config file: {e}"),
-            };
-            ConfigError {
-                path: Some(path.to_path_buf()),
-                line: None,
-                field: None,
-                message,
-            }
-        })?;
-        Self::from_toml_str(&text).map_err(|e| e.in_file(path, Some(&text)))
+        load_file(path.as_ref(), Self::from_toml_str)
     }
 
     /// Parse and validate a config from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml_source::parse(text).map_err(|located| ConfigError {
-            path: None,
-            line: located.line,
-            field: located.field,
-            message: located.message,
-        })?;
+        let config: Self = parse_toml(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -292,8 +274,36 @@ impl ExperimentConfig {
     }
 }
 
+/// Read the config file at `path` and `parse` it; every error names `path` (and the line of
+/// the field, when known).
+pub(crate) fn load_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: Some(path.to_path_buf()),
+        line: None,
+        field: None,
+        message: match e.kind() {
+            std::io::ErrorKind::NotFound => "config file not found".to_string(),
+            _ => format!("cannot read config file: {e}"),
+        },
+    })?;
+    parse(&text).map_err(|e| e.in_file(path, Some(&text)))
+}
+
+/// Deserialise TOML text; the error names the line and the field.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    toml_source::parse(text).map_err(|located| ConfigError {
+        path: None,
+        line: located.line,
+        field: located.field,
+        message: located.message,
+    })
+}
+
 /// A data validation error as a config error.
-fn data_error(error: DataError) -> ConfigError {
+pub(crate) fn data_error(error: DataError) -> ConfigError {
     match error {
         DataError::InvalidConfig { field, reason } => ConfigError::field(field, reason),
         other => ConfigError::field("data", other.to_string()),

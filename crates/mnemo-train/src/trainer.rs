@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Device, Tensor};
 use mnemo_data::{Scoring, Split, StreamBatcher, Vocab};
 use mnemo_models::{Model, ModelState};
 use serde_json::json;
@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::clip::clip_global_norm;
 use crate::error::TrainError;
-use crate::evaluate::{evaluate, load_weights, segment_tokens, split_batcher};
+use crate::evaluate::{evaluate, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
 use crate::feedback_step::{FeedbackBackward, train_feedback_segment};
 use crate::loss::masked_cross_entropy;
@@ -258,15 +258,8 @@ impl Session<'_> {
             }
             .into());
         }
-        let model = self.model.clone();
-        self.model = load_weights(model, &ckpt, &path)?;
-        let optimizer = self.config.optim.init();
-        self.optimizer = optimizer
-            .from_bytes(Bytes::from_bytes_vec(ckpt.optimizer.clone()))
-            .map_err(|e| CheckpointError::Corrupt {
-                path: path.clone(),
-                reason: format!("optimizer state: {e}"),
-            })?;
+        self.model = ckpt.load_model(self.model.clone(), &path)?;
+        self.optimizer = ckpt.load_optimizer(&self.config.optim, &path)?;
         self.carried = self
             .model
             .restore_state(&saved.carried, self.train.batch(), &self.device)
@@ -397,29 +390,8 @@ impl Session<'_> {
 
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        let model =
-            self.model
-                .clone()
-                .into_record()
-                .into_bytes()
-                .map_err(|e| TrainError::BadFile {
-                    path: path.clone(),
-                    message: format!("cannot serialise the model: {e}"),
-                })?;
-        let optimizer = self
-            .optimizer
-            .into_bytes()
-            .map_err(|e| TrainError::BadFile {
-                path: path.clone(),
-                message: format!("cannot serialise the optimizer: {e}"),
-            })?;
         self.state.carried = self.carried.snapshot();
-        let ckpt = Checkpoint {
-            trainer: self.state.clone(),
-            model: model.to_vec(),
-            optimizer: optimizer.to_vec(),
-        };
-        ckpt.write_atomic(&path)?;
+        Checkpoint::of(&path, self.state.clone(), &self.model, &self.optimizer)?.write_atomic(&path)?;
         self.last_checkpoint = Some(self.state.step);
         Ok(())
     }

@@ -44,14 +44,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mnemo_data::DataError;
 use mnemo_data::translation::ParallelConfig;
 use mnemo_models::Seq2SeqConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{ConfigError, RunConfig, check_name};
+use crate::experiment::{ConfigError, RunConfig, check_name, data_error, load_file, parse_toml};
 use crate::optim::OptimConfig;
-use crate::toml_source;
 
 /// `[data]` of a translation experiment: `task = "translation"` and the parallel corpus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,29 +162,12 @@ pub fn is_translation_config(text: &str) -> bool {
 impl TranslationConfig {
     /// Read, parse and validate a config file; every error names `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError {
-                path: Some(path.to_path_buf()),
-                line: None,
-                field: None,
-                message: match e.kind() {
-                    std::io::ErrorKind::NotFound => "config file not found".to_string(),
-                    _ => format!("cannot read config file: {e}"),
-                },
-            }
-        })?;
-        Self::from_toml_str(&text).map_err(|e| e.in_file(path, Some(&text)))
+        load_file(path.as_ref(), Self::from_toml_str)
     }
 
     /// Parse and validate a config from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml_source::parse(text).map_err(|located| ConfigError {
-            path: None,
-            line: located.line,
-            field: located.field,
-            message: located.message,
-        })?;
+        let config: Self = parse_toml(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -266,12 +247,5 @@ impl TranslationConfig {
             models: BTreeMap::from([(name.to_string(), model)]),
             ..self.clone()
         })
-    }
-}
-
-fn data_error(error: DataError) -> ConfigError {
-    match error {
-        DataError::InvalidConfig { field, reason } => ConfigError::field(field, reason),
-        other => ConfigError::field("data", other.to_string()),
     }
 }

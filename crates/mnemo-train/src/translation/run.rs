@@ -11,7 +11,7 @@ use crate::translation::config::TranslationConfig;
 use crate::translation::data::load_translation_data;
 use mnemo_data::translation::TranslationData;
 use crate::translation::state::MtTrainerState;
-use crate::translation::trainer::{TOKENIZER_FILE, load_seq2seq_weights};
+use crate::translation::trainer::TOKENIZER_FILE;
 
 /// A translation run reloaded from disk, ready to translate.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ pub fn load_translation_run(
     if ckpt.trainer.model_config != model_config {
         return Err(CheckpointError::mismatch(&dir.checkpoint(), "written for another model config").into());
     }
-    let model = load_seq2seq_weights(model_config.init(&device), &ckpt.model, &dir.checkpoint())?;
+    let model = ckpt.load_model(model_config.init(&device), &dir.checkpoint())?;
     Ok(LoadedTranslationRun {
         dir,
         config,

@@ -11,8 +11,7 @@ use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor};
-use burn::store::ModuleRecord;
+use burn::tensor::{Device, Tensor};
 use mnemo_data::LmUnit;
 use mnemo_data::translation::{EncodedPair, PairBatcher, SubwordTokenizer, TranslationData};
 use mnemo_models::Seq2Seq;
@@ -163,23 +162,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     std::fs::write(path, bytes).map_err(|e| TrainError::io(path, "cannot write", e))
 }
 
-/// Load weights stored in a checkpoint into `model` (built from the same config).
-pub(crate) fn load_seq2seq_weights(
-    model: Seq2Seq,
-    bytes: &[u8],
-    path: &Path,
-) -> Result<Seq2Seq, CheckpointError> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
-        CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("model record: {e}"),
-        }
-    })?;
-    model.try_load_record(record).map_err(|e| {
-        CheckpointError::mismatch(path, format!("model weights do not fit the config: {e}"))
-    })
-}
-
 struct MtSession<'a> {
     config: &'a TranslationConfig,
     data: &'a TranslationData,
@@ -227,16 +209,8 @@ impl MtSession<'_> {
         if saved.batches_per_epoch != self.state.batches_per_epoch {
             return Err(mismatch("the training data (batches per epoch)"));
         }
-        self.model = load_seq2seq_weights(self.model.clone(), &ckpt.model, &path)?;
-        self.optimizer = self
-            .config
-            .optim
-            .init()
-            .from_bytes(Bytes::from_bytes_vec(ckpt.optimizer.clone()))
-            .map_err(|e| CheckpointError::Corrupt {
-                path: path.clone(),
-                reason: format!("optimizer state: {e}"),
-            })?;
+        self.model = ckpt.load_model(self.model.clone(), &path)?;
+        self.optimizer = ckpt.load_optimizer(&self.config.optim, &path)?;
         self.batcher
             .seek(saved.position)
             .map_err(|e| CheckpointError::mismatch(&path, format!("data position: {e}")))?;
@@ -335,28 +309,7 @@ impl MtSession<'_> {
 
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        let model = self
-            .model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| TrainError::BadFile {
-                path: path.clone(),
-                message: format!("cannot serialise the model: {e}"),
-            })?;
-        let optimizer = self
-            .optimizer
-            .into_bytes()
-            .map_err(|e| TrainError::BadFile {
-                path: path.clone(),
-                message: format!("cannot serialise the optimizer: {e}"),
-            })?;
-        let ckpt = Checkpoint {
-            trainer: self.state.clone(),
-            model: model.to_vec(),
-            optimizer: optimizer.to_vec(),
-        };
-        ckpt.write_atomic(&path)?;
+        Checkpoint::of(&path, self.state.clone(), &self.model, &self.optimizer)?.write_atomic(&path)?;
         self.last_checkpoint = Some(self.state.step);
         Ok(())
     }
