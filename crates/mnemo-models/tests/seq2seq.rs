@@ -18,6 +18,27 @@ const VOCAB: usize = 17;
 
 /// Tiny configs of both kinds, plus variants: post-norm RMSNorm, per-layer memory projections,
 /// and a span shorter than the target (the caches slide).
+/// `config.init` with burn's process-wide generator seeded with `seed`.
+fn seeded(config: &Seq2SeqConfig, seed: u64, device: &Device) -> Seq2Seq {
+    device.seed(seed);
+    config.init(device)
+}
+
+/// Every test of this file holds this lock for its whole body, so they run one at a time:
+/// burn's generator is process-wide (parallel tests would interleave their draws), and the
+/// search tests' balanced EOS makes their outcome depend on the exact weights. Run in
+/// parallel, `beam_search_scores_at_least_greedy_and_is_batch_invariant` failed in about one
+/// run of four; one at a time it passed 20 of 20.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A normal random tensor.
+fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
 fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
     let mut out = Vec::new();
     for (kind, name) in [(DecoderKind::Transformer, "transformer"), (DecoderKind::Feedback, "feedback")] {
@@ -67,10 +88,10 @@ fn stepped(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2, Int>) -> Tens
 
 #[test]
 fn incremental_steps_equal_teacher_forcing() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        device.seed(1);
-        let model = config.init(&device);
+        let model = seeded(&config, 1, &device);
         let src = batch(&[6, 3, 5], 7, 1, false, &device);
         let tgt_in = batch(&[9, 9, 9], 9, 2, true, &device);
         let forward = model.forward(src.clone(), tgt_in.clone());
@@ -82,10 +103,10 @@ fn incremental_steps_equal_teacher_forcing() {
 
 #[test]
 fn target_is_causal() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        device.seed(2);
-        let model = config.init(&device);
+        let model = seeded(&config, 2, &device);
         let src = batch(&[5, 4], 5, 3, false, &device);
         let x = batch(&[8, 8], 8, 4, true, &device);
         let y = x.clone().slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, &device));
@@ -98,10 +119,10 @@ fn target_is_causal() {
 
 #[test]
 fn source_padding_is_invisible() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        device.seed(3);
-        let model = config.init(&device);
+        let model = seeded(&config, 3, &device);
         let src = batch(&[6, 3], 6, 6, false, &device);
         let tgt_in = batch(&[5, 5], 5, 7, true, &device);
         let base = model.forward(src.clone(), tgt_in.clone());
@@ -196,17 +217,17 @@ fn naive_feedback_logits(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2,
 
 #[test]
 fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
+    let _serial = serial();
     let device = mnemo_backend::test_device();
     for (name, config) in configs().into_iter().filter(|(n, _)| n.starts_with("feedback")) {
         for layers in [1, config.decoder_layers] {
             let config = Seq2SeqConfig { decoder_layers: layers, ..config.clone() };
-            device.seed(4);
-            let model = config.init(&device);
+            let model = seeded(&config, 4, &device);
             // Non-uniform mixing weights.
             let model = match model.decoder {
                 Decoder::Feedback(dec) => Seq2Seq {
                     decoder: Decoder::Feedback(FeedbackDecoder {
-                        mix: dec.mix.map(|w| (w + Tensor::random([layers + 1], Distribution::Normal(0.0, 1.0), &device)).detach().require_grad()),
+                        mix: dec.mix.map(|w| (w + normal([layers + 1], &device)).detach().require_grad()),
                         ..dec
                     }),
                     ..model
@@ -215,7 +236,7 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
             };
             let src = batch(&[5, 3], 5, 8, false, &device);
             let tgt_in = batch(&[7, 7], 7, 9, true, &device);
-            let probe = Tensor::<3>::random([2, 7, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+            let probe = normal::<3>([2, 7, VOCAB], &device);
             let fast = model.forward(src.clone(), tgt_in.clone());
             let slow = naive_feedback_logits(&model, src, tgt_in);
             let diff = max_abs_diff(fast.clone(), slow.clone());
@@ -267,9 +288,8 @@ fn model_score(model: &Seq2Seq, src: Tensor<2, Int>, hyp: &[u32]) -> f64 {
 /// (so EOS competes with them and hypotheses end at different lengths; a random tiny model
 /// rarely emits EOS otherwise). EOS is never an input, so this changes only its logit.
 fn search_model(kind: DecoderKind, device: &Device) -> Seq2Seq {
-    device.seed(11);
     let config = Seq2SeqConfig { max_len: 12, ..Seq2SeqConfig::tiny(VOCAB, kind) };
-    let model = config.init(device);
+    let model = seeded(&config, 11, device);
     let w = model.embedding.weight.val().mul_scalar(3.0); // [V, D]
     let near = (w.clone().narrow(0, 9, 1) + w.clone().narrow(0, 14, 1) + w.clone().narrow(0, 15, 1)).mul_scalar(EOS_GAIN);
     let w = w.slice_assign([EOS as usize..EOS as usize + 1, 0..32], near);
@@ -286,6 +306,7 @@ fn search(alpha: f64, k: usize) -> SearchConfig {
 
 #[test]
 fn beam_of_one_equals_greedy() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
         let model = search_model(kind, &device);
@@ -306,6 +327,7 @@ fn beam_of_one_equals_greedy() {
 
 #[test]
 fn beam_search_scores_at_least_greedy_and_is_batch_invariant() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
         let model = search_model(kind, &device);
@@ -334,10 +356,10 @@ fn beam_search_scores_at_least_greedy_and_is_batch_invariant() {
 
 #[test]
 fn select_reorders_and_duplicates_rows() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        device.seed(5);
-        let model = config.init(&device);
+        let model = seeded(&config, 5, &device);
         let src = batch(&[5, 3], 5, 14, false, &device);
         let tgt = batch(&[6, 6], 6, 15, true, &device);
         let enc = model.encode(src.clone());
@@ -362,14 +384,14 @@ fn select_reorders_and_duplicates_rows() {
 /// Autodiff gradients of a few encoder and decoder weights match central finite differences.
 #[test]
 fn gradients_reach_encoder_and_decoder_weights() {
+    let _serial = serial();
     let device = mnemo_backend::test_device();
     let plain = device.clone().inner();
     for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
-        device.seed(6);
-        let model = Seq2SeqConfig::tiny(VOCAB, kind).init(&device);
+        let model = seeded(&Seq2SeqConfig::tiny(VOCAB, kind), 6, &device);
         let src = batch(&[5, 3], 5, 16, false, &plain);
         let tgt = batch(&[6, 6], 6, 17, true, &plain);
-        let probe = Tensor::<3>::random([2, 6, VOCAB], Distribution::Normal(0.0, 1.0), &plain);
+        let probe = normal::<3>([2, 6, VOCAB], &plain);
         let loss = |m: &Seq2Seq, dev: &Device| {
             (m.forward(src.clone().to_device(dev), tgt.clone().to_device(dev)) * probe.clone().to_device(dev)).sum()
         };
@@ -433,6 +455,7 @@ fn gradients_reach_encoder_and_decoder_weights() {
 
 #[test]
 fn config_errors_name_the_field() {
+    let _serial = serial();
     let good = Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback);
     assert!(good.validate().is_ok());
     let cases = [
@@ -468,6 +491,7 @@ fn config_errors_name_the_field() {
 /// push returns exactly the last `min(t + 1, span)` keys/values, oldest first.
 #[test]
 fn self_attention_cache_keeps_the_last_span_positions() {
+    let _serial = serial();
     let device = mnemo_backend::test_device().inner();
     let span = 40;
     let mut cache = mnemo_models::SelfAttentionCache::new(span);
