@@ -1,13 +1,13 @@
 //! Incremental decoding state of a [`Seq2Seq`](crate::Seq2Seq): the cross-attention keys/values
 //! of the encoder (computed once per sentence) and the decoder's self-attention cache
-//! (Transformer: per-layer keys/values; Feedback: the memory window), each a preallocated buffer
-//! written in place.
+//! (Transformer: per-layer keys/values; Feedback: the keys/values of the decoded steps' memories,
+//! [`crate::seq2seq_feedback_cache`]), each a preallocated buffer written in place.
 //!
 //! Rows can be reordered or duplicated with [`DecodeState::select`] (beam search keeps B·K
 //! rows in one state and reorders them after every step).
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::feedback_cache::FeedbackCache;
+use crate::seq2seq_feedback_cache::FeedbackDecodeCache;
 use crate::seq2seq_decoder::CrossMemory;
 
 /// Decoding state of a batch of rows; see the [module docs](self).
@@ -28,8 +28,8 @@ pub struct DecodeState {
 pub(crate) enum DecoderCache {
     /// One self-attention cache per Transformer decoder layer.
     Transformer(Vec<SelfAttentionCache>),
-    /// The Feedback decoder's memory window (the language model's cache type).
-    Feedback(FeedbackCache),
+    /// The Feedback decoder's memories of the decoded steps (zero memories folded).
+    Feedback(FeedbackDecodeCache),
 }
 
 impl DecodeState {
@@ -58,7 +58,7 @@ impl DecodeState {
         self.key_mask = self.key_mask.clone().select(0, rows.clone());
         match &mut self.cache {
             DecoderCache::Transformer(caches) => caches.iter_mut().for_each(|c| c.select(&rows)),
-            DecoderCache::Feedback(cache) => cache.select_rows(&rows),
+            DecoderCache::Feedback(cache) => cache.select(&rows),
         }
     }
 }
@@ -151,19 +151,22 @@ impl SelfAttentionCache {
         (keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live))
     }
 
+    /// Views of the last `min(len, span)` keys and values without writing (None when empty).
+    ///
+    /// # Shapes
+    /// - output: `[B, H, n, Dh]` each
+    pub(crate) fn live(&self) -> Option<(Tensor<4>, Tensor<4>)> {
+        let (keys, values) = (self.keys.as_ref()?, self.values.as_ref()?);
+        if self.len == 0 {
+            return None;
+        }
+        let live = self.len - self.len.min(self.span)..self.len;
+        Some((keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live)))
+    }
+
     /// Keep the rows `rows` (see [`DecodeState::select`]).
-    fn select(&mut self, rows: &Tensor<1, Int>) {
+    pub(crate) fn select(&mut self, rows: &Tensor<1, Int>) {
         self.keys = self.keys.take().map(|x| x.select(0, rows.clone()));
         self.values = self.values.take().map(|x| x.select(0, rows.clone()));
-    }
-}
-
-impl FeedbackCache {
-    /// Keep the rows `rows` of every buffer (see [`DecodeState::select`]).
-    pub(crate) fn select_rows(&mut self, rows: &Tensor<1, Int>) {
-        let sel4 = |x: Tensor<4>| x.select(0, rows.clone());
-        self.keys = std::mem::take(&mut self.keys).into_iter().map(sel4).collect();
-        self.values = std::mem::take(&mut self.values).into_iter().map(sel4).collect();
-        self.memories = self.memories.clone().select(0, rows.clone());
     }
 }

@@ -26,10 +26,10 @@ use mnemo_core::{
     FeedForwardConfig, FeedbackWindow, Norm, NormConfig, attend,
 };
 
-use crate::feedback_cache::FeedbackCache;
 use crate::feedback_layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
 use crate::seq2seq::{Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache, SelfAttentionCache};
+use crate::seq2seq_feedback_cache::{FeedbackDecodeCache, attend_folded};
 
 /// Residual sublayer `f` around `x`: `x + f(norm(x))` (pre-norm) or `norm(x + f(x))`.
 pub(crate) fn residual(pre_norm: bool, norm: &Norm, x: Tensor<3>, f: impl FnOnce(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
@@ -141,7 +141,7 @@ impl Decoder {
             Decoder::Transformer(dec) => DecoderCache::Transformer(
                 dec.layers.iter().map(|l| SelfAttentionCache::new(l.self_attn.span())).collect(),
             ),
-            Decoder::Feedback(dec) => DecoderCache::Feedback(dec.start_cache(enc.rows(), &enc.states.device())),
+            Decoder::Feedback(dec) => DecoderCache::Feedback(dec.start_cache(&enc.states.device())),
         };
         DecodeState::new(self.cross_memory(enc), enc.key_mask.clone(), cache)
     }
@@ -297,6 +297,14 @@ impl FeedbackDecoderLayer {
         key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
         let h = self.memory.attend_memory(h, keys, values, positions);
+        self.cross_and_ff(h, cross, key_mask)
+    }
+
+    /// The cross-attention and feed-forward sublayers (after the memory attention).
+    ///
+    /// # Shapes
+    /// - h: `[B, 1, D]`; output `[B, 1, D]`
+    pub fn cross_and_ff(&self, h: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
         let h = residual(self.memory.pre_norm, &self.cross_norm, h, |x| {
             self.cross.forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
         });
@@ -384,19 +392,34 @@ impl FeedbackDecoder {
         Tensor::cat(tops, 1)
     }
 
-    /// The decoding cache of `rows` fresh sentences (zero memories).
-    fn start_cache(&self, rows: usize, device: &Device) -> FeedbackCache {
-        let (zeros, projected) = self.zero_memories(rows, device);
-        let positions = self.layers.iter().map(|l| l.memory.window_positions()).collect();
-        FeedbackCache::new(zeros, projected, positions)
+    /// The decoding cache of fresh sentences (zero memories, folded: nothing stored yet).
+    fn start_cache(&self, device: &Device) -> FeedbackDecodeCache {
+        let layers: Vec<&FeedbackLayer> = self.layers.iter().map(|l| &l.memory).collect();
+        FeedbackDecodeCache::new(&self.memory_projections, &layers, self.span, device)
     }
 
-    fn step(&self, x: Tensor<3>, cache: &mut FeedbackCache, cross: &[CrossMemory], key_mask: &Tensor<4, Bool>) -> Tensor<3> {
-        let windows = cache.windows(); // views [B,H,S,Dh]
-        let (top, memory) = self.layers_step(x, &windows, &cache.positions, cross, key_mask);
-        drop(windows); // views of the buffers: drop them so the write below is in place
+    /// One decoding step over the decoded memories with the zero memories folded; equals a
+    /// step of [`forward`](Self::forward) (see [`crate::seq2seq_feedback_cache`]).
+    fn step(
+        &self,
+        x: Tensor<3>,
+        cache: &mut FeedbackDecodeCache,
+        cross: &[CrossMemory],
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
+        let mut h = x;
+        states.push(h.clone());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let p = self.projection_of(l);
+            let real = cache.real_window(p); // views: dropped before the push below
+            h = attend_folded(&layer.memory, h, real, &cache.zero[p], cache.positions[l].clone());
+            h = layer.cross_and_ff(h, &cross[l], key_mask);
+            states.push(h.clone());
+        }
+        let memory = (Tensor::stack::<4>(states, 0) * self.mix_weights()).sum_dim(0).squeeze_dim(0);
         let projected = self.memory_projections.iter().map(|p| p.forward(memory.clone())).collect();
-        cache.push(memory, projected);
-        top
+        cache.push(projected);
+        h
     }
 }
