@@ -75,11 +75,11 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(input)
             .with_context(|| format!("--input {}", input.display()))?;
         let sources: Vec<Vec<u32>> =
-            text.lines().map(|l| loaded.data.tokenizer.encode(l.trim())).collect();
+            text.lines().map(|l| loaded.tokenizer.encode(l.trim())).collect();
         let search = search_config(&decode, decode.beam_size);
         let (hyps, generated, seconds) = translate(
             &loaded.model,
-            &loaded.data.tokenizer,
+            &loaded.tokenizer,
             &sources,
             &search,
             max_tokens,
@@ -100,8 +100,8 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
     };
     let (report, hyps) = evaluate_bleu(
         &loaded.model,
-        &loaded.data.tokenizer,
-        loaded.data.eval_split(split).expect("valid and test are kept"),
+        &loaded.tokenizer,
+        loaded.split(split),
         &decode,
         decode.beam_size,
         max_tokens,

@@ -159,9 +159,9 @@ fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
     let summary = train_translation(&config, "feedback", &options(out.path())).unwrap();
     let run = load_translation_run(out.path().join("mt").join("feedback"), "cpu").unwrap();
     assert_eq!(run.trainer.step, 12);
-    let split = run.data.eval_split(Split::Test).unwrap();
+    let split = run.split(Split::Test);
     let decode = &run.config.decode;
-    let (report, hyps) = evaluate_bleu(&run.model, &run.data.tokenizer, split, decode, 3, 256, &run.device);
+    let (report, hyps) = evaluate_bleu(&run.model, &run.tokenizer, split, decode, 3, 256, &run.device);
     assert_eq!(report.bleu, summary.test_bleu.bleu);
     assert_eq!(hyps, lines(&out.path().join("mt/feedback/test.hyp.txt")));
 }

@@ -1,8 +1,10 @@
 //! The parallel corpus of a translation run: [`TranslationData`] with the run's vocabulary.
 use std::path::Path;
 
+use mnemo_data::Split;
 use mnemo_data::translation::{
-    EncodedPair, EvalSplit, ParallelConfig, SubwordTokenizer, TranslationData, truncate_pairs,
+    EncodedPair, EvalSplit, ParallelConfig, SubwordTokenizer, TranslationData, encode_pairs,
+    read_parallel, truncate_pairs,
 };
 
 use crate::error::TrainError;
@@ -22,6 +24,26 @@ pub fn load_translation_data(
     };
     TranslationData::prepare(config, saved)
         .map_err(|e| TrainError::data("translation data", e))
+}
+
+/// The validation and test splits of `config`, encoded with `tokenizer` (what decoding a
+/// trained run needs: the training split is not read).
+pub fn load_eval_splits(
+    config: &ParallelConfig,
+    tokenizer: &SubwordTokenizer,
+) -> Result<(EvalSplit, EvalSplit), TrainError> {
+    config
+        .validate()
+        .map_err(|e| TrainError::data("translation data", e))?;
+    let read = |split: Split| -> Result<EvalSplit, TrainError> {
+        let text = read_parallel(&config.dir, &config.src, &config.tgt, split)
+            .map_err(|e| TrainError::data("translation data", e))?;
+        Ok(EvalSplit {
+            encoded: encode_pairs(tokenizer, &text),
+            text,
+        })
+    };
+    Ok((read(Split::Valid)?, read(Split::Test)?))
 }
 
 /// The pairs of an evaluation split cut to `max_len` subwords a side (for the loss only;

@@ -16,7 +16,7 @@ pub mod summary;
 pub mod trainer;
 
 pub use config::{DecodeConfig, MtTrainConfig, TranslationConfig, TranslationData, is_translation_config};
-pub use data::load_translation_data;
+pub use data::{load_eval_splits, load_translation_data};
 pub use evaluate::{BleuReport, evaluate_bleu, evaluate_loss, translate};
 pub use run::{LoadedTranslationRun, load_translation_run};
 pub use state::MtTrainerState;

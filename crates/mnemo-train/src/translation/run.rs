@@ -8,8 +8,9 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
 use crate::run_dir::RunDir;
 use crate::translation::config::TranslationConfig;
-use crate::translation::data::load_translation_data;
-use mnemo_data::translation::TranslationData;
+use crate::translation::data::load_eval_splits;
+use mnemo_data::Split;
+use mnemo_data::translation::{EvalSplit, SubwordTokenizer};
 use crate::translation::state::MtTrainerState;
 use crate::translation::trainer::TOKENIZER_FILE;
 
@@ -20,8 +21,12 @@ pub struct LoadedTranslationRun {
     pub dir: RunDir,
     /// The resolved single-model config (`config.toml`).
     pub config: TranslationConfig,
-    /// The corpus, encoded with the run's saved vocabulary.
-    pub data: TranslationData,
+    /// The run's subword vocabulary (`tokenizer.json`).
+    pub tokenizer: SubwordTokenizer,
+    /// The validation split, encoded with it.
+    pub valid: EvalSplit,
+    /// The test split, encoded with it.
+    pub test: EvalSplit,
     /// The trained model, in inference mode on `device`.
     pub model: Seq2Seq,
     /// The (plain) device the model lives on.
@@ -30,7 +35,17 @@ pub struct LoadedTranslationRun {
     pub trainer: MtTrainerState,
 }
 
-/// Reload the translation run in `dir` on backend `backend`.
+impl LoadedTranslationRun {
+    /// The evaluation split `split` (the test split for [`Split::Test`], else validation).
+    pub fn split(&self, split: Split) -> &EvalSplit {
+        match split {
+            Split::Test => &self.test,
+            _ => &self.valid,
+        }
+    }
+}
+
+/// Reload the translation run in `dir` on backend `backend` (the training split is not read).
 pub fn load_translation_run(
     dir: impl AsRef<Path>,
     backend: &str,
@@ -56,14 +71,16 @@ pub fn load_translation_run(
         }
     })?;
     let model_config = config.models[&model_name].clone();
-    let data = load_translation_data(config.data.parallel(), &dir.path().join(TOKENIZER_FILE))?;
-    if model_config.vocab_size != data.tokenizer.vocab_size() {
+    let tokenizer = SubwordTokenizer::load(&dir.path().join(TOKENIZER_FILE))
+        .map_err(|e| TrainError::data("the run's saved tokenizer", e))?;
+    let (valid, test) = load_eval_splits(config.data.parallel(), &tokenizer)?;
+    if model_config.vocab_size != tokenizer.vocab_size() {
         return Err(TrainError::BadFile {
             path: dir.config(),
             message: format!(
                 "models.{model_name}.vocab_size is {}, but {TOKENIZER_FILE} has {} tokens",
                 model_config.vocab_size,
-                data.tokenizer.vocab_size()
+                tokenizer.vocab_size()
             ),
         });
     }
@@ -76,7 +93,9 @@ pub fn load_translation_run(
     Ok(LoadedTranslationRun {
         dir,
         config,
-        data,
+        tokenizer,
+        valid,
+        test,
         model,
         device,
         trainer: ckpt.trainer,
