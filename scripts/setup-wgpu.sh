@@ -12,7 +12,9 @@
 set -euo pipefail
 
 icd_files() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true; }
-loader_present() { ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; }
+# Not `grep -q`: it exits at the first match, ldconfig then dies of SIGPIPE, and under pipefail
+# the pipeline fails — an intermittent "not installed" (seen once in CI).
+loader_present() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' > /dev/null; }
 
 check() {
   if ! loader_present; then
