@@ -35,6 +35,7 @@
 pub mod batching;
 pub mod byte_corpus;
 pub mod code_exec;
+pub mod entities;
 pub mod error;
 pub mod interpreter;
 pub mod mt_sources;

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 
+use crate::entities::EntityRules;
 use crate::{Split, UNK};
 
 /// Tokens seen fewer than this many times in the training split become `<unk>`.
@@ -81,55 +82,18 @@ fn element<'a>(xml: &'a str, name: &str, from: usize) -> Option<(&'a str, usize)
 /// (HTML ones left in wikitext) become a space if `nbsp`, a dash if `ndash`/`mdash`, and are
 /// dropped otherwise when `html` is set.
 fn decode_entities(text: &str, html: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        // `;` is ASCII, so the index found among the first bytes is a char boundary.
-        let Some(semi) = rest.bytes().take(12).position(|b| b == b';') else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let name = &rest[1..semi];
-        let decoded = match name {
-            "lt" => Some("<".to_string()),
-            "gt" => Some(">".to_string()),
-            "amp" => Some("&".to_string()),
-            "quot" => Some("\"".to_string()),
-            "apos" => Some("'".to_string()),
-            _ if name.starts_with("#x") || name.starts_with("#X") => {
-                u32::from_str_radix(&name[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .map(String::from)
-            }
-            _ if name.starts_with('#') => name[1..]
-                .parse::<u32>()
-                .ok()
-                .and_then(char::from_u32)
-                .map(String::from),
-            "nbsp" if html => Some(" ".to_string()),
-            "ndash" | "mdash" if html => Some("-".to_string()),
-            _ if html && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                Some(String::new())
-            }
-            _ => None,
-        };
-        match decoded {
-            Some(d) => {
-                out.push_str(&d);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    let html_names = |name: &str| match name {
+        "nbsp" => Some(" "),
+        "ndash" | "mdash" => Some("-"),
+        _ if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) => Some(""),
+        _ => None,
+    };
+    let rules = EntityRules {
+        numeric: true,
+        max_semi: 11,
+        other: if html { html_names } else { |_| None },
+    };
+    crate::entities::decode_entities(text, rules)
 }
 
 /// The main-namespace, non-redirect articles of a MediaWiki XML export, in file order.

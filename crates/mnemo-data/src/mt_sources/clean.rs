@@ -1,5 +1,7 @@
 //! Text normalisation shared by the corpus readers and the preparation step.
 
+use crate::entities::{EntityRules, decode_entities};
+
 /// Collapse every run of whitespace (spaces, tabs, newlines, no-break spaces ...) to one space
 /// and trim both ends, so a segment fits on one line of a line-aligned file.
 pub fn collapse_whitespace(text: &str) -> String {
@@ -19,48 +21,12 @@ pub fn collapse_whitespace(text: &str) -> String {
 /// Decode the XML/HTML entities `&amp; &lt; &gt; &quot; &apos; &nbsp;` and numeric `&#NN;` /
 /// `&#xHH;` references; anything else starting with `&` is left as is.
 pub fn unescape_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let decoded = rest.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
-            let name = &rest[1..semi];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => {
-                    if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                        u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
-                    } else if let Some(dec) = name.strip_prefix('#') {
-                        dec.parse::<u32>().ok().and_then(char::from_u32)
-                    } else {
-                        None
-                    }
-                }
-            };
-            c.map(|c| (c, semi))
-        });
-        match decoded {
-            Some((c, semi)) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    let rules = EntityRules {
+        numeric: true,
+        max_semi: 10,
+        other: |name| (name == "nbsp").then_some("\u{a0}"),
+    };
+    decode_entities(text, rules)
 }
 
 /// Remove a keyboard-accelerator mark from a UI string: `_` (GTK), `&` (Qt/KDE) or `~`

@@ -6,6 +6,8 @@
 //! and its inner whitespace collapsed to single spaces. Only `&amp; &lt; &gt; &quot; &apos;`
 //! are unescaped; any other `&...;` stays as written.
 
+use crate::entities::{EntityRules, decode_entities};
+
 /// Unescapes the five predefined XML entities; anything else (`&nbsp;`, a bare `&`) is kept.
 ///
 /// ```
@@ -13,31 +15,8 @@
 /// assert_eq!(unescape_entities("a &amp;lt; b &lt; c &nbsp;"), "a &lt; b < c &nbsp;");
 /// ```
 pub fn unescape_entities(text: &str) -> String {
-    const ENTITIES: [(&str, char); 5] = [
-        ("&amp;", '&'),
-        ("&lt;", '<'),
-        ("&gt;", '>'),
-        ("&quot;", '"'),
-        ("&apos;", '\''),
-    ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match ENTITIES.iter().find(|(name, _)| rest.starts_with(name)) {
-            Some((name, ch)) => {
-                out.push(*ch);
-                rest = &rest[name.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    let rules = EntityRules { numeric: false, max_semi: 5, other: |_| None };
+    decode_entities(text, rules)
 }
 
 /// The segments of an SGML document: the unescaped, whitespace-collapsed text of every
