@@ -332,9 +332,13 @@ impl FeedbackDecoder {
         if self.memory_projections.len() == 1 { 0 } else { l }
     }
 
-    /// Softmax of the mixing logits, shaped to weight a stack of states. Shape `[L+1, 1, 1, 1]`.
-    fn mix_weights(&self) -> Tensor<4> {
-        softmax(self.mix.val(), 0).reshape([self.layers.len() + 1, 1, 1, 1])
+    /// The memory of a step: the embedding and the L layer outputs mixed by `softmax(w)`.
+    ///
+    /// # Shapes
+    /// - states: L+1 tensors `[B, 1, D]`; output `[B, 1, D]`
+    fn mix_states(&self, states: Vec<Tensor<3>>) -> Tensor<3> {
+        let weights = softmax(self.mix.val(), 0).reshape([self.layers.len() + 1, 1, 1, 1]);
+        (Tensor::stack::<4>(states, 0) * weights).sum_dim(0).squeeze_dim(0)
     }
 
     /// Zero memories of `rows` fresh sentences, and their keys/values per projection.
@@ -362,7 +366,7 @@ impl FeedbackDecoder {
             h = layer.forward(h, k.clone(), v.clone(), positions[l].clone(), &cross[l], key_mask);
             states.push(h.clone());
         }
-        let memory = (Tensor::stack::<4>(states, 0) * self.mix_weights()).sum_dim(0).squeeze_dim(0);
+        let memory = self.mix_states(states);
         (h, memory)
     }
 
@@ -417,7 +421,7 @@ impl FeedbackDecoder {
             h = layer.cross_and_ff(h, &cross[l], key_mask);
             states.push(h.clone());
         }
-        let memory = (Tensor::stack::<4>(states, 0) * self.mix_weights()).sum_dim(0).squeeze_dim(0);
+        let memory = self.mix_states(states);
         let projected = self.memory_projections.iter().map(|p| p.forward(memory.clone())).collect();
         cache.push(projected);
         h
