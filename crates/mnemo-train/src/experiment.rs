@@ -48,7 +48,7 @@ use mnemo_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::feedback_step::FeedbackBackward;
-
+use crate::model_table::{single_model, validate_models};
 use crate::optim::OptimConfig;
 use crate::toml_source;
 
@@ -227,24 +227,7 @@ impl ExperimentConfig {
         }
         self.optim.validate()?;
         self.data.validate().map_err(data_error)?;
-        if self.models.is_empty() {
-            return Err(ConfigError::field(
-                "models",
-                "at least one model is required (e.g. [models.feedback])",
-            ));
-        }
-        for (name, model) in &self.models {
-            check_name(&format!("models.{name}"), name)?;
-            // The vocabulary size comes from the data; check the rest with a placeholder.
-            let mut model = model.clone();
-            if model.vocab_size() == 0 {
-                model.set_vocab_size(1);
-            }
-            model
-                .validate()
-                .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
-        }
-        Ok(())
+        validate_models(&self.models, "feedback", 1)
     }
 
     /// Names of the models, in order.
@@ -254,21 +237,8 @@ impl ExperimentConfig {
 
     /// The config of a single run: only model `name`, with its vocabulary size set.
     pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
-        let mut model = self.models.get(name).cloned().ok_or_else(|| {
-            ConfigError::field(
-                "models",
-                format!(
-                    "no model named `{name}`; the config has: {}",
-                    self.model_names().join(", ")
-                ),
-            )
-        })?;
-        model.set_vocab_size(vocab_size);
-        model
-            .validate()
-            .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
         Ok(Self {
-            models: BTreeMap::from([(name.to_string(), model)]),
+            models: single_model(&self.models, name, vocab_size)?,
             ..self.clone()
         })
     }

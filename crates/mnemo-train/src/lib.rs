@@ -37,6 +37,7 @@ pub mod generate;
 pub mod loss;
 pub mod metrics;
 pub mod metrics_log;
+mod model_table;
 pub mod optim;
 pub mod progress;
 pub mod run_dir;

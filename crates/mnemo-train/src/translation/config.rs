@@ -48,7 +48,8 @@ use mnemo_data::translation::ParallelConfig;
 use mnemo_models::Seq2SeqConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{ConfigError, RunConfig, check_name, data_error, load_file, parse_toml};
+use crate::experiment::{ConfigError, RunConfig, data_error, load_file, parse_toml};
+use crate::model_table::{single_model, validate_models};
 use crate::optim::OptimConfig;
 
 /// `[data]` of a translation experiment: `task = "translation"` and the parallel corpus.
@@ -204,23 +205,7 @@ impl TranslationConfig {
                 "max_len_a and max_len_b cannot both be 0 (no target could be produced)",
             ));
         }
-        if self.models.is_empty() {
-            return Err(ConfigError::field(
-                "models",
-                "at least one model is required (e.g. [models.feedback-2])",
-            ));
-        }
-        for (name, model) in &self.models {
-            check_name(&format!("models.{name}"), name)?;
-            let mut model = model.clone();
-            if model.vocab_size == 0 {
-                model.vocab_size = 8;
-            }
-            model
-                .validate()
-                .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
-        }
-        Ok(())
+        validate_models(&self.models, "feedback-2", 8)
     }
 
     /// Names of the models, in order.
@@ -230,21 +215,8 @@ impl TranslationConfig {
 
     /// The config of a single run: only model `name`, with its vocabulary size set.
     pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
-        let mut model = self.models.get(name).cloned().ok_or_else(|| {
-            ConfigError::field(
-                "models",
-                format!(
-                    "no model named `{name}`; the config has: {}",
-                    self.model_names().join(", ")
-                ),
-            )
-        })?;
-        model.vocab_size = vocab_size;
-        model
-            .validate()
-            .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
         Ok(Self {
-            models: BTreeMap::from([(name.to_string(), model)]),
+            models: single_model(&self.models, name, vocab_size)?,
             ..self.clone()
         })
     }
