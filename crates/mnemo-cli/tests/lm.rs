@@ -1,21 +1,11 @@
 //! Language modelling end to end through the `mnemo` binary, on corpora written by the test:
 //! a byte corpus (enwik8 format) and a WikiText directory made by `mnemo data prepare`.
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{mnemo_in, stderr};
 
 use serde_json::Value;
-
-fn mnemo_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnemo"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run mnemo")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "{}", stderr(out));

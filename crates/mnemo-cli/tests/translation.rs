@@ -2,21 +2,11 @@
 //! `mnemo train` on a `task = "translation"` config, `mnemo translate` on the run, and the
 //! errors of `mnemo data prepare translation`.
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn mnemo_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnemo"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run mnemo")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{mnemo_in, stderr};
 
 /// 120 training pairs of a toy language (word-by-word substitution), 8 valid, 6 test.
 fn write_corpus(dir: &Path) {
