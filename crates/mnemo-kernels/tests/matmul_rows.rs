@@ -1,0 +1,92 @@
+//! Every instruction-set path of `matmul_rows` against a naive f64 product, over shapes that
+//! hit full blocks, partial row blocks, masked/scalar column tails and k = 1.
+use mnemo_kernels::{Isa, matmul_rows, matmul_rows_with};
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; rows * n];
+    for r in 0..rows {
+        for kk in 0..k {
+            for c in 0..n {
+                out[r * n + c] += x[r * k + kk] as f64 * w[kk * n + c] as f64;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_supported_path_matches_the_reference() {
+    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()).collect();
+    assert!(isas.contains(&Isa::Portable));
+    let mut checked = 0;
+    for rows in [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17] {
+        for k in [1, 7, 64, 257] {
+            for n in [1, 5, 8, 15, 16, 17, 24, 31, 32, 33, 48, 56, 100, 256] {
+                let x = values(rows * k, (rows * 1000 + k) as u64);
+                let w = values(k * n, (k * 1000 + n) as u64);
+                let want = reference(&x, &w, rows, k, n);
+                for &isa in &isas {
+                    // Poison the output: the kernel must overwrite every element.
+                    let mut out = vec![f32::NAN; rows * n];
+                    matmul_rows_with(isa, &x, &w, &mut out, rows, k, n);
+                    for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
+                        let tol = 1e-5 * (k as f64).sqrt() * (1.0 + want.abs());
+                        assert!(
+                            (got as f64 - want).abs() <= tol,
+                            "{isa:?} rows={rows} k={k} n={n}: out[{i}] = {got}, want {want}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 11 * 4 * 14);
+}
+
+#[test]
+fn paths_agree_bit_for_bit_where_both_use_fma() {
+    // All paths sum k ascending with one fused multiply-add per term, so they agree exactly.
+    let (rows, k, n) = (8, 300, 100);
+    let x = values(rows * k, 1);
+    let w = values(k * n, 2);
+    let mut portable = vec![0.0; rows * n];
+    matmul_rows_with(Isa::Portable, &x, &w, &mut portable, rows, k, n);
+    for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.supported()) {
+        let mut out = vec![0.0; rows * n];
+        matmul_rows_with(isa, &x, &w, &mut out, rows, k, n);
+        assert_eq!(out, portable, "{isa:?} differs from the portable path");
+    }
+}
+
+#[test]
+fn the_default_path_is_the_detected_one() {
+    let (rows, k, n) = (3, 20, 40);
+    let x = values(rows * k, 3);
+    let w = values(k * n, 4);
+    let mut a = vec![0.0; rows * n];
+    let mut b = vec![0.0; rows * n];
+    matmul_rows(&x, &w, &mut a, rows, k, n);
+    matmul_rows_with(Isa::detect(), &x, &w, &mut b, rows, k, n);
+    assert_eq!(a, b);
+}
+
+#[test]
+#[should_panic(expected = "w must hold k·n")]
+fn a_wrong_length_is_refused() {
+    let mut out = vec![0.0; 2 * 3];
+    matmul_rows(&[0.0; 2 * 4], &[0.0; 4 * 3 - 1], &mut out, 2, 4, 3);
+}
