@@ -1,17 +1,19 @@
 //! Criterion benches of the Feedback Transformer's hot pieces, per compiled backend:
-//! - `feedback_step/<backend>/f32/{forward,forward_backward}`: a 16-step segment of the peer
+//! - `feedback_step/<backend>/f32/{forward,forward_backward,forward_backward_host}`: a 16-step segment of the peer
 //!   config through the plain forward and through the hand-written forward + backward (time per
 //!   segment; divide by 16 for one step);
 //! - `window_attention/<backend>/f32/...`: one step's attention of B·H queries over the S-slot
 //!   window (scores with the relative term, softmax, weighted values);
 //! - `memory_write/<backend>/f32`: writing one step's K/V into the preallocated window;
 //! - `skinny_matmul/<backend>/f32/{x_w,wt_xt}`: a `[8,256]·[256,1024]` product as written and
-//!   as `(Wᵀxᵀ)ᵀ` (the form the manual backward uses).
+//!   as `(Wᵀxᵀ)ᵀ` (the form of `StepProducts::Backend`), and `host_kernel`: mnemo-kernels'
+//!   `matmul_rows` with the round trip to host memory (`StepProducts::Host`).
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 use burn::tensor::activation::softmax;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mnemo_benches::{BATCH, D_MODEL, HEADS, SPAN, backends, peer_feedback_model, randn, tokens};
 use mnemo_core::FeedbackWindow;
+use mnemo_models::StepProducts;
 
 const SEGMENT: usize = 16;
 
@@ -28,14 +30,15 @@ fn feedback_step(c: &mut Criterion) {
             })
         });
         let probe = randn([BATCH, SEGMENT, 256], &device);
-        group.bench_function("forward_backward", |bench| {
-            bench.iter(|| {
-                let out = model.forward_backward_segment(x.clone(), model.init_state(BATCH, &device), |_| {
-                    probe.clone()
-                });
-                out.logits.into_data()
-            })
-        });
+        for (label, products) in [("forward_backward", StepProducts::Backend), ("forward_backward_host", StepProducts::Host)] {
+            group.bench_function(label, |bench| {
+                bench.iter(|| {
+                    let state = model.init_state(BATCH, &device);
+                    let out = model.forward_backward_segment(x.clone(), state, products, |_| probe.clone());
+                    out.logits.into_data()
+                })
+            });
+        }
         group.finish();
     }
 }
@@ -108,6 +111,16 @@ fn skinny_matmul(c: &mut Criterion) {
         group.bench_function("x_w", |bench| bench.iter(|| x.clone().matmul(w.clone()).into_data()));
         group.bench_function("wt_xt", |bench| {
             bench.iter(|| w_t.clone().matmul(x.clone().transpose()).into_data())
+        });
+        // The host kernel of `StepProducts::Host`, with the step's round trip through the device.
+        let w_host = w.clone().into_data().try_to_vec::<f32>().expect("f32");
+        group.bench_function("host_kernel", |bench| {
+            bench.iter(|| {
+                let xs = x.clone().into_data().try_to_vec::<f32>().expect("f32");
+                let mut out = vec![0.0f32; BATCH * 1024];
+                mnemo_kernels::matmul_rows(&xs, &w_host, &mut out, BATCH, D_MODEL, 1024);
+                burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(out, [BATCH, 1024]), &device)
+            })
         });
         group.finish();
     }

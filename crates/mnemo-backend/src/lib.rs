@@ -161,6 +161,24 @@ pub fn autodiff_device(name: &str) -> Result<Device, BackendError> {
     device(name).map(Device::autodiff)
 }
 
+/// Whether `device` (with or without autodiff) keeps its tensors in host memory, so that host
+/// kernels (`mnemo_kernels`, `StepProducts::Host` of the Feedback model's manual backward) can
+/// read and write them without a device transfer: true for `flex` and `ndarray`.
+pub fn runs_on_host(device: &Device) -> bool {
+    let inner = device.clone().inner();
+    #[cfg(feature = "flex")]
+    if inner == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if inner == Device::ndarray() {
+        return true;
+    }
+    let _ = inner;
+    false
+}
+
 /// The default CPU device with autodiff, for tests and examples.
 ///
 /// # Panics
@@ -172,6 +190,14 @@ pub fn test_device() -> Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_devices_run_on_host() {
+        assert!(runs_on_host(&device("cpu").unwrap()));
+        assert!(runs_on_host(&test_device()), "the autodiff wrapper is looked through");
+        #[cfg(feature = "wgpu")]
+        assert!(!runs_on_host(&device("wgpu").unwrap()));
+    }
 
     #[test]
     fn unknown_backend_names_the_known_ones() {

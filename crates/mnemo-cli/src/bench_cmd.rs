@@ -26,7 +26,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::Args;
 use mnemo_models::{FeedbackConfig, FeedbackLm, Model, ModelConfig, TransformerConfig};
-use mnemo_train::{FeedbackBackward, OptimConfig, masked_cross_entropy, train_feedback_segment};
+use mnemo_models::StepProducts;
+use mnemo_train::{FeedbackBackward, OptimConfig, masked_cross_entropy, step_products, train_feedback_segment};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -46,6 +47,10 @@ pub struct BenchArgs {
     /// Feedback training backward: `manual` (hand-written, default) or `autodiff`.
     #[arg(long, default_value = "manual")]
     feedback_backward: String,
+    /// Per-step products of the manual backward: `auto` (host kernels on a CPU backend),
+    /// `host` (mnemo-kernels) or `backend` (burn's matmul).
+    #[arg(long, default_value = "auto")]
+    step_products: String,
     /// Before each phase wait up to S seconds for an idle machine, and re-run a phase that
     /// other load disturbed (up to twice).
     #[arg(long, default_value_t = 0.0, value_name = "S")]
@@ -152,10 +157,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "autodiff" => FeedbackBackward::Autodiff,
         other => bail!("--feedback-backward: expected `manual` or `autodiff`, got `{other}`"),
     };
-    mnemo_backend::device(&args.backend).with_context(|| "--backend".to_string())?;
+    let device = mnemo_backend::device(&args.backend).with_context(|| "--backend".to_string())?;
+    let products = match args.step_products.as_str() {
+        "auto" => step_products(&device),
+        "host" => StepProducts::Host,
+        "backend" => StepProducts::Backend,
+        other => bail!("--step-products: expected `auto`, `host` or `backend`, got `{other}`"),
+    };
     if let Some(phase) = &args.phase {
         let started = Instant::now();
-        let mut result = run_phase(phase, &args.backend, backward, iters)?;
+        let mut result = run_phase(phase, &args.backend, (backward, products), iters)?;
         result["peak_rss_mb"] = json!(round(peak_rss_mb()?, 1));
         result["cpu_s"] = json!(round(own_cpu_s()?, 3));
         result["phase_wall_s"] = json!(round(started.elapsed().as_secs_f64(), 2));
@@ -207,6 +218,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "backend": args.backend,
         "dtype": "f32",
         "feedback_backward": args.feedback_backward,
+        "step_products": format!("{products:?}").to_lowercase(),
         "config": {
             "vocab": VOCAB, "d_model": D_MODEL, "n_layers": LAYERS, "n_heads": HEADS,
             "d_head": D_MODEL / HEADS, "d_ff": D_FF, "segment_len": SEGMENT, "mem_len": MEMORY,
@@ -236,6 +248,7 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
     let mut cmd = Command::new(exe);
     cmd.args(["bench", "--phase", name, "--backend", &args.backend]);
     cmd.args(["--feedback-backward", &args.feedback_backward]);
+    cmd.args(["--step-products", &args.step_products]);
     if args.quick {
         cmd.arg("--quick");
     }
@@ -259,7 +272,7 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
 
 // ---------------------------------------------------------------- phases ---
 
-fn run_phase(name: &str, backend: &str, backward: FeedbackBackward, p: Iters) -> anyhow::Result<Value> {
+fn run_phase(name: &str, backend: &str, backward: (FeedbackBackward, StepProducts), p: Iters) -> anyhow::Result<Value> {
     let device = mnemo_backend::device(backend)?;
     device.seed(SEED);
     match name {
@@ -373,7 +386,7 @@ fn phase_ref(device: &Device) -> Value {
     })
 }
 
-fn phase_train(feedback: bool, backward: FeedbackBackward, device: &Device, p: Iters) -> anyhow::Result<Value> {
+fn phase_train(feedback: bool, (backward, products): (FeedbackBackward, StepProducts), device: &Device, p: Iters) -> anyhow::Result<Value> {
     let config = match feedback {
         true => ModelConfig::Feedback(feedback_config()),
         false => ModelConfig::Transformer(transformer_config()),
@@ -394,7 +407,7 @@ fn phase_train(feedback: bool, backward: FeedbackBackward, device: &Device, p: I
         let tokens = tokens_tensor(x, [BATCH, SEGMENT], device);
         let grads = match (&model, backward) {
             (Model::Feedback(fb), FeedbackBackward::Manual) => {
-                let out = train_feedback_segment(fb, tokens, y, u32::MAX, state.clone());
+                let out = train_feedback_segment(fb, tokens, y, u32::MAX, state.clone(), products);
                 last_loss = out.stats.loss;
                 state = out.state;
                 out.grads
@@ -417,6 +430,7 @@ fn phase_train(feedback: bool, backward: FeedbackBackward, device: &Device, p: I
     if feedback {
         res["lib_seq_len_chunk"] = json!(1);
         res["feedback_backward"] = json!(format!("{backward:?}").to_lowercase());
+        res["step_products"] = json!(format!("{products:?}").to_lowercase());
     }
     Ok(res)
 }

@@ -27,6 +27,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::layer_norm;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::Norm;
+use mnemo_kernels::matmul_rows;
 
 use crate::feedback::{FeedbackLm, FeedbackState};
 
@@ -39,6 +40,67 @@ pub struct SegmentGradients {
     pub grads: GradientsParams,
     /// The last S memories, detached, on the model's device.
     pub state: FeedbackState,
+}
+
+/// Which code computes the per-step products (one step's `B` rows times a weight matrix) of
+/// [`FeedbackLm::forward_backward_segment`]. Both compute the same sums; they differ only in
+/// float rounding order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepProducts {
+    /// burn's `matmul` on the model's device: works on every backend.
+    #[default]
+    Backend,
+    /// `mnemo_kernels::matmul_rows` on host memory: 3–5× faster than the CPU backend's GEMM for
+    /// `B = 8` rows (docs/performance.md). Each product reads the rows back from the device and
+    /// writes the result to it, so use it only with a CPU backend (`mnemo_backend::runs_on_host`).
+    Host,
+}
+
+/// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
+/// [`StepProducts`] path needs it.
+enum StepMatrix {
+    /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
+    /// side is the feature dimension, not the batch of 8 rows.
+    Backend(Tensor<2>),
+    /// `M`, row-major `[k, n]` on the host.
+    Host { m: Vec<f32>, k: usize, n: usize },
+}
+
+impl StepMatrix {
+    /// The matrix `M` given `Mᵀ` (shape `[n, k]`).
+    fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
+        match products {
+            StepProducts::Backend => {
+                let device = m_t.device();
+                // A contiguous copy: a transposed view would make the GEMM read strided.
+                StepMatrix::Backend(Tensor::from_data(m_t.into_data(), &device))
+            }
+            StepProducts::Host => {
+                let [n, k] = m_t.dims();
+                let m = m_t.transpose().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
+                StepMatrix::Host { m, k, n }
+            }
+        }
+    }
+
+    /// `x · M`.
+    ///
+    /// # Shapes
+    /// - x: `[B, k]`
+    /// - output: `[B, n]`
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
+            StepMatrix::Host { m, k, n } => {
+                let [rows, _] = x.dims();
+                let device = x.device();
+                let x = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 activations");
+                let mut out = vec![0.0f32; rows * n];
+                matmul_rows(&x, m, &mut out, rows, *k, *n);
+                Tensor::from_data(TensorData::new(out, [rows, *n]), &device)
+            }
+        }
+    }
 }
 
 /// Values (plain device) and ids of a norm's parameters.
@@ -118,7 +180,7 @@ impl NormParams {
     }
 
     /// `W` (`[D, out]`) with row `i` scaled by `γ_i`: the transposed, contiguous form of
-    /// [`fold`](Self::fold)`(Wᵀ)`, for [`mm`].
+    /// [`fold`](Self::fold)`(Wᵀ)`, for a [`StepMatrix`].
     fn fold_rows(&self, w: Tensor<2>) -> Tensor<2> {
         w * self.gamma.clone().unsqueeze_dim::<2>(1)
     }
@@ -147,20 +209,19 @@ impl NormParams {
 /// Values (plain device) and ids of a linear layer.
 struct LinearParams {
     w: Tensor<2>,
-    /// `Wᵀ`, contiguous `[out, in]`: per-step products are computed as `(Wᵀ xᵀ)ᵀ` so that the
-    /// GEMM's long side is the feature dimension, not the batch of 8 rows.
-    lhs: Tensor<2>,
+    /// `W` for one step's rows (`None` for a layer applied only to all rows at once).
+    step: Option<StepMatrix>,
     b: Option<Tensor<1>>,
     w_id: ParamId,
     b_id: Option<ParamId>,
 }
 
 impl LinearParams {
-    fn of(linear: &Linear) -> Self {
+    /// `products`: how [`step`](Self::step) multiplies, `None` if it is never called.
+    fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
         let w = linear.weight.val().inner();
-        let device = w.device();
         Self {
-            lhs: Tensor::from_data(w.clone().transpose().into_data(), &device),
+            step: products.map(|p| StepMatrix::from_transposed(w.clone().transpose(), p)),
             w,
             b: linear.bias.as_ref().map(|b| b.val().inner()),
             w_id: linear.weight.id,
@@ -184,7 +245,7 @@ impl LinearParams {
     /// - x: `[B, in]`
     /// - output: `[B, out]`
     fn step(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = mm(x, &self.lhs);
+        let y = self.step.as_ref().expect("a step matrix").apply(x);
         match &self.b {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
@@ -265,15 +326,6 @@ struct LayerGrads {
     ds: Vec<Tensor<4>>,
 }
 
-/// `x · A` given `Aᵀ` (contiguous), computed as `(Aᵀ xᵀ)ᵀ`.
-///
-/// # Shapes
-/// - x: `[B, K]`, a_t: `[N, K]`
-/// - output: `[B, N]`
-fn mm(x: Tensor<2>, a_t: &Tensor<2>) -> Tensor<2> {
-    a_t.clone().matmul(x.transpose()).transpose()
-}
-
 /// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
 fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
     let [b, x] = steps[0].dims();
@@ -310,6 +362,7 @@ impl FeedbackLm {
         &self,
         tokens: Tensor<2, Int>,
         state: FeedbackState,
+        products: StepProducts,
         loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
     ) -> SegmentGradients {
         assert!(
@@ -336,11 +389,11 @@ impl FeedbackLm {
                 let window = layer.positions.window(s).inner(); // [S,Dh]
                 LayerParams {
                     norm1: NormParams::of(&layer.attn_norm),
-                    query: LinearParams::of(&layer.query),
-                    output: LinearParams::of(&layer.output),
+                    query: LinearParams::of(&layer.query, Some(products)),
+                    output: LinearParams::of(&layer.output, Some(products)),
                     norm2: NormParams::of(&layer.ff_norm),
-                    up: LinearParams::of(&layer.ff.up),
-                    down: LinearParams::of(&layer.ff.down),
+                    up: LinearParams::of(&layer.ff.up, Some(products)),
+                    down: LinearParams::of(&layer.ff.down, Some(products)),
                     pos_t: window.clone().transpose().unsqueeze::<4>(),
                     pos: window.unsqueeze::<4>(),
                     table_id: layer.positions.table.id,
@@ -353,12 +406,12 @@ impl FeedbackLm {
             .iter()
             .map(|p| ProjParams {
                 norm: NormParams::of(&p.norm),
-                key: LinearParams::of(&p.key),
-                value: LinearParams::of(&p.value),
+                key: LinearParams::of(&p.key, Some(products)),
+                value: LinearParams::of(&p.value, Some(products)),
             })
             .collect();
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
-        let head = LinearParams::of(&self.head);
+        let head = LinearParams::of(&self.head, None);
         let mix: Vec<f32> = softmax(self.mix.val().inner(), 0)
             .into_data()
             .convert::<f32>()
@@ -454,10 +507,10 @@ impl FeedbackLm {
             mid_hat: Tensor<3>,
             mid_rstd: Tensor<3>,
             gelu_grad: Tensor<3>,
-            q_w_t: Tensor<2>,
-            o_w_t: Tensor<2>,
-            up_w_t: Tensor<2>,
-            down_w_t: Tensor<2>,
+            q_w_t: StepMatrix,
+            o_w_t: StepMatrix,
+            up_w_t: StepMatrix,
+            down_w_t: StepMatrix,
         }
         let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
         let batched: Vec<Batched> = layers
@@ -476,16 +529,21 @@ impl FeedbackLm {
                     mid_hat,
                     mid_rstd,
                     gelu_grad: cdf + f1 * pdf,
-                    q_w_t: lp.norm1.fold_rows(lp.query.w.clone()),
-                    o_w_t: lp.output.w.clone(),
-                    up_w_t: lp.norm2.fold_rows(lp.up.w.clone()),
-                    down_w_t: lp.down.w.clone(),
+                    q_w_t: StepMatrix::from_transposed(lp.norm1.fold_rows(lp.query.w.clone()), products),
+                    o_w_t: StepMatrix::from_transposed(lp.output.w.clone(), products),
+                    up_w_t: StepMatrix::from_transposed(lp.norm2.fold_rows(lp.up.w.clone()), products),
+                    down_w_t: StepMatrix::from_transposed(lp.down.w.clone(), products),
                 }
             })
             .collect();
-        let proj_w_t: Vec<(Tensor<2>, Tensor<2>)> = projs
+        let proj_w_t: Vec<(StepMatrix, StepMatrix)> = projs
             .iter()
-            .map(|p| (p.norm.fold_rows(p.key.w.clone()), p.norm.fold_rows(p.value.w.clone())))
+            .map(|p| {
+                (
+                    StepMatrix::from_transposed(p.norm.fold_rows(p.key.w.clone()), products),
+                    StepMatrix::from_transposed(p.norm.fold_rows(p.value.w.clone()), products),
+                )
+            })
             .collect();
 
         // ---- backward through time (activation gradients only) ----
@@ -503,7 +561,7 @@ impl FeedbackLm {
             let mut dm: Option<Tensor<2>> = None;
             for (p, proj) in projs.iter().enumerate() {
                 let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
-                let dxhat = mm(slot(&dkbufs[p]), &proj_w_t[p].0) + mm(slot(&dvbufs[p]), &proj_w_t[p].1);
+                let dxhat = proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]));
                 let g = proj.norm.backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
                 dm = Some(match dm {
                     Some(acc) => acc + g,
@@ -519,14 +577,14 @@ impl FeedbackLm {
             for l in (0..n_layers).rev() {
                 let (lp, bt, tape, lg) = (&layers[l], &batched[l], &tapes[l], &mut lgrads[l]);
                 let dy = dstate;
-                let df1 = mm(dy.clone(), &bt.down_w_t) * step_of(&bt.gelu_grad, t); // [B,F]
+                let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.gelu_grad, t); // [B,F]
                 let dmid = dy.clone()
                     + lp.norm2.backward(
-                        mm(df1.clone(), &bt.up_w_t),
+                        bt.up_w_t.apply(df1.clone()),
                         step_of(&bt.mid_hat, t),
                         step_of(&bt.mid_rstd, t),
                     );
-                let d_o = mm(dmid.clone(), &bt.o_w_t).reshape([b, heads, 1, dh]);
+                let d_o = bt.o_w_t.apply(dmid.clone()).reshape([b, heads, 1, dh]);
                 let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
                 let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
                 let a = tape.a[t].clone(); // [B,H,1,S]
@@ -535,7 +593,7 @@ impl FeedbackLm {
                 let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
                 let dx = dmid.clone()
                     + lp.norm1.backward(
-                        mm(dq.clone(), &bt.q_w_t),
+                        bt.q_w_t.apply(dq.clone()),
                         step_of(&bt.x_hat, t),
                         step_of(&bt.x_rstd, t),
                     );

@@ -35,7 +35,7 @@ pub mod transformer_xl;
 
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
-pub use feedback_backward::SegmentGradients;
+pub use feedback_backward::{SegmentGradients, StepProducts};
 pub use feedback_cache::FeedbackCache;
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;

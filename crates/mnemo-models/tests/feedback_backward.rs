@@ -10,7 +10,7 @@ use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
 use common::{max_abs, max_abs_diff, tokens};
 use mnemo_core::{Norm, NormKind, NormPlacement};
-use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState};
+use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 11;
 
@@ -83,38 +83,45 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
             let probe = Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
             let (logits, next) = model.forward_segment(x.clone(), state.clone());
             let auto = (logits.clone() * probe.clone()).sum().backward();
-            let manual = model.forward_backward_segment(x, state.clone(), |l| {
-                assert_eq!(l.dims(), [b, t_len, VOCAB]);
-                probe.clone().inner()
-            });
-            let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
-            assert!(diff < 1e-5 * (1.0 + max_abs(logits.inner())), "{name}: logits differ by {diff}");
-            let diff = max_abs_diff(manual.state.memories.clone().inner(), next.memories.clone().inner());
-            assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
-            let mut c = Checker { name: name.clone(), auto: &auto, manual: &manual.grads, checked: 0 };
-            c.check("embedding", &model.embedding.weight);
-            c.linear("head", &model.head);
-            c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
-            c.check("mix", &model.mix);
-            for (l, layer) in model.layers.iter().enumerate() {
-                c.norm(&format!("layer {l} attn_norm"), &layer.attn_norm);
-                c.linear(&format!("layer {l} query"), &layer.query);
-                c.linear(&format!("layer {l} output"), &layer.output);
-                c.check(&format!("layer {l} positions"), &layer.positions.table);
-                c.norm(&format!("layer {l} ff_norm"), &layer.ff_norm);
-                c.linear(&format!("layer {l} ff.up"), &layer.ff.up);
-                c.linear(&format!("layer {l} ff.down"), &layer.ff.down);
+            let mut counts = Vec::new();
+            // Both per-step product paths (burn's matmul, host kernels).
+            for products in [StepProducts::Backend, StepProducts::Host] {
+                let name = format!("{name}, {products:?}");
+                let manual = model.forward_backward_segment(x.clone(), state.clone(), products, |l| {
+                    assert_eq!(l.dims(), [b, t_len, VOCAB]);
+                    probe.clone().inner()
+                });
+                let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
+                assert!(diff < 1e-5 * (1.0 + max_abs(logits.clone().inner())), "{name}: logits differ by {diff}");
+                let diff = max_abs_diff(manual.state.memories.clone().inner(), next.memories.clone().inner());
+                assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
+                let mut c = Checker { name: name.clone(), auto: &auto, manual: &manual.grads, checked: 0 };
+                c.check("embedding", &model.embedding.weight);
+                c.linear("head", &model.head);
+                c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
+                c.check("mix", &model.mix);
+                for (l, layer) in model.layers.iter().enumerate() {
+                    c.norm(&format!("layer {l} attn_norm"), &layer.attn_norm);
+                    c.linear(&format!("layer {l} query"), &layer.query);
+                    c.linear(&format!("layer {l} output"), &layer.output);
+                    c.check(&format!("layer {l} positions"), &layer.positions.table);
+                    c.norm(&format!("layer {l} ff_norm"), &layer.ff_norm);
+                    c.linear(&format!("layer {l} ff.up"), &layer.ff.up);
+                    c.linear(&format!("layer {l} ff.down"), &layer.ff.down);
+                }
+                for (p, proj) in model.memory_projections.iter().enumerate() {
+                    c.norm(&format!("projection {p} norm"), &proj.norm);
+                    c.linear(&format!("projection {p} key"), &proj.key);
+                    c.linear(&format!("projection {p} value"), &proj.value);
+                }
+                // Every parameter autodiff has a gradient for was compared, and no other one exists.
+                counts.push((name, c.checked, manual.grads.len()));
             }
-            for (p, proj) in model.memory_projections.iter().enumerate() {
-                c.norm(&format!("projection {p} norm"), &proj.norm);
-                c.linear(&format!("projection {p} key"), &proj.key);
-                c.linear(&format!("projection {p} value"), &proj.value);
+            let with_grads = GradientsParams::from_grads(auto, &model).len();
+            for (name, checked, registered) in counts {
+                assert_eq!(checked, with_grads, "{name}: parameters compared vs parameters with grads");
+                assert_eq!(registered, with_grads, "{name}: manual grads registered");
             }
-            // Every parameter autodiff has a gradient for was compared, and no other one exists.
-            let checked = c.checked;
-            let all = GradientsParams::from_grads(auto, &model);
-            assert_eq!(checked, all.len(), "{name}: parameters compared vs parameters with grads");
-            assert_eq!(manual.grads.len(), all.len(), "{name}: manual grads registered");
             // Carry the state (the same values either way) into the next segment.
             state = FeedbackState { memories: next.memories, projected: None };
         }

@@ -2,8 +2,8 @@
 //! ([`FeedbackLm::forward_backward_segment`]): loss, gradients of every parameter, next state.
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor, TensorData};
-use mnemo_models::{FeedbackLm, ModelState};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use mnemo_models::{FeedbackLm, ModelState, StepProducts};
 use serde::{Deserialize, Serialize};
 
 use crate::loss::LossStats;
@@ -18,6 +18,15 @@ pub enum FeedbackBackward {
     Manual,
     /// burn's autodiff over the per-step graph.
     Autodiff,
+}
+
+/// The per-step multiply for `device`: host kernels where its tensors live in host memory
+/// (`flex`, `ndarray`), the backend's own matmul elsewhere.
+pub fn step_products(device: &Device) -> StepProducts {
+    match mnemo_backend::runs_on_host(device) {
+        true => StepProducts::Host,
+        false => StepProducts::Backend,
+    }
 }
 
 /// What [`train_feedback_segment`] returns.
@@ -42,18 +51,22 @@ pub struct FeedbackStep {
 /// # Shapes
 /// - tokens: `[B, T]`
 /// - targets: `B * T` ids
+///
+/// `products` picks the per-step multiply ([`StepProducts::Host`] on CPU backends:
+/// `mnemo_backend::runs_on_host`).
 pub fn train_feedback_segment(
     model: &FeedbackLm,
     tokens: Tensor<2, Int>,
     targets: &[u32],
     no_label: u32,
     state: ModelState,
+    products: StepProducts,
 ) -> FeedbackStep {
     let ModelState::Feedback(state) = state else {
         panic!("{} state passed to a feedback model", state.kind());
     };
     let mut stats = None;
-    let out = model.forward_backward_segment(tokens, state, |logits| {
+    let out = model.forward_backward_segment(tokens, state, products, |logits| {
         let (s, grad) = masked_cross_entropy_grad(logits, targets, no_label);
         stats = Some(s);
         grad

@@ -51,7 +51,7 @@ pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError, TrainerState}
 pub use error::TrainError;
 pub use eval_memory::apply_eval_memory;
 pub use evaluate::{EvalOptions, LoadedRun, evaluate, load_run, segment_tokens};
-pub use feedback_step::{FeedbackBackward, FeedbackStep, masked_cross_entropy_grad, train_feedback_segment};
+pub use feedback_step::{FeedbackBackward, FeedbackStep, masked_cross_entropy_grad, step_products, train_feedback_segment};
 pub use experiment::{ConfigError, ExperimentConfig, RunConfig, TrainConfig};
 pub use generate::{GenerateConfig, Generation, generate};
 pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};

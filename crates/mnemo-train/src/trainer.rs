@@ -20,7 +20,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use mnemo_data::{Scoring, Split, StreamBatcher, Vocab};
-use mnemo_models::{Model, ModelState};
+use mnemo_models::{Model, ModelState, StepProducts};
 use serde_json::json;
 
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
@@ -28,7 +28,7 @@ use crate::clip::clip_global_norm;
 use crate::error::TrainError;
 use crate::evaluate::{evaluate, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
-use crate::feedback_step::{FeedbackBackward, train_feedback_segment};
+use crate::feedback_step::{FeedbackBackward, step_products, train_feedback_segment};
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::metrics_log::MetricsLog;
@@ -136,6 +136,7 @@ pub fn train(
         scoring: data.scoring(),
         config: &config,
         dir,
+        products: step_products(&device),
         device,
         train,
         valid,
@@ -205,6 +206,8 @@ struct Session<'a> {
     config: &'a ExperimentConfig,
     dir: RunDir,
     device: Device,
+    /// How the manual Feedback backward multiplies one step's rows (host kernels on CPU).
+    products: StepProducts,
     model: Model,
     optimizer: ModuleOptimizer,
     state: TrainerState,
@@ -324,7 +327,7 @@ impl Session<'_> {
                 if self.config.train.feedback_backward == FeedbackBackward::Manual
                     && fb.supports_manual_backward() =>
             {
-                let out = train_feedback_segment(fb, tokens, &segment.targets, self.scoring.no_label, carried);
+                let out = train_feedback_segment(fb, tokens, &segment.targets, self.scoring.no_label, carried, self.products);
                 (out.stats, out.grads, out.state)
             }
             _ => {
