@@ -7,7 +7,7 @@
 //! - `memory_write/<backend>/f32`: writing one step's K/V into the preallocated window;
 //! - `skinny_matmul/<backend>/f32/{x_w,wt_xt}`: a `[8,256]·[256,1024]` product as written and
 //!   as `(Wᵀxᵀ)ᵀ` (the form of `StepProducts::Backend`), and `host_kernel`: mnemo-kernels'
-//!   `matmul_rows` with the round trip to host memory (`StepProducts::Host`).
+//!   `PackedMatrix::matmul` with the round trip to host memory (`StepProducts::Host`).
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 use burn::tensor::activation::softmax;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -113,12 +113,12 @@ fn skinny_matmul(c: &mut Criterion) {
             bench.iter(|| w_t.clone().matmul(x.clone().transpose()).into_data())
         });
         // The host kernel of `StepProducts::Host`, with the step's round trip through the device.
-        let w_host = w.clone().into_data().try_to_vec::<f32>().expect("f32");
+        let w_host = mnemo_kernels::PackedMatrix::new(&w.clone().into_data().try_to_vec::<f32>().expect("f32"), D_MODEL, 1024);
         group.bench_function("host_kernel", |bench| {
             bench.iter(|| {
                 let xs = x.clone().into_data().try_to_vec::<f32>().expect("f32");
                 let mut out = vec![0.0f32; BATCH * 1024];
-                mnemo_kernels::matmul_rows(&xs, &w_host, &mut out, BATCH, D_MODEL, 1024);
+                w_host.matmul(&xs, &mut out, BATCH);
                 burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(out, [BATCH, 1024]), &device)
             })
         });

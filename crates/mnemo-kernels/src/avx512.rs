@@ -1,19 +1,21 @@
-//! AVX-512F: a block of up to 8 rows × 32 columns lives in 16 `zmm` accumulators while `k`
-//! runs; each weight row segment is loaded once per block and each `x` value is broadcast.
-//! The last block of columns uses masked loads and stores.
+//! AVX-512F: a block of up to 8 rows × one 32-column panel lives in 16 `zmm` accumulators
+//! while `k` runs; each panel row is loaded once per block and each `x` value is broadcast.
+//! The last panel is stored with masks.
 use std::arch::x86_64::*;
 
-/// Columns per block (two 16-lane vectors).
-const BLOCK: usize = 32;
+/// Columns per panel (two 16-lane vectors).
+const P: usize = 32;
 /// Rows per block.
 const ROWS: usize = 8;
 
-/// `out = x · w` (see [`crate::matmul_rows`]).
+/// `out = x · M` for `M` packed in `[k, 32]` panels.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; `x`, `w` and `out` hold `rows·k`, `k·n` and `rows·n` values.
+/// The CPU supports AVX-512F; `x` holds `rows·k` values, `out` `rows·n`, `panels`
+/// `⌈n/32⌉·k·32`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn matmul_rows(x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+pub(crate) unsafe fn matmul(x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+    debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
     let mut r0 = 0;
     while r0 < rows {
         let r = (rows - r0).min(ROWS);
@@ -22,14 +24,14 @@ pub(crate) unsafe fn matmul_rows(x: &[f32], w: &[f32], out: &mut [f32], rows: us
         // SAFETY: the caller's guarantees, restricted to rows r0..r0+r.
         unsafe {
             match r {
-                8 => block::<8>(xs, w, os, k, n),
-                7 => block::<7>(xs, w, os, k, n),
-                6 => block::<6>(xs, w, os, k, n),
-                5 => block::<5>(xs, w, os, k, n),
-                4 => block::<4>(xs, w, os, k, n),
-                3 => block::<3>(xs, w, os, k, n),
-                2 => block::<2>(xs, w, os, k, n),
-                _ => block::<1>(xs, w, os, k, n),
+                8 => block::<8>(xs, panels, os, k, n),
+                7 => block::<7>(xs, panels, os, k, n),
+                6 => block::<6>(xs, panels, os, k, n),
+                5 => block::<5>(xs, panels, os, k, n),
+                4 => block::<4>(xs, panels, os, k, n),
+                3 => block::<3>(xs, panels, os, k, n),
+                2 => block::<2>(xs, panels, os, k, n),
+                _ => block::<1>(xs, panels, os, k, n),
             }
         }
         r0 += r;
@@ -41,27 +43,26 @@ fn mask(width: usize) -> __mmask16 {
     if width >= 16 { 0xffff } else { ((1u32 << width) - 1) as __mmask16 }
 }
 
-/// `R` rows of `out = x · w`.
+/// `R` rows of `out = x · M`.
 ///
 /// # Safety
-/// As [`matmul_rows`], with `rows = R`.
+/// As [`matmul`], with `rows = R`.
 #[target_feature(enable = "avx512f")]
-unsafe fn block<const R: usize>(x: &[f32], w: &[f32], out: &mut [f32], k: usize, n: usize) {
-    debug_assert!(x.len() == R * k && w.len() == k * n && out.len() == R * n);
+unsafe fn block<const R: usize>(x: &[f32], panels: &[f32], out: &mut [f32], k: usize, n: usize) {
     let xp = x.as_ptr();
     let op = out.as_mut_ptr();
-    let mut n0 = 0;
-    while n0 < n {
-        let width = (n - n0).min(BLOCK);
+    for (pi, panel) in panels.chunks_exact(k * P).enumerate() {
+        let c0 = pi * P;
+        let width = (n - c0).min(P);
         let (m0, m1) = (mask(width), mask(width.saturating_sub(16)));
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let pp = panel.as_ptr();
         for kk in 0..k {
-            // SAFETY: row kk of w starts at kk·n; lanes n0..n0+width are inside it and the
-            // masks keep every load within those lanes. x[r·k + kk] is inside x for r < R.
+            // SAFETY: panel row kk spans kk·32..kk·32+32 inside the panel (k·32 values);
+            // x[r·k + kk] is inside x for r < R.
             unsafe {
-                let row = w.as_ptr().add(kk * n + n0);
-                let w0 = _mm512_maskz_loadu_ps(m0, row);
-                let w1 = _mm512_maskz_loadu_ps(m1, row.add(16));
+                let w0 = _mm512_loadu_ps(pp.add(kk * P));
+                let w1 = _mm512_loadu_ps(pp.add(kk * P + 16));
                 for (r, a) in acc.iter_mut().enumerate() {
                     let xb = _mm512_set1_ps(*xp.add(r * k + kk));
                     a[0] = _mm512_fmadd_ps(xb, w0, a[0]);
@@ -70,13 +71,12 @@ unsafe fn block<const R: usize>(x: &[f32], w: &[f32], out: &mut [f32], k: usize,
             }
         }
         for (r, a) in acc.iter().enumerate() {
-            // SAFETY: out row r spans r·n..(r+1)·n; the masks keep stores within n0..n0+width.
+            // SAFETY: out row r spans r·n..(r+1)·n; the masks keep stores within c0..c0+width.
             unsafe {
-                let o = op.add(r * n + n0);
+                let o = op.add(r * n + c0);
                 _mm512_mask_storeu_ps(o, m0, a[0]);
                 _mm512_mask_storeu_ps(o.add(16), m1, a[1]);
             }
         }
-        n0 += BLOCK;
     }
 }

@@ -2,18 +2,20 @@
 //!
 //! The Feedback Transformer is sequential over time: at every step each layer multiplies a
 //! batch of `B` rows (8 in the benchmark) by its weight matrices, forward and backward. General
-//! GEMM libraries are tuned for large square-ish products; on `[8, 256] · [256, 1024]` the
-//! `gemm` crate behind burn's CPU backend reaches 18–35 GFLOP/s here, while the machine's FMA
-//! units allow ~110 (`docs/performance.md`). [`matmul_rows`] keeps all rows of a block in
-//! registers and streams each weight once, at 100–113 GFLOP/s on the same shapes.
+//! GEMM libraries are tuned for large products; on `[8, 256] · [256, 1024]` the `gemm` crate
+//! behind burn's CPU backend reaches 18–35 GFLOP/s on this machine, while its FMA units allow
+//! ~110 (`docs/performance.md`). A [`PackedMatrix`] stores a weight matrix once in column
+//! panels (contiguous `[k, panel]` blocks, so a panel streams through the prefetcher), and
+//! [`PackedMatrix::matmul`] keeps a block of rows × one panel in registers while `k` runs,
+//! loading each weight once per block of rows.
 //!
-//! Dispatch happens at run time: AVX-512F, else AVX2 + FMA, else portable Rust (also the path
-//! on non-x86 machines). All paths compute the same sums in the same order per output element
-//! (`Σ_k` ascending, fused multiply-add where the CPU has it), and tests compare each path that
-//! the machine supports with a naive `f64` reference.
+//! Dispatch happens when a matrix is packed: AVX-512F, else AVX2 + FMA, else portable Rust
+//! (also the path on non-x86 machines). Every path computes each output element as the same
+//! chain of fused multiply-adds over `k` ascending, so all paths agree bit for bit; tests
+//! compare each path the machine supports with a naive `f64` product.
 //!
 //! This is the only mnemo crate that uses `unsafe` (intrinsics and raw loads/stores); the
-//! bounds every kernel relies on are checked once, in safe code, by [`matmul_rows`].
+//! lengths every kernel relies on are checked once, in safe code, by [`PackedMatrix`].
 #![warn(missing_docs)]
 
 #[cfg(target_arch = "x86_64")]
@@ -22,30 +24,21 @@ mod avx2;
 mod avx512;
 mod portable;
 
-/// An instruction set [`matmul_rows_with`] can use.
+/// An instruction set a [`PackedMatrix`] can be multiplied with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX-512F: blocks of up to 8 rows × 32 columns held in 16 `zmm` accumulators.
+    /// AVX-512F: blocks of up to 8 rows × a 32-column panel in 16 `zmm` accumulators.
     Avx512,
-    /// AVX2 with FMA: blocks of up to 4 rows × 24 columns in 12 `ymm` accumulators.
+    /// AVX2 with FMA: blocks of up to 4 rows × a 24-column panel in 12 `ymm` accumulators.
     Avx2,
-    /// Plain Rust loops (auto-vectorised for the build target).
+    /// Plain Rust loops over 16-column panels (auto-vectorised for the build target).
     Portable,
 }
 
 impl Isa {
     /// The fastest instruction set this CPU supports.
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
+        [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.supported()).unwrap_or(Isa::Portable)
     }
 
     /// Whether this CPU can run kernels for `self`.
@@ -60,46 +53,114 @@ impl Isa {
             _ => false,
         }
     }
+
+    /// Columns per panel of a matrix packed for this instruction set.
+    pub fn panel(self) -> usize {
+        match self {
+            Isa::Avx512 => 32,
+            Isa::Avx2 => 24,
+            Isa::Portable => 16,
+        }
+    }
 }
 
-/// `out = x · w` for row-major matrices, on the fastest instruction set of this CPU.
+/// A `[k, n]` matrix packed into column panels for few-row products `x · M`.
 ///
-/// Meant for few rows (a batch of one time step) against a weight matrix; any `rows` works
-/// (blocks of 8, or 4 on AVX2). `out` is overwritten.
+/// Panel `p` holds columns `p·P .. p·P + P` (`P` = [`Isa::panel`]) as a contiguous row-major
+/// `[k, P]` block; the last panel is zero-padded.
+#[derive(Debug, Clone)]
+pub struct PackedMatrix {
+    isa: Isa,
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedMatrix {
+    /// Pack the row-major matrix `m` for the fastest instruction set of this CPU.
+    ///
+    /// # Shapes
+    /// - m: `[k, n]`
+    ///
+    /// # Panics
+    /// If `m.len() != k·n`.
+    pub fn new(m: &[f32], k: usize, n: usize) -> Self {
+        Self::with_isa(Isa::detect(), m, k, n)
+    }
+
+    /// Pack `m` for a chosen instruction set (tests and benchmarks compare them).
+    ///
+    /// # Shapes
+    /// - m: `[k, n]`
+    ///
+    /// # Panics
+    /// If `m.len() != k·n` or the CPU does not support `isa`.
+    pub fn with_isa(isa: Isa, m: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(m.len(), k * n, "the matrix must hold k·n = {k}·{n} values");
+        assert!(isa.supported(), "this CPU does not support {isa:?}");
+        let p = isa.panel();
+        let panels = n.div_ceil(p);
+        let mut data = vec![0.0f32; panels * k * p];
+        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
+            let c0 = pi * p;
+            let width = (n - c0).min(p);
+            for (kk, dst) in panel.chunks_exact_mut(p).enumerate() {
+                dst[..width].copy_from_slice(&m[kk * n + c0..kk * n + c0 + width]);
+            }
+        }
+        Self { isa, k, n, data }
+    }
+
+    /// Rows of the matrix (`k`).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of the matrix (`n`).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The instruction set the matrix was packed for.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// `out = x · M`; `out` is overwritten. Any `rows` works (blocks of 8, or 4 on AVX2).
+    ///
+    /// # Shapes
+    /// - x: `[rows, k]`
+    /// - out: `[rows, n]`
+    ///
+    /// # Panics
+    /// If a slice's length does not match its shape.
+    pub fn matmul(&self, x: &[f32], out: &mut [f32], rows: usize) {
+        let (k, n) = (self.k, self.n);
+        assert_eq!(x.len(), rows * k, "x must hold rows·k = {rows}·{k} values");
+        assert_eq!(out.len(), rows * n, "out must hold rows·n = {rows}·{n} values");
+        if rows == 0 || n == 0 {
+            return;
+        }
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: x and out lengths were checked above, data holds ⌈n/32⌉ zero-padded
+            // [k, 32] panels by construction, and `with_isa` checked AVX-512F support.
+            Isa::Avx512 => unsafe { avx512::matmul(x, &self.data, out, rows, k, n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above with [k, 24] panels, and AVX2 + FMA support was checked.
+            Isa::Avx2 => unsafe { avx2::matmul(x, &self.data, out, rows, k, n) },
+            _ => portable::matmul(x, &self.data, out, rows, k, n),
+        }
+    }
+}
+
+/// `out = x · m` for row-major `m` (packs `m` first: for a matrix used once).
 ///
 /// # Shapes
-/// - x: `[rows, k]`
-/// - w: `[k, n]`
-/// - out: `[rows, n]`
+/// - x: `[rows, k]`, m: `[k, n]`, out: `[rows, n]`
 ///
 /// # Panics
 /// If a slice's length does not match its shape.
-pub fn matmul_rows(x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
-    matmul_rows_with(Isa::detect(), x, w, out, rows, k, n)
-}
-
-/// [`matmul_rows`] on a chosen instruction set (tests and benchmarks compare them).
-///
-/// # Shapes
-/// As [`matmul_rows`].
-///
-/// # Panics
-/// If a slice's length does not match its shape, or the CPU does not support `isa`.
-pub fn matmul_rows_with(isa: Isa, x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
-    assert_eq!(x.len(), rows * k, "x must hold rows·k = {rows}·{k} values");
-    assert_eq!(w.len(), k * n, "w must hold k·n = {k}·{n} values");
-    assert_eq!(out.len(), rows * n, "out must hold rows·n = {rows}·{n} values");
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    if rows == 0 || n == 0 {
-        return;
-    }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: lengths were checked above and AVX-512F support was checked by `supported`.
-        Isa::Avx512 => unsafe { avx512::matmul_rows(x, w, out, rows, k, n) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: lengths were checked above and AVX2 + FMA support was checked by `supported`.
-        Isa::Avx2 => unsafe { avx2::matmul_rows(x, w, out, rows, k, n) },
-        _ => portable::matmul_rows(x, w, out, rows, k, n),
-    }
+pub fn matmul_rows(x: &[f32], m: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+    PackedMatrix::new(m, k, n).matmul(x, out, rows)
 }

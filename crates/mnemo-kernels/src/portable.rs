@@ -1,15 +1,22 @@
-//! The portable path: plain loops, `Σ_k` ascending per output element.
+//! The portable path: 16-column panels, one fused multiply-add per term, `k` ascending.
 
-/// `out = x · w` (see [`crate::matmul_rows`]); lengths already checked.
-pub(crate) fn matmul_rows(x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
-    for r in 0..rows {
-        let o = &mut out[r * n..(r + 1) * n];
-        o.fill(0.0);
-        for (kk, wrow) in w.chunks_exact(n).enumerate().take(k) {
-            let xv = x[r * k + kk];
-            for (acc, &wv) in o.iter_mut().zip(wrow) {
-                *acc = xv.mul_add(wv, *acc);
+/// Columns per panel.
+const P: usize = 16;
+
+/// `out = x · M` for `M` packed in `[k, 16]` panels (lengths already checked).
+pub(crate) fn matmul(x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+    for (pi, panel) in panels.chunks_exact(k * P).enumerate() {
+        let c0 = pi * P;
+        let width = (n - c0).min(P);
+        for r in 0..rows {
+            let mut acc = [0.0f32; P];
+            for (kk, wrow) in panel.chunks_exact(P).enumerate() {
+                let xv = x[r * k + kk];
+                for (a, &w) in acc.iter_mut().zip(wrow) {
+                    *a = xv.mul_add(w, *a);
+                }
             }
+            out[r * n + c0..r * n + c0 + width].copy_from_slice(&acc[..width]);
         }
     }
 }

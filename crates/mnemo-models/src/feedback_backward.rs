@@ -27,7 +27,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::layer_norm;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::Norm;
-use mnemo_kernels::matmul_rows;
+use mnemo_kernels::PackedMatrix;
 
 use crate::feedback::{FeedbackLm, FeedbackState};
 
@@ -50,7 +50,7 @@ pub enum StepProducts {
     /// burn's `matmul` on the model's device: works on every backend.
     #[default]
     Backend,
-    /// `mnemo_kernels::matmul_rows` on host memory: 3–5× faster than the CPU backend's GEMM for
+    /// `mnemo_kernels::PackedMatrix` products on host memory: 3–5× faster than the CPU backend's GEMM for
     /// `B = 8` rows (docs/performance.md). Each product reads the rows back from the device and
     /// writes the result to it, so use it only with a CPU backend (`mnemo_backend::runs_on_host`).
     Host,
@@ -62,8 +62,8 @@ enum StepMatrix {
     /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
     /// side is the feature dimension, not the batch of 8 rows.
     Backend(Tensor<2>),
-    /// `M`, row-major `[k, n]` on the host.
-    Host { m: Vec<f32>, k: usize, n: usize },
+    /// `M` on the host, packed for `mnemo_kernels`.
+    Host(PackedMatrix),
 }
 
 impl StepMatrix {
@@ -78,7 +78,7 @@ impl StepMatrix {
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
                 let m = m_t.transpose().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
-                StepMatrix::Host { m, k, n }
+                StepMatrix::Host(PackedMatrix::new(&m, k, n))
             }
         }
     }
@@ -91,13 +91,13 @@ impl StepMatrix {
     fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
-            StepMatrix::Host { m, k, n } => {
+            StepMatrix::Host(m) => {
                 let [rows, _] = x.dims();
                 let device = x.device();
                 let x = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 activations");
-                let mut out = vec![0.0f32; rows * n];
-                matmul_rows(&x, m, &mut out, rows, *k, *n);
-                Tensor::from_data(TensorData::new(out, [rows, *n]), &device)
+                let mut out = vec![0.0f32; rows * m.n()];
+                m.matmul(&x, &mut out, rows);
+                Tensor::from_data(TensorData::new(out, [rows, m.n()]), &device)
             }
         }
     }

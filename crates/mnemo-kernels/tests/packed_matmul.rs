@@ -1,6 +1,10 @@
-//! Every instruction-set path of `matmul_rows` against a naive f64 product, over shapes that
+//! Every instruction-set path of `PackedMatrix::matmul` against a naive f64 product, over shapes that
 //! hit full blocks, partial row blocks, masked/scalar column tails and k = 1.
-use mnemo_kernels::{Isa, matmul_rows, matmul_rows_with};
+use mnemo_kernels::{Isa, PackedMatrix, matmul_rows};
+
+fn matmul_rows_with(isa: Isa, x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+    PackedMatrix::with_isa(isa, w, k, n).matmul(x, out, rows)
+}
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -85,8 +89,15 @@ fn the_default_path_is_the_detected_one() {
 }
 
 #[test]
-#[should_panic(expected = "w must hold k·n")]
+#[should_panic(expected = "the matrix must hold k·n")]
 fn a_wrong_length_is_refused() {
     let mut out = vec![0.0; 2 * 3];
     matmul_rows(&[0.0; 2 * 4], &[0.0; 4 * 3 - 1], &mut out, 2, 4, 3);
+}
+
+#[test]
+#[should_panic(expected = "x must hold rows·k")]
+fn a_wrong_row_length_is_refused() {
+    let mut out = vec![0.0; 2 * 3];
+    PackedMatrix::new(&[0.0; 4 * 3], 4, 3).matmul(&[0.0; 2 * 4 + 1], &mut out, 2);
 }
