@@ -23,6 +23,9 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod portable;
+pub mod window;
+
+pub use window::{WindowShape, window_attend, window_attend_backward};
 
 /// An instruction set a [`PackedMatrix`] can be multiplied with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,137 @@
+//! Host window attention against a naive f64 reference, and its backward against central
+//! finite differences of the forward.
+use mnemo_kernels::{WindowShape, window_attend, window_attend_backward};
+
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const SHAPE: WindowShape = WindowShape { rows: 3, slots: 9, span: 5, dh: 4 };
+const START: usize = 3;
+const SCALE: f32 = 0.5;
+
+struct Inputs {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    p: Vec<f32>,
+}
+
+fn inputs() -> Inputs {
+    let WindowShape { rows, slots, span, dh } = SHAPE;
+    Inputs {
+        q: values(rows * dh, 1),
+        k: values(rows * slots * dh, 2),
+        v: values(rows * slots * dh, 3),
+        p: values(span * dh, 4),
+    }
+}
+
+/// Loss `Σ out ⊙ probe` in f64 by the definition.
+fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
+    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let mut out = vec![0.0f64; rows * dh];
+    for i in 0..rows {
+        let s: Vec<f64> = (0..span)
+            .map(|j| {
+                let slot = (i * slots + START + j) * dh;
+                (0..dh)
+                    .map(|d| x.q[i * dh + d] as f64 * (x.k[slot + d] as f64 + x.p[j * dh + d] as f64))
+                    .sum::<f64>()
+                    * SCALE as f64
+            })
+            .collect();
+        let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+        for j in 0..span {
+            let a = (s[j] - m).exp() / z;
+            for d in 0..dh {
+                out[i * dh + d] += a * x.v[(i * slots + START + j) * dh + d] as f64;
+            }
+        }
+    }
+    let loss = out.iter().zip(probe).map(|(o, p)| o * *p as f64).sum();
+    (out, loss)
+}
+
+#[test]
+fn forward_matches_the_definition() {
+    let x = inputs();
+    let WindowShape { rows, span, dh, .. } = SHAPE;
+    let mut probs = vec![f32::NAN; rows * span];
+    let mut out = vec![f32::NAN; rows * dh];
+    window_attend(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+    let (want, _) = reference(&x, &vec![0.0; rows * dh]);
+    for (g, w) in out.iter().zip(&want) {
+        assert!((*g as f64 - w).abs() < 1e-6, "{g} vs {w}");
+    }
+    for row in probs.chunks(span) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn backward_matches_finite_differences() {
+    let x = inputs();
+    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let probe = values(rows * dh, 5);
+    let mut probs = vec![0.0; rows * span];
+    let mut out = vec![0.0; rows * dh];
+    window_attend(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+    let mut dq = vec![f32::NAN; rows * dh];
+    let mut ds = vec![f32::NAN; rows * span];
+    // Pre-filled gradient buffers: the backward must add, not overwrite.
+    let mut dk = vec![0.25; rows * slots * dh];
+    let mut dv = vec![-0.5; rows * slots * dh];
+    window_attend_backward(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &probs, &probe, &mut dq, &mut ds, &mut dk, &mut dv);
+    let eps = 1e-3f32;
+    let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
+        let mut plus = inputs();
+        field(&mut plus)[idx] += eps;
+        let mut minus = inputs();
+        field(&mut minus)[idx] -= eps;
+        (reference(&plus, &probe).1 - reference(&minus, &probe).1) / (2.0 * eps as f64)
+    };
+    let close = |got: f32, want: f64, what: &str| {
+        assert!((got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()), "{what}: {got} vs {want}");
+    };
+    for idx in 0..rows * dh {
+        close(dq[idx], fd(&|x| &mut x.q, idx), &format!("dq[{idx}]"));
+    }
+    for i in 0..rows {
+        for slot in 0..slots {
+            for d in 0..dh {
+                let idx = (i * slots + slot) * dh + d;
+                close(dk[idx] - 0.25, fd(&|x| &mut x.k, idx), &format!("dk[{idx}]"));
+                close(dv[idx] + 0.5, fd(&|x| &mut x.v, idx), &format!("dv[{idx}]"));
+                if !(START..START + span).contains(&slot) {
+                    assert_eq!((dk[idx], dv[idx]), (0.25, -0.5), "slot {slot} is outside the window");
+                }
+            }
+        }
+    }
+    // The position gradient is Σ_i ds_i ⊗ q_i: check it through the scores' gradient.
+    for j in 0..span {
+        for d in 0..dh {
+            let got: f32 = (0..rows).map(|i| ds[i * span + j] * x.q[i * dh + d]).sum();
+            close(got, fd(&|x| &mut x.p, j * dh + d), &format!("dpos[{j},{d}]"));
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "outside 9 slots")]
+fn a_window_past_the_buffer_is_refused() {
+    let x = inputs();
+    let WindowShape { rows, span, dh, .. } = SHAPE;
+    let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
+    window_attend(SHAPE, 5, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+}
