@@ -6,6 +6,10 @@
 //! the window of one step is slots `start .. start + S`; positions are `[S, Dh]` (slot `j` of
 //! the window uses `pos[j]`). Scores `s_j = (q·k_j + q·p_j) · scale`, `a = softmax(s)`,
 //! `o = Σ_j a_j v_j`.
+//!
+//! The loops are plain safe Rust, compiled once per instruction set (`#[target_feature]`
+//! wrappers chosen by [`Isa::detect`](crate::Isa::detect)) so that they vectorise with
+//! AVX-512 or AVX2 where the CPU has it.
 
 /// Sizes of a window of keys/values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,22 +24,55 @@ pub struct WindowShape {
     pub dh: usize,
 }
 
-impl WindowShape {
-    fn check(&self, start: usize, q: &[f32], keys: &[f32], values: &[f32], pos: &[f32]) {
-        let WindowShape { rows, slots, span, dh } = *self;
+/// One step's window: the buffers it reads and where.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// Buffer sizes.
+    pub shape: WindowShape,
+    /// First slot of the window.
+    pub start: usize,
+    /// Score scale (`1/√Dh`).
+    pub scale: f32,
+    /// Keys `[I, slots, Dh]`.
+    pub keys: &'a [f32],
+    /// Values `[I, slots, Dh]`.
+    pub values: &'a [f32],
+    /// Relative positions `[S, Dh]`.
+    pub pos: &'a [f32],
+}
+
+impl Window<'_> {
+    fn check(&self, q: &[f32], probs: &[f32]) {
+        let WindowShape { rows, slots, span, dh } = self.shape;
+        let start = self.start;
         assert!(start + span <= slots, "window {start}..{} outside {slots} slots", start + span);
         assert_eq!(q.len(), rows * dh, "queries must hold rows·dh = {rows}·{dh} values");
-        assert_eq!(keys.len(), rows * slots * dh, "keys must hold rows·slots·dh values");
-        assert_eq!(values.len(), rows * slots * dh, "values must hold rows·slots·dh values");
-        assert_eq!(pos.len(), span * dh, "positions must hold span·dh values");
+        assert_eq!(self.keys.len(), rows * slots * dh, "keys must hold rows·slots·dh values");
+        assert_eq!(self.values.len(), rows * slots * dh, "values must hold rows·slots·dh values");
+        assert_eq!(self.pos.len(), span * dh, "positions must hold span·dh values");
+        assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
     }
 }
 
+/// Lanes of the dot-product accumulator: independent partial sums let the compiler use vector
+/// registers (an iterator `sum` is a sequential chain of adds).
+const LANES: usize = 16;
+
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// `y += alpha · x`.
+#[inline(always)]
 fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
         *y += alpha * x;
@@ -45,36 +82,49 @@ fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
 /// Forward: writes the attention probabilities and outputs.
 ///
 /// # Shapes
-/// - q: `[I, Dh]`; keys, values: `[I, slots, Dh]`; pos: `[S, Dh]`
+/// - q: `[I, Dh]`
 /// - probs: `[I, S]`; out: `[I, Dh]` (overwritten)
 ///
 /// # Panics
-/// If a length does not match `shape` or the window leaves the buffer.
-#[allow(clippy::too_many_arguments)]
-pub fn window_attend(
-    shape: WindowShape,
-    start: usize,
-    scale: f32,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    pos: &[f32],
-    probs: &mut [f32],
-    out: &mut [f32],
-) {
-    shape.check(start, q, keys, values, pos);
-    let WindowShape { rows, slots, span, dh } = shape;
-    assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
-    assert_eq!(out.len(), rows * dh, "out must hold rows·dh values");
+/// If a length does not match the window's shape or the window leaves the buffer.
+pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
+    w.check(q, probs);
+    assert_eq!(out.len(), q.len(), "out must hold rows·dh values");
+    match crate::Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX-512F on this CPU.
+        crate::Isa::Avx512 => unsafe { attend_avx512(w, q, probs, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX2 and FMA on this CPU.
+        crate::Isa::Avx2 => unsafe { attend_avx2(w, q, probs, out) },
+        _ => attend(w, q, probs, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn attend_avx512(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
+    attend(w, q, probs, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn attend_avx2(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
+    attend(w, q, probs, out)
+}
+
+#[inline(always)]
+fn attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
+    let WindowShape { rows, slots, span, dh } = w.shape;
     for i in 0..rows {
         let qi = &q[i * dh..(i + 1) * dh];
-        let base = (i * slots + start) * dh;
+        let base = (i * slots + w.start) * dh;
         let a = &mut probs[i * span..(i + 1) * span];
         let mut max = f32::NEG_INFINITY;
         for (j, aj) in a.iter_mut().enumerate() {
-            let k = &keys[base + j * dh..base + (j + 1) * dh];
-            let p = &pos[j * dh..(j + 1) * dh];
-            *aj = (dot(qi, k) + dot(qi, p)) * scale;
+            let k = &w.keys[base + j * dh..base + (j + 1) * dh];
+            let p = &w.pos[j * dh..(j + 1) * dh];
+            *aj = (dot(qi, k) + dot(qi, p)) * w.scale;
             max = max.max(*aj);
         }
         let mut sum = 0.0;
@@ -86,68 +136,88 @@ pub fn window_attend(
         o.fill(0.0);
         for (j, aj) in a.iter_mut().enumerate() {
             *aj /= sum;
-            axpy(o, *aj, &values[base + j * dh..base + (j + 1) * dh]);
+            axpy(o, *aj, &w.values[base + j * dh..base + (j + 1) * dh]);
         }
     }
 }
 
-/// Backward of [`window_attend`] given `dL/dout`: writes `dL/dq` and the gradient of the
-/// (scaled) scores, and **adds** the window's key/value gradients into `dkeys`/`dvalues`.
+/// Gradients written or added by [`window_attend_backward`].
+#[derive(Debug)]
+pub struct WindowGrads<'a> {
+    /// `dL/dq`, `[I, Dh]` (overwritten).
+    pub dq: &'a mut [f32],
+    /// Gradient of the scaled scores, `[I, S]` (overwritten).
+    pub dscores: &'a mut [f32],
+    /// Key gradients `[I, slots, Dh]`: the window's are **added**.
+    pub dkeys: &'a mut [f32],
+    /// Value gradients `[I, slots, Dh]`: the window's are **added**.
+    pub dvalues: &'a mut [f32],
+}
+
+/// Backward of [`window_attend`] given `dL/dout`.
 ///
 /// # Shapes
-/// - q, d_out: `[I, Dh]`; keys, values, dkeys, dvalues: `[I, slots, Dh]`; pos: `[S, Dh]`;
-///   probs: `[I, S]`
-/// - dq: `[I, Dh]`, dscores: `[I, S]` (overwritten)
+/// - q, d_out: `[I, Dh]`; probs: `[I, S]`
 ///
 /// # Panics
-/// If a length does not match `shape` or the window leaves the buffer.
-#[allow(clippy::too_many_arguments)]
-pub fn window_attend_backward(
-    shape: WindowShape,
-    start: usize,
-    scale: f32,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    pos: &[f32],
-    probs: &[f32],
-    d_out: &[f32],
-    dq: &mut [f32],
-    dscores: &mut [f32],
-    dkeys: &mut [f32],
-    dvalues: &mut [f32],
-) {
-    shape.check(start, q, keys, values, pos);
-    let WindowShape { rows, slots, span, dh } = shape;
-    assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
+/// If a length does not match the window's shape or the window leaves the buffer.
+pub fn window_attend_backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    w.check(q, probs);
+    let WindowShape { rows, span, dh, .. } = w.shape;
     assert_eq!(d_out.len(), rows * dh, "d_out must hold rows·dh values");
-    assert_eq!(dq.len(), rows * dh, "dq must hold rows·dh values");
-    assert_eq!(dscores.len(), rows * span, "dscores must hold rows·span values");
-    assert_eq!(dkeys.len(), keys.len(), "dkeys must match keys");
-    assert_eq!(dvalues.len(), values.len(), "dvalues must match values");
+    assert_eq!(g.dq.len(), rows * dh, "dq must hold rows·dh values");
+    assert_eq!(g.dscores.len(), rows * span, "dscores must hold rows·span values");
+    assert_eq!(g.dkeys.len(), w.keys.len(), "dkeys must match keys");
+    assert_eq!(g.dvalues.len(), w.values.len(), "dvalues must match values");
+    match crate::Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX-512F on this CPU.
+        crate::Isa::Avx512 => unsafe { backward_avx512(w, q, probs, d_out, g) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX2 and FMA on this CPU.
+        crate::Isa::Avx2 => unsafe { backward_avx2(w, q, probs, d_out, g) },
+        _ => backward(w, q, probs, d_out, g),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn backward_avx512(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    backward(w, q, probs, d_out, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn backward_avx2(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    backward(w, q, probs, d_out, g)
+}
+
+#[inline(always)]
+fn backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    let WindowShape { rows, slots, span, dh } = w.shape;
     for i in 0..rows {
         let qi = &q[i * dh..(i + 1) * dh];
         let doi = &d_out[i * dh..(i + 1) * dh];
-        let base = (i * slots + start) * dh;
+        let base = (i * slots + w.start) * dh;
         let a = &probs[i * span..(i + 1) * span];
-        let ds = &mut dscores[i * span..(i + 1) * span];
+        let ds = &mut g.dscores[i * span..(i + 1) * span];
         // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
         let mut weighted = 0.0;
         for (j, dsj) in ds.iter_mut().enumerate() {
-            *dsj = dot(doi, &values[base + j * dh..base + (j + 1) * dh]);
+            *dsj = dot(doi, &w.values[base + j * dh..base + (j + 1) * dh]);
             weighted += a[j] * *dsj;
         }
         for (dsj, aj) in ds.iter_mut().zip(a) {
-            *dsj = aj * (*dsj - weighted) * scale;
+            *dsj = aj * (*dsj - weighted) * w.scale;
         }
-        let dqi = &mut dq[i * dh..(i + 1) * dh];
+        let dqi = &mut g.dq[i * dh..(i + 1) * dh];
         dqi.fill(0.0);
         for j in 0..span {
             let slot = base + j * dh..base + (j + 1) * dh;
-            axpy(dqi, ds[j], &keys[slot.clone()]);
-            axpy(dqi, ds[j], &pos[j * dh..(j + 1) * dh]);
-            axpy(&mut dkeys[slot.clone()], ds[j], qi);
-            axpy(&mut dvalues[slot], a[j], doi);
+            axpy(dqi, ds[j], &w.keys[slot.clone()]);
+            axpy(dqi, ds[j], &w.pos[j * dh..(j + 1) * dh]);
+            axpy(&mut g.dkeys[slot.clone()], ds[j], qi);
+            axpy(&mut g.dvalues[slot], a[j], doi);
         }
     }
 }

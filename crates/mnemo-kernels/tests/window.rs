@@ -1,6 +1,6 @@
 //! Host window attention against a naive f64 reference, and its backward against central
 //! finite differences of the forward.
-use mnemo_kernels::{WindowShape, window_attend, window_attend_backward};
+use mnemo_kernels::{Window, WindowGrads, WindowShape, window_attend, window_attend_backward};
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -14,7 +14,8 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-const SHAPE: WindowShape = WindowShape { rows: 3, slots: 9, span: 5, dh: 4 };
+// dh = 20: one 16-lane chunk of the vectorised dot product plus a remainder.
+const SHAPE: WindowShape = WindowShape { rows: 3, slots: 9, span: 5, dh: 20 };
 const START: usize = 3;
 const SCALE: f32 = 0.5;
 
@@ -23,6 +24,12 @@ struct Inputs {
     k: Vec<f32>,
     v: Vec<f32>,
     p: Vec<f32>,
+}
+
+impl Inputs {
+    fn window(&self, start: usize) -> Window<'_> {
+        Window { shape: SHAPE, start, scale: SCALE, keys: &self.k, values: &self.v, pos: &self.p }
+    }
 }
 
 fn inputs() -> Inputs {
@@ -68,7 +75,7 @@ fn forward_matches_the_definition() {
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let mut probs = vec![f32::NAN; rows * span];
     let mut out = vec![f32::NAN; rows * dh];
-    window_attend(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+    window_attend(&x.window(START), &x.q, &mut probs, &mut out);
     let (want, _) = reference(&x, &vec![0.0; rows * dh]);
     for (g, w) in out.iter().zip(&want) {
         assert!((*g as f64 - w).abs() < 1e-6, "{g} vs {w}");
@@ -85,13 +92,14 @@ fn backward_matches_finite_differences() {
     let probe = values(rows * dh, 5);
     let mut probs = vec![0.0; rows * span];
     let mut out = vec![0.0; rows * dh];
-    window_attend(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+    window_attend(&x.window(START), &x.q, &mut probs, &mut out);
     let mut dq = vec![f32::NAN; rows * dh];
     let mut ds = vec![f32::NAN; rows * span];
     // Pre-filled gradient buffers: the backward must add, not overwrite.
     let mut dk = vec![0.25; rows * slots * dh];
     let mut dv = vec![-0.5; rows * slots * dh];
-    window_attend_backward(SHAPE, START, SCALE, &x.q, &x.k, &x.v, &x.p, &probs, &probe, &mut dq, &mut ds, &mut dk, &mut dv);
+    let grads = WindowGrads { dq: &mut dq, dscores: &mut ds, dkeys: &mut dk, dvalues: &mut dv };
+    window_attend_backward(&x.window(START), &x.q, &probs, &probe, grads);
     let eps = 1e-3f32;
     let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
         let mut plus = inputs();
@@ -133,5 +141,5 @@ fn a_window_past_the_buffer_is_refused() {
     let x = inputs();
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
-    window_attend(SHAPE, 5, SCALE, &x.q, &x.k, &x.v, &x.p, &mut probs, &mut out);
+    window_attend(&x.window(5), &x.q, &mut probs, &mut out);
 }

@@ -30,6 +30,7 @@ use mnemo_core::Norm;
 use mnemo_kernels::PackedMatrix;
 
 use crate::feedback::{FeedbackLm, FeedbackState};
+use crate::feedback_host_window::{HostAttention, HostWindows, host};
 
 /// Logits, gradients of every parameter and the next state of one segment.
 #[derive(Debug)]
@@ -83,6 +84,21 @@ impl StepMatrix {
         }
     }
 
+    /// `x · M` for host rows `x` (`[rows, k]`), on `device`.
+    fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+        match self {
+            StepMatrix::Host(m) => {
+                let mut out = vec![0.0f32; rows * m.n()];
+                m.matmul(&x, &mut out, rows);
+                Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
+            }
+            StepMatrix::Backend(_) => {
+                let k = x.len() / rows.max(1);
+                self.apply(Tensor::from_data(TensorData::new(x, [rows, k]), device))
+            }
+        }
+    }
+
     /// `x · M`.
     ///
     /// # Shapes
@@ -91,13 +107,10 @@ impl StepMatrix {
     fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
-            StepMatrix::Host(m) => {
+            StepMatrix::Host(_) => {
                 let [rows, _] = x.dims();
                 let device = x.device();
-                let x = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 activations");
-                let mut out = vec![0.0f32; rows * m.n()];
-                m.matmul(&x, &mut out, rows);
-                Tensor::from_data(TensorData::new(out, [rows, m.n()]), &device)
+                self.apply_host(host(x), rows, &device)
             }
         }
     }
@@ -301,8 +314,10 @@ struct LayerTape {
     x: Vec<Tensor<2>>,
     /// Query (unscaled) `[B, D]`.
     q: Vec<Tensor<2>>,
-    /// Attention probabilities `[B, H, 1, S]`.
+    /// Attention probabilities `[B, H, 1, S]` (backend windows).
     a: Vec<Tensor<4>>,
+    /// Query and probabilities on the host (host windows).
+    host: Vec<HostAttention>,
     /// Attention output before the output projection `[B, D]`.
     o: Vec<Tensor<2>>,
     /// State after the attention sublayer `[B, D]`.
@@ -432,6 +447,10 @@ impl FeedbackLm {
             kbufs.push(Tensor::cat(vec![split(p.key.forward(n.clone())), pad.clone()], 2));
             vbufs.push(Tensor::cat(vec![split(p.value.forward(n)), pad], 2)); // [B,H,S+T,Dh]
         }
+        let mut host_windows = (products == StepProducts::Host).then(|| {
+            let pos = layers.iter().map(|lp| lp.pos.clone().reshape([s, dh])).collect();
+            HostWindows::new(&kbufs, &vbufs, pos, scale as f32)
+        });
         let mut tapes: Vec<LayerTape> = (0..n_layers).map(|_| LayerTape::default()).collect();
         let mut tops = Vec::with_capacity(t_len);
         let mut memories = Vec::with_capacity(t_len);
@@ -440,20 +459,30 @@ impl FeedbackLm {
             let mut memory = x0.clone().mul_scalar(mix[0]);
             let mut h = x0;
             for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
-                let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
-                let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
                 let q = lp.query.step(lp.norm1.forward(h.clone())); // [B,D]
-                let q4 = q.clone().reshape([b, heads, 1, dh]);
-                let scores = (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone()))
-                    .mul_scalar(scale); // [B,H,1,S]
-                let a = softmax(scores, 3);
-                let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
+                let o = match &host_windows {
+                    Some(hw) => {
+                        let (o, saved) = hw.attend(lp.proj, l, t, q.clone());
+                        tape.host.push(saved);
+                        o
+                    }
+                    None => {
+                        let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
+                        let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
+                        let q4 = q.clone().reshape([b, heads, 1, dh]);
+                        let scores = (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone()))
+                            .mul_scalar(scale); // [B,H,1,S]
+                        let a = softmax(scores, 3);
+                        let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
+                        tape.a.push(a);
+                        o
+                    }
+                };
                 let mid = h.clone() + lp.output.step(o.clone());
                 let f1 = lp.up.step(lp.norm2.forward(mid.clone())); // [B,F]
                 let out = mid.clone() + lp.down.step(gelu(f1.clone()));
                 tape.x.push(h);
                 tape.q.push(q);
-                tape.a.push(a);
                 tape.o.push(o);
                 tape.mid.push(mid);
                 tape.f1.push(f1);
@@ -463,8 +492,12 @@ impl FeedbackLm {
             let slot = [0..b, 0..heads, s + t..s + t + 1, 0..dh];
             for (p, proj) in projs.iter().enumerate() {
                 let n = proj.norm.forward(memory.clone());
-                let k = proj.key.step(n.clone()).reshape([b, heads, 1, dh]);
-                let v = proj.value.step(n).reshape([b, heads, 1, dh]);
+                let (k, v) = (proj.key.step(n.clone()), proj.value.step(n));
+                if let Some(hw) = &mut host_windows {
+                    hw.write(p, t, k, v);
+                    continue;
+                }
+                let (k, v) = (k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh]));
                 kbufs[p].inplace(|buf| buf.slice_assign(slot.clone(), k));
                 vbufs[p].inplace(|buf| buf.slice_assign(slot.clone(), v));
             }
@@ -560,8 +593,16 @@ impl FeedbackLm {
             // Gradient of this step's memory, from everything that read its key and value.
             let mut dm: Option<Tensor<2>> = None;
             for (p, proj) in projs.iter().enumerate() {
-                let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
-                let dxhat = proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]));
+                let dxhat = match &host_windows {
+                    Some(hw) => {
+                        let (dk, dv) = hw.slot_grads(p, t);
+                        proj_w_t[p].0.apply_host(dk, b, &device) + proj_w_t[p].1.apply_host(dv, b, &device)
+                    }
+                    None => {
+                        let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
+                        proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]))
+                    }
+                };
                 let g = proj.norm.backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
                 dm = Some(match dm {
                     Some(acc) => acc + g,
@@ -584,23 +625,30 @@ impl FeedbackLm {
                         step_of(&bt.mid_hat, t),
                         step_of(&bt.mid_rstd, t),
                     );
-                let d_o = bt.o_w_t.apply(dmid.clone()).reshape([b, heads, 1, dh]);
-                let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
-                let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
-                let a = tape.a[t].clone(); // [B,H,1,S]
-                let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,S]
-                let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
-                let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
+                let d_o = bt.o_w_t.apply(dmid.clone());
+                let (dq, ds) = match &mut host_windows {
+                    Some(hw) => hw.backward(lp.proj, l, t, &tape.host[t], d_o),
+                    None => {
+                        let d_o = d_o.reshape([b, heads, 1, dh]);
+                        let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
+                        let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
+                        let a = tape.a[t].clone(); // [B,H,1,S]
+                        let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,S]
+                        let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
+                        let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
+                        ds_step[lp.proj].push(ds.clone());
+                        q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
+                        a_step[lp.proj].push(a);
+                        do_step[lp.proj].push(d_o);
+                        (dq, ds)
+                    }
+                };
                 let dx = dmid.clone()
                     + lp.norm1.backward(
                         bt.q_w_t.apply(dq.clone()),
                         step_of(&bt.x_hat, t),
                         step_of(&bt.x_rstd, t),
                     );
-                ds_step[lp.proj].push(ds.clone());
-                q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
-                a_step[lp.proj].push(a);
-                do_step[lp.proj].push(d_o);
                 lg.dy.push(dy);
                 lg.df1.push(df1);
                 lg.dmid.push(dmid);
@@ -608,9 +656,10 @@ impl FeedbackLm {
                 lg.ds.push(ds);
                 dstate = dx + dm.clone().mul_scalar(mix[l]);
             }
-            // Window gradients of the S slots this step read, one matmul per window.
+            // Window gradients of the S slots this step read, one matmul per window (host
+            // windows added theirs in place).
             let window = [0..b, 0..heads, t..t + s, 0..dh];
-            for p in 0..projs.len() {
+            for p in (0..projs.len()).filter(|_| host_windows.is_none()) {
                 let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,S]
                 let q = Tensor::cat(std::mem::take(&mut q_step[p]), 2); // [B,H,Lp,Dh]
                 let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,S,Dh]
@@ -624,6 +673,10 @@ impl FeedbackLm {
             }
             dms.push(dm);
             dx0s.push(dstate);
+        }
+
+        if let Some(hw) = host_windows {
+            (dkbufs, dvbufs) = hw.into_grads(&device);
         }
 
         // ---- weight gradients: one matmul per weight over all N rows ----

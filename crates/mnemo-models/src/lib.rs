@@ -20,6 +20,7 @@
 pub mod config;
 pub mod feedback;
 pub mod feedback_backward;
+mod feedback_host_window;
 pub mod feedback_cache;
 pub mod feedback_layer;
 pub mod lm;
