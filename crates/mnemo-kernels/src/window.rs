@@ -8,7 +8,7 @@
 //! `o = Σ_j a_j v_j`.
 //!
 //! The loops are plain safe Rust, compiled once per instruction set (`#[target_feature]`
-//! wrappers chosen by [`Isa::detect`](crate::Isa::detect)) so that they vectorise with
+//! wrappers chosen by the caller's [`Isa`](crate::Isa)) so that they vectorise with
 //! AVX-512 or AVX2 where the CPU has it.
 
 /// Sizes of a window of keys/values.
@@ -27,6 +27,8 @@ pub struct WindowShape {
 /// One step's window: the buffers it reads and where.
 #[derive(Debug, Clone, Copy)]
 pub struct Window<'a> {
+    /// The instruction set to run on (normally [`Isa::detect`](crate::Isa::detect)).
+    pub isa: crate::Isa,
     /// Buffer sizes.
     pub shape: WindowShape,
     /// First slot of the window.
@@ -51,6 +53,7 @@ impl Window<'_> {
         assert_eq!(self.values.len(), rows * slots * dh, "values must hold rows·slots·dh values");
         assert_eq!(self.pos.len(), span * dh, "positions must hold span·dh values");
         assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
+        assert!(self.isa.supported(), "this CPU does not support {:?}", self.isa);
     }
 }
 
@@ -58,6 +61,92 @@ impl Window<'_> {
 /// registers (an iterator `sum` is a sequential chain of adds).
 const LANES: usize = 16;
 
+/// Sum of the lanes as a tree (4 vector adds instead of 15 dependent scalar adds).
+#[inline(always)]
+fn reduce(mut acc: [f32; LANES]) -> f32 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            acc[l] += acc[l + half];
+        }
+        half /= 2;
+    }
+    acc[0]
+}
+
+/// The dot products of the kernels, per instruction set: the compiler's auto-vectorisation of
+/// the generic version splits a 64-long dot into 2-lane pieces, so AVX-512 gets intrinsics.
+trait Dots {
+    /// `a · b`.
+    fn dot(a: &[f32], b: &[f32]) -> f32;
+    /// `q · (k + p)`.
+    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32;
+}
+
+/// Plain Rust dot products.
+struct Generic;
+
+impl Dots for Generic {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot(a, b)
+    }
+    #[inline(always)]
+    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
+        dot_sum(q, k, p)
+    }
+}
+
+/// AVX-512F dot products; only instantiated inside the `*_avx512` wrappers.
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Dots for Avx512 {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: `Avx512` is only used by the `*_avx512` functions, which run only after
+        // `Isa::supported` found AVX-512F.
+        unsafe { dot_sum_avx512(a, b, None) }
+    }
+    #[inline(always)]
+    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
+        // SAFETY: as above.
+        unsafe { dot_sum_avx512(q, k, Some(p)) }
+    }
+}
+
+/// `q · (k + p)` (or `q · k`) with 16-lane fused multiply-adds.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_sum_avx512(q: &[f32], k: &[f32], p: Option<&[f32]>) -> f32 {
+    use std::arch::x86_64::*;
+    let n = q.len().min(k.len()).min(p.map_or(usize::MAX, <[f32]>::len));
+    let full = n - n % 16;
+    let mut acc = _mm512_setzero_ps();
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 16 <= full <= the length of every slice read.
+        unsafe {
+            let mut kv = _mm512_loadu_ps(k.as_ptr().add(i));
+            if let Some(p) = p {
+                kv = _mm512_add_ps(kv, _mm512_loadu_ps(p.as_ptr().add(i)));
+            }
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(q.as_ptr().add(i)), kv, acc);
+        }
+        i += 16;
+    }
+    let mut sum = _mm512_reduce_add_ps(acc);
+    for j in full..n {
+        sum += q[j] * (k[j] + p.map_or(0.0, |p| p[j]));
+    }
+    sum
+}
+
+/// `a · b`.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
@@ -68,7 +157,21 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[l] += x[l] * y[l];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    reduce(acc) + tail
+}
+
+/// `q · (k + p)`: the key and position terms of a score in one pass.
+#[inline(always)]
+fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (cq, ck, cp) = (q.chunks_exact(LANES), k.chunks_exact(LANES), p.chunks_exact(LANES));
+    let tail: f32 = (cq.remainder().iter().zip(ck.remainder()).zip(cp.remainder())).map(|((q, k), p)| q * (k + p)).sum();
+    for ((q, k), p) in cq.zip(ck).zip(cp) {
+        for l in 0..LANES {
+            acc[l] += q[l] * (k[l] + p[l]);
+        }
+    }
+    reduce(acc) + tail
 }
 
 /// `y += alpha · x`.
@@ -90,31 +193,31 @@ fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
 pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
     w.check(q, probs);
     assert_eq!(out.len(), q.len(), "out must hold rows·dh values");
-    match crate::Isa::detect() {
+    match w.isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `detect` found AVX-512F on this CPU.
+        // SAFETY: `check` found AVX-512F on this CPU.
         crate::Isa::Avx512 => unsafe { attend_avx512(w, q, probs, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `detect` found AVX2 and FMA on this CPU.
+        // SAFETY: `check` found AVX2 and FMA on this CPU.
         crate::Isa::Avx2 => unsafe { attend_avx2(w, q, probs, out) },
-        _ => attend(w, q, probs, out),
+        _ => attend::<Generic>(w, q, probs, out),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn attend_avx512(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    attend(w, q, probs, out)
+    attend::<Avx512>(w, q, probs, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn attend_avx2(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    attend(w, q, probs, out)
+    attend::<Generic>(w, q, probs, out)
 }
 
 #[inline(always)]
-fn attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
+fn attend<D: Dots>(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
     let WindowShape { rows, slots, span, dh } = w.shape;
     for i in 0..rows {
         let qi = &q[i * dh..(i + 1) * dh];
@@ -124,7 +227,7 @@ fn attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
         for (j, aj) in a.iter_mut().enumerate() {
             let k = &w.keys[base + j * dh..base + (j + 1) * dh];
             let p = &w.pos[j * dh..(j + 1) * dh];
-            *aj = (dot(qi, k) + dot(qi, p)) * w.scale;
+            *aj = D::dot_sum(qi, k, p) * w.scale;
             max = max.max(*aj);
         }
         let mut sum = 0.0;
@@ -141,62 +244,57 @@ fn attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
     }
 }
 
-/// Gradients written or added by [`window_attend_backward`].
+/// Gradients written by [`window_attend_backward`].
 #[derive(Debug)]
 pub struct WindowGrads<'a> {
     /// `dL/dq`, `[I, Dh]` (overwritten).
     pub dq: &'a mut [f32],
     /// Gradient of the scaled scores, `[I, S]` (overwritten).
     pub dscores: &'a mut [f32],
-    /// Key gradients `[I, slots, Dh]`: the window's are **added**.
-    pub dkeys: &'a mut [f32],
-    /// Value gradients `[I, slots, Dh]`: the window's are **added**.
-    pub dvalues: &'a mut [f32],
 }
 
-/// Backward of [`window_attend`] given `dL/dout`.
+/// Backward of [`window_attend`] given `dL/dout`, except the key/value gradients: those are
+/// `dK[start+j] += dscores_j · q` and `dV[start+j] += probs_j · d_out`, added with
+/// [`window_accumulate`] once for all layers that read the window.
 ///
 /// # Shapes
-/// - q, d_out: `[I, Dh]`; probs: `[I, S]`
+/// - d_out: `[I, Dh]`; probs: `[I, S]`
 ///
 /// # Panics
 /// If a length does not match the window's shape or the window leaves the buffer.
-pub fn window_attend_backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    w.check(q, probs);
+pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    w.check(d_out, probs);
     let WindowShape { rows, span, dh, .. } = w.shape;
     assert_eq!(d_out.len(), rows * dh, "d_out must hold rows·dh values");
     assert_eq!(g.dq.len(), rows * dh, "dq must hold rows·dh values");
     assert_eq!(g.dscores.len(), rows * span, "dscores must hold rows·span values");
-    assert_eq!(g.dkeys.len(), w.keys.len(), "dkeys must match keys");
-    assert_eq!(g.dvalues.len(), w.values.len(), "dvalues must match values");
-    match crate::Isa::detect() {
+    match w.isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `detect` found AVX-512F on this CPU.
-        crate::Isa::Avx512 => unsafe { backward_avx512(w, q, probs, d_out, g) },
+        // SAFETY: `check` found AVX-512F on this CPU.
+        crate::Isa::Avx512 => unsafe { backward_avx512(w, probs, d_out, g) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `detect` found AVX2 and FMA on this CPU.
-        crate::Isa::Avx2 => unsafe { backward_avx2(w, q, probs, d_out, g) },
-        _ => backward(w, q, probs, d_out, g),
+        // SAFETY: `check` found AVX2 and FMA on this CPU.
+        crate::Isa::Avx2 => unsafe { backward_avx2(w, probs, d_out, g) },
+        _ => backward::<Generic>(w, probs, d_out, g),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn backward_avx512(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    backward(w, q, probs, d_out, g)
+fn backward_avx512(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    backward::<Avx512>(w, probs, d_out, g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn backward_avx2(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    backward(w, q, probs, d_out, g)
+fn backward_avx2(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
+    backward::<Generic>(w, probs, d_out, g)
 }
 
 #[inline(always)]
-fn backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads) {
+fn backward<D: Dots>(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
     let WindowShape { rows, slots, span, dh } = w.shape;
     for i in 0..rows {
-        let qi = &q[i * dh..(i + 1) * dh];
         let doi = &d_out[i * dh..(i + 1) * dh];
         let base = (i * slots + w.start) * dh;
         let a = &probs[i * span..(i + 1) * span];
@@ -204,7 +302,7 @@ fn backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads)
         // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
         let mut weighted = 0.0;
         for (j, dsj) in ds.iter_mut().enumerate() {
-            *dsj = dot(doi, &w.values[base + j * dh..base + (j + 1) * dh]);
+            *dsj = D::dot(doi, &w.values[base + j * dh..base + (j + 1) * dh]);
             weighted += a[j] * *dsj;
         }
         for (dsj, aj) in ds.iter_mut().zip(a) {
@@ -212,12 +310,73 @@ fn backward(w: &Window, q: &[f32], probs: &[f32], d_out: &[f32], g: WindowGrads)
         }
         let dqi = &mut g.dq[i * dh..(i + 1) * dh];
         dqi.fill(0.0);
+        for (j, &dsj) in ds.iter().enumerate() {
+            let (k, p) = (&w.keys[base + j * dh..base + (j + 1) * dh], &w.pos[j * dh..(j + 1) * dh]);
+            for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
+                *d += dsj * (k + p);
+            }
+        }
+    }
+}
+
+/// Add `Σ_n coeffs[n][i, j] · vecs[n][i]` to slot `start + j` of row `i` of `buf`, for every
+/// row and window slot: the key (coefficients = score gradients, vectors = queries) or value
+/// (probabilities, output gradients) gradients of every layer reading a window, in one pass.
+///
+/// # Shapes
+/// - coeffs: each `[I, S]`; vecs: each `[I, Dh]`; buf: `[I, slots, Dh]`
+///
+/// # Panics
+/// If a length does not match `shape`, the lists differ in length, or the window leaves the
+/// buffer.
+pub fn window_accumulate(
+    isa: crate::Isa,
+    shape: WindowShape,
+    start: usize,
+    coeffs: &[&[f32]],
+    vecs: &[&[f32]],
+    buf: &mut [f32],
+) {
+    let WindowShape { rows, slots, span, dh } = shape;
+    assert!(start + span <= slots, "window {start}..{} outside {slots} slots", start + span);
+    assert_eq!(coeffs.len(), vecs.len(), "one coefficient matrix per vector matrix");
+    assert!(coeffs.iter().all(|c| c.len() == rows * span), "coefficients must hold rows·span values");
+    assert!(vecs.iter().all(|v| v.len() == rows * dh), "vectors must hold rows·dh values");
+    assert_eq!(buf.len(), rows * slots * dh, "the buffer must hold rows·slots·dh values");
+    assert!(isa.supported(), "this CPU does not support {isa:?}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX-512F on this CPU.
+        crate::Isa::Avx512 => unsafe { accumulate_avx512(shape, start, coeffs, vecs, buf) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX2 and FMA on this CPU.
+        crate::Isa::Avx2 => unsafe { accumulate_avx2(shape, start, coeffs, vecs, buf) },
+        _ => accumulate(shape, start, coeffs, vecs, buf),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn accumulate_avx512(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
+    accumulate(shape, start, coeffs, vecs, buf)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn accumulate_avx2(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
+    accumulate(shape, start, coeffs, vecs, buf)
+}
+
+#[inline(always)]
+fn accumulate(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
+    let WindowShape { rows, slots, span, dh } = shape;
+    for i in 0..rows {
         for j in 0..span {
-            let slot = base + j * dh..base + (j + 1) * dh;
-            axpy(dqi, ds[j], &w.keys[slot.clone()]);
-            axpy(dqi, ds[j], &w.pos[j * dh..(j + 1) * dh]);
-            axpy(&mut g.dkeys[slot.clone()], ds[j], qi);
-            axpy(&mut g.dvalues[slot], a[j], doi);
+            let at = (i * slots + start + j) * dh;
+            let dst = &mut buf[at..at + dh];
+            for (c, v) in coeffs.iter().zip(vecs) {
+                axpy(dst, c[i * span + j], &v[i * dh..(i + 1) * dh]);
+            }
         }
     }
 }

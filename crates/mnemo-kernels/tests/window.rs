@@ -1,6 +1,6 @@
 //! Host window attention against a naive f64 reference, and its backward against central
 //! finite differences of the forward.
-use mnemo_kernels::{Window, WindowGrads, WindowShape, window_attend, window_attend_backward};
+use mnemo_kernels::{Isa, Window, WindowGrads, WindowShape, window_accumulate, window_attend, window_attend_backward};
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -27,9 +27,14 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn window(&self, start: usize) -> Window<'_> {
-        Window { shape: SHAPE, start, scale: SCALE, keys: &self.k, values: &self.v, pos: &self.p }
+    fn window(&self, isa: Isa, start: usize) -> Window<'_> {
+        Window { isa, shape: SHAPE, start, scale: SCALE, keys: &self.k, values: &self.v, pos: &self.p }
     }
+}
+
+/// The instruction sets this CPU runs (each test checks every one).
+fn isas() -> Vec<Isa> {
+    [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()).collect()
 }
 
 fn inputs() -> Inputs {
@@ -71,14 +76,20 @@ fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
 
 #[test]
 fn forward_matches_the_definition() {
+    for isa in isas() {
+        forward_on(isa);
+    }
+}
+
+fn forward_on(isa: Isa) {
     let x = inputs();
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let mut probs = vec![f32::NAN; rows * span];
     let mut out = vec![f32::NAN; rows * dh];
-    window_attend(&x.window(START), &x.q, &mut probs, &mut out);
+    window_attend(&x.window(isa, START), &x.q, &mut probs, &mut out);
     let (want, _) = reference(&x, &vec![0.0; rows * dh]);
     for (g, w) in out.iter().zip(&want) {
-        assert!((*g as f64 - w).abs() < 1e-6, "{g} vs {w}");
+        assert!((*g as f64 - w).abs() < 1e-6, "{isa:?}: {g} vs {w}");
     }
     for row in probs.chunks(span) {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
@@ -87,19 +98,30 @@ fn forward_matches_the_definition() {
 
 #[test]
 fn backward_matches_finite_differences() {
+    for isa in isas() {
+        backward_on(isa);
+    }
+}
+
+fn backward_on(isa: Isa) {
     let x = inputs();
     let WindowShape { rows, slots, span, dh } = SHAPE;
     let probe = values(rows * dh, 5);
     let mut probs = vec![0.0; rows * span];
     let mut out = vec![0.0; rows * dh];
-    window_attend(&x.window(START), &x.q, &mut probs, &mut out);
+    window_attend(&x.window(isa, START), &x.q, &mut probs, &mut out);
     let mut dq = vec![f32::NAN; rows * dh];
     let mut ds = vec![f32::NAN; rows * span];
     // Pre-filled gradient buffers: the backward must add, not overwrite.
     let mut dk = vec![0.25; rows * slots * dh];
     let mut dv = vec![-0.5; rows * slots * dh];
-    let grads = WindowGrads { dq: &mut dq, dscores: &mut ds, dkeys: &mut dk, dvalues: &mut dv };
-    window_attend_backward(&x.window(START), &x.q, &probs, &probe, grads);
+    let grads = WindowGrads { dq: &mut dq, dscores: &mut ds };
+    window_attend_backward(&x.window(isa, START), &probs, &probe, grads);
+    // Key/value gradients, split into two terms (as for two layers) to check the sum.
+    let half = |v: &[f32]| v.iter().map(|x| x * 0.5).collect::<Vec<f32>>();
+    let (q_half, probe_half) = (half(&x.q), half(&probe));
+    window_accumulate(isa, SHAPE, START, &[&ds, &ds], &[&q_half, &q_half], &mut dk);
+    window_accumulate(isa, SHAPE, START, &[&probs, &probs], &[&probe_half, &probe_half], &mut dv);
     let eps = 1e-3f32;
     let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
         let mut plus = inputs();
@@ -109,7 +131,7 @@ fn backward_matches_finite_differences() {
         (reference(&plus, &probe).1 - reference(&minus, &probe).1) / (2.0 * eps as f64)
     };
     let close = |got: f32, want: f64, what: &str| {
-        assert!((got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()), "{what}: {got} vs {want}");
+        assert!((got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()), "{isa:?} {what}: {got} vs {want}");
     };
     for idx in 0..rows * dh {
         close(dq[idx], fd(&|x| &mut x.q, idx), &format!("dq[{idx}]"));
@@ -141,5 +163,5 @@ fn a_window_past_the_buffer_is_refused() {
     let x = inputs();
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
-    window_attend(&x.window(5), &x.q, &mut probs, &mut out);
+    window_attend(&x.window(Isa::Portable, 5), &x.q, &mut probs, &mut out);
 }

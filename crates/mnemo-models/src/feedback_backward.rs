@@ -657,7 +657,10 @@ impl FeedbackLm {
                 dstate = dx + dm.clone().mul_scalar(mix[l]);
             }
             // Window gradients of the S slots this step read, one matmul per window (host
-            // windows added theirs in place).
+            // windows: one in-place pass per window).
+            if let Some(hw) = &mut host_windows {
+                hw.flush(t);
+            }
             let window = [0..b, 0..heads, t..t + s, 0..dh];
             for p in (0..projs.len()).filter(|_| host_windows.is_none()) {
                 let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,S]

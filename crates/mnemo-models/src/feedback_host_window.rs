@@ -6,7 +6,7 @@
 //! Size legend as in [`feedback_backward`](crate::feedback_backward): B batch, H heads, S span,
 //! T segment length, Dh head size, D = H·Dh; buffers are `[B·H, S+T, Dh]`.
 use burn::tensor::{Tensor, TensorData};
-use mnemo_kernels::{Window, WindowGrads, WindowShape, window_attend, window_attend_backward};
+use mnemo_kernels::{Isa, Window, WindowGrads, WindowShape, window_accumulate, window_attend, window_attend_backward};
 
 /// Read a tensor's values as host `f32`.
 pub(crate) fn host<const N: usize>(x: Tensor<N>) -> Vec<f32> {
@@ -15,6 +15,7 @@ pub(crate) fn host<const N: usize>(x: Tensor<N>) -> Vec<f32> {
 
 /// Host windows of every memory projection, their gradients, and each layer's positions.
 pub(crate) struct HostWindows {
+    isa: Isa,
     shape: WindowShape,
     batch: usize,
     scale: f32,
@@ -25,6 +26,9 @@ pub(crate) struct HostWindows {
     dvalues: Vec<Vec<f32>>,
     /// Per layer, `[S, Dh]`.
     pos: Vec<Vec<f32>>,
+    /// Per projection, the current step's `(dscores, q, probs, d_out)` of every layer that read
+    /// the window, added to the window gradients by [`flush`](Self::flush).
+    pending: Vec<Vec<[Vec<f32>; 4]>>,
 }
 
 /// What the forward of one layer's attention keeps for its backward.
@@ -47,6 +51,7 @@ impl HostWindows {
         let shape = WindowShape { rows: batch * heads, slots, span, dh };
         let zeros = || keys.iter().map(|_| vec![0.0f32; batch * heads * slots * dh]).collect();
         Self {
+            isa: Isa::detect(),
             shape,
             batch,
             scale,
@@ -56,12 +61,14 @@ impl HostWindows {
             dkeys: zeros(),
             dvalues: zeros(),
             pos: pos.into_iter().map(host).collect(),
+            pending: keys.iter().map(|_| Vec::new()).collect(),
         }
     }
 
     /// The window of projection `proj` that layer `layer` reads at step `t` (slots `t .. t+S`).
     fn window(&self, proj: usize, layer: usize, t: usize) -> Window<'_> {
         Window {
+            isa: self.isa,
             shape: self.shape,
             start: t,
             scale: self.scale,
@@ -99,7 +106,7 @@ impl HostWindows {
     }
 
     /// Backward of [`attend`](Self::attend): `dL/dq` and the scores' gradient; the window
-    /// gradients are added in place.
+    /// gradients are added by [`flush`](Self::flush) after the step's last layer.
     ///
     /// # Shapes
     /// - d_out: `[B, D]`
@@ -118,6 +125,7 @@ impl HostWindows {
         let mut dq = vec![0.0f32; rows * dh];
         let mut ds = vec![0.0f32; rows * span];
         let window = Window {
+            isa: self.isa,
             shape: self.shape,
             start: t,
             scale: self.scale,
@@ -125,18 +133,26 @@ impl HostWindows {
             values: &self.values[proj],
             pos: &self.pos[layer],
         };
-        let grads = WindowGrads {
-            dq: &mut dq,
-            dscores: &mut ds,
-            dkeys: &mut self.dkeys[proj],
-            dvalues: &mut self.dvalues[proj],
-        };
-        window_attend_backward(&window, &saved.q, &saved.probs, &d_out, grads);
+        let grads = WindowGrads { dq: &mut dq, dscores: &mut ds };
+        window_attend_backward(&window, &saved.probs, &d_out, grads);
         let heads = rows / self.batch;
-        (
+        let out = (
             Tensor::from_data(TensorData::new(dq, [self.batch, heads * dh]), &device),
-            Tensor::from_data(TensorData::new(ds, [self.batch, heads, 1, span]), &device),
-        )
+            Tensor::from_data(TensorData::new(ds.clone(), [self.batch, heads, 1, span]), &device),
+        );
+        self.pending[proj].push([ds, saved.q.clone(), saved.probs.clone(), d_out]);
+        out
+    }
+
+    /// Add the window gradients of step `t`'s layers (slots `t .. t+S` of each window), one
+    /// pass over each window for all its layers.
+    pub(crate) fn flush(&mut self, t: usize) {
+        for (p, pending) in self.pending.iter_mut().enumerate() {
+            let terms = std::mem::take(pending);
+            let pick = |n: usize| terms.iter().map(|t| t[n].as_slice()).collect::<Vec<_>>();
+            window_accumulate(self.isa, self.shape, t, &pick(0), &pick(1), &mut self.dkeys[p]);
+            window_accumulate(self.isa, self.shape, t, &pick(2), &pick(3), &mut self.dvalues[p]);
+        }
     }
 
     /// The accumulated key and value gradients of step `t`'s slot (`S + t`) of window `proj`,
