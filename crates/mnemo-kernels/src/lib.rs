@@ -25,7 +25,9 @@ mod avx512;
 mod portable;
 pub mod window;
 
-pub use window::{Window, WindowGrads, WindowShape, window_accumulate, window_attend, window_attend_backward};
+pub use window::{
+    Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+};
 
 /// An instruction set a [`PackedMatrix`] can be multiplied with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -319,64 +319,100 @@ fn backward<D: Dots>(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
     }
 }
 
-/// Add `Σ_n coeffs[n][i, j] · vecs[n][i]` to slot `start + j` of row `i` of `buf`, for every
-/// row and window slot: the key (coefficients = score gradients, vectors = queries) or value
-/// (probabilities, output gradients) gradients of every layer reading a window, in one pass.
+/// One term of a window's key or value gradient: `buf[i, start + j] += coeff[i, j] · vec[i]`
+/// for every row `i` and window slot `j` (keys: coefficients = score gradients, vectors =
+/// queries; values: probabilities and output gradients).
+#[derive(Debug, Clone, Copy)]
+pub struct WindowTerm<'a> {
+    /// First slot of the window the term belongs to.
+    pub start: usize,
+    /// `[I, S]`.
+    pub coeff: &'a [f32],
+    /// `[I, Dh]`.
+    pub vec: &'a [f32],
+}
+
+fn check_terms(shape: WindowShape, terms: &[WindowTerm]) {
+    let WindowShape { rows, slots, span, dh } = shape;
+    for t in terms {
+        assert!(t.start + span <= slots, "window {}..{} outside {slots} slots", t.start, t.start + span);
+        assert_eq!(t.coeff.len(), rows * span, "coefficients must hold rows·span values");
+        assert_eq!(t.vec.len(), rows * dh, "vectors must hold rows·dh values");
+    }
+}
+
+/// Add every term to `buf`, visiting each slot of each row once for all terms (the terms of
+/// several layers and steps share one pass over the buffer).
 ///
 /// # Shapes
-/// - coeffs: each `[I, S]`; vecs: each `[I, Dh]`; buf: `[I, slots, Dh]`
+/// - buf: `[I, slots, Dh]`
 ///
 /// # Panics
-/// If a length does not match `shape`, the lists differ in length, or the window leaves the
-/// buffer.
-pub fn window_accumulate(
-    isa: crate::Isa,
-    shape: WindowShape,
-    start: usize,
-    coeffs: &[&[f32]],
-    vecs: &[&[f32]],
-    buf: &mut [f32],
-) {
-    let WindowShape { rows, slots, span, dh } = shape;
-    assert!(start + span <= slots, "window {start}..{} outside {slots} slots", start + span);
-    assert_eq!(coeffs.len(), vecs.len(), "one coefficient matrix per vector matrix");
-    assert!(coeffs.iter().all(|c| c.len() == rows * span), "coefficients must hold rows·span values");
-    assert!(vecs.iter().all(|v| v.len() == rows * dh), "vectors must hold rows·dh values");
-    assert_eq!(buf.len(), rows * slots * dh, "the buffer must hold rows·slots·dh values");
+/// If a length does not match `shape` or a window leaves the buffer.
+pub fn window_accumulate(isa: crate::Isa, shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
+    check_terms(shape, terms);
+    assert_eq!(buf.len(), shape.rows * shape.slots * shape.dh, "the buffer must hold rows·slots·dh values");
     assert!(isa.supported(), "this CPU does not support {isa:?}");
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `supported` found AVX-512F on this CPU.
-        crate::Isa::Avx512 => unsafe { accumulate_avx512(shape, start, coeffs, vecs, buf) },
+        crate::Isa::Avx512 => unsafe { accumulate_avx512(shape, terms, buf) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `supported` found AVX2 and FMA on this CPU.
-        crate::Isa::Avx2 => unsafe { accumulate_avx2(shape, start, coeffs, vecs, buf) },
-        _ => accumulate(shape, start, coeffs, vecs, buf),
+        crate::Isa::Avx2 => unsafe { accumulate_avx2(shape, terms, buf) },
+        _ => accumulate(shape, terms, buf),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn accumulate_avx512(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
-    accumulate(shape, start, coeffs, vecs, buf)
+fn accumulate_avx512(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
+    accumulate(shape, terms, buf)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn accumulate_avx2(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
-    accumulate(shape, start, coeffs, vecs, buf)
+fn accumulate_avx2(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
+    accumulate(shape, terms, buf)
 }
 
 #[inline(always)]
-fn accumulate(shape: WindowShape, start: usize, coeffs: &[&[f32]], vecs: &[&[f32]], buf: &mut [f32]) {
+fn accumulate(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
     let WindowShape { rows, slots, span, dh } = shape;
+    let Some(lo) = terms.iter().map(|t| t.start).min() else { return };
+    let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
     for i in 0..rows {
-        for j in 0..span {
-            let at = (i * slots + start + j) * dh;
+        for slot in lo..hi {
+            let at = (i * slots + slot) * dh;
             let dst = &mut buf[at..at + dh];
-            for (c, v) in coeffs.iter().zip(vecs) {
-                axpy(dst, c[i * span + j], &v[i * dh..(i + 1) * dh]);
+            for t in terms.iter().filter(|t| (t.start..t.start + span).contains(&slot)) {
+                axpy(dst, t.coeff[i * span + slot - t.start], &t.vec[i * dh..(i + 1) * dh]);
             }
         }
     }
+}
+
+/// Slot `slot` of `buf` plus every term's contribution to it, as rows `[I, Dh]` (`buf` is
+/// not changed): the complete gradient of one slot while other terms are still pending.
+///
+/// # Shapes
+/// - buf: `[I, slots, Dh]`; output: `[I, Dh]`
+///
+/// # Panics
+/// If a length does not match `shape`, a window leaves the buffer, or `slot >= slots`.
+pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &[f32]) -> Vec<f32> {
+    check_terms(shape, terms);
+    let WindowShape { rows, slots, span, dh } = shape;
+    assert!(slot < slots, "slot {slot} outside {slots} slots");
+    assert_eq!(buf.len(), rows * slots * dh, "the buffer must hold rows·slots·dh values");
+    let mut out = Vec::with_capacity(rows * dh);
+    for i in 0..rows {
+        let at = (i * slots + slot) * dh;
+        out.extend_from_slice(&buf[at..at + dh]);
+        let dst = &mut out[i * dh..(i + 1) * dh];
+        for t in terms.iter().filter(|t| (t.start..t.start + span).contains(&slot)) {
+            axpy(dst, t.coeff[i * span + slot - t.start], &t.vec[i * dh..(i + 1) * dh]);
+        }
+    }
+    out
 }

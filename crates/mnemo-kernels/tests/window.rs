@@ -1,6 +1,8 @@
 //! Host window attention against a naive f64 reference, and its backward against central
 //! finite differences of the forward.
-use mnemo_kernels::{Isa, Window, WindowGrads, WindowShape, window_accumulate, window_attend, window_attend_backward};
+use mnemo_kernels::{
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+};
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -120,8 +122,9 @@ fn backward_on(isa: Isa) {
     // Key/value gradients, split into two terms (as for two layers) to check the sum.
     let half = |v: &[f32]| v.iter().map(|x| x * 0.5).collect::<Vec<f32>>();
     let (q_half, probe_half) = (half(&x.q), half(&probe));
-    window_accumulate(isa, SHAPE, START, &[&ds, &ds], &[&q_half, &q_half], &mut dk);
-    window_accumulate(isa, SHAPE, START, &[&probs, &probs], &[&probe_half, &probe_half], &mut dv);
+    let term = |coeff, vec| WindowTerm { start: START, coeff, vec };
+    window_accumulate(isa, SHAPE, &[term(&ds, &q_half), term(&ds, &q_half)], &mut dk);
+    window_accumulate(isa, SHAPE, &[term(&probs, &probe_half), term(&probs, &probe_half)], &mut dv);
     let eps = 1e-3f32;
     let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
         let mut plus = inputs();
@@ -164,4 +167,43 @@ fn a_window_past_the_buffer_is_refused() {
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
     window_attend(&x.window(Isa::Portable, 5), &x.q, &mut probs, &mut out);
+}
+
+#[test]
+fn terms_of_several_windows_accumulate_like_the_definition() {
+    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let starts = [0, 2, 3, 4];
+    let coeffs: Vec<Vec<f32>> = (0..starts.len()).map(|n| values(rows * span, 10 + n as u64)).collect();
+    let vecs: Vec<Vec<f32>> = (0..starts.len()).map(|n| values(rows * dh, 20 + n as u64)).collect();
+    let terms: Vec<WindowTerm> = (0..starts.len())
+        .map(|n| WindowTerm { start: starts[n], coeff: &coeffs[n], vec: &vecs[n] })
+        .collect();
+    let base = values(rows * slots * dh, 30);
+    let mut want = base.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    for t in &terms {
+        for i in 0..rows {
+            for j in 0..span {
+                for d in 0..dh {
+                    want[(i * slots + t.start + j) * dh + d] += t.coeff[i * span + j] as f64 * t.vec[i * dh + d] as f64;
+                }
+            }
+        }
+    }
+    for isa in isas() {
+        let mut buf = base.clone();
+        window_accumulate(isa, SHAPE, &terms, &mut buf);
+        for (g, w) in buf.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() < 1e-5, "{isa:?}: {g} vs {w}");
+        }
+    }
+    // One slot with every term still pending equals that slot after accumulating.
+    for slot in 0..slots {
+        let got = window_slot(SHAPE, slot, &terms, &base);
+        for i in 0..rows {
+            for d in 0..dh {
+                let w = want[(i * slots + slot) * dh + d];
+                assert!((got[i * dh + d] as f64 - w).abs() < 1e-5, "slot {slot}: {} vs {w}", got[i * dh + d]);
+            }
+        }
+    }
 }

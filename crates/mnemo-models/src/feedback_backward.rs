@@ -657,9 +657,9 @@ impl FeedbackLm {
                 dstate = dx + dm.clone().mul_scalar(mix[l]);
             }
             // Window gradients of the S slots this step read, one matmul per window (host
-            // windows: one in-place pass per window).
+            // windows: one in-place pass per window every few steps).
             if let Some(hw) = &mut host_windows {
-                hw.flush(t);
+                hw.end_step(t);
             }
             let window = [0..b, 0..heads, t..t + s, 0..dh];
             for p in (0..projs.len()).filter(|_| host_windows.is_none()) {

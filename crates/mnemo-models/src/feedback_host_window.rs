@@ -6,7 +6,13 @@
 //! Size legend as in [`feedback_backward`](crate::feedback_backward): B batch, H heads, S span,
 //! T segment length, Dh head size, D = H·Dh; buffers are `[B·H, S+T, Dh]`.
 use burn::tensor::{Tensor, TensorData};
-use mnemo_kernels::{Isa, Window, WindowGrads, WindowShape, window_accumulate, window_attend, window_attend_backward};
+use mnemo_kernels::{
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+};
+
+/// Steps whose window gradients are added in one pass over the buffers (a pass reads and
+/// writes the whole window, so deferring cuts that traffic by this factor).
+const DEFER_STEPS: usize = 8;
 
 /// Read a tensor's values as host `f32`.
 pub(crate) fn host<const N: usize>(x: Tensor<N>) -> Vec<f32> {
@@ -26,9 +32,11 @@ pub(crate) struct HostWindows {
     dvalues: Vec<Vec<f32>>,
     /// Per layer, `[S, Dh]`.
     pos: Vec<Vec<f32>>,
-    /// Per projection, the current step's `(dscores, q, probs, d_out)` of every layer that read
-    /// the window, added to the window gradients by [`flush`](Self::flush).
-    pending: Vec<Vec<[Vec<f32>; 4]>>,
+    /// Per projection, `(start, [dscores, q, probs, d_out])` of every layer that read the
+    /// window in the last steps, not yet added to `dkeys`/`dvalues`.
+    pending: Vec<Vec<(usize, [Vec<f32>; 4])>>,
+    /// Steps with pending terms.
+    pending_steps: usize,
 }
 
 /// What the forward of one layer's attention keeps for its backward.
@@ -62,6 +70,7 @@ impl HostWindows {
             dvalues: zeros(),
             pos: pos.into_iter().map(host).collect(),
             pending: keys.iter().map(|_| Vec::new()).collect(),
+            pending_steps: 0,
         }
     }
 
@@ -106,7 +115,7 @@ impl HostWindows {
     }
 
     /// Backward of [`attend`](Self::attend): `dL/dq` and the scores' gradient; the window
-    /// gradients are added by [`flush`](Self::flush) after the step's last layer.
+    /// gradients are added by [`end_step`](Self::end_step).
     ///
     /// # Shapes
     /// - d_out: `[B, D]`
@@ -140,30 +149,45 @@ impl HostWindows {
             Tensor::from_data(TensorData::new(dq, [self.batch, heads * dh]), &device),
             Tensor::from_data(TensorData::new(ds.clone(), [self.batch, heads, 1, span]), &device),
         );
-        self.pending[proj].push([ds, saved.q.clone(), saved.probs.clone(), d_out]);
+        self.pending[proj].push((t, [ds, saved.q.clone(), saved.probs.clone(), d_out]));
         out
     }
 
-    /// Add the window gradients of step `t`'s layers (slots `t .. t+S` of each window), one
-    /// pass over each window for all its layers.
-    pub(crate) fn flush(&mut self, t: usize) {
+    /// After the last layer of step `t` (going backward): every [`DEFER_STEPS`] steps, and at
+    /// `t = 0`, add the pending window gradients in one pass per buffer.
+    pub(crate) fn end_step(&mut self, t: usize) {
+        self.pending_steps += 1;
+        if self.pending_steps < DEFER_STEPS && t > 0 {
+            return;
+        }
         for (p, pending) in self.pending.iter_mut().enumerate() {
             let terms = std::mem::take(pending);
-            let pick = |n: usize| terms.iter().map(|t| t[n].as_slice()).collect::<Vec<_>>();
-            window_accumulate(self.isa, self.shape, t, &pick(0), &pick(1), &mut self.dkeys[p]);
-            window_accumulate(self.isa, self.shape, t, &pick(2), &pick(3), &mut self.dvalues[p]);
+            let (keys, values) = (terms_of(&terms, 0), terms_of(&terms, 2));
+            window_accumulate(self.isa, self.shape, &keys, &mut self.dkeys[p]);
+            window_accumulate(self.isa, self.shape, &values, &mut self.dvalues[p]);
         }
+        self.pending_steps = 0;
     }
 
-    /// The accumulated key and value gradients of step `t`'s slot (`S + t`) of window `proj`,
-    /// as host rows `[B, D]`.
+    /// The complete key and value gradients of step `t`'s slot (`S + t`) of window `proj`
+    /// (added and pending terms), as host rows `[B, D]`. All steps that read the slot (`t+1 ..
+    /// t+S`) must be done.
     pub(crate) fn slot_grads(&self, proj: usize, t: usize) -> (Vec<f32>, Vec<f32>) {
         let slot = self.span + t;
-        (gather_slot(self.shape, &self.dkeys[proj], slot), gather_slot(self.shape, &self.dvalues[proj], slot))
+        let terms = &self.pending[proj];
+        (
+            window_slot(self.shape, slot, &terms_of(terms, 0), &self.dkeys[proj]),
+            window_slot(self.shape, slot, &terms_of(terms, 2), &self.dvalues[proj]),
+        )
     }
 
     /// The window gradients, `[B, H, S+T, Dh]` per projection (keys, values).
+    ///
+    /// # Panics
+    /// If gradients are still pending (the backward must end with [`end_step`](Self::end_step)
+    /// at `t = 0`).
     pub(crate) fn into_grads(self, device: &burn::tensor::Device) -> (Vec<Tensor<4>>, Vec<Tensor<4>>) {
+        assert!(self.pending.iter().all(Vec::is_empty), "window gradients still pending");
         let WindowShape { rows, slots, dh, .. } = self.shape;
         let dims = [self.batch, rows / self.batch, slots, dh];
         let to_tensor = |bufs: Vec<Vec<f32>>| {
@@ -182,13 +206,11 @@ fn scatter_slot(shape: WindowShape, buf: &mut [f32], slot: usize, x: &[f32]) {
     }
 }
 
-/// Read slot `slot` of a `[B·H, slots, Dh]` buffer as rows `[B·H, Dh]` (= `[B, D]`).
-fn gather_slot(shape: WindowShape, buf: &[f32], slot: usize) -> Vec<f32> {
-    let WindowShape { rows, slots, dh, .. } = shape;
-    let mut out = Vec::with_capacity(rows * dh);
-    for i in 0..rows {
-        let at = (i * slots + slot) * dh;
-        out.extend_from_slice(&buf[at..at + dh]);
-    }
-    out
+/// The key (`first = 0`: score gradients × queries) or value (`first = 2`: probabilities ×
+/// output gradients) terms of pending `(start, [dscores, q, probs, d_out])` entries.
+fn terms_of(pending: &[(usize, [Vec<f32>; 4])], first: usize) -> Vec<WindowTerm<'_>> {
+    pending
+        .iter()
+        .map(|(start, v)| WindowTerm { start: *start, coeff: &v[first], vec: &v[first + 1] })
+        .collect()
 }

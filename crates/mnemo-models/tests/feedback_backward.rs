@@ -19,6 +19,8 @@ fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
     vec![
         ("shared kv, T < S", shared.clone(), 4),
         ("shared kv, T > S", FeedbackConfig { span: 3, ..shared.clone() }, 7),
+        // T = 19: host windows add their gradients every 8 steps, with 3 left at the end.
+        ("shared kv, T = 19", FeedbackConfig { span: 5, ..shared.clone() }, 19),
         ("per-layer kv", FeedbackConfig { share_kv: false, n_layers: 3, ..shared.clone() }, 4),
         ("rms norm", FeedbackConfig { norm: NormKind::Rms, ..shared }, 6),
     ]
