@@ -9,7 +9,8 @@
 #
 # Env: MNEMO_TORCH_VENV (default ~/.cache/mnemo/torch-venv; created with torch==2.9.0,
 # feedback-transformer-pytorch and numpy only if missing), MNEMO_BACKEND (default cpu),
-# MNEMO_PHASES (comma list, default all shared phases), OUT_DIR (default target/bench-vs-peer).
+# MNEMO_PHASES (comma list, default all shared phases), MNEMO_FEATURES (Cargo features of the
+# mnemo build, e.g. tch), OUT_DIR (default target/bench-vs-peer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,8 @@ fi
 
 # 2. mnemo, release build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p mnemo-cli >&2
+# MNEMO_FEATURES=tch (after `eval "$(scripts/setup-tch.sh --env)"`) builds the libtorch backend in.
+cargo build --release -p mnemo-cli ${MNEMO_FEATURES:+--features "$MNEMO_FEATURES"} >&2
 MNEMO="$CARGO_TARGET_DIR/release/mnemo"
 
 # 3. Alternate: for each phase, the peer then mnemo (SUMMARY_ONLY=1 re-prints the last results).

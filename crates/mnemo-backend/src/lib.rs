@@ -163,7 +163,8 @@ pub fn autodiff_device(name: &str) -> Result<Device, BackendError> {
 
 /// Whether `device` (with or without autodiff) keeps its tensors in host memory, so that host
 /// kernels (`mnemo_kernels`, `StepProducts::Host` of the Feedback model's manual backward) can
-/// read and write them without a device transfer: true for `flex` and `ndarray`.
+/// read and write them without a device transfer: true for `flex`, `ndarray` and `tch` (the
+/// libtorch CPU device).
 pub fn runs_on_host(device: &Device) -> bool {
     let inner = device.clone().inner();
     #[cfg(feature = "flex")]
@@ -173,6 +174,11 @@ pub fn runs_on_host(device: &Device) -> bool {
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)]
     if inner == Device::ndarray() {
+        return true;
+    }
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)]
+    if inner == Device::libtorch() {
         return true;
     }
     let _ = inner;

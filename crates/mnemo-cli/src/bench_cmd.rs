@@ -378,10 +378,20 @@ fn phase_ref(device: &Device) -> Value {
         }
         let _ = acc.into_data();
     });
+    // The same product with mnemo-kernels (the per-step products of `StepProducts::Host`), on
+    // host memory; this machine's instruction set is recorded with it.
+    let to_host = |t: &Tensor<2>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+    let packed = mnemo_kernels::PackedMatrix::new(&to_host(&y), 256, 2048);
+    let xs = to_host(&x);
+    let mut out = vec![0.0f32; 8 * 2048];
+    let host = timed(10, 200, || packed.matmul(&xs, &mut out, 8));
     json!({
         "sgemm_1024_gflop_per_s": round(2.0 * (n as f64).powi(3) / median(&big) / 1e9, 1),
         "mm_8x256x2048_gflop_per_s": round(2.0 * 8.0 * 256.0 * 2048.0 / median(&small) / 1e9, 1),
         "mm_8x256x2048_us": round(1e6 * median(&small), 2),
+        "kernel_8x256x2048_gflop_per_s": round(2.0 * 8.0 * 256.0 * 2048.0 / median(&host) / 1e9, 1),
+        "kernel_8x256x2048_us": round(1e6 * median(&host), 2),
+        "kernel_isa": format!("{:?}", packed.isa()).to_lowercase(),
         "tiny_op_us": round(1e6 * median(&tiny) / k as f64, 2),
     })
 }

@@ -21,7 +21,7 @@ pub enum FeedbackBackward {
 }
 
 /// The per-step multiply for `device`: host kernels where its tensors live in host memory
-/// (`flex`, `ndarray`), the backend's own matmul elsewhere.
+/// (`flex`, `ndarray`, libtorch on the CPU), the backend's own matmul elsewhere.
 pub fn step_products(device: &Device) -> StepProducts {
     match mnemo_backend::runs_on_host(device) {
         true => StepProducts::Host,
