@@ -279,7 +279,7 @@ fn run_phase(name: &str, backend: &str, backward: (FeedbackBackward, StepProduct
         "ref" => Ok(phase_ref(&device)),
         "fb_train_chunk1" => phase_train(true, backward, &device.autodiff(), p),
         "tf_train" => phase_train(false, backward, &device.autodiff(), p),
-        "fb_forward_chunk1" => Ok(phase_fb_forward(&device, p)),
+        "fb_forward_chunk1" => Ok(phase_fb_forward(&device, backward.1, p)),
         "fb_gen_b1" => Ok(phase_gen(true, 1, &device, p)),
         "fb_gen_b8" => Ok(phase_gen(true, BATCH, &device, p)),
         "tf_gen_b1" => Ok(phase_gen(false, 1, &device, p)),
@@ -445,7 +445,7 @@ fn phase_train(feedback: bool, (backward, products): (FeedbackBackward, StepProd
     Ok(res)
 }
 
-fn phase_fb_forward(device: &Device, p: Iters) -> Value {
+fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value {
     let model = feedback_model(device);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<Vec<u32>> = (0..4).map(|_| random_tokens(BATCH, SEGMENT, &mut rng, device)).collect();
@@ -455,12 +455,13 @@ fn phase_fb_forward(device: &Device, p: Iters) -> Value {
     let times = timed(1, p.fwd_iters, || {
         let tokens = tokens_tensor(&data[i % data.len()], [BATCH, SEGMENT], device);
         i += 1;
-        let (logits, next) = model.forward_segment(tokens, state.clone());
+        let (logits, next) = model.forward_segment_with(tokens, state.clone(), products);
         let _ = logits.into_data();
         state = next;
     });
     let mut res = summarize(&times, BATCH * SEGMENT, fb_flops_per_token());
     res["lib_seq_len_chunk"] = json!(1);
+    res["step_products"] = json!(format!("{products:?}").to_lowercase());
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
     res
 }

@@ -380,6 +380,41 @@ impl FeedbackLm {
         products: StepProducts,
         loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
     ) -> SegmentGradients {
+        self.manual_segment(tokens, state, products, Some(loss_grad))
+    }
+
+    /// [`forward_segment`](Self::forward_segment) for inference, through the manual forward
+    /// where it applies: with [`StepProducts::Host`] on a plain (non-autodiff) device and a
+    /// model that [supports](Self::supports_manual_backward) it, the per-step products and
+    /// window attention run on the host kernels; otherwise this is `forward_segment`. Equal
+    /// up to float rounding order.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - state.memories: `[B, S, D]`
+    /// - output: logits `[B, T, V]`
+    pub fn forward_segment_with(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: FeedbackState,
+        products: StepProducts,
+    ) -> (Tensor<3>, FeedbackState) {
+        let plain = !self.head.weight.val().is_autodiff();
+        if products == StepProducts::Host && plain && self.supports_manual_backward() {
+            let out = self.manual_segment(tokens, state, products, None::<fn(Tensor<3>) -> Tensor<3>>);
+            return (out.logits, out.state);
+        }
+        self.forward_segment(tokens, state)
+    }
+
+    /// The manual forward and, given `loss_grad`, the backward (without it, `grads` is empty).
+    fn manual_segment(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: FeedbackState,
+        products: StepProducts,
+        loss_grad: Option<impl FnOnce(Tensor<3>) -> Tensor<3>>,
+    ) -> SegmentGradients {
         assert!(
             self.supports_manual_backward(),
             "the manual Feedback backward needs pre-norm and no dropout"
@@ -511,13 +546,17 @@ impl FeedbackLm {
         let logits_tm = head.forward(top_normed.clone()); // [N,V]
         let v_size = logits_tm.dims()[1];
         let logits = logits_tm.reshape([t_len, b, v_size]).swap_dims(0, 1); // [B,T,V]
-        let dlogits = loss_grad(logits.clone()).inner().swap_dims(0, 1).reshape([n_rows, v_size]);
 
         // ---- next state ----
         let m_all = rows(memories); // [N,D]
         let m_bt = m_all.clone().reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
         let next = Tensor::cat(vec![carried.clone(), m_bt.clone()], 1).narrow(1, t_len, s); // [B,S,D]
         let next = if autodiff { next.autodiff() } else { next };
+        let Some(loss_grad) = loss_grad else {
+            let state = FeedbackState { memories: next, projected: None };
+            return SegmentGradients { logits, grads: GradientsParams::new(), state };
+        };
+        let dlogits = loss_grad(logits.clone()).inner().swap_dims(0, 1).reshape([n_rows, v_size]);
 
         // ---- batched quantities for the backward ----
         let mut grads = GradientsParams::new();

@@ -4,6 +4,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::feedback::{FeedbackLm, FeedbackState};
+use crate::feedback_backward::StepProducts;
 use crate::transformer::{TransformerLm, TransformerState};
 use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
 use mnemo_core::SegmentMemory;
@@ -64,13 +65,24 @@ impl Model {
     /// - tokens: `[B, T]`
     /// - output logits: `[B, T, V]`
     pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: ModelState) -> SegmentOutput {
+        self.forward_segment_with(tokens, state, StepProducts::Backend)
+    }
+
+    /// [`forward_segment`](Self::forward_segment) for inference, with a Feedback model's
+    /// per-step work on the host kernels when `products` is [`StepProducts::Host`] (see
+    /// [`FeedbackLm::forward_segment_with`]); other models ignore `products`.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - output logits: `[B, T, V]`
+    pub fn forward_segment_with(&self, tokens: Tensor<2, Int>, state: ModelState, products: StepProducts) -> SegmentOutput {
         match (self, state) {
             (Model::Transformer(m), ModelState::Transformer(_)) => SegmentOutput {
                 logits: m.forward(tokens),
                 state: ModelState::Transformer(m.init_state()),
             },
             (Model::Feedback(m), ModelState::Feedback(s)) => {
-                let (logits, state) = m.forward_segment(tokens, s);
+                let (logits, state) = m.forward_segment_with(tokens, s, products);
                 SegmentOutput { logits, state: ModelState::Feedback(state) }
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {

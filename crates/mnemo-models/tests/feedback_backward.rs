@@ -139,3 +139,31 @@ fn post_norm_and_dropout_are_not_claimed() {
     assert!(!dropout.init(&device).supports_manual_backward());
     assert!(FeedbackConfig::tiny(VOCAB).init(&device).supports_manual_backward());
 }
+
+#[test]
+fn inference_on_host_kernels_equals_forward_segment() {
+    // A plain (inference) device: `forward_segment_with(Host)` takes the manual forward.
+    let device = mnemo_backend::test_device().inner();
+    for (name, config, t_len) in configs() {
+        device.seed(12);
+        let model = config.init(&device).materialize();
+        let b = 3;
+        let (mut reference, mut host) = (model.init_state(b, &device), model.init_state(b, &device));
+        for seg in 0..3 {
+            let x = tokens(b, t_len, VOCAB, 200 + seg, &device);
+            let (want, next_want) = model.forward_segment(x.clone(), reference);
+            let (got, next_got) = model.forward_segment_with(x.clone(), host, StepProducts::Host);
+            let diff = max_abs_diff(got, want.clone());
+            assert!(diff < 1e-5 * (1.0 + max_abs(want)), "{name}, segment {seg}: logits differ by {diff}");
+            let diff = max_abs_diff(next_got.memories.clone(), next_want.memories.clone());
+            assert!(diff < 1e-5, "{name}, segment {seg}: next memories differ by {diff}");
+            (reference, host) = (next_want, next_got);
+        }
+    }
+    // Without the manual forward's conditions it is exactly `forward_segment`.
+    let dropout = FeedbackConfig { dropout: 0.1, ..FeedbackConfig::tiny(VOCAB) }.init(&device);
+    let x = tokens(2, 5, VOCAB, 7, &device);
+    let (want, _) = dropout.forward_segment(x.clone(), dropout.init_state(2, &device));
+    let (got, _) = dropout.forward_segment_with(x, dropout.init_state(2, &device), StepProducts::Host);
+    assert_eq!(max_abs_diff(got, want), 0.0, "dropout models fall back to forward_segment");
+}

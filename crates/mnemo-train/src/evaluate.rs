@@ -9,6 +9,7 @@ use mnemo_models::{Model, ModelConfig};
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::error::TrainError;
 use crate::eval_memory::apply_eval_memory;
+use crate::feedback_step::step_products;
 use crate::experiment::ExperimentConfig;
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
@@ -36,8 +37,9 @@ pub fn evaluate(
 ) -> Metrics {
     let mut state = model.init_state(batcher.batch(), device);
     let mut total = MetricsAccumulator::default();
+    let products = step_products(device);
     for segment in batcher.segments() {
-        let out = model.forward_segment(segment_tokens(&segment, device), state);
+        let out = model.forward_segment_with(segment_tokens(&segment, device), state, products);
         total.add(&masked_cross_entropy(out.logits, &segment.targets, scoring.no_label).stats());
         state = out.state;
     }
