@@ -1,23 +1,14 @@
 //! Every instruction-set path of `PackedMatrix::matmul` against a naive f64 product, over shapes that
 //! hit full blocks, partial row blocks, masked/scalar column tails and k = 1.
+mod common;
+
+use common::values;
 use mnemo_kernels::{Isa, PackedMatrix, matmul_rows};
 
 fn matmul_rows_with(isa: Isa, x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
     PackedMatrix::with_isa(isa, w, k, n).matmul(x, out, rows)
 }
 
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> {
     let mut out = vec![0.0f64; rows * n];

@@ -1,20 +1,12 @@
 //! Host window attention against a naive f64 reference, and its backward against central
 //! finite differences of the forward.
+mod common;
+
+use common::values;
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
 };
 
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 // dh = 20: one 16-lane chunk of the vectorised dot product plus a remainder.
 const SHAPE: WindowShape = WindowShape { rows: 3, slots: 9, span: 5, dh: 20 };

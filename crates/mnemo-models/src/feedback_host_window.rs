@@ -133,17 +133,8 @@ impl HostWindows {
         let WindowShape { rows, span, dh, .. } = self.shape;
         let mut dq = vec![0.0f32; rows * dh];
         let mut ds = vec![0.0f32; rows * span];
-        let window = Window {
-            isa: self.isa,
-            shape: self.shape,
-            start: t,
-            scale: self.scale,
-            keys: &self.keys[proj],
-            values: &self.values[proj],
-            pos: &self.pos[layer],
-        };
         let grads = WindowGrads { dq: &mut dq, dscores: &mut ds };
-        window_attend_backward(&window, &saved.probs, &d_out, grads);
+        window_attend_backward(&self.window(proj, layer, t), &saved.probs, &d_out, grads);
         let heads = rows / self.batch;
         let out = (
             Tensor::from_data(TensorData::new(dq, [self.batch, heads * dh]), &device),
