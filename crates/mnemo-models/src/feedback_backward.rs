@@ -68,14 +68,11 @@ enum StepMatrix {
 }
 
 impl StepMatrix {
-    /// The matrix `M` given `Mᵀ` (shape `[n, k]`).
+    /// The matrix `M` given `Mᵀ` (shape `[n, k]`; contiguous for the backend path, whose GEMM
+    /// would otherwise read it strided).
     fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
         match products {
-            StepProducts::Backend => {
-                let device = m_t.device();
-                // A contiguous copy: a transposed view would make the GEMM read strided.
-                StepMatrix::Backend(Tensor::from_data(m_t.into_data(), &device))
-            }
+            StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
                 let m = m_t.transpose().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
@@ -233,8 +230,10 @@ impl LinearParams {
     /// `products`: how [`step`](Self::step) multiplies, `None` if it is never called.
     fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
         let w = linear.weight.val().inner();
+        // `Wᵀ` as a contiguous copy (the transposed view is strided).
+        let w_t = || Tensor::from_data(w.clone().transpose().into_data(), &w.device());
         Self {
-            step: products.map(|p| StepMatrix::from_transposed(w.clone().transpose(), p)),
+            step: products.map(|p| StepMatrix::from_transposed(w_t(), p)),
             w,
             b: linear.bias.as_ref().map(|b| b.val().inner()),
             w_id: linear.weight.id,
@@ -619,8 +618,12 @@ impl FeedbackLm {
             .collect();
 
         // ---- backward through time (activation gradients only) ----
-        let mut dkbufs: Vec<Tensor<4>> = kbufs.iter().map(|k| k.zeros_like()).collect();
-        let mut dvbufs: Vec<Tensor<4>> = vbufs.iter().map(|v| v.zeros_like()).collect();
+        // Backend windows' gradients (host windows keep theirs until `into_grads`).
+        let zeros = |bufs: &[Tensor<4>]| match host_windows {
+            Some(_) => Vec::new(),
+            None => bufs.iter().map(Tensor::zeros_like).collect(),
+        };
+        let (mut dkbufs, mut dvbufs) = (zeros(&kbufs), zeros(&vbufs));
         let mut lgrads: Vec<LayerGrads> = (0..n_layers).map(|_| LayerGrads::default()).collect();
         let mut dms = Vec::with_capacity(t_len);
         let mut dx0s = Vec::with_capacity(t_len);
