@@ -10,7 +10,8 @@
 //!   bidirectional self-attention, attention to an external memory (an encoder output), and
 //!   key padding masks, for encoder-decoder models.
 //! - [`feed_forward`]: the position-wise MLP.
-//! - [`norm`]: LayerNorm or RMSNorm, placed before (pre-norm) or after (post-norm) a sublayer.
+//! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
+//!   (pre-norm) or after (post-norm) its sublayer.
 //! - [`feedback_window`]: the Feedback Transformer's preallocated memory window.
 //! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
 //!   attention over `memory ++ segment`.
@@ -26,6 +27,7 @@ pub mod kv_cache;
 pub mod norm;
 pub mod padding_mask;
 pub mod relative_position;
+pub mod residual;
 pub mod segment_memory;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
@@ -37,4 +39,5 @@ pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
 pub use padding_mask::key_padding_mask;
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
+pub use residual::{Residual, ResidualConfig};
 pub use segment_memory::SegmentMemory;
