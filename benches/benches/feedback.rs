@@ -4,7 +4,7 @@
 //!   segment; divide by 16 for one step);
 //! - `window_attention/<backend>/f32/...`: one step's attention of B·H queries over the S-slot
 //!   window (scores with the relative term, softmax, weighted values);
-//! - `memory_write/<backend>/f32`: writing one step's K/V into the preallocated window;
+//! - `memory_write/<backend>/f32`: pushing one step's memory and K/V into a `FeedbackMemory`;
 //! - `skinny_matmul/<backend>/f32/{x_w,wt_xt}`: a `[8,256]·[256,1024]` product as written and
 //!   as `(Wᵀxᵀ)ᵀ` (the form of `StepProducts::Backend`), and `host_kernel`: mnemo-kernels'
 //!   `PackedMatrix::matmul` with the round trip to host memory (`StepProducts::Host`).
@@ -12,8 +12,7 @@
 use burn::tensor::activation::softmax;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mnemo_benches::{BATCH, D_MODEL, HEADS, SPAN, backends, peer_feedback_model, randn, tokens};
-use mnemo_core::FeedbackWindow;
-use mnemo_models::StepProducts;
+use mnemo_models::{FeedbackMemory, StepProducts};
 
 const SEGMENT: usize = 16;
 
@@ -87,13 +86,12 @@ fn memory_write(c: &mut Criterion) {
     for (name, device) in backends() {
         let init = randn([BATCH, HEADS, SPAN, dh], &device);
         let k = randn([BATCH, HEADS, 1, dh], &device);
-        let mut window = FeedbackWindow::new(init.clone(), init, SPAN);
-        let mut t = 0;
+        let m = randn([BATCH, 1, D_MODEL], &device);
+        let mut memory = FeedbackMemory::new(randn([BATCH, SPAN, D_MODEL], &device), vec![(init.clone(), init)], SPAN);
         c.bench_function(&format!("memory_write/{name}/f32"), |bench| {
             bench.iter(|| {
-                window.write(t % SPAN, k.clone(), k.clone());
-                t += 1;
-                let (keys, _) = window.view(t % SPAN);
+                memory.push(m.clone(), vec![(k.clone(), k.clone())]);
+                let keys = memory.view(0).keys.expect("stored slots");
                 keys.slice([0..1, 0..1, 0..1, 0..1]).into_data()
             })
         });

@@ -50,6 +50,19 @@ impl Residual {
         }
     }
 
+    /// What the sublayer sees of `x`: `norm(x)` (pre-norm) or `x` itself (post-norm). For a
+    /// sublayer that reads other states alongside its input (Transformer-XL's memory), which
+    /// must be normed as the input is.
+    ///
+    /// # Shapes
+    /// - x: `[..., D]`; output: `[..., D]`
+    pub fn sublayer_input<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+        match self.placement {
+            NormPlacement::Pre => self.norm.forward(x),
+            NormPlacement::Post => x,
+        }
+    }
+
     /// Whether the norm comes before the sublayer.
     pub fn is_pre(&self) -> bool {
         self.placement == NormPlacement::Pre
@@ -74,6 +87,17 @@ mod tests {
                 NormPlacement::Post => block.norm.forward(x.clone() + f(x.clone())),
             };
             let diff = (got - want).abs().max().into_scalar::<f32>();
+            assert_eq!(diff, 0.0, "{placement:?}");
+        }
+        // The sublayer's view of x is what `forward` passes to f.
+        for placement in [NormPlacement::Pre, NormPlacement::Post] {
+            let block = ResidualConfig { d_model: 8, norm: NormKind::Rms, placement }.init(&device);
+            let mut seen = None;
+            block.forward(x.clone(), |h| {
+                seen = Some(h.clone());
+                h
+            });
+            let diff = (seen.unwrap() - block.sublayer_input(x.clone())).abs().max().into_scalar::<f32>();
             assert_eq!(diff, 0.0, "{placement:?}");
         }
         // The two placements differ (the test above could not pass with one formula for both).

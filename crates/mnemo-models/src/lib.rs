@@ -3,13 +3,13 @@
 //! - [`transformer`]: the causal Transformer baseline, parallel over a segment, with a KV cache
 //!   for step-by-step decoding.
 //! - [`feedback`]: the Feedback Transformer (Fan et al., 2020), sequential over time, every layer
-//!   attending to one memory per past step; [`feedback_backward`] is its hand-written exact
-//!   backward for training.
+//!   attending to one memory per past step: one core over input vectors, its memory, its exact
+//!   manual backward, and the language model and translation decoder built on it.
 //! - [`transformer_xl`]: Transformer-XL, segment recurrence over detached per-layer memories
 //!   whose lengths follow a per-layer schedule ([`memory_schedule`]).
 //!
 //! - [`seq2seq`]: an encoder-decoder for translation whose decoder is a Transformer or a
-//!   Feedback decoder ([`seq2seq_decoder`]), with incremental decoding ([`seq2seq_cache`]) and
+//!   Feedback decoder ([`seq2seq_decoder`], [`feedback::decoder`]), with incremental decoding ([`seq2seq_cache`]) and
 //!   greedy/beam search ([`seq2seq_search`]); it has its own interface, not [`Model`].
 //!
 //! The language models sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
@@ -19,30 +19,25 @@
 
 pub mod config;
 pub mod feedback;
-pub mod feedback_backward;
-mod feedback_host_window;
-pub mod feedback_cache;
-pub mod feedback_layer;
 pub mod lm;
 pub mod memory_schedule;
 mod output_head;
 pub mod seq2seq;
 pub mod seq2seq_cache;
 pub mod seq2seq_decoder;
-pub mod seq2seq_feedback_cache;
 pub mod seq2seq_search;
 pub mod transformer;
 pub mod transformer_xl;
 
 pub use config::{ConfigError, ModelConfig};
-pub use feedback::{FeedbackConfig, FeedbackLm, FeedbackState};
-pub use feedback_backward::{SegmentGradients, StepProducts};
-pub use feedback_cache::FeedbackCache;
+pub use feedback::{
+    FeedbackConfig, FeedbackCore, FeedbackCoreConfig, FeedbackLm, FeedbackMemory, FeedbackState, SegmentGradients,
+    StepProducts,
+};
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;
 pub use seq2seq::{BOS, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK};
 pub use seq2seq_cache::{DecodeState, SelfAttentionCache};
-pub use seq2seq_feedback_cache::FeedbackDecodeCache;
 pub use seq2seq_decoder::Decoder;
 pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};

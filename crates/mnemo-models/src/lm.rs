@@ -4,7 +4,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::feedback::{FeedbackLm, FeedbackState};
-use crate::feedback_backward::StepProducts;
+use crate::feedback::StepProducts;
 use crate::transformer::{TransformerLm, TransformerState};
 use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
 use mnemo_core::SegmentMemory;

@@ -26,13 +26,13 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use mnemo_core::{
     BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm, NormConfig,
-    NormKind, key_padding_mask,
+    NormKind, NormPlacement, Residual, ResidualConfig, key_padding_mask,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_common};
 use crate::seq2seq_cache::DecodeState;
-use crate::seq2seq_decoder::{Decoder, residual};
+use crate::seq2seq_decoder::Decoder;
 
 /// Padding token id (source and target).
 pub const PAD: u32 = 0;
@@ -144,6 +144,16 @@ impl Seq2SeqConfig {
         Ok(())
     }
 
+    /// The norm placement `pre_norm` selects.
+    pub(crate) fn placement(&self) -> NormPlacement {
+        if self.pre_norm { NormPlacement::Pre } else { NormPlacement::Post }
+    }
+
+    /// The residual block of every sublayer, encoder and decoder.
+    pub(crate) fn residual(&self) -> ResidualConfig {
+        ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement() }
+    }
+
     /// Build the model with its parameters materialised (seed the device first to reproduce).
     pub fn init(&self, device: &Device) -> Seq2Seq {
         self.build(device).materialize()
@@ -159,7 +169,7 @@ impl Seq2SeqConfig {
         let enc_scale = if self.pre_norm { 1.0 / (2.0 * self.encoder_layers as f64).sqrt() } else { 1.0 };
         let encoder = (0..self.encoder_layers)
             .map(|_| EncoderLayer {
-                attn_norm: NormConfig::new(d, self.norm).init(device),
+                attn_residual: self.residual().init(device),
                 attn: BidirectionalSelfAttentionConfig {
                     d_model: d,
                     n_heads: self.n_heads,
@@ -168,9 +178,8 @@ impl Seq2SeqConfig {
                     out_init_scale: enc_scale,
                 }
                 .init(device),
-                ff_norm: NormConfig::new(d, self.norm).init(device),
+                ff_residual: self.residual().init(device),
                 ff: FeedForwardConfig { d_model: d, d_ff: self.d_ff, dropout: self.dropout }.init(device),
-                pre_norm: self.pre_norm,
             })
             .collect();
         let std = 1.0 / (d as f64).sqrt();
@@ -190,16 +199,14 @@ impl Seq2SeqConfig {
 /// One encoder layer: bidirectional self-attention (padding masked), then feed-forward.
 #[derive(Module, Debug)]
 pub struct EncoderLayer {
-    /// Norm of the attention sublayer.
-    pub attn_norm: Norm,
+    /// Norm and residual around the attention.
+    pub attn_residual: Residual,
     /// Bidirectional self-attention.
     pub attn: BidirectionalSelfAttention,
-    /// Norm of the feed-forward sublayer.
-    pub ff_norm: Norm,
+    /// Norm and residual around the feed-forward sublayer.
+    pub ff_residual: Residual,
     /// Feed-forward sublayer.
     pub ff: FeedForward,
-    /// Pre-norm (true) or post-norm.
-    pub pre_norm: bool,
 }
 
 impl EncoderLayer {
@@ -208,8 +215,8 @@ impl EncoderLayer {
     /// - key_mask: `[B, 1, 1, S]` (true = padding)
     /// - output: `[B, S, D]`
     pub fn forward(&self, x: Tensor<3>, key_mask: Tensor<4, Bool>) -> Tensor<3> {
-        let x = residual(self.pre_norm, &self.attn_norm, x, |h| self.attn.forward(h, Some(key_mask)));
-        residual(self.pre_norm, &self.ff_norm, x, |h| self.ff.forward(h))
+        let x = self.attn_residual.forward(x, |h| self.attn.forward(h, Some(key_mask)));
+        self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }
 

@@ -1,13 +1,13 @@
 //! Incremental decoding state of a [`Seq2Seq`](crate::Seq2Seq): the cross-attention keys/values
 //! of the encoder (computed once per sentence) and the decoder's self-attention cache
 //! (Transformer: per-layer keys/values; Feedback: the keys/values of the decoded steps' memories,
-//! [`crate::seq2seq_feedback_cache`]), each a preallocated buffer written in place.
+//! [`crate::feedback::FeedbackMemory`], zero memories folded), each a preallocated buffer written in place.
 //!
 //! Rows can be reordered or duplicated with [`DecodeState::select`] (beam search keeps B·K
 //! rows in one state and reorders them after every step).
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::seq2seq_feedback_cache::FeedbackDecodeCache;
+use crate::feedback::FeedbackMemory;
 use crate::seq2seq_decoder::CrossMemory;
 
 /// Decoding state of a batch of rows; see the [module docs](self).
@@ -29,7 +29,7 @@ pub(crate) enum DecoderCache {
     /// One self-attention cache per Transformer decoder layer.
     Transformer(Vec<SelfAttentionCache>),
     /// The Feedback decoder's memories of the decoded steps (zero memories folded).
-    Feedback(FeedbackDecodeCache),
+    Feedback(FeedbackMemory),
 }
 
 impl DecodeState {
@@ -149,19 +149,6 @@ impl SelfAttentionCache {
         let n = self.len.min(self.span);
         let live = self.len - n..self.len;
         (keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live))
-    }
-
-    /// Views of the last `min(len, span)` keys and values without writing (None when empty).
-    ///
-    /// # Shapes
-    /// - output: `[B, H, n, Dh]` each
-    pub(crate) fn live(&self) -> Option<(Tensor<4>, Tensor<4>)> {
-        let (keys, values) = (self.keys.as_ref()?, self.values.as_ref()?);
-        if self.len == 0 {
-            return None;
-        }
-        let live = self.len - self.len.min(self.span)..self.len;
-        Some((keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live)))
     }
 
     /// Keep the rows `rows` (see [`DecodeState::select`]).

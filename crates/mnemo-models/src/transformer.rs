@@ -14,7 +14,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
     CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, KvCache, Norm,
-    NormConfig, NormKind, NormPlacement,
+    NormConfig, NormKind, NormPlacement, Residual, ResidualConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,9 +81,10 @@ impl TransformerConfig {
     pub fn init(&self, device: &Device) -> TransformerLm {
         let pre = self.placement == NormPlacement::Pre;
         let out_init_scale = if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 };
+        let residual = ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement };
         let layers = (0..self.n_layers)
             .map(|_| TransformerLayer {
-                attn_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                attn_residual: residual.init(device),
                 attn: CausalSelfAttentionConfig {
                     d_model: self.d_model,
                     n_heads: self.n_heads,
@@ -92,14 +93,13 @@ impl TransformerConfig {
                     out_init_scale,
                 }
                 .init(device),
-                ff_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                ff_residual: residual.init(device),
                 ff: FeedForwardConfig {
                     d_model: self.d_model,
                     d_ff: self.d_ff,
                     dropout: self.dropout,
                 }
                 .init(device),
-                pre_norm: pre,
             })
             .collect();
         TransformerLm {
@@ -112,37 +112,26 @@ impl TransformerConfig {
     }
 }
 
-/// One Transformer layer: self-attention and feed-forward, each with a residual and a norm.
+/// One Transformer layer: self-attention and feed-forward, each in a [`Residual`] block.
 #[derive(Module, Debug)]
 pub struct TransformerLayer {
-    /// Norm of the attention sublayer.
-    pub attn_norm: Norm,
+    /// Norm and residual around the attention.
+    pub attn_residual: Residual,
     /// Causal self-attention.
     pub attn: CausalSelfAttention,
-    /// Norm of the feed-forward sublayer.
-    pub ff_norm: Norm,
+    /// Norm and residual around the feed-forward sublayer.
+    pub ff_residual: Residual,
     /// Feed-forward sublayer.
     pub ff: FeedForward,
-    /// Pre-norm (true) or post-norm (false).
-    pub pre_norm: bool,
 }
 
 impl TransformerLayer {
-    /// Residual sublayer `f` with the configured norm placement.
-    fn residual(&self, norm: &Norm, x: Tensor<3>, f: impl FnOnce(Tensor<3>) -> Tensor<3>) -> Tensor<3> {
-        if self.pre_norm {
-            x.clone() + f(norm.forward(x))
-        } else {
-            norm.forward(x.clone() + f(x))
-        }
-    }
-
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.residual(&self.attn_norm, x, |h| self.attn.forward(h));
-        self.residual(&self.ff_norm, x, |h| self.ff.forward(h))
+        let x = self.attn_residual.forward(x, |h| self.attn.forward(h));
+        self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 
     /// # Shapes
@@ -150,12 +139,12 @@ impl TransformerLayer {
     /// - output: `[B, 1, D]`
     pub fn forward_step(&self, x: Tensor<3>, cache: KvCache) -> (Tensor<3>, KvCache) {
         let mut new_cache = None;
-        let x = self.residual(&self.attn_norm, x, |h| {
+        let x = self.attn_residual.forward(x, |h| {
             let (a, c) = self.attn.forward_step(h, cache);
             new_cache = Some(c);
             a
         });
-        let x = self.residual(&self.ff_norm, x, |h| self.ff.forward(h));
+        let x = self.ff_residual.forward(x, |h| self.ff.forward(h));
         (x, new_cache.expect("attention ran"))
     }
 }

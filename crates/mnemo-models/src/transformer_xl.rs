@@ -28,7 +28,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
     CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm, NormConfig,
-    NormKind, NormPlacement, SegmentMemory,
+    NormKind, NormPlacement, Residual, ResidualConfig, SegmentMemory,
 };
 use serde::{Deserialize, Serialize};
 
@@ -155,10 +155,11 @@ impl TransformerXlConfig {
         let positions = self.positions().expect("validated config");
         let pre = self.placement == NormPlacement::Pre;
         let out_init_scale = if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 };
+        let residual = ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement };
         let layers = lens
             .iter()
             .map(|&memory_len| XlLayer {
-                attn_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                attn_residual: residual.init(device),
                 attn: CausalSelfAttentionConfig {
                     d_model: self.d_model,
                     n_heads: self.n_heads,
@@ -167,10 +168,9 @@ impl TransformerXlConfig {
                     out_init_scale,
                 }
                 .init(device),
-                ff_norm: NormConfig::new(self.d_model, self.norm).init(device),
+                ff_residual: residual.init(device),
                 ff: FeedForwardConfig { d_model: self.d_model, d_ff: self.d_ff, dropout: self.dropout }
                     .init(device),
-                pre_norm: pre,
                 memory_len,
                 trained_memory_len: memory_len,
             })
@@ -188,16 +188,14 @@ impl TransformerXlConfig {
 /// One Transformer-XL layer: banded attention over `memory ++ segment`, then feed-forward.
 #[derive(Module, Debug)]
 pub struct XlLayer {
-    /// Norm of the attention sublayer (applied to memory and segment alike in pre-norm).
-    pub attn_norm: Norm,
+    /// Norm and residual around the attention (the memory is normed as the segment is).
+    pub attn_residual: Residual,
     /// Attention with relative positions (its table holds P distances).
     pub attn: CausalSelfAttention,
-    /// Norm of the feed-forward sublayer.
-    pub ff_norm: Norm,
+    /// Norm and residual around the feed-forward sublayer.
+    pub ff_residual: Residual,
     /// Feed-forward sublayer.
     pub ff: FeedForward,
-    /// Pre-norm (true) or post-norm (false).
-    pub pre_norm: bool,
     /// Memory length Mₗ in use: earlier positions each query sees.
     pub memory_len: usize,
     /// Memory length Mₗ from the config (what the model was trained with).
@@ -209,21 +207,15 @@ impl XlLayer {
     /// - x: `[B, T, D]` (the layer's inputs for the segment)
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, memory: &SegmentMemory) -> Tensor<3> {
-        let m = memory.len();
-        let t = x.dims()[1];
-        let x = if self.pre_norm {
-            let context = self.attn_norm.forward(memory.context(x.clone()));
-            let query = context.clone().narrow(1, m, t);
-            x + self.attn.forward_with_memory(query, context, self.memory_len)
-        } else {
-            let context = memory.context(x.clone());
-            self.attn_norm.forward(x.clone() + self.attn.forward_with_memory(x, context, self.memory_len))
-        };
-        if self.pre_norm {
-            x.clone() + self.ff.forward(self.ff_norm.forward(x))
-        } else {
-            self.ff_norm.forward(x.clone() + self.ff.forward(x))
-        }
+        let x = self.attn_residual.forward(x, |h| {
+            // h is the segment as the sublayer sees it; the memory goes through the same map.
+            let context = match memory.states() {
+                Some(m) => Tensor::cat(vec![self.attn_residual.sublayer_input(m.clone()), h.clone()], 1),
+                None => h.clone(),
+            }; // [B,M+T,D]
+            self.attn.forward_with_memory(h, context, self.memory_len)
+        });
+        self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
 use common::{max_abs, max_abs_diff, tokens};
 use mnemo_core::{Norm, NormKind, NormPlacement};
-use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState, StepProducts};
+use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 11;
 
@@ -59,6 +59,25 @@ impl Checker<'_> {
         self.check(&format!("{label}.weight"), &linear.weight);
         self.check(&format!("{label}.bias"), linear.bias.as_ref().expect("bias"));
     }
+
+    /// Every parameter of a Feedback core.
+    fn core(&mut self, core: &FeedbackCore) {
+        self.check("mix", &core.mix);
+        for (l, layer) in core.layers.iter().enumerate() {
+            self.norm(&format!("layer {l} attn_norm"), &layer.attn_residual.norm);
+            self.linear(&format!("layer {l} query"), &layer.query);
+            self.linear(&format!("layer {l} output"), &layer.output);
+            self.check(&format!("layer {l} positions"), &layer.positions.table);
+            self.norm(&format!("layer {l} ff_norm"), &layer.ff_residual.norm);
+            self.linear(&format!("layer {l} ff.up"), &layer.ff.up);
+            self.linear(&format!("layer {l} ff.down"), &layer.ff.down);
+        }
+        for (p, proj) in core.memory_projections.iter().enumerate() {
+            self.norm(&format!("projection {p} norm"), &proj.norm);
+            self.linear(&format!("projection {p} key"), &proj.key);
+            self.linear(&format!("projection {p} value"), &proj.value);
+        }
+    }
 }
 
 #[test]
@@ -68,14 +87,12 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
         device.seed(11);
         let model = config.init(&device).materialize();
         // Non-zero mixing logits, so the mix is not uniform.
-        let model = FeedbackLm {
-            mix: model.mix.map(|w| {
-                w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device))
-                    .detach()
-                    .require_grad()
-            }),
-            ..model
-        };
+        let mix = model.core.mix.clone().map(|w| {
+            w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device))
+                .detach()
+                .require_grad()
+        });
+        let model = FeedbackLm { core: FeedbackCore { mix, ..model.core }, ..model };
         assert!(model.supports_manual_backward(), "{name}");
         let b = 2;
         let mut state = model.init_state(b, &device);
@@ -101,21 +118,7 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
                 c.check("embedding", &model.embedding.weight);
                 c.linear("head", &model.head);
                 c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
-                c.check("mix", &model.mix);
-                for (l, layer) in model.layers.iter().enumerate() {
-                    c.norm(&format!("layer {l} attn_norm"), &layer.attn_norm);
-                    c.linear(&format!("layer {l} query"), &layer.query);
-                    c.linear(&format!("layer {l} output"), &layer.output);
-                    c.check(&format!("layer {l} positions"), &layer.positions.table);
-                    c.norm(&format!("layer {l} ff_norm"), &layer.ff_norm);
-                    c.linear(&format!("layer {l} ff.up"), &layer.ff.up);
-                    c.linear(&format!("layer {l} ff.down"), &layer.ff.down);
-                }
-                for (p, proj) in model.memory_projections.iter().enumerate() {
-                    c.norm(&format!("projection {p} norm"), &proj.norm);
-                    c.linear(&format!("projection {p} key"), &proj.key);
-                    c.linear(&format!("projection {p} value"), &proj.value);
-                }
+                c.core(&model.core);
                 // Every parameter autodiff has a gradient for was compared, and no other one exists.
                 counts.push((name, c.checked, manual.grads.len()));
             }

@@ -6,11 +6,11 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use common::{max_abs, max_abs_diff, tokens};
-use mnemo_core::NormPlacement;
-use mnemo_models::feedback_layer::FeedbackLayer;
-use mnemo_models::{FeedbackConfig, FeedbackLm, FeedbackState};
+use mnemo_core::{NormPlacement, seeded};
+use mnemo_models::feedback::FeedbackLayer;
+use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState};
 
 const VOCAB: usize = 13;
 
@@ -26,7 +26,7 @@ fn configs() -> Vec<(&'static str, FeedbackConfig)> {
 }
 
 /// One layer, written out op by op from DESIGN.md §4 (no window, no `attend` helper).
-fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &mnemo_models::feedback_layer::MemoryProjection) -> Tensor<3> {
+fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &mnemo_models::feedback::MemoryProjection) -> Tensor<3> {
     let [b, s, d] = memories.dims();
     let heads = layer.n_heads;
     let dh = d / heads;
@@ -44,12 +44,12 @@ fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &
         let a = softmax(scores, 3).matmul(v.clone()); // [B,H,1,Dh]
         layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
     };
-    if layer.pre_norm {
-        let h = h.clone() + attn(layer.attn_norm.forward(h));
-        h.clone() + layer.ff.forward(layer.ff_norm.forward(h))
+    if layer.attn_residual.is_pre() {
+        let h = h.clone() + attn(layer.attn_residual.norm.forward(h));
+        h.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h))
     } else {
-        let h = layer.attn_norm.forward(h.clone() + attn(h));
-        layer.ff_norm.forward(h.clone() + layer.ff.forward(h))
+        let h = layer.attn_residual.norm.forward(h.clone() + attn(h));
+        layer.ff_residual.norm.forward(h.clone() + layer.ff.forward(h))
     }
 }
 
@@ -57,18 +57,18 @@ fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &
 /// re-projects them for every layer.
 fn naive_segment(model: &FeedbackLm, x: Tensor<2, Int>, memories: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
     let [_b, t_len] = x.dims();
-    let s = model.span;
-    let n_layers = model.layers.len();
+    let s = model.span();
+    let n_layers = model.core.layers.len();
     let mut mems: Vec<Tensor<3>> = (0..s).map(|j| memories.clone().narrow(1, j, 1)).collect();
-    let w = softmax(model.mix.val(), 0);
+    let w = softmax(model.core.mix.val(), 0);
     let emb = model.embedding.forward(x);
     let mut tops = Vec::new();
     for t in 0..t_len {
         let window = Tensor::cat(mems[mems.len() - s..].to_vec(), 1);
         let mut h = emb.clone().narrow(1, t, 1);
         let mut m = h.clone() * w.clone().narrow(0, 0, 1).reshape([1, 1, 1]);
-        for (l, layer) in model.layers.iter().enumerate() {
-            let proj = &model.memory_projections[if model.memory_projections.len() == 1 { 0 } else { l }];
+        for (l, layer) in model.core.layers.iter().enumerate() {
+            let proj = &model.core.memory_projections[if model.core.memory_projections.len() == 1 { 0 } else { l }];
             h = naive_layer(layer, h, window.clone(), proj);
             m = m + h.clone() * w.clone().narrow(0, l + 1, 1).reshape([1, 1, 1]);
         }
@@ -119,16 +119,13 @@ fn run_segments(
 fn buffered_equals_naive_reference_forward_and_gradients() {
     let device = mnemo_backend::test_device();
     for (name, config) in configs() {
-        device.seed(7);
-        let model = config.init(&device);
+        let model = seeded::reinit(config.init(&device), 7);
         // Three segments of 4 with span 5: windows straddle segment boundaries.
         let xs: Vec<_> = (0..3).map(|i| tokens(2, 4, VOCAB, i, &device)).collect();
-        let probe = Tensor::<3>::random([2, 4, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+        let probe = seeded::normal([2, 4, VOCAB], 8, &device);
         // Non-zero mixing logits, so the mix is not uniform.
-        let model = FeedbackLm {
-            mix: model.mix.map(|w| w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device)).detach().require_grad()),
-            ..model
-        };
+        let mix = model.core.mix.clone().map(|w| w.add(seeded::normal([config.n_layers + 1], 9, &device)).detach().require_grad());
+        let model = FeedbackLm { core: FeedbackCore { mix, ..model.core }, ..model };
         let (fast, fast_loss) = run_segments(&model, &xs, &probe, &device, false);
         let (slow, slow_loss) = run_segments(&model, &xs, &probe, &device, true);
         for (i, (a, b)) in fast.into_iter().zip(slow).enumerate() {
@@ -148,17 +145,17 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
         };
         compare("embedding", model.embedding.weight.val());
         compare("head", model.head.weight.val());
-        for (l, layer) in model.layers.iter().enumerate() {
+        for (l, layer) in model.core.layers.iter().enumerate() {
             compare(&format!("layer {l} query"), layer.query.weight.val());
             compare(&format!("layer {l} output"), layer.output.weight.val());
             compare(&format!("layer {l} positions"), layer.positions.table.val());
             compare(&format!("layer {l} ff.up"), layer.ff.up.weight.val());
         }
-        for (i, p) in model.memory_projections.iter().enumerate() {
+        for (i, p) in model.core.memory_projections.iter().enumerate() {
             compare(&format!("memory projection {i} key"), p.key.weight.val());
             compare(&format!("memory projection {i} value"), p.value.weight.val());
         }
-        let mix = model.mix.val();
+        let mix = model.core.mix.val();
         let (a, b) = (mix.grad(&g_fast).unwrap(), mix.grad(&g_slow).unwrap());
         let diff = max_abs_diff(a.clone(), b);
         assert!(diff < 1e-4 * (1.0 + max_abs(a.clone())), "{name}: mix grad differs by {diff}");
@@ -172,26 +169,26 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
 #[test]
 fn mixing_gradient_matches_finite_differences() {
     let device = mnemo_backend::test_device();
-    device.seed(3);
     let config = FeedbackConfig { span: 4, ..FeedbackConfig::tiny(VOCAB) };
-    let model = config.init(&device);
+    let model = seeded::reinit(config.init(&device), 3);
     let plain = device.clone().inner();
     let base = model.valid();
     let warmup = tokens(2, 5, VOCAB, 10, &plain);
     let (_, carried) = base.forward_segment(warmup, base.init_state(2, &plain));
     let x = tokens(2, 5, VOCAB, 11, &device);
-    let probe = Tensor::<3>::random([2, 5, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+    let probe = seeded::normal([2, 5, VOCAB], 4, &device);
     let state = FeedbackState { memories: carried.memories.clone().to_device(&device), projected: None };
     let (logits, _) = model.forward_segment(x.clone(), state);
     let grads = probe_loss(logits, &probe).backward();
-    let analytic: Vec<f32> = model.mix.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let analytic: Vec<f32> = model.core.mix.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
     let eps = 1e-2f32;
     for i in 0..config.n_layers + 1 {
         let shifted = |delta: f32| {
             let mut e = vec![0.0f32; config.n_layers + 1];
             e[i] = delta;
             let bump = Tensor::<1>::from_floats(e.as_slice(), &plain);
-            let m = FeedbackLm { mix: base.mix.clone().map(|w| w + bump), ..base.clone() };
+            let mix = base.core.mix.clone().map(|w| w + bump);
+            let m = FeedbackLm { core: FeedbackCore { mix, ..base.core.clone() }, ..base.clone() };
             let (logits, _) = m.forward_segment(x.clone().to_device(&plain), carried.clone());
             probe_loss(logits, &probe.clone().to_device(&plain)).into_scalar::<f64>()
         };
@@ -210,7 +207,7 @@ fn mixing_gradient_matches_finite_differences() {
 fn causal_within_and_across_segments() {
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        let model = config.init(&device);
+        let model = seeded::reinit(config.init(&device), 1);
         let x = tokens(2, 8, VOCAB, 1, &device);
         let y = x.clone().slice_assign([0..2, 5..8], tokens(2, 3, VOCAB, 2, &device));
         let (a, _) = model.forward_segment(x, model.init_state(2, &device));
@@ -225,7 +222,7 @@ fn causal_within_and_across_segments() {
 fn step_by_step_decoding_equals_segments() {
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        let model = config.init(&device);
+        let model = seeded::reinit(config.init(&device), 2);
         let xs: Vec<_> = (0..2).map(|i| tokens(2, 6, VOCAB, 20 + i, &device)).collect();
         let mut seg_state = model.init_state(2, &device);
         let mut step_state = model.init_state(2, &device);
@@ -251,18 +248,18 @@ fn step_by_step_decoding_equals_segments() {
 fn first_step_attends_to_zero_memories() {
     let device = mnemo_backend::test_device().inner();
     let config = FeedbackConfig { n_layers: 1, span: 3, ..FeedbackConfig::tiny(VOCAB) };
-    let model = config.init(&device);
+    let model = seeded::reinit(config.init(&device), 5);
     let x = tokens(1, 1, VOCAB, 4, &device);
     let (logits, state) = model.forward_segment(x.clone(), model.init_state(1, &device));
     // All S memories are equal (zero), so attention is uniform and returns the single value
     // vector v0 = W_v norm(0) + b, whatever the query and positions are.
-    let proj = &model.memory_projections[0];
+    let proj = &model.core.memory_projections[0];
     let zero = Tensor::<3>::zeros([1, 1, config.d_model], &device);
     let v0 = proj.value.forward(proj.norm.forward(zero)); // [1,1,D]
-    let layer = &model.layers[0];
+    let layer = &model.core.layers[0];
     let h0 = model.embedding.forward(x);
     let h1 = h0.clone() + layer.output.forward(v0);
-    let h1 = h1.clone() + layer.ff.forward(layer.ff_norm.forward(h1));
+    let h1 = h1.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h1));
     let want = model.head.forward(model.final_norm.as_ref().unwrap().forward(h1.clone()));
     assert!(max_abs_diff(logits, want) < 1e-5);
     // The new memory is the uniform mix of embedding and layer output (w = 0 at init).

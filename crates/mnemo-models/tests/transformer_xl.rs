@@ -6,9 +6,9 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{max_abs, max_abs_diff, tokens};
-use mnemo_core::{NormKind, NormPlacement};
+use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::transformer_xl::XlLayer;
 use mnemo_models::{
     MemorySchedule, Model, ModelConfig, ModelState, StateSnapshot, TransformerConfig, TransformerXlConfig,
@@ -45,8 +45,8 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
             let w = p - lo + 1;
             let ctx = h.clone().narrow(1, lo, w);
             let x = h.clone().narrow(1, p, 1);
-            let (xq, ctx_in) = if layer.pre_norm {
-                let c = layer.attn_norm.forward(ctx);
+            let (xq, ctx_in) = if layer.attn_residual.is_pre() {
+                let c = layer.attn_residual.norm.forward(ctx);
                 (c.clone().narrow(1, w - 1, 1), c)
             } else {
                 (x.clone(), ctx)
@@ -59,12 +59,13 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
             let scores = (q.clone().matmul(k.swap_dims(2, 3)) + q.matmul(pos)).div_scalar((dh as f64).sqrt());
             let a = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
             let a = layer.attn.output.forward(a);
-            if layer.pre_norm {
+            let (attn_norm, ff_norm) = (&layer.attn_residual.norm, &layer.ff_residual.norm);
+            if layer.attn_residual.is_pre() {
                 let x = x + a;
-                x.clone() + layer.ff.forward(layer.ff_norm.forward(x))
+                x.clone() + layer.ff.forward(ff_norm.forward(x))
             } else {
-                let x = layer.attn_norm.forward(x + a);
-                layer.ff_norm.forward(x.clone() + layer.ff.forward(x))
+                let x = attn_norm.forward(x + a);
+                ff_norm.forward(x.clone() + layer.ff.forward(x))
             }
         })
         .collect();
@@ -103,10 +104,10 @@ fn xl(model: &Model) -> &TransformerXlLm {
     }
 }
 
+/// The model of `config` with weights drawn from a fixed seed (no process-wide generator).
 fn build(config: &TransformerXlConfig, device: &Device) -> Model {
     config.validate().expect("valid config");
-    device.seed(3);
-    ModelConfig::TransformerXl(config.clone()).init(device)
+    seeded::reinit(ModelConfig::TransformerXl(config.clone()).init(device), 3)
 }
 
 #[test]
@@ -209,7 +210,7 @@ fn no_gradient_flows_into_the_carried_memory() {
     let (_, config) = configs().remove(1);
     let model = build(&config, &device);
     let (x1, x2) = (tokens(2, 5, VOCAB, 7, &device), tokens(2, 5, VOCAB, 8, &device));
-    let probe = Tensor::<3>::random([2, 5, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+    let probe = seeded::normal([2, 5, VOCAB], 12, &device);
     let carried = model.forward_segment(x1, model.init_state(2, &device)).state;
     let copied = model.restore_state(&carried.snapshot(), 2, &device).unwrap();
     let grads = |state: ModelState| (model.forward_segment(x2.clone(), state).logits * probe.clone()).sum().backward();

@@ -22,11 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::clean::{collapse_whitespace, strip_accelerator};
-pub use super::corpus_output::{PrepareReport, SplitCounts};
-use super::corpus_output::{Split, Unit, finish, keep, write_manifest};
-use super::{ddtp, handbook, mo_file, sword};
-use crate::DataError;
+use crate::clean::{collapse_whitespace, strip_accelerator};
+pub use crate::corpus_output::{PrepareReport, SplitCounts};
+use crate::corpus_output::{Split, Unit, finish, keep, write_manifest};
+use crate::{ddtp, handbook, mo_file, sword};
+use mnemo_data::DataError;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;

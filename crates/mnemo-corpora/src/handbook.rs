@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::clean::{collapse_whitespace, unescape_entities, word_count};
-use crate::DataError;
+use crate::clean::{collapse_whitespace, unescape_entities, word_count};
+use mnemo_data::DataError;
 
 /// The config field or argument named by errors of this module.
 const FIELD: &str = "handbook";

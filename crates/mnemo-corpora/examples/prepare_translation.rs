@@ -1,12 +1,12 @@
-//! Stand-in for `mnemo data prepare translation` until the CLI is wired:
+//! The library path of `mnemo data prepare translation`, printing the report as JSON and the time taken:
 //!
 //! ```sh
-//! cargo run --release -p mnemo-data --example prepare_translation -- en-de data/mt-root data/translation/en-de [seed]
+//! cargo run --release -p mnemo-corpora --example prepare_translation -- en-de data/mt-root data/translation/en-de [seed]
 //! ```
 use std::path::Path;
 use std::time::Instant;
 
-use mnemo_data::mt_sources::{Pair, prepare::DEFAULT_SEED, prepare_pair};
+use mnemo_corpora::{Pair, prepare::DEFAULT_SEED, prepare_pair};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

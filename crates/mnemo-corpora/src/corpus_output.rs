@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::clean::is_format_only;
-use super::prepare::Pair;
-use crate::DataError;
+use crate::clean::is_format_only;
+use crate::prepare::Pair;
+use mnemo_data::DataError;
 
 /// Pairs per split.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -50,16 +50,16 @@ pub struct PrepareReport {
 }
 
 /// One candidate pair before splitting.
-pub(super) struct Unit {
-    pub(super) source: &'static str,
-    pub(super) group: String,
-    pub(super) en: String,
-    pub(super) tgt: String,
+pub(crate) struct Unit {
+    pub(crate) source: &'static str,
+    pub(crate) group: String,
+    pub(crate) en: String,
+    pub(crate) tgt: String,
 }
 
 /// Split of a unit.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Split {
+pub(crate) enum Split {
     Train,
     Valid,
     Test,
@@ -78,9 +78,9 @@ impl Split {
 }
 
 /// Dropped pairs by source and reason.
-pub(super) type Dropped = BTreeMap<String, BTreeMap<String, usize>>;
+pub(crate) type Dropped = BTreeMap<String, BTreeMap<String, usize>>;
 
-pub(super) fn count_drop(dropped: &mut Dropped, source: &str, reason: &str) {
+pub(crate) fn count_drop(dropped: &mut Dropped, source: &str, reason: &str) {
     *dropped
         .entry(source.to_string())
         .or_default()
@@ -89,7 +89,7 @@ pub(super) fn count_drop(dropped: &mut Dropped, source: &str, reason: &str) {
 }
 
 /// Apply the per-pair filters; count what is dropped.
-pub(super) fn keep(
+pub(crate) fn keep(
     source: &'static str,
     group: String,
     en: String,
@@ -118,7 +118,7 @@ pub(super) fn keep(
 }
 
 /// Deduplicate across splits (test first), write the six files and fill the counts.
-pub(super) fn finish(
+pub(crate) fn finish(
     pair: Pair,
     seed: u64,
     mut assigned: Vec<(Split, Unit)>,
@@ -199,7 +199,7 @@ pub(super) fn finish(
     })
 }
 
-pub(super) fn write_manifest(report: &PrepareReport, out_dir: &Path) -> Result<(), DataError> {
+pub(crate) fn write_manifest(report: &PrepareReport, out_dir: &Path) -> Result<(), DataError> {
     let path = out_dir.join("manifest.json");
     let mut json = serde_json::to_string_pretty(report)
         .map_err(|e| DataError::file("--out", &path, e.to_string()))?;
@@ -208,7 +208,7 @@ pub(super) fn write_manifest(report: &PrepareReport, out_dir: &Path) -> Result<(
 }
 
 /// Write through `<path>.tmp` and rename, so an interrupted run leaves no partial file.
-pub(super) fn write_atomic(path: &Path, text: &str) -> Result<(), DataError> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), DataError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

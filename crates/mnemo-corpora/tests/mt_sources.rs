@@ -6,13 +6,13 @@ use std::path::Path;
 
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
-use mnemo_data::DataError;
-use mnemo_data::mt_sources::clean::{is_format_only, strip_accelerator, unescape_entities};
-use mnemo_data::mt_sources::prepare::{EN_ES_TEST_BOOKS, EN_ES_VALID_BOOKS};
-use mnemo_data::mt_sources::{
+use mnemo_corpora::clean::{is_format_only, strip_accelerator, unescape_entities};
+use mnemo_corpora::prepare::{EN_ES_TEST_BOOKS, EN_ES_VALID_BOOKS};
+use mnemo_corpora::{
     EnDeSources, align_chapters, handbook, pair_descriptions, prepare_en_de, prepare_en_es,
     read_mo, read_translation_index, read_ztext, sword,
 };
+use mnemo_data::DataError;
 
 // ---------------------------------------------------------------- gettext .mo
 
@@ -711,7 +711,7 @@ fn en_es_preparation_splits_by_book() {
 
 #[test]
 fn pair_names_parse_and_unknown_pairs_name_the_flag() {
-    use mnemo_data::mt_sources::Pair;
+    use mnemo_corpora::Pair;
     assert_eq!("en-de".parse::<Pair>().unwrap(), Pair::EnDe);
     assert_eq!("en-es".parse::<Pair>().unwrap().target(), "es");
     let err = "en-fr".parse::<Pair>().unwrap_err().to_string();

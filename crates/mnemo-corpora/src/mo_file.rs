@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::DataError;
+use mnemo_data::DataError;
 
 /// The magic number of a `.mo` file as read in the file's own byte order.
 const MAGIC: u32 = 0x9504_12de;

@@ -13,7 +13,7 @@ use std::path::Path;
 use flate2::read::ZlibDecoder;
 use std::io::Read;
 
-use crate::DataError;
+use mnemo_data::DataError;
 
 /// The config field or argument named by errors of this module.
 const FIELD: &str = "SWORD module";
@@ -216,7 +216,7 @@ pub fn strip_osis(raw: &str) -> String {
         out.push_str(rest);
     }
     let out = out.replace('¶', " ");
-    super::clean::collapse_whitespace(&super::clean::unescape_entities(&out))
+    crate::clean::collapse_whitespace(&crate::clean::unescape_entities(&out))
 }
 
 /// For each slot of a raw module ([`read_ztext_raw`]), the OSIS id of the book it belongs to

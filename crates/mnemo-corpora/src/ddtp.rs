@@ -21,8 +21,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::clean::collapse_whitespace;
-use crate::DataError;
+use crate::clean::collapse_whitespace;
+use mnemo_data::DataError;
 
 /// The config field or argument named by errors of this module.
 const FIELD: &str = "DDTP index";

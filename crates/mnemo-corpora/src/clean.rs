@@ -1,6 +1,6 @@
 //! Text normalisation shared by the corpus readers and the preparation step.
 
-use crate::entities::{EntityRules, decode_entities};
+use mnemo_data::entities::{EntityRules, decode_entities};
 
 /// Collapse every run of whitespace (spaces, tabs, newlines, no-break spaces ...) to one space
 /// and trim both ends, so a segment fits on one line of a line-aligned file.

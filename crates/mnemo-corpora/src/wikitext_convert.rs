@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use crate::entities::EntityRules;
-use crate::{Split, UNK};
+use mnemo_data::entities::EntityRules;
+use mnemo_data::{Split, UNK};
 
 /// Tokens seen fewer than this many times in the training split become `<unk>`.
 pub const MIN_TRAIN_COUNT: usize = 3;
@@ -93,7 +93,7 @@ fn decode_entities(text: &str, html: bool) -> String {
         max_semi: 11,
         other: if html { html_names } else { |_| None },
     };
-    crate::entities::decode_entities(text, rules)
+    mnemo_data::entities::decode_entities(text, rules)
 }
 
 /// The main-namespace, non-redirect articles of a MediaWiki XML export, in file order.

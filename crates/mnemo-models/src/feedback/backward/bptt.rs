@@ -1,0 +1,221 @@
+//! Backpropagation through time of the manual backward: the activation gradients only, step by
+//! step in reverse; the weight gradients are left to [`super::weights`].
+//!
+//! Window gradients: step `t` reads window slots `t .. t+S` of the key/value buffer and writes
+//! slot `S+t`. Going backward, the gradient of slot `S+t` is complete once steps `t+1 ..` are
+//! done; each step adds its contribution to its S slots with one matmul over all layers that
+//! share the window (`dK[t..t+S] += dSᵀ Q`, `dV[t..t+S] += Aᵀ dO`), in place (host windows:
+//! one pass every few steps, [`super::host_window`]).
+//!
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! F FFN width.
+use burn::tensor::Tensor;
+
+use super::ManualHook;
+use super::forward::Recorded;
+use super::params::{CoreParams, StepMatrix};
+use super::StepProducts;
+
+/// Per-layer gradients stored by the backward, one entry per step (reversed order).
+#[derive(Default)]
+pub(super) struct LayerGrads {
+    /// Gradient of the layer output (= of the FFN output) `[B, D]`.
+    pub(super) dy: Vec<Tensor<2>>,
+    /// Gradient of the FFN pre-activation `[B, F]`.
+    pub(super) df1: Vec<Tensor<2>>,
+    /// Gradient of the attention sublayer's output (= of the output projection's output) `[B, D]`.
+    pub(super) dmid: Vec<Tensor<2>>,
+    /// Gradient of the query `[B, D]`.
+    pub(super) dq: Vec<Tensor<2>>,
+    /// Gradient of the (scaled) scores `[B, H, 1, S]`.
+    pub(super) ds: Vec<Tensor<4>>,
+}
+
+/// Per layer, the quantities of every step computed in one batched pass after the forward.
+pub(super) struct Batched {
+    pub(super) x_hat: Tensor<3>,
+    pub(super) x_rstd: Tensor<3>,
+    pub(super) mid_hat: Tensor<3>,
+    pub(super) mid_rstd: Tensor<3>,
+    pub(super) gelu_grad: Tensor<3>,
+    q_w_t: StepMatrix,
+    o_w_t: StepMatrix,
+    up_w_t: StepMatrix,
+    down_w_t: StepMatrix,
+}
+
+/// What the backward through time returns.
+pub(super) struct TimeGrads {
+    pub(super) layers: Vec<LayerGrads>,
+    pub(super) batched: Vec<Batched>,
+    /// Gradient of each step's memory `[B, D]`, time order.
+    pub(super) dm: Vec<Tensor<2>>,
+    /// Gradient of each step's input `[B, D]`, time order.
+    pub(super) dx: Vec<Tensor<2>>,
+    /// Key and value window gradients per projection `[B, H, S+T, Dh]`.
+    pub(super) dkeys: Vec<Tensor<4>>,
+    pub(super) dvalues: Vec<Tensor<4>>,
+}
+
+/// Norm statistics, GELU derivatives and transposed step matrices of every layer.
+fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<Batched> {
+    let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
+    params
+        .layers
+        .iter()
+        .zip(&rec.tapes)
+        .map(|(lp, tape)| {
+            let (x_hat, x_rstd) = lp.norm1.stats(Tensor::stack::<3>(tape.x.clone(), 0));
+            let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
+            let f1 = Tensor::stack::<3>(tape.f1.clone(), 0); // [T,B,F]
+            // gelu'(x) = Φ(x) + x φ(x)
+            let cdf = (f1.clone().mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0).mul_scalar(0.5);
+            let pdf = f1.clone().square().mul_scalar(-0.5).exp().mul_scalar(inv_sqrt_2pi);
+            Batched {
+                x_hat,
+                x_rstd,
+                mid_hat,
+                mid_rstd,
+                gelu_grad: cdf + f1 * pdf,
+                q_w_t: StepMatrix::from_transposed(lp.norm1.fold_rows(lp.query.w.clone()), products),
+                o_w_t: StepMatrix::from_transposed(lp.output.w.clone(), products),
+                up_w_t: StepMatrix::from_transposed(lp.norm2.fold_rows(lp.up.w.clone()), products),
+                down_w_t: StepMatrix::from_transposed(lp.down.w.clone(), products),
+            }
+        })
+        .collect()
+}
+
+/// Step `t` of a time-major `[T, rows, width]` tensor.
+pub(super) fn step_of(x: &Tensor<3>, t: usize) -> Tensor<2> {
+    let [_, rows, width] = x.dims();
+    x.clone().narrow(0, t, 1).reshape([rows, width])
+}
+
+/// Back-propagate `dtop` (`[T, B, D]`, time-major) through every step in reverse.
+pub(super) fn backward_through_time(
+    params: &CoreParams,
+    products: StepProducts,
+    heads: usize,
+    rec: &mut Recorded,
+    dtop: Tensor<3>,
+    hook: &mut dyn ManualHook,
+) -> TimeGrads {
+    let [t_len, b, d] = dtop.dims();
+    let dh = d / heads;
+    let s = rec.windows.keys[0].dims()[2] - t_len;
+    let scale = 1.0 / (dh as f64).sqrt();
+    let device = dtop.device();
+    let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
+    let n_layers = layers.len();
+    let m_all = Tensor::stack::<3>(rec.memories.clone(), 0); // [T,B,D]
+    let m_stats: Vec<(Tensor<3>, Tensor<3>)> = projs.iter().map(|p| p.norm.stats(m_all.clone())).collect();
+    let batched = batched(params, rec, products);
+    let proj_w_t: Vec<(StepMatrix, StepMatrix)> = projs
+        .iter()
+        .map(|p| {
+            (
+                StepMatrix::from_transposed(p.norm.fold_rows(p.key.w.clone()), products),
+                StepMatrix::from_transposed(p.norm.fold_rows(p.value.w.clone()), products),
+            )
+        })
+        .collect();
+    let (kbufs, vbufs) = (&rec.windows.keys, &rec.windows.values);
+    let host = &mut rec.windows.host;
+    // Backend windows' gradients (host windows keep theirs until `into_grads`).
+    let zeros = |bufs: &[Tensor<4>]| match host {
+        Some(_) => Vec::new(),
+        None => bufs.iter().map(Tensor::zeros_like).collect(),
+    };
+    let (mut dkbufs, mut dvbufs) = (zeros(kbufs), zeros(vbufs));
+    let mut lgrads: Vec<LayerGrads> = (0..n_layers).map(|_| LayerGrads::default()).collect();
+    let mut dms = Vec::with_capacity(t_len);
+    let mut dx0s = Vec::with_capacity(t_len);
+    for t in (0..t_len).rev() {
+        // Gradient of this step's memory, from everything that read its key and value.
+        let mut dm: Option<Tensor<2>> = None;
+        for (p, proj) in projs.iter().enumerate() {
+            let dxhat = match host {
+                Some(hw) => {
+                    let (dk, dv) = hw.slot_grads(p, t);
+                    proj_w_t[p].0.apply_host(dk, b, &device) + proj_w_t[p].1.apply_host(dv, b, &device)
+                }
+                None => {
+                    let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
+                    proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]))
+                }
+            };
+            let g = proj.norm.backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
+            dm = Some(match dm {
+                Some(acc) => acc + g,
+                None => g,
+            });
+        }
+        let dm = dm.expect("at least one projection");
+        let mut dstate = step_of(&dtop, t) + dm.clone().mul_scalar(mix[n_layers]);
+        let mut ds_step: Vec<Vec<Tensor<4>>> = vec![Vec::new(); projs.len()];
+        let mut q_step: Vec<Vec<Tensor<4>>> = vec![Vec::new(); projs.len()];
+        let mut a_step: Vec<Vec<Tensor<4>>> = vec![Vec::new(); projs.len()];
+        let mut do_step: Vec<Vec<Tensor<4>>> = vec![Vec::new(); projs.len()];
+        for l in (0..n_layers).rev() {
+            let (lp, bt, tape, lg) = (&layers[l], &batched[l], &rec.tapes[l], &mut lgrads[l]);
+            let dy = dstate;
+            let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.gelu_grad, t); // [B,F]
+            let dff_in = dy.clone()
+                + lp.norm2.backward(bt.up_w_t.apply(df1.clone()), step_of(&bt.mid_hat, t), step_of(&bt.mid_rstd, t));
+            let dmid = hook.backward(l, t, dff_in);
+            let d_o = bt.o_w_t.apply(dmid.clone());
+            let (dq, ds) = match host {
+                Some(hw) => hw.backward(lp.proj, l, t, &tape.host[t], d_o),
+                None => {
+                    let d_o = d_o.reshape([b, heads, 1, dh]);
+                    let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
+                    let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
+                    let a = tape.a[t].clone(); // [B,H,1,S]
+                    let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,S]
+                    let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
+                    let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
+                    ds_step[lp.proj].push(ds.clone());
+                    q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
+                    a_step[lp.proj].push(a);
+                    do_step[lp.proj].push(d_o);
+                    (dq, ds)
+                }
+            };
+            let dx = dmid.clone()
+                + lp.norm1.backward(bt.q_w_t.apply(dq.clone()), step_of(&bt.x_hat, t), step_of(&bt.x_rstd, t));
+            lg.dy.push(dy);
+            lg.df1.push(df1);
+            lg.dmid.push(dmid);
+            lg.dq.push(dq);
+            lg.ds.push(ds);
+            dstate = dx + dm.clone().mul_scalar(mix[l]);
+        }
+        // Window gradients of the S slots this step read, one matmul per window (host
+        // windows: one in-place pass per window every few steps).
+        if let Some(hw) = host.as_mut() {
+            hw.end_step(t);
+        }
+        let window = [0..b, 0..heads, t..t + s, 0..dh];
+        for p in (0..projs.len()).filter(|_| host.is_none()) {
+            let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,S]
+            let q = Tensor::cat(std::mem::take(&mut q_step[p]), 2); // [B,H,Lp,Dh]
+            let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,S,Dh]
+            let a = Tensor::cat(std::mem::take(&mut a_step[p]), 2);
+            let d_o = Tensor::cat(std::mem::take(&mut do_step[p]), 2);
+            let dv = a.swap_dims(2, 3).matmul(d_o);
+            let old = dkbufs[p].clone().slice(window.clone());
+            dkbufs[p].inplace(|buf| buf.slice_assign(window.clone(), old + dk));
+            let old = dvbufs[p].clone().slice(window.clone());
+            dvbufs[p].inplace(|buf| buf.slice_assign(window.clone(), old + dv));
+        }
+        dms.push(dm);
+        dx0s.push(dstate);
+    }
+    if let Some(hw) = host.take() {
+        (dkbufs, dvbufs) = hw.into_grads(&device);
+    }
+    dms.reverse();
+    dx0s.reverse();
+    TimeGrads { layers: lgrads, batched, dm: dms, dx: dx0s, dkeys: dkbufs, dvalues: dvbufs }
+}

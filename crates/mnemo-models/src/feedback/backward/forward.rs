@@ -1,0 +1,139 @@
+//! The recorded forward of the manual backward: the core's step (see [`crate::feedback::core`])
+//! op by op on the plain device, keeping per step only what the backward needs.
+//!
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! F FFN width.
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::Tensor;
+
+use super::ManualHook;
+use super::host_window::{HostAttention, HostWindows};
+use super::params::CoreParams;
+use super::StepProducts;
+
+/// Per-layer values stored by the forward, one entry per step.
+#[derive(Default)]
+pub(super) struct LayerTape {
+    /// Layer input `[B, D]`.
+    pub(super) x: Vec<Tensor<2>>,
+    /// Query (unscaled) `[B, D]`.
+    pub(super) q: Vec<Tensor<2>>,
+    /// Attention probabilities `[B, H, 1, S]` (backend windows).
+    pub(super) a: Vec<Tensor<4>>,
+    /// Query and probabilities on the host (host windows).
+    pub(super) host: Vec<HostAttention>,
+    /// Attention output before the output projection `[B, D]`.
+    pub(super) o: Vec<Tensor<2>>,
+    /// Input of the feed-forward sublayer (after the attention sublayer and the hook) `[B, D]`.
+    pub(super) mid: Vec<Tensor<2>>,
+    /// FFN pre-activation `[B, F]`.
+    pub(super) f1: Vec<Tensor<2>>,
+}
+
+/// The key/value windows of every projection: backend buffers, or their host copies.
+pub(super) struct Windows {
+    /// Keys per projection `[B, H, S+T, Dh]` (slots `0..S` carried; the host path keeps its own).
+    pub(super) keys: Vec<Tensor<4>>,
+    /// Values per projection `[B, H, S+T, Dh]`.
+    pub(super) values: Vec<Tensor<4>>,
+    /// The host copies ([`StepProducts::Host`]).
+    pub(super) host: Option<HostWindows>,
+}
+
+/// What the recorded forward of a segment leaves for the backward.
+pub(super) struct Recorded {
+    pub(super) tapes: Vec<LayerTape>,
+    /// Top state per step `[B, D]`.
+    pub(super) tops: Vec<Tensor<2>>,
+    /// Memory per step `[B, D]`.
+    pub(super) memories: Vec<Tensor<2>>,
+    pub(super) windows: Windows,
+}
+
+/// Run the segment's steps.
+///
+/// # Shapes
+/// - x0: `[T, B, D]` (time-major inputs)
+/// - carried: `[B, S, D]`
+pub(super) fn record(
+    params: &CoreParams,
+    products: StepProducts,
+    heads: usize,
+    x0: &Tensor<3>,
+    carried: &Tensor<3>,
+    hook: &mut dyn ManualHook,
+) -> Recorded {
+    let [t_len, b, d] = x0.dims();
+    let s = carried.dims()[1];
+    let dh = d / heads;
+    let scale = 1.0 / (dh as f64).sqrt();
+    let device = x0.device();
+    let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
+    let mut keys = Vec::with_capacity(projs.len());
+    let mut values = Vec::with_capacity(projs.len());
+    for p in projs {
+        let n = p.norm.forward(carried.clone());
+        let split = |x: Tensor<3>| x.reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
+        let pad = Tensor::<4>::zeros([b, heads, t_len, dh], &device);
+        keys.push(Tensor::cat(vec![split(p.key.forward(n.clone())), pad.clone()], 2));
+        values.push(Tensor::cat(vec![split(p.value.forward(n)), pad], 2)); // [B,H,S+T,Dh]
+    }
+    let mut host = (products == StepProducts::Host).then(|| {
+        let pos = layers.iter().map(|lp| lp.pos.clone().reshape([s, dh])).collect();
+        HostWindows::new(&keys, &values, pos, scale as f32)
+    });
+    let mut tapes: Vec<LayerTape> = layers.iter().map(|_| LayerTape::default()).collect();
+    let mut tops = Vec::with_capacity(t_len);
+    let mut memories = Vec::with_capacity(t_len);
+    for t in 0..t_len {
+        let x = x0.clone().narrow(0, t, 1).reshape([b, d]);
+        let mut memory = x.clone().mul_scalar(mix[0]);
+        let mut h = x;
+        for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
+            let q = lp.query.step(lp.norm1.forward(h.clone())); // [B,D]
+            let o = match &host {
+                Some(hw) => {
+                    let (o, saved) = hw.attend(lp.proj, l, t, q.clone());
+                    tape.host.push(saved);
+                    o
+                }
+                None => {
+                    let k_win = keys[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
+                    let v_win = values[lp.proj].clone().slice_dim(2, t..t + s);
+                    let q4 = q.clone().reshape([b, heads, 1, dh]);
+                    let scores =
+                        (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone())).mul_scalar(scale); // [B,H,1,S]
+                    let a = softmax(scores, 3);
+                    let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
+                    tape.a.push(a);
+                    o
+                }
+            };
+            let mid = hook.forward(l, t, h.clone() + lp.output.step(o.clone()));
+            let f1 = lp.up.step(lp.norm2.forward(mid.clone())); // [B,F]
+            let out = mid.clone() + lp.down.step(gelu(f1.clone()));
+            tape.x.push(h);
+            tape.q.push(q);
+            tape.o.push(o);
+            tape.mid.push(mid);
+            tape.f1.push(f1);
+            memory = memory + out.clone().mul_scalar(mix[l + 1]);
+            h = out;
+        }
+        let slot = [0..b, 0..heads, s + t..s + t + 1, 0..dh];
+        for (p, proj) in projs.iter().enumerate() {
+            let n = proj.norm.forward(memory.clone());
+            let (k, v) = (proj.key.step(n.clone()), proj.value.step(n));
+            if let Some(hw) = &mut host {
+                hw.write(p, t, k, v);
+                continue;
+            }
+            let (k, v) = (k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh]));
+            keys[p].inplace(|buf| buf.slice_assign(slot.clone(), k));
+            values[p].inplace(|buf| buf.slice_assign(slot.clone(), v));
+        }
+        tops.push(h);
+        memories.push(memory);
+    }
+    Recorded { tapes, tops, memories, windows: Windows { keys, values, host } }
+}

@@ -1,0 +1,138 @@
+//! The exact manual backward of the [`FeedbackCore`], written once for every user of the core
+//! (the language model, [`lm`]; the translation decoder; any caller that feeds vectors).
+//!
+//! The forward runs step by step on the plain (non-autodiff) device ([`forward`]), storing per
+//! step only what the backward needs (layer inputs, queries, attention probabilities, attention
+//! outputs, feed-forward inputs and pre-activations, memories). The backward then runs through
+//! time in reverse for the *activation* gradients only ([`bptt`]); every weight gradient is
+//! formed afterwards with one large matmul over all `N = T·B` rows ([`weights`]). Norm statistics
+//! and GELU derivatives are computed in one batched pass after the forward, not per step. The
+//! parameters are read once per segment ([`params`]); with [`StepProducts::Host`] the per-step
+//! products and window attention run on `mnemo_kernels` over host windows ([`host_window`]).
+//!
+//! Equal to burn's autodiff of [`FeedbackCore::forward`] up to float rounding
+//! (tests/feedback_backward.rs checks every parameter, shared and per-layer K/V, over several
+//! carried segments, and the decoder with its cross-attention hook). Supported: pre-norm
+//! (LayerNorm or RMSNorm), no dropout ([`FeedbackCore::supports_manual_backward`]).
+//!
+//! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh = D/H,
+//! F FFN width, N = T·B rows.
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+use super::core::FeedbackCore;
+
+mod bptt;
+mod forward;
+pub(crate) mod host_window;
+pub mod lm;
+mod params;
+mod weights;
+
+/// Which code computes the per-step products (one step's `B` rows times a weight matrix) of
+/// the manual forward and backward. Both compute the same sums; they differ only in float
+/// rounding order. Fixed when the model is built ([`FeedbackCore::with_step_products`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepProducts {
+    /// burn's `matmul` on the model's device: works on every backend.
+    #[default]
+    Backend,
+    /// `mnemo_kernels::PackedMatrix` products on host memory: 3–5× faster than the CPU backend's
+    /// GEMM for `B = 8` rows (docs/performance.md). Each product reads the rows back from the
+    /// device and writes the result to it, so use it only with a CPU backend.
+    Host,
+}
+
+/// A sublayer between a layer's memory attention and its feed-forward, in the manual forward
+/// and backward (the autodiff path's counterpart is [`LayerHook`](super::LayerHook)). It keeps
+/// what its backward needs and its own parameters' gradients.
+pub trait ManualHook {
+    /// Forward of layer `layer`'s sublayer at step `t`.
+    ///
+    /// # Shapes
+    /// - h: `[B, D]`; output `[B, D]`
+    fn forward(&mut self, layer: usize, t: usize, h: Tensor<2>) -> Tensor<2>;
+
+    /// Backward of [`forward`](Self::forward) at `(layer, t)`, called in reverse step order:
+    /// the gradient of its input from the gradient of its output.
+    ///
+    /// # Shapes
+    /// - dy: `[B, D]`; output `[B, D]`
+    fn backward(&mut self, layer: usize, t: usize, dy: Tensor<2>) -> Tensor<2>;
+}
+
+/// The hook that adds nothing.
+pub struct NoManualHook;
+
+impl ManualHook for NoManualHook {
+    fn forward(&mut self, _layer: usize, _t: usize, h: Tensor<2>) -> Tensor<2> {
+        h
+    }
+
+    fn backward(&mut self, _layer: usize, _t: usize, dy: Tensor<2>) -> Tensor<2> {
+        dy
+    }
+}
+
+/// What [`FeedbackCore::forward_backward`] returns (plain device).
+#[derive(Debug)]
+pub struct CoreOutput {
+    /// The top states. Shape `[B, T, D]`.
+    pub top: Tensor<3>,
+    /// Gradient of the loss for the inputs (None without a backward). Shape `[B, T, D]`.
+    pub dx: Option<Tensor<3>>,
+    /// The last S memories, detached: the next segment's carried memories. Shape `[B, S, D]`.
+    pub memories: Tensor<3>,
+}
+
+impl FeedbackCore {
+    /// Whether [`forward_backward`](Self::forward_backward) computes exactly what autodiff of
+    /// [`forward`](Self::forward) would: pre-norm and no dropout.
+    pub fn supports_manual_backward(&self) -> bool {
+        self.layers.iter().all(|l| {
+            l.attn_residual.is_pre() && l.ff_residual.is_pre() && l.dropout.prob == 0.0 && l.ff.dropout.prob == 0.0
+        })
+    }
+
+    /// Forward a segment from `x` and `memories` (the carried S memory vectors) by hand and,
+    /// given `top_grad`, back-propagate the gradient it returns for the top states (see the
+    /// [module docs](self)). The core's parameter gradients are registered in `grads` under
+    /// their ids (plain device).
+    ///
+    /// # Panics
+    /// If [`supports_manual_backward`](Self::supports_manual_backward) is false.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - memories: `[B, S, D]`
+    /// - top_grad: `[B, T, D] -> [B, T, D]`
+    pub fn forward_backward(
+        &self,
+        x: Tensor<3>,
+        memories: Tensor<3>,
+        hook: &mut dyn ManualHook,
+        grads: &mut GradientsParams,
+        top_grad: Option<impl FnOnce(Tensor<3>) -> Tensor<3>>,
+    ) -> CoreOutput {
+        assert!(self.supports_manual_backward(), "the manual Feedback backward needs pre-norm and no dropout");
+        let [b, t_len, d] = x.dims();
+        let s = self.span;
+        let heads = self.layers[0].n_heads;
+        let params = params::CoreParams::of(self);
+        let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
+        let carried = memories.inner();
+        let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook);
+        let m_bt = weights::rows(rec.memories.clone()).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+        let next = Tensor::cat(vec![carried.clone(), m_bt], 1).narrow(1, t_len, s); // [B,S,D]
+        let top = weights::rows(rec.tops.clone()).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+        let Some(top_grad) = top_grad else {
+            return CoreOutput { top, dx: None, memories: next };
+        };
+        let dtop = top_grad(top.clone()).inner().swap_dims(0, 1); // [T,B,D]
+        let time = bptt::backward_through_time(&params, self.products, heads, &mut rec, dtop, hook);
+        let dx = Tensor::stack::<3>(time.dx.clone(), 1); // [B,T,D]
+        let forward::Recorded { tapes, tops, memories, .. } = rec;
+        weights::register_weight_grads(grads, &params, self.mix.id, heads, x0, carried, tapes, tops, memories, time);
+        CoreOutput { top, dx: Some(dx), memories: next }
+    }
+}

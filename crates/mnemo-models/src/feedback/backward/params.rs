@@ -1,0 +1,310 @@
+//! The parameters the manual backward reads: each module's weights on the plain device with
+//! their ids, and the (transposed, γ-folded) matrices one step's rows are multiplied by.
+//!
+//! Size legend as in [`super`]: B rows, D d_model, S span, Dh head size, N = T·B rows.
+use burn::module::ParamId;
+use burn::nn::{LayerNormConfig, Linear};
+use burn::optim::GradientsParams;
+use burn::tensor::module::layer_norm;
+use burn::tensor::{Tensor, TensorData};
+use mnemo_core::Norm;
+use mnemo_kernels::PackedMatrix;
+
+use super::StepProducts;
+use super::host_window::host;
+use crate::feedback::FeedbackCore;
+
+/// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
+/// [`StepProducts`] path needs it.
+pub(super) enum StepMatrix {
+    /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
+    /// side is the feature dimension, not the batch of 8 rows.
+    Backend(Tensor<2>),
+    /// `M` on the host, packed for `mnemo_kernels`.
+    Host(PackedMatrix),
+}
+
+impl StepMatrix {
+    /// The matrix `M` given `Mᵀ` (shape `[n, k]`; contiguous for the backend path, whose GEMM
+    /// would otherwise read it strided).
+    pub(super) fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
+        match products {
+            StepProducts::Backend => StepMatrix::Backend(m_t),
+            StepProducts::Host => {
+                let [n, k] = m_t.dims();
+                let m = m_t.transpose().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
+                StepMatrix::Host(PackedMatrix::new(&m, k, n))
+            }
+        }
+    }
+
+    /// `x · M` for host rows `x` (`[rows, k]`), on `device`.
+    pub(super) fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+        match self {
+            StepMatrix::Host(m) => {
+                let mut out = vec![0.0f32; rows * m.n()];
+                m.matmul(&x, &mut out, rows);
+                Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
+            }
+            StepMatrix::Backend(_) => {
+                let k = x.len() / rows.max(1);
+                self.apply(Tensor::from_data(TensorData::new(x, [rows, k]), device))
+            }
+        }
+    }
+
+    /// `x · M`.
+    ///
+    /// # Shapes
+    /// - x: `[B, k]`
+    /// - output: `[B, n]`
+    pub(super) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
+            StepMatrix::Host(_) => {
+                let [rows, _] = x.dims();
+                let device = x.device();
+                self.apply_host(host(x), rows, &device)
+            }
+        }
+    }
+}
+
+/// Values (plain device) and ids of a norm's parameters.
+pub(super) struct NormParams {
+    pub(super) layer: bool,
+    pub(super) gamma: Tensor<1>,
+    pub(super) beta: Option<Tensor<1>>,
+    pub(super) eps: f64,
+    pub(super) gamma_id: ParamId,
+    pub(super) beta_id: Option<ParamId>,
+}
+
+impl NormParams {
+    pub(super) fn of(norm: &Norm) -> Self {
+        match norm {
+            Norm::Layer(n) => Self {
+                layer: true,
+                gamma: n.gamma.val().inner(),
+                beta: n.beta.as_ref().map(|b| b.val().inner()),
+                // burn keeps LayerNorm's epsilon private; mnemo's norms use its default.
+                eps: LayerNormConfig::new(1).epsilon,
+                gamma_id: n.gamma.id,
+                beta_id: n.beta.as_ref().map(|b| b.id),
+            },
+            Norm::Rms(n) => Self {
+                layer: false,
+                gamma: n.gamma.val().inner(),
+                beta: None,
+                eps: n.epsilon,
+                gamma_id: n.gamma.id,
+                beta_id: None,
+            },
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[..., D]`
+    pub(super) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+        if self.layer {
+            layer_norm(x, self.gamma.clone(), self.beta.clone(), self.eps)
+        } else {
+            self.affine(self.stats(x).0)
+        }
+    }
+
+    /// The normalised input `x̂` and `1/σ`.
+    ///
+    /// # Shapes
+    /// - x: `[..., D]`
+    /// - output: `[..., D]`, `[..., 1]`
+    pub(super) fn stats<const N: usize>(&self, x: Tensor<N>) -> (Tensor<N>, Tensor<N>) {
+        let x = if self.layer { x.clone() - x.mean_dim(N - 1) } else { x };
+        let rstd = (x.clone().square().mean_dim(N - 1) + self.eps).sqrt().recip();
+        (x * rstd.clone(), rstd)
+    }
+
+    pub(super) fn affine<const N: usize>(&self, xhat: Tensor<N>) -> Tensor<N> {
+        let y = xhat * self.gamma.clone().unsqueeze::<N>();
+        match &self.beta {
+            Some(b) => y + b.clone().unsqueeze::<N>(),
+            None => y,
+        }
+    }
+
+    /// `dx` from `dx̂ = dy ⊙ γ`.
+    ///
+    /// # Shapes
+    /// - dxhat, xhat: `[..., D]`; rstd: `[..., 1]`
+    pub(super) fn backward<const N: usize>(&self, dxhat: Tensor<N>, xhat: Tensor<N>, rstd: Tensor<N>) -> Tensor<N> {
+        let proj = (dxhat.clone() * xhat.clone()).mean_dim(N - 1);
+        let g = if self.layer {
+            dxhat.clone() - dxhat.mean_dim(N - 1) - xhat * proj
+        } else {
+            dxhat - xhat * proj
+        };
+        g * rstd
+    }
+
+    /// `W` (`[D, out]`) with row `i` scaled by `γ_i`: the transposed, contiguous form of
+    /// [`fold`](Self::fold)`(Wᵀ)`, for a [`StepMatrix`].
+    pub(super) fn fold_rows(&self, w: Tensor<2>) -> Tensor<2> {
+        w * self.gamma.clone().unsqueeze_dim::<2>(1)
+    }
+
+    /// `W` scaled column-wise by γ: `dy · (Wᵀ ⊙ γ)` is `(dy · Wᵀ) ⊙ γ`.
+    ///
+    /// # Shapes
+    /// - w_t: `[out, D]`
+    pub(super) fn fold(&self, w_t: Tensor<2>) -> Tensor<2> {
+        w_t * self.gamma.clone().unsqueeze::<2>()
+    }
+
+    /// Register γ and β gradients from the output gradient `dy` (before γ) and `x̂`.
+    ///
+    /// # Shapes
+    /// - dy, xhat: `[N, D]`
+    pub(super) fn register(&self, grads: &mut GradientsParams, dy: Tensor<2>, xhat: Tensor<2>) {
+        let d = dy.dims()[1];
+        grads.register(self.gamma_id, (dy.clone() * xhat).sum_dim(0).reshape([d]));
+        if let Some(id) = self.beta_id {
+            grads.register(id, dy.sum_dim(0).reshape([d]));
+        }
+    }
+}
+
+/// Values (plain device) and ids of a linear layer.
+pub(super) struct LinearParams {
+    pub(super) w: Tensor<2>,
+    /// `W` for one step's rows (`None` for a layer applied only to all rows at once).
+    pub(super) step: Option<StepMatrix>,
+    pub(super) b: Option<Tensor<1>>,
+    pub(super) w_id: ParamId,
+    pub(super) b_id: Option<ParamId>,
+}
+
+impl LinearParams {
+    /// `products`: how [`step`](Self::step) multiplies, `None` if it is never called.
+    pub(super) fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
+        let w = linear.weight.val().inner();
+        // `Wᵀ` as a contiguous copy (the transposed view is strided).
+        let w_t = || Tensor::from_data(w.clone().transpose().into_data(), &w.device());
+        Self {
+            step: products.map(|p| StepMatrix::from_transposed(w_t(), p)),
+            w,
+            b: linear.bias.as_ref().map(|b| b.val().inner()),
+            w_id: linear.weight.id,
+            b_id: linear.bias.as_ref().map(|b| b.id),
+        }
+    }
+
+    /// # Shapes
+    /// - x: `[..., in]`
+    pub(super) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+        let y = x.matmul(self.w.clone().unsqueeze::<N>());
+        match &self.b {
+            Some(b) => y + b.clone().unsqueeze::<N>(),
+            None => y,
+        }
+    }
+
+    /// One step's rows through the layer.
+    ///
+    /// # Shapes
+    /// - x: `[B, in]`
+    /// - output: `[B, out]`
+    pub(super) fn step(&self, x: Tensor<2>) -> Tensor<2> {
+        let y = self.step.as_ref().expect("a step matrix").apply(x);
+        match &self.b {
+            Some(b) => y + b.clone().unsqueeze::<2>(),
+            None => y,
+        }
+    }
+
+    /// `Wᵀ`, shape `[out, in]`.
+    pub(super) fn w_t(&self) -> Tensor<2> {
+        self.w.clone().transpose()
+    }
+
+    /// Register `dW = xᵀ dy` and `db = Σ dy`.
+    ///
+    /// # Shapes
+    /// - x: `[N, in]`, dy: `[N, out]`
+    pub(super) fn register(&self, grads: &mut GradientsParams, x: Tensor<2>, dy: Tensor<2>) {
+        let out = dy.dims()[1];
+        if let Some(id) = self.b_id {
+            grads.register(id, dy.clone().sum_dim(0).reshape([out]));
+        }
+        grads.register(self.w_id, x.transpose().matmul(dy));
+    }
+}
+
+/// One layer's parameters, with the transposed (and γ-folded) weights the backward multiplies by.
+pub(super) struct LayerParams {
+    pub(super) norm1: NormParams,
+    pub(super) query: LinearParams,
+    pub(super) output: LinearParams,
+    pub(super) norm2: NormParams,
+    pub(super) up: LinearParams,
+    pub(super) down: LinearParams,
+    /// Position vectors of the window, slot `j` at distance `S - j`. Shape `[1, 1, S, Dh]`.
+    pub(super) pos: Tensor<4>,
+    /// `posᵀ`. Shape `[1, 1, Dh, S]`.
+    pub(super) pos_t: Tensor<4>,
+    pub(super) table_id: ParamId,
+    /// Which memory projection (and window) the layer reads.
+    pub(super) proj: usize,
+}
+
+/// A memory projection's parameters.
+pub(super) struct ProjParams {
+    pub(super) norm: NormParams,
+    pub(super) key: LinearParams,
+    pub(super) value: LinearParams,
+}
+
+/// Every parameter of a [`FeedbackCore`] the manual forward and backward use.
+pub(super) struct CoreParams {
+    pub(super) layers: Vec<LayerParams>,
+    pub(super) projs: Vec<ProjParams>,
+    /// `softmax(w)` as numbers.
+    pub(super) mix: Vec<f32>,
+}
+
+impl CoreParams {
+    pub(super) fn of(core: &FeedbackCore) -> Self {
+        let products = Some(core.products);
+        let s = core.span;
+        let layers = core
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let window = layer.positions.window(s).inner(); // [S,Dh]
+                LayerParams {
+                    norm1: NormParams::of(&layer.attn_residual.norm),
+                    query: LinearParams::of(&layer.query, products),
+                    output: LinearParams::of(&layer.output, products),
+                    norm2: NormParams::of(&layer.ff_residual.norm),
+                    up: LinearParams::of(&layer.ff.up, products),
+                    down: LinearParams::of(&layer.ff.down, products),
+                    pos_t: window.clone().transpose().unsqueeze::<4>(),
+                    pos: window.unsqueeze::<4>(),
+                    table_id: layer.positions.table.id,
+                    proj: core.projection_of(l),
+                }
+            })
+            .collect();
+        let projs = core
+            .memory_projections
+            .iter()
+            .map(|p| ProjParams {
+                norm: NormParams::of(&p.norm),
+                key: LinearParams::of(&p.key, products),
+                value: LinearParams::of(&p.value, products),
+            })
+            .collect();
+        let mix = core.mix_weights().inner().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 mixing weights");
+        Self { layers, projs, mix }
+    }
+}

@@ -1,0 +1,101 @@
+//! The weight gradients of the manual backward: one matmul per weight over all `N = T·B` rows
+//! (the weights do not change within a segment, so `Σ_t x_tᵀ dy_t = Xᵀ dY`), and the mixing
+//! logits' gradient through the softmax.
+//!
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! N = T·B rows (time-major: row `t·B + b`).
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::gelu;
+use burn::tensor::{Tensor, TensorData};
+
+use super::bptt::TimeGrads;
+use super::forward::LayerTape;
+use super::params::CoreParams;
+
+/// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
+pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
+    let [b, x] = steps[0].dims();
+    let t = steps.len();
+    Tensor::stack::<3>(steps, 0).reshape([t * b, x])
+}
+
+/// Time order of per-step values pushed in reverse, as rows.
+fn time_order(mut v: Vec<Tensor<2>>) -> Tensor<2> {
+    v.reverse();
+    rows(v)
+}
+
+/// Register the gradient of every parameter of the core.
+///
+/// # Shapes
+/// - x0: `[T, B, D]` the inputs; carried: `[B, S, D]`
+/// - tops, memories: per step `[B, D]`
+#[allow(clippy::too_many_arguments)]
+pub(super) fn register_weight_grads(
+    grads: &mut GradientsParams,
+    params: &CoreParams,
+    mix_id: ParamId,
+    heads: usize,
+    x0: Tensor<3>,
+    carried: Tensor<3>,
+    tapes: Vec<LayerTape>,
+    tops: Vec<Tensor<2>>,
+    memories: Vec<Tensor<2>>,
+    time: TimeGrads,
+) {
+    let [t_len, b, d] = x0.dims();
+    let s = carried.dims()[1];
+    let dh = d / heads;
+    let n_rows = t_len * b;
+    let n_layers = params.layers.len();
+    let device = x0.device();
+    let dm_all = rows(time.dm);
+    // Mixing logits: dL/dw_l = Σ dm ⊙ h^l, through the softmax.
+    let mut level_grads = Vec::with_capacity(n_layers + 1);
+    level_grads.push((dm_all.clone() * x0.reshape([n_rows, d])).sum().into_scalar::<f64>());
+    for l in 0..n_layers {
+        let h = match l + 1 < n_layers {
+            true => rows(tapes[l + 1].x.clone()),
+            false => rows(tops.clone()),
+        };
+        level_grads.push((dm_all.clone() * h).sum().into_scalar::<f64>());
+    }
+    let mix = &params.mix;
+    let mean: f64 = mix.iter().zip(&level_grads).map(|(w, g)| *w as f64 * g).sum();
+    let dmix: Vec<f32> = mix.iter().zip(&level_grads).map(|(w, g)| (*w as f64 * (g - mean)) as f32).collect();
+    grads.register(mix_id, Tensor::<1>::from_data(TensorData::new(dmix, [n_layers + 1]), &device));
+    for ((lp, tape), (bt, lg)) in params.layers.iter().zip(tapes).zip(time.batched.into_iter().zip(time.layers)) {
+        let dq = time_order(lg.dq);
+        let x_hat = bt.x_hat.reshape([n_rows, d]);
+        lp.query.register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
+        lp.norm1.register(grads, dq.clone().matmul(lp.query.w_t()), x_hat);
+        let mut ds = lg.ds;
+        ds.reverse();
+        let ds = Tensor::cat(ds, 0).reshape([n_rows * heads, s]); // [N·H,S]
+        let q = rows(tape.q).reshape([n_rows * heads, dh]);
+        let dwindow = ds.transpose().matmul(q); // [S,Dh], slot j = distance S-j
+        grads.register(lp.table_id, dwindow.flip([0]));
+        let dmid = time_order(lg.dmid);
+        lp.output.register(grads, rows(tape.o), dmid);
+        let df1 = time_order(lg.df1);
+        let mid_hat = bt.mid_hat.reshape([n_rows, d]);
+        lp.up.register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
+        lp.norm2.register(grads, df1.matmul(lp.up.w_t()), mid_hat);
+        lp.down.register(grads, gelu(rows(tape.f1)), time_order(lg.dy));
+    }
+    // Every slot's key/value came from the current projection weights: the carried
+    // memories' slots too (their memories are detached, the projection is not).
+    let m_bt = rows(memories).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+    let all_memories = Tensor::cat(vec![carried, m_bt], 1).reshape([b * (s + t_len), d]); // [B·(S+T),D]
+    for (proj, (dkbuf, dvbuf)) in params.projs.iter().zip(time.dkeys.into_iter().zip(time.dvalues)) {
+        let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), d]);
+        let (dk, dv) = (merge(dkbuf), merge(dvbuf));
+        let (m_hat, _) = proj.norm.stats(all_memories.clone());
+        let n = proj.norm.affine(m_hat.clone());
+        proj.key.register(grads, n.clone(), dk.clone());
+        proj.value.register(grads, n, dv.clone());
+        let dn = dk.matmul(proj.key.w_t()) + dv.matmul(proj.value.w_t());
+        proj.norm.register(grads, dn, m_hat);
+    }
+}

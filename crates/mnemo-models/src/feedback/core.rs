@@ -1,0 +1,200 @@
+//! The Feedback core: the L layers, the memory projection(s) and the mixing weights, over input
+//! vectors. The only place the Feedback step's equations live (DESIGN.md §4):
+//!
+//! ```text
+//! h⁰_t = x_t                                                (an embedding, an observation, …)
+//! hˡ_t = FFₗ(hookₗ(Attnₗ(hˡ⁻¹_t, K[t-S..t-1], V[t-S..t-1])))  l = 1..L  (memories only)
+//! m_t  = Σ_{l=0..L} softmax(w)_l · hˡ_t                     w: L+1 logits, zero at init
+//! K_t  = W_k norm(m_t),  V_t = W_v norm(m_t)                once per step if shared
+//! y_t  = hᴸ_t
+//! ```
+//!
+//! The hook is how a caller adds a sublayer between a layer's memory attention and its
+//! feed-forward (the translation decoder's cross-attention); a language model or a policy
+//! passes [`no_hook`]. [`FeedbackCore::forward`] runs a segment, [`FeedbackCore::step`] one
+//! step; both drive the same [`FeedbackCore::step`] code over one [`FeedbackMemory`]. The exact
+//! manual backward of [`super::backward`] recomputes this forward op by op and is tested equal.
+//!
+//! Size legend: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H.
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use mnemo_core::{NormKind, NormPlacement};
+
+use super::backward::StepProducts;
+use super::layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
+use super::memory::FeedbackMemory;
+
+/// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
+pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
+
+/// The hook that adds nothing.
+pub fn no_hook() -> LayerHook<'static> {
+    &|_, h| h
+}
+
+/// Sizes of a [`FeedbackCore`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeedbackCoreConfig {
+    /// Width D of inputs, states and memories.
+    pub d_model: usize,
+    /// Layers L.
+    pub n_layers: usize,
+    /// Heads H.
+    pub n_heads: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Memory span S.
+    pub span: usize,
+    /// Dropout on attention and feed-forward outputs.
+    pub dropout: f64,
+    /// LayerNorm or RMSNorm.
+    pub norm: NormKind,
+    /// Pre- or post-norm.
+    pub placement: NormPlacement,
+    /// One key/value projection shared by all layers (true) or one per layer.
+    pub share_kv: bool,
+}
+
+impl FeedbackCoreConfig {
+    /// Build the core. Pre-norm scales each attention output projection by `1/√(2L)` at init
+    /// (official code). The per-step products run on the backend ([`StepProducts::Backend`])
+    /// until [`FeedbackCore::with_step_products`] says otherwise.
+    pub fn init(&self, device: &Device) -> FeedbackCore {
+        let pre = self.placement == NormPlacement::Pre;
+        let layer = FeedbackLayerConfig {
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            d_ff: self.d_ff,
+            span: self.span,
+            dropout: self.dropout,
+            norm: self.norm,
+            placement: self.placement,
+            out_init_scale: if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 },
+        };
+        let n_proj = if self.share_kv { 1 } else { self.n_layers };
+        FeedbackCore {
+            layers: (0..self.n_layers).map(|_| layer.init(device)).collect(),
+            memory_projections: (0..n_proj)
+                .map(|_| MemoryProjection::init(self.d_model, self.n_heads, self.norm, device))
+                .collect(),
+            mix: Initializer::Zeros.init([self.n_layers + 1], device),
+            span: self.span,
+            products: StepProducts::Backend,
+        }
+    }
+}
+
+/// The Feedback layers, memory projection(s) and mixing weights; see the [module docs](self).
+#[derive(Module, Debug)]
+pub struct FeedbackCore {
+    /// The L layers.
+    pub layers: Vec<FeedbackLayer>,
+    /// One shared memory projection, or one per layer.
+    pub memory_projections: Vec<MemoryProjection>,
+    /// Mixing logits `w` over the input and the L layer outputs. Shape `[L+1]`.
+    pub mix: Param<Tensor<1>>,
+    /// Memory span S.
+    pub span: usize,
+    /// Which code the manual forward/backward multiplies one step's rows with; fixed when the
+    /// model is built for a device.
+    #[module(skip)]
+    pub products: StepProducts,
+}
+
+impl FeedbackCore {
+    /// The same core with its per-step products computed by `products` (host kernels on CPU
+    /// backends).
+    pub fn with_step_products(mut self, products: StepProducts) -> Self {
+        self.products = products;
+        self
+    }
+
+    /// Width D.
+    pub fn d_model(&self) -> usize {
+        self.layers[0].query.weight.dims()[0]
+    }
+
+    /// Index of the memory projection (and window) layer `l` reads.
+    pub fn projection_of(&self, l: usize) -> usize {
+        if self.memory_projections.len() == 1 { 0 } else { l }
+    }
+
+    /// `softmax(w)`, the weights of the input and the L layer outputs in a memory: the one
+    /// definition of the mix.
+    ///
+    /// # Shapes
+    /// - output: `[L+1]`
+    pub fn mix_weights(&self) -> Tensor<1> {
+        softmax(self.mix.val(), 0)
+    }
+
+    /// A memory holding `memories` as the window of the next step, with room for `room` steps.
+    ///
+    /// # Shapes
+    /// - memories: `[B, S, D]` (detached: no gradient flows into them)
+    pub fn memory(&self, memories: Tensor<3>, room: usize) -> FeedbackMemory {
+        let projected = self.memory_projections.iter().map(|p| p.forward(memories.clone())).collect();
+        FeedbackMemory::new(memories, projected, room)
+    }
+
+    /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
+    pub fn fresh_memory(&self, rows: usize, device: &Device) -> FeedbackMemory {
+        let zero = Tensor::<3>::zeros([1, 1, self.d_model()], device);
+        let zero_kv = self.memory_projections.iter().map(|p| p.forward(zero.clone())).collect();
+        FeedbackMemory::folded(rows, self.d_model(), self.span, zero_kv)
+    }
+
+    /// One step: every layer attends to the memory window, the new memory is mixed, projected
+    /// and pushed.
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: the top state `[B, 1, D]`
+    pub fn step(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook) -> Tensor<3> {
+        self.step_with(x, memory, hook, &self.positions(), &self.mix_weights())
+    }
+
+    /// Run a segment step by step, the memory written in place.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: the top states `[B, T, D]`, and the memory after the last step
+    pub fn forward(&self, x: Tensor<3>, mut memory: FeedbackMemory, hook: LayerHook) -> (Tensor<3>, FeedbackMemory) {
+        let [_b, t_len, _d] = x.dims();
+        let positions = self.positions();
+        let mix = self.mix_weights();
+        let tops = (0..t_len).map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &positions, &mix));
+        let y = Tensor::cat(tops.collect(), 1);
+        (y, memory)
+    }
+
+    /// Per layer, the window's position vectors `[1, 1, Dh, S]`.
+    fn positions(&self) -> Vec<Tensor<4>> {
+        self.layers.iter().map(FeedbackLayer::window_positions).collect()
+    }
+
+    fn step_with(
+        &self,
+        x: Tensor<3>,
+        memory: &mut FeedbackMemory,
+        hook: LayerHook,
+        positions: &[Tensor<4>],
+        mix: &Tensor<1>,
+    ) -> Tensor<3> {
+        let weight = |l: usize| mix.clone().slice(l..l + 1).unsqueeze::<3>(); // [1,1,1]
+        let mut mixed = x.clone() * weight(0);
+        let mut h = x;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let window = memory.view(self.projection_of(l));
+            h = layer.attend_memory(h, &window, positions[l].clone());
+            drop(window); // views of the buffers: gone before the write below
+            h = layer.feed_forward(hook(l, h));
+            mixed = mixed + h.clone() * weight(l + 1);
+        }
+        let projected = self.memory_projections.iter().map(|p| p.forward(mixed.clone())).collect();
+        memory.push(mixed, projected);
+        h
+    }
+}

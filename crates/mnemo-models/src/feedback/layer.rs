@@ -1,0 +1,189 @@
+//! The pieces of one Feedback step: a layer that attends to the memory window (then its
+//! feed-forward), and the key/value projection of memories.
+//!
+//! Size legend: B rows, S span, H heads, D d_model, Dh = D/H, n stored window slots.
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use mnemo_core::attention::scaled_linear;
+use mnemo_core::heads::{merge_heads, split_heads};
+use mnemo_core::{
+    FeedForward, FeedForwardConfig, Norm, NormConfig, NormKind, NormPlacement, RelativePositions,
+    RelativePositionsConfig, Residual, ResidualConfig,
+};
+
+use super::memory::WindowView;
+
+/// Sizes a [`FeedbackLayer`] is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedbackLayerConfig {
+    /// Model width D.
+    pub d_model: usize,
+    /// Heads H.
+    pub n_heads: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Memory span S.
+    pub span: usize,
+    /// Dropout.
+    pub dropout: f64,
+    /// Norm kind.
+    pub norm: NormKind,
+    /// Pre- or post-norm.
+    pub placement: NormPlacement,
+    /// Multiplier on the attention output projection's initial weights.
+    pub out_init_scale: f64,
+}
+
+impl FeedbackLayerConfig {
+    /// Build the layer.
+    pub fn init(&self, device: &Device) -> FeedbackLayer {
+        let d = self.d_model;
+        let residual = ResidualConfig { d_model: d, norm: self.norm, placement: self.placement };
+        FeedbackLayer {
+            attn_residual: residual.init(device),
+            query: LinearConfig::new(d, d).init(device),
+            output: scaled_linear(d, d, self.out_init_scale, device),
+            positions: RelativePositionsConfig { span: self.span, d_head: d / self.n_heads, min_distance: 1 }
+                .init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            ff_residual: residual.init(device),
+            ff: FeedForwardConfig { d_model: d, d_ff: self.d_ff, dropout: self.dropout }.init(device),
+            n_heads: self.n_heads,
+        }
+    }
+}
+
+/// One layer of a Feedback step: attention from the current state to the memory window, then
+/// the feed-forward sublayer. Keys and values come from outside (the memory), not the layer.
+#[derive(Module, Debug)]
+pub struct FeedbackLayer {
+    /// Norm and placement of the attention sublayer.
+    pub attn_residual: Residual,
+    /// Query projection.
+    pub query: Linear,
+    /// Attention output projection.
+    pub output: Linear,
+    /// Learned vector per distance 1..=S.
+    pub positions: RelativePositions,
+    /// Dropout on the attention output.
+    pub dropout: Dropout,
+    /// Norm and placement of the feed-forward sublayer.
+    pub ff_residual: Residual,
+    /// Feed-forward sublayer.
+    pub ff: FeedForward,
+    /// Heads H.
+    pub n_heads: usize,
+}
+
+impl FeedbackLayer {
+    /// Position vectors of the whole window, transposed and ready for `q · Pᵀ`: slot `j` of the
+    /// window (oldest first) is at distance `S - j`. Compute once per segment.
+    ///
+    /// # Shapes
+    /// - output: `[1, 1, Dh, S]`
+    pub fn window_positions(&self) -> Tensor<4> {
+        let s = self.positions.span();
+        self.positions.window(s).transpose().unsqueeze::<4>()
+    }
+
+    /// The attention sublayer (residual and norm included): the first half of a layer. An
+    /// encoder-decoder layer puts cross-attention between the halves (the core's hook).
+    ///
+    /// # Shapes
+    /// - h: `[B, 1, D]`
+    /// - window: the S memories before this step
+    /// - positions: `[1, 1, Dh, S]` from [`window_positions`](Self::window_positions)
+    /// - output: `[B, 1, D]`
+    pub fn attend_memory(&self, h: Tensor<3>, window: &WindowView, positions: Tensor<4>) -> Tensor<3> {
+        self.attn_residual.forward(h, |x| {
+            let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,1,Dh]
+            let o = attend_window(q, window, positions); // [B,H,1,Dh]
+            self.dropout.forward(self.output.forward(merge_heads(o)))
+        })
+    }
+
+    /// The feed-forward sublayer (residual and norm included): the second half of a layer.
+    ///
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub fn feed_forward(&self, h: Tensor<3>) -> Tensor<3> {
+        self.ff_residual.forward(h, |x| self.ff.forward(x))
+    }
+}
+
+/// Attention of one step's queries over a memory window, the relative position term included.
+///
+/// Scores are `(q·k_j + q·p_{S-j}) / √Dh` over the S slots, softmax, then the weighted values.
+/// Where the window's oldest slots are folded zero memories (see [`WindowView`]), their equal
+/// key `k₀` and value `v₀` are scored once per slot (positions differ) and their weights summed
+/// onto `v₀`: exactly the attention over the zero-padded window.
+///
+/// # Shapes
+/// - q: `[B, H, 1, Dh]`
+/// - positions: `[1, 1, Dh, S]`
+/// - output: `[B, H, 1, Dh]`
+pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) -> Tensor<4> {
+    let [b, heads, _, dh] = q.dims();
+    let scale = 1.0 / (dh as f64).sqrt();
+    let pos = q.clone().matmul(positions); // [B,H,1,S]
+    let n_zero = window.folded;
+    let n_stored = pos.dims()[3] - n_zero;
+    let mut scores = Vec::with_capacity(2);
+    if let Some((k0, _)) = window.zero.as_ref().filter(|_| n_zero > 0) {
+        let s0 = (q.clone() * k0.clone().expand([b, heads, 1, dh])).sum_dim(3); // [B,H,1,1]
+        scores.push(pos.clone().narrow(3, 0, n_zero) + s0);
+    }
+    if let Some(k) = &window.keys {
+        scores.push(q.matmul(k.clone().swap_dims(2, 3)) + pos.narrow(3, n_zero, n_stored)); // [B,H,1,n]
+    }
+    let a = softmax(Tensor::cat(scores, 3).mul_scalar(scale), 3); // [B,H,1,S]
+    let zero_part = window.zero.as_ref().filter(|_| n_zero > 0).map(|(_, v0)| {
+        let weight = a.clone().narrow(3, 0, n_zero).sum_dim(3); // [B,H,1,1]
+        weight.expand([b, heads, 1, dh]) * v0.clone().expand([b, heads, 1, dh])
+    });
+    let stored_part = window.values.as_ref().map(|v| a.narrow(3, n_zero, n_stored).matmul(v.clone()));
+    match (zero_part, stored_part) {
+        (Some(z), Some(r)) => z + r,
+        (Some(z), None) => z,
+        (None, Some(r)) => r,
+        (None, None) => unreachable!("a window has S ≥ 1 slots"),
+    }
+}
+
+/// The key/value projection of memories: `K = W_k norm(m)`, `V = W_v norm(m)`.
+#[derive(Module, Debug)]
+pub struct MemoryProjection {
+    /// Norm applied to the memory before projecting.
+    pub norm: Norm,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    /// Heads H.
+    pub n_heads: usize,
+}
+
+impl MemoryProjection {
+    /// Build a projection for memories of width `d_model`.
+    pub fn init(d_model: usize, n_heads: usize, norm: NormKind, device: &Device) -> Self {
+        Self {
+            norm: NormConfig::new(d_model, norm).init(device),
+            key: LinearConfig::new(d_model, d_model).init(device),
+            value: LinearConfig::new(d_model, d_model).init(device),
+            n_heads,
+        }
+    }
+
+    /// Keys and values of memories, split into heads.
+    ///
+    /// # Shapes
+    /// - memories: `[B, N, D]`
+    /// - output: `[B, H, N, Dh]` each
+    pub fn forward(&self, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        let m = self.norm.forward(memories);
+        (split_heads(self.key.forward(m.clone()), self.n_heads), split_heads(self.value.forward(m), self.n_heads))
+    }
+}

@@ -1,0 +1,198 @@
+//! The Feedback Transformer language model: token embedding, the [`FeedbackCore`], output head.
+//!
+//! Fan, Lavril, Grave, Joulin, Sukhbaatar, "Addressing Some Limitations of Transformers with
+//! Feedback Memory" (2020); official code: facebookresearch/transformer-sequential
+//! (`models/feedback.py`). `y_t = W_out finalnorm(hᴸ_t)` over the core's top states, with
+//! `h⁰_t = Emb(x_t)`.
+//!
+//! Differences from the official code: memories carried across segments are stored as memory
+//! vectors `m` (detached) and re-projected with the current weights at each segment start, so
+//! keys never come from stale weights; adaptive span is not implemented (a fixed span S).
+//! With `share_kv = false` each layer has its own projection and window (the official default).
+//!
+//! Size legend: B batch, T segment length, S span, D d_model, V vocabulary.
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor};
+use mnemo_core::{Norm, NormConfig, NormKind, NormPlacement};
+use serde::{Deserialize, Serialize};
+
+use super::backward::StepProducts;
+use super::core::{FeedbackCore, FeedbackCoreConfig, no_hook};
+use super::memory::FeedbackMemory;
+use crate::config::{ConfigError, check_common};
+
+fn default_true() -> bool {
+    true
+}
+
+/// Configuration of a [`FeedbackLm`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackConfig {
+    /// Vocabulary size V (0 = filled in from the data by the trainer).
+    #[serde(default)]
+    pub vocab_size: usize,
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of layers L.
+    pub n_layers: usize,
+    /// Number of heads H.
+    pub n_heads: usize,
+    /// Feed-forward hidden width.
+    pub d_ff: usize,
+    /// Memory span S: each step attends to the S previous memories.
+    pub span: usize,
+    /// Dropout on embeddings, attention and feed-forward outputs.
+    #[serde(default)]
+    pub dropout: f64,
+    /// LayerNorm or RMSNorm.
+    #[serde(default)]
+    pub norm: NormKind,
+    /// Pre-norm or post-norm.
+    #[serde(default)]
+    pub placement: NormPlacement,
+    /// One key/value projection (and window) shared by all layers (true, default), or one per
+    /// layer (false, the official code's default).
+    #[serde(default = "default_true")]
+    pub share_kv: bool,
+}
+
+impl FeedbackConfig {
+    /// A tiny preset for tests and the quickstart.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self {
+            vocab_size,
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 2,
+            d_ff: 64,
+            span: 8,
+            dropout: 0.0,
+            norm: NormKind::Layer,
+            placement: NormPlacement::Pre,
+            share_kv: true,
+        }
+    }
+
+    /// Check every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_common(self.vocab_size, self.d_model, self.n_heads, self.n_layers, self.d_ff, self.span, self.dropout)
+    }
+
+    /// The core's sizes.
+    pub fn core(&self) -> FeedbackCoreConfig {
+        FeedbackCoreConfig {
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            d_ff: self.d_ff,
+            span: self.span,
+            dropout: self.dropout,
+            norm: self.norm,
+            placement: self.placement,
+            share_kv: self.share_kv,
+        }
+    }
+
+    /// Build the model.
+    pub fn init(&self, device: &Device) -> FeedbackLm {
+        let pre = self.placement == NormPlacement::Pre;
+        FeedbackLm {
+            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            core: self.core().init(device),
+            final_norm: pre.then(|| NormConfig::new(self.d_model, self.norm).init(device)),
+            head: LinearConfig::new(self.d_model, self.vocab_size).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
+
+/// The last S memories of a stream, carried across segments and steps.
+#[derive(Debug, Clone)]
+pub struct FeedbackState {
+    /// Memory vectors, oldest first. Shape `[B, S, D]`.
+    pub memories: Tensor<3>,
+    /// The memory with its projected keys/values, kept during step-by-step decoding only; a
+    /// segment always re-projects `memories` with the current weights.
+    pub projected: Option<FeedbackMemory>,
+}
+
+impl FeedbackState {
+    /// Move to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self { memories: self.memories.to_device(device), projected: None }
+    }
+}
+
+/// The Feedback Transformer language model.
+#[derive(Module, Debug)]
+pub struct FeedbackLm {
+    /// Token embedding `V -> D`.
+    pub embedding: Embedding,
+    /// Layers, memory projections and mixing weights.
+    pub core: FeedbackCore,
+    /// Final norm (pre-norm only).
+    pub final_norm: Option<Norm>,
+    /// Output layer `D -> V`.
+    pub head: Linear,
+    /// Dropout on the embeddings.
+    pub dropout: Dropout,
+}
+
+impl FeedbackLm {
+    /// The same model with its per-step products computed by `products`; see
+    /// [`FeedbackCore::with_step_products`].
+    pub fn with_step_products(mut self, products: StepProducts) -> Self {
+        self.core = self.core.with_step_products(products);
+        self
+    }
+
+    /// Memory span S.
+    pub fn span(&self) -> usize {
+        self.core.span
+    }
+
+    /// Zero memories: the state of a fresh stream.
+    pub fn init_state(&self, batch: usize, device: &Device) -> FeedbackState {
+        let d = self.core.d_model();
+        FeedbackState { memories: Tensor::zeros([batch, self.span(), d], device), projected: None }
+    }
+
+    fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.dropout.forward(self.embedding.forward(tokens))
+    }
+
+    fn output(&self, h: Tensor<3>) -> Tensor<3> {
+        crate::output_head::logits(&self.final_norm, &self.head, h)
+    }
+
+    /// Run a segment step by step, carrying the memory window in place.
+    ///
+    /// Returns the logits and the state for the next segment: the last S memories, detached.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - state.memories: `[B, S, D]`
+    /// - output: logits `[B, T, V]`
+    pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: FeedbackState) -> (Tensor<3>, FeedbackState) {
+        let [_b, t_len] = tokens.dims();
+        let memory = self.core.memory(state.memories, t_len);
+        let (top, memory) = self.core.forward(self.embed(tokens), memory, no_hook());
+        (self.output(top), FeedbackState { memories: memory.memories(), projected: None })
+    }
+
+    /// One decoding step: logits for `token` and the state with its memory appended.
+    ///
+    /// # Shapes
+    /// - token: `[B]`
+    /// - output: `[B, V]`
+    pub fn forward_step(&self, token: Tensor<1, Int>, state: FeedbackState) -> (Tensor<2>, FeedbackState) {
+        let FeedbackState { memories, projected } = state;
+        let mut memory = projected.unwrap_or_else(|| self.core.memory(memories.clone(), self.span()));
+        drop(memories); // may be a view of the memory's buffer: drop it so the write is in place
+        let top = self.core.step(self.embed(token.unsqueeze_dim(1)), &mut memory, no_hook());
+        let logits = self.output(top).squeeze_dim(1);
+        (logits, FeedbackState { memories: memory.memories(), projected: Some(memory) })
+    }
+}

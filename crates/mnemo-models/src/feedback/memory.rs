@@ -1,0 +1,298 @@
+//! The Feedback memory: the keys and values of the S memories a step attends to, in one
+//! preallocated buffer per projection that steps write in place.
+//!
+//! One type serves every caller of [`FeedbackCore`](super::FeedbackCore): a training segment
+//! (the S carried memories, then room for the segment's T steps: step t reads slots
+//! `t .. t+S` and writes slot `S+t`, never a copy), step-by-step generation of the language
+//! model (the same buffer; when it is full the live S slots move to the front once, one copy
+//! every few steps instead of a concatenation per step), and the decoder's beam search (rows
+//! reordered with [`select`](FeedbackMemory::select)).
+//!
+//! **Folded zero start.** A fresh sequence starts from S zero memories, whose keys
+//! `k₀ = W_k norm(0)` and values `v₀` are all equal; they differ only in their relative
+//! positions. A memory built with [`FeedbackMemory::folded`] stores only the steps decoded so far
+//! and keeps `(k₀, v₀)` once: the window is `[S − n zero memories, n stored]`, attended exactly by
+//! [`attend_window`](super::layer::attend_window). Reading and reordering then cost the decoded
+//! steps only.
+//!
+//! **Host layout.** A `[B, H, slots, Dh]` buffer is, row-major, the `[B·H, slots, Dh]` layout the
+//! CPU kernels (`mnemo_kernels::Window`) read; [`host_buffers`](FeedbackMemory::host_buffers)
+//! hands it over as host vectors.
+//!
+//! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh, P projections.
+use burn::tensor::{Int, Tensor};
+
+/// Slots a folded memory allocates first (it grows by doubling up to `2·S`).
+const INITIAL_SLOTS: usize = 32;
+
+/// What one layer reads at a step: the S memories before it, oldest first.
+#[derive(Debug, Clone)]
+pub struct WindowView {
+    /// Keys of the stored slots (None when all S are folded zeros). Shape `[B, H, n, Dh]`.
+    pub keys: Option<Tensor<4>>,
+    /// Values of the stored slots. Shape `[B, H, n, Dh]`.
+    pub values: Option<Tensor<4>>,
+    /// The zero memory's key and value, when the window starts with folded zeros. Shape
+    /// `[1, H, 1, Dh]` each.
+    pub zero: Option<(Tensor<4>, Tensor<4>)>,
+    /// How many of the S slots (the oldest) are folded zero memories: `S − n`.
+    pub folded: usize,
+}
+
+/// Keys and values (per projection) and memory vectors of a stream; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct FeedbackMemory {
+    /// Per projection, keys. Shape `[B, H, slots, Dh]`.
+    keys: Vec<Tensor<4>>,
+    /// Per projection, values. Shape `[B, H, slots, Dh]`.
+    values: Vec<Tensor<4>>,
+    /// The memory vectors themselves (detached), for the state carried to the next segment.
+    /// Shape `[B, slots, D]`.
+    vectors: Tensor<3>,
+    /// Per projection, the folded zero memory's key and value (`[1, H, 1, Dh]`).
+    zero: Option<Vec<(Tensor<4>, Tensor<4>)>>,
+    /// First stored slot of the window.
+    start: usize,
+    /// Stored slots in the window (`S` unless zeros are folded).
+    stored: usize,
+    /// Span S.
+    span: usize,
+    /// Most slots the buffers may grow to before the live window moves to the front.
+    max_slots: usize,
+}
+
+impl FeedbackMemory {
+    /// A memory whose window holds `memories` (all S slots stored) and their keys/values, with
+    /// room for `room` more steps before the first move to the front.
+    ///
+    /// # Shapes
+    /// - memories: `[B, S, D]`
+    /// - projected: per projection, keys and values `[B, H, S, Dh]`
+    pub fn new(memories: Tensor<3>, projected: Vec<(Tensor<4>, Tensor<4>)>, room: usize) -> Self {
+        let [_, span, _] = memories.dims();
+        let room = room.max(1);
+        let grow4 = |x: Tensor<4>| {
+            let [b, h, _, dh] = x.dims();
+            let pad = Tensor::zeros([b, h, room, dh], &x.device());
+            Tensor::cat(vec![x, pad], 2)
+        };
+        let (keys, values) = projected.into_iter().map(|(k, v)| (grow4(k), grow4(v))).unzip();
+        let [b, _, d] = memories.dims();
+        let pad = Tensor::zeros([b, room, d], &memories.device());
+        let vectors = Tensor::cat(vec![memories.detach(), pad], 1);
+        Self { keys, values, vectors, zero: None, start: 0, stored: span, span, max_slots: (span + room).max(2 * span) }
+    }
+
+    /// A fresh memory of `rows` sequences: S zero memories, folded (nothing stored yet).
+    ///
+    /// # Shapes
+    /// - zero: per projection, the key and value of the zero memory `[1, H, 1, Dh]`
+    pub fn folded(rows: usize, d_model: usize, span: usize, zero: Vec<(Tensor<4>, Tensor<4>)>) -> Self {
+        let device = zero[0].0.device();
+        let empty4 = |x: &Tensor<4>| {
+            let [_, h, _, dh] = x.dims();
+            Tensor::<4>::zeros([rows, h, 0, dh], &device)
+        };
+        let (keys, values) = zero.iter().map(|(k, v)| (empty4(k), empty4(v))).unzip();
+        Self {
+            keys,
+            values,
+            vectors: Tensor::zeros([rows, 0, d_model], &device),
+            zero: Some(zero),
+            start: 0,
+            stored: 0,
+            span,
+            max_slots: 2 * span,
+        }
+    }
+
+    /// The span S.
+    pub fn span(&self) -> usize {
+        self.span
+    }
+
+    /// Number of rows B.
+    pub fn rows(&self) -> usize {
+        self.vectors.dims()[0]
+    }
+
+    /// What a layer reading projection `p` attends to at the next step (views of the buffers:
+    /// drop them before [`push`](Self::push), or its write copies the buffer).
+    pub fn view(&self, p: usize) -> WindowView {
+        let range = self.start..self.start + self.stored;
+        let stored = self.stored > 0;
+        WindowView {
+            keys: stored.then(|| self.keys[p].clone().slice_dim(2, range.clone())),
+            values: stored.then(|| self.values[p].clone().slice_dim(2, range)),
+            zero: self.zero.as_ref().map(|z| z[p].clone()),
+            folded: self.span - self.stored,
+        }
+    }
+
+    /// Append one step: its memory vector and, per projection, its key and value. The oldest
+    /// memory leaves the window.
+    ///
+    /// # Shapes
+    /// - memory: `[B, 1, D]`
+    /// - projected: per projection `[B, H, 1, Dh]` each
+    pub fn push(&mut self, memory: Tensor<3>, projected: Vec<(Tensor<4>, Tensor<4>)>) {
+        if self.start + self.stored == self.slots() {
+            self.make_room();
+        }
+        let slot = self.start + self.stored;
+        for ((kb, vb), (k, v)) in self.keys.iter_mut().zip(self.values.iter_mut()).zip(projected) {
+            let r = ranges4(kb, slot..slot + 1);
+            kb.inplace(|buf| buf.slice_assign(r, k));
+            let r = ranges4(vb, slot..slot + 1);
+            vb.inplace(|buf| buf.slice_assign(r, v));
+        }
+        let [b, _, d] = self.vectors.dims();
+        self.vectors.inplace(|buf| buf.slice_assign([0..b, slot..slot + 1, 0..d], memory.detach()));
+        if self.stored == self.span {
+            self.start += 1;
+        } else {
+            self.stored += 1;
+        }
+    }
+
+    /// The S memory vectors of the window, oldest first (folded zeros written out), detached:
+    /// the state a segment carries to the next.
+    ///
+    /// # Shapes
+    /// - output: `[B, S, D]`
+    pub fn memories(&self) -> Tensor<3> {
+        let live = self.vectors.clone().slice_dim(1, self.start..self.start + self.stored);
+        match self.span - self.stored {
+            0 => live,
+            n => {
+                let [b, _, d] = live.dims();
+                Tensor::cat(vec![Tensor::zeros([b, n, d], &live.device()), live], 1)
+            }
+        }
+    }
+
+    /// Keep the rows `rows`, in that order (beam search); the zero memory is shared by all rows.
+    ///
+    /// # Shapes
+    /// - rows: `[B']`, indices into `0..B`
+    pub fn select(&mut self, rows: &Tensor<1, Int>) {
+        let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
+        self.keys.iter_mut().for_each(sel4);
+        self.values.iter_mut().for_each(sel4);
+        self.vectors = self.vectors.clone().select(0, rows.clone());
+    }
+
+    /// Every slot's keys and values, per projection, as host vectors in the kernels'
+    /// `[B·H, slots, Dh]` layout, with the first window slot: for the CPU kernels.
+    pub fn host_buffers(&self) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, usize) {
+        let host = |xs: &[Tensor<4>]| xs.iter().map(|x| crate::feedback::host(x.clone())).collect();
+        (host(&self.keys), host(&self.values), self.start)
+    }
+
+    /// The key and value buffers, per projection (`[B, H, slots, Dh]`).
+    pub fn buffers(&self) -> (&[Tensor<4>], &[Tensor<4>]) {
+        (&self.keys, &self.values)
+    }
+
+    fn slots(&self) -> usize {
+        self.vectors.dims()[1]
+    }
+
+    /// Buffers full: grow them (a folded memory, up to `2·S` slots) or move the live window to
+    /// the front.
+    fn make_room(&mut self) {
+        let slots = self.slots();
+        if slots < self.max_slots {
+            let grown = (2 * slots).clamp(INITIAL_SLOTS.min(self.max_slots), self.max_slots);
+            let extra = grown - slots;
+            let grow4 = |x: &mut Tensor<4>| {
+                let [b, h, _, dh] = x.dims();
+                let pad = Tensor::zeros([b, h, extra, dh], &x.device());
+                *x = Tensor::cat(vec![x.clone(), pad], 2);
+            };
+            self.keys.iter_mut().for_each(grow4);
+            self.values.iter_mut().for_each(grow4);
+            let [b, _, d] = self.vectors.dims();
+            let pad = Tensor::zeros([b, extra, d], &self.vectors.device());
+            self.vectors = Tensor::cat(vec![self.vectors.clone(), pad], 1);
+            return;
+        }
+        let live = self.start..self.start + self.stored;
+        let n = self.stored;
+        let front4 = |x: &mut Tensor<4>| {
+            let moved = x.clone().slice_dim(2, live.clone());
+            let r = ranges4(x, 0..n);
+            x.inplace(|buf| buf.slice_assign(r, moved));
+        };
+        self.keys.iter_mut().for_each(front4);
+        self.values.iter_mut().for_each(front4);
+        let moved = self.vectors.clone().slice_dim(1, live);
+        let [b, _, d] = self.vectors.dims();
+        self.vectors.inplace(|buf| buf.slice_assign([0..b, 0..n, 0..d], moved));
+        self.start = 0;
+    }
+}
+
+/// All of a `[B, H, slots, Dh]` buffer but `slots` restricted to `range`.
+fn ranges4(buf: &Tensor<4>, range: std::ops::Range<usize>) -> [std::ops::Range<usize>; 4] {
+    let [b, h, _, dh] = buf.dims();
+    [0..b, 0..h, range, 0..dh]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn scalar4(v: f32, device: &burn::tensor::Device) -> Tensor<4> {
+        Tensor::full([1, 1, 1, 1], v, device)
+    }
+
+    fn values(x: Option<Tensor<4>>) -> Vec<f32> {
+        x.map_or(Vec::new(), |x| x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap())
+    }
+
+    /// Stored memory: every step sees exactly the S values before it, through several moves to
+    /// the front; the carried vectors are the last S.
+    #[test]
+    fn window_holds_the_previous_span_through_moves() {
+        let device = mnemo_backend::test_device();
+        let s = 3;
+        let init: Vec<f32> = (0..s).map(|i| i as f32 - s as f32).collect(); // -3, -2, -1
+        let kv = Tensor::<4>::from_data(TensorData::new(init.clone(), [1, 1, s, 1]), &device);
+        let m = Tensor::<3>::from_data(TensorData::new(init, [1, s, 1]), &device);
+        let mut memory = FeedbackMemory::new(m, vec![(kv.clone(), kv)], 2);
+        for t in 0..11 {
+            let view = memory.view(0);
+            assert_eq!(view.folded, 0);
+            let want: Vec<f32> = (t as i32 - s as i32..t as i32).map(|v| v as f32).collect();
+            assert_eq!(values(view.keys), want, "step {t}");
+            memory.push(Tensor::full([1, 1, 1], t as f32, &device), vec![(scalar4(t as f32, &device), scalar4(t as f32, &device))]);
+        }
+        let carried: Vec<f32> = memory.memories().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert_eq!(carried, vec![8.0, 9.0, 10.0]);
+    }
+
+    /// Folded memory: the stored part grows to S, the folded count shrinks to 0, rows can be
+    /// reordered, and the memories are written out with their zeros.
+    #[test]
+    fn folded_window_counts_zeros_and_selects_rows() {
+        let device = mnemo_backend::test_device();
+        let s = 4;
+        let zero = vec![(scalar4(0.5, &device), scalar4(0.5, &device))];
+        let mut memory = FeedbackMemory::folded(2, 1, s, zero);
+        for t in 0..7 {
+            let view = memory.view(0);
+            assert_eq!(view.folded, s - t.min(s), "step {t}");
+            let row0: Vec<f32> = (t.saturating_sub(s)..t).map(|v| v as f32).collect();
+            let want: Vec<f32> = row0.iter().copied().chain(row0.iter().map(|v| v + 10.0)).collect();
+            assert_eq!(values(view.keys), want, "step {t}: row 0's stored keys, then row 1's");
+            let kv = Tensor::<4>::from_data(TensorData::new(vec![t as f32, 10.0 + t as f32], [2, 1, 1, 1]), &device);
+            memory.push(Tensor::zeros([2, 1, 1], &device), vec![(kv.clone(), kv)]);
+        }
+        memory.select(&Tensor::from_data(TensorData::new(vec![1i64, 1], [2]), &device));
+        let keys = values(memory.view(0).keys);
+        assert_eq!(keys, vec![13.0, 14.0, 15.0, 16.0, 13.0, 14.0, 15.0, 16.0]);
+        assert_eq!(memory.memories().dims(), [2, s, 1]);
+    }
+}

@@ -1,0 +1,26 @@
+//! The Feedback Transformer (Fan et al., 2020, "Addressing Some Limitations of Transformers with
+//! Feedback Memory"): the only place its equations live.
+//!
+//! - [`memory`]: one [`FeedbackMemory`] (the window of S memories' keys/values, written in place;
+//!   decoding push, folded zero start, host layout for the CPU kernels).
+//! - [`layer`]: a layer's memory attention and feed-forward, and the memory K/V projection.
+//! - [`core`]: [`FeedbackCore`], the layers + projections + mix over input vectors `[B, T, D]`,
+//!   with `forward` (a segment) and `step`, and a per-layer hook.
+//! - [`lm`]: the language model, embedding + core + head.
+//! - [`decoder`]: the translation decoder, core + a cross-attention hook.
+//! - [`backward`]: the exact manual backward of the core (and of the LM and decoder around it).
+pub mod backward;
+pub mod core;
+pub mod decoder;
+pub mod layer;
+pub mod lm;
+pub mod memory;
+
+pub(crate) use backward::host_window::host;
+pub use backward::lm::SegmentGradients;
+pub use backward::{CoreOutput, ManualHook, NoManualHook, StepProducts};
+pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, no_hook};
+pub use decoder::FeedbackDecoder;
+pub use layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
+pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};
+pub use memory::{FeedbackMemory, WindowView};
