@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use mnemo_data::{Split, convert_mediawiki, wikitext_file};
+use mnemo_corpora::convert_mediawiki;
+use mnemo_data::{Split, wikitext_file};
 
 /// Arguments of `mnemo data`.
 #[derive(Debug, Args)]
@@ -50,7 +51,7 @@ struct TranslationArgs {
     #[arg(long)]
     out: PathBuf,
     /// Seed of the held-out validation packages (en-de only).
-    #[arg(long, default_value_t = mnemo_data::mt_sources::prepare::DEFAULT_SEED)]
+    #[arg(long, default_value_t = mnemo_corpora::prepare::DEFAULT_SEED)]
     seed: u64,
 }
 
@@ -74,9 +75,8 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
 }
 
 fn prepare_translation(args: &TranslationArgs) -> anyhow::Result<()> {
-    let pair: mnemo_data::mt_sources::Pair =
-        args.pair.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let report = mnemo_data::mt_sources::prepare_pair(pair, &args.root, &args.out, args.seed)?;
+    let pair: mnemo_corpora::Pair = args.pair.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = mnemo_corpora::prepare_pair(pair, &args.root, &args.out, args.seed)?;
     println!(
         "wrote {} (pairs train/valid/test: {}/{}/{}; see manifest.json)",
         args.out.display(),

@@ -1,4 +1,4 @@
-//! The library path of `mnemo data prepare translation`, printing the report as JSON and the time taken:
+//! The library path of `mnemo data prepare translation`, printing the report as JSON:
 //!
 //! ```sh
 //! cargo run --release -p mnemo-corpora --example prepare_translation -- en-de data/mt-root data/translation/en-de [seed]

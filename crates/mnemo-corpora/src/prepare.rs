@@ -10,9 +10,10 @@
 //!
 //! Cleaning, in order: whitespace collapsed (one segment per line), gettext accelerator marks
 //! removed ([`strip_accelerator`]); pairs dropped when a side is empty, the sides are equal,
-//! or a side is only format codes ([`is_format_only`]). Then per split, test first: exact
-//! duplicate pairs are dropped, valid pairs whose English side occurs in test are dropped,
-//! and train pairs whose English side occurs in valid or test are dropped. Every count is
+//! or a side is only format codes ([`is_format_only`](crate::clean::is_format_only)). Then
+//! per split, test first: exact duplicate pairs are dropped, valid pairs whose English side
+//! occurs in test are dropped, and train pairs whose English side occurs in valid or test are
+//! dropped. Every count is
 //! recorded in the [`PrepareReport`] written as `manifest.json`.
 //!
 //! Deterministic: inputs are read in sorted order and the held-out choice uses a seeded

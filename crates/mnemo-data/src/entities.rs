@@ -1,5 +1,6 @@
-//! One decoder for `&name;` references, shared by the MediaWiki converter, the corpus readers
-//! (Handbook HTML, SWORD OSIS) and the WMT `.sgm` reader, each with its own rules.
+//! One decoder for `&name;` references, shared by the WMT `.sgm` reader here and, in
+//! `mnemo-corpora`, the MediaWiki converter and the corpus readers (Handbook HTML, SWORD OSIS),
+//! each with its own rules.
 
 /// Which references [`decode_entities`] decodes.
 #[derive(Debug, Clone, Copy)]
@@ -28,23 +29,32 @@ pub fn decode_entities(text: &str, rules: EntityRules) -> String {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
         // `;` is ASCII, so the index found among the first bytes is a char boundary.
-        let decoded = rest.bytes().take(rules.max_semi + 1).position(|b| b == b';').and_then(|semi| {
-            let name = &rest[1..semi];
-            let numeric = |digits: &str, radix: u32| {
-                u32::from_str_radix(digits, radix).ok().and_then(char::from_u32).map(String::from)
-            };
-            let text = match name {
-                "amp" => Some("&".to_string()),
-                "lt" => Some("<".to_string()),
-                "gt" => Some(">".to_string()),
-                "quot" => Some("\"".to_string()),
-                "apos" => Some("'".to_string()),
-                _ if rules.numeric && (name.starts_with("#x") || name.starts_with("#X")) => numeric(&name[2..], 16),
-                _ if rules.numeric && name.starts_with('#') => numeric(&name[1..], 10),
-                _ => (rules.other)(name).map(String::from),
-            };
-            text.map(|t| (t, semi))
-        });
+        let decoded = rest
+            .bytes()
+            .take(rules.max_semi + 1)
+            .position(|b| b == b';')
+            .and_then(|semi| {
+                let name = &rest[1..semi];
+                let numeric = |digits: &str, radix: u32| {
+                    u32::from_str_radix(digits, radix)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .map(String::from)
+                };
+                let text = match name {
+                    "amp" => Some("&".to_string()),
+                    "lt" => Some("<".to_string()),
+                    "gt" => Some(">".to_string()),
+                    "quot" => Some("\"".to_string()),
+                    "apos" => Some("'".to_string()),
+                    _ if rules.numeric && (name.starts_with("#x") || name.starts_with("#X")) => {
+                        numeric(&name[2..], 16)
+                    }
+                    _ if rules.numeric && name.starts_with('#') => numeric(&name[1..], 10),
+                    _ => (rules.other)(name).map(String::from),
+                };
+                text.map(|t| (t, semi))
+            });
         match decoded {
             Some((t, semi)) => {
                 out.push_str(&t);

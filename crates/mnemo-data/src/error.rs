@@ -89,7 +89,7 @@ pub enum DataError {
 
 impl DataError {
     /// Shorthand for [`DataError::File`].
-    pub(crate) fn file(
+    pub fn file(
         field: impl Into<String>,
         path: &std::path::Path,
         reason: impl Into<String>,
@@ -102,7 +102,7 @@ impl DataError {
     }
 
     /// A [`DataError::File`] from an I/O error; a missing file points at `scripts/setup-data.sh`.
-    pub(crate) fn io(field: impl Into<String>, path: &std::path::Path, e: &std::io::Error) -> Self {
+    pub fn io(field: impl Into<String>, path: &std::path::Path, e: &std::io::Error) -> Self {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => {
                 format!("{e}; run scripts/setup-data.sh or fix the path")

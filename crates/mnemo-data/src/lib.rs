@@ -7,14 +7,15 @@
 //! - [`TaskConfig::Bytes`] and [`TaskConfig::Wikitext`] read language-modelling corpora from
 //!   user paths (never downloading): enwik8-format byte files or zips ([`byte_corpus`]) and
 //!   WikiText `wiki.{train,valid,test}.tokens` directories ([`wikitext`]).
-//! - [`wikitext_convert`] turns a MediaWiki XML export into WikiText-format files.
 //! - [`interpret`] runs code-execution programs independently of the generator, to check it.
 //! - [`translation`]: parallel text ([`ParallelConfig`]), a joint byte-level BPE
 //!   ([`SubwordTokenizer`]) and token-budget batches of sentence pairs ([`PairBatcher`]).
 //! - [`StreamBatcher`] cuts a stream into contiguous batch rows and serves fixed-length
 //!   [`Segment`]s, so that memory carried across segments sees a continuous stream.
 //!
-//! Pure Rust, no dependency on the rest of mnemo; file I/O only in the corpus loaders.
+//! Pure Rust, no dependency on the rest of mnemo; file I/O only in the corpus loaders. The
+//! one-off builders that make those corpora from raw downloads live in `mnemo-corpora`; they
+//! share [`entities`], the `&name;` decoder, with the `.sgm` reader here.
 //!
 //! ```
 //! use mnemo_data::{CodeExecConfig, StreamBatcher, TaskConfig};
@@ -38,7 +39,6 @@ pub mod code_exec;
 pub mod entities;
 pub mod error;
 pub mod interpreter;
-pub mod mt_sources;
 pub mod sequence_tasks;
 pub mod split;
 pub mod stream;
@@ -46,7 +46,6 @@ pub mod task;
 pub mod translation;
 pub mod vocab;
 pub mod wikitext;
-pub mod wikitext_convert;
 
 pub use batching::{Segment, StreamBatcher};
 pub use byte_corpus::{
@@ -63,4 +62,3 @@ pub use task::{LmUnit, Scoring, TaskConfig, TaskData};
 pub use translation::{PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, TranslationData};
 pub use vocab::{NO_LABEL, NO_LABEL_ID, Vocab};
 pub use wikitext::{EOS, UNK, WikiTextConfig, load_wikitext, wikitext_file};
-pub use wikitext_convert::{WikiArticle, WikiTextSplits, convert_mediawiki, parse_mediawiki};

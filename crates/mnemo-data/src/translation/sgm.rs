@@ -15,7 +15,11 @@ use crate::entities::{EntityRules, decode_entities};
 /// assert_eq!(unescape_entities("a &amp;lt; b &lt; c &nbsp;"), "a &lt; b < c &nbsp;");
 /// ```
 pub fn unescape_entities(text: &str) -> String {
-    let rules = EntityRules { numeric: false, max_semi: 5, other: |_| None };
+    let rules = EntityRules {
+        numeric: false,
+        max_semi: 5,
+        other: |_| None,
+    };
     decode_entities(text, rules)
 }
 
