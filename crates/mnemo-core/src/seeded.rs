@@ -69,13 +69,20 @@ impl ModuleMapper for Reinit {
         let mut rng = stream(self.seed, self.index);
         self.index += 1;
         param.map(|old| {
-            let values: Vec<f32> = old.clone().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+            let values: Vec<f32> = old
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data");
             if values.windows(2).all(|w| w[0] == w[1]) {
                 return old; // constant by construction (norm gains, biases, zero logits)
             }
             let shape = old.dims();
             let bound = 1.0 / (shape[0] as f32).sqrt();
-            let fresh: Vec<f32> = (0..values.len()).map(|_| bound * (2.0 * unit(&mut rng) - 1.0)).collect();
+            let fresh: Vec<f32> = (0..values.len())
+                .map(|_| bound * (2.0 * unit(&mut rng) - 1.0))
+                .collect();
             Tensor::<D>::from_data(TensorData::new(fresh, shape), (&old.device(), old.dtype()))
                 .set_require_grad(old.is_require_grad())
         })
@@ -110,7 +117,10 @@ mod tests {
 
     /// Every parameter's values, in visit order.
     fn weights(m: &Toy) -> Vec<Vec<f32>> {
-        let mut out = vec![values(m.linear.weight.val()), values(m.linear.bias.as_ref().unwrap().val())];
+        let mut out = vec![
+            values(m.linear.weight.val()),
+            values(m.linear.bias.as_ref().unwrap().val()),
+        ];
         out.push(values(m.wide.weight.val()));
         out.push(values(m.wide.bias.as_ref().unwrap().val()));
         out.push(values(m.norm.gamma.val()));
@@ -148,7 +158,10 @@ mod tests {
         for (i, fan) in [(0, 8.0f32), (1, 8.0), (2, 8.0), (3, 32.0)] {
             let bound = 1.0 / fan.sqrt();
             let max = w[i].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            assert!(max <= bound && max > 0.5 * bound, "parameter {i}: max |w| {max}, bound {bound}");
+            assert!(
+                max <= bound && max > 0.5 * bound,
+                "parameter {i}: max |w| {max}, bound {bound}"
+            );
         }
         // Still a trainable parameter.
         assert!(m.linear.weight.val().is_require_grad());
@@ -157,7 +170,9 @@ mod tests {
     #[test]
     fn parallel_threads_draw_what_one_thread_draws() {
         let device = mnemo_backend::test_device();
-        let alone: Vec<_> = (0..4u64).map(|seed| weights(&reinit(toy(&device), seed))).collect();
+        let alone: Vec<_> = (0..4u64)
+            .map(|seed| weights(&reinit(toy(&device), seed)))
+            .collect();
         let threads: Vec<_> = (0..8u64)
             .map(|i| {
                 let device = device.clone();
@@ -183,6 +198,9 @@ mod tests {
         let n = a.len() as f64;
         let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean}, variance {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "mean {mean}, variance {var}"
+        );
     }
 }
