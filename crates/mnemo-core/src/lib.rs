@@ -12,7 +12,6 @@
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
 //!   (pre-norm) or after (post-norm) its sublayer.
-//! - [`feedback_window`]: the Feedback Transformer's preallocated memory window.
 //! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
 //!   attention over `memory ++ segment`.
 //! - [`seeded`]: parameters and tensors drawn from an explicit seed (no process-wide
@@ -23,7 +22,6 @@ pub mod attention;
 pub mod bidirectional_attention;
 pub mod cross_attention;
 pub mod feed_forward;
-pub mod feedback_window;
 pub mod heads;
 pub mod kv_cache;
 pub mod norm;
@@ -37,7 +35,6 @@ pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
 pub use cross_attention::{CrossAttention, CrossAttentionConfig};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
-pub use feedback_window::FeedbackWindow;
 pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
 pub use padding_mask::key_padding_mask;
