@@ -10,7 +10,7 @@ use crate::kv_cache::KvCache;
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
 /// Value used for masked scores (finite, so a fully masked row cannot produce NaN).
-const MASKED: f32 = -1.0e9;
+pub const MASKED: f32 = -1.0e9;
 
 /// Scaled dot-product attention with an optional additive score term and mask.
 ///

@@ -23,10 +23,12 @@ use burn::tensor::Tensor;
 use super::core::FeedbackCore;
 
 mod bptt;
+mod cross;
 mod forward;
 pub(crate) mod host_window;
 pub mod lm;
 mod params;
+pub mod seq2seq;
 mod weights;
 
 /// Which code computes the per-step products (one step's `B` rows times a weight matrix) of

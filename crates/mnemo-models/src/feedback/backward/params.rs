@@ -16,7 +16,7 @@ use crate::feedback::FeedbackCore;
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it.
-pub(super) enum StepMatrix {
+pub(crate) enum StepMatrix {
     /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
     /// side is the feature dimension, not the batch of 8 rows.
     Backend(Tensor<2>),
@@ -27,7 +27,7 @@ pub(super) enum StepMatrix {
 impl StepMatrix {
     /// The matrix `M` given `Mᵀ` (shape `[n, k]`; contiguous for the backend path, whose GEMM
     /// would otherwise read it strided).
-    pub(super) fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
+    pub(crate) fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
         match products {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
@@ -39,7 +39,7 @@ impl StepMatrix {
     }
 
     /// `x · M` for host rows `x` (`[rows, k]`), on `device`.
-    pub(super) fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    pub(crate) fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
         match self {
             StepMatrix::Host(m) => {
                 let mut out = vec![0.0f32; rows * m.n()];
@@ -58,7 +58,7 @@ impl StepMatrix {
     /// # Shapes
     /// - x: `[B, k]`
     /// - output: `[B, n]`
-    pub(super) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
             StepMatrix::Host(_) => {
@@ -71,17 +71,17 @@ impl StepMatrix {
 }
 
 /// Values (plain device) and ids of a norm's parameters.
-pub(super) struct NormParams {
-    pub(super) layer: bool,
-    pub(super) gamma: Tensor<1>,
-    pub(super) beta: Option<Tensor<1>>,
-    pub(super) eps: f64,
-    pub(super) gamma_id: ParamId,
-    pub(super) beta_id: Option<ParamId>,
+pub(crate) struct NormParams {
+    pub(crate) layer: bool,
+    pub(crate) gamma: Tensor<1>,
+    pub(crate) beta: Option<Tensor<1>>,
+    pub(crate) eps: f64,
+    pub(crate) gamma_id: ParamId,
+    pub(crate) beta_id: Option<ParamId>,
 }
 
 impl NormParams {
-    pub(super) fn of(norm: &Norm) -> Self {
+    pub(crate) fn of(norm: &Norm) -> Self {
         match norm {
             Norm::Layer(n) => Self {
                 layer: true,
@@ -105,7 +105,7 @@ impl NormParams {
 
     /// # Shapes
     /// - x: `[..., D]`
-    pub(super) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+    pub(crate) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
         if self.layer {
             layer_norm(x, self.gamma.clone(), self.beta.clone(), self.eps)
         } else {
@@ -118,13 +118,13 @@ impl NormParams {
     /// # Shapes
     /// - x: `[..., D]`
     /// - output: `[..., D]`, `[..., 1]`
-    pub(super) fn stats<const N: usize>(&self, x: Tensor<N>) -> (Tensor<N>, Tensor<N>) {
+    pub(crate) fn stats<const N: usize>(&self, x: Tensor<N>) -> (Tensor<N>, Tensor<N>) {
         let x = if self.layer { x.clone() - x.mean_dim(N - 1) } else { x };
         let rstd = (x.clone().square().mean_dim(N - 1) + self.eps).sqrt().recip();
         (x * rstd.clone(), rstd)
     }
 
-    pub(super) fn affine<const N: usize>(&self, xhat: Tensor<N>) -> Tensor<N> {
+    pub(crate) fn affine<const N: usize>(&self, xhat: Tensor<N>) -> Tensor<N> {
         let y = xhat * self.gamma.clone().unsqueeze::<N>();
         match &self.beta {
             Some(b) => y + b.clone().unsqueeze::<N>(),
@@ -136,7 +136,7 @@ impl NormParams {
     ///
     /// # Shapes
     /// - dxhat, xhat: `[..., D]`; rstd: `[..., 1]`
-    pub(super) fn backward<const N: usize>(&self, dxhat: Tensor<N>, xhat: Tensor<N>, rstd: Tensor<N>) -> Tensor<N> {
+    pub(crate) fn backward<const N: usize>(&self, dxhat: Tensor<N>, xhat: Tensor<N>, rstd: Tensor<N>) -> Tensor<N> {
         let proj = (dxhat.clone() * xhat.clone()).mean_dim(N - 1);
         let g = if self.layer {
             dxhat.clone() - dxhat.mean_dim(N - 1) - xhat * proj
@@ -148,7 +148,7 @@ impl NormParams {
 
     /// `W` (`[D, out]`) with row `i` scaled by `γ_i`: the transposed, contiguous form of
     /// [`fold`](Self::fold)`(Wᵀ)`, for a [`StepMatrix`].
-    pub(super) fn fold_rows(&self, w: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn fold_rows(&self, w: Tensor<2>) -> Tensor<2> {
         w * self.gamma.clone().unsqueeze_dim::<2>(1)
     }
 
@@ -156,7 +156,7 @@ impl NormParams {
     ///
     /// # Shapes
     /// - w_t: `[out, D]`
-    pub(super) fn fold(&self, w_t: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn fold(&self, w_t: Tensor<2>) -> Tensor<2> {
         w_t * self.gamma.clone().unsqueeze::<2>()
     }
 
@@ -164,7 +164,7 @@ impl NormParams {
     ///
     /// # Shapes
     /// - dy, xhat: `[N, D]`
-    pub(super) fn register(&self, grads: &mut GradientsParams, dy: Tensor<2>, xhat: Tensor<2>) {
+    pub(crate) fn register(&self, grads: &mut GradientsParams, dy: Tensor<2>, xhat: Tensor<2>) {
         let d = dy.dims()[1];
         grads.register(self.gamma_id, (dy.clone() * xhat).sum_dim(0).reshape([d]));
         if let Some(id) = self.beta_id {
@@ -174,18 +174,18 @@ impl NormParams {
 }
 
 /// Values (plain device) and ids of a linear layer.
-pub(super) struct LinearParams {
-    pub(super) w: Tensor<2>,
+pub(crate) struct LinearParams {
+    pub(crate) w: Tensor<2>,
     /// `W` for one step's rows (`None` for a layer applied only to all rows at once).
-    pub(super) step: Option<StepMatrix>,
-    pub(super) b: Option<Tensor<1>>,
-    pub(super) w_id: ParamId,
-    pub(super) b_id: Option<ParamId>,
+    pub(crate) step: Option<StepMatrix>,
+    pub(crate) b: Option<Tensor<1>>,
+    pub(crate) w_id: ParamId,
+    pub(crate) b_id: Option<ParamId>,
 }
 
 impl LinearParams {
     /// `products`: how [`step`](Self::step) multiplies, `None` if it is never called.
-    pub(super) fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
+    pub(crate) fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
         let w = linear.weight.val().inner();
         // `Wᵀ` as a contiguous copy (the transposed view is strided).
         let w_t = || Tensor::from_data(w.clone().transpose().into_data(), &w.device());
@@ -200,7 +200,7 @@ impl LinearParams {
 
     /// # Shapes
     /// - x: `[..., in]`
-    pub(super) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+    pub(crate) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
         let y = x.matmul(self.w.clone().unsqueeze::<N>());
         match &self.b {
             Some(b) => y + b.clone().unsqueeze::<N>(),
@@ -213,7 +213,7 @@ impl LinearParams {
     /// # Shapes
     /// - x: `[B, in]`
     /// - output: `[B, out]`
-    pub(super) fn step(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn step(&self, x: Tensor<2>) -> Tensor<2> {
         let y = self.step.as_ref().expect("a step matrix").apply(x);
         match &self.b {
             Some(b) => y + b.clone().unsqueeze::<2>(),
@@ -222,7 +222,7 @@ impl LinearParams {
     }
 
     /// `Wᵀ`, shape `[out, in]`.
-    pub(super) fn w_t(&self) -> Tensor<2> {
+    pub(crate) fn w_t(&self) -> Tensor<2> {
         self.w.clone().transpose()
     }
 
@@ -230,7 +230,7 @@ impl LinearParams {
     ///
     /// # Shapes
     /// - x: `[N, in]`, dy: `[N, out]`
-    pub(super) fn register(&self, grads: &mut GradientsParams, x: Tensor<2>, dy: Tensor<2>) {
+    pub(crate) fn register(&self, grads: &mut GradientsParams, x: Tensor<2>, dy: Tensor<2>) {
         let out = dy.dims()[1];
         if let Some(id) = self.b_id {
             grads.register(id, dy.clone().sum_dim(0).reshape([out]));
@@ -240,39 +240,39 @@ impl LinearParams {
 }
 
 /// One layer's parameters, with the transposed (and γ-folded) weights the backward multiplies by.
-pub(super) struct LayerParams {
-    pub(super) norm1: NormParams,
-    pub(super) query: LinearParams,
-    pub(super) output: LinearParams,
-    pub(super) norm2: NormParams,
-    pub(super) up: LinearParams,
-    pub(super) down: LinearParams,
+pub(crate) struct LayerParams {
+    pub(crate) norm1: NormParams,
+    pub(crate) query: LinearParams,
+    pub(crate) output: LinearParams,
+    pub(crate) norm2: NormParams,
+    pub(crate) up: LinearParams,
+    pub(crate) down: LinearParams,
     /// Position vectors of the window, slot `j` at distance `S - j`. Shape `[1, 1, S, Dh]`.
-    pub(super) pos: Tensor<4>,
+    pub(crate) pos: Tensor<4>,
     /// `posᵀ`. Shape `[1, 1, Dh, S]`.
-    pub(super) pos_t: Tensor<4>,
-    pub(super) table_id: ParamId,
+    pub(crate) pos_t: Tensor<4>,
+    pub(crate) table_id: ParamId,
     /// Which memory projection (and window) the layer reads.
-    pub(super) proj: usize,
+    pub(crate) proj: usize,
 }
 
 /// A memory projection's parameters.
-pub(super) struct ProjParams {
-    pub(super) norm: NormParams,
-    pub(super) key: LinearParams,
-    pub(super) value: LinearParams,
+pub(crate) struct ProjParams {
+    pub(crate) norm: NormParams,
+    pub(crate) key: LinearParams,
+    pub(crate) value: LinearParams,
 }
 
 /// Every parameter of a [`FeedbackCore`] the manual forward and backward use.
-pub(super) struct CoreParams {
-    pub(super) layers: Vec<LayerParams>,
-    pub(super) projs: Vec<ProjParams>,
+pub(crate) struct CoreParams {
+    pub(crate) layers: Vec<LayerParams>,
+    pub(crate) projs: Vec<ProjParams>,
     /// `softmax(w)` as numbers.
-    pub(super) mix: Vec<f32>,
+    pub(crate) mix: Vec<f32>,
 }
 
 impl CoreParams {
-    pub(super) fn of(core: &FeedbackCore) -> Self {
+    pub(crate) fn of(core: &FeedbackCore) -> Self {
         let products = Some(core.products);
         let s = core.span;
         let layers = core

@@ -1,0 +1,152 @@
+//! The decoder's cross-attention sublayer as a [`ManualHook`] of the core's manual backward:
+//! `y = h + W_o attend(W_q norm(h), K_enc, V_enc)` per step by hand, its backward per step, the
+//! encoder keys'/values' gradients accumulated, and its weight gradients from one matmul over all
+//! rows at the end (as the core's own, [`super::weights`]).
+//!
+//! Size legend as in [`super`]: B rows, T steps, H heads, D d_model, Dh = D/H, S_src source length,
+//! N = T·B rows.
+use burn::optim::GradientsParams;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Tensor};
+use mnemo_core::attention::MASKED;
+
+use super::params::{LinearParams, NormParams, StepMatrix};
+use super::weights::rows;
+use super::{ManualHook, StepProducts};
+use crate::feedback::decoder::{CrossMemory, CrossSublayer};
+
+/// One layer's cross-attention parameters and what its forward kept, step by step.
+struct Layer {
+    norm: NormParams,
+    query: LinearParams,
+    output: LinearParams,
+    /// `(γ ⊙ W_q)ᵀ` and `W_oᵀ` for one step's gradient rows.
+    q_w_t: StepMatrix,
+    o_w_t: StepMatrix,
+    /// Encoder keys and values `[B, H, S_src, Dh]` (plain).
+    keys: Tensor<4>,
+    values: Tensor<4>,
+    /// Per step: x̂ and 1/σ of the norm, the query, the probabilities, the attention output.
+    x_hat: Vec<Tensor<2>>,
+    rstd: Vec<Tensor<2>>,
+    q: Vec<Tensor<4>>,
+    a: Vec<Tensor<4>>,
+    o: Vec<Tensor<2>>,
+    /// Per step (reverse order): gradients of the query and of the output projection's output.
+    dq: Vec<Tensor<2>>,
+    dout: Vec<Tensor<2>>,
+    /// Gradients of the encoder keys and values, summed over steps.
+    dkeys: Tensor<4>,
+    dvalues: Tensor<4>,
+}
+
+/// The cross-attention of every decoder layer; see the [module docs](self).
+pub(crate) struct CrossHook {
+    layers: Vec<Layer>,
+    /// True at source padding `[B, 1, 1, S_src]`: those scores are set to `MASKED`, as in
+    /// `mnemo_core::attend`.
+    key_mask: Tensor<4, Bool>,
+    heads: usize,
+}
+
+impl CrossHook {
+    /// # Shapes
+    /// - cross: per layer, keys and values `[B, H, S_src, Dh]` (plain device)
+    /// - key_mask: `[B, 1, 1, S_src]`, true at padding
+    pub(crate) fn new(
+        sublayers: &[CrossSublayer],
+        cross: Vec<CrossMemory>,
+        key_mask: Tensor<4, Bool>,
+        products: StepProducts,
+    ) -> Self {
+        let heads = sublayers[0].attention.n_heads;
+        let layers = sublayers
+            .iter()
+            .zip(cross)
+            .map(|(c, (keys, values))| {
+                let norm = NormParams::of(&c.residual.norm);
+                let query = LinearParams::of(&c.attention.query, Some(products));
+                let output = LinearParams::of(&c.attention.output, Some(products));
+                Layer {
+                    q_w_t: StepMatrix::from_transposed(norm.fold_rows(query.w.clone()), products),
+                    o_w_t: StepMatrix::from_transposed(output.w.clone(), products),
+                    norm,
+                    query,
+                    output,
+                    dkeys: keys.zeros_like(),
+                    dvalues: values.zeros_like(),
+                    keys,
+                    values,
+                    x_hat: Vec::new(),
+                    rstd: Vec::new(),
+                    q: Vec::new(),
+                    a: Vec::new(),
+                    o: Vec::new(),
+                    dq: Vec::new(),
+                    dout: Vec::new(),
+                }
+            })
+            .collect();
+        Self { layers, key_mask, heads }
+    }
+
+    /// Register the sublayers' weight gradients; return the encoder keys' and values'
+    /// gradients per layer.
+    pub(crate) fn finish(self, grads: &mut GradientsParams) -> Vec<CrossMemory> {
+        self.layers
+            .into_iter()
+            .map(|mut layer| {
+                layer.dq.reverse();
+                layer.dout.reverse();
+                let x_hat = rows(layer.x_hat);
+                let dq = rows(layer.dq);
+                layer.query.register(grads, layer.norm.affine(x_hat.clone()), dq.clone());
+                layer.norm.register(grads, dq.matmul(layer.query.w_t()), x_hat);
+                layer.output.register(grads, rows(layer.o), rows(layer.dout));
+                (layer.dkeys, layer.dvalues)
+            })
+            .collect()
+    }
+}
+
+impl ManualHook for CrossHook {
+    fn forward(&mut self, l: usize, _t: usize, h: Tensor<2>) -> Tensor<2> {
+        let heads = self.heads;
+        let layer = &mut self.layers[l];
+        let [b, d] = h.dims();
+        let dh = d / heads;
+        let (x_hat, rstd) = layer.norm.stats(h.clone());
+        let q = layer.query.step(layer.norm.affine(x_hat.clone())).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+        let s_src = layer.keys.dims()[2];
+        let scores = q.clone().matmul(layer.keys.clone().swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt());
+        let scores = scores.mask_fill(self.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
+        let a = softmax(scores, 3); // [B,H,1,S_src]
+        let o = a.clone().matmul(layer.values.clone()).reshape([b, d]); // [B,D]
+        let y = h + layer.output.step(o.clone());
+        layer.x_hat.push(x_hat);
+        layer.rstd.push(rstd);
+        layer.q.push(q);
+        layer.a.push(a);
+        layer.o.push(o);
+        y
+    }
+
+    fn backward(&mut self, l: usize, t: usize, dy: Tensor<2>) -> Tensor<2> {
+        let heads = self.heads;
+        let layer = &mut self.layers[l];
+        let [b, d] = dy.dims();
+        let dh = d / heads;
+        let d_o = layer.o_w_t.apply(dy.clone()).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+        let a = layer.a[t].clone();
+        let da = d_o.clone().matmul(layer.values.clone().swap_dims(2, 3)); // [B,H,1,S_src]
+        let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(1.0 / (dh as f64).sqrt());
+        let dq = ds.clone().matmul(layer.keys.clone()); // [B,H,1,Dh]
+        layer.dkeys = layer.dkeys.clone() + ds.swap_dims(2, 3).matmul(layer.q[t].clone());
+        layer.dvalues = layer.dvalues.clone() + a.swap_dims(2, 3).matmul(d_o);
+        let dq = dq.reshape([b, d]);
+        let dh_norm = layer.norm.backward(layer.q_w_t.apply(dq.clone()), layer.x_hat[t].clone(), layer.rstd[t].clone());
+        layer.dq.push(dq);
+        layer.dout.push(dy.clone());
+        dy + dh_norm
+    }
+}

@@ -1,0 +1,106 @@
+//! The translation model's training step with the Feedback decoder's manual backward: the
+//! decoder's core ([`FeedbackCore::forward_backward`](crate::feedback::FeedbackCore)) and its
+//! cross-attention ([`super::cross::CrossHook`]) by hand, the final norm and the tied output
+//! projection by hand, and what feeds them (source and target embeddings, the encoder, the
+//! cross-attention keys/values) by one autodiff pass from the input gradients the manual part
+//! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV + Σ E ⊙ dE_head`).
+//!
+//! Size legend: B sentences, T target length, S span, D d_model, V vocabulary, N = B·T rows.
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+
+use super::cross::CrossHook;
+use super::params::NormParams;
+use crate::seq2seq::Seq2Seq;
+use crate::seq2seq_decoder::Decoder;
+
+/// Logits and the gradient of every parameter of one teacher-forced batch.
+#[derive(Debug)]
+pub struct Seq2SeqGradients {
+    /// Logits on the plain device. Shape `[B, T, V]`.
+    pub logits: Tensor<3>,
+    /// Gradient of the loss for every parameter, keyed by parameter id (plain device).
+    pub grads: GradientsParams,
+}
+
+/// Moves every gradient a module's parameters have in `from` into `to`.
+struct MoveGrads<'a> {
+    from: &'a mut GradientsParams,
+    to: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for MoveGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.from.remove::<D>(param.id) {
+            self.to.register(param.id, g);
+        }
+    }
+}
+
+impl Seq2Seq {
+    /// Whether [`forward_backward`](Self::forward_backward) applies and equals autodiff of
+    /// [`forward`](Self::forward): a Feedback decoder, pre-norm, no dropout in the decoder.
+    pub fn supports_manual_backward(&self) -> bool {
+        let Decoder::Feedback(dec) = &self.decoder else { return false };
+        dec.final_norm.is_some()
+            && dec.core.supports_manual_backward()
+            && dec.cross.iter().all(|c| c.residual.is_pre() && c.attention.dropout.prob == 0.0)
+    }
+
+    /// Teacher-forced logits and, from `loss_grad` (logits -> dL/dlogits), the gradient of every
+    /// parameter (see the [module docs](self)).
+    ///
+    /// # Panics
+    /// If [`supports_manual_backward`](Self::supports_manual_backward) is false.
+    ///
+    /// # Shapes
+    /// - src: `[B, S_src]`, tgt_in: `[B, T]` (PAD-padded)
+    /// - loss_grad: `[B, T, V] -> [B, T, V]`
+    pub fn forward_backward(
+        &self,
+        src: Tensor<2, Int>,
+        tgt_in: Tensor<2, Int>,
+        loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> Seq2SeqGradients {
+        assert!(self.supports_manual_backward(), "the manual decoder backward needs a pre-norm Feedback decoder without dropout");
+        let Decoder::Feedback(dec) = &self.decoder else { unreachable!("checked above") };
+        let enc = self.encode(src);
+        let cross = dec.cross_memory(&enc.states); // per layer [B,H,S_src,Dh], autodiff
+        let x = self.embed(tgt_in); // [B,T,D], autodiff
+        let [b, t_len, d] = x.dims();
+        let plain = x.clone().inner().device();
+        let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
+        let emb = self.embedding.weight.val().inner(); // [V,D]
+        let v = emb.dims()[0];
+        let plain_cross = cross.iter().map(|(k, v)| (k.clone().inner(), v.clone().inner())).collect();
+        let mut hook = CrossHook::new(&dec.cross, plain_cross, enc.key_mask.clone().inner(), dec.core.products);
+        let mut manual = GradientsParams::new();
+        let mut saved = None;
+        let top_grad = |top: Tensor<3>| {
+            let (hat, rstd) = final_norm.stats(top.reshape([b * t_len, d]));
+            let normed = final_norm.affine(hat.clone());
+            let logits = normed.clone().matmul(emb.clone().transpose()).reshape([b, t_len, v]); // tied head
+            let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
+            let dnormed = dlogits.clone().matmul(emb.clone()); // [N,D]
+            let d_emb_head = dlogits.transpose().matmul(normed); // [V,D]
+            let dtop = final_norm.backward(final_norm.fold(dnormed.clone()), hat.clone(), rstd);
+            saved = Some((logits, dnormed, hat, d_emb_head));
+            dtop.reshape([b, t_len, d])
+        };
+        let zeros = Tensor::zeros([b, dec.core.span, d], &plain);
+        let out = dec.core.forward_backward(x.clone(), zeros, &mut hook, &mut manual, Some(top_grad));
+        let (logits, dnormed, hat, d_emb_head) = saved.expect("the top gradient was asked for");
+        final_norm.register(&mut manual, dnormed, hat);
+        let dcross = hook.finish(&mut manual);
+        // The autodiff part: everything upstream of the decoder's inputs, and the tied head.
+        let dx = out.dx.expect("a backward ran").autodiff();
+        let mut surrogate = (x * dx).sum() + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
+        for ((k, v), (dk, dv)) in cross.into_iter().zip(dcross) {
+            surrogate = surrogate + (k * dk.autodiff()).sum() + (v * dv.autodiff()).sum();
+        }
+        let mut grads = GradientsParams::from_grads(surrogate.backward(), self);
+        self.visit(&mut MoveGrads { from: &mut manual, to: &mut grads });
+        Seq2SeqGradients { logits, grads }
+    }
+}
