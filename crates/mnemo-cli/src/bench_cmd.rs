@@ -22,12 +22,13 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::Args;
-use mnemo_models::{FeedbackConfig, FeedbackLm, Model, ModelConfig, TransformerConfig};
 use mnemo_models::StepProducts;
-use mnemo_train::{FeedbackBackward, OptimConfig, masked_cross_entropy, step_products, train_feedback_segment};
+use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerConfig};
+use mnemo_train::{
+    FeedbackBackward, LmBatch, LmStep, OptimConfig, apply_update, forward_segment, step_products,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -175,10 +176,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     let names: Vec<&str> = match args.only.trim() {
         "" => PHASES.to_vec(),
-        list => list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+        list => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
     };
     if let Some(bad) = names.iter().find(|n| !PHASES.contains(n)) {
-        bail!("--only: unknown phase `{bad}`; phases: {}", PHASES.join(","));
+        bail!(
+            "--only: unknown phase `{bad}`; phases: {}",
+            PHASES.join(",")
+        );
     }
     let exe = std::env::current_exe().context("cannot find the mnemo binary to run phases")?;
     let started = Instant::now();
@@ -253,15 +261,23 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
         cmd.arg("--quick");
     }
     let (busy0, total0) = cpu_jiffies()?;
-    let out = cmd.output().with_context(|| format!("cannot run phase {name}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run phase {name}"))?;
     let (busy1, total1) = cpu_jiffies()?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Ok(json!({"error": err.lines().last().unwrap_or("failed"), "foreign_cpu_frac": 1.0}));
+        return Ok(
+            json!({"error": err.lines().last().unwrap_or("failed"), "foreign_cpu_frac": 1.0}),
+        );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().ok_or_else(|| anyhow!("phase {name} printed nothing"))?;
-    let mut res: Value = serde_json::from_str(line).with_context(|| format!("phase {name} output"))?;
+    let line = stdout
+        .lines()
+        .last()
+        .ok_or_else(|| anyhow!("phase {name} printed nothing"))?;
+    let mut res: Value =
+        serde_json::from_str(line).with_context(|| format!("phase {name} output"))?;
     let hz = clock_ticks();
     let child_cpu = res["cpu_s"].as_f64().unwrap_or(0.0);
     let busy_s = (busy1 - busy0) as f64 / hz;
@@ -272,7 +288,12 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
 
 // ---------------------------------------------------------------- phases ---
 
-fn run_phase(name: &str, backend: &str, backward: (FeedbackBackward, StepProducts), p: Iters) -> anyhow::Result<Value> {
+fn run_phase(
+    name: &str,
+    backend: &str,
+    backward: (FeedbackBackward, StepProducts),
+    p: Iters,
+) -> anyhow::Result<Value> {
     let device = mnemo_backend::device(backend)?;
     device.seed(SEED);
     match name {
@@ -291,7 +312,9 @@ fn run_phase(name: &str, backend: &str, backward: (FeedbackBackward, StepProduct
 fn random_tokens(batch: usize, len: usize, rng: &mut ChaCha8Rng, device: &Device) -> Vec<u32> {
     use rand::Rng;
     let _ = device;
-    (0..batch * len).map(|_| rng.random_range(0..VOCAB as u32)).collect()
+    (0..batch * len)
+        .map(|_| rng.random_range(0..VOCAB as u32))
+        .collect()
 }
 
 fn tokens_tensor(ids: &[u32], shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
@@ -327,7 +350,11 @@ fn median(times: &[f64]) -> f64 {
     let mut v = times.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
 }
 
 fn summarize(times: &[f64], tokens_per_iter: usize, flops_per_token: f64) -> Value {
@@ -380,7 +407,13 @@ fn phase_ref(device: &Device) -> Value {
     });
     // The same product with mnemo-kernels (the per-step products of `StepProducts::Host`), on
     // host memory; this machine's instruction set is recorded with it.
-    let to_host = |t: &Tensor<2>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+    let to_host = |t: &Tensor<2>| {
+        t.clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    };
     let packed = mnemo_kernels::PackedMatrix::new(&to_host(&y), 256, 2048);
     let xs = to_host(&x);
     let mut out = vec![0.0f32; 8 * 2048];
@@ -396,43 +429,60 @@ fn phase_ref(device: &Device) -> Value {
     })
 }
 
-fn phase_train(feedback: bool, (backward, products): (FeedbackBackward, StepProducts), device: &Device, p: Iters) -> anyhow::Result<Value> {
+fn phase_train(
+    feedback: bool,
+    (backward, products): (FeedbackBackward, StepProducts),
+    device: &Device,
+    p: Iters,
+) -> anyhow::Result<Value> {
     let config = match feedback {
         true => ModelConfig::Feedback(feedback_config()),
         false => ModelConfig::Transformer(transformer_config()),
     };
     let mut model = config.init(device);
-    let mut optimizer = OptimConfig::new(LR).init();
+    let optim = OptimConfig::new(LR);
+    let mut optimizer = optim.init();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..4)
-        .map(|_| split_inputs(&random_tokens(BATCH, SEGMENT + 1, &mut rng, device), BATCH, SEGMENT))
+        .map(|_| {
+            split_inputs(
+                &random_tokens(BATCH, SEGMENT + 1, &mut rng, device),
+                BATCH,
+                SEGMENT,
+            )
+        })
         .collect();
     let rss0 = rss_now_mb()?;
     let mut state = model.init_state(BATCH, device);
     let mut i = 0;
     let mut last_loss = f64::NAN;
+    // The trainer's own step and update (`mnemo_train::LmStep`, `apply_update`).
+    let step = LmStep { backward, products };
     let times = timed(p.train_warmup, p.train_iters, || {
         let (x, y) = &data[i % data.len()];
         i += 1;
-        let tokens = tokens_tensor(x, [BATCH, SEGMENT], device);
-        let grads = match (&model, backward) {
-            (Model::Feedback(fb), FeedbackBackward::Manual) => {
-                let out = train_feedback_segment(fb, tokens, y, u32::MAX, state.clone(), products);
-                last_loss = out.stats.loss;
-                state = out.state;
-                out.grads
-            }
-            _ => {
-                let out = model.forward_segment(tokens, state.clone());
-                let loss = masked_cross_entropy(out.logits, y, u32::MAX);
-                last_loss = loss.stats().loss;
-                state = out.state;
-                GradientsParams::from_grads(loss.loss.backward(), &model)
-            }
+        let batch = LmBatch {
+            tokens: tokens_tensor(x, [BATCH, SEGMENT], device),
+            targets: y,
+            no_label: u32::MAX,
         };
-        model = optimizer.step(LR, model.clone(), grads);
+        let out = step.run(&model, batch, state.clone());
+        last_loss = out.stats.loss;
+        state = out.next;
+        (model, _) = apply_update(
+            &mut optimizer,
+            model.clone(),
+            out.grads,
+            LR,
+            optim.grad_clip,
+        );
     });
-    let flops = 3.0 * if feedback { fb_flops_per_token() } else { tf_flops_per_token(SEGMENT as f64 / 2.0) };
+    let flops = 3.0
+        * if feedback {
+            fb_flops_per_token()
+        } else {
+            tf_flops_per_token(SEGMENT as f64 / 2.0)
+        };
     let mut res = summarize(&times, BATCH * SEGMENT, flops);
     res["params"] = json!(model.num_params());
     res["last_loss"] = json!(round(last_loss, 4));
@@ -448,16 +498,19 @@ fn phase_train(feedback: bool, (backward, products): (FeedbackBackward, StepProd
 fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value {
     let model = feedback_model(device);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let data: Vec<Vec<u32>> = (0..4).map(|_| random_tokens(BATCH, SEGMENT, &mut rng, device)).collect();
+    let data: Vec<Vec<u32>> = (0..4)
+        .map(|_| random_tokens(BATCH, SEGMENT, &mut rng, device))
+        .collect();
     let rss0 = rss_now_mb().unwrap_or(0.0);
     let mut state = model.init_state(BATCH, device);
     let mut i = 0;
     let times = timed(1, p.fwd_iters, || {
         let tokens = tokens_tensor(&data[i % data.len()], [BATCH, SEGMENT], device);
         i += 1;
-        let (logits, next) = model.forward_segment_with(tokens, state.clone(), products);
-        let _ = logits.into_data();
-        state = next;
+        // The evaluator's forward (`mnemo_train::forward_segment`).
+        let out = forward_segment(&model, tokens, state.clone(), products);
+        let _ = out.logits.into_data();
+        state = out.state;
     });
     let mut res = summarize(&times, BATCH * SEGMENT, fb_flops_per_token());
     res["lib_seq_len_chunk"] = json!(1);
@@ -466,23 +519,26 @@ fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value 
     res
 }
 
-fn feedback_model(device: &Device) -> FeedbackLm {
-    match ModelConfig::Feedback(feedback_config()).init(device) {
-        Model::Feedback(m) => m,
-        _ => unreachable!("a feedback config builds a feedback model"),
-    }
+fn feedback_model(device: &Device) -> Model {
+    ModelConfig::Feedback(feedback_config()).init(device)
 }
 
 /// Sample one token per row from `softmax(logits)`.
 fn sample_rows(logits: Tensor<2>, rng: &mut ChaCha8Rng) -> Vec<u32> {
     let [_b, v] = logits.dims();
-    let values = logits.into_data().try_into_vec_as::<f32>().expect("f32 logits");
-    values.chunks(v).map(|row| mnemo_train::generate::sample(row, 1.0, rng)).collect()
+    let values = logits
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 logits");
+    values
+        .chunks(v)
+        .map(|row| mnemo_train::generate::sample(row, 1.0, rng))
+        .collect()
 }
 
 fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
     let model = match feedback {
-        true => Model::Feedback(feedback_model(device)),
+        true => feedback_model(device),
         false => ModelConfig::Transformer(transformer_config()).init(device),
     }
     .valid();
@@ -490,7 +546,11 @@ fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
     let n = p.gen_tokens;
     let rss0 = rss_now_mb().unwrap_or(0.0);
     let mut per_token = Vec::with_capacity(n);
-    let iters = if feedback { p.gen_iters } else { p.tf_gen_iters };
+    let iters = if feedback {
+        p.gen_iters
+    } else {
+        p.tf_gen_iters
+    };
     let times = timed(p.gen_warmup, iters, || {
         per_token.clear();
         let mut tokens = random_tokens(batch, 1, &mut rng, device);
@@ -507,7 +567,12 @@ fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
     });
     let flops = match feedback {
         true => fb_flops_per_token(),
-        false => (0..n).map(|i| tf_flops_per_token((i + 1).min(MEMORY) as f64)).sum::<f64>() / n as f64,
+        false => {
+            (0..n)
+                .map(|i| tf_flops_per_token((i + 1).min(MEMORY) as f64))
+                .sum::<f64>()
+                / n as f64
+        }
     };
     let mut res = summarize(&times, batch * n, flops);
     res["batch"] = json!(batch);
@@ -564,7 +629,12 @@ fn own_cpu_s() -> anyhow::Result<f64> {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or(&stat);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     Ok((ticks(11) + ticks(12)) / clock_ticks())
 }
 
@@ -572,7 +642,12 @@ fn own_cpu_s() -> anyhow::Result<f64> {
 fn cpu_jiffies() -> anyhow::Result<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").context("/proc/stat")?;
     let first = stat.lines().next().unwrap_or_default();
-    let v: Vec<u64> = first.split_whitespace().skip(1).take(8).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = first
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     if v.len() < 8 {
         bail!("/proc/stat: unexpected first line `{first}`");
     }

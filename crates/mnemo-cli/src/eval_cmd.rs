@@ -2,6 +2,7 @@
 //! corpora) or perplexity (word corpora) for language modelling.
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mnemo_data::Split;
 use mnemo_train::{EvalOptions, load_run};
@@ -61,7 +62,9 @@ pub struct EvalArgs {
 
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let mut run = load_run(&args.run_dir, &args.backend)?;
+    let device =
+        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let mut run = load_run(&args.run_dir, &device)?;
     let options = EvalOptions {
         span: args.eval_span,
         mem_len: args.mem_len,

@@ -1,7 +1,7 @@
 //! `mnemo generate`: the model's output at each prompt token, then a continuation.
 use std::path::PathBuf;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use clap::Args;
 use mnemo_train::{GenerateConfig, generate, load_run};
 
@@ -29,7 +29,9 @@ pub struct GenerateArgs {
 
 /// Print each prompt token with the model's output there, then the continuation.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let run = load_run(&args.run_dir, &args.backend)?;
+    let device =
+        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let run = load_run(&args.run_dir, &device)?;
     let tokens: Vec<&str> = args.prompt.split_whitespace().collect();
     let prompt = run.vocab.encode(&tokens).map_err(|e| {
         anyhow!(

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use mnemo_train::translation::{
-    MtSummary, TranslationConfig, is_translation_config, mt_results_table, train_translation,
+    TranslationConfig, is_translation_config, mt_results_table, train_translation,
 };
-use mnemo_train::{ExperimentConfig, RunDir, RunSummary, TrainOptions, results_table, train};
+use mnemo_train::{ExperimentConfig, RunDir, TrainError, TrainOptions, results_table, train};
 
 /// Arguments of `mnemo train`.
 #[derive(Debug, Args)]
@@ -34,59 +34,62 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).unwrap_or_default();
     if is_translation_config(&text) {
-        return run_translation(args);
+        // `[data] task = "translation"`: encoder–decoders, tabulated with BLEU and speed.
+        let config = TranslationConfig::load(&args.config)?;
+        let opts = options(args)?;
+        let train_one = |name: &str| train_translation(&config, name, &opts).map(drop);
+        return train_all(
+            args,
+            &config.run.name,
+            &config.model_names(),
+            train_one,
+            mt_results_table,
+        );
     }
     let config = ExperimentConfig::load(&args.config)?;
-    mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
-    let names = model_names(args, &config.model_names())?;
-    let opts = options(args);
-    for name in &names {
-        train(&config, name, &opts)?;
-    }
-    // Tabulate every model of the experiment that has a summary, not only those just trained.
-    let summaries = config
-        .model_names()
-        .iter()
-        .map(|name| read_summary::<RunSummary>(&RunDir::new(&args.out, &config.run.name, name).summary()))
-        .collect::<anyhow::Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
-    let table = results_table(&summaries);
-    print!("{table}");
-    write_results(args, &config.run.name, &table)
+    let opts = options(args)?;
+    let train_one = |name: &str| train(&config, name, &opts).map(drop);
+    train_all(
+        args,
+        &config.run.name,
+        &config.model_names(),
+        train_one,
+        results_table,
+    )
 }
 
-fn options(args: &TrainArgs) -> TrainOptions {
-    TrainOptions {
-        out_dir: args.out.clone(),
-        backend: args.backend.clone(),
+/// The options of every run, on the device `--backend` names (opened here, with autodiff).
+fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
+    let device = mnemo_backend::autodiff_device(&args.backend)
+        .context(format!("--backend {}", args.backend))?;
+    Ok(TrainOptions {
         resume: args.resume,
         quiet: args.quiet,
-        stop_after: None,
-    }
+        ..TrainOptions::new(&args.out, device)
+    })
 }
 
-/// `[data] task = "translation"`: train the encoder–decoders, then tabulate BLEU and speed.
-fn run_translation(args: &TrainArgs) -> anyhow::Result<()> {
-    let config = TranslationConfig::load(&args.config)?;
-    mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
-    let names = model_names(args, &config.model_names())?;
-    let opts = options(args);
-    for name in &names {
-        train_translation(&config, name, &opts)?;
+/// Train the models asked for (`--model` or all of `models`), then tabulate every model of
+/// the experiment that has a summary, not only those just trained.
+fn train_all<S: serde::de::DeserializeOwned>(
+    args: &TrainArgs,
+    run_name: &str,
+    models: &[String],
+    train_one: impl Fn(&str) -> Result<(), TrainError>,
+    table: impl Fn(&[S]) -> String,
+) -> anyhow::Result<()> {
+    for name in model_names(args, models)? {
+        train_one(&name)?;
     }
-    let summaries = config
-        .model_names()
-        .iter()
-        .map(|name| read_summary::<MtSummary>(&RunDir::new(&args.out, &config.run.name, name).summary()))
-        .collect::<anyhow::Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
-    let table = mt_results_table(&summaries);
+    let mut summaries = Vec::new();
+    for name in models {
+        summaries.extend(read_summary::<S>(
+            &RunDir::new(&args.out, run_name, name).summary(),
+        )?);
+    }
+    let table = table(&summaries);
     print!("{table}");
-    write_results(args, &config.run.name, &table)
+    write_results(args, run_name, &table)
 }
 
 fn write_results(args: &TrainArgs, run_name: &str, table: &str) -> anyhow::Result<()> {

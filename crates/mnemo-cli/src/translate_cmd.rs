@@ -52,7 +52,9 @@ pub struct TranslateArgs {
 
 /// Reload the run, translate, and print BLEU (sacrebleu's string) and speed.
 pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
-    let loaded = load_translation_run(&args.run_dir, &args.backend)?;
+    let device =
+        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let loaded = load_translation_run(&args.run_dir, &device)?;
     let mut decode = loaded.config.decode.clone();
     if let Some(beam) = args.beam {
         if beam == 0 {
@@ -74,8 +76,10 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
     if let Some(input) = &args.input {
         let text = std::fs::read_to_string(input)
             .with_context(|| format!("--input {}", input.display()))?;
-        let sources: Vec<Vec<u32>> =
-            text.lines().map(|l| loaded.tokenizer.encode(l.trim())).collect();
+        let sources: Vec<Vec<u32>> = text
+            .lines()
+            .map(|l| loaded.tokenizer.encode(l.trim()))
+            .collect();
         let search = search_config(&decode, decode.beam_size);
         let (hyps, generated, seconds) = translate(
             &loaded.model,

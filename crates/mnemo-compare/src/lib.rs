@@ -2,8 +2,10 @@
 //!
 //! For a model of an experiment config, [`Problem::from_experiment`] initialises the weights
 //! once (on the reference backend) and takes the first training segment as the batch; every
-//! backend then loads those weights from bytes ([`Problem::load_model`]) and runs the same
-//! forward, masked cross-entropy, backward and one clipped AdamW step ([`run_backend`]). Its
+//! backend then loads those weights from bytes ([`Problem::load_model`]) and runs the trainer's
+//! own step (`mnemo_train::LmStep`: forward, masked cross-entropy, gradients by the
+//! hand-written Feedback backward or autodiff) and update (`mnemo_train::apply_update`: one
+//! clipped AdamW step) ([`run_backend`]). Its
 //! logits, loss and gradients are read back and measured against the reference backend's
 //! ([`Agreement`], [`Diff`]: max |Δ| and L2 relative error), within a stated [`Tolerance`].
 //! Optionally each backend is also timed: median training-step time after warm-up, and

@@ -4,7 +4,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use mnemo_data::{Split, StreamBatcher};
 use mnemo_models::{Model, ModelConfig};
-use mnemo_train::{ExperimentConfig, OptimConfig};
+use mnemo_train::{ExperimentConfig, FeedbackBackward, OptimConfig};
 
 use crate::error::CompareError;
 
@@ -26,6 +26,8 @@ pub struct Problem {
     pub optim: OptimConfig,
     /// Learning rate of the compared step (the schedule's value at step 1).
     pub lr: f64,
+    /// How the trainer computes a Feedback model's gradients (`train.feedback_backward`).
+    pub backward: FeedbackBackward,
     /// Rows of the batch.
     pub batch: usize,
     /// Tokens per row.
@@ -108,6 +110,7 @@ impl Problem {
             model_name: model_name.to_string(),
             lr: config.optim.lr_at(1, config.run.steps),
             optim: config.optim.clone(),
+            backward: config.train.feedback_backward,
             batch: segment.batch,
             len: segment.len,
             prompt: segment.inputs[..segment.len].to_vec(),

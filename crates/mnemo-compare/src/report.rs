@@ -143,7 +143,7 @@ impl Report {
                     .map(|d| format!("{} | {}", sci(d.max_abs), sci(d.rel)))
                     .collect::<Vec<_>>()
                     .join(" | "),
-                None => vec!["- | -"; 3].join(" | "),
+                None => ["- | -"; 3].join(" | "),
             };
             let verdict = match (row.within_tolerance, &row.agreement) {
                 (true, _) => "yes",

@@ -4,9 +4,8 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use mnemo_models::Model;
-use mnemo_train::clip::clip_global_norm;
-use mnemo_train::{GenerateConfig, generate, masked_cross_entropy};
+use mnemo_models::{Model, ModelState};
+use mnemo_train::{GenerateConfig, LmBatch, LmStep, StepOutput, apply_update, generate};
 use serde::Serialize;
 
 use crate::error::CompareError;
@@ -98,12 +97,12 @@ pub fn run_backend(
     let mut step_ms = None;
     if timing.steps > 0 {
         for _ in 0..timing.warmup {
-            model = train_step(problem, model, &mut optimizer, &device);
+            model = train_step(problem, model, &mut optimizer, &device, |_, _| {});
         }
         let mut times = Vec::with_capacity(timing.steps);
         for _ in 0..timing.steps {
             let started = Instant::now();
-            model = train_step(problem, model, &mut optimizer, &device);
+            model = train_step(problem, model, &mut optimizer, &device, |_, _| {});
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
         step_ms = Some(median(&mut times));
@@ -172,49 +171,53 @@ pub fn run_backend_caught(
     })
 }
 
-/// Forward, loss, backward and one optimizer step from the shared weights, read back.
+/// The trainer's step and update from the shared weights, read back.
 fn compared_step(
     problem: &Problem,
     model: Model,
     optimizer: &mut ModuleOptimizer,
     device: &Device,
 ) -> (StepValues, Model) {
-    let out = model.forward_segment(
-        problem.inputs_on(device),
-        model.init_state(problem.batch, device),
-    );
-    let logits = to_vec(out.logits.clone().detach());
-    let loss = masked_cross_entropy(out.logits, &problem.targets, problem.no_label);
-    let loss_value = loss.stats().loss;
-    let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
-    let grad_values = Gather::grads(&model, &grads);
-    let (grads, _norm) = clip_global_norm(&model, grads, problem.optim.grad_clip);
-    let model = optimizer.step(problem.lr, model.clone(), grads);
+    let mut seen = None;
+    let model = train_step(problem, model, optimizer, device, |model, out| {
+        let grads = Gather::grads(model, &out.grads);
+        seen = Some((to_vec(out.logits.clone()), out.stats.loss, grads));
+    });
+    let (logits, loss, grads) = seen.expect("the step was inspected");
     let values = StepValues {
         logits,
-        loss: loss_value,
-        grads: grad_values,
+        loss,
+        grads,
         updated: Gather::params(&model),
     };
     (values, model)
 }
 
-/// One full training step on the shared batch, synchronised.
+/// One full training step on the shared batch, exactly as the trainer takes it
+/// ([`LmStep`], then [`apply_update`]), from a fresh state, synchronised; `inspect` sees the
+/// model and the step's output before the update.
 fn train_step(
     problem: &Problem,
     model: Model,
     optimizer: &mut ModuleOptimizer,
     device: &Device,
+    inspect: impl FnOnce(&Model, &StepOutput<ModelState>),
 ) -> Model {
-    let out = model.forward_segment(
-        problem.inputs_on(device),
-        model.init_state(problem.batch, device),
+    let batch = LmBatch {
+        tokens: problem.inputs_on(device),
+        targets: &problem.targets,
+        no_label: problem.no_label,
+    };
+    let state = model.init_state(problem.batch, device);
+    let out = LmStep::new(problem.backward, device).run(&model, batch, state);
+    inspect(&model, &out);
+    let (model, _norm) = apply_update(
+        optimizer,
+        model,
+        out.grads,
+        problem.lr,
+        problem.optim.grad_clip,
     );
-    let loss = masked_cross_entropy(out.logits, &problem.targets, problem.no_label);
-    let _ = loss.stats();
-    let grads = GradientsParams::from_grads(loss.loss.backward(), &model);
-    let (grads, _norm) = clip_global_norm(&model, grads, problem.optim.grad_clip);
-    let model = optimizer.step(problem.lr, model.clone(), grads);
     // The update is lazy on GPU backends: wait for it so that it counts in this step.
     device.sync().expect("the device finishes the step");
     model

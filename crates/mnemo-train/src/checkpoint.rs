@@ -1,10 +1,10 @@
 //! One-file checkpoints, checksummed and written atomically.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! ```text
 //! magic    8 bytes   "MNEMOCKP"
-//! version  u32 LE    1
+//! version  u32 LE    2
 //! count    u32 LE    3
 //! then `count` sections, in this order:
 //!   tag     4 bytes  "STAT" | "MODL" | "OPTM"
@@ -18,6 +18,11 @@
 //! the file and the section, never a panic. [`Checkpoint::write_atomic`] writes
 //! `checkpoint.mnemo.tmp` next to the target, fsyncs it, and renames it over the old file, so a
 //! run killed mid-write keeps its previous checkpoint.
+//!
+//! The trainer state is a [`RunState`](crate::trainer::RunState), the same for every task:
+//! the run's identity, the step, the task's data position under `position`, and the metrics.
+//! Version 1 (before the one training loop) kept each task's position fields at the top level
+//! and is not read.
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,14 +31,11 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use mnemo_data::TaskConfig;
-use mnemo_models::{ModelConfig, StateSnapshot};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::experiment::TrainConfig;
-use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::lm::TrainerState;
 use crate::optim::OptimConfig;
 
 /// File name of a run's checkpoint.
@@ -43,7 +45,7 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.mnemo";
 pub const MAGIC: &[u8; 8] = b"MNEMOCKP";
 
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const TAGS: [(&[u8; 4], &str); 3] = [
     (b"STAT", "trainer state"),
@@ -53,50 +55,11 @@ const TAGS: [(&[u8; 4], &str); 3] = [
 const HEADER_LEN: usize = 8 + 4 + 4;
 const SECTION_HEADER_LEN: usize = 4 + 8 + 32;
 
-/// Where training stands: everything besides the weights and the optimizer moments that a
-/// resumed run needs to continue exactly as an uninterrupted one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainerState {
-    /// Name of the model in the experiment config.
-    pub model_name: String,
-    /// The resolved model config the weights belong to (checked on resume).
-    pub model_config: ModelConfig,
-    /// The data config (checked on resume: the stream must be the same).
-    pub data: TaskConfig,
-    /// Batch and segment sizes (checked on resume: they define the data position).
-    pub train: TrainConfig,
-    /// The run seed.
-    pub seed: u64,
-    /// Optimizer steps taken.
-    pub step: u64,
-    /// Index of the next training segment to read.
-    pub next_segment: usize,
-    /// Completed passes over the training split.
-    pub epoch: u64,
-    /// Training segments per epoch (checked on resume: the data must be the same).
-    pub segments_per_epoch: usize,
-    /// The model state carried into segment `next_segment`.
-    pub carried: StateSnapshot,
-    /// Seconds spent training so far (all sessions).
-    pub train_time_s: f64,
-    /// Training positions read so far.
-    pub tokens_seen: u64,
-    /// Train metrics of the last log window, if any.
-    pub last_train: Option<Metrics>,
-    /// The open log window (steps since the last train log line).
-    pub window: MetricsAccumulator,
-    /// The last validation result and its step, if any.
-    pub last_valid: Option<(u64, Metrics)>,
-    /// The best (highest accuracy, then lowest loss) validation result and its step, if any.
-    pub best_valid: Option<(u64, Metrics)>,
-}
-
 /// Everything a checkpoint file holds.
 ///
 /// `S` is the trainer state stored as JSON in the `STAT` section: [`TrainerState`] for
-/// language-model and algorithmic runs, the translation trainer's own state for translation
-/// runs ([`crate::translation`]).
+/// language-model and algorithmic runs, [`MtTrainerState`](crate::translation::MtTrainerState)
+/// for translation runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint<S = TrainerState> {
     /// Step, data position, carried state, metrics.
@@ -346,10 +309,12 @@ impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
 
     /// Load the stored weights into `model` (built from the same config).
     pub fn load_model<M: Module>(&self, model: M, path: &Path) -> Result<M, CheckpointError> {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone()))
-            .map_err(|e| CheckpointError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("model record: {e}"),
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model.clone())).map_err(|e| {
+                CheckpointError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("model record: {e}"),
+                }
             })?;
         model.try_load_record(record).map_err(|e| {
             CheckpointError::mismatch(path, format!("model weights do not fit the config: {e}"))
@@ -382,7 +347,11 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mnemo_models::TransformerConfig;
+    use crate::experiment::TrainConfig;
+    use crate::lm::LmPosition;
+    use crate::metrics::{Metrics, MetricsAccumulator};
+    use mnemo_data::TaskConfig;
+    use mnemo_models::{ModelConfig, StateSnapshot, TransformerConfig};
 
     fn sample() -> Checkpoint {
         Checkpoint {
@@ -398,12 +367,14 @@ mod tests {
                 },
                 seed: 3,
                 step: 12,
-                next_segment: 4,
-                epoch: 1,
-                segments_per_epoch: 9,
-                carried: StateSnapshot::Feedback {
-                    shape: [1, 1, 2],
-                    values: vec![0.1, -3.5e-7],
+                position: LmPosition {
+                    next_segment: 4,
+                    epoch: 1,
+                    segments_per_epoch: 9,
+                    carried: StateSnapshot::Feedback {
+                        shape: [1, 1, 2],
+                        values: vec![0.1, -3.5e-7],
+                    },
                 },
                 train_time_s: 1.5,
                 tokens_seen: 1234,
@@ -439,7 +410,13 @@ mod tests {
         let mut next = sample();
         next.trainer.step = 13;
         next.write_atomic(&path).unwrap();
-        assert_eq!(Checkpoint::<TrainerState>::read(&path).unwrap().trainer.step, 13);
+        assert_eq!(
+            Checkpoint::<TrainerState>::read(&path)
+                .unwrap()
+                .trainer
+                .step,
+            13
+        );
     }
 
     #[test]
@@ -449,7 +426,8 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x20;
-            let err = Checkpoint::<TrainerState>::from_bytes(&bad, path).expect_err("flipped byte accepted");
+            let err = Checkpoint::<TrainerState>::from_bytes(&bad, path)
+                .expect_err("flipped byte accepted");
             let msg = err.to_string();
             assert!(msg.starts_with("runs/x/checkpoint.mnemo: "), "{msg}");
             assert!(msg.contains("corrupt"), "byte {i}: {msg}");
@@ -461,7 +439,8 @@ mod tests {
         let bytes = sample().to_bytes();
         let path = Path::new("c.mnemo");
         for len in 0..bytes.len() {
-            let err = Checkpoint::<TrainerState>::from_bytes(&bytes[..len], path).expect_err("truncation accepted");
+            let err = Checkpoint::<TrainerState>::from_bytes(&bytes[..len], path)
+                .expect_err("truncation accepted");
             assert!(
                 matches!(err, CheckpointError::Truncated { .. }),
                 "length {len}: {err}"
@@ -472,7 +451,8 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = Checkpoint::<TrainerState>::read(Path::new("/nonexistent/ckpt.mnemo")).unwrap_err();
+        let err =
+            Checkpoint::<TrainerState>::read(Path::new("/nonexistent/ckpt.mnemo")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ckpt.mnemo"), "{err}");
     }
 }

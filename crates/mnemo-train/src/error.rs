@@ -1,7 +1,6 @@
 //! The error type of training, evaluation and generation.
 use std::path::PathBuf;
 
-use mnemo_backend::BackendError;
 use mnemo_data::DataError;
 
 use crate::checkpoint::CheckpointError;
@@ -13,9 +12,6 @@ pub enum TrainError {
     /// The experiment config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The backend name is unknown or not compiled in.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
     /// A checkpoint could not be written or read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

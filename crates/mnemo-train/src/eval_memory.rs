@@ -13,8 +13,10 @@ use crate::error::TrainError;
 /// Fails, naming `--mem-len`, when the model has no adjustable memory (the Transformer carries
 /// none; the Feedback Transformer's window is fixed by its learned positions).
 pub fn apply_eval_memory(model: &mut Model, len: usize) -> Result<(), TrainError> {
-    model.with_eval_memory(len).map_err(|reason| TrainError::Flag {
-        flag: format!("--mem-len {len}"),
-        reason: format!("{reason} ({} model)", model.kind()),
-    })
+    model
+        .with_eval_memory(len)
+        .map_err(|reason| TrainError::Flag {
+            flag: format!("--mem-len {len}"),
+            reason: format!("{reason} ({} model)", model.kind()),
+        })
 }

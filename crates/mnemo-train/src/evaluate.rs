@@ -4,13 +4,14 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
-use mnemo_models::{Model, ModelConfig};
+use mnemo_models::{Model, ModelConfig, ModelState, SegmentOutput, StepProducts};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
 use crate::eval_memory::apply_eval_memory;
-use crate::feedback_step::step_products;
 use crate::experiment::ExperimentConfig;
+use crate::feedback_step::step_products;
+use crate::lm::TrainerState;
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::run_dir::RunDir;
@@ -39,11 +40,28 @@ pub fn evaluate(
     let mut total = MetricsAccumulator::default();
     let products = step_products(device);
     for segment in batcher.segments() {
-        let out = model.forward_segment_with(segment_tokens(&segment, device), state, products);
+        let out = forward_segment(model, segment_tokens(&segment, device), state, products);
         total.add(&masked_cross_entropy(out.logits, &segment.targets, scoring.no_label).stats());
         state = out.state;
     }
     total.metrics().with_lm_unit(scoring.lm)
+}
+
+/// The inference forward of one segment, multiplying the Feedback model's per-step rows as
+/// `products` says (every other model ignores it): what [`evaluate`] and `mnemo bench` run.
+///
+/// Pass an inference copy (`model.valid()`) on a plain device.
+///
+/// # Shapes
+/// - tokens: `[B, T]`
+/// - output logits: `[B, T, V]`
+pub fn forward_segment(
+    model: &Model,
+    tokens: Tensor<2, Int>,
+    state: ModelState,
+    products: StepProducts,
+) -> SegmentOutput {
+    model.forward_segment_with(tokens, state, products)
 }
 
 /// Overrides of `mnemo eval` (all `None`: evaluate exactly as the trainer does).
@@ -153,8 +171,8 @@ pub(crate) fn split_batcher(
     })
 }
 
-/// Reload the run in `dir` on backend `backend`: config, vocabulary, data and weights.
-pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, TrainError> {
+/// Reload the run in `dir` onto `device`: config, vocabulary, data and weights.
+pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, TrainError> {
     let dir = RunDir::at(dir.as_ref());
     if !dir.path().is_dir() {
         return Err(TrainError::NotARun {
@@ -215,7 +233,7 @@ pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, Train
             ),
         });
     }
-    let device = mnemo_backend::device(backend)?;
+    let device = device.clone().inner();
     let checkpoint = Checkpoint::<TrainerState>::read(&dir.checkpoint())?;
     if checkpoint.trainer.model_config != model_config {
         return Err(CheckpointError::mismatch(
@@ -224,7 +242,9 @@ pub fn load_run(dir: impl AsRef<Path>, backend: &str) -> Result<LoadedRun, Train
         )
         .into());
     }
-    let model = checkpoint.load_model(model_config.init(&device), &dir.checkpoint())?.valid();
+    let model = checkpoint
+        .load_model(model_config.init(&device), &dir.checkpoint())?
+        .valid();
     Ok(LoadedRun {
         dir,
         config,

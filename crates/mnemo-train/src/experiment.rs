@@ -47,8 +47,9 @@ use mnemo_data::{DataError, TaskConfig};
 use mnemo_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::config_file::experiment_file;
 use crate::feedback_step::FeedbackBackward;
-use crate::model_table::{single_model, validate_models};
+use crate::model_table::validate_models;
 use crate::optim::OptimConfig;
 use crate::toml_source;
 
@@ -189,23 +190,6 @@ pub struct ExperimentConfig {
 }
 
 impl ExperimentConfig {
-    /// Read, parse and validate a config file; every error names `path`.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        load_file(path.as_ref(), Self::from_toml_str)
-    }
-
-    /// Parse and validate a config from TOML text.
-    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = parse_toml(text)?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The config as TOML (what `config.toml` in a run directory holds).
-    pub fn to_toml_string(&self) -> String {
-        toml::to_string(self).expect("experiment configs serialise to TOML")
-    }
-
     /// Check every range; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
@@ -229,20 +213,15 @@ impl ExperimentConfig {
         self.data.validate().map_err(data_error)?;
         validate_models(&self.models, "feedback", 1)
     }
-
-    /// Names of the models, in order.
-    pub fn model_names(&self) -> Vec<String> {
-        self.models.keys().cloned().collect()
-    }
-
-    /// The config of a single run: only model `name`, with its vocabulary size set.
-    pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
-        Ok(Self {
-            models: single_model(&self.models, name, vocab_size)?,
-            ..self.clone()
-        })
-    }
 }
+
+experiment_file!(
+    ExperimentConfig,
+    "experiment",
+    ModelConfig,
+    TaskConfig,
+    TrainConfig
+);
 
 /// Read the config file at `path` and `parse` it; every error names `path` (and the line of
 /// the field, when known).

@@ -1,9 +1,12 @@
 //! One Feedback Transformer training step with the hand-written backward
 //! ([`FeedbackLm::forward_backward_segment`]): loss, gradients of every parameter, next state.
+//!
+//! Every call into the Feedback model's training API goes through this file (and inference
+//! through [`crate::evaluate::forward_segment`]).
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnemo_models::{FeedbackLm, ModelState, StepProducts};
+use mnemo_models::{FeedbackLm, Model, ModelState, StepProducts};
 use serde::{Deserialize, Serialize};
 
 use crate::loss::LossStats;
@@ -29,6 +32,20 @@ pub fn step_products(device: &Device) -> StepProducts {
     }
 }
 
+/// The Feedback model of `model` if its gradients come from the hand-written backward: with
+/// `backward` = [`FeedbackBackward::Manual`], when the model supports it (no dropout,
+/// pre-norm).
+pub fn manual_backward(model: &Model, backward: FeedbackBackward) -> Option<&FeedbackLm> {
+    match model {
+        Model::Feedback(fb)
+            if backward == FeedbackBackward::Manual && fb.supports_manual_backward() =>
+        {
+            Some(fb)
+        }
+        _ => None,
+    }
+}
+
 /// What [`train_feedback_segment`] returns.
 #[derive(Debug)]
 pub struct FeedbackStep {
@@ -38,6 +55,8 @@ pub struct FeedbackStep {
     pub grads: GradientsParams,
     /// The state to carry into the next segment (detached).
     pub state: ModelState,
+    /// The logits of the segment, `[B, T, V]`.
+    pub logits: Tensor<3>,
 }
 
 /// One training segment of a Feedback model with the hand-written backward: masked
@@ -51,6 +70,7 @@ pub struct FeedbackStep {
 /// # Shapes
 /// - tokens: `[B, T]`
 /// - targets: `B * T` ids
+/// - output logits: `[B, T, V]`
 ///
 /// `products` picks the per-step multiply ([`StepProducts::Host`] on CPU backends:
 /// `mnemo_backend::runs_on_host`).
@@ -65,16 +85,18 @@ pub fn train_feedback_segment(
     let ModelState::Feedback(state) = state else {
         panic!("{} state passed to a feedback model", state.kind());
     };
-    let mut stats = None;
+    let mut seen = None;
     let out = model.forward_backward_segment(tokens, state, products, |logits| {
-        let (s, grad) = masked_cross_entropy_grad(logits, targets, no_label);
-        stats = Some(s);
+        let (s, grad) = masked_cross_entropy_grad(logits.clone(), targets, no_label);
+        seen = Some((s, logits));
         grad
     });
+    let (stats, logits) = seen.expect("the loss gradient was asked for");
     FeedbackStep {
-        stats: stats.expect("the loss gradient was asked for"),
+        stats,
         grads: out.grads,
         state: ModelState::Feedback(out.state),
+        logits,
     }
 }
 
@@ -85,10 +107,19 @@ pub fn train_feedback_segment(
 /// - logits: `[B, T, V]`
 /// - targets: `B * T` ids
 /// - output gradient: `[B, T, V]`
-pub fn masked_cross_entropy_grad(logits: Tensor<3>, targets: &[u32], no_label: u32) -> (LossStats, Tensor<3>) {
+pub fn masked_cross_entropy_grad(
+    logits: Tensor<3>,
+    targets: &[u32],
+    no_label: u32,
+) -> (LossStats, Tensor<3>) {
     let [b, t, v] = logits.dims();
     let n = b * t;
-    assert_eq!(targets.len(), n, "targets must hold B*T = {n} ids, got {}", targets.len());
+    assert_eq!(
+        targets.len(),
+        n,
+        "targets must hold B*T = {n} ids, got {}",
+        targets.len()
+    );
     let device = logits.device();
     let scored = targets.iter().filter(|&&id| id != no_label).count();
     let denom = scored.max(1) as f32;
@@ -104,13 +135,20 @@ pub fn masked_cross_entropy_grad(logits: Tensor<3>, targets: &[u32], no_label: u
     let mask = Tensor::<2>::from_data(TensorData::new(mask, [n, 1]), &device);
     let logits = logits.reshape([n, v]);
     let log_probs = log_softmax(logits.clone(), 1); // [N,V]
-    let loss = -(log_probs.clone() * onehot.clone() * mask.clone()).sum().into_scalar::<f64>();
+    let loss = -(log_probs.clone() * onehot.clone() * mask.clone())
+        .sum()
+        .into_scalar::<f64>();
     let ids: Vec<i64> = targets.iter().map(|&id| i64::from(id)).collect();
     let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &device);
     let hits = logits.argmax(1).reshape([n]).equal(ids).float() * mask.clone().reshape([n]);
     let correct = (hits.sum().into_scalar::<f64>() * denom as f64).round() as usize;
     let grad = (log_probs.exp() - onehot) * mask; // [N,V]
-    let stats = LossStats { loss, correct, scored, tokens: n };
+    let stats = LossStats {
+        loss,
+        correct,
+        scored,
+        tokens: n,
+    };
     (stats, grad.reshape([b, t, v]))
 }
 
@@ -123,15 +161,22 @@ mod tests {
     #[test]
     fn loss_gradient_matches_autodiff() {
         let device = mnemo_backend::test_device();
-        let logits = Tensor::<3>::random([2, 3, 5], Distribution::Normal(0.0, 2.0), &device).require_grad();
+        let logits =
+            Tensor::<3>::random([2, 3, 5], Distribution::Normal(0.0, 2.0), &device).require_grad();
         let targets = [1, 4, 3, 0, 2, 3];
         let auto = masked_cross_entropy(logits.clone(), &targets, 3);
         let mut g = auto.loss.backward();
         let want = logits.grad_remove(&mut g).unwrap();
         let (stats, grad) = masked_cross_entropy_grad(logits.clone().inner(), &targets, 3);
         let auto_stats = auto.stats();
-        assert!((stats.loss - auto_stats.loss).abs() < 1e-5, "{stats:?} vs {auto_stats:?}");
-        assert_eq!((stats.correct, stats.scored, stats.tokens), (auto_stats.correct, 4, 6));
+        assert!(
+            (stats.loss - auto_stats.loss).abs() < 1e-5,
+            "{stats:?} vs {auto_stats:?}"
+        );
+        assert_eq!(
+            (stats.correct, stats.scored, stats.tokens),
+            (auto_stats.correct, 4, 6)
+        );
         let diff = (grad - want).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-6, "max |grad - autodiff| = {diff}");
     }

@@ -2,9 +2,12 @@
 //!
 //! - [`experiment`]: the TOML experiment config ([`ExperimentConfig`]), validated on load with
 //!   errors naming file, line and field.
-//! - [`trainer`]: [`train`] streams segments of the training split, carrying the model's memory
-//!   from one segment to the next; Adam(W), warmup, global-norm clipping; logs, evaluations
-//!   and checkpoints on schedule; resumes exactly from a checkpoint.
+//! - [`trainer`]: the one training loop, [`Trainer`], for every [`Task`] ([`task`]): the
+//!   optimizer step ([`update`]), logs, evaluations and checkpoints on schedule, exact resume.
+//! - [`lm`]: [`train`] streams segments of the training split, carrying the model's memory
+//!   from one segment to the next ([`LmTask`]); its step, [`LmStep`], is also what
+//!   `mnemo compare-backends` and `mnemo bench` run.
+//! - [`translation`]: encoder–decoders on parallel text ([`translation::MtTask`]).
 //! - [`loss`], [`metrics`]: masked cross-entropy and accuracy over the scored positions.
 //! - [`checkpoint`]: one checksummed file, written atomically.
 //! - [`evaluate`](mod@evaluate): whole-split evaluation and [`load_run`] to reload a run from disk.
@@ -12,12 +15,17 @@
 //! - [`bleu`]: corpus BLEU exactly as sacrebleu's default `BLEU()` (13a tokenizer in
 //!   [`bleu_tokenize`]).
 //!
+//! Devices are opened by the caller (the `mnemo` binary, through `mnemo-backend`) and passed
+//! in: this crate knows no backend names.
+//!
 //! ```no_run
+//! use burn::tensor::Device;
 //! use mnemo_train::{ExperimentConfig, TrainOptions, train};
 //!
 //! let config = ExperimentConfig::load("experiments/smoke/tiny.toml")?;
+//! let options = TrainOptions::new("runs", Device::flex().autodiff());
 //! for name in config.model_names() {
-//!     let summary = train(&config, &name, &TrainOptions::new("runs"))?;
+//!     let summary = train(&config, &name, &options)?;
 //!     println!("{}: test accuracy {:.3}", summary.model, summary.test.accuracy);
 //! }
 //! # Ok::<(), mnemo_train::TrainError>(())
@@ -28,36 +36,47 @@ pub mod bleu;
 pub mod bleu_tokenize;
 pub mod checkpoint;
 pub mod clip;
+pub mod config_file;
 pub mod error;
 pub mod eval_memory;
 pub mod evaluate;
 pub mod experiment;
 pub mod feedback_step;
 pub mod generate;
+pub mod lm;
 pub mod loss;
 pub mod metrics;
 pub mod metrics_log;
-mod model_table;
+pub mod model_table;
 pub mod optim;
 pub mod progress;
 pub mod run_dir;
 pub mod summary;
+pub mod task;
 mod toml_source;
 pub mod trainer;
 pub mod translation;
+pub mod update;
 
 pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
-pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError, TrainerState};
+pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError};
+pub use config_file::Experiment;
 pub use error::TrainError;
 pub use eval_memory::apply_eval_memory;
-pub use evaluate::{EvalOptions, LoadedRun, evaluate, load_run, segment_tokens};
-pub use feedback_step::{FeedbackBackward, FeedbackStep, masked_cross_entropy_grad, step_products, train_feedback_segment};
+pub use evaluate::{EvalOptions, LoadedRun, evaluate, forward_segment, load_run, segment_tokens};
 pub use experiment::{ConfigError, ExperimentConfig, RunConfig, TrainConfig};
+pub use feedback_step::{
+    FeedbackBackward, FeedbackStep, manual_backward, masked_cross_entropy_grad, step_products,
+    train_feedback_segment,
+};
 pub use generate::{GenerateConfig, Generation, generate};
+pub use lm::{LmBatch, LmPosition, LmStep, LmTask, TrainerState, train};
 pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};
 pub use metrics::{Metrics, MetricsAccumulator};
 pub use metrics_log::MetricsLog;
 pub use optim::{LrDecay, OptimConfig};
 pub use run_dir::RunDir;
 pub use summary::{RunSummary, results_table};
-pub use trainer::{TrainOptions, train};
+pub use task::{Ending, StepOutput, Task};
+pub use trainer::{RunState, TrainOptions, Trainer};
+pub use update::apply_update;

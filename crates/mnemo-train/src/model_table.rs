@@ -2,12 +2,18 @@
 //! configs: checking every entry, and picking one for a run.
 use std::collections::BTreeMap;
 
-use mnemo_models::{ModelConfig, Seq2SeqConfig};
+use burn::module::Module;
+use burn::tensor::Device;
+use mnemo_models::{Model, ModelConfig, Seq2Seq, Seq2SeqConfig};
 
 use crate::experiment::{ConfigError, check_name};
 
 /// A model config that can stand in a `[models.<name>]` table.
-pub(crate) trait ModelEntry: Clone {
+pub trait ModelEntry: Clone {
+    /// The model it builds.
+    type Module: Module;
+    /// Build the model on `device` (parameters drawn lazily from the device's generator).
+    fn init(&self, device: &Device) -> Self::Module;
     /// Vocabulary size (0 = to be filled in from the data).
     fn vocab_size(&self) -> usize;
     /// Set the vocabulary size.
@@ -17,6 +23,10 @@ pub(crate) trait ModelEntry: Clone {
 }
 
 impl ModelEntry for ModelConfig {
+    type Module = Model;
+    fn init(&self, device: &Device) -> Model {
+        ModelConfig::init(self, device)
+    }
     fn vocab_size(&self) -> usize {
         ModelConfig::vocab_size(self)
     }
@@ -29,6 +39,10 @@ impl ModelEntry for ModelConfig {
 }
 
 impl ModelEntry for Seq2SeqConfig {
+    type Module = Seq2Seq;
+    fn init(&self, device: &Device) -> Seq2Seq {
+        Seq2SeqConfig::init(self, device)
+    }
     fn vocab_size(&self) -> usize {
         self.vocab_size
     }
@@ -82,7 +96,10 @@ pub(crate) fn single_model<M: ModelEntry>(
         let names: Vec<&str> = models.keys().map(String::as_str).collect();
         ConfigError::field(
             "models",
-            format!("no model named `{name}`; the config has: {}", names.join(", ")),
+            format!(
+                "no model named `{name}`; the config has: {}",
+                names.join(", ")
+            ),
         )
     })?;
     model.set_vocab_size(vocab_size);

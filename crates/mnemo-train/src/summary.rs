@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 
-/// What a finished (or stopped) run reports; written to `summary.json`.
+/// What a finished (or stopped) run reports, whatever its task; written to `summary.json` of
+/// language-model runs, and part of every task's summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// Name of the model in the experiment config.
     pub model: String,
-    /// Architecture (`transformer`, `feedback`).
+    /// Architecture (`transformer`, `feedback`, ...; `seq2seq` for translation).
     pub kind: String,
     /// Number of parameters.
     pub params: usize,
@@ -20,7 +21,8 @@ pub struct RunSummary {
     pub finished: bool,
     /// Seconds spent in training steps (all sessions; evaluation excluded).
     pub train_time_s: f64,
-    /// Training positions per second over `train_time_s`.
+    /// Counted training positions per second over `train_time_s` (target tokens for
+    /// translation).
     pub tokens_per_s: f64,
     /// Metrics on the whole validation split at the end.
     pub valid: Metrics,

@@ -84,12 +84,12 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
     let (out, run) = trained();
     let ckpt = run.join("checkpoint.mnemo");
     let bytes = std::fs::read(&ckpt).unwrap();
-    assert!(load_run(&run, "cpu").is_ok());
+    assert!(load_run(&run, &common::cpu()).is_ok());
 
     let mut flipped = bytes.clone();
     flipped[bytes.len() / 2] ^= 0x01;
     std::fs::write(&ckpt, &flipped).unwrap();
-    let msg = load_run(&run, "cpu").unwrap_err().to_string();
+    let msg = load_run(&run, &common::cpu()).unwrap_err().to_string();
     assert!(
         msg.contains(&ckpt.display().to_string()) && msg.contains("corrupt"),
         "{msg}"
@@ -107,7 +107,7 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
     );
 
     std::fs::write(&ckpt, &bytes[..bytes.len() / 3]).unwrap();
-    let msg = load_run(&run, "cpu").unwrap_err().to_string();
+    let msg = load_run(&run, &common::cpu()).unwrap_err().to_string();
     assert!(
         msg.contains(&ckpt.display().to_string()) && msg.contains("truncated"),
         "{msg}"
@@ -115,7 +115,7 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
 
     std::fs::write(&ckpt, b"").unwrap();
     assert!(
-        load_run(&run, "cpu")
+        load_run(&run, &common::cpu())
             .unwrap_err()
             .to_string()
             .contains("truncated")
@@ -144,7 +144,7 @@ fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
         "{msg}"
     );
     // The refused attempt left the run as it was.
-    assert_eq!(load_run(&run, "cpu").unwrap().trainer.step, 2);
+    assert_eq!(load_run(&run, &common::cpu()).unwrap().trainer.step, 2);
 
     // The intact run still resumes.
     let summary = train(&config, "feedback", &resume).unwrap();
@@ -177,7 +177,7 @@ fn diverging_loss_stops_and_keeps_the_last_checkpoint() {
         "{msg}"
     );
 
-    let run = load_run(out.path().join("t/feedback"), "cpu").unwrap();
+    let run = load_run(out.path().join("t/feedback"), &common::cpu()).unwrap();
     assert_eq!(run.trainer.step, step - 1);
 }
 
@@ -185,16 +185,15 @@ fn diverging_loss_stops_and_keeps_the_last_checkpoint() {
 fn unknown_backend_and_missing_run_dir() {
     let out = tempfile::tempdir().unwrap();
     let config = config(&tiny_toml("steps = 1", 1e-3, 0.0));
-    let opts = TrainOptions {
-        backend: "tpu".into(),
-        ..options(out.path())
-    };
-    let msg = train(&config, "feedback", &opts).unwrap_err().to_string();
+    // Devices are opened by the caller, which reports an unknown backend.
+    let msg = mnemo_backend::autodiff_device("tpu")
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("unknown backend `tpu`") && msg.contains("cpu"),
         "{msg}"
     );
-    let msg = load_run(out.path().join("nothing"), "cpu")
+    let msg = load_run(out.path().join("nothing"), &common::cpu())
         .unwrap_err()
         .to_string();
     assert!(

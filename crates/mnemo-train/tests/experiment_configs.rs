@@ -32,13 +32,20 @@ fn every_shipped_experiment_config_is_valid() {
         "translation/mini.toml",
         "translation/paper.toml",
     ] {
-        assert!(files.iter().any(|f| f.ends_with(family)), "experiments/{family} is missing");
+        assert!(
+            files.iter().any(|f| f.ends_with(family)),
+            "experiments/{family} is missing"
+        );
     }
     for file in &files {
         if is_translation_config(&std::fs::read_to_string(file).unwrap()) {
             let config =
                 TranslationConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert!(!config.model_names().is_empty(), "{}: no models", file.display());
+            assert!(
+                !config.model_names().is_empty(),
+                "{}: no models",
+                file.display()
+            );
             for name in config.model_names() {
                 config
                     .for_model(&name, 8000)
@@ -46,8 +53,13 @@ fn every_shipped_experiment_config_is_valid() {
             }
             continue;
         }
-        let config = ExperimentConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(!config.model_names().is_empty(), "{}: no models", file.display());
+        let config =
+            ExperimentConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            !config.model_names().is_empty(),
+            "{}: no models",
+            file.display()
+        );
         for name in config.model_names() {
             config
                 .for_model(&name, 300)
@@ -77,7 +89,10 @@ fn lm_mini_configs_compare_all_families_at_about_equal_size() {
         }
         let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
         let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
-        assert!(max / min < 1.02, "{file}: parameter counts differ by more than 2%: {sizes:?}");
+        assert!(
+            max / min < 1.02,
+            "{file}: parameter counts differ by more than 2%: {sizes:?}"
+        );
     }
 }
 
@@ -88,20 +103,38 @@ fn translation_configs_compare_decoder_depths_on_one_encoder() {
     for file in ["mini.toml", "paper.toml"] {
         let config = TranslationConfig::load(root.join(file)).unwrap();
         let shape = |kind: DecoderKind, layers: usize| {
-            config.models.values().any(|m| m.decoder == kind && m.decoder_layers == layers)
+            config
+                .models
+                .values()
+                .any(|m| m.decoder == kind && m.decoder_layers == layers)
         };
         // The comparison: a 6-layer Transformer decoder vs 1 and 2 layers of each kind.
-        assert!(shape(DecoderKind::Transformer, 6), "{file}: no 6-layer Transformer decoder");
+        assert!(
+            shape(DecoderKind::Transformer, 6),
+            "{file}: no 6-layer Transformer decoder"
+        );
         for layers in [1, 2] {
-            assert!(shape(DecoderKind::Transformer, layers), "{file}: no {layers}-layer Transformer");
-            assert!(shape(DecoderKind::Feedback, layers), "{file}: no {layers}-layer Feedback");
+            assert!(
+                shape(DecoderKind::Transformer, layers),
+                "{file}: no {layers}-layer Transformer"
+            );
+            assert!(
+                shape(DecoderKind::Feedback, layers),
+                "{file}: no {layers}-layer Feedback"
+            );
         }
         // Everything but the decoder is the same, so only decoder depth and kind differ.
         let first = config.models.values().next().unwrap();
         for m in config.models.values() {
             assert_eq!(
                 (m.d_model, m.n_heads, m.d_ff, m.encoder_layers, m.span),
-                (first.d_model, first.n_heads, first.d_ff, first.encoder_layers, first.span),
+                (
+                    first.d_model,
+                    first.n_heads,
+                    first.d_ff,
+                    first.encoder_layers,
+                    first.span
+                ),
                 "{file}"
             );
         }

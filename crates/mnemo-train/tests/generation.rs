@@ -12,7 +12,7 @@ fn generation_from_a_checkpoint_reproduces_teacher_forced_logits() {
     let out = tempfile::tempdir().unwrap();
     for name in ["feedback", "transformer"] {
         train(&config, name, &options(out.path())).unwrap();
-        let run = load_run(out.path().join("t").join(name), "cpu").unwrap();
+        let run = load_run(out.path().join("t").join(name), &common::cpu()).unwrap();
         assert_eq!(run.model.kind(), name);
 
         // 24 tokens: longer than both spans (8 and 16), so the windows slide.

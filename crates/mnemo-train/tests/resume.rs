@@ -42,8 +42,8 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
         a.path().join("t").join(model),
         b.path().join("t").join(model),
     );
-    let run_a = load_run(&dir_a, "cpu").unwrap();
-    let run_b = load_run(&dir_b, "cpu").unwrap();
+    let run_a = load_run(&dir_a, &common::cpu()).unwrap();
+    let run_b = load_run(&dir_b, &common::cpu()).unwrap();
     assert_eq!(run_b.trainer.step, steps);
     let diff = max_abs_diff(&parameters(&run_a.model), &parameters(&run_b.model));
     assert!(diff < 1e-6, "{model}: parameters differ by {diff}");

@@ -18,8 +18,8 @@ use rand::{Rng, SeedableRng};
 /// target reverses the order of every adjacent pair of words. Written as `{split}.{en,xx}`.
 fn write_corpus(dir: &Path) {
     let src_words = [
-        "the", "cat", "dog", "sees", "a", "big", "small", "house", "runs", "file", "open",
-        "save", "red", "blue", "tree", "under", "on", "quickly",
+        "the", "cat", "dog", "sees", "a", "big", "small", "house", "runs", "file", "open", "save",
+        "red", "blue", "tree", "under", "on", "quickly",
     ];
     let tgt_word = |w: &str| -> String { format!("{}x", w.chars().rev().collect::<String>()) };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -131,20 +131,39 @@ fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
     for model in ["transformer", "feedback"] {
         let summary: MtSummary = train_translation(&config, model, &options(out.path())).unwrap();
         let dir = out.path().join("mt").join(model);
-        for file in ["tokenizer.json", "checkpoint.mnemo", "summary.json", "config.toml"] {
+        for file in [
+            "tokenizer.json",
+            "checkpoint.mnemo",
+            "summary.json",
+            "config.toml",
+        ] {
             assert!(dir.join(file).is_file(), "{model}: no {file}");
         }
         // Learning happened: the validation loss is well below a uniform guess over the vocabulary.
         let uniform = 261f64.ln(); // the smallest vocabulary the BPE can have
-        assert!(summary.valid.loss < uniform - 1.0, "{model}: valid loss {}", summary.valid.loss);
+        assert!(
+            summary.valid.loss < uniform - 1.0,
+            "{model}: valid loss {}",
+            summary.valid.loss
+        );
         // The reported BLEU is corpus_bleu of the written translations against the references.
-        for (split, report, n) in [("valid", &summary.valid_bleu, 12), ("test", &summary.test_bleu, 10)] {
+        for (split, report, n) in [
+            ("valid", &summary.valid_bleu, 12),
+            ("test", &summary.test_bleu, 10),
+        ] {
             let hyps = lines(&dir.join(format!("{split}.hyp.txt")));
             let refs = lines(&data.path().join(format!("{split}.xx")));
             assert_eq!((hyps.len(), report.sentences), (n, n), "{model} {split}");
-            assert_eq!(report.bleu, corpus_bleu(&hyps, &refs).unwrap(), "{model} {split}");
+            assert_eq!(
+                report.bleu,
+                corpus_bleu(&hyps, &refs).unwrap(),
+                "{model} {split}"
+            );
             assert_eq!(report.beam_size, 3);
-            assert!(report.generated_tokens >= n, "{model}: at least one EOS per sentence");
+            assert!(
+                report.generated_tokens >= n,
+                "{model}: at least one EOS per sentence"
+            );
         }
     }
 }
@@ -157,11 +176,19 @@ fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
     let config = config(&toml(data.path(), "steps = 12"));
     let out = tempfile::tempdir().unwrap();
     let summary = train_translation(&config, "feedback", &options(out.path())).unwrap();
-    let run = load_translation_run(out.path().join("mt").join("feedback"), "cpu").unwrap();
+    let run = load_translation_run(out.path().join("mt").join("feedback"), &common::cpu()).unwrap();
     assert_eq!(run.trainer.step, 12);
     let split = run.split(Split::Test);
     let decode = &run.config.decode;
-    let (report, hyps) = evaluate_bleu(&run.model, &run.tokenizer, split, decode, 3, 256, &run.device);
+    let (report, hyps) = evaluate_bleu(
+        &run.model,
+        &run.tokenizer,
+        split,
+        decode,
+        3,
+        256,
+        &run.device,
+    );
     assert_eq!(report.bleu, summary.test_bleu.bleu);
     assert_eq!(hyps, lines(&out.path().join("mt/feedback/test.hyp.txt")));
 }
@@ -177,19 +204,28 @@ fn an_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one() {
     for model in ["feedback", "transformer"] {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let whole = train_translation(&config, model, &options(a.path())).unwrap();
-        let stopped = TrainOptions { stop_after: Some(7), ..options(b.path()) };
+        let stopped = TrainOptions {
+            stop_after: Some(7),
+            ..options(b.path())
+        };
         let first = train_translation(&config, model, &stopped).unwrap();
         assert_eq!((first.steps, first.finished), (7, false));
         let again = train_translation(&config, model, &options(b.path())).unwrap_err();
         assert!(matches!(again, TrainError::RunExists { .. }), "{again}");
-        let resume = TrainOptions { resume: true, ..options(b.path()) };
+        let resume = TrainOptions {
+            resume: true,
+            ..options(b.path())
+        };
         let resumed = train_translation(&config, model, &resume).unwrap();
         assert_eq!((resumed.steps, resumed.finished), (16, true));
-        let run_a = load_translation_run(a.path().join("mt").join(model), "cpu").unwrap();
-        let run_b = load_translation_run(b.path().join("mt").join(model), "cpu").unwrap();
+        let run_a = load_translation_run(a.path().join("mt").join(model), &common::cpu()).unwrap();
+        let run_b = load_translation_run(b.path().join("mt").join(model), &common::cpu()).unwrap();
         let diff = max_abs_diff(&parameters(&run_a.model), &parameters(&run_b.model));
         assert!(diff < 1e-6, "{model}: parameters differ by {diff}");
-        assert!((whole.valid.loss - resumed.valid.loss).abs() < 1e-6, "{model}");
+        assert!(
+            (whole.valid.loss - resumed.valid.loss).abs() < 1e-6,
+            "{model}"
+        );
         assert_eq!(whole.test_bleu.bleu, resumed.test_bleu.bleu, "{model}");
     }
 }
@@ -205,14 +241,36 @@ fn config_errors_name_file_line_and_field() {
             .to_string()
     };
     for (from, to, expected) in [
-        ("beam_size = 3", "beam_size = 0", "decode.beam_size: must be at least 1"),
-        ("max_tokens = 256", "max_tokens = 0", "train.max_tokens: must be at least 1"),
-        ("length_penalty = 0.6", "length_penalty = -1.0", "decode.length_penalty"),
-        ("decoder = \"feedback\"", "decoder = \"lstm\"", "models.feedback.decoder: unknown variant `lstm`"),
-        ("n_heads = 2\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 2\ndecoder = \"feedback\"",
-         "n_heads = 3\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 2\ndecoder = \"feedback\"",
-         "models.feedback.n_heads"),
-        ("max_len = 16", "max_len = 16\nmax_lenght = 3", "data.max_lenght: unknown field"),
+        (
+            "beam_size = 3",
+            "beam_size = 0",
+            "decode.beam_size: must be at least 1",
+        ),
+        (
+            "max_tokens = 256",
+            "max_tokens = 0",
+            "train.max_tokens: must be at least 1",
+        ),
+        (
+            "length_penalty = 0.6",
+            "length_penalty = -1.0",
+            "decode.length_penalty",
+        ),
+        (
+            "decoder = \"feedback\"",
+            "decoder = \"lstm\"",
+            "models.feedback.decoder: unknown variant `lstm`",
+        ),
+        (
+            "n_heads = 2\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 2\ndecoder = \"feedback\"",
+            "n_heads = 3\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 2\ndecoder = \"feedback\"",
+            "models.feedback.n_heads",
+        ),
+        (
+            "max_len = 16",
+            "max_len = 16\nmax_lenght = 3",
+            "data.max_lenght: unknown field",
+        ),
         ("vocab_size = 300", "vocab_size = 10", "data.vocab_size"),
     ] {
         assert!(text.contains(from), "{from}");
@@ -226,6 +284,12 @@ fn config_errors_name_file_line_and_field() {
     let msg = train_translation(&config, "transformer", &options(out.path()))
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("/no/such/corpus") && msg.contains("data.dir"), "{msg}");
-    assert!(!out.path().join("mt").exists(), "nothing is written for a failed start");
+    assert!(
+        msg.contains("/no/such/corpus") && msg.contains("data.dir"),
+        "{msg}"
+    );
+    assert!(
+        !out.path().join("mt").exists(),
+        "nothing is written for a failed start"
+    );
 }

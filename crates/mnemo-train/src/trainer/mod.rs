@@ -1,281 +1,185 @@
-//! The training loop: segments of a stream in order, memory carried from one to the next.
+//! The one training loop, [`Trainer`], for every [`Task`].
 //!
-//! One optimizer step reads one segment `[B, T]` of the training split. Row `r` of segment
-//! `i + 1` continues row `r` of segment `i` ([`StreamBatcher`]), so the model state returned by
-//! `forward_segment` (already detached: truncated backpropagation through time) is carried
-//! into the next step; it is reset to a fresh state whenever the segment index wraps to 0 (a
-//! new epoch). Adam(W) with linear warmup, clipping of the global gradient norm. Feedback
-//! models get their gradients from the hand-written exact backward
-//! ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the model
-//! has dropout or post-norm.
+//! Each optimizer step reads the task's next batch, runs [`Task::step`] (forward, loss,
+//! gradients), stops on a non-finite loss before anything is written, and applies the update
+//! of [`apply_update`] (global-norm clipping, Adam(W), the learning rate of the schedule).
+//! Training metrics are logged every `run.log_every` steps, the validation split evaluated
+//! every `run.eval_every` steps and a checkpoint written every `run.checkpoint_every` steps
+//! (and all three at the last step); at the end come a test evaluation, the task's own
+//! results and `summary.json`.
 //!
-//! Reproducibility: the device is seeded with `run.seed` before the model is built, and with a
-//! value derived from `(run.seed, step)` before every step, so dropout masks depend only on the
-//! step. A checkpoint holds the weights, the optimizer moments, the step, the data position and
-//! the carried state, so a resumed run continues exactly as an uninterrupted one would.
-use std::path::{Path, PathBuf};
+//! Reproducibility: the device is seeded with `run.seed` before the model is built
+//! ([`Trainer::new`]), and with a value derived from `(run.seed, step)` before every step
+//! ([`step_seed`]), so dropout masks depend only on the step. A checkpoint holds the weights,
+//! the optimizer moments and the [`RunState`] (step, data position, carried state, metrics),
+//! so a resumed run continues exactly as an uninterrupted one would.
+mod options;
+mod state;
+
+pub use options::{TrainOptions, initialize_params, step_seed};
+pub use state::{RunState, differs_from_config};
+
+use std::path::Path;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
-use mnemo_data::{Scoring, Split, StreamBatcher, Vocab};
-use mnemo_models::{Model, ModelState, StepProducts};
-use serde_json::json;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use mnemo_data::Split;
+use serde_json::{Value, json};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
-use crate::clip::clip_global_norm;
+use crate::checkpoint::Checkpoint;
+use crate::config_file::Experiment;
 use crate::error::TrainError;
-use crate::evaluate::{evaluate, segment_tokens, split_batcher};
-use crate::experiment::ExperimentConfig;
-use crate::feedback_step::{FeedbackBackward, step_products, train_feedback_segment};
-use crate::loss::masked_cross_entropy;
+use crate::experiment::RunConfig;
+use crate::loss::LossStats;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::metrics_log::MetricsLog;
+use crate::model_table::ModelEntry;
+use crate::optim::OptimConfig;
 use crate::progress::Progress;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
+use crate::task::{Ending, ModelOf, Task};
+use crate::update::apply_update;
 
-/// How to run [`train`]: where, on what, and whether to continue a previous run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrainOptions {
-    /// Root of all runs; this run goes to `<out_dir>/<run.name>/<model name>/`.
-    pub out_dir: PathBuf,
-    /// Backend name (see `mnemo_backend`), e.g. `cpu`.
-    pub backend: String,
-    /// Continue from `checkpoint.mnemo` if the run directory has one.
-    pub resume: bool,
-    /// Show no progress at all.
-    pub quiet: bool,
-    /// Stop (with a checkpoint, an evaluation and a summary marked unfinished) after this step,
-    /// as if interrupted; `None` trains all `run.steps`.
-    pub stop_after: Option<u64>,
-}
+/// The [`RunState`] of task `T`.
+pub type StateOf<T> = RunState<
+    <ConfigOf<T> as Experiment>::Model,
+    <ConfigOf<T> as Experiment>::Data,
+    <ConfigOf<T> as Experiment>::Train,
+    <T as Task>::Position,
+>;
 
-impl TrainOptions {
-    /// Train into `out_dir` on the default backend, fresh, with progress shown.
-    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            out_dir: out_dir.into(),
-            backend: mnemo_backend::DEFAULT_BACKEND.to_string(),
-            resume: false,
-            quiet: false,
-            stop_after: None,
-        }
-    }
-}
+type ConfigOf<T> = <T as Task>::Config;
 
-/// The seed of step `step`'s random draws (dropout): a mix of the run seed and the step.
-pub fn step_seed(seed: u64, step: u64) -> u64 {
-    fn splitmix64(mut z: u64) -> u64 {
-        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    splitmix64(seed ^ splitmix64(step))
-}
-
-/// Train model `model_name` of `config`; see the [module docs](self).
-///
-/// Writes `config.toml`, `vocab.json`, `metrics.jsonl`, `checkpoint.mnemo` and `summary.json`
-/// into the run directory ([`RunDir`]) and returns the summary.
-pub fn train(
-    config: &ExperimentConfig,
-    model_name: &str,
-    opts: &TrainOptions,
-) -> Result<RunSummary, TrainError> {
-    let data = config
-        .data
-        .build()
-        .map_err(|e| TrainError::data("preparing the data", e))?;
-    let config = config.for_model(model_name, data.vocab.len())?;
-    let device = mnemo_backend::autodiff_device(&opts.backend)?;
-    let dir = RunDir::new(&opts.out_dir, &config.run.name, model_name);
+/// Whether training into `dir` continues a run: it does when `dir` has a checkpoint, which
+/// is an error unless `opts.resume` asks for it.
+pub fn resuming(dir: &RunDir, opts: &TrainOptions) -> Result<bool, TrainError> {
     let resuming = dir.checkpoint().is_file();
     if resuming && !opts.resume {
         return Err(TrainError::RunExists {
             dir: dir.path().into(),
         });
     }
-    let batchers =
-        [Split::Train, Split::Valid, Split::Test].map(|s| split_batcher(&config, &data, s));
-    let [train, valid, test] = batchers;
-    let (train, valid, test) = (train?, valid?, test?);
-
-    let model_config = config.models[model_name].clone();
-    let seed = config.run.seed;
-    device.seed(seed);
-    let model = initialize_params(model_config.init(&device));
-    let mut session = Session {
-        carried: model.init_state(train.batch(), &device),
-        state: TrainerState {
-            model_name: model_name.to_string(),
-            model_config,
-            data: config.data.clone(),
-            train: config.train.clone(),
-            seed,
-            step: 0,
-            next_segment: 0,
-            epoch: 0,
-            segments_per_epoch: train.num_segments(),
-            carried: model.init_state(train.batch(), &device).snapshot(),
-            train_time_s: 0.0,
-            tokens_seen: 0,
-            last_train: None,
-            window: MetricsAccumulator::default(),
-            last_valid: None,
-            best_valid: None,
-        },
-        model,
-        optimizer: config.optim.init(),
-        log: None,
-        last_checkpoint: None,
-        window_time_s: 0.0,
-        window_tokens: 0,
-        scoring: data.scoring(),
-        config: &config,
-        dir,
-        products: step_products(&device),
-        device,
-        train,
-        valid,
-        test,
-    };
-    if resuming {
-        session.restore()?;
-    }
-    // Only now, with the checkpoint (if any) known to fit, touch the run directory.
-    prepare_dir(&session.dir, &config, &data.vocab)?;
-    session.log = Some(match resuming {
-        true => MetricsLog::resume(&session.dir.metrics(), session.state.step)?,
-        false => MetricsLog::create(&session.dir.metrics())?,
-    });
-    let target = opts
-        .stop_after
-        .map_or(config.run.steps, |s| s.min(config.run.steps));
-    let progress = Progress::new(model_name, session.state.step, config.run.steps, opts.quiet);
-    progress.announce(&format!(
-        "training {model_name} ({}, {} parameters) on {} into {}{}",
-        session.state.model_config.kind(),
-        session.model.num_params(),
-        opts.backend,
-        session.dir.path().display(),
-        match resuming {
-            true => format!(", resuming at step {}", session.state.step),
-            false => String::new(),
-        }
-    ));
-    let result = session.run(target, &progress);
-    progress.finish();
-    result?;
-    session.finish()
+    Ok(resuming)
 }
 
-/// Draw every lazily initialised parameter now, in the module's visiting order.
-///
-/// burn initialises a parameter at its first use; without this, the initial weights would
-/// depend on the order in which the first training step touches them (which differs between
-/// the autodiff and the hand-written Feedback backward), and on the step's reseeding.
-pub fn initialize_params(model: Model) -> Model {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
-    model
-}
-
-/// Create the run directory and write the resolved config and the vocabulary.
-fn prepare_dir(dir: &RunDir, config: &ExperimentConfig, vocab: &Vocab) -> Result<(), TrainError> {
-    std::fs::create_dir_all(dir.path())
-        .map_err(|e| TrainError::io(dir.path(), "cannot create run directory", e))?;
-    write_file(&dir.config(), config.to_toml_string().as_bytes())?;
-    let vocab = serde_json::to_vec(vocab).expect("vocabularies serialise");
-    write_file(&dir.vocab(), &vocab)
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+/// Write `bytes` to `path`, naming it in the error.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     std::fs::write(path, bytes).map_err(|e| TrainError::io(path, "cannot write", e))
 }
 
-/// Everything one training session holds.
-struct Session<'a> {
-    config: &'a ExperimentConfig,
+/// One training run of a task: the loop, its cadence, checkpoints and logs.
+pub struct Trainer<'a, T: Task> {
+    task: T,
+    run: &'a RunConfig,
+    optim: &'a OptimConfig,
     dir: RunDir,
     device: Device,
-    /// How the manual Feedback backward multiplies one step's rows (host kernels on CPU).
-    products: StepProducts,
-    model: Model,
+    model: ModelOf<T>,
     optimizer: ModuleOptimizer,
-    state: TrainerState,
-    carried: ModelState,
-    train: StreamBatcher,
-    valid: StreamBatcher,
-    test: StreamBatcher,
-    scoring: Scoring,
+    state: StateOf<T>,
+    carry: T::Carry,
+    config_toml: String,
     log: Option<MetricsLog>,
     last_checkpoint: Option<u64>,
-    /// Seconds and positions of the steps of the open log window taken in this session.
+    /// Seconds and counted positions of the steps of the open log window in this session.
     window_time_s: f64,
     window_tokens: u64,
 }
 
-impl Session<'_> {
-    /// Load the checkpoint of the run directory over the fresh session.
+impl<'a, T: Task> Trainer<'a, T> {
+    /// A fresh run of model `model_name` of `config` (a single-model config the task was
+    /// built from) into `dir`: the model is built on the autodiff `device`, seeded with
+    /// `run.seed`.
+    pub fn new(
+        task: T,
+        config: &'a T::Config,
+        model_name: &str,
+        dir: RunDir,
+        device: Device,
+    ) -> Self {
+        let run = config.run();
+        let model_config = config.models()[model_name].clone();
+        device.seed(run.seed);
+        let model = initialize_params(model_config.init(&device));
+        let carry = task.start(&model);
+        let (data, train) = (config.data().clone(), config.train().clone());
+        let position = task.position(&carry);
+        Self {
+            state: RunState::new(model_name, model_config, data, train, run.seed, position),
+            task,
+            run,
+            optim: config.optim(),
+            dir,
+            device,
+            model,
+            optimizer: config.optim().init(),
+            carry,
+            config_toml: config.toml(),
+            log: None,
+            last_checkpoint: None,
+            window_time_s: 0.0,
+            window_tokens: 0,
+        }
+    }
+
+    /// Train (continuing the checkpoint of the run directory if `resuming`), then evaluate
+    /// and summarise; see the [module docs](self).
+    pub fn train(mut self, opts: &TrainOptions, resuming: bool) -> Result<T::Summary, TrainError> {
+        if resuming {
+            self.restore()?;
+        }
+        // Only now, with the checkpoint (if any) known to fit, touch the run directory.
+        std::fs::create_dir_all(self.dir.path())
+            .map_err(|e| TrainError::io(self.dir.path(), "cannot create run directory", e))?;
+        write_file(&self.dir.config(), self.config_toml.as_bytes())?;
+        self.task.write_files(&self.dir)?;
+        self.log = Some(match resuming {
+            true => MetricsLog::resume(&self.dir.metrics(), self.state.step)?,
+            false => MetricsLog::create(&self.dir.metrics())?,
+        });
+        let target = opts
+            .stop_after
+            .map_or(self.run.steps, |s| s.min(self.run.steps));
+        let name = self.state.model_name.clone();
+        let progress = Progress::new(&name, self.state.step, self.run.steps, opts.quiet);
+        let (model, data) = self.task.describe(&self.model);
+        progress.announce(&format!(
+            "training {name} ({model}) on {:?} into {}{}{}",
+            self.device.clone().inner(),
+            self.dir.path().display(),
+            data.map(|d| format!(": {d}")).unwrap_or_default(),
+            match resuming {
+                true => format!(", resuming at step {}", self.state.step),
+                false => String::new(),
+            }
+        ));
+        let result = self.run_until(target, &progress);
+        progress.finish();
+        result?;
+        self.finish(&progress)
+    }
+
+    /// Load the checkpoint of the run directory over the fresh run.
     fn restore(&mut self) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        let ckpt = Checkpoint::<TrainerState>::read(&path)?;
-        let saved = &ckpt.trainer;
-        let mismatch = |what: &str| -> TrainError {
-            CheckpointError::mismatch(
-                &path,
-                format!("{what} differs from the config; train into another --out"),
-            )
-            .into()
-        };
-        if saved.model_name != self.state.model_name {
-            return Err(mismatch("the model name"));
-        }
-        if saved.model_config != self.state.model_config {
-            return Err(mismatch(&format!("models.{}", self.state.model_name)));
-        }
-        if saved.seed != self.state.seed {
-            return Err(mismatch("run.seed"));
-        }
-        if saved.data != self.state.data {
-            return Err(mismatch("[data]"));
-        }
-        if saved.train != self.state.train {
-            return Err(mismatch("[train]"));
-        }
-        if saved.segments_per_epoch != self.state.segments_per_epoch {
-            return Err(mismatch("the training data (segments per epoch)"));
-        }
-        if saved.next_segment >= saved.segments_per_epoch {
-            return Err(CheckpointError::Corrupt {
-                path,
-                reason: "data position past the end of an epoch".into(),
-            }
-            .into());
-        }
+        let ckpt = Checkpoint::<StateOf<T>>::read(&path)?;
+        self.state.check_resumable(&ckpt.trainer, &path)?;
         self.model = ckpt.load_model(self.model.clone(), &path)?;
-        self.optimizer = ckpt.load_optimizer(&self.config.optim, &path)?;
-        self.carried = self
-            .model
-            .restore_state(&saved.carried, self.train.batch(), &self.device)
-            .map_err(|e| CheckpointError::mismatch(&path, format!("carried state: {e}")))?;
-        self.last_checkpoint = Some(saved.step);
+        self.optimizer = ckpt.load_optimizer(self.optim, &path)?;
+        self.carry = self
+            .task
+            .restore(&self.model, &ckpt.trainer.position, &path)?;
+        self.last_checkpoint = Some(ckpt.trainer.step);
         self.state = ckpt.trainer;
         Ok(())
     }
 
     /// Steps until `target`, logging, evaluating and checkpointing on schedule.
-    fn run(&mut self, target: u64, progress: &Progress) -> Result<(), TrainError> {
-        let run = &self.config.run;
-        let due = |step: u64, every: u64| every > 0 && step % every == 0;
+    fn run_until(&mut self, target: u64, progress: &Progress) -> Result<(), TrainError> {
+        let due = |step: u64, every: u64| every > 0 && step.is_multiple_of(every);
         while self.state.step < target {
             let step = self.state.step + 1;
             let started = Instant::now();
@@ -283,109 +187,112 @@ impl Session<'_> {
             let elapsed = started.elapsed().as_secs_f64();
             self.state.train_time_s += elapsed;
             self.window_time_s += elapsed;
-            self.window_tokens += stats.tokens as u64;
+            self.window_tokens += self.task.counted(&stats);
             self.state.window.add(&stats);
-            let window = self.state.window.metrics().with_lm_unit(self.scoring.lm);
+            let window = self
+                .state
+                .window
+                .metrics()
+                .with_lm_unit(self.task.lm_unit());
             let tokens_per_s = self.window_tokens as f64 / self.window_time_s.max(1e-9);
             progress.step(step, &window, tokens_per_s);
-            if due(step, run.log_every) {
-                let lr = self.config.optim.lr_at(step, run.steps);
-                self.append(window.record(json!({
-                    "step": step, "split": "train",
-                    "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self.state.train_time_s,
-                })))?;
-                progress.log(step, &window, lr, tokens_per_s);
-                self.state.last_train = Some(window);
-                self.state.window = MetricsAccumulator::default();
-                self.window_time_s = 0.0;
-                self.window_tokens = 0;
+            if due(step, self.run.log_every) {
+                self.log_window(step, window, tokens_per_s, progress)?;
             }
             let last = step == target;
-            if due(step, run.eval_every) || last {
+            if due(step, self.run.eval_every) || last {
                 let metrics = self.evaluate_valid()?;
                 progress.eval(step, "valid", &metrics);
             }
-            if due(step, run.checkpoint_every) || last {
+            if due(step, self.run.checkpoint_every) || last {
                 self.save_checkpoint()?;
             }
         }
         Ok(())
     }
 
-    /// One optimizer step on the next training segment.
-    fn step(&mut self, step: u64) -> Result<crate::loss::LossStats, TrainError> {
-        let batch = self.train.batch();
-        if self.state.next_segment == 0 {
-            self.carried = self.model.init_state(batch, &self.device);
-        }
-        let segment = self.train.segment(self.state.next_segment);
+    /// One optimizer step on the task's next batch.
+    fn step(&mut self, step: u64) -> Result<LossStats, TrainError> {
         self.device.seed(step_seed(self.state.seed, step));
-        let carried = self.carried.clone();
-        let tokens = segment_tokens(&segment, &self.device);
-        let (stats, grads, next) = match &self.model {
-            Model::Feedback(fb)
-                if self.config.train.feedback_backward == FeedbackBackward::Manual
-                    && fb.supports_manual_backward() =>
-            {
-                let out = train_feedback_segment(fb, tokens, &segment.targets, self.scoring.no_label, carried, self.products);
-                (out.stats, out.grads, out.state)
-            }
-            _ => {
-                let out = self.model.forward_segment(tokens, carried);
-                let loss = masked_cross_entropy(out.logits, &segment.targets, self.scoring.no_label);
-                let stats = loss.stats();
-                let grads = match stats.loss.is_finite() {
-                    true => GradientsParams::from_grads(loss.loss.backward(), &self.model),
-                    false => GradientsParams::new(),
-                };
-                (stats, grads, out.state)
-            }
-        };
-        if !stats.loss.is_finite() {
+        let out = self.task.step(&self.model, self.carry.clone());
+        if !out.stats.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 step,
-                loss: stats.loss,
+                loss: out.stats.loss,
                 kept: self.last_checkpoint.map(|s| (s, self.dir.checkpoint())),
             });
         }
-        let (grads, _norm) = clip_global_norm(&self.model, grads, self.config.optim.grad_clip);
-        let lr = self.config.optim.lr_at(step, self.config.run.steps);
-        self.model = self.optimizer.step(lr, self.model.clone(), grads);
-        self.carried = next;
+        let lr = self.optim.lr_at(step, self.run.steps);
+        let model = self.model.clone();
+        (self.model, _) = apply_update(
+            &mut self.optimizer,
+            model,
+            out.grads,
+            lr,
+            self.optim.grad_clip,
+        );
+        self.carry = out.next;
         self.state.step = step;
-        self.state.tokens_seen += stats.tokens as u64;
-        self.state.next_segment += 1;
-        if self.state.next_segment == self.train.num_segments() {
-            self.state.next_segment = 0;
-            self.state.epoch += 1;
-        }
-        Ok(stats)
+        self.state.tokens_seen += self.task.counted(&out.stats);
+        Ok(out.stats)
     }
 
-    fn append(&mut self, record: serde_json::Value) -> Result<(), TrainError> {
+    /// Close the log window at `step`: one training line, and a fresh window.
+    fn log_window(
+        &mut self,
+        step: u64,
+        window: Metrics,
+        tokens_per_s: f64,
+        progress: &Progress,
+    ) -> Result<(), TrainError> {
+        let lr = self.optim.lr_at(step, self.run.steps);
+        let mut fields = json!({
+            "step": step, "split": "train",
+            "lr": lr, "tokens_per_s": tokens_per_s, "elapsed_s": self.state.train_time_s,
+        });
+        if let Value::Object(map) = &mut fields {
+            map.extend(self.task.train_log_fields());
+        }
+        self.append(&window.record(fields))?;
+        progress.log(step, &window, lr, tokens_per_s);
+        self.state.last_train = Some(window);
+        self.state.window = MetricsAccumulator::default();
+        self.window_time_s = 0.0;
+        self.window_tokens = 0;
+        Ok(())
+    }
+
+    fn append(&mut self, record: &Value) -> Result<(), TrainError> {
         match &mut self.log {
-            Some(log) => log.append(&record),
+            Some(log) => log.append(record),
             None => Ok(()),
         }
     }
 
-    fn inference(&self) -> (Model, Device) {
+    /// An inference copy of the model and the plain device it runs on.
+    fn inference(&self) -> (ModelOf<T>, Device) {
         (self.model.valid(), self.device.clone().inner())
     }
 
-    fn evaluate_valid(&mut self) -> Result<Metrics, TrainError> {
+    /// Evaluate `split` and append its line to the log.
+    fn evaluate(&mut self, split: Split, name: &str) -> Result<Metrics, TrainError> {
         let (model, device) = self.inference();
-        let metrics = evaluate(&model, &self.valid, self.scoring, &device);
-        let step = self.state.step;
-        self.append(metrics.record(json!({
-            "step": step, "split": "valid", "elapsed_s": self.state.train_time_s,
+        let metrics = self.task.evaluate(&model, &device, split);
+        self.append(&metrics.record(json!({
+            "step": self.state.step, "split": name, "elapsed_s": self.state.train_time_s,
         })))?;
+        Ok(metrics)
+    }
+
+    fn evaluate_valid(&mut self) -> Result<Metrics, TrainError> {
+        let metrics = self.evaluate(Split::Valid, "valid")?;
+        let step = self.state.step;
         self.state.last_valid = Some((step, metrics));
-        let better = match self.state.best_valid {
-            None => true,
-            Some((_, best)) => metrics.better_than(&best),
-        };
-        if better {
+        if self
+            .state
+            .best_valid
+            .is_none_or(|(_, best)| metrics.better_than(&best))
+        {
             self.state.best_valid = Some((step, metrics));
         }
         Ok(metrics)
@@ -393,14 +300,16 @@ impl Session<'_> {
 
     fn save_checkpoint(&mut self) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        self.state.carried = self.carried.snapshot();
-        Checkpoint::of(&path, self.state.clone(), &self.model, &self.optimizer)?.write_atomic(&path)?;
+        self.state.position = self.task.position(&self.carry);
+        Checkpoint::of(&path, self.state.clone(), &self.model, &self.optimizer)?
+            .write_atomic(&path)?;
         self.last_checkpoint = Some(self.state.step);
         Ok(())
     }
 
-    /// Final evaluations, checkpoint (if not already at this step) and `summary.json`.
-    fn finish(mut self) -> Result<RunSummary, TrainError> {
+    /// Final evaluations, checkpoint (if not already at this step), the task's summary and
+    /// `summary.json`.
+    fn finish(mut self, progress: &Progress) -> Result<T::Summary, TrainError> {
         let step = self.state.step;
         let valid = match self.state.last_valid {
             Some((at, metrics)) if at == step => metrics,
@@ -409,42 +318,30 @@ impl Session<'_> {
         if self.last_checkpoint != Some(step) {
             self.save_checkpoint()?;
         }
-        let (model, device) = self.inference();
-        let test = evaluate(&model, &self.test, self.scoring, &device);
-        self.append(test.record(json!({
-            "step": step, "split": "test", "elapsed_s": self.state.train_time_s,
-        })))?;
-        let summary = RunSummary {
-            model: self.state.model_name.clone(),
-            kind: self.state.model_config.kind().to_string(),
+        let test = self.evaluate(Split::Test, "test")?;
+        let state = &self.state;
+        let run = RunSummary {
+            model: state.model_name.clone(),
+            kind: self.task.kind().to_string(),
             params: self.model.num_params(),
             steps: step,
-            finished: step >= self.config.run.steps,
-            train_time_s: self.state.train_time_s,
-            tokens_per_s: self.state.tokens_seen as f64 / self.state.train_time_s.max(1e-9),
+            finished: step >= self.run.steps,
+            train_time_s: state.train_time_s,
+            tokens_per_s: state.tokens_seen as f64 / state.train_time_s.max(1e-9),
             valid,
             test,
-            best_valid: self.state.best_valid,
+            best_valid: state.best_valid,
             run_dir: self.dir.path().to_path_buf(),
         };
+        let (model, device) = self.inference();
+        let mut ending = Ending {
+            dir: &self.dir,
+            progress,
+            log: self.log.as_mut(),
+        };
+        let summary = self.task.summarize(&model, &device, run, &mut ending)?;
         let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
         write_file(&self.dir.summary(), &json)?;
         Ok(summary)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn step_seeds_differ_by_step_and_seed() {
-        let a: Vec<u64> = (1..100).map(|s| step_seed(7, s)).collect();
-        let mut dedup = a.clone();
-        dedup.sort_unstable();
-        dedup.dedup();
-        assert_eq!(dedup.len(), a.len());
-        assert_ne!(step_seed(7, 1), step_seed(8, 1));
-        assert_eq!(step_seed(7, 5), step_seed(7, 5));
     }
 }

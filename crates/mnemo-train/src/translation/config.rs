@@ -42,14 +42,14 @@
 //!
 //! Every field is checked on load; errors name the file, the line and the field.
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use mnemo_data::translation::ParallelConfig;
 use mnemo_models::Seq2SeqConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{ConfigError, RunConfig, data_error, load_file, parse_toml};
-use crate::model_table::{single_model, validate_models};
+use crate::config_file::experiment_file;
+use crate::experiment::{ConfigError, RunConfig, data_error};
+use crate::model_table::validate_models;
 use crate::optim::OptimConfig;
 
 /// `[data]` of a translation experiment: `task = "translation"` and the parallel corpus.
@@ -152,32 +152,28 @@ pub struct TranslationConfig {
     pub models: BTreeMap<String, Seq2SeqConfig>,
 }
 
+experiment_file!(
+    TranslationConfig,
+    "translation",
+    Seq2SeqConfig,
+    TranslationData,
+    MtTrainConfig
+);
+
 /// Whether the TOML text is a translation experiment (`[data] task = "translation"`).
 pub fn is_translation_config(text: &str) -> bool {
     toml::from_str::<toml::Value>(text)
         .ok()
-        .and_then(|v| v.get("data")?.get("task")?.as_str().map(|t| t == "translation"))
+        .and_then(|v| {
+            v.get("data")?
+                .get("task")?
+                .as_str()
+                .map(|t| t == "translation")
+        })
         .unwrap_or(false)
 }
 
 impl TranslationConfig {
-    /// Read, parse and validate a config file; every error names `path`.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        load_file(path.as_ref(), Self::from_toml_str)
-    }
-
-    /// Parse and validate a config from TOML text.
-    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = parse_toml(text)?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The config as TOML (what `config.toml` in a run directory holds).
-    pub fn to_toml_string(&self) -> String {
-        toml::to_string(self).expect("translation configs serialise to TOML")
-    }
-
     /// Check every range; the error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
@@ -185,7 +181,10 @@ impl TranslationConfig {
             return Err(ConfigError::field("train.max_tokens", "must be at least 1"));
         }
         if self.train.eval_max_tokens == Some(0) {
-            return Err(ConfigError::field("train.eval_max_tokens", "must be at least 1"));
+            return Err(ConfigError::field(
+                "train.eval_max_tokens",
+                "must be at least 1",
+            ));
         }
         self.optim.validate()?;
         self.data.parallel().validate().map_err(data_error)?;
@@ -194,10 +193,16 @@ impl TranslationConfig {
             return Err(ConfigError::field("decode.beam_size", "must be at least 1"));
         }
         if !(d.length_penalty.is_finite() && d.length_penalty >= 0.0) {
-            return Err(ConfigError::field("decode.length_penalty", "must be a number >= 0"));
+            return Err(ConfigError::field(
+                "decode.length_penalty",
+                "must be a number >= 0",
+            ));
         }
         if !(d.max_len_a.is_finite() && d.max_len_a >= 0.0) {
-            return Err(ConfigError::field("decode.max_len_a", "must be a number >= 0"));
+            return Err(ConfigError::field(
+                "decode.max_len_a",
+                "must be a number >= 0",
+            ));
         }
         if d.max_len_a == 0.0 && d.max_len_b == 0 {
             return Err(ConfigError::field(
@@ -206,18 +211,5 @@ impl TranslationConfig {
             ));
         }
         validate_models(&self.models, "feedback-2", 8)
-    }
-
-    /// Names of the models, in order.
-    pub fn model_names(&self) -> Vec<String> {
-        self.models.keys().cloned().collect()
-    }
-
-    /// The config of a single run: only model `name`, with its vocabulary size set.
-    pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
-        Ok(Self {
-            models: single_model(&self.models, name, vocab_size)?,
-            ..self.clone()
-        })
     }
 }

@@ -22,8 +22,7 @@ pub fn load_translation_data(
         ),
         false => None,
     };
-    TranslationData::prepare(config, saved)
-        .map_err(|e| TrainError::data("translation data", e))
+    TranslationData::prepare(config, saved).map_err(|e| TrainError::data("translation data", e))
 }
 
 /// The validation and test splits of `config`, encoded with `tokenizer` (what decoding a

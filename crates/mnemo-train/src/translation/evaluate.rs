@@ -114,7 +114,12 @@ pub fn translate(
             end += 1;
         }
         let rows = &order[start..end];
-        let len = rows.iter().map(|&i| sources[i].len()).max().unwrap_or(0).max(1);
+        let len = rows
+            .iter()
+            .map(|&i| sources[i].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![SubwordTokenizer::PAD; rows.len() * len];
         for (r, &i) in rows.iter().enumerate() {
             ids[r * len..r * len + sources[i].len()].copy_from_slice(&sources[i]);

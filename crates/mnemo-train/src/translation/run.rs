@@ -9,10 +9,10 @@ use crate::error::TrainError;
 use crate::run_dir::RunDir;
 use crate::translation::config::TranslationConfig;
 use crate::translation::data::load_eval_splits;
-use mnemo_data::Split;
-use mnemo_data::translation::{EvalSplit, SubwordTokenizer};
 use crate::translation::state::MtTrainerState;
 use crate::translation::trainer::TOKENIZER_FILE;
+use mnemo_data::Split;
+use mnemo_data::translation::{EvalSplit, SubwordTokenizer};
 
 /// A translation run reloaded from disk, ready to translate.
 #[derive(Debug)]
@@ -45,10 +45,10 @@ impl LoadedTranslationRun {
     }
 }
 
-/// Reload the translation run in `dir` on backend `backend` (the training split is not read).
+/// Reload the translation run in `dir` onto `device` (the training split is not read).
 pub fn load_translation_run(
     dir: impl AsRef<Path>,
-    backend: &str,
+    device: &Device,
 ) -> Result<LoadedTranslationRun, TrainError> {
     let dir = RunDir::at(dir.as_ref());
     for (path, what) in [
@@ -64,12 +64,15 @@ pub fn load_translation_run(
         }
     }
     let config = TranslationConfig::load(dir.config())?;
-    let model_name = config.model_names().into_iter().next().ok_or_else(|| {
-        TrainError::BadFile {
-            path: dir.config(),
-            message: "names no model".into(),
-        }
-    })?;
+    let model_name =
+        config
+            .model_names()
+            .into_iter()
+            .next()
+            .ok_or_else(|| TrainError::BadFile {
+                path: dir.config(),
+                message: "names no model".into(),
+            })?;
     let model_config = config.models[&model_name].clone();
     let tokenizer = SubwordTokenizer::load(&dir.path().join(TOKENIZER_FILE))
         .map_err(|e| TrainError::data("the run's saved tokenizer", e))?;
@@ -84,10 +87,14 @@ pub fn load_translation_run(
             ),
         });
     }
-    let device = mnemo_backend::device(backend)?;
+    let device = device.clone().inner();
     let ckpt = Checkpoint::<MtTrainerState>::read(&dir.checkpoint())?;
     if ckpt.trainer.model_config != model_config {
-        return Err(CheckpointError::mismatch(&dir.checkpoint(), "written for another model config").into());
+        return Err(CheckpointError::mismatch(
+            &dir.checkpoint(),
+            "written for another model config",
+        )
+        .into());
     }
     let model = ckpt.load_model(model_config.init(&device), &dir.checkpoint())?;
     Ok(LoadedTranslationRun {

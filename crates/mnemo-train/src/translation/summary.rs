@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
+use crate::summary::RunSummary;
 use crate::translation::evaluate::BleuReport;
+use crate::translation::task::decoder_name;
+use mnemo_models::Seq2SeqConfig;
 
 /// What a finished (or stopped) translation run reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +43,35 @@ pub struct MtSummary {
     pub test_bleu: BleuReport,
     /// The run directory.
     pub run_dir: PathBuf,
+}
+
+impl MtSummary {
+    /// The summary of a run of `model` that ended as `run` says and decoded with BLEU
+    /// `valid_bleu` and `test_bleu`.
+    pub fn new(
+        run: RunSummary,
+        model: &Seq2SeqConfig,
+        valid_bleu: BleuReport,
+        test_bleu: BleuReport,
+    ) -> Self {
+        Self {
+            model: run.model,
+            decoder: decoder_name(model.decoder).to_string(),
+            encoder_layers: model.encoder_layers,
+            decoder_layers: model.decoder_layers,
+            params: run.params,
+            steps: run.steps,
+            finished: run.finished,
+            train_time_s: run.train_time_s,
+            train_tokens_per_s: run.tokens_per_s,
+            valid: run.valid,
+            test: run.test,
+            best_valid: run.best_valid,
+            valid_bleu,
+            test_bleu,
+            run_dir: run.run_dir,
+        }
+    }
 }
 
 /// A Markdown table of translation runs: decoder, layers, parameters, BLEU, perplexity,

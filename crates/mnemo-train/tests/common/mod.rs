@@ -4,7 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use mnemo_models::Model;
 use mnemo_train::{ExperimentConfig, TrainOptions};
 
@@ -69,11 +69,16 @@ pub fn config(text: &str) -> ExperimentConfig {
     ExperimentConfig::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
-/// Quiet options training into `out`.
+/// The CPU device runs are trained on and reloaded onto.
+pub fn cpu() -> Device {
+    mnemo_backend::device("cpu").unwrap()
+}
+
+/// Quiet options training into `out` on the CPU.
 pub fn options(out: &std::path::Path) -> TrainOptions {
     TrainOptions {
         quiet: true,
-        ..TrainOptions::new(out)
+        ..TrainOptions::new(out, cpu())
     }
 }
 

@@ -1,0 +1,78 @@
+//! One language-model training step: forward over a segment, masked cross-entropy, the
+//! gradient of every parameter, and the state to carry into the next segment.
+//!
+//! This is what the trainer ([`LmTask`](crate::lm::LmTask)), `mnemo compare-backends` and
+//! `mnemo bench` run. Feedback models get their gradients from the hand-written exact
+//! backward ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the
+//! model cannot take it (dropout, post-norm); every other model from burn's autodiff.
+use burn::tensor::{Device, Int, Tensor};
+use mnemo_models::{Model, ModelState, StepProducts};
+
+use crate::feedback_step::{
+    FeedbackBackward, manual_backward, step_products, train_feedback_segment,
+};
+use crate::task::StepOutput;
+
+/// One training segment: input ids and the targets scored against the logits.
+#[derive(Debug, Clone)]
+pub struct LmBatch<'a> {
+    /// Input ids.
+    ///
+    /// # Shapes
+    /// `[B, T]`
+    pub tokens: Tensor<2, Int>,
+    /// Target ids, row-major `B * T`.
+    pub targets: &'a [u32],
+    /// The target id that is not scored.
+    pub no_label: u32,
+}
+
+/// How a language-model step computes its gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LmStep {
+    /// Hand-written or autodiff backward for Feedback models.
+    pub backward: FeedbackBackward,
+    /// How the manual Feedback backward multiplies one step's rows.
+    pub products: StepProducts,
+}
+
+impl LmStep {
+    /// The step with `backward`, multiplying as suits `device` ([`step_products`]).
+    pub fn new(backward: FeedbackBackward, device: &Device) -> Self {
+        Self {
+            backward,
+            products: step_products(device),
+        }
+    }
+
+    /// Loss, gradients (empty when the loss is not finite) and next state of `model` on
+    /// `batch`, starting from `state`.
+    ///
+    /// # Shapes
+    /// - batch.tokens: `[B, T]`
+    /// - batch.targets: `B * T` ids
+    /// - output logits: `[B, T, V]`
+    pub fn run(
+        &self,
+        model: &Model,
+        batch: LmBatch<'_>,
+        state: ModelState,
+    ) -> StepOutput<ModelState> {
+        let LmBatch {
+            tokens,
+            targets,
+            no_label,
+        } = batch;
+        if let Some(fb) = manual_backward(model, self.backward) {
+            let out = train_feedback_segment(fb, tokens, targets, no_label, state, self.products);
+            return StepOutput {
+                stats: out.stats,
+                grads: out.grads,
+                next: out.state,
+                logits: out.logits,
+            };
+        }
+        let out = model.forward_segment(tokens, state);
+        StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
+    }
+}

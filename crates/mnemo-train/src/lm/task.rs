@@ -1,0 +1,175 @@
+//! Language modelling (and the algorithmic tasks) as a [`Task`]: segments of a stream in
+//! order, the model's memory carried from one to the next.
+//!
+//! One optimizer step reads one segment `[B, T]` of the training split. Row `r` of segment
+//! `i + 1` continues row `r` of segment `i` ([`StreamBatcher`]), so the model state returned
+//! by the step (already detached: truncated backpropagation through time) is carried into the
+//! next one; it is reset to a fresh state whenever the segment index wraps to 0 (a new epoch).
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use mnemo_data::{LmUnit, Scoring, Split, StreamBatcher, TaskData};
+use mnemo_models::{Model, ModelConfig, ModelState};
+
+use crate::checkpoint::CheckpointError;
+use crate::error::TrainError;
+use crate::evaluate::{evaluate, segment_tokens, split_batcher};
+use crate::experiment::ExperimentConfig;
+use crate::lm::state::LmPosition;
+use crate::lm::step::{LmBatch, LmStep};
+use crate::loss::LossStats;
+use crate::metrics::Metrics;
+use crate::run_dir::RunDir;
+use crate::summary::RunSummary;
+use crate::task::{Ending, StepOutput, Task};
+use crate::trainer::{differs_from_config, write_file};
+
+/// A language-model run: the data, its batchers and where the training stream stands.
+#[derive(Debug)]
+pub struct LmTask {
+    data: TaskData,
+    kind: &'static str,
+    device: Device,
+    step: LmStep,
+    train: StreamBatcher,
+    valid: StreamBatcher,
+    test: StreamBatcher,
+    scoring: Scoring,
+    next_segment: usize,
+    epoch: u64,
+}
+
+impl LmTask {
+    /// The task of the single-model `config` (see [`ExperimentConfig::for_model`]) on `data`,
+    /// stepping on the autodiff `device`.
+    pub fn new(
+        config: &ExperimentConfig,
+        data: TaskData,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let batchers =
+            [Split::Train, Split::Valid, Split::Test].map(|s| split_batcher(config, &data, s));
+        let [train, valid, test] = batchers;
+        let kind = config.models.values().next().map_or("", ModelConfig::kind);
+        Ok(Self {
+            kind,
+            device: device.clone(),
+            step: LmStep::new(config.train.feedback_backward, device),
+            train: train?,
+            valid: valid?,
+            test: test?,
+            scoring: data.scoring(),
+            next_segment: 0,
+            epoch: 0,
+            data,
+        })
+    }
+}
+
+impl Task for LmTask {
+    type Config = ExperimentConfig;
+    type Position = LmPosition;
+    type Carry = ModelState;
+    type Summary = RunSummary;
+
+    fn start(&self, model: &Model) -> ModelState {
+        model.init_state(self.train.batch(), &self.device)
+    }
+
+    /// The next segment, from the carried state (a fresh one at the start of an epoch).
+    fn step(&mut self, model: &Model, carry: ModelState) -> StepOutput<ModelState> {
+        let carry = match self.next_segment {
+            0 => self.start(model),
+            _ => carry,
+        };
+        let segment = self.train.segment(self.next_segment);
+        self.next_segment += 1;
+        if self.next_segment == self.train.num_segments() {
+            self.next_segment = 0;
+            self.epoch += 1;
+        }
+        let batch = LmBatch {
+            tokens: segment_tokens(&segment, &self.device),
+            targets: &segment.targets,
+            no_label: self.scoring.no_label,
+        };
+        self.step.run(model, batch, carry)
+    }
+
+    fn counted(&self, stats: &LossStats) -> u64 {
+        stats.tokens as u64
+    }
+
+    fn position(&self, carry: &ModelState) -> LmPosition {
+        LmPosition {
+            next_segment: self.next_segment,
+            epoch: self.epoch,
+            segments_per_epoch: self.train.num_segments(),
+            carried: carry.snapshot(),
+        }
+    }
+
+    fn restore(
+        &mut self,
+        model: &Model,
+        saved: &LmPosition,
+        path: &Path,
+    ) -> Result<ModelState, CheckpointError> {
+        if saved.segments_per_epoch != self.train.num_segments() {
+            return Err(differs_from_config(
+                path,
+                "the training data (segments per epoch)",
+            ));
+        }
+        if saved.next_segment >= saved.segments_per_epoch {
+            return Err(CheckpointError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "data position past the end of an epoch".into(),
+            });
+        }
+        self.next_segment = saved.next_segment;
+        self.epoch = saved.epoch;
+        model
+            .restore_state(&saved.carried, self.train.batch(), &self.device)
+            .map_err(|e| CheckpointError::mismatch(path, format!("carried state: {e}")))
+    }
+
+    fn lm_unit(&self) -> Option<LmUnit> {
+        self.scoring.lm
+    }
+
+    fn evaluate(&self, model: &Model, device: &Device, split: Split) -> Metrics {
+        let batcher = match split {
+            Split::Test => &self.test,
+            _ => &self.valid,
+        };
+        evaluate(model, batcher, self.scoring, device)
+    }
+
+    fn write_files(&self, dir: &RunDir) -> Result<(), TrainError> {
+        let vocab = serde_json::to_vec(&self.data.vocab).expect("vocabularies serialise");
+        write_file(&dir.vocab(), &vocab)
+    }
+
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn describe(&self, model: &Model) -> (String, Option<String>) {
+        (
+            format!("{}, {} parameters", self.kind, model.num_params()),
+            None,
+        )
+    }
+
+    fn summarize(
+        &self,
+        _model: &Model,
+        _device: &Device,
+        run: RunSummary,
+        _ending: &mut Ending<'_>,
+    ) -> Result<RunSummary, TrainError> {
+        Ok(run)
+    }
+}

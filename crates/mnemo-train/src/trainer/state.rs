@@ -1,0 +1,112 @@
+//! What a checkpoint records about a run besides the weights and the optimizer moments.
+use std::ops::Deref;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::CheckpointError;
+use crate::metrics::{Metrics, MetricsAccumulator};
+
+/// Where training stands: everything besides the weights and the optimizer moments that a
+/// resumed run needs to continue exactly as an uninterrupted one.
+///
+/// `M`, `D` and `C` are the task's model, `[data]` and `[train]` configs (checked on resume);
+/// `P` is its data position ([`Task::Position`](crate::task::Task::Position)), whose fields
+/// also read as fields of the state (`state.next_segment`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunState<M, D, C, P> {
+    /// Name of the model in the experiment config.
+    pub model_name: String,
+    /// The resolved model config the weights belong to (checked on resume).
+    pub model_config: M,
+    /// The data config (checked on resume: the data must be the same).
+    pub data: D,
+    /// Batch and segment sizes (checked on resume: they define the data position).
+    pub train: C,
+    /// The run seed.
+    pub seed: u64,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Where the training data stands, and what is carried into the next batch.
+    pub position: P,
+    /// Seconds spent training so far (all sessions).
+    pub train_time_s: f64,
+    /// Counted training positions read so far.
+    pub tokens_seen: u64,
+    /// Train metrics of the last log window, if any.
+    pub last_train: Option<Metrics>,
+    /// The open log window (steps since the last train log line).
+    pub window: MetricsAccumulator,
+    /// The last validation result and its step, if any.
+    pub last_valid: Option<(u64, Metrics)>,
+    /// The best (highest accuracy, then lowest loss) validation result and its step, if any.
+    pub best_valid: Option<(u64, Metrics)>,
+}
+
+impl<M: PartialEq, D: PartialEq, C: PartialEq, P> RunState<M, D, C, P> {
+    /// The state of a fresh run at step 0.
+    pub fn new(
+        model_name: &str,
+        model_config: M,
+        data: D,
+        train: C,
+        seed: u64,
+        position: P,
+    ) -> Self {
+        Self {
+            model_name: model_name.to_string(),
+            model_config,
+            data,
+            train,
+            seed,
+            step: 0,
+            position,
+            train_time_s: 0.0,
+            tokens_seen: 0,
+            last_train: None,
+            window: MetricsAccumulator::default(),
+            last_valid: None,
+            best_valid: None,
+        }
+    }
+
+    /// Refuse `saved` (read from the checkpoint at `path`) unless it was written by this very
+    /// run: same model name and config, seed, data and batching.
+    pub fn check_resumable(&self, saved: &Self, path: &Path) -> Result<(), CheckpointError> {
+        let differs = [
+            (
+                saved.model_name != self.model_name,
+                "the model name".to_string(),
+            ),
+            (
+                saved.model_config != self.model_config,
+                format!("models.{}", self.model_name),
+            ),
+            (saved.seed != self.seed, "run.seed".into()),
+            (saved.data != self.data, "[data]".into()),
+            (saved.train != self.train, "[train]".into()),
+        ];
+        match differs.into_iter().find(|(differ, _)| *differ) {
+            Some((_, what)) => Err(differs_from_config(path, &what)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The error for a checkpoint at `path` whose `what` differs from the config.
+pub fn differs_from_config(path: &Path, what: &str) -> CheckpointError {
+    CheckpointError::mismatch(
+        path,
+        format!("{what} differs from the config; train into another --out"),
+    )
+}
+
+impl<M, D, C, P> Deref for RunState<M, D, C, P> {
+    type Target = P;
+
+    /// The data position.
+    fn deref(&self) -> &P {
+        &self.position
+    }
+}
