@@ -23,7 +23,10 @@ pub struct ResidualConfig {
 impl ResidualConfig {
     /// Build the block.
     pub fn init(&self, device: &Device) -> Residual {
-        Residual { norm: NormConfig::new(self.d_model, self.norm).init(device), placement: self.placement }
+        Residual {
+            norm: NormConfig::new(self.d_model, self.norm).init(device),
+            placement: self.placement,
+        }
     }
 }
 
@@ -43,7 +46,11 @@ impl Residual {
     /// # Shapes
     /// - x: `[..., D]`; `f` maps `[..., D]` to `[..., D]`
     /// - output: `[..., D]`
-    pub fn forward<const N: usize>(&self, x: Tensor<N>, f: impl FnOnce(Tensor<N>) -> Tensor<N>) -> Tensor<N> {
+    pub fn forward<const N: usize>(
+        &self,
+        x: Tensor<N>,
+        f: impl FnOnce(Tensor<N>) -> Tensor<N>,
+    ) -> Tensor<N> {
         match self.placement {
             NormPlacement::Pre => x.clone() + f(self.norm.forward(x)),
             NormPlacement::Post => self.norm.forward(x.clone() + f(x)),
@@ -80,7 +87,12 @@ mod tests {
         let x = Tensor::<3>::random([2, 3, 8], Distribution::Normal(1.0, 2.0), &device);
         let f = |h: Tensor<3>| h.clone() * h.mul_scalar(0.5);
         for placement in [NormPlacement::Pre, NormPlacement::Post] {
-            let block = ResidualConfig { d_model: 8, norm: NormKind::Layer, placement }.init(&device);
+            let block = ResidualConfig {
+                d_model: 8,
+                norm: NormKind::Layer,
+                placement,
+            }
+            .init(&device);
             let got = block.forward(x.clone(), f);
             let want = match placement {
                 NormPlacement::Pre => x.clone() + f(block.norm.forward(x.clone())),
@@ -91,19 +103,38 @@ mod tests {
         }
         // The sublayer's view of x is what `forward` passes to f.
         for placement in [NormPlacement::Pre, NormPlacement::Post] {
-            let block = ResidualConfig { d_model: 8, norm: NormKind::Rms, placement }.init(&device);
+            let block = ResidualConfig {
+                d_model: 8,
+                norm: NormKind::Rms,
+                placement,
+            }
+            .init(&device);
             let mut seen = None;
             block.forward(x.clone(), |h| {
                 seen = Some(h.clone());
                 h
             });
-            let diff = (seen.unwrap() - block.sublayer_input(x.clone())).abs().max().into_scalar::<f32>();
+            let diff = (seen.unwrap() - block.sublayer_input(x.clone()))
+                .abs()
+                .max()
+                .into_scalar::<f32>();
             assert_eq!(diff, 0.0, "{placement:?}");
         }
         // The two placements differ (the test above could not pass with one formula for both).
-        let pre = ResidualConfig { d_model: 8, norm: NormKind::Layer, placement: NormPlacement::Pre }.init(&device);
-        let post = Residual { norm: pre.norm.clone(), placement: NormPlacement::Post };
-        let gap = (pre.forward(x.clone(), f) - post.forward(x, f)).abs().max().into_scalar::<f32>();
+        let pre = ResidualConfig {
+            d_model: 8,
+            norm: NormKind::Layer,
+            placement: NormPlacement::Pre,
+        }
+        .init(&device);
+        let post = Residual {
+            norm: pre.norm.clone(),
+            placement: NormPlacement::Post,
+        };
+        let gap = (pre.forward(x.clone(), f) - post.forward(x, f))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
         assert!(gap > 1e-3, "pre and post gave the same output");
     }
 }

@@ -25,8 +25,8 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use mnemo_core::{
-    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm, NormConfig,
-    NormKind, NormPlacement, Residual, ResidualConfig, key_padding_mask,
+    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, FeedForwardConfig,
+    Norm, NormConfig, NormKind, NormPlacement, Residual, ResidualConfig, key_padding_mask,
 };
 use serde::{Deserialize, Serialize};
 
@@ -125,11 +125,22 @@ impl Seq2SeqConfig {
 
     /// Check every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_common(self.vocab_size, self.d_model, self.n_heads, 1, self.d_ff, self.span, self.dropout)?;
+        check_common(
+            self.vocab_size,
+            self.d_model,
+            self.n_heads,
+            1,
+            self.d_ff,
+            self.span,
+            self.dropout,
+        )?;
         if self.vocab_size <= EOS as usize {
             return Err(ConfigError::new(
                 "vocab_size",
-                format!("must exceed the 4 special tokens (<pad> <unk> <s> </s>), got {}", self.vocab_size),
+                format!(
+                    "must exceed the 4 special tokens (<pad> <unk> <s> </s>), got {}",
+                    self.vocab_size
+                ),
             ));
         }
         if self.encoder_layers == 0 {
@@ -146,12 +157,20 @@ impl Seq2SeqConfig {
 
     /// The norm placement `pre_norm` selects.
     pub(crate) fn placement(&self) -> NormPlacement {
-        if self.pre_norm { NormPlacement::Pre } else { NormPlacement::Post }
+        if self.pre_norm {
+            NormPlacement::Pre
+        } else {
+            NormPlacement::Post
+        }
     }
 
     /// The residual block of every sublayer, encoder and decoder.
     pub(crate) fn residual(&self) -> ResidualConfig {
-        ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement() }
+        ResidualConfig {
+            d_model: self.d_model,
+            norm: self.norm,
+            placement: self.placement(),
+        }
     }
 
     /// Build the model with its parameters materialised (seed the device first to reproduce).
@@ -166,7 +185,11 @@ impl Seq2SeqConfig {
 
     fn build(&self, device: &Device) -> Seq2Seq {
         let d = self.d_model;
-        let enc_scale = if self.pre_norm { 1.0 / (2.0 * self.encoder_layers as f64).sqrt() } else { 1.0 };
+        let enc_scale = if self.pre_norm {
+            1.0 / (2.0 * self.encoder_layers as f64).sqrt()
+        } else {
+            1.0
+        };
         let encoder = (0..self.encoder_layers)
             .map(|_| EncoderLayer {
                 attn_residual: self.residual().init(device),
@@ -179,7 +202,12 @@ impl Seq2SeqConfig {
                 }
                 .init(device),
                 ff_residual: self.residual().init(device),
-                ff: FeedForwardConfig { d_model: d, d_ff: self.d_ff, dropout: self.dropout }.init(device),
+                ff: FeedForwardConfig {
+                    d_model: d,
+                    d_ff: self.d_ff,
+                    dropout: self.dropout,
+                }
+                .init(device),
             })
             .collect();
         let std = 1.0 / (d as f64).sqrt();
@@ -188,7 +216,9 @@ impl Seq2SeqConfig {
                 .with_initializer(Initializer::Normal { mean: 0.0, std })
                 .init(device),
             encoder,
-            encoder_norm: self.pre_norm.then(|| NormConfig::new(d, self.norm).init(device)),
+            encoder_norm: self
+                .pre_norm
+                .then(|| NormConfig::new(d, self.norm).init(device)),
             decoder: Decoder::init(self, device),
             dropout: DropoutConfig::new(self.dropout).init(),
             max_len: self.max_len,
@@ -215,7 +245,9 @@ impl EncoderLayer {
     /// - key_mask: `[B, 1, 1, S]` (true = padding)
     /// - output: `[B, S, D]`
     pub fn forward(&self, x: Tensor<3>, key_mask: Tensor<4, Bool>) -> Tensor<3> {
-        let x = self.attn_residual.forward(x, |h| self.attn.forward(h, Some(key_mask)));
+        let x = self
+            .attn_residual
+            .forward(x, |h| self.attn.forward(h, Some(key_mask)));
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }
@@ -242,7 +274,10 @@ impl Encoded {
     /// # Shapes
     /// - rows: `[B']` indices into `0..B`
     pub fn select(&self, rows: Tensor<1, Int>) -> Encoded {
-        let ids: Vec<usize> = int_vec(rows.clone()).into_iter().map(|r| r as usize).collect();
+        let ids: Vec<usize> = int_vec(rows.clone())
+            .into_iter()
+            .map(|r| r as usize)
+            .collect();
         Encoded {
             states: self.states.clone().select(0, rows.clone()),
             key_mask: self.key_mask.clone().select(0, rows),
@@ -289,7 +324,8 @@ impl Seq2Seq {
     /// - output: `[B, T, D]`
     pub(crate) fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let d = self.embedding.weight.dims()[1];
-        self.dropout.forward(self.embedding.forward(tokens).mul_scalar((d as f64).sqrt()))
+        self.dropout
+            .forward(self.embedding.forward(tokens).mul_scalar((d as f64).sqrt()))
     }
 
     /// Tied output projection.
@@ -301,7 +337,9 @@ impl Seq2Seq {
         let [b, t, d] = h.dims();
         let v = self.vocab_size();
         // One [B·T, D] x [D, V] product (a broadcast batched matmul would expand E B times).
-        h.reshape([b * t, d]).matmul(self.embedding.weight.val().transpose()).reshape([b, t, v])
+        h.reshape([b * t, d])
+            .matmul(self.embedding.weight.val().transpose())
+            .reshape([b, t, v])
     }
 
     /// Encode a padded batch of source sentences.
@@ -311,7 +349,10 @@ impl Seq2Seq {
     pub fn encode(&self, src: Tensor<2, Int>) -> Encoded {
         let [b, s] = src.dims();
         let ids = int_vec(src.clone().reshape([b * s]));
-        let src_lens = ids.chunks(s).map(|row| row.iter().filter(|&&t| t != PAD as i64).count()).collect();
+        let src_lens = ids
+            .chunks(s)
+            .map(|row| row.iter().filter(|&&t| t != PAD as i64).count())
+            .collect();
         let key_mask = key_padding_mask(src.clone(), PAD as i64);
         let mut h = self.embed(src); // [B,S,D]
         for layer in &self.encoder {
@@ -320,7 +361,11 @@ impl Seq2Seq {
         if let Some(norm) = &self.encoder_norm {
             h = norm.forward(h);
         }
-        Encoded { states: h, key_mask, src_lens }
+        Encoded {
+            states: h,
+            key_mask,
+            src_lens,
+        }
     }
 
     /// Teacher-forced logits for every target position (the Transformer decoder runs in
@@ -366,5 +411,8 @@ impl Seq2Seq {
 
 /// An integer tensor's values.
 pub(crate) fn int_vec<const N: usize>(x: Tensor<N, Int>) -> Vec<i64> {
-    x.into_data().convert::<i64>().try_to_vec::<i64>().expect("int tensor data")
+    x.into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("int tensor data")
 }

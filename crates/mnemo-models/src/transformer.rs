@@ -80,8 +80,16 @@ impl TransformerConfig {
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
         let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 };
-        let residual = ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement };
+        let out_init_scale = if pre {
+            1.0 / (2.0 * self.n_layers as f64).sqrt()
+        } else {
+            1.0
+        };
+        let residual = ResidualConfig {
+            d_model: self.d_model,
+            norm: self.norm,
+            placement: self.placement,
+        };
         let layers = (0..self.n_layers)
             .map(|_| TransformerLayer {
                 attn_residual: residual.init(device),
@@ -183,7 +191,11 @@ impl TransformerLm {
     /// Empty caches, one per layer.
     pub fn init_state(&self) -> TransformerState {
         TransformerState {
-            caches: self.layers.iter().map(|l| KvCache::new(l.attn.span())).collect(),
+            caches: self
+                .layers
+                .iter()
+                .map(|l| KvCache::new(l.attn.span()))
+                .collect(),
         }
     }
 
@@ -209,8 +221,14 @@ impl TransformerLm {
     /// # Shapes
     /// - token: `[B]`
     /// - output: `[B, V]`
-    pub fn forward_step(&self, token: Tensor<1, Int>, state: TransformerState) -> (Tensor<2>, TransformerState) {
-        let mut h = self.dropout.forward(self.embedding.forward(token.unsqueeze_dim(1))); // [B,1,D]
+    pub fn forward_step(
+        &self,
+        token: Tensor<1, Int>,
+        state: TransformerState,
+    ) -> (Tensor<2>, TransformerState) {
+        let mut h = self
+            .dropout
+            .forward(self.embedding.forward(token.unsqueeze_dim(1))); // [B,1,D]
         let mut caches = Vec::with_capacity(self.layers.len());
         for (layer, cache) in self.layers.iter().zip(state.caches) {
             let (next, cache) = layer.forward_step(h, cache);
@@ -231,7 +249,9 @@ mod tests {
         let mut x = seed;
         let data: Vec<i64> = (0..b * t)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((x >> 33) % vocab as u64) as i64
             })
             .collect();
@@ -263,7 +283,8 @@ mod tests {
             let mut state = model.init_state();
             let mut steps = Vec::new();
             for t in 0..9 {
-                let (logits, s) = model.forward_step(x.clone().slice([0..2, t..t + 1]).squeeze_dim(1), state);
+                let (logits, s) =
+                    model.forward_step(x.clone().slice([0..2, t..t + 1]).squeeze_dim(1), state);
                 state = s;
                 steps.push(logits.unsqueeze_dim(1));
             }
@@ -279,11 +300,16 @@ mod tests {
         for config in configs() {
             let model = config.init(&device);
             let x = tokens(2, 8, 11, 5, &device);
-            let y = x.clone().slice_assign([0..2, 5..8], tokens(2, 3, 11, 9, &device));
+            let y = x
+                .clone()
+                .slice_assign([0..2, 5..8], tokens(2, 3, 11, 9, &device));
             let (a, b) = (model.forward(x), model.forward(y));
             let past = max_abs_diff(a.clone().slice([0..2, 0..5]), b.clone().slice([0..2, 0..5]));
             assert!(past < 1e-6, "past changed by {past}");
-            assert!(max_abs_diff(a, b) > 1e-4, "future change had no effect at all");
+            assert!(
+                max_abs_diff(a, b) > 1e-4,
+                "future change had no effect at all"
+            );
         }
     }
 
@@ -296,7 +322,16 @@ mod tests {
         config.n_layers = 1;
         let model = config.init(&device);
         let x = tokens(1, 8, 11, 1, &device);
-        let y = x.clone().slice_assign([0..1, 0..1], Tensor::from_data(TensorData::new(vec![(x.clone().slice([0..1, 0..1]).into_scalar::<i64>() + 1) % 11], [1, 1]), &device));
+        let y = x.clone().slice_assign(
+            [0..1, 0..1],
+            Tensor::from_data(
+                TensorData::new(
+                    vec![(x.clone().slice([0..1, 0..1]).into_scalar::<i64>() + 1) % 11],
+                    [1, 1],
+                ),
+                &device,
+            ),
+        );
         let (a, b) = (model.forward(x), model.forward(y));
         // One layer with span 3: position 3 and later cannot see position 0.
         let far = max_abs_diff(a.clone().slice([0..1, 3..8]), b.clone().slice([0..1, 3..8]));

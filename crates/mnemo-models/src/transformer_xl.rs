@@ -27,8 +27,8 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm, NormConfig,
-    NormKind, NormPlacement, Residual, ResidualConfig, SegmentMemory,
+    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm,
+    NormConfig, NormKind, NormPlacement, Residual, ResidualConfig, SegmentMemory,
 };
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +136,9 @@ impl TransformerXlConfig {
             None => Ok(longest + 1),
             Some(p) if p < longest + 1 => Err(ConfigError::new(
                 "relative_span",
-                format!("({p}) must cover every distance a layer sees: the longest memory ({longest}) + 1"),
+                format!(
+                    "({p}) must cover every distance a layer sees: the longest memory ({longest}) + 1"
+                ),
             )),
             Some(p) => Ok(p),
         }
@@ -145,7 +147,15 @@ impl TransformerXlConfig {
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         // The span of check_common is the schedule here; it is checked below.
-        check_common(self.vocab_size, self.d_model, self.n_heads, self.n_layers, self.d_ff, 1, self.dropout)?;
+        check_common(
+            self.vocab_size,
+            self.d_model,
+            self.n_heads,
+            self.n_layers,
+            self.d_ff,
+            1,
+            self.dropout,
+        )?;
         self.positions().map(|_| ())
     }
 
@@ -154,8 +164,16 @@ impl TransformerXlConfig {
         let lens = self.memory_lens().expect("validated config");
         let positions = self.positions().expect("validated config");
         let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 };
-        let residual = ResidualConfig { d_model: self.d_model, norm: self.norm, placement: self.placement };
+        let out_init_scale = if pre {
+            1.0 / (2.0 * self.n_layers as f64).sqrt()
+        } else {
+            1.0
+        };
+        let residual = ResidualConfig {
+            d_model: self.d_model,
+            norm: self.norm,
+            placement: self.placement,
+        };
         let layers = lens
             .iter()
             .map(|&memory_len| XlLayer {
@@ -169,8 +187,12 @@ impl TransformerXlConfig {
                 }
                 .init(device),
                 ff_residual: residual.init(device),
-                ff: FeedForwardConfig { d_model: self.d_model, d_ff: self.d_ff, dropout: self.dropout }
-                    .init(device),
+                ff: FeedForwardConfig {
+                    d_model: self.d_model,
+                    d_ff: self.d_ff,
+                    dropout: self.dropout,
+                }
+                .init(device),
                 memory_len,
                 trained_memory_len: memory_len,
             })
@@ -210,7 +232,10 @@ impl XlLayer {
         let x = self.attn_residual.forward(x, |h| {
             // h is the segment as the sublayer sees it; the memory goes through the same map.
             let context = match memory.states() {
-                Some(m) => Tensor::cat(vec![self.attn_residual.sublayer_input(m.clone()), h.clone()], 1),
+                Some(m) => Tensor::cat(
+                    vec![self.attn_residual.sublayer_input(m.clone()), h.clone()],
+                    1,
+                ),
                 None => h.clone(),
             }; // [B,M+T,D]
             self.attn.forward_with_memory(h, context, self.memory_len)
@@ -244,14 +269,26 @@ pub struct TransformerXlState {
 impl TransformerXlState {
     /// Move the memories to `device`.
     pub fn to_device(self, device: &Device) -> Self {
-        Self { memories: self.memories.into_iter().map(|m| m.to_device(device)).collect() }
+        Self {
+            memories: self
+                .memories
+                .into_iter()
+                .map(|m| m.to_device(device))
+                .collect(),
+        }
     }
 }
 
 impl TransformerXlLm {
     /// Empty memories, one per layer.
     pub fn init_state(&self) -> TransformerXlState {
-        TransformerXlState { memories: self.layers.iter().map(|l| SegmentMemory::new(l.memory_len)).collect() }
+        TransformerXlState {
+            memories: self
+                .layers
+                .iter()
+                .map(|l| SegmentMemory::new(l.memory_len))
+                .collect(),
+        }
     }
 
     /// Model width D.
@@ -271,7 +308,12 @@ impl TransformerXlLm {
         if len == 0 {
             return Err("the evaluation memory length must be at least 1".into());
         }
-        let longest = self.layers.iter().map(|l| l.trained_memory_len).max().unwrap_or(0);
+        let longest = self
+            .layers
+            .iter()
+            .map(|l| l.trained_memory_len)
+            .max()
+            .unwrap_or(0);
         for layer in &mut self.layers {
             if layer.trained_memory_len == longest {
                 layer.memory_len = len;
@@ -290,8 +332,16 @@ impl TransformerXlLm {
     /// # Shapes
     /// - tokens: `[B, T]`
     /// - output: `[B, T, V]`
-    pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: TransformerXlState) -> (Tensor<3>, TransformerXlState) {
-        assert_eq!(state.memories.len(), self.layers.len(), "one memory per layer");
+    pub fn forward_segment(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: TransformerXlState,
+    ) -> (Tensor<3>, TransformerXlState) {
+        assert_eq!(
+            state.memories.len(),
+            self.layers.len(),
+            "one memory per layer"
+        );
         let mut h = self.dropout.forward(self.embedding.forward(tokens)); // [B,T,D]
         let mut memories = Vec::with_capacity(self.layers.len());
         for (layer, memory) in self.layers.iter().zip(state.memories) {
@@ -308,7 +358,11 @@ impl TransformerXlLm {
     /// # Shapes
     /// - token: `[B]`
     /// - output: `[B, V]`
-    pub fn forward_step(&self, token: Tensor<1, Int>, state: TransformerXlState) -> (Tensor<2>, TransformerXlState) {
+    pub fn forward_step(
+        &self,
+        token: Tensor<1, Int>,
+        state: TransformerXlState,
+    ) -> (Tensor<2>, TransformerXlState) {
         let (logits, state) = self.forward_segment(token.unsqueeze_dim(1), state);
         (logits.squeeze_dim(1), state)
     }

@@ -14,8 +14,8 @@ use mnemo_core::{NormKind, seeded};
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
 use mnemo_models::{
-    BOS, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search, greedy, greedy_search,
-    next_token_log_probs,
+    BOS, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search, greedy,
+    greedy_search, next_token_log_probs,
 };
 
 const VOCAB: usize = 17;
@@ -29,17 +29,34 @@ fn seeded(config: &Seq2SeqConfig, seed: u64, device: &Device) -> Seq2Seq {
 /// and a span shorter than the target (the caches slide).
 fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
     let mut out = Vec::new();
-    for (kind, name) in [(DecoderKind::Transformer, "transformer"), (DecoderKind::Feedback, "feedback")] {
+    for (kind, name) in [
+        (DecoderKind::Transformer, "transformer"),
+        (DecoderKind::Feedback, "feedback"),
+    ] {
         let base = Seq2SeqConfig::tiny(VOCAB, kind);
         out.push((name, base.clone()));
-        out.push((if name == "feedback" { "feedback post-norm rms per-layer kv" } else { "transformer post-norm rms" }, Seq2SeqConfig {
-            pre_norm: false,
-            norm: NormKind::Rms,
-            share_kv: false,
-            decoder_layers: 3,
-            ..base.clone()
-        }));
-        out.push((if name == "feedback" { "feedback short span" } else { "transformer short span" }, Seq2SeqConfig { span: 3, ..base }));
+        out.push((
+            if name == "feedback" {
+                "feedback post-norm rms per-layer kv"
+            } else {
+                "transformer post-norm rms"
+            },
+            Seq2SeqConfig {
+                pre_norm: false,
+                norm: NormKind::Rms,
+                share_kv: false,
+                decoder_layers: 3,
+                ..base.clone()
+            },
+        ));
+        out.push((
+            if name == "feedback" {
+                "feedback short span"
+            } else {
+                "transformer short span"
+            },
+            Seq2SeqConfig { span: 3, ..base },
+        ));
     }
     out
 }
@@ -51,14 +68,29 @@ fn batch(lens: &[usize], width: usize, seed: u64, bos: bool, device: &Device) ->
 }
 
 /// [`batch`] over a vocabulary of `vocab` ids.
-fn batch_of(vocab: usize, lens: &[usize], width: usize, seed: u64, bos: bool, device: &Device) -> Tensor<2, Int> {
+fn batch_of(
+    vocab: usize,
+    lens: &[usize],
+    width: usize,
+    seed: u64,
+    bos: bool,
+    device: &Device,
+) -> Tensor<2, Int> {
     let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut data = Vec::with_capacity(lens.len() * width);
     for &len in lens {
         for j in 0..width {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let token = 4 + ((x >> 33) % (vocab as u64 - 4)) as i64;
-            data.push(if j >= len { PAD as i64 } else if bos && j == 0 { BOS as i64 } else { token });
+            data.push(if j >= len {
+                PAD as i64
+            } else if bos && j == 0 {
+                BOS as i64
+            } else {
+                token
+            });
         }
     }
     Tensor::from_data(TensorData::new(data, [lens.len(), width]), device)
@@ -73,7 +105,11 @@ fn stepped(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2, Int>) -> Tens
     let [_b, t] = tgt_in.dims();
     let mut state = model.start(&model.encode(src));
     let steps: Vec<Tensor<3>> = (0..t)
-        .map(|i| model.step(&mut state, tgt_in.clone().narrow(1, i, 1).squeeze_dim(1)).unsqueeze_dim(1))
+        .map(|i| {
+            model
+                .step(&mut state, tgt_in.clone().narrow(1, i, 1).squeeze_dim(1))
+                .unsqueeze_dim(1)
+        })
         .collect();
     assert_eq!(state.steps(), t);
     Tensor::cat(steps, 1)
@@ -89,7 +125,10 @@ fn incremental_steps_equal_teacher_forcing() {
         let forward = model.forward(src.clone(), tgt_in.clone());
         assert_eq!(forward.dims(), [3, 9, VOCAB]);
         let diff = max_abs_diff(forward, stepped(&model, src, tgt_in));
-        assert!(diff < 1e-4, "{name}: cached steps differ from forward by {diff}");
+        assert!(
+            diff < 1e-4,
+            "{name}: cached steps differ from forward by {diff}"
+        );
     }
 }
 
@@ -100,11 +139,19 @@ fn target_is_causal() {
         let model = seeded(&config, 2, &device);
         let src = batch(&[5, 4], 5, 3, false, &device);
         let x = batch(&[8, 8], 8, 4, true, &device);
-        let y = x.clone().slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, &device));
+        let y = x
+            .clone()
+            .slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, &device));
         let (a, b) = (model.forward(src.clone(), x), model.forward(src, y));
         let past = max_abs_diff(a.clone().narrow(1, 0, 5), b.clone().narrow(1, 0, 5));
-        assert!(past < 1e-6, "{name}: logits before the change moved by {past}");
-        assert!(max_abs_diff(a, b) > 1e-4, "{name}: the change had no effect");
+        assert!(
+            past < 1e-6,
+            "{name}: logits before the change moved by {past}"
+        );
+        assert!(
+            max_abs_diff(a, b) > 1e-4,
+            "{name}: the change had no effect"
+        );
     }
 }
 
@@ -119,26 +166,47 @@ fn source_padding_is_invisible() {
         // Extra PAD columns.
         let wide = Tensor::cat(vec![src.clone(), Tensor::zeros([2, 3], &device)], 1);
         let d = max_abs_diff(base.clone(), model.forward(wide, tgt_in.clone()));
-        assert!(d < 1e-5, "{name}: extra PAD columns changed the logits by {d}");
+        assert!(
+            d < 1e-5,
+            "{name}: extra PAD columns changed the logits by {d}"
+        );
         // Row 1 alone, unpadded, equals row 1 of the padded batch.
-        let alone = model.forward(src.clone().slice([1..2, 0..3]), tgt_in.clone().slice([1..2, 0..5]));
+        let alone = model.forward(
+            src.clone().slice([1..2, 0..3]),
+            tgt_in.clone().slice([1..2, 0..5]),
+        );
         let d = max_abs_diff(base.clone().slice([1..2, 0..5]), alone);
         assert!(d < 1e-5, "{name}: padding row 1 changed its logits by {d}");
         // A real source token does matter.
-        let changed = src.clone().slice_assign([1..2, 0..1], Tensor::from_data(TensorData::new(vec![4i64], [1, 1]), &device));
+        let changed = src.clone().slice_assign(
+            [1..2, 0..1],
+            Tensor::from_data(TensorData::new(vec![4i64], [1, 1]), &device),
+        );
         let changed = if src.clone().slice([1..2, 0..1]).into_scalar::<i64>() == 4 {
-            src.clone().slice_assign([1..2, 0..1], Tensor::from_data(TensorData::new(vec![5i64], [1, 1]), &device))
+            src.clone().slice_assign(
+                [1..2, 0..1],
+                Tensor::from_data(TensorData::new(vec![5i64], [1, 1]), &device),
+            )
         } else {
             changed
         };
-        assert!(max_abs_diff(base, model.forward(changed, tgt_in)) > 1e-4, "{name}: source token had no effect");
+        assert!(
+            max_abs_diff(base, model.forward(changed, tgt_in)) > 1e-4,
+            "{name}: source token had no effect"
+        );
     }
 }
 
 /// The Feedback decoder written out op by op from DESIGN.md §4 plus cross-attention: a list of
 /// memories (S zero memories first), the last S concatenated and re-projected at every step.
-fn naive_feedback_logits(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2, Int>) -> Tensor<3> {
-    let Decoder::Feedback(dec) = &model.decoder else { panic!("feedback decoder expected") };
+fn naive_feedback_logits(
+    model: &Seq2Seq,
+    src: Tensor<2, Int>,
+    tgt_in: Tensor<2, Int>,
+) -> Tensor<3> {
+    let Decoder::Feedback(dec) = &model.decoder else {
+        panic!("feedback decoder expected")
+    };
     let enc = model.encode(src);
     let [b, t_len] = tgt_in.dims();
     let d = model.embedding.weight.dims()[1];
@@ -146,7 +214,10 @@ fn naive_feedback_logits(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2,
     let heads = dec.core.layers[0].n_heads;
     let dh = d / heads;
     let device = enc.states.device();
-    let emb = model.embedding.forward(tgt_in).mul_scalar((d as f32).sqrt());
+    let emb = model
+        .embedding
+        .forward(tgt_in)
+        .mul_scalar((d as f32).sqrt());
     let w = softmax(dec.core.mix.val(), 0);
     let mut mems: Vec<Tensor<3>> = (0..s).map(|_| Tensor::zeros([b, 1, d], &device)).collect();
     // Additive source mask: -1e9 at padding, per row.
@@ -166,21 +237,37 @@ fn naive_feedback_logits(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2,
         let mut m = h.clone() * w.clone().narrow(0, 0, 1).reshape([1, 1, 1]);
         for (l, (fl, cross)) in dec.core.layers.iter().zip(&dec.cross).enumerate() {
             let (cross_norm, cross) = (&cross.residual.norm, &cross.attention);
-            let proj = &dec.core.memory_projections[if dec.core.memory_projections.len() == 1 { 0 } else { l }];
+            let proj = &dec.core.memory_projections[if dec.core.memory_projections.len() == 1 {
+                0
+            } else {
+                l
+            }];
             let mn = proj.norm.forward(window.clone());
-            let (k, v) = (split(proj.key.forward(mn.clone())), split(proj.value.forward(mn)));
+            let (k, v) = (
+                split(proj.key.forward(mn.clone())),
+                split(proj.value.forward(mn)),
+            );
             let table = fl.positions.table.val();
-            let p = Tensor::cat((0..s).map(|j| table.clone().narrow(0, s - j - 1, 1)).collect(), 0); // [S,Dh]
+            let p = Tensor::cat(
+                (0..s)
+                    .map(|j| table.clone().narrow(0, s - j - 1, 1))
+                    .collect(),
+                0,
+            ); // [S,Dh]
             let self_attn = |x: Tensor<3>| {
                 let q = split(fl.query.forward(x));
-                let scores = q.matmul((k.clone() + p.clone().unsqueeze::<4>()).swap_dims(2, 3)).div_scalar((dh as f32).sqrt());
-                fl.output.forward(merge(softmax(scores, 3).matmul(v.clone())))
+                let scores = q
+                    .matmul((k.clone() + p.clone().unsqueeze::<4>()).swap_dims(2, 3))
+                    .div_scalar((dh as f32).sqrt());
+                fl.output
+                    .forward(merge(softmax(scores, 3).matmul(v.clone())))
             };
             let cross_attn = |x: Tensor<3>| {
                 let q = split(cross.query.forward(x));
                 let ks = split(cross.key.forward(enc.states.clone()));
                 let vs = split(cross.value.forward(enc.states.clone()));
-                let scores = q.matmul(ks.swap_dims(2, 3)).div_scalar((dh as f32).sqrt()) + src_bias.clone();
+                let scores =
+                    q.matmul(ks.swap_dims(2, 3)).div_scalar((dh as f32).sqrt()) + src_bias.clone();
                 cross.output.forward(merge(softmax(scores, 3).matmul(vs)))
             };
             h = if fl.attn_residual.is_pre() {
@@ -208,9 +295,15 @@ fn naive_feedback_logits(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2,
 #[test]
 fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
     let device = mnemo_backend::test_device();
-    for (name, config) in configs().into_iter().filter(|(n, _)| n.starts_with("feedback")) {
+    for (name, config) in configs()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("feedback"))
+    {
         for layers in [1, config.decoder_layers] {
-            let config = Seq2SeqConfig { decoder_layers: layers, ..config.clone() };
+            let config = Seq2SeqConfig {
+                decoder_layers: layers,
+                ..config.clone()
+            };
             let model = seeded(&config, 4, &device);
             // Non-uniform mixing weights.
             let model = match model.decoder {
@@ -218,7 +311,9 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
                     decoder: Decoder::Feedback(FeedbackDecoder {
                         core: FeedbackCore {
                             mix: dec.core.mix.map(|w| {
-                                (w + seeded::normal([layers + 1], 40 + layers as u64, &device)).detach().require_grad()
+                                (w + seeded::normal([layers + 1], 40 + layers as u64, &device))
+                                    .detach()
+                                    .require_grad()
                             }),
                             ..dec.core
                         },
@@ -234,33 +329,56 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
             let fast = model.forward(src.clone(), tgt_in.clone());
             let slow = naive_feedback_logits(&model, src, tgt_in);
             let diff = max_abs_diff(fast.clone(), slow.clone());
-            assert!(diff < 1e-5 * (1.0 + max_abs(fast.clone())), "{name} L={layers}: logits differ by {diff}");
+            assert!(
+                diff < 1e-5 * (1.0 + max_abs(fast.clone())),
+                "{name} L={layers}: logits differ by {diff}"
+            );
             let g_fast = (fast * probe.clone()).sum().backward();
             let g_slow = (slow * probe).sum().backward();
-            let Decoder::Feedback(dec) = &model.decoder else { unreachable!() };
+            let Decoder::Feedback(dec) = &model.decoder else {
+                unreachable!()
+            };
             let compare = |label: String, p: Tensor<2>| {
                 let a = p.grad(&g_fast).expect("fast grad");
                 let b = p.grad(&g_slow).expect("slow grad");
                 let scale = 1.0 + max_abs(b.clone());
                 let diff = max_abs_diff(a.clone(), b);
-                assert!(diff < 1e-4 * scale, "{name} L={layers}: grad of {label} differs by {diff}");
-                assert!(max_abs(a) > 0.0, "{name} L={layers}: grad of {label} is zero");
+                assert!(
+                    diff < 1e-4 * scale,
+                    "{name} L={layers}: grad of {label} differs by {diff}"
+                );
+                assert!(
+                    max_abs(a) > 0.0,
+                    "{name} L={layers}: grad of {label} is zero"
+                );
             };
             compare("embedding".into(), model.embedding.weight.val());
-            compare("encoder 0 query".into(), model.encoder[0].attn.query.weight.val());
+            compare(
+                "encoder 0 query".into(),
+                model.encoder[0].attn.query.weight.val(),
+            );
             for (l, (layer, cross)) in dec.core.layers.iter().zip(&dec.cross).enumerate() {
                 compare(format!("layer {l} memory query"), layer.query.weight.val());
                 compare(format!("layer {l} positions"), layer.positions.table.val());
-                compare(format!("layer {l} cross key"), cross.attention.key.weight.val());
+                compare(
+                    format!("layer {l} cross key"),
+                    cross.attention.key.weight.val(),
+                );
                 compare(format!("layer {l} ff.down"), layer.ff.down.weight.val());
             }
             for (i, p) in dec.core.memory_projections.iter().enumerate() {
                 compare(format!("projection {i} key"), p.key.weight.val());
                 compare(format!("projection {i} value"), p.value.weight.val());
             }
-            let (a, b) = (dec.core.mix.val().grad(&g_fast).unwrap(), dec.core.mix.val().grad(&g_slow).unwrap());
+            let (a, b) = (
+                dec.core.mix.val().grad(&g_fast).unwrap(),
+                dec.core.mix.val().grad(&g_slow).unwrap(),
+            );
             let diff = max_abs_diff(a.clone(), b);
-            assert!(diff < 1e-4 * (1.0 + max_abs(a)), "{name} L={layers}: mix grad differs by {diff}");
+            assert!(
+                diff < 1e-4 * (1.0 + max_abs(a)),
+                "{name} L={layers}: mix grad differs by {diff}"
+            );
         }
     }
 }
@@ -274,28 +392,55 @@ fn model_score(model: &Seq2Seq, src: Tensor<2, Int>, hyp: &[u32]) -> f64 {
     let mut out: Vec<i64> = hyp.iter().map(|&t| t as i64).collect();
     out.push(EOS as i64);
     let n = tgt_in.len();
-    let logits = model.forward(src, Tensor::from_data(TensorData::new(tgt_in, [1, n]), &device));
-    let logp: Vec<f32> = log_softmax(logits, 2).into_data().try_to_vec::<f32>().unwrap();
-    out.iter().enumerate().map(|(t, &y)| logp[t * vocab + y as usize] as f64).sum()
+    let logits = model.forward(
+        src,
+        Tensor::from_data(TensorData::new(tgt_in, [1, n]), &device),
+    );
+    let logp: Vec<f32> = log_softmax(logits, 2)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    out.iter()
+        .enumerate()
+        .map(|(t, &y)| logp[t * vocab + y as usize] as f64)
+        .sum()
 }
 
 fn search(alpha: f64, k: usize) -> SearchConfig {
-    SearchConfig { beam_size: k, length_penalty: alpha, max_len_a: 1.0, max_len_b: 3 }
+    SearchConfig {
+        beam_size: k,
+        length_penalty: alpha,
+        max_len_a: 1.0,
+        max_len_b: 3,
+    }
 }
 
 #[test]
 fn beam_of_one_equals_greedy() {
     let device = mnemo_backend::test_device().inner();
     for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
-        let model = seeded(&Seq2SeqConfig { max_len: 12, ..Seq2SeqConfig::tiny(VOCAB, kind) }, 11, &device);
+        let model = seeded(
+            &Seq2SeqConfig {
+                max_len: 12,
+                ..Seq2SeqConfig::tiny(VOCAB, kind)
+            },
+            11,
+            &device,
+        );
         let src = batch(&[6, 2, 4, 7], 7, 12, false, &device);
         let g = greedy_search(&model, src.clone(), &search(1.0, 1));
         let b = beam_search(&model, src.clone(), &search(1.0, 1));
         assert_eq!(g, b, "{kind:?}");
-        assert!(g.iter().any(|h| !h.is_empty()), "{kind:?}: every hypothesis is empty");
+        assert!(
+            g.iter().any(|h| !h.is_empty()),
+            "{kind:?}: every hypothesis is empty"
+        );
         for (h, &n) in g.iter().zip(&[6usize, 2, 4, 7]) {
             assert!(h.len() <= n + 3, "{kind:?}: hypothesis over the length cap");
-            assert!(h.iter().all(|&t| t != BOS && t != EOS && t != PAD), "{kind:?}: special token in output");
+            assert!(
+                h.iter().all(|&t| t != BOS && t != EOS && t != PAD),
+                "{kind:?}: special token in output"
+            );
         }
         // Plain greedy decodes up to the model's max_len.
         let free = greedy(&model, src);
@@ -325,7 +470,10 @@ fn exhaustive(model: &Seq2Seq, src: Tensor<2, Int>, cap: usize) -> Vec<(Vec<u32>
     loop {
         let logits = model.step(&mut state, ids(&feed, &device)); // [R,V]
         let vocab = logits.dims()[1];
-        let logp: Vec<f32> = next_token_log_probs(logits).into_data().try_to_vec::<f32>().unwrap();
+        let logp: Vec<f32> = next_token_log_probs(logits)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let (mut next, mut rows) = (Vec::new(), Vec::new());
         feed.clear();
         for (r, (hyp, lp)) in open.iter().enumerate() {
@@ -334,7 +482,11 @@ fn exhaustive(model: &Seq2Seq, src: Tensor<2, Int>, cap: usize) -> Vec<(Vec<u32>
             if hyp.len() == cap {
                 continue;
             }
-            for (t, &l) in row.iter().enumerate().filter(|&(t, l)| t != EOS as usize && l.is_finite()) {
+            for (t, &l) in row
+                .iter()
+                .enumerate()
+                .filter(|&(t, l)| t != EOS as usize && l.is_finite())
+            {
                 next.push(([hyp.as_slice(), &[t as u32]].concat(), lp + l));
                 rows.push(r as i64);
                 feed.push(t as i64);
@@ -369,13 +521,24 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
     let lens = [5usize, 2, 4, 1];
     let mut optimum_lens = std::collections::BTreeSet::new();
     for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
-        let config = Seq2SeqConfig { max_len: TINY_CAP, ..Seq2SeqConfig::tiny(TINY_VOCAB, kind) };
+        let config = Seq2SeqConfig {
+            max_len: TINY_CAP,
+            ..Seq2SeqConfig::tiny(TINY_VOCAB, kind)
+        };
         let model = seeded(&config, 21, &device);
         let src = batch_of(TINY_VOCAB, &lens, 5, 22, false, &device);
         for alpha in [0.0, 0.5, 1.0] {
-            let search = |k| SearchConfig { beam_size: k, length_penalty: alpha, max_len_a: 0.0, max_len_b: TINY_CAP };
+            let search = |k| SearchConfig {
+                beam_size: k,
+                length_penalty: alpha,
+                max_len_a: 0.0,
+                max_len_b: TINY_CAP,
+            };
             let widths = [1, 2, 3, full];
-            let batched: Vec<_> = widths.iter().map(|&k| beam_search(&model, src.clone(), &search(k))).collect();
+            let batched: Vec<_> = widths
+                .iter()
+                .map(|&k| beam_search(&model, src.clone(), &search(k)))
+                .collect();
             let greedy_out = greedy_search(&model, src.clone(), &search(1));
             for (i, &n) in lens.iter().enumerate() {
                 let case = format!("{kind:?} alpha {alpha} sentence {i}");
@@ -383,23 +546,38 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
                 let all = exhaustive(&model, row.clone(), TINY_CAP);
                 assert_eq!(all.len(), hypotheses, "{case}");
                 let score = |hyp: &[u32]| {
-                    let (_, lp) = all.iter().find(|(h, _)| h == hyp).unwrap_or_else(|| panic!("{case}: {hyp:?} is no hypothesis"));
+                    let (_, lp) = all
+                        .iter()
+                        .find(|(h, _)| h == hyp)
+                        .unwrap_or_else(|| panic!("{case}: {hyp:?} is no hypothesis"));
                     penalised(*lp, hyp.len(), alpha)
                 };
                 let (best, best_lp) = all
                     .iter()
-                    .max_by(|a, b| penalised(a.1, a.0.len(), alpha).total_cmp(&penalised(b.1, b.0.len(), alpha)))
+                    .max_by(|a, b| {
+                        penalised(a.1, a.0.len(), alpha).total_cmp(&penalised(
+                            b.1,
+                            b.0.len(),
+                            alpha,
+                        ))
+                    })
                     .unwrap();
                 let best_score = penalised(*best_lp, best.len(), alpha);
                 optimum_lens.insert(best.len());
                 // The enumeration (cached steps) agrees with teacher forcing.
                 let forced = model_score(&model, row.clone(), best);
-                assert!((forced - *best_lp as f64).abs() < 1e-4, "{case}: step sum {best_lp} vs forward {forced}");
+                assert!(
+                    (forced - *best_lp as f64).abs() < 1e-4,
+                    "{case}: step sum {best_lp} vs forward {forced}"
+                );
                 for (&k, out) in widths.iter().zip(&batched) {
                     let alone = beam_search(&model, row.clone(), &search(k)).remove(0);
                     assert_eq!(alone, out[i], "{case} K={k}: batched beam differs");
                     let got = score(&alone);
-                    assert!(got <= best_score + 1e-5, "{case} K={k}: beam {got} above the optimum {best_score}");
+                    assert!(
+                        got <= best_score + 1e-5,
+                        "{case} K={k}: beam {got} above the optimum {best_score}"
+                    );
                     if k == full {
                         // Equal hypotheses, or (within rounding) a tie for the optimum.
                         assert!(
@@ -408,12 +586,18 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
                         );
                     }
                 }
-                assert_eq!(greedy_out[i], batched[0][i], "{case}: greedy differs from a beam of one");
+                assert_eq!(
+                    greedy_out[i], batched[0][i],
+                    "{case}: greedy differs from a beam of one"
+                );
             }
         }
     }
     // Not vacuous: the optima do not all have one length, so the search had to compare lengths.
-    assert!(optimum_lens.len() > 1, "every optimum has length {optimum_lens:?}");
+    assert!(
+        optimum_lens.len() > 1,
+        "every optimum has length {optimum_lens:?}"
+    );
 }
 
 #[test]
@@ -431,13 +615,25 @@ fn select_reorders_and_duplicates_rows() {
         state.select(ids(&[1, 1, 0], &device));
         assert_eq!(state.rows(), 3);
         let order = ids(&[1, 1, 0], &device);
-        let reference = model.forward(src.clone().select(0, order.clone()), tgt.clone().select(0, order.clone()));
+        let reference = model.forward(
+            src.clone().select(0, order.clone()),
+            tgt.clone().select(0, order.clone()),
+        );
         for t in 4..6 {
-            let logits = model.step(&mut state, tgt.clone().select(0, order.clone()).narrow(1, t, 1).squeeze_dim(1));
+            let logits = model.step(
+                &mut state,
+                tgt.clone()
+                    .select(0, order.clone())
+                    .narrow(1, t, 1)
+                    .squeeze_dim(1),
+            );
             let d = max_abs_diff(logits, reference.clone().narrow(1, t, 1).squeeze_dim(1));
             assert!(d < 1e-4, "{name}: step {t} after select differs by {d}");
         }
-        let d = max_abs_diff(enc.select(order.clone()).states, model.encode(src.select(0, order)).states);
+        let d = max_abs_diff(
+            enc.select(order.clone()).states,
+            model.encode(src.select(0, order)).states,
+        );
         assert!(d < 1e-5, "{name}: Encoded::select differs by {d}");
     }
 }
@@ -453,44 +649,68 @@ fn gradients_reach_encoder_and_decoder_weights() {
         let tgt = batch(&[6, 6], 6, 17, true, &plain);
         let probe = seeded::normal([2, 6, VOCAB], 42, &plain);
         let loss = |m: &Seq2Seq, dev: &Device| {
-            (m.forward(src.clone().to_device(dev), tgt.clone().to_device(dev)) * probe.clone().to_device(dev)).sum()
+            (m.forward(src.clone().to_device(dev), tgt.clone().to_device(dev))
+                * probe.clone().to_device(dev))
+            .sum()
         };
         let grads = loss(&model, &device).backward();
         let base = model.valid();
         type Pick = fn(&Seq2Seq) -> burn::module::Param<Tensor<2>>;
         type Put = fn(Seq2Seq, burn::module::Param<Tensor<2>>) -> Seq2Seq;
         let cases: Vec<(&str, Pick, Put)> = vec![
-            ("encoder 0 value", |m| m.encoder[0].attn.value.weight.clone(), |mut m, p| {
-                m.encoder[0].attn.value.weight = p;
-                m
-            }),
-            ("encoder 1 ff.up", |m| m.encoder[1].ff.up.weight.clone(), |mut m, p| {
-                m.encoder[1].ff.up.weight = p;
-                m
-            }),
-            ("decoder 0 cross query", |m| match &m.decoder {
-                Decoder::Transformer(d) => d.layers[0].cross.query.weight.clone(),
-                Decoder::Feedback(d) => d.cross[0].attention.query.weight.clone(),
-            }, |mut m, p| {
-                match &mut m.decoder {
-                    Decoder::Transformer(d) => d.layers[0].cross.query.weight = p,
-                    Decoder::Feedback(d) => d.cross[0].attention.query.weight = p,
-                }
-                m
-            }),
-            ("decoder 1 self/memory query", |m| match &m.decoder {
-                Decoder::Transformer(d) => d.layers[1].self_attn.query.weight.clone(),
-                Decoder::Feedback(d) => d.core.layers[1].query.weight.clone(),
-            }, |mut m, p| {
-                match &mut m.decoder {
-                    Decoder::Transformer(d) => d.layers[1].self_attn.query.weight = p,
-                    Decoder::Feedback(d) => d.core.layers[1].query.weight = p,
-                }
-                m
-            }),
+            (
+                "encoder 0 value",
+                |m| m.encoder[0].attn.value.weight.clone(),
+                |mut m, p| {
+                    m.encoder[0].attn.value.weight = p;
+                    m
+                },
+            ),
+            (
+                "encoder 1 ff.up",
+                |m| m.encoder[1].ff.up.weight.clone(),
+                |mut m, p| {
+                    m.encoder[1].ff.up.weight = p;
+                    m
+                },
+            ),
+            (
+                "decoder 0 cross query",
+                |m| match &m.decoder {
+                    Decoder::Transformer(d) => d.layers[0].cross.query.weight.clone(),
+                    Decoder::Feedback(d) => d.cross[0].attention.query.weight.clone(),
+                },
+                |mut m, p| {
+                    match &mut m.decoder {
+                        Decoder::Transformer(d) => d.layers[0].cross.query.weight = p,
+                        Decoder::Feedback(d) => d.cross[0].attention.query.weight = p,
+                    }
+                    m
+                },
+            ),
+            (
+                "decoder 1 self/memory query",
+                |m| match &m.decoder {
+                    Decoder::Transformer(d) => d.layers[1].self_attn.query.weight.clone(),
+                    Decoder::Feedback(d) => d.core.layers[1].query.weight.clone(),
+                },
+                |mut m, p| {
+                    match &mut m.decoder {
+                        Decoder::Transformer(d) => d.layers[1].self_attn.query.weight = p,
+                        Decoder::Feedback(d) => d.core.layers[1].query.weight = p,
+                    }
+                    m
+                },
+            ),
         ];
         for (label, pick, put) in cases {
-            let analytic: Vec<f32> = pick(&model).val().grad(&grads).expect(label).into_data().try_to_vec::<f32>().unwrap();
+            let analytic: Vec<f32> = pick(&model)
+                .val()
+                .grad(&grads)
+                .expect(label)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             let [rows, cols] = pick(&base).val().dims();
             for &(i, j) in &[(0usize, 1usize), (rows / 2, cols - 1), (rows - 1, cols / 2)] {
                 let eps = 1e-2f32;
@@ -508,7 +728,10 @@ fn gradients_reach_encoder_and_decoder_weights() {
                     "{kind:?} {label}[{i},{j}]: finite difference {numeric} vs autodiff {a}"
                 );
             }
-            assert!(analytic.iter().any(|g| g.abs() > 1e-4), "{kind:?} {label}: zero gradient");
+            assert!(
+                analytic.iter().any(|g| g.abs() > 1e-4),
+                "{kind:?} {label}: zero gradient"
+            );
         }
     }
 }
@@ -518,14 +741,62 @@ fn config_errors_name_the_field() {
     let good = Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback);
     assert!(good.validate().is_ok());
     let cases = [
-        (Seq2SeqConfig { n_heads: 3, ..good.clone() }, "model.n_heads"),
-        (Seq2SeqConfig { vocab_size: 0, ..good.clone() }, "model.vocab_size"),
-        (Seq2SeqConfig { vocab_size: 3, ..good.clone() }, "model.vocab_size"),
-        (Seq2SeqConfig { encoder_layers: 0, ..good.clone() }, "model.encoder_layers"),
-        (Seq2SeqConfig { decoder_layers: 0, ..good.clone() }, "model.decoder_layers"),
-        (Seq2SeqConfig { span: 0, ..good.clone() }, "model.span"),
-        (Seq2SeqConfig { dropout: 1.5, ..good.clone() }, "model.dropout"),
-        (Seq2SeqConfig { max_len: 0, ..good.clone() }, "model.max_len"),
+        (
+            Seq2SeqConfig {
+                n_heads: 3,
+                ..good.clone()
+            },
+            "model.n_heads",
+        ),
+        (
+            Seq2SeqConfig {
+                vocab_size: 0,
+                ..good.clone()
+            },
+            "model.vocab_size",
+        ),
+        (
+            Seq2SeqConfig {
+                vocab_size: 3,
+                ..good.clone()
+            },
+            "model.vocab_size",
+        ),
+        (
+            Seq2SeqConfig {
+                encoder_layers: 0,
+                ..good.clone()
+            },
+            "model.encoder_layers",
+        ),
+        (
+            Seq2SeqConfig {
+                decoder_layers: 0,
+                ..good.clone()
+            },
+            "model.decoder_layers",
+        ),
+        (
+            Seq2SeqConfig {
+                span: 0,
+                ..good.clone()
+            },
+            "model.span",
+        ),
+        (
+            Seq2SeqConfig {
+                dropout: 1.5,
+                ..good.clone()
+            },
+            "model.dropout",
+        ),
+        (
+            Seq2SeqConfig {
+                max_len: 0,
+                ..good.clone()
+            },
+            "model.max_len",
+        ),
     ];
     for (config, field) in cases {
         let err = config.validate().unwrap_err().to_string();
@@ -536,12 +807,19 @@ fn config_errors_name_the_field() {
     let parsed: Seq2SeqConfig = toml::from_str(toml_ok).unwrap();
     assert!(parsed.pre_norm && parsed.share_kv && parsed.vocab_size == 0 && parsed.max_len == 200);
     assert_eq!(parsed.decoder, DecoderKind::Feedback);
-    let err = toml::from_str::<Seq2SeqConfig>(&format!("{toml_ok}n_layer = 2\n")).unwrap_err().to_string();
+    let err = toml::from_str::<Seq2SeqConfig>(&format!("{toml_ok}n_layer = 2\n"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("n_layer"), "{err}");
-    let err = toml::from_str::<Seq2SeqConfig>(&toml_ok.replace("\"feedback\"", "\"lstm\"")).unwrap_err().to_string();
+    let err = toml::from_str::<Seq2SeqConfig>(&toml_ok.replace("\"feedback\"", "\"lstm\""))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("lstm") && err.contains("transformer"), "{err}");
     // The parameter count needs no allocation and matches the built model.
-    let config = Seq2SeqConfig { vocab_size: VOCAB, ..parsed };
+    let config = Seq2SeqConfig {
+        vocab_size: VOCAB,
+        ..parsed
+    };
     let device = mnemo_backend::test_device().inner();
     assert_eq!(config.num_params(), config.init(&device).num_params());
 }
@@ -562,8 +840,20 @@ fn self_attention_cache_keeps_the_last_span_positions() {
         let want: Vec<f32> = (t + 1 - n..=t).map(|i| i as f32).collect();
         let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
         let values: Vec<f32> = values.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(keys, [want.clone(), want.clone()].concat(), "keys at step {t}");
-        assert_eq!(values, [want.clone(), want].concat().iter().map(|x| -x).collect::<Vec<_>>(), "values at step {t}");
+        assert_eq!(
+            keys,
+            [want.clone(), want.clone()].concat(),
+            "keys at step {t}"
+        );
+        assert_eq!(
+            values,
+            [want.clone(), want]
+                .concat()
+                .iter()
+                .map(|x| -x)
+                .collect::<Vec<_>>(),
+            "values at step {t}"
+        );
         assert!(cache.len() <= 2 * span);
     }
 }

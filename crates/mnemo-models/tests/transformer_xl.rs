@@ -11,16 +11,19 @@ use common::{max_abs, max_abs_diff, tokens};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::transformer_xl::XlLayer;
 use mnemo_models::{
-    MemorySchedule, Model, ModelConfig, ModelState, StateSnapshot, TransformerConfig, TransformerXlConfig,
-    TransformerXlLm,
+    MemorySchedule, Model, ModelConfig, ModelState, StateSnapshot, TransformerConfig,
+    TransformerXlConfig, TransformerXlLm,
 };
 
 const VOCAB: usize = 13;
 
 fn configs() -> Vec<(&'static str, TransformerXlConfig)> {
     let uniform = TransformerXlConfig::tiny(VOCAB, 3);
-    let mixed = TransformerXlConfig { n_layers: 3, ..uniform.clone() }
-        .with_schedule(MemorySchedule::per_layer(vec![2, 7, 3]));
+    let mixed = TransformerXlConfig {
+        n_layers: 3,
+        ..uniform.clone()
+    }
+    .with_schedule(MemorySchedule::per_layer(vec![2, 7, 3]));
     let post = TransformerXlConfig {
         placement: NormPlacement::Post,
         norm: NormKind::Rms,
@@ -28,7 +31,11 @@ fn configs() -> Vec<(&'static str, TransformerXlConfig)> {
         ..uniform.clone()
     }
     .with_schedule(MemorySchedule::long_range(vec![1], 6, 1));
-    vec![("uniform 3", uniform), ("mixed [2, 7, 3]", mixed), ("post-norm rms, long layer 1", post)]
+    vec![
+        ("uniform 3", uniform),
+        ("mixed [2, 7, 3]", mixed),
+        ("post-norm rms, long layer 1", post),
+    ]
 }
 
 /// One layer over the whole sequence, written out per position: the context of position p is
@@ -51,13 +58,34 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
             } else {
                 (x.clone(), ctx)
             };
-            let q = layer.attn.query.forward(xq).reshape([b, 1, heads, dh]).swap_dims(1, 2);
-            let k = layer.attn.key.forward(ctx_in.clone()).reshape([b, w, heads, dh]).swap_dims(1, 2);
-            let v = layer.attn.value.forward(ctx_in).reshape([b, w, heads, dh]).swap_dims(1, 2);
-            let rows: Vec<Tensor<2>> = (0..w).map(|j| table.clone().narrow(0, (w - 1 - j).min(top), 1)).collect();
+            let q = layer
+                .attn
+                .query
+                .forward(xq)
+                .reshape([b, 1, heads, dh])
+                .swap_dims(1, 2);
+            let k = layer
+                .attn
+                .key
+                .forward(ctx_in.clone())
+                .reshape([b, w, heads, dh])
+                .swap_dims(1, 2);
+            let v = layer
+                .attn
+                .value
+                .forward(ctx_in)
+                .reshape([b, w, heads, dh])
+                .swap_dims(1, 2);
+            let rows: Vec<Tensor<2>> = (0..w)
+                .map(|j| table.clone().narrow(0, (w - 1 - j).min(top), 1))
+                .collect();
             let pos = Tensor::cat(rows, 0).transpose().unsqueeze::<4>(); // [1,1,Dh,w]
-            let scores = (q.clone().matmul(k.swap_dims(2, 3)) + q.matmul(pos)).div_scalar((dh as f64).sqrt());
-            let a = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, 1, d]);
+            let scores = (q.clone().matmul(k.swap_dims(2, 3)) + q.matmul(pos))
+                .div_scalar((dh as f64).sqrt());
+            let a = softmax(scores, 3)
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([b, 1, d]);
             let a = layer.attn.output.forward(a);
             let (attn_norm, ff_norm) = (&layer.attn_residual.norm, &layer.ff_residual.norm);
             if layer.attn_residual.is_pre() {
@@ -129,17 +157,32 @@ fn segments_with_memory_equal_one_banded_long_run() {
 #[test]
 fn memory_reach_is_exactly_the_schedule() {
     let device = mnemo_backend::test_device().inner();
-    let config = TransformerXlConfig { n_layers: 1, ..TransformerXlConfig::tiny(VOCAB, 3) };
+    let config = TransformerXlConfig {
+        n_layers: 1,
+        ..TransformerXlConfig::tiny(VOCAB, 3)
+    };
     let model = build(&config, &device);
     let x = tokens(1, 8, VOCAB, 2, &device);
     let first = (x.clone().narrow(1, 0, 1).into_scalar::<i64>() + 1) % VOCAB as i64;
-    let y = x.clone().slice_assign([0..1, 0..1], Tensor::<2, Int>::from_data(TensorData::new(vec![first], [1, 1]), &device));
+    let y = x.clone().slice_assign(
+        [0..1, 0..1],
+        Tensor::<2, Int>::from_data(TensorData::new(vec![first], [1, 1]), &device),
+    );
     // Segments of 2: position 3 sees position 0 only through the carried memory.
-    let (a, b) = (segmented(&model, x, 2, &device), segmented(&model, y, 2, &device));
+    let (a, b) = (
+        segmented(&model, x, 2, &device),
+        segmented(&model, y, 2, &device),
+    );
     let near = max_abs_diff(a.clone().narrow(1, 3, 1), b.clone().narrow(1, 3, 1));
     let far = max_abs_diff(a.narrow(1, 4, 4), b.narrow(1, 4, 4));
-    assert!(near > 1e-5, "position 0 is 3 back from position 3 and must be seen");
-    assert!(far < 1e-6, "one layer with memory 3 leaked position 0 into positions 4..8: {far}");
+    assert!(
+        near > 1e-5,
+        "position 0 is 3 back from position 3 and must be seen"
+    );
+    assert!(
+        far < 1e-6,
+        "one layer with memory 3 leaked position 0 into positions 4..8: {far}"
+    );
 }
 
 #[test]
@@ -148,11 +191,19 @@ fn causal_across_segments() {
     for (name, config) in configs() {
         let model = build(&config, &device);
         let x = tokens(2, 10, VOCAB, 4, &device);
-        let y = x.clone().slice_assign([0..2, 7..10], tokens(2, 3, VOCAB, 9, &device));
-        let (a, b) = (segmented(&model, x, 5, &device), segmented(&model, y, 5, &device));
+        let y = x
+            .clone()
+            .slice_assign([0..2, 7..10], tokens(2, 3, VOCAB, 9, &device));
+        let (a, b) = (
+            segmented(&model, x, 5, &device),
+            segmented(&model, y, 5, &device),
+        );
         let past = max_abs_diff(a.clone().narrow(1, 0, 7), b.clone().narrow(1, 0, 7));
         assert!(past < 1e-6, "{name}: past changed by {past}");
-        assert!(max_abs_diff(a, b) > 1e-4, "{name}: the future change had no effect at all");
+        assert!(
+            max_abs_diff(a, b) > 1e-4,
+            "{name}: the future change had no effect at all"
+        );
     }
 }
 
@@ -178,17 +229,28 @@ fn steps_equal_segments() {
 #[test]
 fn longer_eval_memory_equals_the_reference_with_clamped_distances() {
     let device = mnemo_backend::test_device().inner();
-    let config = TransformerXlConfig::tiny(VOCAB, 2).with_schedule(MemorySchedule::long_range(vec![1], 3, 2));
+    let config = TransformerXlConfig::tiny(VOCAB, 2).with_schedule(MemorySchedule::long_range(
+        vec![1],
+        3,
+        2,
+    ));
     let mut model = build(&config, &device);
     let x = tokens(2, 12, VOCAB, 6, &device);
     let trained = segmented(&model, x.clone(), 4, &device);
     model.with_eval_memory(7).unwrap();
-    assert_eq!(xl(&model).memory_lens(), vec![2, 7], "only the long-range layer changes");
+    assert_eq!(
+        xl(&model).memory_lens(),
+        vec![2, 7],
+        "only the long-range layer changes"
+    );
     let longer = segmented(&model, x.clone(), 4, &device);
     // Distances 4..=7 reuse the table's last row (P = 4).
     let diff = max_abs_diff(longer.clone(), naive_logits(xl(&model), x));
     assert!(diff < 1e-4, "max |Δ| = {diff}");
-    assert!(max_abs_diff(longer, trained) > 1e-5, "the longer memory changed nothing");
+    assert!(
+        max_abs_diff(longer, trained) > 1e-5,
+        "the longer memory changed nothing"
+    );
     assert!(model.with_eval_memory(0).is_err());
 }
 
@@ -200,8 +262,14 @@ fn eval_memory_is_refused_by_models_without_a_variable_memory() {
         transformer.with_eval_memory(8).unwrap_err(),
         "the Transformer carries no memory across segments"
     );
-    let mut feedback = ModelConfig::Feedback(mnemo_models::FeedbackConfig::tiny(VOCAB)).init(&device);
-    assert!(feedback.with_eval_memory(8).unwrap_err().contains("Feedback"));
+    let mut feedback =
+        ModelConfig::Feedback(mnemo_models::FeedbackConfig::tiny(VOCAB)).init(&device);
+    assert!(
+        feedback
+            .with_eval_memory(8)
+            .unwrap_err()
+            .contains("Feedback")
+    );
 }
 
 #[test]
@@ -209,11 +277,22 @@ fn no_gradient_flows_into_the_carried_memory() {
     let device = mnemo_backend::test_device();
     let (_, config) = configs().remove(1);
     let model = build(&config, &device);
-    let (x1, x2) = (tokens(2, 5, VOCAB, 7, &device), tokens(2, 5, VOCAB, 8, &device));
+    let (x1, x2) = (
+        tokens(2, 5, VOCAB, 7, &device),
+        tokens(2, 5, VOCAB, 8, &device),
+    );
     let probe = seeded::normal([2, 5, VOCAB], 12, &device);
-    let carried = model.forward_segment(x1, model.init_state(2, &device)).state;
-    let copied = model.restore_state(&carried.snapshot(), 2, &device).unwrap();
-    let grads = |state: ModelState| (model.forward_segment(x2.clone(), state).logits * probe.clone()).sum().backward();
+    let carried = model
+        .forward_segment(x1, model.init_state(2, &device))
+        .state;
+    let copied = model
+        .restore_state(&carried.snapshot(), 2, &device)
+        .unwrap();
+    let grads = |state: ModelState| {
+        (model.forward_segment(x2.clone(), state).logits * probe.clone())
+            .sum()
+            .backward()
+    };
     let (g_carried, g_copied) = (grads(carried), grads(copied));
     let m = xl(&model);
     let params = [
@@ -223,10 +302,16 @@ fn no_gradient_flows_into_the_carried_memory() {
         ("layer 2 positions", m.layers[2].attn.positions.table.val()),
     ];
     for (label, p) in params {
-        let (a, b) = (p.grad(&g_carried).expect("grad"), p.grad(&g_copied).expect("grad"));
+        let (a, b) = (
+            p.grad(&g_carried).expect("grad"),
+            p.grad(&g_copied).expect("grad"),
+        );
         assert!(max_abs(a.clone()) > 0.0, "{label}: zero gradient");
         let diff = max_abs_diff(a, b);
-        assert!(diff < 1e-6, "{label}: gradient reached segment 1 through the memory ({diff})");
+        assert!(
+            diff < 1e-6,
+            "{label}: gradient reached segment 1 through the memory ({diff})"
+        );
     }
 }
 
@@ -235,13 +320,27 @@ fn snapshot_restores_the_stream() {
     let device = mnemo_backend::test_device().inner();
     let (_, config) = configs().remove(1);
     let model = build(&config, &device);
-    let (x1, x2) = (tokens(2, 4, VOCAB, 10, &device), tokens(2, 4, VOCAB, 11, &device));
+    let (x1, x2) = (
+        tokens(2, 4, VOCAB, 10, &device),
+        tokens(2, 4, VOCAB, 11, &device),
+    );
     let empty = model.init_state(2, &device).snapshot();
-    assert_eq!(model.restore_state(&empty, 2, &device).unwrap().snapshot(), empty);
-    let state = model.forward_segment(x1, model.init_state(2, &device)).state;
+    assert_eq!(
+        model.restore_state(&empty, 2, &device).unwrap().snapshot(),
+        empty
+    );
+    let state = model
+        .forward_segment(x1, model.init_state(2, &device))
+        .state;
     let snapshot = state.snapshot();
-    let StateSnapshot::TransformerXl { shapes, .. } = &snapshot else { panic!("wrong snapshot kind") };
-    assert_eq!(shapes, &vec![[2, 2, 32], [2, 4, 32], [2, 3, 32]], "memories hold min(Mₗ, seen)");
+    let StateSnapshot::TransformerXl { shapes, .. } = &snapshot else {
+        panic!("wrong snapshot kind")
+    };
+    assert_eq!(
+        shapes,
+        &vec![[2, 2, 32], [2, 4, 32], [2, 3, 32]],
+        "memories hold min(Mₗ, seen)"
+    );
     let restored = model.restore_state(&snapshot, 2, &device).unwrap();
     assert_eq!(restored.snapshot(), snapshot);
     let diff = max_abs_diff(
@@ -251,7 +350,10 @@ fn snapshot_restores_the_stream() {
     assert_eq!(diff, 0.0);
     let err = model.restore_state(&snapshot, 3, &device).unwrap_err();
     assert!(err.contains("layer 0") && err.contains("batch 3"), "{err}");
-    let feedback = StateSnapshot::Feedback { shape: [2, 1, 32], values: vec![0.0; 64] };
+    let feedback = StateSnapshot::Feedback {
+        shape: [2, 1, 32],
+        values: vec![0.0; 64],
+    };
     assert!(model.restore_state(&feedback, 2, &device).is_err());
     let truncated = match snapshot {
         StateSnapshot::TransformerXl { mut shapes, values } => {
@@ -260,7 +362,12 @@ fn snapshot_restores_the_stream() {
         }
         _ => unreachable!(),
     };
-    assert!(model.restore_state(&truncated, 2, &device).unwrap_err().contains("3 layers"));
+    assert!(
+        model
+            .restore_state(&truncated, 2, &device)
+            .unwrap_err()
+            .contains("3 layers")
+    );
 }
 
 #[test]
@@ -268,15 +375,26 @@ fn parameter_count_matches_a_transformer_of_the_same_shape() {
     let device = mnemo_backend::test_device().inner();
     // The XL layer holds P = longest memory + 1 position vectors, like a Transformer of span P.
     let config = TransformerXlConfig::tiny(VOCAB, 5);
-    let transformer = TransformerConfig { span: 6, ..TransformerConfig::tiny(VOCAB) };
-    let (a, b) = (build(&config, &device), ModelConfig::Transformer(transformer).init(&device));
+    let transformer = TransformerConfig {
+        span: 6,
+        ..TransformerConfig::tiny(VOCAB)
+    };
+    let (a, b) = (
+        build(&config, &device),
+        ModelConfig::Transformer(transformer).init(&device),
+    );
     assert_eq!(a.num_params(), b.num_params());
 }
 
 #[test]
 fn schedule_forms_expand_to_per_layer_lengths() {
-    let base = TransformerXlConfig { n_layers: 4, ..TransformerXlConfig::tiny(VOCAB, 1) };
-    let helper = base.clone().with_schedule(MemorySchedule::long_range(vec![3, 1], 512, 64));
+    let base = TransformerXlConfig {
+        n_layers: 4,
+        ..TransformerXlConfig::tiny(VOCAB, 1)
+    };
+    let helper = base
+        .clone()
+        .with_schedule(MemorySchedule::long_range(vec![3, 1], 512, 64));
     assert_eq!(helper.memory_lens().unwrap(), vec![64, 512, 64, 512]);
     assert_eq!(helper.positions().unwrap(), 513);
     assert_eq!(base.memory_lens().unwrap(), vec![1; 4]);
@@ -284,31 +402,129 @@ fn schedule_forms_expand_to_per_layer_lengths() {
 
 #[test]
 fn impossible_schedules_are_rejected_naming_the_field() {
-    let base = TransformerXlConfig { n_layers: 4, ..TransformerXlConfig::tiny(VOCAB, 8) };
+    let base = TransformerXlConfig {
+        n_layers: 4,
+        ..TransformerXlConfig::tiny(VOCAB, 8)
+    };
     let none = MemorySchedule::default();
     let cases: Vec<(&str, TransformerXlConfig, &str)> = vec![
-        ("no schedule", base.clone().with_schedule(none), "memory_len"),
-        ("zero memory_len", base.clone().with_schedule(MemorySchedule::uniform(0)), "memory_len"),
-        ("list shorter than n_layers", base.clone().with_schedule(MemorySchedule::per_layer(vec![8, 8, 8])), "memory_schedule"),
-        ("zero entry", base.clone().with_schedule(MemorySchedule::per_layer(vec![8, 0, 8, 8])), "memory_schedule"),
-        ("memory_len and list", TransformerXlConfig { memory_schedule: Some(vec![8; 4]), ..base.clone() }, "memory_schedule"),
-        ("list and helper", base.clone().with_schedule(MemorySchedule { memory_schedule: Some(vec![8; 4]), ..MemorySchedule::long_range(vec![3], 8, 2) }), "long_range_layers"),
-        ("layer out of range", base.clone().with_schedule(MemorySchedule::long_range(vec![4], 8, 2)), "long_range_layers"),
-        ("layer twice", base.clone().with_schedule(MemorySchedule::long_range(vec![2, 2], 8, 2)), "long_range_layers"),
-        ("no long layer", base.clone().with_schedule(MemorySchedule::long_range(vec![], 8, 2)), "long_range_layers"),
-        ("short above long", base.clone().with_schedule(MemorySchedule::long_range(vec![3], 8, 9)), "short_memory_len"),
-        ("zero short", base.clone().with_schedule(MemorySchedule::long_range(vec![3], 8, 0)), "short_memory_len"),
-        ("missing long", base.clone().with_schedule(MemorySchedule { long_memory_len: None, ..MemorySchedule::long_range(vec![3], 8, 2) }), "long_memory_len"),
-        ("missing short", base.clone().with_schedule(MemorySchedule { short_memory_len: None, ..MemorySchedule::long_range(vec![3], 8, 2) }), "short_memory_len"),
-        ("memory beyond the relative span", TransformerXlConfig { relative_span: Some(8), ..base.clone() }, "relative_span"),
-        ("heads", TransformerXlConfig { n_heads: 3, ..base.clone() }, "n_heads"),
+        (
+            "no schedule",
+            base.clone().with_schedule(none),
+            "memory_len",
+        ),
+        (
+            "zero memory_len",
+            base.clone().with_schedule(MemorySchedule::uniform(0)),
+            "memory_len",
+        ),
+        (
+            "list shorter than n_layers",
+            base.clone()
+                .with_schedule(MemorySchedule::per_layer(vec![8, 8, 8])),
+            "memory_schedule",
+        ),
+        (
+            "zero entry",
+            base.clone()
+                .with_schedule(MemorySchedule::per_layer(vec![8, 0, 8, 8])),
+            "memory_schedule",
+        ),
+        (
+            "memory_len and list",
+            TransformerXlConfig {
+                memory_schedule: Some(vec![8; 4]),
+                ..base.clone()
+            },
+            "memory_schedule",
+        ),
+        (
+            "list and helper",
+            base.clone().with_schedule(MemorySchedule {
+                memory_schedule: Some(vec![8; 4]),
+                ..MemorySchedule::long_range(vec![3], 8, 2)
+            }),
+            "long_range_layers",
+        ),
+        (
+            "layer out of range",
+            base.clone()
+                .with_schedule(MemorySchedule::long_range(vec![4], 8, 2)),
+            "long_range_layers",
+        ),
+        (
+            "layer twice",
+            base.clone()
+                .with_schedule(MemorySchedule::long_range(vec![2, 2], 8, 2)),
+            "long_range_layers",
+        ),
+        (
+            "no long layer",
+            base.clone()
+                .with_schedule(MemorySchedule::long_range(vec![], 8, 2)),
+            "long_range_layers",
+        ),
+        (
+            "short above long",
+            base.clone()
+                .with_schedule(MemorySchedule::long_range(vec![3], 8, 9)),
+            "short_memory_len",
+        ),
+        (
+            "zero short",
+            base.clone()
+                .with_schedule(MemorySchedule::long_range(vec![3], 8, 0)),
+            "short_memory_len",
+        ),
+        (
+            "missing long",
+            base.clone().with_schedule(MemorySchedule {
+                long_memory_len: None,
+                ..MemorySchedule::long_range(vec![3], 8, 2)
+            }),
+            "long_memory_len",
+        ),
+        (
+            "missing short",
+            base.clone().with_schedule(MemorySchedule {
+                short_memory_len: None,
+                ..MemorySchedule::long_range(vec![3], 8, 2)
+            }),
+            "short_memory_len",
+        ),
+        (
+            "memory beyond the relative span",
+            TransformerXlConfig {
+                relative_span: Some(8),
+                ..base.clone()
+            },
+            "relative_span",
+        ),
+        (
+            "heads",
+            TransformerXlConfig {
+                n_heads: 3,
+                ..base.clone()
+            },
+            "n_heads",
+        ),
     ];
     for (label, config, field) in cases {
         let err = config.validate().expect_err(label);
         assert_eq!(err.field, field, "{label}: {err}");
-        assert!(err.to_string().starts_with(&format!("model.{field}: ")), "{label}: {err}");
+        assert!(
+            err.to_string().starts_with(&format!("model.{field}: ")),
+            "{label}: {err}"
+        );
     }
-    assert!(TransformerXlConfig { relative_span: Some(9), ..base }.validate().is_ok());
+    assert!(
+        TransformerXlConfig {
+            relative_span: Some(9),
+            ..base
+        }
+        .validate()
+        .is_ok()
+    );
 }
 
 #[test]
@@ -327,12 +543,20 @@ short_memory_len = 64
     let config: ModelConfig = toml::from_str(text).unwrap();
     assert_eq!(config.kind(), "transformer_xl");
     config.validate().unwrap();
-    let ModelConfig::TransformerXl(xl) = &config else { panic!("wrong kind") };
+    let ModelConfig::TransformerXl(xl) = &config else {
+        panic!("wrong kind")
+    };
     assert_eq!(xl.memory_lens().unwrap(), vec![64, 64, 64, 512]);
     let back: ModelConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
     assert_eq!(back, config);
-    let bad = text.replace("short_memory_len = 64", "short_memory_len = 64\nmemory_len = 8");
-    let err = toml::from_str::<ModelConfig>(&bad).unwrap().validate().unwrap_err();
+    let bad = text.replace(
+        "short_memory_len = 64",
+        "short_memory_len = 64\nmemory_len = 8",
+    );
+    let err = toml::from_str::<ModelConfig>(&bad)
+        .unwrap()
+        .validate()
+        .unwrap_err();
     assert_eq!(err.field, "long_range_layers");
     assert!(toml::from_str::<ModelConfig>(&text.replace("d_ff", "memory_span = 3\nd_ff")).is_err());
 }
