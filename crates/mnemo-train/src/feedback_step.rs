@@ -9,7 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_models::{FeedbackLm, Model, ModelState, StepProducts};
 use serde::{Deserialize, Serialize};
 
-use crate::loss::LossStats;
+use crate::loss::{LossStats, scored_targets};
 
 /// How the trainer computes a Feedback model's gradients (`train.feedback_backward`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -113,15 +113,8 @@ pub fn masked_cross_entropy_grad(
     no_label: u32,
 ) -> (LossStats, Tensor<3>) {
     let [b, t, v] = logits.dims();
-    let n = b * t;
-    assert_eq!(
-        targets.len(),
-        n,
-        "targets must hold B*T = {n} ids, got {}",
-        targets.len()
-    );
+    let (n, scored) = scored_targets([b, t], targets, no_label);
     let device = logits.device();
-    let scored = targets.iter().filter(|&&id| id != no_label).count();
     let denom = scored.max(1) as f32;
     let mut onehot = vec![0.0f32; n * v];
     let mut mask = vec![0.0f32; n];

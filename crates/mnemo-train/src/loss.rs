@@ -67,16 +67,8 @@ impl MaskedLoss {
 /// If `targets.len() != B * T`.
 pub fn masked_cross_entropy(logits: Tensor<3>, targets: &[u32], no_label: u32) -> MaskedLoss {
     let [b, t, v] = logits.dims();
-    let n = b * t;
-    assert_eq!(
-        targets.len(),
-        n,
-        "targets must hold B*T = {n} ids, got {}",
-        targets.len()
-    );
+    let (n, scored) = scored_targets([b, t], targets, no_label);
     let device = logits.device();
-
-    let scored = targets.iter().filter(|&&id| id != no_label).count();
     let ids: Vec<i64> = targets.iter().map(|&id| i64::from(id)).collect();
     let mask: Vec<f32> = targets
         .iter()
@@ -102,6 +94,21 @@ pub fn masked_cross_entropy(logits: Tensor<3>, targets: &[u32], no_label: u32) -
         scored,
         tokens: n,
     }
+}
+
+/// The number of positions `B * T` and of scored targets among them.
+///
+/// # Panics
+/// If `targets.len() != B * T`.
+pub(crate) fn scored_targets([b, t]: [usize; 2], targets: &[u32], no_label: u32) -> (usize, usize) {
+    let n = b * t;
+    assert_eq!(
+        targets.len(),
+        n,
+        "targets must hold B*T = {n} ids, got {}",
+        targets.len()
+    );
+    (n, targets.iter().filter(|&&id| id != no_label).count())
 }
 
 #[cfg(test)]
