@@ -135,7 +135,8 @@ impl CausalSelfAttention {
         self.dropout.forward(self.output.forward(a))
     }
 
-    /// Attend for one new position, given the cache of earlier keys and values.
+    /// Attend for one new position, given the cache of earlier keys and values (its key and
+    /// value are written into the cache in place).
     ///
     /// Equals the matching row of [`forward`](Self::forward) when the cache holds the keys and
     /// values of the positions before it.
@@ -143,17 +144,17 @@ impl CausalSelfAttention {
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    pub fn forward_step(&self, x: Tensor<3>, cache: KvCache) -> (Tensor<3>, KvCache) {
+    pub fn forward_step(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
         let [_b, _one, d] = x.dims();
         let h = self.n_heads;
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,1,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
-        let (keys, values, cache) = cache.append(k, v);
+        let (keys, values) = cache.push(k, v); // views [B,H,n,Dh], dropped before the next push
         let n = keys.dims()[2];
         let scale = 1.0 / ((d / h) as f64).sqrt();
         let pos = q.clone().matmul(self.positions.window(n).transpose().unsqueeze::<4>());
         let a = merge_heads(attend(q, keys, values, Some(pos.mul_scalar(scale)), None));
-        (self.dropout.forward(self.output.forward(a)), cache)
+        self.dropout.forward(self.output.forward(a))
     }
 }

@@ -1,58 +1,105 @@
-//! A key/value cache for step-by-step decoding with a bounded span.
-use burn::tensor::Tensor;
+//! The key/value cache of causal self-attention for step-by-step decoding, shared by the
+//! Transformer language model and the Transformer decoder of the translation model (as candle's
+//! `kv_cache.rs` serves every model). The Feedback models keep their memories in
+//! `mnemo_models::feedback::FeedbackMemory` instead: they attend to memories, not to a layer's
+//! own keys.
+use burn::tensor::{Int, Tensor};
 
-/// Keys and values of the most recent positions, at most `span - 1` of them, so that a new
-/// position attends to itself plus the cache: exactly the span of the parallel pass.
+/// Keys and values of one causal self-attention layer for step-by-step decoding, in a
+/// preallocated buffer written in place.
 ///
-/// The cache is rebuilt by concatenation at each step; it serves the baseline Transformer's
-/// generation, whose cost is dominated by the attention itself.
+/// A step attends to itself and the `span - 1` positions before it (as the parallel pass). The
+/// buffer grows by doubling up to `2·span` slots; once full, the newest `span - 1` slots are moved
+/// to the front (one copy every `span + 1` steps), so the live keys are always one contiguous view.
 #[derive(Debug, Clone)]
 pub struct KvCache {
+    /// Keys `[B, H, capacity, Dh]` (None before the first step).
     keys: Option<Tensor<4>>,
+    /// Values `[B, H, capacity, Dh]`.
     values: Option<Tensor<4>>,
+    /// Slots in use, `0..len`.
+    len: usize,
+    /// Attention span S.
     span: usize,
 }
 
+/// Initial number of slots of a [`KvCache`] (capped at `2·span`).
+const INITIAL_SLOTS: usize = 32;
+
 impl KvCache {
-    /// An empty cache for attention span `span` (>= 1).
+    /// An empty cache for span `span` (≥ 1).
     pub fn new(span: usize) -> Self {
         assert!(span >= 1, "span must be at least 1");
-        Self { keys: None, values: None, span }
+        Self { keys: None, values: None, len: 0, span }
     }
 
-    /// Number of cached positions.
+    /// Number of slots in use (at most `2·span`).
     pub fn len(&self) -> usize {
-        self.keys.as_ref().map_or(0, |k| k.dims()[2])
+        self.len
     }
 
-    /// Whether the cache holds no position.
+    /// Whether nothing was pushed yet.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Append one position; return the keys and values to attend over (cache + new) and the
-    /// updated cache (trimmed to the last `span - 1` positions).
+    /// Write one position's key and value; return views of the keys and values it attends to,
+    /// oldest first: the last `min(steps, span)` positions, itself included. Drop the views
+    /// before the next push, or that write copies the buffer.
     ///
     /// # Shapes
     /// - k, v: `[B, H, 1, Dh]`
-    /// - keys, values: `[B, H, n, Dh]` with `n = min(len + 1, span)`
-    pub fn append(self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>, KvCache) {
-        let keys = match self.keys {
-            Some(old) => Tensor::cat(vec![old, k], 2),
-            None => k,
-        };
-        let values = match self.values {
-            Some(old) => Tensor::cat(vec![old, v], 2),
-            None => v,
-        };
-        let n = keys.dims()[2];
-        let keep = n.min(self.span - 1);
-        let cache = KvCache {
-            keys: (keep > 0).then(|| keys.clone().narrow(2, n - keep, keep)),
-            values: (keep > 0).then(|| values.clone().narrow(2, n - keep, keep)),
-            span: self.span,
-        };
-        (keys, values, cache)
+    /// - output: `[B, H, n, Dh]` each
+    pub fn push(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let [b, h, _, dh] = k.dims();
+        let max_slots = 2 * self.span;
+        let capacity = self.keys.as_ref().map_or(0, |x| x.dims()[2]);
+        if self.len == capacity {
+            if capacity < max_slots {
+                // Grow (first step or doubling): one allocation, the old slots copied once.
+                let new_cap = (2 * capacity).clamp(INITIAL_SLOTS.min(max_slots), max_slots);
+                let device = k.device();
+                let grow = |old: Option<Tensor<4>>| {
+                    let pad = Tensor::<4>::zeros([b, h, new_cap - capacity, dh], &device);
+                    match old {
+                        Some(old) => Tensor::cat(vec![old, pad], 2),
+                        None => pad,
+                    }
+                };
+                self.keys = Some(grow(self.keys.take()));
+                self.values = Some(grow(self.values.take()));
+            } else {
+                // Full: keep the newest span - 1 slots at the front.
+                let keep = self.span - 1;
+                let front = |x: &mut Option<Tensor<4>>| {
+                    let buf = x.take().expect("allocated");
+                    let live = buf.clone().slice_dim(2, capacity - keep..capacity);
+                    *x = Some(buf.slice_assign([0..b, 0..h, 0..keep, 0..dh], live));
+                };
+                front(&mut self.keys);
+                front(&mut self.values);
+                self.len = keep;
+            }
+        }
+        let slot = self.len;
+        let ranges = [0..b, 0..h, slot..slot + 1, 0..dh];
+        let keys = self.keys.as_mut().expect("allocated");
+        keys.inplace(|buf| buf.slice_assign(ranges.clone(), k));
+        let values = self.values.as_mut().expect("allocated");
+        values.inplace(|buf| buf.slice_assign(ranges, v));
+        self.len += 1;
+        let n = self.len.min(self.span);
+        let live = self.len - n..self.len;
+        (keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live))
+    }
+
+    /// Keep the rows `rows`, in that order (beam search reorders and duplicates rows).
+    ///
+    /// # Shapes
+    /// - rows: `[B']`, indices into `0..B`
+    pub fn select(&mut self, rows: &Tensor<1, Int>) {
+        self.keys = self.keys.take().map(|x| x.select(0, rows.clone()));
+        self.values = self.values.take().map(|x| x.select(0, rows.clone()));
     }
 }
 
@@ -60,18 +107,30 @@ impl KvCache {
 mod tests {
     use super::*;
 
+    /// Through its growth (32 → 64 → 80 slots) and slides, each push returns exactly the last
+    /// `min(t + 1, span)` keys/values, oldest first; rows can be reordered.
     #[test]
-    fn keeps_at_most_span_minus_one() {
-        let device = mnemo_backend::test_device();
-        let mut cache = KvCache::new(3);
-        for step in 0..5 {
-            let k = Tensor::<4>::full([1, 1, 1, 1], step as f32, &device);
-            let (keys, _, next) = cache.append(k.clone(), k);
+    fn keeps_the_last_span_positions() {
+        let device = mnemo_backend::test_device().inner();
+        let span = 40;
+        let mut cache = KvCache::new(span);
+        assert!(cache.is_empty());
+        for t in 0..150usize {
+            let k = Tensor::<4>::from_floats([[[[t as f32]]], [[[t as f32 + 1000.0]]]], &device);
+            let (keys, values) = cache.push(k.clone(), k.neg());
+            let n = (t + 1).min(span);
+            let row0: Vec<f32> = (t + 1 - n..=t).map(|i| i as f32).collect();
+            let want: Vec<f32> = row0.iter().copied().chain(row0.iter().map(|v| v + 1000.0)).collect();
             let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
-            let first = (step as i64 - 2).max(0) as f32;
-            assert_eq!(keys, (first as i32..=step).map(|v| v as f32).collect::<Vec<_>>());
-            cache = next;
-            assert_eq!(cache.len(), (step + 1).min(2) as usize);
+            let values: Vec<f32> = values.into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(keys, want, "keys at step {t}");
+            assert_eq!(values, want.iter().map(|v| -v).collect::<Vec<_>>(), "values at step {t}");
+            assert!(cache.len() <= 2 * span);
         }
+        cache.select(&Tensor::from_data(burn::tensor::TensorData::new(vec![1i64, 1, 0], [3]), &device));
+        let (keys, _) = cache.push(Tensor::zeros([3, 1, 1, 1], &device), Tensor::zeros([3, 1, 1, 1], &device));
+        let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(keys[span - 2], 1149.0, "row 0 is the old row 1");
+        assert_eq!(keys[3 * span - 2], 149.0, "row 2 is the old row 0");
     }
 }

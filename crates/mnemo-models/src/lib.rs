@@ -37,7 +37,7 @@ pub use feedback::{
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;
 pub use seq2seq::{BOS, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK};
-pub use seq2seq_cache::{DecodeState, SelfAttentionCache};
+pub use seq2seq_cache::DecodeState;
 pub use seq2seq_decoder::Decoder;
 pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};

@@ -156,7 +156,7 @@ impl Seq2SeqConfig {
     }
 
     /// The norm placement `pre_norm` selects.
-    pub(crate) fn placement(&self) -> NormPlacement {
+    pub fn placement(&self) -> NormPlacement {
         if self.pre_norm {
             NormPlacement::Pre
         } else {

@@ -13,17 +13,16 @@
 //! Size legend: B rows, T target length, S span, L layers, H heads, D d_model, Dh = D/H.
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
-use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{
     CausalSelfAttention, CausalSelfAttentionConfig, CrossAttention, CrossAttentionConfig, FeedForward,
-    FeedForwardConfig, Norm, NormConfig, NormPlacement, Residual, attend,
+    FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
 };
 
 pub use crate::feedback::decoder::CrossMemory;
 use crate::feedback::decoder::{CrossSublayer, FeedbackDecoder};
 use crate::feedback::FeedbackCoreConfig;
 use crate::seq2seq::{Encoded, Seq2SeqConfig};
-use crate::seq2seq_cache::{DecodeState, DecoderCache, SelfAttentionCache};
+use crate::seq2seq_cache::{DecodeState, DecoderCache};
 
 /// The decoder of a [`Seq2Seq`](crate::Seq2Seq).
 #[derive(Module, Debug)]
@@ -72,7 +71,7 @@ impl Decoder {
                     span: config.span,
                     dropout: config.dropout,
                     norm: config.norm,
-                    placement: if config.pre_norm { NormPlacement::Pre } else { NormPlacement::Post },
+                    placement: config.placement(),
                     share_kv: config.share_kv,
                 }
                 .init(device),
@@ -114,7 +113,7 @@ impl Decoder {
     pub fn start(&self, enc: &Encoded) -> DecodeState {
         let cache = match self {
             Decoder::Transformer(dec) => DecoderCache::Transformer(
-                dec.layers.iter().map(|l| SelfAttentionCache::new(l.self_attn.span())).collect(),
+                dec.layers.iter().map(|l| KvCache::new(l.self_attn.span())).collect(),
             ),
             Decoder::Feedback(dec) => DecoderCache::Feedback(dec.start(enc.states.dims()[0], &enc.states.device())),
         };
@@ -185,24 +184,11 @@ impl TransformerDecoderLayer {
     pub fn step(
         &self,
         x: Tensor<3>,
-        cache: &mut SelfAttentionCache,
+        cache: &mut KvCache,
         cross: &CrossMemory,
         key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
-        let attn = &self.self_attn;
-        let x = self.self_residual.forward(x, |h| {
-            let [_b, _one, d] = h.dims();
-            let heads = attn.n_heads;
-            let q = split_heads(attn.query.forward(h.clone()), heads); // [B,H,1,Dh]
-            let k = split_heads(attn.key.forward(h.clone()), heads);
-            let v = split_heads(attn.value.forward(h), heads);
-            let (keys, values) = cache.push(k, v); // views [B,H,n,Dh]
-            let n = keys.dims()[2];
-            let scale = 1.0 / ((d / heads) as f64).sqrt();
-            let pos = q.clone().matmul(attn.positions.window(n).transpose().unsqueeze::<4>()).mul_scalar(scale);
-            let a = merge_heads(attend(q, keys, values, Some(pos), None));
-            attn.dropout.forward(attn.output.forward(a))
-        });
+        let x = self.self_residual.forward(x, |h| self.self_attn.forward_step(h, cache));
         self.cross_and_ff(x, cross, key_mask)
     }
 }
@@ -230,7 +216,7 @@ impl TransformerDecoder {
     fn step(
         &self,
         mut x: Tensor<3>,
-        caches: &mut [SelfAttentionCache],
+        caches: &mut [KvCache],
         cross: &[CrossMemory],
         key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {

@@ -145,15 +145,9 @@ impl TransformerLayer {
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    pub fn forward_step(&self, x: Tensor<3>, cache: KvCache) -> (Tensor<3>, KvCache) {
-        let mut new_cache = None;
-        let x = self.attn_residual.forward(x, |h| {
-            let (a, c) = self.attn.forward_step(h, cache);
-            new_cache = Some(c);
-            a
-        });
-        let x = self.ff_residual.forward(x, |h| self.ff.forward(h));
-        (x, new_cache.expect("attention ran"))
+    pub fn forward_step(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
+        let x = self.attn_residual.forward(x, |h| self.attn.forward_step(h, cache));
+        self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }
 
@@ -229,14 +223,12 @@ impl TransformerLm {
         let mut h = self
             .dropout
             .forward(self.embedding.forward(token.unsqueeze_dim(1))); // [B,1,D]
-        let mut caches = Vec::with_capacity(self.layers.len());
-        for (layer, cache) in self.layers.iter().zip(state.caches) {
-            let (next, cache) = layer.forward_step(h, cache);
-            h = next;
-            caches.push(cache);
+        let mut state = state;
+        for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
+            h = layer.forward_step(h, cache);
         }
         let logits = self.output(h).squeeze_dim(1); // [B,V]
-        (logits, TransformerState { caches })
+        (logits, state)
     }
 }
 
