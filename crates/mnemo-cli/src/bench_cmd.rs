@@ -439,7 +439,7 @@ fn phase_train(
         true => ModelConfig::Feedback(feedback_config()),
         false => ModelConfig::Transformer(transformer_config()),
     };
-    let mut model = config.init(device);
+    let mut model = config.init(device).with_step_products(products);
     let optim = OptimConfig::new(LR);
     let mut optimizer = optim.init();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
@@ -457,7 +457,7 @@ fn phase_train(
     let mut i = 0;
     let mut last_loss = f64::NAN;
     // The trainer's own step and update (`mnemo_train::LmStep`, `apply_update`).
-    let step = LmStep { backward, products };
+    let step = LmStep::new(backward);
     let times = timed(p.train_warmup, p.train_iters, || {
         let (x, y) = &data[i % data.len()];
         i += 1;
@@ -496,7 +496,7 @@ fn phase_train(
 }
 
 fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value {
-    let model = feedback_model(device);
+    let model = feedback_model(device).with_step_products(products);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<Vec<u32>> = (0..4)
         .map(|_| random_tokens(BATCH, SEGMENT, &mut rng, device))
@@ -508,7 +508,7 @@ fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value 
         let tokens = tokens_tensor(&data[i % data.len()], [BATCH, SEGMENT], device);
         i += 1;
         // The evaluator's forward (`mnemo_train::forward_segment`).
-        let out = forward_segment(&model, tokens, state.clone(), products);
+        let out = forward_segment(&model, tokens, state.clone());
         let _ = out.logits.into_data();
         state = out.state;
     });

@@ -209,7 +209,7 @@ fn train_step(
         no_label: problem.no_label,
     };
     let state = model.init_state(problem.batch, device);
-    let out = LmStep::new(problem.backward, device).run(&model, batch, state);
+    let out = LmStep::new(problem.backward).run(&model, batch, state);
     inspect(&model, &out);
     let (model, _norm) = apply_update(
         optimizer,

@@ -65,24 +65,40 @@ impl Model {
     /// - tokens: `[B, T]`
     /// - output logits: `[B, T, V]`
     pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: ModelState) -> SegmentOutput {
-        self.forward_segment_with(tokens, state, StepProducts::Backend)
+        self.segment(tokens, state, false)
     }
 
-    /// [`forward_segment`](Self::forward_segment) for inference, with a Feedback model's
-    /// per-step work on the host kernels when `products` is [`StepProducts::Host`] (see
-    /// [`FeedbackLm::forward_segment_with`]); other models ignore `products`.
+    /// [`forward_segment`](Self::forward_segment) for inference: a Feedback model built with
+    /// host step products runs its per-step work on the host kernels (see
+    /// [`FeedbackLm::infer_segment`]); other models run `forward_segment`.
     ///
     /// # Shapes
     /// - tokens: `[B, T]`
     /// - output logits: `[B, T, V]`
-    pub fn forward_segment_with(&self, tokens: Tensor<2, Int>, state: ModelState, products: StepProducts) -> SegmentOutput {
+    pub fn infer_segment(&self, tokens: Tensor<2, Int>, state: ModelState) -> SegmentOutput {
+        self.segment(tokens, state, true)
+    }
+
+    /// The same model with a Feedback core's per-step products computed by `products` (fixed
+    /// when the model is built for a device; other models have none).
+    pub fn with_step_products(self, products: StepProducts) -> Self {
+        match self {
+            Model::Feedback(m) => Model::Feedback(m.with_step_products(products)),
+            other => other,
+        }
+    }
+
+    fn segment(&self, tokens: Tensor<2, Int>, state: ModelState, inference: bool) -> SegmentOutput {
         match (self, state) {
             (Model::Transformer(m), ModelState::Transformer(_)) => SegmentOutput {
                 logits: m.forward(tokens),
                 state: ModelState::Transformer(m.init_state()),
             },
             (Model::Feedback(m), ModelState::Feedback(s)) => {
-                let (logits, state) = m.forward_segment_with(tokens, s, products);
+                let (logits, state) = match inference {
+                    true => m.infer_segment(tokens, s),
+                    false => m.forward_segment(tokens, s),
+                };
                 SegmentOutput { logits, state: ModelState::Feedback(state) }
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {

@@ -1,4 +1,4 @@
-//! The hand-written Feedback backward (`forward_backward_segment`) against burn's autodiff of
+//! The hand-written Feedback backward (`forward_backward_segment`, with either `StepProducts`) against burn's autodiff of
 //! `forward_segment`: logits, next state and the gradient of every parameter, for shared and
 //! per-layer K/V, LayerNorm and RMSNorm, over several segments with carried memory (windows
 //! straddle segment boundaries, and segments both shorter and longer than the span).
@@ -106,7 +106,8 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
             // Both per-step product paths (burn's matmul, host kernels).
             for products in [StepProducts::Backend, StepProducts::Host] {
                 let name = format!("{name}, {products:?}");
-                let manual = model.forward_backward_segment(x.clone(), state.clone(), products, |l| {
+                let model = model.clone().with_step_products(products);
+                let manual = model.forward_backward_segment(x.clone(), state.clone(), |l| {
                     assert_eq!(l.dims(), [b, t_len, VOCAB]);
                     probe.clone().inner()
                 });
@@ -145,17 +146,17 @@ fn post_norm_and_dropout_are_not_claimed() {
 
 #[test]
 fn inference_on_host_kernels_equals_forward_segment() {
-    // A plain (inference) device: `forward_segment_with(Host)` takes the manual forward.
+    // A plain (inference) device and host products: `infer_segment` takes the manual forward.
     let device = mnemo_backend::test_device().inner();
     for (name, config, t_len) in configs() {
         device.seed(12);
-        let model = config.init(&device).materialize();
+        let model = config.init(&device).materialize().with_step_products(StepProducts::Host);
         let b = 3;
         let (mut reference, mut host) = (model.init_state(b, &device), model.init_state(b, &device));
         for seg in 0..3 {
             let x = tokens(b, t_len, VOCAB, 200 + seg, &device);
             let (want, next_want) = model.forward_segment(x.clone(), reference);
-            let (got, next_got) = model.forward_segment_with(x.clone(), host, StepProducts::Host);
+            let (got, next_got) = model.infer_segment(x.clone(), host);
             let diff = max_abs_diff(got, want.clone());
             assert!(diff < 1e-5 * (1.0 + max_abs(want)), "{name}, segment {seg}: logits differ by {diff}");
             let diff = max_abs_diff(next_got.memories.clone(), next_want.memories.clone());
@@ -167,6 +168,7 @@ fn inference_on_host_kernels_equals_forward_segment() {
     let dropout = FeedbackConfig { dropout: 0.1, ..FeedbackConfig::tiny(VOCAB) }.init(&device);
     let x = tokens(2, 5, VOCAB, 7, &device);
     let (want, _) = dropout.forward_segment(x.clone(), dropout.init_state(2, &device));
-    let (got, _) = dropout.forward_segment_with(x, dropout.init_state(2, &device), StepProducts::Host);
+    let dropout = dropout.with_step_products(StepProducts::Host);
+    let (got, _) = dropout.infer_segment(x, dropout.init_state(2, &device));
     assert_eq!(max_abs_diff(got, want), 0.0, "dropout models fall back to forward_segment");
 }

@@ -4,16 +4,16 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
-use mnemo_models::{Model, ModelConfig, ModelState, SegmentOutput, StepProducts};
+use mnemo_models::{Model, ModelConfig, ModelState, SegmentOutput};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
 use crate::eval_memory::apply_eval_memory;
 use crate::experiment::ExperimentConfig;
-use crate::feedback_step::step_products;
 use crate::lm::TrainerState;
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::model_table::ModelEntry;
 use crate::run_dir::RunDir;
 
 /// The input ids of a segment as a tensor.
@@ -38,17 +38,16 @@ pub fn evaluate(
 ) -> Metrics {
     let mut state = model.init_state(batcher.batch(), device);
     let mut total = MetricsAccumulator::default();
-    let products = step_products(device);
     for segment in batcher.segments() {
-        let out = forward_segment(model, segment_tokens(&segment, device), state, products);
+        let out = forward_segment(model, segment_tokens(&segment, device), state);
         total.add(&masked_cross_entropy(out.logits, &segment.targets, scoring.no_label).stats());
         state = out.state;
     }
     total.metrics().with_lm_unit(scoring.lm)
 }
 
-/// The inference forward of one segment, multiplying the Feedback model's per-step rows as
-/// `products` says (every other model ignores it): what [`evaluate`] and `mnemo bench` run.
+/// The inference forward of one segment ([`Model::infer_segment`]: a Feedback model built for a
+/// CPU device runs its steps on the host kernels): what [`evaluate`] and `mnemo bench` run.
 ///
 /// Pass an inference copy (`model.valid()`) on a plain device.
 ///
@@ -59,9 +58,8 @@ pub fn forward_segment(
     model: &Model,
     tokens: Tensor<2, Int>,
     state: ModelState,
-    products: StepProducts,
 ) -> SegmentOutput {
-    model.forward_segment_with(tokens, state, products)
+    model.infer_segment(tokens, state)
 }
 
 /// Overrides of `mnemo eval` (all `None`: evaluate exactly as the trainer does).
@@ -243,7 +241,7 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
         .into());
     }
     let model = checkpoint
-        .load_model(model_config.init(&device), &dir.checkpoint())?
+        .load_model(ModelEntry::init(&model_config, &device), &dir.checkpoint())?
         .valid();
     Ok(LoadedRun {
         dir,

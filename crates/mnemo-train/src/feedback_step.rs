@@ -6,7 +6,7 @@
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnemo_models::{FeedbackLm, Model, ModelState, StepProducts};
+use mnemo_models::{FeedbackLm, Model, ModelState, Seq2Seq, StepProducts};
 use serde::{Deserialize, Serialize};
 
 use crate::loss::{LossStats, scored_targets};
@@ -72,21 +72,19 @@ pub struct FeedbackStep {
 /// - targets: `B * T` ids
 /// - output logits: `[B, T, V]`
 ///
-/// `products` picks the per-step multiply ([`StepProducts::Host`] on CPU backends:
-/// `mnemo_backend::runs_on_host`).
+/// The per-step multiply is the model's, fixed when it was built ([`step_products`]).
 pub fn train_feedback_segment(
     model: &FeedbackLm,
     tokens: Tensor<2, Int>,
     targets: &[u32],
     no_label: u32,
     state: ModelState,
-    products: StepProducts,
 ) -> FeedbackStep {
     let ModelState::Feedback(state) = state else {
         panic!("{} state passed to a feedback model", state.kind());
     };
     let mut seen = None;
-    let out = model.forward_backward_segment(tokens, state, products, |logits| {
+    let out = model.forward_backward_segment(tokens, state, |logits| {
         let (s, grad) = masked_cross_entropy_grad(logits.clone(), targets, no_label);
         seen = Some((s, logits));
         grad
@@ -98,6 +96,33 @@ pub fn train_feedback_segment(
         state: ModelState::Feedback(out.state),
         logits,
     }
+}
+
+/// One translation batch of a Feedback-decoder model with the hand-written backward
+/// ([`Seq2Seq::forward_backward`]): masked cross-entropy over `targets` (row-major `[B, T]`,
+/// `no_label` positions unscored), logits and the gradient of every parameter.
+///
+/// # Panics
+/// If the model does not [support](Seq2Seq::supports_manual_backward) the manual backward.
+///
+/// # Shapes
+/// - src: `[B, S_src]`, tgt_in: `[B, T]`
+/// - targets: `B * T` ids
+/// - output logits: `[B, T, V]`
+pub fn train_decoder_batch(
+    model: &Seq2Seq,
+    src: Tensor<2, Int>,
+    tgt_in: Tensor<2, Int>,
+    targets: &[u32],
+    no_label: u32,
+) -> (LossStats, GradientsParams, Tensor<3>) {
+    let mut stats = None;
+    let out = model.forward_backward(src, tgt_in, |logits| {
+        let (s, grad) = masked_cross_entropy_grad(logits, targets, no_label);
+        stats = Some(s);
+        grad
+    });
+    (stats.expect("the loss gradient was asked for"), out.grads, out.logits)
 }
 
 /// The masked cross-entropy of [`masked_cross_entropy`](crate::loss::masked_cross_entropy)

@@ -7,12 +7,15 @@ use burn::tensor::Device;
 use mnemo_models::{Model, ModelConfig, Seq2Seq, Seq2SeqConfig};
 
 use crate::experiment::{ConfigError, check_name};
+use crate::feedback_step::step_products;
 
 /// A model config that can stand in a `[models.<name>]` table.
 pub trait ModelEntry: Clone {
     /// The model it builds.
     type Module: Module;
-    /// Build the model on `device` (parameters drawn lazily from the device's generator).
+    /// Build the model on `device` (parameters drawn lazily from the device's generator), with
+    /// a Feedback core's per-step products fixed for that device
+    /// ([`step_products`](crate::feedback_step::step_products)).
     fn init(&self, device: &Device) -> Self::Module;
     /// Vocabulary size (0 = to be filled in from the data).
     fn vocab_size(&self) -> usize;
@@ -25,7 +28,7 @@ pub trait ModelEntry: Clone {
 impl ModelEntry for ModelConfig {
     type Module = Model;
     fn init(&self, device: &Device) -> Model {
-        ModelConfig::init(self, device)
+        ModelConfig::init(self, device).with_step_products(step_products(device))
     }
     fn vocab_size(&self) -> usize {
         ModelConfig::vocab_size(self)
@@ -41,7 +44,7 @@ impl ModelEntry for ModelConfig {
 impl ModelEntry for Seq2SeqConfig {
     type Module = Seq2Seq;
     fn init(&self, device: &Device) -> Seq2Seq {
-        Seq2SeqConfig::init(self, device)
+        Seq2SeqConfig::init(self, device).with_step_products(step_products(device))
     }
     fn vocab_size(&self) -> usize {
         self.vocab_size

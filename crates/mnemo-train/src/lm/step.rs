@@ -5,12 +5,10 @@
 //! `mnemo bench` run. Feedback models get their gradients from the hand-written exact
 //! backward ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the
 //! model cannot take it (dropout, post-norm); every other model from burn's autodiff.
-use burn::tensor::{Device, Int, Tensor};
-use mnemo_models::{Model, ModelState, StepProducts};
+use burn::tensor::{Int, Tensor};
+use mnemo_models::{Model, ModelState};
 
-use crate::feedback_step::{
-    FeedbackBackward, manual_backward, step_products, train_feedback_segment,
-};
+use crate::feedback_step::{FeedbackBackward, manual_backward, train_feedback_segment};
 use crate::task::StepOutput;
 
 /// One training segment: input ids and the targets scored against the logits.
@@ -32,17 +30,13 @@ pub struct LmBatch<'a> {
 pub struct LmStep {
     /// Hand-written or autodiff backward for Feedback models.
     pub backward: FeedbackBackward,
-    /// How the manual Feedback backward multiplies one step's rows.
-    pub products: StepProducts,
 }
 
 impl LmStep {
-    /// The step with `backward`, multiplying as suits `device` ([`step_products`]).
-    pub fn new(backward: FeedbackBackward, device: &Device) -> Self {
-        Self {
-            backward,
-            products: step_products(device),
-        }
+    /// The step with `backward` (the manual backward multiplies one step's rows as the model
+    /// was built to: [`step_products`](crate::feedback_step::step_products)).
+    pub fn new(backward: FeedbackBackward) -> Self {
+        Self { backward }
     }
 
     /// Loss, gradients (empty when the loss is not finite) and next state of `model` on
@@ -64,7 +58,7 @@ impl LmStep {
             no_label,
         } = batch;
         if let Some(fb) = manual_backward(model, self.backward) {
-            let out = train_feedback_segment(fb, tokens, targets, no_label, state, self.products);
+            let out = train_feedback_segment(fb, tokens, targets, no_label, state);
             return StepOutput {
                 stats: out.stats,
                 grads: out.grads,

@@ -55,7 +55,7 @@ impl LmTask {
         Ok(Self {
             kind,
             device: device.clone(),
-            step: LmStep::new(config.train.feedback_backward, device),
+            step: LmStep::new(config.train.feedback_backward),
             train: train?,
             valid: valid?,
             test: test?,

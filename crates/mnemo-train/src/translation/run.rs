@@ -6,6 +6,7 @@ use mnemo_models::Seq2Seq;
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
+use crate::model_table::ModelEntry;
 use crate::run_dir::RunDir;
 use crate::translation::config::TranslationConfig;
 use crate::translation::data::load_eval_splits;
@@ -96,7 +97,7 @@ pub fn load_translation_run(
         )
         .into());
     }
-    let model = ckpt.load_model(model_config.init(&device), &dir.checkpoint())?;
+    let model = ckpt.load_model(ModelEntry::init(&model_config, &device), &dir.checkpoint())?;
     Ok(LoadedTranslationRun {
         dir,
         config,

@@ -1,9 +1,12 @@
 //! One translation training step: teacher-forced forward of a batch of sentence pairs,
-//! masked cross-entropy over the target tokens, the gradient of every parameter.
+//! masked cross-entropy over the target tokens, the gradient of every parameter (a Feedback
+//! decoder's by its hand-written backward, [`train_decoder_batch`], when it supports it).
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use mnemo_data::translation::{PairBatch, SubwordTokenizer};
 use mnemo_models::{DecoderKind, Seq2Seq};
 
+use crate::feedback_step::train_decoder_batch;
 use crate::task::StepOutput;
 use crate::translation::evaluate::batch_tensors;
 
@@ -18,9 +21,13 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
     let autodiff =
         |logits| StepOutput::autodiff(model, logits, &batch.tgt_out, SubwordTokenizer::PAD, ());
     match model.decoder_kind() {
-        DecoderKind::Transformer => autodiff(model.forward(src, tgt_in)),
-        // The seam for a hand-written backward of the Feedback decoder (as
-        // `train_feedback_segment` is for the language model): until there is one, autodiff.
-        DecoderKind::Feedback => autodiff(model.forward(src, tgt_in)),
+        // The Feedback decoder's hand-written backward (exact; pre-norm, no decoder dropout).
+        DecoderKind::Feedback if model.supports_manual_backward() => {
+            let (stats, grads, logits) =
+                train_decoder_batch(model, src, tgt_in, &batch.tgt_out, SubwordTokenizer::PAD);
+            let grads = if stats.loss.is_finite() { grads } else { GradientsParams::new() };
+            StepOutput { stats, grads, next: (), logits }
+        }
+        DecoderKind::Transformer | DecoderKind::Feedback => autodiff(model.forward(src, tgt_in)),
     }
 }

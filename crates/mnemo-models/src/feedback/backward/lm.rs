@@ -32,7 +32,7 @@ impl FeedbackLm {
     /// `loss_grad` receives the logits and returns the gradient of the loss with respect to
     /// them. Returns the logits, the gradient of every parameter (registered under the ids of
     /// `self`'s parameters, on the plain device) and the next state, as `forward_segment` does.
-    /// `products` overrides the core's [`StepProducts`] for this call.
+    /// The per-step products are the core's ([`FeedbackLm::with_step_products`]).
     ///
     /// # Panics
     /// If [`supports_manual_backward`](Self::supports_manual_backward) is false.
@@ -45,31 +45,25 @@ impl FeedbackLm {
         &self,
         tokens: Tensor<2, Int>,
         state: FeedbackState,
-        products: StepProducts,
         loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
     ) -> SegmentGradients {
-        self.manual_segment(tokens, state, products, Some(loss_grad))
+        self.manual_segment(tokens, state, Some(loss_grad))
     }
 
     /// [`forward_segment`](Self::forward_segment) for inference, through the manual forward
-    /// where it applies: with [`StepProducts::Host`] on a plain (non-autodiff) device and a
-    /// model that [supports](Self::supports_manual_backward) it, the per-step products and
-    /// window attention run on the host kernels; otherwise this is `forward_segment`. Equal
-    /// up to float rounding order.
+    /// where it applies: when the core's products are [`StepProducts::Host`], the device is
+    /// plain (non-autodiff) and the model [supports](Self::supports_manual_backward) it, the
+    /// per-step products and window attention run on the host kernels; otherwise this is
+    /// `forward_segment`. Equal up to float rounding order.
     ///
     /// # Shapes
     /// - tokens: `[B, T]`
     /// - state.memories: `[B, S, D]`
     /// - output: logits `[B, T, V]`
-    pub fn forward_segment_with(
-        &self,
-        tokens: Tensor<2, Int>,
-        state: FeedbackState,
-        products: StepProducts,
-    ) -> (Tensor<3>, FeedbackState) {
+    pub fn infer_segment(&self, tokens: Tensor<2, Int>, state: FeedbackState) -> (Tensor<3>, FeedbackState) {
         let plain = !self.head.weight.val().is_autodiff();
-        if products == StepProducts::Host && plain && self.supports_manual_backward() {
-            let out = self.manual_segment(tokens, state, products, None::<fn(Tensor<3>) -> Tensor<3>>);
+        if self.core.products == StepProducts::Host && plain && self.supports_manual_backward() {
+            let out = self.manual_segment(tokens, state, None::<fn(Tensor<3>) -> Tensor<3>>);
             return (out.logits, out.state);
         }
         self.forward_segment(tokens, state)
@@ -80,7 +74,6 @@ impl FeedbackLm {
         &self,
         tokens: Tensor<2, Int>,
         state: FeedbackState,
-        products: StepProducts,
         loss_grad: Option<impl FnOnce(Tensor<3>) -> Tensor<3>>,
     ) -> SegmentGradients {
         assert!(self.supports_manual_backward(), "the manual Feedback backward needs pre-norm and no dropout");
@@ -88,11 +81,7 @@ impl FeedbackLm {
         let [b, t_len] = tokens.dims();
         let tokens = tokens.inner();
         let device = tokens.device();
-        let core = match products == self.core.products {
-            true => None,
-            false => Some(self.core.clone().with_step_products(products)),
-        };
-        let core = core.as_ref().unwrap_or(&self.core);
+        let core = &self.core;
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
         let emb = self.embedding.weight.val().inner();

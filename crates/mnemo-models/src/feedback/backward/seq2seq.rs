@@ -39,6 +39,15 @@ impl ModuleVisitor for MoveGrads<'_> {
 }
 
 impl Seq2Seq {
+    /// The same model with the Feedback decoder's per-step products computed by `products`
+    /// (fixed when the model is built for a device; a Transformer decoder has none).
+    pub fn with_step_products(mut self, products: super::StepProducts) -> Self {
+        if let Decoder::Feedback(dec) = self.decoder {
+            self.decoder = Decoder::Feedback(crate::feedback::FeedbackDecoder { core: dec.core.with_step_products(products), ..dec });
+        }
+        self
+    }
+
     /// Whether [`forward_backward`](Self::forward_backward) applies and equals autodiff of
     /// [`forward`](Self::forward): a Feedback decoder, pre-norm, no dropout in the decoder.
     pub fn supports_manual_backward(&self) -> bool {
