@@ -10,7 +10,9 @@
 # Env: MNEMO_TORCH_VENV (default ~/.cache/mnemo/torch-venv; created with torch==2.9.0,
 # feedback-transformer-pytorch and numpy only if missing), MNEMO_BACKEND (default cpu),
 # MNEMO_PHASES (comma list, default all shared phases), MNEMO_FEATURES (Cargo features of the
-# mnemo build, e.g. tch), OUT_DIR (default target/bench-vs-peer).
+# mnemo build, e.g. tch), OUT_DIR (default target/bench-vs-peer), MNEMO_BASELINE (a `mnemo`
+# binary built from another commit: each phase then also runs it, between the peer and this
+# build, and the table adds its ratio, so a change is measured before and after side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +58,11 @@ for phase in "${LIST[@]}"; do
   echo "== $phase: mnemo" >&2
   "$MNEMO" bench --backend "$BACKEND" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
     --out "$OUT_DIR/mnemo_$phase.json" > /dev/null
+  if [[ -n "${MNEMO_BASELINE:-}" ]]; then
+    echo "== $phase: baseline ($MNEMO_BASELINE)" >&2
+    "$MNEMO_BASELINE" bench --backend "$BACKEND" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
+      --out "$OUT_DIR/baseline_$phase.json" > /dev/null
+  fi
 done
 
 # 4. Ratios.
@@ -69,7 +76,9 @@ def load(who, p):
     with open(path) as f:
         return json.load(f)["results"][p]
 rows, merged = [], {"peer": {}, "mnemo": {}}
-print(f"{'phase':<20} {'peer tok/s':>11} {'mnemo tok/s':>12} {'ratio':>7} {'peer MB':>8} {'mnemo MB':>9} {'foreign p/m':>12}")
+base = any(os.path.exists(os.path.join(out, f"baseline_{p}.json")) for p in phases)
+extra = f" {'base tok/s':>11} {'base ratio':>10}" if base else ""
+print(f"{'phase':<20} {'peer tok/s':>11} {'mnemo tok/s':>12} {'ratio':>7} {'peer MB':>8} {'mnemo MB':>9} {'foreign p/m':>12}{extra}")
 for p in phases:
     a, b = load("peer", p), load("mnemo", p)
     if a is None or b is None:
@@ -81,9 +90,15 @@ for p in phases:
         continue
     ta, tb = a.get("tokens_per_s"), b.get("tokens_per_s")
     ratio = tb / ta if ta and tb else float("nan")
+    c = load("baseline", p) if base else None
+    tc = c.get("tokens_per_s") if c else None
+    extra = f" {tc:>11} {tc / ta:>10.2f}" if tc and ta else ""
     print(f"{p:<20} {ta:>11} {tb:>12} {ratio:>7.2f} {a.get('peak_rss_mb'):>8} {b.get('peak_rss_mb'):>9} "
-          f"{a.get('foreign_cpu_frac')}/{b.get('foreign_cpu_frac')}")
+          f"{a.get('foreign_cpu_frac')}/{b.get('foreign_cpu_frac')}{extra}")
     merged.setdefault("ratios", {})[p] = round(ratio, 3)
+    if tc and ta:
+        merged.setdefault("baseline", {})[p] = c
+        merged.setdefault("baseline_ratios", {})[p] = round(tc / ta, 3)
 fb, tf = merged["mnemo"].get("fb_train_chunk1"), merged["mnemo"].get("tf_train")
 if fb and tf:
     r = tf["tokens_per_s"] / fb["tokens_per_s"]

@@ -186,6 +186,17 @@ fetch_debs() { # package...
     if [ ${#missing[@]} -gt 0 ]; then
         echo "downloading ${#missing[@]} Debian packages into $DEB"
         (cd "$DEB" && apt-get -q download "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+        # A stale package index names versions the mirror no longer has (404): refresh it once
+        # and download what is still missing.
+        local still=0
+        while read -r _url file _size hash; do
+            sha_ok "$DEB/$file" "${hash#SHA256:}" || still=1
+        done <<< "$uris"
+        if [ "$still" = 1 ] && [ -z "$APT_UPDATED" ]; then
+            apt_update_once
+            uris=$(apt-get download --print-uris "$@")
+            (cd "$DEB" && apt-get -q download "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+        fi
     fi
     while read -r _url file _size hash; do
         check_sha "$DEB/$file" "${hash#SHA256:}"
