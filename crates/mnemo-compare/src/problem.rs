@@ -96,10 +96,8 @@ impl Problem {
             flag: "--reference".into(),
             source,
         })?;
-        device.seed(config.run.seed);
-        let weights = model
-            .init(&device)
-            .into_record()
+        // Drawn (lazily, at `into_record`) inside the seeded section.
+        let weights = mnemo_train::seeded(&device, config.run.seed, || model.init(&device).into_record())
             .into_bytes()
             .map_err(|e| CompareError::Weights {
                 backend: reference.to_string(),

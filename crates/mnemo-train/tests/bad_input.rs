@@ -3,7 +3,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, lock, options, tiny_toml};
+use common::{config, options, tiny_toml};
 use mnemo_train::{ExperimentConfig, TrainError, TrainOptions, load_run, train};
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -80,7 +80,6 @@ fn trained() -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn damaged_checkpoints_are_errors_naming_the_file() {
-    let _guard = lock();
     let (out, run) = trained();
     let ckpt = run.join("checkpoint.mnemo");
     let bytes = std::fs::read(&ckpt).unwrap();
@@ -124,7 +123,6 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
 
 #[test]
 fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
-    let _guard = lock();
     let (out, run) = trained();
     let config = config(&tiny_toml("steps = 4", 1e-3, 0.0));
     let err = train(&config, "feedback", &options(out.path())).unwrap_err();
@@ -153,7 +151,6 @@ fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
 
 #[test]
 fn diverging_loss_stops_and_keeps_the_last_checkpoint() {
-    let _guard = lock();
     let out = tempfile::tempdir().unwrap();
     let config = config(
         &tiny_toml("steps = 8\ncheckpoint_every = 1", 1e30, 0.0)

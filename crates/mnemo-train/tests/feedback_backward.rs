@@ -3,12 +3,11 @@
 //! clipping, carried memory and an epoch wrap; a bad value names the field.
 mod common;
 
-use common::{config, lock, max_abs_diff, options, parameters, tiny_toml};
+use common::{config, max_abs_diff, options, parameters, tiny_toml};
 use mnemo_train::{ExperimentConfig, FeedbackBackward, load_run, train};
 
 #[test]
 fn manual_and_autodiff_backward_train_the_same_feedback_model() {
-    let _guard = lock();
     let text = tiny_toml("steps = 6\nlog_every = 2", 3e-3, 0.0)
         .replace("train_programs = 50", "train_programs = 8");
     let manual = config(&text);
@@ -35,8 +34,9 @@ fn manual_and_autodiff_backward_train_the_same_feedback_model() {
     );
     // Training moved the weights (the comparison is not vacuous).
     let device = mnemo_backend::device("cpu").unwrap();
-    device.seed(manual.run.seed);
-    let fresh = ra.model_config.init(&device);
+    let fresh = mnemo_train::seeded(&device, manual.run.seed, || {
+        mnemo_train::initialize_params(ra.model_config.init(&device))
+    });
     assert!(max_abs_diff(&parameters(&fresh), &parameters(&ra.model)) > 1e-3);
 }
 
@@ -80,11 +80,10 @@ fn masked_loss_gradients_match_autodiff() {
     use burn::module::Module;
     use burn::tensor::{Int, Tensor, TensorData};
     use mnemo_models::{FeedbackConfig, Model, ModelConfig};
-    // Seeds the process-wide generator: must not run beside the training test above.
-    let _guard = lock();
     let device = mnemo_backend::test_device();
-    device.seed(4);
-    let model = ModelConfig::Feedback(FeedbackConfig::tiny(9)).init(&device);
+    let model = mnemo_train::seeded(&device, 4, || {
+        mnemo_train::initialize_params(ModelConfig::Feedback(FeedbackConfig::tiny(9)).init(&device))
+    });
     let Model::Feedback(fb) = &model else {
         unreachable!()
     };

@@ -2,12 +2,11 @@
 mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{config, lock, max_abs_diff, options, tiny_toml};
+use common::{config, max_abs_diff, options, tiny_toml};
 use mnemo_train::{GenerateConfig, generate, load_run, train};
 
 #[test]
 fn generation_from_a_checkpoint_reproduces_teacher_forced_logits() {
-    let _guard = lock();
     let config = config(&tiny_toml("steps = 3\nlog_every = 1", 3e-3, 0.1));
     let out = tempfile::tempdir().unwrap();
     for name in ["feedback", "transformer"] {

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, lock, max_abs_diff, options, parameters, tiny_toml};
+use common::{config, max_abs_diff, options, parameters, tiny_toml};
 use mnemo_train::{ExperimentConfig, MetricsLog, TrainOptions, load_run, train};
 
 fn train_losses(path: &Path) -> Vec<(u64, f64)> {
@@ -50,8 +50,9 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
 
     // Training moved the weights (the comparison is not vacuous).
     let device = mnemo_backend::device("cpu").unwrap();
-    device.seed(config.run.seed);
-    let fresh = run_a.model_config.init(&device);
+    let fresh = mnemo_train::seeded(&device, config.run.seed, || {
+        mnemo_train::initialize_params(run_a.model_config.init(&device))
+    });
     assert!(max_abs_diff(&parameters(&fresh), &parameters(&run_a.model)) > 1e-4);
 
     for (x, y) in [(whole.valid, resumed.valid), (whole.test, resumed.test)] {
@@ -79,7 +80,6 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
 
 #[test]
 fn resumed_feedback_run_matches_an_uninterrupted_one() {
-    let _guard = lock();
     // 6 steps, train log every 2 steps: the log window open at step 3 spans the interruption.
     let run = "steps = 6\neval_every = 3\ncheckpoint_every = 3\nlog_every = 2";
     check_resume(&config(&tiny_toml(run, 3e-3, 0.1)), "feedback", 3);
@@ -87,7 +87,6 @@ fn resumed_feedback_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn resume_across_epochs_for_both_kinds() {
-    let _guard = lock();
     // 8 training programs make an epoch of a few segments: 12 steps wrap it (resetting the
     // carried memory) before and after the interruption at step 7.
     let text = tiny_toml("steps = 12\ncheckpoint_every = 4\nlog_every = 3", 3e-3, 0.1)
@@ -106,7 +105,6 @@ fn resume_across_epochs_for_both_kinds() {
 
 #[test]
 fn resume_on_a_byte_corpus_for_both_kinds() {
-    let _guard = lock();
     // 2,000 bytes: 1,799 training positions = 4 rows of 449 = 28 segments of 16, so 40 steps
     // wrap an epoch after the interruption at step 17; every position of valid/test is scored.
     let corpus = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use common::{lock, max_abs_diff, options};
+use common::{max_abs_diff, options};
 use mnemo_data::Split;
 use mnemo_train::translation::{
     MtSummary, TranslationConfig, evaluate_bleu, load_translation_run, train_translation,
@@ -123,7 +123,6 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
-    let _guard = lock();
     let data = tempfile::tempdir().unwrap();
     write_corpus(data.path());
     let config = config(&toml(data.path(), "steps = 40\nlog_every = 10"));
@@ -170,7 +169,6 @@ fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
 
 #[test]
 fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
-    let _guard = lock();
     let data = tempfile::tempdir().unwrap();
     write_corpus(data.path());
     let config = config(&toml(data.path(), "steps = 12"));
@@ -195,7 +193,6 @@ fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
 
 #[test]
 fn an_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one() {
-    let _guard = lock();
     let data = tempfile::tempdir().unwrap();
     write_corpus(data.path());
     // 240 pairs in batches of <= 256 tokens: several epochs, so the stop lands mid-epoch and

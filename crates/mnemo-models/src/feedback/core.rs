@@ -24,7 +24,7 @@ use mnemo_core::{NormKind, NormPlacement};
 
 use super::backward::StepProducts;
 use super::layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
-use super::memory::FeedbackMemory;
+use super::memory::{FeedbackMemory, StepConstants};
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
 pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
@@ -153,7 +153,8 @@ impl FeedbackCore {
     /// - x: `[B, 1, D]`
     /// - output: the top state `[B, 1, D]`
     pub fn step(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook) -> Tensor<3> {
-        self.step_with(x, memory, hook, &self.positions(), &self.mix_weights())
+        let constants = memory.constants(|| self.constants());
+        self.step_with(x, memory, hook, &constants)
     }
 
     /// Run a segment step by step, the memory written in place.
@@ -163,36 +164,33 @@ impl FeedbackCore {
     /// - output: the top states `[B, T, D]`, and the memory after the last step
     pub fn forward(&self, x: Tensor<3>, mut memory: FeedbackMemory, hook: LayerHook) -> (Tensor<3>, FeedbackMemory) {
         let [_b, t_len, _d] = x.dims();
-        let positions = self.positions();
-        let mix = self.mix_weights();
-        let tops = (0..t_len).map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &positions, &mix));
+        let constants = memory.constants(|| self.constants());
+        let tops = (0..t_len).map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &constants));
         let y = Tensor::cat(tops.collect(), 1);
         (y, memory)
     }
 
-    /// Per layer, the window's position vectors `[1, 1, Dh, S]`.
-    fn positions(&self) -> Vec<Tensor<4>> {
-        self.layers.iter().map(FeedbackLayer::window_positions).collect()
+    /// What every step computes from the weights alone.
+    fn constants(&self) -> StepConstants {
+        StepConstants {
+            positions: self.layers.iter().map(FeedbackLayer::window_positions).collect(),
+            mix: self.mix_weights().reshape([self.layers.len() + 1, 1, 1, 1]),
+        }
     }
 
-    fn step_with(
-        &self,
-        x: Tensor<3>,
-        memory: &mut FeedbackMemory,
-        hook: LayerHook,
-        positions: &[Tensor<4>],
-        mix: &Tensor<1>,
-    ) -> Tensor<3> {
-        let weight = |l: usize| mix.clone().slice(l..l + 1).unsqueeze::<3>(); // [1,1,1]
-        let mut mixed = x.clone() * weight(0);
+    fn step_with(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook, constants: &StepConstants) -> Tensor<3> {
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut h = x;
+        states.push(h.clone());
         for (l, layer) in self.layers.iter().enumerate() {
             let window = memory.view(self.projection_of(l));
-            h = layer.attend_memory(h, &window, positions[l].clone());
+            h = layer.attend_memory(h, &window, constants.positions[l].clone());
             drop(window); // views of the buffers: gone before the write below
             h = layer.feed_forward(hook(l, h));
-            mixed = mixed + h.clone() * weight(l + 1);
+            states.push(h.clone());
         }
+        // m = Σ softmax(w)_l hˡ over the stacked states [L+1, B, 1, D].
+        let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone()).sum_dim(0).squeeze_dim::<3>(0);
         let projected = self.memory_projections.iter().map(|p| p.forward(mixed.clone())).collect();
         memory.push(mixed, projected);
         h

@@ -59,6 +59,19 @@ pub struct FeedbackMemory {
     span: usize,
     /// Most slots the buffers may grow to before the live window moves to the front.
     max_slots: usize,
+    /// What every step of this memory computes from the weights alone (the layers' window
+    /// positions, the mixing weights), computed at the first step: a memory holds keys and
+    /// values projected with the weights of its steps, so it never outlives them.
+    constants: Option<StepConstants>,
+}
+
+/// Per-step inputs that depend on the weights only. See [`FeedbackMemory::constants`].
+#[derive(Debug, Clone)]
+pub struct StepConstants {
+    /// Per layer, the window's position vectors ready for `q · Pᵀ`. Shape `[1, 1, Dh, S]`.
+    pub positions: Vec<Tensor<4>>,
+    /// `softmax(w)`, shaped to weight a stack of the L+1 states. Shape `[L+1, 1, 1, 1]`.
+    pub mix: Tensor<4>,
 }
 
 impl FeedbackMemory {
@@ -80,7 +93,8 @@ impl FeedbackMemory {
         let [b, _, d] = memories.dims();
         let pad = Tensor::zeros([b, room, d], &memories.device());
         let vectors = Tensor::cat(vec![memories.detach(), pad], 1);
-        Self { keys, values, vectors, zero: None, start: 0, stored: span, span, max_slots: (span + room).max(2 * span) }
+        let max_slots = (span + room).max(2 * span);
+        Self { keys, values, vectors, zero: None, start: 0, stored: span, span, max_slots, constants: None }
     }
 
     /// A fresh memory of `rows` sequences: S zero memories, folded (nothing stored yet).
@@ -103,6 +117,7 @@ impl FeedbackMemory {
             stored: 0,
             span,
             max_slots: 2 * span,
+            constants: None,
         }
     }
 
@@ -169,6 +184,11 @@ impl FeedbackMemory {
                 Tensor::cat(vec![Tensor::zeros([b, n, d], &live.device()), live], 1)
             }
         }
+    }
+
+    /// The step constants of this memory, computed by `compute` at the first call.
+    pub fn constants(&mut self, compute: impl FnOnce() -> StepConstants) -> StepConstants {
+        self.constants.get_or_insert_with(compute).clone()
     }
 
     /// Keep the rows `rows`, in that order (beam search); the zero memory is shared by all rows.

@@ -24,4 +24,4 @@ pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, no_hook};
 pub use decoder::FeedbackDecoder;
 pub use layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
 pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};
-pub use memory::{FeedbackMemory, WindowView};
+pub use memory::{FeedbackMemory, StepConstants, WindowView};

@@ -10,7 +10,8 @@
 //!
 //! Reproducibility: the device is seeded with `run.seed` before the model is built
 //! ([`Trainer::new`]), and with a value derived from `(run.seed, step)` before every step
-//! ([`step_seed`]), so dropout masks depend only on the step. A checkpoint holds the weights,
+//! ([`step_seed`]), so dropout masks depend only on the step; both inside [`seeded`], so other
+//! runs in the same process cannot draw in between. A checkpoint holds the weights,
 //! the optimizer moments and the [`RunState`] (step, data position, carried state, metrics),
 //! so a resumed run continues exactly as an uninterrupted one would.
 mod options;
@@ -38,6 +39,7 @@ use crate::metrics_log::MetricsLog;
 use crate::model_table::ModelEntry;
 use crate::optim::OptimConfig;
 use crate::progress::Progress;
+use crate::rng::seeded;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
 use crate::task::{Ending, ModelOf, Task};
@@ -102,8 +104,7 @@ impl<'a, T: Task> Trainer<'a, T> {
     ) -> Self {
         let run = config.run();
         let model_config = config.models()[model_name].clone();
-        device.seed(run.seed);
-        let model = initialize_params(model_config.init(&device));
+        let model = seeded(&device, run.seed, || initialize_params(model_config.init(&device)));
         let carry = task.start(&model);
         let (data, train) = (config.data().clone(), config.train().clone());
         let position = task.position(&carry);
@@ -213,8 +214,8 @@ impl<'a, T: Task> Trainer<'a, T> {
 
     /// One optimizer step on the task's next batch.
     fn step(&mut self, step: u64) -> Result<LossStats, TrainError> {
-        self.device.seed(step_seed(self.state.seed, step));
-        let out = self.task.step(&self.model, self.carry.clone());
+        let (task, model, carry) = (&mut self.task, &self.model, self.carry.clone());
+        let out = seeded(&self.device, step_seed(self.state.seed, step), || task.step(model, carry));
         if !out.stats.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 step,

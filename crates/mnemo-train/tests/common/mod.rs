@@ -1,19 +1,10 @@
-//! Helpers shared by the integration tests: tiny configs, a lock, parameter dumps.
+//! Helpers shared by the integration tests: tiny configs, parameter dumps.
 #![allow(dead_code)]
-
-use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use mnemo_models::Model;
 use mnemo_train::{ExperimentConfig, TrainOptions};
-
-/// burn's CPU backend draws random numbers from one process-wide generator: tests that seed
-/// it and expect the same draws must not run at the same time.
-pub fn lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A tiny experiment: code execution with 10-statement programs, both model kinds.
 ///

@@ -103,7 +103,7 @@ pub(super) fn backward_through_time(
 ) -> TimeGrads {
     let [t_len, b, d] = dtop.dims();
     let dh = d / heads;
-    let s = rec.windows.keys[0].dims()[2] - t_len;
+    let s = rec.windows.memory.span();
     let scale = 1.0 / (dh as f64).sqrt();
     let device = dtop.device();
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
@@ -120,7 +120,7 @@ pub(super) fn backward_through_time(
             )
         })
         .collect();
-    let (kbufs, vbufs) = (&rec.windows.keys, &rec.windows.values);
+    let (kbufs, vbufs) = rec.windows.memory.buffers();
     let host = &mut rec.windows.host;
     // Backend windows' gradients (host windows keep theirs until `into_grads`).
     let zeros = |bufs: &[Tensor<4>]| match host {

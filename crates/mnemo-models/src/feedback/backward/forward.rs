@@ -9,6 +9,7 @@ use burn::tensor::Tensor;
 use super::ManualHook;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
+use crate::feedback::FeedbackMemory;
 use super::StepProducts;
 
 /// Per-layer values stored by the forward, one entry per step.
@@ -30,12 +31,11 @@ pub(super) struct LayerTape {
     pub(super) f1: Vec<Tensor<2>>,
 }
 
-/// The key/value windows of every projection: backend buffers, or their host copies.
+/// The key/value windows of every projection: the segment's [`FeedbackMemory`] (S carried
+/// slots, then one per step), or its host copies.
 pub(super) struct Windows {
-    /// Keys per projection `[B, H, S+T, Dh]` (slots `0..S` carried; the host path keeps its own).
-    pub(super) keys: Vec<Tensor<4>>,
-    /// Values per projection `[B, H, S+T, Dh]`.
-    pub(super) values: Vec<Tensor<4>>,
+    /// The memory; with host windows, only its carried slots are filled.
+    pub(super) memory: FeedbackMemory,
     /// The host copies ([`StepProducts::Host`]).
     pub(super) host: Option<HostWindows>,
 }
@@ -67,27 +67,27 @@ pub(super) fn record(
     let s = carried.dims()[1];
     let dh = d / heads;
     let scale = 1.0 / (dh as f64).sqrt();
-    let device = x0.device();
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
-    let mut keys = Vec::with_capacity(projs.len());
-    let mut values = Vec::with_capacity(projs.len());
-    for p in projs {
-        let n = p.norm.forward(carried.clone());
-        let split = |x: Tensor<3>| x.reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
-        let pad = Tensor::<4>::zeros([b, heads, t_len, dh], &device);
-        keys.push(Tensor::cat(vec![split(p.key.forward(n.clone())), pad.clone()], 2));
-        values.push(Tensor::cat(vec![split(p.value.forward(n)), pad], 2)); // [B,H,S+T,Dh]
-    }
+    let split = |x: Tensor<3>| x.reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
+    let projected = projs
+        .iter()
+        .map(|p| {
+            let n = p.norm.forward(carried.clone());
+            (split(p.key.forward(n.clone())), split(p.value.forward(n)))
+        })
+        .collect();
+    let mut memory = FeedbackMemory::new(carried.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
     let mut host = (products == StepProducts::Host).then(|| {
         let pos = layers.iter().map(|lp| lp.pos.clone().reshape([s, dh])).collect();
-        HostWindows::new(&keys, &values, pos, scale as f32)
+        let (keys, values) = memory.buffers();
+        HostWindows::new(keys, values, pos, scale as f32)
     });
     let mut tapes: Vec<LayerTape> = layers.iter().map(|_| LayerTape::default()).collect();
     let mut tops = Vec::with_capacity(t_len);
     let mut memories = Vec::with_capacity(t_len);
     for t in 0..t_len {
         let x = x0.clone().narrow(0, t, 1).reshape([b, d]);
-        let mut memory = x.clone().mul_scalar(mix[0]);
+        let mut mixed = x.clone().mul_scalar(mix[0]);
         let mut h = x;
         for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
             let q = lp.query.step(lp.norm1.forward(h.clone())); // [B,D]
@@ -98,8 +98,8 @@ pub(super) fn record(
                     o
                 }
                 None => {
-                    let k_win = keys[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
-                    let v_win = values[lp.proj].clone().slice_dim(2, t..t + s);
+                    let window = memory.view(lp.proj); // slots t..t+S
+                    let (k_win, v_win) = (window.keys.expect("stored"), window.values.expect("stored")); // [B,H,S,Dh]
                     let q4 = q.clone().reshape([b, heads, 1, dh]);
                     let scores =
                         (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone())).mul_scalar(scale); // [B,H,1,S]
@@ -117,23 +117,23 @@ pub(super) fn record(
             tape.o.push(o);
             tape.mid.push(mid);
             tape.f1.push(f1);
-            memory = memory + out.clone().mul_scalar(mix[l + 1]);
+            mixed = mixed + out.clone().mul_scalar(mix[l + 1]);
             h = out;
         }
-        let slot = [0..b, 0..heads, s + t..s + t + 1, 0..dh];
+        let mut projected = Vec::with_capacity(projs.len());
         for (p, proj) in projs.iter().enumerate() {
-            let n = proj.norm.forward(memory.clone());
+            let n = proj.norm.forward(mixed.clone());
             let (k, v) = (proj.key.step(n.clone()), proj.value.step(n));
-            if let Some(hw) = &mut host {
-                hw.write(p, t, k, v);
-                continue;
+            match &mut host {
+                Some(hw) => hw.write(p, t, k, v),
+                None => projected.push((k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh]))),
             }
-            let (k, v) = (k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh]));
-            keys[p].inplace(|buf| buf.slice_assign(slot.clone(), k));
-            values[p].inplace(|buf| buf.slice_assign(slot.clone(), v));
+        }
+        if host.is_none() {
+            memory.push(mixed.clone().reshape([b, 1, d]), projected); // writes slot S+t
         }
         tops.push(h);
-        memories.push(memory);
+        memories.push(mixed);
     }
-    Recorded { tapes, tops, memories, windows: Windows { keys, values, host } }
+    Recorded { tapes, tops, memories, windows: Windows { memory, host } }
 }
