@@ -182,13 +182,13 @@ impl FeedbackCore {
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut h = x;
         states.push(h.clone());
+        let windows: Vec<_> = (0..self.memory_projections.len()).map(|p| memory.view(p)).collect();
         for (l, layer) in self.layers.iter().enumerate() {
-            let window = memory.view(self.projection_of(l));
-            h = layer.attend_memory(h, &window, constants.positions[l].clone());
-            drop(window); // views of the buffers: gone before the write below
+            h = layer.attend_memory(h, &windows[self.projection_of(l)], constants.positions[l].clone());
             h = layer.feed_forward(hook(l, h));
             states.push(h.clone());
         }
+        drop(windows); // views of the buffers: gone before the write below
         // m = Σ softmax(w)_l hˡ over the stacked states [L+1, B, 1, D].
         let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone()).sum_dim(0).squeeze_dim::<3>(0);
         let projected = self.memory_projections.iter().map(|p| p.forward(mixed.clone())).collect();

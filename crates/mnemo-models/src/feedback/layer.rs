@@ -130,6 +130,11 @@ pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) ->
     let scale = 1.0 / (dh as f64).sqrt();
     let pos = q.clone().matmul(positions); // [B,H,1,S]
     let n_zero = window.folded;
+    if let (0, Some(k), Some(v)) = (n_zero, &window.keys, &window.values) {
+        // Every slot stored (training segments, language-model decoding): no folded part.
+        let scores = (q.matmul(k.clone().swap_dims(2, 3)) + pos).mul_scalar(scale); // [B,H,1,S]
+        return softmax(scores, 3).matmul(v.clone());
+    }
     let n_stored = pos.dims()[3] - n_zero;
     let mut scores = Vec::with_capacity(2);
     if let Some((k0, _)) = window.zero.as_ref().filter(|_| n_zero > 0) {
