@@ -24,16 +24,21 @@ fn feedback_step(c: &mut Criterion) {
         group.sample_size(10);
         group.bench_function("forward", |bench| {
             bench.iter(|| {
-                let (logits, _) = model.forward_segment(x.clone(), model.init_state(BATCH, &device));
+                let (logits, _) =
+                    model.forward_segment(x.clone(), model.init_state(BATCH, &device));
                 logits.into_data()
             })
         });
         let probe = randn([BATCH, SEGMENT, 256], &device);
-        for (label, products) in [("forward_backward", StepProducts::Backend), ("forward_backward_host", StepProducts::Host)] {
+        for (label, products) in [
+            ("forward_backward", StepProducts::Backend),
+            ("forward_backward_host", StepProducts::Host),
+        ] {
             group.bench_function(label, |bench| {
                 bench.iter(|| {
                     let state = model.init_state(BATCH, &device);
-                    let out = model.forward_backward_segment(x.clone(), state, products, |_| probe.clone());
+                    let out = model
+                        .forward_backward_segment(x.clone(), state, products, |_| probe.clone());
                     out.logits.into_data()
                 })
             });
@@ -56,25 +61,40 @@ fn window_attention(c: &mut Criterion) {
                 let pos = q4.clone().matmul(pos_t.clone().unsqueeze::<4>());
                 let scores = (q4.matmul(keys.clone().swap_dims(2, 3)) + pos).mul_scalar(0.125);
                 let a = softmax(scores, 3);
-                a.matmul(values.clone()).reshape([BATCH, D_MODEL]).into_data()
+                a.matmul(values.clone())
+                    .reshape([BATCH, D_MODEL])
+                    .into_data()
             })
         });
         group.bench_function("pos_as_one_gemm", |bench| {
             bench.iter(|| {
                 let q4 = q.clone().reshape([BATCH, HEADS, 1, dh]);
-                let pos = q.clone().reshape([BATCH * HEADS, dh]).matmul(pos_t.clone()).reshape([BATCH, HEADS, 1, SPAN]);
+                let pos = q
+                    .clone()
+                    .reshape([BATCH * HEADS, dh])
+                    .matmul(pos_t.clone())
+                    .reshape([BATCH, HEADS, 1, SPAN]);
                 let scores = (q4.matmul(keys.clone().swap_dims(2, 3)) + pos).mul_scalar(0.125);
                 let a = softmax(scores, 3);
-                a.matmul(values.clone()).reshape([BATCH, D_MODEL]).into_data()
+                a.matmul(values.clone())
+                    .reshape([BATCH, D_MODEL])
+                    .into_data()
             })
         });
         group.bench_function("broadcast_mul_sum", |bench| {
             bench.iter(|| {
                 let q4 = q.clone().reshape([BATCH, HEADS, 1, dh]);
-                let pos = q.clone().reshape([BATCH * HEADS, dh]).matmul(pos_t.clone()).reshape([BATCH, HEADS, SPAN, 1]);
+                let pos = q
+                    .clone()
+                    .reshape([BATCH * HEADS, dh])
+                    .matmul(pos_t.clone())
+                    .reshape([BATCH, HEADS, SPAN, 1]);
                 let scores = ((q4 * keys.clone()).sum_dim(3) + pos).mul_scalar(0.125); // [B,H,S,1]
                 let a = softmax(scores, 2);
-                (a * values.clone()).sum_dim(2).reshape([BATCH, D_MODEL]).into_data()
+                (a * values.clone())
+                    .sum_dim(2)
+                    .reshape([BATCH, D_MODEL])
+                    .into_data()
             })
         });
         group.finish();
@@ -87,7 +107,11 @@ fn memory_write(c: &mut Criterion) {
         let init = randn([BATCH, HEADS, SPAN, dh], &device);
         let k = randn([BATCH, HEADS, 1, dh], &device);
         let m = randn([BATCH, 1, D_MODEL], &device);
-        let mut memory = FeedbackMemory::new(randn([BATCH, SPAN, D_MODEL], &device), vec![(init.clone(), init)], SPAN);
+        let mut memory = FeedbackMemory::new(
+            randn([BATCH, SPAN, D_MODEL], &device),
+            vec![(init.clone(), init)],
+            SPAN,
+        );
         c.bench_function(&format!("memory_write/{name}/f32"), |bench| {
             bench.iter(|| {
                 memory.push(m.clone(), vec![(k.clone(), k.clone())]);
@@ -98,7 +122,6 @@ fn memory_write(c: &mut Criterion) {
     }
 }
 
-
 fn skinny_matmul(c: &mut Criterion) {
     for (name, device) in backends() {
         let x = randn([BATCH, D_MODEL], &device);
@@ -106,23 +129,38 @@ fn skinny_matmul(c: &mut Criterion) {
         let w_t = w.clone().transpose().into_data();
         let w_t = burn::tensor::Tensor::<2>::from_data(w_t, &device);
         let mut group = c.benchmark_group(format!("skinny_matmul/{name}/f32"));
-        group.bench_function("x_w", |bench| bench.iter(|| x.clone().matmul(w.clone()).into_data()));
+        group.bench_function("x_w", |bench| {
+            bench.iter(|| x.clone().matmul(w.clone()).into_data())
+        });
         group.bench_function("wt_xt", |bench| {
             bench.iter(|| w_t.clone().matmul(x.clone().transpose()).into_data())
         });
         // The host kernel of `StepProducts::Host`, with the step's round trip through the device.
-        let w_host = mnemo_kernels::PackedMatrix::new(&w.clone().into_data().try_to_vec::<f32>().expect("f32"), D_MODEL, 1024);
+        let w_host = mnemo_kernels::PackedMatrix::new(
+            &w.clone().into_data().try_to_vec::<f32>().expect("f32"),
+            D_MODEL,
+            1024,
+        );
         group.bench_function("host_kernel", |bench| {
             bench.iter(|| {
                 let xs = x.clone().into_data().try_to_vec::<f32>().expect("f32");
                 let mut out = vec![0.0f32; BATCH * 1024];
                 w_host.matmul(&xs, &mut out, BATCH);
-                burn::tensor::Tensor::<2>::from_data(burn::tensor::TensorData::new(out, [BATCH, 1024]), &device)
+                burn::tensor::Tensor::<2>::from_data(
+                    burn::tensor::TensorData::new(out, [BATCH, 1024]),
+                    &device,
+                )
             })
         });
         group.finish();
     }
 }
 
-criterion_group!(benches, skinny_matmul, window_attention, memory_write, feedback_step);
+criterion_group!(
+    benches,
+    skinny_matmul,
+    window_attention,
+    memory_write,
+    feedback_step
+);
 criterion_main!(benches);

@@ -200,7 +200,10 @@ mod tests {
     #[test]
     fn cpu_devices_run_on_host() {
         assert!(runs_on_host(&device("cpu").unwrap()));
-        assert!(runs_on_host(&test_device()), "the autodiff wrapper is looked through");
+        assert!(
+            runs_on_host(&test_device()),
+            "the autodiff wrapper is looked through"
+        );
         #[cfg(feature = "wgpu")]
         assert!(!runs_on_host(&device("wgpu").unwrap()));
     }

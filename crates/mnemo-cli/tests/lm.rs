@@ -142,17 +142,37 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
         dir.path(),
         &["eval", "runs/lm/transformer", "--mem-len", "8"],
     ));
-    assert!(err.contains("--mem-len 8") && err.contains("carries no memory"), "{err}");
+    assert!(
+        err.contains("--mem-len 8") && err.contains("carries no memory"),
+        "{err}"
+    );
     // Transformer-XL evaluates with a longer memory than it trained with: the same positions
     // are scored, and the figure changes (the extra context is really used).
-    let trained = json_of(&mnemo_in(dir.path(), &["eval", "runs/lm/xl", "--split", "test", "--json"]));
+    let trained = json_of(&mnemo_in(
+        dir.path(),
+        &["eval", "runs/lm/xl", "--split", "test", "--json"],
+    ));
     let longer = json_of(&mnemo_in(
         dir.path(),
-        &["eval", "runs/lm/xl", "--split", "test", "--json", "--mem-len", "24"],
+        &[
+            "eval",
+            "runs/lm/xl",
+            "--split",
+            "test",
+            "--json",
+            "--mem-len",
+            "24",
+        ],
     ));
     assert_eq!(longer["scored"], trained["scored"]);
-    let (a, b) = (trained["bpc"].as_f64().unwrap(), longer["bpc"].as_f64().unwrap());
-    assert!(b.is_finite() && a != b, "--mem-len 24 gave {b}, trained memory gave {a}");
+    let (a, b) = (
+        trained["bpc"].as_f64().unwrap(),
+        longer["bpc"].as_f64().unwrap(),
+    );
+    assert!(
+        b.is_finite() && a != b,
+        "--mem-len 24 gave {b}, trained memory gave {a}"
+    );
     let err = stderr(&mnemo_in(
         dir.path(),
         &["eval", "runs/lm/feedback", "--eval-span", "0"],

@@ -10,11 +10,17 @@ use common::{mnemo_in, stderr};
 
 /// 120 training pairs of a toy language (word-by-word substitution), 8 valid, 6 test.
 fn write_corpus(dir: &Path) {
-    let words = ["red", "blue", "cat", "dog", "runs", "sleeps", "big", "small", "the", "a"];
-    let other = ["rot", "blau", "Katze", "Hund", "rennt", "schläft", "groß", "klein", "der", "ein"];
+    let words = [
+        "red", "blue", "cat", "dog", "runs", "sleeps", "big", "small", "the", "a",
+    ];
+    let other = [
+        "rot", "blau", "Katze", "Hund", "rennt", "schläft", "groß", "klein", "der", "ein",
+    ];
     let mut state = 7u64;
     let mut next = |n: usize| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((state >> 33) as usize) % n
     };
     for (split, n) in [("train", 120), ("valid", 8), ("test", 6)] {
@@ -81,7 +87,16 @@ fn train_then_translate_reports_the_same_bleu_and_writes_translations() {
         &std::fs::read(dir.path().join("runs/mt/feedback-1/summary.json")).unwrap(),
     )
     .unwrap();
-    let out = mnemo_in(dir.path(), &["translate", "runs/mt/feedback-1", "--json", "--out", "test.txt"]);
+    let out = mnemo_in(
+        dir.path(),
+        &[
+            "translate",
+            "runs/mt/feedback-1",
+            "--json",
+            "--out",
+            "test.txt",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["bleu"], summary["test_bleu"]["bleu"]["score"]);
@@ -93,18 +108,39 @@ fn train_then_translate_reports_the_same_bleu_and_writes_translations() {
     assert_eq!(written, during_training);
 
     // --input: one translation per input line, on stdout.
-    std::fs::write(dir.path().join("in.txt"), "the red cat\nthe big dog sleeps\n").unwrap();
-    let out = mnemo_in(dir.path(), &["translate", "runs/mt/feedback-1", "--input", "in.txt", "--beam", "1"]);
+    std::fs::write(
+        dir.path().join("in.txt"),
+        "the red cat\nthe big dog sleeps\n",
+    )
+    .unwrap();
+    let out = mnemo_in(
+        dir.path(),
+        &[
+            "translate",
+            "runs/mt/feedback-1",
+            "--input",
+            "in.txt",
+            "--beam",
+            "1",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 
     // Bad flags and a non-run are named.
-    let out = mnemo_in(dir.path(), &["translate", "runs/mt/feedback-1", "--beam", "0"]);
+    let out = mnemo_in(
+        dir.path(),
+        &["translate", "runs/mt/feedback-1", "--beam", "0"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--beam"), "{}", stderr(&out));
     let out = mnemo_in(dir.path(), &["translate", "corpus"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a run directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a run directory"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -112,13 +148,37 @@ fn prepare_translation_names_bad_flags_and_missing_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let out = mnemo_in(
         dir.path(),
-        &["data", "prepare", "translation", "--pair", "en-fr", "--root", "r", "--out", "o"],
+        &[
+            "data",
+            "prepare",
+            "translation",
+            "--pair",
+            "en-fr",
+            "--root",
+            "r",
+            "--out",
+            "o",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--pair") && stderr(&out).contains("en-fr"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--pair") && stderr(&out).contains("en-fr"),
+        "{}",
+        stderr(&out)
+    );
     let out = mnemo_in(
         dir.path(),
-        &["data", "prepare", "translation", "--pair", "en-es", "--root", "no-such-root", "--out", "o"],
+        &[
+            "data",
+            "prepare",
+            "translation",
+            "--pair",
+            "en-es",
+            "--root",
+            "no-such-root",
+            "--out",
+            "o",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no-such-root"), "{}", stderr(&out));

@@ -97,13 +97,15 @@ impl Problem {
             source,
         })?;
         // Drawn (lazily, at `into_record`) inside the seeded section.
-        let weights = mnemo_train::seeded(&device, config.run.seed, || model.init(&device).into_record())
-            .into_bytes()
-            .map_err(|e| CompareError::Weights {
-                backend: reference.to_string(),
-                message: e.to_string(),
-            })?
-            .to_vec();
+        let weights = mnemo_train::seeded(&device, config.run.seed, || {
+            model.init(&device).into_record()
+        })
+        .into_bytes()
+        .map_err(|e| CompareError::Weights {
+            backend: reference.to_string(),
+            message: e.to_string(),
+        })?
+        .to_vec();
         Ok(Self {
             model_name: model_name.to_string(),
             lr: config.optim.lr_at(1, config.run.steps),

@@ -32,7 +32,9 @@ pub fn attend(
 ) -> Tensor<4> {
     let [b, h, tq, dh] = q.dims();
     let tk = k.dims()[2];
-    let mut scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt());
+    let mut scores = q
+        .matmul(k.swap_dims(2, 3))
+        .mul_scalar(1.0 / (dh as f64).sqrt());
     if let Some(extra) = extra {
         scores = scores + extra;
     }
@@ -89,7 +91,10 @@ pub fn scaled_linear(d_in: usize, d_out: usize, scale: f64, device: &Device) -> 
     // burn's default: KaimingUniform { gain: 1/sqrt(3), fan_out_only: false }.
     let gain = scale / 3.0f64.sqrt();
     LinearConfig::new(d_in, d_out)
-        .with_initializer(Initializer::KaimingUniform { gain, fan_out_only: false })
+        .with_initializer(Initializer::KaimingUniform {
+            gain,
+            fan_out_only: false,
+        })
         .init(device)
 }
 
@@ -153,7 +158,9 @@ impl CausalSelfAttention {
         let (keys, values) = cache.push(k, v); // views [B,H,n,Dh], dropped before the next push
         let n = keys.dims()[2];
         let scale = 1.0 / ((d / h) as f64).sqrt();
-        let pos = q.clone().matmul(self.positions.window(n).transpose().unsqueeze::<4>());
+        let pos = q
+            .clone()
+            .matmul(self.positions.window(n).transpose().unsqueeze::<4>());
         let a = merge_heads(attend(q, keys, values, Some(pos.mul_scalar(scale)), None));
         self.dropout.forward(self.output.forward(a))
     }

@@ -45,7 +45,8 @@ impl BidirectionalSelfAttentionConfig {
             key: LinearConfig::new(d, d).init(device),
             value: LinearConfig::new(d, d).init(device),
             output: scaled_linear(d, d, self.out_init_scale, device),
-            positions: Initializer::Normal { mean: 0.0, std }.init([2 * self.span - 1, d_head], device),
+            positions: Initializer::Normal { mean: 0.0, std }
+                .init([2 * self.span - 1, d_head], device),
             dropout: DropoutConfig::new(self.dropout).init(),
             n_heads: self.n_heads,
         }
@@ -98,9 +99,16 @@ impl BidirectionalSelfAttention {
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
-        let by_distance = q.clone().matmul(self.positions.val().transpose().unsqueeze::<4>()); // [B,H,T,2S-1]
-        let index = self.distance_index(t, &q.device()).unsqueeze::<4>().expand([b, h, t, t]);
-        let pos = by_distance.gather(3, index).mul_scalar(1.0 / ((d / h) as f64).sqrt()); // [B,H,T,T]
+        let by_distance = q
+            .clone()
+            .matmul(self.positions.val().transpose().unsqueeze::<4>()); // [B,H,T,2S-1]
+        let index = self
+            .distance_index(t, &q.device())
+            .unsqueeze::<4>()
+            .expand([b, h, t, t]);
+        let pos = by_distance
+            .gather(3, index)
+            .mul_scalar(1.0 / ((d / h) as f64).sqrt()); // [B,H,T,T]
         let a = merge_heads(attend(q, k, v, Some(pos), key_mask));
         self.dropout.forward(self.output.forward(a))
     }
@@ -115,9 +123,20 @@ mod tests {
     #[test]
     fn distance_index_clamps_signed_distances() {
         let device = mnemo_backend::test_device();
-        let attn = BidirectionalSelfAttentionConfig { d_model: 4, n_heads: 1, span: 2, dropout: 0.0, out_init_scale: 1.0 }
-            .init(&device);
-        let index: Vec<i64> = attn.distance_index(4, &device).into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let attn = BidirectionalSelfAttentionConfig {
+            d_model: 4,
+            n_heads: 1,
+            span: 2,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+        .init(&device);
+        let index: Vec<i64> = attn
+            .distance_index(4, &device)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         // span 2: distances clamp to -1..=1, rows 0..=2 (row 1 is distance 0).
         assert_eq!(index, vec![1, 2, 2, 2, 0, 1, 2, 2, 0, 0, 1, 2, 0, 0, 0, 1]);
         let x = Tensor::<3>::random([2, 4, 4], Distribution::Normal(0.0, 1.0), &device);

@@ -81,7 +81,13 @@ impl CrossAttention {
     /// - keys, values: `[B, H, S, Dh]` from [`project`](Self::project)
     /// - key_mask: `[B, 1, 1, S]`, true where a key is padding
     /// - output: `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>, keys: Tensor<4>, values: Tensor<4>, key_mask: Option<Tensor<4, Bool>>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        keys: Tensor<4>,
+        values: Tensor<4>,
+        key_mask: Option<Tensor<4, Bool>>,
+    ) -> Tensor<3> {
         let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,T,Dh]
         let a = merge_heads(attend(q, keys, values, None, key_mask)); // [B,T,D]
         self.dropout.forward(self.output.forward(a))
@@ -97,7 +103,13 @@ mod tests {
     #[test]
     fn padded_keys_are_ignored() {
         let device = mnemo_backend::test_device();
-        let attn = CrossAttentionConfig { d_model: 8, n_heads: 2, dropout: 0.0, out_init_scale: 1.0 }.init(&device);
+        let attn = CrossAttentionConfig {
+            d_model: 8,
+            n_heads: 2,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+        .init(&device);
         let x = Tensor::<3>::random([1, 3, 8], Distribution::Normal(0.0, 1.0), &device);
         let memory = Tensor::<3>::random([1, 4, 8], Distribution::Normal(0.0, 1.0), &device);
         let junk = Tensor::<3>::random([1, 2, 8], Distribution::Normal(0.0, 5.0), &device);

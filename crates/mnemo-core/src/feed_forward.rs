@@ -44,6 +44,7 @@ impl FeedForward {
     /// - x: `[..., D]`
     /// - output: `[..., D]`
     pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
-        self.down.forward(self.dropout.forward(gelu(self.up.forward(x))))
+        self.down
+            .forward(self.dropout.forward(gelu(self.up.forward(x))))
     }
 }

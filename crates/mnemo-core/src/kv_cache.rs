@@ -30,7 +30,12 @@ impl KvCache {
     /// An empty cache for span `span` (≥ 1).
     pub fn new(span: usize) -> Self {
         assert!(span >= 1, "span must be at least 1");
-        Self { keys: None, values: None, len: 0, span }
+        Self {
+            keys: None,
+            values: None,
+            len: 0,
+            span,
+        }
     }
 
     /// Number of slots in use (at most `2·span`).
@@ -90,7 +95,10 @@ impl KvCache {
         self.len += 1;
         let n = self.len.min(self.span);
         let live = self.len - n..self.len;
-        (keys.clone().slice_dim(2, live.clone()), values.clone().slice_dim(2, live))
+        (
+            keys.clone().slice_dim(2, live.clone()),
+            values.clone().slice_dim(2, live),
+        )
     }
 
     /// Keep the rows `rows`, in that order (beam search reorders and duplicates rows).
@@ -120,15 +128,29 @@ mod tests {
             let (keys, values) = cache.push(k.clone(), k.neg());
             let n = (t + 1).min(span);
             let row0: Vec<f32> = (t + 1 - n..=t).map(|i| i as f32).collect();
-            let want: Vec<f32> = row0.iter().copied().chain(row0.iter().map(|v| v + 1000.0)).collect();
+            let want: Vec<f32> = row0
+                .iter()
+                .copied()
+                .chain(row0.iter().map(|v| v + 1000.0))
+                .collect();
             let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
             let values: Vec<f32> = values.into_data().try_to_vec::<f32>().unwrap();
             assert_eq!(keys, want, "keys at step {t}");
-            assert_eq!(values, want.iter().map(|v| -v).collect::<Vec<_>>(), "values at step {t}");
+            assert_eq!(
+                values,
+                want.iter().map(|v| -v).collect::<Vec<_>>(),
+                "values at step {t}"
+            );
             assert!(cache.len() <= 2 * span);
         }
-        cache.select(&Tensor::from_data(burn::tensor::TensorData::new(vec![1i64, 1, 0], [3]), &device));
-        let (keys, _) = cache.push(Tensor::zeros([3, 1, 1, 1], &device), Tensor::zeros([3, 1, 1, 1], &device));
+        cache.select(&Tensor::from_data(
+            burn::tensor::TensorData::new(vec![1i64, 1, 0], [3]),
+            &device,
+        ));
+        let (keys, _) = cache.push(
+            Tensor::zeros([3, 1, 1, 1], &device),
+            Tensor::zeros([3, 1, 1, 1], &device),
+        );
         let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(keys[span - 2], 1149.0, "row 0 is the old row 1");
         assert_eq!(keys[3 * span - 2], 149.0, "row 2 is the old row 0");

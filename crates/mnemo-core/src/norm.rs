@@ -81,7 +81,9 @@ mod tests {
     fn rms_and_layer_norms_differ_on_shifted_input() {
         let device = mnemo_backend::test_device();
         let x = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 6.0]], &device);
-        let layer = NormConfig::new(4, NormKind::Layer).init(&device).forward(x.clone());
+        let layer = NormConfig::new(4, NormKind::Layer)
+            .init(&device)
+            .forward(x.clone());
         let rms = NormConfig::new(4, NormKind::Rms).init(&device).forward(x);
         let layer: Vec<f32> = layer.into_data().try_to_vec::<f32>().unwrap();
         let rms: Vec<f32> = rms.into_data().try_to_vec::<f32>().unwrap();

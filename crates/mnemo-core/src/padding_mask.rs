@@ -20,7 +20,10 @@ mod tests {
     #[test]
     fn marks_exactly_the_pad_tokens() {
         let device = mnemo_backend::test_device();
-        let tokens = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 0, 7, 0, 0, 3], [2, 3]), &device);
+        let tokens = Tensor::<2, Int>::from_data(
+            TensorData::new(vec![5i64, 0, 7, 0, 0, 3], [2, 3]),
+            &device,
+        );
         let mask = key_padding_mask(tokens, 0);
         assert_eq!(mask.dims(), [2, 1, 1, 3]);
         let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();

@@ -51,7 +51,11 @@ impl RelativePositions {
     /// # Shapes
     /// - output: `[n, Dh]`
     pub fn window(&self, n: usize) -> Tensor<2> {
-        assert!(n <= self.span(), "window of {n} exceeds the span {}", self.span());
+        assert!(
+            n <= self.span(),
+            "window of {n} exceeds the span {}",
+            self.span()
+        );
         self.table.val().slice(0..n).flip([0])
     }
 
@@ -99,8 +103,9 @@ impl RelativePositions {
             }
         }
         let index = Tensor::from_data(TensorData::new(index, [t, t]), device);
-        let mask = Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [t, t]), device)
-            .unsqueeze::<4>();
+        let mask =
+            Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [t, t]), device)
+                .unsqueeze::<4>();
         (index, mask)
     }
 }
@@ -112,7 +117,12 @@ mod tests {
     #[test]
     fn causal_scores_pick_the_distance_vector() {
         let device = mnemo_backend::test_device();
-        let pos = RelativePositionsConfig { span: 3, d_head: 2, min_distance: 0 }.init(&device);
+        let pos = RelativePositionsConfig {
+            span: 3,
+            d_head: 2,
+            min_distance: 0,
+        }
+        .init(&device);
         let q = Tensor::<4>::random(
             [1, 1, 5, 2],
             burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -140,7 +150,12 @@ mod tests {
     #[test]
     fn window_is_newest_last() {
         let device = mnemo_backend::test_device();
-        let pos = RelativePositionsConfig { span: 4, d_head: 1, min_distance: 1 }.init(&device);
+        let pos = RelativePositionsConfig {
+            span: 4,
+            d_head: 1,
+            min_distance: 1,
+        }
+        .init(&device);
         let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
         let w: Vec<f32> = pos.window(3).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(w, vec![table[2], table[1], table[0]]);

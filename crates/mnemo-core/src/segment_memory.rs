@@ -22,7 +22,10 @@ pub struct SegmentMemory {
 impl SegmentMemory {
     /// An empty memory keeping at most `capacity` positions.
     pub fn new(capacity: usize) -> Self {
-        Self { states: None, capacity }
+        Self {
+            states: None,
+            capacity,
+        }
     }
 
     /// A memory holding `states` (trimmed to the last `capacity` positions, detached).
@@ -80,7 +83,10 @@ impl SegmentMemory {
         let all = self.context(x.detach());
         let n = all.dims()[1];
         let keep = n.min(self.capacity);
-        SegmentMemory { states: Some(all.narrow(1, n - keep, keep)), capacity: self.capacity }
+        SegmentMemory {
+            states: Some(all.narrow(1, n - keep, keep)),
+            capacity: self.capacity,
+        }
     }
 
     /// The same memory with another capacity (the newest positions kept when it shrinks).
@@ -93,7 +99,10 @@ impl SegmentMemory {
 
     /// Move the states to `device`.
     pub fn to_device(self, device: &Device) -> Self {
-        Self { states: self.states.map(|s| s.to_device(device)), capacity: self.capacity }
+        Self {
+            states: self.states.map(|s| s.to_device(device)),
+            capacity: self.capacity,
+        }
     }
 }
 
@@ -106,7 +115,12 @@ impl RelativePositions {
     /// # Shapes
     /// - q: `[B, H, T, Dh]`
     /// - output: scores `[B, H, T, n]`, mask `[1, 1, T, n]` (true = not attendable)
-    pub fn banded_scores(&self, q: Tensor<4>, n: usize, window: usize) -> (Tensor<4>, Tensor<4, Bool>) {
+    pub fn banded_scores(
+        &self,
+        q: Tensor<4>,
+        n: usize,
+        window: usize,
+    ) -> (Tensor<4>, Tensor<4, Bool>) {
         let [b, h, t, _] = q.dims();
         assert!(n >= t, "context of {n} is shorter than the {t} queries");
         let device = q.device();
@@ -126,7 +140,8 @@ impl RelativePositions {
         let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, n]), &device)
             .unsqueeze::<4>()
             .expand([b, h, t, n]);
-        let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
+        let mask =
+            Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
         let by_distance = q.matmul(self.table.val().transpose().unsqueeze::<4>()); // [B,H,T,S]
         (by_distance.gather(3, index), mask)
     }
@@ -142,7 +157,12 @@ impl CausalSelfAttention {
     /// - x: `[B, T, D]` (the segment, already normed as the layer wants)
     /// - context: `[B, M + T, D]` (memory then the segment, normed the same way)
     /// - output: `[B, T, D]`
-    pub fn forward_with_memory(&self, x: Tensor<3>, context: Tensor<3>, window: usize) -> Tensor<3> {
+    pub fn forward_with_memory(
+        &self,
+        x: Tensor<3>,
+        context: Tensor<3>,
+        window: usize,
+    ) -> Tensor<3> {
         let [_b, _t, d] = x.dims();
         let n = context.dims()[1];
         let h = self.n_heads;
@@ -175,9 +195,22 @@ mod tests {
         memory = memory.advance(Tensor::cat(vec![step(0.0), step(1.0)], 1));
         assert_eq!(memory.len(), 2);
         memory = memory.advance(Tensor::cat(vec![step(2.0), step(3.0)], 1));
-        let held: Vec<f32> = memory.states().unwrap().clone().into_data().try_to_vec::<f32>().unwrap();
+        let held: Vec<f32> = memory
+            .states()
+            .unwrap()
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(held, vec![1.0, 2.0, 3.0]);
-        let shrunk: Vec<f32> = memory.with_capacity(1).states().unwrap().clone().into_data().try_to_vec::<f32>().unwrap();
+        let shrunk: Vec<f32> = memory
+            .with_capacity(1)
+            .states()
+            .unwrap()
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(shrunk, vec![3.0]);
         assert!(SegmentMemory::new(0).advance(step(1.0)).is_empty());
     }
@@ -185,7 +218,12 @@ mod tests {
     #[test]
     fn banded_scores_clamp_far_distances_to_the_last_vector() {
         let device = mnemo_backend::test_device();
-        let pos = crate::RelativePositionsConfig { span: 2, d_head: 1, min_distance: 0 }.init(&device);
+        let pos = crate::RelativePositionsConfig {
+            span: 2,
+            d_head: 1,
+            min_distance: 0,
+        }
+        .init(&device);
         let q = Tensor::<4>::ones([1, 1, 1, 1], &device);
         // One query at context index 3; window 3 reaches index 0 (distance 3 > table's 1).
         let (scores, mask) = pos.banded_scores(q, 4, 3);
@@ -202,10 +240,19 @@ mod tests {
     #[test]
     fn empty_memory_equals_causal_forward() {
         let device = mnemo_backend::test_device();
-        let attn = CausalSelfAttentionConfig { d_model: 8, n_heads: 2, span: 3, dropout: 0.0, out_init_scale: 1.0 }
-            .init(&device);
+        let attn = CausalSelfAttentionConfig {
+            d_model: 8,
+            n_heads: 2,
+            span: 3,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+        .init(&device);
         let x = Tensor::<3>::random([2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
-        let d = diff(attn.forward(x.clone()), attn.forward_with_memory(x.clone(), x, 2));
+        let d = diff(
+            attn.forward(x.clone()),
+            attn.forward_with_memory(x.clone(), x, 2),
+        );
         assert!(d < 1e-5, "max |Δ| = {d}");
     }
 }

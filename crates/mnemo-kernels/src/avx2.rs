@@ -16,7 +16,14 @@ const ROWS: usize = 4;
 /// The CPU supports AVX2 and FMA; `x` holds `rows·k` values, `out` `rows·n`, `panels`
 /// `⌈n/24⌉·k·24`.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn matmul(x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+pub(crate) unsafe fn matmul(
+    x: &[f32],
+    panels: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    k: usize,
+    n: usize,
+) {
     debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
     let mut r0 = 0;
     while r0 < rows {

@@ -14,7 +14,14 @@ const ROWS: usize = 8;
 /// The CPU supports AVX-512F; `x` holds `rows·k` values, `out` `rows·n`, `panels`
 /// `⌈n/32⌉·k·32`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn matmul(x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+pub(crate) unsafe fn matmul(
+    x: &[f32],
+    panels: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    k: usize,
+    n: usize,
+) {
     debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
     let mut r0 = 0;
     while r0 < rows {
@@ -40,7 +47,11 @@ pub(crate) unsafe fn matmul(x: &[f32], panels: &[f32], out: &mut [f32], rows: us
 
 /// The lane mask for `width` (0..=16) valid columns.
 fn mask(width: usize) -> __mmask16 {
-    if width >= 16 { 0xffff } else { ((1u32 << width) - 1) as __mmask16 }
+    if width >= 16 {
+        0xffff
+    } else {
+        ((1u32 << width) - 1) as __mmask16
+    }
 }
 
 /// `R` rows of `out = x · M`.

@@ -26,7 +26,8 @@ mod portable;
 pub mod window;
 
 pub use window::{
-    Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+    Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+    window_attend_backward, window_slot,
 };
 
 /// An instruction set a [`PackedMatrix`] can be multiplied with.
@@ -43,7 +44,10 @@ pub enum Isa {
 impl Isa {
     /// The fastest instruction set this CPU supports.
     pub fn detect() -> Isa {
-        [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.supported()).unwrap_or(Isa::Portable)
+        [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .find(|i| i.supported())
+            .unwrap_or(Isa::Portable)
     }
 
     /// Whether this CPU can run kernels for `self`.
@@ -53,7 +57,10 @@ impl Isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -142,7 +149,11 @@ impl PackedMatrix {
     pub fn matmul(&self, x: &[f32], out: &mut [f32], rows: usize) {
         let (k, n) = (self.k, self.n);
         assert_eq!(x.len(), rows * k, "x must hold rows·k = {rows}·{k} values");
-        assert_eq!(out.len(), rows * n, "out must hold rows·n = {rows}·{n} values");
+        assert_eq!(
+            out.len(),
+            rows * n,
+            "out must hold rows·n = {rows}·{n} values"
+        );
         if rows == 0 || n == 0 {
             return;
         }

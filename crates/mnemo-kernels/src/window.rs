@@ -45,15 +45,44 @@ pub struct Window<'a> {
 
 impl Window<'_> {
     fn check(&self, q: &[f32], probs: &[f32]) {
-        let WindowShape { rows, slots, span, dh } = self.shape;
+        let WindowShape {
+            rows,
+            slots,
+            span,
+            dh,
+        } = self.shape;
         let start = self.start;
-        assert!(start + span <= slots, "window {start}..{} outside {slots} slots", start + span);
-        assert_eq!(q.len(), rows * dh, "queries must hold rows·dh = {rows}·{dh} values");
-        assert_eq!(self.keys.len(), rows * slots * dh, "keys must hold rows·slots·dh values");
-        assert_eq!(self.values.len(), rows * slots * dh, "values must hold rows·slots·dh values");
-        assert_eq!(self.pos.len(), span * dh, "positions must hold span·dh values");
+        assert!(
+            start + span <= slots,
+            "window {start}..{} outside {slots} slots",
+            start + span
+        );
+        assert_eq!(
+            q.len(),
+            rows * dh,
+            "queries must hold rows·dh = {rows}·{dh} values"
+        );
+        assert_eq!(
+            self.keys.len(),
+            rows * slots * dh,
+            "keys must hold rows·slots·dh values"
+        );
+        assert_eq!(
+            self.values.len(),
+            rows * slots * dh,
+            "values must hold rows·slots·dh values"
+        );
+        assert_eq!(
+            self.pos.len(),
+            span * dh,
+            "positions must hold span·dh values"
+        );
         assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
-        assert!(self.isa.supported(), "this CPU does not support {:?}", self.isa);
+        assert!(
+            self.isa.supported(),
+            "this CPU does not support {:?}",
+            self.isa
+        );
     }
 }
 
@@ -151,7 +180,12 @@ unsafe fn dot_sum_avx512(q: &[f32], k: &[f32], p: Option<&[f32]>) -> f32 {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..LANES {
             acc[l] += x[l] * y[l];
@@ -164,8 +198,18 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
-    let (cq, ck, cp) = (q.chunks_exact(LANES), k.chunks_exact(LANES), p.chunks_exact(LANES));
-    let tail: f32 = (cq.remainder().iter().zip(ck.remainder()).zip(cp.remainder())).map(|((q, k), p)| q * (k + p)).sum();
+    let (cq, ck, cp) = (
+        q.chunks_exact(LANES),
+        k.chunks_exact(LANES),
+        p.chunks_exact(LANES),
+    );
+    let tail: f32 = (cq
+        .remainder()
+        .iter()
+        .zip(ck.remainder())
+        .zip(cp.remainder()))
+    .map(|((q, k), p)| q * (k + p))
+    .sum();
     for ((q, k), p) in cq.zip(ck).zip(cp) {
         for l in 0..LANES {
             acc[l] += q[l] * (k[l] + p[l]);
@@ -218,7 +262,12 @@ fn attend_avx2(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
 
 #[inline(always)]
 fn attend<D: Dots>(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    let WindowShape { rows, slots, span, dh } = w.shape;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = w.shape;
     for i in 0..rows {
         let qi = &q[i * dh..(i + 1) * dh];
         let base = (i * slots + w.start) * dh;
@@ -267,7 +316,11 @@ pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: Windo
     let WindowShape { rows, span, dh, .. } = w.shape;
     assert_eq!(d_out.len(), rows * dh, "d_out must hold rows·dh values");
     assert_eq!(g.dq.len(), rows * dh, "dq must hold rows·dh values");
-    assert_eq!(g.dscores.len(), rows * span, "dscores must hold rows·span values");
+    assert_eq!(
+        g.dscores.len(),
+        rows * span,
+        "dscores must hold rows·span values"
+    );
     match w.isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `check` found AVX-512F on this CPU.
@@ -293,7 +346,12 @@ fn backward_avx2(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
 
 #[inline(always)]
 fn backward<D: Dots>(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    let WindowShape { rows, slots, span, dh } = w.shape;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = w.shape;
     for i in 0..rows {
         let doi = &d_out[i * dh..(i + 1) * dh];
         let base = (i * slots + w.start) * dh;
@@ -311,7 +369,10 @@ fn backward<D: Dots>(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
         let dqi = &mut g.dq[i * dh..(i + 1) * dh];
         dqi.fill(0.0);
         for (j, &dsj) in ds.iter().enumerate() {
-            let (k, p) = (&w.keys[base + j * dh..base + (j + 1) * dh], &w.pos[j * dh..(j + 1) * dh]);
+            let (k, p) = (
+                &w.keys[base + j * dh..base + (j + 1) * dh],
+                &w.pos[j * dh..(j + 1) * dh],
+            );
             for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
                 *d += dsj * (k + p);
             }
@@ -333,10 +394,24 @@ pub struct WindowTerm<'a> {
 }
 
 fn check_terms(shape: WindowShape, terms: &[WindowTerm]) {
-    let WindowShape { rows, slots, span, dh } = shape;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = shape;
     for t in terms {
-        assert!(t.start + span <= slots, "window {}..{} outside {slots} slots", t.start, t.start + span);
-        assert_eq!(t.coeff.len(), rows * span, "coefficients must hold rows·span values");
+        assert!(
+            t.start + span <= slots,
+            "window {}..{} outside {slots} slots",
+            t.start,
+            t.start + span
+        );
+        assert_eq!(
+            t.coeff.len(),
+            rows * span,
+            "coefficients must hold rows·span values"
+        );
         assert_eq!(t.vec.len(), rows * dh, "vectors must hold rows·dh values");
     }
 }
@@ -349,9 +424,18 @@ fn check_terms(shape: WindowShape, terms: &[WindowTerm]) {
 ///
 /// # Panics
 /// If a length does not match `shape` or a window leaves the buffer.
-pub fn window_accumulate(isa: crate::Isa, shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
+pub fn window_accumulate(
+    isa: crate::Isa,
+    shape: WindowShape,
+    terms: &[WindowTerm],
+    buf: &mut [f32],
+) {
     check_terms(shape, terms);
-    assert_eq!(buf.len(), shape.rows * shape.slots * shape.dh, "the buffer must hold rows·slots·dh values");
+    assert_eq!(
+        buf.len(),
+        shape.rows * shape.slots * shape.dh,
+        "the buffer must hold rows·slots·dh values"
+    );
     assert!(isa.supported(), "this CPU does not support {isa:?}");
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -378,15 +462,29 @@ fn accumulate_avx2(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
 
 #[inline(always)]
 fn accumulate(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
-    let WindowShape { rows, slots, span, dh } = shape;
-    let Some(lo) = terms.iter().map(|t| t.start).min() else { return };
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = shape;
+    let Some(lo) = terms.iter().map(|t| t.start).min() else {
+        return;
+    };
     let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
     for i in 0..rows {
         for slot in lo..hi {
             let at = (i * slots + slot) * dh;
             let dst = &mut buf[at..at + dh];
-            for t in terms.iter().filter(|t| (t.start..t.start + span).contains(&slot)) {
-                axpy(dst, t.coeff[i * span + slot - t.start], &t.vec[i * dh..(i + 1) * dh]);
+            for t in terms
+                .iter()
+                .filter(|t| (t.start..t.start + span).contains(&slot))
+            {
+                axpy(
+                    dst,
+                    t.coeff[i * span + slot - t.start],
+                    &t.vec[i * dh..(i + 1) * dh],
+                );
             }
         }
     }
@@ -402,16 +500,32 @@ fn accumulate(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
 /// If a length does not match `shape`, a window leaves the buffer, or `slot >= slots`.
 pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &[f32]) -> Vec<f32> {
     check_terms(shape, terms);
-    let WindowShape { rows, slots, span, dh } = shape;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = shape;
     assert!(slot < slots, "slot {slot} outside {slots} slots");
-    assert_eq!(buf.len(), rows * slots * dh, "the buffer must hold rows·slots·dh values");
+    assert_eq!(
+        buf.len(),
+        rows * slots * dh,
+        "the buffer must hold rows·slots·dh values"
+    );
     let mut out = Vec::with_capacity(rows * dh);
     for i in 0..rows {
         let at = (i * slots + slot) * dh;
         out.extend_from_slice(&buf[at..at + dh]);
         let dst = &mut out[i * dh..(i + 1) * dh];
-        for t in terms.iter().filter(|t| (t.start..t.start + span).contains(&slot)) {
-            axpy(dst, t.coeff[i * span + slot - t.start], &t.vec[i * dh..(i + 1) * dh]);
+        for t in terms
+            .iter()
+            .filter(|t| (t.start..t.start + span).contains(&slot))
+        {
+            axpy(
+                dst,
+                t.coeff[i * span + slot - t.start],
+                &t.vec[i * dh..(i + 1) * dh],
+            );
         }
     }
     out

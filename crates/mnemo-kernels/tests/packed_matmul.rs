@@ -5,10 +5,17 @@ mod common;
 use common::values;
 use mnemo_kernels::{Isa, PackedMatrix, matmul_rows};
 
-fn matmul_rows_with(isa: Isa, x: &[f32], w: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+fn matmul_rows_with(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    k: usize,
+    n: usize,
+) {
     PackedMatrix::with_isa(isa, w, k, n).matmul(x, out, rows)
 }
-
 
 fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> {
     let mut out = vec![0.0f64; rows * n];
@@ -24,7 +31,10 @@ fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> 
 
 #[test]
 fn every_supported_path_matches_the_reference() {
-    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()).collect();
+    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2, Isa::Portable]
+        .into_iter()
+        .filter(|i| i.supported())
+        .collect();
     assert!(isas.contains(&Isa::Portable));
     let mut checked = 0;
     for rows in [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17] {
@@ -60,7 +70,10 @@ fn paths_agree_bit_for_bit_where_both_use_fma() {
     let w = values(k * n, 2);
     let mut portable = vec![0.0; rows * n];
     matmul_rows_with(Isa::Portable, &x, &w, &mut portable, rows, k, n);
-    for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|i| i.supported()) {
+    for isa in [Isa::Avx512, Isa::Avx2]
+        .into_iter()
+        .filter(|i| i.supported())
+    {
         let mut out = vec![0.0; rows * n];
         matmul_rows_with(isa, &x, &w, &mut out, rows, k, n);
         assert_eq!(out, portable, "{isa:?} differs from the portable path");

@@ -4,12 +4,17 @@ mod common;
 
 use common::values;
 use mnemo_kernels::{
-    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+    window_attend_backward, window_slot,
 };
 
-
 // dh = 20: one 16-lane chunk of the vectorised dot product plus a remainder.
-const SHAPE: WindowShape = WindowShape { rows: 3, slots: 9, span: 5, dh: 20 };
+const SHAPE: WindowShape = WindowShape {
+    rows: 3,
+    slots: 9,
+    span: 5,
+    dh: 20,
+};
 const START: usize = 3;
 const SCALE: f32 = 0.5;
 
@@ -22,17 +27,33 @@ struct Inputs {
 
 impl Inputs {
     fn window(&self, isa: Isa, start: usize) -> Window<'_> {
-        Window { isa, shape: SHAPE, start, scale: SCALE, keys: &self.k, values: &self.v, pos: &self.p }
+        Window {
+            isa,
+            shape: SHAPE,
+            start,
+            scale: SCALE,
+            keys: &self.k,
+            values: &self.v,
+            pos: &self.p,
+        }
     }
 }
 
 /// The instruction sets this CPU runs (each test checks every one).
 fn isas() -> Vec<Isa> {
-    [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|i| i.supported()).collect()
+    [Isa::Avx512, Isa::Avx2, Isa::Portable]
+        .into_iter()
+        .filter(|i| i.supported())
+        .collect()
 }
 
 fn inputs() -> Inputs {
-    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = SHAPE;
     Inputs {
         q: values(rows * dh, 1),
         k: values(rows * slots * dh, 2),
@@ -43,14 +64,21 @@ fn inputs() -> Inputs {
 
 /// Loss `Σ out ⊙ probe` in f64 by the definition.
 fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
-    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = SHAPE;
     let mut out = vec![0.0f64; rows * dh];
     for i in 0..rows {
         let s: Vec<f64> = (0..span)
             .map(|j| {
                 let slot = (i * slots + START + j) * dh;
                 (0..dh)
-                    .map(|d| x.q[i * dh + d] as f64 * (x.k[slot + d] as f64 + x.p[j * dh + d] as f64))
+                    .map(|d| {
+                        x.q[i * dh + d] as f64 * (x.k[slot + d] as f64 + x.p[j * dh + d] as f64)
+                    })
                     .sum::<f64>()
                     * SCALE as f64
             })
@@ -99,7 +127,12 @@ fn backward_matches_finite_differences() {
 
 fn backward_on(isa: Isa) {
     let x = inputs();
-    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = SHAPE;
     let probe = values(rows * dh, 5);
     let mut probs = vec![0.0; rows * span];
     let mut out = vec![0.0; rows * dh];
@@ -109,14 +142,31 @@ fn backward_on(isa: Isa) {
     // Pre-filled gradient buffers: the backward must add, not overwrite.
     let mut dk = vec![0.25; rows * slots * dh];
     let mut dv = vec![-0.5; rows * slots * dh];
-    let grads = WindowGrads { dq: &mut dq, dscores: &mut ds };
+    let grads = WindowGrads {
+        dq: &mut dq,
+        dscores: &mut ds,
+    };
     window_attend_backward(&x.window(isa, START), &probs, &probe, grads);
     // Key/value gradients, split into two terms (as for two layers) to check the sum.
     let half = |v: &[f32]| v.iter().map(|x| x * 0.5).collect::<Vec<f32>>();
     let (q_half, probe_half) = (half(&x.q), half(&probe));
-    let term = |coeff, vec| WindowTerm { start: START, coeff, vec };
-    window_accumulate(isa, SHAPE, &[term(&ds, &q_half), term(&ds, &q_half)], &mut dk);
-    window_accumulate(isa, SHAPE, &[term(&probs, &probe_half), term(&probs, &probe_half)], &mut dv);
+    let term = |coeff, vec| WindowTerm {
+        start: START,
+        coeff,
+        vec,
+    };
+    window_accumulate(
+        isa,
+        SHAPE,
+        &[term(&ds, &q_half), term(&ds, &q_half)],
+        &mut dk,
+    );
+    window_accumulate(
+        isa,
+        SHAPE,
+        &[term(&probs, &probe_half), term(&probs, &probe_half)],
+        &mut dv,
+    );
     let eps = 1e-3f32;
     let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
         let mut plus = inputs();
@@ -126,7 +176,10 @@ fn backward_on(isa: Isa) {
         (reference(&plus, &probe).1 - reference(&minus, &probe).1) / (2.0 * eps as f64)
     };
     let close = |got: f32, want: f64, what: &str| {
-        assert!((got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()), "{isa:?} {what}: {got} vs {want}");
+        assert!(
+            (got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()),
+            "{isa:?} {what}: {got} vs {want}"
+        );
     };
     for idx in 0..rows * dh {
         close(dq[idx], fd(&|x| &mut x.q, idx), &format!("dq[{idx}]"));
@@ -135,10 +188,18 @@ fn backward_on(isa: Isa) {
         for slot in 0..slots {
             for d in 0..dh {
                 let idx = (i * slots + slot) * dh + d;
-                close(dk[idx] - 0.25, fd(&|x| &mut x.k, idx), &format!("dk[{idx}]"));
+                close(
+                    dk[idx] - 0.25,
+                    fd(&|x| &mut x.k, idx),
+                    &format!("dk[{idx}]"),
+                );
                 close(dv[idx] + 0.5, fd(&|x| &mut x.v, idx), &format!("dv[{idx}]"));
                 if !(START..START + span).contains(&slot) {
-                    assert_eq!((dk[idx], dv[idx]), (0.25, -0.5), "slot {slot} is outside the window");
+                    assert_eq!(
+                        (dk[idx], dv[idx]),
+                        (0.25, -0.5),
+                        "slot {slot} is outside the window"
+                    );
                 }
             }
         }
@@ -147,7 +208,11 @@ fn backward_on(isa: Isa) {
     for j in 0..span {
         for d in 0..dh {
             let got: f32 = (0..rows).map(|i| ds[i * span + j] * x.q[i * dh + d]).sum();
-            close(got, fd(&|x| &mut x.p, j * dh + d), &format!("dpos[{j},{d}]"));
+            close(
+                got,
+                fd(&|x| &mut x.p, j * dh + d),
+                &format!("dpos[{j},{d}]"),
+            );
         }
     }
 }
@@ -163,12 +228,25 @@ fn a_window_past_the_buffer_is_refused() {
 
 #[test]
 fn terms_of_several_windows_accumulate_like_the_definition() {
-    let WindowShape { rows, slots, span, dh } = SHAPE;
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = SHAPE;
     let starts = [0, 2, 3, 4];
-    let coeffs: Vec<Vec<f32>> = (0..starts.len()).map(|n| values(rows * span, 10 + n as u64)).collect();
-    let vecs: Vec<Vec<f32>> = (0..starts.len()).map(|n| values(rows * dh, 20 + n as u64)).collect();
+    let coeffs: Vec<Vec<f32>> = (0..starts.len())
+        .map(|n| values(rows * span, 10 + n as u64))
+        .collect();
+    let vecs: Vec<Vec<f32>> = (0..starts.len())
+        .map(|n| values(rows * dh, 20 + n as u64))
+        .collect();
     let terms: Vec<WindowTerm> = (0..starts.len())
-        .map(|n| WindowTerm { start: starts[n], coeff: &coeffs[n], vec: &vecs[n] })
+        .map(|n| WindowTerm {
+            start: starts[n],
+            coeff: &coeffs[n],
+            vec: &vecs[n],
+        })
         .collect();
     let base = values(rows * slots * dh, 30);
     let mut want = base.iter().map(|&x| x as f64).collect::<Vec<f64>>();
@@ -176,7 +254,8 @@ fn terms_of_several_windows_accumulate_like_the_definition() {
         for i in 0..rows {
             for j in 0..span {
                 for d in 0..dh {
-                    want[(i * slots + t.start + j) * dh + d] += t.coeff[i * span + j] as f64 * t.vec[i * dh + d] as f64;
+                    want[(i * slots + t.start + j) * dh + d] +=
+                        t.coeff[i * span + j] as f64 * t.vec[i * dh + d] as f64;
                 }
             }
         }
@@ -194,7 +273,11 @@ fn terms_of_several_windows_accumulate_like_the_definition() {
         for i in 0..rows {
             for d in 0..dh {
                 let w = want[(i * slots + slot) * dh + d];
-                assert!((got[i * dh + d] as f64 - w).abs() < 1e-5, "slot {slot}: {} vs {w}", got[i * dh + d]);
+                assert!(
+                    (got[i * dh + d] as f64 - w).abs() < 1e-5,
+                    "slot {slot}: {} vs {w}",
+                    got[i * dh + d]
+                );
             }
         }
     }

@@ -6,13 +6,16 @@
 //! (encoder and decoder both get `layers`; source and target `len` tokens; vocabulary 8000 unless given).
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Distribution, Int, Tensor};
-use burn::module::Module;
 use mnemo_models::{DecoderKind, SearchConfig, Seq2SeqConfig, beam_search, greedy_search};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("numeric arguments")).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numeric arguments"))
+        .collect();
     let [d_model, layers, rows, len] = [args[0], args[1], args[2], args[3]];
     let reps = args.get(4).copied().unwrap_or(2);
     let vocab = args.get(5).copied().unwrap_or(8000);
@@ -32,14 +35,25 @@ fn main() {
             ..Seq2SeqConfig::tiny(vocab, kind)
         };
         let model = config.init(&device);
-        let src: Tensor<2, Int> = Tensor::random([rows, len], Distribution::Uniform(4.0, vocab as f64), &device);
-        let tgt: Tensor<2, Int> = Tensor::random([rows, len], Distribution::Uniform(4.0, vocab as f64), &device);
+        let src: Tensor<2, Int> = Tensor::random(
+            [rows, len],
+            Distribution::Uniform(4.0, vocab as f64),
+            &device,
+        );
+        let tgt: Tensor<2, Int> = Tensor::random(
+            [rows, len],
+            Distribution::Uniform(4.0, vocab as f64),
+            &device,
+        );
         let mut times = Vec::new();
         for _ in 0..reps {
             let start = Instant::now();
             let logits = model.forward(src.clone(), tgt.clone()); // [B,T,V]
             let logp = log_softmax(logits, 2);
-            let loss = logp.gather(2, tgt.clone().unsqueeze_dim::<3>(2)).sum().neg();
+            let loss = logp
+                .gather(2, tgt.clone().unsqueeze_dim::<3>(2))
+                .sum()
+                .neg();
             let grads = loss.backward();
             drop(grads);
             device.sync().expect("sync");
@@ -55,7 +69,12 @@ fn main() {
         let eval = model.valid();
         let src = src.inner();
         for beam_size in [1, 4] {
-            let search = SearchConfig { beam_size, length_penalty: 1.0, max_len_a: 1.0, max_len_b: 5 };
+            let search = SearchConfig {
+                beam_size,
+                length_penalty: 1.0,
+                max_len_a: 1.0,
+                max_len_b: 5,
+            };
             let start = Instant::now();
             let out = if beam_size == 1 {
                 greedy_search(&eval, src.clone(), &search)
@@ -64,7 +83,9 @@ fn main() {
             };
             let secs = start.elapsed().as_secs_f64();
             let generated: usize = out.iter().map(|h| h.len()).sum();
-            println!("  decode beam {beam_size}: {secs:.2} s for {rows} sentences ({generated} tokens out)");
+            println!(
+                "  decode beam {beam_size}: {secs:.2} s for {rows} sentences ({generated} tokens out)"
+            );
         }
     }
 }

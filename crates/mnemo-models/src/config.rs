@@ -20,7 +20,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// A new error for `field`.
     pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_string(), message: message.into() }
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -97,7 +100,10 @@ pub(crate) fn check_common(
     dropout: f64,
 ) -> Result<(), ConfigError> {
     if vocab_size == 0 {
-        return Err(ConfigError::new("vocab_size", "must be set (> 0); the trainer fills it from the data"));
+        return Err(ConfigError::new(
+            "vocab_size",
+            "must be set (> 0); the trainer fills it from the data",
+        ));
     }
     if d_model == 0 || n_heads == 0 || d_model % n_heads != 0 {
         return Err(ConfigError::new(
@@ -115,7 +121,10 @@ pub(crate) fn check_common(
         return Err(ConfigError::new("span", "must be at least 1"));
     }
     if !(0.0..1.0).contains(&dropout) {
-        return Err(ConfigError::new("dropout", format!("must be in [0, 1), got {dropout}")));
+        return Err(ConfigError::new(
+            "dropout",
+            format!("must be in [0, 1), got {dropout}"),
+        ));
     }
     Ok(())
 }

@@ -31,8 +31,8 @@ pub mod transformer_xl;
 
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{
-    FeedbackConfig, FeedbackCore, FeedbackCoreConfig, FeedbackLm, FeedbackMemory, FeedbackState, SegmentGradients,
-    StepProducts,
+    FeedbackConfig, FeedbackCore, FeedbackCoreConfig, FeedbackLm, FeedbackMemory, FeedbackState,
+    SegmentGradients, StepProducts,
 };
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;

@@ -3,8 +3,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::feedback::{FeedbackLm, FeedbackState};
 use crate::feedback::StepProducts;
+use crate::feedback::{FeedbackLm, FeedbackState};
 use crate::transformer::{TransformerLm, TransformerState};
 use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
 use mnemo_core::SegmentMemory;
@@ -99,11 +99,17 @@ impl Model {
                     true => m.infer_segment(tokens, s),
                     false => m.forward_segment(tokens, s),
                 };
-                SegmentOutput { logits, state: ModelState::Feedback(state) }
+                SegmentOutput {
+                    logits,
+                    state: ModelState::Feedback(state),
+                }
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
                 let (logits, state) = m.forward_segment(tokens, s);
-                SegmentOutput { logits, state: ModelState::TransformerXl(state) }
+                SegmentOutput {
+                    logits,
+                    state: ModelState::TransformerXl(state),
+                }
             }
             (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
         }
@@ -118,15 +124,24 @@ impl Model {
         match (self, state) {
             (Model::Transformer(m), ModelState::Transformer(s)) => {
                 let (logits, s) = m.forward_step(token, s);
-                StepOutput { logits, state: ModelState::Transformer(s) }
+                StepOutput {
+                    logits,
+                    state: ModelState::Transformer(s),
+                }
             }
             (Model::Feedback(m), ModelState::Feedback(s)) => {
                 let (logits, s) = m.forward_step(token, s);
-                StepOutput { logits, state: ModelState::Feedback(s) }
+                StepOutput {
+                    logits,
+                    state: ModelState::Feedback(s),
+                }
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
                 let (logits, s) = m.forward_step(token, s);
-                StepOutput { logits, state: ModelState::TransformerXl(s) }
+                StepOutput {
+                    logits,
+                    state: ModelState::TransformerXl(s),
+                }
             }
             (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
         }
@@ -148,11 +163,15 @@ impl Model {
     /// memory cannot change after training.
     pub fn with_eval_memory(&mut self, len: usize) -> Result<(), String> {
         match self {
-            Model::Transformer(_) => Err("the Transformer carries no memory across segments".into()),
-            Model::Feedback(_) => Err("the Feedback Transformer's memory span is fixed by its learned \
+            Model::Transformer(_) => {
+                Err("the Transformer carries no memory across segments".into())
+            }
+            Model::Feedback(_) => Err(
+                "the Feedback Transformer's memory span is fixed by its learned \
                  relative positions (one per distance up to the span) and its preallocated memory \
                  window; evaluate it with its trained span"
-                .into()),
+                    .into(),
+            ),
             Model::TransformerXl(m) => m.set_eval_memory(len),
         }
     }
@@ -207,7 +226,12 @@ impl ModelState {
             ModelState::Transformer(_) => StateSnapshot::Transformer,
             ModelState::Feedback(s) => StateSnapshot::Feedback {
                 shape: s.memories.dims(),
-                values: s.memories.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 memories"),
+                values: s
+                    .memories
+                    .to_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32 memories"),
             },
             ModelState::TransformerXl(s) => {
                 let (shapes, values) = s
@@ -216,7 +240,10 @@ impl ModelState {
                     .map(|m| match m.states() {
                         Some(t) => (
                             t.dims(),
-                            t.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 memories"),
+                            t.to_data()
+                                .convert::<f32>()
+                                .try_to_vec::<f32>()
+                                .expect("f32 memories"),
                         ),
                         None => ([0, 0, 0], Vec::new()),
                     })
@@ -242,13 +269,20 @@ impl Model {
             (ModelState::Feedback(f), StateSnapshot::Feedback { shape, values }) => {
                 let want = f.memories.dims();
                 if *shape != want || values.len() != shape.iter().product::<usize>() {
-                    return Err(format!("memory shape {shape:?} does not match the model's {want:?}"));
+                    return Err(format!(
+                        "memory shape {shape:?} does not match the model's {want:?}"
+                    ));
                 }
                 let memories = Tensor::from_data(TensorData::new(values.clone(), *shape), device);
-                Ok(ModelState::Feedback(FeedbackState { memories, projected: None }))
+                Ok(ModelState::Feedback(FeedbackState {
+                    memories,
+                    projected: None,
+                }))
             }
             (ModelState::TransformerXl(f), StateSnapshot::TransformerXl { shapes, values }) => {
-                let Model::TransformerXl(m) = self else { unreachable!("state kind follows the model") };
+                let Model::TransformerXl(m) = self else {
+                    unreachable!("state kind follows the model")
+                };
                 if shapes.len() != f.memories.len() || values.len() != shapes.len() {
                     return Err(format!(
                         "{} layer memories in the snapshot, the model has {} layers",
@@ -257,7 +291,9 @@ impl Model {
                     ));
                 }
                 let mut memories = Vec::with_capacity(shapes.len());
-                for (l, ((shape, values), fresh)) in shapes.iter().zip(values).zip(&f.memories).enumerate() {
+                for (l, ((shape, values), fresh)) in
+                    shapes.iter().zip(values).zip(&f.memories).enumerate()
+                {
                     let cap = fresh.capacity();
                     if shape[1] == 0 && values.is_empty() {
                         memories.push(SegmentMemory::new(cap));
@@ -271,14 +307,20 @@ impl Model {
                         ));
                     }
                     if values.len() != shape.iter().product::<usize>() {
-                        return Err(format!("layer {l} memory holds {} values, not {shape:?}", values.len()));
+                        return Err(format!(
+                            "layer {l} memory holds {} values, not {shape:?}",
+                            values.len()
+                        ));
                     }
                     let states = Tensor::from_data(TensorData::new(values.clone(), *shape), device);
                     memories.push(SegmentMemory::from_states(states, cap));
                 }
                 Ok(ModelState::TransformerXl(TransformerXlState { memories }))
             }
-            _ => Err(format!("state of another architecture than {}", self.kind())),
+            _ => Err(format!(
+                "state of another architecture than {}",
+                self.kind()
+            )),
         }
     }
 }

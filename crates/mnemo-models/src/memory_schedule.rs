@@ -32,12 +32,18 @@ pub struct MemorySchedule {
 impl MemorySchedule {
     /// Every layer with memory `len`.
     pub fn uniform(len: usize) -> Self {
-        Self { memory_len: Some(len), ..Self::default() }
+        Self {
+            memory_len: Some(len),
+            ..Self::default()
+        }
     }
 
     /// An explicit per-layer list.
     pub fn per_layer(lens: Vec<usize>) -> Self {
-        Self { memory_schedule: Some(lens), ..Self::default() }
+        Self {
+            memory_schedule: Some(lens),
+            ..Self::default()
+        }
     }
 
     /// Long memory in `layers`, short memory elsewhere.
@@ -93,22 +99,30 @@ impl MemorySchedule {
                 ));
             }
             if let Some(l) = lens.iter().position(|&m| m == 0) {
-                return Err(ConfigError::new("memory_schedule", format!("entry {l} is 0; every layer needs at least 1")));
+                return Err(ConfigError::new(
+                    "memory_schedule",
+                    format!("entry {l} is 0; every layer needs at least 1"),
+                ));
             }
             return Ok(lens.clone());
         }
-        let layers = self
-            .long_range_layers
-            .as_ref()
-            .ok_or_else(|| ConfigError::new("long_range_layers", "must be set with long_memory_len and short_memory_len"))?;
-        let long = self
-            .long_memory_len
-            .ok_or_else(|| ConfigError::new("long_memory_len", "must be set with long_range_layers"))?;
-        let short = self
-            .short_memory_len
-            .ok_or_else(|| ConfigError::new("short_memory_len", "must be set with long_range_layers"))?;
+        let layers = self.long_range_layers.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "long_range_layers",
+                "must be set with long_memory_len and short_memory_len",
+            )
+        })?;
+        let long = self.long_memory_len.ok_or_else(|| {
+            ConfigError::new("long_memory_len", "must be set with long_range_layers")
+        })?;
+        let short = self.short_memory_len.ok_or_else(|| {
+            ConfigError::new("short_memory_len", "must be set with long_range_layers")
+        })?;
         if layers.is_empty() {
-            return Err(ConfigError::new("long_range_layers", "must name at least one layer"));
+            return Err(ConfigError::new(
+                "long_range_layers",
+                "must name at least one layer",
+            ));
         }
         let mut lens = vec![short; n_layers];
         for (i, &l) in layers.iter().enumerate() {
@@ -119,7 +133,10 @@ impl MemorySchedule {
                 ));
             }
             if layers[..i].contains(&l) {
-                return Err(ConfigError::new("long_range_layers", format!("layer {l} is listed twice")));
+                return Err(ConfigError::new(
+                    "long_range_layers",
+                    format!("layer {l} is listed twice"),
+                ));
             }
             lens[l] = long;
         }

@@ -34,8 +34,17 @@ pub(crate) enum DecoderCache {
 }
 
 impl DecodeState {
-    pub(crate) fn new(cross: Vec<CrossMemory>, key_mask: Tensor<4, Bool>, cache: DecoderCache) -> Self {
-        Self { cross, key_mask, cache, steps: 0 }
+    pub(crate) fn new(
+        cross: Vec<CrossMemory>,
+        key_mask: Tensor<4, Bool>,
+        cache: DecoderCache,
+    ) -> Self {
+        Self {
+            cross,
+            key_mask,
+            cache,
+            steps: 0,
+        }
     }
 
     /// Number of rows B.

@@ -14,13 +14,13 @@
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CausalSelfAttentionConfig, CrossAttention, CrossAttentionConfig, FeedForward,
-    FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
+    CausalSelfAttention, CausalSelfAttentionConfig, CrossAttention, CrossAttentionConfig,
+    FeedForward, FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
 };
 
+use crate::feedback::FeedbackCoreConfig;
 pub use crate::feedback::decoder::CrossMemory;
 use crate::feedback::decoder::{CrossSublayer, FeedbackDecoder};
-use crate::feedback::FeedbackCoreConfig;
 use crate::seq2seq::{Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
 
@@ -38,9 +38,20 @@ impl Decoder {
     pub fn init(config: &Seq2SeqConfig, device: &Device) -> Decoder {
         let d = config.d_model;
         let l = config.decoder_layers;
-        let out_init_scale = if config.pre_norm { 1.0 / (2.0 * l as f64).sqrt() } else { 1.0 };
-        let cross = CrossAttentionConfig { d_model: d, n_heads: config.n_heads, dropout: config.dropout, out_init_scale };
-        let final_norm = config.pre_norm.then(|| NormConfig::new(d, config.norm).init(device));
+        let out_init_scale = if config.pre_norm {
+            1.0 / (2.0 * l as f64).sqrt()
+        } else {
+            1.0
+        };
+        let cross = CrossAttentionConfig {
+            d_model: d,
+            n_heads: config.n_heads,
+            dropout: config.dropout,
+            out_init_scale,
+        };
+        let final_norm = config
+            .pre_norm
+            .then(|| NormConfig::new(d, config.norm).init(device));
         match config.decoder {
             crate::DecoderKind::Transformer => Decoder::Transformer(TransformerDecoder {
                 layers: (0..l)
@@ -57,7 +68,12 @@ impl Decoder {
                         cross_residual: config.residual().init(device),
                         cross: cross.init(device),
                         ff_residual: config.residual().init(device),
-                        ff: FeedForwardConfig { d_model: d, d_ff: config.d_ff, dropout: config.dropout }.init(device),
+                        ff: FeedForwardConfig {
+                            d_model: d,
+                            d_ff: config.d_ff,
+                            dropout: config.dropout,
+                        }
+                        .init(device),
                     })
                     .collect(),
                 final_norm,
@@ -76,7 +92,10 @@ impl Decoder {
                 }
                 .init(device),
                 cross: (0..l)
-                    .map(|_| CrossSublayer { residual: config.residual().init(device), attention: cross.init(device) })
+                    .map(|_| CrossSublayer {
+                        residual: config.residual().init(device),
+                        attention: cross.init(device),
+                    })
                     .collect(),
                 final_norm,
             }),
@@ -113,9 +132,14 @@ impl Decoder {
     pub fn start(&self, enc: &Encoded) -> DecodeState {
         let cache = match self {
             Decoder::Transformer(dec) => DecoderCache::Transformer(
-                dec.layers.iter().map(|l| KvCache::new(l.self_attn.span())).collect(),
+                dec.layers
+                    .iter()
+                    .map(|l| KvCache::new(l.self_attn.span()))
+                    .collect(),
             ),
-            Decoder::Feedback(dec) => DecoderCache::Feedback(dec.start(enc.states.dims()[0], &enc.states.device())),
+            Decoder::Feedback(dec) => {
+                DecoderCache::Feedback(dec.start(enc.states.dims()[0], &enc.states.device()))
+            }
         };
         DecodeState::new(self.cross_memory(enc), enc.key_mask.clone(), cache)
     }
@@ -126,12 +150,19 @@ impl Decoder {
     /// - x: `[B, 1, D]` embedded tokens
     /// - output: `[B, 1, D]`
     pub fn step(&self, state: &mut DecodeState, x: Tensor<3>) -> Tensor<3> {
-        let DecodeState { cross, key_mask, cache, steps } = state;
+        let DecodeState {
+            cross,
+            key_mask,
+            cache,
+            steps,
+        } = state;
         let (h, final_norm) = match (self, cache) {
             (Decoder::Transformer(dec), DecoderCache::Transformer(caches)) => {
                 (dec.step(x, caches, cross, key_mask), &dec.final_norm)
             }
-            (Decoder::Feedback(dec), DecoderCache::Feedback(cache)) => (dec.step(x, cache, cross, key_mask), &dec.final_norm),
+            (Decoder::Feedback(dec), DecoderCache::Feedback(cache)) => {
+                (dec.step(x, cache, cross, key_mask), &dec.final_norm)
+            }
             _ => panic!("decode state built for another decoder kind"),
         };
         *steps += 1;
@@ -164,14 +195,25 @@ impl TransformerDecoderLayer {
     /// - x: `[B, T, D]`
     /// - cross: keys/values `[B, H, S_src, Dh]`; key_mask `[B, 1, 1, S_src]`
     /// - output: `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cross: &CrossMemory,
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         let x = self.self_residual.forward(x, |h| self.self_attn.forward(h));
         self.cross_and_ff(x, cross, key_mask)
     }
 
-    fn cross_and_ff(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn cross_and_ff(
+        &self,
+        x: Tensor<3>,
+        cross: &CrossMemory,
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         let x = self.cross_residual.forward(x, |h| {
-            self.cross.forward(h, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
+            self.cross
+                .forward(h, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
         });
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
@@ -188,7 +230,9 @@ impl TransformerDecoderLayer {
         cross: &CrossMemory,
         key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
-        let x = self.self_residual.forward(x, |h| self.self_attn.forward_step(h, cache));
+        let x = self
+            .self_residual
+            .forward(x, |h| self.self_attn.forward_step(h, cache));
         self.cross_and_ff(x, cross, key_mask)
     }
 }
@@ -206,7 +250,12 @@ impl TransformerDecoder {
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]` (before the final norm)
-    fn forward(&self, mut x: Tensor<3>, cross: &[CrossMemory], key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(
+        &self,
+        mut x: Tensor<3>,
+        cross: &[CrossMemory],
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         for (layer, c) in self.layers.iter().zip(cross) {
             x = layer.forward(x, c, key_mask);
         }

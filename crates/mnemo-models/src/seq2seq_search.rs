@@ -30,7 +30,12 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     /// Beam 4, α = 1, cap `1.5·src_len + 10` (then the model's `max_len`).
     fn default() -> Self {
-        Self { beam_size: 4, length_penalty: 1.0, max_len_a: 1.5, max_len_b: 10 }
+        Self {
+            beam_size: 4,
+            length_penalty: 1.0,
+            max_len_a: 1.5,
+            max_len_b: 10,
+        }
     }
 }
 
@@ -53,8 +58,14 @@ pub fn next_token_log_probs(logits: Tensor<2>) -> Tensor<2> {
     let mut banned = vec![false; vocab];
     banned[PAD as usize] = true;
     banned[BOS as usize] = true;
-    let banned = Tensor::<1, burn::tensor::Bool>::from_data(TensorData::new(banned, [vocab]), &logits.device());
-    log_softmax(logits, 1).mask_fill(banned.unsqueeze::<2>().expand([rows, vocab]), f32::NEG_INFINITY)
+    let banned = Tensor::<1, burn::tensor::Bool>::from_data(
+        TensorData::new(banned, [vocab]),
+        &logits.device(),
+    );
+    log_softmax(logits, 1).mask_fill(
+        banned.unsqueeze::<2>().expand([rows, vocab]),
+        f32::NEG_INFINITY,
+    )
 }
 
 fn ids_tensor(ids: &[i64], device: &burn::tensor::Device) -> Tensor<1, Int> {
@@ -66,7 +77,12 @@ fn ids_tensor(ids: &[i64], device: &burn::tensor::Device) -> Tensor<1, Int> {
 /// # Shapes
 /// - src: `[B, S]`, PAD-padded
 pub fn greedy(model: &Seq2Seq, src: Tensor<2, Int>) -> Vec<Vec<u32>> {
-    let unbounded = SearchConfig { beam_size: 1, length_penalty: 0.0, max_len_a: 0.0, max_len_b: usize::MAX / 2 };
+    let unbounded = SearchConfig {
+        beam_size: 1,
+        length_penalty: 0.0,
+        max_len_a: 0.0,
+        max_len_b: usize::MAX / 2,
+    };
     greedy_search(model, src, &unbounded)
 }
 
@@ -77,13 +93,20 @@ pub fn greedy(model: &Seq2Seq, src: Tensor<2, Int>) -> Vec<Vec<u32>> {
 pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) -> Vec<Vec<u32>> {
     let device = src.device();
     let enc = model.encode(src);
-    let caps: Vec<usize> = enc.src_lens.iter().map(|&n| search.max_len(n, model.max_len)).collect();
+    let caps: Vec<usize> = enc
+        .src_lens
+        .iter()
+        .map(|&n| search.max_len(n, model.max_len))
+        .collect();
     let mut state = model.start(&enc);
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); enc.rows()];
     // Rows still decoding: `alive[r]` is the sentence of state row r.
     let mut alive: Vec<usize> = (0..enc.rows()).filter(|&i| caps[i] > 0).collect();
     if alive.len() < enc.rows() {
-        state.select(ids_tensor(&alive.iter().map(|&i| i as i64).collect::<Vec<_>>(), &device));
+        state.select(ids_tensor(
+            &alive.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+            &device,
+        ));
     }
     let mut tokens = vec![BOS as i64; alive.len()];
     while !alive.is_empty() {
@@ -101,7 +124,10 @@ pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig
             }
         }
         if keep.len() < alive.len() {
-            state.select(ids_tensor(&keep.iter().map(|&r| r as i64).collect::<Vec<_>>(), &device));
+            state.select(ids_tensor(
+                &keep.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                &device,
+            ));
         }
         tokens = keep.iter().map(|&r| best[r]).collect();
         alive = keep.iter().map(|&r| alive[r]).collect();
@@ -138,7 +164,10 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
         .src_lens
         .iter()
         .map(|&n| Sentence {
-            beams: vec![Beam { tokens: Vec::new(), score: 0.0 }],
+            beams: vec![Beam {
+                tokens: Vec::new(),
+                score: 0.0,
+            }],
             finished: Vec::new(),
             cap: search.max_len(n, model.max_len),
         })
@@ -151,7 +180,11 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
     while !live.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
         let [rows, vocab] = logits.dims();
-        let logp: Vec<f32> = next_token_log_probs(logits).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        let logp: Vec<f32> = next_token_log_probs(logits)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32");
         debug_assert_eq!(logp.len(), rows * vocab);
         let mut next_rows = Vec::new();
         let mut next_tokens = Vec::new();
@@ -165,7 +198,8 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
                 // Length cap: close every open hypothesis with EOS.
                 for (j, beam) in sent.beams.iter().enumerate() {
                     let lp = beam.score + logp[(row0 + j) * vocab + EOS as usize];
-                    sent.finished.push((close(lp, len + 1), beam.tokens.clone()));
+                    sent.finished
+                        .push((close(lp, len + 1), beam.tokens.clone()));
                 }
                 sent.beams.clear();
                 row0 += n_beams;
@@ -175,10 +209,16 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
             let mut cands: Vec<(f32, usize, u32)> = Vec::with_capacity(n_beams * vocab);
             for (j, beam) in sent.beams.iter().enumerate() {
                 let row = &logp[(row0 + j) * vocab..(row0 + j + 1) * vocab];
-                cands.extend(row.iter().enumerate().map(|(t, &lp)| (beam.score + lp, j, t as u32)));
+                cands.extend(
+                    row.iter()
+                        .enumerate()
+                        .map(|(t, &lp)| (beam.score + lp, j, t as u32)),
+                );
             }
             let top = (2 * k).min(cands.len());
-            cands.select_nth_unstable_by(top - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            cands.select_nth_unstable_by(top - 1, |a, b| {
+                b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+            });
             cands.truncate(top);
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             let mut beams = Vec::with_capacity(k);
@@ -186,7 +226,8 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
                 if token == EOS {
                     // As fairseq: only an EOS ranked among the K best finishes a hypothesis.
                     if rank < k && sent.finished.len() < k {
-                        sent.finished.push((close(score, len + 1), sent.beams[j].tokens.clone()));
+                        sent.finished
+                            .push((close(score, len + 1), sent.beams[j].tokens.clone()));
                     }
                 } else if beams.len() < k {
                     let mut t = sent.beams[j].tokens.clone();

@@ -146,7 +146,9 @@ impl TransformerLayer {
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
     pub fn forward_step(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let x = self.attn_residual.forward(x, |h| self.attn.forward_step(h, cache));
+        let x = self
+            .attn_residual
+            .forward(x, |h| self.attn.forward_step(h, cache));
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }

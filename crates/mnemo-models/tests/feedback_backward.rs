@@ -15,14 +15,47 @@ use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, Step
 const VOCAB: usize = 11;
 
 fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
-    let shared = FeedbackConfig { span: 5, n_heads: 4, ..FeedbackConfig::tiny(VOCAB) };
+    let shared = FeedbackConfig {
+        span: 5,
+        n_heads: 4,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
     vec![
         ("shared kv, T < S", shared.clone(), 4),
-        ("shared kv, T > S", FeedbackConfig { span: 3, ..shared.clone() }, 7),
+        (
+            "shared kv, T > S",
+            FeedbackConfig {
+                span: 3,
+                ..shared.clone()
+            },
+            7,
+        ),
         // T = 19: host windows add their gradients every 8 steps, with 3 left at the end.
-        ("shared kv, T = 19", FeedbackConfig { span: 5, ..shared.clone() }, 19),
-        ("per-layer kv", FeedbackConfig { share_kv: false, n_layers: 3, ..shared.clone() }, 4),
-        ("rms norm", FeedbackConfig { norm: NormKind::Rms, ..shared }, 6),
+        (
+            "shared kv, T = 19",
+            FeedbackConfig {
+                span: 5,
+                ..shared.clone()
+            },
+            19,
+        ),
+        (
+            "per-layer kv",
+            FeedbackConfig {
+                share_kv: false,
+                n_layers: 3,
+                ..shared.clone()
+            },
+            4,
+        ),
+        (
+            "rms norm",
+            FeedbackConfig {
+                norm: NormKind::Rms,
+                ..shared
+            },
+            6,
+        ),
     ]
 }
 
@@ -35,13 +68,23 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn check<const D: usize>(&mut self, label: &str, p: &Param<Tensor<D>>) {
-        let want = p.val().grad(self.auto).unwrap_or_else(|| panic!("{}: no autodiff grad for {label}", self.name));
-        let got: Tensor<D> = self.manual.get(p.id).unwrap_or_else(|| panic!("{}: no manual grad for {label}", self.name));
+        let want = p
+            .val()
+            .grad(self.auto)
+            .unwrap_or_else(|| panic!("{}: no autodiff grad for {label}", self.name));
+        let got: Tensor<D> = self
+            .manual
+            .get(p.id)
+            .unwrap_or_else(|| panic!("{}: no manual grad for {label}", self.name));
         let got = got.to_device(&want.device());
         assert_eq!(got.dims(), want.dims(), "{}: shape of {label}", self.name);
         let scale = 1.0 + max_abs(want.clone());
         let diff = max_abs_diff(got, want);
-        assert!(diff < 2e-4 * scale, "{}: grad of {label} differs by {diff} (scale {scale})", self.name);
+        assert!(
+            diff < 2e-4 * scale,
+            "{}: grad of {label} differs by {diff} (scale {scale})",
+            self.name
+        );
         self.checked += 1;
     }
 
@@ -57,7 +100,10 @@ impl Checker<'_> {
 
     fn linear(&mut self, label: &str, linear: &burn::nn::Linear) {
         self.check(&format!("{label}.weight"), &linear.weight);
-        self.check(&format!("{label}.bias"), linear.bias.as_ref().expect("bias"));
+        self.check(
+            &format!("{label}.bias"),
+            linear.bias.as_ref().expect("bias"),
+        );
     }
 
     /// Every parameter of a Feedback core.
@@ -88,18 +134,26 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
         let model = config.init(&device).materialize();
         // Non-zero mixing logits, so the mix is not uniform.
         let mix = model.core.mix.clone().map(|w| {
-            w.add(Tensor::random([config.n_layers + 1], Distribution::Normal(0.0, 1.0), &device))
-                .detach()
-                .require_grad()
+            w.add(Tensor::random(
+                [config.n_layers + 1],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            ))
+            .detach()
+            .require_grad()
         });
-        let model = FeedbackLm { core: FeedbackCore { mix, ..model.core }, ..model };
+        let model = FeedbackLm {
+            core: FeedbackCore { mix, ..model.core },
+            ..model
+        };
         assert!(model.supports_manual_backward(), "{name}");
         let b = 2;
         let mut state = model.init_state(b, &device);
         for seg in 0..3 {
             let name = format!("{name}, segment {seg}");
             let x = tokens(b, t_len, VOCAB, 100 + seg, &device);
-            let probe = Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
+            let probe =
+                Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
             let (logits, next) = model.forward_segment(x.clone(), state.clone());
             let auto = (logits.clone() * probe.clone()).sum().backward();
             let mut counts = Vec::new();
@@ -112,10 +166,21 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
                     probe.clone().inner()
                 });
                 let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
-                assert!(diff < 1e-5 * (1.0 + max_abs(logits.clone().inner())), "{name}: logits differ by {diff}");
-                let diff = max_abs_diff(manual.state.memories.clone().inner(), next.memories.clone().inner());
+                assert!(
+                    diff < 1e-5 * (1.0 + max_abs(logits.clone().inner())),
+                    "{name}: logits differ by {diff}"
+                );
+                let diff = max_abs_diff(
+                    manual.state.memories.clone().inner(),
+                    next.memories.clone().inner(),
+                );
                 assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
-                let mut c = Checker { name: name.clone(), auto: &auto, manual: &manual.grads, checked: 0 };
+                let mut c = Checker {
+                    name: name.clone(),
+                    auto: &auto,
+                    manual: &manual.grads,
+                    checked: 0,
+                };
                 c.check("embedding", &model.embedding.weight);
                 c.linear("head", &model.head);
                 c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
@@ -125,11 +190,17 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
             }
             let with_grads = GradientsParams::from_grads(auto, &model).len();
             for (name, checked, registered) in counts {
-                assert_eq!(checked, with_grads, "{name}: parameters compared vs parameters with grads");
+                assert_eq!(
+                    checked, with_grads,
+                    "{name}: parameters compared vs parameters with grads"
+                );
                 assert_eq!(registered, with_grads, "{name}: manual grads registered");
             }
             // Carry the state (the same values either way) into the next segment.
-            state = FeedbackState { memories: next.memories, projected: None };
+            state = FeedbackState {
+                memories: next.memories,
+                projected: None,
+            };
         }
     }
 }
@@ -137,11 +208,21 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
 #[test]
 fn post_norm_and_dropout_are_not_claimed() {
     let device = mnemo_backend::test_device();
-    let post = FeedbackConfig { placement: NormPlacement::Post, ..FeedbackConfig::tiny(VOCAB) };
+    let post = FeedbackConfig {
+        placement: NormPlacement::Post,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
     assert!(!post.init(&device).supports_manual_backward());
-    let dropout = FeedbackConfig { dropout: 0.1, ..FeedbackConfig::tiny(VOCAB) };
+    let dropout = FeedbackConfig {
+        dropout: 0.1,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
     assert!(!dropout.init(&device).supports_manual_backward());
-    assert!(FeedbackConfig::tiny(VOCAB).init(&device).supports_manual_backward());
+    assert!(
+        FeedbackConfig::tiny(VOCAB)
+            .init(&device)
+            .supports_manual_backward()
+    );
 }
 
 #[test]
@@ -150,25 +231,43 @@ fn inference_on_host_kernels_equals_forward_segment() {
     let device = mnemo_backend::test_device().inner();
     for (name, config, t_len) in configs() {
         device.seed(12);
-        let model = config.init(&device).materialize().with_step_products(StepProducts::Host);
+        let model = config
+            .init(&device)
+            .materialize()
+            .with_step_products(StepProducts::Host);
         let b = 3;
-        let (mut reference, mut host) = (model.init_state(b, &device), model.init_state(b, &device));
+        let (mut reference, mut host) =
+            (model.init_state(b, &device), model.init_state(b, &device));
         for seg in 0..3 {
             let x = tokens(b, t_len, VOCAB, 200 + seg, &device);
             let (want, next_want) = model.forward_segment(x.clone(), reference);
             let (got, next_got) = model.infer_segment(x.clone(), host);
             let diff = max_abs_diff(got, want.clone());
-            assert!(diff < 1e-5 * (1.0 + max_abs(want)), "{name}, segment {seg}: logits differ by {diff}");
+            assert!(
+                diff < 1e-5 * (1.0 + max_abs(want)),
+                "{name}, segment {seg}: logits differ by {diff}"
+            );
             let diff = max_abs_diff(next_got.memories.clone(), next_want.memories.clone());
-            assert!(diff < 1e-5, "{name}, segment {seg}: next memories differ by {diff}");
+            assert!(
+                diff < 1e-5,
+                "{name}, segment {seg}: next memories differ by {diff}"
+            );
             (reference, host) = (next_want, next_got);
         }
     }
     // Without the manual forward's conditions it is exactly `forward_segment`.
-    let dropout = FeedbackConfig { dropout: 0.1, ..FeedbackConfig::tiny(VOCAB) }.init(&device);
+    let dropout = FeedbackConfig {
+        dropout: 0.1,
+        ..FeedbackConfig::tiny(VOCAB)
+    }
+    .init(&device);
     let x = tokens(2, 5, VOCAB, 7, &device);
     let (want, _) = dropout.forward_segment(x.clone(), dropout.init_state(2, &device));
     let dropout = dropout.with_step_products(StepProducts::Host);
     let (got, _) = dropout.infer_segment(x, dropout.init_state(2, &device));
-    assert_eq!(max_abs_diff(got, want), 0.0, "dropout models fall back to forward_segment");
+    assert_eq!(
+        max_abs_diff(got, want),
+        0.0,
+        "dropout models fall back to forward_segment"
+    );
 }

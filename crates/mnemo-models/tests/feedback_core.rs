@@ -26,8 +26,21 @@ fn config() -> FeedbackCoreConfig {
 fn configs() -> Vec<(&'static str, FeedbackCoreConfig)> {
     vec![
         ("shared kv", config()),
-        ("per-layer kv", FeedbackCoreConfig { share_kv: false, ..config() }),
-        ("post-norm rms", FeedbackCoreConfig { placement: NormPlacement::Post, norm: NormKind::Rms, ..config() }),
+        (
+            "per-layer kv",
+            FeedbackCoreConfig {
+                share_kv: false,
+                ..config()
+            },
+        ),
+        (
+            "post-norm rms",
+            FeedbackCoreConfig {
+                placement: NormPlacement::Post,
+                norm: NormKind::Rms,
+                ..config()
+            },
+        ),
     ]
 }
 
@@ -35,8 +48,15 @@ fn configs() -> Vec<(&'static str, FeedbackCoreConfig)> {
 fn core(config: FeedbackCoreConfig, seed: u64, device: &Device) -> FeedbackCore {
     let core = seeded::reinit(config.init(device), seed);
     let autodiff = core.mix.val().is_autodiff();
-    let mix = core.mix.clone().map(|w| (w + seeded::normal([config.n_layers + 1], seed + 1, device)).detach());
-    let mix = if autodiff { mix.map(|w| w.require_grad()) } else { mix };
+    let mix = core
+        .mix
+        .clone()
+        .map(|w| (w + seeded::normal([config.n_layers + 1], seed + 1, device)).detach());
+    let mix = if autodiff {
+        mix.map(|w| w.require_grad())
+    } else {
+        mix
+    };
     FeedbackCore { mix, ..core }
 }
 
@@ -60,7 +80,10 @@ fn stepping_from_vectors_equals_the_segment_forward() {
         }
         let by_segment = Tensor::cat(by_segment, 1);
         // Steps, from a fresh (folded) memory and from zero memories stored with little room.
-        for (label, mut memory) in [("folded", core.fresh_memory(b, &device)), ("stored", core.memory(zeros.clone(), 1))] {
+        for (label, mut memory) in [
+            ("folded", core.fresh_memory(b, &device)),
+            ("stored", core.memory(zeros.clone(), 1)),
+        ] {
             let mut ys = Vec::new();
             for seg in 0..2 {
                 let x = seeded::normal([b, t_len, d], 10 + seg, &device);
@@ -69,17 +92,32 @@ fn stepping_from_vectors_equals_the_segment_forward() {
                 }
             }
             let diff = max_abs_diff(Tensor::cat(ys, 1), by_segment.clone());
-            assert!(diff < 1e-5, "{name}, {label}: steps differ from segments by {diff}");
+            assert!(
+                diff < 1e-5,
+                "{name}, {label}: steps differ from segments by {diff}"
+            );
             let diff = max_abs_diff(memory.memories(), carried.clone());
-            assert!(diff < 1e-5, "{name}, {label}: carried memories differ by {diff}");
+            assert!(
+                diff < 1e-5,
+                "{name}, {label}: carried memories differ by {diff}"
+            );
         }
         // Causality: changing a later observation leaves earlier outputs unchanged.
         let x = seeded::normal([b, t_len, d], 10, &device);
-        let bumped = x.clone().slice_assign([0..b, 5..6, 0..d], seeded::normal([b, 1, d], 99, &device));
+        let bumped = x
+            .clone()
+            .slice_assign([0..b, 5..6, 0..d], seeded::normal([b, 1, d], 99, &device));
         let (y0, _) = core.forward(x, core.memory(zeros.clone(), t_len), no_hook());
         let (y1, _) = core.forward(bumped, core.memory(zeros.clone(), t_len), no_hook());
-        assert_eq!(max_abs_diff(y0.clone().narrow(1, 0, 5), y1.clone().narrow(1, 0, 5)), 0.0, "{name}: causality");
-        assert!(max_abs_diff(y0.narrow(1, 5, 2), y1.narrow(1, 5, 2)) > 1e-4, "{name}: step 5 must see its input");
+        assert_eq!(
+            max_abs_diff(y0.clone().narrow(1, 0, 5), y1.clone().narrow(1, 0, 5)),
+            0.0,
+            "{name}: causality"
+        );
+        assert!(
+            max_abs_diff(y0.narrow(1, 5, 2), y1.narrow(1, 5, 2)) > 1e-4,
+            "{name}: step 5 must see its input"
+        );
     }
 }
 
@@ -98,19 +136,45 @@ fn core_manual_backward_equals_autodiff_with_input_gradient() {
         let (y, memory) = core.forward(x.clone(), core.memory(carried.clone(), t_len), no_hook());
         let auto = (y.clone() * probe.clone()).sum().backward();
         let mut grads = GradientsParams::new();
-        let out = core.forward_backward(x.clone(), carried, &mut NoManualHook, &mut grads, Some(|_| probe.clone().inner()));
+        let out = core.forward_backward(
+            x.clone(),
+            carried,
+            &mut NoManualHook,
+            &mut grads,
+            Some(|_| probe.clone().inner()),
+        );
         let name = format!("share_kv {share_kv}");
-        assert!(max_abs_diff(out.top, y.inner()) < 1e-5, "{name}: top states");
-        assert!(max_abs_diff(out.memories, memory.memories().inner()) < 1e-5, "{name}: next memories");
+        assert!(
+            max_abs_diff(out.top, y.inner()) < 1e-5,
+            "{name}: top states"
+        );
+        assert!(
+            max_abs_diff(out.memories, memory.memories().inner()) < 1e-5,
+            "{name}: next memories"
+        );
         let want = x.grad(&auto).expect("input grad");
         let dx = out.dx.expect("input gradient");
         let diff = max_abs_diff(dx, want.clone());
-        assert!(diff < 2e-4 * (1.0 + max_abs(want)), "{name}: input gradient differs by {diff}");
+        assert!(
+            diff < 2e-4 * (1.0 + max_abs(want)),
+            "{name}: input gradient differs by {diff}"
+        );
         let with_grads = GradientsParams::from_grads(auto, &core);
-        assert_eq!(grads.len(), with_grads.len(), "{name}: one manual gradient per parameter");
-        let want: Tensor<2> = with_grads.get(core.layers[0].query.weight.id).expect("auto grad");
-        let got: Tensor<2> = grads.get(core.layers[0].query.weight.id).expect("manual grad");
+        assert_eq!(
+            grads.len(),
+            with_grads.len(),
+            "{name}: one manual gradient per parameter"
+        );
+        let want: Tensor<2> = with_grads
+            .get(core.layers[0].query.weight.id)
+            .expect("auto grad");
+        let got: Tensor<2> = grads
+            .get(core.layers[0].query.weight.id)
+            .expect("manual grad");
         let diff = max_abs_diff(got, want.clone());
-        assert!(diff < 2e-4 * (1.0 + max_abs(want)), "{name}: layer 0 query grad differs by {diff}");
+        assert!(
+            diff < 2e-4 * (1.0 + max_abs(want)),
+            "{name}: layer 0 query grad differs by {diff}"
+        );
     }
 }

@@ -22,8 +22,14 @@ fn batch(lens: &[usize], width: usize, seed: u64, device: &Device) -> Tensor<2, 
     let mut data = Vec::new();
     for &len in lens {
         for j in 0..width {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            data.push(if j < len { 4 + ((x >> 33) % (VOCAB as u64 - 4)) as i64 } else { PAD as i64 });
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            data.push(if j < len {
+                4 + ((x >> 33) % (VOCAB as u64 - 4)) as i64
+            } else {
+                PAD as i64
+            });
         }
     }
     Tensor::from_data(TensorData::new(data, [lens.len(), width]), device)
@@ -47,11 +53,21 @@ impl ModuleVisitor for Compare<'_> {
                 assert_eq!(got.dims(), want.dims(), "{name}: shape of {:?}", param.id);
                 let scale = 1.0 + max_abs(want.clone());
                 let diff = max_abs_diff(got, want);
-                assert!(diff < 2e-4 * scale, "{name}: grad of parameter {:?} {:?} differs by {diff}", param.id, param.dims());
+                assert!(
+                    diff < 2e-4 * scale,
+                    "{name}: grad of parameter {:?} {:?} differs by {diff}",
+                    param.id,
+                    param.dims()
+                );
                 self.checked += 1;
             }
             (None, None) => {}
-            (want, got) => panic!("{name}: parameter {:?}: autodiff grad {} vs manual grad {}", param.id, want.is_some(), got.is_some()),
+            (want, got) => panic!(
+                "{name}: parameter {:?}: autodiff grad {} vs manual grad {}",
+                param.id,
+                want.is_some(),
+                got.is_some()
+            ),
         }
     }
 }
@@ -59,10 +75,21 @@ impl ModuleVisitor for Compare<'_> {
 #[test]
 fn decoder_manual_backward_equals_autodiff_for_every_parameter() {
     let device = mnemo_backend::test_device();
-    let base = Seq2SeqConfig { span: 4, ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback) };
+    let base = Seq2SeqConfig {
+        span: 4,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback)
+    };
     let cases = [
         ("shared kv, T > S", base.clone(), 7),
-        ("per-layer kv, 3 layers", Seq2SeqConfig { share_kv: false, decoder_layers: 3, ..base.clone() }, 6),
+        (
+            "per-layer kv, 3 layers",
+            Seq2SeqConfig {
+                share_kv: false,
+                decoder_layers: 3,
+                ..base.clone()
+            },
+            6,
+        ),
         ("shared kv, T < S", base.clone(), 3),
     ];
     for (i, (name, config, t_len)) in cases.into_iter().enumerate() {
@@ -71,8 +98,18 @@ fn decoder_manual_backward_equals_autodiff_for_every_parameter() {
         let model = match model.decoder {
             Decoder::Feedback(dec) => {
                 let n = dec.core.layers.len() + 1;
-                let mix = dec.core.mix.clone().map(|w| (w + seeded::normal([n], 50 + i as u64, &device)).detach().require_grad());
-                Seq2Seq { decoder: Decoder::Feedback(FeedbackDecoder { core: FeedbackCore { mix, ..dec.core }, ..dec }), ..model }
+                let mix = dec.core.mix.clone().map(|w| {
+                    (w + seeded::normal([n], 50 + i as u64, &device))
+                        .detach()
+                        .require_grad()
+                });
+                Seq2Seq {
+                    decoder: Decoder::Feedback(FeedbackDecoder {
+                        core: FeedbackCore { mix, ..dec.core },
+                        ..dec
+                    }),
+                    ..model
+                }
             }
             Decoder::Transformer(_) => unreachable!("a Feedback decoder was asked for"),
         };
@@ -81,27 +118,58 @@ fn decoder_manual_backward_equals_autodiff_for_every_parameter() {
         let tgt_in = batch(&[t_len, t_len - 1, 2], t_len, 70 + i as u64, &device);
         let probe = seeded::normal([3, t_len, VOCAB], 80 + i as u64, &device);
         let logits = model.forward(src.clone(), tgt_in.clone());
-        let auto = GradientsParams::from_grads((logits.clone() * probe.clone()).sum().backward(), &model);
+        let auto =
+            GradientsParams::from_grads((logits.clone() * probe.clone()).sum().backward(), &model);
         let manual = model.forward_backward(src, tgt_in, |l| {
             assert_eq!(l.dims(), [3, t_len, VOCAB]);
             probe.clone().inner()
         });
         let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
-        assert!(diff < 1e-5 * (1.0 + max_abs(logits.inner())), "{name}: logits differ by {diff}");
-        let mut compare = Compare { name, auto: &auto, manual: &manual.grads, checked: 0 };
+        assert!(
+            diff < 1e-5 * (1.0 + max_abs(logits.inner())),
+            "{name}: logits differ by {diff}"
+        );
+        let mut compare = Compare {
+            name,
+            auto: &auto,
+            manual: &manual.grads,
+            checked: 0,
+        };
         model.visit(&mut compare);
-        assert_eq!(compare.checked, auto.len(), "{name}: every parameter with a gradient compared");
-        assert_eq!(manual.grads.len(), auto.len(), "{name}: no extra manual gradients");
-        assert!(compare.checked > 30, "{name}: only {} parameters compared", compare.checked);
+        assert_eq!(
+            compare.checked,
+            auto.len(),
+            "{name}: every parameter with a gradient compared"
+        );
+        assert_eq!(
+            manual.grads.len(),
+            auto.len(),
+            "{name}: no extra manual gradients"
+        );
+        assert!(
+            compare.checked > 30,
+            "{name}: only {} parameters compared",
+            compare.checked
+        );
     }
 }
 
 #[test]
 fn transformer_decoder_and_dropout_are_not_claimed() {
     let device = mnemo_backend::test_device();
-    assert!(!Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer).init(&device).supports_manual_backward());
-    let dropout = Seq2SeqConfig { dropout: 0.1, ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback) };
+    assert!(
+        !Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
+            .init(&device)
+            .supports_manual_backward()
+    );
+    let dropout = Seq2SeqConfig {
+        dropout: 0.1,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback)
+    };
     assert!(!dropout.init(&device).supports_manual_backward());
-    let post = Seq2SeqConfig { pre_norm: false, ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback) };
+    let post = Seq2SeqConfig {
+        pre_norm: false,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback)
+    };
     assert!(!post.init(&device).supports_manual_backward());
 }

@@ -15,32 +15,64 @@ use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState};
 const VOCAB: usize = 13;
 
 fn configs() -> Vec<(&'static str, FeedbackConfig)> {
-    let shared = FeedbackConfig { span: 5, ..FeedbackConfig::tiny(VOCAB) };
-    let per_layer = FeedbackConfig { share_kv: false, n_layers: 3, ..shared.clone() };
+    let shared = FeedbackConfig {
+        span: 5,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
+    let per_layer = FeedbackConfig {
+        share_kv: false,
+        n_layers: 3,
+        ..shared.clone()
+    };
     let post = FeedbackConfig {
         placement: NormPlacement::Post,
         norm: mnemo_core::NormKind::Rms,
         ..shared.clone()
     };
-    vec![("shared kv", shared), ("per-layer kv", per_layer), ("post-norm rms", post)]
+    vec![
+        ("shared kv", shared),
+        ("per-layer kv", per_layer),
+        ("post-norm rms", post),
+    ]
 }
 
 /// One layer, written out op by op from DESIGN.md §4 (no window, no `attend` helper).
-fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &mnemo_models::feedback::MemoryProjection) -> Tensor<3> {
+fn naive_layer(
+    layer: &FeedbackLayer,
+    h: Tensor<3>,
+    memories: Tensor<3>,
+    proj: &mnemo_models::feedback::MemoryProjection,
+) -> Tensor<3> {
     let [b, s, d] = memories.dims();
     let heads = layer.n_heads;
     let dh = d / heads;
     let m = proj.norm.forward(memories);
-    let k = proj.key.forward(m.clone()).reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
-    let v = proj.value.forward(m).reshape([b, s, heads, dh]).swap_dims(1, 2);
+    let k = proj
+        .key
+        .forward(m.clone())
+        .reshape([b, s, heads, dh])
+        .swap_dims(1, 2); // [B,H,S,Dh]
+    let v = proj
+        .value
+        .forward(m)
+        .reshape([b, s, heads, dh])
+        .swap_dims(1, 2);
     // Position vector of window slot j: distance S - j, i.e. table row S - j - 1.
     let table = layer.positions.table.val();
-    let rows: Vec<Tensor<2>> = (0..s).map(|j| table.clone().narrow(0, s - j - 1, 1)).collect();
+    let rows: Vec<Tensor<2>> = (0..s)
+        .map(|j| table.clone().narrow(0, s - j - 1, 1))
+        .collect();
     let p = Tensor::cat(rows, 0); // [S,Dh]
     let attn = |x: Tensor<3>| {
-        let q = layer.query.forward(x).reshape([b, 1, heads, dh]).swap_dims(1, 2); // [B,H,1,Dh]
+        let q = layer
+            .query
+            .forward(x)
+            .reshape([b, 1, heads, dh])
+            .swap_dims(1, 2); // [B,H,1,Dh]
         let keys = k.clone() + p.clone().unsqueeze::<4>();
-        let scores = q.matmul(keys.swap_dims(2, 3)).div_scalar((dh as f32).sqrt());
+        let scores = q
+            .matmul(keys.swap_dims(2, 3))
+            .div_scalar((dh as f32).sqrt());
         let a = softmax(scores, 3).matmul(v.clone()); // [B,H,1,Dh]
         layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
     };
@@ -49,13 +81,20 @@ fn naive_layer(layer: &FeedbackLayer, h: Tensor<3>, memories: Tensor<3>, proj: &
         h.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h))
     } else {
         let h = layer.attn_residual.norm.forward(h.clone() + attn(h));
-        layer.ff_residual.norm.forward(h.clone() + layer.ff.forward(h))
+        layer
+            .ff_residual
+            .norm
+            .forward(h.clone() + layer.ff.forward(h))
     }
 }
 
 /// The reference: keeps a list of memories and, at every step, concatenates the last S and
 /// re-projects them for every layer.
-fn naive_segment(model: &FeedbackLm, x: Tensor<2, Int>, memories: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+fn naive_segment(
+    model: &FeedbackLm,
+    x: Tensor<2, Int>,
+    memories: Tensor<3>,
+) -> (Tensor<3>, Tensor<3>) {
     let [_b, t_len] = x.dims();
     let s = model.span();
     let n_layers = model.core.layers.len();
@@ -68,7 +107,11 @@ fn naive_segment(model: &FeedbackLm, x: Tensor<2, Int>, memories: Tensor<3>) -> 
         let mut h = emb.clone().narrow(1, t, 1);
         let mut m = h.clone() * w.clone().narrow(0, 0, 1).reshape([1, 1, 1]);
         for (l, layer) in model.core.layers.iter().enumerate() {
-            let proj = &model.core.memory_projections[if model.core.memory_projections.len() == 1 { 0 } else { l }];
+            let proj = &model.core.memory_projections[if model.core.memory_projections.len() == 1 {
+                0
+            } else {
+                l
+            }];
             h = naive_layer(layer, h, window.clone(), proj);
             m = m + h.clone() * w.clone().narrow(0, l + 1, 1).reshape([1, 1, 1]);
         }
@@ -105,7 +148,13 @@ fn run_segments(
         let (logits, next) = if naive {
             naive_segment(model, x.clone(), memories)
         } else {
-            let (l, s) = model.forward_segment(x.clone(), FeedbackState { memories, projected: None });
+            let (l, s) = model.forward_segment(
+                x.clone(),
+                FeedbackState {
+                    memories,
+                    projected: None,
+                },
+            );
             (l, s.memories)
         };
         memories = next;
@@ -124,13 +173,23 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
         let xs: Vec<_> = (0..3).map(|i| tokens(2, 4, VOCAB, i, &device)).collect();
         let probe = seeded::normal([2, 4, VOCAB], 8, &device);
         // Non-zero mixing logits, so the mix is not uniform.
-        let mix = model.core.mix.clone().map(|w| w.add(seeded::normal([config.n_layers + 1], 9, &device)).detach().require_grad());
-        let model = FeedbackLm { core: FeedbackCore { mix, ..model.core }, ..model };
+        let mix = model.core.mix.clone().map(|w| {
+            w.add(seeded::normal([config.n_layers + 1], 9, &device))
+                .detach()
+                .require_grad()
+        });
+        let model = FeedbackLm {
+            core: FeedbackCore { mix, ..model.core },
+            ..model
+        };
         let (fast, fast_loss) = run_segments(&model, &xs, &probe, &device, false);
         let (slow, slow_loss) = run_segments(&model, &xs, &probe, &device, true);
         for (i, (a, b)) in fast.into_iter().zip(slow).enumerate() {
             let diff = max_abs_diff(a.clone(), b);
-            assert!(diff < 1e-5 * (1.0 + max_abs(a)), "{name}: segment {i} logits differ by {diff}");
+            assert!(
+                diff < 1e-5 * (1.0 + max_abs(a)),
+                "{name}: segment {i} logits differ by {diff}"
+            );
         }
         let g_fast = fast_loss.backward();
         let g_slow = slow_loss.backward();
@@ -140,7 +199,10 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
             let b = p.grad(&g_slow).expect("slow grad");
             let scale = 1.0 + max_abs(b.clone());
             let diff = max_abs_diff(a, b);
-            assert!(diff < 1e-4 * scale, "{name}: grad of {label} differs by {diff} (scale {scale})");
+            assert!(
+                diff < 1e-4 * scale,
+                "{name}: grad of {label} differs by {diff} (scale {scale})"
+            );
             checked += 1;
         };
         compare("embedding", model.embedding.weight.val());
@@ -153,12 +215,18 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
         }
         for (i, p) in model.core.memory_projections.iter().enumerate() {
             compare(&format!("memory projection {i} key"), p.key.weight.val());
-            compare(&format!("memory projection {i} value"), p.value.weight.val());
+            compare(
+                &format!("memory projection {i} value"),
+                p.value.weight.val(),
+            );
         }
         let mix = model.core.mix.val();
         let (a, b) = (mix.grad(&g_fast).unwrap(), mix.grad(&g_slow).unwrap());
         let diff = max_abs_diff(a.clone(), b);
-        assert!(diff < 1e-4 * (1.0 + max_abs(a.clone())), "{name}: mix grad differs by {diff}");
+        assert!(
+            diff < 1e-4 * (1.0 + max_abs(a.clone())),
+            "{name}: mix grad differs by {diff}"
+        );
         assert!(max_abs(a) > 0.0, "{name}: mix gradient is zero");
         assert!(checked >= 6);
     }
@@ -169,7 +237,10 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
 #[test]
 fn mixing_gradient_matches_finite_differences() {
     let device = mnemo_backend::test_device();
-    let config = FeedbackConfig { span: 4, ..FeedbackConfig::tiny(VOCAB) };
+    let config = FeedbackConfig {
+        span: 4,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
     let model = seeded::reinit(config.init(&device), 3);
     let plain = device.clone().inner();
     let base = model.valid();
@@ -177,10 +248,21 @@ fn mixing_gradient_matches_finite_differences() {
     let (_, carried) = base.forward_segment(warmup, base.init_state(2, &plain));
     let x = tokens(2, 5, VOCAB, 11, &device);
     let probe = seeded::normal([2, 5, VOCAB], 4, &device);
-    let state = FeedbackState { memories: carried.memories.clone().to_device(&device), projected: None };
+    let state = FeedbackState {
+        memories: carried.memories.clone().to_device(&device),
+        projected: None,
+    };
     let (logits, _) = model.forward_segment(x.clone(), state);
     let grads = probe_loss(logits, &probe).backward();
-    let analytic: Vec<f32> = model.core.mix.val().grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let analytic: Vec<f32> = model
+        .core
+        .mix
+        .val()
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let eps = 1e-2f32;
     for i in 0..config.n_layers + 1 {
         let shifted = |delta: f32| {
@@ -188,7 +270,13 @@ fn mixing_gradient_matches_finite_differences() {
             e[i] = delta;
             let bump = Tensor::<1>::from_floats(e.as_slice(), &plain);
             let mix = base.core.mix.clone().map(|w| w + bump);
-            let m = FeedbackLm { core: FeedbackCore { mix, ..base.core.clone() }, ..base.clone() };
+            let m = FeedbackLm {
+                core: FeedbackCore {
+                    mix,
+                    ..base.core.clone()
+                },
+                ..base.clone()
+            };
             let (logits, _) = m.forward_segment(x.clone().to_device(&plain), carried.clone());
             probe_loss(logits, &probe.clone().to_device(&plain)).into_scalar::<f64>()
         };
@@ -209,12 +297,17 @@ fn causal_within_and_across_segments() {
     for (name, config) in configs() {
         let model = seeded::reinit(config.init(&device), 1);
         let x = tokens(2, 8, VOCAB, 1, &device);
-        let y = x.clone().slice_assign([0..2, 5..8], tokens(2, 3, VOCAB, 2, &device));
+        let y = x
+            .clone()
+            .slice_assign([0..2, 5..8], tokens(2, 3, VOCAB, 2, &device));
         let (a, _) = model.forward_segment(x, model.init_state(2, &device));
         let (b, _) = model.forward_segment(y, model.init_state(2, &device));
         let past = max_abs_diff(a.clone().narrow(1, 0, 5), b.clone().narrow(1, 0, 5));
         assert!(past < 1e-6, "{name}: past outputs changed by {past}");
-        assert!(max_abs_diff(a, b) > 1e-4, "{name}: the future change had no effect");
+        assert!(
+            max_abs_diff(a, b) > 1e-4,
+            "{name}: the future change had no effect"
+        );
     }
 }
 
@@ -223,7 +316,9 @@ fn step_by_step_decoding_equals_segments() {
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
         let model = seeded::reinit(config.init(&device), 2);
-        let xs: Vec<_> = (0..2).map(|i| tokens(2, 6, VOCAB, 20 + i, &device)).collect();
+        let xs: Vec<_> = (0..2)
+            .map(|i| tokens(2, 6, VOCAB, 20 + i, &device))
+            .collect();
         let mut seg_state = model.init_state(2, &device);
         let mut step_state = model.init_state(2, &device);
         for x in &xs {
@@ -247,7 +342,11 @@ fn step_by_step_decoding_equals_segments() {
 #[test]
 fn first_step_attends_to_zero_memories() {
     let device = mnemo_backend::test_device().inner();
-    let config = FeedbackConfig { n_layers: 1, span: 3, ..FeedbackConfig::tiny(VOCAB) };
+    let config = FeedbackConfig {
+        n_layers: 1,
+        span: 3,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
     let model = seeded::reinit(config.init(&device), 5);
     let x = tokens(1, 1, VOCAB, 4, &device);
     let (logits, state) = model.forward_segment(x.clone(), model.init_state(1, &device));
@@ -260,11 +359,12 @@ fn first_step_attends_to_zero_memories() {
     let h0 = model.embedding.forward(x);
     let h1 = h0.clone() + layer.output.forward(v0);
     let h1 = h1.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h1));
-    let want = model.head.forward(model.final_norm.as_ref().unwrap().forward(h1.clone()));
+    let want = model
+        .head
+        .forward(model.final_norm.as_ref().unwrap().forward(h1.clone()));
     assert!(max_abs_diff(logits, want) < 1e-5);
     // The new memory is the uniform mix of embedding and layer output (w = 0 at init).
     let m = (h0 + h1) / 2.0;
     let last = state.memories.narrow(1, 2, 1);
     assert!(max_abs_diff(last, m) < 1e-5);
 }
-

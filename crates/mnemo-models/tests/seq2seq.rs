@@ -823,4 +823,3 @@ fn config_errors_name_the_field() {
     let device = mnemo_backend::test_device().inner();
     assert_eq!(config.num_params(), config.init(&device).num_params());
 }
-

@@ -54,11 +54,7 @@ pub fn evaluate(
 /// # Shapes
 /// - tokens: `[B, T]`
 /// - output logits: `[B, T, V]`
-pub fn forward_segment(
-    model: &Model,
-    tokens: Tensor<2, Int>,
-    state: ModelState,
-) -> SegmentOutput {
+pub fn forward_segment(model: &Model, tokens: Tensor<2, Int>, state: ModelState) -> SegmentOutput {
     model.infer_segment(tokens, state)
 }
 

@@ -122,7 +122,11 @@ pub fn train_decoder_batch(
         stats = Some(s);
         grad
     });
-    (stats.expect("the loss gradient was asked for"), out.grads, out.logits)
+    (
+        stats.expect("the loss gradient was asked for"),
+        out.grads,
+        out.logits,
+    )
 }
 
 /// The masked cross-entropy of [`masked_cross_entropy`](crate::loss::masked_cross_entropy)

@@ -59,7 +59,6 @@ pub mod trainer;
 pub mod translation;
 pub mod update;
 
-pub use rng::seeded;
 pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError};
 pub use config_file::Experiment;
@@ -77,6 +76,7 @@ pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};
 pub use metrics::{Metrics, MetricsAccumulator};
 pub use metrics_log::MetricsLog;
 pub use optim::{LrDecay, OptimConfig};
+pub use rng::seeded;
 pub use run_dir::RunDir;
 pub use summary::{RunSummary, results_table};
 pub use task::{Ending, StepOutput, Task};

@@ -92,8 +92,11 @@ fn masked_loss_gradients_match_autodiff() {
     let targets: Vec<u32> = (0..b * t).map(|i| ((i * 7 + 2) % 9) as u32).collect();
     let tokens = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, t]), &device);
     let state = model.init_state(b, &device);
-    let fb = fb.clone().with_step_products(mnemo_train::step_products(&device));
-    let manual = mnemo_train::train_feedback_segment(&fb, tokens.clone(), &targets, 8, state.clone());
+    let fb = fb
+        .clone()
+        .with_step_products(mnemo_train::step_products(&device));
+    let manual =
+        mnemo_train::train_feedback_segment(&fb, tokens.clone(), &targets, 8, state.clone());
     let out = model.forward_segment(tokens, state);
     let loss = mnemo_train::masked_cross_entropy(out.logits, &targets, 8);
     let auto = burn::optim::GradientsParams::from_grads(loss.loss.backward(), &model);

@@ -71,7 +71,11 @@ impl FeedbackCoreConfig {
             dropout: self.dropout,
             norm: self.norm,
             placement: self.placement,
-            out_init_scale: if pre { 1.0 / (2.0 * self.n_layers as f64).sqrt() } else { 1.0 },
+            out_init_scale: if pre {
+                1.0 / (2.0 * self.n_layers as f64).sqrt()
+            } else {
+                1.0
+            },
         };
         let n_proj = if self.share_kv { 1 } else { self.n_layers };
         FeedbackCore {
@@ -118,7 +122,11 @@ impl FeedbackCore {
 
     /// Index of the memory projection (and window) layer `l` reads.
     pub fn projection_of(&self, l: usize) -> usize {
-        if self.memory_projections.len() == 1 { 0 } else { l }
+        if self.memory_projections.len() == 1 {
+            0
+        } else {
+            l
+        }
     }
 
     /// `softmax(w)`, the weights of the input and the L layer outputs in a memory: the one
@@ -135,14 +143,22 @@ impl FeedbackCore {
     /// # Shapes
     /// - memories: `[B, S, D]` (detached: no gradient flows into them)
     pub fn memory(&self, memories: Tensor<3>, room: usize) -> FeedbackMemory {
-        let projected = self.memory_projections.iter().map(|p| p.forward(memories.clone())).collect();
+        let projected = self
+            .memory_projections
+            .iter()
+            .map(|p| p.forward(memories.clone()))
+            .collect();
         FeedbackMemory::new(memories, projected, room)
     }
 
     /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
     pub fn fresh_memory(&self, rows: usize, device: &Device) -> FeedbackMemory {
         let zero = Tensor::<3>::zeros([1, 1, self.d_model()], device);
-        let zero_kv = self.memory_projections.iter().map(|p| p.forward(zero.clone())).collect();
+        let zero_kv = self
+            .memory_projections
+            .iter()
+            .map(|p| p.forward(zero.clone()))
+            .collect();
         FeedbackMemory::folded(rows, self.d_model(), self.span, zero_kv)
     }
 
@@ -162,10 +178,16 @@ impl FeedbackCore {
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: the top states `[B, T, D]`, and the memory after the last step
-    pub fn forward(&self, x: Tensor<3>, mut memory: FeedbackMemory, hook: LayerHook) -> (Tensor<3>, FeedbackMemory) {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mut memory: FeedbackMemory,
+        hook: LayerHook,
+    ) -> (Tensor<3>, FeedbackMemory) {
         let [_b, t_len, _d] = x.dims();
         let constants = memory.constants(|| self.constants());
-        let tops = (0..t_len).map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &constants));
+        let tops = (0..t_len)
+            .map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &constants));
         let y = Tensor::cat(tops.collect(), 1);
         (y, memory)
     }
@@ -173,25 +195,47 @@ impl FeedbackCore {
     /// What every step computes from the weights alone.
     fn constants(&self) -> StepConstants {
         StepConstants {
-            positions: self.layers.iter().map(FeedbackLayer::window_positions).collect(),
+            positions: self
+                .layers
+                .iter()
+                .map(FeedbackLayer::window_positions)
+                .collect(),
             mix: self.mix_weights().reshape([self.layers.len() + 1, 1, 1, 1]),
         }
     }
 
-    fn step_with(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook, constants: &StepConstants) -> Tensor<3> {
+    fn step_with(
+        &self,
+        x: Tensor<3>,
+        memory: &mut FeedbackMemory,
+        hook: LayerHook,
+        constants: &StepConstants,
+    ) -> Tensor<3> {
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut h = x;
         states.push(h.clone());
-        let windows: Vec<_> = (0..self.memory_projections.len()).map(|p| memory.view(p)).collect();
+        let windows: Vec<_> = (0..self.memory_projections.len())
+            .map(|p| memory.view(p))
+            .collect();
         for (l, layer) in self.layers.iter().enumerate() {
-            h = layer.attend_memory(h, &windows[self.projection_of(l)], constants.positions[l].clone());
+            h = layer.attend_memory(
+                h,
+                &windows[self.projection_of(l)],
+                constants.positions[l].clone(),
+            );
             h = layer.feed_forward(hook(l, h));
             states.push(h.clone());
         }
         drop(windows); // views of the buffers: gone before the write below
         // m = Σ softmax(w)_l hˡ over the stacked states [L+1, B, 1, D].
-        let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone()).sum_dim(0).squeeze_dim::<3>(0);
-        let projected = self.memory_projections.iter().map(|p| p.forward(mixed.clone())).collect();
+        let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone())
+            .sum_dim(0)
+            .squeeze_dim::<3>(0);
+        let projected = self
+            .memory_projections
+            .iter()
+            .map(|p| p.forward(mixed.clone()))
+            .collect();
         memory.push(mixed, projected);
         h
     }

@@ -35,8 +35,16 @@ impl CrossSublayer {
     /// - h: `[B, T, D]`
     /// - cross: `[B, H, S_src, Dh]` each; key_mask `[B, 1, 1, S_src]` (true = padding)
     /// - output: `[B, T, D]`
-    pub fn forward(&self, h: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
-        self.residual.forward(h, |x| self.attention.forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone())))
+    pub fn forward(
+        &self,
+        h: Tensor<3>,
+        cross: &CrossMemory,
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
+        self.residual.forward(h, |x| {
+            self.attention
+                .forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
+        })
     }
 }
 
@@ -57,7 +65,10 @@ impl FeedbackDecoder {
     /// # Shapes
     /// - states: `[B, S_src, D]`
     pub fn cross_memory(&self, states: &Tensor<3>) -> Vec<CrossMemory> {
-        self.cross.iter().map(|c| c.attention.project(states.clone())).collect()
+        self.cross
+            .iter()
+            .map(|c| c.attention.project(states.clone()))
+            .collect()
     }
 
     /// Teacher forcing: the T steps in sequence from zero memories.
@@ -65,11 +76,18 @@ impl FeedbackDecoder {
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]` (before the final norm)
-    pub fn forward(&self, x: Tensor<3>, cross: &[CrossMemory], key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cross: &[CrossMemory],
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
         let [b, t_len, d] = x.dims();
         let zeros = Tensor::zeros([b, self.core.span, d], &x.device());
         let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l], key_mask);
-        self.core.forward(x, self.core.memory(zeros, t_len), &hook).0
+        self.core
+            .forward(x, self.core.memory(zeros, t_len), &hook)
+            .0
     }
 
     /// The decoding memory of `rows` fresh sentences (zero memories folded).

@@ -40,16 +40,29 @@ impl FeedbackLayerConfig {
     /// Build the layer.
     pub fn init(&self, device: &Device) -> FeedbackLayer {
         let d = self.d_model;
-        let residual = ResidualConfig { d_model: d, norm: self.norm, placement: self.placement };
+        let residual = ResidualConfig {
+            d_model: d,
+            norm: self.norm,
+            placement: self.placement,
+        };
         FeedbackLayer {
             attn_residual: residual.init(device),
             query: LinearConfig::new(d, d).init(device),
             output: scaled_linear(d, d, self.out_init_scale, device),
-            positions: RelativePositionsConfig { span: self.span, d_head: d / self.n_heads, min_distance: 1 }
-                .init(device),
+            positions: RelativePositionsConfig {
+                span: self.span,
+                d_head: d / self.n_heads,
+                min_distance: 1,
+            }
+            .init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             ff_residual: residual.init(device),
-            ff: FeedForwardConfig { d_model: d, d_ff: self.d_ff, dropout: self.dropout }.init(device),
+            ff: FeedForwardConfig {
+                d_model: d,
+                d_ff: self.d_ff,
+                dropout: self.dropout,
+            }
+            .init(device),
             n_heads: self.n_heads,
         }
     }
@@ -96,7 +109,12 @@ impl FeedbackLayer {
     /// - window: the S memories before this step
     /// - positions: `[1, 1, Dh, S]` from [`window_positions`](Self::window_positions)
     /// - output: `[B, 1, D]`
-    pub fn attend_memory(&self, h: Tensor<3>, window: &WindowView, positions: Tensor<4>) -> Tensor<3> {
+    pub fn attend_memory(
+        &self,
+        h: Tensor<3>,
+        window: &WindowView,
+        positions: Tensor<4>,
+    ) -> Tensor<3> {
         self.attn_residual.forward(h, |x| {
             let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,1,Dh]
             let o = attend_window(q, window, positions); // [B,H,1,Dh]
@@ -149,7 +167,10 @@ pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) ->
         let weight = a.clone().narrow(3, 0, n_zero).sum_dim(3); // [B,H,1,1]
         weight.expand([b, heads, 1, dh]) * v0.clone().expand([b, heads, 1, dh])
     });
-    let stored_part = window.values.as_ref().map(|v| a.narrow(3, n_zero, n_stored).matmul(v.clone()));
+    let stored_part = window
+        .values
+        .as_ref()
+        .map(|v| a.narrow(3, n_zero, n_stored).matmul(v.clone()));
     match (zero_part, stored_part) {
         (Some(z), Some(r)) => z + r,
         (Some(z), None) => z,
@@ -189,6 +210,9 @@ impl MemoryProjection {
     /// - output: `[B, H, N, Dh]` each
     pub fn forward(&self, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
         let m = self.norm.forward(memories);
-        (split_heads(self.key.forward(m.clone()), self.n_heads), split_heads(self.value.forward(m), self.n_heads))
+        (
+            split_heads(self.key.forward(m.clone()), self.n_heads),
+            split_heads(self.value.forward(m), self.n_heads),
+        )
     }
 }

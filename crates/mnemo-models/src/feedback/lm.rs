@@ -77,7 +77,15 @@ impl FeedbackConfig {
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_common(self.vocab_size, self.d_model, self.n_heads, self.n_layers, self.d_ff, self.span, self.dropout)
+        check_common(
+            self.vocab_size,
+            self.d_model,
+            self.n_heads,
+            self.n_layers,
+            self.d_ff,
+            self.span,
+            self.dropout,
+        )
     }
 
     /// The core's sizes.
@@ -121,7 +129,10 @@ pub struct FeedbackState {
 impl FeedbackState {
     /// Move to `device`.
     pub fn to_device(self, device: &Device) -> Self {
-        Self { memories: self.memories.to_device(device), projected: None }
+        Self {
+            memories: self.memories.to_device(device),
+            projected: None,
+        }
     }
 }
 
@@ -156,7 +167,10 @@ impl FeedbackLm {
     /// Zero memories: the state of a fresh stream.
     pub fn init_state(&self, batch: usize, device: &Device) -> FeedbackState {
         let d = self.core.d_model();
-        FeedbackState { memories: Tensor::zeros([batch, self.span(), d], device), projected: None }
+        FeedbackState {
+            memories: Tensor::zeros([batch, self.span(), d], device),
+            projected: None,
+        }
     }
 
     fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
@@ -175,11 +189,21 @@ impl FeedbackLm {
     /// - tokens: `[B, T]`
     /// - state.memories: `[B, S, D]`
     /// - output: logits `[B, T, V]`
-    pub fn forward_segment(&self, tokens: Tensor<2, Int>, state: FeedbackState) -> (Tensor<3>, FeedbackState) {
+    pub fn forward_segment(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: FeedbackState,
+    ) -> (Tensor<3>, FeedbackState) {
         let [_b, t_len] = tokens.dims();
         let memory = self.core.memory(state.memories, t_len);
         let (top, memory) = self.core.forward(self.embed(tokens), memory, no_hook());
-        (self.output(top), FeedbackState { memories: memory.memories(), projected: None })
+        (
+            self.output(top),
+            FeedbackState {
+                memories: memory.memories(),
+                projected: None,
+            },
+        )
     }
 
     /// One decoding step: logits for `token` and the state with its memory appended.
@@ -187,12 +211,28 @@ impl FeedbackLm {
     /// # Shapes
     /// - token: `[B]`
     /// - output: `[B, V]`
-    pub fn forward_step(&self, token: Tensor<1, Int>, state: FeedbackState) -> (Tensor<2>, FeedbackState) {
-        let FeedbackState { memories, projected } = state;
-        let mut memory = projected.unwrap_or_else(|| self.core.memory(memories.clone(), self.span()));
+    pub fn forward_step(
+        &self,
+        token: Tensor<1, Int>,
+        state: FeedbackState,
+    ) -> (Tensor<2>, FeedbackState) {
+        let FeedbackState {
+            memories,
+            projected,
+        } = state;
+        let mut memory =
+            projected.unwrap_or_else(|| self.core.memory(memories.clone(), self.span()));
         drop(memories); // may be a view of the memory's buffer: drop it so the write is in place
-        let top = self.core.step(self.embed(token.unsqueeze_dim(1)), &mut memory, no_hook());
+        let top = self
+            .core
+            .step(self.embed(token.unsqueeze_dim(1)), &mut memory, no_hook());
         let logits = self.output(top).squeeze_dim(1);
-        (logits, FeedbackState { memories: memory.memories(), projected: Some(memory) })
+        (
+            logits,
+            FeedbackState {
+                memories: memory.memories(),
+                projected: Some(memory),
+            },
+        )
     }
 }

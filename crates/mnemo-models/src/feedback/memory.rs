@@ -89,19 +89,37 @@ impl FeedbackMemory {
             let pad = Tensor::zeros([b, h, room, dh], &x.device());
             Tensor::cat(vec![x, pad], 2)
         };
-        let (keys, values) = projected.into_iter().map(|(k, v)| (grow4(k), grow4(v))).unzip();
+        let (keys, values) = projected
+            .into_iter()
+            .map(|(k, v)| (grow4(k), grow4(v)))
+            .unzip();
         let [b, _, d] = memories.dims();
         let pad = Tensor::zeros([b, room, d], &memories.device());
         let vectors = Tensor::cat(vec![memories.detach(), pad], 1);
         let max_slots = (span + room).max(2 * span);
-        Self { keys, values, vectors, zero: None, start: 0, stored: span, span, max_slots, constants: None }
+        Self {
+            keys,
+            values,
+            vectors,
+            zero: None,
+            start: 0,
+            stored: span,
+            span,
+            max_slots,
+            constants: None,
+        }
     }
 
     /// A fresh memory of `rows` sequences: S zero memories, folded (nothing stored yet).
     ///
     /// # Shapes
     /// - zero: per projection, the key and value of the zero memory `[1, H, 1, Dh]`
-    pub fn folded(rows: usize, d_model: usize, span: usize, zero: Vec<(Tensor<4>, Tensor<4>)>) -> Self {
+    pub fn folded(
+        rows: usize,
+        d_model: usize,
+        span: usize,
+        zero: Vec<(Tensor<4>, Tensor<4>)>,
+    ) -> Self {
         let device = zero[0].0.device();
         let empty4 = |x: &Tensor<4>| {
             let [_, h, _, dh] = x.dims();
@@ -155,14 +173,20 @@ impl FeedbackMemory {
             self.make_room();
         }
         let slot = self.start + self.stored;
-        for ((kb, vb), (k, v)) in self.keys.iter_mut().zip(self.values.iter_mut()).zip(projected) {
+        for ((kb, vb), (k, v)) in self
+            .keys
+            .iter_mut()
+            .zip(self.values.iter_mut())
+            .zip(projected)
+        {
             let r = ranges4(kb, slot..slot + 1);
             kb.inplace(|buf| buf.slice_assign(r, k));
             let r = ranges4(vb, slot..slot + 1);
             vb.inplace(|buf| buf.slice_assign(r, v));
         }
         let [b, _, d] = self.vectors.dims();
-        self.vectors.inplace(|buf| buf.slice_assign([0..b, slot..slot + 1, 0..d], memory.detach()));
+        self.vectors
+            .inplace(|buf| buf.slice_assign([0..b, slot..slot + 1, 0..d], memory.detach()));
         if self.stored == self.span {
             self.start += 1;
         } else {
@@ -176,7 +200,10 @@ impl FeedbackMemory {
     /// # Shapes
     /// - output: `[B, S, D]`
     pub fn memories(&self) -> Tensor<3> {
-        let live = self.vectors.clone().slice_dim(1, self.start..self.start + self.stored);
+        let live = self
+            .vectors
+            .clone()
+            .slice_dim(1, self.start..self.start + self.stored);
         match self.span - self.stored {
             0 => live,
             n => {
@@ -205,7 +232,11 @@ impl FeedbackMemory {
     /// Every slot's keys and values, per projection, as host vectors in the kernels'
     /// `[B·H, slots, Dh]` layout, with the first window slot: for the CPU kernels.
     pub fn host_buffers(&self) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, usize) {
-        let host = |xs: &[Tensor<4>]| xs.iter().map(|x| crate::feedback::host(x.clone())).collect();
+        let host = |xs: &[Tensor<4>]| {
+            xs.iter()
+                .map(|x| crate::feedback::host(x.clone()))
+                .collect()
+        };
         (host(&self.keys), host(&self.values), self.start)
     }
 
@@ -248,7 +279,8 @@ impl FeedbackMemory {
         self.values.iter_mut().for_each(front4);
         let moved = self.vectors.clone().slice_dim(1, live);
         let [b, _, d] = self.vectors.dims();
-        self.vectors.inplace(|buf| buf.slice_assign([0..b, 0..n, 0..d], moved));
+        self.vectors
+            .inplace(|buf| buf.slice_assign([0..b, 0..n, 0..d], moved));
         self.start = 0;
     }
 }
@@ -269,7 +301,9 @@ mod tests {
     }
 
     fn values(x: Option<Tensor<4>>) -> Vec<f32> {
-        x.map_or(Vec::new(), |x| x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap())
+        x.map_or(Vec::new(), |x| {
+            x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        })
     }
 
     /// Stored memory: every step sees exactly the S values before it, through several moves to
@@ -287,9 +321,17 @@ mod tests {
             assert_eq!(view.folded, 0);
             let want: Vec<f32> = (t as i32 - s as i32..t as i32).map(|v| v as f32).collect();
             assert_eq!(values(view.keys), want, "step {t}");
-            memory.push(Tensor::full([1, 1, 1], t as f32, &device), vec![(scalar4(t as f32, &device), scalar4(t as f32, &device))]);
+            memory.push(
+                Tensor::full([1, 1, 1], t as f32, &device),
+                vec![(scalar4(t as f32, &device), scalar4(t as f32, &device))],
+            );
         }
-        let carried: Vec<f32> = memory.memories().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let carried: Vec<f32> = memory
+            .memories()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(carried, vec![8.0, 9.0, 10.0]);
     }
 
@@ -305,12 +347,26 @@ mod tests {
             let view = memory.view(0);
             assert_eq!(view.folded, s - t.min(s), "step {t}");
             let row0: Vec<f32> = (t.saturating_sub(s)..t).map(|v| v as f32).collect();
-            let want: Vec<f32> = row0.iter().copied().chain(row0.iter().map(|v| v + 10.0)).collect();
-            assert_eq!(values(view.keys), want, "step {t}: row 0's stored keys, then row 1's");
-            let kv = Tensor::<4>::from_data(TensorData::new(vec![t as f32, 10.0 + t as f32], [2, 1, 1, 1]), &device);
+            let want: Vec<f32> = row0
+                .iter()
+                .copied()
+                .chain(row0.iter().map(|v| v + 10.0))
+                .collect();
+            assert_eq!(
+                values(view.keys),
+                want,
+                "step {t}: row 0's stored keys, then row 1's"
+            );
+            let kv = Tensor::<4>::from_data(
+                TensorData::new(vec![t as f32, 10.0 + t as f32], [2, 1, 1, 1]),
+                &device,
+            );
             memory.push(Tensor::zeros([2, 1, 1], &device), vec![(kv.clone(), kv)]);
         }
-        memory.select(&Tensor::from_data(TensorData::new(vec![1i64, 1], [2]), &device));
+        memory.select(&Tensor::from_data(
+            TensorData::new(vec![1i64, 1], [2]),
+            &device,
+        ));
         let keys = values(memory.view(0).keys);
         assert_eq!(keys, vec![13.0, 14.0, 15.0, 16.0, 13.0, 14.0, 15.0, 16.0]);
         assert_eq!(memory.memories().dims(), [2, s, 1]);

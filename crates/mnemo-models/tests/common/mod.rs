@@ -7,7 +7,9 @@ pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> T
     let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let data: Vec<i64> = (0..b * t)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((x >> 33) % vocab as u64) as i64
         })
         .collect();

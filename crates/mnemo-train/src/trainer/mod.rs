@@ -104,7 +104,9 @@ impl<'a, T: Task> Trainer<'a, T> {
     ) -> Self {
         let run = config.run();
         let model_config = config.models()[model_name].clone();
-        let model = seeded(&device, run.seed, || initialize_params(model_config.init(&device)));
+        let model = seeded(&device, run.seed, || {
+            initialize_params(model_config.init(&device))
+        });
         let carry = task.start(&model);
         let (data, train) = (config.data().clone(), config.train().clone());
         let position = task.position(&carry);
@@ -215,7 +217,9 @@ impl<'a, T: Task> Trainer<'a, T> {
     /// One optimizer step on the task's next batch.
     fn step(&mut self, step: u64) -> Result<LossStats, TrainError> {
         let (task, model, carry) = (&mut self.task, &self.model, self.carry.clone());
-        let out = seeded(&self.device, step_seed(self.state.seed, step), || task.step(model, carry));
+        let out = seeded(&self.device, step_seed(self.state.seed, step), || {
+            task.step(model, carry)
+        });
         if !out.stats.loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 step,

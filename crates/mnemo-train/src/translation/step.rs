@@ -25,8 +25,17 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
         DecoderKind::Feedback if model.supports_manual_backward() => {
             let (stats, grads, logits) =
                 train_decoder_batch(model, src, tgt_in, &batch.tgt_out, SubwordTokenizer::PAD);
-            let grads = if stats.loss.is_finite() { grads } else { GradientsParams::new() };
-            StepOutput { stats, grads, next: (), logits }
+            let grads = if stats.loss.is_finite() {
+                grads
+            } else {
+                GradientsParams::new()
+            };
+            StepOutput {
+                stats,
+                grads,
+                next: (),
+                logits,
+            }
         }
         DecoderKind::Transformer | DecoderKind::Feedback => autodiff(model.forward(src, tgt_in)),
     }

@@ -12,9 +12,9 @@
 use burn::tensor::Tensor;
 
 use super::ManualHook;
+use super::StepProducts;
 use super::forward::Recorded;
 use super::params::{CoreParams, StepMatrix};
-use super::StepProducts;
 
 /// Per-layer gradients stored by the backward, one entry per step (reversed order).
 #[derive(Default)]
@@ -69,15 +69,24 @@ fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<B
             let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
             let f1 = Tensor::stack::<3>(tape.f1.clone(), 0); // [T,B,F]
             // gelu'(x) = Φ(x) + x φ(x)
-            let cdf = (f1.clone().mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0).mul_scalar(0.5);
-            let pdf = f1.clone().square().mul_scalar(-0.5).exp().mul_scalar(inv_sqrt_2pi);
+            let cdf = (f1.clone().mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0)
+                .mul_scalar(0.5);
+            let pdf = f1
+                .clone()
+                .square()
+                .mul_scalar(-0.5)
+                .exp()
+                .mul_scalar(inv_sqrt_2pi);
             Batched {
                 x_hat,
                 x_rstd,
                 mid_hat,
                 mid_rstd,
                 gelu_grad: cdf + f1 * pdf,
-                q_w_t: StepMatrix::from_transposed(lp.norm1.fold_rows(lp.query.w.clone()), products),
+                q_w_t: StepMatrix::from_transposed(
+                    lp.norm1.fold_rows(lp.query.w.clone()),
+                    products,
+                ),
                 o_w_t: StepMatrix::from_transposed(lp.output.w.clone(), products),
                 up_w_t: StepMatrix::from_transposed(lp.norm2.fold_rows(lp.up.w.clone()), products),
                 down_w_t: StepMatrix::from_transposed(lp.down.w.clone(), products),
@@ -109,7 +118,8 @@ pub(super) fn backward_through_time(
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
     let n_layers = layers.len();
     let m_all = Tensor::stack::<3>(rec.memories.clone(), 0); // [T,B,D]
-    let m_stats: Vec<(Tensor<3>, Tensor<3>)> = projs.iter().map(|p| p.norm.stats(m_all.clone())).collect();
+    let m_stats: Vec<(Tensor<3>, Tensor<3>)> =
+        projs.iter().map(|p| p.norm.stats(m_all.clone())).collect();
     let batched = batched(params, rec, products);
     let proj_w_t: Vec<(StepMatrix, StepMatrix)> = projs
         .iter()
@@ -138,14 +148,19 @@ pub(super) fn backward_through_time(
             let dxhat = match host {
                 Some(hw) => {
                     let (dk, dv) = hw.slot_grads(p, t);
-                    proj_w_t[p].0.apply_host(dk, b, &device) + proj_w_t[p].1.apply_host(dv, b, &device)
+                    proj_w_t[p].0.apply_host(dk, b, &device)
+                        + proj_w_t[p].1.apply_host(dv, b, &device)
                 }
                 None => {
-                    let slot = |buf: &Tensor<4>| buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d]);
+                    let slot = |buf: &Tensor<4>| {
+                        buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d])
+                    };
                     proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]))
                 }
             };
-            let g = proj.norm.backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
+            let g = proj
+                .norm
+                .backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
             dm = Some(match dm {
                 Some(acc) => acc + g,
                 None => g,
@@ -162,7 +177,11 @@ pub(super) fn backward_through_time(
             let dy = dstate;
             let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.gelu_grad, t); // [B,F]
             let dff_in = dy.clone()
-                + lp.norm2.backward(bt.up_w_t.apply(df1.clone()), step_of(&bt.mid_hat, t), step_of(&bt.mid_rstd, t));
+                + lp.norm2.backward(
+                    bt.up_w_t.apply(df1.clone()),
+                    step_of(&bt.mid_hat, t),
+                    step_of(&bt.mid_rstd, t),
+                );
             let dmid = hook.backward(l, t, dff_in);
             let d_o = bt.o_w_t.apply(dmid.clone());
             let (dq, ds) = match host {
@@ -173,8 +192,10 @@ pub(super) fn backward_through_time(
                     let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
                     let a = tape.a[t].clone(); // [B,H,1,S]
                     let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,S]
-                    let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
-                    let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone())).reshape([b, d]);
+                    let ds =
+                        (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
+                    let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone()))
+                        .reshape([b, d]);
                     ds_step[lp.proj].push(ds.clone());
                     q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
                     a_step[lp.proj].push(a);
@@ -183,7 +204,11 @@ pub(super) fn backward_through_time(
                 }
             };
             let dx = dmid.clone()
-                + lp.norm1.backward(bt.q_w_t.apply(dq.clone()), step_of(&bt.x_hat, t), step_of(&bt.x_rstd, t));
+                + lp.norm1.backward(
+                    bt.q_w_t.apply(dq.clone()),
+                    step_of(&bt.x_hat, t),
+                    step_of(&bt.x_rstd, t),
+                );
             lg.dy.push(dy);
             lg.df1.push(df1);
             lg.dmid.push(dmid);
@@ -217,5 +242,12 @@ pub(super) fn backward_through_time(
     }
     dms.reverse();
     dx0s.reverse();
-    TimeGrads { layers: lgrads, batched, dm: dms, dx: dx0s, dkeys: dkbufs, dvalues: dvbufs }
+    TimeGrads {
+        layers: lgrads,
+        batched,
+        dm: dms,
+        dx: dx0s,
+        dkeys: dkbufs,
+        dvalues: dvbufs,
+    }
 }

@@ -87,7 +87,11 @@ impl CrossHook {
                 }
             })
             .collect();
-        Self { layers, key_mask, heads }
+        Self {
+            layers,
+            key_mask,
+            heads,
+        }
     }
 
     /// Register the sublayers' weight gradients; return the encoder keys' and values'
@@ -100,9 +104,15 @@ impl CrossHook {
                 layer.dout.reverse();
                 let x_hat = rows(layer.x_hat);
                 let dq = rows(layer.dq);
-                layer.query.register(grads, layer.norm.affine(x_hat.clone()), dq.clone());
-                layer.norm.register(grads, dq.matmul(layer.query.w_t()), x_hat);
-                layer.output.register(grads, rows(layer.o), rows(layer.dout));
+                layer
+                    .query
+                    .register(grads, layer.norm.affine(x_hat.clone()), dq.clone());
+                layer
+                    .norm
+                    .register(grads, dq.matmul(layer.query.w_t()), x_hat);
+                layer
+                    .output
+                    .register(grads, rows(layer.o), rows(layer.dout));
                 (layer.dkeys, layer.dvalues)
             })
             .collect()
@@ -116,9 +126,15 @@ impl ManualHook for CrossHook {
         let [b, d] = h.dims();
         let dh = d / heads;
         let (x_hat, rstd) = layer.norm.stats(h.clone());
-        let q = layer.query.step(layer.norm.affine(x_hat.clone())).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+        let q = layer
+            .query
+            .step(layer.norm.affine(x_hat.clone()))
+            .reshape([b, heads, 1, dh]); // [B,H,1,Dh]
         let s_src = layer.keys.dims()[2];
-        let scores = q.clone().matmul(layer.keys.clone().swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt());
+        let scores = q
+            .clone()
+            .matmul(layer.keys.clone().swap_dims(2, 3))
+            .mul_scalar(1.0 / (dh as f64).sqrt());
         let scores = scores.mask_fill(self.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
         let a = softmax(scores, 3); // [B,H,1,S_src]
         let o = a.clone().matmul(layer.values.clone()).reshape([b, d]); // [B,D]
@@ -139,12 +155,17 @@ impl ManualHook for CrossHook {
         let d_o = layer.o_w_t.apply(dy.clone()).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
         let a = layer.a[t].clone();
         let da = d_o.clone().matmul(layer.values.clone().swap_dims(2, 3)); // [B,H,1,S_src]
-        let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(1.0 / (dh as f64).sqrt());
+        let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3)))
+            .mul_scalar(1.0 / (dh as f64).sqrt());
         let dq = ds.clone().matmul(layer.keys.clone()); // [B,H,1,Dh]
         layer.dkeys = layer.dkeys.clone() + ds.swap_dims(2, 3).matmul(layer.q[t].clone());
         layer.dvalues = layer.dvalues.clone() + a.swap_dims(2, 3).matmul(d_o);
         let dq = dq.reshape([b, d]);
-        let dh_norm = layer.norm.backward(layer.q_w_t.apply(dq.clone()), layer.x_hat[t].clone(), layer.rstd[t].clone());
+        let dh_norm = layer.norm.backward(
+            layer.q_w_t.apply(dq.clone()),
+            layer.x_hat[t].clone(),
+            layer.rstd[t].clone(),
+        );
         layer.dq.push(dq);
         layer.dout.push(dy.clone());
         dy + dh_norm

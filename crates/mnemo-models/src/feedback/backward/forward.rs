@@ -3,14 +3,14 @@
 //!
 //! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
 //! F FFN width.
-use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, softmax};
 
 use super::ManualHook;
+use super::StepProducts;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
 use crate::feedback::FeedbackMemory;
-use super::StepProducts;
 
 /// Per-layer values stored by the forward, one entry per step.
 #[derive(Default)]
@@ -78,7 +78,10 @@ pub(super) fn record(
         .collect();
     let mut memory = FeedbackMemory::new(carried.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
     let mut host = (products == StepProducts::Host).then(|| {
-        let pos = layers.iter().map(|lp| lp.pos.clone().reshape([s, dh])).collect();
+        let pos = layers
+            .iter()
+            .map(|lp| lp.pos.clone().reshape([s, dh]))
+            .collect();
         let (keys, values) = memory.buffers();
         HostWindows::new(keys, values, pos, scale as f32)
     });
@@ -99,10 +102,12 @@ pub(super) fn record(
                 }
                 None => {
                     let window = memory.view(lp.proj); // slots t..t+S
-                    let (k_win, v_win) = (window.keys.expect("stored"), window.values.expect("stored")); // [B,H,S,Dh]
+                    let (k_win, v_win) =
+                        (window.keys.expect("stored"), window.values.expect("stored")); // [B,H,S,Dh]
                     let q4 = q.clone().reshape([b, heads, 1, dh]);
-                    let scores =
-                        (q4.clone().matmul(k_win.swap_dims(2, 3)) + q4.matmul(lp.pos_t.clone())).mul_scalar(scale); // [B,H,1,S]
+                    let scores = (q4.clone().matmul(k_win.swap_dims(2, 3))
+                        + q4.matmul(lp.pos_t.clone()))
+                    .mul_scalar(scale); // [B,H,1,S]
                     let a = softmax(scores, 3);
                     let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
                     tape.a.push(a);
@@ -126,7 +131,9 @@ pub(super) fn record(
             let (k, v) = (proj.key.step(n.clone()), proj.value.step(n));
             match &mut host {
                 Some(hw) => hw.write(p, t, k, v),
-                None => projected.push((k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh]))),
+                None => {
+                    projected.push((k.reshape([b, heads, 1, dh]), v.reshape([b, heads, 1, dh])))
+                }
             }
         }
         if host.is_none() {
@@ -135,5 +142,10 @@ pub(super) fn record(
         tops.push(h);
         memories.push(mixed);
     }
-    Recorded { tapes, tops, memories, windows: Windows { memory, host } }
+    Recorded {
+        tapes,
+        tops,
+        memories,
+        windows: Windows { memory, host },
+    }
 }

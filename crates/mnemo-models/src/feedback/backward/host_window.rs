@@ -7,7 +7,8 @@
 //! T segment length, Dh head size, D = H·Dh; buffers are `[B·H, S+T, Dh]`.
 use burn::tensor::{Tensor, TensorData};
 use mnemo_kernels::{
-    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend, window_attend_backward, window_slot,
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+    window_attend_backward, window_slot,
 };
 
 /// Steps whose window gradients are added in one pass over the buffers (a pass reads and
@@ -16,7 +17,10 @@ const DEFER_STEPS: usize = 8;
 
 /// Read a tensor's values as host `f32`.
 pub(crate) fn host<const N: usize>(x: Tensor<N>) -> Vec<f32> {
-    x.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 values")
+    x.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 values")
 }
 
 /// Host windows of every memory projection, their gradients, and each layer's positions.
@@ -53,11 +57,25 @@ impl HostWindows {
     /// # Shapes
     /// - keys, values: `[B, H, S+T, Dh]` each
     /// - pos: per layer `[S, Dh]`
-    pub(crate) fn new(keys: &[Tensor<4>], values: &[Tensor<4>], pos: Vec<Tensor<2>>, scale: f32) -> Self {
+    pub(crate) fn new(
+        keys: &[Tensor<4>],
+        values: &[Tensor<4>],
+        pos: Vec<Tensor<2>>,
+        scale: f32,
+    ) -> Self {
         let [batch, heads, slots, dh] = keys[0].dims();
         let span = pos[0].dims()[0];
-        let shape = WindowShape { rows: batch * heads, slots, span, dh };
-        let zeros = || keys.iter().map(|_| vec![0.0f32; batch * heads * slots * dh]).collect();
+        let shape = WindowShape {
+            rows: batch * heads,
+            slots,
+            span,
+            dh,
+        };
+        let zeros = || {
+            keys.iter()
+                .map(|_| vec![0.0f32; batch * heads * slots * dh])
+                .collect()
+        };
         Self {
             isa: Isa::detect(),
             shape,
@@ -92,14 +110,23 @@ impl HostWindows {
     /// # Shapes
     /// - q: `[B, D]`
     /// - output: `[B, D]` (before the output projection)
-    pub(crate) fn attend(&self, proj: usize, layer: usize, t: usize, q: Tensor<2>) -> (Tensor<2>, HostAttention) {
+    pub(crate) fn attend(
+        &self,
+        proj: usize,
+        layer: usize,
+        t: usize,
+        q: Tensor<2>,
+    ) -> (Tensor<2>, HostAttention) {
         let device = q.device();
         let q = host(q);
         let WindowShape { rows, span, dh, .. } = self.shape;
         let mut probs = vec![0.0f32; rows * span];
         let mut out = vec![0.0f32; rows * dh];
         window_attend(&self.window(proj, layer, t), &q, &mut probs, &mut out);
-        let out = Tensor::from_data(TensorData::new(out, [self.batch, rows * dh / self.batch]), &device);
+        let out = Tensor::from_data(
+            TensorData::new(out, [self.batch, rows * dh / self.batch]),
+            &device,
+        );
         (out, HostAttention { q, probs })
     }
 
@@ -133,12 +160,18 @@ impl HostWindows {
         let WindowShape { rows, span, dh, .. } = self.shape;
         let mut dq = vec![0.0f32; rows * dh];
         let mut ds = vec![0.0f32; rows * span];
-        let grads = WindowGrads { dq: &mut dq, dscores: &mut ds };
+        let grads = WindowGrads {
+            dq: &mut dq,
+            dscores: &mut ds,
+        };
         window_attend_backward(&self.window(proj, layer, t), &saved.probs, &d_out, grads);
         let heads = rows / self.batch;
         let out = (
             Tensor::from_data(TensorData::new(dq, [self.batch, heads * dh]), &device),
-            Tensor::from_data(TensorData::new(ds.clone(), [self.batch, heads, 1, span]), &device),
+            Tensor::from_data(
+                TensorData::new(ds.clone(), [self.batch, heads, 1, span]),
+                &device,
+            ),
         );
         self.pending[proj].push((t, [ds, saved.q.clone(), saved.probs.clone(), d_out]));
         out
@@ -177,12 +210,22 @@ impl HostWindows {
     /// # Panics
     /// If gradients are still pending (the backward must end with [`end_step`](Self::end_step)
     /// at `t = 0`).
-    pub(crate) fn into_grads(self, device: &burn::tensor::Device) -> (Vec<Tensor<4>>, Vec<Tensor<4>>) {
-        assert!(self.pending.iter().all(Vec::is_empty), "window gradients still pending");
-        let WindowShape { rows, slots, dh, .. } = self.shape;
+    pub(crate) fn into_grads(
+        self,
+        device: &burn::tensor::Device,
+    ) -> (Vec<Tensor<4>>, Vec<Tensor<4>>) {
+        assert!(
+            self.pending.iter().all(Vec::is_empty),
+            "window gradients still pending"
+        );
+        let WindowShape {
+            rows, slots, dh, ..
+        } = self.shape;
         let dims = [self.batch, rows / self.batch, slots, dh];
         let to_tensor = |bufs: Vec<Vec<f32>>| {
-            bufs.into_iter().map(|g| Tensor::from_data(TensorData::new(g, dims), device)).collect()
+            bufs.into_iter()
+                .map(|g| Tensor::from_data(TensorData::new(g, dims), device))
+                .collect()
         };
         (to_tensor(self.dkeys), to_tensor(self.dvalues))
     }
@@ -202,6 +245,10 @@ fn scatter_slot(shape: WindowShape, buf: &mut [f32], slot: usize, x: &[f32]) {
 fn terms_of(pending: &[(usize, [Vec<f32>; 4])], first: usize) -> Vec<WindowTerm<'_>> {
     pending
         .iter()
-        .map(|(start, v)| WindowTerm { start: *start, coeff: &v[first], vec: &v[first + 1] })
+        .map(|(start, v)| WindowTerm {
+            start: *start,
+            coeff: &v[first],
+            vec: &v[first + 1],
+        })
         .collect()
 }

@@ -24,7 +24,9 @@ impl FeedbackLm {
     /// Whether [`forward_backward_segment`](Self::forward_backward_segment) computes exactly what
     /// autodiff of [`forward_segment`](Self::forward_segment) would: pre-norm and no dropout.
     pub fn supports_manual_backward(&self) -> bool {
-        self.final_norm.is_some() && self.dropout.prob == 0.0 && self.core.supports_manual_backward()
+        self.final_norm.is_some()
+            && self.dropout.prob == 0.0
+            && self.core.supports_manual_backward()
     }
 
     /// Forward a segment and back-propagate `dL/dlogits` by hand (see [`super`]).
@@ -60,7 +62,11 @@ impl FeedbackLm {
     /// - tokens: `[B, T]`
     /// - state.memories: `[B, S, D]`
     /// - output: logits `[B, T, V]`
-    pub fn infer_segment(&self, tokens: Tensor<2, Int>, state: FeedbackState) -> (Tensor<3>, FeedbackState) {
+    pub fn infer_segment(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: FeedbackState,
+    ) -> (Tensor<3>, FeedbackState) {
         let plain = !self.head.weight.val().is_autodiff();
         if self.core.products == StepProducts::Host && plain && self.supports_manual_backward() {
             let out = self.manual_segment(tokens, state, None::<fn(Tensor<3>) -> Tensor<3>>);
@@ -76,7 +82,10 @@ impl FeedbackLm {
         state: FeedbackState,
         loss_grad: Option<impl FnOnce(Tensor<3>) -> Tensor<3>>,
     ) -> SegmentGradients {
-        assert!(self.supports_manual_backward(), "the manual Feedback backward needs pre-norm and no dropout");
+        assert!(
+            self.supports_manual_backward(),
+            "the manual Feedback backward needs pre-norm and no dropout"
+        );
         let autodiff = self.head.weight.val().is_autodiff();
         let [b, t_len] = tokens.dims();
         let tokens = tokens.inner();
@@ -86,7 +95,10 @@ impl FeedbackLm {
         let head = LinearParams::of(&self.head, None);
         let emb = self.embedding.weight.val().inner();
         let ids = tokens.reshape([b * t_len]); // [B·T], row b·T+t
-        let x = emb.clone().select(0, ids.clone()).reshape([b, t_len, emb.dims()[1]]); // [B,T,D]
+        let x = emb
+            .clone()
+            .select(0, ids.clone())
+            .reshape([b, t_len, emb.dims()[1]]); // [B,T,D]
         let mut grads = GradientsParams::new();
         // What the output layers' gradients need, kept by the closure: logits, normed top,
         // dlogits, dL/d(normed top), x̂ of the final norm.
@@ -101,7 +113,11 @@ impl FeedbackLm {
                 let l = l.reshape([b, t_len, v]);
                 let dlogits = loss_grad(l.clone()).inner().reshape([b * t_len, v]);
                 let dtop_normed = dlogits.clone().matmul(head.w_t()); // [B·T,D]
-                let dtop = final_norm.backward(final_norm.fold(dtop_normed.clone()), top_hat.clone(), top_rstd);
+                let dtop = final_norm.backward(
+                    final_norm.fold(dtop_normed.clone()),
+                    top_hat.clone(),
+                    top_rstd,
+                );
                 saved = Some((l, top_normed, dlogits, dtop_normed, top_hat));
                 dtop.reshape([b, t_len, d])
             }
@@ -120,15 +136,34 @@ impl FeedbackLm {
             // Embedding: scatter-add of the step inputs' gradients, as a one-hot matmul.
             let dx = out.dx.expect("a backward ran");
             let [v_emb, d] = emb.dims();
-            let ids: Vec<i64> = ids.into_data().convert::<i64>().try_to_vec::<i64>().expect("int ids");
+            let ids: Vec<i64> = ids
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .expect("int ids");
             let mut onehot = vec![0.0f32; b * t_len * v_emb];
             for (r, &id) in ids.iter().enumerate() {
                 onehot[r * v_emb + id as usize] = 1.0;
             }
-            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b * t_len, v_emb]), &device);
-            grads.register(self.embedding.weight.id, onehot.transpose().matmul(dx.reshape([b * t_len, d])));
+            let onehot =
+                Tensor::<2>::from_data(TensorData::new(onehot, [b * t_len, v_emb]), &device);
+            grads.register(
+                self.embedding.weight.id,
+                onehot.transpose().matmul(dx.reshape([b * t_len, d])),
+            );
         }
-        let next = if autodiff { out.memories.autodiff() } else { out.memories };
-        SegmentGradients { logits, grads, state: FeedbackState { memories: next, projected: None } }
+        let next = if autodiff {
+            out.memories.autodiff()
+        } else {
+            out.memories
+        };
+        SegmentGradients {
+            logits,
+            grads,
+            state: FeedbackState {
+                memories: next,
+                projected: None,
+            },
+        }
     }
 }

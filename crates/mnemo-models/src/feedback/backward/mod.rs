@@ -92,7 +92,10 @@ impl FeedbackCore {
     /// [`forward`](Self::forward) would: pre-norm and no dropout.
     pub fn supports_manual_backward(&self) -> bool {
         self.layers.iter().all(|l| {
-            l.attn_residual.is_pre() && l.ff_residual.is_pre() && l.dropout.prob == 0.0 && l.ff.dropout.prob == 0.0
+            l.attn_residual.is_pre()
+                && l.ff_residual.is_pre()
+                && l.dropout.prob == 0.0
+                && l.ff.dropout.prob == 0.0
         })
     }
 
@@ -116,7 +119,10 @@ impl FeedbackCore {
         grads: &mut GradientsParams,
         top_grad: Option<impl FnOnce(Tensor<3>) -> Tensor<3>>,
     ) -> CoreOutput {
-        assert!(self.supports_manual_backward(), "the manual Feedback backward needs pre-norm and no dropout");
+        assert!(
+            self.supports_manual_backward(),
+            "the manual Feedback backward needs pre-norm and no dropout"
+        );
         let [b, t_len, d] = x.dims();
         let s = self.span;
         let heads = self.layers[0].n_heads;
@@ -124,17 +130,45 @@ impl FeedbackCore {
         let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
         let carried = memories.inner();
         let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook);
-        let m_bt = weights::rows(rec.memories.clone()).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+        let m_bt = weights::rows(rec.memories.clone())
+            .reshape([t_len, b, d])
+            .swap_dims(0, 1); // [B,T,D]
         let next = Tensor::cat(vec![carried.clone(), m_bt], 1).narrow(1, t_len, s); // [B,S,D]
-        let top = weights::rows(rec.tops.clone()).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+        let top = weights::rows(rec.tops.clone())
+            .reshape([t_len, b, d])
+            .swap_dims(0, 1); // [B,T,D]
         let Some(top_grad) = top_grad else {
-            return CoreOutput { top, dx: None, memories: next };
+            return CoreOutput {
+                top,
+                dx: None,
+                memories: next,
+            };
         };
         let dtop = top_grad(top.clone()).inner().swap_dims(0, 1); // [T,B,D]
         let time = bptt::backward_through_time(&params, self.products, heads, &mut rec, dtop, hook);
         let dx = Tensor::stack::<3>(time.dx.clone(), 1); // [B,T,D]
-        let forward::Recorded { tapes, tops, memories, .. } = rec;
-        weights::register_weight_grads(grads, &params, self.mix.id, heads, x0, carried, tapes, tops, memories, time);
-        CoreOutput { top, dx: Some(dx), memories: next }
+        let forward::Recorded {
+            tapes,
+            tops,
+            memories,
+            ..
+        } = rec;
+        weights::register_weight_grads(
+            grads,
+            &params,
+            self.mix.id,
+            heads,
+            x0,
+            carried,
+            tapes,
+            tops,
+            memories,
+            time,
+        );
+        CoreOutput {
+            top,
+            dx: Some(dx),
+            memories: next,
+        }
     }
 }

@@ -32,14 +32,24 @@ impl StepMatrix {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
-                let m = m_t.transpose().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
+                let m = m_t
+                    .transpose()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("f32 weights");
                 StepMatrix::Host(PackedMatrix::new(&m, k, n))
             }
         }
     }
 
     /// `x · M` for host rows `x` (`[rows, k]`), on `device`.
-    pub(crate) fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    pub(crate) fn apply_host(
+        &self,
+        x: Vec<f32>,
+        rows: usize,
+        device: &burn::tensor::Device,
+    ) -> Tensor<2> {
         match self {
             StepMatrix::Host(m) => {
                 let mut out = vec![0.0f32; rows * m.n()];
@@ -119,8 +129,14 @@ impl NormParams {
     /// - x: `[..., D]`
     /// - output: `[..., D]`, `[..., 1]`
     pub(crate) fn stats<const N: usize>(&self, x: Tensor<N>) -> (Tensor<N>, Tensor<N>) {
-        let x = if self.layer { x.clone() - x.mean_dim(N - 1) } else { x };
-        let rstd = (x.clone().square().mean_dim(N - 1) + self.eps).sqrt().recip();
+        let x = if self.layer {
+            x.clone() - x.mean_dim(N - 1)
+        } else {
+            x
+        };
+        let rstd = (x.clone().square().mean_dim(N - 1) + self.eps)
+            .sqrt()
+            .recip();
         (x * rstd.clone(), rstd)
     }
 
@@ -136,7 +152,12 @@ impl NormParams {
     ///
     /// # Shapes
     /// - dxhat, xhat: `[..., D]`; rstd: `[..., 1]`
-    pub(crate) fn backward<const N: usize>(&self, dxhat: Tensor<N>, xhat: Tensor<N>, rstd: Tensor<N>) -> Tensor<N> {
+    pub(crate) fn backward<const N: usize>(
+        &self,
+        dxhat: Tensor<N>,
+        xhat: Tensor<N>,
+        rstd: Tensor<N>,
+    ) -> Tensor<N> {
         let proj = (dxhat.clone() * xhat.clone()).mean_dim(N - 1);
         let g = if self.layer {
             dxhat.clone() - dxhat.mean_dim(N - 1) - xhat * proj
@@ -304,7 +325,13 @@ impl CoreParams {
                 value: LinearParams::of(&p.value, products),
             })
             .collect();
-        let mix = core.mix_weights().inner().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 mixing weights");
+        let mix = core
+            .mix_weights()
+            .inner()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 mixing weights");
         Self { layers, projs, mix }
     }
 }

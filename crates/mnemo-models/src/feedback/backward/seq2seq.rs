@@ -43,7 +43,10 @@ impl Seq2Seq {
     /// (fixed when the model is built for a device; a Transformer decoder has none).
     pub fn with_step_products(mut self, products: super::StepProducts) -> Self {
         if let Decoder::Feedback(dec) = self.decoder {
-            self.decoder = Decoder::Feedback(crate::feedback::FeedbackDecoder { core: dec.core.with_step_products(products), ..dec });
+            self.decoder = Decoder::Feedback(crate::feedback::FeedbackDecoder {
+                core: dec.core.with_step_products(products),
+                ..dec
+            });
         }
         self
     }
@@ -51,10 +54,15 @@ impl Seq2Seq {
     /// Whether [`forward_backward`](Self::forward_backward) applies and equals autodiff of
     /// [`forward`](Self::forward): a Feedback decoder, pre-norm, no dropout in the decoder.
     pub fn supports_manual_backward(&self) -> bool {
-        let Decoder::Feedback(dec) = &self.decoder else { return false };
+        let Decoder::Feedback(dec) = &self.decoder else {
+            return false;
+        };
         dec.final_norm.is_some()
             && dec.core.supports_manual_backward()
-            && dec.cross.iter().all(|c| c.residual.is_pre() && c.attention.dropout.prob == 0.0)
+            && dec
+                .cross
+                .iter()
+                .all(|c| c.residual.is_pre() && c.attention.dropout.prob == 0.0)
     }
 
     /// Teacher-forced logits and, from `loss_grad` (logits -> dL/dlogits), the gradient of every
@@ -72,8 +80,13 @@ impl Seq2Seq {
         tgt_in: Tensor<2, Int>,
         loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
     ) -> Seq2SeqGradients {
-        assert!(self.supports_manual_backward(), "the manual decoder backward needs a pre-norm Feedback decoder without dropout");
-        let Decoder::Feedback(dec) = &self.decoder else { unreachable!("checked above") };
+        assert!(
+            self.supports_manual_backward(),
+            "the manual decoder backward needs a pre-norm Feedback decoder without dropout"
+        );
+        let Decoder::Feedback(dec) = &self.decoder else {
+            unreachable!("checked above")
+        };
         let enc = self.encode(src);
         let cross = dec.cross_memory(&enc.states); // per layer [B,H,S_src,Dh], autodiff
         let x = self.embed(tgt_in); // [B,T,D], autodiff
@@ -82,14 +95,25 @@ impl Seq2Seq {
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
         let emb = self.embedding.weight.val().inner(); // [V,D]
         let v = emb.dims()[0];
-        let plain_cross = cross.iter().map(|(k, v)| (k.clone().inner(), v.clone().inner())).collect();
-        let mut hook = CrossHook::new(&dec.cross, plain_cross, enc.key_mask.clone().inner(), dec.core.products);
+        let plain_cross = cross
+            .iter()
+            .map(|(k, v)| (k.clone().inner(), v.clone().inner()))
+            .collect();
+        let mut hook = CrossHook::new(
+            &dec.cross,
+            plain_cross,
+            enc.key_mask.clone().inner(),
+            dec.core.products,
+        );
         let mut manual = GradientsParams::new();
         let mut saved = None;
         let top_grad = |top: Tensor<3>| {
             let (hat, rstd) = final_norm.stats(top.reshape([b * t_len, d]));
             let normed = final_norm.affine(hat.clone());
-            let logits = normed.clone().matmul(emb.clone().transpose()).reshape([b, t_len, v]); // tied head
+            let logits = normed
+                .clone()
+                .matmul(emb.clone().transpose())
+                .reshape([b, t_len, v]); // tied head
             let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
             let dnormed = dlogits.clone().matmul(emb.clone()); // [N,D]
             let d_emb_head = dlogits.transpose().matmul(normed); // [V,D]
@@ -98,18 +122,24 @@ impl Seq2Seq {
             dtop.reshape([b, t_len, d])
         };
         let zeros = Tensor::zeros([b, dec.core.span, d], &plain);
-        let out = dec.core.forward_backward(x.clone(), zeros, &mut hook, &mut manual, Some(top_grad));
+        let out =
+            dec.core
+                .forward_backward(x.clone(), zeros, &mut hook, &mut manual, Some(top_grad));
         let (logits, dnormed, hat, d_emb_head) = saved.expect("the top gradient was asked for");
         final_norm.register(&mut manual, dnormed, hat);
         let dcross = hook.finish(&mut manual);
         // The autodiff part: everything upstream of the decoder's inputs, and the tied head.
         let dx = out.dx.expect("a backward ran").autodiff();
-        let mut surrogate = (x * dx).sum() + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
+        let mut surrogate =
+            (x * dx).sum() + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
         for ((k, v), (dk, dv)) in cross.into_iter().zip(dcross) {
             surrogate = surrogate + (k * dk.autodiff()).sum() + (v * dv.autodiff()).sum();
         }
         let mut grads = GradientsParams::from_grads(surrogate.backward(), self);
-        self.visit(&mut MoveGrads { from: &mut manual, to: &mut grads });
+        self.visit(&mut MoveGrads {
+            from: &mut manual,
+            to: &mut grads,
+        });
         Seq2SeqGradients { logits, grads }
     }
 }

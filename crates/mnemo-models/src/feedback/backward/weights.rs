@@ -53,7 +53,11 @@ pub(super) fn register_weight_grads(
     let dm_all = rows(time.dm);
     // Mixing logits: dL/dw_l = Σ dm ⊙ h^l, through the softmax.
     let mut level_grads = Vec::with_capacity(n_layers + 1);
-    level_grads.push((dm_all.clone() * x0.reshape([n_rows, d])).sum().into_scalar::<f64>());
+    level_grads.push(
+        (dm_all.clone() * x0.reshape([n_rows, d]))
+            .sum()
+            .into_scalar::<f64>(),
+    );
     for l in 0..n_layers {
         let h = match l + 1 < n_layers {
             true => rows(tapes[l + 1].x.clone()),
@@ -62,14 +66,32 @@ pub(super) fn register_weight_grads(
         level_grads.push((dm_all.clone() * h).sum().into_scalar::<f64>());
     }
     let mix = &params.mix;
-    let mean: f64 = mix.iter().zip(&level_grads).map(|(w, g)| *w as f64 * g).sum();
-    let dmix: Vec<f32> = mix.iter().zip(&level_grads).map(|(w, g)| (*w as f64 * (g - mean)) as f32).collect();
-    grads.register(mix_id, Tensor::<1>::from_data(TensorData::new(dmix, [n_layers + 1]), &device));
-    for ((lp, tape), (bt, lg)) in params.layers.iter().zip(tapes).zip(time.batched.into_iter().zip(time.layers)) {
+    let mean: f64 = mix
+        .iter()
+        .zip(&level_grads)
+        .map(|(w, g)| *w as f64 * g)
+        .sum();
+    let dmix: Vec<f32> = mix
+        .iter()
+        .zip(&level_grads)
+        .map(|(w, g)| (*w as f64 * (g - mean)) as f32)
+        .collect();
+    grads.register(
+        mix_id,
+        Tensor::<1>::from_data(TensorData::new(dmix, [n_layers + 1]), &device),
+    );
+    for ((lp, tape), (bt, lg)) in params
+        .layers
+        .iter()
+        .zip(tapes)
+        .zip(time.batched.into_iter().zip(time.layers))
+    {
         let dq = time_order(lg.dq);
         let x_hat = bt.x_hat.reshape([n_rows, d]);
-        lp.query.register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
-        lp.norm1.register(grads, dq.clone().matmul(lp.query.w_t()), x_hat);
+        lp.query
+            .register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
+        lp.norm1
+            .register(grads, dq.clone().matmul(lp.query.w_t()), x_hat);
         let mut ds = lg.ds;
         ds.reverse();
         let ds = Tensor::cat(ds, 0).reshape([n_rows * heads, s]); // [N·H,S]
@@ -80,15 +102,21 @@ pub(super) fn register_weight_grads(
         lp.output.register(grads, rows(tape.o), dmid);
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
-        lp.up.register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
+        lp.up
+            .register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
         lp.norm2.register(grads, df1.matmul(lp.up.w_t()), mid_hat);
-        lp.down.register(grads, gelu(rows(tape.f1)), time_order(lg.dy));
+        lp.down
+            .register(grads, gelu(rows(tape.f1)), time_order(lg.dy));
     }
     // Every slot's key/value came from the current projection weights: the carried
     // memories' slots too (their memories are detached, the projection is not).
     let m_bt = rows(memories).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
     let all_memories = Tensor::cat(vec![carried, m_bt], 1).reshape([b * (s + t_len), d]); // [B·(S+T),D]
-    for (proj, (dkbuf, dvbuf)) in params.projs.iter().zip(time.dkeys.into_iter().zip(time.dvalues)) {
+    for (proj, (dkbuf, dvbuf)) in params
+        .projs
+        .iter()
+        .zip(time.dkeys.into_iter().zip(time.dvalues))
+    {
         let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), d]);
         let (dk, dv) = (merge(dkbuf), merge(dvbuf));
         let (m_hat, _) = proj.norm.stats(all_memories.clone());
