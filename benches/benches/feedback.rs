@@ -34,11 +34,11 @@ fn feedback_step(c: &mut Criterion) {
             ("forward_backward", StepProducts::Backend),
             ("forward_backward_host", StepProducts::Host),
         ] {
+            let model = model.clone().with_step_products(products);
             group.bench_function(label, |bench| {
                 bench.iter(|| {
                     let state = model.init_state(BATCH, &device);
-                    let out = model
-                        .forward_backward_segment(x.clone(), state, products, |_| probe.clone());
+                    let out = model.forward_backward_segment(x.clone(), state, |_| probe.clone());
                     out.logits.into_data()
                 })
             });

@@ -63,7 +63,7 @@ impl CausalSelfAttentionConfig {
     /// Build the module.
     pub fn init(&self, device: &Device) -> CausalSelfAttention {
         assert!(
-            self.d_model % self.n_heads == 0,
+            self.d_model.is_multiple_of(self.n_heads),
             "d_model {} is not divisible by n_heads {}",
             self.d_model,
             self.n_heads

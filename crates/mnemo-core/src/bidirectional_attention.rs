@@ -31,7 +31,7 @@ impl BidirectionalSelfAttentionConfig {
     /// Build the module (position table initialised `N(0, 1/Dh)`).
     pub fn init(&self, device: &Device) -> BidirectionalSelfAttention {
         assert!(
-            self.d_model % self.n_heads == 0 && self.span >= 1,
+            self.d_model.is_multiple_of(self.n_heads) && self.span >= 1,
             "d_model {} must be divisible by n_heads {} and span {} >= 1",
             self.d_model,
             self.n_heads,

@@ -85,8 +85,8 @@ fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
             .collect();
         let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
-        for j in 0..span {
-            let a = (s[j] - m).exp() / z;
+        for (j, sj) in s.iter().enumerate() {
+            let a = (sj - m).exp() / z;
             for d in 0..dh {
                 out[i * dh + d] += a * x.v[(i * slots + START + j) * dh + d] as f64;
             }
@@ -181,8 +181,8 @@ fn backward_on(isa: Isa) {
             "{isa:?} {what}: {got} vs {want}"
         );
     };
-    for idx in 0..rows * dh {
-        close(dq[idx], fd(&|x| &mut x.q, idx), &format!("dq[{idx}]"));
+    for (idx, &g) in dq.iter().enumerate().take(rows * dh) {
+        close(g, fd(&|x| &mut x.q, idx), &format!("dq[{idx}]"));
     }
     for i in 0..rows {
         for slot in 0..slots {

@@ -105,7 +105,7 @@ pub(crate) fn check_common(
             "must be set (> 0); the trainer fills it from the data",
         ));
     }
-    if d_model == 0 || n_heads == 0 || d_model % n_heads != 0 {
+    if d_model == 0 || n_heads == 0 || !d_model.is_multiple_of(n_heads) {
         return Err(ConfigError::new(
             "n_heads",
             format!("d_model ({d_model}) must be a positive multiple of n_heads ({n_heads})"),

@@ -22,6 +22,9 @@ pub enum Model {
 
 /// What a model carries from one segment or step to the next.
 #[derive(Debug, Clone)]
+// Moved once per segment or step, beside tensor work that dwarfs a 1 KB copy; boxing would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum ModelState {
     /// Key/value caches of a Transformer (used by step-by-step decoding only).
     Transformer(TransformerState),

@@ -26,6 +26,8 @@ pub struct DecodeState {
 
 /// The decoder-specific part of a [`DecodeState`].
 #[derive(Debug, Clone)]
+// One per decoding state, moved only when the state is: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum DecoderCache {
     /// One self-attention cache per Transformer decoder layer.
     Transformer(Vec<KvCache>),

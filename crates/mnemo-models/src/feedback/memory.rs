@@ -319,7 +319,7 @@ mod tests {
         for t in 0..11 {
             let view = memory.view(0);
             assert_eq!(view.folded, 0);
-            let want: Vec<f32> = (t as i32 - s as i32..t as i32).map(|v| v as f32).collect();
+            let want: Vec<f32> = (t - s..t).map(|v| v as f32).collect();
             assert_eq!(values(view.keys), want, "step {t}");
             memory.push(
                 Tensor::full([1, 1, 1], t as f32, &device),

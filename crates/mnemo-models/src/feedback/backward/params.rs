@@ -16,6 +16,8 @@ use crate::feedback::FeedbackCore;
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it.
+// Built once per weight per segment: the size of the burn tensor handle does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum StepMatrix {
     /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
     /// side is the feature dimension, not the batch of 8 rows.
