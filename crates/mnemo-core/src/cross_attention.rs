@@ -6,6 +6,7 @@ use burn::tensor::{Bool, Device, Tensor};
 
 use crate::attention::{attend, scaled_linear};
 use crate::heads::{merge_heads, split_heads};
+use crate::residual::Residual;
 
 /// Configuration of a [`CrossAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +92,37 @@ impl CrossAttention {
         let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,T,Dh]
         let a = merge_heads(attend(q, keys, values, None, key_mask)); // [B,T,D]
         self.dropout.forward(self.output.forward(a))
+    }
+}
+
+/// Encoder keys and values for one layer's cross-attention. Shapes `[B, H, S_src, Dh]`.
+pub type CrossMemory = (Tensor<4>, Tensor<4>);
+
+/// A cross-attention sublayer with its residual block: the middle sublayer of every decoder
+/// layer (the Transformer decoder's, and the Feedback decoder's hook).
+#[derive(Module, Debug)]
+pub struct CrossSublayer {
+    /// Norm and placement.
+    pub residual: Residual,
+    /// Attention to the encoder output.
+    pub attention: CrossAttention,
+}
+
+impl CrossSublayer {
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - cross: `[B, H, S_src, Dh]` each; key_mask `[B, 1, 1, S_src]` (true = padding)
+    /// - output: `[B, T, D]`
+    pub fn forward(
+        &self,
+        h: Tensor<3>,
+        cross: &CrossMemory,
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3> {
+        self.residual.forward(h, |x| {
+            self.attention
+                .forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
+        })
     }
 }
 

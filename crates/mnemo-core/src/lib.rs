@@ -33,7 +33,7 @@ pub mod segment_memory;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
-pub use cross_attention::{CrossAttention, CrossAttentionConfig};
+pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};

@@ -15,14 +15,14 @@ use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
     CausalSelfAttention, CausalSelfAttentionConfig, CrossAttention, CrossAttentionConfig,
-    FeedForward, FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
+    CrossSublayer, FeedForward, FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
 };
 
 use crate::feedback::FeedbackCoreConfig;
-pub use crate::feedback::decoder::CrossMemory;
-use crate::feedback::decoder::{CrossSublayer, FeedbackDecoder};
+use crate::feedback::decoder::FeedbackDecoder;
 use crate::seq2seq::{Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
+pub use mnemo_core::CrossMemory;
 
 /// The decoder of a [`Seq2Seq`](crate::Seq2Seq).
 #[derive(Module, Debug)]
@@ -65,8 +65,10 @@ impl Decoder {
                             out_init_scale,
                         }
                         .init(device),
-                        cross_residual: config.residual().init(device),
-                        cross: cross.init(device),
+                        cross: CrossSublayer {
+                            residual: config.residual().init(device),
+                            attention: cross.init(device),
+                        },
                         ff_residual: config.residual().init(device),
                         ff: FeedForwardConfig {
                             d_model: d,
@@ -106,7 +108,11 @@ impl Decoder {
     pub fn cross_memory(&self, enc: &Encoded) -> Vec<CrossMemory> {
         let project = |c: &CrossAttention| c.project(enc.states.clone());
         match self {
-            Decoder::Transformer(dec) => dec.layers.iter().map(|l| project(&l.cross)).collect(),
+            Decoder::Transformer(dec) => dec
+                .layers
+                .iter()
+                .map(|l| project(&l.cross.attention))
+                .collect(),
             Decoder::Feedback(dec) => dec.cross_memory(&enc.states),
         }
     }
@@ -180,10 +186,8 @@ pub struct TransformerDecoderLayer {
     pub self_residual: Residual,
     /// Causal self-attention with relative positions.
     pub self_attn: CausalSelfAttention,
-    /// Norm and residual around the cross-attention.
-    pub cross_residual: Residual,
-    /// Cross-attention to the encoder.
-    pub cross: CrossAttention,
+    /// Cross-attention to the encoder, with its residual block.
+    pub cross: CrossSublayer,
     /// Norm and residual around the feed-forward sublayer.
     pub ff_residual: Residual,
     /// Feed-forward sublayer.
@@ -211,10 +215,7 @@ impl TransformerDecoderLayer {
         cross: &CrossMemory,
         key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
-        let x = self.cross_residual.forward(x, |h| {
-            self.cross
-                .forward(h, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
-        });
+        let x = self.cross.forward(x, cross, key_mask);
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 

@@ -677,12 +677,12 @@ fn gradients_reach_encoder_and_decoder_weights() {
             (
                 "decoder 0 cross query",
                 |m| match &m.decoder {
-                    Decoder::Transformer(d) => d.layers[0].cross.query.weight.clone(),
+                    Decoder::Transformer(d) => d.layers[0].cross.attention.query.weight.clone(),
                     Decoder::Feedback(d) => d.cross[0].attention.query.weight.clone(),
                 },
                 |mut m, p| {
                     match &mut m.decoder {
-                        Decoder::Transformer(d) => d.layers[0].cross.query.weight = p,
+                        Decoder::Transformer(d) => d.layers[0].cross.attention.query.weight = p,
                         Decoder::Feedback(d) => d.cross[0].attention.query.weight = p,
                     }
                     m

@@ -23,7 +23,7 @@ use burn::tensor::{Device, Tensor};
 use mnemo_core::{NormKind, NormPlacement};
 
 use super::backward::StepProducts;
-use super::layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
+use super::layer::{FeedbackLayer, MemoryProjection};
 use super::memory::{FeedbackMemory, StepConstants};
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
@@ -58,28 +58,14 @@ pub struct FeedbackCoreConfig {
 }
 
 impl FeedbackCoreConfig {
-    /// Build the core. Pre-norm scales each attention output projection by `1/√(2L)` at init
-    /// (official code). The per-step products run on the backend ([`StepProducts::Backend`])
+    /// Build the core (its layers: [`init_layer`](Self::init_layer)). The per-step products run on the backend ([`StepProducts::Backend`])
     /// until [`FeedbackCore::with_step_products`] says otherwise.
     pub fn init(&self, device: &Device) -> FeedbackCore {
-        let pre = self.placement == NormPlacement::Pre;
-        let layer = FeedbackLayerConfig {
-            d_model: self.d_model,
-            n_heads: self.n_heads,
-            d_ff: self.d_ff,
-            span: self.span,
-            dropout: self.dropout,
-            norm: self.norm,
-            placement: self.placement,
-            out_init_scale: if pre {
-                1.0 / (2.0 * self.n_layers as f64).sqrt()
-            } else {
-                1.0
-            },
-        };
         let n_proj = if self.share_kv { 1 } else { self.n_layers };
         FeedbackCore {
-            layers: (0..self.n_layers).map(|_| layer.init(device)).collect(),
+            layers: (0..self.n_layers)
+                .map(|_| self.init_layer(device))
+                .collect(),
             memory_projections: (0..n_proj)
                 .map(|_| MemoryProjection::init(self.d_model, self.n_heads, self.norm, device))
                 .collect(),

@@ -13,40 +13,11 @@
 //! S_src source length.
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
-use mnemo_core::{CrossAttention, Norm, Residual};
+use mnemo_core::Norm;
+use mnemo_core::cross_attention::{CrossMemory, CrossSublayer};
 
 use super::core::FeedbackCore;
 use super::memory::FeedbackMemory;
-
-/// Encoder keys and values for one layer's cross-attention. Shapes `[B, H, S_src, Dh]`.
-pub type CrossMemory = (Tensor<4>, Tensor<4>);
-
-/// A cross-attention sublayer with its residual block.
-#[derive(Module, Debug)]
-pub struct CrossSublayer {
-    /// Norm and placement.
-    pub residual: Residual,
-    /// Attention to the encoder output.
-    pub attention: CrossAttention,
-}
-
-impl CrossSublayer {
-    /// # Shapes
-    /// - h: `[B, T, D]`
-    /// - cross: `[B, H, S_src, Dh]` each; key_mask `[B, 1, 1, S_src]` (true = padding)
-    /// - output: `[B, T, D]`
-    pub fn forward(
-        &self,
-        h: Tensor<3>,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        self.residual.forward(h, |x| {
-            self.attention
-                .forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
-        })
-    }
-}
 
 /// The Feedback decoder; see the [module docs](self).
 #[derive(Module, Debug)]

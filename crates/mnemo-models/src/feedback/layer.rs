@@ -13,33 +13,18 @@ use mnemo_core::{
     RelativePositionsConfig, Residual, ResidualConfig,
 };
 
+use super::core::FeedbackCoreConfig;
 use super::memory::WindowView;
 
-/// Sizes a [`FeedbackLayer`] is built with.
-#[derive(Debug, Clone, Copy)]
-pub struct FeedbackLayerConfig {
-    /// Model width D.
-    pub d_model: usize,
-    /// Heads H.
-    pub n_heads: usize,
-    /// Feed-forward width.
-    pub d_ff: usize,
-    /// Memory span S.
-    pub span: usize,
-    /// Dropout.
-    pub dropout: f64,
-    /// Norm kind.
-    pub norm: NormKind,
-    /// Pre- or post-norm.
-    pub placement: NormPlacement,
-    /// Multiplier on the attention output projection's initial weights.
-    pub out_init_scale: f64,
-}
-
-impl FeedbackLayerConfig {
-    /// Build the layer.
-    pub fn init(&self, device: &Device) -> FeedbackLayer {
+impl FeedbackCoreConfig {
+    /// Build one layer of the core. Pre-norm scales the attention output projection by
+    /// `1/√(2L)` at init (official code).
+    pub fn init_layer(&self, device: &Device) -> FeedbackLayer {
         let d = self.d_model;
+        let out_init_scale = match self.placement {
+            NormPlacement::Pre => 1.0 / (2.0 * self.n_layers as f64).sqrt(),
+            NormPlacement::Post => 1.0,
+        };
         let residual = ResidualConfig {
             d_model: d,
             norm: self.norm,
@@ -48,7 +33,7 @@ impl FeedbackLayerConfig {
         FeedbackLayer {
             attn_residual: residual.init(device),
             query: LinearConfig::new(d, d).init(device),
-            output: scaled_linear(d, d, self.out_init_scale, device),
+            output: scaled_linear(d, d, out_init_scale, device),
             positions: RelativePositionsConfig {
                 span: self.span,
                 d_head: d / self.n_heads,

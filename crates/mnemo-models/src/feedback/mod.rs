@@ -22,6 +22,6 @@ pub use backward::seq2seq::Seq2SeqGradients;
 pub use backward::{CoreOutput, ManualHook, NoManualHook, StepProducts};
 pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, no_hook};
 pub use decoder::FeedbackDecoder;
-pub use layer::{FeedbackLayer, FeedbackLayerConfig, MemoryProjection};
+pub use layer::{FeedbackLayer, MemoryProjection};
 pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};
 pub use memory::{FeedbackMemory, StepConstants, WindowView};

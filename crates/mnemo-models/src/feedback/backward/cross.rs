@@ -13,7 +13,7 @@ use mnemo_core::attention::MASKED;
 use super::params::{LinearParams, NormParams, StepMatrix};
 use super::weights::rows;
 use super::{ManualHook, StepProducts};
-use crate::feedback::decoder::{CrossMemory, CrossSublayer};
+use mnemo_core::{CrossMemory, CrossSublayer};
 
 /// One layer's cross-attention parameters and what its forward kept, step by step.
 struct Layer {
