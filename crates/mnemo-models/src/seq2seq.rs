@@ -91,9 +91,10 @@ pub struct Seq2SeqConfig {
     /// LayerNorm or RMSNorm.
     #[serde(default)]
     pub norm: NormKind,
-    /// Pre-norm (true, default; with final norms) or post-norm.
-    #[serde(default = "default_true")]
-    pub pre_norm: bool,
+    /// Pre-norm (default; with final norms) or post-norm (`placement = "pre" | "post"`, as in
+    /// the language-model configs).
+    #[serde(default)]
+    pub placement: NormPlacement,
     /// Feedback decoder: one memory key/value projection shared by all layers (true, default) or
     /// one per layer. Ignored by the Transformer decoder.
     #[serde(default = "default_true")]
@@ -117,7 +118,7 @@ impl Seq2SeqConfig {
             span: 16,
             dropout: 0.0,
             norm: NormKind::Layer,
-            pre_norm: true,
+            placement: NormPlacement::Pre,
             share_kv: true,
             max_len: 32,
         }
@@ -155,13 +156,9 @@ impl Seq2SeqConfig {
         Ok(())
     }
 
-    /// The norm placement `pre_norm` selects.
-    pub fn placement(&self) -> NormPlacement {
-        if self.pre_norm {
-            NormPlacement::Pre
-        } else {
-            NormPlacement::Post
-        }
+    /// Whether norms come before their sublayers (and a final norm closes each stack).
+    pub fn is_pre_norm(&self) -> bool {
+        self.placement == NormPlacement::Pre
     }
 
     /// The residual block of every sublayer, encoder and decoder.
@@ -169,7 +166,7 @@ impl Seq2SeqConfig {
         ResidualConfig {
             d_model: self.d_model,
             norm: self.norm,
-            placement: self.placement(),
+            placement: self.placement,
         }
     }
 
@@ -185,7 +182,7 @@ impl Seq2SeqConfig {
 
     fn build(&self, device: &Device) -> Seq2Seq {
         let d = self.d_model;
-        let enc_scale = if self.pre_norm {
+        let enc_scale = if self.is_pre_norm() {
             1.0 / (2.0 * self.encoder_layers as f64).sqrt()
         } else {
             1.0
@@ -217,7 +214,7 @@ impl Seq2SeqConfig {
                 .init(device),
             encoder,
             encoder_norm: self
-                .pre_norm
+                .is_pre_norm()
                 .then(|| NormConfig::new(d, self.norm).init(device)),
             decoder: Decoder::init(self, device),
             dropout: DropoutConfig::new(self.dropout).init(),

@@ -38,7 +38,7 @@ impl Decoder {
     pub fn init(config: &Seq2SeqConfig, device: &Device) -> Decoder {
         let d = config.d_model;
         let l = config.decoder_layers;
-        let out_init_scale = if config.pre_norm {
+        let out_init_scale = if config.is_pre_norm() {
             1.0 / (2.0 * l as f64).sqrt()
         } else {
             1.0
@@ -50,7 +50,7 @@ impl Decoder {
             out_init_scale,
         };
         let final_norm = config
-            .pre_norm
+            .is_pre_norm()
             .then(|| NormConfig::new(d, config.norm).init(device));
         match config.decoder {
             crate::DecoderKind::Transformer => Decoder::Transformer(TransformerDecoder {
@@ -89,7 +89,7 @@ impl Decoder {
                     span: config.span,
                     dropout: config.dropout,
                     norm: config.norm,
-                    placement: config.placement(),
+                    placement: config.placement,
                     share_kv: config.share_kv,
                 }
                 .init(device),

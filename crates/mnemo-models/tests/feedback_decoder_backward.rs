@@ -168,7 +168,7 @@ fn transformer_decoder_and_dropout_are_not_claimed() {
     };
     assert!(!dropout.init(&device).supports_manual_backward());
     let post = Seq2SeqConfig {
-        pre_norm: false,
+        placement: mnemo_core::NormPlacement::Post,
         ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback)
     };
     assert!(!post.init(&device).supports_manual_backward());

@@ -42,7 +42,7 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
                 "transformer post-norm rms"
             },
             Seq2SeqConfig {
-                pre_norm: false,
+                placement: mnemo_core::NormPlacement::Post,
                 norm: NormKind::Rms,
                 share_kv: false,
                 decoder_layers: 3,
@@ -805,8 +805,17 @@ fn config_errors_name_the_field() {
     // TOML: defaults fill in, unknown fields and unknown decoder kinds are rejected by name.
     let toml_ok = "d_model = 32\nn_heads = 2\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 1\ndecoder = \"feedback\"\nspan = 8\n";
     let parsed: Seq2SeqConfig = toml::from_str(toml_ok).unwrap();
-    assert!(parsed.pre_norm && parsed.share_kv && parsed.vocab_size == 0 && parsed.max_len == 200);
+    assert!(
+        parsed.is_pre_norm() && parsed.share_kv && parsed.vocab_size == 0 && parsed.max_len == 200
+    );
     assert_eq!(parsed.decoder, DecoderKind::Feedback);
+    // Norm placement as in the language-model configs; the old boolean is refused by name.
+    let post: Seq2SeqConfig = toml::from_str(&format!("{toml_ok}placement = \"post\"\n")).unwrap();
+    assert_eq!(post.placement, mnemo_core::NormPlacement::Post);
+    let err = toml::from_str::<Seq2SeqConfig>(&format!("{toml_ok}pre_norm = false\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pre_norm"), "{err}");
     let err = toml::from_str::<Seq2SeqConfig>(&format!("{toml_ok}n_layer = 2\n"))
         .unwrap_err()
         .to_string();
