@@ -9,7 +9,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Distribution, Int, Tensor};
-use mnemo_models::{DecoderKind, SearchConfig, Seq2SeqConfig, beam_search, greedy_search};
+use mnemo_models::{
+    DecoderConfig, DecoderKind, SearchConfig, Seq2SeqConfig, beam_search, greedy_search,
+};
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -28,7 +30,7 @@ fn main() {
             d_ff: 4 * d_model,
             encoder_layers: layers,
             decoder_layers: layers,
-            decoder: kind,
+            decoder: DecoderConfig::of(kind),
             span: 64,
             dropout: 0.1,
             max_len: 200,

@@ -25,6 +25,7 @@ mod output_head;
 pub mod seq2seq;
 pub mod seq2seq_cache;
 pub mod seq2seq_decoder;
+pub mod seq2seq_decoder_config;
 pub mod seq2seq_search;
 pub mod transformer;
 pub mod transformer_xl;
@@ -36,7 +37,9 @@ pub use feedback::{
 };
 pub use lm::{Model, ModelState, SegmentOutput, StateSnapshot, StepOutput};
 pub use memory_schedule::MemorySchedule;
-pub use seq2seq::{BOS, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK};
+pub use seq2seq::{
+    BOS, DecoderConfig, DecoderKind, EOS, Encoded, PAD, Seq2Seq, Seq2SeqConfig, UNK,
+};
 pub use seq2seq_cache::DecodeState;
 pub use seq2seq_decoder::Decoder;
 pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};

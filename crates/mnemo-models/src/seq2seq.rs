@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, check_common};
 use crate::seq2seq_cache::DecodeState;
 use crate::seq2seq_decoder::Decoder;
+pub use crate::seq2seq_decoder_config::{DecoderConfig, DecoderKind};
 
 /// Padding token id (source and target).
 pub const PAD: u32 = 0;
@@ -43,22 +44,8 @@ pub const BOS: u32 = 2;
 /// End-of-sentence id: the last decoder target.
 pub const EOS: u32 = 3;
 
-fn default_true() -> bool {
-    true
-}
-
 fn default_max_len() -> usize {
     200
-}
-
-/// Which decoder a [`Seq2Seq`] uses (`decoder = "transformer" | "feedback"` in TOML).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecoderKind {
-    /// Causal Transformer decoder, parallel over the target in training.
-    Transformer,
-    /// Feedback decoder: one memory per target step, shared by all layers; sequential.
-    Feedback,
 }
 
 /// Configuration of a [`Seq2Seq`] model (a `[models.<name>]` table in an experiment TOML).
@@ -79,7 +66,7 @@ pub struct Seq2SeqConfig {
     /// Number of decoder layers L.
     pub decoder_layers: usize,
     /// Decoder architecture.
-    pub decoder: DecoderKind,
+    pub decoder: DecoderConfig,
     /// Span S: the largest relative distance with its own position vector in the encoder
     /// (further distances share the last one); the decoder's self-attention span (Transformer)
     /// or memory window (Feedback). Set it ≥ the longest target (in subwords) so the decoder
@@ -95,10 +82,6 @@ pub struct Seq2SeqConfig {
     /// the language-model configs).
     #[serde(default)]
     pub placement: NormPlacement,
-    /// Feedback decoder: one memory key/value projection shared by all layers (true, default) or
-    /// one per layer. Ignored by the Transformer decoder.
-    #[serde(default = "default_true")]
-    pub share_kv: bool,
     /// Hard cap on the number of generated target tokens (EOS excluded) at decoding.
     #[serde(default = "default_max_len")]
     pub max_len: usize,
@@ -107,6 +90,7 @@ pub struct Seq2SeqConfig {
 impl Seq2SeqConfig {
     /// A tiny preset for tests.
     pub fn tiny(vocab_size: usize, decoder: DecoderKind) -> Self {
+        let decoder = DecoderConfig::of(decoder);
         Self {
             vocab_size,
             d_model: 32,
@@ -119,7 +103,6 @@ impl Seq2SeqConfig {
             dropout: 0.0,
             norm: NormKind::Layer,
             placement: NormPlacement::Pre,
-            share_kv: true,
             max_len: 32,
         }
     }

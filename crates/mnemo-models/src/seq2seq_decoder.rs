@@ -20,7 +20,7 @@ use mnemo_core::{
 
 use crate::feedback::FeedbackCoreConfig;
 use crate::feedback::decoder::FeedbackDecoder;
-use crate::seq2seq::{Encoded, Seq2SeqConfig};
+use crate::seq2seq::{DecoderConfig, Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
 pub use mnemo_core::CrossMemory;
 
@@ -53,7 +53,7 @@ impl Decoder {
             .is_pre_norm()
             .then(|| NormConfig::new(d, config.norm).init(device));
         match config.decoder {
-            crate::DecoderKind::Transformer => Decoder::Transformer(TransformerDecoder {
+            DecoderConfig::Transformer => Decoder::Transformer(TransformerDecoder {
                 layers: (0..l)
                     .map(|_| TransformerDecoderLayer {
                         self_residual: config.residual().init(device),
@@ -80,7 +80,7 @@ impl Decoder {
                     .collect(),
                 final_norm,
             }),
-            crate::DecoderKind::Feedback => Decoder::Feedback(FeedbackDecoder {
+            DecoderConfig::Feedback { share_kv } => Decoder::Feedback(FeedbackDecoder {
                 core: FeedbackCoreConfig {
                     d_model: d,
                     n_layers: l,
@@ -90,7 +90,7 @@ impl Decoder {
                     dropout: config.dropout,
                     norm: config.norm,
                     placement: config.placement,
-                    share_kv: config.share_kv,
+                    share_kv,
                 }
                 .init(device),
                 cross: (0..l)

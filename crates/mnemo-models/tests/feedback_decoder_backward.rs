@@ -12,7 +12,7 @@ use common::{max_abs, max_abs_diff};
 use mnemo_core::seeded;
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
-use mnemo_models::{DecoderKind, PAD, Seq2Seq, Seq2SeqConfig};
+use mnemo_models::{DecoderConfig, DecoderKind, PAD, Seq2Seq, Seq2SeqConfig};
 
 const VOCAB: usize = 19;
 
@@ -84,7 +84,7 @@ fn decoder_manual_backward_equals_autodiff_for_every_parameter() {
         (
             "per-layer kv, 3 layers",
             Seq2SeqConfig {
-                share_kv: false,
+                decoder: DecoderConfig::Feedback { share_kv: false },
                 decoder_layers: 3,
                 ..base.clone()
             },

@@ -14,8 +14,8 @@ use mnemo_core::{NormKind, seeded};
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
 use mnemo_models::{
-    BOS, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search, greedy,
-    greedy_search, next_token_log_probs,
+    BOS, DecoderConfig, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search,
+    greedy, greedy_search, next_token_log_probs,
 };
 
 const VOCAB: usize = 17;
@@ -44,7 +44,10 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
             Seq2SeqConfig {
                 placement: mnemo_core::NormPlacement::Post,
                 norm: NormKind::Rms,
-                share_kv: false,
+                decoder: match base.decoder {
+                    DecoderConfig::Feedback { .. } => DecoderConfig::Feedback { share_kv: false },
+                    other => other,
+                },
                 decoder_layers: 3,
                 ..base.clone()
             },
@@ -805,10 +808,8 @@ fn config_errors_name_the_field() {
     // TOML: defaults fill in, unknown fields and unknown decoder kinds are rejected by name.
     let toml_ok = "d_model = 32\nn_heads = 2\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 1\ndecoder = \"feedback\"\nspan = 8\n";
     let parsed: Seq2SeqConfig = toml::from_str(toml_ok).unwrap();
-    assert!(
-        parsed.is_pre_norm() && parsed.share_kv && parsed.vocab_size == 0 && parsed.max_len == 200
-    );
-    assert_eq!(parsed.decoder, DecoderKind::Feedback);
+    assert!(parsed.is_pre_norm() && parsed.vocab_size == 0 && parsed.max_len == 200);
+    assert_eq!(parsed.decoder, DecoderConfig::Feedback { share_kv: true });
     // Norm placement as in the language-model configs; the old boolean is refused by name.
     let post: Seq2SeqConfig = toml::from_str(&format!("{toml_ok}placement = \"post\"\n")).unwrap();
     assert_eq!(post.placement, mnemo_core::NormPlacement::Post);

@@ -106,7 +106,7 @@ fn translation_configs_compare_decoder_depths_on_one_encoder() {
             config
                 .models
                 .values()
-                .any(|m| m.decoder == kind && m.decoder_layers == layers)
+                .any(|m| m.decoder.kind() == kind && m.decoder_layers == layers)
         };
         // The comparison: a 6-layer Transformer decoder vs 1 and 2 layers of each kind.
         assert!(

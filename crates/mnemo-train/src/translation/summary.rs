@@ -56,7 +56,7 @@ impl MtSummary {
     ) -> Self {
         Self {
             model: run.model,
-            decoder: decoder_name(model.decoder).to_string(),
+            decoder: decoder_name(model.decoder.kind()).to_string(),
             encoder_layers: model.encoder_layers,
             decoder_layers: model.decoder_layers,
             params: run.params,

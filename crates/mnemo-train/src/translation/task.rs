@@ -209,7 +209,7 @@ impl Task for MtTask {
         let model = format!(
             "encoder {} + {} decoder {}, {} parameters",
             c.encoder_layers,
-            decoder_name(c.decoder),
+            decoder_name(c.decoder.kind()),
             c.decoder_layers,
             model.num_params()
         );

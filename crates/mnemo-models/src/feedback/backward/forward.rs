@@ -82,8 +82,7 @@ pub(super) fn record(
             .iter()
             .map(|lp| lp.pos.clone().reshape([s, dh]))
             .collect();
-        let (keys, values) = memory.buffers();
-        HostWindows::new(keys, values, pos, scale as f32)
+        HostWindows::new(&memory, pos, scale as f32)
     });
     let mut tapes: Vec<LayerTape> = layers.iter().map(|_| LayerTape::default()).collect();
     let mut tops = Vec::with_capacity(t_len);

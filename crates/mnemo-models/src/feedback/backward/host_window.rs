@@ -6,6 +6,8 @@
 //! Size legend as in [`feedback_backward`](crate::feedback_backward): B batch, H heads, S span,
 //! T segment length, Dh head size, D = H·Dh; buffers are `[B·H, S+T, Dh]`.
 use burn::tensor::{Tensor, TensorData};
+
+use crate::feedback::FeedbackMemory;
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
     window_attend_backward, window_slot,
@@ -52,18 +54,16 @@ pub(crate) struct HostAttention {
 }
 
 impl HostWindows {
-    /// Copy the windows (carried slots filled, step slots zero) and positions to the host.
+    /// Copy a segment's memory (carried slots filled, step slots zero; its host layout,
+    /// [`FeedbackMemory::host_buffers`]) and the positions to the host.
     ///
     /// # Shapes
-    /// - keys, values: `[B, H, S+T, Dh]` each
+    /// - memory: buffers `[B, H, S+T, Dh]`, window at slot 0
     /// - pos: per layer `[S, Dh]`
-    pub(crate) fn new(
-        keys: &[Tensor<4>],
-        values: &[Tensor<4>],
-        pos: Vec<Tensor<2>>,
-        scale: f32,
-    ) -> Self {
-        let [batch, heads, slots, dh] = keys[0].dims();
+    pub(crate) fn new(memory: &FeedbackMemory, pos: Vec<Tensor<2>>, scale: f32) -> Self {
+        let [batch, heads, slots, dh] = memory.buffers().0[0].dims();
+        let (keys, values, start) = memory.host_buffers();
+        assert_eq!(start, 0, "a segment's memory starts its window at slot 0");
         let span = pos[0].dims()[0];
         let shape = WindowShape {
             rows: batch * heads,
@@ -76,18 +76,19 @@ impl HostWindows {
                 .map(|_| vec![0.0f32; batch * heads * slots * dh])
                 .collect()
         };
+        let pending = keys.iter().map(|_| Vec::new()).collect();
         Self {
             isa: Isa::detect(),
             shape,
             batch,
             scale,
             span,
-            keys: keys.iter().map(|k| host(k.clone())).collect(),
-            values: values.iter().map(|v| host(v.clone())).collect(),
             dkeys: zeros(),
             dvalues: zeros(),
+            keys,
+            values,
             pos: pos.into_iter().map(host).collect(),
-            pending: keys.iter().map(|_| Vec::new()).collect(),
+            pending,
             pending_steps: 0,
         }
     }
