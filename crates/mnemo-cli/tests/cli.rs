@@ -1,36 +1,9 @@
 //! The `mnemo` binary end to end: errors exit with code 2 and one line naming the culprit;
 //! `train` then `eval` on the smoke config agree with the run's summary.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{assert_fails, mnemo, smoke_config, stderr};
 use serde_json::Value;
-
-fn mnemo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnemo"))
-        .args(args)
-        .output()
-        .expect("run mnemo")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn smoke_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/smoke/tiny.toml")
-}
-
-/// Exit code 2 and a single-line message.
-fn assert_fails(out: &Output) -> String {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    err
-}
 
 #[test]
 fn unknown_config_field_exits_2_naming_file_and_field() {

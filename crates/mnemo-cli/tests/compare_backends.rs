@@ -1,31 +1,8 @@
 //! `mnemo compare-backends` end to end, and `--backend NAME` on a binary built without it.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{assert_fails, mnemo, smoke_config};
 use serde_json::Value;
-
-fn mnemo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnemo"))
-        .args(args)
-        .output()
-        .expect("run mnemo")
-}
-
-fn smoke_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/smoke/tiny.toml")
-}
-
-/// Exit code 2 and a single-line message on stderr.
-fn assert_fails(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    err
-}
 
 #[test]
 fn cpu_against_itself_prints_a_table_and_json() {
