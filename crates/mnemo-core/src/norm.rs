@@ -26,6 +26,18 @@ pub enum NormPlacement {
     Post,
 }
 
+impl NormPlacement {
+    /// The multiplier on each attention output projection's initial weights in a stack of
+    /// `layers` layers: `1/√(2L)` for pre-norm (the official Feedback code's init, which keeps
+    /// the residual stream's variance bounded), 1 for post-norm.
+    pub fn out_init_scale(self, layers: usize) -> f64 {
+        match self {
+            NormPlacement::Pre => 1.0 / (2.0 * layers as f64).sqrt(),
+            NormPlacement::Post => 1.0,
+        }
+    }
+}
+
 /// Configuration of a [`Norm`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormConfig {
@@ -76,6 +88,13 @@ impl Norm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pre_norm_scales_output_projections_by_one_over_sqrt_2l() {
+        assert_eq!(NormPlacement::Pre.out_init_scale(2), 0.5);
+        assert_eq!(NormPlacement::Pre.out_init_scale(8), 0.25);
+        assert_eq!(NormPlacement::Post.out_init_scale(8), 1.0);
+    }
 
     #[test]
     fn rms_and_layer_norms_differ_on_shifted_input() {

@@ -165,11 +165,7 @@ impl Seq2SeqConfig {
 
     fn build(&self, device: &Device) -> Seq2Seq {
         let d = self.d_model;
-        let enc_scale = if self.is_pre_norm() {
-            1.0 / (2.0 * self.encoder_layers as f64).sqrt()
-        } else {
-            1.0
-        };
+        let enc_scale = self.placement.out_init_scale(self.encoder_layers);
         let encoder = (0..self.encoder_layers)
             .map(|_| EncoderLayer {
                 attn_residual: self.residual().init(device),

@@ -38,11 +38,7 @@ impl Decoder {
     pub fn init(config: &Seq2SeqConfig, device: &Device) -> Decoder {
         let d = config.d_model;
         let l = config.decoder_layers;
-        let out_init_scale = if config.is_pre_norm() {
-            1.0 / (2.0 * l as f64).sqrt()
-        } else {
-            1.0
-        };
+        let out_init_scale = config.placement.out_init_scale(l);
         let cross = CrossAttentionConfig {
             d_model: d,
             n_heads: config.n_heads,

@@ -80,11 +80,7 @@ impl TransformerConfig {
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
         let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = if pre {
-            1.0 / (2.0 * self.n_layers as f64).sqrt()
-        } else {
-            1.0
-        };
+        let out_init_scale = self.placement.out_init_scale(self.n_layers);
         let residual = ResidualConfig {
             d_model: self.d_model,
             norm: self.norm,

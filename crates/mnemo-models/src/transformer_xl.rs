@@ -164,11 +164,7 @@ impl TransformerXlConfig {
         let lens = self.memory_lens().expect("validated config");
         let positions = self.positions().expect("validated config");
         let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = if pre {
-            1.0 / (2.0 * self.n_layers as f64).sqrt()
-        } else {
-            1.0
-        };
+        let out_init_scale = self.placement.out_init_scale(self.n_layers);
         let residual = ResidualConfig {
             d_model: self.d_model,
             norm: self.norm,

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use mnemo_core::attention::scaled_linear;
 use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{
-    FeedForward, FeedForwardConfig, Norm, NormConfig, NormKind, NormPlacement, RelativePositions,
+    FeedForward, FeedForwardConfig, Norm, NormConfig, NormKind, RelativePositions,
     RelativePositionsConfig, Residual, ResidualConfig,
 };
 
@@ -21,10 +21,7 @@ impl FeedbackCoreConfig {
     /// `1/√(2L)` at init (official code).
     pub fn init_layer(&self, device: &Device) -> FeedbackLayer {
         let d = self.d_model;
-        let out_init_scale = match self.placement {
-            NormPlacement::Pre => 1.0 / (2.0 * self.n_layers as f64).sqrt(),
-            NormPlacement::Post => 1.0,
-        };
+        let out_init_scale = self.placement.out_init_scale(self.n_layers);
         let residual = ResidualConfig {
             d_model: d,
             norm: self.norm,
