@@ -178,3 +178,68 @@ fn core_manual_backward_equals_autodiff_with_input_gradient() {
         );
     }
 }
+
+/// Per-row reset, as an agent resets a row whose episode ended: after `reset_rows`, that row's
+/// outputs equal a fresh core's on the same inputs, and the other rows' outputs are exactly
+/// those of a run without the reset; for folded and stored memories, through moves to the
+/// front.
+#[test]
+fn reset_rows_restarts_one_row_and_leaves_the_others() {
+    let device = mnemo_backend::test_device().inner();
+    for (name, config) in configs() {
+        let core = core(config, 11, &device);
+        let (b, t_len, d, reset_at) = (3, 11, config.d_model, 6);
+        let x = seeded::normal([b, t_len, d], 12, &device);
+        let run = |mut memory, reset: bool| {
+            let ys: Vec<_> = (0..t_len)
+                .map(|t| {
+                    if reset && t == reset_at {
+                        core.reset_rows(&mut memory, &[false, true, false]);
+                    }
+                    core.step(x.clone().narrow(1, t, 1), &mut memory, no_hook())
+                })
+                .collect();
+            Tensor::cat(ys, 1)
+        };
+        let fresh_row1 = {
+            let x1 = x
+                .clone()
+                .narrow(0, 1, 1)
+                .narrow(1, reset_at, t_len - reset_at);
+            core.forward(x1, core.fresh_memory(1, &device), no_hook()).0
+        };
+        for (label, memory) in [
+            ("folded", core.fresh_memory(b, &device)),
+            (
+                "stored",
+                core.memory(Tensor::zeros([b, config.span, d], &device), 2),
+            ),
+        ] {
+            let plain = run(memory.clone(), false);
+            let reset = run(memory, true);
+            for row in [0, 2] {
+                let diff = max_abs_diff(
+                    reset.clone().narrow(0, row, 1),
+                    plain.clone().narrow(0, row, 1),
+                );
+                assert_eq!(diff, 0.0, "{name}, {label}: row {row} must not change");
+            }
+            let before = max_abs_diff(
+                reset.clone().narrow(0, 1, 1).narrow(1, 0, reset_at),
+                plain.clone().narrow(0, 1, 1).narrow(1, 0, reset_at),
+            );
+            assert_eq!(before, 0.0, "{name}, {label}: row 1 before its reset");
+            let after = reset.narrow(0, 1, 1).narrow(1, reset_at, t_len - reset_at);
+            let diff = max_abs_diff(after.clone(), fresh_row1.clone());
+            assert!(
+                diff < 1e-5,
+                "{name}, {label}: row 1 after reset differs from fresh by {diff}"
+            );
+            let kept = plain.narrow(0, 1, 1).narrow(1, reset_at, t_len - reset_at);
+            assert!(
+                max_abs_diff(after, kept) > 1e-4,
+                "{name}, {label}: without the reset row 1 would remember"
+            );
+        }
+    }
+}

@@ -139,13 +139,26 @@ impl FeedbackCore {
 
     /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
     pub fn fresh_memory(&self, rows: usize, device: &Device) -> FeedbackMemory {
+        FeedbackMemory::folded(rows, self.d_model(), self.span, self.zero_kv(device))
+    }
+
+    /// Start the rows where `rows` is true afresh (their window becomes S zero memories, as
+    /// in [`fresh_memory`](Self::fresh_memory)); the other rows keep theirs. For agents whose
+    /// episodes end at different steps in different rows.
+    pub fn reset_rows(&self, memory: &mut FeedbackMemory, rows: &[bool]) {
+        if rows.contains(&true) {
+            let device = self.mix.val().device();
+            memory.reset_rows(rows, &self.zero_kv(&device));
+        }
+    }
+
+    /// Per projection, the key and value of the zero memory. Shape `[1, H, 1, Dh]` each.
+    fn zero_kv(&self, device: &Device) -> Vec<(Tensor<4>, Tensor<4>)> {
         let zero = Tensor::<3>::zeros([1, 1, self.d_model()], device);
-        let zero_kv = self
-            .memory_projections
+        self.memory_projections
             .iter()
             .map(|p| p.forward(zero.clone()))
-            .collect();
-        FeedbackMemory::folded(rows, self.d_model(), self.span, zero_kv)
+            .collect()
     }
 
     /// One step: every layer attends to the memory window, the new memory is mixed, projected

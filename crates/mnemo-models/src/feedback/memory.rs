@@ -20,7 +20,7 @@
 //! hands it over as host vectors.
 //!
 //! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh, P projections.
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 /// Slots a folded memory allocates first (it grows by doubling up to `2·S`).
 const INITIAL_SLOTS: usize = 32;
@@ -227,6 +227,36 @@ impl FeedbackMemory {
         self.keys.iter_mut().for_each(sel4);
         self.values.iter_mut().for_each(sel4);
         self.vectors = self.vectors.clone().select(0, rows.clone());
+    }
+
+    /// Start the rows where `rows` is true afresh: every slot of theirs becomes the zero
+    /// memory (keys and values `zero`, vector 0), so their window is S zero memories, exactly
+    /// a fresh sequence's; the other rows are untouched. An agent calls it when an episode of
+    /// a batch row ends, inside a segment as well as between segments.
+    ///
+    /// # Shapes
+    /// - rows: `B` flags
+    /// - zero: per projection, the key and value of the zero memory `[1, H, 1, Dh]`
+    pub fn reset_rows(&mut self, rows: &[bool], zero: &[(Tensor<4>, Tensor<4>)]) {
+        let [b, slots, d] = self.vectors.dims();
+        assert_eq!(rows.len(), b, "one reset flag per row");
+        if !rows.contains(&true) {
+            return;
+        }
+        let device = self.vectors.device();
+        let mask = Tensor::<1, Bool>::from_data(TensorData::new(rows.to_vec(), [b]), &device);
+        let reset4 = |buf: &mut Tensor<4>, zero: &Tensor<4>| {
+            let [_, h, _, dh] = buf.dims();
+            let shape = [b, h, slots, dh];
+            let mask = mask.clone().reshape([b, 1, 1, 1]).expand(shape);
+            *buf = buf.clone().mask_where(mask, zero.clone().expand(shape));
+        };
+        for ((kb, vb), (k0, v0)) in self.keys.iter_mut().zip(self.values.iter_mut()).zip(zero) {
+            reset4(kb, k0);
+            reset4(vb, v0);
+        }
+        let mask = mask.reshape([b, 1, 1]).expand([b, slots, d]);
+        self.vectors = self.vectors.clone().mask_fill(mask, 0.0);
     }
 
     /// Every slot's keys and values, per projection, as host vectors in the kernels'
