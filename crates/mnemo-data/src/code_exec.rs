@@ -52,6 +52,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::split::SplitSizes;
 use crate::{DataError, LabelledTokens, NO_LABEL, Split};
 
 /// Variable names; a program over `V` variables uses the first `V`.
@@ -148,25 +149,17 @@ impl CodeExecConfig {
                 ),
             ));
         }
-        for (field, value) in [
-            ("data.train_programs", self.train_programs),
-            ("data.valid_programs", self.valid_programs),
-            ("data.test_programs", self.test_programs),
-        ] {
-            if value == 0 {
-                return Err(DataError::config(field, "must be at least 1, got 0"));
-            }
-        }
-        Ok(())
+        self.split_sizes().validate()
     }
 
     /// Number of programs in `split`.
     pub fn programs(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train_programs,
-            Split::Valid => self.valid_programs,
-            Split::Test => self.test_programs,
-        }
+        self.split_sizes().of(split)
+    }
+
+    fn split_sizes(&self) -> SplitSizes {
+        let sizes = [self.train_programs, self.valid_programs, self.test_programs];
+        SplitSizes::new("programs", sizes)
     }
 
     /// The programs of `split`, drawn from [`Split::rng`] of [`CodeExecConfig::seed`].
@@ -374,27 +367,32 @@ mod tests {
 
     #[test]
     fn validate_names_the_field() {
-        let err = CodeExecConfig {
+        let invalid = |config: CodeExecConfig| config.validate().unwrap_err().to_string();
+        let default = CodeExecConfig::default;
+        let err = invalid(CodeExecConfig {
             variables: 4,
-            ..CodeExecConfig::default()
+            ..default()
+        });
+        assert_eq!(err, "data.variables must be 3 or 5, got 4");
+        for (config, field) in [
+            (
+                CodeExecConfig {
+                    statements: 3,
+                    ..default()
+                },
+                "data.statements ",
+            ),
+            (
+                CodeExecConfig {
+                    valid_programs: 0,
+                    ..default()
+                },
+                "data.valid_programs ",
+            ),
+        ] {
+            let err = invalid(config);
+            assert!(err.starts_with(field), "{err}");
         }
-        .validate()
-        .unwrap_err();
-        assert_eq!(err.to_string(), "data.variables must be 3 or 5, got 4");
-        let err = CodeExecConfig {
-            statements: 3,
-            ..CodeExecConfig::default()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.to_string().starts_with("data.statements "), "{err}");
-        let err = CodeExecConfig {
-            valid_programs: 0,
-            ..CodeExecConfig::default()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.to_string().starts_with("data.valid_programs "), "{err}");
         assert!(CodeExecConfig::default().validate().is_ok());
         assert!(
             CodeExecConfig {

@@ -112,6 +112,18 @@ impl DataError {
         Self::file(field, path, reason)
     }
 
+    /// `Ok` when the count `value` is at least 1 (not zero); otherwise [`DataError::InvalidConfig`] of `field`,
+    /// `must be at least 1, got 0`.
+    pub(crate) fn require_positive<T: Default + PartialEq>(
+        field: impl Into<String>,
+        value: T,
+    ) -> Result<(), Self> {
+        match value == T::default() {
+            true => Err(Self::config(field, "must be at least 1, got 0")),
+            false => Ok(()),
+        }
+    }
+
     /// Shorthand for [`DataError::InvalidConfig`].
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {

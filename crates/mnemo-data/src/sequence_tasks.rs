@@ -18,6 +18,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::split::SplitSizes;
 use crate::{DataError, END, LabelledTokens, NO_LABEL, Split};
 
 /// The token between a sequence and its answer.
@@ -80,12 +81,7 @@ impl SequenceTaskConfig {
                 format!("must be in 2..={MAX_SYMBOLS}, got {}", self.symbols),
             ));
         }
-        if self.min_len == 0 {
-            return Err(DataError::config(
-                "data.min_len",
-                "must be at least 1, got 0",
-            ));
-        }
+        DataError::require_positive("data.min_len", self.min_len)?;
         if self.max_len < self.min_len {
             return Err(DataError::config(
                 "data.max_len",
@@ -95,25 +91,21 @@ impl SequenceTaskConfig {
                 ),
             ));
         }
-        for (field, value) in [
-            ("data.train_sequences", self.train_sequences),
-            ("data.valid_sequences", self.valid_sequences),
-            ("data.test_sequences", self.test_sequences),
-        ] {
-            if value == 0 {
-                return Err(DataError::config(field, "must be at least 1, got 0"));
-            }
-        }
-        Ok(())
+        self.split_sizes().validate()
     }
 
     /// Number of examples in `split`.
     pub fn sequences(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train_sequences,
-            Split::Valid => self.valid_sequences,
-            Split::Test => self.test_sequences,
-        }
+        self.split_sizes().of(split)
+    }
+
+    fn split_sizes(&self) -> SplitSizes {
+        let sizes = [
+            self.train_sequences,
+            self.valid_sequences,
+            self.test_sequences,
+        ];
+        SplitSizes::new("sequences", sizes)
     }
 
     /// Builds the generator of `kind` examples (validates first).

@@ -37,12 +37,7 @@ pub struct WikiTextConfig {
 
 /// The file of `split` in a WikiText directory: `wiki.<split>.tokens`.
 pub fn wikitext_file(dir: &Path, split: Split) -> PathBuf {
-    let name = match split {
-        Split::Train => "train",
-        Split::Valid => "valid",
-        Split::Test => "test",
-    };
-    dir.join(format!("wiki.{name}.tokens"))
+    dir.join(format!("wiki.{}.tokens", split.name()))
 }
 
 /// Calls `each` on every token of `path`, `<eos>` after each line, reading line by line.

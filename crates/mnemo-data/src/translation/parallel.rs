@@ -125,18 +125,8 @@ impl ParallelConfig {
                 ),
             ));
         }
-        if self.min_frequency == 0 {
-            return Err(DataError::config(
-                "data.min_frequency",
-                "must be at least 1, got 0",
-            ));
-        }
-        if self.max_len == 0 {
-            return Err(DataError::config(
-                "data.max_len",
-                "must be at least 1, got 0",
-            ));
-        }
+        DataError::require_positive("data.min_frequency", self.min_frequency)?;
+        DataError::require_positive("data.max_len", self.max_len)?;
         if self.max_train_pairs == Some(0) {
             return Err(DataError::config(
                 "data.max_train_pairs",
@@ -148,12 +138,10 @@ impl ParallelConfig {
 }
 
 /// The name of a split as used in file names: `train`, `valid`, `test`.
+///
+/// The same as [`Split::name`].
 pub fn split_name(split: Split) -> &'static str {
-    match split {
-        Split::Train => "train",
-        Split::Valid => "valid",
-        Split::Test => "test",
-    }
+    split.name()
 }
 
 /// The plain-text file of one side of a split: `dir/{split}.{lang}`.
