@@ -14,6 +14,24 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join(name), bytes).unwrap();
 }
 
+/// Asserts that the message `err` mentions every one of `parts`.
+fn assert_mentions(err: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "`{part}` not mentioned: {err}");
+    }
+}
+
+/// The error of reading the `src`-`tgt` pairs of `split` from a directory holding `files`.
+fn read_error(files: &[(&str, &[u8])], src: &str, tgt: &str, split: Split) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        write(dir.path(), name, bytes);
+    }
+    read_parallel(dir.path(), src, tgt, split)
+        .unwrap_err()
+        .to_string()
+}
+
 // ---------------------------------------------------------------------------------------
 // Parallel text
 // ---------------------------------------------------------------------------------------
@@ -59,30 +77,16 @@ fn sgm_file_is_read_when_the_plain_file_is_missing() {
 
 #[test]
 fn line_count_mismatch_names_both_files_and_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "valid.en", b"a\nb\nc\n");
-    write(dir.path(), "valid.es", b"x\ny\n");
-    let err = read_parallel(dir.path(), "en", "es", Split::Valid)
-        .unwrap_err()
-        .to_string();
+    let files: [(&str, &[u8]); 2] = [("valid.en", b"a\nb\nc\n"), ("valid.es", b"x\ny\n")];
+    let err = read_error(&files, "en", "es", Split::Valid);
     assert!(err.starts_with("data.dir:"), "{err}");
-    assert!(
-        err.contains("valid.en") && err.contains("valid.es"),
-        "{err}"
-    );
-    assert!(
-        err.contains("has 3 segments") && err.contains("has 2"),
-        "{err}"
-    );
+    assert_mentions(&err, &["valid.en", "valid.es"]);
+    assert_mentions(&err, &["has 3 segments", "has 2"]);
 }
 
 #[test]
 fn missing_file_names_the_path_and_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "train.en", b"a\n");
-    let err = read_parallel(dir.path(), "en", "de", Split::Train)
-        .unwrap_err()
-        .to_string();
+    let err = read_error(&[("train.en", b"a\n")], "en", "de", Split::Train);
     assert!(err.starts_with("data.dir:"), "{err}");
     assert!(err.contains("train.de"), "{err}");
     assert!(
@@ -93,13 +97,12 @@ fn missing_file_names_the_path_and_the_field() {
 
 #[test]
 fn invalid_utf8_names_the_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "train.en", b"a\nb\nc\n");
-    write(dir.path(), "train.de", b"a\nok\nbad \xff byte\n");
-    let err = read_parallel(dir.path(), "en", "de", Split::Train)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("train.de") && err.contains("line 3"), "{err}");
+    let files: [(&str, &[u8]); 2] = [
+        ("train.en", b"a\nb\nc\n"),
+        ("train.de", b"a\nok\nbad \xff byte\n"),
+    ];
+    let err = read_error(&files, "en", "de", Split::Train);
+    assert_mentions(&err, &["train.de", "line 3"]);
     assert!(err.contains("UTF-8"), "{err}");
 }
 
@@ -272,10 +275,7 @@ fn corrupt_or_foreign_tokenizer_json_names_the_file() {
     value["decoder"] = serde_json::Value::Null;
     write(dir.path(), "tokenizer.json", value.to_string().as_bytes());
     let err = SubwordTokenizer::load(&path).unwrap_err().to_string();
-    assert!(
-        err.contains(&path.display().to_string()) && err.contains("decoder"),
-        "{err}"
-    );
+    assert_mentions(&err, &[&path.display().to_string(), "decoder"]);
 
     let missing = dir.path().join("nope.json");
     let err = SubwordTokenizer::load(&missing).unwrap_err().to_string();
@@ -445,10 +445,7 @@ fn seek_resumes_the_same_stream_across_epochs() {
     assert_eq!(resumed.batch(1, n / 2), expected[0]);
 
     let err = resumed.seek((0, n)).unwrap_err().to_string();
-    assert!(
-        err.contains("position") && err.contains(&format!("{n} batches")),
-        "{err}"
-    );
+    assert_mentions(&err, &["position", &format!("{n} batches")]);
 }
 
 #[test]
