@@ -47,6 +47,37 @@ pub fn read_ztext_raw(module_dir: &Path) -> Result<Vec<Option<String>>, DataErro
     Ok(slots)
 }
 
+/// How many `size`-byte `kind` records the file at `path` holds; the error names the file
+/// when `bytes` is not a whole number of them.
+fn record_count(path: &Path, bytes: &[u8], size: usize, kind: &str) -> Result<usize, DataError> {
+    match bytes.len() % size {
+        0 => Ok(bytes.len() / size),
+        _ => Err(DataError::file(
+            FIELD,
+            path,
+            format!(
+                "{} bytes is not a whole number of {size}-byte {kind} records",
+                bytes.len()
+            ),
+        )),
+    }
+}
+
+/// The `len` bytes at `offset` in `bytes`, read from `path`; when they run past the end, an
+/// error naming the file and saying `overrun()`.
+fn record_bytes<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    len: usize,
+    path: &Path,
+    overrun: impl FnOnce() -> String,
+) -> Result<&'a [u8], DataError> {
+    offset
+        .checked_add(len)
+        .and_then(|end| bytes.get(offset..end))
+        .ok_or_else(|| DataError::file(FIELD, path, overrun()))
+}
+
 fn read_testament(
     dir: &Path,
     testament: &str,
@@ -61,28 +92,9 @@ fn read_testament(
     let (bzv_path, bzv) = read("bzv")?;
     let (bzs_path, bzs) = read("bzs")?;
     let (bzz_path, bzz) = read("bzz")?;
-    if bzv.len() % 10 != 0 {
-        return Err(DataError::file(
-            FIELD,
-            &bzv_path,
-            format!(
-                "{} bytes is not a whole number of 10-byte verse records",
-                bzv.len()
-            ),
-        ));
-    }
-    if bzs.len() % 12 != 0 {
-        return Err(DataError::file(
-            FIELD,
-            &bzs_path,
-            format!(
-                "{} bytes is not a whole number of 12-byte block records",
-                bzs.len()
-            ),
-        ));
-    }
+    record_count(&bzv_path, &bzv, 10, "verse")?;
+    let n_blocks = record_count(&bzs_path, &bzs, 12, "block")?;
     let le32 = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-    let n_blocks = bzs.len() / 12;
     let mut blocks: Vec<Option<Vec<u8>>> = vec![None; n_blocks];
     for (slot, record) in bzv.chunks_exact(10).enumerate() {
         let block = le32(record, 0) as usize;
@@ -103,20 +115,12 @@ fn read_testament(
             let off = le32(&bzs, 12 * block) as usize;
             let zlen = le32(&bzs, 12 * block + 4) as usize;
             let size = le32(&bzs, 12 * block + 8) as usize;
-            let compressed = off
-                .checked_add(zlen)
-                .and_then(|end| bzz.get(off..end))
-                .ok_or_else(|| {
-                    DataError::file(
-                        FIELD,
-                        &bzz_path,
-                        format!(
-                            "block {block} at offset {off} with {zlen} bytes runs past the end \
-                             ({} bytes)",
-                            bzz.len()
-                        ),
-                    )
-                })?;
+            let compressed = record_bytes(&bzz, off, zlen, &bzz_path, || {
+                format!(
+                    "block {block} at offset {off} with {zlen} bytes runs past the end ({} bytes)",
+                    bzz.len()
+                )
+            })?;
             let mut text = Vec::with_capacity(size);
             ZlibDecoder::new(compressed)
                 .read_to_end(&mut text)
@@ -130,20 +134,13 @@ fn read_testament(
             blocks[block] = Some(text);
         }
         let text = blocks[block].as_deref().unwrap_or_default();
-        let bytes = offset
-            .checked_add(len)
-            .and_then(|end| text.get(offset..end))
-            .ok_or_else(|| {
-                DataError::file(
-                    FIELD,
-                    &bzv_path,
-                    format!(
-                        "slot {slot}: {len} bytes at offset {offset} run past the end of block \
-                     {block} ({} bytes)",
-                        text.len()
-                    ),
-                )
-            })?;
+        let bytes = record_bytes(text, offset, len, &bzv_path, || {
+            format!(
+                "slot {slot}: {len} bytes at offset {offset} run past the end of block {block} \
+                 ({} bytes)",
+                text.len()
+            )
+        })?;
         let verse = String::from_utf8(bytes.to_vec()).map_err(|e| {
             DataError::file(
                 FIELD,
@@ -249,4 +246,22 @@ fn book_div_id(text: &str) -> Option<String> {
         rest = &rest[tag_end..];
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_count_names_the_file_and_the_record_size() {
+        let path = Path::new("ot.bzs");
+        assert_eq!(record_count(path, &[0; 24], 12, "block").unwrap(), 2);
+        let err = record_count(path, &[0; 25], 12, "block")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "SWORD module: ot.bzs: 25 bytes is not a whole number of 12-byte block records"
+        );
+    }
 }
