@@ -229,25 +229,30 @@ fn replace_links(text: &str) -> String {
     out
 }
 
-/// Replaces external links `[url label]` by `label` and `[url]` by nothing.
-fn replace_external_links(text: &str) -> String {
+/// Replaces every `open inner close` span for which `replace(inner)` gives a text by that text;
+/// an `open` that starts no such span (no `close` after it, or `replace` declines) stays, and
+/// the scan goes on just after it. `inner` is what lies before the first `close`.
+fn replace_spans<'a>(
+    text: &'a str,
+    open: char,
+    close: char,
+    replace: impl Fn(&'a str) -> Option<&'a str>,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find('[') {
+    while let Some(start) = rest.find(open) {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let is_url = ["http://", "https://", "ftp://", "//"]
-            .iter()
-            .any(|p| after.starts_with(p));
-        match after.find(']') {
-            Some(end) if is_url => {
-                if let Some((_, label)) = after[..end].split_once(' ') {
-                    out.push_str(label);
-                }
-                rest = &after[end + 1..];
+        let after = &rest[start + open.len_utf8()..];
+        let replaced = after
+            .find(close)
+            .and_then(|end| Some((replace(&after[..end])?, end)));
+        match replaced {
+            Some((by, end)) => {
+                out.push_str(by);
+                rest = &after[end + close.len_utf8()..];
             }
-            _ => {
-                out.push('[');
+            None => {
+                out.push(open);
                 rest = after;
             }
         }
@@ -256,27 +261,25 @@ fn replace_external_links(text: &str) -> String {
     out
 }
 
+/// Replaces external links `[url label]` by `label` and `[url]` by nothing.
+fn replace_external_links(text: &str) -> String {
+    replace_spans(text, '[', ']', |link| {
+        let is_url = ["http://", "https://", "ftp://", "//"]
+            .iter()
+            .any(|p| link.starts_with(p));
+        is_url.then(|| link.split_once(' ').map_or("", |(_, label)| label))
+    })
+}
+
 /// Removes any remaining `<...>` tag, keeping what is between tags.
 fn remove_tags(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        let looks_like_tag = after[1..]
+    replace_spans(text, '<', '>', |tag| {
+        let looks_like_tag = tag
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
-        match after.find('>') {
-            Some(end) if looks_like_tag => rest = &after[end + 1..],
-            _ => {
-                out.push('<');
-                rest = &after[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+        looks_like_tag.then_some("")
+    })
 }
 
 /// Wikitext with markup stripped (see the module docs), still one line per source line.
@@ -447,6 +450,18 @@ Text&amp;nbsp;more &amp;amp; ''less''.
   </page>
 </mediawiki>
 "#;
+
+    #[test]
+    fn external_links_and_tags_are_replaced_only_where_they_are_complete() {
+        let links = "[not a link] [http://x] [https://y label here] [//a b] [http://z";
+        assert_eq!(
+            replace_external_links(links),
+            "[not a link]  label here b [http://z"
+        );
+        assert_eq!(replace_external_links("[[http://a b]]"), "[b]");
+        let tags = "a < b <br/> c <!-- x --> <> </p> <3 > <<b>> <a";
+        assert_eq!(remove_tags(tags), "a < b  c  <>  <3 > <> <a");
+    }
 
     fn render(lines: &[Vec<String>]) -> Vec<String> {
         lines
