@@ -2,7 +2,7 @@
 //! the translation-corpus preparation, on fixtures built here in temporary directories.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
@@ -18,6 +18,22 @@ use mnemo_data::DataError;
 
 /// The bytes of a `.mo` file holding `entries` (msgid, msgstr) in the given byte order,
 /// laid out as GNU msgfmt does (header, two tables, then the strings NUL-terminated).
+/// Asserts that the message `err` mentions every one of `parts`.
+fn assert_mentions(err: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(err.contains(part), "`{part}` not mentioned: {err}");
+    }
+}
+
+/// Creates the folders `names` under `root` (with their parents) and returns their paths.
+fn make_dirs<const N: usize>(root: &Path, names: [&str; N]) -> [PathBuf; N] {
+    names.map(|name| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 fn mo_bytes(entries: &[(&[u8], &[u8])], big_endian: bool) -> Vec<u8> {
     let u32b = |v: u32| {
         if big_endian {
@@ -242,7 +258,7 @@ fn sword_records_pointing_outside_their_block_name_the_file() {
     bytes[8..10].copy_from_slice(&200u16.to_le_bytes());
     std::fs::write(&bzv, bytes).unwrap();
     let err = read_ztext(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("ot.bzv") && err.contains("slot 0"), "{err}");
+    assert_mentions(&err, &["ot.bzv", "slot 0"]);
 }
 
 // ---------------------------------------------------------------- DDTP
@@ -336,10 +352,7 @@ fn ddtp_record_without_md5_is_an_error_naming_file_and_line() {
     .unwrap();
     let err = read_translation_index(&path).unwrap_err().to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
-    assert!(
-        err.contains("line 5") && err.contains("Description-md5"),
-        "{err}"
-    );
+    assert_mentions(&err, &["line 5", "Description-md5"]);
 }
 
 // ---------------------------------------------------------------- Handbook
@@ -359,9 +372,7 @@ fn chapter(title: &str, paras: &[&str]) -> String {
 #[test]
 fn handbook_chapters_align_by_position_and_skip_mismatches() {
     let dir = tempfile::tempdir().unwrap();
-    let (en, de) = (dir.path().join("en-US"), dir.path().join("de-DE"));
-    std::fs::create_dir_all(&en).unwrap();
-    std::fs::create_dir_all(&de).unwrap();
+    let [en, de] = make_dirs(dir.path(), ["en-US", "de-DE"]);
     std::fs::write(
         en.join("a.html"),
         chapter(
@@ -451,8 +462,7 @@ fn cleaning_strips_single_accelerators_and_spots_format_only_strings() {
 /// A root in the layout of `EnDeSources::from_root`: 8 catalogs of 12 pairs, 30 DDTP
 /// packages, a two-chapter Handbook.
 fn en_de_root(root: &Path) {
-    let locale = root.join("usr/share/locale/de/LC_MESSAGES");
-    std::fs::create_dir_all(&locale).unwrap();
+    let [locale] = make_dirs(root, ["usr/share/locale/de/LC_MESSAGES"]);
     for c in 0..8 {
         let mut strings = vec![(
             String::new(),
@@ -477,8 +487,7 @@ fn en_de_root(root: &Path) {
         )
         .unwrap();
     }
-    let ddtp = root.join("ddtp");
-    std::fs::create_dir_all(&ddtp).unwrap();
+    let [ddtp] = make_dirs(root, ["ddtp"]);
     let (mut en, mut de) = (String::new(), String::new());
     for p in 0..30 {
         en.push_str(&format!(
@@ -501,12 +510,12 @@ fn en_de_root(root: &Path) {
             "Ein Handbuch-Absatz Nummer",
         ),
     ] {
-        std::fs::create_dir_all(html.join(lang)).unwrap();
+        let [dir] = make_dirs(&html, [lang]);
         for ch in 0..2 {
             let paras: Vec<String> = (0..5).map(|i| format!("{para} {ch}.{i}.")).collect();
             let refs: Vec<&str> = paras.iter().map(String::as_str).collect();
             std::fs::write(
-                html.join(lang).join(format!("ch{ch}.html")),
+                dir.join(format!("ch{ch}.html")),
                 chapter(&format!("{title} {ch}"), &refs),
             )
             .unwrap();
@@ -642,22 +651,17 @@ fn en_de_preparation_is_deterministic_and_holds_out_whole_groups() {
 #[test]
 fn en_de_preparation_without_catalogs_names_the_setup_target() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("usr")).unwrap();
+    make_dirs(dir.path(), ["usr"]);
     let err = prepare_en_de(&EnDeSources::from_root(dir.path()), &dir.path().join("out"))
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("translation-en-de") && err.contains("LC_MESSAGES"),
-        "{err}"
-    );
+    assert_mentions(&err, &["translation-en-de", "LC_MESSAGES"]);
 }
 
 #[test]
 fn en_es_preparation_splits_by_book() {
     let dir = tempfile::tempdir().unwrap();
-    let (kjv, rv) = (dir.path().join("kjv"), dir.path().join("rv"));
-    std::fs::create_dir_all(&kjv).unwrap();
-    std::fs::create_dir_all(&rv).unwrap();
+    let [kjv, rv] = make_dirs(dir.path(), ["kjv", "rv"]);
     let (valid_book, test_book) = (EN_ES_VALID_BOOKS[0], EN_ES_TEST_BOOKS[0]);
     let books = ["Gen", valid_book, test_book];
     for (module, word) in [(&kjv, "verse"), (&rv, "versículo")] {
@@ -703,10 +707,7 @@ fn en_es_preparation_splits_by_book() {
     // A module with another versification (slot count) is refused, naming it.
     write_testament(&rv, "nt", &[vec!["x"]], &[None, None]);
     let err = prepare_en_es(&kjv, &rv, &out).unwrap_err().to_string();
-    assert!(
-        err.contains(&rv.display().to_string()) && err.contains("versification"),
-        "{err}"
-    );
+    assert_mentions(&err, &[&rv.display().to_string(), "versification"]);
 }
 
 #[test]
@@ -715,5 +716,5 @@ fn pair_names_parse_and_unknown_pairs_name_the_flag() {
     assert_eq!("en-de".parse::<Pair>().unwrap(), Pair::EnDe);
     assert_eq!("en-es".parse::<Pair>().unwrap().target(), "es");
     let err = "en-fr".parse::<Pair>().unwrap_err().to_string();
-    assert!(err.contains("--pair") && err.contains("en-fr"), "{err}");
+    assert_mentions(&err, &["--pair", "en-fr"]);
 }
