@@ -38,7 +38,7 @@ pub use diff::Diff;
 pub use error::CompareError;
 pub use problem::Problem;
 pub use report::{Agreement, Report, Row};
-pub use run::{BackendRun, StepValues, Timing, run_backend, run_backend_caught};
+pub use run::{BackendRun, Speed, StepValues, Timing, run_backend, run_backend_caught};
 pub use tolerance::Tolerance;
 
 use mnemo_train::ExperimentConfig;

@@ -2,7 +2,7 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
-use mnemo_data::{Split, StreamBatcher};
+use mnemo_data::{Segment, Split, StreamBatcher};
 use mnemo_models::{Model, ModelConfig};
 use mnemo_train::{ExperimentConfig, FeedbackBackward, OptimConfig};
 
@@ -28,14 +28,8 @@ pub struct Problem {
     pub lr: f64,
     /// How the trainer computes a Feedback model's gradients (`train.feedback_backward`).
     pub backward: FeedbackBackward,
-    /// Rows of the batch.
-    pub batch: usize,
-    /// Tokens per row.
-    pub len: usize,
-    /// Input ids, `[batch, len]` row-major.
-    pub inputs: Vec<u32>,
-    /// Target ids, `[batch, len]` row-major.
-    pub targets: Vec<u32>,
+    /// The batch: the training segment searched out by [`Problem::from_experiment`].
+    pub segment: Segment,
     /// The target id that is not scored.
     pub no_label: u32,
     /// A prompt for the generation benchmark (the first row of the batch).
@@ -111,11 +105,8 @@ impl Problem {
             lr: config.optim.lr_at(1, config.run.steps),
             optim: config.optim.clone(),
             backward: config.train.feedback_backward,
-            batch: segment.batch,
-            len: segment.len,
             prompt: segment.inputs[..segment.len].to_vec(),
-            inputs: segment.inputs,
-            targets: segment.targets,
+            segment,
             no_label: data.vocab.no_label_id(),
             model,
             weights,
@@ -141,8 +132,11 @@ impl Problem {
     /// # Shapes
     /// - output: `[batch, len]`
     pub fn inputs_on(&self, device: &Device) -> Tensor<2, Int> {
-        let ids: Vec<i64> = self.inputs.iter().map(|&id| i64::from(id)).collect();
-        Tensor::from_data(TensorData::new(ids, [self.batch, self.len]), device)
+        let Segment {
+            inputs, batch, len, ..
+        } = &self.segment;
+        let ids: Vec<i64> = inputs.iter().map(|&id| i64::from(id)).collect();
+        Tensor::from_data(TensorData::new(ids, [*batch, *len]), device)
     }
 }
 
@@ -161,10 +155,16 @@ fn without_dropout(config: &ModelConfig) -> Result<ModelConfig, CompareError> {
 mod tests {
     use super::*;
 
+    /// `experiments/smoke/tiny.toml`, the seconds-long config CI runs.
+    const SMOKE: &str = include_str!("../../../experiments/smoke/tiny.toml");
+
+    fn smoke_config() -> ExperimentConfig {
+        ExperimentConfig::from_toml_str(SMOKE).unwrap()
+    }
+
     #[test]
     fn dropout_is_switched_off() {
-        let text = include_str!("../../../experiments/smoke/tiny.toml")
-            .replace("span = 16", "span = 16\ndropout = 0.3");
+        let text = SMOKE.replace("span = 16", "span = 16\ndropout = 0.3");
         let config = ExperimentConfig::from_toml_str(&text).unwrap();
         let original = serde_json::to_value(&config.models["transformer"]).unwrap();
         assert_eq!(original["dropout"], 0.3);
@@ -176,9 +176,7 @@ mod tests {
 
     #[test]
     fn unknown_model_is_named() {
-        let config =
-            ExperimentConfig::from_toml_str(include_str!("../../../experiments/smoke/tiny.toml"))
-                .unwrap();
+        let config = smoke_config();
         let err = Problem::from_experiment(&config, "xl", "cpu").unwrap_err();
         assert!(err.to_string().contains("--model xl"), "{err}");
         assert!(err.to_string().contains("feedback, transformer"), "{err}");
@@ -186,16 +184,15 @@ mod tests {
 
     #[test]
     fn batch_is_a_scored_training_segment() {
-        let config =
-            ExperimentConfig::from_toml_str(include_str!("../../../experiments/smoke/tiny.toml"))
-                .unwrap();
+        let config = smoke_config();
         let p = Problem::from_experiment(&config, "feedback", "cpu").unwrap();
-        assert_eq!((p.batch, p.len), (4, 16));
-        assert_eq!(p.inputs.len(), 64);
-        assert_eq!(p.targets.len(), 64);
-        assert_eq!(p.prompt, p.inputs[..16]);
+        let segment = &p.segment;
+        assert_eq!((segment.batch, segment.len), (4, 16));
+        assert_eq!(segment.inputs.len(), 64);
+        assert_eq!(segment.targets.len(), 64);
+        assert_eq!(p.prompt, segment.inputs[..16]);
         assert!(
-            p.targets.iter().any(|&t| t != p.no_label),
+            segment.targets.iter().any(|&t| t != p.no_label),
             "the batch scores something"
         );
     }

@@ -2,7 +2,7 @@
 use serde::Serialize;
 
 use crate::diff::Diff;
-use crate::run::BackendRun;
+use crate::run::{BackendRun, Speed};
 use crate::tolerance::Tolerance;
 
 /// How one backend's compared step differs from the reference backend's.
@@ -55,10 +55,10 @@ pub struct Row {
     pub backend: String,
     /// What the backend ran on; for a failed backend, why it failed.
     pub device: String,
-    /// Median training-step time in ms.
-    pub step_ms: Option<f64>,
-    /// Generation speed, tokens per second.
-    pub gen_tokens_per_s: Option<f64>,
+    /// Median training-step time and generation speed (fields `step_ms` and
+    /// `gen_tokens_per_s` of the row in JSON).
+    #[serde(flatten)]
+    pub speed: Speed,
     /// Distance from the reference (`None` when the backend failed).
     pub agreement: Option<Agreement>,
     /// Whether it agrees within the tolerance (false when it failed).
@@ -78,8 +78,7 @@ impl Row {
             model: model.to_string(),
             backend: run.backend.clone(),
             device: run.device.clone(),
-            step_ms: run.step_ms,
-            gen_tokens_per_s: run.gen_tokens_per_s,
+            speed: run.speed,
             within_tolerance: agreement.violations(tolerance).is_empty(),
             agreement: Some(agreement),
         }
@@ -91,8 +90,7 @@ impl Row {
             model: model.to_string(),
             backend: backend.to_string(),
             device: format!("FAILED: {reason}"),
-            step_ms: None,
-            gen_tokens_per_s: None,
+            speed: Speed::default(),
             agreement: None,
             within_tolerance: false,
         }
@@ -158,8 +156,8 @@ impl Report {
                 "| {} | {backend} | {} | {} | {} | {diffs} | {verdict} |\n",
                 row.model,
                 row.device.replace('|', "/"),
-                opt(row.step_ms, 1),
-                opt(row.gen_tokens_per_s, 0),
+                opt(row.speed.step_ms, 1),
+                opt(row.speed.gen_tokens_per_s, 0),
             ));
         }
         out
@@ -175,5 +173,21 @@ mod tests {
         assert_eq!(sci(0.0), "0");
         assert_eq!(sci(6.2e-5), "6.2e-5");
         assert_eq!(sci(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn speed_fields_stand_at_the_top_of_a_json_row() {
+        let row = Row {
+            speed: Speed {
+                step_ms: Some(1.5),
+                gen_tokens_per_s: None,
+            },
+            ..Row::failed("feedback", "wgpu", "no adapter")
+        };
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["step_ms"], 1.5);
+        assert!(json["gen_tokens_per_s"].is_null());
+        assert!(json.get("speed").is_none(), "{json}");
+        assert_eq!(json["device"], "FAILED: no adapter");
     }
 }

@@ -64,6 +64,13 @@ pub struct BackendRun {
     pub device: String,
     /// The compared step's values.
     pub values: StepValues,
+    /// Its speed, as far as measured.
+    pub speed: Speed,
+}
+
+/// How fast one backend ran, as far as its [`Timing`] asked to measure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Speed {
     /// Median wall time of a training step (forward, loss, backward, clipping, optimizer
     /// step, synchronised), in milliseconds; `None` without timed steps.
     pub step_ms: Option<f64>,
@@ -94,7 +101,7 @@ pub fn run_backend(
     let mut optimizer = problem.optim.init();
     let (values, mut model) = compared_step(problem, model, &mut optimizer, &device);
 
-    let mut step_ms = None;
+    let mut speed = Speed::default();
     if timing.steps > 0 {
         for _ in 0..timing.warmup {
             model = train_step(problem, model, &mut optimizer, &device, |_, _| {});
@@ -105,9 +112,8 @@ pub fn run_backend(
             model = train_step(problem, model, &mut optimizer, &device, |_, _| {});
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
-        step_ms = Some(median(&mut times));
+        speed.step_ms = Some(median(&mut times));
     }
-    let mut gen_tokens_per_s = None;
     if timing.gen_tokens > 0 {
         let inference = model.valid();
         let plain = device.clone().inner();
@@ -129,14 +135,13 @@ pub fn run_backend(
         let started = Instant::now();
         generate(&inference, &problem.prompt, &config, &plain).map_err(failed)?;
         let tokens = (problem.prompt.len() + timing.gen_tokens) as f64;
-        gen_tokens_per_s = Some(tokens / started.elapsed().as_secs_f64());
+        speed.gen_tokens_per_s = Some(tokens / started.elapsed().as_secs_f64());
     }
     Ok(BackendRun {
         backend: backend.to_string(),
         device: description,
         values,
-        step_ms,
-        gen_tokens_per_s,
+        speed,
     })
 }
 
@@ -205,10 +210,10 @@ fn train_step(
 ) -> Model {
     let batch = LmBatch {
         tokens: problem.inputs_on(device),
-        targets: &problem.targets,
+        targets: &problem.segment.targets,
         no_label: problem.no_label,
     };
-    let state = model.init_state(problem.batch, device);
+    let state = model.init_state(problem.segment.batch, device);
     let out = LmStep::new(problem.backward).run(&model, batch, state);
     inspect(&model, &out);
     let (model, _norm) = apply_update(

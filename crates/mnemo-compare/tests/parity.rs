@@ -104,8 +104,7 @@ fn different_weights_are_caught() {
         let mut two = Problem::from_experiment(&smoke(2), model, REFERENCE).unwrap();
         assert_ne!(one.weights, two.weights);
         // Same batch, other weights.
-        two.inputs = one.inputs.clone();
-        two.targets = one.targets.clone();
+        two.segment = one.segment.clone();
         let a = run_backend(&one, REFERENCE, Timing::NONE).unwrap();
         let b = run_backend(&two, REFERENCE, Timing::NONE).unwrap();
         let agreement = Agreement::between(&b, &a);
