@@ -52,7 +52,7 @@ pub struct PolicyOutput<'a> {
 /// # Shapes
 /// - `obs`: `[T, N, obs_dim]`; `starts`, `actions`, `log_probs`, `values`, `rewards`, `dones`:
 ///   `[T, N]`; all time-major, filled up to [`Rollout::len`] steps.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rollout {
     steps: usize,
     n_envs: usize,

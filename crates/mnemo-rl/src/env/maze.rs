@@ -95,6 +95,7 @@ pub struct Maze {
     agent: Pos,
     heading: Heading,
     elapsed: usize,
+    #[serde(with = "super::rng_serde")]
     rng: ChaCha8Rng,
 }
 

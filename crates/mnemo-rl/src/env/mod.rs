@@ -15,6 +15,7 @@ mod config;
 mod episode;
 mod grid;
 mod maze;
+mod rng_serde;
 mod tmaze;
 mod vec_env;
 

@@ -102,6 +102,7 @@ pub struct TMaze {
     /// The arm the agent turned into, once it has.
     turned: Option<Heading>,
     done: bool,
+    #[serde(with = "super::rng_serde")]
     rng: ChaCha8Rng,
 }
 

@@ -10,10 +10,10 @@ use super::{Env, EpisodeInfo, ObsTokens};
 
 /// Copies at or above which [`VecEnv::step`] uses rayon (measured: below it, thread hand-off
 /// costs more than the environments' work; see docs/performance.md).
-pub const DEFAULT_PARALLEL_THRESHOLD: usize = 64;
+pub const DEFAULT_PARALLEL_THRESHOLD: usize = 1024;
 
 /// Rows per rayon task (keeps tasks large enough to amortise scheduling).
-const MIN_ROWS_PER_TASK: usize = 32;
+const MIN_ROWS_PER_TASK: usize = 64;
 
 /// One copy with its running episode statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
