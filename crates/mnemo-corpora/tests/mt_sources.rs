@@ -13,6 +13,7 @@ use mnemo_corpora::{
     read_mo, read_translation_index, read_ztext, sword,
 };
 use mnemo_data::DataError;
+use mnemo_data::translation::read_lines;
 
 // ---------------------------------------------------------------- gettext .mo
 
@@ -523,12 +524,9 @@ fn en_de_root(root: &Path) {
     }
 }
 
+/// The lines of a prepared corpus file, read as the translation data loader reads them.
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
+    read_lines(path).unwrap()
 }
 
 #[test]

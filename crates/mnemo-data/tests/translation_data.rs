@@ -7,7 +7,7 @@ use std::path::Path;
 use mnemo_data::Split;
 use mnemo_data::translation::{
     EncodedPair, PairBatch, PairBatcher, ParallelConfig, SubwordTokenizer, TranslationData,
-    drop_long_pairs, read_parallel, truncate_pairs,
+    drop_long_pairs, read_lines, read_parallel, truncate_pairs,
 };
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -53,6 +53,17 @@ fn plain_files_pair_line_by_line() {
             ("Open the file.".to_string(), "Öffne die Datei.".to_string()),
         ]
     );
+}
+
+#[test]
+fn read_lines_reads_a_plain_side_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "hyp.txt", b"one\r\n\ntwo\n");
+    let lines = read_lines(&dir.path().join("hyp.txt")).unwrap();
+    assert_eq!(lines, ["one", "", "two"]);
+    let missing = dir.path().join("nope.txt");
+    let err = read_lines(&missing).unwrap_err().to_string();
+    assert_mentions(&err, &["data.dir", "nope.txt"]);
 }
 
 #[test]

@@ -37,5 +37,7 @@ pub use length_batching::{
     BatchPosition, EncodedPair, LengthFiltered, PairBatch, PairBatcher, drop_long_pairs,
     truncate_pairs,
 };
-pub use parallel::{ParallelConfig, parallel_file, read_parallel, sample_pairs, split_name};
+pub use parallel::{
+    ParallelConfig, parallel_file, read_lines, read_parallel, sample_pairs, split_name,
+};
 pub use subword::SubwordTokenizer;

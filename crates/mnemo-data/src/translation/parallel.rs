@@ -181,6 +181,17 @@ pub fn read_parallel(
     Ok(src_lines.into_iter().zip(tgt_lines).collect())
 }
 
+/// The lines of a one-sentence-per-line text file (a side of parallel text, or a file of
+/// translations), read as [`read_parallel`] reads a plain file: a trailing `\r` removed, no
+/// extra line after the final newline.
+///
+/// Errors ([`DataError::File`] with field `data.dir`) name the file, and the line that is not
+/// UTF-8.
+pub fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io("data.dir", path, &e))?;
+    utf8_lines(path, &bytes)
+}
+
 /// Reads one side: the plain file, else the `.sgm` file; returns the path read and its lines.
 fn read_side(dir: &Path, split: Split, lang: &str) -> Result<(PathBuf, Vec<String>), DataError> {
     let plain = parallel_file(dir, split, lang);
