@@ -7,41 +7,13 @@ use std::arch::x86_64::*;
 const VECS: usize = 3;
 /// Columns per panel.
 const P: usize = 8 * VECS;
-/// Rows per block.
-const ROWS: usize = 4;
 
-/// `out = x · M` for `M` packed in `[k, 24]` panels.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA; `x` holds `rows·k` values, `out` `rows·n`, `panels`
-/// `⌈n/24⌉·k·24`.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn matmul(
-    x: &[f32],
-    panels: &[f32],
-    out: &mut [f32],
-    rows: usize,
-    k: usize,
-    n: usize,
-) {
-    debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
-    let mut r0 = 0;
-    while r0 < rows {
-        let r = (rows - r0).min(ROWS);
-        let xs = &x[r0 * k..(r0 + r) * k];
-        let os = &mut out[r0 * n..(r0 + r) * n];
-        // SAFETY: the caller's guarantees, restricted to rows r0..r0+r.
-        unsafe {
-            match r {
-                4 => block::<4>(xs, panels, os, k, n),
-                3 => block::<3>(xs, panels, os, k, n),
-                2 => block::<2>(xs, panels, os, k, n),
-                _ => block::<1>(xs, panels, os, k, n),
-            }
-        }
-        r0 += r;
-    }
-}
+crate::row_blocks::row_blocked_matmul!(
+    "avx2,fma",
+    "`out = x · M` for `M` packed in `[k, 24]` panels, in blocks of up to 4 rows.",
+    "The CPU supports AVX2 and FMA;",
+    [4, 3, 2]
+);
 
 /// `R` rows of `out = x · M`.
 ///

@@ -5,45 +5,13 @@ use std::arch::x86_64::*;
 
 /// Columns per panel (two 16-lane vectors).
 const P: usize = 32;
-/// Rows per block.
-const ROWS: usize = 8;
 
-/// `out = x · M` for `M` packed in `[k, 32]` panels.
-///
-/// # Safety
-/// The CPU supports AVX-512F; `x` holds `rows·k` values, `out` `rows·n`, `panels`
-/// `⌈n/32⌉·k·32`.
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn matmul(
-    x: &[f32],
-    panels: &[f32],
-    out: &mut [f32],
-    rows: usize,
-    k: usize,
-    n: usize,
-) {
-    debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
-    let mut r0 = 0;
-    while r0 < rows {
-        let r = (rows - r0).min(ROWS);
-        let xs = &x[r0 * k..(r0 + r) * k];
-        let os = &mut out[r0 * n..(r0 + r) * n];
-        // SAFETY: the caller's guarantees, restricted to rows r0..r0+r.
-        unsafe {
-            match r {
-                8 => block::<8>(xs, panels, os, k, n),
-                7 => block::<7>(xs, panels, os, k, n),
-                6 => block::<6>(xs, panels, os, k, n),
-                5 => block::<5>(xs, panels, os, k, n),
-                4 => block::<4>(xs, panels, os, k, n),
-                3 => block::<3>(xs, panels, os, k, n),
-                2 => block::<2>(xs, panels, os, k, n),
-                _ => block::<1>(xs, panels, os, k, n),
-            }
-        }
-        r0 += r;
-    }
-}
+crate::row_blocks::row_blocked_matmul!(
+    "avx512f",
+    "`out = x · M` for `M` packed in `[k, 32]` panels, in blocks of up to 8 rows.",
+    "The CPU supports AVX-512F;",
+    [8, 7, 6, 5, 4, 3, 2]
+);
 
 /// The lane mask for `width` (0..=16) valid columns.
 fn mask(width: usize) -> __mmask16 {

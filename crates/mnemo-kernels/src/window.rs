@@ -7,9 +7,9 @@
 //! the window uses `pos[j]`). Scores `s_j = (q·k_j + q·p_j) · scale`, `a = softmax(s)`,
 //! `o = Σ_j a_j v_j`.
 //!
-//! The loops are plain safe Rust, compiled once per instruction set (`#[target_feature]`
-//! wrappers chosen by the caller's [`Isa`](crate::Isa)) so that they vectorise with
-//! AVX-512 or AVX2 where the CPU has it.
+//! The loops are plain safe Rust, each a [`Kernel`] compiled once per instruction set by
+//! [`on_isa`] (`#[target_feature]` wrappers chosen by the caller's [`Isa`](crate::Isa)) so that
+//! they vectorise with AVX-512 or AVX2 where the CPU has it.
 
 /// Sizes of a window of keys/values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,18 @@ pub struct Window<'a> {
     pub pos: &'a [f32],
 }
 
-impl Window<'_> {
+impl<'a> Window<'a> {
+    /// The keys and the values of row `i`'s window, `[S, Dh]` each (slot `j` at `j·Dh`).
+    #[inline(always)]
+    fn row(&self, i: usize) -> (&'a [f32], &'a [f32]) {
+        let WindowShape {
+            slots, span, dh, ..
+        } = self.shape;
+        let base = (i * slots + self.start) * dh;
+        let end = base + span * dh;
+        (&self.keys[base..end], &self.values[base..end])
+    }
+
     fn check(&self, q: &[f32], probs: &[f32]) {
         let WindowShape {
             rows,
@@ -78,11 +89,6 @@ impl Window<'_> {
             "positions must hold span·dh values"
         );
         assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
-        assert!(
-            self.isa.supported(),
-            "this CPU does not support {:?}",
-            self.isa
-        );
     }
 }
 
@@ -126,7 +132,7 @@ impl Dots for Generic {
     }
 }
 
-/// AVX-512F dot products; only instantiated inside the `*_avx512` wrappers.
+/// AVX-512F dot products; only instantiated inside [`run_avx512`].
 #[cfg(target_arch = "x86_64")]
 struct Avx512;
 
@@ -134,7 +140,7 @@ struct Avx512;
 impl Dots for Avx512 {
     #[inline(always)]
     fn dot(a: &[f32], b: &[f32]) -> f32 {
-        // SAFETY: `Avx512` is only used by the `*_avx512` functions, which run only after
+        // SAFETY: `Avx512` is only used by `run_avx512`, which runs only after
         // `Isa::supported` found AVX-512F.
         unsafe { dot_sum_avx512(a, b, None) }
     }
@@ -226,6 +232,43 @@ fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
     }
 }
 
+/// A kernel's loops over its arguments, generic over the dot products; [`on_isa`] compiles
+/// them once per instruction set.
+trait Kernel {
+    /// Run the loops with the dot products `D` (inlined into the `#[target_feature]` wrapper).
+    fn run<D: Dots>(self);
+}
+
+/// Run `kernel` compiled for `isa`: AVX-512F with its dot products, AVX2 + FMA with the
+/// generic ones auto-vectorised, or plain Rust.
+///
+/// # Panics
+/// If the CPU does not support `isa`.
+fn on_isa(isa: crate::Isa, kernel: impl Kernel) {
+    assert!(isa.supported(), "this CPU does not support {isa:?}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
+        crate::Isa::Avx512 => unsafe { run_avx512(kernel) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
+        crate::Isa::Avx2 => unsafe { run_avx2(kernel) },
+        _ => kernel.run::<Generic>(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn run_avx512(kernel: impl Kernel) {
+    kernel.run::<Avx512>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2(kernel: impl Kernel) {
+    kernel.run::<Generic>()
+}
+
 /// Forward: writes the attention probabilities and outputs.
 ///
 /// # Shapes
@@ -237,58 +280,44 @@ fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
 pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
     w.check(q, probs);
     assert_eq!(out.len(), q.len(), "out must hold rows·dh values");
-    match w.isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` found AVX-512F on this CPU.
-        crate::Isa::Avx512 => unsafe { attend_avx512(w, q, probs, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` found AVX2 and FMA on this CPU.
-        crate::Isa::Avx2 => unsafe { attend_avx2(w, q, probs, out) },
-        _ => attend::<Generic>(w, q, probs, out),
-    }
+    on_isa(w.isa, Attend { w, q, probs, out });
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn attend_avx512(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    attend::<Avx512>(w, q, probs, out)
+/// The forward loops' arguments, as [`window_attend`] takes them.
+struct Attend<'a, 'w> {
+    w: &'a Window<'w>,
+    q: &'a [f32],
+    probs: &'a mut [f32],
+    out: &'a mut [f32],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn attend_avx2(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    attend::<Generic>(w, q, probs, out)
-}
-
-#[inline(always)]
-fn attend<D: Dots>(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = w.shape;
-    for i in 0..rows {
-        let qi = &q[i * dh..(i + 1) * dh];
-        let base = (i * slots + w.start) * dh;
-        let a = &mut probs[i * span..(i + 1) * span];
-        let mut max = f32::NEG_INFINITY;
-        for (j, aj) in a.iter_mut().enumerate() {
-            let k = &w.keys[base + j * dh..base + (j + 1) * dh];
-            let p = &w.pos[j * dh..(j + 1) * dh];
-            *aj = D::dot_sum(qi, k, p) * w.scale;
-            max = max.max(*aj);
-        }
-        let mut sum = 0.0;
-        for aj in a.iter_mut() {
-            *aj = (*aj - max).exp();
-            sum += *aj;
-        }
-        let o = &mut out[i * dh..(i + 1) * dh];
-        o.fill(0.0);
-        for (j, aj) in a.iter_mut().enumerate() {
-            *aj /= sum;
-            axpy(o, *aj, &w.values[base + j * dh..base + (j + 1) * dh]);
+impl Kernel for Attend<'_, '_> {
+    #[inline(always)]
+    fn run<D: Dots>(self) {
+        let Attend { w, q, probs, out } = self;
+        let WindowShape { rows, span, dh, .. } = w.shape;
+        for i in 0..rows {
+            let (keys, values) = w.row(i);
+            let qi = &q[i * dh..(i + 1) * dh];
+            let a = &mut probs[i * span..(i + 1) * span];
+            let mut max = f32::NEG_INFINITY;
+            for (j, aj) in a.iter_mut().enumerate() {
+                let k = &keys[j * dh..(j + 1) * dh];
+                let p = &w.pos[j * dh..(j + 1) * dh];
+                *aj = D::dot_sum(qi, k, p) * w.scale;
+                max = max.max(*aj);
+            }
+            let mut sum = 0.0;
+            for aj in a.iter_mut() {
+                *aj = (*aj - max).exp();
+                sum += *aj;
+            }
+            let o = &mut out[i * dh..(i + 1) * dh];
+            o.fill(0.0);
+            for (j, aj) in a.iter_mut().enumerate() {
+                *aj /= sum;
+                axpy(o, *aj, &values[j * dh..(j + 1) * dh]);
+            }
         }
     }
 }
@@ -321,60 +350,43 @@ pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: Windo
         rows * span,
         "dscores must hold rows·span values"
     );
-    match w.isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` found AVX-512F on this CPU.
-        crate::Isa::Avx512 => unsafe { backward_avx512(w, probs, d_out, g) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `check` found AVX2 and FMA on this CPU.
-        crate::Isa::Avx2 => unsafe { backward_avx2(w, probs, d_out, g) },
-        _ => backward::<Generic>(w, probs, d_out, g),
-    }
+    on_isa(w.isa, Backward { w, probs, d_out, g });
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn backward_avx512(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    backward::<Avx512>(w, probs, d_out, g)
+/// The backward loops' arguments, as [`window_attend_backward`] takes them.
+struct Backward<'a, 'w> {
+    w: &'a Window<'w>,
+    probs: &'a [f32],
+    d_out: &'a [f32],
+    g: WindowGrads<'a>,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn backward_avx2(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    backward::<Generic>(w, probs, d_out, g)
-}
-
-#[inline(always)]
-fn backward<D: Dots>(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = w.shape;
-    for i in 0..rows {
-        let doi = &d_out[i * dh..(i + 1) * dh];
-        let base = (i * slots + w.start) * dh;
-        let a = &probs[i * span..(i + 1) * span];
-        let ds = &mut g.dscores[i * span..(i + 1) * span];
-        // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
-        let mut weighted = 0.0;
-        for (j, dsj) in ds.iter_mut().enumerate() {
-            *dsj = D::dot(doi, &w.values[base + j * dh..base + (j + 1) * dh]);
-            weighted += a[j] * *dsj;
-        }
-        for (dsj, aj) in ds.iter_mut().zip(a) {
-            *dsj = aj * (*dsj - weighted) * w.scale;
-        }
-        let dqi = &mut g.dq[i * dh..(i + 1) * dh];
-        dqi.fill(0.0);
-        for (j, &dsj) in ds.iter().enumerate() {
-            let (k, p) = (
-                &w.keys[base + j * dh..base + (j + 1) * dh],
-                &w.pos[j * dh..(j + 1) * dh],
-            );
-            for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
-                *d += dsj * (k + p);
+impl Kernel for Backward<'_, '_> {
+    #[inline(always)]
+    fn run<D: Dots>(self) {
+        let Backward { w, probs, d_out, g } = self;
+        let WindowShape { rows, span, dh, .. } = w.shape;
+        for i in 0..rows {
+            let (keys, values) = w.row(i);
+            let doi = &d_out[i * dh..(i + 1) * dh];
+            let a = &probs[i * span..(i + 1) * span];
+            let ds = &mut g.dscores[i * span..(i + 1) * span];
+            // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
+            let mut weighted = 0.0;
+            for (j, dsj) in ds.iter_mut().enumerate() {
+                *dsj = D::dot(doi, &values[j * dh..(j + 1) * dh]);
+                weighted += a[j] * *dsj;
+            }
+            for (dsj, aj) in ds.iter_mut().zip(a) {
+                *dsj = aj * (*dsj - weighted) * w.scale;
+            }
+            let dqi = &mut g.dq[i * dh..(i + 1) * dh];
+            dqi.fill(0.0);
+            for (j, &dsj) in ds.iter().enumerate() {
+                let (k, p) = (&keys[j * dh..(j + 1) * dh], &w.pos[j * dh..(j + 1) * dh]);
+                for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
+                    *d += dsj * (k + p);
+                }
             }
         }
     }
@@ -393,7 +405,8 @@ pub struct WindowTerm<'a> {
     pub vec: &'a [f32],
 }
 
-fn check_terms(shape: WindowShape, terms: &[WindowTerm]) {
+/// Checks the terms and the `[I, slots, Dh]` buffer they are added to.
+fn check_terms(shape: WindowShape, terms: &[WindowTerm], buf: &[f32]) {
     let WindowShape {
         rows,
         slots,
@@ -414,6 +427,11 @@ fn check_terms(shape: WindowShape, terms: &[WindowTerm]) {
         );
         assert_eq!(t.vec.len(), rows * dh, "vectors must hold rows·dh values");
     }
+    assert_eq!(
+        buf.len(),
+        rows * slots * dh,
+        "the buffer must hold rows·slots·dh values"
+    );
 }
 
 /// Add every term to `buf`, visiting each slot of each row once for all terms (the terms of
@@ -430,63 +448,55 @@ pub fn window_accumulate(
     terms: &[WindowTerm],
     buf: &mut [f32],
 ) {
-    check_terms(shape, terms);
-    assert_eq!(
-        buf.len(),
-        shape.rows * shape.slots * shape.dh,
-        "the buffer must hold rows·slots·dh values"
-    );
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX-512F on this CPU.
-        crate::Isa::Avx512 => unsafe { accumulate_avx512(shape, terms, buf) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX2 and FMA on this CPU.
-        crate::Isa::Avx2 => unsafe { accumulate_avx2(shape, terms, buf) },
-        _ => accumulate(shape, terms, buf),
+    check_terms(shape, terms, buf);
+    on_isa(isa, Accumulate { shape, terms, buf });
+}
+
+/// The accumulation loops' arguments, as [`window_accumulate`] takes them.
+struct Accumulate<'a, 't> {
+    shape: WindowShape,
+    terms: &'a [WindowTerm<'t>],
+    buf: &'a mut [f32],
+}
+
+impl Kernel for Accumulate<'_, '_> {
+    /// No dot products: only the `axpy` loops, vectorised for the instruction set.
+    #[inline(always)]
+    fn run<D: Dots>(self) {
+        let Accumulate { shape, terms, buf } = self;
+        let WindowShape {
+            rows,
+            slots,
+            span,
+            dh,
+        } = shape;
+        let Some(lo) = terms.iter().map(|t| t.start).min() else {
+            return;
+        };
+        let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
+        for i in 0..rows {
+            for slot in lo..hi {
+                let at = (i * slots + slot) * dh;
+                add_terms(&mut buf[at..at + dh], terms, span, i, slot);
+            }
+        }
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn accumulate_avx512(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
-    accumulate(shape, terms, buf)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn accumulate_avx2(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
-    accumulate(shape, terms, buf)
-}
-
+/// `dst += Σ_t coeff_t[i, slot - start_t] · vec_t[i]` over the terms whose window holds
+/// `slot`: one slot of one row of a key or value gradient.
 #[inline(always)]
-fn accumulate(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = shape;
-    let Some(lo) = terms.iter().map(|t| t.start).min() else {
-        return;
-    };
-    let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
-    for i in 0..rows {
-        for slot in lo..hi {
-            let at = (i * slots + slot) * dh;
-            let dst = &mut buf[at..at + dh];
-            for t in terms
-                .iter()
-                .filter(|t| (t.start..t.start + span).contains(&slot))
-            {
-                axpy(
-                    dst,
-                    t.coeff[i * span + slot - t.start],
-                    &t.vec[i * dh..(i + 1) * dh],
-                );
-            }
-        }
+fn add_terms(dst: &mut [f32], terms: &[WindowTerm], span: usize, i: usize, slot: usize) {
+    let dh = dst.len();
+    for t in terms
+        .iter()
+        .filter(|t| (t.start..t.start + span).contains(&slot))
+    {
+        axpy(
+            dst,
+            t.coeff[i * span + slot - t.start],
+            &t.vec[i * dh..(i + 1) * dh],
+        );
     }
 }
 
@@ -499,7 +509,7 @@ fn accumulate(shape: WindowShape, terms: &[WindowTerm], buf: &mut [f32]) {
 /// # Panics
 /// If a length does not match `shape`, a window leaves the buffer, or `slot >= slots`.
 pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &[f32]) -> Vec<f32> {
-    check_terms(shape, terms);
+    check_terms(shape, terms, buf);
     let WindowShape {
         rows,
         slots,
@@ -507,26 +517,11 @@ pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &
         dh,
     } = shape;
     assert!(slot < slots, "slot {slot} outside {slots} slots");
-    assert_eq!(
-        buf.len(),
-        rows * slots * dh,
-        "the buffer must hold rows·slots·dh values"
-    );
     let mut out = Vec::with_capacity(rows * dh);
     for i in 0..rows {
         let at = (i * slots + slot) * dh;
         out.extend_from_slice(&buf[at..at + dh]);
-        let dst = &mut out[i * dh..(i + 1) * dh];
-        for t in terms
-            .iter()
-            .filter(|t| (t.start..t.start + span).contains(&slot))
-        {
-            axpy(
-                dst,
-                t.coeff[i * span + slot - t.start],
-                &t.vec[i * dh..(i + 1) * dh],
-            );
-        }
+        add_terms(&mut out[i * dh..(i + 1) * dh], terms, span, i, slot);
     }
     out
 }

@@ -2,19 +2,19 @@
 //! hit full blocks, partial row blocks, masked/scalar column tails and k = 1.
 mod common;
 
-use common::values;
+use common::{supported_isas, values};
 use mnemo_kernels::{Isa, PackedMatrix, matmul_rows};
 
-fn matmul_rows_with(
-    isa: Isa,
-    x: &[f32],
-    w: &[f32],
-    out: &mut [f32],
-    rows: usize,
-    k: usize,
-    n: usize,
-) {
-    PackedMatrix::with_isa(isa, w, k, n).matmul(x, out, rows)
+/// Deterministic `x` `[rows, k]` and `w` `[k, n]`.
+fn operands(rows: usize, k: usize, n: usize, seeds: (u64, u64)) -> (Vec<f32>, Vec<f32>) {
+    (values(rows * k, seeds.0), values(k * n, seeds.1))
+}
+
+/// `x · w` on `isa`, into an output poisoned with NaN (the kernel must overwrite every element).
+fn product(isa: Isa, x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![f32::NAN; rows * n];
+    PackedMatrix::with_isa(isa, w, k, n).matmul(x, &mut out, rows);
+    out
 }
 
 fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> {
@@ -31,22 +31,17 @@ fn reference(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> Vec<f64> 
 
 #[test]
 fn every_supported_path_matches_the_reference() {
-    let isas: Vec<Isa> = [Isa::Avx512, Isa::Avx2, Isa::Portable]
-        .into_iter()
-        .filter(|i| i.supported())
-        .collect();
+    let isas = supported_isas();
     assert!(isas.contains(&Isa::Portable));
     let mut checked = 0;
     for rows in [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17] {
         for k in [1, 7, 64, 257] {
             for n in [1, 5, 8, 15, 16, 17, 24, 31, 32, 33, 48, 56, 100, 256] {
-                let x = values(rows * k, (rows * 1000 + k) as u64);
-                let w = values(k * n, (k * 1000 + n) as u64);
+                let seeds = ((rows * 1000 + k) as u64, (k * 1000 + n) as u64);
+                let (x, w) = operands(rows, k, n, seeds);
                 let want = reference(&x, &w, rows, k, n);
                 for &isa in &isas {
-                    // Poison the output: the kernel must overwrite every element.
-                    let mut out = vec![f32::NAN; rows * n];
-                    matmul_rows_with(isa, &x, &w, &mut out, rows, k, n);
+                    let out = product(isa, &x, &w, rows, k, n);
                     for (i, (&got, &want)) in out.iter().zip(&want).enumerate() {
                         let tol = 1e-5 * (k as f64).sqrt() * (1.0 + want.abs());
                         assert!(
@@ -66,16 +61,10 @@ fn every_supported_path_matches_the_reference() {
 fn paths_agree_bit_for_bit_where_both_use_fma() {
     // All paths sum k ascending with one fused multiply-add per term, so they agree exactly.
     let (rows, k, n) = (8, 300, 100);
-    let x = values(rows * k, 1);
-    let w = values(k * n, 2);
-    let mut portable = vec![0.0; rows * n];
-    matmul_rows_with(Isa::Portable, &x, &w, &mut portable, rows, k, n);
-    for isa in [Isa::Avx512, Isa::Avx2]
-        .into_iter()
-        .filter(|i| i.supported())
-    {
-        let mut out = vec![0.0; rows * n];
-        matmul_rows_with(isa, &x, &w, &mut out, rows, k, n);
+    let (x, w) = operands(rows, k, n, (1, 2));
+    let portable = product(Isa::Portable, &x, &w, rows, k, n);
+    for isa in supported_isas() {
+        let out = product(isa, &x, &w, rows, k, n);
         assert_eq!(out, portable, "{isa:?} differs from the portable path");
     }
 }
@@ -83,13 +72,10 @@ fn paths_agree_bit_for_bit_where_both_use_fma() {
 #[test]
 fn the_default_path_is_the_detected_one() {
     let (rows, k, n) = (3, 20, 40);
-    let x = values(rows * k, 3);
-    let w = values(k * n, 4);
+    let (x, w) = operands(rows, k, n, (3, 4));
     let mut a = vec![0.0; rows * n];
-    let mut b = vec![0.0; rows * n];
     matmul_rows(&x, &w, &mut a, rows, k, n);
-    matmul_rows_with(Isa::detect(), &x, &w, &mut b, rows, k, n);
-    assert_eq!(a, b);
+    assert_eq!(a, product(Isa::detect(), &x, &w, rows, k, n));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! finite differences of the forward.
 mod common;
 
-use common::values;
+use common::{supported_isas, values};
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
     window_attend_backward, window_slot,
@@ -16,6 +16,11 @@ const SHAPE: WindowShape = WindowShape {
     dh: 20,
 };
 const START: usize = 3;
+
+/// The sizes of [`SHAPE`]: `(I, slots, S, Dh)`.
+fn sizes() -> (usize, usize, usize, usize) {
+    (SHAPE.rows, SHAPE.slots, SHAPE.span, SHAPE.dh)
+}
 const SCALE: f32 = 0.5;
 
 struct Inputs {
@@ -39,21 +44,8 @@ impl Inputs {
     }
 }
 
-/// The instruction sets this CPU runs (each test checks every one).
-fn isas() -> Vec<Isa> {
-    [Isa::Avx512, Isa::Avx2, Isa::Portable]
-        .into_iter()
-        .filter(|i| i.supported())
-        .collect()
-}
-
 fn inputs() -> Inputs {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = SHAPE;
+    let (rows, slots, span, dh) = sizes();
     Inputs {
         q: values(rows * dh, 1),
         k: values(rows * slots * dh, 2),
@@ -64,12 +56,7 @@ fn inputs() -> Inputs {
 
 /// Loss `Σ out ⊙ probe` in f64 by the definition.
 fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = SHAPE;
+    let (rows, slots, span, dh) = sizes();
     let mut out = vec![0.0f64; rows * dh];
     for i in 0..rows {
         let s: Vec<f64> = (0..span)
@@ -98,9 +85,7 @@ fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
 
 #[test]
 fn forward_matches_the_definition() {
-    for isa in isas() {
-        forward_on(isa);
-    }
+    supported_isas().into_iter().for_each(forward_on);
 }
 
 fn forward_on(isa: Isa) {
@@ -120,19 +105,12 @@ fn forward_on(isa: Isa) {
 
 #[test]
 fn backward_matches_finite_differences() {
-    for isa in isas() {
-        backward_on(isa);
-    }
+    supported_isas().into_iter().for_each(backward_on);
 }
 
 fn backward_on(isa: Isa) {
     let x = inputs();
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = SHAPE;
+    let (rows, slots, span, dh) = sizes();
     let probe = values(rows * dh, 5);
     let mut probs = vec![0.0; rows * span];
     let mut out = vec![0.0; rows * dh];
@@ -228,12 +206,7 @@ fn a_window_past_the_buffer_is_refused() {
 
 #[test]
 fn terms_of_several_windows_accumulate_like_the_definition() {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = SHAPE;
+    let (rows, slots, span, dh) = sizes();
     let starts = [0, 2, 3, 4];
     let coeffs: Vec<Vec<f32>> = (0..starts.len())
         .map(|n| values(rows * span, 10 + n as u64))
@@ -260,7 +233,7 @@ fn terms_of_several_windows_accumulate_like_the_definition() {
             }
         }
     }
-    for isa in isas() {
+    for isa in supported_isas() {
         let mut buf = base.clone();
         window_accumulate(isa, SHAPE, &terms, &mut buf);
         for (g, w) in buf.iter().zip(&want) {
