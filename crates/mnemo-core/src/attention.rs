@@ -1,12 +1,13 @@
 //! Multi-head attention over an explicit key/value window, and causal self-attention with
 //! relative positions and a span limit.
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 
 use crate::heads::{merge_heads, split_heads};
 use crate::kv_cache::KvCache;
+use crate::projections::projections;
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
 /// Value used for masked scores (finite, so a fully masked row cannot produce NaN).
@@ -60,28 +61,43 @@ pub struct CausalSelfAttentionConfig {
 }
 
 impl CausalSelfAttentionConfig {
+    /// Width D, H heads and span S, without dropout and with the default output-projection
+    /// init.
+    pub fn new(d_model: usize, n_heads: usize, span: usize) -> Self {
+        Self {
+            d_model,
+            n_heads,
+            span,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+    }
+
     /// Build the module.
+    ///
+    /// # Panics
+    /// If `d_model` is not divisible by `n_heads`.
     pub fn init(&self, device: &Device) -> CausalSelfAttention {
-        assert!(
-            self.d_model.is_multiple_of(self.n_heads),
-            "d_model {} is not divisible by n_heads {}",
+        let p = projections(
             self.d_model,
-            self.n_heads
+            self.n_heads,
+            self.dropout,
+            self.out_init_scale,
+            device,
         );
-        let d = self.d_model;
+        let positions = RelativePositionsConfig {
+            span: self.span,
+            d_head: self.d_model / p.n_heads,
+            min_distance: 0,
+        };
         CausalSelfAttention {
-            query: LinearConfig::new(d, d).init(device),
-            key: LinearConfig::new(d, d).init(device),
-            value: LinearConfig::new(d, d).init(device),
-            output: scaled_linear(d, d, self.out_init_scale, device),
-            positions: RelativePositionsConfig {
-                span: self.span,
-                d_head: d / self.n_heads,
-                min_distance: 0,
-            }
-            .init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            n_heads: self.n_heads,
+            query: p.query,
+            key: p.key,
+            value: p.value,
+            output: p.output,
+            positions: positions.init(device),
+            dropout: p.dropout,
+            n_heads: p.n_heads,
         }
     }
 }

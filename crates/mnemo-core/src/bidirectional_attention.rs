@@ -6,11 +6,12 @@
 //! signed distance, shared across heads, as the causal blocks do), so distances beyond the span
 //! S share the outermost vector (Shaw et al., 2018, clip the same way).
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, Initializer, Linear};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::attention::{attend, scaled_linear};
+use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
+use crate::projections::projections;
 
 /// Configuration of a [`BidirectionalSelfAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,26 +30,29 @@ pub struct BidirectionalSelfAttentionConfig {
 
 impl BidirectionalSelfAttentionConfig {
     /// Build the module (position table initialised `N(0, 1/Dh)`).
+    ///
+    /// # Panics
+    /// If `d_model` is not divisible by `n_heads` or `span` is 0.
     pub fn init(&self, device: &Device) -> BidirectionalSelfAttention {
-        assert!(
-            self.d_model.is_multiple_of(self.n_heads) && self.span >= 1,
-            "d_model {} must be divisible by n_heads {} and span {} >= 1",
+        assert!(self.span >= 1, "span {} must be >= 1", self.span);
+        let p = projections(
             self.d_model,
             self.n_heads,
-            self.span
+            self.dropout,
+            self.out_init_scale,
+            device,
         );
-        let d = self.d_model;
-        let d_head = d / self.n_heads;
+        let d_head = self.d_model / p.n_heads;
         let std = 1.0 / (d_head as f64).sqrt();
         BidirectionalSelfAttention {
-            query: LinearConfig::new(d, d).init(device),
-            key: LinearConfig::new(d, d).init(device),
-            value: LinearConfig::new(d, d).init(device),
-            output: scaled_linear(d, d, self.out_init_scale, device),
+            query: p.query,
+            key: p.key,
+            value: p.value,
+            output: p.output,
             positions: Initializer::Normal { mean: 0.0, std }
                 .init([2 * self.span - 1, d_head], device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            n_heads: self.n_heads,
+            dropout: p.dropout,
+            n_heads: p.n_heads,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! Multi-head cross-attention: queries from one sequence, keys and values from another (the
 //! encoder output of an encoder-decoder), with a key padding mask and no positions.
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, Linear};
 use burn::tensor::{Bool, Device, Tensor};
 
-use crate::attention::{attend, scaled_linear};
+use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
+use crate::projections::projections;
 use crate::residual::Residual;
 
 /// Configuration of a [`CrossAttention`].
@@ -22,23 +23,28 @@ pub struct CrossAttentionConfig {
 }
 
 impl CrossAttentionConfig {
-    /// Build the module.
-    pub fn init(&self, device: &Device) -> CrossAttention {
-        assert!(
-            self.d_model.is_multiple_of(self.n_heads),
-            "d_model {} is not divisible by n_heads {}",
-            self.d_model,
-            self.n_heads
-        );
-        let d = self.d_model;
-        CrossAttention {
-            query: LinearConfig::new(d, d).init(device),
-            key: LinearConfig::new(d, d).init(device),
-            value: LinearConfig::new(d, d).init(device),
-            output: scaled_linear(d, d, self.out_init_scale, device),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            n_heads: self.n_heads,
+    /// Width D and H heads, without dropout and with the default output-projection init.
+    pub fn new(d_model: usize, n_heads: usize) -> Self {
+        Self {
+            d_model,
+            n_heads,
+            dropout: 0.0,
+            out_init_scale: 1.0,
         }
+    }
+
+    /// Build the module.
+    ///
+    /// # Panics
+    /// If `d_model` is not divisible by `n_heads`.
+    pub fn init(&self, device: &Device) -> CrossAttention {
+        projections(
+            self.d_model,
+            self.n_heads,
+            self.dropout,
+            self.out_init_scale,
+            device,
+        )
     }
 }
 
@@ -135,13 +141,7 @@ mod tests {
     #[test]
     fn padded_keys_are_ignored() {
         let device = mnemo_backend::test_device();
-        let attn = CrossAttentionConfig {
-            d_model: 8,
-            n_heads: 2,
-            dropout: 0.0,
-            out_init_scale: 1.0,
-        }
-        .init(&device);
+        let attn = CrossAttentionConfig::new(8, 2).init(&device);
         let x = Tensor::<3>::random([1, 3, 8], Distribution::Normal(0.0, 1.0), &device);
         let memory = Tensor::<3>::random([1, 4, 8], Distribution::Normal(0.0, 1.0), &device);
         let junk = Tensor::<3>::random([1, 2, 8], Distribution::Normal(0.0, 5.0), &device);

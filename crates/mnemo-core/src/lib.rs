@@ -26,6 +26,7 @@ pub mod heads;
 pub mod kv_cache;
 pub mod norm;
 pub mod padding_mask;
+mod projections;
 pub mod relative_position;
 pub mod residual;
 pub mod seeded;

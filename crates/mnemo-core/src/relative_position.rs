@@ -111,18 +111,28 @@ impl RelativePositions {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A table of `span` distances from `min_distance`, heads of size `d_head`.
+    pub(crate) fn table(
+        span: usize,
+        d_head: usize,
+        min_distance: usize,
+        device: &Device,
+    ) -> RelativePositions {
+        RelativePositionsConfig {
+            span,
+            d_head,
+            min_distance,
+        }
+        .init(device)
+    }
 
     #[test]
     fn causal_scores_pick_the_distance_vector() {
         let device = mnemo_backend::test_device();
-        let pos = RelativePositionsConfig {
-            span: 3,
-            d_head: 2,
-            min_distance: 0,
-        }
-        .init(&device);
+        let pos = table(3, 2, 0, &device);
         let q = Tensor::<4>::random(
             [1, 1, 5, 2],
             burn::tensor::Distribution::Normal(0.0, 1.0),
@@ -150,12 +160,7 @@ mod tests {
     #[test]
     fn window_is_newest_last() {
         let device = mnemo_backend::test_device();
-        let pos = RelativePositionsConfig {
-            span: 4,
-            d_head: 1,
-            min_distance: 1,
-        }
-        .init(&device);
+        let pos = table(4, 1, 1, &device);
         let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
         let w: Vec<f32> = pos.window(3).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(w, vec![table[2], table[1], table[0]]);

@@ -81,18 +81,22 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
+    fn residual(norm: NormKind, placement: NormPlacement, device: &Device) -> Residual {
+        ResidualConfig {
+            d_model: 8,
+            norm,
+            placement,
+        }
+        .init(device)
+    }
+
     #[test]
     fn pre_and_post_placements_follow_their_equations() {
         let device = mnemo_backend::test_device();
         let x = Tensor::<3>::random([2, 3, 8], Distribution::Normal(1.0, 2.0), &device);
         let f = |h: Tensor<3>| h.clone() * h.mul_scalar(0.5);
         for placement in [NormPlacement::Pre, NormPlacement::Post] {
-            let block = ResidualConfig {
-                d_model: 8,
-                norm: NormKind::Layer,
-                placement,
-            }
-            .init(&device);
+            let block = residual(NormKind::Layer, placement, &device);
             let got = block.forward(x.clone(), f);
             let want = match placement {
                 NormPlacement::Pre => x.clone() + f(block.norm.forward(x.clone())),
@@ -103,12 +107,7 @@ mod tests {
         }
         // The sublayer's view of x is what `forward` passes to f.
         for placement in [NormPlacement::Pre, NormPlacement::Post] {
-            let block = ResidualConfig {
-                d_model: 8,
-                norm: NormKind::Rms,
-                placement,
-            }
-            .init(&device);
+            let block = residual(NormKind::Rms, placement, &device);
             let mut seen = None;
             block.forward(x.clone(), |h| {
                 seen = Some(h.clone());
@@ -121,12 +120,7 @@ mod tests {
             assert_eq!(diff, 0.0, "{placement:?}");
         }
         // The two placements differ (the test above could not pass with one formula for both).
-        let pre = ResidualConfig {
-            d_model: 8,
-            norm: NormKind::Layer,
-            placement: NormPlacement::Pre,
-        }
-        .init(&device);
+        let pre = residual(NormKind::Layer, NormPlacement::Pre, &device);
         let post = Residual {
             norm: pre.norm.clone(),
             placement: NormPlacement::Post,

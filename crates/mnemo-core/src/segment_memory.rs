@@ -186,6 +186,12 @@ mod tests {
         (a - b).abs().max().into_scalar::<f32>()
     }
 
+    /// The held states, flattened.
+    fn held(memory: &SegmentMemory) -> Vec<f32> {
+        let states = memory.states().expect("a non-empty memory").clone();
+        states.into_data().try_to_vec::<f32>().unwrap()
+    }
+
     #[test]
     fn advance_keeps_the_newest_capacity_positions() {
         let device = mnemo_backend::test_device();
@@ -195,35 +201,15 @@ mod tests {
         memory = memory.advance(Tensor::cat(vec![step(0.0), step(1.0)], 1));
         assert_eq!(memory.len(), 2);
         memory = memory.advance(Tensor::cat(vec![step(2.0), step(3.0)], 1));
-        let held: Vec<f32> = memory
-            .states()
-            .unwrap()
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        assert_eq!(held, vec![1.0, 2.0, 3.0]);
-        let shrunk: Vec<f32> = memory
-            .with_capacity(1)
-            .states()
-            .unwrap()
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        assert_eq!(shrunk, vec![3.0]);
+        assert_eq!(held(&memory), vec![1.0, 2.0, 3.0]);
+        assert_eq!(held(&memory.with_capacity(1)), vec![3.0]);
         assert!(SegmentMemory::new(0).advance(step(1.0)).is_empty());
     }
 
     #[test]
     fn banded_scores_clamp_far_distances_to_the_last_vector() {
         let device = mnemo_backend::test_device();
-        let pos = crate::RelativePositionsConfig {
-            span: 2,
-            d_head: 1,
-            min_distance: 0,
-        }
-        .init(&device);
+        let pos = crate::relative_position::tests::table(2, 1, 0, &device);
         let q = Tensor::<4>::ones([1, 1, 1, 1], &device);
         // One query at context index 3; window 3 reaches index 0 (distance 3 > table's 1).
         let (scores, mask) = pos.banded_scores(q, 4, 3);
@@ -240,14 +226,7 @@ mod tests {
     #[test]
     fn empty_memory_equals_causal_forward() {
         let device = mnemo_backend::test_device();
-        let attn = CausalSelfAttentionConfig {
-            d_model: 8,
-            n_heads: 2,
-            span: 3,
-            dropout: 0.0,
-            out_init_scale: 1.0,
-        }
-        .init(&device);
+        let attn = CausalSelfAttentionConfig::new(8, 2, 3).init(&device);
         let x = Tensor::<3>::random([2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
         let d = diff(
             attn.forward(x.clone()),
