@@ -52,6 +52,26 @@ pub struct StepOutput {
     pub state: ModelState,
 }
 
+impl SegmentOutput {
+    /// A model's `(logits, state)`, its state wrapped as a [`ModelState`] by `variant`.
+    fn of<S>((logits, state): (Tensor<3>, S), variant: fn(S) -> ModelState) -> Self {
+        SegmentOutput {
+            logits,
+            state: variant(state),
+        }
+    }
+}
+
+impl StepOutput {
+    /// A model's `(logits, state)`, its state wrapped as a [`ModelState`] by `variant`.
+    fn of<S>((logits, state): (Tensor<2>, S), variant: fn(S) -> ModelState) -> Self {
+        StepOutput {
+            logits,
+            state: variant(state),
+        }
+    }
+}
+
 impl Model {
     /// The state of a fresh stream (no history) for `batch` rows.
     pub fn init_state(&self, batch: usize, device: &Device) -> ModelState {
@@ -98,23 +118,16 @@ impl Model {
                 state: ModelState::Transformer(m.init_state()),
             },
             (Model::Feedback(m), ModelState::Feedback(s)) => {
-                let (logits, state) = match inference {
+                let out = match inference {
                     true => m.infer_segment(tokens, s),
                     false => m.forward_segment(tokens, s),
                 };
-                SegmentOutput {
-                    logits,
-                    state: ModelState::Feedback(state),
-                }
+                SegmentOutput::of(out, ModelState::Feedback)
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
-                let (logits, state) = m.forward_segment(tokens, s);
-                SegmentOutput {
-                    logits,
-                    state: ModelState::TransformerXl(state),
-                }
+                SegmentOutput::of(m.forward_segment(tokens, s), ModelState::TransformerXl)
             }
-            (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
+            (model, state) => model.refuse(&state),
         }
     }
 
@@ -126,28 +139,21 @@ impl Model {
     pub fn forward_step(&self, token: Tensor<1, Int>, state: ModelState) -> StepOutput {
         match (self, state) {
             (Model::Transformer(m), ModelState::Transformer(s)) => {
-                let (logits, s) = m.forward_step(token, s);
-                StepOutput {
-                    logits,
-                    state: ModelState::Transformer(s),
-                }
+                StepOutput::of(m.forward_step(token, s), ModelState::Transformer)
             }
             (Model::Feedback(m), ModelState::Feedback(s)) => {
-                let (logits, s) = m.forward_step(token, s);
-                StepOutput {
-                    logits,
-                    state: ModelState::Feedback(s),
-                }
+                StepOutput::of(m.forward_step(token, s), ModelState::Feedback)
             }
             (Model::TransformerXl(m), ModelState::TransformerXl(s)) => {
-                let (logits, s) = m.forward_step(token, s);
-                StepOutput {
-                    logits,
-                    state: ModelState::TransformerXl(s),
-                }
+                StepOutput::of(m.forward_step(token, s), ModelState::TransformerXl)
             }
-            (model, state) => panic!("{} state passed to a {} model", state.kind(), model.kind()),
+            (model, state) => model.refuse(&state),
         }
+    }
+
+    /// Panics: `state` belongs to another architecture.
+    fn refuse(&self, state: &ModelState) -> ! {
+        panic!("{} state passed to a {} model", state.kind(), self.kind())
     }
 
     /// Short name of the architecture.

@@ -25,8 +25,8 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use mnemo_core::{
-    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, FeedForwardConfig,
-    Norm, NormConfig, NormKind, NormPlacement, Residual, ResidualConfig, key_padding_mask,
+    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, Norm, NormKind,
+    NormPlacement, Residual, key_padding_mask,
 };
 use serde::{Deserialize, Serialize};
 
@@ -144,15 +144,6 @@ impl Seq2SeqConfig {
         self.placement == NormPlacement::Pre
     }
 
-    /// The residual block of every sublayer, encoder and decoder.
-    pub(crate) fn residual(&self) -> ResidualConfig {
-        ResidualConfig {
-            d_model: self.d_model,
-            norm: self.norm,
-            placement: self.placement,
-        }
-    }
-
     /// Build the model with its parameters materialised (seed the device first to reproduce).
     pub fn init(&self, device: &Device) -> Seq2Seq {
         self.build(device).materialize()
@@ -165,25 +156,20 @@ impl Seq2SeqConfig {
 
     fn build(&self, device: &Device) -> Seq2Seq {
         let d = self.d_model;
-        let enc_scale = self.placement.out_init_scale(self.encoder_layers);
+        let stack = self.stack_of(self.encoder_layers);
+        let attention = BidirectionalSelfAttentionConfig {
+            d_model: d,
+            n_heads: self.n_heads,
+            span: self.span,
+            dropout: self.dropout,
+            out_init_scale: stack.out_init_scale(),
+        };
         let encoder = (0..self.encoder_layers)
             .map(|_| EncoderLayer {
-                attn_residual: self.residual().init(device),
-                attn: BidirectionalSelfAttentionConfig {
-                    d_model: d,
-                    n_heads: self.n_heads,
-                    span: self.span,
-                    dropout: self.dropout,
-                    out_init_scale: enc_scale,
-                }
-                .init(device),
-                ff_residual: self.residual().init(device),
-                ff: FeedForwardConfig {
-                    d_model: d,
-                    d_ff: self.d_ff,
-                    dropout: self.dropout,
-                }
-                .init(device),
+                attn_residual: stack.residual().init(device),
+                attn: attention.init(device),
+                ff_residual: stack.residual().init(device),
+                ff: stack.feed_forward().init(device),
             })
             .collect();
         let std = 1.0 / (d as f64).sqrt();
@@ -192,9 +178,7 @@ impl Seq2SeqConfig {
                 .with_initializer(Initializer::Normal { mean: 0.0, std })
                 .init(device),
             encoder,
-            encoder_norm: self
-                .is_pre_norm()
-                .then(|| NormConfig::new(d, self.norm).init(device)),
+            encoder_norm: stack.final_norm(device),
             decoder: Decoder::init(self, device),
             dropout: DropoutConfig::new(self.dropout).init(),
             max_len: self.max_len,

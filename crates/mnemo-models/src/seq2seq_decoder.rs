@@ -14,14 +14,15 @@
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CausalSelfAttentionConfig, CrossAttention, CrossAttentionConfig,
-    CrossSublayer, FeedForward, FeedForwardConfig, KvCache, Norm, NormConfig, Residual,
+    CausalSelfAttention, CrossAttention, CrossAttentionConfig, CrossSublayer, FeedForward, KvCache,
+    Norm, Residual,
 };
 
-use crate::feedback::FeedbackCoreConfig;
 use crate::feedback::decoder::FeedbackDecoder;
+use crate::output_head;
 use crate::seq2seq::{DecoderConfig, Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
+use crate::transformer::TransformerLayer;
 pub use mnemo_core::CrossMemory;
 
 /// The decoder of a [`Seq2Seq`](crate::Seq2Seq).
@@ -36,65 +37,32 @@ pub enum Decoder {
 impl Decoder {
     /// Build the decoder `config.decoder` names.
     pub fn init(config: &Seq2SeqConfig, device: &Device) -> Decoder {
-        let d = config.d_model;
         let l = config.decoder_layers;
-        let out_init_scale = config.placement.out_init_scale(l);
-        let cross = CrossAttentionConfig {
-            d_model: d,
+        let stack = config.stack_of(l);
+        let cross_attention = CrossAttentionConfig {
+            d_model: config.d_model,
             n_heads: config.n_heads,
             dropout: config.dropout,
-            out_init_scale,
+            out_init_scale: stack.out_init_scale(),
         };
-        let final_norm = config
-            .is_pre_norm()
-            .then(|| NormConfig::new(d, config.norm).init(device));
+        let cross = || CrossSublayer {
+            residual: stack.residual().init(device),
+            attention: cross_attention.init(device),
+        };
+        let final_norm = stack.final_norm(device);
         match config.decoder {
             DecoderConfig::Transformer => Decoder::Transformer(TransformerDecoder {
                 layers: (0..l)
-                    .map(|_| TransformerDecoderLayer {
-                        self_residual: config.residual().init(device),
-                        self_attn: CausalSelfAttentionConfig {
-                            d_model: d,
-                            n_heads: config.n_heads,
-                            span: config.span,
-                            dropout: config.dropout,
-                            out_init_scale,
-                        }
-                        .init(device),
-                        cross: CrossSublayer {
-                            residual: config.residual().init(device),
-                            attention: cross.init(device),
-                        },
-                        ff_residual: config.residual().init(device),
-                        ff: FeedForwardConfig {
-                            d_model: d,
-                            d_ff: config.d_ff,
-                            dropout: config.dropout,
-                        }
-                        .init(device),
+                    .map(|_| {
+                        let layer = stack.transformer_layer(config.span, device);
+                        TransformerDecoderLayer::new(layer, cross())
                     })
                     .collect(),
                 final_norm,
             }),
             DecoderConfig::Feedback { share_kv } => Decoder::Feedback(FeedbackDecoder {
-                core: FeedbackCoreConfig {
-                    d_model: d,
-                    n_layers: l,
-                    n_heads: config.n_heads,
-                    d_ff: config.d_ff,
-                    span: config.span,
-                    dropout: config.dropout,
-                    norm: config.norm,
-                    placement: config.placement,
-                    share_kv,
-                }
-                .init(device),
-                cross: (0..l)
-                    .map(|_| CrossSublayer {
-                        residual: config.residual().init(device),
-                        attention: cross.init(device),
-                    })
-                    .collect(),
+                core: stack.feedback_core(config.span, share_kv).init(device),
+                cross: (0..l).map(|_| cross()).collect(),
                 final_norm,
             }),
         }
@@ -124,10 +92,7 @@ impl Decoder {
             Decoder::Transformer(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
             Decoder::Feedback(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
         };
-        match final_norm {
-            Some(norm) => norm.forward(h),
-            None => h,
-        }
+        output_head::normed(final_norm, h)
     }
 
     /// The decoding state before the first target token.
@@ -168,10 +133,7 @@ impl Decoder {
             _ => panic!("decode state built for another decoder kind"),
         };
         *steps += 1;
-        match final_norm {
-            Some(norm) => norm.forward(h),
-            None => h,
-        }
+        output_head::normed(final_norm, h)
     }
 }
 
@@ -191,6 +153,18 @@ pub struct TransformerDecoderLayer {
 }
 
 impl TransformerDecoderLayer {
+    /// A Transformer layer's blocks with the cross-attention sublayer between its
+    /// self-attention and its feed-forward.
+    pub fn new(layer: TransformerLayer, cross: CrossSublayer) -> Self {
+        TransformerDecoderLayer {
+            self_residual: layer.attn_residual,
+            self_attn: layer.attn,
+            cross,
+            ff_residual: layer.ff_residual,
+            ff: layer.ff,
+        }
+    }
+
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - cross: keys/values `[B, H, S_src, Dh]`; key_mask `[B, 1, 1, S_src]`

@@ -10,15 +10,15 @@
 //!
 //! Size legend: B batch, T segment length, S span, L layers, H heads, D d_model, V vocabulary.
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, KvCache, Norm,
-    NormConfig, NormKind, NormPlacement, Residual, ResidualConfig,
+    CausalSelfAttention, FeedForward, KvCache, Norm, NormKind, NormPlacement, Residual,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, check_common};
+use crate::config::ConfigError;
+use crate::output_head;
 
 /// Configuration of a [`TransformerLm`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,52 +66,22 @@ impl TransformerConfig {
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_common(
-            self.vocab_size,
-            self.d_model,
-            self.n_heads,
-            self.n_layers,
-            self.d_ff,
-            self.span,
-            self.dropout,
-        )
+        self.stack_of(self.n_layers)
+            .validate(self.vocab_size, self.span)
     }
 
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
-        let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = self.placement.out_init_scale(self.n_layers);
-        let residual = ResidualConfig {
-            d_model: self.d_model,
-            norm: self.norm,
-            placement: self.placement,
-        };
-        let layers = (0..self.n_layers)
-            .map(|_| TransformerLayer {
-                attn_residual: residual.init(device),
-                attn: CausalSelfAttentionConfig {
-                    d_model: self.d_model,
-                    n_heads: self.n_heads,
-                    span: self.span,
-                    dropout: self.dropout,
-                    out_init_scale,
-                }
-                .init(device),
-                ff_residual: residual.init(device),
-                ff: FeedForwardConfig {
-                    d_model: self.d_model,
-                    d_ff: self.d_ff,
-                    dropout: self.dropout,
-                }
-                .init(device),
-            })
-            .collect();
+        let stack = self.stack_of(self.n_layers);
+        let io = stack.token_io(self.vocab_size, device);
         TransformerLm {
-            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
-            layers,
-            final_norm: pre.then(|| NormConfig::new(self.d_model, self.norm).init(device)),
-            head: LinearConfig::new(self.d_model, self.vocab_size).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            embedding: io.embedding,
+            layers: (0..self.n_layers)
+                .map(|_| stack.transformer_layer(self.span, device))
+                .collect(),
+            final_norm: io.final_norm,
+            head: io.head,
+            dropout: io.dropout,
         }
     }
 }
@@ -191,10 +161,6 @@ impl TransformerLm {
         }
     }
 
-    fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        crate::output_head::logits(&self.final_norm, &self.head, h)
-    }
-
     /// Logits for every position of a segment, in parallel.
     ///
     /// # Shapes
@@ -205,7 +171,7 @@ impl TransformerLm {
         for layer in &self.layers {
             h = layer.forward(h);
         }
-        self.output(h)
+        output_head::logits(&self.final_norm, &self.head, h)
     }
 
     /// Logits for one new position given the caches of the positions before it.
@@ -225,109 +191,7 @@ impl TransformerLm {
         for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
             h = layer.forward_step(h, cache);
         }
-        let logits = self.output(h).squeeze_dim(1); // [B,V]
+        let logits = output_head::logits(&self.final_norm, &self.head, h).squeeze_dim(1); // [B,V]
         (logits, state)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::{Distribution, TensorData};
-
-    fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
-        let mut x = seed;
-        let data: Vec<i64> = (0..b * t)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 33) % vocab as u64) as i64
-            })
-            .collect();
-        Tensor::from_data(TensorData::new(data, [b, t]), device)
-    }
-
-    fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
-    }
-
-    fn configs() -> Vec<TransformerConfig> {
-        let base = TransformerConfig::tiny(11);
-        let mut post = base.clone();
-        post.placement = NormPlacement::Post;
-        post.norm = NormKind::Rms;
-        let mut short = base.clone();
-        short.span = 3;
-        vec![base, post, short]
-    }
-
-    /// Cached step-by-step decoding equals the parallel pass (pre/post norm, short span).
-    #[test]
-    fn cached_steps_equal_parallel_pass() {
-        let device = mnemo_backend::test_device().inner();
-        for config in configs() {
-            let model = config.init(&device);
-            let x = tokens(2, 9, 11, 3, &device);
-            let parallel = model.forward(x.clone());
-            let mut state = model.init_state();
-            let mut steps = Vec::new();
-            for t in 0..9 {
-                let (logits, s) =
-                    model.forward_step(x.clone().slice([0..2, t..t + 1]).squeeze_dim(1), state);
-                state = s;
-                steps.push(logits.unsqueeze_dim(1));
-            }
-            let diff = max_abs_diff(parallel, Tensor::cat(steps, 1));
-            assert!(diff < 1e-4, "{config:?}: max |Δ| = {diff}");
-        }
-    }
-
-    /// Changing future tokens never changes past outputs.
-    #[test]
-    fn causal() {
-        let device = mnemo_backend::test_device().inner();
-        for config in configs() {
-            let model = config.init(&device);
-            let x = tokens(2, 8, 11, 5, &device);
-            let y = x
-                .clone()
-                .slice_assign([0..2, 5..8], tokens(2, 3, 11, 9, &device));
-            let (a, b) = (model.forward(x), model.forward(y));
-            let past = max_abs_diff(a.clone().slice([0..2, 0..5]), b.clone().slice([0..2, 0..5]));
-            assert!(past < 1e-6, "past changed by {past}");
-            assert!(
-                max_abs_diff(a, b) > 1e-4,
-                "future change had no effect at all"
-            );
-        }
-    }
-
-    /// The span limit is real: outputs depend on a token S positions back only if S allows it.
-    #[test]
-    fn span_limits_the_context() {
-        let device = mnemo_backend::test_device().inner();
-        let mut config = TransformerConfig::tiny(11);
-        config.span = 3;
-        config.n_layers = 1;
-        let model = config.init(&device);
-        let x = tokens(1, 8, 11, 1, &device);
-        let y = x.clone().slice_assign(
-            [0..1, 0..1],
-            Tensor::from_data(
-                TensorData::new(
-                    vec![(x.clone().slice([0..1, 0..1]).into_scalar::<i64>() + 1) % 11],
-                    [1, 1],
-                ),
-                &device,
-            ),
-        );
-        let (a, b) = (model.forward(x), model.forward(y));
-        // One layer with span 3: position 3 and later cannot see position 0.
-        let far = max_abs_diff(a.clone().slice([0..1, 3..8]), b.clone().slice([0..1, 3..8]));
-        let near = max_abs_diff(a.slice([0..1, 2..3]), b.slice([0..1, 2..3]));
-        assert!(far < 1e-6, "position beyond the span leaked: {far}");
-        assert!(near > 1e-5, "position within the span had no effect");
-        let _ = Distribution::Default;
     }
 }

@@ -24,16 +24,17 @@
 //! Size legend: B batch, T segment length, Mₗ memory of layer l, L layers, H heads, D d_model,
 //! V vocabulary.
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig, Norm,
-    NormConfig, NormKind, NormPlacement, Residual, ResidualConfig, SegmentMemory,
+    CausalSelfAttention, FeedForward, Norm, NormKind, NormPlacement, Residual, SegmentMemory,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, check_common};
+use crate::config::ConfigError;
 use crate::memory_schedule::MemorySchedule;
+use crate::output_head;
+use crate::transformer::TransformerLayer;
 
 /// Configuration of a [`TransformerXlLm`]. The memory schedule takes exactly one of three forms:
 /// `memory_len`, `memory_schedule`, or `long_range_layers` + `long_memory_len` +
@@ -146,16 +147,8 @@ impl TransformerXlConfig {
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // The span of check_common is the schedule here; it is checked below.
-        check_common(
-            self.vocab_size,
-            self.d_model,
-            self.n_heads,
-            self.n_layers,
-            self.d_ff,
-            1,
-            self.dropout,
-        )?;
+        // The span of the common checks is the schedule here; it is checked below.
+        self.stack_of(self.n_layers).validate(self.vocab_size, 1)?;
         self.positions().map(|_| ())
     }
 
@@ -163,42 +156,19 @@ impl TransformerXlConfig {
     pub fn init(&self, device: &Device) -> TransformerXlLm {
         let lens = self.memory_lens().expect("validated config");
         let positions = self.positions().expect("validated config");
-        let pre = self.placement == NormPlacement::Pre;
-        let out_init_scale = self.placement.out_init_scale(self.n_layers);
-        let residual = ResidualConfig {
-            d_model: self.d_model,
-            norm: self.norm,
-            placement: self.placement,
-        };
-        let layers = lens
-            .iter()
-            .map(|&memory_len| XlLayer {
-                attn_residual: residual.init(device),
-                attn: CausalSelfAttentionConfig {
-                    d_model: self.d_model,
-                    n_heads: self.n_heads,
-                    span: positions,
-                    dropout: self.dropout,
-                    out_init_scale,
-                }
-                .init(device),
-                ff_residual: residual.init(device),
-                ff: FeedForwardConfig {
-                    d_model: self.d_model,
-                    d_ff: self.d_ff,
-                    dropout: self.dropout,
-                }
-                .init(device),
-                memory_len,
-                trained_memory_len: memory_len,
-            })
-            .collect();
+        let stack = self.stack_of(self.n_layers);
+        let io = stack.token_io(self.vocab_size, device);
         TransformerXlLm {
-            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
-            layers,
-            final_norm: pre.then(|| NormConfig::new(self.d_model, self.norm).init(device)),
-            head: LinearConfig::new(self.d_model, self.vocab_size).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            embedding: io.embedding,
+            layers: lens
+                .into_iter()
+                .map(|memory_len| {
+                    XlLayer::new(stack.transformer_layer(positions, device), memory_len)
+                })
+                .collect(),
+            final_norm: io.final_norm,
+            head: io.head,
+            dropout: io.dropout,
         }
     }
 }
@@ -221,6 +191,19 @@ pub struct XlLayer {
 }
 
 impl XlLayer {
+    /// A Transformer layer's blocks (its attention's table holds P distances) with memory
+    /// length Mₗ, in use and as trained.
+    pub fn new(layer: TransformerLayer, memory_len: usize) -> Self {
+        XlLayer {
+            attn_residual: layer.attn_residual,
+            attn: layer.attn,
+            ff_residual: layer.ff_residual,
+            ff: layer.ff,
+            memory_len,
+            trained_memory_len: memory_len,
+        }
+    }
+
     /// # Shapes
     /// - x: `[B, T, D]` (the layer's inputs for the segment)
     /// - output: `[B, T, D]`
@@ -318,10 +301,6 @@ impl TransformerXlLm {
         Ok(())
     }
 
-    fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        crate::output_head::logits(&self.final_norm, &self.head, h)
-    }
-
     /// Logits for a segment given the memories of the positions before it; returns the new
     /// (detached) memories.
     ///
@@ -346,7 +325,10 @@ impl TransformerXlLm {
             memories.push(memory.advance(h));
             h = next;
         }
-        (self.output(h), TransformerXlState { memories })
+        (
+            output_head::logits(&self.final_norm, &self.head, h),
+            TransformerXlState { memories },
+        )
     }
 
     /// Logits for one new position: a segment of length 1 (the memories are the cache).

@@ -12,15 +12,16 @@
 //!
 //! Size legend: B batch, T segment length, S span, D d_model, V vocabulary.
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{Norm, NormConfig, NormKind, NormPlacement};
+use mnemo_core::{Norm, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
 use super::core::{FeedbackCore, FeedbackCoreConfig, no_hook};
 use super::memory::FeedbackMemory;
-use crate::config::{ConfigError, check_common};
+use crate::config::ConfigError;
+use crate::output_head;
 
 fn default_true() -> bool {
     true
@@ -77,41 +78,27 @@ impl FeedbackConfig {
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_common(
-            self.vocab_size,
-            self.d_model,
-            self.n_heads,
-            self.n_layers,
-            self.d_ff,
-            self.span,
-            self.dropout,
-        )
+        self.stack_of(self.n_layers)
+            .validate(self.vocab_size, self.span)
     }
 
     /// The core's sizes.
     pub fn core(&self) -> FeedbackCoreConfig {
-        FeedbackCoreConfig {
-            d_model: self.d_model,
-            n_layers: self.n_layers,
-            n_heads: self.n_heads,
-            d_ff: self.d_ff,
-            span: self.span,
-            dropout: self.dropout,
-            norm: self.norm,
-            placement: self.placement,
-            share_kv: self.share_kv,
-        }
+        self.stack_of(self.n_layers)
+            .feedback_core(self.span, self.share_kv)
     }
 
     /// Build the model.
     pub fn init(&self, device: &Device) -> FeedbackLm {
-        let pre = self.placement == NormPlacement::Pre;
+        let io = self
+            .stack_of(self.n_layers)
+            .token_io(self.vocab_size, device);
         FeedbackLm {
-            embedding: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            embedding: io.embedding,
             core: self.core().init(device),
-            final_norm: pre.then(|| NormConfig::new(self.d_model, self.norm).init(device)),
-            head: LinearConfig::new(self.d_model, self.vocab_size).init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            final_norm: io.final_norm,
+            head: io.head,
+            dropout: io.dropout,
         }
     }
 }
@@ -177,10 +164,6 @@ impl FeedbackLm {
         self.dropout.forward(self.embedding.forward(tokens))
     }
 
-    fn output(&self, h: Tensor<3>) -> Tensor<3> {
-        crate::output_head::logits(&self.final_norm, &self.head, h)
-    }
-
     /// Run a segment step by step, carrying the memory window in place.
     ///
     /// Returns the logits and the state for the next segment: the last S memories, detached.
@@ -198,7 +181,7 @@ impl FeedbackLm {
         let memory = self.core.memory(state.memories, t_len);
         let (top, memory) = self.core.forward(self.embed(tokens), memory, no_hook());
         (
-            self.output(top),
+            output_head::logits(&self.final_norm, &self.head, top),
             FeedbackState {
                 memories: memory.memories(),
                 projected: None,
@@ -226,7 +209,7 @@ impl FeedbackLm {
         let top = self
             .core
             .step(self.embed(token.unsqueeze_dim(1)), &mut memory, no_hook());
-        let logits = self.output(top).squeeze_dim(1);
+        let logits = output_head::logits(&self.final_norm, &self.head, top).squeeze_dim(1);
         (
             logits,
             FeedbackState {

@@ -1,0 +1,176 @@
+//! The sizes every layer stack of a mnemo model is built from, and the blocks built from them,
+//! written once for the Transformer, Transformer-XL, the Feedback language model and both sides
+//! of the encoder-decoder.
+//!
+//! Each model's config keeps its own (flat, serde) fields; [`StackConfig`] is the view of the
+//! fields they share, and the builders here are the only place a residual block, a causal
+//! self-attention, a feed-forward sublayer, a Transformer layer, a Feedback core or the token
+//! embedding and output head of a language model is configured from them.
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::Device;
+use mnemo_core::{
+    CausalSelfAttentionConfig, FeedForwardConfig, Norm, NormConfig, NormKind, NormPlacement,
+    ResidualConfig,
+};
+
+use crate::config::{ConfigError, check_common};
+use crate::feedback::{FeedbackConfig, FeedbackCoreConfig};
+use crate::seq2seq::Seq2SeqConfig;
+use crate::transformer::{TransformerConfig, TransformerLayer};
+use crate::transformer_xl::TransformerXlConfig;
+
+/// The sizes of a stack of L layers of width D.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StackConfig {
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of layers L.
+    pub n_layers: usize,
+    /// Number of heads H.
+    pub n_heads: usize,
+    /// Feed-forward hidden width.
+    pub d_ff: usize,
+    /// Dropout on embeddings, attention and feed-forward outputs.
+    pub dropout: f64,
+    /// LayerNorm or RMSNorm.
+    pub norm: NormKind,
+    /// Pre-norm or post-norm.
+    pub placement: NormPlacement,
+}
+
+/// `stack_of(n_layers)` for the model configs, which all have the other [`StackConfig`] fields
+/// under the same names.
+macro_rules! stack_of {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// The sizes of a stack of `n_layers` of its layers.
+            pub(crate) fn stack_of(&self, n_layers: usize) -> StackConfig {
+                StackConfig {
+                    d_model: self.d_model,
+                    n_layers,
+                    n_heads: self.n_heads,
+                    d_ff: self.d_ff,
+                    dropout: self.dropout,
+                    norm: self.norm,
+                    placement: self.placement,
+                }
+            }
+        }
+    )*};
+}
+
+stack_of!(
+    TransformerConfig,
+    TransformerXlConfig,
+    FeedbackConfig,
+    Seq2SeqConfig
+);
+
+/// The token embedding, final norm, output layer and embedding dropout of a language model.
+pub struct TokenIo {
+    /// Token embedding `V -> D`.
+    pub embedding: Embedding,
+    /// Final norm (pre-norm only).
+    pub final_norm: Option<Norm>,
+    /// Output layer `D -> V`.
+    pub head: Linear,
+    /// Dropout on the embeddings.
+    pub dropout: Dropout,
+}
+
+impl StackConfig {
+    /// The checks every language model's `validate` makes (vocabulary, heads, layers, widths,
+    /// `span` ≥ 1, dropout), naming the first bad field.
+    pub fn validate(&self, vocab_size: usize, span: usize) -> Result<(), ConfigError> {
+        check_common(
+            vocab_size,
+            self.d_model,
+            self.n_heads,
+            self.n_layers,
+            self.d_ff,
+            span,
+            self.dropout,
+        )
+    }
+
+    /// Whether norms come before their sublayers (and a final norm closes the stack).
+    pub fn is_pre_norm(&self) -> bool {
+        self.placement == NormPlacement::Pre
+    }
+
+    /// The residual block of every sublayer.
+    pub fn residual(&self) -> ResidualConfig {
+        ResidualConfig {
+            d_model: self.d_model,
+            norm: self.norm,
+            placement: self.placement,
+        }
+    }
+
+    /// The final norm: pre-norm stacks only.
+    pub fn final_norm(&self, device: &Device) -> Option<Norm> {
+        self.is_pre_norm()
+            .then(|| NormConfig::new(self.d_model, self.norm).init(device))
+    }
+
+    /// Multiplier on every attention output projection's initial weights (1/sqrt(2L) for
+    /// pre-norm stacks).
+    pub fn out_init_scale(&self) -> f64 {
+        self.placement.out_init_scale(self.n_layers)
+    }
+
+    /// Causal self-attention with span S (the table of `span` relative distances).
+    pub fn self_attention(&self, span: usize) -> CausalSelfAttentionConfig {
+        CausalSelfAttentionConfig {
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            span,
+            dropout: self.dropout,
+            out_init_scale: self.out_init_scale(),
+        }
+    }
+
+    /// The feed-forward sublayer.
+    pub fn feed_forward(&self) -> FeedForwardConfig {
+        FeedForwardConfig {
+            d_model: self.d_model,
+            d_ff: self.d_ff,
+            dropout: self.dropout,
+        }
+    }
+
+    /// One Transformer layer: causal self-attention with span S, then feed-forward.
+    pub fn transformer_layer(&self, span: usize, device: &Device) -> TransformerLayer {
+        TransformerLayer {
+            attn_residual: self.residual().init(device),
+            attn: self.self_attention(span).init(device),
+            ff_residual: self.residual().init(device),
+            ff: self.feed_forward().init(device),
+        }
+    }
+
+    /// The Feedback core over this stack, with memory span S.
+    pub fn feedback_core(&self, span: usize, share_kv: bool) -> FeedbackCoreConfig {
+        FeedbackCoreConfig {
+            d_model: self.d_model,
+            n_layers: self.n_layers,
+            n_heads: self.n_heads,
+            d_ff: self.d_ff,
+            span,
+            dropout: self.dropout,
+            norm: self.norm,
+            placement: self.placement,
+            share_kv,
+        }
+    }
+
+    /// The token embedding and output head of a language model over `vocab_size` tokens.
+    pub fn token_io(&self, vocab_size: usize, device: &Device) -> TokenIo {
+        TokenIo {
+            embedding: EmbeddingConfig::new(vocab_size, self.d_model).init(device),
+            final_norm: self.final_norm(device),
+            head: LinearConfig::new(self.d_model, vocab_size).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        }
+    }
+}
