@@ -8,7 +8,7 @@ use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
-use common::{max_abs, max_abs_diff, tokens};
+use common::{assert_grad_matches, max_abs, max_abs_diff, tokens};
 use mnemo_core::{Norm, NormKind, NormPlacement};
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
@@ -77,14 +77,7 @@ impl Checker<'_> {
             .get(p.id)
             .unwrap_or_else(|| panic!("{}: no manual grad for {label}", self.name));
         let got = got.to_device(&want.device());
-        assert_eq!(got.dims(), want.dims(), "{}: shape of {label}", self.name);
-        let scale = 1.0 + max_abs(want.clone());
-        let diff = max_abs_diff(got, want);
-        assert!(
-            diff < 2e-4 * scale,
-            "{}: grad of {label} differs by {diff} (scale {scale})",
-            self.name
-        );
+        assert_grad_matches(&format!("{}: grad of {label}", self.name), got, want);
         self.checked += 1;
     }
 

@@ -8,7 +8,7 @@ mod common;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{max_abs, max_abs_diff};
+use common::{assert_grad_matches, max_abs, max_abs_diff};
 use mnemo_core::seeded;
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
@@ -50,15 +50,12 @@ impl ModuleVisitor for Compare<'_> {
         let got: Option<Tensor<D>> = self.manual.get(param.id);
         match (want, got) {
             (Some(want), Some(got)) => {
-                assert_eq!(got.dims(), want.dims(), "{name}: shape of {:?}", param.id);
-                let scale = 1.0 + max_abs(want.clone());
-                let diff = max_abs_diff(got, want);
-                assert!(
-                    diff < 2e-4 * scale,
-                    "{name}: grad of parameter {:?} {:?} differs by {diff}",
+                let what = format!(
+                    "{name}: grad of parameter {:?} {:?}",
                     param.id,
                     param.dims()
                 );
+                assert_grad_matches(&what, got, want);
                 self.checked += 1;
             }
             (None, None) => {}

@@ -9,7 +9,7 @@ mod common;
 use burn::module::Module;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{max_abs, max_abs_diff};
+use common::{assert_causal, final_norm, max_abs, max_abs_diff};
 use mnemo_core::{NormKind, seeded};
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
@@ -146,15 +146,7 @@ fn target_is_causal() {
             .clone()
             .slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, &device));
         let (a, b) = (model.forward(src.clone(), x), model.forward(src, y));
-        let past = max_abs_diff(a.clone().narrow(1, 0, 5), b.clone().narrow(1, 0, 5));
-        assert!(
-            past < 1e-6,
-            "{name}: logits before the change moved by {past}"
-        );
-        assert!(
-            max_abs_diff(a, b) > 1e-4,
-            "{name}: the change had no effect"
-        );
+        assert_causal(name, a, b, 5);
     }
 }
 
@@ -287,11 +279,7 @@ fn naive_feedback_logits(
         tops.push(h);
         mems.push(m);
     }
-    let h = Tensor::cat(tops, 1);
-    let h = match &dec.final_norm {
-        Some(n) => n.forward(h),
-        None => h,
-    };
+    let h = final_norm(&dec.final_norm, Tensor::cat(tops, 1));
     h.matmul(model.embedding.weight.val().transpose().unsqueeze::<3>())
 }
 

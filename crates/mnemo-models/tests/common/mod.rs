@@ -1,6 +1,7 @@
 //! Helpers shared by the model integration tests.
 #![allow(dead_code)]
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use mnemo_core::Norm;
 
 /// Deterministic pseudo-random token ids `[b, t]` in `0..vocab`.
 pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
@@ -24,4 +25,68 @@ pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
 /// Largest absolute value.
 pub fn max_abs<const D: usize>(a: Tensor<D>) -> f32 {
     a.abs().max().into_scalar::<f32>()
+}
+
+/// `x` with its positions `from..` replaced by other deterministic tokens (drawn from `seed`).
+pub fn with_future_changed(
+    x: &Tensor<2, Int>,
+    from: usize,
+    vocab: usize,
+    seed: u64,
+    device: &Device,
+) -> Tensor<2, Int> {
+    let [b, t] = x.dims();
+    x.clone()
+        .slice_assign([0..b, from..t], tokens(b, t - from, vocab, seed, device))
+}
+
+/// Asserts that the outputs `a` and `b` `[B, T, ..]` of two inputs that first differ at
+/// position `from` agree before it (max |Δ| < 1e-6) and differ somewhere (> 1e-4): the change
+/// reached the future, and only the future.
+pub fn assert_causal(name: &str, a: Tensor<3>, b: Tensor<3>, from: usize) {
+    let past = max_abs_diff(a.clone().narrow(1, 0, from), b.clone().narrow(1, 0, from));
+    assert!(
+        past < 1e-6,
+        "{name}: outputs before the change moved by {past}"
+    );
+    let all = max_abs_diff(a, b);
+    assert!(all > 1e-4, "{name}: the change had no effect at all");
+}
+
+/// Feeds the T tokens of `x` `[B, T]` one at a time to `step`, threading its state; returns
+/// the step logits stacked to `[B, T, V]` and the last state.
+pub fn decode_steps<S>(
+    x: &Tensor<2, Int>,
+    state: S,
+    mut step: impl FnMut(Tensor<1, Int>, S) -> (Tensor<2>, S),
+) -> (Tensor<3>, S) {
+    let [_b, t_len] = x.dims();
+    let mut state = state;
+    let mut steps = Vec::with_capacity(t_len);
+    for t in 0..t_len {
+        let (logits, next) = step(x.clone().narrow(1, t, 1).squeeze_dim(1), state);
+        state = next;
+        steps.push(logits.unsqueeze_dim(1));
+    }
+    (Tensor::cat(steps, 1), state)
+}
+
+/// Asserts that a manual gradient equals the autodiff one: the same shape, and
+/// max |Δ| < 2e-4 · (1 + max |want|).
+pub fn assert_grad_matches<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    let scale = 1.0 + max_abs(want.clone());
+    let diff = max_abs_diff(got, want);
+    assert!(
+        diff < 2e-4 * scale,
+        "{what}: manual and autodiff gradients differ by {diff} (scale {scale})"
+    );
+}
+
+/// `h` through a model's final norm, or `h` itself when it has none (post-norm).
+pub fn final_norm(norm: &Option<Norm>, h: Tensor<3>) -> Tensor<3> {
+    match norm {
+        Some(n) => n.forward(h),
+        None => h,
+    }
 }
