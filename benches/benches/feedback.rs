@@ -10,6 +10,7 @@
 //!   `PackedMatrix::matmul` with the round trip to host memory (`StepProducts::Host`).
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 use burn::tensor::activation::softmax;
+use burn::tensor::{Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mnemo_benches::{BATCH, D_MODEL, HEADS, SPAN, backends, peer_feedback_model, randn, tokens};
 use mnemo_models::{FeedbackMemory, StepProducts};
@@ -47,6 +48,28 @@ fn feedback_step(c: &mut Criterion) {
     }
 }
 
+/// Scores `(q·kᵀ + pos) / √Dh` over the window, softmax, weighted values: one step's attention
+/// output `[B, D]`, read back to the host.
+///
+/// # Shapes
+/// - q4: `[B, H, 1, Dh]`; keys, values: `[B, H, S, Dh]`; pos: `[B, H, 1, S]`
+fn attend_keys(q4: Tensor<4>, keys: &Tensor<4>, values: &Tensor<4>, pos: Tensor<4>) -> TensorData {
+    let scores = (q4.matmul(keys.clone().swap_dims(2, 3)) + pos).mul_scalar(0.125);
+    let a = softmax(scores, 3);
+    a.matmul(values.clone())
+        .reshape([BATCH, D_MODEL])
+        .into_data()
+}
+
+/// The position term `q · Pᵀ` of every row and head as one `[B·H, Dh] · [Dh, S]` product.
+///
+/// # Shapes
+/// - q: `[B, D]`; pos_t: `[Dh, S]`; output: `[B·H, S]`
+fn positions_gemm(q: &Tensor<2>, pos_t: &Tensor<2>) -> Tensor<2> {
+    let dh = D_MODEL / HEADS;
+    q.clone().reshape([BATCH * HEADS, dh]).matmul(pos_t.clone())
+}
+
 fn window_attention(c: &mut Criterion) {
     let dh = D_MODEL / HEADS;
     for (name, device) in backends() {
@@ -59,36 +82,20 @@ fn window_attention(c: &mut Criterion) {
             bench.iter(|| {
                 let q4 = q.clone().reshape([BATCH, HEADS, 1, dh]);
                 let pos = q4.clone().matmul(pos_t.clone().unsqueeze::<4>());
-                let scores = (q4.matmul(keys.clone().swap_dims(2, 3)) + pos).mul_scalar(0.125);
-                let a = softmax(scores, 3);
-                a.matmul(values.clone())
-                    .reshape([BATCH, D_MODEL])
-                    .into_data()
+                attend_keys(q4, &keys, &values, pos)
             })
         });
         group.bench_function("pos_as_one_gemm", |bench| {
             bench.iter(|| {
                 let q4 = q.clone().reshape([BATCH, HEADS, 1, dh]);
-                let pos = q
-                    .clone()
-                    .reshape([BATCH * HEADS, dh])
-                    .matmul(pos_t.clone())
-                    .reshape([BATCH, HEADS, 1, SPAN]);
-                let scores = (q4.matmul(keys.clone().swap_dims(2, 3)) + pos).mul_scalar(0.125);
-                let a = softmax(scores, 3);
-                a.matmul(values.clone())
-                    .reshape([BATCH, D_MODEL])
-                    .into_data()
+                let pos = positions_gemm(&q, &pos_t).reshape([BATCH, HEADS, 1, SPAN]);
+                attend_keys(q4, &keys, &values, pos)
             })
         });
         group.bench_function("broadcast_mul_sum", |bench| {
             bench.iter(|| {
                 let q4 = q.clone().reshape([BATCH, HEADS, 1, dh]);
-                let pos = q
-                    .clone()
-                    .reshape([BATCH * HEADS, dh])
-                    .matmul(pos_t.clone())
-                    .reshape([BATCH, HEADS, SPAN, 1]);
+                let pos = positions_gemm(&q, &pos_t).reshape([BATCH, HEADS, SPAN, 1]);
                 let scores = ((q4 * keys.clone()).sum_dim(3) + pos).mul_scalar(0.125); // [B,H,S,1]
                 let a = softmax(scores, 2);
                 (a * values.clone())
