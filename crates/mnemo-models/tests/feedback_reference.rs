@@ -8,13 +8,19 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use common::{
-    assert_causal, decode_steps, final_norm, max_abs, max_abs_diff, tokens, with_future_changed,
+    assert_causal, decode_steps, final_norm, for_each_model, max_abs, max_abs_diff, tokens,
+    with_future_changed,
 };
 use mnemo_core::{NormPlacement, seeded};
 use mnemo_models::feedback::FeedbackLayer;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState};
 
 const VOCAB: usize = 13;
+
+/// The model of a config with weights drawn from `seed`, for [`for_each_model`].
+fn seeded_with(seed: u64) -> impl Fn(&FeedbackConfig, &Device) -> FeedbackLm {
+    move |config, device| seeded::reinit(config.init(device), seed)
+}
 
 fn configs() -> Vec<(&'static str, FeedbackConfig)> {
     let shared = FeedbackConfig {
@@ -291,27 +297,23 @@ fn mixing_gradient_matches_finite_differences() {
 
 #[test]
 fn causal_within_and_across_segments() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded::reinit(config.init(&device), 1);
-        let x = tokens(2, 8, VOCAB, 1, &device);
-        let y = with_future_changed(&x, 5, VOCAB, 2, &device);
-        let (a, _) = model.forward_segment(x, model.init_state(2, &device));
-        let (b, _) = model.forward_segment(y, model.init_state(2, &device));
+    for_each_model(configs(), seeded_with(1), |name, model, device| {
+        let x = tokens(2, 8, VOCAB, 1, device);
+        let y = with_future_changed(&x, 5, VOCAB, 2, device);
+        let (a, _) = model.forward_segment(x, model.init_state(2, device));
+        let (b, _) = model.forward_segment(y, model.init_state(2, device));
         assert_causal(name, a, b, 5);
-    }
+    });
 }
 
 #[test]
 fn step_by_step_decoding_equals_segments() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded::reinit(config.init(&device), 2);
+    for_each_model(configs(), seeded_with(2), |name, model, device| {
         let xs: Vec<_> = (0..2)
-            .map(|i| tokens(2, 6, VOCAB, 20 + i, &device))
+            .map(|i| tokens(2, 6, VOCAB, 20 + i, device))
             .collect();
-        let mut seg_state = model.init_state(2, &device);
-        let mut step_state = model.init_state(2, &device);
+        let mut seg_state = model.init_state(2, device);
+        let mut step_state = model.init_state(2, device);
         for (i, x) in xs.iter().enumerate() {
             let (logits, next) = model.forward_segment(x.clone(), seg_state);
             seg_state = next;
@@ -327,7 +329,7 @@ fn step_by_step_decoding_equals_segments() {
         }
         let diff = max_abs_diff(seg_state.memories, step_state.memories);
         assert!(diff < 1e-4, "{name}: carried memories differ by {diff}");
-    }
+    });
 }
 
 /// With one layer and zero carried memory, the first step attends to S zero memories, whose

@@ -9,7 +9,7 @@ mod common;
 use burn::module::Module;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{assert_causal, final_norm, max_abs, max_abs_diff};
+use common::{assert_causal, final_norm, for_each_model, max_abs, max_abs_diff};
 use mnemo_core::{NormKind, seeded};
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
@@ -23,6 +23,11 @@ const VOCAB: usize = 17;
 /// The model of `config` with weights drawn from `seed` alone (no process-wide generator).
 fn seeded(config: &Seq2SeqConfig, seed: u64, device: &Device) -> Seq2Seq {
     seeded::reinit(config.init(device), seed)
+}
+
+/// [`seeded`] with `seed`, for [`for_each_model`].
+fn seeded_with(seed: u64) -> impl Fn(&Seq2SeqConfig, &Device) -> Seq2Seq {
+    move |config, device| seeded(config, seed, device)
 }
 
 /// Tiny configs of both kinds, plus variants: post-norm RMSNorm, per-layer memory projections,
@@ -120,11 +125,9 @@ fn stepped(model: &Seq2Seq, src: Tensor<2, Int>, tgt_in: Tensor<2, Int>) -> Tens
 
 #[test]
 fn incremental_steps_equal_teacher_forcing() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded(&config, 1, &device);
-        let src = batch(&[6, 3, 5], 7, 1, false, &device);
-        let tgt_in = batch(&[9, 9, 9], 9, 2, true, &device);
+    for_each_model(configs(), seeded_with(1), |name, model, device| {
+        let src = batch(&[6, 3, 5], 7, 1, false, device);
+        let tgt_in = batch(&[9, 9, 9], 9, 2, true, device);
         let forward = model.forward(src.clone(), tgt_in.clone());
         assert_eq!(forward.dims(), [3, 9, VOCAB]);
         let diff = max_abs_diff(forward, stepped(&model, src, tgt_in));
@@ -132,34 +135,30 @@ fn incremental_steps_equal_teacher_forcing() {
             diff < 1e-4,
             "{name}: cached steps differ from forward by {diff}"
         );
-    }
+    });
 }
 
 #[test]
 fn target_is_causal() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded(&config, 2, &device);
-        let src = batch(&[5, 4], 5, 3, false, &device);
-        let x = batch(&[8, 8], 8, 4, true, &device);
+    for_each_model(configs(), seeded_with(2), |name, model, device| {
+        let src = batch(&[5, 4], 5, 3, false, device);
+        let x = batch(&[8, 8], 8, 4, true, device);
         let y = x
             .clone()
-            .slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, &device));
+            .slice_assign([0..2, 5..8], batch(&[3, 3], 3, 5, false, device));
         let (a, b) = (model.forward(src.clone(), x), model.forward(src, y));
         assert_causal(name, a, b, 5);
-    }
+    });
 }
 
 #[test]
 fn source_padding_is_invisible() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded(&config, 3, &device);
-        let src = batch(&[6, 3], 6, 6, false, &device);
-        let tgt_in = batch(&[5, 5], 5, 7, true, &device);
+    for_each_model(configs(), seeded_with(3), |name, model, device| {
+        let src = batch(&[6, 3], 6, 6, false, device);
+        let tgt_in = batch(&[5, 5], 5, 7, true, device);
         let base = model.forward(src.clone(), tgt_in.clone());
         // Extra PAD columns.
-        let wide = Tensor::cat(vec![src.clone(), Tensor::zeros([2, 3], &device)], 1);
+        let wide = Tensor::cat(vec![src.clone(), Tensor::zeros([2, 3], device)], 1);
         let d = max_abs_diff(base.clone(), model.forward(wide, tgt_in.clone()));
         assert!(
             d < 1e-5,
@@ -175,12 +174,12 @@ fn source_padding_is_invisible() {
         // A real source token does matter.
         let changed = src.clone().slice_assign(
             [1..2, 0..1],
-            Tensor::from_data(TensorData::new(vec![4i64], [1, 1]), &device),
+            Tensor::from_data(TensorData::new(vec![4i64], [1, 1]), device),
         );
         let changed = if src.clone().slice([1..2, 0..1]).into_scalar::<i64>() == 4 {
             src.clone().slice_assign(
                 [1..2, 0..1],
-                Tensor::from_data(TensorData::new(vec![5i64], [1, 1]), &device),
+                Tensor::from_data(TensorData::new(vec![5i64], [1, 1]), device),
             )
         } else {
             changed
@@ -189,7 +188,7 @@ fn source_padding_is_invisible() {
             max_abs_diff(base, model.forward(changed, tgt_in)) > 1e-4,
             "{name}: source token had no effect"
         );
-    }
+    });
 }
 
 /// The Feedback decoder written out op by op from DESIGN.md §4 plus cross-attention: a list of
@@ -593,19 +592,17 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
 
 #[test]
 fn select_reorders_and_duplicates_rows() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = seeded(&config, 5, &device);
-        let src = batch(&[5, 3], 5, 14, false, &device);
-        let tgt = batch(&[6, 6], 6, 15, true, &device);
+    for_each_model(configs(), seeded_with(5), |name, model, device| {
+        let src = batch(&[5, 3], 5, 14, false, device);
+        let tgt = batch(&[6, 6], 6, 15, true, device);
         let enc = model.encode(src.clone());
         let mut state = model.start(&enc);
         for t in 0..4 {
             model.step(&mut state, tgt.clone().narrow(1, t, 1).squeeze_dim(1));
         }
-        state.select(ids(&[1, 1, 0], &device));
+        state.select(ids(&[1, 1, 0], device));
         assert_eq!(state.rows(), 3);
-        let order = ids(&[1, 1, 0], &device);
+        let order = ids(&[1, 1, 0], device);
         let reference = model.forward(
             src.clone().select(0, order.clone()),
             tgt.clone().select(0, order.clone()),
@@ -626,7 +623,7 @@ fn select_reorders_and_duplicates_rows() {
             model.encode(src.select(0, order)).states,
         );
         assert!(d < 1e-5, "{name}: Encoded::select differs by {d}");
-    }
+    });
 }
 
 /// Autodiff gradients of a few encoder and decoder weights match central finite differences.

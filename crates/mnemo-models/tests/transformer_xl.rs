@@ -7,7 +7,9 @@ mod common;
 use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{assert_causal, decode_steps, max_abs, max_abs_diff, tokens, with_future_changed};
+use common::{
+    assert_causal, decode_steps, for_each_model, max_abs, max_abs_diff, tokens, with_future_changed,
+};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::transformer_xl::XlLayer;
 use mnemo_models::{
@@ -140,18 +142,16 @@ fn build(config: &TransformerXlConfig, device: &Device) -> Model {
 
 #[test]
 fn segments_with_memory_equal_one_banded_long_run() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = build(&config, &device);
-        let x = tokens(2, 12, VOCAB, 1, &device);
+    for_each_model(configs(), build, |name, model, device| {
+        let x = tokens(2, 12, VOCAB, 1, device);
         let reference = naive_logits(xl(&model), x.clone());
         // Two segments of 6, three of 4 (memory 7 spans two earlier segments), one of 12.
         for seg in [6, 4, 12] {
-            let got = segmented(&model, x.clone(), seg, &device);
+            let got = segmented(&model, x.clone(), seg, device);
             let diff = max_abs_diff(got, reference.clone());
             assert!(diff < 1e-4, "{name}, segments of {seg}: max |Δ| = {diff}");
         }
-    }
+    });
 }
 
 #[test]
@@ -187,33 +187,29 @@ fn memory_reach_is_exactly_the_schedule() {
 
 #[test]
 fn causal_across_segments() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = build(&config, &device);
-        let x = tokens(2, 10, VOCAB, 4, &device);
-        let y = with_future_changed(&x, 7, VOCAB, 9, &device);
+    for_each_model(configs(), build, |name, model, device| {
+        let x = tokens(2, 10, VOCAB, 4, device);
+        let y = with_future_changed(&x, 7, VOCAB, 9, device);
         let (a, b) = (
-            segmented(&model, x, 5, &device),
-            segmented(&model, y, 5, &device),
+            segmented(&model, x, 5, device),
+            segmented(&model, y, 5, device),
         );
         assert_causal(name, a, b, 7);
-    }
+    });
 }
 
 #[test]
 fn steps_equal_segments() {
-    let device = mnemo_backend::test_device().inner();
-    for (name, config) in configs() {
-        let model = build(&config, &device);
-        let x = tokens(2, 9, VOCAB, 5, &device);
-        let parallel = segmented(&model, x.clone(), 5, &device);
-        let (steps, _) = decode_steps(&x, model.init_state(2, &device), |token, state| {
+    for_each_model(configs(), build, |name, model, device| {
+        let x = tokens(2, 9, VOCAB, 5, device);
+        let parallel = segmented(&model, x.clone(), 5, device);
+        let (steps, _) = decode_steps(&x, model.init_state(2, device), |token, state| {
             let o = model.forward_step(token, state);
             (o.logits, o.state)
         });
         let diff = max_abs_diff(parallel, steps);
         assert!(diff < 1e-4, "{name}: max |Δ| = {diff}");
-    }
+    });
 }
 
 #[test]

@@ -59,7 +59,13 @@ pub fn generate(
             "the prompt is empty; give at least one token".into(),
         ));
     }
-    if !(config.temperature.is_finite() && config.temperature >= 0.0) {
+    if !config.temperature.is_finite() {
+        return Err(TrainError::Generate(format!(
+            "--temperature must be a finite number (0 = greedy), got {}",
+            config.temperature
+        )));
+    }
+    if config.temperature < 0.0 {
         return Err(TrainError::Generate(format!(
             "--temperature must be >= 0 (0 = greedy), got {}",
             config.temperature

@@ -90,3 +90,16 @@ pub fn final_norm(norm: &Option<Norm>, h: Tensor<3>) -> Tensor<3> {
         None => h,
     }
 }
+
+/// Runs `check(name, model, device)` on the (non-autodiff) test device for the model `build`
+/// makes of each named config.
+pub fn for_each_model<C, M>(
+    configs: Vec<(&'static str, C)>,
+    build: impl Fn(&C, &Device) -> M,
+    mut check: impl FnMut(&str, M, &Device),
+) {
+    let device = mnemo_backend::test_device().inner();
+    for (name, config) in configs {
+        check(name, build(&config, &device), &device);
+    }
+}
