@@ -252,6 +252,7 @@ impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
     }
 
     /// Write to `path` atomically: a `.tmp` sibling is written, fsynced and renamed over `path`.
+    /// If anything fails (a full disk), the `.tmp` is removed and `path` is left as it was.
     pub fn write_atomic(&self, path: &Path) -> Result<(), CheckpointError> {
         let tmp = tmp_path(path);
         let io = |action: &'static str, path: &Path| {
@@ -262,13 +263,20 @@ impl<S: Serialize + DeserializeOwned> Checkpoint<S> {
                 source,
             }
         };
-        let mut file = File::create(&tmp).map_err(io("cannot create checkpoint", &tmp))?;
-        file.write_all(&self.to_bytes())
-            .map_err(io("cannot write checkpoint", &tmp))?;
-        file.sync_all()
-            .map_err(io("cannot sync checkpoint", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(io("cannot move checkpoint into place", path))?;
+        let written = File::create(&tmp)
+            .map_err(io("cannot create checkpoint", &tmp))
+            .and_then(|mut file| {
+                file.write_all(&self.to_bytes())
+                    .map_err(io("cannot write checkpoint", &tmp))?;
+                file.sync_all().map_err(io("cannot sync checkpoint", &tmp))
+            })
+            .and_then(|()| {
+                fs::rename(&tmp, path).map_err(io("cannot move checkpoint into place", path))
+            });
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         // Make the rename itself durable.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(dir) = File::open(dir)
@@ -364,6 +372,7 @@ mod tests {
                     batch_size: 2,
                     segment_len: 8,
                     eval_batch_size: None,
+                    on_nonfinite: Default::default(),
                 },
                 seed: 3,
                 step: 12,
@@ -392,6 +401,8 @@ mod tests {
                     },
                 )),
                 best_valid: None,
+                data_files: Vec::new(),
+                skipped_batches: 0,
             },
             model: (0..200u32).map(|i| i as u8).collect(),
             optimizer: vec![9; 33],
@@ -447,6 +458,45 @@ mod tests {
             );
             assert!(err.to_string().contains("truncated"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_tmp_and_the_old_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_FILE);
+        sample().write_atomic(&path).unwrap();
+        // The rename fails: the target is now a non-empty directory.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        let err = sample().write_atomic(&blocked).unwrap_err();
+        assert!(err.to_string().contains("cannot move checkpoint"), "{err}");
+        assert!(!tmp_path(&blocked).exists(), "partial .tmp left behind");
+        assert_eq!(Checkpoint::<TrainerState>::read(&path).unwrap(), sample());
+    }
+
+    #[test]
+    fn non_finite_metrics_round_trip_through_the_trainer_state() {
+        let mut ckpt = sample();
+        let nan = Metrics {
+            loss: f64::NAN,
+            accuracy: 0.1 + 0.2,
+            scored: 8,
+            tokens: 64,
+            bpc: Some(f64::INFINITY),
+            ppl: None,
+        };
+        ckpt.trainer.last_valid = Some((12, nan));
+        ckpt.trainer.train_time_s = 1.0 / 3.0;
+        let back = Checkpoint::<TrainerState>::from_bytes(&ckpt.to_bytes(), Path::new("c"))
+            .expect("a NaN validation loss reads back");
+        let (_, m) = back.trainer.last_valid.unwrap();
+        assert!(m.loss.is_nan());
+        assert_eq!(m.bpc, Some(f64::INFINITY));
+        assert_eq!(m.accuracy.to_bits(), (0.1f64 + 0.2).to_bits());
+        assert_eq!(
+            back.trainer.train_time_s.to_bits(),
+            (1.0f64 / 3.0).to_bits()
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! printing, picking one model, and the [`Experiment`] view the trainer reads.
 use std::collections::BTreeMap;
 
-use crate::experiment::RunConfig;
+use crate::experiment::{OnNonFinite, RunConfig};
 use crate::model_table::ModelEntry;
 use crate::optim::OptimConfig;
 use crate::task::Saved;
@@ -29,23 +29,29 @@ pub trait Experiment: Saved {
     fn models(&self) -> &BTreeMap<String, Self::Model>;
     /// The config as TOML.
     fn toml(&self) -> String;
+    /// What a step with a non-finite loss, gradient norm or weights does
+    /// (`train.on_nonfinite`; stop unless the config says otherwise).
+    fn on_nonfinite(&self) -> OnNonFinite {
+        OnNonFinite::Stop
+    }
 }
 
 /// Implements `load`, `from_toml_str`, `to_toml_string`, `model_names`, `for_model` and
 /// [`Experiment`] for an experiment config type with a `validate(&self)` method and the fields
 /// `run`, `optim`, `data`, `train` and `models` of types `RunConfig`, `OptimConfig`, `$data`,
-/// `$train` and a map of `$model`; `$what` names the config in the (unreachable) serialisation
+/// `$train` (with an `on_nonfinite` field) and a map of `$model`; `$what` names the config in the (unreachable) serialisation
 /// panic.
+#[macro_export]
 macro_rules! experiment_file {
     ($config:ty, $what:literal, $model:ty, $data:ty, $train:ty) => {
         impl $crate::config_file::Experiment for $config {
             type Model = $model;
             type Data = $data;
             type Train = $train;
-            fn run(&self) -> &RunConfig {
+            fn run(&self) -> &$crate::experiment::RunConfig {
                 &self.run
             }
-            fn optim(&self) -> &OptimConfig {
+            fn optim(&self) -> &$crate::optim::OptimConfig {
                 &self.optim
             }
             fn data(&self) -> &$data {
@@ -60,16 +66,21 @@ macro_rules! experiment_file {
             fn toml(&self) -> String {
                 self.to_toml_string()
             }
+            fn on_nonfinite(&self) -> $crate::experiment::OnNonFinite {
+                self.train.on_nonfinite
+            }
         }
 
         impl $config {
             /// Read, parse and validate a config file; every error names `path`.
-            pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, ConfigError> {
+            pub fn load(
+                path: impl AsRef<std::path::Path>,
+            ) -> Result<Self, $crate::experiment::ConfigError> {
                 $crate::experiment::load_file(path.as_ref(), Self::from_toml_str)
             }
 
             /// Parse and validate a config from TOML text.
-            pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+            pub fn from_toml_str(text: &str) -> Result<Self, $crate::experiment::ConfigError> {
                 let config: Self = $crate::experiment::parse_toml(text)?;
                 config.validate()?;
                 Ok(config)
@@ -77,7 +88,7 @@ macro_rules! experiment_file {
 
             /// The config as TOML (what `config.toml` in a run directory holds).
             pub fn to_toml_string(&self) -> String {
-                toml::to_string(self).expect(concat!($what, " configs serialise to TOML"))
+                $crate::config_file::to_toml(self, $what)
             }
 
             /// Names of the models, in order.
@@ -86,7 +97,11 @@ macro_rules! experiment_file {
             }
 
             /// The config of a single run: only model `name`, with its vocabulary size set.
-            pub fn for_model(&self, name: &str, vocab_size: usize) -> Result<Self, ConfigError> {
+            pub fn for_model(
+                &self,
+                name: &str,
+                vocab_size: usize,
+            ) -> Result<Self, $crate::experiment::ConfigError> {
                 Ok(Self {
                     models: $crate::model_table::single_model(&self.models, name, vocab_size)?,
                     ..self.clone()
@@ -96,4 +111,7 @@ macro_rules! experiment_file {
     };
 }
 
-pub(crate) use experiment_file;
+/// `config` as TOML (for [`experiment_file!`]); `what` names the config in the panic.
+pub fn to_toml<T: serde::Serialize>(config: &T, what: &str) -> String {
+    toml::to_string(config).unwrap_or_else(|e| panic!("{what} configs serialise to TOML: {e}"))
+}

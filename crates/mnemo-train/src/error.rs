@@ -5,6 +5,7 @@ use mnemo_data::DataError;
 
 use crate::checkpoint::CheckpointError;
 use crate::experiment::ConfigError;
+use crate::update::Divergence;
 
 /// Everything that can stop a run; each message names the file, field or step involved.
 #[derive(Debug, thiserror::Error)]
@@ -59,22 +60,46 @@ pub enum TrainError {
         /// What is missing.
         reason: String,
     },
-    /// The training loss stopped being a finite number.
+    /// A step's loss, gradient norm or updated weights stopped being finite; nothing of that
+    /// step was written.
     #[error(
-        "step {step}: training loss is {loss} (not finite); training stopped. {}",
+        "step {step}: {cause}; training stopped before writing anything. {}",
         match kept {
-            Some((at, path)) => format!("The last good checkpoint (step {at}) is kept at {}", path.display()),
-            None => "No checkpoint had been written yet.".to_string(),
+            Some((at, path)) => format!(
+                "The last checkpoint (step {at}, every weight finite) is kept at {}: lower \
+                 optim.lr or set train.on_nonfinite = \"skip_batch\", then continue it with \
+                 --resume",
+                path.display()
+            ),
+            None => "No checkpoint had been written yet: lower optim.lr or set \
+                     train.on_nonfinite = \"skip_batch\""
+                .to_string(),
         }
     )]
-    NonFiniteLoss {
-        /// The step whose loss was not finite.
+    NonFinite {
+        /// The step that diverged.
         step: u64,
-        /// The loss.
-        loss: f64,
+        /// What was not finite.
+        cause: Divergence,
         /// The step and file of the last checkpoint, if one was written.
         kept: Option<(u64, PathBuf)>,
     },
+    /// Another process holds the lock of the run directory.
+    #[error(
+        "{}: the run directory is locked by {}; wait for it to finish or train into another --out",
+        lock.display(),
+        match pid {
+            Some(pid) => format!("another mnemo process (pid {pid}) training it"),
+            None => "another mnemo process training it".to_string(),
+        }
+    )]
+    RunLocked {
+        /// The lock file.
+        lock: PathBuf,
+        /// The process holding it, when known.
+        pid: Option<u32>,
+    },
+
     /// A prompt or generation request is invalid.
     #[error("{0}")]
     Generate(String),

@@ -47,7 +47,7 @@ use mnemo_data::{DataError, TaskConfig};
 use mnemo_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config_file::experiment_file;
+use crate::experiment_file;
 use crate::feedback_step::FeedbackBackward;
 use crate::model_table::validate_models;
 use crate::optim::OptimConfig;
@@ -160,9 +160,31 @@ pub struct TrainConfig {
     /// backward, used when the model supports it, otherwise autodiff) or `"autodiff"`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub feedback_backward: FeedbackBackward,
+    /// What a step with a non-finite loss, gradient norm or weights does: `"stop"` (default)
+    /// or `"skip_batch"`. A policy, not part of the data position: a run may be resumed with
+    /// another value.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub on_nonfinite: OnNonFinite,
 }
 
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+/// `train.on_nonfinite`: what the trainer does when a step's loss, gradient norm or updated
+/// weights are NaN or infinite. Either way nothing non-finite is ever written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    /// Stop with an error naming the step and the last (finite) checkpoint, which is kept.
+    #[default]
+    Stop,
+    /// Drop the batch: weights and optimizer moments stay as before it, the data moves on,
+    /// the carried state restarts, and a `"split": "skipped"` line is logged.
+    SkipBatch,
+}
+
+/// Keys of a `[train]` table that are policies rather than part of a run's identity: they
+/// are not compared when a checkpoint is resumed.
+pub const POLICY_KEYS: &[&str] = &["on_nonfinite"];
+
+pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
 
@@ -225,7 +247,7 @@ experiment_file!(
 
 /// Read the config file at `path` and `parse` it; every error names `path` (and the line of
 /// the field, when known).
-pub(crate) fn load_file<T>(
+pub fn load_file<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, ConfigError>,
 ) -> Result<T, ConfigError> {
@@ -242,7 +264,7 @@ pub(crate) fn load_file<T>(
 }
 
 /// Deserialise TOML text; the error names the line and the field.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     toml_source::parse(text).map_err(|located| ConfigError {
         path: None,
         line: located.line,
@@ -260,7 +282,7 @@ pub(crate) fn data_error(error: DataError) -> ConfigError {
 }
 
 /// Names become directory names: keep them to a safe alphabet.
-pub(crate) fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+pub fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."

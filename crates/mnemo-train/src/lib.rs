@@ -9,7 +9,9 @@
 //!   `mnemo compare-backends` and `mnemo bench` run.
 //! - [`translation`]: encoder–decoders on parallel text ([`translation::MtTask`]).
 //! - [`loss`], [`metrics`]: masked cross-entropy and accuracy over the scored positions.
-//! - [`checkpoint`]: one checksummed file, written atomically.
+//! - [`checkpoint`]: one checksummed file, written atomically; [`run_lock`]: one process per
+//!   run directory; [`fingerprint`]: resume refuses changed data files; [`float_repr`]: saved
+//!   floats read back bit for bit.
 //! - [`evaluate`](mod@evaluate): whole-split evaluation and [`load_run`] to reload a run from disk.
 //! - [`generate`](mod@generate): step-by-step decoding with seeded sampling.
 //! - [`bleu`]: corpus BLEU exactly as sacrebleu's default `BLEU()` (13a tokenizer in
@@ -42,9 +44,12 @@ pub mod eval_memory;
 pub mod evaluate;
 pub mod experiment;
 pub mod feedback_step;
+pub mod fingerprint;
+pub mod float_repr;
 pub mod generate;
 pub mod lm;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod metrics_log;
 pub mod model_table;
@@ -52,6 +57,7 @@ pub mod optim;
 pub mod progress;
 pub mod rng;
 pub mod run_dir;
+pub mod run_lock;
 pub mod summary;
 pub mod task;
 mod toml_source;
@@ -65,7 +71,7 @@ pub use config_file::Experiment;
 pub use error::TrainError;
 pub use eval_memory::apply_eval_memory;
 pub use evaluate::{EvalOptions, LoadedRun, evaluate, forward_segment, load_run, segment_tokens};
-pub use experiment::{ConfigError, ExperimentConfig, RunConfig, TrainConfig};
+pub use experiment::{ConfigError, ExperimentConfig, OnNonFinite, RunConfig, TrainConfig};
 pub use feedback_step::{
     FeedbackBackward, FeedbackStep, manual_backward, masked_cross_entropy_grad, step_products,
     train_feedback_segment,
@@ -78,7 +84,8 @@ pub use metrics_log::MetricsLog;
 pub use optim::{LrDecay, OptimConfig};
 pub use rng::seeded;
 pub use run_dir::RunDir;
+pub use run_lock::RunLock;
 pub use summary::{RunSummary, results_table};
 pub use task::{Ending, StepOutput, Task};
 pub use trainer::{RunState, TrainOptions, Trainer, initialize_params, step_seed};
-pub use update::apply_update;
+pub use update::{Divergence, apply_update, checked_update};

@@ -17,18 +17,28 @@ use crate::loss::LossStats;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Mean negative log-likelihood (nats) per scored position.
+    #[serde(with = "crate::float_repr::exact")]
     pub loss: f64,
     /// Fraction of scored positions predicted exactly.
+    #[serde(with = "crate::float_repr::exact")]
     pub accuracy: f64,
     /// Number of scored positions.
     pub scored: u64,
     /// Number of positions read, scored or not.
     pub tokens: u64,
     /// Bits per character (byte corpora only): `loss / ln 2`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::float_repr::exact_opt"
+    )]
     pub bpc: Option<f64>,
     /// Perplexity (word corpora only): `exp(loss)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::float_repr::exact_opt"
+    )]
     pub ppl: Option<f64>,
 }
 
@@ -73,14 +83,16 @@ impl Metrics {
     }
 
     /// A metrics-log record: `fields` (step, split, ...) followed by loss, accuracy, scored and,
-    /// for language modelling, bpc or ppl.
+    /// for language modelling, bpc or ppl (non-finite values as `"NaN"`, `"inf"`, `"-inf"`:
+    /// see [`float_repr`](crate::float_repr)).
     pub fn record(&self, mut fields: serde_json::Value) -> serde_json::Value {
+        use crate::float_repr::json;
         if let Some(map) = fields.as_object_mut() {
-            map.insert("loss".into(), self.loss.into());
-            map.insert("accuracy".into(), self.accuracy.into());
+            map.insert("loss".into(), json(self.loss));
+            map.insert("accuracy".into(), json(self.accuracy));
             map.insert("scored".into(), self.scored.into());
             if let Some((name, value)) = self.lm_figure() {
-                map.insert(name.into(), value.into());
+                map.insert(name.into(), json(value));
             }
         }
         fields
@@ -90,6 +102,7 @@ impl Metrics {
 /// Sums [`LossStats`] of segments into [`Metrics`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct MetricsAccumulator {
+    #[serde(with = "crate::float_repr::exact")]
     loss_sum: f64,
     correct: u64,
     scored: u64,

@@ -12,6 +12,7 @@ use crate::checkpoint::CHECKPOINT_FILE;
 /// | `metrics.jsonl`    | every `log_every`/`eval_every`| one JSON object per line                |
 /// | `checkpoint.mnemo` | every `checkpoint_every`, end | see [`checkpoint`](crate::checkpoint)   |
 /// | `summary.json`     | at the end                    | [`RunSummary`](crate::RunSummary)       |
+/// | `run.lock`         | while a process trains here   | its pid; see [`RunLock`](crate::RunLock) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
     dir: PathBuf,
@@ -53,6 +54,11 @@ impl RunDir {
     /// `checkpoint.mnemo`: the latest checkpoint.
     pub fn checkpoint(&self) -> PathBuf {
         self.dir.join(CHECKPOINT_FILE)
+    }
+
+    /// `run.lock`: the lock of the process training here ([`RunLock`](crate::RunLock)).
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("run.lock")
     }
 
     /// `summary.json`: the final results.

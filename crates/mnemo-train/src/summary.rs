@@ -20,9 +20,11 @@ pub struct RunSummary {
     /// Whether all `run.steps` were taken (false when stopped early on request).
     pub finished: bool,
     /// Seconds spent in training steps (all sessions; evaluation excluded).
+    #[serde(with = "crate::float_repr::exact")]
     pub train_time_s: f64,
     /// Counted training positions per second over `train_time_s` (target tokens for
     /// translation).
+    #[serde(with = "crate::float_repr::exact")]
     pub tokens_per_s: f64,
     /// Metrics on the whole validation split at the end.
     pub valid: Metrics,

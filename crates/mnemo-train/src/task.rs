@@ -8,7 +8,7 @@
 //! ([`LmTask`](crate::lm::LmTask)) and translation
 //! ([`MtTask`](crate::translation::MtTask)) are the two tasks.
 use std::fmt::Debug;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
@@ -131,6 +131,13 @@ pub trait Task {
 
     /// Write the task's own files into the run directory (vocabulary, tokenizer).
     fn write_files(&self, dir: &RunDir) -> Result<(), TrainError>;
+
+    /// The data files the task reads, fingerprinted into every checkpoint and checked on
+    /// resume ([`fingerprint`](crate::fingerprint)). None by default: generated data is
+    /// identified by its `[data]` config, which is compared anyway.
+    fn data_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 
     /// The architecture (`feedback`, `transformer`, `seq2seq`), as [`RunSummary::kind`].
     fn kind(&self) -> &'static str;

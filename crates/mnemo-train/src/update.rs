@@ -1,9 +1,15 @@
 //! The optimizer step, written once: clip the global gradient norm, then one Adam(W) update.
 //!
 //! The trainer, `mnemo compare-backends` and `mnemo bench` all update weights through
-//! [`apply_update`], so a benchmark times what training runs.
-use burn::module::Module;
+//! [`apply_update`], so a benchmark times what training runs. The trainer goes through
+//! [`checked_update`], the same step with the checks that keep a diverging run from ever saving
+//! non-finite weights: a non-finite gradient norm stops before the optimizer is touched, and
+//! non-finite weights after the step are reported before anything is written.
+use std::fmt;
+
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
 
 use crate::clip::clip_global_norm;
 
@@ -20,4 +26,144 @@ pub fn apply_update<M: Module>(
 ) -> (M, f64) {
     let (grads, norm) = clip_global_norm(&model, grads, max_norm);
     (optimizer.step(lr, model, grads), norm)
+}
+
+/// What made a training step unusable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Divergence {
+    /// The batch's loss is NaN or infinite.
+    Loss(f64),
+    /// The global gradient norm is NaN or infinite (found before the optimizer step).
+    GradNorm(f64),
+    /// A parameter holds NaN or infinity after the optimizer step; its module path.
+    Parameter(String),
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Divergence::Loss(loss) => write!(f, "training loss is {loss} (not finite)"),
+            Divergence::GradNorm(norm) => write!(f, "gradient norm is {norm} (not finite)"),
+            Divergence::Parameter(name) => write!(
+                f,
+                "parameter `{name}` is not finite after the optimizer step"
+            ),
+        }
+    }
+}
+
+/// [`apply_update`], refusing non-finite gradients and weights.
+///
+/// A non-finite gradient norm is an error before `optimizer` is touched. Weights that are not
+/// finite after the step are an error too; then `optimizer` has taken the step already, so a
+/// caller that goes on keeps its own copy from before. Returns the updated model and the
+/// gradient norm before clipping.
+pub fn checked_update<M: Module>(
+    optimizer: &mut ModuleOptimizer,
+    model: M,
+    grads: GradientsParams,
+    lr: f64,
+    max_norm: f64,
+) -> Result<(M, f64), Divergence> {
+    let (grads, norm) = clip_global_norm(&model, grads, max_norm);
+    if !norm.is_finite() {
+        return Err(Divergence::GradNorm(norm));
+    }
+    let model = optimizer.step(lr, model, grads);
+    match first_non_finite(&model) {
+        Some(name) => Err(Divergence::Parameter(name)),
+        None => Ok((model, norm)),
+    }
+}
+
+/// The module path of the first parameter of `model` holding NaN or infinity, if any.
+///
+/// One device sync when every weight is finite: `0 * w` summed over all parameters is 0
+/// exactly when no weight is NaN or infinite.
+pub fn first_non_finite<M: Module>(model: &M) -> Option<String> {
+    struct Zeros(Vec<Tensor<1>>);
+    impl ModuleVisitor for Zeros {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().detach().mul_scalar(0.0).sum());
+        }
+    }
+    let mut zeros = Zeros(Vec::new());
+    model.visit(&mut zeros);
+    if zeros.0.is_empty() || Tensor::cat(zeros.0, 0).sum().into_scalar::<f64>() == 0.0 {
+        return None;
+    }
+    // Something is not finite: find it, by name (only on this rare path, one sync each).
+    struct Find {
+        path: Vec<String>,
+        found: Option<String>,
+    }
+    impl ModuleVisitor for Find {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.found.is_none()
+                && param
+                    .val()
+                    .detach()
+                    .mul_scalar(0.0)
+                    .sum()
+                    .into_scalar::<f64>()
+                    != 0.0
+            {
+                self.found = Some(match self.path.is_empty() {
+                    true => "(root)".to_string(),
+                    false => self.path.join("."),
+                });
+            }
+        }
+    }
+    let mut find = Find {
+        path: Vec::new(),
+        found: None,
+    };
+    model.visit(&mut find);
+    Some(find.found.unwrap_or_else(|| "(unknown)".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::TensorData;
+
+    #[derive(Module, Debug)]
+    struct Two {
+        first: Linear,
+        second: Linear,
+    }
+
+    fn two() -> Two {
+        let device = mnemo_backend::test_device();
+        Two {
+            first: LinearConfig::new(3, 2).init(&device),
+            second: LinearConfig::new(2, 2).init(&device),
+        }
+    }
+
+    #[test]
+    fn finite_weights_pass_and_a_nan_is_named() {
+        let mut model = two();
+        assert_eq!(first_non_finite(&model), None);
+        let device = mnemo_backend::test_device();
+        let bad = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, f32::NAN, 0.0, 2.0], [2, 2]),
+            &device,
+        );
+        model.second.weight = Param::from_tensor(bad);
+        let name = first_non_finite(&model).expect("NaN found");
+        assert!(name.contains("second"), "{name}");
+        let inf = Tensor::<2>::from_data(TensorData::new(vec![f32::INFINITY; 4], [2, 2]), &device);
+        model.second.weight = Param::from_tensor(inf);
+        assert!(first_non_finite(&model).is_some());
+    }
 }

@@ -14,9 +14,10 @@ pub use task::LmTask;
 
 use crate::error::TrainError;
 use crate::experiment::ExperimentConfig;
+use crate::memory::check_memory;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
-use crate::trainer::{TrainOptions, Trainer, resuming};
+use crate::trainer::{TrainOptions, Trainer, open_run};
 
 /// Train model `model_name` of `config` on `opts.device`; see the [module docs](self) and
 /// [`Trainer`].
@@ -28,14 +29,17 @@ pub fn train(
     model_name: &str,
     opts: &TrainOptions,
 ) -> Result<RunSummary, TrainError> {
+    check_memory(config, model_name)?;
     let data = config
         .data
         .build()
         .map_err(|e| TrainError::data("preparing the data", e))?;
     let config = config.for_model(model_name, data.vocab.len())?;
     let dir = RunDir::new(&opts.out_dir, &config.run.name, model_name);
-    let resuming = resuming(&dir, opts)?;
+    let (lock, resuming) = open_run(&dir, opts)?;
     let device = opts.device.clone().autodiff();
     let task = LmTask::new(&config, data, &device)?;
-    Trainer::new(task, &config, model_name, dir, device).train(opts, resuming)
+    Trainer::new(task, &config, model_name, dir, device)
+        .locked(lock)
+        .train(opts, resuming)
 }

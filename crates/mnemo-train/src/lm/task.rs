@@ -5,11 +5,11 @@
 //! `i + 1` continues row `r` of segment `i` ([`StreamBatcher`]), so the model state returned
 //! by the step (already detached: truncated backpropagation through time) is carried into the
 //! next one; it is reset to a fresh state whenever the segment index wraps to 0 (a new epoch).
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use mnemo_data::{LmUnit, Scoring, Split, StreamBatcher, TaskData};
+use mnemo_data::{LmUnit, Scoring, Split, StreamBatcher, TaskConfig, TaskData, wikitext_file};
 use mnemo_models::{Model, ModelConfig, ModelState};
 
 use crate::checkpoint::CheckpointError;
@@ -38,6 +38,7 @@ pub struct LmTask {
     scoring: Scoring,
     next_segment: usize,
     epoch: u64,
+    data_files: Vec<PathBuf>,
 }
 
 impl LmTask {
@@ -62,8 +63,21 @@ impl LmTask {
             scoring: data.scoring(),
             next_segment: 0,
             epoch: 0,
+            data_files: data_files(&config.data),
             data,
         })
+    }
+}
+
+/// The files `data` is read from (none for generated tasks).
+fn data_files(data: &TaskConfig) -> Vec<PathBuf> {
+    match data {
+        TaskConfig::Bytes(config) => vec![config.path.clone()],
+        TaskConfig::Wikitext(config) => Split::ALL
+            .into_iter()
+            .map(|split| wikitext_file(&config.dir, split))
+            .collect(),
+        TaskConfig::CodeExecution(_) | TaskConfig::Copy(_) | TaskConfig::Reverse(_) => Vec::new(),
     }
 }
 
@@ -150,6 +164,10 @@ impl Task for LmTask {
     fn write_files(&self, dir: &RunDir) -> Result<(), TrainError> {
         let vocab = serde_json::to_vec(&self.data.vocab).expect("vocabularies serialise");
         write_file(&dir.vocab(), &vocab)
+    }
+
+    fn data_files(&self) -> Vec<PathBuf> {
+        self.data_files.clone()
     }
 
     fn kind(&self) -> &'static str {

@@ -1,8 +1,11 @@
 //! The one training loop, [`Trainer`], for every [`Task`].
 //!
 //! Each optimizer step reads the task's next batch, runs [`Task::step`] (forward, loss,
-//! gradients), stops on a non-finite loss before anything is written, and applies the update
-//! of [`apply_update`] (global-norm clipping, Adam(W), the learning rate of the schedule).
+//! gradients) and applies the update of [`checked_update`] (global-norm clipping, Adam(W), the
+//! learning rate of the schedule). A non-finite loss, gradient norm or updated weight is caught
+//! in the step itself, before anything is logged, evaluated or written: the run stops with an
+//! error naming the step and the last checkpoint (which is finite), or, with
+//! `train.on_nonfinite = "skip_batch"`, the batch is dropped and logged ([`OnNonFinite`]).
 //! Training metrics are logged every `run.log_every` steps, the validation split evaluated
 //! every `run.eval_every` steps and a checkpoint written every `run.checkpoint_every` steps
 //! (and all three at the last step); at the end come a test evaluation, the task's own
@@ -14,6 +17,11 @@
 //! runs in the same process cannot draw in between. A checkpoint holds the weights,
 //! the optimizer moments and the [`RunState`] (step, data position, carried state, metrics),
 //! so a resumed run continues exactly as an uninterrupted one would.
+//!
+//! Safety of the run directory: the run holds its [`RunLock`] from before the first file is
+//! written until it returns; the checkpoint records fingerprints of the task's data files
+//! ([`Task::data_files`]), and a resume on changed data is refused unless
+//! [`TrainOptions::allow_data_change`].
 mod options;
 mod state;
 
@@ -29,10 +37,11 @@ use burn::tensor::Device;
 use mnemo_data::Split;
 use serde_json::{Value, json};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, CheckpointError, tmp_path};
 use crate::config_file::Experiment;
 use crate::error::TrainError;
-use crate::experiment::RunConfig;
+use crate::experiment::{OnNonFinite, RunConfig};
+use crate::fingerprint::{check_same_data, fingerprint_files};
 use crate::loss::LossStats;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::metrics_log::MetricsLog;
@@ -41,9 +50,10 @@ use crate::optim::OptimConfig;
 use crate::progress::Progress;
 use crate::rng::seeded;
 use crate::run_dir::RunDir;
+use crate::run_lock::RunLock;
 use crate::summary::RunSummary;
 use crate::task::{Ending, ModelOf, Task};
-use crate::update::apply_update;
+use crate::update::{Divergence, checked_update, first_non_finite};
 
 /// The [`RunState`] of task `T`.
 pub type StateOf<T> = RunState<
@@ -67,9 +77,33 @@ pub fn resuming(dir: &RunDir, opts: &TrainOptions) -> Result<bool, TrainError> {
     Ok(resuming)
 }
 
+/// Lock the run directory `dir`, then tell whether training into it continues a run (see
+/// [`resuming`]). Taking the lock first means two processes cannot both decide to start the
+/// same fresh run; hand the lock to [`Trainer::locked`].
+pub fn open_run(dir: &RunDir, opts: &TrainOptions) -> Result<(RunLock, bool), TrainError> {
+    let lock = RunLock::acquire(dir)?;
+    let resuming = resuming(dir, opts)?;
+    Ok((lock, resuming))
+}
+
 /// Write `bytes` to `path`, naming it in the error.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     std::fs::write(path, bytes).map_err(|e| TrainError::io(path, "cannot write", e))
+}
+
+/// Write `bytes` to `path` through a `.tmp` sibling renamed over it, so that a reader (or a
+/// kill) never sees half a file; the `.tmp` is removed if anything fails.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = tmp_path(path);
+    let result = std::fs::write(&tmp, bytes)
+        .map_err(|e| TrainError::io(&tmp, "cannot write", e))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, "cannot replace", e))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// One training run of a task: the loop, its cadence, checkpoints and logs.
@@ -89,6 +123,12 @@ pub struct Trainer<'a, T: Task> {
     /// Seconds and counted positions of the steps of the open log window in this session.
     window_time_s: f64,
     window_tokens: u64,
+    /// The lock of the run directory, when taken before [`Trainer::train`].
+    lock: Option<RunLock>,
+    /// `train.on_nonfinite` of the config.
+    on_nonfinite: OnNonFinite,
+    /// Lines for the opening announcement (a stale lock, skipped log lines, changed data).
+    notes: Vec<String>,
 }
 
 impl<'a, T: Task> Trainer<'a, T> {
@@ -125,24 +165,63 @@ impl<'a, T: Task> Trainer<'a, T> {
             last_checkpoint: None,
             window_time_s: 0.0,
             window_tokens: 0,
+            lock: None,
+            on_nonfinite: config.on_nonfinite(),
+            notes: Vec::new(),
         }
+    }
+
+    /// This trainer with the lock of its run directory already held (from [`open_run`]);
+    /// without one, [`Trainer::train`] takes it itself.
+    pub fn locked(mut self, lock: RunLock) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// Train (continuing the checkpoint of the run directory if `resuming`), then evaluate
     /// and summarise; see the [module docs](self).
     pub fn train(mut self, opts: &TrainOptions, resuming: bool) -> Result<T::Summary, TrainError> {
-        if resuming {
-            self.restore()?;
+        // Held until this function returns, whatever happens.
+        let lock = match self.lock.take() {
+            Some(lock) => lock,
+            None => RunLock::acquire(&self.dir)?,
+        };
+        if let Some(pid) = lock.stale() {
+            self.notes.push(format!(
+                "{}: process {pid} was killed while training this run; taking over",
+                lock.path().display()
+            ));
         }
-        // Only now, with the checkpoint (if any) known to fit, touch the run directory.
-        std::fs::create_dir_all(self.dir.path())
-            .map_err(|e| TrainError::io(self.dir.path(), "cannot create run directory", e))?;
+        // What a killed process may have left half-written; nobody else writes here now.
+        for leftover in [
+            tmp_path(&self.dir.checkpoint()),
+            tmp_path(&self.dir.metrics()),
+            tmp_path(&self.dir.summary()),
+        ] {
+            let _ = std::fs::remove_file(leftover);
+        }
+        let data_files = fingerprint_files(&self.task.data_files())?;
+        if resuming {
+            self.restore(opts, data_files)?;
+        } else {
+            self.state.data_files = data_files;
+        }
+        // Only now, with the checkpoint (if any) known to fit, write into the run directory.
         write_file(&self.dir.config(), self.config_toml.as_bytes())?;
         self.task.write_files(&self.dir)?;
-        self.log = Some(match resuming {
+        let log = match resuming {
             true => MetricsLog::resume(&self.dir.metrics(), self.state.step)?,
             false => MetricsLog::create(&self.dir.metrics())?,
-        });
+        };
+        self.notes.extend(log.skipped().iter().map(|bad| {
+            format!(
+                "{}: line {} skipped: {}",
+                self.dir.metrics().display(),
+                bad.line,
+                bad.reason
+            )
+        }));
+        self.log = Some(log);
         let target = opts
             .stop_after
             .map_or(self.run.steps, |s| s.min(self.run.steps));
@@ -159,23 +238,55 @@ impl<'a, T: Task> Trainer<'a, T> {
                 false => String::new(),
             }
         ));
+        for note in std::mem::take(&mut self.notes) {
+            progress.announce(&format!("note: {note}"));
+        }
         let result = self.run_until(target, &progress);
         progress.finish();
         result?;
         self.finish(&progress)
     }
 
-    /// Load the checkpoint of the run directory over the fresh run.
-    fn restore(&mut self) -> Result<(), TrainError> {
+    /// Load the checkpoint of the run directory over the fresh run, whose data files have the
+    /// fingerprints `data_files`.
+    fn restore(
+        &mut self,
+        opts: &TrainOptions,
+        data_files: Vec<crate::fingerprint::FileFingerprint>,
+    ) -> Result<(), TrainError> {
         let path = self.dir.checkpoint();
-        let ckpt = Checkpoint::<StateOf<T>>::read(&path)?;
+        let mut ckpt = Checkpoint::<StateOf<T>>::read(&path)?;
         self.state.check_resumable(&ckpt.trainer, &path)?;
+        if opts.allow_data_change {
+            if check_same_data(&ckpt.trainer.data_files, &data_files, &path).is_err() {
+                self.notes.push(format!(
+                    "{}: the data files changed since this checkpoint; continuing on the new \
+                     data (--allow-data-change)",
+                    path.display()
+                ));
+            }
+        } else {
+            check_same_data(&ckpt.trainer.data_files, &data_files, &path)?;
+        }
         self.model = ckpt.load_model(self.model.clone(), &path)?;
+        if let Some(name) = first_non_finite(&self.model) {
+            return Err(CheckpointError::Corrupt {
+                path,
+                reason: format!(
+                    "parameter `{name}` is not finite (written by an older mnemo that saved \
+                     diverged weights); this run cannot be resumed"
+                ),
+            }
+            .into());
+        }
         self.optimizer = ckpt.load_optimizer(self.optim, &path)?;
         self.carry = self
             .task
             .restore(&self.model, &ckpt.trainer.position, &path)?;
         self.last_checkpoint = Some(ckpt.trainer.step);
+        // The policies of `[train]` are this session's; the data is what was just read.
+        ckpt.trainer.train = self.state.train.clone();
+        ckpt.trainer.data_files = data_files;
         self.state = ckpt.trainer;
         Ok(())
     }
@@ -190,8 +301,20 @@ impl<'a, T: Task> Trainer<'a, T> {
             let elapsed = started.elapsed().as_secs_f64();
             self.state.train_time_s += elapsed;
             self.window_time_s += elapsed;
-            self.window_tokens += self.task.counted(&stats);
-            self.state.window.add(&stats);
+            match &stats {
+                Ok(stats) => {
+                    self.window_tokens += self.task.counted(stats);
+                    self.state.window.add(stats);
+                }
+                Err(cause) => {
+                    progress.announce(&format!("step {step}: {cause}; batch skipped"));
+                    let lr = self.optim.lr_at(step, self.run.steps);
+                    self.append(&json!({
+                        "step": step, "split": "skipped", "reason": cause.to_string(),
+                        "lr": lr, "elapsed_s": self.state.train_time_s,
+                    }))?;
+                }
+            }
             let window = self
                 .state
                 .window
@@ -214,32 +337,56 @@ impl<'a, T: Task> Trainer<'a, T> {
         Ok(())
     }
 
-    /// One optimizer step on the task's next batch.
-    fn step(&mut self, step: u64) -> Result<LossStats, TrainError> {
+    /// One optimizer step on the task's next batch: its stats, or (with
+    /// `train.on_nonfinite = "skip_batch"`) why the batch was dropped; a non-finite step under
+    /// `"stop"` is an error. Either way, nothing non-finite is kept.
+    fn step(&mut self, step: u64) -> Result<Result<LossStats, Divergence>, TrainError> {
         let (task, model, carry) = (&mut self.task, &self.model, self.carry.clone());
         let out = seeded(&self.device, step_seed(self.state.seed, step), || {
             task.step(model, carry)
         });
-        if !out.stats.loss.is_finite() {
-            return Err(TrainError::NonFiniteLoss {
-                step,
-                loss: out.stats.loss,
-                kept: self.last_checkpoint.map(|s| (s, self.dir.checkpoint())),
-            });
-        }
         let lr = self.optim.lr_at(step, self.run.steps);
-        let model = self.model.clone();
-        (self.model, _) = apply_update(
-            &mut self.optimizer,
-            model,
-            out.grads,
-            lr,
-            self.optim.grad_clip,
-        );
-        self.carry = out.next;
+        let update = match out.stats.loss.is_finite() {
+            false => Err(Divergence::Loss(out.stats.loss)),
+            true => {
+                // Skipping needs the moments from before a step that produced bad weights.
+                let before =
+                    (self.on_nonfinite == OnNonFinite::SkipBatch).then(|| self.optimizer.clone());
+                let model = self.model.clone();
+                let update = checked_update(
+                    &mut self.optimizer,
+                    model,
+                    out.grads,
+                    lr,
+                    self.optim.grad_clip,
+                );
+                if let (Err(_), Some(before)) = (&update, before) {
+                    self.optimizer = before;
+                }
+                update.map(|(model, _norm)| model)
+            }
+        };
         self.state.step = step;
-        self.state.tokens_seen += self.task.counted(&out.stats);
-        Ok(out.stats)
+        match update {
+            Ok(model) => {
+                self.model = model;
+                self.carry = out.next;
+                self.state.tokens_seen += self.task.counted(&out.stats);
+                Ok(Ok(out.stats))
+            }
+            Err(cause) if self.on_nonfinite == OnNonFinite::SkipBatch => {
+                // The weights stay as they were; the state carried out of a bad batch may
+                // itself be non-finite, so the next batch starts from a fresh one.
+                self.carry = self.task.start(&self.model);
+                self.state.skipped_batches += 1;
+                Ok(Err(cause))
+            }
+            Err(cause) => Err(TrainError::NonFinite {
+                step,
+                cause,
+                kept: self.last_checkpoint.map(|s| (s, self.dir.checkpoint())),
+            }),
+        }
     }
 
     /// Close the log window at `step`: one training line, and a fresh window.
@@ -324,6 +471,12 @@ impl<'a, T: Task> Trainer<'a, T> {
             self.save_checkpoint()?;
         }
         let test = self.evaluate(Split::Test, "test")?;
+        if self.state.skipped_batches > 0 {
+            progress.announce(&format!(
+                "{} batches skipped for non-finite values (train.on_nonfinite = \"skip_batch\")",
+                self.state.skipped_batches
+            ));
+        }
         let state = &self.state;
         let run = RunSummary {
             model: state.model_name.clone(),
@@ -346,7 +499,7 @@ impl<'a, T: Task> Trainer<'a, T> {
         };
         let summary = self.task.summarize(&model, &device, run, &mut ending)?;
         let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
-        write_file(&self.dir.summary(), &json)?;
+        write_atomic(&self.dir.summary(), &json)?;
         Ok(summary)
     }
 }

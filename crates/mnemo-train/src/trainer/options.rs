@@ -18,6 +18,9 @@ pub struct TrainOptions {
     /// Stop (with a checkpoint, an evaluation and a summary marked unfinished) after this step,
     /// as if interrupted; `None` trains all `run.steps`.
     pub stop_after: Option<u64>,
+    /// Resume even when the data files differ from those the checkpoint was trained on
+    /// (their new fingerprints are recorded); see [`fingerprint`](crate::fingerprint).
+    pub allow_data_change: bool,
 }
 
 impl TrainOptions {
@@ -29,6 +32,7 @@ impl TrainOptions {
             resume: false,
             quiet: false,
             stop_after: None,
+            allow_data_change: false,
         }
     }
 }

@@ -3,8 +3,11 @@ use std::ops::Deref;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::checkpoint::CheckpointError;
+use crate::experiment::POLICY_KEYS;
+use crate::fingerprint::FileFingerprint;
 use crate::metrics::{Metrics, MetricsAccumulator};
 
 /// Where training stands: everything besides the weights and the optimizer moments that a
@@ -31,6 +34,7 @@ pub struct RunState<M, D, C, P> {
     /// Where the training data stands, and what is carried into the next batch.
     pub position: P,
     /// Seconds spent training so far (all sessions).
+    #[serde(with = "crate::float_repr::exact")]
     pub train_time_s: f64,
     /// Counted training positions read so far.
     pub tokens_seen: u64,
@@ -42,9 +46,20 @@ pub struct RunState<M, D, C, P> {
     pub last_valid: Option<(u64, Metrics)>,
     /// The best (highest accuracy, then lowest loss) validation result and its step, if any.
     pub best_valid: Option<(u64, Metrics)>,
+    /// Size and SHA-256 of every data file read (checked on resume; none for generated data).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<FileFingerprint>,
+    /// Batches dropped for a non-finite loss, gradient norm or weights
+    /// (`train.on_nonfinite = "skip_batch"`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_batches: u64,
 }
 
-impl<M: PartialEq, D: PartialEq, C: PartialEq, P> RunState<M, D, C, P> {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl<M: PartialEq, D: PartialEq, C: PartialEq + Serialize, P> RunState<M, D, C, P> {
     /// The state of a fresh run at step 0.
     pub fn new(
         model_name: &str,
@@ -68,11 +83,14 @@ impl<M: PartialEq, D: PartialEq, C: PartialEq, P> RunState<M, D, C, P> {
             window: MetricsAccumulator::default(),
             last_valid: None,
             best_valid: None,
+            data_files: Vec::new(),
+            skipped_batches: 0,
         }
     }
 
     /// Refuse `saved` (read from the checkpoint at `path`) unless it was written by this very
-    /// run: same model name and config, seed, data and batching.
+    /// run: same model name and config, seed, data and batching (`[train]` but for its
+    /// policies, [`POLICY_KEYS`], which may change between sessions).
     pub fn check_resumable(&self, saved: &Self, path: &Path) -> Result<(), CheckpointError> {
         let differs = [
             (
@@ -85,13 +103,27 @@ impl<M: PartialEq, D: PartialEq, C: PartialEq, P> RunState<M, D, C, P> {
             ),
             (saved.seed != self.seed, "run.seed".into()),
             (saved.data != self.data, "[data]".into()),
-            (saved.train != self.train, "[train]".into()),
+            (
+                saved.train != self.train && identity(&saved.train) != identity(&self.train),
+                "[train]".into(),
+            ),
         ];
         match differs.into_iter().find(|(differ, _)| *differ) {
             Some((_, what)) => Err(differs_from_config(path, &what)),
             None => Ok(()),
         }
     }
+}
+
+/// A `[train]` table as JSON without its [`POLICY_KEYS`].
+fn identity<C: Serialize>(train: &C) -> Value {
+    let mut value = serde_json::to_value(train).expect("train configs serialise");
+    if let Value::Object(map) = &mut value {
+        for key in POLICY_KEYS {
+            map.remove(*key);
+        }
+    }
+    value
 }
 
 /// The error for a checkpoint at `path` whose `what` differs from the config.

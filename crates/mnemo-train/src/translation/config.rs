@@ -47,8 +47,8 @@ use mnemo_data::translation::ParallelConfig;
 use mnemo_models::Seq2SeqConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config_file::experiment_file;
-use crate::experiment::{ConfigError, RunConfig, data_error};
+use crate::experiment::{ConfigError, OnNonFinite, RunConfig, data_error};
+use crate::experiment_file;
 use crate::model_table::validate_models;
 use crate::optim::OptimConfig;
 
@@ -78,6 +78,10 @@ pub struct MtTrainConfig {
     /// Padded tokens per batch when evaluating and decoding (default: `max_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_max_tokens: Option<usize>,
+    /// What a step with a non-finite loss, gradient norm or weights does (`"stop"` or
+    /// `"skip_batch"`; see [`OnNonFinite`]).
+    #[serde(default, skip_serializing_if = "crate::experiment::is_default")]
+    pub on_nonfinite: OnNonFinite,
 }
 
 impl MtTrainConfig {

@@ -28,8 +28,10 @@ pub struct MtSummary {
     /// Whether all `run.steps` were taken.
     pub finished: bool,
     /// Seconds spent training.
+    #[serde(with = "crate::float_repr::exact")]
     pub train_time_s: f64,
     /// Target tokens trained on per second.
+    #[serde(with = "crate::float_repr::exact")]
     pub train_tokens_per_s: f64,
     /// Teacher-forced validation loss, accuracy and perplexity at the end.
     pub valid: Metrics,

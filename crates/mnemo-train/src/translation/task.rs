@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
-use mnemo_data::translation::{EncodedPair, PairBatcher, TranslationData};
+use mnemo_data::translation::{
+    EncodedPair, PairBatcher, TranslationData, parallel_file, split_name,
+};
 use mnemo_data::{LmUnit, Split};
 use mnemo_models::{DecoderKind, Seq2Seq, Seq2SeqConfig};
 use serde_json::{Map, Value, json};
@@ -187,6 +189,26 @@ impl Task for MtTask {
             _ => &self.valid_pairs,
         };
         evaluate_loss(model, pairs, self.config.train.eval_max_tokens(), device)
+    }
+
+    /// Both sides of the three splits, as [`read_parallel`](mnemo_data::translation::read_parallel)
+    /// reads them (the plain file, else its `.sgm`).
+    fn data_files(&self) -> Vec<PathBuf> {
+        let parallel = self.config.data.parallel();
+        let mut files = Vec::new();
+        for split in Split::ALL {
+            for lang in [&parallel.src, &parallel.tgt] {
+                let plain = parallel_file(&parallel.dir, split, lang);
+                let sgm = parallel
+                    .dir
+                    .join(format!("{}.{lang}.sgm", split_name(split)));
+                files.push(match !plain.is_file() && sgm.is_file() {
+                    true => sgm,
+                    false => plain,
+                });
+            }
+        }
+        files
     }
 
     fn write_files(&self, _dir: &RunDir) -> Result<(), TrainError> {

@@ -6,8 +6,9 @@
 //! the checkpoint holds weights, optimizer moments, step and data position, and the subword
 //! vocabulary is saved next to it (`tokenizer.json`), so a resumed run continues exactly.
 use crate::error::TrainError;
+use crate::memory::check_translation_memory;
 use crate::run_dir::RunDir;
-use crate::trainer::{TrainOptions, Trainer, resuming};
+use crate::trainer::{TrainOptions, Trainer, open_run};
 use crate::translation::config::TranslationConfig;
 use crate::translation::data::load_translation_data;
 use crate::translation::summary::MtSummary;
@@ -26,12 +27,15 @@ pub fn train_translation(
     model_name: &str,
     opts: &TrainOptions,
 ) -> Result<MtSummary, TrainError> {
+    check_translation_memory(config, model_name)?;
     let dir = RunDir::new(&opts.out_dir, &config.run.name, model_name);
-    let resuming = resuming(&dir, opts)?;
+    let (lock, resuming) = open_run(&dir, opts)?;
     let tokenizer_path = dir.path().join(TOKENIZER_FILE);
     let data = load_translation_data(config.data.parallel(), &tokenizer_path)?;
     let config = config.for_model(model_name, data.tokenizer.vocab_size())?;
     let device = opts.device.clone().autodiff();
     let task = MtTask::new(config.clone(), data, tokenizer_path, &device)?;
-    Trainer::new(task, &config, model_name, dir, device).train(opts, resuming)
+    Trainer::new(task, &config, model_name, dir, device)
+        .locked(lock)
+        .train(opts, resuming)
 }
