@@ -12,7 +12,11 @@
 //! Everything here is pure Rust on host vectors; the policy and the PPO update live in
 //! `policy` and `ppo`.
 
+pub mod agent;
 pub mod env;
 pub mod gae;
+pub mod policy;
+pub mod ppo;
 pub mod render;
 pub mod rollout;
+pub mod train;
