@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mnemo_rl::train::{RlConfig, is_rl_config, rl_results_table, train_rl};
 use mnemo_train::translation::{
     TranslationConfig, is_translation_config, mt_results_table, train_translation,
 };
@@ -22,6 +23,10 @@ pub struct TrainArgs {
     /// Continue runs from their checkpoints instead of refusing to overwrite them.
     #[arg(long)]
     resume: bool,
+    /// With --resume: continue even though the data files changed since the checkpoint (by
+    /// default such a resume is refused, naming the file).
+    #[arg(long, requires = "resume")]
+    allow_data_change: bool,
     /// Train only this model of the config.
     #[arg(long)]
     model: Option<String>,
@@ -33,6 +38,19 @@ pub struct TrainArgs {
 /// Train, then print the results table and write it to `<out>/<run name>/results.md`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).unwrap_or_default();
+    if is_rl_config(&text) {
+        // `[task] kind = "rl"`: memory policies trained with PPO, tabulated by success rate.
+        let config = RlConfig::load(&args.config)?;
+        let opts = options(args)?;
+        let train_one = |name: &str| train_rl(&config, name, &opts).map(drop);
+        return train_all(
+            args,
+            &config.run.name,
+            &config.model_names(),
+            train_one,
+            rl_results_table,
+        );
+    }
     if is_translation_config(&text) {
         // `[data] task = "translation"`: encoder–decoders, tabulated with BLEU and speed.
         let config = TranslationConfig::load(&args.config)?;
@@ -64,6 +82,7 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
         .context(format!("--backend {}", args.backend))?;
     Ok(TrainOptions {
         resume: args.resume,
+        allow_data_change: args.allow_data_change,
         quiet: args.quiet,
         ..TrainOptions::new(&args.out, device)
     })

@@ -67,7 +67,7 @@ fn check_model<M: ModelEntry>(name: &str, model: &M) -> Result<(), ConfigError> 
 /// Check a whole table: at least one model (`example` names one in the error), safe names, and
 /// every model's fields, with `placeholder_vocab` standing in for a vocabulary size the data
 /// will fill in.
-pub(crate) fn validate_models<M: ModelEntry>(
+pub fn validate_models<M: ModelEntry>(
     models: &BTreeMap<String, M>,
     example: &str,
     placeholder_vocab: usize,
@@ -90,7 +90,7 @@ pub(crate) fn validate_models<M: ModelEntry>(
 }
 
 /// The table of a single run: only model `name`, with its vocabulary size set and checked.
-pub(crate) fn single_model<M: ModelEntry>(
+pub fn single_model<M: ModelEntry>(
     models: &BTreeMap<String, M>,
     name: &str,
     vocab_size: usize,
