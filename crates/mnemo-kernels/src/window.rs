@@ -7,9 +7,9 @@
 //! the window uses `pos[j]`). Scores `s_j = (q·k_j + q·p_j) · scale`, `a = softmax(s)`,
 //! `o = Σ_j a_j v_j`.
 //!
-//! The loops are plain safe Rust, each a [`Kernel`] compiled once per instruction set by
-//! [`on_isa`] (`#[target_feature]` wrappers chosen by the caller's [`Isa`](crate::Isa)) so that
-//! they vectorise with AVX-512 or AVX2 where the CPU has it.
+//! The loops are plain safe Rust, each kernel's written once (a `Kernel`) and compiled once per
+//! instruction set by `on_isa` (`#[target_feature]` wrappers chosen by the caller's
+//! [`Isa`](crate::Isa)) so that they vectorise with AVX-512 or AVX2 where the CPU has it.
 
 /// Sizes of a window of keys/values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
