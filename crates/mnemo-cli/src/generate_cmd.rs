@@ -11,8 +11,15 @@ pub struct GenerateArgs {
     /// Run directory, e.g. runs/smoke-tiny/feedback.
     run_dir: PathBuf,
     /// Space-separated prompt tokens, e.g. "x = 4 ; print x ;".
-    #[arg(long)]
-    prompt: String,
+    #[arg(
+        long,
+        required_unless_present = "prompt_file",
+        conflicts_with = "prompt_file"
+    )]
+    prompt: Option<String>,
+    /// Read the prompt from this file instead (for prompts longer than an argument may be).
+    #[arg(long, value_name = "FILE")]
+    prompt_file: Option<PathBuf>,
     /// Tokens to generate after the prompt.
     #[arg(long, default_value_t = 16)]
     max_new_tokens: usize,
@@ -31,11 +38,20 @@ pub struct GenerateArgs {
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let device =
         mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let (flag, text) = match (&args.prompt, &args.prompt_file) {
+        (Some(prompt), _) => ("--prompt", prompt.clone()),
+        (None, Some(file)) => (
+            "--prompt-file",
+            std::fs::read_to_string(file)
+                .with_context(|| format!("--prompt-file {}: cannot read", file.display()))?,
+        ),
+        (None, None) => unreachable!("clap requires one of --prompt and --prompt-file"),
+    };
     let run = load_run(&args.run_dir, &device)?;
-    let tokens: Vec<&str> = args.prompt.split_whitespace().collect();
+    let tokens: Vec<&str> = text.split_whitespace().collect();
     let prompt = run.vocab.encode(&tokens).map_err(|e| {
         anyhow!(
-            "--prompt: {e}; the vocabulary of {} is: {}",
+            "{flag}: {e}; the vocabulary of {} is: {}",
             args.run_dir.display(),
             run.vocab.tokens().join(" ")
         )

@@ -1,10 +1,11 @@
 //! `mnemo`: train, evaluate and sample from memory Transformers.
 //!
 //! ```text
-//! mnemo train experiments/smoke/tiny.toml [--backend cpu] [--out runs] [--resume] [--model NAME] [--quiet]
+//! mnemo train experiments/smoke/tiny.toml [--backend cpu] [--out runs] [--resume]
+//!     [--allow-data-change] [--model NAME] [--quiet]
 //! mnemo eval runs/smoke-tiny/feedback [--split valid|test] [--backend cpu] [--json]
 //!     [--eval-span N] [--mem-len N]
-//! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" [--max-new-tokens N]
+//! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" | --prompt-file F [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
 //! mnemo translate runs/mt-mini/feedback-2 [--split valid|test] [--beam K] [--length-penalty A]
 //!     [--max-pairs N] [--input FILE] [--out FILE] [--json]
@@ -74,9 +75,46 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` joins an error's context chain on one line.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// `error` and its causes joined on one line, each said once: a cause whose text the message
+/// already holds (an error type that prints its own source) is not repeated, so a message
+/// never reads `X: X`.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+    use anyhow::Context;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // An error whose message already holds its source, as `TrainError::Io` does.
+        let io = std::io::Error::other("No space left on device");
+        let err = mnemo_train::TrainError::io("runs/x/checkpoint.mnemo", "cannot write", io);
+        let line = one_line(&anyhow::Error::new(err));
+        assert_eq!(
+            line,
+            "runs/x/checkpoint.mnemo: cannot write: No space left on device"
+        );
+        // Context that does not repeat its cause keeps it.
+        let err = Err::<(), _>(std::io::Error::other("unknown backend `tpu`"))
+            .context("--backend tpu")
+            .unwrap_err();
+        assert_eq!(one_line(&err), "--backend tpu: unknown backend `tpu`");
     }
 }
