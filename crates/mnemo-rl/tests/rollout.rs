@@ -40,6 +40,7 @@ fn configs() -> [EnvConfig; 2] {
             kind: EnvKind::TMaze(TMazeConfig {
                 length: 4,
                 max_steps: None,
+                step_penalty: 0.0,
             }),
         },
         EnvConfig {

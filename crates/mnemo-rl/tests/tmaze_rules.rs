@@ -28,6 +28,7 @@ fn random_play_matches_the_rules() {
         let config = TMazeConfig {
             length,
             max_steps: Some(3 * length + 2),
+            step_penalty: 0.0,
         };
         let mut env = TMaze::new(&config, env_rng(5, length as u64));
         for _episode in 0..200 {
@@ -102,6 +103,7 @@ fn remembering_the_cue_always_succeeds_and_the_wrong_turn_always_fails() {
         let config = TMazeConfig {
             length,
             max_steps: None,
+            step_penalty: 0.0,
         };
         let mut env = TMaze::new(&config, env_rng(1, 0));
         for _ in 0..100 {
@@ -124,6 +126,7 @@ fn without_memory_success_is_a_coin_flip() {
     let config = TMazeConfig {
         length: 4,
         max_steps: None,
+        step_penalty: 0.0,
     };
     let mut env = TMaze::new(&config, env_rng(2, 0));
     let episodes = 4000;

@@ -8,6 +8,7 @@ fn configs() -> Vec<EnvConfig> {
     let tmaze = EnvKind::TMaze(TMazeConfig {
         length: 3,
         max_steps: None,
+        step_penalty: 0.0,
     });
     let maze = EnvKind::Maze(MazeConfig {
         size: 7,

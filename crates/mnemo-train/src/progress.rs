@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::metrics::Metrics;
-
 /// How training progress is shown on stderr.
 #[derive(Debug)]
 pub enum Progress {
-    /// An indicatif bar with loss, accuracy, tokens/s and ETA (stderr is a terminal).
+    /// An indicatif bar with the task's figures (loss, accuracy, speed) and ETA (stderr is a
+    /// terminal).
     Bar(ProgressBar),
     /// One plain line per log and evaluation (stderr is a file or pipe).
     Lines {
@@ -55,38 +54,26 @@ impl Progress {
         }
     }
 
-    /// One training step is done (the bar shows the running window).
-    pub fn step(&self, step: u64, window: &Metrics, tokens_per_s: f64) {
+    /// One training step is done; the bar shows `window`, the task's text of the running
+    /// log window ([`Task::window_text`](crate::task::Task::window_text)).
+    pub fn step(&self, step: u64, window: &str) {
         if let Self::Bar(bar) = self {
             bar.set_position(step);
-            bar.set_message(format!(
-                "loss {:.4} acc {:5.1}% {:.0} tok/s",
-                window.loss,
-                100.0 * window.accuracy,
-                tokens_per_s
-            ));
+            bar.set_message(window.to_string());
         }
     }
 
-    /// A log window closed at `step`.
-    pub fn log(&self, step: u64, metrics: &Metrics, lr: f64, tokens_per_s: f64) {
+    /// A log window closed at `step`, described by `window`.
+    pub fn log(&self, step: u64, window: &str, lr: f64) {
         if let Self::Lines { label, total } = self {
-            eprintln!(
-                "{label} step {step}/{total} train loss {:.4} acc {:.2}% lr {lr:.3e} {tokens_per_s:.0} tok/s",
-                metrics.loss,
-                100.0 * metrics.accuracy
-            );
+            eprintln!("{label} step {step}/{total} train {window} lr {lr:.3e}");
         }
     }
 
-    /// An evaluation on `split` finished at `step`.
-    pub fn eval(&self, step: u64, split: &str, metrics: &Metrics) {
-        let line = format!(
-            "step {step} {split} loss {:.4} acc {:.2}% ({} scored)",
-            metrics.loss,
-            100.0 * metrics.accuracy,
-            metrics.scored
-        );
+    /// An evaluation on `split` finished at `step`, described by `result`
+    /// ([`Task::eval_text`](crate::task::Task::eval_text)).
+    pub fn eval(&self, step: u64, split: &str, result: &str) {
+        let line = format!("step {step} {split} {result}");
         match self {
             Self::Bar(bar) => bar.println(format!("{:>12} {line}", bar.prefix())),
             Self::Lines { label, .. } => eprintln!("{label} {line}"),

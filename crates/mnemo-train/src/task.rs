@@ -126,6 +126,26 @@ pub trait Task {
         Map::new()
     }
 
+    /// The progress text of a training log window: its metrics and the speed in counted
+    /// positions per second (default: loss, accuracy, tokens/s).
+    fn window_text(&self, window: &Metrics, per_s: f64) -> String {
+        format!(
+            "loss {:.4} acc {:5.1}% {per_s:.0} tok/s",
+            window.loss,
+            100.0 * window.accuracy
+        )
+    }
+
+    /// The progress text of an evaluation (default: loss, accuracy and positions scored).
+    fn eval_text(&self, metrics: &Metrics) -> String {
+        format!(
+            "loss {:.4} acc {:.2}% ({} scored)",
+            metrics.loss,
+            100.0 * metrics.accuracy,
+            metrics.scored
+        )
+    }
+
     /// Metrics of `model` (an inference copy on the plain `device`) on `split` (valid or test).
     fn evaluate(&self, model: &ModelOf<Self>, device: &Device, split: Split) -> Metrics;
 

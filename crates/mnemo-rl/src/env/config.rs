@@ -173,6 +173,7 @@ mod tests {
             kind: EnvKind::TMaze(TMazeConfig {
                 length: 20,
                 max_steps: None,
+                step_penalty: 0.0,
             }),
         };
         assert_eq!(config, expected);
@@ -217,7 +218,13 @@ mod tests {
         assert!(bad(maze(3, 5, 10), 1).starts_with("env.size:"));
         assert!(bad(maze(9, 4, 10), 1).starts_with("env.view:"));
         assert!(bad(maze(9, 5, 0), 1).starts_with("env.max_steps:"));
-        let tmaze = |length, max_steps| EnvKind::TMaze(TMazeConfig { length, max_steps });
+        let tmaze = |length, max_steps| {
+            EnvKind::TMaze(TMazeConfig {
+                length,
+                max_steps,
+                step_penalty: 0.0,
+            })
+        };
         assert!(bad(tmaze(0, None), 1).starts_with("env.length:"));
         assert!(bad(tmaze(10, Some(10)), 1).starts_with("env.max_steps:"));
         assert!(tmaze(10, Some(11)).validate().is_ok());

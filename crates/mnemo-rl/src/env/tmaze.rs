@@ -29,7 +29,7 @@ use crate::env::Heading;
 use crate::render::{Frame, Tile};
 
 /// `kind = "tmaze"`: the T-maze's settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TMazeConfig {
     /// Corridor length L (>= 1): steps from the start to the junction; the memory horizon.
@@ -38,6 +38,12 @@ pub struct TMazeConfig {
     /// Time limit in steps (>= length + 1); `None` = `2 · (length + 1)`.
     #[serde(default)]
     pub max_steps: Option<usize>,
+    /// Reward −`step_penalty` for every corridor step that does not move towards the junction
+    /// (the "passive T-maze" of Ni et al., 2023, "When Do Transformers Shine in RL?"): a dense
+    /// signal to walk on, so that exploration does not decide which policy learns; the memory
+    /// task at the junction is unchanged. 0 (default) = Bakker's sparse rewards.
+    #[serde(default)]
+    pub step_penalty: f32,
 }
 
 fn default_length() -> usize {
@@ -49,6 +55,7 @@ impl Default for TMazeConfig {
         Self {
             length: default_length(),
             max_steps: None,
+            step_penalty: 0.0,
         }
     }
 }
@@ -94,6 +101,8 @@ const OBS_DIM: usize = 4;
 pub struct TMaze {
     length: usize,
     max_steps: usize,
+    /// Reward lost per corridor step that does not move towards the junction.
+    step_penalty: f32,
     /// North or South: the arm that holds the goal.
     cue: Heading,
     /// Position along the corridor, `0..=length`.
@@ -116,6 +125,7 @@ impl TMaze {
         let mut env = Self {
             length: config.length,
             max_steps: config.time_limit(),
+            step_penalty: config.step_penalty,
             cue: Heading::North,
             x: 0,
             elapsed: 0,
@@ -199,22 +209,31 @@ impl Env for TMaze {
                 goal: success,
             };
         }
+        let before = self.x;
         match action {
             1 => self.x = (self.x + 1).min(self.length),
             3 => self.x = self.x.saturating_sub(1),
             _ => {}
         }
+        let penalty = if self.x > before {
+            0.0
+        } else {
+            self.step_penalty
+        };
         if self.elapsed >= self.max_steps {
             self.done = true;
             return Step {
-                reward: -1.0,
+                reward: -1.0 - penalty,
                 done: true,
                 truncated: true,
                 success: Some(false),
                 goal: false,
             };
         }
-        Step::default()
+        Step {
+            reward: -penalty,
+            ..Step::default()
+        }
     }
 
     fn observe(&self, out: &mut [f32]) {
@@ -273,6 +292,7 @@ mod tests {
         let config = TMazeConfig {
             length: 3,
             max_steps: None,
+            step_penalty: 0.0,
         };
         let mut env = TMaze::new(&config, env_rng(0, 0));
         while env.cue() != Heading::North {
@@ -295,5 +315,42 @@ mod tests {
             env.frame().ascii(),
             "   ###\n####@#\n#....#\n####.#\n   ###\n"
         );
+    }
+
+    /// With a step penalty, only corridor steps towards the junction are free; the junction's
+    /// ±1 and the time limit's −1 are as without it.
+    #[test]
+    fn step_penalty_charges_steps_that_do_not_advance() {
+        let config = TMazeConfig {
+            length: 2,
+            max_steps: Some(5),
+            step_penalty: 0.25,
+        };
+        let mut env = TMaze::new(&config, env_rng(0, 0));
+        let rewards: Vec<f32> = [TMazeAction::West, TMazeAction::East, TMazeAction::North]
+            .iter()
+            .map(|&a| env.step(a as usize).reward)
+            .collect();
+        assert_eq!(
+            rewards,
+            [-0.25, 0.0, -0.25],
+            "back (at the start), forward, north in the corridor"
+        );
+        let turn = if env.cue() == Heading::North {
+            TMazeAction::North
+        } else {
+            TMazeAction::South
+        };
+        assert_eq!(env.step(TMazeAction::East as usize).reward, 0.0);
+        assert_eq!(
+            env.step(turn as usize).reward,
+            1.0,
+            "the junction's reward is unchanged"
+        );
+        let mut env = TMaze::new(&config, env_rng(0, 1));
+        let last: Vec<f32> = (0..5)
+            .map(|_| env.step(TMazeAction::West as usize).reward)
+            .collect();
+        assert_eq!(last, [-0.25, -0.25, -0.25, -0.25, -1.25], "time limit");
     }
 }

@@ -14,9 +14,9 @@ pub struct RlSummary {
     /// Environment steps of training.
     pub env_steps: u64,
     /// Training episodes finished.
-    pub episodes: u64,
-    /// The test episodes.
-    pub test: EpisodeSummary,
+    pub train_episodes: u64,
+    /// The test episodes (return, length, success rate, goals).
+    pub test_episodes: EpisodeSummary,
 }
 
 /// A Markdown table of RL runs: success rate, return and goals per episode on the test
@@ -36,11 +36,11 @@ pub fn rl_results_table(summaries: &[RlSummary]) -> String {
             s.env_steps,
             r.train_time_s,
             r.tokens_per_s,
-            s.test
+            s.test_episodes
                 .success_rate
                 .map_or("-".to_string(), |x| format!("{:.1}%", 100.0 * x)),
-            s.test.mean_return,
-            s.test.mean_goals,
+            s.test_episodes.mean_return,
+            s.test_episodes.mean_goals,
         ));
     }
     out

@@ -184,6 +184,11 @@ pub fn episode_metrics(summary: &EpisodeSummary, steps: u64) -> Metrics {
     }
 }
 
+/// ` success 97.0%`, or nothing for tasks without a success criterion.
+fn success_text(rate: Option<f64>) -> String {
+    rate.map_or(String::new(), |r| format!(" success {:.1}%", 100.0 * r))
+}
+
 /// The log fields of episodes: mean return, success rate (where judged), goals, length.
 pub fn episode_fields(summary: &EpisodeSummary) -> Map<String, Value> {
     let mut map = Map::new();
@@ -295,6 +300,26 @@ impl Task for RlTask {
         map
     }
 
+    fn window_text(&self, _window: &Metrics, per_s: f64) -> String {
+        let recent = EpisodeSummary::of(&self.state.recent);
+        let episodes_per_s = per_s / recent.mean_length.max(1.0);
+        format!(
+            "return {:.3}{} {per_s:.0} steps/s {episodes_per_s:.1} episodes/s",
+            recent.mean_return,
+            success_text(recent.success_rate)
+        )
+    }
+
+    fn eval_text(&self, metrics: &Metrics) -> String {
+        let judged = matches!(self.config.data.kind, crate::env::EnvKind::TMaze(_));
+        format!(
+            "return {:.3}{} ({} episodes)",
+            -metrics.loss,
+            success_text(judged.then_some(metrics.accuracy)),
+            metrics.scored
+        )
+    }
+
     fn evaluate(&self, model: &Policy, device: &Device, split: Split) -> Metrics {
         let (episodes, steps) = self.episodes(model, device, split);
         episode_metrics(&EpisodeSummary::of(&episodes), steps)
@@ -336,8 +361,8 @@ impl Task for RlTask {
         Ok(RlSummary {
             env_steps: self.state.rollouts
                 * (self.config.data.n_envs * self.config.train.rollout_len) as u64,
-            episodes: self.state.episodes,
-            test,
+            train_episodes: self.state.episodes,
+            test_episodes: test,
             run,
         })
     }

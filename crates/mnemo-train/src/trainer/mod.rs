@@ -321,14 +321,14 @@ impl<'a, T: Task> Trainer<'a, T> {
                 .metrics()
                 .with_lm_unit(self.task.lm_unit());
             let tokens_per_s = self.window_tokens as f64 / self.window_time_s.max(1e-9);
-            progress.step(step, &window, tokens_per_s);
+            progress.step(step, &self.task.window_text(&window, tokens_per_s));
             if due(step, self.run.log_every) {
                 self.log_window(step, window, tokens_per_s, progress)?;
             }
             let last = step == target;
             if due(step, self.run.eval_every) || last {
                 let metrics = self.evaluate_valid()?;
-                progress.eval(step, "valid", &metrics);
+                progress.eval(step, "valid", &self.task.eval_text(&metrics));
             }
             if due(step, self.run.checkpoint_every) || last {
                 self.save_checkpoint()?;
@@ -406,7 +406,7 @@ impl<'a, T: Task> Trainer<'a, T> {
             map.extend(self.task.train_log_fields());
         }
         self.append(&window.record(fields))?;
-        progress.log(step, &window, lr, tokens_per_s);
+        progress.log(step, &self.task.window_text(&window, tokens_per_s), lr);
         self.state.last_train = Some(window);
         self.state.window = MetricsAccumulator::default();
         self.window_time_s = 0.0;
