@@ -23,6 +23,7 @@ mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod generate_cmd;
+mod rollout_cmd;
 mod train_cmd;
 mod translate_cmd;
 
@@ -53,6 +54,8 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Read a prompt step by step, show the model's output per token, then continue it.
     Generate(generate_cmd::GenerateArgs),
+    /// Run a trained RL policy for N test episodes (success, return, goals; --render draws one).
+    Rollout(rollout_cmd::RolloutArgs),
     /// Prepare datasets (e.g. WikiText-format files from a MediaWiki XML export).
     Data(data_cmd::DataArgs),
     /// Run one training step from the same weights on every compiled backend and compare.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Translate(args) => translate_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
+        Command::Rollout(args) => rollout_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),

@@ -7,7 +7,9 @@ use mnemo_rl::train::{RlConfig, is_rl_config, rl_results_table, train_rl};
 use mnemo_train::translation::{
     TranslationConfig, is_translation_config, mt_results_table, train_translation,
 };
-use mnemo_train::{ExperimentConfig, RunDir, TrainError, TrainOptions, results_table, train};
+use mnemo_train::{
+    ExperimentConfig, RunConfig, RunDir, TrainError, TrainOptions, results_table, train,
+};
 
 /// Arguments of `mnemo train`.
 #[derive(Debug, Args)]
@@ -33,6 +35,10 @@ pub struct TrainArgs {
     /// Show no progress.
     #[arg(long)]
     quiet: bool,
+    /// Train with this `run.seed` instead of the config's, into `<run.name>-seed<N>` (repeat
+    /// an experiment over seeds without copying its config).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// Train, then print the results table and write it to `<out>/<run name>/results.md`.
@@ -40,7 +46,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).unwrap_or_default();
     if is_rl_config(&text) {
         // `[task] kind = "rl"`: memory policies trained with PPO, tabulated by success rate.
-        let config = RlConfig::load(&args.config)?;
+        let mut config = RlConfig::load(&args.config)?;
+        reseed(&mut config.run, args.seed);
         let opts = options(args)?;
         let train_one = |name: &str| train_rl(&config, name, &opts).map(drop);
         return train_all(
@@ -53,7 +60,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     if is_translation_config(&text) {
         // `[data] task = "translation"`: encoder–decoders, tabulated with BLEU and speed.
-        let config = TranslationConfig::load(&args.config)?;
+        let mut config = TranslationConfig::load(&args.config)?;
+        reseed(&mut config.run, args.seed);
         let opts = options(args)?;
         let train_one = |name: &str| train_translation(&config, name, &opts).map(drop);
         return train_all(
@@ -64,7 +72,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             mt_results_table,
         );
     }
-    let config = ExperimentConfig::load(&args.config)?;
+    let mut config = ExperimentConfig::load(&args.config)?;
+    reseed(&mut config.run, args.seed);
     let opts = options(args)?;
     let train_one = |name: &str| train(&config, name, &opts).map(drop);
     train_all(
@@ -74,6 +83,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         train_one,
         results_table,
     )
+}
+
+/// `--seed`: another `run.seed`, and a run name that says so.
+fn reseed(run: &mut RunConfig, seed: Option<u64>) {
+    if let Some(seed) = seed {
+        run.seed = seed;
+        run.name = format!("{}-seed{seed}", run.name);
+    }
 }
 
 /// The options of every run, on the device `--backend` names (opened here, with autodiff).

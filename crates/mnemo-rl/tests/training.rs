@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use mnemo_rl::policy::Policy;
-use mnemo_rl::train::{RlConfig, RlSummary, RlTask, train_rl};
+use mnemo_rl::train::{RlConfig, RlSummary, RlTask, rollout_run, train_rl};
 use mnemo_train::checkpoint::Checkpoint;
 use mnemo_train::trainer::StateOf;
 use mnemo_train::{MetricsLog, TrainOptions, initialize_params, seeded};
@@ -190,6 +190,19 @@ fn a_resumed_run_ends_exactly_as_an_uninterrupted_one() {
             .zip(&pa)
             .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(moved > 1e-4, "{kind}: training must move the weights");
+        // `mnemo rollout` on the run replays exactly the trainer's test episodes, and draws one.
+        let report = rollout_run(&dir_a, 12, true, &device).unwrap();
+        assert_eq!(
+            report.summary, whole.test_episodes,
+            "{kind}: rollout == trainer's test"
+        );
+        let png = std::fs::read(report.png.expect("rendered")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{kind}: a PNG");
+        let ascii = report.ascii.expect("rendered");
+        assert!(
+            ascii.starts_with("t=0 action=") && ascii.contains("(end: return"),
+            "{ascii}"
+        );
         // And a second uninterrupted run with the same seed is the same run.
         let c = tempfile::tempdir().unwrap();
         let again = train_rl(&config, "p", &options(c.path())).unwrap();

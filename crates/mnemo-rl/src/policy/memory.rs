@@ -8,6 +8,8 @@ use super::Policy;
 
 /// The memory of B rows while acting.
 #[derive(Debug, Clone)]
+// One value per agent, moved rarely: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum PolicyMemory {
     /// The Feedback core's memory window (keys, values and memory vectors).
     Feedback(FeedbackMemory),

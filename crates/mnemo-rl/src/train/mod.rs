@@ -1,12 +1,14 @@
 //! Training a memory policy with PPO in the one training loop of `mnemo-train`:
 //! the `[task] kind = "rl"` config ([`RlConfig`]), the task ([`RlTask`]) and [`train_rl`].
 mod config;
+mod rollout_cmd;
 mod summary;
 mod task;
 
 pub use config::{RlConfig, TaskKind, TaskTable, is_rl_config};
+pub use rollout_cmd::{EPISODE_PNG, LoadedPolicy, RolloutReport, load_policy, rollout_run};
 pub use summary::{RlSummary, rl_results_table};
-pub use task::{Pending, RlPosition, RlTask, episode_fields, episode_metrics};
+pub use task::{Pending, RlPosition, RlTask, episode_fields, episode_metrics, split_seed};
 
 use mnemo_train::trainer::open_run;
 use mnemo_train::{RunDir, TrainError, TrainOptions, Trainer};

@@ -145,23 +145,24 @@ impl RlTask {
 
     /// Evaluation episodes of `policy` on `split`'s environments (seeds apart from training's).
     fn episodes(&self, policy: &Policy, device: &Device, split: Split) -> (Vec<EpisodeInfo>, u64) {
-        let offset = match split {
-            Split::Train => 0,
-            Split::Valid => 1_000_003,
-            Split::Test => 2_000_029,
-        };
+        let (env_offset, sampling) = split_seed(&self.config, split);
         let mut env_config = self.config.data.clone();
-        env_config.seed = env_config.seed.wrapping_add(offset);
+        env_config.seed = env_config.seed.wrapping_add(env_offset);
         let mut env = env_config.build().expect("validated");
         let episodes = self.config.train.eval_episodes;
-        evaluate(
-            policy,
-            &mut env,
-            episodes,
-            offset ^ self.config.run.seed,
-            device,
-        )
+        evaluate(policy, &mut env, episodes, sampling, device)
     }
+}
+
+/// The seeds of `split`'s evaluation: the offset of its environments' seed from training's,
+/// and the seed of its action sampling.
+pub fn split_seed(config: &RlConfig, split: Split) -> (u64, u64) {
+    let offset = match split {
+        Split::Train => 0,
+        Split::Valid => 1_000_003,
+        Split::Test => 2_000_029,
+    };
+    (offset, offset ^ config.run.seed)
 }
 
 /// A fresh step buffer holding `env`'s current observations.
