@@ -29,10 +29,12 @@ pub fn train_translation(
 ) -> Result<MtSummary, TrainError> {
     check_translation_memory(config, model_name)?;
     let dir = RunDir::new(&opts.out_dir, &config.run.name, model_name);
-    let (lock, resuming) = open_run(&dir, opts)?;
     let tokenizer_path = dir.path().join(TOKENIZER_FILE);
+    // Reading only: the run directory is created (and locked) once the data and model are
+    // known to be usable, so a failed start writes nothing.
     let data = load_translation_data(config.data.parallel(), &tokenizer_path)?;
     let config = config.for_model(model_name, data.tokenizer.vocab_size())?;
+    let (lock, resuming) = open_run(&dir, opts)?;
     let device = opts.device.clone().autodiff();
     let task = MtTask::new(config.clone(), data, tokenizer_path, &device)?;
     Trainer::new(task, &config, model_name, dir, device)
