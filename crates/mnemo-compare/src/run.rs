@@ -4,6 +4,7 @@ use std::time::Instant;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
+use mnemo_core::host::to_vec;
 use mnemo_models::{Model, ModelState};
 use mnemo_train::{GenerateConfig, LmBatch, LmStep, StepOutput, apply_update, generate};
 use serde::Serialize;
@@ -240,14 +241,6 @@ pub fn median(values: &mut [f64]) -> f64 {
         1 => values[n / 2],
         _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
-}
-
-fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("float tensors read back as f32")
 }
 
 /// Collects every float parameter (or its gradient), flattened, in visiting order.

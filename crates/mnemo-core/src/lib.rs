@@ -23,6 +23,7 @@ pub mod bidirectional_attention;
 pub mod cross_attention;
 pub mod feed_forward;
 pub mod heads;
+pub mod host;
 pub mod kv_cache;
 pub mod norm;
 pub mod padding_mask;

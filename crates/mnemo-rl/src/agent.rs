@@ -2,6 +2,7 @@
 //! evaluating whole episodes.
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
+use mnemo_core::host::to_vec as host;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -143,13 +144,6 @@ fn sample(log_probs: &[f32], u: f32) -> usize {
         }
     }
     log_probs.len() - 1
-}
-
-fn host<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 values")
 }
 
 #[cfg(test)]

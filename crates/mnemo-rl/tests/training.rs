@@ -4,8 +4,8 @@
 //! checkpoint); the same seed gives the same run.
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use burn::module::Module;
+use mnemo_core::host::parameters;
 use mnemo_rl::policy::Policy;
 use mnemo_rl::train::{RlConfig, RlSummary, RlTask, rollout_run, train_rl};
 use mnemo_train::checkpoint::Checkpoint;
@@ -14,18 +14,6 @@ use mnemo_train::{MetricsLog, TrainOptions, initialize_params, seeded};
 
 fn experiments() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/rl")
-}
-
-fn parameters(model: &Policy) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.extend(param.val().into_data().iter::<f32>());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
 }
 
 /// Every shipped RL experiment validates, and its policies differ in size by under 5%: the

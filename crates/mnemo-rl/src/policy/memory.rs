@@ -93,12 +93,7 @@ impl Carried {
 
     fn from_tensor(state: Tensor<3>) -> Self {
         let [rows, steps, width] = state.dims();
-        let values = state
-            .detach()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("memories are f32");
+        let values = mnemo_core::host::to_vec(state.detach());
         Self {
             rows,
             steps,

@@ -17,13 +17,7 @@ use mnemo_kernels::{
 /// writes the whole window, so deferring cuts that traffic by this factor).
 const DEFER_STEPS: usize = 8;
 
-/// Read a tensor's values as host `f32`.
-pub(crate) fn host<const N: usize>(x: Tensor<N>) -> Vec<f32> {
-    x.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 values")
-}
+pub(crate) use mnemo_core::host::to_vec as host;
 
 /// Host windows of every memory projection, their gradients, and each layer's positions.
 pub(crate) struct HostWindows {
