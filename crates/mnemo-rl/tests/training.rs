@@ -201,3 +201,26 @@ fn a_resumed_run_ends_exactly_as_an_uninterrupted_one() {
         assert_eq!(train_losses(&c.path().join("t/p")), train_losses(&dir_a));
     }
 }
+
+/// Sizes that cannot fit are a config error naming the field, before anything is allocated
+/// (no allocation abort).
+#[test]
+fn huge_sizes_are_config_errors_naming_the_field() {
+    let base = tiny("feedback");
+    let text = toml::to_string(&base).unwrap();
+    for (from, to, field) in [
+        ("d_model = 16", "d_model = 1000000000", "models.p.d_model"),
+        ("d_ff = 32", "d_ff = 1000000000000", "models.p.d_ff"),
+        (
+            "rollout_len = 8",
+            "rollout_len = 100000000000",
+            "ppo.rollout_len",
+        ),
+    ] {
+        assert!(text.contains(from), "{from} in {text}");
+        let err = RlConfig::from_toml_str(&text.replace(from, to))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}

@@ -106,12 +106,67 @@ impl RlConfig {
         let (obs_dim, n_actions) = self.env_sizes();
         for (name, model) in &self.models {
             check_name(&format!("models.{name}"), name)?;
+            let model = model.with_env(obs_dim, n_actions);
             model
-                .with_env(obs_dim, n_actions)
                 .validate()
                 .map_err(|e| ConfigError::field(format!("models.{name}.{}", e.field), e.message))?;
+            if let Some(memory) = mnemo_train::memory::machine_memory() {
+                self.check_memory(name, &model, memory)?;
+            }
         }
         Ok(())
+    }
+
+    /// Refuse, before anything is allocated, a policy whose training would not fit in
+    /// `memory` bytes: parameters with their gradient and Adam moments (16 bytes each), and the
+    /// activations an update keeps for backprop (~16 floats per layer, width and step of
+    /// every row of a minibatch over its rollout and span). The error names the field whose
+    /// term is larger.
+    fn check_memory(
+        &self,
+        name: &str,
+        model: &PolicyConfig,
+        memory: f64,
+    ) -> Result<(), ConfigError> {
+        let rows = (self.data.n_envs / self.train.minibatches.max(1)) as f64;
+        let (l, span) = (model.n_layers as f64, model.span as f64);
+        let io = (model.obs_dim + model.n_actions + 1) as f64;
+        // (parameter and optimizer bytes, activation bytes) for width d, d_ff f, rollout t.
+        let bytes = |d: f64, f: f64, t: f64| {
+            let params = l * (4.0 * d * d + 2.0 * d * f) + d * io;
+            (16.0 * params, 64.0 * rows * t * (span + 1.0) * l * d.max(f))
+        };
+        let (d, f, t) = (
+            model.d_model as f64,
+            model.d_ff as f64,
+            self.train.rollout_len as f64,
+        );
+        let (param_bytes, activation_bytes) = bytes(d, f, t);
+        if param_bytes + activation_bytes <= memory {
+            return Ok(());
+        }
+        // Name the field whose reduction to 1 shrinks the estimate most.
+        let total = |(p, a): (f64, f64)| p + a;
+        let field = [
+            (total(bytes(1.0, f, t)), format!("models.{name}.d_model")),
+            (total(bytes(d, 1.0, t)), format!("models.{name}.d_ff")),
+            (total(bytes(d, f, 1.0)), "ppo.rollout_len".to_string()),
+        ]
+        .into_iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, field)| field)
+        .expect("three candidates");
+        Err(ConfigError::field(
+            field,
+            format!(
+                "training would need about {:.1e} bytes (parameters and optimizer {:.1e}, \
+                 activations {:.1e}); this machine has {:.1e}",
+                param_bytes + activation_bytes,
+                param_bytes,
+                activation_bytes,
+                memory
+            ),
+        ))
     }
 
     /// Observation length and action count of the environment.
