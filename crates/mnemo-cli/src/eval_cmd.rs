@@ -86,28 +86,29 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             record[name] = json!(value);
         }
         println!("{record}");
-    } else if let Some((name, value)) = metrics.lm_figure() {
-        println!(
-            "{} ({}, step {}) on {}: {name} {value:.4}, loss {:.4} nats over {} scored positions",
-            run.model_name,
-            run.model.kind(),
-            run.trainer.step,
-            args.split.name(),
-            metrics.loss,
-            metrics.scored,
-        );
     } else {
-        println!(
-            "{} ({}, step {}) on {}: loss {:.4}, accuracy {:.2}% over {} scored positions ({} tokens)",
+        // "<model> (<kind>, step <n>) on <split>", then the figures.
+        let what = format!(
+            "{} ({}, step {}) on {}",
             run.model_name,
             run.model.kind(),
             run.trainer.step,
             args.split.name(),
-            metrics.loss,
-            100.0 * metrics.accuracy,
-            metrics.scored,
-            metrics.tokens
         );
+        if let Some((name, value)) = metrics.lm_figure() {
+            println!(
+                "{what}: {name} {value:.4}, loss {:.4} nats over {} scored positions",
+                metrics.loss, metrics.scored,
+            );
+        } else {
+            println!(
+                "{what}: loss {:.4}, accuracy {:.2}% over {} scored positions ({} tokens)",
+                metrics.loss,
+                100.0 * metrics.accuracy,
+                metrics.scored,
+                metrics.tokens
+            );
+        }
     }
     Ok(())
 }

@@ -364,36 +364,9 @@ mod tests {
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
     fn config(replace: &[(&str, &str)]) -> ExperimentConfig {
-        let mut text = r#"
-[run]
-name = "m"
-seed = 1
-steps = 10
-
-[data]
-task = "code_execution"
-statements = 10
-train_programs = 50
-valid_programs = 10
-test_programs = 10
-seed = 1
-
-[train]
-batch_size = 4
-segment_len = 16
-
-[optim]
-lr = 1e-3
-
-[models.fb]
-kind = "feedback"
-d_model = 32
-n_layers = 2
-n_heads = 2
-d_ff = 64
-span = 8
-"#
-        .to_string();
+        // The experiment module's example config, its feedback model named `fb`.
+        let mut text =
+            crate::experiment::tests::EXAMPLE.replace("[models.feedback]", "[models.fb]");
         for (from, to) in replace {
             assert!(text.contains(from), "{from}");
             text = text.replace(from, to);

@@ -16,6 +16,18 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The config in `file` names at least one model, and each of them passes `for_model`.
+fn check_models<T, E: std::fmt::Display>(
+    file: &Path,
+    names: Vec<String>,
+    for_model: impl Fn(&str) -> Result<T, E>,
+) {
+    assert!(!names.is_empty(), "{}: no models", file.display());
+    for name in names {
+        for_model(&name).unwrap_or_else(|e| panic!("{}: model {name}: {e}", file.display()));
+    }
+}
+
 #[test]
 fn every_shipped_experiment_config_is_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
@@ -46,30 +58,16 @@ fn every_shipped_experiment_config_is_valid() {
         if is_translation_config(&std::fs::read_to_string(file).unwrap()) {
             let config =
                 TranslationConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert!(
-                !config.model_names().is_empty(),
-                "{}: no models",
-                file.display()
-            );
-            for name in config.model_names() {
-                config
-                    .for_model(&name, 8000)
-                    .unwrap_or_else(|e| panic!("{}: model {name}: {e}", file.display()));
-            }
+            check_models(file, config.model_names(), |name| {
+                config.for_model(name, 8000)
+            });
             continue;
         }
         let config =
             ExperimentConfig::load(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(
-            !config.model_names().is_empty(),
-            "{}: no models",
-            file.display()
-        );
-        for name in config.model_names() {
-            config
-                .for_model(&name, 300)
-                .unwrap_or_else(|e| panic!("{}: model {name}: {e}", file.display()));
-        }
+        check_models(file, config.model_names(), |name| {
+            config.for_model(name, 300)
+        });
     }
 }
 

@@ -4,10 +4,9 @@ mod common;
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
-use common::{max_abs_diff, options};
+use common::{max_abs_diff, options, parameters};
 use mnemo_data::Split;
+use mnemo_data::translation::read_lines;
 use mnemo_train::translation::{
     MtSummary, TranslationConfig, evaluate_bleu, load_translation_run, train_translation,
 };
@@ -101,24 +100,8 @@ fn config(text: &str) -> TranslationConfig {
     TranslationConfig::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
-fn parameters<M: Module>(model: &M) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.extend(param.val().into_data().iter::<f32>());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
-}
-
 fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(str::to_string)
-        .collect()
+    read_lines(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]

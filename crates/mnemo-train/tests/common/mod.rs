@@ -1,9 +1,7 @@
 //! Helpers shared by the integration tests: tiny configs, parameter dumps.
 #![allow(dead_code)]
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
-use mnemo_models::Model;
+use burn::tensor::Device;
 use mnemo_train::{ExperimentConfig, TrainOptions};
 
 /// A tiny experiment: code execution with 10-statement programs, both model kinds.
@@ -74,18 +72,8 @@ pub fn options(out: &std::path::Path) -> TrainOptions {
 }
 
 /// Every float parameter of a module, flattened in visiting order.
-pub fn parameters(model: &Model) -> Vec<f32> {
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let data = param.val().into_data();
-            self.0.extend(data.iter::<f32>());
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
-}
+#[allow(unused_imports)]
+pub use mnemo_core::host::parameters;
 
 /// Largest absolute difference of two equally long slices.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
