@@ -1,7 +1,7 @@
 //! The policy over its memory cores: acting step by step equals re-running the segment (the
 //! PPO update recomputes exactly what the rollout computed), a row's reset equals a fresh
-//! policy for that row and leaves the others alone, and the Transformer cannot see further
-//! back than its window while the Feedback core can.
+//! policy for that row and leaves the others alone, the Transformer cannot see further back
+//! than its window, XL no further than its L·M steps, while the Feedback core can.
 use burn::tensor::{Device, Tensor};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_rl::policy::{Carried, CoreKind, Policy, PolicyConfig};
@@ -31,6 +31,7 @@ fn configs() -> Vec<PolicyConfig> {
     vec![
         config(CoreKind::Feedback),
         config(CoreKind::Transformer),
+        config(CoreKind::Xl),
         post,
     ]
 }
@@ -194,4 +195,25 @@ fn the_transformer_sees_its_window_only_and_feedback_further() {
         influence(&feedback, 5, t_len, 8, &device) > 1e-6,
         "feedback remembers past its span"
     );
+}
+
+/// XL with 2 layers of memory 3 reaches exactly 6 steps back (each layer adds its M).
+#[test]
+fn xl_reaches_layers_times_memory_steps_back() {
+    let device = mnemo_backend::test_device().inner();
+    let t_len = 10;
+    let xl = policy(&config(CoreKind::Xl), &device);
+    for back in 0..=6 {
+        assert!(
+            influence(&xl, 5, t_len, back, &device) > 1e-6,
+            "{back} steps back is inside L·M = 6"
+        );
+    }
+    for back in 7..t_len {
+        assert_eq!(
+            influence(&xl, 5, t_len, back, &device),
+            0.0,
+            "{back} steps back"
+        );
+    }
 }

@@ -5,7 +5,9 @@ use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::{ConfigError, StackConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{Policy, PolicyCore, WindowTransformer};
+use mnemo_models::transformer_xl::XlLayer;
+
+use super::{Policy, PolicyCore, WindowTransformer, XlCore};
 
 /// Which memory sits between the observation encoder and the heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +19,20 @@ pub enum CoreKind {
     /// The causal Transformer over the last `span` observations (the current one included),
     /// recomputed at every step: it can know nothing older.
     Transformer,
+    /// Transformer-XL: every layer attends over its last `span` inputs (a detached memory) and
+    /// the current step, so the reach is `n_layers · span` steps.
+    Xl,
+}
+
+impl CoreKind {
+    /// The name configs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            CoreKind::Feedback => "feedback",
+            CoreKind::Transformer => "transformer",
+            CoreKind::Xl => "xl",
+        }
+    }
 }
 
 /// A policy: observation encoder → memory core → final norm → policy and value heads.
@@ -34,7 +50,8 @@ pub struct PolicyConfig {
     /// Feed-forward width.
     pub d_ff: usize,
     /// Feedback: memory span S (memories attended per step). Transformer: window W (steps
-    /// seen, the current one included).
+    /// seen, the current one included). XL: memory M of every layer (earlier steps each layer
+    /// sees).
     pub span: usize,
     /// LayerNorm or RMSNorm.
     #[serde(default)]
@@ -93,10 +110,10 @@ impl PolicyConfig {
                 "the Transformer's window must be >= 2 (the current observation and one before)",
             ));
         }
-        if self.kind == CoreKind::Transformer && !self.share_kv {
+        if self.kind != CoreKind::Feedback && !self.share_kv {
             return Err(ConfigError::new(
                 "share_kv",
-                "applies to the Feedback core only; remove it for kind = \"transformer\"",
+                "applies to the Feedback core only; remove it for kind = \"transformer\" or \"xl\"",
             ));
         }
         Ok(())
@@ -115,6 +132,15 @@ impl PolicyConfig {
                     .map(|_| stack.transformer_layer(self.span, device))
                     .collect(),
                 window: self.span,
+            }),
+            CoreKind::Xl => PolicyCore::Xl(XlCore {
+                // The table holds every distance a layer sees: 0..=M.
+                layers: (0..self.n_layers)
+                    .map(|_| {
+                        XlLayer::new(stack.transformer_layer(self.span + 1, device), self.span)
+                    })
+                    .collect(),
+                memory_len: self.span,
             }),
         };
         Policy {

@@ -16,6 +16,9 @@ pub enum PolicyMemory {
     /// The Transformer's last W − 1 observations, oldest first (zeros before an episode's
     /// start). Shape `[B, W-1, O]`.
     Window(Tensor<3>),
+    /// Transformer-XL's per-layer memories of M layer inputs, layer-major (zeros before an
+    /// episode's start). Shape `[B, L·M, D]`.
+    Xl(Tensor<3>),
 }
 
 impl PolicyMemory {
@@ -23,14 +26,14 @@ impl PolicyMemory {
     pub fn carried(&self) -> Carried {
         let state = match self {
             PolicyMemory::Feedback(m) => m.memories(),
-            PolicyMemory::Window(history) => history.clone(),
+            PolicyMemory::Window(history) | PolicyMemory::Xl(history) => history.clone(),
         };
         Carried::from_tensor(state)
     }
 }
 
-/// A detached per-row memory on the host: the Feedback core's last S memory vectors, or the
-/// Transformer's last W − 1 observations. Serialisable, so that a checkpoint holds it.
+/// A detached per-row memory on the host: the Feedback core's last S memory vectors, the
+/// Transformer's last W − 1 observations, or XL's L·M layer inputs. Serialisable, so that a checkpoint holds it.
 ///
 /// # Shapes
 /// - values: `[B, steps, width]`, row-major
@@ -47,8 +50,8 @@ pub struct Carried {
 }
 
 impl Carried {
-    /// The memory of `rows` rows at the start of an episode: all zeros (S zero memories, or
-    /// W − 1 empty observations).
+    /// The memory of `rows` rows at the start of an episode: all zeros (S zero memories,
+    /// W − 1 empty observations, or L·M zero layer inputs).
     pub fn fresh(policy: &Policy, rows: usize) -> Self {
         let (steps, width) = policy.carried_shape();
         Self {

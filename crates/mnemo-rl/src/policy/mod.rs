@@ -1,8 +1,9 @@
 //! The policy: observation encoder → memory core → final norm → policy and value heads.
 //!
 //! The memory core is the Feedback core of `mnemo-models` (the same code as the language model
-//! and the translation decoder) or the causal Transformer over the last W observations
-//! ([`WindowTransformer`]), built from one config table ([`PolicyConfig`]).
+//! and the translation decoder), the causal Transformer over the last W observations
+//! ([`WindowTransformer`]) or Transformer-XL with a memory of M steps per layer ([`XlCore`]),
+//! built from one config table ([`PolicyConfig`]).
 //!
 //! A policy acts step by step ([`Policy::act`]) over a [`PolicyMemory`] of N environment rows,
 //! and PPO re-runs a whole rollout segment ([`Policy::segment`]) from the memory carried into
@@ -10,14 +11,16 @@
 //! the segment re-run reproduces the rollout exactly while the weights are unchanged.
 //!
 //! Size legend: B environment rows, T steps, O observation length, A actions, D d_model,
-//! S span (Feedback) or window W (Transformer).
+//! S span (Feedback), window W (Transformer) or memory M per layer (XL), L layers.
 mod config;
 mod memory;
 mod window;
+mod xl;
 
 pub use config::{CoreKind, PolicyConfig};
 pub use memory::{Carried, PolicyMemory};
 pub use window::WindowTransformer;
+pub use xl::XlCore;
 
 use burn::module::Module;
 use burn::nn::Linear;
@@ -32,6 +35,8 @@ pub enum PolicyCore {
     Feedback(FeedbackCore),
     /// The causal Transformer over the last W observations.
     Transformer(WindowTransformer),
+    /// Transformer-XL layers with a detached memory of M steps each.
+    Xl(XlCore),
 }
 
 /// A policy over a memory core; see the [module docs](self).
@@ -61,6 +66,7 @@ impl Policy {
         match &self.core {
             PolicyCore::Feedback(core) => PolicyMemory::Feedback(core.memory(state, room)),
             PolicyCore::Transformer(_) => PolicyMemory::Window(state),
+            PolicyCore::Xl(_) => PolicyMemory::Xl(state),
         }
     }
 
@@ -98,7 +104,7 @@ impl Policy {
         let device = obs.device();
         let starts_at = |t: usize| -> Vec<bool> { (0..b).map(|r| starts[r * t_len + t]).collect() };
         let (top, memory) = match &self.core {
-            PolicyCore::Feedback(_) => {
+            PolicyCore::Feedback(_) | PolicyCore::Xl(_) => {
                 let mut memory = self.memory(carried, &device, t_len);
                 let tops: Vec<_> = (0..t_len)
                     .map(|t| {
@@ -127,13 +133,19 @@ impl Policy {
         self.encoder.weight.dims()[0]
     }
 
-    /// The width of the state a row carries per remembered step: D (Feedback memories) or O
-    /// (the Transformer's raw observations), and how many steps: S or W − 1.
+    /// How many steps a row carries and the width of each: S memories of width D (Feedback),
+    /// W − 1 raw observations of width O (Transformer), L·M layer inputs of width D (XL).
     pub fn carried_shape(&self) -> (usize, usize) {
         match &self.core {
             PolicyCore::Feedback(core) => (core.span, core.d_model()),
             PolicyCore::Transformer(w) => (w.window - 1, self.obs_dim()),
+            PolicyCore::Xl(xl) => (xl.layers.len() * xl.memory_len, self.d_model()),
         }
+    }
+
+    /// Width D of the core.
+    pub fn d_model(&self) -> usize {
+        self.encoder.weight.dims()[1]
     }
 
     /// The core's top states of one step.
@@ -149,6 +161,9 @@ impl Policy {
             }
             (PolicyCore::Transformer(window), PolicyMemory::Window(history)) => {
                 window.step(&self.encoder, obs, starts, history)
+            }
+            (PolicyCore::Xl(xl), PolicyMemory::Xl(memories)) => {
+                xl.step(self.encoder.forward(obs), starts, memories)
             }
             _ => panic!("a policy memory must come from the same kind of policy"),
         }

@@ -331,10 +331,11 @@ impl Task for RlTask {
     }
 
     fn kind(&self) -> &'static str {
-        match self.config.models.values().next().map(|m| m.kind) {
-            Some(crate::policy::CoreKind::Transformer) => "transformer",
-            _ => "feedback",
-        }
+        self.config
+            .models
+            .values()
+            .next()
+            .map_or("feedback", |m| m.kind.name())
     }
 
     fn describe(&self, model: &Policy) -> (String, Option<String>) {
