@@ -37,11 +37,7 @@ fn configs() -> [EnvConfig; 2] {
         EnvConfig {
             n_envs: 6,
             seed: 3,
-            kind: EnvKind::TMaze(TMazeConfig {
-                length: 4,
-                max_steps: None,
-                step_penalty: 0.0,
-            }),
+            kind: EnvKind::TMaze(TMazeConfig::new(4)),
         },
         EnvConfig {
             n_envs: 6,

@@ -1,6 +1,6 @@
 //! T-maze rules against an independent checker: the cue is visible at step 0 only, movement
 //! along the corridor, the junction's +1/−1, the time limit; scripted policies.
-use mnemo_rl::env::{Env, Heading, TMaze, TMazeAction, TMazeConfig, env_rng};
+use mnemo_rl::env::{Env, Heading, TMaze, TMazeConfig, env_rng};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,9 +26,8 @@ fn random_play_matches_the_rules() {
     let mut policy = ChaCha8Rng::seed_from_u64(11);
     for length in [1, 2, 5, 12] {
         let config = TMazeConfig {
-            length,
             max_steps: Some(3 * length + 2),
-            step_penalty: 0.0,
+            ..TMazeConfig::new(length)
         };
         let mut env = TMaze::new(&config, env_rng(5, length as u64));
         for _episode in 0..200 {
@@ -81,15 +80,11 @@ fn scripted_episode(env: &mut TMaze, follow_cue: bool) -> (f32, Option<bool>, us
     loop {
         let action = if obs_index(env) == JUNCTION {
             let up = (cue == CUE_UP) == follow_cue;
-            if up {
-                TMazeAction::North
-            } else {
-                TMazeAction::South
-            }
+            if up { Heading::North } else { Heading::South }
         } else {
-            TMazeAction::East
+            Heading::East
         };
-        let step = env.step(action as usize);
+        let step = env.step(action.index());
         steps += 1;
         if step.done {
             return (step.reward, step.success, steps);
@@ -100,12 +95,7 @@ fn scripted_episode(env: &mut TMaze, follow_cue: bool) -> (f32, Option<bool>, us
 #[test]
 fn remembering_the_cue_always_succeeds_and_the_wrong_turn_always_fails() {
     for length in [1, 10, 50] {
-        let config = TMazeConfig {
-            length,
-            max_steps: None,
-            step_penalty: 0.0,
-        };
-        let mut env = TMaze::new(&config, env_rng(1, 0));
+        let mut env = TMaze::new(&TMazeConfig::new(length), env_rng(1, 0));
         for _ in 0..100 {
             assert_eq!(
                 scripted_episode(&mut env, true),
@@ -123,20 +113,15 @@ fn remembering_the_cue_always_succeeds_and_the_wrong_turn_always_fails() {
 
 #[test]
 fn without_memory_success_is_a_coin_flip() {
-    let config = TMazeConfig {
-        length: 4,
-        max_steps: None,
-        step_penalty: 0.0,
-    };
-    let mut env = TMaze::new(&config, env_rng(2, 0));
+    let mut env = TMaze::new(&TMazeConfig::new(4), env_rng(2, 0));
     let episodes = 4000;
     let mut wins = 0;
     for _ in 0..episodes {
         // Always north at the junction: succeeds exactly when the cue was up.
         for _ in 0..4 {
-            env.step(TMazeAction::East as usize);
+            env.step(Heading::East.index());
         }
-        wins += usize::from(env.step(TMazeAction::North as usize).success == Some(true));
+        wins += usize::from(env.step(Heading::North.index()).success == Some(true));
         env.reset();
     }
     let rate = wins as f64 / episodes as f64;

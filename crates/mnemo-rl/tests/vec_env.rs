@@ -5,11 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn configs() -> Vec<EnvConfig> {
-    let tmaze = EnvKind::TMaze(TMazeConfig {
-        length: 3,
-        max_steps: None,
-        step_penalty: 0.0,
-    });
+    let tmaze = EnvKind::TMaze(TMazeConfig::new(3));
     let maze = EnvKind::Maze(MazeConfig {
         size: 7,
         view: 3,

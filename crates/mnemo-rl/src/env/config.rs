@@ -220,9 +220,8 @@ mod tests {
         assert!(bad(maze(9, 5, 0), 1).starts_with("env.max_steps:"));
         let tmaze = |length, max_steps| {
             EnvKind::TMaze(TMazeConfig {
-                length,
                 max_steps,
-                step_penalty: 0.0,
+                ..TMazeConfig::new(length)
             })
         };
         assert!(bad(tmaze(0, None), 1).starts_with("env.length:"));

@@ -24,7 +24,7 @@ pub use config::{EnvConfig, EnvConfigError, EnvKind};
 pub use episode::{EpisodeInfo, EpisodeSummary};
 pub use grid::{Grid, Heading, Pos};
 pub use maze::{CELL_CHANNELS, Maze, MazeAction, MazeConfig};
-pub use tmaze::{TMaze, TMazeAction, TMazeConfig, TMazeObs};
+pub use tmaze::{TMaze, TMazeConfig, TMazeObs};
 pub use vec_env::{DEFAULT_PARALLEL_THRESHOLD, VecEnv, VecStep};
 
 use rand::SeedableRng;

@@ -12,9 +12,9 @@
 //!
 //! - Positions `0..=length` along the corridor: the agent starts at 0, the junction is at
 //!   `length`. Optimal episodes take `length + 1` steps.
-//! - Actions (4): north, east, south, west. East/west move along the corridor (walls stop them);
-//!   north/south do nothing in the corridor. At the junction, north or south ends the episode:
-//!   reward +1 and success if it matches the cue, reward −1 otherwise.
+//! - Actions (4): the [`Heading`] indices north, east, south, west. East/west move along the
+//!   corridor (walls stop them); north/south do nothing in the corridor. At the junction, north
+//!   or south ends the episode: reward +1 and success if it matches the cue, reward −1 otherwise.
 //! - Time limit `max_steps` (default `2 · (length + 1)`): the episode is cut with reward −1 and
 //!   no success, so stalling is never better than guessing (whose expected reward is 0).
 //! - Observation (4 floats, one-hot): `[cue up, cue down, corridor, junction]`; at step 0 the
@@ -61,23 +61,18 @@ impl Default for TMazeConfig {
 }
 
 impl TMazeConfig {
+    /// Bakker's T-maze with corridor length `length`: the default time limit, no step penalty.
+    pub fn new(length: usize) -> Self {
+        Self {
+            length,
+            ..Self::default()
+        }
+    }
+
     /// The time limit in force.
     pub fn time_limit(&self) -> usize {
         self.max_steps.unwrap_or(2 * (self.length + 1))
     }
-}
-
-/// The T-maze's actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TMazeAction {
-    /// Turn into the north arm (at the junction).
-    North = 0,
-    /// Along the corridor towards the junction.
-    East = 1,
-    /// Turn into the south arm (at the junction).
-    South = 2,
-    /// Back along the corridor.
-    West = 3,
 }
 
 /// The T-maze's observation categories; the discriminant is the one-hot index.
@@ -192,10 +187,10 @@ impl Env for TMaze {
         debug_assert!(!self.done, "tmaze stepped after the episode ended");
         self.elapsed += 1;
         let at_junction = self.x == self.length;
-        let turn = match action {
-            0 => Some(Heading::North),
-            2 => Some(Heading::South),
-            _ => None,
+        let heading = Heading::from_index(action);
+        let turn = match heading {
+            Heading::North | Heading::South => Some(heading),
+            Heading::East | Heading::West => None,
         };
         if let (true, Some(arm)) = (at_junction, turn) {
             let success = arm == self.cue;
@@ -210,10 +205,10 @@ impl Env for TMaze {
             };
         }
         let before = self.x;
-        match action {
-            1 => self.x = (self.x + 1).min(self.length),
-            3 => self.x = self.x.saturating_sub(1),
-            _ => {}
+        match heading {
+            Heading::East => self.x = (self.x + 1).min(self.length),
+            Heading::West => self.x = self.x.saturating_sub(1),
+            Heading::North | Heading::South => {}
         }
         let penalty = if self.x > before {
             0.0
@@ -289,12 +284,7 @@ mod tests {
 
     #[test]
     fn frame_matches_the_picture() {
-        let config = TMazeConfig {
-            length: 3,
-            max_steps: None,
-            step_penalty: 0.0,
-        };
-        let mut env = TMaze::new(&config, env_rng(0, 0));
+        let mut env = TMaze::new(&TMazeConfig::new(3), env_rng(0, 0));
         while env.cue() != Heading::North {
             env.reset();
         }
@@ -303,13 +293,13 @@ mod tests {
             "   ###\n####G#\nU@...#\n####.#\n   ###\n"
         );
         for _ in 0..3 {
-            env.step(TMazeAction::East as usize);
+            env.step(Heading::East.index());
         }
         assert_eq!(
             env.frame().ascii(),
             "   ###\n####G#\n#...@#\n####.#\n   ###\n"
         );
-        let step = env.step(TMazeAction::North as usize);
+        let step = env.step(Heading::North.index());
         assert_eq!(step.reward, 1.0);
         assert_eq!(
             env.frame().ascii(),
@@ -327,29 +317,24 @@ mod tests {
             step_penalty: 0.25,
         };
         let mut env = TMaze::new(&config, env_rng(0, 0));
-        let rewards: Vec<f32> = [TMazeAction::West, TMazeAction::East, TMazeAction::North]
+        let rewards: Vec<f32> = [Heading::West, Heading::East, Heading::North]
             .iter()
-            .map(|&a| env.step(a as usize).reward)
+            .map(|&a| env.step(a.index()).reward)
             .collect();
         assert_eq!(
             rewards,
             [-0.25, 0.0, -0.25],
             "back (at the start), forward, north in the corridor"
         );
-        let turn = if env.cue() == Heading::North {
-            TMazeAction::North
-        } else {
-            TMazeAction::South
-        };
-        assert_eq!(env.step(TMazeAction::East as usize).reward, 0.0);
+        assert_eq!(env.step(Heading::East.index()).reward, 0.0);
         assert_eq!(
-            env.step(turn as usize).reward,
+            env.step(env.cue().index()).reward,
             1.0,
             "the junction's reward is unchanged"
         );
         let mut env = TMaze::new(&config, env_rng(0, 1));
         let last: Vec<f32> = (0..5)
-            .map(|_| env.step(TMazeAction::West as usize).reward)
+            .map(|_| env.step(Heading::West.index()).reward)
             .collect();
         assert_eq!(last, [-0.25, -0.25, -0.25, -0.25, -1.25], "time limit");
     }
