@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
+use mnemo_core::host::to_vec;
 use mnemo_core::seeded;
 use mnemo_rl::ppo::{PpoConfig, PpoTargets, ppo_loss};
 use mnemo_train::{OptimConfig, apply_update};
@@ -55,21 +56,12 @@ fn bias_grad(bandit: &Bandit, targets: PpoTargets<'_>, device: &Device) -> Vec<f
     let (loss, _) = ppo_loss(logits, values, targets, &config());
     let grads = GradientsParams::from_grads(loss.backward(), bandit);
     let bias = bandit.actor.bias.as_ref().expect("bias");
-    let g: Tensor<1> = grads.get(bias.id).expect("bias gradient");
-    g.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
+    to_vec::<1>(grads.get(bias.id).expect("bias gradient"))
 }
 
 fn log_probs(bandit: &Bandit, device: &Device) -> Vec<f32> {
     let (logits, _) = bandit.forward(1, device);
-    softmax(logits, 1)
-        .log()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap()
+    to_vec(softmax(logits, 1).log())
 }
 
 #[test]
@@ -128,18 +120,8 @@ fn a_few_updates_solve_a_two_armed_bandit() {
     let start = log_probs(&bandit, &device)[1].exp();
     for _ in 0..40 {
         let (logits, values) = bandit.forward(m, &device);
-        let probs = softmax(logits.clone().detach(), 1)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
-        let v = values
-            .clone()
-            .detach()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap();
+        let probs = to_vec(softmax(logits.clone().detach(), 1));
+        let v = to_vec(values.clone().detach());
         let actions: Vec<usize> = (0..m)
             .map(|i| usize::from(rng.random::<f32>() < probs[2 * i + 1]))
             .collect();
