@@ -21,6 +21,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::host::to_vec;
+
 /// `module` with every non-constant float parameter redrawn from `(seed, parameter index)`.
 ///
 /// Parameters are numbered in the module's visit order (its field order), constant ones
@@ -69,12 +71,7 @@ impl ModuleMapper for Reinit {
         let mut rng = stream(self.seed, self.index);
         self.index += 1;
         param.map(|old| {
-            let values: Vec<f32> = old
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32 data");
+            let values = to_vec(old.clone());
             if values.windows(2).all(|w| w[0] == w[1]) {
                 return old; // constant by construction (norm gains, biases, zero logits)
             }
@@ -111,21 +108,17 @@ mod tests {
         }
     }
 
-    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
     /// Every parameter's values, in visit order.
     fn weights(m: &Toy) -> Vec<Vec<f32>> {
         let mut out = vec![
-            values(m.linear.weight.val()),
-            values(m.linear.bias.as_ref().unwrap().val()),
+            to_vec(m.linear.weight.val()),
+            to_vec(m.linear.bias.as_ref().unwrap().val()),
         ];
-        out.push(values(m.wide.weight.val()));
-        out.push(values(m.wide.bias.as_ref().unwrap().val()));
-        out.push(values(m.norm.gamma.val()));
-        out.push(values(m.norm.beta.as_ref().unwrap().val()));
-        out.push(values(m.logits.val()));
+        out.push(to_vec(m.wide.weight.val()));
+        out.push(to_vec(m.wide.bias.as_ref().unwrap().val()));
+        out.push(to_vec(m.norm.gamma.val()));
+        out.push(to_vec(m.norm.beta.as_ref().unwrap().val()));
+        out.push(to_vec(m.logits.val()));
         out
     }
 
@@ -192,9 +185,9 @@ mod tests {
     #[test]
     fn normal_is_seeded_and_standard() {
         let device = mnemo_backend::test_device().inner();
-        let a = values(normal([100, 100], 5, &device));
-        assert_eq!(a, values(normal([100, 100], 5, &device)));
-        assert_ne!(a, values(normal([100, 100], 6, &device)));
+        let a = to_vec(normal([100, 100], 5, &device));
+        assert_eq!(a, to_vec(normal([100, 100], 5, &device)));
+        assert_ne!(a, to_vec(normal([100, 100], 6, &device)));
         let n = a.len() as f64;
         let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;

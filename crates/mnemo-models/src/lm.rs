@@ -1,6 +1,7 @@
 //! The one language-model interface every mnemo architecture exposes.
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use mnemo_core::host::to_vec;
 use serde::{Deserialize, Serialize};
 
 use crate::feedback::StepProducts;
@@ -235,25 +236,14 @@ impl ModelState {
             ModelState::Transformer(_) => StateSnapshot::Transformer,
             ModelState::Feedback(s) => StateSnapshot::Feedback {
                 shape: s.memories.dims(),
-                values: s
-                    .memories
-                    .to_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .expect("f32 memories"),
+                values: to_vec(s.memories.clone()),
             },
             ModelState::TransformerXl(s) => {
                 let (shapes, values) = s
                     .memories
                     .iter()
                     .map(|m| match m.states() {
-                        Some(t) => (
-                            t.dims(),
-                            t.to_data()
-                                .convert::<f32>()
-                                .try_to_vec::<f32>()
-                                .expect("f32 memories"),
-                        ),
+                        Some(t) => (t.dims(), to_vec(t.clone())),
                         None => ([0, 0, 0], Vec::new()),
                     })
                     .unzip();

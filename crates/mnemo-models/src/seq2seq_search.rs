@@ -9,6 +9,7 @@
 //! ranked in the first K finish and the non-EOS ones fill the K beams (so K = 1 is greedy). Results exclude BOS, EOS and PAD.
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
+use mnemo_core::host::to_vec;
 
 use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq, int_vec};
 use crate::seq2seq_cache::DecodeState;
@@ -180,11 +181,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
     while !live.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
         let [rows, vocab] = logits.dims();
-        let logp: Vec<f32> = next_token_log_probs(logits)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32");
+        let logp = to_vec(next_token_log_probs(logits));
         debug_assert_eq!(logp.len(), rows * vocab);
         let mut next_rows = Vec::new();
         let mut next_tokens = Vec::new();

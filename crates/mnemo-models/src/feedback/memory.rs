@@ -325,15 +325,14 @@ fn ranges4(buf: &Tensor<4>, range: std::ops::Range<usize>) -> [std::ops::Range<u
 mod tests {
     use super::*;
     use burn::tensor::TensorData;
+    use mnemo_core::host::to_vec;
 
     fn scalar4(v: f32, device: &burn::tensor::Device) -> Tensor<4> {
         Tensor::full([1, 1, 1, 1], v, device)
     }
 
     fn values(x: Option<Tensor<4>>) -> Vec<f32> {
-        x.map_or(Vec::new(), |x| {
-            x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-        })
+        x.map_or(Vec::new(), to_vec)
     }
 
     /// Stored memory: every step sees exactly the S values before it, through several moves to
@@ -356,12 +355,7 @@ mod tests {
                 vec![(scalar4(t as f32, &device), scalar4(t as f32, &device))],
             );
         }
-        let carried: Vec<f32> = memory
-            .memories()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let carried = to_vec(memory.memories());
         assert_eq!(carried, vec![8.0, 9.0, 10.0]);
     }
 

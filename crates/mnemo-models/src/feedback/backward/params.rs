@@ -34,12 +34,7 @@ impl StepMatrix {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
-                let m = m_t
-                    .transpose()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("f32 weights");
+                let m = host(m_t.transpose());
                 StepMatrix::Host(PackedMatrix::new(&m, k, n))
             }
         }
@@ -327,13 +322,7 @@ impl CoreParams {
                 value: LinearParams::of(&p.value, products),
             })
             .collect();
-        let mix = core
-            .mix_weights()
-            .inner()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 mixing weights");
+        let mix = host(core.mix_weights().inner());
         Self { layers, projs, mix }
     }
 }
