@@ -28,6 +28,7 @@ pub mod seq2seq_decoder;
 pub mod seq2seq_decoder_config;
 pub mod seq2seq_search;
 pub mod stack;
+pub mod stack_lm;
 pub mod transformer;
 pub mod transformer_xl;
 
@@ -45,5 +46,6 @@ pub use seq2seq_cache::DecodeState;
 pub use seq2seq_decoder::Decoder;
 pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use stack::StackConfig;
+pub use stack_lm::StackLm;
 pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
 pub use transformer_xl::{TransformerXlConfig, TransformerXlLm, TransformerXlState};

@@ -30,6 +30,8 @@ use mnemo_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::model_config;
+
 use crate::config::{ConfigError, check_common};
 use crate::seq2seq_cache::DecodeState;
 use crate::seq2seq_decoder::Decoder;
@@ -48,43 +50,37 @@ fn default_max_len() -> usize {
     200
 }
 
-/// Configuration of a [`Seq2Seq`] model (a `[models.<name>]` table in an experiment TOML).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Seq2SeqConfig {
-    /// Joint vocabulary size V (0 = filled in from the data by the trainer).
-    #[serde(default)]
-    pub vocab_size: usize,
-    /// Model width D.
-    pub d_model: usize,
-    /// Number of heads H (divides D).
-    pub n_heads: usize,
-    /// Feed-forward hidden width.
-    pub d_ff: usize,
-    /// Number of encoder layers.
-    pub encoder_layers: usize,
-    /// Number of decoder layers L.
-    pub decoder_layers: usize,
-    /// Decoder architecture.
-    pub decoder: DecoderConfig,
-    /// Span S: the largest relative distance with its own position vector in the encoder
-    /// (further distances share the last one); the decoder's self-attention span (Transformer)
-    /// or memory window (Feedback). Set it ≥ the longest target (in subwords) so the decoder
-    /// sees the whole prefix.
-    pub span: usize,
-    /// Dropout on embeddings, attention and feed-forward outputs.
-    #[serde(default)]
-    pub dropout: f64,
-    /// LayerNorm or RMSNorm.
-    #[serde(default)]
-    pub norm: NormKind,
-    /// Pre-norm (default; with final norms) or post-norm (`placement = "pre" | "post"`, as in
-    /// the language-model configs).
-    #[serde(default)]
-    pub placement: NormPlacement,
-    /// Hard cap on the number of generated target tokens (EOS excluded) at decoding.
-    #[serde(default = "default_max_len")]
-    pub max_len: usize,
+model_config! {
+    /// Configuration of a [`Seq2Seq`] model (a `[models.<name>]` table in an experiment TOML).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Seq2SeqConfig {
+        /// Joint vocabulary size V (0 = filled in from the data by the trainer).
+        #[serde(default)]
+        pub vocab_size: usize,
+        /// Model width D.
+        pub d_model: usize,
+        /// Number of heads H (divides D).
+        pub n_heads: usize,
+        /// Feed-forward hidden width.
+        pub d_ff: usize,
+        /// Number of encoder layers.
+        pub encoder_layers: usize,
+        /// Number of decoder layers L.
+        pub decoder_layers: usize,
+        /// Decoder architecture.
+        pub decoder: DecoderConfig,
+        /// Span S: the largest relative distance with its own position vector in the encoder
+        /// (further distances share the last one); the decoder's self-attention span (Transformer)
+        /// or memory window (Feedback). Set it ≥ the longest target (in subwords) so the decoder
+        /// sees the whole prefix.
+        pub span: usize,
+        @dropout
+        @norm
+        /// Hard cap on the number of generated target tokens (EOS excluded) at decoding.
+        #[serde(default = "default_max_len")]
+        pub max_len: usize,
+    }
 }
 
 impl Seq2SeqConfig {

@@ -2,16 +2,17 @@
 //! written once for the Transformer, Transformer-XL, the Feedback language model and both sides
 //! of the encoder-decoder.
 //!
-//! Each model's config keeps its own (flat, serde) fields; [`StackConfig`] is the view of the
-//! fields they share, and the builders here are the only place a residual block, a causal
-//! self-attention, a feed-forward sublayer, a Transformer layer, a Feedback core or the token
-//! embedding and output head of a language model is configured from them.
+//! Each model's config keeps its own flat serde fields (so a `[models.<name>]` table lists them
+//! all and `deny_unknown_fields` names any stray key); the fields they share are declared once,
+//! by [`model_config!`], and [`StackConfig`] is the view of them. The builders here are the only
+//! place a residual block, a causal self-attention, a feed-forward sublayer, a Transformer
+//! layer, a Feedback core or the token embedding and output head of a language model is
+//! configured from them.
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::Device;
-use mnemo_core::{
-    CausalSelfAttentionConfig, FeedForwardConfig, Norm, NormConfig, NormKind, NormPlacement,
-    ResidualConfig,
-};
+use mnemo_core::{CausalSelfAttentionConfig, FeedForwardConfig, Norm, NormConfig, ResidualConfig};
+/// The norm choices of [`model_config!`]'s `@norm` fields.
+pub use mnemo_core::{NormKind, NormPlacement};
 
 use crate::config::{ConfigError, check_common};
 use crate::feedback::{FeedbackConfig, FeedbackCoreConfig};
@@ -36,6 +37,75 @@ pub struct StackConfig {
     pub norm: NormKind,
     /// Pre-norm or post-norm.
     pub placement: NormPlacement,
+}
+
+/// Declares a model config struct whose field list may name, in the place they go, the groups
+/// of fields every model config shares, each written here once with its doc and serde default:
+///
+/// - `@sizes`: `d_model` (width D), `n_layers` (L), `n_heads` (H), `d_ff` (feed-forward width);
+/// - `@dropout`: `dropout` (on embeddings, attention and feed-forward outputs; default 0);
+/// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted.
+///
+/// The struct is exactly as if the fields were written out, in that order: same Rust fields,
+/// same TOML keys, same serde errors. For example:
+///
+/// ```ignore
+/// model_config! {
+///     /// Configuration of a model.
+///     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///     #[serde(deny_unknown_fields)]
+///     pub struct MyConfig {
+///         /// Vocabulary size V.
+///         pub vocab_size: usize,
+///         @sizes
+///         /// Attention span S.
+///         pub span: usize,
+///         @dropout
+///         @norm
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! model_config {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($fields:tt)* }) => {
+        $crate::model_config!(@fields [$(#[$meta])* $vis struct $name] {} $($fields)*);
+    };
+    (@fields [$($head:tt)*] { $($done:tt)* }) => {
+        $($head)* { $($done)* }
+    };
+    (@fields $head:tt { $($done:tt)* } @sizes $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
+            /// Model width D.
+            pub d_model: usize,
+            /// Number of layers L.
+            pub n_layers: usize,
+            /// Number of heads H (D must be a multiple of H).
+            pub n_heads: usize,
+            /// Feed-forward hidden width.
+            pub d_ff: usize,
+        } $($rest)*);
+    };
+    (@fields $head:tt { $($done:tt)* } @dropout $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
+            /// Dropout on embeddings, attention and feed-forward outputs.
+            #[serde(default)]
+            pub dropout: f64,
+        } $($rest)*);
+    };
+    (@fields $head:tt { $($done:tt)* } @norm $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
+            /// LayerNorm or RMSNorm (`norm = "layer" | "rms"`).
+            #[serde(default)]
+            pub norm: $crate::stack::NormKind,
+            /// Pre-norm (default; a final norm closes each stack) or post-norm
+            /// (`placement = "pre" | "post"`).
+            #[serde(default)]
+            pub placement: $crate::stack::NormPlacement,
+        } $($rest)*);
+    };
+    (@fields $head:tt { $($done:tt)* } $(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty, $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)* $(#[$field_meta])* $field_vis $field: $ty, } $($rest)*);
+    };
 }
 
 /// `stack_of(n_layers)` for the model configs, which all have the other [`StackConfig`] fields

@@ -10,42 +10,29 @@
 //!
 //! Size legend: B batch, T segment length, S span, L layers, H heads, D d_model, V vocabulary.
 use burn::module::Module;
-use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{
-    CausalSelfAttention, FeedForward, KvCache, Norm, NormKind, NormPlacement, Residual,
-};
+use mnemo_core::{CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
-use crate::output_head;
+use crate::model_config;
 
-/// Configuration of a [`TransformerLm`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransformerConfig {
-    /// Vocabulary size V (0 = filled in from the data by the trainer).
-    #[serde(default)]
-    pub vocab_size: usize,
-    /// Model width D.
-    pub d_model: usize,
-    /// Number of layers L.
-    pub n_layers: usize,
-    /// Number of heads H.
-    pub n_heads: usize,
-    /// Feed-forward hidden width.
-    pub d_ff: usize,
-    /// Attention span S: each position sees itself and S-1 positions before it.
-    pub span: usize,
-    /// Dropout on embeddings, attention and feed-forward outputs.
-    #[serde(default)]
-    pub dropout: f64,
-    /// LayerNorm or RMSNorm.
-    #[serde(default)]
-    pub norm: NormKind,
-    /// Pre-norm or post-norm.
-    #[serde(default)]
-    pub placement: NormPlacement,
+use crate::config::ConfigError;
+use crate::stack_lm::StackLm;
+
+model_config! {
+    /// Configuration of a [`TransformerLm`].
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TransformerConfig {
+        /// Vocabulary size V (0 = filled in from the data by the trainer).
+        #[serde(default)]
+        pub vocab_size: usize,
+        @sizes
+        /// Attention span S: each position sees itself and S-1 positions before it.
+        pub span: usize,
+        @dropout
+        @norm
+    }
 }
 
 impl TransformerConfig {
@@ -73,16 +60,10 @@ impl TransformerConfig {
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
         let stack = self.stack_of(self.n_layers);
-        let io = stack.token_io(self.vocab_size, device);
-        TransformerLm {
-            embedding: io.embedding,
-            layers: (0..self.n_layers)
-                .map(|_| stack.transformer_layer(self.span, device))
-                .collect(),
-            final_norm: io.final_norm,
-            head: io.head,
-            dropout: io.dropout,
-        }
+        let layers = (0..self.n_layers)
+            .map(|_| stack.transformer_layer(self.span, device))
+            .collect();
+        TransformerLm::new(stack.token_io(self.vocab_size, device), layers)
     }
 }
 
@@ -119,20 +100,8 @@ impl TransformerLayer {
     }
 }
 
-/// The causal Transformer language model.
-#[derive(Module, Debug)]
-pub struct TransformerLm {
-    /// Token embedding `V -> D`.
-    pub embedding: Embedding,
-    /// The L layers.
-    pub layers: Vec<TransformerLayer>,
-    /// Final norm (pre-norm only).
-    pub final_norm: Option<Norm>,
-    /// Output layer `D -> V`.
-    pub head: Linear,
-    /// Dropout on the embeddings.
-    pub dropout: Dropout,
-}
+/// The causal Transformer language model: [`TransformerLayer`]s in a [`StackLm`].
+pub type TransformerLm = StackLm<TransformerLayer>;
 
 /// Per-layer key/value caches for step-by-step decoding.
 #[derive(Debug, Clone)]
@@ -153,11 +122,7 @@ impl TransformerLm {
     /// Empty caches, one per layer.
     pub fn init_state(&self) -> TransformerState {
         TransformerState {
-            caches: self
-                .layers
-                .iter()
-                .map(|l| KvCache::new(l.attn.span()))
-                .collect(),
+            caches: self.per_layer(|l| KvCache::new(l.attn.span())),
         }
     }
 
@@ -167,11 +132,11 @@ impl TransformerLm {
     /// - tokens: `[B, T]`
     /// - output: `[B, T, V]`
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let mut h = self.dropout.forward(self.embedding.forward(tokens)); // [B,T,D]
+        let mut h = self.embed(tokens); // [B,T,D]
         for layer in &self.layers {
             h = layer.forward(h);
         }
-        output_head::logits(&self.final_norm, &self.head, h)
+        self.logits(h)
     }
 
     /// Logits for one new position given the caches of the positions before it.
@@ -184,14 +149,12 @@ impl TransformerLm {
         token: Tensor<1, Int>,
         state: TransformerState,
     ) -> (Tensor<2>, TransformerState) {
-        let mut h = self
-            .dropout
-            .forward(self.embedding.forward(token.unsqueeze_dim(1))); // [B,1,D]
+        let mut h = self.embed(token.unsqueeze_dim(1)); // [B,1,D]
         let mut state = state;
         for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
             h = layer.forward_step(h, cache);
         }
-        let logits = output_head::logits(&self.final_norm, &self.head, h).squeeze_dim(1); // [B,V]
+        let logits = self.logits(h).squeeze_dim(1); // [B,V]
         (logits, state)
     }
 }

@@ -24,63 +24,52 @@
 //! Size legend: B batch, T segment length, Mₗ memory of layer l, L layers, H heads, D d_model,
 //! V vocabulary.
 use burn::module::Module;
-use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, FeedForward, Norm, NormKind, NormPlacement, Residual, SegmentMemory,
+    CausalSelfAttention, FeedForward, NormKind, NormPlacement, Residual, SegmentMemory,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::model_config;
+
 use crate::config::ConfigError;
 use crate::memory_schedule::MemorySchedule;
-use crate::output_head;
+use crate::stack_lm::StackLm;
 use crate::transformer::TransformerLayer;
 
-/// Configuration of a [`TransformerXlLm`]. The memory schedule takes exactly one of three forms:
-/// `memory_len`, `memory_schedule`, or `long_range_layers` + `long_memory_len` +
-/// `short_memory_len` (see [`MemorySchedule`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransformerXlConfig {
-    /// Vocabulary size V (0 = filled in from the data by the trainer).
-    #[serde(default)]
-    pub vocab_size: usize,
-    /// Model width D.
-    pub d_model: usize,
-    /// Number of layers L.
-    pub n_layers: usize,
-    /// Number of heads H.
-    pub n_heads: usize,
-    /// Feed-forward hidden width.
-    pub d_ff: usize,
-    /// One memory length for every layer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_len: Option<usize>,
-    /// One memory length per layer, bottom layer first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_schedule: Option<Vec<usize>>,
-    /// 0-based indices of the layers with the long memory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub long_range_layers: Option<Vec<usize>>,
-    /// Memory length of the long-range layers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub long_memory_len: Option<usize>,
-    /// Memory length of the other layers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub short_memory_len: Option<usize>,
-    /// Number of learned relative distances P (default: the longest memory + 1, i.e. every
-    /// distance a layer can see; larger values are allowed, smaller ones rejected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relative_span: Option<usize>,
-    /// Dropout on embeddings, attention and feed-forward outputs.
-    #[serde(default)]
-    pub dropout: f64,
-    /// LayerNorm or RMSNorm.
-    #[serde(default)]
-    pub norm: NormKind,
-    /// Pre-norm or post-norm.
-    #[serde(default)]
-    pub placement: NormPlacement,
+model_config! {
+    /// Configuration of a [`TransformerXlLm`]. The memory schedule takes exactly one of three forms:
+    /// `memory_len`, `memory_schedule`, or `long_range_layers` + `long_memory_len` +
+    /// `short_memory_len` (see [`MemorySchedule`]).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TransformerXlConfig {
+        /// Vocabulary size V (0 = filled in from the data by the trainer).
+        #[serde(default)]
+        pub vocab_size: usize,
+        @sizes
+        /// One memory length for every layer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_len: Option<usize>,
+        /// One memory length per layer, bottom layer first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_schedule: Option<Vec<usize>>,
+        /// 0-based indices of the layers with the long memory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub long_range_layers: Option<Vec<usize>>,
+        /// Memory length of the long-range layers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub long_memory_len: Option<usize>,
+        /// Memory length of the other layers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub short_memory_len: Option<usize>,
+        /// Number of learned relative distances P (default: the longest memory + 1, i.e. every
+        /// distance a layer can see; larger values are allowed, smaller ones rejected).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub relative_span: Option<usize>,
+        @dropout
+        @norm
+    }
 }
 
 impl TransformerXlConfig {
@@ -157,19 +146,11 @@ impl TransformerXlConfig {
         let lens = self.memory_lens().expect("validated config");
         let positions = self.positions().expect("validated config");
         let stack = self.stack_of(self.n_layers);
-        let io = stack.token_io(self.vocab_size, device);
-        TransformerXlLm {
-            embedding: io.embedding,
-            layers: lens
-                .into_iter()
-                .map(|memory_len| {
-                    XlLayer::new(stack.transformer_layer(positions, device), memory_len)
-                })
-                .collect(),
-            final_norm: io.final_norm,
-            head: io.head,
-            dropout: io.dropout,
-        }
+        let layers = lens
+            .into_iter()
+            .map(|memory_len| XlLayer::new(stack.transformer_layer(positions, device), memory_len))
+            .collect();
+        TransformerXlLm::new(stack.token_io(self.vocab_size, device), layers)
     }
 }
 
@@ -223,20 +204,8 @@ impl XlLayer {
     }
 }
 
-/// The Transformer-XL language model.
-#[derive(Module, Debug)]
-pub struct TransformerXlLm {
-    /// Token embedding `V -> D`.
-    pub embedding: Embedding,
-    /// The L layers.
-    pub layers: Vec<XlLayer>,
-    /// Final norm (pre-norm only).
-    pub final_norm: Option<Norm>,
-    /// Output layer `D -> V`.
-    pub head: Linear,
-    /// Dropout on the embeddings.
-    pub dropout: Dropout,
-}
+/// The Transformer-XL language model: [`XlLayer`]s in a [`StackLm`].
+pub type TransformerXlLm = StackLm<XlLayer>;
 
 /// The per-layer memories carried from one segment (or step) to the next.
 #[derive(Debug, Clone)]
@@ -262,11 +231,7 @@ impl TransformerXlLm {
     /// Empty memories, one per layer.
     pub fn init_state(&self) -> TransformerXlState {
         TransformerXlState {
-            memories: self
-                .layers
-                .iter()
-                .map(|l| SegmentMemory::new(l.memory_len))
-                .collect(),
+            memories: self.per_layer(|l| SegmentMemory::new(l.memory_len)),
         }
     }
 
@@ -277,7 +242,7 @@ impl TransformerXlLm {
 
     /// Memory lengths in use, bottom layer first.
     pub fn memory_lens(&self) -> Vec<usize> {
-        self.layers.iter().map(|l| l.memory_len).collect()
+        self.per_layer(|l| l.memory_len)
     }
 
     /// Set the memory length used from now on (evaluation): layers trained with the longest
@@ -317,7 +282,7 @@ impl TransformerXlLm {
             self.layers.len(),
             "one memory per layer"
         );
-        let mut h = self.dropout.forward(self.embedding.forward(tokens)); // [B,T,D]
+        let mut h = self.embed(tokens); // [B,T,D]
         let mut memories = Vec::with_capacity(self.layers.len());
         for (layer, memory) in self.layers.iter().zip(state.memories) {
             let memory = memory.with_capacity(layer.memory_len);
@@ -325,10 +290,7 @@ impl TransformerXlLm {
             memories.push(memory.advance(h));
             h = next;
         }
-        (
-            output_head::logits(&self.final_norm, &self.head, h),
-            TransformerXlState { memories },
-        )
+        (self.logits(h), TransformerXlState { memories })
     }
 
     /// Logits for one new position: a segment of length 1 (the memories are the cache).

@@ -17,6 +17,8 @@ use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{Norm, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
+use crate::model_config;
+
 use super::backward::StepProducts;
 use super::core::{FeedbackCore, FeedbackCoreConfig, no_hook};
 use super::memory::FeedbackMemory;
@@ -27,36 +29,24 @@ fn default_true() -> bool {
     true
 }
 
-/// Configuration of a [`FeedbackLm`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackConfig {
-    /// Vocabulary size V (0 = filled in from the data by the trainer).
-    #[serde(default)]
-    pub vocab_size: usize,
-    /// Model width D.
-    pub d_model: usize,
-    /// Number of layers L.
-    pub n_layers: usize,
-    /// Number of heads H.
-    pub n_heads: usize,
-    /// Feed-forward hidden width.
-    pub d_ff: usize,
-    /// Memory span S: each step attends to the S previous memories.
-    pub span: usize,
-    /// Dropout on embeddings, attention and feed-forward outputs.
-    #[serde(default)]
-    pub dropout: f64,
-    /// LayerNorm or RMSNorm.
-    #[serde(default)]
-    pub norm: NormKind,
-    /// Pre-norm or post-norm.
-    #[serde(default)]
-    pub placement: NormPlacement,
-    /// One key/value projection (and window) shared by all layers (true, default), or one per
-    /// layer (false, the official code's default).
-    #[serde(default = "default_true")]
-    pub share_kv: bool,
+model_config! {
+    /// Configuration of a [`FeedbackLm`].
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeedbackConfig {
+        /// Vocabulary size V (0 = filled in from the data by the trainer).
+        #[serde(default)]
+        pub vocab_size: usize,
+        @sizes
+        /// Memory span S: each step attends to the S previous memories.
+        pub span: usize,
+        @dropout
+        @norm
+        /// One key/value projection (and window) shared by all layers (true, default), or one per
+        /// layer (false, the official code's default).
+        #[serde(default = "default_true")]
+        pub share_kv: bool,
+    }
 }
 
 impl FeedbackConfig {
