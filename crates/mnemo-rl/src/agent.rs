@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::env::{Env, EpisodeInfo, VecEnv, VecStep};
 use crate::policy::{Carried, Policy, PolicyMemory};
-use crate::rollout::{PolicyOutput, Rollout};
+use crate::rollout::{ActingStep, PolicyOutput, Rollout};
 
 /// An inference copy of a policy with the memory of every environment row.
 pub struct Agent<'a> {
@@ -112,20 +112,13 @@ pub fn evaluate<E: Env>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut current = env.step_buffer();
     env.observe(&mut current.obs);
-    let (mut starts, mut actions, mut log_probs, mut values) =
-        (vec![true; n], vec![0; n], vec![0.0; n], vec![0.0; n]);
+    let mut step = ActingStep::new(n, env.obs_dim());
     let mut finished = Vec::with_capacity(episodes);
     let mut steps = 0u64;
     while finished.len() < episodes {
-        env.episode_starts(&mut starts);
-        let obs = current.obs.clone();
-        let out = PolicyOutput {
-            actions: &mut actions,
-            log_probs: &mut log_probs,
-            values: &mut values,
-        };
-        agent.act(&obs, &starts, &mut rng, out);
-        env.step(&actions, &mut current);
+        step.advance(env, &mut current, |obs, starts, out| {
+            agent.act(obs, starts, &mut rng, out)
+        });
         steps += n as u64;
         finished.extend_from_slice(&current.episodes);
     }

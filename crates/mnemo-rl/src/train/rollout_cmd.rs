@@ -17,7 +17,7 @@ use crate::agent::{Agent, evaluate};
 use crate::env::{Env, EpisodeSummary};
 use crate::policy::{Carried, Policy};
 use crate::render::{Frame, StripOptions, ascii_episode, png_strip};
-use crate::rollout::PolicyOutput;
+use crate::rollout::ActingStep;
 
 /// File name of the rendered episode in the run directory.
 pub const EPISODE_PNG: &str = "episode.png";
@@ -134,23 +134,17 @@ fn play_one<E: Env>(
     env.observe(&mut current.obs);
     let names = env.env(0).action_names();
     let (mut frames, mut captions) = (vec![env.env(0).frame()], Vec::new());
-    let (mut starts, mut action, mut log_prob, mut value) = ([true], [0], [0.0], [0.0]);
+    let mut step = ActingStep::new(1, env.obs_dim());
     loop {
-        env.episode_starts(&mut starts);
-        let obs = current.obs.clone();
-        let out = PolicyOutput {
-            actions: &mut action,
-            log_probs: &mut log_prob,
-            values: &mut value,
-        };
-        agent.act(&obs, &starts, &mut rng, out);
         let t = frames.len() - 1;
-        env.step(&action, &mut current);
+        step.advance(&mut env, &mut current, |obs, starts, out| {
+            agent.act(obs, starts, &mut rng, out)
+        });
         let mut caption = format!(
             "t={t} action={} reward={} value={:.2}",
-            names[action[0]],
+            names[step.actions[0]],
             current.rewards[0] + 0.0, // no "-0"
-            value[0]
+            step.values[0]
         );
         if current.dones[0] {
             caption.push_str(&format!(" (end: return {:.2})", current.episodes[0].ret));
