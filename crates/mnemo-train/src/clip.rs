@@ -82,6 +82,26 @@ mod tests {
         b: Linear,
     }
 
+    /// Two linear layers of the same size, `4 -> 2`.
+    fn two() -> Two {
+        let device = mnemo_backend::test_device();
+        let linear = || LinearConfig::new(4, 2).init(&device);
+        Two {
+            a: linear(),
+            b: linear(),
+        }
+    }
+
+    /// The gradient of `model.a`'s weight in `grads`, on the host.
+    fn a_weight(model: &Two, grads: &GradientsParams) -> Vec<f32> {
+        grads
+            .get::<2>(model.a.weight.id)
+            .unwrap()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap()
+    }
+
     fn grads_of(model: &Two, scale: f32) -> GradientsParams {
         let device = model.a.weight.device();
         let x = Tensor::<2>::random([3, 4], Distribution::Default, &device);
@@ -114,30 +134,16 @@ mod tests {
 
     #[test]
     fn clips_jointly_and_keeps_directions() {
-        let device = mnemo_backend::test_device();
-        let model = Two {
-            a: LinearConfig::new(4, 2).init(&device),
-            b: LinearConfig::new(4, 2).init(&device),
-        };
+        let model = two();
         let grads = grads_of(&model, 10.0);
         let before = host_norm(&model, &grads);
-        let a_before: Vec<f32> = grads
-            .get::<2>(model.a.weight.id)
-            .unwrap()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let a_before = a_weight(&model, &grads);
 
         let (clipped, norm) = clip_global_norm(&model, grads, 1.0);
         assert!((norm - before).abs() < 1e-3 * before, "{norm} vs {before}");
         assert!(before > 1.0, "test needs a norm above the threshold");
         assert!((host_norm(&model, &clipped) - 1.0).abs() < 1e-4);
-        let a_after: Vec<f32> = clipped
-            .get::<2>(model.a.weight.id)
-            .unwrap()
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let a_after = a_weight(&model, &clipped);
         let ratio = (1.0 / (before + 1e-6)) as f32;
         for (x, y) in a_before.iter().zip(&a_after) {
             assert!((x * ratio - y).abs() < 1e-5);
@@ -146,11 +152,7 @@ mod tests {
 
     #[test]
     fn leaves_small_gradients_and_zero_threshold_alone() {
-        let device = mnemo_backend::test_device();
-        let model = Two {
-            a: LinearConfig::new(4, 2).init(&device),
-            b: LinearConfig::new(4, 2).init(&device),
-        };
+        let model = two();
         let grads = grads_of(&model, 1e-3);
         let before = host_norm(&model, &grads);
         let (clipped, _) = clip_global_norm(&model, grads, 1.0);

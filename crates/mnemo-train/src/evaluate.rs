@@ -6,15 +6,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
 use mnemo_models::{Model, ModelConfig, ModelState, SegmentOutput};
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
 use crate::eval_memory::apply_eval_memory;
 use crate::experiment::ExperimentConfig;
 use crate::lm::TrainerState;
 use crate::loss::masked_cross_entropy;
 use crate::metrics::{Metrics, MetricsAccumulator};
-use crate::model_table::ModelEntry;
 use crate::run_dir::RunDir;
+use crate::trainer::load_run_weights;
 
 /// The input ids of a segment as a tensor.
 ///
@@ -217,28 +216,14 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
         });
     }
     let model_config = config.models[&model_name].clone();
-    if model_config.vocab_size() != vocab.len() {
-        return Err(TrainError::BadFile {
-            path: dir.config(),
-            message: format!(
-                "models.{model_name}.vocab_size is {}, but the vocabulary has {} tokens",
-                model_config.vocab_size(),
-                vocab.len()
-            ),
-        });
-    }
     let device = device.clone().inner();
-    let checkpoint = Checkpoint::<TrainerState>::read(&dir.checkpoint())?;
-    if checkpoint.trainer.model_config != model_config {
-        return Err(CheckpointError::mismatch(
-            &dir.checkpoint(),
-            "written for another model config",
-        )
-        .into());
-    }
-    let model = checkpoint
-        .load_model(ModelEntry::init(&model_config, &device), &dir.checkpoint())?
-        .valid();
+    let (trainer, model): (TrainerState, _) = load_run_weights(
+        &dir,
+        (&model_name, &model_config),
+        ("the vocabulary", vocab.len()),
+        &device,
+    )?;
+    let model = model.valid();
     Ok(LoadedRun {
         dir,
         config,
@@ -248,6 +233,6 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
         data,
         model,
         device,
-        trainer: checkpoint.trainer,
+        trainer,
     })
 }

@@ -1,65 +1,47 @@
 //! Bad configs, damaged checkpoints and diverging runs give errors that say what and where.
 mod common;
 
-use std::path::Path;
-
-use common::{config, options, tiny_toml};
-use mnemo_train::{ExperimentConfig, TrainError, TrainOptions, load_run, train};
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{config, options, resume_options, tiny_toml};
+use mnemo_train::{ExperimentConfig, TrainError, load_run, train};
 
 #[test]
 fn config_errors_name_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let good = tiny_toml("steps = 2", 1e-3, 0.0);
-
-    let path = write(
-        dir.path(),
-        "unknown.toml",
-        &good.replace("grad_clip = 1.0", "grad_clip = 1.0\nmomentum = 0.9"),
-    );
-    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
-    assert!(msg.starts_with(&format!("{}:", path.display())), "{msg}");
-    assert!(
-        msg.contains("optim.momentum") && msg.contains("unknown field"),
-        "{msg}"
-    );
-
-    let path = write(
-        dir.path(),
-        "type.toml",
-        &good.replace("segment_len = 16", "segment_len = \"16\""),
-    );
-    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("type.toml")
-            && msg.contains("train.segment_len")
-            && msg.contains("invalid type"),
-        "{msg}"
-    );
-
-    let path = write(
-        dir.path(),
-        "model.toml",
-        &good.replace("span = 8", "span = 8.5"),
-    );
-    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
-    assert!(msg.contains("models.feedback.span"), "{msg}");
-
-    let path = write(
-        dir.path(),
-        "range.toml",
-        &good.replace("batch_size = 4", "batch_size = 0"),
-    );
-    let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
-    assert!(
-        msg.contains("range.toml") && msg.contains("train.batch_size"),
-        "{msg}"
-    );
+    for (name, from, to, named) in [
+        (
+            "unknown.toml",
+            "grad_clip = 1.0",
+            "grad_clip = 1.0\nmomentum = 0.9",
+            &["optim.momentum", "unknown field"][..],
+        ),
+        (
+            "type.toml",
+            "segment_len = 16",
+            "segment_len = \"16\"",
+            &["train.segment_len", "invalid type"],
+        ),
+        (
+            "model.toml",
+            "span = 8",
+            "span = 8.5",
+            &["models.feedback.span"],
+        ),
+        (
+            "range.toml",
+            "batch_size = 4",
+            "batch_size = 0",
+            &["train.batch_size"],
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, good.replace(from, to)).unwrap();
+        let msg = ExperimentConfig::load(&path).unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("{}:", path.display())), "{msg}");
+        for field in named {
+            assert!(msg.contains(field), "{name}: {msg}");
+        }
+    }
 
     let missing = dir.path().join("nope.toml");
     let msg = ExperimentConfig::load(&missing).unwrap_err().to_string();
@@ -95,11 +77,9 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
     );
     // Resuming refuses the same file the same way.
     let config = config(&tiny_toml("steps = 4", 1e-3, 0.0));
-    let resume = TrainOptions {
-        resume: true,
-        ..options(out.path())
-    };
-    let msg = train(&config, "feedback", &resume).unwrap_err().to_string();
+    let msg = train(&config, "feedback", &resume_options(out.path()))
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("checkpoint.mnemo") && msg.contains("corrupt"),
         "{msg}"
@@ -132,11 +112,9 @@ fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
     let other = common::config(
         &tiny_toml("steps = 4", 1e-3, 0.0).replace("d_ff = 64\nspan = 8", "d_ff = 48\nspan = 8"),
     );
-    let resume = TrainOptions {
-        resume: true,
-        ..options(out.path())
-    };
-    let msg = train(&other, "feedback", &resume).unwrap_err().to_string();
+    let msg = train(&other, "feedback", &resume_options(out.path()))
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("does not match") && msg.contains("models.feedback"),
         "{msg}"
@@ -145,7 +123,7 @@ fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
     assert_eq!(load_run(&run, &common::cpu()).unwrap().trainer.step, 2);
 
     // The intact run still resumes.
-    let summary = train(&config, "feedback", &resume).unwrap();
+    let summary = train(&config, "feedback", &resume_options(out.path())).unwrap();
     assert_eq!(summary.steps, 4);
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use common::{config, options, parameters, tiny_toml};
+use common::{config, options, parameters, resume_options, tiny_toml};
 use mnemo_data::{LmUnit, Split};
 use mnemo_models::{Model, ModelState};
 use mnemo_train::checkpoint::CheckpointError;
@@ -113,13 +113,6 @@ fn train_poisoned(
     Trainer::new(task, &single, model, dir, device).train(&opts, resuming)
 }
 
-fn resume_opts(out: &Path) -> TrainOptions {
-    TrainOptions {
-        resume: true,
-        ..options(out)
-    }
-}
-
 /// The 12-step tiny run that evaluates and checkpoints every 3 steps.
 fn cadenced(on_nonfinite: &str) -> ExperimentConfig {
     config(
@@ -174,7 +167,7 @@ fn nan_at_an_eval_and_checkpoint_step_keeps_a_finite_checkpoint_that_resumes() {
     // A plain `train` still refuses to overwrite it; `--resume` continues it to the end.
     let err = train(&cadenced("stop"), "feedback", &options(out.path())).unwrap_err();
     assert!(matches!(err, TrainError::RunExists { .. }), "{err}");
-    let summary = train(&cadenced("stop"), "feedback", &resume_opts(out.path())).unwrap();
+    let summary = train(&cadenced("stop"), "feedback", &resume_options(out.path())).unwrap();
     assert_eq!((summary.steps, summary.finished), (12, true));
     assert!(summary.valid.loss.is_finite());
 }
@@ -236,7 +229,7 @@ fn summary_floats_are_byte_identical_after_a_resume() {
         };
         train(&config, "feedback", &stopped).unwrap();
     }
-    train(&config, "feedback", &resume_opts(b.path())).unwrap();
+    train(&config, "feedback", &resume_options(b.path())).unwrap();
     let read = |dir: &Path| std::fs::read_to_string(dir.join("t/feedback/summary.json")).unwrap();
     let (whole, resumed) = (read(a.path()), read(b.path()));
     for key in ["valid", "test", "best_valid", "steps"] {
@@ -283,7 +276,7 @@ fn resume_on_changed_data_is_refused_naming_the_file() {
     let mut changed = text.into_bytes();
     changed[100] = b'X';
     std::fs::write(&corpus, &changed).unwrap();
-    let err = train(&config, "transformer", &resume_opts(out.path())).unwrap_err();
+    let err = train(&config, "transformer", &resume_options(out.path())).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains(&corpus.display().to_string())
@@ -297,7 +290,7 @@ fn resume_on_changed_data_is_refused_naming_the_file() {
 
     let anyway = TrainOptions {
         allow_data_change: true,
-        ..resume_opts(out.path())
+        ..resume_options(out.path())
     };
     assert_eq!(train(&config, "transformer", &anyway).unwrap().steps, 4);
     let run = load_run(out.path().join("t/transformer"), &common::cpu()).unwrap();
@@ -327,7 +320,7 @@ fn a_corrupt_metrics_line_costs_only_that_line_on_resume() {
     let second = bytes.iter().position(|&b| b == b'\n').unwrap() + 3;
     bytes[second] = 0xff;
     std::fs::write(&log, &bytes).unwrap();
-    train(&config, "transformer", &resume_opts(out.path())).unwrap();
+    train(&config, "transformer", &resume_options(out.path())).unwrap();
     let train_steps: Vec<u64> = MetricsLog::read(&log)
         .unwrap()
         .iter()

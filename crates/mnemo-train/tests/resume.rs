@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, max_abs_diff, options, parameters, tiny_toml};
+use common::{config, max_abs_diff, options, parameters, resume_options, tiny_toml};
 use mnemo_train::{ExperimentConfig, MetricsLog, TrainOptions, load_run, train};
 
 fn train_losses(path: &Path) -> Vec<(u64, f64)> {
@@ -31,11 +31,7 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
     };
     let first = train(config, model, &first).unwrap();
     assert_eq!((first.steps, first.finished), (stop, false));
-    let resume = TrainOptions {
-        resume: true,
-        ..options(b.path())
-    };
-    let resumed = train(config, model, &resume).unwrap();
+    let resumed = train(config, model, &resume_options(b.path())).unwrap();
     assert_eq!((resumed.steps, resumed.finished), (steps, true));
 
     let (dir_a, dir_b) = (

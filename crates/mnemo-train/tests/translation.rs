@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{max_abs_diff, options, parameters};
+use common::{max_abs_diff, options, parameters, resume_options};
 use mnemo_data::Split;
 use mnemo_data::translation::read_lines;
 use mnemo_train::translation::{
@@ -96,6 +96,14 @@ max_len = 24
     )
 }
 
+/// The toy corpus written into a fresh directory, and the config with `run` that reads it.
+fn corpus_and_config(run: &str) -> (tempfile::TempDir, TranslationConfig) {
+    let data = tempfile::tempdir().unwrap();
+    write_corpus(data.path());
+    let config = config(&toml(data.path(), run));
+    (data, config)
+}
+
 fn config(text: &str) -> TranslationConfig {
     TranslationConfig::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
@@ -106,9 +114,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let config = config(&toml(data.path(), "steps = 40\nlog_every = 10"));
+    let (data, config) = corpus_and_config("steps = 40\nlog_every = 10");
     let out = tempfile::tempdir().unwrap();
     for model in ["transformer", "feedback"] {
         let summary: MtSummary = train_translation(&config, model, &options(out.path())).unwrap();
@@ -152,9 +158,7 @@ fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
 
 #[test]
 fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
-    let config = config(&toml(data.path(), "steps = 12"));
+    let (_data, config) = corpus_and_config("steps = 12");
     let out = tempfile::tempdir().unwrap();
     let summary = train_translation(&config, "feedback", &options(out.path())).unwrap();
     let run = load_translation_run(out.path().join("mt").join("feedback"), &common::cpu()).unwrap();
@@ -176,11 +180,9 @@ fn a_reloaded_run_translates_exactly_as_at_the_end_of_training() {
 
 #[test]
 fn an_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one() {
-    let data = tempfile::tempdir().unwrap();
-    write_corpus(data.path());
     // 240 pairs in batches of <= 256 tokens: several epochs, so the stop lands mid-epoch and
     // the resumed run must restore the shuffled batch order.
-    let config = config(&toml(data.path(), "steps = 16\ncheckpoint_every = 5"));
+    let (_data, config) = corpus_and_config("steps = 16\ncheckpoint_every = 5");
     for model in ["feedback", "transformer"] {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let whole = train_translation(&config, model, &options(a.path())).unwrap();
@@ -192,11 +194,7 @@ fn an_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one() {
         assert_eq!((first.steps, first.finished), (7, false));
         let again = train_translation(&config, model, &options(b.path())).unwrap_err();
         assert!(matches!(again, TrainError::RunExists { .. }), "{again}");
-        let resume = TrainOptions {
-            resume: true,
-            ..options(b.path())
-        };
-        let resumed = train_translation(&config, model, &resume).unwrap();
+        let resumed = train_translation(&config, model, &resume_options(b.path())).unwrap();
         assert_eq!((resumed.steps, resumed.finished), (16, true));
         let run_a = load_translation_run(a.path().join("mt").join(model), &common::cpu()).unwrap();
         let run_b = load_translation_run(b.path().join("mt").join(model), &common::cpu()).unwrap();

@@ -2,13 +2,18 @@
 use std::ops::Deref;
 use std::path::Path;
 
+use burn::tensor::Device;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::checkpoint::CheckpointError;
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::error::TrainError;
 use crate::experiment::POLICY_KEYS;
 use crate::fingerprint::FileFingerprint;
 use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::model_table::ModelEntry;
+use crate::run_dir::RunDir;
 
 /// Where training stands: everything besides the weights and the optimizer moments that a
 /// resumed run needs to continue exactly as an uninterrupted one.
@@ -113,6 +118,44 @@ impl<M: PartialEq, D: PartialEq, C: PartialEq + Serialize, P> RunState<M, D, C, 
             None => Ok(()),
         }
     }
+}
+
+/// The saved state of the finished (or stopped) run in `dir` and its weights in a fresh model
+/// of `model_config` (entry `model_name` of the run's config) on `device`.
+///
+/// Refused, naming the file, when the config's vocabulary size is not `vocab.1`, the size of
+/// what the run saved as its vocabulary (`vocab.0`, e.g. `the vocabulary`), or when the
+/// checkpoint was written for another model config.
+pub fn load_run_weights<M, D, C, P>(
+    dir: &RunDir,
+    (model_name, model_config): (&str, &M),
+    vocab: (&str, usize),
+    device: &Device,
+) -> Result<(RunState<M, D, C, P>, M::Module), TrainError>
+where
+    M: ModelEntry + PartialEq,
+    RunState<M, D, C, P>: Serialize + DeserializeOwned,
+{
+    let (what, tokens) = vocab;
+    if model_config.vocab_size() != tokens {
+        return Err(TrainError::BadFile {
+            path: dir.config(),
+            message: format!(
+                "models.{model_name}.vocab_size is {}, but {what} has {tokens} tokens",
+                model_config.vocab_size()
+            ),
+        });
+    }
+    let checkpoint = Checkpoint::<RunState<M, D, C, P>>::read(&dir.checkpoint())?;
+    if checkpoint.trainer.model_config != *model_config {
+        return Err(CheckpointError::mismatch(
+            &dir.checkpoint(),
+            "written for another model config",
+        )
+        .into());
+    }
+    let model = checkpoint.load_model(model_config.init(device), &dir.checkpoint())?;
+    Ok((checkpoint.trainer, model))
 }
 
 /// A `[train]` table as JSON without its [`POLICY_KEYS`].

@@ -4,10 +4,9 @@ use std::path::Path;
 use burn::tensor::Device;
 use mnemo_models::Seq2Seq;
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::error::TrainError;
-use crate::model_table::ModelEntry;
 use crate::run_dir::RunDir;
+use crate::trainer::load_run_weights;
 use crate::translation::config::TranslationConfig;
 use crate::translation::data::load_eval_splits;
 use crate::translation::state::MtTrainerState;
@@ -78,26 +77,13 @@ pub fn load_translation_run(
     let tokenizer = SubwordTokenizer::load(&dir.path().join(TOKENIZER_FILE))
         .map_err(|e| TrainError::data("the run's saved tokenizer", e))?;
     let (valid, test) = load_eval_splits(config.data.parallel(), &tokenizer)?;
-    if model_config.vocab_size != tokenizer.vocab_size() {
-        return Err(TrainError::BadFile {
-            path: dir.config(),
-            message: format!(
-                "models.{model_name}.vocab_size is {}, but {TOKENIZER_FILE} has {} tokens",
-                model_config.vocab_size,
-                tokenizer.vocab_size()
-            ),
-        });
-    }
     let device = device.clone().inner();
-    let ckpt = Checkpoint::<MtTrainerState>::read(&dir.checkpoint())?;
-    if ckpt.trainer.model_config != model_config {
-        return Err(CheckpointError::mismatch(
-            &dir.checkpoint(),
-            "written for another model config",
-        )
-        .into());
-    }
-    let model = ckpt.load_model(ModelEntry::init(&model_config, &device), &dir.checkpoint())?;
+    let (trainer, model): (MtTrainerState, _) = load_run_weights(
+        &dir,
+        (&model_name, &model_config),
+        (TOKENIZER_FILE, tokenizer.vocab_size()),
+        &device,
+    )?;
     Ok(LoadedTranslationRun {
         dir,
         config,
@@ -106,6 +92,6 @@ pub fn load_translation_run(
         test,
         model,
         device,
-        trainer: ckpt.trainer,
+        trainer,
     })
 }

@@ -71,6 +71,14 @@ pub fn options(out: &std::path::Path) -> TrainOptions {
     }
 }
 
+/// [`options`] that resume the runs already in `out`.
+pub fn resume_options(out: &std::path::Path) -> TrainOptions {
+    TrainOptions {
+        resume: true,
+        ..options(out)
+    }
+}
+
 /// Every float parameter of a module, flattened in visiting order.
 #[allow(unused_imports)]
 pub use mnemo_core::host::parameters;
