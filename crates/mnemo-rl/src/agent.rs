@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::env::{Env, EpisodeInfo, VecEnv, VecStep};
 use crate::policy::{Carried, Policy, PolicyMemory};
-use crate::rollout::{ActingStep, PolicyOutput, Rollout};
+use crate::rollout::{PolicyOutput, Rollout};
 
 /// An inference copy of a policy with the memory of every environment row.
 pub struct Agent<'a> {
@@ -112,15 +112,15 @@ pub fn evaluate<E: Env>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut current = env.step_buffer();
     env.observe(&mut current.obs);
-    let mut step = ActingStep::new(n, env.obs_dim());
+    // One-step rollouts: the policy acts, every copy steps, finished episodes are kept.
+    let mut step = Rollout::new(1, n, env.obs_dim());
     let mut finished = Vec::with_capacity(episodes);
     let mut steps = 0u64;
     while finished.len() < episodes {
-        step.advance(env, &mut current, |obs, starts, out| {
+        finished.extend(step.collect(env, &mut current, |obs, starts, out| {
             agent.act(obs, starts, &mut rng, out)
-        });
+        }));
         steps += n as u64;
-        finished.extend_from_slice(&current.episodes);
     }
     finished.truncate(episodes);
     (finished, steps)

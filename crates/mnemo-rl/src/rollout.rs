@@ -47,66 +47,6 @@ pub struct PolicyOutput<'a> {
     pub values: &'a mut [f32],
 }
 
-/// The buffers of one acting step of all `N` copies, reused from step to step: the policy
-/// reads a copy of the current observations and the episode starts, and writes its actions,
-/// their log-probabilities and the values (see [`ActingStep::advance`]).
-///
-/// # Shapes
-/// - `obs`: `[N, obs_dim]`; everything else `[N]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActingStep {
-    /// Observations the policy read in the last step.
-    pub obs: Vec<f32>,
-    /// Whether each of them was the first of its episode.
-    pub starts: Vec<bool>,
-    /// Actions taken.
-    pub actions: Vec<usize>,
-    /// Their log-probabilities under the acting policy.
-    pub log_probs: Vec<f32>,
-    /// Value estimates of the observations.
-    pub values: Vec<f32>,
-}
-
-impl ActingStep {
-    /// Zeroed buffers for `n_envs` copies with `obs_dim`-float observations.
-    pub fn new(n_envs: usize, obs_dim: usize) -> Self {
-        Self {
-            obs: vec![0.0; n_envs * obs_dim],
-            starts: vec![false; n_envs],
-            actions: vec![0; n_envs],
-            log_probs: vec![0.0; n_envs],
-            values: vec![0.0; n_envs],
-        }
-    }
-
-    /// One step: `act(obs [N, obs_dim], starts [N], out)` chooses for the observations in
-    /// `current` (it must clear the memory of rows whose `starts` is set first), and `env` takes
-    /// the actions, writing its answer into `current`. Afterwards the buffers hold what the
-    /// policy read and wrote.
-    ///
-    /// # Panics
-    /// If the sizes of `env`, `current` and the buffers disagree.
-    pub fn advance<E: Env>(
-        &mut self,
-        env: &mut VecEnv<E>,
-        current: &mut VecStep,
-        act: impl FnOnce(&[f32], &[bool], PolicyOutput<'_>),
-    ) {
-        env.episode_starts(&mut self.starts);
-        self.obs.copy_from_slice(&current.obs);
-        act(
-            &self.obs,
-            &self.starts,
-            PolicyOutput {
-                actions: &mut self.actions,
-                log_probs: &mut self.log_probs,
-                values: &mut self.values,
-            },
-        );
-        env.step(&self.actions, current);
-    }
-}
-
 /// A `[T, N]` rollout on the host.
 ///
 /// # Shapes
@@ -261,16 +201,31 @@ impl Rollout {
             "env obs_dim must match the rollout's"
         );
         self.clear();
-        let mut step = ActingStep::new(n, self.obs_dim);
+        let mut starts = vec![false; n];
+        let mut actions = vec![0; n];
+        let mut log_probs = vec![0.0; n];
+        let mut values = vec![0.0; n];
+        let mut obs = current.obs.clone();
         let mut episodes = Vec::new();
         while !self.is_full() {
-            step.advance(env, current, &mut act);
+            env.episode_starts(&mut starts);
+            obs.copy_from_slice(&current.obs);
+            act(
+                &obs,
+                &starts,
+                PolicyOutput {
+                    actions: &mut actions,
+                    log_probs: &mut log_probs,
+                    values: &mut values,
+                },
+            );
+            env.step(&actions, current);
             self.push(Transition {
-                obs: &step.obs,
-                starts: &step.starts,
-                actions: &step.actions,
-                log_probs: &step.log_probs,
-                values: &step.values,
+                obs: &obs,
+                starts: &starts,
+                actions: &actions,
+                log_probs: &log_probs,
+                values: &values,
                 rewards: &current.rewards,
                 dones: &current.dones,
             });

@@ -17,7 +17,7 @@ use crate::agent::{Agent, evaluate};
 use crate::env::{Env, EpisodeSummary};
 use crate::policy::{Carried, Policy};
 use crate::render::{Frame, StripOptions, ascii_episode, png_strip};
-use crate::rollout::ActingStep;
+use crate::rollout::Rollout;
 
 /// File name of the rendered episode in the run directory.
 pub const EPISODE_PNG: &str = "episode.png";
@@ -134,10 +134,10 @@ fn play_one<E: Env>(
     env.observe(&mut current.obs);
     let names = env.env(0).action_names();
     let (mut frames, mut captions) = (vec![env.env(0).frame()], Vec::new());
-    let mut step = ActingStep::new(1, env.obs_dim());
+    let mut step = Rollout::new(1, 1, env.obs_dim());
     loop {
         let t = frames.len() - 1;
-        step.advance(&mut env, &mut current, |obs, starts, out| {
+        step.collect(&mut env, &mut current, |obs, starts, out| {
             agent.act(obs, starts, &mut rng, out)
         });
         let mut caption = format!(
