@@ -13,11 +13,14 @@
 //! Size legend: B environment rows, T steps, O observation length, A actions, D d_model,
 //! S span (Feedback), window W (Transformer) or memory M per layer (XL), L layers.
 mod config;
+mod fragments;
+mod grads;
 mod memory;
 mod window;
 mod xl;
 
 pub use config::{CoreKind, PolicyConfig};
+pub use fragments::Fragments;
 pub use memory::{Carried, PolicyMemory};
 pub use window::WindowTransformer;
 pub use xl::XlCore;

@@ -5,8 +5,9 @@
 //! rollout of `rollout_len` steps of every environment with the current weights (sampling with
 //! a generator seeded by `(run.seed, rollout index)`), computes GAE, and draws the minibatch
 //! partitions of every epoch. Each update re-runs its rows' rollout segment from the memory
-//! carried into it ([`Policy::segment`], truncated backprop through the segment) and takes the
-//! PPO loss. The environments (their RNGs included), the carried memories and a rollout in
+//! carried into it and takes the PPO loss and its gradient ([`Policy::segment_grads`]:
+//! truncated backprop through the segment, by the Feedback core's manual backward where it
+//! applies). The environments (their RNGs included), the carried memories and a rollout in
 //! progress are the data position, so a resumed run continues exactly.
 use std::path::Path;
 
@@ -225,19 +226,30 @@ impl Task for RlTask {
             TensorData::new(mb.obs.clone(), [b, t_len, obs_dim]),
             &self.device,
         );
-        let (logits, values, _) = model.segment(obs, &mb.starts, pending.start.select(rows));
-        let a = logits.dims()[2];
         let targets = PpoTargets {
             actions: &mb.actions,
             old_log_probs: &mb.log_probs,
             advantages: &mb.advantages,
             returns: &mb.returns,
         };
-        let (loss, stats) = ppo_loss(
-            logits.clone().reshape([b * t_len, a]),
-            values.reshape([b * t_len]),
-            targets,
-            &self.config.train,
+        let train = &self.config.train;
+        let mut stats = PpoStats::default();
+        // The Feedback core's manual backward where it applies, autodiff elsewhere.
+        let (logits, grads) = model.segment_grads(
+            obs,
+            &mb.starts,
+            pending.start.select(rows),
+            |logits, values| {
+                let a = logits.dims()[2];
+                let (loss, parts) = ppo_loss(
+                    logits.reshape([b * t_len, a]),
+                    values.reshape([b * t_len]),
+                    targets,
+                    train,
+                );
+                stats = parts;
+                loss
+            },
         );
         pending.next += 1;
         if pending.next == pending.schedule.len() {
@@ -245,7 +257,7 @@ impl Task for RlTask {
         }
         self.last = stats;
         let grads = match stats.loss.is_finite() {
-            true => GradientsParams::from_grads(loss.backward(), model),
+            true => grads,
             false => GradientsParams::new(),
         };
         StepOutput {
@@ -257,7 +269,7 @@ impl Task for RlTask {
             },
             grads,
             next: (),
-            logits: logits.detach(),
+            logits,
         }
     }
 
@@ -348,12 +360,10 @@ impl Task for RlTask {
 
     fn summarize(
         &self,
-        model: &Policy,
-        device: &Device,
         run: RunSummary,
-        ending: &mut Ending<'_>,
+        ending: &mut Ending<'_, Policy>,
     ) -> Result<RlSummary, TrainError> {
-        let (episodes, _) = self.episodes(model, device, Split::Test);
+        let (episodes, _) = self.episodes(ending.model, ending.device, Split::Test);
         let test = EpisodeSummary::of(&episodes);
         let mut record = json!({"step": run.steps, "split": "test_episodes"});
         if let Value::Object(map) = &mut record {

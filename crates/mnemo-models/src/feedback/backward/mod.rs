@@ -17,6 +17,7 @@
 //!
 //! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh = D/H,
 //! F FFN width, N = T·B rows.
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
@@ -74,6 +75,23 @@ impl ManualHook for NoManualHook {
     fn backward(&mut self, _layer: usize, _t: usize, dy: Tensor<2>) -> Tensor<2> {
         dy
     }
+}
+
+/// Move every gradient that `module`'s parameters have in `from` into `to` (how a manual
+/// backward's gradients join those of the autodiff pass around it).
+pub fn move_grads<M: Module>(module: &M, from: &mut GradientsParams, to: &mut GradientsParams) {
+    struct MoveGrads<'a> {
+        from: &'a mut GradientsParams,
+        to: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for MoveGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.remove::<D>(param.id) {
+                self.to.register(param.id, g);
+            }
+        }
+    }
+    module.visit(&mut MoveGrads { from, to });
 }
 
 /// What [`FeedbackCore::forward_backward`] returns (plain device).

@@ -6,7 +6,6 @@
 //! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV + Σ E ⊙ dE_head`).
 //!
 //! Size legend: B sentences, T target length, S span, D d_model, V vocabulary, N = B·T rows.
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor};
 
@@ -22,20 +21,6 @@ pub struct Seq2SeqGradients {
     pub logits: Tensor<3>,
     /// Gradient of the loss for every parameter, keyed by parameter id (plain device).
     pub grads: GradientsParams,
-}
-
-/// Moves every gradient a module's parameters have in `from` into `to`.
-struct MoveGrads<'a> {
-    from: &'a mut GradientsParams,
-    to: &'a mut GradientsParams,
-}
-
-impl ModuleVisitor for MoveGrads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.from.remove::<D>(param.id) {
-            self.to.register(param.id, g);
-        }
-    }
 }
 
 impl Seq2Seq {
@@ -136,10 +121,7 @@ impl Seq2Seq {
             surrogate = surrogate + (k * dk.autodiff()).sum() + (v * dv.autodiff()).sum();
         }
         let mut grads = GradientsParams::from_grads(surrogate.backward(), self);
-        self.visit(&mut MoveGrads {
-            from: &mut manual,
-            to: &mut grads,
-        });
+        super::move_grads(self, &mut manual, &mut grads);
         Seq2SeqGradients { logits, grads }
     }
 }
