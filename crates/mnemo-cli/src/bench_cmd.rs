@@ -121,33 +121,31 @@ const QUICK: Iters = Iters {
     tf_gen_iters: 1,
 };
 
+/// The peer's model sizes as a config of type `$config` (fields named alike in every mnemo
+/// language-model config), with `$extra` fields of that type after them.
+macro_rules! peer_config {
+    ($config:ident { $($extra:tt)* }) => {
+        $config {
+            vocab_size: VOCAB,
+            d_model: D_MODEL,
+            n_layers: LAYERS,
+            n_heads: HEADS,
+            d_ff: D_FF,
+            span: MEMORY,
+            dropout: 0.0,
+            norm: Default::default(),
+            placement: Default::default(),
+            $($extra)*
+        }
+    };
+}
+
 fn feedback_config() -> FeedbackConfig {
-    FeedbackConfig {
-        vocab_size: VOCAB,
-        d_model: D_MODEL,
-        n_layers: LAYERS,
-        n_heads: HEADS,
-        d_ff: D_FF,
-        span: MEMORY,
-        dropout: 0.0,
-        norm: Default::default(),
-        placement: Default::default(),
-        share_kv: true,
-    }
+    peer_config!(FeedbackConfig { share_kv: true })
 }
 
 fn transformer_config() -> TransformerConfig {
-    TransformerConfig {
-        vocab_size: VOCAB,
-        d_model: D_MODEL,
-        n_layers: LAYERS,
-        n_heads: HEADS,
-        d_ff: D_FF,
-        span: MEMORY,
-        dropout: 0.0,
-        norm: Default::default(),
-        placement: Default::default(),
-    }
+    peer_config!(TransformerConfig {})
 }
 
 /// Run the benchmark (all phases in child processes) or, with `--phase`, one phase here.

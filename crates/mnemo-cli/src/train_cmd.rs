@@ -8,7 +8,7 @@ use mnemo_train::translation::{
     TranslationConfig, is_translation_config, mt_results_table, train_translation,
 };
 use mnemo_train::{
-    ExperimentConfig, RunConfig, RunDir, TrainError, TrainOptions, results_table, train,
+    Experiment, ExperimentConfig, RunConfig, RunDir, TrainError, TrainOptions, results_table, train,
 };
 
 /// Arguments of `mnemo train`.
@@ -48,41 +48,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         // `[task] kind = "rl"`: memory policies trained with PPO, tabulated by success rate.
         let mut config = RlConfig::load(&args.config)?;
         reseed(&mut config.run, args.seed);
-        let opts = options(args)?;
-        let train_one = |name: &str| train_rl(&config, name, &opts).map(drop);
-        return train_all(
-            args,
-            &config.run.name,
-            &config.model_names(),
-            train_one,
-            rl_results_table,
-        );
+        return train_experiment(args, &config, train_rl, rl_results_table);
     }
     if is_translation_config(&text) {
         // `[data] task = "translation"`: encoder–decoders, tabulated with BLEU and speed.
         let mut config = TranslationConfig::load(&args.config)?;
         reseed(&mut config.run, args.seed);
-        let opts = options(args)?;
-        let train_one = |name: &str| train_translation(&config, name, &opts).map(drop);
-        return train_all(
-            args,
-            &config.run.name,
-            &config.model_names(),
-            train_one,
-            mt_results_table,
-        );
+        return train_experiment(args, &config, train_translation, mt_results_table);
     }
     let mut config = ExperimentConfig::load(&args.config)?;
     reseed(&mut config.run, args.seed);
-    let opts = options(args)?;
-    let train_one = |name: &str| train(&config, name, &opts).map(drop);
-    train_all(
-        args,
-        &config.run.name,
-        &config.model_names(),
-        train_one,
-        results_table,
-    )
+    train_experiment(args, &config, train, results_table)
 }
 
 /// `--seed`: another `run.seed`, and a run name that says so.
@@ -105,20 +81,23 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
     })
 }
 
-/// Train the models asked for (`--model` or all of `models`), then tabulate every model of
-/// the experiment that has a summary, not only those just trained.
-fn train_all<S: serde::de::DeserializeOwned>(
+/// Train the models of `config` asked for (`--model` or all) with `train_one`, then tabulate
+/// with `table` every model of the experiment that has a summary, not only those just
+/// trained: the same for every kind of experiment.
+fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
     args: &TrainArgs,
-    run_name: &str,
-    models: &[String],
-    train_one: impl Fn(&str) -> Result<(), TrainError>,
-    table: impl Fn(&[S]) -> String,
+    config: &C,
+    train_one: fn(&C, &str, &TrainOptions) -> Result<R, TrainError>,
+    table: fn(&[S]) -> String,
 ) -> anyhow::Result<()> {
-    for name in model_names(args, models)? {
-        train_one(&name)?;
+    let opts = options(args)?;
+    let run_name = &config.run().name;
+    let models: Vec<String> = config.models().keys().cloned().collect();
+    for name in model_names(args, &models)? {
+        train_one(config, &name, &opts)?;
     }
     let mut summaries = Vec::new();
-    for name in models {
+    for name in &models {
         summaries.extend(read_summary::<S>(
             &RunDir::new(&args.out, run_name, name).summary(),
         )?);

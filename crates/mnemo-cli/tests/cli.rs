@@ -2,7 +2,7 @@
 //! `train` then `eval` on the smoke config agree with the run's summary.
 mod common;
 
-use common::{assert_fails, mnemo, smoke_config, stderr};
+use common::{assert_fails_naming, mnemo, smoke_config, stderr, train, utf8};
 use serde_json::Value;
 
 #[test]
@@ -13,30 +13,22 @@ fn unknown_config_field_exits_2_naming_file_and_field() {
         .replace("seed = 1\nsteps", "seed = 1\nepochs = 3\nsteps");
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
-    let err = assert_fails(&mnemo(&["train", path.to_str().unwrap(), "--quiet"]));
-    assert!(
-        err.contains("bad.toml") && err.contains("run.epochs") && err.contains("unknown field"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["train", utf8(&path), "--quiet"]),
+        &["bad.toml", "run.epochs", "unknown field"],
     );
-
-    let err = assert_fails(&mnemo(&["train", "/no/such/config.toml"]));
-    assert!(err.contains("/no/such/config.toml"), "{err}");
+    assert_fails_naming(
+        &mnemo(&["train", "/no/such/config.toml"]),
+        &["/no/such/config.toml"],
+    );
 }
 
 #[test]
 fn unknown_backend_exits_2_listing_backends() {
     let out = tempfile::tempdir().unwrap();
-    let err = assert_fails(&mnemo(&[
-        "train",
-        smoke_config().to_str().unwrap(),
-        "--backend",
-        "tpu",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]));
-    assert!(
-        err.contains("--backend tpu") && err.contains("cpu, flex, ndarray"),
-        "{err}"
+    assert_fails_naming(
+        &train(&smoke_config(), out.path(), &["--backend", "tpu"]),
+        &["--backend tpu", "cpu, flex, ndarray"],
     );
     assert!(
         std::fs::read_dir(out.path()).unwrap().next().is_none(),
@@ -46,27 +38,19 @@ fn unknown_backend_exits_2_listing_backends() {
 
 #[test]
 fn eval_of_a_missing_run_dir_exits_2() {
-    let err = assert_fails(&mnemo(&["eval", "/no/such/run"]));
-    assert!(
-        err.contains("/no/such/run") && err.contains("not a run directory"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["eval", "/no/such/run"]),
+        &["/no/such/run", "not a run directory"],
     );
 }
 
 #[test]
 fn train_then_eval_and_generate_on_the_smoke_config() {
     let out = tempfile::tempdir().unwrap();
-    let out_dir = out.path().to_str().unwrap();
     let config = smoke_config();
-    let train = mnemo(&[
-        "train",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir,
-        "--quiet",
-    ]);
-    assert!(train.status.success(), "{}", stderr(&train));
-    let table = String::from_utf8_lossy(&train.stdout).into_owned();
+    let trained = train(&config, out.path(), &["--quiet"]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let table = String::from_utf8_lossy(&trained.stdout).into_owned();
     assert!(
         table.contains("| feedback") && table.contains("| transformer"),
         "{table}"
@@ -113,48 +97,22 @@ fn train_then_eval_and_generate_on_the_smoke_config() {
         "{text}"
     );
 
-    let err = assert_fails(&mnemo(&[
-        "generate",
-        run.to_str().unwrap(),
-        "--prompt",
-        "x = banana ;",
-    ]));
-    assert!(
-        err.contains("--prompt") && err.contains("`banana`"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["generate", utf8(&run), "--prompt", "x = banana ;"]),
+        &["--prompt", "`banana`"],
     );
 
     // Training again into the same place needs --resume; with it, the finished runs are kept.
-    let err = assert_fails(&mnemo(&[
-        "train",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir,
-        "--model",
-        "feedback",
-    ]));
-    assert!(err.contains("--resume"), "{err}");
-    let again = mnemo(&[
-        "train",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir,
-        "--quiet",
-        "--resume",
-        "--model",
-        "feedback",
-    ]);
+    let feedback = ["--model", "feedback"];
+    assert_fails_naming(&train(&config, out.path(), &feedback), &["--resume"]);
+    let again = train(
+        &config,
+        out.path(),
+        &[&feedback[..], &["--quiet", "--resume"]].concat(),
+    );
     assert!(again.status.success(), "{}", stderr(&again));
-    let err = assert_fails(&mnemo(&[
-        "train",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir,
-        "--model",
-        "lstm",
-    ]));
-    assert!(
-        err.contains("--model lstm") && err.contains("feedback, transformer"),
-        "{err}"
+    assert_fails_naming(
+        &train(&config, out.path(), &["--model", "lstm"]),
+        &["--model lstm", "feedback, transformer"],
     );
 }

@@ -1,7 +1,7 @@
 //! `mnemo compare-backends` end to end, and `--backend NAME` on a binary built without it.
 mod common;
 
-use common::{assert_fails, mnemo, smoke_config};
+use common::{assert_fails_naming, mnemo, smoke_config, train, utf8};
 use serde_json::Value;
 
 #[test]
@@ -55,44 +55,22 @@ fn backend_not_compiled_names_its_feature_and_setup() {
         return;
     }
     let config = smoke_config();
-    let err = assert_fails(&mnemo(&[
-        "compare-backends",
-        config.to_str().unwrap(),
-        "--backends",
-        "cpu,tch",
-    ]));
-    assert!(
-        err.contains("--backends") && err.contains("--features tch"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["compare-backends", utf8(&config), "--backends", "cpu,tch"]),
+        &["--backends", "--features tch", "scripts/setup-tch.sh"],
     );
-    assert!(err.contains("scripts/setup-tch.sh"), "{err}");
-
     let out = tempfile::tempdir().unwrap();
-    let err = assert_fails(&mnemo(&[
-        "train",
-        config.to_str().unwrap(),
-        "--backend",
-        "tch",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]));
-    assert!(
-        err.contains("--backend tch") && err.contains("--features tch"),
-        "{err}"
+    assert_fails_naming(
+        &train(&config, out.path(), &["--backend", "tch"]),
+        &["--backend tch", "--features tch"],
     );
 }
 
 #[test]
 fn unknown_model_is_named() {
     let config = smoke_config();
-    let err = assert_fails(&mnemo(&[
-        "compare-backends",
-        config.to_str().unwrap(),
-        "--model",
-        "xl",
-    ]));
-    assert!(
-        err.contains("--model xl") && err.contains("feedback, transformer"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["compare-backends", utf8(&config), "--model", "xl"]),
+        &["--model xl", "feedback, transformer"],
     );
 }

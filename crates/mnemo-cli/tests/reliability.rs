@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_fails, mnemo, smoke_config, stderr};
+use common::{assert_fails, assert_fails_naming, mnemo, smoke_config, stderr, train, utf8};
 
 /// The smoke config with `replace` applied, written into `dir`.
 fn smoke_with(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
@@ -87,15 +87,7 @@ fn two_concurrent_trains_one_runs_the_other_exits_2_naming_the_lock() {
     first.wait().unwrap();
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), pid.to_string());
     let short = smoke_with(dir.path(), "short.toml", &[("steps = 12", "steps = 2")]);
-    let resumed = mnemo(&[
-        "train",
-        short.to_str().unwrap(),
-        "--out",
-        out_s,
-        "--model",
-        "transformer",
-        "--resume",
-    ]);
+    let resumed = train(&short, &out, &["--model", "transformer", "--resume"]);
     let err = stderr(&resumed);
     assert!(resumed.status.success(), "{err}");
     assert!(
@@ -137,20 +129,9 @@ fn huge_sizes_exit_2_naming_the_field_instead_of_aborting() {
         ),
     ] {
         let config = smoke_with(dir.path(), "huge.toml", &[(from, to)]);
-        let output = mnemo(&[
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--model",
-            "feedback",
-            "--quiet",
-        ]);
-        let err = assert_fails(&output);
-        assert!(
-            err.contains(field) && err.contains("memory") && !err.contains("allocation"),
-            "{to}: {err}"
-        );
+        let output = train(&config, &out, &["--model", "feedback", "--quiet"]);
+        let err = assert_fails_naming(&output, &[field, "memory"]);
+        assert!(!err.contains("allocation"), "{to}: {err}");
     }
     assert!(!out.join("smoke-tiny/feedback/checkpoint.mnemo").exists());
 }
@@ -161,14 +142,7 @@ fn an_io_error_says_its_cause_once() {
     // `--out` is a file: the run directory cannot be created under it.
     let out = dir.path().join("not-a-dir");
     std::fs::write(&out, "").unwrap();
-    let err = assert_fails(&mnemo(&[
-        "train",
-        smoke_config().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]));
-    assert!(err.contains("not-a-dir"), "{err}");
+    let err = assert_fails_naming(&train(&smoke_config(), &out, &["--quiet"]), &["not-a-dir"]);
     assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
 
@@ -176,32 +150,28 @@ fn an_io_error_says_its_cause_once() {
 fn generate_refuses_an_infinite_temperature_and_reads_a_prompt_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("runs");
-    let trained = mnemo(&[
-        "train",
-        smoke_config().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--model",
-        "transformer",
-        "--quiet",
-    ]);
+    let trained = train(
+        &smoke_config(),
+        &out,
+        &["--model", "transformer", "--quiet"],
+    );
     assert!(trained.status.success(), "{}", stderr(&trained));
     let run = out.join("smoke-tiny/transformer");
     let run_s = run.to_str().unwrap();
     let prompt = "x = 4 ; print x ;";
 
-    let err = assert_fails(&mnemo(&[
-        "generate",
-        run_s,
-        "--prompt",
-        prompt,
-        "--temperature",
-        "inf",
-    ]));
-    assert!(
-        err.contains("--temperature") && err.contains("finite") && !err.contains(">= 0"),
-        "{err}"
+    let err = assert_fails_naming(
+        &mnemo(&[
+            "generate",
+            run_s,
+            "--prompt",
+            prompt,
+            "--temperature",
+            "inf",
+        ]),
+        &["--temperature", "finite"],
     );
+    assert!(!err.contains(">= 0"), "{err}");
 
     let file = dir.path().join("prompt.txt");
     std::fs::write(&file, format!("{prompt}\n")).unwrap();
@@ -212,14 +182,8 @@ fn generate_refuses_an_infinite_temperature_and_reads_a_prompt_file() {
     assert!(String::from_utf8_lossy(&from_file.stdout).contains("generated:"));
 
     let missing = dir.path().join("missing.txt");
-    let err = assert_fails(&mnemo(&[
-        "generate",
-        run_s,
-        "--prompt-file",
-        missing.to_str().unwrap(),
-    ]));
-    assert!(
-        err.contains("missing.txt") && err.contains("--prompt-file"),
-        "{err}"
+    assert_fails_naming(
+        &mnemo(&["generate", run_s, "--prompt-file", utf8(&missing)]),
+        &["missing.txt", "--prompt-file"],
     );
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 mod common;
-use common::{mnemo_in, stderr};
+use common::{assert_exit_2_naming, mnemo_in, stderr};
 
 /// 120 training pairs of a toy language (word-by-word substitution), 8 valid, 6 test.
 fn write_corpus(dir: &Path) {
@@ -132,54 +132,24 @@ fn train_then_translate_reports_the_same_bleu_and_writes_translations() {
         dir.path(),
         &["translate", "runs/mt/feedback-1", "--beam", "0"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--beam"), "{}", stderr(&out));
+    assert_exit_2_naming(&out, &["--beam"]);
     let out = mnemo_in(dir.path(), &["translate", "corpus"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not a run directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit_2_naming(&out, &["not a run directory"]);
 }
 
 #[test]
 fn prepare_translation_names_bad_flags_and_missing_inputs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mnemo_in(
-        dir.path(),
-        &[
-            "data",
-            "prepare",
-            "translation",
-            "--pair",
-            "en-fr",
-            "--root",
-            "r",
-            "--out",
-            "o",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--pair") && stderr(&out).contains("en-fr"),
-        "{}",
-        stderr(&out)
-    );
-    let out = mnemo_in(
-        dir.path(),
-        &[
-            "data",
-            "prepare",
-            "translation",
-            "--pair",
-            "en-es",
-            "--root",
-            "no-such-root",
-            "--out",
-            "o",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no-such-root"), "{}", stderr(&out));
+    // An unsupported pair, then a supported one whose root is missing.
+    for (pair, root, named) in [
+        ("en-fr", "r", &["--pair", "en-fr"][..]),
+        ("en-es", "no-such-root", &["no-such-root"]),
+    ] {
+        let prepare = ["data", "prepare", "translation", "--out", "o"];
+        let out = mnemo_in(
+            dir.path(),
+            &[&prepare[..], &["--pair", pair, "--root", root]].concat(),
+        );
+        assert_exit_2_naming(&out, named);
+    }
 }

@@ -13,6 +13,13 @@ pub fn mnemo_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run mnemo")
 }
 
+/// Run `mnemo args...` in `dir`, which must succeed, and collect its output.
+pub fn mnemo_ok_in(dir: &Path, args: &[&str]) -> Output {
+    let out = mnemo_in(dir, args);
+    assert!(out.status.success(), "mnemo {args:?}: {}", stderr(&out));
+    out
+}
+
 /// The stderr of a run, as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -41,4 +48,38 @@ pub fn assert_fails(out: &Output) -> String {
         "one line expected: {err}"
     );
     err
+}
+
+/// Run `mnemo train CONFIG --out OUT extra...` in the current directory.
+pub fn train(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let args = ["train", utf8(config), "--out", utf8(out)];
+    mnemo(&[&args[..], extra].concat())
+}
+
+/// A path as a command-line argument.
+pub fn utf8(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+/// [`assert_fails`], and the message names each of `names`; returns the message.
+pub fn assert_fails_naming(out: &Output, names: &[&str]) -> String {
+    let err = assert_fails(out);
+    assert_names(&err, names);
+    err
+}
+
+/// Exit code 2 and each of `names` on stderr (which may run over several lines); returns
+/// stderr.
+pub fn assert_exit_2_naming(out: &Output, names: &[&str]) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_names(&err, names);
+    err
+}
+
+/// `text` contains each of `names`.
+fn assert_names(text: &str, names: &[&str]) {
+    for name in names {
+        assert!(text.contains(name), "`{name}` not named: {text}");
+    }
 }
