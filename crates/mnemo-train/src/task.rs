@@ -167,19 +167,22 @@ pub trait Task {
     fn describe(&self, model: &ModelOf<Self>) -> (String, Option<String>);
 
     /// The task's summary of the finished (or stopped) run from what every run reports,
-    /// `run`; `model` is an inference copy on the plain `device`.
+    /// `run`; `ending` lends the trained model (an inference copy) and the run's files.
     fn summarize(
         &self,
-        model: &ModelOf<Self>,
-        device: &Device,
         run: RunSummary,
-        ending: &mut Ending<'_>,
+        ending: &mut Ending<'_, ModelOf<Self>>,
     ) -> Result<Self::Summary, TrainError>;
 }
 
-/// The run's log, progress and directory, lent to [`Task::summarize`].
+/// The finished run lent to [`Task::summarize`]: its trained model `M` and device, its
+/// directory, progress and log.
 #[derive(Debug)]
-pub struct Ending<'a> {
+pub struct Ending<'a, M> {
+    /// The trained model, an inference copy on `device`.
+    pub model: &'a M,
+    /// The plain (non-autodiff) device the model is on.
+    pub device: &'a Device,
     /// The run directory.
     pub dir: &'a RunDir,
     /// Progress reporting.
@@ -187,7 +190,7 @@ pub struct Ending<'a> {
     pub(crate) log: Option<&'a mut MetricsLog>,
 }
 
-impl Ending<'_> {
+impl<M> Ending<'_, M> {
     /// Append a record to `metrics.jsonl`.
     pub fn append(&mut self, record: &Value) -> Result<(), TrainError> {
         match &mut self.log {

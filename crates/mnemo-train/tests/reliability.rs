@@ -10,34 +10,33 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use common::{config, options, parameters, resume_options, tiny_toml};
 use mnemo_data::{LmUnit, Split};
-use mnemo_models::{Model, ModelState};
 use mnemo_train::checkpoint::CheckpointError;
 use mnemo_train::task::ModelOf;
 use mnemo_train::trainer::resuming;
 use mnemo_train::{
-    Ending, ExperimentConfig, LmPosition, LmTask, LossStats, Metrics, MetricsLog, RunDir,
-    RunSummary, StepOutput, Task, TrainError, TrainOptions, Trainer, load_run, train,
+    Ending, ExperimentConfig, LmTask, LossStats, Metrics, MetricsLog, RunDir, RunSummary,
+    StepOutput, Task, TrainError, TrainOptions, Trainer, load_run, train,
 };
 use serde_json::{Map, Value};
 
-/// The language-model task, with the loss of the steps in `poisoned` replaced by NaN (as a
-/// batch of overflowing logits would give).
-struct Poisoned {
-    inner: LmTask,
+/// A task (here the language-model task) with the loss of the steps in `poisoned` replaced
+/// by NaN (as a batch of overflowing logits would give); all else is the task's own.
+struct Poisoned<T> {
+    inner: T,
     poisoned: BTreeSet<u64>,
     calls: u64,
 }
 
-impl Task for Poisoned {
-    type Config = ExperimentConfig;
-    type Position = LmPosition;
-    type Carry = ModelState;
-    type Summary = RunSummary;
+impl<T: Task> Task for Poisoned<T> {
+    type Config = T::Config;
+    type Position = T::Position;
+    type Carry = T::Carry;
+    type Summary = T::Summary;
 
-    fn start(&self, model: &Model) -> ModelState {
+    fn start(&self, model: &ModelOf<T>) -> T::Carry {
         self.inner.start(model)
     }
-    fn step(&mut self, model: &Model, carry: ModelState) -> StepOutput<ModelState> {
+    fn step(&mut self, model: &ModelOf<T>, carry: T::Carry) -> StepOutput<T::Carry> {
         self.calls += 1;
         let mut out = self.inner.step(model, carry);
         if self.poisoned.contains(&self.calls) {
@@ -49,15 +48,15 @@ impl Task for Poisoned {
     fn counted(&self, stats: &LossStats) -> u64 {
         self.inner.counted(stats)
     }
-    fn position(&self, carry: &ModelState) -> LmPosition {
+    fn position(&self, carry: &T::Carry) -> T::Position {
         self.inner.position(carry)
     }
     fn restore(
         &mut self,
-        model: &Model,
-        saved: &LmPosition,
+        model: &ModelOf<T>,
+        saved: &T::Position,
         path: &Path,
-    ) -> Result<ModelState, CheckpointError> {
+    ) -> Result<T::Carry, CheckpointError> {
         self.inner.restore(model, saved, path)
     }
     fn lm_unit(&self) -> Option<LmUnit> {
@@ -66,7 +65,7 @@ impl Task for Poisoned {
     fn train_log_fields(&self) -> Map<String, Value> {
         self.inner.train_log_fields()
     }
-    fn evaluate(&self, model: &Model, device: &Device, split: Split) -> Metrics {
+    fn evaluate(&self, model: &ModelOf<T>, device: &Device, split: Split) -> Metrics {
         self.inner.evaluate(model, device, split)
     }
     fn write_files(&self, dir: &RunDir) -> Result<(), TrainError> {
@@ -78,17 +77,15 @@ impl Task for Poisoned {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
-    fn describe(&self, model: &ModelOf<Self>) -> (String, Option<String>) {
+    fn describe(&self, model: &ModelOf<T>) -> (String, Option<String>) {
         self.inner.describe(model)
     }
     fn summarize(
         &self,
-        model: &Model,
-        device: &Device,
         run: RunSummary,
-        ending: &mut Ending<'_>,
-    ) -> Result<RunSummary, TrainError> {
-        self.inner.summarize(model, device, run, ending)
+        ending: &mut Ending<'_, ModelOf<T>>,
+    ) -> Result<T::Summary, TrainError> {
+        self.inner.summarize(run, ending)
     }
 }
 

@@ -183,10 +183,8 @@ impl Task for LmTask {
 
     fn summarize(
         &self,
-        _model: &Model,
-        _device: &Device,
         run: RunSummary,
-        _ending: &mut Ending<'_>,
+        _ending: &mut Ending<'_, Model>,
     ) -> Result<RunSummary, TrainError> {
         Ok(run)
     }

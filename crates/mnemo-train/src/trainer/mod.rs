@@ -493,11 +493,13 @@ impl<'a, T: Task> Trainer<'a, T> {
         };
         let (model, device) = self.inference();
         let mut ending = Ending {
+            model: &model,
+            device: &device,
             dir: &self.dir,
             progress,
             log: self.log.as_mut(),
         };
-        let summary = self.task.summarize(&model, &device, run, &mut ending)?;
+        let summary = self.task.summarize(run, &mut ending)?;
         let json = serde_json::to_vec_pretty(&summary).expect("summaries serialise");
         write_atomic(&self.dir.summary(), &json)?;
         Ok(summary)

@@ -76,10 +76,8 @@ impl MtTask {
     /// Decode `split` (`valid` or `test`), write `<split>.hyp.txt` and log its BLEU.
     fn bleu(
         &self,
-        model: &Seq2Seq,
-        device: &Device,
         name: &str,
-        ending: &mut Ending<'_>,
+        ending: &mut Ending<'_, Seq2Seq>,
         step: u64,
     ) -> Result<BleuReport, TrainError> {
         let split = match name {
@@ -100,13 +98,13 @@ impl MtTask {
         ));
         let tokenizer = &self.data.tokenizer;
         let (report, hyps) = evaluate_bleu(
-            model,
+            ending.model,
             tokenizer,
             split,
             decode,
             decode.beam_size,
             max_tokens,
-            device,
+            ending.device,
         );
         ending
             .progress
@@ -248,13 +246,11 @@ impl Task for MtTask {
 
     fn summarize(
         &self,
-        model: &Seq2Seq,
-        device: &Device,
         run: RunSummary,
-        ending: &mut Ending<'_>,
+        ending: &mut Ending<'_, Seq2Seq>,
     ) -> Result<MtSummary, TrainError> {
-        let valid_bleu = self.bleu(model, device, "valid", ending, run.steps)?;
-        let test_bleu = self.bleu(model, device, "test", ending, run.steps)?;
+        let valid_bleu = self.bleu("valid", ending, run.steps)?;
+        let test_bleu = self.bleu("test", ending, run.steps)?;
         Ok(MtSummary::new(
             run,
             self.model_config(),
