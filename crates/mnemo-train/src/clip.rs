@@ -73,29 +73,14 @@ pub fn clip_global_norm<M: Module>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::nn::{Linear, LinearConfig};
     use burn::tensor::{Distribution, TensorData};
 
-    #[derive(Module, Debug)]
-    struct Two {
-        a: Linear,
-        b: Linear,
-    }
+    use crate::test_layers::{Two, two};
 
-    /// Two linear layers of the same size, `4 -> 2`.
-    fn two() -> Two {
-        let device = mnemo_backend::test_device();
-        let linear = || LinearConfig::new(4, 2).init(&device);
-        Two {
-            a: linear(),
-            b: linear(),
-        }
-    }
-
-    /// The gradient of `model.a`'s weight in `grads`, on the host.
+    /// The gradient of `model.first`'s weight in `grads`, on the host.
     fn a_weight(model: &Two, grads: &GradientsParams) -> Vec<f32> {
         grads
-            .get::<2>(model.a.weight.id)
+            .get::<2>(model.first.weight.id)
             .unwrap()
             .into_data()
             .try_into_vec_as::<f32>()
@@ -103,23 +88,23 @@ mod tests {
     }
 
     fn grads_of(model: &Two, scale: f32) -> GradientsParams {
-        let device = model.a.weight.device();
+        let device = model.first.weight.device();
         let x = Tensor::<2>::random([3, 4], Distribution::Default, &device);
-        let y = (model.a.forward(x.clone()) + model.b.forward(x)) * scale;
+        let y = (model.first.forward(x.clone()) + model.second.forward(x)) * scale;
         GradientsParams::from_grads(y.sum().backward(), model)
     }
 
     fn host_norm(model: &Two, grads: &GradientsParams) -> f64 {
         let mut total = 0.0f64;
         let tensors: Vec<TensorData> = vec![
-            grads.get::<2>(model.a.weight.id).unwrap().into_data(),
+            grads.get::<2>(model.first.weight.id).unwrap().into_data(),
             grads
-                .get::<1>(model.a.bias.as_ref().unwrap().id)
+                .get::<1>(model.first.bias.as_ref().unwrap().id)
                 .unwrap()
                 .into_data(),
-            grads.get::<2>(model.b.weight.id).unwrap().into_data(),
+            grads.get::<2>(model.second.weight.id).unwrap().into_data(),
             grads
-                .get::<1>(model.b.bias.as_ref().unwrap().id)
+                .get::<1>(model.second.bias.as_ref().unwrap().id)
                 .unwrap()
                 .into_data(),
         ];
@@ -134,7 +119,7 @@ mod tests {
 
     #[test]
     fn clips_jointly_and_keeps_directions() {
-        let model = two();
+        let model = two([[4, 2], [4, 2]]);
         let grads = grads_of(&model, 10.0);
         let before = host_norm(&model, &grads);
         let a_before = a_weight(&model, &grads);
@@ -152,7 +137,7 @@ mod tests {
 
     #[test]
     fn leaves_small_gradients_and_zero_threshold_alone() {
-        let model = two();
+        let model = two([[4, 2], [4, 2]]);
         let grads = grads_of(&model, 1e-3);
         let before = host_norm(&model, &grads);
         let (clipped, _) = clip_global_norm(&model, grads, 1.0);

@@ -60,6 +60,8 @@ pub mod run_dir;
 pub mod run_lock;
 pub mod summary;
 pub mod task;
+#[cfg(test)]
+mod test_layers;
 mod toml_source;
 pub mod trainer;
 pub mod translation;

@@ -133,26 +133,13 @@ pub fn first_non_finite<M: Module>(model: &M) -> Option<String> {
 mod tests {
     use super::*;
     use burn::module::Param;
-    use burn::nn::{Linear, LinearConfig};
     use burn::tensor::TensorData;
 
-    #[derive(Module, Debug)]
-    struct Two {
-        first: Linear,
-        second: Linear,
-    }
-
-    fn two() -> Two {
-        let device = mnemo_backend::test_device();
-        Two {
-            first: LinearConfig::new(3, 2).init(&device),
-            second: LinearConfig::new(2, 2).init(&device),
-        }
-    }
+    use crate::test_layers::two;
 
     #[test]
     fn finite_weights_pass_and_a_nan_is_named() {
-        let mut model = two();
+        let mut model = two([[3, 2], [2, 2]]);
         assert_eq!(first_non_finite(&model), None);
         let device = mnemo_backend::test_device();
         let bad = Tensor::<2>::from_data(

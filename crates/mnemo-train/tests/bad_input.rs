@@ -1,7 +1,7 @@
 //! Bad configs, damaged checkpoints and diverging runs give errors that say what and where.
 mod common;
 
-use common::{config, options, resume_options, tiny_toml};
+use common::{config, error_naming, options, resume_options, tiny_toml};
 use mnemo_train::{ExperimentConfig, TrainError, load_run, train};
 
 #[test]
@@ -70,27 +70,17 @@ fn damaged_checkpoints_are_errors_naming_the_file() {
     let mut flipped = bytes.clone();
     flipped[bytes.len() / 2] ^= 0x01;
     std::fs::write(&ckpt, &flipped).unwrap();
-    let msg = load_run(&run, &common::cpu()).unwrap_err().to_string();
-    assert!(
-        msg.contains(&ckpt.display().to_string()) && msg.contains("corrupt"),
-        "{msg}"
-    );
+    let path = ckpt.display().to_string();
+    error_naming(load_run(&run, &common::cpu()), &[&path, "corrupt"]);
     // Resuming refuses the same file the same way.
     let config = config(&tiny_toml("steps = 4", 1e-3, 0.0));
-    let msg = train(&config, "feedback", &resume_options(out.path()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("checkpoint.mnemo") && msg.contains("corrupt"),
-        "{msg}"
+    error_naming(
+        train(&config, "feedback", &resume_options(out.path())),
+        &["checkpoint.mnemo", "corrupt"],
     );
 
     std::fs::write(&ckpt, &bytes[..bytes.len() / 3]).unwrap();
-    let msg = load_run(&run, &common::cpu()).unwrap_err().to_string();
-    assert!(
-        msg.contains(&ckpt.display().to_string()) && msg.contains("truncated"),
-        "{msg}"
-    );
+    error_naming(load_run(&run, &common::cpu()), &[&path, "truncated"]);
 
     std::fs::write(&ckpt, b"").unwrap();
     assert!(
@@ -112,12 +102,9 @@ fn existing_runs_are_not_overwritten_and_mismatched_ones_not_resumed() {
     let other = common::config(
         &tiny_toml("steps = 4", 1e-3, 0.0).replace("d_ff = 64\nspan = 8", "d_ff = 48\nspan = 8"),
     );
-    let msg = train(&other, "feedback", &resume_options(out.path()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("does not match") && msg.contains("models.feedback"),
-        "{msg}"
+    error_naming(
+        train(&other, "feedback", &resume_options(out.path())),
+        &["does not match", "models.feedback"],
     );
     // The refused attempt left the run as it was.
     assert_eq!(load_run(&run, &common::cpu()).unwrap().trainer.step, 2);

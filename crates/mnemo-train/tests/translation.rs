@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{max_abs_diff, options, parameters, resume_options};
+use common::{error_naming, max_abs_diff, options, parameters, resume_options};
 use mnemo_data::Split;
 use mnemo_data::translation::read_lines;
 use mnemo_train::translation::{
@@ -259,12 +259,9 @@ fn config_errors_name_file_line_and_field() {
     // A corpus directory that does not exist is named when training starts.
     let config = config(&text.replace(&data.path().display().to_string(), "/no/such/corpus"));
     let out = tempfile::tempdir().unwrap();
-    let msg = train_translation(&config, "transformer", &options(out.path()))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("/no/such/corpus") && msg.contains("data.dir"),
-        "{msg}"
+    error_naming(
+        train_translation(&config, "transformer", &options(out.path())),
+        &["/no/such/corpus", "data.dir"],
     );
     assert!(
         !out.path().join("mt").exists(),

@@ -71,6 +71,21 @@ pub fn options(out: &std::path::Path) -> TrainOptions {
     }
 }
 
+/// The error of `result`, which must fail, as text naming each of `names`.
+pub fn error_naming<T: std::fmt::Debug, E: std::fmt::Display>(
+    result: Result<T, E>,
+    names: &[&str],
+) -> String {
+    let msg = match result {
+        Ok(value) => panic!("expected an error naming {names:?}, got {value:?}"),
+        Err(e) => e.to_string(),
+    };
+    for name in names {
+        assert!(msg.contains(name), "`{name}` not named: {msg}");
+    }
+    msg
+}
+
 /// [`options`] that resume the runs already in `out`.
 pub fn resume_options(out: &std::path::Path) -> TrainOptions {
     TrainOptions {
