@@ -1,7 +1,6 @@
 //! `[models.<name>]` of an RL experiment: one table for every memory core, so that the policies
 //! compared differ in their memory mechanism only.
 use burn::tensor::Device;
-use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::{ConfigError, StackConfig};
 use serde::{Deserialize, Serialize};
 
@@ -35,39 +34,29 @@ impl CoreKind {
     }
 }
 
-/// A policy: observation encoder → memory core → final norm → policy and value heads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// The memory core.
-    pub kind: CoreKind,
-    /// Width D.
-    pub d_model: usize,
-    /// Layers L.
-    pub n_layers: usize,
-    /// Heads H.
-    pub n_heads: usize,
-    /// Feed-forward width.
-    pub d_ff: usize,
-    /// Feedback: memory span S (memories attended per step). Transformer: window W (steps
-    /// seen, the current one included). XL: memory M of every layer (earlier steps each layer
-    /// sees).
-    pub span: usize,
-    /// LayerNorm or RMSNorm.
-    #[serde(default)]
-    pub norm: NormKind,
-    /// Pre- or post-norm.
-    #[serde(default)]
-    pub placement: NormPlacement,
-    /// Feedback only: one key/value projection for all layers (the paper's choice).
-    #[serde(default = "yes")]
-    pub share_kv: bool,
-    /// Length of an observation vector (0 = filled in from the environment).
-    #[serde(default)]
-    pub obs_dim: usize,
-    /// Number of actions (0 = filled in from the environment).
-    #[serde(default)]
-    pub n_actions: usize,
+mnemo_models::model_config! {
+    /// A policy: observation encoder → memory core → final norm → policy and value heads.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PolicyConfig {
+        /// The memory core.
+        pub kind: CoreKind,
+        @sizes
+        /// Feedback: memory span S (memories attended per step). Transformer: window W (steps
+        /// seen, the current one included). XL: memory M of every layer (earlier steps each
+        /// layer sees).
+        pub span: usize,
+        @norm
+        /// Feedback only: one key/value projection for all layers (the paper's choice).
+        #[serde(default = "yes")]
+        pub share_kv: bool,
+        /// Length of an observation vector (0 = filled in from the environment).
+        #[serde(default)]
+        pub obs_dim: usize,
+        /// Number of actions (0 = filled in from the environment).
+        #[serde(default)]
+        pub n_actions: usize,
+    }
 }
 
 fn yes() -> bool {
