@@ -26,7 +26,7 @@ mod options;
 mod state;
 
 pub use options::{TrainOptions, initialize_params, step_seed};
-pub use state::{RunState, differs_from_config, load_run_weights};
+pub use state::{RunState, RunWeights, differs_from_config, load_run_weights};
 
 use std::path::Path;
 use std::time::Instant;

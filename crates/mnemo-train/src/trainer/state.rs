@@ -120,6 +120,9 @@ impl<M: PartialEq, D: PartialEq, C: PartialEq + Serialize, P> RunState<M, D, C, 
     }
 }
 
+/// A saved run's state and its model with the saved weights.
+pub type RunWeights<M, D, C, P> = (RunState<M, D, C, P>, <M as ModelEntry>::Module);
+
 /// The saved state of the finished (or stopped) run in `dir` and its weights in a fresh model
 /// of `model_config` (entry `model_name` of the run's config) on `device`.
 ///
@@ -131,7 +134,7 @@ pub fn load_run_weights<M, D, C, P>(
     (model_name, model_config): (&str, &M),
     vocab: (&str, usize),
     device: &Device,
-) -> Result<(RunState<M, D, C, P>, M::Module), TrainError>
+) -> Result<RunWeights<M, D, C, P>, TrainError>
 where
     M: ModelEntry + PartialEq,
     RunState<M, D, C, P>: Serialize + DeserializeOwned,
