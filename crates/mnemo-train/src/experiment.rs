@@ -303,40 +303,17 @@ pub fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const EXAMPLE: &str = r#"
-[run]
-name = "smoke"
-seed = 1
-steps = 30
-eval_every = 15
-checkpoint_every = 15
-log_every = 5
+    /// The smoke preset (`experiments/smoke/tiny.toml`: both model kinds at tiny sizes, the
+    /// feedback model last), the example config the tests edit.
+    pub(crate) const EXAMPLE: &str = include_str!("../../../experiments/smoke/tiny.toml");
 
-[data]
-task = "code_execution"
-statements = 10
-train_programs = 50
-valid_programs = 10
-test_programs = 10
-seed = 1
-
-[train]
-batch_size = 4
-segment_len = 16
-
-[optim]
-lr = 3e-3
-warmup_steps = 5
-grad_clip = 1.0
-
-[models.feedback]
-kind = "feedback"
-d_model = 32
-n_layers = 2
-n_heads = 2
-d_ff = 64
-span = 8
-"#;
+    /// The 1-based line of `EXAMPLE` that starts with `text`.
+    fn line_of(text: &str) -> usize {
+        1 + EXAMPLE
+            .lines()
+            .position(|l| l.starts_with(text))
+            .unwrap_or_else(|| panic!("no `{text}` line"))
+    }
 
     fn err(text: &str) -> String {
         ExperimentConfig::from_toml_str(text)
@@ -368,18 +345,22 @@ span = 8
     #[test]
     fn errors_name_file_line_and_field() {
         let msg = err(&EXAMPLE.replace("lr = 3e-3", "lr = 3e-3\nlearning_rate = 1"));
+        let at = format!("x.toml:{}: ", line_of("lr = 3e-3") + 1);
         assert!(
-            msg.starts_with("x.toml:24: optim.learning_rate: unknown field `learning_rate`"),
+            msg.starts_with(&(at + "optim.learning_rate: unknown field `learning_rate`")),
             "{msg}"
         );
         let msg = err(&EXAMPLE.replace("batch_size = 4", "batch_size = \"four\""));
+        let at = format!("x.toml:{}: ", line_of("batch_size = 4"));
         assert!(
-            msg.starts_with("x.toml:19: train.batch_size: invalid type"),
+            msg.starts_with(&(at + "train.batch_size: invalid type")),
             "{msg}"
         );
-        let msg = err(&EXAMPLE.replace("d_model = 32", "d_model = \"big\""));
+        let feedback = "[models.feedback]\nkind = \"feedback\"\nd_model = 32";
+        let msg = err(&EXAMPLE.replace(feedback, &feedback.replace("32", "\"big\"")));
+        let at = format!("x.toml:{}: ", line_of("[models.feedback]") + 2);
         assert!(
-            msg.starts_with("x.toml:29: models.feedback.d_model: invalid type"),
+            msg.starts_with(&(at + "models.feedback.d_model: invalid type")),
             "{msg}"
         );
         let msg = err(&EXAMPLE.replace("statements = 10", "statements = 10\nvariablez = 3"));
@@ -390,30 +371,22 @@ span = 8
     fn ranges_are_checked() {
         for (from, to, field) in [
             ("lr = 3e-3", "lr = 0.0", "optim.lr"),
-            ("steps = 30", "steps = 0", "run.steps"),
+            ("steps = 12", "steps = 0", "run.steps"),
             ("batch_size = 4", "batch_size = 0", "train.batch_size"),
             ("segment_len = 16", "segment_len = 0", "train.segment_len"),
-            ("log_every = 5", "log_every = 0", "run.log_every"),
+            ("log_every = 3", "log_every = 0", "run.log_every"),
             ("n_heads = 2", "n_heads = 3", "models.feedback.n_heads"),
-            ("name = \"smoke\"", "name = \"a/b\"", "run.name"),
-            (
-                "statements = 10",
-                "statements = 10\nvariables = 4",
-                "data.variables",
-            ),
+            ("name = \"smoke-tiny\"", "name = \"a/b\"", "run.name"),
+            ("variables = 3", "variables = 4", "data.variables"),
         ] {
+            assert!(EXAMPLE.contains(from), "{from}");
             let text = EXAMPLE.replace(from, to);
             let e = ExperimentConfig::from_toml_str(&text).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{e}");
             let msg = e.in_file(Path::new("x.toml"), Some(&text)).to_string();
             assert!(msg.starts_with("x.toml:"), "{msg}");
         }
-        let no_models = EXAMPLE
-            .split("[models.feedback]")
-            .next()
-            .unwrap()
-            .to_string()
-            + "[models]\n";
+        let no_models = EXAMPLE.split("[models.").next().unwrap().to_string() + "[models]\n";
         let e = ExperimentConfig::from_toml_str(&no_models).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("models"));
     }
