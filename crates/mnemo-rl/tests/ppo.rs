@@ -1,6 +1,7 @@
 //! The PPO objective on a two-armed bandit: the gradient raises the probability of an action
 //! with positive advantage, the clip stops the gradient once the ratio has moved past 1 ± ε
-//! in the advantage's direction, and a few updates solve the bandit.
+//! in the advantage's direction, and a few updates solve the bandit. A2C's objective has PPO's
+//! gradient at ratio 1 and ignores the clip; it solves the bandit too.
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
@@ -8,7 +9,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use mnemo_core::host::to_vec;
 use mnemo_core::seeded;
-use mnemo_rl::ppo::{PpoConfig, PpoTargets, ppo_loss};
+use mnemo_rl::ppo::{Algorithm, PpoConfig, PpoTargets, ppo_loss};
 use mnemo_train::{OptimConfig, apply_update};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,11 +50,29 @@ fn config() -> PpoConfig {
     }
 }
 
+fn a2c_config() -> PpoConfig {
+    PpoConfig {
+        algorithm: Algorithm::A2c,
+        epochs: 1,
+        minibatches: 1,
+        ..config()
+    }
+}
+
 /// Gradient of the loss with respect to the actor's bias (one entry per arm).
 fn bias_grad(bandit: &Bandit, targets: PpoTargets<'_>, device: &Device) -> Vec<f32> {
+    bias_grad_of(bandit, targets, &config(), device)
+}
+
+fn bias_grad_of(
+    bandit: &Bandit,
+    targets: PpoTargets<'_>,
+    config: &PpoConfig,
+    device: &Device,
+) -> Vec<f32> {
     let m = targets.actions.len();
     let (logits, values) = bandit.forward(m, device);
-    let (loss, _) = ppo_loss(logits, values, targets, &config());
+    let (loss, _) = ppo_loss(logits, values, targets, config);
     let grads = GradientsParams::from_grads(loss.backward(), bandit);
     let bias = bandit.actor.bias.as_ref().expect("bias");
     to_vec::<1>(grads.get(bias.id).expect("bias gradient"))
@@ -103,9 +122,45 @@ fn gradient_raises_an_advantaged_action_and_the_clip_stops_it() {
     assert!(g[1] > 0.0, "a negative advantage still lowers arm 1: {g:?}");
 }
 
-/// Arm 1 pays 1, arm 0 pays 0: 40 PPO updates of 64 pulls each make arm 1 the choice.
+/// At ratio 1 (the policy that acted) A2C's gradient is PPO's; past the clip PPO's vanishes
+/// while A2C's does not.
+#[test]
+fn a2c_has_the_ppo_gradient_at_ratio_one_and_no_clip() {
+    let device = mnemo_backend::test_device();
+    let bandit = Bandit::new(&device);
+    let lp = log_probs(&bandit, &device);
+    let targets = PpoTargets {
+        actions: &[1, 0, 1],
+        old_log_probs: &[lp[1], lp[0], lp[1]],
+        advantages: &[1.0, -0.5, 2.0],
+        returns: &[0.0; 3],
+    };
+    let ppo = bias_grad(&bandit, targets, &device);
+    let a2c = bias_grad_of(&bandit, targets, &a2c_config(), &device);
+    for (p, a) in ppo.iter().zip(&a2c) {
+        assert!((p - a).abs() < 1e-6, "PPO {ppo:?} vs A2C {a2c:?}");
+    }
+    let moved = PpoTargets {
+        actions: &[1],
+        old_log_probs: &[lp[1] - 0.5],
+        advantages: &[1.0],
+        returns: &[0.0],
+    };
+    assert_eq!(bias_grad(&bandit, moved, &device), vec![0.0, 0.0]);
+    let g = bias_grad_of(&bandit, moved, &a2c_config(), &device);
+    assert!(g[1] < 0.0, "A2C still raises arm 1: {g:?}");
+}
+
+/// Arm 1 pays 1, arm 0 pays 0: 40 PPO updates of 64 pulls each make arm 1 the choice; so do
+/// 40 A2C updates.
 #[test]
 fn a_few_updates_solve_a_two_armed_bandit() {
+    for algorithm in [Algorithm::Ppo, Algorithm::A2c] {
+        solve_bandit(algorithm);
+    }
+}
+
+fn solve_bandit(algorithm: Algorithm) {
     let device = mnemo_backend::test_device();
     let mut bandit = Bandit::new(&device);
     let mut optimizer = OptimConfig::new(0.05).init();
@@ -114,6 +169,7 @@ fn a_few_updates_solve_a_two_armed_bandit() {
         value_coef: 0.5,
         entropy_coef: 0.01,
         normalize_advantages: true,
+        algorithm,
         ..config()
     };
     let m = 64;
@@ -144,5 +200,8 @@ fn a_few_updates_solve_a_two_armed_bandit() {
         bandit = apply_update(&mut optimizer, bandit, grads, 0.05, 1.0).0;
     }
     let end = log_probs(&bandit, &device)[1].exp();
-    assert!(end > 0.9, "P(arm 1) went from {start} to {end}");
+    assert!(
+        end > 0.9,
+        "{algorithm:?}: P(arm 1) went from {start} to {end}"
+    );
 }

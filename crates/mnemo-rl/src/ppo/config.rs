@@ -5,12 +5,28 @@ use mnemo_train::OnNonFinite;
 
 use crate::env::EnvConfigError;
 
+/// The policy-gradient objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// PPO's clipped surrogate `max(−Â·r, −Â·clip(r, 1−ε, 1+ε))`.
+    #[default]
+    Ppo,
+    /// Advantage actor-critic (Mnih et al., 2016, synchronous): `−Â·log π(a|s)`, one update
+    /// per rollout (`epochs = 1`, `minibatches = 1`).
+    A2c,
+}
+
 /// Proximal Policy Optimisation (Schulman et al., 2017) with GAE, as CleanRL's
 /// `ppo_atari_lstm.py` runs it: a rollout of T steps of every environment, then `epochs`
-/// passes over it in `minibatches` sets of whole environment rows.
+/// passes over it in `minibatches` sets of whole environment rows; or A2C on the same
+/// rollouts (`algorithm = "a2c"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PpoConfig {
+    /// `"ppo"` (default) or `"a2c"`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
     /// Steps T per rollout (also the truncated-backprop length).
     pub rollout_len: usize,
     /// Passes over each rollout.
@@ -79,6 +95,7 @@ impl PpoConfig {
     /// Rollouts of `rollout_len` steps, everything else at its default.
     pub fn new(rollout_len: usize) -> Self {
         Self {
+            algorithm: Algorithm::Ppo,
             rollout_len,
             epochs: defaults::epochs(),
             minibatches: defaults::minibatches(),
@@ -116,6 +133,19 @@ impl PpoConfig {
                 format!("must be >= 1 and divide env.n_envs = {n_envs}"),
             );
         }
+        if self.algorithm == Algorithm::A2c && (self.epochs, self.minibatches) != (1, 1) {
+            let field = if self.epochs != 1 {
+                "epochs"
+            } else {
+                "minibatches"
+            };
+            return err(
+                field,
+                "A2C makes one update per rollout over all environments: set ppo.epochs = 1 \
+                 and ppo.minibatches = 1"
+                    .into(),
+            );
+        }
         for (field, v) in [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)] {
             if !(0.0..=1.0).contains(&v) {
                 return err(field, format!("{v} is outside 0..=1"));
@@ -131,5 +161,31 @@ impl PpoConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A2C with PPO's default 4 epochs × 4 minibatches is refused, naming `ppo.epochs`; with
+    /// one of each it validates.
+    #[test]
+    fn a2c_needs_one_update_per_rollout() {
+        let a2c = PpoConfig {
+            algorithm: Algorithm::A2c,
+            ..PpoConfig::new(8)
+        };
+        assert_eq!(a2c.validate(4).unwrap_err().field, "ppo.epochs");
+        let one = PpoConfig {
+            epochs: 1,
+            ..a2c.clone()
+        };
+        assert_eq!(one.validate(4).unwrap_err().field, "ppo.minibatches");
+        let ok = PpoConfig {
+            minibatches: 1,
+            ..one
+        };
+        assert_eq!(ok.validate(4), Ok(()));
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! r     = exp(log π(a|s) − log π_old(a|s))
 //! L_pg  = mean( max(−Â·r, −Â·clip(r, 1−ε, 1+ε)) )        Â normalised per minibatch
+//!         (A2C: mean( −Â·log π(a|s) ), the same gradient at r = 1 without the clip)
 //! L_v   = mean( ½ (V(s) − R)² )
 //! H     = mean( −Σ_a π(a|s) log π(a|s) )
 //! loss  = L_pg + c_v·L_v − c_H·H
@@ -10,7 +11,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::PpoConfig;
+use super::{Algorithm, PpoConfig};
 
 /// What a minibatch's loss consists of, read back once per update.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -68,12 +69,17 @@ pub fn ppo_loss(
         .neg()
         .mean();
     let new = log_p.gather(1, actions).reshape([m]);
-    let log_ratio = new - old;
+    let log_ratio = new.clone() - old;
     let ratio = log_ratio.clone().exp();
     let eps = config.clip as f64;
-    let unclipped = adv.clone().neg() * ratio.clone();
-    let clipped = adv.neg() * ratio.clone().clamp(1.0 - eps, 1.0 + eps);
-    let policy_loss = unclipped.max_pair(clipped).mean();
+    let policy_loss = match config.algorithm {
+        Algorithm::Ppo => {
+            let unclipped = adv.clone().neg() * ratio.clone();
+            let clipped = adv.neg() * ratio.clone().clamp(1.0 - eps, 1.0 + eps);
+            unclipped.max_pair(clipped).mean()
+        }
+        Algorithm::A2c => (adv.neg() * new).mean(),
+    };
     let value_loss = (values - returns).powf_scalar(2.0).mean().mul_scalar(0.5);
     let loss = policy_loss.clone() + value_loss.clone().mul_scalar(config.value_coef as f64)
         - entropy.clone().mul_scalar(config.entropy_coef as f64);

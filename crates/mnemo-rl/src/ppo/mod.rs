@@ -2,5 +2,5 @@
 mod config;
 mod loss;
 
-pub use config::PpoConfig;
+pub use config::{Algorithm, PpoConfig};
 pub use loss::{PpoStats, PpoTargets, normalized, ppo_loss};
