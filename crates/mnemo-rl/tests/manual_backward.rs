@@ -5,22 +5,15 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use mnemo_core::{NormKind, NormPlacement, seeded};
-use mnemo_rl::policy::{Carried, CoreKind, Policy, PolicyConfig};
+mod common;
+
+use mnemo_core::seeded;
+use mnemo_rl::policy::{Backward, Carried, CoreKind, Policy, PolicyConfig};
 
 fn config(share_kv: bool) -> PolicyConfig {
     PolicyConfig {
-        kind: CoreKind::Feedback,
-        d_model: 16,
-        n_layers: 2,
-        n_heads: 2,
-        d_ff: 32,
-        span: 3,
-        norm: NormKind::Layer,
-        placement: NormPlacement::Pre,
         share_kv,
-        obs_dim: 5,
-        n_actions: 4,
+        ..common::config(CoreKind::Feedback)
     }
 }
 
@@ -75,9 +68,15 @@ fn manual_backward_equals_autodiff_with_resets() {
         let loss = |logits: Tensor<3>, values: Tensor<2>| {
             (logits * w_logits.clone()).sum() + (values.powf_scalar(2.0) * w_values.clone()).sum()
         };
-        let (want_logits, want) =
-            policy.autodiff_grads(obs.clone(), &starts, carried.clone(), loss);
-        let (got_logits, got) = policy.segment_grads(obs, &starts, carried, loss);
+        let (want_logits, want) = policy.segment_grads(
+            obs.clone(),
+            &starts,
+            carried.clone(),
+            Backward::Autodiff,
+            loss,
+        );
+        let (got_logits, got) =
+            policy.segment_grads(obs, &starts, carried, Backward::Fastest, loss);
         let label = format!("share_kv {share_kv}");
         let diff = (got_logits - want_logits).abs().max().into_scalar::<f32>();
         assert!(diff < 1e-5, "{label}: logits differ by {diff}");

@@ -3,24 +3,11 @@
 //! policy for that row and leaves the others alone, the Transformer cannot see further back
 //! than its window, XL no further than its L·M steps, while the Feedback core can.
 use burn::tensor::{Device, Tensor};
+mod common;
+
+use common::{config, max_abs_diff};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_rl::policy::{Carried, CoreKind, Policy, PolicyConfig};
-
-fn config(kind: CoreKind) -> PolicyConfig {
-    PolicyConfig {
-        kind,
-        d_model: 16,
-        n_layers: 2,
-        n_heads: 2,
-        d_ff: 32,
-        span: 3,
-        norm: NormKind::Layer,
-        placement: NormPlacement::Pre,
-        share_kv: true,
-        obs_dim: 5,
-        n_actions: 4,
-    }
-}
 
 fn configs() -> Vec<PolicyConfig> {
     let post = PolicyConfig {
@@ -39,10 +26,6 @@ fn configs() -> Vec<PolicyConfig> {
 fn policy(config: &PolicyConfig, device: &Device) -> Policy {
     config.validate().expect("valid config");
     seeded::reinit(config.init(device), 21)
-}
-
-fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    (a - b).abs().max().into_scalar::<f32>()
 }
 
 /// Episode starts of 3 rows over `t_len` steps, row-major: row 0 never restarts, row 1 at
@@ -172,48 +155,26 @@ fn influence(policy: &Policy, obs_dim: usize, t_len: usize, back: usize, device:
     max_abs_diff(last(obs), last(bumped))
 }
 
-/// The Transformer sees exactly its window (W = 3: the current step and two before); the
-/// Feedback core, with a span of 3 memories, still feels a step 8 steps back.
+/// Each core's reach: the Transformer sees exactly its window (W = 3: the current step and two
+/// before), XL exactly L·M = 2·3 = 6 steps back (each layer adds its memory of M); the Feedback
+/// core, with a span of 3 memories, still feels a step 8 steps back.
 #[test]
-fn the_transformer_sees_its_window_only_and_feedback_further() {
+fn each_core_sees_exactly_as_far_back_as_it_reaches() {
     let device = mnemo_backend::test_device().inner();
     let t_len = 10;
-    let transformer = policy(&config(CoreKind::Transformer), &device);
-    assert!(
-        influence(&transformer, 5, t_len, 2, &device) > 1e-4,
-        "inside the window"
-    );
-    for back in 3..t_len {
-        assert_eq!(
-            influence(&transformer, 5, t_len, back, &device),
-            0.0,
-            "{back} steps back"
-        );
+    for (kind, reach) in [(CoreKind::Transformer, 2), (CoreKind::Xl, 6)] {
+        let policy = policy(&config(kind), &device);
+        for back in 0..t_len {
+            let moved = influence(&policy, 5, t_len, back, &device);
+            match back <= reach {
+                true => assert!(moved > 1e-6, "{kind:?}: {back} steps back is inside"),
+                false => assert_eq!(moved, 0.0, "{kind:?}: {back} steps back"),
+            }
+        }
     }
     let feedback = policy(&config(CoreKind::Feedback), &device);
     assert!(
         influence(&feedback, 5, t_len, 8, &device) > 1e-6,
         "feedback remembers past its span"
     );
-}
-
-/// XL with 2 layers of memory 3 reaches exactly 6 steps back (each layer adds its M).
-#[test]
-fn xl_reaches_layers_times_memory_steps_back() {
-    let device = mnemo_backend::test_device().inner();
-    let t_len = 10;
-    let xl = policy(&config(CoreKind::Xl), &device);
-    for back in 0..=6 {
-        assert!(
-            influence(&xl, 5, t_len, back, &device) > 1e-6,
-            "{back} steps back is inside L·M = 6"
-        );
-    }
-    for back in 7..t_len {
-        assert_eq!(
-            influence(&xl, 5, t_len, back, &device),
-            0.0,
-            "{back} steps back"
-        );
-    }
 }

@@ -5,8 +5,8 @@
 //! ([`Fragments`]), the core runs forward and backward by hand over the pieces, the heads and
 //! the loss by autodiff on the pieces' top states gathered back into the rows, and the
 //! observation encoder by one autodiff pass from the input gradients the core returns
-//! (`Σ x ⊙ dx`). Everywhere else it is autodiff of [`Policy::segment`]. Both are equal up to
-//! float rounding (tests/manual_backward.rs).
+//! (`Σ x ⊙ dx`). Everywhere else (or with [`Backward::Autodiff`]) it is autodiff of
+//! [`Policy::segment`]. Both are equal up to float rounding (tests/manual_backward.rs).
 //!
 //! Size legend: B rows, T steps, F episode pieces, O observation length, A actions, D d_model.
 use burn::optim::GradientsParams;
@@ -14,6 +14,16 @@ use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_models::feedback::{NoManualHook, move_grads};
 
 use super::{Carried, Fragments, Policy, PolicyCore};
+
+/// Which backward [`Policy::segment_grads`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backward {
+    /// The Feedback core's manual backward where it applies, autodiff elsewhere.
+    Fastest,
+    /// burn's autodiff of [`Policy::segment`] alone (the reference the manual path is tested
+    /// against).
+    Autodiff,
+}
 
 impl Policy {
     /// Whether [`segment_grads`](Self::segment_grads) runs the Feedback core's manual backward.
@@ -23,7 +33,8 @@ impl Policy {
 
     /// Logits, values and the gradient of `loss` of them for every parameter, over a segment
     /// from the memory carried into it (episode starts as in [`segment`](Self::segment));
-    /// through the manual backward where it applies (see the [module docs](self)).
+    /// through the manual backward where it applies and `backward` allows it (see the
+    /// [module docs](self)).
     ///
     /// `loss` receives the logits `[B, T, A]` and values `[B, T]` and returns a scalar.
     ///
@@ -35,42 +46,21 @@ impl Policy {
         obs: Tensor<3>,
         starts: &[bool],
         carried: Carried,
+        backward: Backward,
         loss: impl FnOnce(Tensor<3>, Tensor<2>) -> Tensor<1>,
     ) -> (Tensor<3>, GradientsParams) {
-        if self.has_manual_backward() {
-            self.manual_grads(obs, starts, carried, loss)
-        } else {
-            self.autodiff_grads(obs, starts, carried, loss)
-        }
-    }
-
-    /// [`segment_grads`](Self::segment_grads) by burn's autodiff of [`segment`](Self::segment)
-    /// alone (the reference the manual path is tested against).
-    ///
-    /// # Shapes
-    /// As [`segment_grads`](Self::segment_grads).
-    pub fn autodiff_grads(
-        &self,
-        obs: Tensor<3>,
-        starts: &[bool],
-        carried: Carried,
-        loss: impl FnOnce(Tensor<3>, Tensor<2>) -> Tensor<1>,
-    ) -> (Tensor<3>, GradientsParams) {
-        let (logits, values, _) = self.segment(obs, starts, carried);
-        let grads = GradientsParams::from_grads(loss(logits.clone(), values).backward(), self);
-        (logits.detach(), grads)
-    }
-
-    /// The manual path of [`segment_grads`](Self::segment_grads).
-    fn manual_grads(
-        &self,
-        obs: Tensor<3>,
-        starts: &[bool],
-        carried: Carried,
-        loss: impl FnOnce(Tensor<3>, Tensor<2>) -> Tensor<1>,
-    ) -> (Tensor<3>, GradientsParams) {
-        let PolicyCore::Feedback(core) = &self.core else {
-            unreachable!("has_manual_backward: a Feedback core")
+        let core = match &self.core {
+            PolicyCore::Feedback(core)
+                if backward == Backward::Fastest && self.has_manual_backward() =>
+            {
+                core
+            }
+            _ => {
+                let (logits, values, _) = self.segment(obs, starts, carried);
+                let grads =
+                    GradientsParams::from_grads(loss(logits.clone(), values).backward(), self);
+                return (logits.detach(), grads);
+            }
         };
         let [b, t_len, o] = obs.dims();
         let device = obs.device();

@@ -21,6 +21,7 @@ mod xl;
 
 pub use config::{CoreKind, PolicyConfig};
 pub use fragments::Fragments;
+pub use grads::Backward;
 pub use memory::{Carried, PolicyMemory};
 pub use window::WindowTransformer;
 pub use xl::XlCore;

@@ -29,7 +29,7 @@ use super::summary::RlSummary;
 use crate::agent::{Agent, collect, evaluate};
 use crate::env::{AnyEnv, EpisodeInfo, EpisodeSummary, VecEnv, VecStep};
 use crate::gae::Gae;
-use crate::policy::{Carried, Policy};
+use crate::policy::{Backward, Carried, Policy};
 use crate::ppo::{PpoStats, PpoTargets, ppo_loss};
 use crate::rollout::{Rollout, env_minibatches};
 
@@ -239,6 +239,7 @@ impl Task for RlTask {
             obs,
             &mb.starts,
             pending.start.select(rows),
+            Backward::Fastest,
             |logits, values| {
                 let a = logits.dims()[2];
                 let (loss, parts) = ppo_loss(
