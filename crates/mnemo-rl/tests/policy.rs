@@ -127,15 +127,15 @@ fn a_reset_row_equals_a_fresh_policy_and_the_others_are_unchanged() {
             Tensor::cat(outs, 1)
         };
         let after = reset.narrow(0, 1, 1).narrow(1, at, t_len - at);
-        let d = max_abs_diff(after.clone(), fresh);
-        assert!(
-            d < 1e-5,
-            "{name}: reset row differs from a fresh policy by {d}"
-        );
         let remembered = plain.narrow(0, 1, 1).narrow(1, at, t_len - at);
+        let (vs_fresh, vs_remembered) = (
+            max_abs_diff(after.clone(), fresh),
+            max_abs_diff(after, remembered),
+        );
+        // Equal to a fresh policy, and the reset mattered (without it row 1 remembers).
         assert!(
-            max_abs_diff(after, remembered) > 1e-4,
-            "{name}: without a reset row 1 remembers"
+            vs_fresh < 1e-5 && vs_remembered > 1e-4,
+            "{name}: reset row vs fresh policy {vs_fresh}, vs no reset {vs_remembered}"
         );
     }
 }

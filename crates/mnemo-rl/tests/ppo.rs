@@ -1,6 +1,7 @@
 //! The PPO objective on a two-armed bandit: the gradient raises the probability of an action
 //! with positive advantage, the clip stops the gradient once the ratio has moved past 1 ± ε
-//! in the advantage's direction (A2C's does not stop), and a few updates solve the bandit. A2C's objective has PPO's
+//! in the advantage's direction (A2C's equals it at ratio 1 and does not stop), and a few
+//! updates solve the bandit. A2C's objective has PPO's
 //! gradient at ratio 1 and ignores the clip; it solves the bandit too.
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -100,6 +101,11 @@ fn gradient_raises_an_advantaged_action_and_the_clip_stops_it() {
         g[1] < 0.0 && g[0] > 0.0,
         "descent must raise arm 1, lower arm 0: {g:?}"
     );
+    // At ratio 1 (the policy that acted) A2C's gradient is PPO's.
+    let a2c = bias_grad_of(&bandit, targets, &a2c_config(), &device);
+    for (p, a) in g.iter().zip(&a2c) {
+        assert!((p - a).abs() < 1e-6, "PPO {g:?} vs A2C {a2c:?}");
+    }
     // The policy already made arm 1 e^0.5 ≈ 1.65 times likelier than when it was pulled
     // (ratio > 1 + ε with positive advantage): the clipped objective gives no gradient.
     let targets = PpoTargets {
@@ -123,25 +129,6 @@ fn gradient_raises_an_advantaged_action_and_the_clip_stops_it() {
     };
     let g = bias_grad(&bandit, targets, &device);
     assert!(g[1] > 0.0, "a negative advantage still lowers arm 1: {g:?}");
-}
-
-/// At ratio 1 (the policy that acted) A2C's gradient is PPO's.
-#[test]
-fn a2c_has_the_ppo_gradient_at_ratio_one() {
-    let device = mnemo_backend::test_device();
-    let bandit = Bandit::new(&device);
-    let lp = log_probs(&bandit, &device);
-    let targets = PpoTargets {
-        actions: &[1, 0, 1],
-        old_log_probs: &[lp[1], lp[0], lp[1]],
-        advantages: &[1.0, -0.5, 2.0],
-        returns: &[0.0; 3],
-    };
-    let ppo = bias_grad(&bandit, targets, &device);
-    let a2c = bias_grad_of(&bandit, targets, &a2c_config(), &device);
-    for (p, a) in ppo.iter().zip(&a2c) {
-        assert!((p - a).abs() < 1e-6, "PPO {ppo:?} vs A2C {a2c:?}");
-    }
 }
 
 /// Arm 1 pays 1, arm 0 pays 0: 40 PPO updates of 64 pulls each make arm 1 the choice; so do
