@@ -25,6 +25,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::Args;
 use mnemo_models::StepProducts;
+use mnemo_models::feedback::StepMatrix;
 use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerConfig};
 use mnemo_train::{
     FeedbackBackward, LmBatch, LmStep, OptimConfig, apply_update, forward_segment, step_products,
@@ -403,26 +404,25 @@ fn phase_ref(device: &Device) -> Value {
         }
         let _ = acc.into_data();
     });
-    // The same product with mnemo-kernels (the per-step products of `StepProducts::Host`), on
-    // host memory; this machine's instruction set is recorded with it.
-    let to_host = |t: &Tensor<2>| {
-        t.clone()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32")
-    };
-    let packed = mnemo_kernels::PackedMatrix::new(&to_host(&y), 256, 2048);
-    let xs = to_host(&x);
-    let mut out = vec![0.0f32; 8 * 2048];
-    let host = timed(10, 200, || packed.matmul(&xs, &mut out, 8));
+    // The same product as the Feedback step's host path computes it (`StepProducts::Host`:
+    // mnemo-kernels on host rows, the result written to the device), with this machine's
+    // instruction set.
+    let packed = StepMatrix::from_transposed(y.transpose(), StepProducts::Host);
+    let xs = x
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let host = timed(10, 200, || {
+        sync(packed.apply_host(xs.clone(), 8, device));
+    });
     json!({
         "sgemm_1024_gflop_per_s": round(2.0 * (n as f64).powi(3) / median(&big) / 1e9, 1),
         "mm_8x256x2048_gflop_per_s": round(2.0 * 8.0 * 256.0 * 2048.0 / median(&small) / 1e9, 1),
         "mm_8x256x2048_us": round(1e6 * median(&small), 2),
         "kernel_8x256x2048_gflop_per_s": round(2.0 * 8.0 * 256.0 * 2048.0 / median(&host) / 1e9, 1),
         "kernel_8x256x2048_us": round(1e6 * median(&host), 2),
-        "kernel_isa": format!("{:?}", packed.isa()).to_lowercase(),
+        "kernel_isa": StepProducts::host_isa(),
         "tiny_op_us": round(1e6 * median(&tiny) / k as f64, 2),
     })
 }

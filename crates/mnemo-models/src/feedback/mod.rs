@@ -19,7 +19,7 @@ pub mod memory;
 pub(crate) use backward::host_window::host;
 pub use backward::lm::SegmentGradients;
 pub use backward::seq2seq::Seq2SeqGradients;
-pub use backward::{CoreOutput, ManualHook, NoManualHook, StepProducts, move_grads};
+pub use backward::{CoreOutput, ManualHook, NoManualHook, StepMatrix, StepProducts, move_grads};
 pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, no_hook};
 pub use decoder::FeedbackDecoder;
 pub use layer::{FeedbackLayer, MemoryProjection};

@@ -29,6 +29,7 @@ mod forward;
 pub(crate) mod host_window;
 pub mod lm;
 mod params;
+pub use params::StepMatrix;
 pub mod seq2seq;
 mod weights;
 
@@ -44,6 +45,14 @@ pub enum StepProducts {
     /// GEMM for `B = 8` rows (docs/performance.md). Each product reads the rows back from the
     /// device and writes the result to it, so use it only with a CPU backend.
     Host,
+}
+
+impl StepProducts {
+    /// The instruction set the host products use on this machine (e.g. `avx512`, `avx2`,
+    /// `neon`, `scalar`).
+    pub fn host_isa() -> String {
+        format!("{:?}", mnemo_kernels::Isa::detect()).to_lowercase()
+    }
 }
 
 /// A sublayer between a layer's memory attention and its feed-forward, in the manual forward

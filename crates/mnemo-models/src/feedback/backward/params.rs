@@ -15,10 +15,11 @@ use super::host_window::host;
 use crate::feedback::FeedbackCore;
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
-/// [`StepProducts`] path needs it.
+/// [`StepProducts`] path needs it. Public so that `mnemo bench` times the per-step product
+/// exactly as the manual forward and backward run it.
 // Built once per weight per segment: the size of the burn tensor handle does not matter.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum StepMatrix {
+pub enum StepMatrix {
     /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
     /// side is the feature dimension, not the batch of 8 rows.
     Backend(Tensor<2>),
@@ -29,7 +30,7 @@ pub(crate) enum StepMatrix {
 impl StepMatrix {
     /// The matrix `M` given `Mᵀ` (shape `[n, k]`; contiguous for the backend path, whose GEMM
     /// would otherwise read it strided).
-    pub(crate) fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
+    pub fn from_transposed(m_t: Tensor<2>, products: StepProducts) -> Self {
         match products {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
@@ -41,12 +42,11 @@ impl StepMatrix {
     }
 
     /// `x · M` for host rows `x` (`[rows, k]`), on `device`.
-    pub(crate) fn apply_host(
-        &self,
-        x: Vec<f32>,
-        rows: usize,
-        device: &burn::tensor::Device,
-    ) -> Tensor<2> {
+    ///
+    /// # Shapes
+    /// - x: `[rows, k]` row-major
+    /// - output: `[rows, n]`
+    pub fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
         match self {
             StepMatrix::Host(m) => {
                 let mut out = vec![0.0f32; rows * m.n()];
