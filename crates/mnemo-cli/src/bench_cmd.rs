@@ -142,7 +142,10 @@ macro_rules! peer_config {
 }
 
 fn feedback_config() -> FeedbackConfig {
-    peer_config!(FeedbackConfig { share_kv: true })
+    peer_config!(FeedbackConfig {
+        share_kv: true,
+        memory: Default::default(),
+    })
 }
 
 fn transformer_config() -> TransformerConfig {

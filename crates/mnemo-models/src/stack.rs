@@ -15,7 +15,7 @@ use mnemo_core::{CausalSelfAttentionConfig, FeedForwardConfig, Norm, NormConfig,
 pub use mnemo_core::{NormKind, NormPlacement};
 
 use crate::config::{ConfigError, check_common};
-use crate::feedback::{FeedbackConfig, FeedbackCoreConfig};
+use crate::feedback::{FeedbackConfig, FeedbackCoreConfig, MemorySource};
 use crate::seq2seq::Seq2SeqConfig;
 use crate::transformer::{TransformerConfig, TransformerLayer};
 use crate::transformer_xl::TransformerXlConfig;
@@ -231,6 +231,7 @@ impl StackConfig {
             norm: self.norm,
             placement: self.placement,
             share_kv,
+            memory: MemorySource::Mix,
         }
     }
 

@@ -10,6 +10,7 @@ use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
 use common::{assert_grad_matches, max_abs, max_abs_diff, tokens};
 use mnemo_core::{Norm, NormKind, NormPlacement};
+use mnemo_models::feedback::MemorySource;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 11;
@@ -52,9 +53,18 @@ fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
             "rms norm",
             FeedbackConfig {
                 norm: NormKind::Rms,
-                ..shared
+                ..shared.clone()
             },
             6,
+        ),
+        (
+            "top-layer memory",
+            FeedbackConfig {
+                memory: MemorySource::Top,
+                span: 3,
+                ..shared
+            },
+            7,
         ),
     ]
 }
@@ -101,7 +111,17 @@ impl Checker<'_> {
 
     /// Every parameter of a Feedback core.
     fn core(&mut self, core: &FeedbackCore) {
-        self.check("mix", &core.mix);
+        match core.memory {
+            MemorySource::Mix => self.check("mix", &core.mix),
+            // Memories are the top layer's: the mixing logits are unused, so neither backward
+            // gives them a gradient.
+            MemorySource::Top => assert!(
+                core.mix.val().grad(self.auto).is_none()
+                    && self.manual.get::<1>(core.mix.id).is_none(),
+                "{}: no gradient for unused mixing logits",
+                self.name
+            ),
+        }
         for (l, layer) in core.layers.iter().enumerate() {
             self.norm(&format!("layer {l} attn_norm"), &layer.attn_residual.norm);
             self.linear(&format!("layer {l} query"), &layer.query);

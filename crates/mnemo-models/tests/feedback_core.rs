@@ -7,7 +7,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::{max_abs, max_abs_diff};
 use mnemo_core::{NormKind, NormPlacement, seeded};
-use mnemo_models::feedback::{FeedbackCore, FeedbackCoreConfig, NoManualHook, no_hook};
+use mnemo_models::feedback::{
+    FeedbackCore, FeedbackCoreConfig, MemorySource, NoManualHook, no_hook,
+};
 
 fn config() -> FeedbackCoreConfig {
     FeedbackCoreConfig {
@@ -20,6 +22,7 @@ fn config() -> FeedbackCoreConfig {
         norm: NormKind::Layer,
         placement: NormPlacement::Pre,
         share_kv: true,
+        memory: MemorySource::Mix,
     }
 }
 
@@ -38,6 +41,13 @@ fn configs() -> Vec<(&'static str, FeedbackCoreConfig)> {
             FeedbackCoreConfig {
                 placement: NormPlacement::Post,
                 norm: NormKind::Rms,
+                ..config()
+            },
+        ),
+        (
+            "top-layer memory",
+            FeedbackCoreConfig {
+                memory: MemorySource::Top,
                 ..config()
             },
         ),
@@ -240,6 +250,31 @@ fn reset_rows_restarts_one_row_and_leaves_the_others() {
                 max_abs_diff(after, kept) > 1e-4,
                 "{name}, {label}: without the reset row 1 would remember"
             );
+        }
+    }
+}
+
+/// `memory = "top"` (the paper's ablation): every memory is the top layer's output of its step,
+/// whatever the mixing logits hold; with the mix, memories differ from the top states.
+#[test]
+fn top_layer_memory_is_the_top_state() {
+    let device = mnemo_backend::test_device().inner();
+    let (b, t_len, d) = (2, 6, config().d_model);
+    let x = seeded::normal([b, t_len, d], 30, &device);
+    let zeros = Tensor::<3>::zeros([b, config().span, d], &device);
+    for (memory, equal) in [(MemorySource::Top, true), (MemorySource::Mix, false)] {
+        // Non-uniform mixing logits (`core`), so the mix is not the top state by accident.
+        let core = core(FeedbackCoreConfig { memory, ..config() }, 31, &device);
+        let (top, after) = core.forward(x.clone(), core.memory(zeros.clone(), t_len), no_hook());
+        let span = config().span;
+        let last = top.narrow(1, t_len - span, span);
+        let diff = max_abs_diff(after.memories(), last);
+        match equal {
+            true => assert!(
+                diff < 1e-6,
+                "{memory:?}: memories differ from top by {diff}"
+            ),
+            false => assert!(diff > 1e-3, "{memory:?}: the mix must not be the top state"),
         }
     }
 }

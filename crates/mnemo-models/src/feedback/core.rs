@@ -19,8 +19,9 @@
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{NormKind, NormPlacement};
+use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
 use super::layer::{FeedbackLayer, MemoryProjection};
@@ -32,6 +33,17 @@ pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
 /// The hook that adds nothing.
 pub fn no_hook() -> LayerHook<'static> {
     &|_, h| h
+}
+
+/// What a step's memory is made of (the paper's ablation, Fan et al. 2020, Table 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemorySource {
+    /// The softmax-weighted mix of the input and every layer's output (learned weights).
+    #[default]
+    Mix,
+    /// The top layer's output only (the mixing weights stay unused).
+    Top,
 }
 
 /// Sizes of a [`FeedbackCore`].
@@ -55,6 +67,8 @@ pub struct FeedbackCoreConfig {
     pub placement: NormPlacement,
     /// One key/value projection shared by all layers (true) or one per layer.
     pub share_kv: bool,
+    /// What a memory is made of: the mix of all layers or the top layer only.
+    pub memory: MemorySource,
 }
 
 impl FeedbackCoreConfig {
@@ -71,6 +85,7 @@ impl FeedbackCoreConfig {
                 .collect(),
             mix: Initializer::Zeros.init([self.n_layers + 1], device),
             span: self.span,
+            memory: self.memory,
             products: StepProducts::Backend,
         }
     }
@@ -87,6 +102,9 @@ pub struct FeedbackCore {
     pub mix: Param<Tensor<1>>,
     /// Memory span S.
     pub span: usize,
+    /// What a memory is made of; fixed by the config.
+    #[module(skip)]
+    pub memory: MemorySource,
     /// Which code the manual forward/backward multiplies one step's rows with; fixed when the
     /// model is built for a device.
     #[module(skip)]
@@ -116,12 +134,19 @@ impl FeedbackCore {
     }
 
     /// `softmax(w)`, the weights of the input and the L layer outputs in a memory: the one
-    /// definition of the mix.
+    /// definition of the mix. With [`MemorySource::Top`], the constant `[0, …, 0, 1]`.
     ///
     /// # Shapes
     /// - output: `[L+1]`
     pub fn mix_weights(&self) -> Tensor<1> {
-        softmax(self.mix.val(), 0)
+        match self.memory {
+            MemorySource::Mix => softmax(self.mix.val(), 0),
+            MemorySource::Top => {
+                let n = self.layers.len() + 1;
+                let top: Vec<f32> = (0..n).map(|i| if i + 1 == n { 1.0 } else { 0.0 }).collect();
+                Tensor::from_data(TensorData::new(top, [n]), &self.mix.val().device())
+            }
+        }
     }
 
     /// A memory holding `memories` as the window of the next step, with room for `room` steps.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::model_config;
 
 use super::backward::StepProducts;
-use super::core::{FeedbackCore, FeedbackCoreConfig, no_hook};
+use super::core::{FeedbackCore, FeedbackCoreConfig, MemorySource, no_hook};
 use super::memory::FeedbackMemory;
 use crate::config::ConfigError;
 use crate::output_head;
@@ -46,6 +46,10 @@ model_config! {
         /// layer (false, the official code's default).
         #[serde(default = "default_true")]
         pub share_kv: bool,
+        /// What a memory is made of: `"mix"` (default: the softmax mix of every layer) or
+        /// `"top"` (the top layer only; the paper's ablation).
+        #[serde(default)]
+        pub memory: MemorySource,
     }
 }
 
@@ -63,6 +67,7 @@ impl FeedbackConfig {
             norm: NormKind::Layer,
             placement: NormPlacement::Pre,
             share_kv: true,
+            memory: MemorySource::Mix,
         }
     }
 
@@ -74,8 +79,12 @@ impl FeedbackConfig {
 
     /// The core's sizes.
     pub fn core(&self) -> FeedbackCoreConfig {
-        self.stack_of(self.n_layers)
-            .feedback_core(self.span, self.share_kv)
+        FeedbackCoreConfig {
+            memory: self.memory,
+            ..self
+                .stack_of(self.n_layers)
+                .feedback_core(self.span, self.share_kv)
+        }
     }
 
     /// Build the model.

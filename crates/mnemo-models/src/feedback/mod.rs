@@ -20,7 +20,7 @@ pub(crate) use backward::host_window::host;
 pub use backward::lm::SegmentGradients;
 pub use backward::seq2seq::Seq2SeqGradients;
 pub use backward::{CoreOutput, ManualHook, NoManualHook, StepMatrix, StepProducts, move_grads};
-pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, no_hook};
+pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, MemorySource, no_hook};
 pub use decoder::FeedbackDecoder;
 pub use layer::{FeedbackLayer, MemoryProjection};
 pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};

@@ -183,7 +183,7 @@ impl FeedbackCore {
         weights::register_weight_grads(
             grads,
             &params,
-            self.mix.id,
+            (self.memory == super::MemorySource::Mix).then_some(self.mix.id),
             heads,
             x0,
             carried,

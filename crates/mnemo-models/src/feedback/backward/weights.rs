@@ -35,7 +35,7 @@ fn time_order(mut v: Vec<Tensor<2>>) -> Tensor<2> {
 pub(super) fn register_weight_grads(
     grads: &mut GradientsParams,
     params: &CoreParams,
-    mix_id: ParamId,
+    mix_id: Option<ParamId>,
     heads: usize,
     x0: Tensor<3>,
     carried: Tensor<3>,
@@ -65,21 +65,24 @@ pub(super) fn register_weight_grads(
         };
         level_grads.push((dm_all.clone() * h).sum().into_scalar::<f64>());
     }
-    let mix = &params.mix;
-    let mean: f64 = mix
-        .iter()
-        .zip(&level_grads)
-        .map(|(w, g)| *w as f64 * g)
-        .sum();
-    let dmix: Vec<f32> = mix
-        .iter()
-        .zip(&level_grads)
-        .map(|(w, g)| (*w as f64 * (g - mean)) as f32)
-        .collect();
-    grads.register(
-        mix_id,
-        Tensor::<1>::from_data(TensorData::new(dmix, [n_layers + 1]), &device),
-    );
+    // The mixing logits' gradient (softmax Jacobian); none when memories are the top layer's.
+    if let Some(mix_id) = mix_id {
+        let mix = &params.mix;
+        let mean: f64 = mix
+            .iter()
+            .zip(&level_grads)
+            .map(|(w, g)| *w as f64 * g)
+            .sum();
+        let dmix: Vec<f32> = mix
+            .iter()
+            .zip(&level_grads)
+            .map(|(w, g)| (*w as f64 * (g - mean)) as f32)
+            .collect();
+        grads.register(
+            mix_id,
+            Tensor::<1>::from_data(TensorData::new(dmix, [n_layers + 1]), &device),
+        );
+    }
     for ((lp, tape), (bt, lg)) in params
         .layers
         .iter()
