@@ -149,7 +149,11 @@ fn feedback_config() -> FeedbackConfig {
 }
 
 fn transformer_config() -> TransformerConfig {
-    peer_config!(TransformerConfig {})
+    peer_config!(TransformerConfig {
+        attention: Default::default(),
+        persistent_memory: 0,
+        feed_forward: true,
+    })
 }
 
 /// Run the benchmark (all phases in child processes) or, with `--phase`, one phase here.

@@ -7,6 +7,7 @@ use burn::tensor::{Bool, Device, Tensor};
 
 use crate::heads::{merge_heads, split_heads};
 use crate::kv_cache::KvCache;
+use crate::persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 use crate::projections::projections;
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
@@ -58,6 +59,9 @@ pub struct CausalSelfAttentionConfig {
     pub dropout: f64,
     /// Multiplier on the output projection's initial weights (1/sqrt(2L) for pre-norm stacks).
     pub out_init_scale: f64,
+    /// Persistent key/value slots per head attended by every query (0 = none; see
+    /// [`crate::persistent_memory`]).
+    pub persistent_memory: usize,
 }
 
 impl CausalSelfAttentionConfig {
@@ -70,6 +74,7 @@ impl CausalSelfAttentionConfig {
             span,
             dropout: 0.0,
             out_init_scale: 1.0,
+            persistent_memory: 0,
         }
     }
 
@@ -85,17 +90,27 @@ impl CausalSelfAttentionConfig {
             self.out_init_scale,
             device,
         );
+        let d_head = self.d_model / p.n_heads;
         let positions = RelativePositionsConfig {
             span: self.span,
-            d_head: self.d_model / p.n_heads,
+            d_head,
             min_distance: 0,
         };
+        let persistent = (self.persistent_memory > 0).then(|| {
+            PersistentMemoryConfig {
+                n_heads: p.n_heads,
+                d_head,
+                slots: self.persistent_memory,
+            }
+            .init(device)
+        });
         CausalSelfAttention {
             query: p.query,
             key: p.key,
             value: p.value,
             output: p.output,
             positions: positions.init(device),
+            persistent,
             dropout: p.dropout,
             n_heads: p.n_heads,
         }
@@ -127,6 +142,8 @@ pub struct CausalSelfAttention {
     pub output: Linear,
     /// Learned vector per distance 0..S.
     pub positions: RelativePositions,
+    /// Persistent key/value slots in front of every window (None without persistent memory).
+    pub persistent: Option<PersistentMemory>,
     /// Dropout on the output.
     pub dropout: Dropout,
     /// Number of heads H.
@@ -152,7 +169,7 @@ impl CausalSelfAttention {
         let v = split_heads(self.value.forward(x), h);
         let (pos, mask) = self.positions.causal_scores(q.clone());
         let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
-        let a = merge_heads(attend(q, k, v, Some(pos), Some(mask)));
+        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
         self.dropout.forward(self.output.forward(a))
     }
 
@@ -177,7 +194,31 @@ impl CausalSelfAttention {
         let pos = q
             .clone()
             .matmul(self.positions.window(n).transpose().unsqueeze::<4>());
-        let a = merge_heads(attend(q, keys, values, Some(pos.mul_scalar(scale)), None));
+        let a =
+            merge_heads(self.attend_with_persistent(q, keys, values, pos.mul_scalar(scale), None));
         self.dropout.forward(self.output.forward(a))
+    }
+
+    /// [`attend`], with the persistent slots (if any) in front of the keys and values.
+    ///
+    /// # Shapes
+    /// - q: `[B, H, Tq, Dh]`; k, v: `[B, H, Tk, Dh]`; pos: `[B, H, Tq, Tk]`; mask:
+    ///   `[1, 1, Tq, Tk]`
+    /// - output: `[B, H, Tq, Dh]`
+    pub(crate) fn attend_with_persistent(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        pos: Tensor<4>,
+        mask: Option<Tensor<4, Bool>>,
+    ) -> Tensor<4> {
+        match &self.persistent {
+            None => attend(q, k, v, Some(pos), mask),
+            Some(p) => {
+                let all = p.prepend(k, v, pos, mask);
+                attend(q, all.keys, all.values, Some(all.extra), all.mask)
+            }
+        }
     }
 }

@@ -9,9 +9,13 @@
 //! - [`bidirectional_attention`], [`cross_attention`], [`padding_mask`]: the encoder's
 //!   bidirectional self-attention, attention to an external memory (an encoder output), and
 //!   key padding masks, for encoder-decoder models.
+//! - [`persistent_memory`]: learned key/value slots every query attends to (Sukhbaatar et al.
+//!   2019).
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
 //!   (pre-norm) or after (post-norm) its sublayer.
+//! - [`self_attention`]: a Transformer layer's causal self-attention as one of several
+//!   mechanisms, with its step state.
 //! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
 //!   attention over `memory ++ segment`.
 //! - [`seeded`]: parameters and tensors drawn from an explicit seed (no process-wide
@@ -27,11 +31,13 @@ pub mod host;
 pub mod kv_cache;
 pub mod norm;
 pub mod padding_mask;
+pub mod persistent_memory;
 mod projections;
 pub mod relative_position;
 pub mod residual;
 pub mod seeded;
 pub mod segment_memory;
+pub mod self_attention;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
@@ -40,6 +46,8 @@ pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use kv_cache::KvCache;
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
 pub use padding_mask::key_padding_mask;
+pub use persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
 pub use residual::{Residual, ResidualConfig};
 pub use segment_memory::SegmentMemory;
+pub use self_attention::SelfAttentionCache;

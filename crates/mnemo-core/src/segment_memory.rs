@@ -8,7 +8,7 @@
 //! pass (the memory is the decoding cache).
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::attention::{CausalSelfAttention, attend};
+use crate::attention::CausalSelfAttention;
 use crate::heads::{merge_heads, split_heads};
 use crate::relative_position::RelativePositions;
 
@@ -171,7 +171,7 @@ impl CausalSelfAttention {
         let v = split_heads(self.value.forward(context), h);
         let (pos, mask) = self.positions.banded_scores(q.clone(), n, window);
         let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
-        let a = merge_heads(attend(q, k, v, Some(pos), Some(mask)));
+        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
         self.dropout.forward(self.output.forward(a))
     }
 }

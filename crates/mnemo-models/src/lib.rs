@@ -1,7 +1,8 @@
 //! Language models built from `mnemo-core` blocks.
 //!
 //! - [`transformer`]: the causal Transformer baseline, parallel over a segment, with a KV cache
-//!   for step-by-step decoding.
+//!   for step-by-step decoding; its attention mechanism, persistent slots and all-attention
+//!   layers are options ([`attention_config`]).
 //! - [`feedback`]: the Feedback Transformer (Fan et al., 2020), sequential over time, every layer
 //!   attending to one memory per past step: one core over input vectors, its memory, its exact
 //!   manual backward, and the language model and translation decoder built on it.
@@ -17,6 +18,7 @@
 //! generator never look inside.
 #![warn(missing_docs)]
 
+pub mod attention_config;
 pub mod config;
 pub mod feedback;
 pub mod lm;
@@ -32,6 +34,7 @@ pub mod stack_lm;
 pub mod transformer;
 pub mod transformer_xl;
 
+pub use attention_config::AttentionConfig;
 pub use config::{ConfigError, ModelConfig};
 pub use feedback::{
     FeedbackConfig, FeedbackCore, FeedbackCoreConfig, FeedbackLm, FeedbackMemory, FeedbackState,

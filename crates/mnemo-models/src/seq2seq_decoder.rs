@@ -156,12 +156,13 @@ impl TransformerDecoderLayer {
     /// A Transformer layer's blocks with the cross-attention sublayer between its
     /// self-attention and its feed-forward.
     pub fn new(layer: TransformerLayer, cross: CrossSublayer) -> Self {
+        let (self_residual, self_attn, ff_residual, ff) = layer.into_softmax_blocks();
         TransformerDecoderLayer {
-            self_residual: layer.attn_residual,
-            self_attn: layer.attn,
+            self_residual,
+            self_attn,
             cross,
-            ff_residual: layer.ff_residual,
-            ff: layer.ff,
+            ff_residual,
+            ff,
         }
     }
 

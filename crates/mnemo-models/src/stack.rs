@@ -197,6 +197,7 @@ impl StackConfig {
             span,
             dropout: self.dropout,
             out_init_scale: self.out_init_scale(),
+            persistent_memory: 0,
         }
     }
 
@@ -213,9 +214,9 @@ impl StackConfig {
     pub fn transformer_layer(&self, span: usize, device: &Device) -> TransformerLayer {
         TransformerLayer {
             attn_residual: self.residual().init(device),
-            attn: self.self_attention(span).init(device),
-            ff_residual: self.residual().init(device),
-            ff: self.feed_forward().init(device),
+            attn: Some(self.self_attention(span).init(device)),
+            ff_residual: Some(self.residual().init(device)),
+            ff: Some(self.feed_forward().init(device)),
         }
     }
 

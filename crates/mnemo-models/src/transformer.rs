@@ -11,9 +11,13 @@
 //! Size legend: B batch, T segment length, S span, L layers, H heads, D d_model, V vocabulary.
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual};
+use mnemo_core::{
+    CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual,
+    SelfAttentionCache,
+};
 use serde::{Deserialize, Serialize};
 
+use crate::attention_config::AttentionConfig;
 use crate::model_config;
 
 use crate::config::ConfigError;
@@ -28,11 +32,27 @@ model_config! {
         #[serde(default)]
         pub vocab_size: usize,
         @sizes
-        /// Attention span S: each position sees itself and S-1 positions before it.
+        /// Attention span S: each position sees itself and S-1 positions before it (softmax
+        /// attention; see [`AttentionConfig`] for what the other mechanisms read).
         pub span: usize,
         @dropout
         @norm
+        /// The self-attention mechanism (default `{ kind = "softmax" }`).
+        #[serde(default)]
+        pub attention: AttentionConfig,
+        /// Persistent key/value slots per head and layer, attended by every query (Sukhbaatar
+        /// et al. 2019; softmax attention only; default 0 = none).
+        #[serde(default)]
+        pub persistent_memory: usize,
+        /// Whether each layer has its feed-forward sublayer (default true); false with
+        /// `persistent_memory > 0` is the paper's all-attention layer.
+        #[serde(default = "default_feed_forward")]
+        pub feed_forward: bool,
     }
+}
+
+fn default_feed_forward() -> bool {
+    true
 }
 
 impl TransformerConfig {
@@ -48,36 +68,58 @@ impl TransformerConfig {
             dropout: 0.0,
             norm: NormKind::Layer,
             placement: NormPlacement::Pre,
+            attention: AttentionConfig::Softmax,
+            persistent_memory: 0,
+            feed_forward: true,
         }
     }
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.stack_of(self.n_layers)
-            .validate(self.vocab_size, self.span)
+            .validate(self.vocab_size, self.span)?;
+        self.attention.validate(self.persistent_memory)?;
+        if !self.feed_forward && self.persistent_memory == 0 {
+            return Err(ConfigError::new(
+                "feed_forward",
+                "false (the all-attention layer) needs persistent_memory > 0: the persistent \
+                 slots take the feed-forward sublayer's place",
+            ));
+        }
+        Ok(())
     }
 
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
         let stack = self.stack_of(self.n_layers);
         let layers = (0..self.n_layers)
-            .map(|_| stack.transformer_layer(self.span, device))
+            .map(|_| TransformerLayer {
+                attn_residual: stack.residual().init(device),
+                attn: Some(
+                    self.attention
+                        .init(&stack, self.span, self.persistent_memory, device),
+                ),
+                ff_residual: self.feed_forward.then(|| stack.residual().init(device)),
+                ff: self.feed_forward.then(|| stack.feed_forward().init(device)),
+            })
             .collect();
         TransformerLm::new(stack.token_io(self.vocab_size, device), layers)
     }
 }
 
-/// One Transformer layer: self-attention and feed-forward, each in a [`Residual`] block.
+/// One Transformer layer: self-attention and (unless it is an all-attention layer)
+/// feed-forward, each in a [`Residual`] block.
 #[derive(Module, Debug)]
 pub struct TransformerLayer {
     /// Norm and residual around the attention.
     pub attn_residual: Residual,
-    /// Causal self-attention.
-    pub attn: CausalSelfAttention,
-    /// Norm and residual around the feed-forward sublayer.
-    pub ff_residual: Residual,
-    /// Feed-forward sublayer.
-    pub ff: FeedForward,
+    /// Softmax causal self-attention (None when another mechanism is configured; kept as its
+    /// own field so softmax checkpoints keep their parameter names).
+    pub attn: Option<CausalSelfAttention>,
+    /// Norm and residual around the feed-forward sublayer (None in an all-attention layer).
+    pub ff_residual: Option<Residual>,
+    /// Feed-forward sublayer (None in an all-attention layer).
+    pub ff: Option<FeedForward>,
 }
 
 impl TransformerLayer {
@@ -85,29 +127,85 @@ impl TransformerLayer {
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.attn_residual.forward(x, |h| self.attn.forward(h));
-        self.ff_residual.forward(x, |h| self.ff.forward(h))
+        let x = self.attn_residual.forward(x, |h| self.attend(h));
+        self.feed_forward(x)
     }
 
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    pub fn forward_step(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
+    pub fn forward_step(&self, x: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
         let x = self
             .attn_residual
-            .forward(x, |h| self.attn.forward_step(h, cache));
-        self.ff_residual.forward(x, |h| self.ff.forward(h))
+            .forward(x, |h| self.attend_step(h, cache));
+        self.feed_forward(x)
+    }
+
+    /// The configured self-attention over a segment.
+    ///
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    fn attend(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.attn {
+            Some(a) => a.forward(h),
+            None => unreachable!("a Transformer layer has one attention"),
+        }
+    }
+
+    /// The configured self-attention for one new position (state updated in place).
+    ///
+    /// # Shapes
+    /// - h: `[B, 1, D]`
+    /// - output: `[B, 1, D]`
+    fn attend_step(&self, h: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
+        match (&self.attn, cache) {
+            (Some(a), SelfAttentionCache::Kv(c)) => a.forward_step(h, c),
+            _ => panic!("the step state belongs to another attention mechanism"),
+        }
+    }
+
+    /// An empty step state for this layer's attention.
+    pub fn new_cache(&self) -> SelfAttentionCache {
+        match &self.attn {
+            Some(a) => SelfAttentionCache::Kv(KvCache::new(a.span())),
+            None => unreachable!("a Transformer layer has one attention"),
+        }
+    }
+
+    /// The feed-forward sublayer with its residual, or `x` unchanged in an all-attention layer.
+    fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match (&self.ff_residual, &self.ff) {
+            (Some(residual), Some(ff)) => residual.forward(x, |h| ff.forward(h)),
+            _ => x,
+        }
+    }
+
+    /// The layer's softmax attention and feed-forward blocks, for the models that build on a
+    /// softmax Transformer layer (Transformer-XL, the Transformer decoder).
+    ///
+    /// # Panics
+    /// If the layer was built with another mechanism or without feed-forward (only
+    /// [`StackConfig::transformer_layer`](crate::stack::StackConfig::transformer_layer)'s
+    /// layers are taken apart).
+    pub fn into_softmax_blocks(self) -> (Residual, CausalSelfAttention, Residual, FeedForward) {
+        match (self.attn, self.ff_residual, self.ff) {
+            (Some(attn), Some(ff_residual), Some(ff)) => {
+                (self.attn_residual, attn, ff_residual, ff)
+            }
+            _ => panic!("only a softmax Transformer layer with feed-forward is taken apart"),
+        }
     }
 }
 
 /// The causal Transformer language model: [`TransformerLayer`]s in a [`StackLm`].
 pub type TransformerLm = StackLm<TransformerLayer>;
 
-/// Per-layer key/value caches for step-by-step decoding.
+/// Per-layer attention states for step-by-step decoding.
 #[derive(Debug, Clone)]
 pub struct TransformerState {
-    /// One cache per layer.
-    pub caches: Vec<KvCache>,
+    /// One state per layer (key/value caches for softmax attention).
+    pub caches: Vec<SelfAttentionCache>,
 }
 
 impl TransformerState {
@@ -122,7 +220,7 @@ impl TransformerLm {
     /// Empty caches, one per layer.
     pub fn init_state(&self) -> TransformerState {
         TransformerState {
-            caches: self.per_layer(|l| KvCache::new(l.attn.span())),
+            caches: self.per_layer(|l| l.new_cache()),
         }
     }
 

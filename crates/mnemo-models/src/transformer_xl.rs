@@ -175,11 +175,12 @@ impl XlLayer {
     /// A Transformer layer's blocks (its attention's table holds P distances) with memory
     /// length Mₗ, in use and as trained.
     pub fn new(layer: TransformerLayer, memory_len: usize) -> Self {
+        let (attn_residual, attn, ff_residual, ff) = layer.into_softmax_blocks();
         XlLayer {
-            attn_residual: layer.attn_residual,
-            attn: layer.attn,
-            ff_residual: layer.ff_residual,
-            ff: layer.ff,
+            attn_residual,
+            attn,
+            ff_residual,
+            ff,
             memory_len,
             trained_memory_len: memory_len,
         }

@@ -3,10 +3,11 @@
 //! and a short span).
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{assert_causal, decode_steps, max_abs_diff, tokens, with_future_changed};
 use mnemo_core::{NormKind, NormPlacement};
-use mnemo_models::{TransformerConfig, TransformerLm};
+use mnemo_models::{AttentionConfig, TransformerConfig, TransformerLm};
 
 const VOCAB: usize = 11;
 
@@ -21,11 +22,68 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
         span: 3,
         ..base.clone()
     };
+    let persistent = TransformerConfig {
+        persistent_memory: 4,
+        span: 3,
+        ..base.clone()
+    };
+    let all_attention = TransformerConfig {
+        persistent_memory: 6,
+        feed_forward: false,
+        ..base.clone()
+    };
     vec![
         ("pre-norm layer", base),
         ("post-norm rms", post),
         ("span 3", short),
+        ("persistent memory", persistent),
+        ("all-attention", all_attention),
     ]
+}
+
+/// Impossible combinations of the attention options are refused, naming the field.
+#[test]
+fn attention_options_are_checked() {
+    let base = TransformerConfig::tiny(VOCAB);
+    let cases = [
+        (
+            TransformerConfig {
+                feed_forward: false,
+                ..base.clone()
+            },
+            "model.feed_forward",
+        ),
+        (
+            TransformerConfig {
+                attention: AttentionConfig::Fourier,
+                ..base.clone()
+            },
+            "model.attention.kind",
+        ),
+    ];
+    for (config, field) in cases {
+        let message = config.validate().expect_err(field).to_string();
+        assert!(message.starts_with(field), "{message}");
+    }
+    // The all-attention layer has no feed-forward parameters; persistent slots add 2·H·N·Dh
+    // per layer.
+    let device = mnemo_backend::test_device().inner();
+    let count = |c: TransformerConfig| c.init(&device).num_params();
+    let with = TransformerConfig {
+        persistent_memory: 5,
+        ..base.clone()
+    };
+    let all = TransformerConfig {
+        feed_forward: false,
+        ..with.clone()
+    };
+    let (d, layers) = (base.d_model, base.n_layers);
+    assert_eq!(
+        count(with.clone()) - count(base.clone()),
+        layers * 2 * 5 * d
+    );
+    let ff = 2 * d * base.d_ff + base.d_ff + d + 2 * d; // two linears with biases, the norm
+    assert_eq!(count(with) - count(all), layers * ff);
 }
 
 /// Runs `check(name, model, x, device)` for a model of each config, `x` being `[2, t]` tokens
