@@ -18,6 +18,8 @@
 //!   mechanisms, with its step state.
 //! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
 //!   attention over `memory ++ segment`.
+//! - [`sparse_attention`]: BigBird-style block-sparse causal self-attention (local, global and
+//!   random blocks; O(T) cost), with its step-by-step decoding cache.
 //! - [`seeded`]: parameters and tensors drawn from an explicit seed (no process-wide
 //!   generator), for reproducible tests.
 #![warn(missing_docs)]
@@ -37,6 +39,7 @@ pub mod relative_position;
 pub mod residual;
 pub mod seeded;
 pub mod segment_memory;
+pub mod sparse_attention;
 pub mod self_attention;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
@@ -50,4 +53,5 @@ pub use persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
 pub use residual::{Residual, ResidualConfig};
 pub use segment_memory::SegmentMemory;
+pub use sparse_attention::{SparseAttention, SparseAttentionConfig, SparseCache};
 pub use self_attention::SelfAttentionCache;
