@@ -11,6 +11,10 @@
 //!   key padding masks, for encoder-decoder models.
 //! - [`persistent_memory`]: learned key/value slots every query attends to (Sukhbaatar et al.
 //!   2019).
+//! - [`fast_weights`], [`linear_attention`], [`performer`]: kernelized causal attention in linear
+//!   time with a fixed-size state: the chunked prefix sums and the delta rule of fast weights;
+//!   linear attention (`elu + 1` features, sum or delta update); Performer (FAVOR+ random
+//!   features).
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
 //!   (pre-norm) or after (post-norm) its sublayer.
@@ -27,13 +31,16 @@
 pub mod attention;
 pub mod bidirectional_attention;
 pub mod cross_attention;
+pub mod fast_weights;
 pub mod feed_forward;
 pub mod heads;
 pub mod host;
 pub mod kv_cache;
+pub mod linear_attention;
 pub mod norm;
 pub mod padding_mask;
 pub mod persistent_memory;
+pub mod performer;
 mod projections;
 pub mod relative_position;
 pub mod residual;
@@ -45,10 +52,13 @@ pub mod self_attention;
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
+pub use fast_weights::FastWeightState;
 pub use feed_forward::{FeedForward, FeedForwardConfig};
 pub use kv_cache::KvCache;
+pub use linear_attention::{FastWeightUpdate, LinearAttention, LinearAttentionConfig, LinearState};
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};
 pub use padding_mask::key_padding_mask;
+pub use performer::{PerformerAttention, PerformerAttentionConfig};
 pub use persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
 pub use residual::{Residual, ResidualConfig};

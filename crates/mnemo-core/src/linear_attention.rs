@@ -1,0 +1,385 @@
+//! Linear (kernelized) causal self-attention with the `elu + 1` feature map, with the sum update
+//! (Katharopoulos, Vyas, Pappas & Fleuret 2020, "Transformers are RNNs") or the delta update
+//! (Schlag, Irie & Schmidhuber 2021, "Linear Transformers Are Secretly Fast Weight
+//! Programmers").
+//!
+//! ```text
+//! q_t, k_t, v_t = W_q x_t, W_k x_t, W_v x_t        (per head, Dh = D / H)
+//! φ(x) = elu(x) + 1                                 (positive, F = Dh)
+//! Sum:   y_t = φ(q_t)ᵀ S_t / (φ(q_t)ᵀ z_t + ε),  S_t = Σ_{i≤t} φ(k_i) v_iᵀ,  z_t = Σ_{i≤t} φ(k_i)
+//! Delta: β_t = σ(W_β x_t) ∈ (0,1)^H,  W_t = W_{t-1} + β_t φ̂(k_t)(v_t − W_{t-1}ᵀφ̂(k_t))ᵀ,
+//!        y_t = W_tᵀ φ̂(q_t),  φ̂ = φ / Σφ
+//! out_t = W_o [y_t over heads]
+//! ```
+//!
+//! The state (S, z) or W has a fixed size, so step-by-step decoding costs O(1) per position.
+//! There are no position terms: the causal prefix sum orders the positions, and a kernelized
+//! score `φ(q)ᵀφ(k)` has no place for a relative term `q·p_{t-i}` (it would have to factor
+//! through the features). Computation is in [`fast_weights`](crate::fast_weights).
+use burn::module::Module;
+use burn::nn::{Dropout, Linear, LinearConfig};
+use burn::tensor::activation::{elu, sigmoid};
+use burn::tensor::{Device, Tensor};
+
+use crate::fast_weights::{DEFAULT_EPS, FastWeightState, causal_linear_attend, delta_rule_attend};
+use crate::heads::{merge_heads, split_heads};
+use crate::projections::projections;
+
+/// How the fast weights are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastWeightUpdate {
+    /// Add `φ(k) vᵀ` (Katharopoulos et al. 2020); outputs normalised by `φ(q)ᵀz`.
+    Sum,
+    /// The delta rule with a learned write strength β per head (Schlag et al. 2021).
+    Delta,
+}
+
+/// Configuration of a [`LinearAttention`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinearAttentionConfig {
+    /// Model width D.
+    pub d_model: usize,
+    /// Number of heads H (D must be divisible by H).
+    pub n_heads: usize,
+    /// Dropout on the attention output.
+    pub dropout: f64,
+    /// Multiplier on the output projection's initial weights (1/sqrt(2L) for pre-norm stacks).
+    pub out_init_scale: f64,
+    /// Sum or delta update.
+    pub update: FastWeightUpdate,
+    /// Chunk length C of the parallel sum update (cost O(T·C)); unused by the delta update.
+    pub chunk: usize,
+}
+
+impl LinearAttentionConfig {
+    /// Width D, H heads and the update, without dropout, default output init, chunks of 64.
+    pub fn new(d_model: usize, n_heads: usize, update: FastWeightUpdate) -> Self {
+        Self {
+            d_model,
+            n_heads,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+            update,
+            chunk: 64,
+        }
+    }
+
+    /// Whether the config can be built; the message starts with the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.n_heads == 0 {
+            return Err("n_heads: must be at least 1".into());
+        }
+        if !self.d_model.is_multiple_of(self.n_heads) || self.d_model == 0 {
+            return Err(format!(
+                "d_model: {} is not a positive multiple of n_heads {}",
+                self.d_model, self.n_heads
+            ));
+        }
+        if self.chunk == 0 {
+            return Err("chunk: must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout: {} is not in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Build the module (burn's default init for q/k/v and β, the output projection scaled by
+    /// `out_init_scale`).
+    ///
+    /// # Panics
+    /// If [`validate`](Self::validate) fails.
+    pub fn init(&self, device: &Device) -> LinearAttention {
+        if let Err(e) = self.validate() {
+            panic!("{e}");
+        }
+        let p = projections(
+            self.d_model,
+            self.n_heads,
+            self.dropout,
+            self.out_init_scale,
+            device,
+        );
+        LinearAttention {
+            query: p.query,
+            key: p.key,
+            value: p.value,
+            output: p.output,
+            beta: (self.update == FastWeightUpdate::Delta)
+                .then(|| LinearConfig::new(self.d_model, self.n_heads).init(device)),
+            dropout: p.dropout,
+            n_heads: p.n_heads,
+            update: self.update,
+            chunk: self.chunk,
+        }
+    }
+}
+
+/// The carried state of a [`LinearAttention`] layer.
+// Tensors are handles (a few hundred bytes each); one state per layer, boxing gains nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum LinearState {
+    /// Fast weights and normaliser of the sum update.
+    Sum(FastWeightState),
+    /// Fast weights W of the delta update. Shape `[B, H, Dh, Dh]`.
+    Delta(Tensor<4>),
+}
+
+impl LinearState {
+    /// The same state cut from the autodiff graph.
+    pub fn detach(self) -> Self {
+        match self {
+            Self::Sum(s) => Self::Sum(s.detach()),
+            Self::Delta(w) => Self::Delta(w.detach()),
+        }
+    }
+}
+
+/// Causal linear self-attention (see the module doc).
+#[derive(Module, Debug)]
+pub struct LinearAttention {
+    /// Query projection.
+    pub query: Linear,
+    /// Key projection.
+    pub key: Linear,
+    /// Value projection.
+    pub value: Linear,
+    /// Output projection.
+    pub output: Linear,
+    /// Write-strength projection `D -> H` (delta update only): `β = σ(W_β x)`.
+    pub beta: Option<Linear>,
+    /// Dropout on the output.
+    pub dropout: Dropout,
+    /// Number of heads H.
+    pub n_heads: usize,
+    /// Sum or delta update.
+    #[module(skip)]
+    pub update: FastWeightUpdate,
+    /// Chunk length of the sum update.
+    #[module(skip)]
+    pub chunk: usize,
+}
+
+/// The `elu + 1` feature map (positive).
+fn feature_map(x: Tensor<4>) -> Tensor<4> {
+    elu(x, 1.0).add_scalar(1.0)
+}
+
+impl LinearAttention {
+    /// Attend over a segment from a fresh (zero) state.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_with_state(x, None).0
+    }
+
+    /// Attend over a segment continuing from `state` (fresh if None); return the outputs and
+    /// the state after the segment. Two segments with the state carried equal one long one.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    ///
+    /// # Panics
+    /// If `state` is of the other update's kind.
+    pub fn forward_with_state(
+        &self,
+        x: Tensor<3>,
+        state: Option<LinearState>,
+    ) -> (Tensor<3>, LinearState) {
+        let h = self.n_heads;
+        let q = feature_map(split_heads(self.query.forward(x.clone()), h)); // [B,H,T,Dh]
+        let k = feature_map(split_heads(self.key.forward(x.clone()), h));
+        let v = split_heads(self.value.forward(x.clone()), h);
+        let (a, state) = match (self.update, state) {
+            (FastWeightUpdate::Sum, None) => {
+                let (a, s) = causal_linear_attend(q, k, v, None, self.chunk, DEFAULT_EPS);
+                (a, LinearState::Sum(s))
+            }
+            (FastWeightUpdate::Sum, Some(LinearState::Sum(s))) => {
+                let (a, s) = causal_linear_attend(q, k, v, Some(s), self.chunk, DEFAULT_EPS);
+                (a, LinearState::Sum(s))
+            }
+            (FastWeightUpdate::Delta, state) => {
+                let w = match state {
+                    None => None,
+                    Some(LinearState::Delta(w)) => Some(w),
+                    Some(LinearState::Sum(_)) => panic!("state: a sum state for a delta layer"),
+                };
+                let beta = self.beta.as_ref().expect("beta: the delta update needs it");
+                let beta = sigmoid(beta.forward(x)).swap_dims(1, 2); // [B,H,T]
+                let (a, w) = delta_rule_attend(q, k, v, beta, w);
+                (a, LinearState::Delta(w))
+            }
+            (FastWeightUpdate::Sum, Some(LinearState::Delta(_))) => {
+                panic!("state: a delta state for a sum layer")
+            }
+        };
+        let y = self.dropout.forward(self.output.forward(merge_heads(a)));
+        (y, state)
+    }
+
+    /// Attend for new positions (one, when decoding) given the state of the positions before
+    /// them (None at the start), which is advanced in place. Equals the matching rows of
+    /// [`forward`](Self::forward).
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: `[B, 1, D]`
+    pub fn forward_step(&self, x: Tensor<3>, state: &mut Option<LinearState>) -> Tensor<3> {
+        let (y, next) = self.forward_with_state(x, state.take());
+        *state = Some(next);
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::to_vec;
+    use crate::seeded::{normal, reinit};
+    use burn::module::Param;
+    use burn::tensor::TensorData;
+
+    const D: usize = 8;
+    const HEADS: usize = 2;
+
+    fn layer(update: FastWeightUpdate, chunk: usize, device: &Device) -> LinearAttention {
+        let config = LinearAttentionConfig {
+            chunk,
+            ..LinearAttentionConfig::new(D, HEADS, update)
+        };
+        reinit(config.init(device), 3)
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Token by token with the state carried equals the parallel pass (sum with several
+    /// chunks, and delta); so do two segments.
+    #[test]
+    fn step_and_segments_equal_forward() {
+        let device = mnemo_backend::test_device().inner();
+        let t = 7;
+        let x = normal([2, t, D], 1, &device);
+        for update in [FastWeightUpdate::Sum, FastWeightUpdate::Delta] {
+            let m = layer(update, 3, &device);
+            let whole = to_vec(m.forward(x.clone()));
+            let mut state = None;
+            let steps: Vec<_> = (0..t)
+                .map(|i| m.forward_step(x.clone().slice_dim(1, i..i + 1), &mut state))
+                .collect();
+            let steps = to_vec(Tensor::cat(steps, 1));
+            assert!(max_abs_diff(&steps, &whole) < 1e-5, "{update:?}: step");
+            let (a, s) = m.forward_with_state(x.clone().slice_dim(1, 0..4), None);
+            let (b, _) = m.forward_with_state(x.clone().slice_dim(1, 4..t), Some(s));
+            let joined = to_vec(Tensor::cat(vec![a, b], 1));
+            assert!(max_abs_diff(&joined, &whole) < 1e-5, "{update:?}: segments");
+        }
+    }
+
+    /// Perturbing x at position 4 (mid-chunk) leaves the outputs before it unchanged and changes every
+    /// output from it on.
+    #[test]
+    fn causal() {
+        let device = mnemo_backend::test_device().inner();
+        let t = 7;
+        let x = normal([1, t, D], 2, &device);
+        let bump = Tensor::<3>::zeros([1, t, D], &device)
+            .slice_assign([0..1, 4..5, 0..D], normal([1, 1, D], 4, &device));
+        for update in [FastWeightUpdate::Sum, FastWeightUpdate::Delta] {
+            let m = layer(update, 3, &device);
+            let a = to_vec(m.forward(x.clone()));
+            let b = to_vec(m.forward(x.clone() + bump.clone()));
+            for pos in 0..t {
+                let r = pos * D..(pos + 1) * D;
+                let diff = max_abs_diff(&a[r.clone()], &b[r]);
+                if pos < 4 {
+                    assert!(diff < 1e-6, "{update:?}: position {pos} changed by {diff}");
+                } else {
+                    assert!(diff > 1e-4, "{update:?}: position {pos} did not change");
+                }
+            }
+        }
+    }
+
+    /// `Σ y ⊙ r` for a delta layer.
+    fn loss(m: &LinearAttention, x: &Tensor<3>, r: &Tensor<3>) -> Tensor<1> {
+        (m.forward(x.clone()) * r.clone()).sum()
+    }
+
+    /// `p` with entry `i` moved by `delta`.
+    fn nudged(p: &Param<Tensor<2>>, i: usize, delta: f32) -> Param<Tensor<2>> {
+        let mut values = to_vec(p.val());
+        values[i] += delta;
+        let t = Tensor::from_data(TensorData::new(values, p.val().dims()), &p.val().device());
+        Param::from_tensor(t)
+    }
+
+    /// Autodiff gradients of the β projection and the key projection of a delta layer equal
+    /// central finite differences.
+    #[test]
+    fn delta_gradients_match_finite_differences() {
+        let device = mnemo_backend::test_device();
+        let m = layer(FastWeightUpdate::Delta, 3, &device);
+        let x = normal([1, 5, D], 5, &device);
+        let r = normal([1, 5, D], 6, &device);
+        let grads = loss(&m, &x, &r).backward();
+        let beta_w = &m.beta.as_ref().unwrap().weight;
+        let cases: [(&str, &Param<Tensor<2>>, Tensor<2>); 2] = [
+            ("beta", beta_w, beta_w.val().grad(&grads).unwrap()),
+            (
+                "key",
+                &m.key.weight,
+                m.key.weight.val().grad(&grads).unwrap(),
+            ),
+        ];
+        let eps = 1e-2f32;
+        for (name, param, grad) in cases {
+            let grad = to_vec(grad);
+            let scale = grad.iter().fold(0.0f32, |a, g| a.max(g.abs()));
+            assert!(scale > 1e-3, "{name}: gradient is zero");
+            for i in (0..grad.len()).step_by(if name == "key" { 5 } else { 1 }) {
+                let at = |delta: f32| {
+                    let mut m2 = m.clone();
+                    match name {
+                        "beta" => m2.beta.as_mut().unwrap().weight = nudged(param, i, delta),
+                        _ => m2.key.weight = nudged(param, i, delta),
+                    }
+                    loss(&m2, &x, &r).into_scalar::<f64>()
+                };
+                let fd = ((at(eps) - at(-eps)) / (2.0 * eps as f64)) as f32;
+                let tol = 0.03 * fd.abs() + 0.01 * scale;
+                assert!(
+                    (grad[i] - fd).abs() <= tol,
+                    "{name}[{i}]: autodiff {} vs finite difference {fd}",
+                    grad[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let bad = LinearAttentionConfig::new(10, 3, FastWeightUpdate::Sum);
+        assert!(bad.validate().unwrap_err().starts_with("d_model"));
+        let bad = LinearAttentionConfig {
+            chunk: 0,
+            ..LinearAttentionConfig::new(8, 2, FastWeightUpdate::Sum)
+        };
+        assert!(bad.validate().unwrap_err().starts_with("chunk"));
+        assert!(
+            LinearAttentionConfig::new(8, 2, FastWeightUpdate::Delta)
+                .validate()
+                .is_ok()
+        );
+    }
+}
