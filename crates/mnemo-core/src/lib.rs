@@ -11,6 +11,8 @@
 //!   key padding masks, for encoder-decoder models.
 //! - [`persistent_memory`]: learned key/value slots every query attends to (Sukhbaatar et al.
 //!   2019).
+//! - [`fourier_mixing`]: FNet's parameter-free Fourier token mixing (Lee-Thorp et al. 2021), an
+//!   encoder's alternative to self-attention.
 //! - [`fast_weights`], [`linear_attention`], [`performer`]: kernelized causal attention in linear
 //!   time with a fixed-size state: the chunked prefix sums and the delta rule of fast weights;
 //!   linear attention (`elu + 1` features, sum or delta update); Performer (FAVOR+ random
@@ -33,6 +35,7 @@ pub mod bidirectional_attention;
 pub mod cross_attention;
 pub mod fast_weights;
 pub mod feed_forward;
+pub mod fourier_mixing;
 pub mod heads;
 pub mod host;
 pub mod kv_cache;
@@ -54,6 +57,7 @@ pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfA
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
 pub use fast_weights::FastWeightState;
 pub use feed_forward::{FeedForward, FeedForwardConfig};
+pub use fourier_mixing::{FourierMixing, TokenMixing};
 pub use kv_cache::KvCache;
 pub use linear_attention::{FastWeightUpdate, LinearAttention, LinearAttentionConfig, LinearState};
 pub use norm::{Norm, NormConfig, NormKind, NormPlacement};

@@ -21,12 +21,24 @@
 //! Differences from the paper's setup: positions are relative (learned vectors per distance,
 //! clamped at `span` in the encoder) rather than sinusoidal; see [`crate::seq2seq_decoder`] for
 //! the decoders.
+//!
+//! Encoder token mixing (`mixing`): self-attention (default), or FNet's parameter-free Fourier
+//! mixing (Lee-Thorp et al., "FNet: Mixing Tokens with Fourier Transforms", 2021;
+//! [`mnemo_core::fourier_mixing`]) in its place inside the same residual block:
+//!
+//! ```text
+//! h += Re(F_n · norm(h) · F_D) / √(n·D)           n = the sentence's non-PAD tokens; PAD rows 0
+//! h += FF(norm(h))
+//! ```
+//!
+//! The option is the encoder's only: the decoders are causal and keep their attention.
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
+pub use mnemo_core::TokenMixing;
 use mnemo_core::{
-    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, Norm, NormKind,
-    NormPlacement, Residual, key_padding_mask,
+    BidirectionalSelfAttention, BidirectionalSelfAttentionConfig, FeedForward, FourierMixing, Norm,
+    NormKind, NormPlacement, Residual, key_padding_mask,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +78,11 @@ model_config! {
         pub d_ff: usize,
         /// Number of encoder layers.
         pub encoder_layers: usize,
+        /// Token mixing of every encoder layer: `"attention"` (bidirectional self-attention,
+        /// default) or `"fourier"` (FNet's parameter-free Fourier mixing, PAD excluded). The
+        /// decoders are causal and always use attention.
+        #[serde(default)]
+        pub mixing: TokenMixing,
         /// Number of decoder layers L.
         pub decoder_layers: usize,
         /// Decoder architecture.
@@ -93,6 +110,7 @@ impl Seq2SeqConfig {
             n_heads: 2,
             d_ff: 64,
             encoder_layers: 2,
+            mixing: TokenMixing::Attention,
             decoder_layers: 2,
             decoder,
             span: 16,
@@ -163,7 +181,11 @@ impl Seq2SeqConfig {
         let encoder = (0..self.encoder_layers)
             .map(|_| EncoderLayer {
                 attn_residual: stack.residual().init(device),
-                attn: attention.init(device),
+                attn: match self.mixing {
+                    TokenMixing::Attention => Some(attention.init(device)),
+                    TokenMixing::Fourier => None,
+                },
+                fourier: FourierMixing,
                 ff_residual: stack.residual().init(device),
                 ff: stack.feed_forward().init(device),
             })
@@ -182,13 +204,20 @@ impl Seq2SeqConfig {
     }
 }
 
-/// One encoder layer: bidirectional self-attention (padding masked), then feed-forward.
+/// One encoder layer: token mixing (bidirectional self-attention with padding masked, or
+/// Fourier mixing over the non-padding positions), then feed-forward.
+///
+/// The attention is an `Option` (burn adds no path segment for one), so a layer with attention
+/// keeps the parameter names it always had (`attn.query.weight`, …) and old checkpoints load.
 #[derive(Module, Debug)]
 pub struct EncoderLayer {
-    /// Norm and residual around the attention.
+    /// Norm and residual around the token mixing.
     pub attn_residual: Residual,
-    /// Bidirectional self-attention.
-    pub attn: BidirectionalSelfAttention,
+    /// Bidirectional self-attention (`mixing = "attention"`); `None` with Fourier mixing.
+    pub attn: Option<BidirectionalSelfAttention>,
+    /// Fourier mixing (parameter-free), used when `attn` is `None`.
+    #[module(skip)]
+    pub fourier: FourierMixing,
     /// Norm and residual around the feed-forward sublayer.
     pub ff_residual: Residual,
     /// Feed-forward sublayer.
@@ -201,10 +230,22 @@ impl EncoderLayer {
     /// - key_mask: `[B, 1, 1, S]` (true = padding)
     /// - output: `[B, S, D]`
     pub fn forward(&self, x: Tensor<3>, key_mask: Tensor<4, Bool>) -> Tensor<3> {
-        let x = self
-            .attn_residual
-            .forward(x, |h| self.attn.forward(h, Some(key_mask)));
+        let x = self.attn_residual.forward(x, |h| match &self.attn {
+            Some(attn) => attn.forward(h, Some(key_mask)),
+            None => {
+                let [b, _, _, s] = key_mask.dims();
+                self.fourier.forward(h, Some(key_mask.reshape([b, s])))
+            }
+        });
         self.ff_residual.forward(x, |h| self.ff.forward(h))
+    }
+
+    /// Which token mixing this layer uses.
+    pub fn mixing(&self) -> TokenMixing {
+        match self.attn {
+            Some(_) => TokenMixing::Attention,
+            None => TokenMixing::Fourier,
+        }
     }
 }
 

@@ -1,16 +1,20 @@
-//! The encoder-decoder (`Seq2Seq`) with both decoder kinds: cached decoding equals teacher
-//! forcing, target causality, source padding invariance, the Feedback decoder against a naive
-//! re-implementation (forward and gradients), beam search against exhaustive search on a tiny
-//! vocabulary, row selection of the decode state, finite-difference gradients, and config
-//! errors. Weights and data come from explicit seeds ([`seeded`]), so the tests share no
+//! The encoder-decoder (`Seq2Seq`) with both decoder kinds and both encoder token mixings
+//! (attention, FNet's Fourier mixing): cached decoding equals teacher forcing, target causality,
+//! source padding invariance, the Feedback decoder against a naive re-implementation (forward
+//! and gradients), beam search against exhaustive search on a tiny vocabulary, row selection of
+//! the decode state, finite-difference gradients, the encoder's parameter names (old
+//! checkpoints load), and config errors. Weights and data come from explicit seeds ([`seeded`]), so the tests share no
 //! generator and run in any order, in parallel.
 mod common;
 
 use burn::module::Module;
+use burn::nn::{Dropout, Embedding};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{assert_causal, final_norm, for_each_model, max_abs, max_abs_diff};
-use mnemo_core::{NormKind, seeded};
+use mnemo_core::{
+    BidirectionalSelfAttention, FeedForward, Norm, NormKind, Residual, TokenMixing, host, seeded,
+};
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::Decoder;
 use mnemo_models::{
@@ -31,7 +35,9 @@ fn seeded_with(seed: u64) -> impl Fn(&Seq2SeqConfig, &Device) -> Seq2Seq {
 }
 
 /// Tiny configs of both kinds, plus variants: post-norm RMSNorm, per-layer memory projections,
-/// and a span shorter than the target (the caches slide).
+/// a span shorter than the target (the caches slide), and the Fourier-mixing encoder (pre- and
+/// post-norm; named so that the Feedback reference test, which reads the encoder's attention,
+/// skips them).
 fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
     let mut out = Vec::new();
     for (kind, name) in [
@@ -66,6 +72,22 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
             Seq2SeqConfig { span: 3, ..base },
         ));
     }
+    let fourier = |kind| Seq2SeqConfig {
+        mixing: TokenMixing::Fourier,
+        ..Seq2SeqConfig::tiny(VOCAB, kind)
+    };
+    out.push((
+        "fourier encoder, transformer decoder",
+        fourier(DecoderKind::Transformer),
+    ));
+    out.push((
+        "fourier encoder post-norm rms, feedback decoder",
+        Seq2SeqConfig {
+            placement: mnemo_core::NormPlacement::Post,
+            norm: NormKind::Rms,
+            ..fourier(DecoderKind::Feedback)
+        },
+    ));
     out
 }
 
@@ -345,7 +367,7 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
             compare("embedding".into(), model.embedding.weight.val());
             compare(
                 "encoder 0 query".into(),
-                model.encoder[0].attn.query.weight.val(),
+                model.encoder[0].attn.as_ref().unwrap().query.weight.val(),
             );
             for (l, (layer, cross)) in dec.core.layers.iter().zip(&dec.cross).enumerate() {
                 compare(format!("layer {l} memory query"), layer.query.weight.val());
@@ -626,13 +648,22 @@ fn select_reorders_and_duplicates_rows() {
     });
 }
 
-/// Autodiff gradients of a few encoder and decoder weights match central finite differences.
+/// Autodiff gradients of a few encoder and decoder weights match central finite differences,
+/// with the attention encoder and (through layer 1's Fourier mixing to layer 0) the Fourier one.
 #[test]
 fn gradients_reach_encoder_and_decoder_weights() {
     let device = mnemo_backend::test_device();
     let plain = device.clone().inner();
-    for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
-        let model = seeded(&Seq2SeqConfig::tiny(VOCAB, kind), 6, &device);
+    for (kind, mixing) in [
+        (DecoderKind::Transformer, TokenMixing::Attention),
+        (DecoderKind::Feedback, TokenMixing::Attention),
+        (DecoderKind::Transformer, TokenMixing::Fourier),
+    ] {
+        let config = Seq2SeqConfig {
+            mixing,
+            ..Seq2SeqConfig::tiny(VOCAB, kind)
+        };
+        let model = seeded(&config, 6, &device);
         let src = batch(&[5, 3], 5, 16, false, &plain);
         let tgt = batch(&[6, 6], 6, 17, true, &plain);
         let probe = seeded::normal([2, 6, VOCAB], 42, &plain);
@@ -648,9 +679,17 @@ fn gradients_reach_encoder_and_decoder_weights() {
         let cases: Vec<(&str, Pick, Put)> = vec![
             (
                 "encoder 0 value",
-                |m| m.encoder[0].attn.value.weight.clone(),
+                |m| m.encoder[0].attn.as_ref().unwrap().value.weight.clone(),
                 |mut m, p| {
-                    m.encoder[0].attn.value.weight = p;
+                    m.encoder[0].attn.as_mut().unwrap().value.weight = p;
+                    m
+                },
+            ),
+            (
+                "encoder 0 ff.down",
+                |m| m.encoder[0].ff.down.weight.clone(),
+                |mut m, p| {
+                    m.encoder[0].ff.down.weight = p;
                     m
                 },
             ),
@@ -692,6 +731,10 @@ fn gradients_reach_encoder_and_decoder_weights() {
             ),
         ];
         for (label, pick, put) in cases {
+            if mixing == TokenMixing::Fourier && label == "encoder 0 value" {
+                continue; // no attention
+            }
+            let kind = format!("{kind:?} {mixing:?}");
             let analytic: Vec<f32> = pick(&model)
                 .val()
                 .grad(&grads)
@@ -713,12 +756,12 @@ fn gradients_reach_encoder_and_decoder_weights() {
                 let a = analytic[i * cols + j];
                 assert!(
                     (numeric - a).abs() < 2e-2 * (1.0 + a.abs()),
-                    "{kind:?} {label}[{i},{j}]: finite difference {numeric} vs autodiff {a}"
+                    "{kind} {label}[{i},{j}]: finite difference {numeric} vs autodiff {a}"
                 );
             }
             assert!(
                 analytic.iter().any(|g| g.abs() > 1e-4),
-                "{kind:?} {label}: zero gradient"
+                "{kind} {label}: zero gradient"
             );
         }
     }
@@ -810,6 +853,27 @@ fn config_errors_name_the_field() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("lstm") && err.contains("transformer"), "{err}");
+    // Encoder token mixing: attention by default, "fourier" parses and round-trips, anything
+    // else is refused naming `mixing`.
+    assert_eq!(parsed.mixing, TokenMixing::Attention);
+    let fourier: Seq2SeqConfig =
+        toml::from_str(&format!("{toml_ok}mixing = \"fourier\"\n")).unwrap();
+    assert_eq!(fourier.mixing, TokenMixing::Fourier);
+    let sized = Seq2SeqConfig {
+        vocab_size: VOCAB,
+        ..fourier.clone()
+    };
+    assert!(sized.validate().is_ok());
+    let text = toml::to_string(&fourier).unwrap();
+    assert!(text.contains("mixing = \"fourier\""), "{text}");
+    assert_eq!(toml::from_str::<Seq2SeqConfig>(&text).unwrap(), fourier);
+    let err = toml::from_str::<Seq2SeqConfig>(&format!("{toml_ok}mixing = \"fft\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mixing: unknown token mixing \"fft\""),
+        "{err}"
+    );
     // The parameter count needs no allocation and matches the built model.
     let config = Seq2SeqConfig {
         vocab_size: VOCAB,
@@ -817,4 +881,156 @@ fn config_errors_name_the_field() {
     };
     let device = mnemo_backend::test_device().inner();
     assert_eq!(config.num_params(), config.init(&device).num_params());
+}
+
+/// The encoder layer as it was before `mixing` existed (attention a plain field), to check
+/// that the attention encoder's parameter names did not change.
+#[derive(Module, Debug)]
+struct LegacyEncoderLayer {
+    attn_residual: Residual,
+    attn: BidirectionalSelfAttention,
+    ff_residual: Residual,
+    ff: FeedForward,
+}
+
+/// [`Seq2Seq`] with [`LegacyEncoderLayer`]s.
+#[derive(Module, Debug)]
+struct LegacySeq2Seq {
+    embedding: Embedding,
+    encoder: Vec<LegacyEncoderLayer>,
+    encoder_norm: Option<Norm>,
+    decoder: Decoder,
+    dropout: Dropout,
+    max_len: usize,
+}
+
+/// `model` (attention encoder) in the legacy layout, parameters moved over unchanged.
+fn legacy(model: Seq2Seq) -> LegacySeq2Seq {
+    LegacySeq2Seq {
+        embedding: model.embedding,
+        encoder: model
+            .encoder
+            .into_iter()
+            .map(|l| LegacyEncoderLayer {
+                attn_residual: l.attn_residual,
+                attn: l.attn.expect("attention encoder"),
+                ff_residual: l.ff_residual,
+                ff: l.ff,
+            })
+            .collect(),
+        encoder_norm: model.encoder_norm,
+        decoder: model.decoder,
+        dropout: model.dropout,
+        max_len: model.max_len,
+    }
+}
+
+/// A checkpoint of the attention encoder from before `mixing` existed loads strictly (nothing
+/// missing, nothing unused) into today's model, and today's into the old layout: the parameter
+/// names are unchanged. The Fourier encoder has exactly the attention parameters fewer, refuses
+/// an attention checkpoint by naming them, and round-trips its own.
+#[test]
+fn attention_encoder_keeps_its_parameter_names() {
+    let device = mnemo_backend::test_device().inner();
+    for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
+        let config = Seq2SeqConfig::tiny(VOCAB, kind);
+        let model = seeded(&config, 31, &device);
+        let want = host::parameters(&model);
+        let fresh = seeded(&config, 32, &device);
+        assert_ne!(
+            host::parameters(&fresh),
+            want,
+            "{kind:?}: seeds gave equal weights"
+        );
+        let loaded = fresh
+            .try_load_record(legacy(model.clone()).into_record())
+            .unwrap_or_else(|e| panic!("{kind:?}: legacy record: {e:?}"));
+        assert_eq!(host::parameters(&loaded), want, "{kind:?}: legacy -> new");
+        let old = legacy(seeded(&config, 33, &device))
+            .try_load_record(model.clone().into_record())
+            .unwrap_or_else(|e| panic!("{kind:?}: new record into legacy: {e:?}"));
+        assert_eq!(host::parameters(&old), want, "{kind:?}: new -> legacy");
+
+        let fourier_config = Seq2SeqConfig {
+            mixing: TokenMixing::Fourier,
+            ..config.clone()
+        };
+        let fourier = seeded(&fourier_config, 34, &device);
+        assert!(
+            fourier
+                .encoder
+                .iter()
+                .all(|l| l.mixing() == TokenMixing::Fourier)
+        );
+        let per_layer = model.encoder[0].attn.as_ref().unwrap().num_params();
+        assert_eq!(
+            fourier_config.num_params() + config.encoder_layers * per_layer,
+            config.num_params(),
+            "{kind:?}: parameter counts"
+        );
+        let err = format!(
+            "{:?}",
+            fourier
+                .clone()
+                .try_load_record(model.into_record())
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("encoder.0.attn.query.weight"),
+            "{kind:?}: {err}"
+        );
+        let own = seeded(&fourier_config, 35, &device)
+            .try_load_record(fourier.clone().into_record())
+            .unwrap_or_else(|e| panic!("{kind:?}: fourier record: {e:?}"));
+        assert_eq!(host::parameters(&own), host::parameters(&fourier));
+    }
+}
+
+/// The Fourier encoder encodes a padded sentence, at its tokens, exactly as the sentence alone
+/// (pre- and post-norm); its mixing is global within a sentence (the last token moves the first
+/// state) and never crosses sentences.
+#[test]
+fn fourier_encoder_encodes_a_padded_sentence_as_its_unpadded_self() {
+    let device = mnemo_backend::test_device().inner();
+    for placement in [
+        mnemo_core::NormPlacement::Pre,
+        mnemo_core::NormPlacement::Post,
+    ] {
+        let config = Seq2SeqConfig {
+            mixing: TokenMixing::Fourier,
+            placement,
+            ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
+        };
+        let model = seeded(&config, 36, &device);
+        let lens = [6usize, 3, 5];
+        let src = batch(&lens, 8, 37, false, &device);
+        let enc = model.encode(src.clone());
+        for (row, &n) in lens.iter().enumerate() {
+            let alone = model.encode(src.clone().slice([row..row + 1, 0..n]));
+            let d = max_abs_diff(enc.states.clone().slice([row..row + 1, 0..n]), alone.states);
+            assert!(
+                d < 1e-5,
+                "{placement:?} row {row}: padding moved the states by {d}"
+            );
+        }
+        let last = src.clone().slice([0..1, 5..6]).into_scalar::<i64>();
+        let changed = src.clone().slice_assign(
+            [0..1, 5..6],
+            Tensor::from_data(
+                TensorData::new(vec![if last == 4 { 5i64 } else { 4 }], [1, 1]),
+                &device,
+            ),
+        );
+        let moved = model.encode(changed).states;
+        let first = max_abs_diff(
+            enc.states.clone().slice([0..1, 0..1]),
+            moved.clone().slice([0..1, 0..1]),
+        );
+        assert!(
+            first > 1e-4,
+            "{placement:?}: the last token did not reach the first"
+        );
+        let others = max_abs_diff(enc.states.slice([1..3, 0..8]), moved.slice([1..3, 0..8]));
+        assert_eq!(others, 0.0, "{placement:?}: mixing crossed sentences");
+    }
 }
