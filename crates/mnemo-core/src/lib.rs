@@ -49,8 +49,8 @@ pub mod relative_position;
 pub mod residual;
 pub mod seeded;
 pub mod segment_memory;
-pub mod sparse_attention;
 pub mod self_attention;
+pub mod sparse_attention;
 
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
@@ -67,5 +67,5 @@ pub use persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 pub use relative_position::{RelativePositions, RelativePositionsConfig};
 pub use residual::{Residual, ResidualConfig};
 pub use segment_memory::SegmentMemory;
+pub use self_attention::{AttentionVariant, SelfAttentionCache};
 pub use sparse_attention::{SparseAttention, SparseAttentionConfig, SparseCache};
-pub use self_attention::SelfAttentionCache;

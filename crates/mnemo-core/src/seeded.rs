@@ -13,7 +13,8 @@
 //! The bound is that of burn's default `Linear` init (Kaiming uniform, gain 1/√3), with fan_in
 //! the first dimension (burn's `[d_in, d_out]` weight layout; a vector's length). Parameters
 //! whose values are all equal (norm gains and biases, zero mixing logits) are constant by
-//! construction and kept. The per-module scales of a config's own init (e.g. a scaled output
+//! construction and kept, and so are parameters that are not trained on an autodiff device
+//! (Performer's random features, drawn by their module). The per-module scales of a config's own init (e.g. a scaled output
 //! projection) are not reproduced: this is for tests and experiments that need reproducible
 //! weights, not a replacement of the configured init.
 use burn::module::{Module, ModuleMapper, Param};
@@ -71,6 +72,11 @@ impl ModuleMapper for Reinit {
         let mut rng = stream(self.seed, self.index);
         self.index += 1;
         param.map(|old| {
+            if old.device().is_autodiff() && !old.is_require_grad() {
+                // Not trained: drawn by its module (Performer's features). A plain device does
+                // not keep the flag; redraw such modules after reinit there.
+                return old;
+            }
             let values = to_vec(old.clone());
             if values.windows(2).all(|w| w[0] == w[1]) {
                 return old; // constant by construction (norm gains, biases, zero logits)

@@ -5,6 +5,18 @@
 //! [models.softmax]
 //! kind = "transformer"          # attention defaults to { kind = "softmax" }
 //!
+//! [models.linear]
+//! kind = "transformer"
+//! attention = { kind = "linear", update = "delta" }   # fast weights, delta rule
+//!
+//! [models.performer]
+//! kind = "transformer"
+//! attention = { kind = "performer", features = 64 }
+//!
+//! [models.sparse]
+//! kind = "transformer"
+//! attention = { kind = "sparse", block = 16, window = 1, global = 1, random = 1 }
+//!
 //! [models.persistent]
 //! kind = "transformer"
 //! persistent_memory = 16        # 16 learned key/value slots per head and layer
@@ -13,7 +25,11 @@
 //!
 //! See [`mnemo_core::self_attention`] for the mechanisms and `docs/models.md` for their papers.
 use burn::tensor::Device;
-use mnemo_core::CausalSelfAttention;
+use mnemo_core::linear_attention::FastWeightUpdate;
+use mnemo_core::{
+    AttentionVariant, CausalSelfAttention, LinearAttentionConfig, PerformerAttentionConfig,
+    SparseAttentionConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
@@ -26,26 +42,114 @@ pub enum AttentionConfig {
     /// Softmax attention over the span S with learned relative positions (the default).
     #[default]
     Softmax,
+    /// Causal linear attention as a fast-weight memory (Katharopoulos et al. 2020; Schlag,
+    /// Irie & Schmidhuber 2021): every earlier position of the segment, no span, no position
+    /// terms.
+    Linear {
+        /// `"sum"` (default: `W += φ(k) vᵀ`, normalised reads) or `"delta"` (the delta rule
+        /// with a learned write strength per head).
+        #[serde(default)]
+        update: LinearUpdate,
+        /// Positions per chunk of the chunked prefix-sum form (default 64; cost O(T·chunk)).
+        #[serde(default = "default_chunk")]
+        chunk: usize,
+    },
+    /// Performer's FAVOR+ (Choromanski et al. 2021): softmax approximated by positive
+    /// orthogonal random features, every earlier position, no position terms.
+    Performer {
+        /// Random features m per head (default 64).
+        #[serde(default = "default_features")]
+        features: usize,
+        /// Positions per chunk of the prefix-sum form (default 64).
+        #[serde(default = "default_chunk")]
+        chunk: usize,
+        /// Seed of the features (layer l draws from `seed + l`; default 0).
+        #[serde(default)]
+        seed: u64,
+    },
+    /// Block-sparse attention (BigBird, Zaheer et al. 2020): own block, `window` blocks
+    /// before it, the first `global` blocks and `random` earlier blocks; relative positions up
+    /// to the span, farther distances reuse the last vector.
+    Sparse {
+        /// Positions per block (default 16).
+        #[serde(default = "default_block")]
+        block: usize,
+        /// Earlier blocks attended besides a block's own (default 1).
+        #[serde(default = "default_one")]
+        window: usize,
+        /// First blocks of the segment every later block attends (default 1).
+        #[serde(default = "default_one")]
+        global: usize,
+        /// Earlier blocks drawn per query block (default 1).
+        #[serde(default = "default_one")]
+        random: usize,
+        /// Seed of the random blocks (layer l draws from `seed + l`; default 0).
+        #[serde(default)]
+        seed: u64,
+    },
     /// FNet's Fourier mixing (Lee-Thorp et al. 2021). It mixes every position with every other,
     /// future ones included, so a causal language model refuses it; the translation encoder
     /// takes it as `mixing = "fourier"`.
     Fourier,
 }
 
+/// How linear attention writes its fast weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinearUpdate {
+    /// `W += φ(k) vᵀ`, reads normalised by `φ(q)ᵀ Σφ(k)`.
+    #[default]
+    Sum,
+    /// The delta rule: `W += β φ(k) (v − Wᵀφ(k))ᵀ`.
+    Delta,
+}
+
+fn default_chunk() -> usize {
+    64
+}
+
+fn default_features() -> usize {
+    64
+}
+
+fn default_block() -> usize {
+    16
+}
+
+fn default_one() -> usize {
+    1
+}
+
 impl AttentionConfig {
-    /// Short name (`softmax`, ...).
+    /// Short name (`softmax`, `linear`, `performer`, `sparse`, `fourier`).
     pub fn name(&self) -> &'static str {
         match self {
             AttentionConfig::Softmax => "softmax",
+            AttentionConfig::Linear { .. } => "linear",
+            AttentionConfig::Performer { .. } => "performer",
+            AttentionConfig::Sparse { .. } => "sparse",
             AttentionConfig::Fourier => "fourier",
         }
     }
 
     /// Check the settings for a causal language model with `persistent_memory` slots; errors
     /// name the field.
-    pub fn validate(&self, persistent_memory: usize) -> Result<(), ConfigError> {
+    pub fn validate(
+        &self,
+        stack: &StackConfig,
+        span: usize,
+        persistent_memory: usize,
+    ) -> Result<(), ConfigError> {
+        let field = |message: String| {
+            // The mechanisms' own checks start with the field name.
+            let (name, rest) = message.split_once(':').unwrap_or(("kind", &message));
+            ConfigError::new(&format!("attention.{name}"), rest.trim())
+        };
         match self {
             AttentionConfig::Softmax => Ok(()),
+            AttentionConfig::Linear { .. } => self.linear(stack).validate().map_err(field),
+            AttentionConfig::Performer { .. } => self.performer(stack, 0).validate().map_err(field),
+            AttentionConfig::Sparse { .. } => self.sparse(stack, span, 0).validate().map_err(field),
             AttentionConfig::Fourier => Err(ConfigError::new(
                 "attention.kind",
                 "\"fourier\" (FNet) mixes each position with later ones, which a causal \
@@ -65,21 +169,162 @@ impl AttentionConfig {
         })
     }
 
-    /// Build one layer's attention with span S (validated config).
+    /// Build layer `layer`'s attention with span S (validated config): the softmax attention,
+    /// or another mechanism.
     pub fn init(
         &self,
         stack: &StackConfig,
         span: usize,
         persistent_memory: usize,
+        layer: usize,
         device: &Device,
-    ) -> CausalSelfAttention {
+    ) -> LayerAttention {
         match self {
             AttentionConfig::Softmax => {
                 let mut config = stack.self_attention(span);
                 config.persistent_memory = persistent_memory;
-                config.init(device)
+                LayerAttention::Softmax(config.init(device))
             }
+            AttentionConfig::Linear { .. } => {
+                LayerAttention::Variant(AttentionVariant::Linear(self.linear(stack).init(device)))
+            }
+            AttentionConfig::Performer { .. } => LayerAttention::Variant(
+                AttentionVariant::Performer(self.performer(stack, layer).init(device)),
+            ),
+            AttentionConfig::Sparse { .. } => LayerAttention::Variant(AttentionVariant::Sparse(
+                self.sparse(stack, span, layer).init(device),
+            )),
             AttentionConfig::Fourier => unreachable!("validate refuses fourier for a causal LM"),
         }
+    }
+
+    fn linear(&self, stack: &StackConfig) -> LinearAttentionConfig {
+        let AttentionConfig::Linear { update, chunk } = *self else {
+            unreachable!("called for linear attention")
+        };
+        let update = match update {
+            LinearUpdate::Sum => FastWeightUpdate::Sum,
+            LinearUpdate::Delta => FastWeightUpdate::Delta,
+        };
+        LinearAttentionConfig {
+            dropout: stack.dropout,
+            out_init_scale: stack.out_init_scale(),
+            chunk,
+            ..LinearAttentionConfig::new(stack.d_model, stack.n_heads, update)
+        }
+    }
+
+    fn performer(&self, stack: &StackConfig, layer: usize) -> PerformerAttentionConfig {
+        let AttentionConfig::Performer {
+            features,
+            chunk,
+            seed,
+        } = *self
+        else {
+            unreachable!("called for performer attention")
+        };
+        PerformerAttentionConfig {
+            dropout: stack.dropout,
+            out_init_scale: stack.out_init_scale(),
+            chunk,
+            ..PerformerAttentionConfig::new(
+                stack.d_model,
+                stack.n_heads,
+                features,
+                seed + layer as u64,
+            )
+        }
+    }
+
+    fn sparse(&self, stack: &StackConfig, span: usize, layer: usize) -> SparseAttentionConfig {
+        let AttentionConfig::Sparse {
+            block,
+            window,
+            global,
+            random,
+            seed,
+        } = *self
+        else {
+            unreachable!("called for sparse attention")
+        };
+        SparseAttentionConfig {
+            dropout: stack.dropout,
+            out_init_scale: stack.out_init_scale(),
+            window,
+            global,
+            random,
+            seed: seed + layer as u64,
+            ..SparseAttentionConfig::new(stack.d_model, stack.n_heads, span, block)
+        }
+    }
+}
+
+/// A layer's attention as built: softmax, or another mechanism.
+pub enum LayerAttention {
+    /// Softmax attention over the span.
+    Softmax(CausalSelfAttention),
+    /// Linear, Performer or sparse attention.
+    Variant(AttentionVariant),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Serialize, PartialEq)]
+    struct T {
+        #[serde(default)]
+        attention: AttentionConfig,
+    }
+
+    fn parse(s: &str) -> Result<AttentionConfig, String> {
+        toml::from_str::<T>(s)
+            .map(|t| t.attention)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tables_parse_with_defaults_and_round_trip() {
+        assert_eq!(parse("").unwrap(), AttentionConfig::Softmax);
+        assert_eq!(
+            parse("attention = { kind = \"linear\", update = \"delta\" }").unwrap(),
+            AttentionConfig::Linear {
+                update: LinearUpdate::Delta,
+                chunk: 64
+            }
+        );
+        let sparse = parse("attention = { kind = \"sparse\", block = 8, random = 2 }").unwrap();
+        assert_eq!(
+            sparse,
+            AttentionConfig::Sparse {
+                block: 8,
+                window: 1,
+                global: 1,
+                random: 2,
+                seed: 0
+            }
+        );
+        for a in [
+            sparse,
+            AttentionConfig::Softmax,
+            AttentionConfig::Performer {
+                features: 32,
+                chunk: 16,
+                seed: 4,
+            },
+        ] {
+            let text = toml::to_string(&T { attention: a }).unwrap();
+            assert_eq!(parse(&text).unwrap(), a, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_and_fields_are_named() {
+        let err = parse("attention = { kind = \"flash\" }").unwrap_err();
+        assert!(err.contains("unknown variant `flash`"), "{err}");
+        let err = parse("attention = { kind = \"performer\", block = 4 }").unwrap_err();
+        assert!(err.contains("unknown field `block`"), "{err}");
+        let err = parse("attention = { kind = \"linear\", update = \"hebb\" }").unwrap_err();
+        assert!(err.contains("unknown variant `hebb`"), "{err}");
     }
 }

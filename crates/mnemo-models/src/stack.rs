@@ -215,6 +215,7 @@ impl StackConfig {
         TransformerLayer {
             attn_residual: self.residual().init(device),
             attn: Some(self.self_attention(span).init(device)),
+            attn_variant: None,
             ff_residual: Some(self.residual().init(device)),
             ff: Some(self.feed_forward().init(device)),
         }

@@ -12,12 +12,12 @@
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual,
+    AttentionVariant, CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual,
     SelfAttentionCache,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::attention_config::AttentionConfig;
+use crate::attention_config::{AttentionConfig, LayerAttention};
 use crate::model_config;
 
 use crate::config::ConfigError;
@@ -78,7 +78,11 @@ impl TransformerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.stack_of(self.n_layers)
             .validate(self.vocab_size, self.span)?;
-        self.attention.validate(self.persistent_memory)?;
+        self.attention.validate(
+            &self.stack_of(self.n_layers),
+            self.span,
+            self.persistent_memory,
+        )?;
         if !self.feed_forward && self.persistent_memory == 0 {
             return Err(ConfigError::new(
                 "feed_forward",
@@ -93,14 +97,22 @@ impl TransformerConfig {
     pub fn init(&self, device: &Device) -> TransformerLm {
         let stack = self.stack_of(self.n_layers);
         let layers = (0..self.n_layers)
-            .map(|_| TransformerLayer {
-                attn_residual: stack.residual().init(device),
-                attn: Some(
-                    self.attention
-                        .init(&stack, self.span, self.persistent_memory, device),
-                ),
-                ff_residual: self.feed_forward.then(|| stack.residual().init(device)),
-                ff: self.feed_forward.then(|| stack.feed_forward().init(device)),
+            .map(|l| {
+                let (attn, attn_variant) =
+                    match self
+                        .attention
+                        .init(&stack, self.span, self.persistent_memory, l, device)
+                    {
+                        LayerAttention::Softmax(a) => (Some(a), None),
+                        LayerAttention::Variant(v) => (None, Some(v)),
+                    };
+                TransformerLayer {
+                    attn_residual: stack.residual().init(device),
+                    attn,
+                    attn_variant,
+                    ff_residual: self.feed_forward.then(|| stack.residual().init(device)),
+                    ff: self.feed_forward.then(|| stack.feed_forward().init(device)),
+                }
             })
             .collect();
         TransformerLm::new(stack.token_io(self.vocab_size, device), layers)
@@ -116,6 +128,8 @@ pub struct TransformerLayer {
     /// Softmax causal self-attention (None when another mechanism is configured; kept as its
     /// own field so softmax checkpoints keep their parameter names).
     pub attn: Option<CausalSelfAttention>,
+    /// Another mechanism's causal self-attention (None with softmax attention).
+    pub attn_variant: Option<AttentionVariant>,
     /// Norm and residual around the feed-forward sublayer (None in an all-attention layer).
     pub ff_residual: Option<Residual>,
     /// Feed-forward sublayer (None in an all-attention layer).
@@ -147,9 +161,10 @@ impl TransformerLayer {
     /// - h: `[B, T, D]`
     /// - output: `[B, T, D]`
     fn attend(&self, h: Tensor<3>) -> Tensor<3> {
-        match &self.attn {
-            Some(a) => a.forward(h),
-            None => unreachable!("a Transformer layer has one attention"),
+        match (&self.attn, &self.attn_variant) {
+            (Some(a), _) => a.forward(h),
+            (None, Some(v)) => v.forward(h),
+            (None, None) => unreachable!("a Transformer layer has one attention"),
         }
     }
 
@@ -159,17 +174,19 @@ impl TransformerLayer {
     /// - h: `[B, 1, D]`
     /// - output: `[B, 1, D]`
     fn attend_step(&self, h: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
-        match (&self.attn, cache) {
-            (Some(a), SelfAttentionCache::Kv(c)) => a.forward_step(h, c),
+        match (&self.attn, &self.attn_variant, cache) {
+            (Some(a), _, SelfAttentionCache::Kv(c)) => a.forward_step(h, c),
+            (None, Some(v), cache) => v.forward_step(h, cache),
             _ => panic!("the step state belongs to another attention mechanism"),
         }
     }
 
     /// An empty step state for this layer's attention.
     pub fn new_cache(&self) -> SelfAttentionCache {
-        match &self.attn {
-            Some(a) => SelfAttentionCache::Kv(KvCache::new(a.span())),
-            None => unreachable!("a Transformer layer has one attention"),
+        match (&self.attn, &self.attn_variant) {
+            (Some(a), _) => SelfAttentionCache::Kv(KvCache::new(a.span())),
+            (None, Some(v)) => v.new_cache(),
+            (None, None) => unreachable!("a Transformer layer has one attention"),
         }
     }
 

@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{assert_causal, decode_steps, max_abs_diff, tokens, with_future_changed};
 use mnemo_core::{NormKind, NormPlacement};
+use mnemo_models::attention_config::LinearUpdate;
 use mnemo_models::{AttentionConfig, TransformerConfig, TransformerLm};
 
 const VOCAB: usize = 11;
@@ -32,7 +33,38 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
         feed_forward: false,
         ..base.clone()
     };
+    let with = |attention| TransformerConfig {
+        attention,
+        ..base.clone()
+    };
+    let linear = with(AttentionConfig::Linear {
+        update: LinearUpdate::Sum,
+        chunk: 4,
+    });
+    let delta = with(AttentionConfig::Linear {
+        update: LinearUpdate::Delta,
+        chunk: 4,
+    });
+    let performer = with(AttentionConfig::Performer {
+        features: 16,
+        chunk: 3,
+        seed: 2,
+    });
+    let sparse = TransformerConfig {
+        span: 4,
+        ..with(AttentionConfig::Sparse {
+            block: 2,
+            window: 1,
+            global: 1,
+            random: 1,
+            seed: 3,
+        })
+    };
     vec![
+        ("linear", linear),
+        ("linear, delta rule", delta),
+        ("performer", performer),
+        ("sparse", sparse),
         ("pre-norm layer", base),
         ("post-norm rms", post),
         ("span 3", short),
@@ -59,6 +91,41 @@ fn attention_options_are_checked() {
                 ..base.clone()
             },
             "model.attention.kind",
+        ),
+        (
+            TransformerConfig {
+                attention: AttentionConfig::Sparse {
+                    block: 0,
+                    window: 1,
+                    global: 0,
+                    random: 0,
+                    seed: 0,
+                },
+                ..base.clone()
+            },
+            "model.attention.block",
+        ),
+        (
+            TransformerConfig {
+                attention: AttentionConfig::Performer {
+                    features: 0,
+                    chunk: 8,
+                    seed: 0,
+                },
+                ..base.clone()
+            },
+            "model.attention.features",
+        ),
+        (
+            TransformerConfig {
+                attention: AttentionConfig::Linear {
+                    update: LinearUpdate::Delta,
+                    chunk: 8,
+                },
+                persistent_memory: 2,
+                ..base.clone()
+            },
+            "model.persistent_memory",
         ),
     ];
     for (config, field) in cases {
