@@ -100,6 +100,47 @@ fn lm_mini_configs_compare_all_families_at_about_equal_size() {
 }
 
 #[test]
+fn variant_configs_compare_every_mechanism_at_about_equal_size() {
+    use burn::module::Module;
+    use mnemo_models::ModelConfig;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/variants");
+    let device = mnemo_backend::device("cpu").unwrap();
+    for (file, vocab) in [("enwik8-mini.toml", 257), ("code-exec.toml", 40)] {
+        let config = ExperimentConfig::load(root.join(file)).unwrap();
+        let mut options = Vec::new();
+        let mut sizes = Vec::new();
+        for (name, model) in &config.models {
+            let mut model = model.clone();
+            model.set_vocab_size(vocab);
+            if let ModelConfig::Transformer(t) = &model {
+                options.push(match (t.persistent_memory, t.feed_forward) {
+                    (0, _) => t.attention.name(),
+                    (_, true) => "persistent",
+                    (_, false) => "all_attention",
+                });
+            }
+            sizes.push((name.clone(), model.init(&device).num_params()));
+        }
+        for option in [
+            "softmax",
+            "linear",
+            "performer",
+            "sparse",
+            "persistent",
+            "all_attention",
+        ] {
+            assert!(options.contains(&option), "{file}: no {option} model");
+        }
+        let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
+        let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
+        assert!(
+            max / min < 1.02,
+            "{file}: parameter counts differ by more than 2%: {sizes:?}"
+        );
+    }
+}
+
+#[test]
 fn translation_configs_compare_decoder_depths_on_one_encoder() {
     use mnemo_models::DecoderKind;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/translation");
