@@ -19,8 +19,8 @@
 //! W is stored as a parameter that does not require gradients (`Param::set_require_grad(false)`,
 //! burn's way to keep a tensor in a module's record without training it): it is saved and
 //! loaded with the model, the optimizer never sees a gradient for it. [`PerformerAttention::redraw`]
-//! replaces it with another draw (the paper's feature redrawing, done by the caller, e.g. every
-//! N training steps). Note that `seeded::reinit` redraws every float parameter, W included:
+//! replaces it with another draw (the paper's feature redrawing); with `redraw_every = N` the
+//! trainer does it every N steps through [`PerformerAttention::after_update`]. Note that `seeded::reinit` redraws every float parameter, W included:
 //! call `redraw` after it.
 //!
 //! Stabiliser: the query features are computed as `exp(W q' − max_j (W q')_j) / √m`: a
@@ -57,6 +57,9 @@ pub struct PerformerAttentionConfig {
     pub chunk: usize,
     /// Seed of the random features (draw 0 at init).
     pub seed: u64,
+    /// Redraw the features every this many training steps (0 = never; see
+    /// [`PerformerAttention::after_update`]).
+    pub redraw_every: u64,
 }
 
 impl PerformerAttentionConfig {
@@ -71,6 +74,7 @@ impl PerformerAttentionConfig {
             features,
             chunk: 64,
             seed,
+            redraw_every: 0,
         }
     }
 
@@ -125,6 +129,7 @@ impl PerformerAttentionConfig {
             chunk: self.chunk,
             seed: self.seed,
             draw: 0,
+            redraw_every: self.redraw_every,
         }
     }
 }
@@ -240,6 +245,9 @@ pub struct PerformerAttention {
     /// model has the saved features, whatever this says).
     #[module(skip)]
     pub draw: u64,
+    /// Redraw the features every this many training steps (0 = never).
+    #[module(skip)]
+    pub redraw_every: u64,
 }
 
 impl PerformerAttention {
@@ -253,6 +261,17 @@ impl PerformerAttention {
         self.features = self.features.map(|_| fresh).set_require_grad(false);
         self.draw = draw;
         self
+    }
+
+    /// The module after training step `step` (counted from 1): with `redraw_every = N > 0`,
+    /// the features of draw `step / N` when N divides `step`, otherwise unchanged. The draw
+    /// depends on the step only, so a resumed run redraws exactly as an uninterrupted one (and
+    /// the features in use are saved with the model).
+    pub fn after_update(self, step: u64) -> Self {
+        match self.redraw_every {
+            n if n > 0 && step.is_multiple_of(n) => self.redraw(step / n),
+            _ => self,
+        }
     }
 
     /// Attend over a segment from a fresh (zero) state.
@@ -401,6 +420,30 @@ mod tests {
             "norms barely vary: sd {}",
             spread.sqrt()
         );
+    }
+
+    /// With `redraw_every = 3`, steps 3 and 6 switch to draws 1 and 2; other steps keep the
+    /// features; without it nothing changes.
+    #[test]
+    fn features_are_redrawn_every_n_steps() {
+        let device = mnemo_backend::test_device();
+        let config = PerformerAttentionConfig {
+            redraw_every: 3,
+            ..PerformerAttentionConfig::new(D, HEADS, 16, 11)
+        };
+        let draw = |d: u64| to_vec(config.init(&device).redraw(d).features.val());
+        let mut module = config.init(&device);
+        for step in 1..=7u64 {
+            module = module.after_update(step);
+            let want = step / 3;
+            assert_eq!(module.draw, want, "step {step}");
+            assert_eq!(to_vec(module.features.val()), draw(want), "step {step}");
+        }
+        assert_ne!(draw(1), draw(2));
+        let never = PerformerAttentionConfig::new(D, HEADS, 16, 11).init(&device);
+        let kept = to_vec(never.features.val());
+        let never = (1..=6).fold(never, |m, step| m.after_update(step));
+        assert_eq!(to_vec(never.features.val()), kept);
     }
 
     /// Same (seed, draw), same features; another draw or seed, others; redraw(0) restores.

@@ -66,6 +66,10 @@ pub enum AttentionConfig {
         /// Seed of the features (layer l draws from `seed + l`; default 0).
         #[serde(default)]
         seed: u64,
+        /// Redraw the features every this many training steps (default 0 = never; the paper's
+        /// feature redrawing). The draw follows the step, so resume is exact.
+        #[serde(default)]
+        redraw_every: u64,
     },
     /// Block-sparse attention (BigBird, Zaheer et al. 2020): own block, `window` blocks
     /// before it, the first `global` blocks and `random` earlier blocks; relative positions up
@@ -219,6 +223,7 @@ impl AttentionConfig {
             features,
             chunk,
             seed,
+            redraw_every,
         } = *self
         else {
             unreachable!("called for performer attention")
@@ -227,6 +232,7 @@ impl AttentionConfig {
             dropout: stack.dropout,
             out_init_scale: stack.out_init_scale(),
             chunk,
+            redraw_every,
             ..PerformerAttentionConfig::new(
                 stack.d_model,
                 stack.n_heads,
@@ -311,6 +317,7 @@ mod tests {
                 features: 32,
                 chunk: 16,
                 seed: 4,
+                redraw_every: 100,
             },
         ] {
             let text = toml::to_string(&T { attention: a }).unwrap();

@@ -20,6 +20,7 @@
 
 pub mod attention_config;
 pub mod config;
+pub mod feature_redraw;
 pub mod feedback;
 pub mod lm;
 pub mod memory_schedule;

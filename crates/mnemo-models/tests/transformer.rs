@@ -49,6 +49,7 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
         features: 16,
         chunk: 3,
         seed: 2,
+        redraw_every: 0,
     });
     let sparse = TransformerConfig {
         span: 4,
@@ -111,6 +112,7 @@ fn attention_options_are_checked() {
                     features: 0,
                     chunk: 8,
                     seed: 0,
+                    redraw_every: 0,
                 },
                 ..base.clone()
             },

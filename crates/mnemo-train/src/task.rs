@@ -103,6 +103,12 @@ pub trait Task {
     /// position.
     fn step(&mut self, model: &ModelOf<Self>, carry: Self::Carry) -> StepOutput<Self::Carry>;
 
+    /// The model after optimizer step `step` was applied to it (unchanged by default; the
+    /// language-model task lets Performer layers redraw their features).
+    fn after_update(&self, model: ModelOf<Self>, _step: u64) -> ModelOf<Self> {
+        model
+    }
+
     /// Positions of a step counted for speed and `tokens_seen`.
     fn counted(&self, stats: &LossStats) -> u64;
 

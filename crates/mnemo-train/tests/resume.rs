@@ -133,3 +133,40 @@ fn resume_on_a_byte_corpus_for_both_kinds() {
     // 99 test positions in 4 rows of 24: all 96 scored (a tail segment of 8 included).
     assert_eq!(summary.test.scored, 96);
 }
+
+/// Performer layers redraw their random features every 2 steps: a resumed run redraws exactly
+/// as an uninterrupted one, and the saved features are those of the last redraw (draw 3 after
+/// step 6), not the initial draw.
+#[test]
+fn performer_feature_redraws_survive_a_resume() {
+    let run = "steps = 6\neval_every = 3\ncheckpoint_every = 3\nlog_every = 2";
+    let text = tiny_toml(run, 3e-3, 0.0).replace(
+        "[models.transformer]",
+        "[models.performer]\nkind = \"transformer\"\nd_model = 32\nn_layers = 2\nn_heads = 2\n\
+         d_ff = 64\nspan = 16\nattention = { kind = \"performer\", features = 8, chunk = 4, \
+         seed = 7, redraw_every = 2 }\n\n[models.transformer]",
+    );
+    let config = config(&text);
+    check_resume(&config, "performer", 3);
+
+    let out = tempfile::tempdir().unwrap();
+    train(&config, "performer", &options(out.path())).unwrap();
+    let run = load_run(out.path().join("t").join("performer"), &common::cpu()).unwrap();
+    let mnemo_models::Model::Transformer(model) = run.model else {
+        panic!("a Transformer")
+    };
+    for (l, layer) in model.layers.iter().enumerate() {
+        let Some(mnemo_core::AttentionVariant::Performer(p)) = &layer.attn_variant else {
+            panic!("layer {l} is not a Performer layer")
+        };
+        let saved = mnemo_core::host::to_vec(p.features.val());
+        let want = |draw| -> Vec<f32> {
+            mnemo_core::performer::orthogonal_random_features(8, 16, 7 + l as u64, draw)
+                .iter()
+                .map(|&x| x as f32)
+                .collect()
+        };
+        assert_eq!(saved, want(3), "layer {l}: not the features of draw 3");
+        assert_ne!(saved, want(0), "layer {l}: features were never redrawn");
+    }
+}

@@ -111,6 +111,10 @@ impl Task for LmTask {
         self.step.run(model, batch, carry)
     }
 
+    fn after_update(&self, model: Model, step: u64) -> Model {
+        model.after_update(step)
+    }
+
     fn counted(&self, stats: &LossStats) -> u64 {
         stats.tokens as u64
     }

@@ -369,7 +369,7 @@ impl<'a, T: Task> Trainer<'a, T> {
         self.state.step = step;
         match update {
             Ok(model) => {
-                self.model = model;
+                self.model = self.task.after_update(model, step);
                 self.carry = out.next;
                 self.state.tokens_seen += self.task.counted(&out.stats);
                 Ok(Ok(out.stats))
