@@ -169,19 +169,17 @@ impl Model {
     /// Set how many earlier positions the model remembers at evaluation (`mnemo eval
     /// --mem-len N`). Transformer-XL: the layers trained with the longest memory (every layer
     /// for a uniform schedule) get `len`, short-memory layers keep theirs; relative distances
-    /// past the learned table reuse its last (largest) distance vector. Errors for models whose
-    /// memory cannot change after training.
+    /// past the learned table reuse its last (largest) distance vector. Feedback Transformer:
+    /// every layer attends to the last `len` memories only, with the learned vectors of
+    /// distances 1..=`len` ([`FeedbackLm::set_eval_span`]); `len` must be 1..=S, the trained
+    /// span. Take a fresh state ([`init_state`](Self::init_state)) afterwards. Errors for the
+    /// Transformer (no memory) and for lengths a model cannot take.
     pub fn with_eval_memory(&mut self, len: usize) -> Result<(), String> {
         match self {
             Model::Transformer(_) => {
                 Err("the Transformer carries no memory across segments".into())
             }
-            Model::Feedback(_) => Err(
-                "the Feedback Transformer's memory span is fixed by its learned \
-                 relative positions (one per distance up to the span) and its preallocated memory \
-                 window; evaluate it with its trained span"
-                    .into(),
-            ),
+            Model::Feedback(m) => m.set_eval_span(len),
             Model::TransformerXl(m) => m.set_eval_memory(len),
         }
     }

@@ -248,11 +248,12 @@ fn eval_memory_is_refused_by_models_without_a_variable_memory() {
         transformer.with_eval_memory(8).unwrap_err(),
         "the Transformer carries no memory across segments"
     );
+    // The Feedback Transformer takes spans up to its trained one (tests/feedback_eval_span.rs).
     let mut feedback =
         ModelConfig::Feedback(mnemo_models::FeedbackConfig::tiny(VOCAB)).init(&device);
     assert!(
         feedback
-            .with_eval_memory(8)
+            .with_eval_memory(9)
             .unwrap_err()
             .contains("Feedback")
     );

@@ -153,7 +153,12 @@ impl FeedbackCore {
     ///
     /// # Shapes
     /// - memories: `[B, S, D]` (detached: no gradient flows into them)
+    ///
+    /// # Panics
+    /// If `memories` does not hold S memories (e.g. a state made before
+    /// [`set_eval_span`](Self::set_eval_span)).
     pub fn memory(&self, memories: Tensor<3>, room: usize) -> FeedbackMemory {
+        check_carried(&memories, self.span);
         let projected = self
             .memory_projections
             .iter()
@@ -263,4 +268,14 @@ impl FeedbackCore {
         memory.push(mixed, projected);
         h
     }
+}
+
+/// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.
+pub(crate) fn check_carried(memories: &Tensor<3>, span: usize) {
+    let carried = memories.dims()[1];
+    assert_eq!(
+        carried, span,
+        "memories: {carried} carried memories for a core of span {span} (start a fresh state \
+         after changing the span)"
+    );
 }

@@ -7,11 +7,13 @@
 //! - [`core`]: [`FeedbackCore`], the layers + projections + mix over input vectors `[B, T, D]`,
 //!   with `forward` (a segment) and `step`, and a per-layer hook.
 //! - [`lm`]: the language model, embedding + core + head.
+//! - [`eval_span`]: evaluating with a shorter span than trained (`mnemo eval --mem-len N`).
 //! - [`decoder`]: the translation decoder, core + a cross-attention hook.
 //! - [`backward`]: the exact manual backward of the core (and of the LM and decoder around it).
 pub mod backward;
 pub mod core;
 pub mod decoder;
+pub mod eval_span;
 pub mod layer;
 pub mod lm;
 pub mod memory;

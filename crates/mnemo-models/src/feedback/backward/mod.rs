@@ -132,7 +132,8 @@ impl FeedbackCore {
     /// their ids (plain device).
     ///
     /// # Panics
-    /// If [`supports_manual_backward`](Self::supports_manual_backward) is false.
+    /// If [`supports_manual_backward`](Self::supports_manual_backward) is false, or `memories`
+    /// does not hold S memories.
     ///
     /// # Shapes
     /// - x: `[B, T, D]`
@@ -152,6 +153,7 @@ impl FeedbackCore {
         );
         let [b, t_len, d] = x.dims();
         let s = self.span;
+        super::core::check_carried(&memories, s); // the host windows' span is the tables'
         let heads = self.layers[0].n_heads;
         let params = params::CoreParams::of(self);
         let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
