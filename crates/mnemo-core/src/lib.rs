@@ -19,7 +19,8 @@
 //!   features).
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
-//!   (pre-norm) or after (post-norm) its sublayer.
+//!   (pre-norm) or after (post-norm) its sublayer, or ResiDual's two streams (Xie et al. 2023);
+//!   [`admin`]: Admin's profiled residual scale ω of post-norm blocks (Liu et al. 2020).
 //! - [`self_attention`]: a Transformer layer's causal self-attention as one of several
 //!   mechanisms, with its step state.
 //! - [`segment_memory`]: Transformer-XL's detached per-layer segment memory, and banded
@@ -30,6 +31,7 @@
 //!   generator), for reproducible tests.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod attention;
 pub mod bidirectional_attention;
 pub mod cross_attention;
@@ -52,6 +54,7 @@ pub mod segment_memory;
 pub mod self_attention;
 pub mod sparse_attention;
 
+pub use admin::{AdminProfile, AdminScale};
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};

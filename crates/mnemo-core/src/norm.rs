@@ -1,4 +1,5 @@
-//! Normalisation layers (LayerNorm or RMSNorm) and where they sit (pre or post the sublayer).
+//! Normalisation layers (LayerNorm or RMSNorm) and where they sit (pre or post the sublayer, or
+//! both: ResiDual's two residual streams, Xie et al. 2023, see [`crate::residual`]).
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::{Device, Tensor};
@@ -24,17 +25,30 @@ pub enum NormPlacement {
     Pre,
     /// `norm(x + f(x))`, no final norm.
     Post,
+    /// ResiDual (Xie et al. 2023, "ResiDual: Transformer with Dual Residual Connections"):
+    /// the post-norm stream `x ← norm(x + f(x))` beside an unnormalised dual stream
+    /// `d ← d + f(x)`, the stack's output `x + norm_final(d)`
+    /// ([`Residual::forward_dual`](crate::residual::Residual::forward_dual)). Only a stack that
+    /// carries both streams implements it (the causal Transformer LM); the others refuse it.
+    ResiDual,
 }
 
 impl NormPlacement {
     /// The multiplier on each attention output projection's initial weights in a stack of
     /// `layers` layers: `1/√(2L)` for pre-norm (the official Feedback code's init, which keeps
-    /// the residual stream's variance bounded), 1 for post-norm.
+    /// the residual stream's variance bounded), 1 for post-norm and ResiDual (whose sublayers
+    /// read the post-norm stream; the official ResiDual code keeps fairseq's default init).
     pub fn out_init_scale(self, layers: usize) -> f64 {
         match self {
             NormPlacement::Pre => 1.0 / (2.0 * layers as f64).sqrt(),
-            NormPlacement::Post => 1.0,
+            NormPlacement::Post | NormPlacement::ResiDual => 1.0,
         }
+    }
+
+    /// Whether the stack ends with a final norm: pre-norm (on the residual stream) and
+    /// ResiDual (on the dual stream).
+    pub fn has_final_norm(self) -> bool {
+        self != NormPlacement::Post
     }
 }
 
@@ -94,6 +108,7 @@ mod tests {
         assert_eq!(NormPlacement::Pre.out_init_scale(2), 0.5);
         assert_eq!(NormPlacement::Pre.out_init_scale(8), 0.25);
         assert_eq!(NormPlacement::Post.out_init_scale(8), 1.0);
+        assert_eq!(NormPlacement::ResiDual.out_init_scale(8), 1.0);
     }
 
     #[test]

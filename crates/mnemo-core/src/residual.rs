@@ -4,6 +4,19 @@
 //! post-norm (`norm(x + f(x))`, Vaswani et al., 2017), chosen by [`NormPlacement`]. Every
 //! mnemo layer (Transformer, Transformer-XL, Feedback, encoder, decoders) wraps each of its
 //! sublayers in one [`Residual`].
+//!
+//! ResiDual (Xie et al. 2023, "ResiDual: Transformer with Dual Residual Connections", Sec. 3,
+//! the Pre-Post-LN equations) carries two streams through the K sublayers of a stack, both
+//! starting at the embedding, `x_1 = d_1 = x`:
+//!
+//! ```text
+//! x_{k+1} = LN(x_k + f_k(x_k))        (the post-norm stream; f_k reads it)
+//! d_{k+1} = d_k + f_k(x_k)            (the dual stream: every sublayer output, summed)
+//! y       = x_{K+1} + LN_final(d_{K+1})
+//! ```
+//!
+//! [`Residual::forward_dual`] is one sublayer of it; the final sum belongs to the stack. With
+//! `placement = ResiDual`, [`Residual::forward`] is the post-norm stream alone.
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
@@ -41,7 +54,8 @@ pub struct Residual {
 }
 
 impl Residual {
-    /// `x + f(norm(x))` (pre-norm) or `norm(x + f(x))` (post-norm).
+    /// `x + f(norm(x))` (pre-norm) or `norm(x + f(x))` (post-norm; also ResiDual's `x`
+    /// stream, without its dual stream: see [`forward_dual`](Self::forward_dual)).
     ///
     /// # Shapes
     /// - x: `[..., D]`; `f` maps `[..., D]` to `[..., D]`
@@ -53,8 +67,24 @@ impl Residual {
     ) -> Tensor<N> {
         match self.placement {
             NormPlacement::Pre => x.clone() + f(self.norm.forward(x)),
-            NormPlacement::Post => self.norm.forward(x.clone() + f(x)),
+            NormPlacement::Post | NormPlacement::ResiDual => self.norm.forward(x.clone() + f(x)),
         }
+    }
+
+    /// One ResiDual sublayer (see the [module docs](self)): `(norm(x + f(x)), d + f(x))`, `f`
+    /// run once. The norm is this block's whatever its placement (the caller chooses ResiDual).
+    ///
+    /// # Shapes
+    /// - x, d: `[..., D]`; `f` maps `[..., D]` to `[..., D]`
+    /// - output: both `[..., D]`
+    pub fn forward_dual<const N: usize>(
+        &self,
+        x: Tensor<N>,
+        d: Tensor<N>,
+        f: impl FnOnce(Tensor<N>) -> Tensor<N>,
+    ) -> (Tensor<N>, Tensor<N>) {
+        let y = f(x.clone());
+        (self.norm.forward(x + y.clone()), d + y)
     }
 
     /// What the sublayer sees of `x`: `norm(x)` (pre-norm) or `x` itself (post-norm). For a
@@ -66,7 +96,7 @@ impl Residual {
     pub fn sublayer_input<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
         match self.placement {
             NormPlacement::Pre => self.norm.forward(x),
-            NormPlacement::Post => x,
+            NormPlacement::Post | NormPlacement::ResiDual => x,
         }
     }
 
@@ -95,18 +125,26 @@ mod tests {
         let device = mnemo_backend::test_device();
         let x = Tensor::<3>::random([2, 3, 8], Distribution::Normal(1.0, 2.0), &device);
         let f = |h: Tensor<3>| h.clone() * h.mul_scalar(0.5);
-        for placement in [NormPlacement::Pre, NormPlacement::Post] {
+        for placement in [
+            NormPlacement::Pre,
+            NormPlacement::Post,
+            NormPlacement::ResiDual,
+        ] {
             let block = residual(NormKind::Layer, placement, &device);
             let got = block.forward(x.clone(), f);
             let want = match placement {
                 NormPlacement::Pre => x.clone() + f(block.norm.forward(x.clone())),
-                NormPlacement::Post => block.norm.forward(x.clone() + f(x.clone())),
+                _ => block.norm.forward(x.clone() + f(x.clone())),
             };
             let diff = (got - want).abs().max().into_scalar::<f32>();
             assert_eq!(diff, 0.0, "{placement:?}");
         }
         // The sublayer's view of x is what `forward` passes to f.
-        for placement in [NormPlacement::Pre, NormPlacement::Post] {
+        for placement in [
+            NormPlacement::Pre,
+            NormPlacement::Post,
+            NormPlacement::ResiDual,
+        ] {
             let block = residual(NormKind::Rms, placement, &device);
             let mut seen = None;
             block.forward(x.clone(), |h| {
@@ -130,5 +168,28 @@ mod tests {
             .max()
             .into_scalar::<f32>();
         assert!(gap > 1e-3, "pre and post gave the same output");
+    }
+
+    #[test]
+    fn dual_sublayer_updates_both_streams_from_the_post_norm_stream() {
+        let device = mnemo_backend::test_device();
+        let x = Tensor::<3>::random([2, 3, 8], Distribution::Normal(1.0, 2.0), &device);
+        let d = Tensor::<3>::random([2, 3, 8], Distribution::Normal(-1.0, 3.0), &device);
+        let f = |h: Tensor<3>| h.clone() * h.mul_scalar(0.5) + 1.0;
+        let block = residual(NormKind::Layer, NormPlacement::ResiDual, &device);
+        let mut calls = 0;
+        let (x2, d2) = block.forward_dual(x.clone(), d.clone(), |h| {
+            calls += 1;
+            f(h)
+        });
+        assert_eq!(calls, 1, "the sublayer runs once for both streams");
+        let max = |t: Tensor<3>| t.abs().max().into_scalar::<f32>();
+        // x: the post-norm update, d: the raw sublayer output added (no norm).
+        assert_eq!(
+            max(x2.clone() - block.norm.forward(x.clone() + f(x.clone()))),
+            0.0
+        );
+        assert_eq!(max(d2 - (d + f(x.clone()))), 0.0);
+        assert_eq!(max(x2 - block.forward(x, f)), 0.0, "x stream is forward's");
     }
 }

@@ -51,5 +51,5 @@ pub use seq2seq_decoder::Decoder;
 pub use seq2seq_search::{SearchConfig, beam_search, greedy, greedy_search, next_token_log_probs};
 pub use stack::StackConfig;
 pub use stack_lm::StackLm;
-pub use transformer::{TransformerConfig, TransformerLm, TransformerState};
+pub use transformer::{ResidualInit, TransformerConfig, TransformerLm, TransformerState};
 pub use transformer_xl::{TransformerXlConfig, TransformerXlLm, TransformerXlState};

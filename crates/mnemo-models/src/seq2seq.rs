@@ -132,6 +132,7 @@ impl Seq2SeqConfig {
             self.span,
             self.dropout,
         )?;
+        self.stack_of(1).check_single_stream()?;
         if self.vocab_size <= EOS as usize {
             return Err(ConfigError::new(
                 "vocab_size",

@@ -35,7 +35,7 @@ pub struct StackConfig {
     pub dropout: f64,
     /// LayerNorm or RMSNorm.
     pub norm: NormKind,
-    /// Pre-norm or post-norm.
+    /// Pre-norm, post-norm or ResiDual.
     pub placement: NormPlacement,
 }
 
@@ -97,8 +97,9 @@ macro_rules! model_config {
             /// LayerNorm or RMSNorm (`norm = "layer" | "rms"`).
             #[serde(default)]
             pub norm: $crate::stack::NormKind,
-            /// Pre-norm (default; a final norm closes each stack) or post-norm
-            /// (`placement = "pre" | "post"`).
+            /// Pre-norm (default; a final norm closes each stack), post-norm or ResiDual's two
+            /// streams (`placement = "pre" | "post" | "resi_dual"`; `resi_dual` in the causal
+            /// Transformer LM only, the other models refuse it in `validate`).
             #[serde(default)]
             pub placement: $crate::stack::NormPlacement,
         } $($rest)*);
@@ -140,7 +141,7 @@ stack_of!(
 pub struct TokenIo {
     /// Token embedding `V -> D`.
     pub embedding: Embedding,
-    /// Final norm (pre-norm only).
+    /// Final norm (pre-norm and ResiDual only).
     pub final_norm: Option<Norm>,
     /// Output layer `D -> V`.
     pub head: Linear,
@@ -150,8 +151,30 @@ pub struct TokenIo {
 
 impl StackConfig {
     /// The checks every language model's `validate` makes (vocabulary, heads, layers, widths,
-    /// `span` ≥ 1, dropout), naming the first bad field.
+    /// `span` ≥ 1, dropout; [`check_single_stream`](Self::check_single_stream)), naming the
+    /// first bad field. The causal Transformer, which implements ResiDual, checks
+    /// [`validate_sizes`](Self::validate_sizes) instead.
     pub fn validate(&self, vocab_size: usize, span: usize) -> Result<(), ConfigError> {
+        self.validate_sizes(vocab_size, span)?;
+        self.check_single_stream()
+    }
+
+    /// `placement` is not `resi_dual`: ResiDual's dual stream is carried by the causal
+    /// Transformer LM only, and every other stack (Transformer-XL, the Feedback core and its
+    /// manual backward, the translation encoder and decoders, the RL policies) refuses it.
+    pub fn check_single_stream(&self) -> Result<(), ConfigError> {
+        match self.placement {
+            NormPlacement::ResiDual => Err(ConfigError::new(
+                "placement",
+                "\"resi_dual\" (ResiDual's dual residual stream) is implemented for the causal \
+                 Transformer LM (kind = \"transformer\") only; use \"pre\" or \"post\"",
+            )),
+            NormPlacement::Pre | NormPlacement::Post => Ok(()),
+        }
+    }
+
+    /// The checks of [`validate`](Self::validate) but the placement's.
+    pub fn validate_sizes(&self, vocab_size: usize, span: usize) -> Result<(), ConfigError> {
         check_common(
             vocab_size,
             self.d_model,
@@ -177,9 +200,11 @@ impl StackConfig {
         }
     }
 
-    /// The final norm: pre-norm stacks only.
+    /// The final norm: pre-norm stacks (on the residual stream) and ResiDual (on the dual
+    /// stream) only.
     pub fn final_norm(&self, device: &Device) -> Option<Norm> {
-        self.is_pre_norm()
+        self.placement
+            .has_final_norm()
             .then(|| NormConfig::new(self.d_model, self.norm).init(device))
     }
 
@@ -218,6 +243,8 @@ impl StackConfig {
             attn_variant: None,
             ff_residual: Some(self.residual().init(device)),
             ff: Some(self.feed_forward().init(device)),
+            attn_admin: None,
+            ff_admin: None,
         }
     }
 

@@ -23,7 +23,7 @@ pub struct StackLm<L: Module> {
     pub embedding: Embedding,
     /// The L layers.
     pub layers: Vec<L>,
-    /// Final norm (pre-norm only).
+    /// Final norm (pre-norm, and ResiDual's on the dual stream).
     pub final_norm: Option<Norm>,
     /// Output layer `D -> V`.
     pub head: Linear,

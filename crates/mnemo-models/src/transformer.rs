@@ -5,6 +5,17 @@
 //! attention span S. Pre-norm (default, with a final norm and the attention output projection
 //! scaled by 1/sqrt(2L) at init) or post-norm; LayerNorm or RMSNorm.
 //!
+//! Two more residual streams (docs/models.md, "Residual streams"):
+//! - `placement = "resi_dual"`: ResiDual (Xie et al. 2023, "ResiDual: Transformer with Dual
+//!   Residual Connections", the Pre-Post-LN equations of Sec. 3). Over the 2L sublayers f_k
+//!   (attention, feed-forward, per layer), from `x_1 = d_1 = dropout(Emb(tokens))`:
+//!   `x_{k+1} = LN_k(x_k + f_k(x_k))`, `d_{k+1} = d_k + f_k(x_k)`, and the logits are
+//!   `W_out (x_{2L+1} + LN_final(d_{2L+1}))`. The dual stream is a per-position sum, so
+//!   `forward_step` carries it exactly ([`Residual::forward_dual`]).
+//! - `init = "admin"` (post-norm only): Admin (Liu et al. 2020, "Understanding the Difficulty
+//!   of Training Transformers"): each sublayer is `LN(x ⊙ ω + f(x))` with a learned `ω` [D],
+//!   1 until [`TransformerLm::admin_profile`] sets it from one batch ([`mnemo_core::admin`]).
+//!
 //! A vanilla Transformer carries nothing across segments: each training segment is attended
 //! within itself. `forward_step` with a KV cache equals `forward` position by position.
 //!
@@ -12,8 +23,8 @@
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
-    AttentionVariant, CausalSelfAttention, FeedForward, KvCache, NormKind, NormPlacement, Residual,
-    SelfAttentionCache,
+    AdminProfile, AdminScale, AttentionVariant, CausalSelfAttention, FeedForward, KvCache,
+    NormKind, NormPlacement, Residual, SelfAttentionCache,
 };
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +32,7 @@ use crate::attention_config::{AttentionConfig, LayerAttention};
 use crate::model_config;
 
 use crate::config::ConfigError;
+use crate::output_head;
 use crate::stack_lm::StackLm;
 
 model_config! {
@@ -48,7 +60,22 @@ model_config! {
         /// `persistent_memory > 0` is the paper's all-attention layer.
         #[serde(default = "default_feed_forward")]
         pub feed_forward: bool,
+        /// How the residual blocks start (`init = "default" | "admin"`; default `"default"`).
+        #[serde(default)]
+        pub init: ResidualInit,
     }
+}
+
+/// The initialisation of a Transformer's residual blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResidualInit {
+    /// Plain residual blocks.
+    #[default]
+    Default,
+    /// Admin (Liu et al. 2020; post-norm only): each block `LN(x ⊙ ω + f(x))` with a learned
+    /// `ω` [D] per sublayer, set by [`TransformerLm::admin_profile`] before training.
+    Admin,
 }
 
 fn default_feed_forward() -> bool {
@@ -71,13 +98,25 @@ impl TransformerConfig {
             attention: AttentionConfig::Softmax,
             persistent_memory: 0,
             feed_forward: true,
+            init: ResidualInit::Default,
         }
     }
 
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // The one stack that carries ResiDual's dual stream: no placement is refused here.
         self.stack_of(self.n_layers)
-            .validate(self.vocab_size, self.span)?;
+            .validate_sizes(self.vocab_size, self.span)?;
+        if self.init == ResidualInit::Admin && self.placement != NormPlacement::Post {
+            return Err(ConfigError::new(
+                "init",
+                format!(
+                    "\"admin\" scales post-norm residual blocks; it needs placement = \"post\", \
+                     got {:?}",
+                    self.placement
+                ),
+            ));
+        }
         self.attention.validate(
             &self.stack_of(self.n_layers),
             self.span,
@@ -106,12 +145,16 @@ impl TransformerConfig {
                         LayerAttention::Softmax(a) => (Some(a), None),
                         LayerAttention::Variant(v) => (None, Some(v)),
                     };
+                let admin = self.init == ResidualInit::Admin;
+                let admin = |on: bool| (admin && on).then(|| AdminScale::new(self.d_model, device));
                 TransformerLayer {
                     attn_residual: stack.residual().init(device),
                     attn,
                     attn_variant,
                     ff_residual: self.feed_forward.then(|| stack.residual().init(device)),
                     ff: self.feed_forward.then(|| stack.feed_forward().init(device)),
+                    attn_admin: admin(true),
+                    ff_admin: admin(self.feed_forward),
                 }
             })
             .collect();
@@ -134,25 +177,109 @@ pub struct TransformerLayer {
     pub ff_residual: Option<Residual>,
     /// Feed-forward sublayer (None in an all-attention layer).
     pub ff: Option<FeedForward>,
+    /// Admin's `ω` of the attention block (`init = "admin"` only).
+    pub attn_admin: Option<AdminScale>,
+    /// Admin's `ω` of the feed-forward block (`init = "admin"` with feed-forward only).
+    pub ff_admin: Option<AdminScale>,
+}
+
+/// The residual streams between sublayers: `x`, and ResiDual's dual stream `d` (None unless
+/// `placement = "resi_dual"`).
+///
+/// # Shapes
+/// - both `[B, T, D]`
+pub type Streams = (Tensor<3>, Option<Tensor<3>>);
+
+/// One residual block around `f`: ResiDual's two-stream update when the dual stream is carried,
+/// Admin's `LN(x ⊙ ω + f(x))` when the block has an `ω`, else the block's pre- or post-norm.
+fn sublayer(
+    residual: &Residual,
+    admin: &Option<AdminScale>,
+    (x, d): Streams,
+    f: impl FnOnce(Tensor<3>) -> Tensor<3>,
+) -> Streams {
+    match (d, admin) {
+        (Some(d), _) => {
+            let (x, d) = residual.forward_dual(x, d, f);
+            (x, Some(d))
+        }
+        (None, Some(admin)) => (admin.forward(residual, x, f), None),
+        (None, None) => (residual.forward(x, f), None),
+    }
 }
 
 impl TransformerLayer {
+    /// The layer on the one residual stream (see [`forward_streams`](Self::forward_streams)
+    /// for ResiDual's two).
+    ///
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.attn_residual.forward(x, |h| self.attend(h));
-        self.feed_forward(x)
+        self.forward_streams((x, None)).0
+    }
+
+    /// The layer on its residual streams (the dual stream, if carried, gets both sublayers'
+    /// outputs added).
+    ///
+    /// # Shapes
+    /// - streams: `[B, T, D]` each; output: the same
+    pub fn forward_streams(&self, streams: Streams) -> Streams {
+        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
+            self.attend(h)
+        });
+        self.feed_forward(streams)
     }
 
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
     pub fn forward_step(&self, x: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
-        let x = self
-            .attn_residual
-            .forward(x, |h| self.attend_step(h, cache));
-        self.feed_forward(x)
+        self.forward_step_streams((x, None), cache).0
+    }
+
+    /// [`forward_streams`](Self::forward_streams) for one new position.
+    ///
+    /// # Shapes
+    /// - streams: `[B, 1, D]` each; output: the same
+    pub fn forward_step_streams(
+        &self,
+        streams: Streams,
+        cache: &mut SelfAttentionCache,
+    ) -> Streams {
+        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
+            self.attend_step(h, cache)
+        });
+        self.feed_forward(streams)
+    }
+
+    /// Admin's profiling pass through this layer (post-norm, one stream): each block's `ω` is
+    /// set from `profile` and `profile` moves on ([`AdminScale::profile`]); a layer without
+    /// `ω` runs as usual.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub fn admin_profile(&mut self, x: Tensor<3>, profile: &mut AdminProfile) -> Tensor<3> {
+        let x = match self.attn_admin.take() {
+            Some(mut admin) => {
+                let x = admin.profile(profile, &self.attn_residual, x, |h| self.attend(h));
+                self.attn_admin = Some(admin);
+                x
+            }
+            None => self.attn_residual.forward(x, |h| self.attend(h)),
+        };
+        match (self.ff_admin.take(), &self.ff_residual, &self.ff) {
+            (Some(mut admin), Some(residual), Some(ff)) => {
+                let x = admin.profile(profile, residual, x, |h| ff.forward(h));
+                self.ff_admin = Some(admin);
+                x
+            }
+            (admin, _, _) => {
+                self.ff_admin = admin;
+                self.feed_forward((x, None)).0
+            }
+        }
     }
 
     /// The configured self-attention over a segment.
@@ -190,11 +317,14 @@ impl TransformerLayer {
         }
     }
 
-    /// The feed-forward sublayer with its residual, or `x` unchanged in an all-attention layer.
-    fn feed_forward(&self, x: Tensor<3>) -> Tensor<3> {
+    /// The feed-forward sublayer with its residual, or the streams unchanged in an
+    /// all-attention layer.
+    fn feed_forward(&self, streams: Streams) -> Streams {
         match (&self.ff_residual, &self.ff) {
-            (Some(residual), Some(ff)) => residual.forward(x, |h| ff.forward(h)),
-            _ => x,
+            (Some(residual), Some(ff)) => {
+                sublayer(residual, &self.ff_admin, streams, |h| ff.forward(h))
+            }
+            _ => streams,
         }
     }
 
@@ -247,11 +377,11 @@ impl TransformerLm {
     /// - tokens: `[B, T]`
     /// - output: `[B, T, V]`
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        let mut h = self.embed(tokens); // [B,T,D]
+        let mut streams = self.streams(self.embed(tokens)); // [B,T,D]
         for layer in &self.layers {
-            h = layer.forward(h);
+            streams = layer.forward_streams(streams);
         }
-        self.logits(h)
+        self.output(streams)
     }
 
     /// Logits for one new position given the caches of the positions before it.
@@ -264,12 +394,64 @@ impl TransformerLm {
         token: Tensor<1, Int>,
         state: TransformerState,
     ) -> (Tensor<2>, TransformerState) {
-        let mut h = self.embed(token.unsqueeze_dim(1)); // [B,1,D]
+        let mut streams = self.streams(self.embed(token.unsqueeze_dim(1))); // [B,1,D]
         let mut state = state;
         for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
-            h = layer.forward_step(h, cache);
+            streams = layer.forward_step_streams(streams, cache);
         }
-        let logits = self.logits(h).squeeze_dim(1); // [B,V]
+        let logits = self.output(streams).squeeze_dim(1); // [B,V]
         (logits, state)
+    }
+
+    /// Whether the layers carry ResiDual's dual stream (`placement = "resi_dual"`).
+    pub fn is_resi_dual(&self) -> bool {
+        self.layers
+            .first()
+            .is_some_and(|l| l.attn_residual.placement == NormPlacement::ResiDual)
+    }
+
+    /// Whether the blocks have Admin's `ω` (`init = "admin"`).
+    pub fn is_admin(&self) -> bool {
+        self.layers.iter().any(|l| l.attn_admin.is_some())
+    }
+
+    /// Admin's profiling (`init = "admin"`; see [`mnemo_core::admin`]): one forward pass over
+    /// `tokens` that sets every block's `ω` to the running ratio `r` and moves `r` on, bottom
+    /// to top, attention before feed-forward, from `r = 1`. Run once on a fresh model, before
+    /// its first step (`mnemo train` does, on the first training segment); a model without
+    /// `ω` is left unchanged. Dropout acts as in training if the device is an autodiff one.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    pub fn admin_profile(&mut self, tokens: Tensor<2, Int>) {
+        if !self.is_admin() {
+            return;
+        }
+        let mut h = self.embed(tokens);
+        let mut profile = AdminProfile::default();
+        for layer in &mut self.layers {
+            h = layer.admin_profile(h, &mut profile);
+        }
+    }
+
+    /// The streams entering the bottom layer: the embeddings `h`, and (ResiDual) the dual
+    /// stream starting at them too.
+    fn streams(&self, h: Tensor<3>) -> Streams {
+        let d = self.is_resi_dual().then(|| h.clone());
+        (h, d)
+    }
+
+    /// Logits from the top layer's streams: `W_out finalnorm(x)`, or (ResiDual)
+    /// `W_out (x + LN_final(d))`.
+    ///
+    /// # Shapes
+    /// - streams: `[B, T, D]` each; output: `[B, T, V]`
+    fn output(&self, (x, d): Streams) -> Tensor<3> {
+        match d {
+            None => self.logits(x),
+            Some(d) => self
+                .head
+                .forward(x + output_head::normed(&self.final_norm, d)),
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The causal Transformer baseline: cached step-by-step decoding equals the parallel pass, the
 //! outputs are causal, and the span limits the context (pre-norm LayerNorm, post-norm RMSNorm,
-//! and a short span).
+//! ResiDual, profiled Admin, and a short span).
 mod common;
 
 use burn::module::Module;
@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{assert_causal, decode_steps, max_abs_diff, tokens, with_future_changed};
 use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::attention_config::LinearUpdate;
-use mnemo_models::{AttentionConfig, TransformerConfig, TransformerLm};
+use mnemo_models::{AttentionConfig, ResidualInit, TransformerConfig, TransformerLm};
 
 const VOCAB: usize = 11;
 
@@ -17,6 +17,22 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
     let post = TransformerConfig {
         placement: NormPlacement::Post,
         norm: NormKind::Rms,
+        ..base.clone()
+    };
+    let resi_dual = TransformerConfig {
+        placement: NormPlacement::ResiDual,
+        ..base.clone()
+    };
+    let resi_dual_all_attention = TransformerConfig {
+        placement: NormPlacement::ResiDual,
+        norm: NormKind::Rms,
+        persistent_memory: 6,
+        feed_forward: false,
+        ..base.clone()
+    };
+    let admin = TransformerConfig {
+        placement: NormPlacement::Post,
+        init: ResidualInit::Admin,
         ..base.clone()
     };
     let short = TransformerConfig {
@@ -68,6 +84,9 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
         ("sparse", sparse),
         ("pre-norm layer", base),
         ("post-norm rms", post),
+        ("resi-dual", resi_dual),
+        ("resi-dual rms, all-attention", resi_dual_all_attention),
+        ("admin, profiled", admin),
         ("span 3", short),
         ("persistent memory", persistent),
         ("all-attention", all_attention),
@@ -156,16 +175,14 @@ fn attention_options_are_checked() {
 }
 
 /// Runs `check(name, model, x, device)` for a model of each config, `x` being `[2, t]` tokens
-/// drawn from `seed`.
+/// drawn from `seed`; Admin models are profiled on other tokens first (ω ≠ 1).
 fn check_each(t: usize, seed: u64, check: impl Fn(&str, TransformerLm, Tensor<2, Int>, &Device)) {
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs() {
-        check(
-            name,
-            config.init(&device),
-            tokens(2, t, VOCAB, seed, &device),
-            &device,
-        );
+        config.validate().expect(name);
+        let mut model = config.init(&device);
+        model.admin_profile(tokens(2, 8, VOCAB, seed + 100, &device));
+        check(name, model, tokens(2, t, VOCAB, seed, &device), &device);
     }
 }
 
