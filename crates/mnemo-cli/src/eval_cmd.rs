@@ -55,7 +55,9 @@ pub struct EvalArgs {
     /// carried across segments either way.
     #[arg(long, value_name = "N")]
     eval_span: Option<usize>,
-    /// Memory length to evaluate with (models with a segment memory, e.g. Transformer-XL).
+    /// Memory length to evaluate with: Transformer-XL's memory (may exceed the trained one), or
+    /// the Feedback Transformer's attention span (1 to its trained span; every layer attends to
+    /// the last N memories).
     #[arg(long, value_name = "N")]
     mem_len: Option<usize>,
 }

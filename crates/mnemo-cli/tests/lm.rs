@@ -129,13 +129,35 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
         assert!(log.lines().all(|l| l.contains("\"bpc\":")), "{log}");
     }
 
-    for (run, why) in [
-        ("runs/lm/feedback", "memory span is fixed"),
-        ("runs/lm/transformer", "carries no memory"),
+    for (run, len, why) in [
+        ("runs/lm/feedback", "9", "distances 1..=8 only"),
+        ("runs/lm/feedback", "0", "at least 1"),
+        ("runs/lm/transformer", "8", "carries no memory"),
     ] {
-        let err = stderr(&mnemo_in(dir.path(), &["eval", run, "--mem-len", "8"]));
-        assert!(err.contains("--mem-len 8") && err.contains(why), "{err}");
+        let err = stderr(&mnemo_in(dir.path(), &["eval", run, "--mem-len", len]));
+        assert!(
+            err.contains(&format!("--mem-len {len}")) && err.contains(why),
+            "{err}"
+        );
     }
+    // The Feedback Transformer evaluates with a shorter span than trained (8): the same
+    // positions are scored, and the figure changes.
+    let eval_feedback = |extra: &[&str]| {
+        let mut args = vec!["eval", "runs/lm/feedback", "--split", "test", "--json"];
+        args.extend_from_slice(extra);
+        json_of(&mnemo_in(dir.path(), &args))
+    };
+    let (trained, shorter) = (eval_feedback(&[]), eval_feedback(&["--mem-len", "2"]));
+    assert_eq!(shorter["scored"], trained["scored"]);
+    let (a, b) = (
+        trained["bpc"].as_f64().unwrap(),
+        shorter["bpc"].as_f64().unwrap(),
+    );
+    assert!(
+        b.is_finite() && a != b,
+        "--mem-len 2 gave {b}, trained span gave {a}"
+    );
+    assert_eq!(eval_feedback(&["--mem-len", "8"])["bpc"], trained["bpc"]);
     // Transformer-XL evaluates with a longer memory than it trained with: the same positions
     // are scored, and the figure changes (the extra context is really used).
     let trained = json_of(&mnemo_in(
