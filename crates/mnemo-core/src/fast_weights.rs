@@ -207,6 +207,7 @@ pub fn delta_rule_attend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::max_abs_diff;
     use crate::host::to_vec;
     use crate::seeded::normal;
 
@@ -223,14 +224,6 @@ mod tests {
     /// Row-major index of `[b, h, i, j]` in a `[B, H, n, m]` buffer.
     fn at(b: usize, h: usize, i: usize, j: usize, n: usize, m: usize) -> usize {
         ((b * H + h) * n + i) * m + j
-    }
-
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     /// The quadratic form on the host, in f64: `y_t = (φq_t S0 + Σ_{i≤t} (φq_t·φk_i) v_i) /

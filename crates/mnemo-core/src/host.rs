@@ -23,6 +23,19 @@ pub fn parameters<M: Module>(module: &M) -> Vec<f32> {
     collect.0
 }
 
+/// The largest absolute difference between two equally long slices (to compare outputs or
+/// weights).
+///
+/// # Panics
+/// If the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::fast_weights::{DEFAULT_EPS, FastWeightState, causal_linear_attend, delta_rule_attend};
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::projections;
+use crate::projections::{check_shared, checked_projections};
 
 /// How the fast weights are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,20 +66,9 @@ impl LinearAttentionConfig {
 
     /// Whether the config can be built; the message starts with the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.n_heads == 0 {
-            return Err("n_heads: must be at least 1".into());
-        }
-        if !self.d_model.is_multiple_of(self.n_heads) || self.d_model == 0 {
-            return Err(format!(
-                "d_model: {} is not a positive multiple of n_heads {}",
-                self.d_model, self.n_heads
-            ));
-        }
+        check_shared(self.shared())?;
         if self.chunk == 0 {
             return Err("chunk: must be at least 1".into());
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout: {} is not in [0, 1)", self.dropout));
         }
         Ok(())
     }
@@ -90,16 +79,7 @@ impl LinearAttentionConfig {
     /// # Panics
     /// If [`validate`](Self::validate) fails.
     pub fn init(&self, device: &Device) -> LinearAttention {
-        if let Err(e) = self.validate() {
-            panic!("{e}");
-        }
-        let p = projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        );
+        let p = checked_projections(self.validate(), self.shared(), device);
         LinearAttention {
             query: p.query,
             key: p.key,
@@ -239,6 +219,7 @@ impl LinearAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::max_abs_diff;
     use crate::host::to_vec;
     use crate::seeded::{normal, reinit};
     use burn::module::Param;
@@ -253,14 +234,6 @@ mod tests {
             ..LinearAttentionConfig::new(D, HEADS, update)
         };
         reinit(config.init(device), 3)
-    }
-
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     /// Token by token with the state carried equals the parallel pass (sum with several
@@ -370,7 +343,7 @@ mod tests {
     #[test]
     fn validate_names_the_field() {
         let bad = LinearAttentionConfig::new(10, 3, FastWeightUpdate::Sum);
-        assert!(bad.validate().unwrap_err().starts_with("d_model"));
+        assert!(bad.validate().unwrap_err().starts_with("n_heads"));
         let bad = LinearAttentionConfig {
             chunk: 0,
             ..LinearAttentionConfig::new(8, 2, FastWeightUpdate::Sum)

@@ -38,7 +38,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::fast_weights::{DEFAULT_EPS, FastWeightState, causal_linear_attend};
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::projections;
+use crate::projections::{check_shared, checked_projections};
 
 /// Configuration of a [`PerformerAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,23 +80,12 @@ impl PerformerAttentionConfig {
 
     /// Whether the config can be built; the message starts with the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.n_heads == 0 {
-            return Err("n_heads: must be at least 1".into());
-        }
-        if !self.d_model.is_multiple_of(self.n_heads) || self.d_model == 0 {
-            return Err(format!(
-                "d_model: {} is not a positive multiple of n_heads {}",
-                self.d_model, self.n_heads
-            ));
-        }
+        check_shared(self.shared())?;
         if self.features == 0 {
             return Err("features: must be at least 1".into());
         }
         if self.chunk == 0 {
             return Err("chunk: must be at least 1".into());
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout: {} is not in [0, 1)", self.dropout));
         }
         Ok(())
     }
@@ -106,16 +95,7 @@ impl PerformerAttentionConfig {
     /// # Panics
     /// If [`validate`](Self::validate) fails.
     pub fn init(&self, device: &Device) -> PerformerAttention {
-        if let Err(e) = self.validate() {
-            panic!("{e}");
-        }
-        let p = projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        );
+        let p = checked_projections(self.validate(), self.shared(), device);
         let d_head = self.d_model / self.n_heads;
         let w = feature_matrix(self.features, d_head, self.seed, 0, device);
         PerformerAttention {
@@ -324,6 +304,7 @@ impl PerformerAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::max_abs_diff;
     use crate::host::to_vec;
     use crate::seeded::{normal, reinit};
     use burn::optim::GradientsParams;
@@ -339,14 +320,6 @@ mod tests {
             ..PerformerAttentionConfig::new(D, HEADS, 16, 11)
         };
         reinit(config.init(device), 3).redraw(0)
-    }
-
-    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     /// φ(q)·φ(k) with m = 2048 estimates exp(q·k/√Dh) within 10% mean relative error.
@@ -559,7 +532,7 @@ mod tests {
             PerformerAttentionConfig::new(8, 3, 4, 1)
                 .validate()
                 .unwrap_err()
-                .starts_with("d_model")
+                .starts_with("n_heads")
         );
     }
 }

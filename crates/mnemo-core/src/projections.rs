@@ -35,3 +35,76 @@ pub(crate) fn projections(
         n_heads,
     }
 }
+
+/// The fields every attention config shares, as [`shared_fields!`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Shared {
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub dropout: f64,
+    pub out_init_scale: f64,
+}
+
+/// `fn shared(&self) -> Shared` for attention configs with fields `d_model`, `n_heads`,
+/// `dropout` and `out_init_scale`.
+macro_rules! shared_fields {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// The fields every attention config shares.
+            pub(crate) fn shared(&self) -> $crate::projections::Shared {
+                $crate::projections::Shared {
+                    d_model: self.d_model,
+                    n_heads: self.n_heads,
+                    dropout: self.dropout,
+                    out_init_scale: self.out_init_scale,
+                }
+            }
+        }
+    )*};
+}
+
+shared_fields!(
+    crate::linear_attention::LinearAttentionConfig,
+    crate::performer::PerformerAttentionConfig,
+    crate::sparse_attention::SparseAttentionConfig
+);
+
+/// The checks of the fields every attention config shares (width, heads, dropout, output
+/// init scale); the message starts with the offending field's name.
+pub(crate) fn check_shared(c: Shared) -> Result<(), String> {
+    if c.d_model == 0 {
+        return Err("d_model: must be at least 1".into());
+    }
+    if c.n_heads == 0 {
+        return Err("n_heads: must be at least 1".into());
+    }
+    if !c.d_model.is_multiple_of(c.n_heads) {
+        let (h, d) = (c.n_heads, c.d_model);
+        return Err(format!("n_heads: {h} does not divide d_model {d}"));
+    }
+    if !(0.0..1.0).contains(&c.dropout) {
+        return Err(format!("dropout: {} is not in [0, 1)", c.dropout));
+    }
+    if !(c.out_init_scale.is_finite() && c.out_init_scale >= 0.0) {
+        let scale = c.out_init_scale;
+        return Err(format!(
+            "out_init_scale: {scale} is not a finite non-negative number"
+        ));
+    }
+    Ok(())
+}
+
+/// [`projections`] for a config whose `validate()` gave `checked`.
+///
+/// # Panics
+/// With the message of `checked` (it names the field) when the config is invalid.
+pub(crate) fn checked_projections(
+    checked: Result<(), String>,
+    c: Shared,
+    device: &Device,
+) -> CrossAttention {
+    if let Err(e) = checked {
+        panic!("{e}");
+    }
+    projections(c.d_model, c.n_heads, c.dropout, c.out_init_scale, device)
+}

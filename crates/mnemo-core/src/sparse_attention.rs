@@ -44,7 +44,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::projections;
+use crate::projections::{check_shared, checked_projections};
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
 /// Configuration of a [`SparseAttention`]; the pattern is described in the [module docs](self).
@@ -93,29 +93,9 @@ impl SparseAttentionConfig {
 
     /// Check the configuration; the error message starts with the offending field's name.
     pub fn validate(&self) -> Result<(), String> {
-        if self.d_model == 0 {
-            return Err("d_model: must be at least 1".into());
-        }
-        if self.n_heads == 0 {
-            return Err("n_heads: must be at least 1".into());
-        }
-        if !self.d_model.is_multiple_of(self.n_heads) {
-            return Err(format!(
-                "n_heads: {} does not divide d_model {}",
-                self.n_heads, self.d_model
-            ));
-        }
+        check_shared(self.shared())?;
         if self.span == 0 {
             return Err("span: the relative position table needs at least 1 row".into());
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout: {} is not in [0, 1)", self.dropout));
-        }
-        if !(self.out_init_scale.is_finite() && self.out_init_scale >= 0.0) {
-            return Err(format!(
-                "out_init_scale: {} is not a finite non-negative number",
-                self.out_init_scale
-            ));
         }
         if self.block == 0 {
             return Err("block: must be at least 1".into());
@@ -128,16 +108,7 @@ impl SparseAttentionConfig {
     /// # Panics
     /// If [`validate`](Self::validate) fails (the message names the field).
     pub fn init(&self, device: &Device) -> SparseAttention {
-        if let Err(e) = self.validate() {
-            panic!("{e}");
-        }
-        let p = projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        );
+        let p = checked_projections(self.validate(), self.shared(), device);
         let positions = RelativePositionsConfig {
             span: self.span,
             d_head: self.d_model / p.n_heads,
