@@ -103,6 +103,13 @@ pub trait Task {
     /// position.
     fn step(&mut self, model: &ModelOf<Self>, carry: Self::Carry) -> StepOutput<Self::Carry>;
 
+    /// A fresh model, before its first step (never on a resume: whatever this sets is in the
+    /// checkpoint). Unchanged by default; the language-model task runs Admin's profiling
+    /// (`init = "admin"`) on its first training segment.
+    fn prepare(&self, model: ModelOf<Self>) -> ModelOf<Self> {
+        model
+    }
+
     /// The model after optimizer step `step` was applied to it (unchanged by default; the
     /// language-model task lets Performer layers redraw their features).
     fn after_update(&self, model: ModelOf<Self>, _step: u64) -> ModelOf<Self> {

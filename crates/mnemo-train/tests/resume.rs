@@ -170,3 +170,52 @@ fn performer_feature_redraws_survive_a_resume() {
         assert_ne!(saved, want(0), "layer {l}: features were never redrawn");
     }
 }
+
+/// An `init = "admin"` Transformer is profiled on its first training segment before step 1,
+/// on a fresh start only: a resumed run (which loads ω from the checkpoint) equals an
+/// uninterrupted one, and after one step at a negligible learning rate each block's ω is the
+/// profiling's constant: 1 for the first block, then the running ratio, which grows
+/// (r_i² ≈ r_{i-1}² + Var[f_i] past the first block). Un-profiled, every ω would be ≈ 1.
+#[test]
+fn admin_profiling_runs_on_a_fresh_start_only() {
+    let admin = "[models.admin]\nkind = \"transformer\"\nd_model = 32\nn_layers = 2\n\
+                 n_heads = 2\nd_ff = 64\nspan = 16\nplacement = \"post\"\ninit = \"admin\"\n\n\
+                 [models.transformer]";
+    let with_admin = |lr: f64| {
+        let run = "steps = 4\ncheckpoint_every = 2\nlog_every = 2";
+        config(&tiny_toml(run, lr, 0.1).replace("[models.transformer]", admin))
+    };
+    check_resume(&with_admin(3e-3), "admin", 2);
+
+    let out = tempfile::tempdir().unwrap();
+    let once = TrainOptions {
+        stop_after: Some(1),
+        ..options(out.path())
+    };
+    train(&with_admin(1e-9), "admin", &once).unwrap();
+    let run = load_run(out.path().join("t").join("admin"), &common::cpu()).unwrap();
+    let mnemo_models::Model::Transformer(model) = run.model else {
+        panic!("a Transformer")
+    };
+    let omegas: Vec<Vec<f32>> = model
+        .layers
+        .iter()
+        .flat_map(|l| [&l.attn_admin, &l.ff_admin])
+        .map(|a| mnemo_core::host::to_vec(a.as_ref().expect("admin blocks").omega.val()))
+        .collect();
+    let ratios: Vec<f32> = omegas
+        .iter()
+        .map(|omega| {
+            let (lo, hi) = omega
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            assert!(hi - lo < 1e-5, "one ratio per block: {omega:?}");
+            lo
+        })
+        .collect();
+    assert!((ratios[0] - 1.0).abs() < 1e-5, "ω_1 = r_0 = 1: {ratios:?}");
+    assert!(
+        ratios[1..].windows(2).all(|w| w[1] > w[0] + 1e-3),
+        "the running ratio grows: {ratios:?}"
+    );
+}

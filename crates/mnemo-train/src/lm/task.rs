@@ -111,6 +111,19 @@ impl Task for LmTask {
         self.step.run(model, batch, carry)
     }
 
+    /// Admin's profiling of a fresh `init = "admin"` Transformer on the first training
+    /// segment (the one step 1 reads); other models are unchanged.
+    fn prepare(&self, model: Model) -> Model {
+        match model {
+            Model::Transformer(mut m) if m.is_admin() => {
+                let segment = self.train.segment(0);
+                m.admin_profile(segment_tokens(&segment, &self.device));
+                Model::Transformer(m)
+            }
+            model => model,
+        }
+    }
+
     fn after_update(&self, model: Model, step: u64) -> Model {
         model.after_update(step)
     }

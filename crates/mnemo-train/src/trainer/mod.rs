@@ -205,6 +205,11 @@ impl<'a, T: Task> Trainer<'a, T> {
             self.restore(opts, data_files)?;
         } else {
             self.state.data_files = data_files;
+            // Dropout during the task's preparation draws from the seed of "step 0" (the
+            // steps reseed themselves from step 1 on).
+            let model = self.model.clone();
+            let seed = step_seed(self.state.seed, 0);
+            self.model = seeded(&self.device, seed, || self.task.prepare(model));
         }
         // Only now, with the checkpoint (if any) known to fit, write into the run directory.
         write_file(&self.dir.config(), self.config_toml.as_bytes())?;
