@@ -13,10 +13,22 @@
 //! | `fb_gen_b1`, `_b8`  | Feedback generation, 256 sampled tokens per row, one token a step  |
 //! | `tf_train`          | Transformer (parallel over T) train step                            |
 //! | `tf_gen_b1`, `_b8`  | Transformer generation with a KV cache (the peer has no cache)     |
+//! | `var_<option>_train`, `var_<option>_gen_b1` | `tf_train` / `tf_gen_b1` with one Transformer option (below) |
+//!
+//! The default run is the peer's phases; the Transformer options run with `--only
+//! var_linear_train,...` or `--only variants` (all twelve). Each is the peer config with one
+//! change ([`variant_config`]): `linear` (linear attention, sum update; Katharopoulos et al.
+//! 2020), `delta` (linear attention, delta rule; Schlag et al. 2021), `performer` (FAVOR+, 64
+//! features; Choromanski et al. 2021), `sparse` (BigBird blocks of 16, window 1, global 1,
+//! random 1; Zaheer et al. 2020), `persistent` (16 persistent key/value slots per head and
+//! layer; Sukhbaatar et al. 2019), `all_attention` (64 persistent slots, no feed-forward
+//! sublayer). `mnemo bench --scaling` times one training step against the sequence length
+//! instead (see [`crate::bench_scaling`]).
 //!
 //! tokens/s is `tokens per iteration / median iteration time` after warm-up (as the peer);
-//! `approx_gflop_per_s` counts matmul FLOPs only (training = 3 × forward); `foreign_cpu_frac`
-//! is the share of all CPUs other processes used while the phase ran.
+//! `approx_gflop_per_s` counts matmul FLOPs only (training = 3 × forward; `null` for linear,
+//! Performer and sparse attention, whose attention FLOPs the formula does not model);
+//! `foreign_cpu_frac` is the share of all CPUs other processes used while the phase ran.
 use std::process::Command;
 use std::time::Instant;
 
@@ -25,8 +37,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use clap::Args;
 use mnemo_models::StepProducts;
+use mnemo_models::attention_config::LinearUpdate;
 use mnemo_models::feedback::StepMatrix;
-use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerConfig};
+use mnemo_models::{AttentionConfig, FeedbackConfig, Model, ModelConfig, TransformerConfig};
 use mnemo_train::{
     FeedbackBackward, LmBatch, LmStep, OptimConfig, apply_update, forward_segment, step_products,
 };
@@ -40,9 +53,20 @@ pub struct BenchArgs {
     /// Backend to run on.
     #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
     backend: String,
-    /// Comma list of phases to run (default: all); see `mnemo bench --help`.
+    /// Comma list of phases to run (default: the peer's phases); also `var_<option>_train`,
+    /// `var_<option>_gen_b1` (option: linear, delta, performer, sparse, persistent,
+    /// all_attention) or `variants` for all of those; with `--scaling`, `scale_<mech>_<T>`.
     #[arg(long, default_value = "")]
     only: String,
+    /// Time one training step against the sequence length (T = 256 … 4096; softmax, linear,
+    /// performer, sparse attention) instead of the peer's phases; prints a JSON document and
+    /// a markdown table.
+    #[arg(long)]
+    scaling: bool,
+    /// With `--scaling`: skip a point whose predicted peak memory exceeds MB (default: 80 % of
+    /// the memory available when the point starts).
+    #[arg(long, value_name = "MB")]
+    max_mb: Option<f64>,
     /// Short smoke run (few iterations, 32 generated tokens).
     #[arg(long)]
     quick: bool,
@@ -77,12 +101,23 @@ pub const PHASES: &[&str] = &[
     "tf_gen_b8",
 ];
 
+/// The Transformer options timed at the peer config (`var_<option>_train`,
+/// `var_<option>_gen_b1`); see [`variant_config`].
+pub const VARIANTS: &[&str] = &[
+    "linear",
+    "delta",
+    "performer",
+    "sparse",
+    "persistent",
+    "all_attention",
+];
+
 /// The peer's config.
-const VOCAB: usize = 256;
-const D_MODEL: usize = 256;
-const LAYERS: usize = 4;
-const HEADS: usize = 4;
-const D_FF: usize = 1024;
+pub(crate) const VOCAB: usize = 256;
+pub(crate) const D_MODEL: usize = 256;
+pub(crate) const LAYERS: usize = 4;
+pub(crate) const HEADS: usize = 4;
+pub(crate) const D_FF: usize = 1024;
 const SEGMENT: usize = 128;
 const MEMORY: usize = 128;
 const BATCH: usize = 8;
@@ -101,6 +136,8 @@ struct Iters {
     gen_iters: usize,
     gen_tokens: usize,
     tf_gen_iters: usize,
+    scale_warmup: usize,
+    scale_iters: usize,
 }
 
 const FULL: Iters = Iters {
@@ -111,6 +148,8 @@ const FULL: Iters = Iters {
     gen_iters: 7,
     gen_tokens: 256,
     tf_gen_iters: 5,
+    scale_warmup: 1,
+    scale_iters: 3,
 };
 const QUICK: Iters = Iters {
     train_warmup: 1,
@@ -120,6 +159,8 @@ const QUICK: Iters = Iters {
     gen_iters: 2,
     gen_tokens: 32,
     tf_gen_iters: 1,
+    scale_warmup: 0,
+    scale_iters: 1,
 };
 
 /// The peer's model sizes as a config of type `$config` (fields named alike in every mnemo
@@ -148,12 +189,130 @@ fn feedback_config() -> FeedbackConfig {
     })
 }
 
-fn transformer_config() -> TransformerConfig {
+pub(crate) fn transformer_config() -> TransformerConfig {
     peer_config!(TransformerConfig {
         attention: Default::default(),
         persistent_memory: 0,
         feed_forward: true,
+        init: Default::default(),
     })
+}
+
+/// The attention of mechanism `name` (`softmax`, `linear` (sum), `delta`, `performer` (64
+/// features), `sparse` (blocks of 16, window 1, global 1, random 1)) with chunks of 64 and seed
+/// 0; None for another name.
+pub(crate) fn attention_of(name: &str) -> Option<AttentionConfig> {
+    let linear = |update| AttentionConfig::Linear { update, chunk: 64 };
+    Some(match name {
+        "softmax" => AttentionConfig::Softmax,
+        "linear" => linear(LinearUpdate::Sum),
+        "delta" => linear(LinearUpdate::Delta),
+        "performer" => AttentionConfig::Performer {
+            features: 64,
+            chunk: 64,
+            seed: 0,
+            redraw_every: 0,
+        },
+        "sparse" => AttentionConfig::Sparse {
+            block: 16,
+            window: 1,
+            global: 1,
+            random: 1,
+            seed: 0,
+        },
+        _ => return None,
+    })
+}
+
+/// The peer Transformer config with Transformer option `name` (one of [`VARIANTS`]); None for
+/// another name.
+pub fn variant_config(name: &str) -> Option<TransformerConfig> {
+    let mut config = transformer_config();
+    match name {
+        "persistent" => config.persistent_memory = 16,
+        "all_attention" => {
+            config.persistent_memory = 64;
+            config.feed_forward = false;
+        }
+        "softmax" => return None,
+        other => config.attention = attention_of(other)?,
+    }
+    Some(config)
+}
+
+/// What a variant phase `var_<option>_train` / `var_<option>_gen_b1` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VariantPhase {
+    Train,
+    GenB1,
+}
+
+/// The option and kind of a variant phase name; None for another name.
+fn variant_phase(name: &str) -> Option<(&str, VariantPhase)> {
+    let rest = name.strip_prefix("var_")?;
+    let (option, kind) = match rest.strip_suffix("_train") {
+        Some(option) => (option, VariantPhase::Train),
+        None => (rest.strip_suffix("_gen_b1")?, VariantPhase::GenB1),
+    };
+    VARIANTS.contains(&option).then_some((option, kind))
+}
+
+/// Every variant phase name, in run order.
+pub fn variant_phases() -> Vec<String> {
+    VARIANTS
+        .iter()
+        .flat_map(|v| [format!("var_{v}_train"), format!("var_{v}_gen_b1")])
+        .collect()
+}
+
+/// The phases `--only` names (empty: the peer's phases; `variants`: every variant phase), or
+/// an error naming `--only` and listing the phases `allowed`.
+pub(crate) fn select_phases(
+    only: &str,
+    default: &[String],
+    allowed: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = match only.trim() {
+        "" => default.to_vec(),
+        list => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .flat_map(|n| match n {
+                "variants" => variant_phases(),
+                n => vec![n.to_string()],
+            })
+            .collect(),
+    };
+    if let Some(bad) = names.iter().find(|n| !allowed.contains(n)) {
+        bail!(
+            "--only: unknown phase `{bad}`; phases: {}",
+            allowed.join(",")
+        );
+    }
+    Ok(names)
+}
+
+/// A training workload: a model config, its batch and segment, iteration counts.
+struct Workload {
+    config: ModelConfig,
+    batch: usize,
+    segment: usize,
+    warmup: usize,
+    iters: usize,
+}
+
+impl Workload {
+    /// `config` at the peer's batch and segment with the train iteration counts of `p`.
+    fn peer(config: ModelConfig, p: Iters) -> Self {
+        Workload {
+            config,
+            batch: BATCH,
+            segment: SEGMENT,
+            warmup: p.train_warmup,
+            iters: p.train_iters,
+        }
+    }
 }
 
 /// Run the benchmark (all phases in child processes) or, with `--phase`, one phase here.
@@ -180,44 +339,28 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("{result}");
         return Ok(());
     }
-    let names: Vec<&str> = match args.only.trim() {
-        "" => PHASES.to_vec(),
-        list => list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect(),
-    };
-    if let Some(bad) = names.iter().find(|n| !PHASES.contains(n)) {
-        bail!(
-            "--only: unknown phase `{bad}`; phases: {}",
-            PHASES.join(",")
+    let exe = std::env::current_exe().context("cannot find the mnemo binary to run phases")?;
+    if args.scaling {
+        let names = crate::bench_scaling::select_points(&args.only)?;
+        return crate::bench_scaling::run(
+            &names,
+            crate::bench_scaling::Settings {
+                backend: &args.backend,
+                quick: args.quick,
+                max_mb: args.max_mb,
+                out: args.out.as_deref(),
+            },
+            |name| run_best(&exe, name, args),
         );
     }
-    let exe = std::env::current_exe().context("cannot find the mnemo binary to run phases")?;
+    let peer: Vec<String> = PHASES.iter().map(|p| p.to_string()).collect();
+    let allowed: Vec<String> = peer.iter().cloned().chain(variant_phases()).collect();
+    let names = select_phases(&args.only, &peer, &allowed)?;
     let started = Instant::now();
     let mut results = serde_json::Map::new();
-    for name in names {
-        let mut best: Option<Value> = None;
-        let attempts = if args.wait_idle > 0.0 { 3 } else { 1 };
-        for attempt in 1..=attempts {
-            if args.wait_idle > 0.0 {
-                wait_for_idle(args.wait_idle)?;
-            }
-            let mut res = run_child(&exe, name, args)?;
-            res["attempt"] = json!(attempt);
-            let foreign = res["foreign_cpu_frac"].as_f64().unwrap_or(1.0);
-            let better = best
-                .as_ref()
-                .is_none_or(|b| foreign < b["foreign_cpu_frac"].as_f64().unwrap_or(1.0));
-            if better {
-                best = Some(res);
-            }
-            if foreign <= FOREIGN_OK {
-                break;
-            }
-        }
-        let best = best.expect("at least one attempt");
+    for name in &names {
+        let name = name.as_str();
+        let best = run_best(&exe, name, args)?;
         eprintln!(
             "[{:7.1}s] {name}: {} (foreign cpu {})",
             started.elapsed().as_secs_f64(),
@@ -230,6 +373,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "benchmark": "mnemo_feedback",
         "mode": if args.quick { "quick" } else { "full" },
         "backend": args.backend,
+        "cpu": cpu_model(),
         "dtype": "f32",
         "feedback_backward": args.feedback_backward,
         "step_products": format!("{products:?}").to_lowercase(),
@@ -258,6 +402,33 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run phase `name` in a child process; with `--wait-idle`, wait for an idle machine first and
+/// re-run (up to twice) while other load disturbed it, keeping the least disturbed attempt.
+fn run_best(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Result<Value> {
+    let mut best: Option<Value> = None;
+    let attempts = if args.wait_idle > 0.0 { 3 } else { 1 };
+    for attempt in 1..=attempts {
+        if args.wait_idle > 0.0 {
+            wait_for_idle(args.wait_idle)?;
+        }
+        let mut res = run_child(exe, name, args)?;
+        res["attempt"] = json!(attempt);
+        // A failed phase (e.g. out of memory) is not retried.
+        let failed = res.get("error").is_some();
+        let foreign = res["foreign_cpu_frac"].as_f64().unwrap_or(1.0);
+        let better = best
+            .as_ref()
+            .is_none_or(|b| foreign < b["foreign_cpu_frac"].as_f64().unwrap_or(1.0));
+        if better {
+            best = Some(res);
+        }
+        if foreign <= FOREIGN_OK || failed {
+            break;
+        }
+    }
+    Ok(best.expect("at least one attempt"))
+}
+
 fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Result<Value> {
     let mut cmd = Command::new(exe);
     cmd.args(["bench", "--phase", name, "--backend", &args.backend]);
@@ -273,9 +444,10 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
     let (busy1, total1) = cpu_jiffies()?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Ok(
-            json!({"error": err.lines().last().unwrap_or("failed"), "foreign_cpu_frac": 1.0}),
-        );
+        // A child killed by a signal (e.g. the kernel's out-of-memory killer) prints nothing.
+        let status = out.status.to_string();
+        let err = err.lines().last().unwrap_or(&status);
+        return Ok(json!({"error": err, "foreign_cpu_frac": 1.0}));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
@@ -302,16 +474,66 @@ fn run_phase(
 ) -> anyhow::Result<Value> {
     let device = mnemo_backend::device(backend)?;
     device.seed(SEED);
+    let feedback = || ModelConfig::Feedback(feedback_config());
+    let transformer = || ModelConfig::Transformer(transformer_config());
+    let train = |config| {
+        phase_train(
+            &Workload::peer(config, p),
+            backward,
+            &device.clone().autodiff(),
+        )
+    };
     match name {
         "ref" => Ok(phase_ref(&device)),
-        "fb_train_chunk1" => phase_train(true, backward, &device.autodiff(), p),
-        "tf_train" => phase_train(false, backward, &device.autodiff(), p),
+        "fb_train_chunk1" => train(feedback()),
+        "tf_train" => train(transformer()),
         "fb_forward_chunk1" => Ok(phase_fb_forward(&device, backward.1, p)),
-        "fb_gen_b1" => Ok(phase_gen(true, 1, &device, p)),
-        "fb_gen_b8" => Ok(phase_gen(true, BATCH, &device, p)),
-        "tf_gen_b1" => Ok(phase_gen(false, 1, &device, p)),
-        "tf_gen_b8" => Ok(phase_gen(false, BATCH, &device, p)),
-        other => bail!("unknown phase `{other}`; phases: {}", PHASES.join(",")),
+        "fb_gen_b1" => phase_gen(&feedback(), 1, &device, p),
+        "fb_gen_b8" => phase_gen(&feedback(), BATCH, &device, p),
+        "tf_gen_b1" => phase_gen(&transformer(), 1, &device, p),
+        "tf_gen_b8" => phase_gen(&transformer(), BATCH, &device, p),
+        other => {
+            if let Some((option, kind)) = variant_phase(other) {
+                let config = variant_config(option).expect("a listed variant");
+                let mut res = match kind {
+                    VariantPhase::Train => train(ModelConfig::Transformer(config.clone())),
+                    VariantPhase::GenB1 => {
+                        phase_gen(&ModelConfig::Transformer(config.clone()), 1, &device, p)
+                    }
+                }?;
+                res["variant"] = json!(option);
+                res["attention"] = json!(config.attention);
+                res["persistent_memory"] = json!(config.persistent_memory);
+                res["feed_forward"] = json!(config.feed_forward);
+                return Ok(res);
+            }
+            if let Some((mechanism, len)) = crate::bench_scaling::parse_point(other) {
+                let config = crate::bench_scaling::scaling_config(mechanism, len)
+                    .expect("a listed mechanism");
+                let workload = Workload {
+                    config: ModelConfig::Transformer(config.clone()),
+                    batch: 1,
+                    segment: len,
+                    warmup: p.scale_warmup,
+                    iters: p.scale_iters,
+                };
+                let mut res = phase_train(&workload, backward, &device.clone().autodiff())?;
+                res["mechanism"] = json!(mechanism);
+                res["seq_len"] = json!(len);
+                res["n_layers"] = json!(config.n_layers);
+                res["attention"] = json!(config.attention);
+                return Ok(res);
+            }
+            let all: Vec<String> = PHASES
+                .iter()
+                .map(|p| p.to_string())
+                .chain(variant_phases())
+                .collect();
+            bail!(
+                "unknown phase `{other}`; phases: {} (and scale_<mechanism>_<T>)",
+                all.join(",")
+            )
+        }
     }
 }
 
@@ -363,7 +585,8 @@ fn median(times: &[f64]) -> f64 {
     }
 }
 
-fn summarize(times: &[f64], tokens_per_iter: usize, flops_per_token: f64) -> Value {
+/// Tokens/s of the timed iterations; `flops_per_token` None writes `approx_gflop_per_s: null`.
+fn summarize(times: &[f64], tokens_per_iter: usize, flops_per_token: Option<f64>) -> Value {
     let med = median(times);
     let best = times.iter().cloned().fold(f64::INFINITY, f64::min);
     json!({
@@ -372,7 +595,8 @@ fn summarize(times: &[f64], tokens_per_iter: usize, flops_per_token: f64) -> Val
         "median_iter_s": round(med, 4),
         "tokens_per_s": round(tokens_per_iter as f64 / med, 1),
         "best_tokens_per_s": round(tokens_per_iter as f64 / best, 1),
-        "approx_gflop_per_s": round(flops_per_token * tokens_per_iter as f64 / med / 1e9, 3),
+        "approx_gflop_per_s": flops_per_token
+            .map(|f| round(f * tokens_per_iter as f64 / med / 1e9, 3)),
     })
 }
 
@@ -384,11 +608,23 @@ fn fb_flops_per_token() -> f64 {
     LAYERS as f64 * per_layer + 2.0 * d * 2.0 * d + 2.0 * d * VOCAB as f64
 }
 
-/// Matmul FLOPs of one Transformer token attending to `ctx` positions (forward).
-fn tf_flops_per_token(ctx: f64) -> f64 {
-    let (d, ff) = (D_MODEL as f64, D_FF as f64);
-    let per_layer = 2.0 * d * 3.0 * d + 2.0 * ctx * d * 3.0 + 2.0 * d * d + 2.0 * 2.0 * d * ff;
-    LAYERS as f64 * per_layer + 2.0 * d * VOCAB as f64
+/// Matmul FLOPs of one token of Transformer `c` attending to `ctx` positions (forward): per
+/// layer the q/k/v projections, q·kᵀ, q·pᵀ and a·v over `ctx` keys, q·kᵀ and a·v over the
+/// persistent slots, the output projection and the feed-forward sublayer (if any); the
+/// output layer. None for linear, Performer and sparse attention (not modelled).
+fn tf_flops_per_token(c: &TransformerConfig, ctx: f64) -> Option<f64> {
+    if c.attention != AttentionConfig::Softmax {
+        return None;
+    }
+    let (d, ff, slots) = (c.d_model as f64, c.d_ff as f64, c.persistent_memory as f64);
+    let ffn = if c.feed_forward {
+        2.0 * 2.0 * d * ff
+    } else {
+        0.0
+    };
+    let per_layer =
+        2.0 * d * 3.0 * d + 2.0 * ctx * d * 3.0 + 2.0 * slots * d * 2.0 + 2.0 * d * d + ffn;
+    Some(c.n_layers as f64 * per_layer + 2.0 * d * c.vocab_size as f64)
 }
 
 fn phase_ref(device: &Device) -> Value {
@@ -434,44 +670,45 @@ fn phase_ref(device: &Device) -> Value {
     })
 }
 
+/// Time training steps of `w`: forward, cross-entropy, backward and Adam, as the trainer runs
+/// them (`mnemo_train::LmStep`, `apply_update`), the state of one step carried (detached) to
+/// the next.
 fn phase_train(
-    feedback: bool,
+    w: &Workload,
     (backward, products): (FeedbackBackward, StepProducts),
     device: &Device,
-    p: Iters,
 ) -> anyhow::Result<Value> {
-    let config = match feedback {
-        true => ModelConfig::Feedback(feedback_config()),
-        false => ModelConfig::Transformer(transformer_config()),
-    };
-    let mut model = config.init(device).with_step_products(products);
+    w.config
+        .validate()
+        .map_err(|e| anyhow!("bench model config: {e}"))?;
+    let (batch, segment) = (w.batch, w.segment);
+    let mut model = w.config.init(device).with_step_products(products);
     let optim = OptimConfig::new(LR);
     let mut optimizer = optim.init();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..4)
         .map(|_| {
             split_inputs(
-                &random_tokens(BATCH, SEGMENT + 1, &mut rng, device),
-                BATCH,
-                SEGMENT,
+                &random_tokens(batch, segment + 1, &mut rng, device),
+                batch,
+                segment,
             )
         })
         .collect();
     let rss0 = rss_now_mb()?;
-    let mut state = model.init_state(BATCH, device);
+    let mut state = model.init_state(batch, device);
     let mut i = 0;
     let mut last_loss = f64::NAN;
-    // The trainer's own step and update (`mnemo_train::LmStep`, `apply_update`).
     let step = LmStep::new(backward);
-    let times = timed(p.train_warmup, p.train_iters, || {
+    let times = timed(w.warmup, w.iters, || {
         let (x, y) = &data[i % data.len()];
         i += 1;
-        let batch = LmBatch {
-            tokens: tokens_tensor(x, [BATCH, SEGMENT], device),
+        let lm_batch = LmBatch {
+            tokens: tokens_tensor(x, [batch, segment], device),
             targets: y,
             no_label: u32::MAX,
         };
-        let out = step.run(&model, batch, state.clone());
+        let out = step.run(&model, lm_batch, state.clone());
         last_loss = out.stats.loss;
         state = out.next;
         (model, _) = apply_update(
@@ -482,17 +719,16 @@ fn phase_train(
             optim.grad_clip,
         );
     });
-    let flops = 3.0
-        * if feedback {
-            fb_flops_per_token()
-        } else {
-            tf_flops_per_token(SEGMENT as f64 / 2.0)
-        };
-    let mut res = summarize(&times, BATCH * SEGMENT, flops);
+    let flops = match &w.config {
+        ModelConfig::Feedback(_) => Some(fb_flops_per_token()),
+        ModelConfig::Transformer(c) => tf_flops_per_token(c, segment.min(c.span) as f64 / 2.0),
+        ModelConfig::TransformerXl(_) => None,
+    };
+    let mut res = summarize(&times, batch * segment, flops.map(|f| 3.0 * f));
     res["params"] = json!(model.num_params());
     res["last_loss"] = json!(round(last_loss, 4));
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
-    if feedback {
+    if let ModelConfig::Feedback(_) = w.config {
         res["lib_seq_len_chunk"] = json!(1);
         res["feedback_backward"] = json!(format!("{backward:?}").to_lowercase());
         res["step_products"] = json!(format!("{products:?}").to_lowercase());
@@ -517,7 +753,7 @@ fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value 
         let _ = out.logits.into_data();
         state = out.state;
     });
-    let mut res = summarize(&times, BATCH * SEGMENT, fb_flops_per_token());
+    let mut res = summarize(&times, BATCH * SEGMENT, Some(fb_flops_per_token()));
     res["lib_seq_len_chunk"] = json!(1);
     res["step_products"] = json!(format!("{products:?}").to_lowercase());
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
@@ -541,20 +777,25 @@ fn sample_rows(logits: Tensor<2>, rng: &mut ChaCha8Rng) -> Vec<u32> {
         .collect()
 }
 
-fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
-    let model = match feedback {
-        true => feedback_model(device),
-        false => ModelConfig::Transformer(transformer_config()).init(device),
-    }
-    .valid();
+/// Time generation of `p.gen_tokens` sampled tokens per row at batch `batch`, one token a
+/// step (Feedback: memory carried; Transformer: its step state, e.g. a KV cache).
+fn phase_gen(
+    config: &ModelConfig,
+    batch: usize,
+    device: &Device,
+    p: Iters,
+) -> anyhow::Result<Value> {
+    config
+        .validate()
+        .map_err(|e| anyhow!("bench model config: {e}"))?;
+    let model = config.init(device).valid();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let n = p.gen_tokens;
     let rss0 = rss_now_mb().unwrap_or(0.0);
     let mut per_token = Vec::with_capacity(n);
-    let iters = if feedback {
-        p.gen_iters
-    } else {
-        p.tf_gen_iters
+    let iters = match config {
+        ModelConfig::Feedback(_) => p.gen_iters,
+        _ => p.tf_gen_iters,
     };
     let times = timed(p.gen_warmup, iters, || {
         per_token.clear();
@@ -570,14 +811,13 @@ fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
             per_token.push(t0.elapsed().as_secs_f64());
         }
     });
-    let flops = match feedback {
-        true => fb_flops_per_token(),
-        false => {
-            (0..n)
-                .map(|i| tf_flops_per_token((i + 1).min(MEMORY) as f64))
-                .sum::<f64>()
-                / n as f64
-        }
+    let flops = match config {
+        ModelConfig::Feedback(_) => Some(fb_flops_per_token()),
+        ModelConfig::Transformer(c) => (0..n)
+            .map(|i| tf_flops_per_token(c, (i + 1).min(c.span) as f64))
+            .sum::<Option<f64>>()
+            .map(|f| f / n as f64),
+        ModelConfig::TransformerXl(_) => None,
     };
     let mut res = summarize(&times, batch * n, flops);
     res["batch"] = json!(batch);
@@ -590,12 +830,12 @@ fn phase_gen(feedback: bool, batch: usize, device: &Device, p: Iters) -> Value {
         res["steady_tokens_per_s"] = json!(round((batch * tail.len()) as f64 / total, 1));
         res["steady_ms_per_step"] = json!(round(1e3 * total / tail.len() as f64, 3));
     }
-    res
+    Ok(res)
 }
 
 // ------------------------------------------------------- process stats ---
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }
@@ -660,6 +900,19 @@ fn cpu_jiffies() -> anyhow::Result<(u64, u64)> {
     Ok((total - v[3] - v[4], total))
 }
 
+/// The CPU model (`model name` of `/proc/cpuinfo`), or `unknown`.
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Wait (at most `max_wait_s`) until the machine's CPUs are at most 10 % busy.
 fn wait_for_idle(max_wait_s: f64) -> anyhow::Result<()> {
     let t0 = Instant::now();
@@ -685,6 +938,126 @@ mod tests {
         let (x, y) = split_inputs(&ids, 2, 2);
         assert_eq!(x, vec![1, 2, 4, 5]);
         assert_eq!(y, vec![2, 3, 5, 6]);
+    }
+
+    #[test]
+    fn each_variant_is_the_peer_config_with_only_its_option() {
+        let linear = |update| AttentionConfig::Linear { update, chunk: 64 };
+        let expected = [
+            ("linear", linear(LinearUpdate::Sum), 0, true),
+            ("delta", linear(LinearUpdate::Delta), 0, true),
+            (
+                "performer",
+                AttentionConfig::Performer {
+                    features: 64,
+                    chunk: 64,
+                    seed: 0,
+                    redraw_every: 0,
+                },
+                0,
+                true,
+            ),
+            (
+                "sparse",
+                AttentionConfig::Sparse {
+                    block: 16,
+                    window: 1,
+                    global: 1,
+                    random: 1,
+                    seed: 0,
+                },
+                0,
+                true,
+            ),
+            ("persistent", AttentionConfig::Softmax, 16, true),
+            ("all_attention", AttentionConfig::Softmax, 64, false),
+        ];
+        assert_eq!(VARIANTS.len(), expected.len());
+        for (name, attention, persistent_memory, feed_forward) in expected {
+            let config = variant_config(name).unwrap();
+            let want = TransformerConfig {
+                attention,
+                persistent_memory,
+                feed_forward,
+                ..transformer_config()
+            };
+            assert_eq!(config, want, "{name}");
+            config.validate().unwrap();
+        }
+        for other in ["softmax", "fourier", "tf_train", ""] {
+            assert_eq!(variant_config(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn variants_keep_the_parameter_count_except_all_attention_without_ffn() {
+        let device = mnemo_backend::device(mnemo_backend::DEFAULT_BACKEND).unwrap();
+        let count = |c: TransformerConfig| ModelConfig::Transformer(c).init(&device).num_params();
+        let softmax = count(transformer_config());
+        for name in VARIANTS.iter().filter(|n| **n != "all_attention") {
+            let n = count(variant_config(name).unwrap());
+            let rel = (n as f64 - softmax as f64).abs() / softmax as f64;
+            assert!(rel < 0.02, "{name}: {n} params vs softmax {softmax}");
+        }
+        // All-attention: minus each layer's feed-forward sublayer (two weights, two biases, its
+        // LayerNorm), plus 64 key and 64 value slots of width D per layer.
+        let (l, d, ff) = (LAYERS, D_MODEL, D_FF);
+        let all = count(variant_config("all_attention").unwrap());
+        assert_eq!(
+            all,
+            softmax - l * (2 * d * ff + ff + d + 2 * d) + l * 2 * 64 * d
+        );
+    }
+
+    #[test]
+    fn only_selects_peer_variant_and_scaling_phases_and_names_itself_when_refusing() {
+        let peer: Vec<String> = PHASES.iter().map(|p| p.to_string()).collect();
+        let allowed: Vec<String> = peer.iter().cloned().chain(variant_phases()).collect();
+        assert_eq!(select_phases("", &peer, &allowed).unwrap(), peer);
+        let all = select_phases("tf_train, variants", &peer, &allowed).unwrap();
+        assert_eq!(all.len(), 1 + 2 * VARIANTS.len());
+        assert_eq!(
+            &all[..3],
+            ["tf_train", "var_linear_train", "var_linear_gen_b1"]
+        );
+        // Every listed variant phase is one the child runs, with its option's config.
+        for name in &all[1..] {
+            let (option, _) = variant_phase(name).expect(name);
+            assert!(variant_config(option).is_some(), "{name}");
+        }
+        for bad in [
+            "var_softmax_train",
+            "var_linear_gen_b8",
+            "scale_softmax_256",
+            "nope",
+        ] {
+            let err = select_phases(bad, &peer, &allowed).unwrap_err().to_string();
+            assert!(err.starts_with("--only: unknown phase"), "{err}");
+            assert!(
+                err.contains(&format!("`{bad}`")) && err.contains("var_delta_gen_b1"),
+                "{err}"
+            );
+            assert_eq!(variant_phase(bad), None);
+        }
+    }
+
+    #[test]
+    fn flops_are_modelled_for_softmax_only() {
+        let peer = transformer_config();
+        // The formula tf_train has always used: 4 layers, 64 keys per query on average.
+        let (d, ff) = (D_MODEL as f64, D_FF as f64);
+        let layer = 2.0 * d * 3.0 * d + 2.0 * 64.0 * d * 3.0 + 2.0 * d * d + 4.0 * d * ff;
+        let want = 4.0 * layer + 2.0 * d * VOCAB as f64;
+        assert_eq!(tf_flops_per_token(&peer, 64.0), Some(want));
+        let all = variant_config("all_attention").unwrap();
+        let slots = 4.0 * (2.0 * 64.0 * d * 2.0 - 4.0 * d * ff);
+        assert_eq!(tf_flops_per_token(&all, 64.0), Some(want + slots));
+        for name in ["linear", "delta", "performer", "sparse"] {
+            assert_eq!(
+                tf_flops_per_token(&variant_config(name).unwrap(), 64.0),
+                None
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!     [--max-pairs N] [--input FILE] [--out FILE] [--json]
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
-//! mnemo bench [--backend cpu] [--only fb_train_chunk1,...] [--quick] [--wait-idle S] [--out F]
+//! mnemo bench [--backend cpu] [--only fb_train_chunk1,...|variants] [--quick] [--wait-idle S] [--out F]
+//! mnemo bench --scaling [--only scale_softmax_1024,...] [--max-mb MB] [--out F]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod bench_cmd;
+mod bench_scaling;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
