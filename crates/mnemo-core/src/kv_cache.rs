@@ -6,7 +6,8 @@
 use burn::tensor::{Int, Tensor};
 
 /// Keys and values of one causal self-attention layer for step-by-step decoding, in a
-/// preallocated buffer written in place.
+/// preallocated buffer written in place. Values may be wider per head than keys (the CAN
+/// decoder's values live in the feed-forward width).
 ///
 /// A step attends to itself and the `span - 1` positions before it (as the parallel pass). The
 /// buffer grows by doubling up to `2·span` slots; once full, the newest `span - 1` slots are moved
@@ -53,10 +54,11 @@ impl KvCache {
     /// before the next push, or that write copies the buffer.
     ///
     /// # Shapes
-    /// - k, v: `[B, H, 1, Dh]`
-    /// - output: `[B, H, n, Dh]` each
+    /// - k: `[B, H, 1, Dh]`; v: `[B, H, 1, Dv]` (Dv = Dh in attention; the same at every push)
+    /// - output: keys `[B, H, n, Dh]`, values `[B, H, n, Dv]`
     pub fn push(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [b, h, _, dh] = k.dims();
+        let dv = v.dims()[3];
         let max_slots = 2 * self.span;
         let capacity = self.keys.as_ref().map_or(0, |x| x.dims()[2]);
         if self.len == capacity {
@@ -64,34 +66,33 @@ impl KvCache {
                 // Grow (first step or doubling): one allocation, the old slots copied once.
                 let new_cap = (2 * capacity).clamp(INITIAL_SLOTS.min(max_slots), max_slots);
                 let device = k.device();
-                let grow = |old: Option<Tensor<4>>| {
-                    let pad = Tensor::<4>::zeros([b, h, new_cap - capacity, dh], &device);
+                let grow = |old: Option<Tensor<4>>, width: usize| {
+                    let pad = Tensor::<4>::zeros([b, h, new_cap - capacity, width], &device);
                     match old {
                         Some(old) => Tensor::cat(vec![old, pad], 2),
                         None => pad,
                     }
                 };
-                self.keys = Some(grow(self.keys.take()));
-                self.values = Some(grow(self.values.take()));
+                self.keys = Some(grow(self.keys.take(), dh));
+                self.values = Some(grow(self.values.take(), dv));
             } else {
                 // Full: keep the newest span - 1 slots at the front.
                 let keep = self.span - 1;
-                let front = |x: &mut Option<Tensor<4>>| {
+                let front = |x: &mut Option<Tensor<4>>, width: usize| {
                     let buf = x.take().expect("allocated");
                     let live = buf.clone().slice_dim(2, capacity - keep..capacity);
-                    *x = Some(buf.slice_assign([0..b, 0..h, 0..keep, 0..dh], live));
+                    *x = Some(buf.slice_assign([0..b, 0..h, 0..keep, 0..width], live));
                 };
-                front(&mut self.keys);
-                front(&mut self.values);
+                front(&mut self.keys, dh);
+                front(&mut self.values, dv);
                 self.len = keep;
             }
         }
         let slot = self.len;
-        let ranges = [0..b, 0..h, slot..slot + 1, 0..dh];
         let keys = self.keys.as_mut().expect("allocated");
-        keys.inplace(|buf| buf.slice_assign(ranges.clone(), k));
+        keys.inplace(|buf| buf.slice_assign([0..b, 0..h, slot..slot + 1, 0..dh], k));
         let values = self.values.as_mut().expect("allocated");
-        values.inplace(|buf| buf.slice_assign(ranges, v));
+        values.inplace(|buf| buf.slice_assign([0..b, 0..h, slot..slot + 1, 0..dv], v));
         self.len += 1;
         let n = self.len.min(self.span);
         let live = self.len - n..self.len;
@@ -154,5 +155,26 @@ mod tests {
         let keys: Vec<f32> = keys.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(keys[span - 2], 1149.0, "row 0 is the old row 1");
         assert_eq!(keys[3 * span - 2], 149.0, "row 2 is the old row 0");
+    }
+
+    /// Values twice as wide as the keys (the CAN decoder's) keep their width through the
+    /// growth and the slides: each push returns the last `min(t + 1, span)` value rows.
+    #[test]
+    fn values_may_be_wider_than_keys() {
+        let device = mnemo_backend::test_device().inner();
+        let span = 3;
+        let mut cache = KvCache::new(span);
+        for t in 0..10usize {
+            let k = Tensor::<4>::from_floats([[[[t as f32]]]], &device);
+            let v = Tensor::<4>::from_floats([[[[t as f32, -(t as f32)]]]], &device);
+            let (keys, values) = cache.push(k, v);
+            let n = (t + 1).min(span);
+            assert_eq!(keys.dims(), [1, 1, n, 1], "keys at step {t}");
+            let want: Vec<f32> = (t + 1 - n..=t)
+                .flat_map(|i| [i as f32, -(i as f32)])
+                .collect();
+            let values: Vec<f32> = values.into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(values, want, "values at step {t}");
+        }
     }
 }

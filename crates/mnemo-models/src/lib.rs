@@ -9,8 +9,9 @@
 //! - [`transformer_xl`]: Transformer-XL, segment recurrence over detached per-layer memories
 //!   whose lengths follow a per-layer schedule ([`memory_schedule`]).
 //!
-//! - [`seq2seq`]: an encoder-decoder for translation whose decoder is a Transformer or a
-//!   Feedback decoder ([`seq2seq_decoder`], [`feedback::decoder`]), with incremental decoding ([`seq2seq_cache`]) and
+//! - [`seq2seq`]: an encoder-decoder for translation whose decoder is a Transformer, a
+//!   Feedback or a Compressed Attention Network decoder ([`seq2seq_decoder`],
+//!   [`feedback::decoder`], [`seq2seq_can`]), with incremental decoding ([`seq2seq_cache`]) and
 //!   greedy/beam search ([`seq2seq_search`]); it has its own interface, not [`Model`].
 //!
 //! The language models sit behind one language-model interface ([`Model`], [`ModelState`]): a segment in,
@@ -27,6 +28,7 @@ pub mod memory_schedule;
 mod output_head;
 pub mod seq2seq;
 pub mod seq2seq_cache;
+pub mod seq2seq_can;
 pub mod seq2seq_decoder;
 pub mod seq2seq_decoder_config;
 pub mod seq2seq_search;

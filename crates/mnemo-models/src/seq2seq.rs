@@ -1,14 +1,16 @@
-//! An encoder-decoder Transformer for translation, whose decoder is either a Transformer
-//! decoder or a Feedback decoder.
+//! An encoder-decoder Transformer for translation, whose decoder is a Transformer decoder, a
+//! Feedback decoder or a Compressed Attention Network decoder.
 //!
 //! Vaswani et al., "Attention Is All You Need" (2017) for the encoder-decoder; Fan et al.,
 //! "Addressing Some Limitations of Transformers with Feedback Memory" (2020, §4.1 translation)
 //! for the Feedback decoder: feedback memory over the target side, plus cross-attention to the
-//! encoder in every layer.
+//! encoder in every layer; Li et al., "An Efficient Transformer Decoder with Compressed
+//! Sub-layers" (AAAI 2021) for the CAN decoder ([`crate::seq2seq_can`]): one sub-layer per
+//! layer, one softmax over the target prefix's and the source's keys.
 //!
 //! ```text
 //! e   = Encoder(√D · E[src])                      bidirectional, relative positions, PAD masked
-//! h_t = Decoder(√D · E[tgt_in]_{≤t}, e)           causal (Transformer) or sequential (Feedback)
+//! h_t = Decoder(√D · E[tgt_in]_{≤t}, e)           causal (Transformer, CAN) or sequential (Feedback)
 //! y_t = E · finalnorm(h_t)                        embeddings E tied: source, target and output
 //! ```
 //!
@@ -88,8 +90,8 @@ model_config! {
         /// Decoder architecture.
         pub decoder: DecoderConfig,
         /// Span S: the largest relative distance with its own position vector in the encoder
-        /// (further distances share the last one); the decoder's self-attention span (Transformer)
-        /// or memory window (Feedback). Set it ≥ the longest target (in subwords) so the decoder
+        /// (further distances share the last one); the decoder's self-attention span (Transformer,
+        /// CAN) or memory window (Feedback). Set it ≥ the longest target (in subwords) so the decoder
         /// sees the whole prefix.
         pub span: usize,
         @dropout
@@ -150,6 +152,16 @@ impl Seq2SeqConfig {
         }
         if self.max_len == 0 {
             return Err(ConfigError::new("max_len", "must be at least 1"));
+        }
+        if self.decoder == DecoderConfig::Can && !self.d_ff.is_multiple_of(self.n_heads) {
+            return Err(ConfigError::new(
+                "d_ff",
+                format!(
+                    "the CAN decoder splits its d_ff-wide values into the n_heads = {} heads; \
+                     {} is not a multiple of it",
+                    self.n_heads, self.d_ff
+                ),
+            ));
         }
         Ok(())
     }
@@ -293,7 +305,7 @@ pub struct Seq2Seq {
     pub encoder: Vec<EncoderLayer>,
     /// Final encoder norm (pre-norm only).
     pub encoder_norm: Option<Norm>,
-    /// The decoder (Transformer or Feedback).
+    /// The decoder (Transformer, Feedback or CAN).
     pub decoder: Decoder,
     /// Dropout on the embeddings.
     pub dropout: Dropout,
@@ -307,6 +319,7 @@ impl Seq2Seq {
         match self.decoder {
             Decoder::Transformer(_) => DecoderKind::Transformer,
             Decoder::Feedback(_) => DecoderKind::Feedback,
+            Decoder::Can(_) => DecoderKind::Can,
         }
     }
 
@@ -366,7 +379,7 @@ impl Seq2Seq {
         }
     }
 
-    /// Teacher-forced logits for every target position (the Transformer decoder runs in
+    /// Teacher-forced logits for every target position (the Transformer and CAN decoders run in
     /// parallel and causally; the Feedback decoder runs the T steps in sequence, differentiably).
     ///
     /// # Shapes

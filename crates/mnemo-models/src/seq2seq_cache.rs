@@ -1,7 +1,9 @@
 //! Incremental decoding state of a [`Seq2Seq`](crate::Seq2Seq): the cross-attention keys/values
-//! of the encoder (computed once per sentence) and the decoder's self-attention cache
-//! (Transformer: per-layer keys/values; Feedback: the keys/values of the decoded steps' memories,
-//! [`crate::feedback::FeedbackMemory`], zero memories folded), each a preallocated buffer written in place.
+//! of the encoder (computed once per sentence; for CAN the source part of each layer's one
+//! attention) and the decoder's self-attention cache (Transformer and CAN: per-layer
+//! keys/values, a [`KvCache`] each; Feedback: the keys/values of the decoded steps' memories,
+//! [`crate::feedback::FeedbackMemory`], zero memories folded), each a preallocated buffer
+//! written in place.
 //!
 //! Rows can be reordered or duplicated with [`DecodeState::select`] (beam search keeps B·K
 //! rows in one state and reorders them after every step).
@@ -14,7 +16,8 @@ use crate::seq2seq_decoder::CrossMemory;
 /// Decoding state of a batch of rows; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct DecodeState {
-    /// Per decoder layer, the encoder keys/values. Shape `[B, H, S_src, Dh]` each.
+    /// Per decoder layer, the encoder keys/values. Shape `[B, H, S_src, Dh]` each (CAN values:
+    /// `[B, H, S_src, F/H]`).
     pub(crate) cross: Vec<CrossMemory>,
     /// True where the source is padding. Shape `[B, 1, 1, S_src]`.
     pub(crate) key_mask: Tensor<4, Bool>,
@@ -33,6 +36,8 @@ pub(crate) enum DecoderCache {
     Transformer(Vec<KvCache>),
     /// The Feedback decoder's memories of the decoded steps (zero memories folded).
     Feedback(FeedbackMemory),
+    /// One target key/value cache per CAN decoder layer (values F/H wide per head).
+    Can(Vec<KvCache>),
 }
 
 impl DecodeState {
@@ -69,7 +74,9 @@ impl DecodeState {
         self.cross = self.cross.iter().map(|(k, v)| (sel4(k), sel4(v))).collect();
         self.key_mask = self.key_mask.clone().select(0, rows.clone());
         match &mut self.cache {
-            DecoderCache::Transformer(caches) => caches.iter_mut().for_each(|c| c.select(&rows)),
+            DecoderCache::Transformer(caches) | DecoderCache::Can(caches) => {
+                caches.iter_mut().for_each(|c| c.select(&rows))
+            }
             DecoderCache::Feedback(cache) => cache.select(&rows),
         }
     }

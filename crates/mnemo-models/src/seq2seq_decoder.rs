@@ -1,7 +1,10 @@
-//! The two decoders of [`Seq2Seq`](crate::Seq2Seq): a Transformer decoder and a Feedback decoder.
+//! The decoders of [`Seq2Seq`](crate::Seq2Seq): a Transformer decoder, a Feedback decoder and
+//! a Compressed Attention Network (CAN) decoder.
 //!
-//! Both layers are `self-attention → cross-attention → feed-forward`, each sublayer residual
-//! with the configured norm placement; they differ only in what the first sublayer attends to.
+//! The Transformer and Feedback layers are `self-attention → cross-attention → feed-forward`,
+//! each sublayer residual with the configured norm placement; they differ only in what the
+//! first sublayer attends to. A CAN layer is one residual sublayer: one attention over the
+//! target prefix and the source under one softmax, folded into the feed-forward network.
 //!
 //! - Transformer decoder (Vaswani et al., 2017): causal self-attention over the previous target
 //!   positions of the same layer (the position itself included), with learned relative
@@ -9,6 +12,8 @@
 //! - Feedback decoder (Fan et al., 2020): the [`FeedbackCore`](crate::feedback::FeedbackCore)
 //!   over the target side with cross-attention as its per-layer hook
 //!   ([`crate::feedback::decoder`]).
+//! - CAN decoder (Li et al., 2021): [`crate::seq2seq_can`]; parallel over T in training, a
+//!   [`KvCache`] per layer and the source keys/values in decoding, as the Transformer decoder.
 //!
 //! Size legend: B rows, T target length, S span, L layers, H heads, D d_model, Dh = D/H.
 use burn::module::Module;
@@ -22,6 +27,7 @@ use crate::feedback::decoder::FeedbackDecoder;
 use crate::output_head;
 use crate::seq2seq::{DecoderConfig, Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
+use crate::seq2seq_can::{CanDecoder, CanLayer, CompressedAttentionConfig};
 use crate::transformer::TransformerLayer;
 pub use mnemo_core::CrossMemory;
 
@@ -32,6 +38,8 @@ pub enum Decoder {
     Transformer(TransformerDecoder),
     /// Feedback decoder.
     Feedback(FeedbackDecoder),
+    /// Compressed Attention Network decoder.
+    Can(CanDecoder),
 }
 
 impl Decoder {
@@ -65,10 +73,29 @@ impl Decoder {
                 cross: (0..l).map(|_| cross()).collect(),
                 final_norm,
             }),
+            DecoderConfig::Can => {
+                let attention = CompressedAttentionConfig {
+                    d_model: config.d_model,
+                    n_heads: config.n_heads,
+                    d_ff: config.d_ff,
+                    span: config.span,
+                    dropout: config.dropout,
+                };
+                Decoder::Can(CanDecoder {
+                    layers: (0..l)
+                        .map(|_| CanLayer {
+                            residual: stack.residual().init(device),
+                            attention: attention.init(device),
+                        })
+                        .collect(),
+                    final_norm,
+                })
+            }
         }
     }
 
-    /// Cross-attention keys/values of the encoder output, one pair per layer.
+    /// Cross-attention keys/values of the encoder output, one pair per layer (CAN: the source
+    /// part of each layer's one attention; values `[B, H, S_src, F/H]`).
     pub fn cross_memory(&self, enc: &Encoded) -> Vec<CrossMemory> {
         let project = |c: &CrossAttention| c.project(enc.states.clone());
         match self {
@@ -78,6 +105,7 @@ impl Decoder {
                 .map(|l| project(&l.cross.attention))
                 .collect(),
             Decoder::Feedback(dec) => dec.cross_memory(&enc.states),
+            Decoder::Can(dec) => dec.cross_memory(&enc.states),
         }
     }
 
@@ -91,6 +119,7 @@ impl Decoder {
         let (h, final_norm) = match self {
             Decoder::Transformer(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
             Decoder::Feedback(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
+            Decoder::Can(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
         };
         output_head::normed(final_norm, h)
     }
@@ -107,6 +136,7 @@ impl Decoder {
             Decoder::Feedback(dec) => {
                 DecoderCache::Feedback(dec.start(enc.states.dims()[0], &enc.states.device()))
             }
+            Decoder::Can(dec) => DecoderCache::Can(dec.start()),
         };
         DecodeState::new(self.cross_memory(enc), enc.key_mask.clone(), cache)
     }
@@ -129,6 +159,9 @@ impl Decoder {
             }
             (Decoder::Feedback(dec), DecoderCache::Feedback(cache)) => {
                 (dec.step(x, cache, cross, key_mask), &dec.final_norm)
+            }
+            (Decoder::Can(dec), DecoderCache::Can(caches)) => {
+                (dec.step(x, caches, cross, key_mask), &dec.final_norm)
             }
             _ => panic!("decode state built for another decoder kind"),
         };

@@ -1,8 +1,10 @@
 //! Which decoder a [`Seq2Seq`](crate::Seq2Seq) has, with the settings only that decoder has.
 //!
-//! In TOML, `decoder = "transformer"` or `decoder = "feedback"` (K/V shared by all layers), or a
-//! table for the Feedback decoder's options: `decoder = { kind = "feedback", share_kv = false }`
-//! (one memory key/value projection per layer, the official code's default).
+//! In TOML, `decoder = "transformer"`, `decoder = "can"` (the Compressed Attention Network,
+//! [`crate::seq2seq_can`]) or `decoder = "feedback"` (K/V shared by all layers), or a table:
+//! `decoder = { kind = "feedback", share_kv = false }` (one memory key/value projection per
+//! layer, the official code's default). `share_kv` is the Feedback decoder's only and is refused
+//! for the others; `{ kind = "can" }` is the same as `"can"`.
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
@@ -17,6 +19,8 @@ pub enum DecoderKind {
     Transformer,
     /// Feedback decoder: one memory per target step; sequential.
     Feedback,
+    /// Compressed Attention Network: one sublayer per layer, parallel over the target.
+    Can,
 }
 
 /// The decoder and its own settings; see the [module docs](self).
@@ -30,6 +34,8 @@ pub enum DecoderConfig {
         /// layer.
         share_kv: bool,
     },
+    /// Compressed Attention Network decoder (no settings of its own).
+    Can,
 }
 
 impl DecoderConfig {
@@ -38,6 +44,7 @@ impl DecoderConfig {
         match kind {
             DecoderKind::Transformer => DecoderConfig::Transformer,
             DecoderKind::Feedback => DecoderConfig::Feedback { share_kv: true },
+            DecoderKind::Can => DecoderConfig::Can,
         }
     }
 
@@ -46,6 +53,7 @@ impl DecoderConfig {
         match self {
             DecoderConfig::Transformer => DecoderKind::Transformer,
             DecoderConfig::Feedback { .. } => DecoderKind::Feedback,
+            DecoderConfig::Can => DecoderKind::Can,
         }
     }
 }
@@ -70,7 +78,7 @@ impl<'de> Deserialize<'de> for DecoderConfig {
     }
 }
 
-const KINDS: &[&str] = &["transformer", "feedback"];
+const KINDS: &[&str] = &["transformer", "feedback", "can"];
 
 struct DecoderVisitor;
 
@@ -79,7 +87,7 @@ impl<'de> Visitor<'de> for DecoderVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(
-            "\"transformer\", \"feedback\" or a table { kind = \"feedback\", share_kv = ... }",
+            "\"transformer\", \"feedback\", \"can\" or a table { kind = \"feedback\", share_kv = ... }",
         )
     }
 
@@ -87,6 +95,7 @@ impl<'de> Visitor<'de> for DecoderVisitor {
         match v {
             "transformer" => Ok(DecoderConfig::Transformer),
             "feedback" => Ok(DecoderConfig::of(DecoderKind::Feedback)),
+            "can" => Ok(DecoderConfig::Can),
             other => Err(E::unknown_variant(other, KINDS)),
         }
     }
@@ -104,6 +113,10 @@ impl<'de> Visitor<'de> for DecoderVisitor {
         match (self.visit_str::<A::Error>(&kind)?, share_kv) {
             (DecoderConfig::Transformer, Some(_)) => Err(de::Error::custom(
                 "share_kv belongs to the Feedback decoder (kind = \"feedback\"), not the Transformer decoder",
+            )),
+            (DecoderConfig::Can, Some(_)) => Err(de::Error::custom(
+                "share_kv belongs to the Feedback decoder (kind = \"feedback\"), not the CAN decoder \
+                 (whose one attention reads the target's own keys/values and the source's)",
             )),
             (DecoderConfig::Feedback { .. }, Some(share_kv)) => {
                 Ok(DecoderConfig::Feedback { share_kv })
@@ -140,23 +153,44 @@ mod tests {
         );
         let per_layer = parse("decoder = { kind = \"feedback\", share_kv = false }").unwrap();
         assert_eq!(per_layer, DecoderConfig::Feedback { share_kv: false });
+        assert_eq!(parse("decoder = \"can\"").unwrap(), DecoderConfig::Can);
+        assert_eq!(
+            parse("decoder = { kind = \"can\" }").unwrap(),
+            DecoderConfig::Can
+        );
+        assert_eq!(DecoderConfig::of(DecoderKind::Can).kind(), DecoderKind::Can);
         for d in [
             DecoderConfig::Transformer,
             DecoderConfig::Feedback { share_kv: true },
             per_layer,
+            DecoderConfig::Can,
         ] {
             let text = toml::to_string(&T { decoder: d }).unwrap();
             assert_eq!(parse(&text).unwrap(), d, "{text}");
         }
+        let text = toml::to_string(&T {
+            decoder: DecoderConfig::Can,
+        })
+        .unwrap();
+        assert_eq!(text.trim(), "decoder = \"can\"");
     }
 
     #[test]
     fn bad_decoders_are_named() {
         let err = parse("decoder = \"lstm\"").unwrap_err();
         assert!(
-            err.contains("unknown variant `lstm`") && err.contains("transformer"),
+            err.contains("unknown variant `lstm`")
+                && err.contains("transformer")
+                && err.contains("can"),
             "{err}"
         );
+        let err = parse("decoder = { kind = \"can\", share_kv = true }").unwrap_err();
+        assert!(
+            err.contains("share_kv belongs to the Feedback decoder") && err.contains("CAN"),
+            "{err}"
+        );
+        let err = parse("decoder = { kind = \"can\", span = 4 }").unwrap_err();
+        assert!(err.contains("unknown field `span`"), "{err}");
         let err = parse("decoder = { kind = \"transformer\", share_kv = false }").unwrap_err();
         assert!(
             err.contains("share_kv belongs to the Feedback decoder"),

@@ -1,7 +1,8 @@
-//! The encoder-decoder (`Seq2Seq`) with both decoder kinds and both encoder token mixings
-//! (attention, FNet's Fourier mixing): cached decoding equals teacher forcing, target causality,
-//! source padding invariance, the Feedback decoder against a naive re-implementation (forward
-//! and gradients), beam search against exhaustive search on a tiny vocabulary, row selection of
+//! The encoder-decoder (`Seq2Seq`) with every decoder kind (Transformer, Feedback, CAN) and both
+//! encoder token mixings (attention, FNet's Fourier mixing): cached decoding equals teacher
+//! forcing, target causality, source padding invariance, the Feedback decoder against a naive
+//! re-implementation (forward and gradients), a CAN layer against a one-softmax host reference
+//! (and not a two-softmax one), beam search against exhaustive search on a tiny vocabulary, row selection of
 //! the decode state, finite-difference gradients, the encoder's parameter names (old
 //! checkpoints load), and config errors. Weights and data come from explicit seeds ([`seeded`]), so the tests share no
 //! generator and run in any order, in parallel.
@@ -34,24 +35,36 @@ fn seeded_with(seed: u64) -> impl Fn(&Seq2SeqConfig, &Device) -> Seq2Seq {
     move |config, device| seeded(config, seed, device)
 }
 
-/// Tiny configs of both kinds, plus variants: post-norm RMSNorm, per-layer memory projections,
-/// a span shorter than the target (the caches slide), and the Fourier-mixing encoder (pre- and
-/// post-norm; named so that the Feedback reference test, which reads the encoder's attention,
-/// skips them).
+/// Tiny configs of every decoder kind (Transformer, Feedback, CAN), plus variants: post-norm
+/// RMSNorm, per-layer memory projections, a span shorter than the target (the caches slide),
+/// and the Fourier-mixing encoder (pre- and post-norm; named so that the Feedback reference
+/// test, which reads the encoder's attention, skips them).
 fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
     let mut out = Vec::new();
-    for (kind, name) in [
-        (DecoderKind::Transformer, "transformer"),
-        (DecoderKind::Feedback, "feedback"),
+    for (kind, name, post, short) in [
+        (
+            DecoderKind::Transformer,
+            "transformer",
+            "transformer post-norm rms",
+            "transformer short span",
+        ),
+        (
+            DecoderKind::Feedback,
+            "feedback",
+            "feedback post-norm rms per-layer kv",
+            "feedback short span",
+        ),
+        (
+            DecoderKind::Can,
+            "can",
+            "can post-norm rms",
+            "can short span",
+        ),
     ] {
         let base = Seq2SeqConfig::tiny(VOCAB, kind);
         out.push((name, base.clone()));
         out.push((
-            if name == "feedback" {
-                "feedback post-norm rms per-layer kv"
-            } else {
-                "transformer post-norm rms"
-            },
+            post,
             Seq2SeqConfig {
                 placement: mnemo_core::NormPlacement::Post,
                 norm: NormKind::Rms,
@@ -63,14 +76,7 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
                 ..base.clone()
             },
         ));
-        out.push((
-            if name == "feedback" {
-                "feedback short span"
-            } else {
-                "transformer short span"
-            },
-            Seq2SeqConfig { span: 3, ..base },
-        ));
+        out.push((short, Seq2SeqConfig { span: 3, ..base }));
     }
     let fourier = |kind| Seq2SeqConfig {
         mixing: TokenMixing::Fourier,
@@ -80,6 +86,7 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
         "fourier encoder, transformer decoder",
         fourier(DecoderKind::Transformer),
     ));
+    out.push(("fourier encoder, can decoder", fourier(DecoderKind::Can)));
     out.push((
         "fourier encoder post-norm rms, feedback decoder",
         Seq2SeqConfig {
@@ -430,7 +437,11 @@ fn search(alpha: f64, k: usize) -> SearchConfig {
 #[test]
 fn beam_of_one_equals_greedy() {
     let device = mnemo_backend::test_device().inner();
-    for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
+    for kind in [
+        DecoderKind::Transformer,
+        DecoderKind::Feedback,
+        DecoderKind::Can,
+    ] {
         let model = seeded(
             &Seq2SeqConfig {
                 max_len: 12,
@@ -532,7 +543,11 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
     let full = grow.pow(TINY_CAP as u32 - 1) * (grow + 1);
     let lens = [5usize, 2, 4, 1];
     let mut optimum_lens = std::collections::BTreeSet::new();
-    for kind in [DecoderKind::Transformer, DecoderKind::Feedback] {
+    for kind in [
+        DecoderKind::Transformer,
+        DecoderKind::Feedback,
+        DecoderKind::Can,
+    ] {
         let config = Seq2SeqConfig {
             max_len: TINY_CAP,
             ..Seq2SeqConfig::tiny(TINY_VOCAB, kind)
@@ -658,6 +673,7 @@ fn gradients_reach_encoder_and_decoder_weights() {
         (DecoderKind::Transformer, TokenMixing::Attention),
         (DecoderKind::Feedback, TokenMixing::Attention),
         (DecoderKind::Transformer, TokenMixing::Fourier),
+        (DecoderKind::Can, TokenMixing::Attention),
     ] {
         let config = Seq2SeqConfig {
             mixing,
@@ -702,15 +718,17 @@ fn gradients_reach_encoder_and_decoder_weights() {
                 },
             ),
             (
-                "decoder 0 cross query",
+                "decoder 0 cross query (CAN: source key)",
                 |m| match &m.decoder {
                     Decoder::Transformer(d) => d.layers[0].cross.attention.query.weight.clone(),
                     Decoder::Feedback(d) => d.cross[0].attention.query.weight.clone(),
+                    Decoder::Can(d) => d.layers[0].attention.source_key.weight.clone(),
                 },
                 |mut m, p| {
                     match &mut m.decoder {
                         Decoder::Transformer(d) => d.layers[0].cross.attention.query.weight = p,
                         Decoder::Feedback(d) => d.cross[0].attention.query.weight = p,
+                        Decoder::Can(d) => d.layers[0].attention.source_key.weight = p,
                     }
                     m
                 },
@@ -720,11 +738,29 @@ fn gradients_reach_encoder_and_decoder_weights() {
                 |m| match &m.decoder {
                     Decoder::Transformer(d) => d.layers[1].self_attn.query.weight.clone(),
                     Decoder::Feedback(d) => d.core.layers[1].query.weight.clone(),
+                    Decoder::Can(d) => d.layers[1].attention.query.weight.clone(),
                 },
                 |mut m, p| {
                     match &mut m.decoder {
                         Decoder::Transformer(d) => d.layers[1].self_attn.query.weight = p,
                         Decoder::Feedback(d) => d.core.layers[1].query.weight = p,
+                        Decoder::Can(d) => d.layers[1].attention.query.weight = p,
+                    }
+                    m
+                },
+            ),
+            (
+                "decoder 0 target value (CAN; the others: ff.up)",
+                |m| match &m.decoder {
+                    Decoder::Transformer(d) => d.layers[0].ff.up.weight.clone(),
+                    Decoder::Feedback(d) => d.core.layers[0].ff.up.weight.clone(),
+                    Decoder::Can(d) => d.layers[0].attention.value.weight.clone(),
+                },
+                |mut m, p| {
+                    match &mut m.decoder {
+                        Decoder::Transformer(d) => d.layers[0].ff.up.weight = p,
+                        Decoder::Feedback(d) => d.core.layers[0].ff.up.weight = p,
+                        Decoder::Can(d) => d.layers[0].attention.value.weight = p,
                     }
                     m
                 },
@@ -833,6 +869,23 @@ fn config_errors_name_the_field() {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with(field), "{field}: got {err}");
     }
+    // CAN splits its d_ff-wide values into the heads: an odd d_ff is refused for it only.
+    let odd = Seq2SeqConfig {
+        d_ff: 65,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
+    };
+    assert!(odd.validate().is_ok());
+    let err = Seq2SeqConfig {
+        decoder: DecoderConfig::Can,
+        ..odd
+    }
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("model.d_ff") && err.contains("CAN"),
+        "{err}"
+    );
     // TOML: defaults fill in, unknown fields and unknown decoder kinds are rejected by name.
     let toml_ok = "d_model = 32\nn_heads = 2\nd_ff = 64\nencoder_layers = 1\ndecoder_layers = 1\ndecoder = \"feedback\"\nspan = 8\n";
     let parsed: Seq2SeqConfig = toml::from_str(toml_ok).unwrap();
@@ -853,6 +906,30 @@ fn config_errors_name_the_field() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("lstm") && err.contains("transformer"), "{err}");
+    // decoder = "can": parses, round-trips, refuses the Feedback decoder's share_kv.
+    let can: Seq2SeqConfig = toml::from_str(&toml_ok.replace("\"feedback\"", "\"can\"")).unwrap();
+    assert_eq!(can.decoder, DecoderConfig::Can);
+    let text = toml::to_string(&can).unwrap();
+    assert!(text.contains("decoder = \"can\""), "{text}");
+    assert_eq!(toml::from_str::<Seq2SeqConfig>(&text).unwrap(), can);
+    let err = toml::from_str::<Seq2SeqConfig>(
+        &toml_ok.replace("\"feedback\"", "{ kind = \"can\", share_kv = false }"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("share_kv belongs to the Feedback decoder") && err.contains("CAN"),
+        "{err}"
+    );
+    let can = Seq2SeqConfig {
+        vocab_size: VOCAB,
+        ..can
+    };
+    assert!(can.validate().is_ok());
+    assert_eq!(
+        can.num_params(),
+        can.init(&mnemo_backend::test_device().inner()).num_params()
+    );
     // Encoder token mixing: attention by default, "fourier" parses and round-trips, anything
     // else is refused naming `mixing`.
     assert_eq!(parsed.mixing, TokenMixing::Attention);
@@ -1033,4 +1110,197 @@ fn fourier_encoder_encodes_a_padded_sentence_as_its_unpadded_self() {
         let others = max_abs_diff(enc.states.slice([1..3, 0..8]), moved.slice([1..3, 0..8]));
         assert_eq!(others, 0.0, "{placement:?}: mixing crossed sentences");
     }
+}
+
+/// A linear layer's weight `[in, out]` (row-major) and bias on the host, in f64.
+fn host_linear(l: &burn::nn::Linear) -> (Vec<f64>, Vec<f64>) {
+    let w = host::to_vec(l.weight.val()).into_iter().map(f64::from);
+    let b = host::to_vec(l.bias.as_ref().expect("bias").val());
+    (w.collect(), b.into_iter().map(f64::from).collect())
+}
+
+/// `x W + b` for one row `x`.
+fn host_apply(x: &[f64], (w, b): &(Vec<f64>, Vec<f64>)) -> Vec<f64> {
+    let out = b.len();
+    let mut y = b.clone();
+    for (i, xi) in x.iter().enumerate() {
+        for (o, yo) in y.iter_mut().enumerate() {
+            *yo += xi * w[i * out + o];
+        }
+    }
+    y
+}
+
+/// GELU `x Φ(x)` with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+fn host_gelu(x: f64) -> f64 {
+    let z = x / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.3275911 * z.abs());
+    let poly = t
+        * (0.254829592
+            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let erf = (1.0 - poly * (-z * z).exp()).copysign(z);
+    0.5 * x * (1.0 + erf)
+}
+
+/// A softmax of `scores` applied to `values` (rows of equal width).
+fn host_softmax_sum(scores: &[f64], values: &[Vec<f64>]) -> Vec<f64> {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let z: f64 = w.iter().sum();
+    let mut out = vec![0.0; values[0].len()];
+    for (wi, v) in w.iter().zip(values) {
+        for (o, vi) in out.iter_mut().zip(v) {
+            *o += wi / z * vi;
+        }
+    }
+    out
+}
+
+/// One pre-norm CAN layer equals a host reference written here from the equations: per head,
+/// ONE softmax over [the target keys t−S < i ≤ t, scored `q·(k_i + p_{t−i})/√Dh` ; the
+/// non-PAD source keys, scored `q·k'_j/√Dh`], the F/H-wide values summed under it, then
+/// `x + W_2 gelu(a + W_1 x̂ + b_1)`. The same weights with two softmaxes (target and source
+/// normalised apart, as the Transformer decoder's two attention sublayers do) give other
+/// outputs, so the comparison can fail; span 3 < T, so the span mask is exercised too.
+#[test]
+fn can_layer_equals_a_one_softmax_host_reference() {
+    let device = mnemo_backend::test_device().inner();
+    let config = Seq2SeqConfig {
+        span: 3,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Can)
+    };
+    let (d, f, heads, span) = (config.d_model, config.d_ff, config.n_heads, config.span);
+    let (dh, fh) = (d / heads, f / heads);
+    let model = seeded(&config, 51, &device);
+    let Decoder::Can(dec) = &model.decoder else {
+        panic!("CAN decoder expected")
+    };
+    let layer = &dec.layers[0];
+    let (b, t, s_src) = (2, 6, 5);
+    let src_lens = [5usize, 3];
+    let x = seeded::normal([b, t, d], 52, &device);
+    let states = seeded::normal([b, s_src, d], 53, &device);
+    let key_mask =
+        mnemo_core::key_padding_mask(batch(&src_lens, s_src, 54, false, &device), PAD as i64);
+    let source = layer.attention.project_source(states.clone());
+    let got = host::to_vec(layer.forward(x.clone(), &source, &key_mask));
+
+    let a = &layer.attention;
+    let (wq, wk, wv) = (
+        host_linear(&a.query),
+        host_linear(&a.key),
+        host_linear(&a.value),
+    );
+    let (wsk, wsv) = (host_linear(&a.source_key), host_linear(&a.source_value));
+    let (up, down) = (host_linear(&a.up), host_linear(&a.down));
+    let table: Vec<f64> = host::to_vec(a.positions.table.val())
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let rows = |v: Vec<f32>, width: usize| -> Vec<Vec<f64>> {
+        v.chunks(width)
+            .map(|r| r.iter().map(|&x| x as f64).collect())
+            .collect()
+    };
+    let x_rows = rows(host::to_vec(x.clone()), d);
+    let xn = rows(host::to_vec(layer.residual.norm.forward(x)), d); // x̂ = norm(x)
+    let e = rows(host::to_vec(states), d);
+    let scale = 1.0 / (dh as f64).sqrt();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (mut joint, mut apart) = (Vec::new(), Vec::new());
+    for bi in 0..b {
+        let keys: Vec<Vec<f64>> = (0..t).map(|i| host_apply(&xn[bi * t + i], &wk)).collect();
+        let vals: Vec<Vec<f64>> = (0..t).map(|i| host_apply(&xn[bi * t + i], &wv)).collect();
+        let src_keys: Vec<Vec<f64>> = (0..src_lens[bi])
+            .map(|j| host_apply(&e[bi * s_src + j], &wsk))
+            .collect();
+        let src_vals: Vec<Vec<f64>> = (0..src_lens[bi])
+            .map(|j| host_apply(&e[bi * s_src + j], &wsv))
+            .collect();
+        for ti in 0..t {
+            let q = host_apply(&xn[bi * t + ti], &wq);
+            let (mut a_joint, mut a_apart) = (Vec::new(), Vec::new());
+            for hh in 0..heads {
+                let qh = &q[hh * dh..(hh + 1) * dh];
+                let kh = |k: &Vec<f64>| k[hh * dh..(hh + 1) * dh].to_vec();
+                let vh = |v: &Vec<f64>| v[hh * fh..(hh + 1) * fh].to_vec();
+                let own: Vec<usize> = (ti.saturating_sub(span - 1)..=ti).collect();
+                let own_scores: Vec<f64> = own
+                    .iter()
+                    .map(|&i| {
+                        let p = &table[(ti - i) * dh..(ti - i + 1) * dh];
+                        (dot(qh, &kh(&keys[i])) + dot(qh, p)) * scale
+                    })
+                    .collect();
+                let own_vals: Vec<Vec<f64>> = own.iter().map(|&i| vh(&vals[i])).collect();
+                let src_scores: Vec<f64> =
+                    src_keys.iter().map(|k| dot(qh, &kh(k)) * scale).collect();
+                let src_v: Vec<Vec<f64>> = src_vals.iter().map(vh).collect();
+                let all_scores = [own_scores.clone(), src_scores.clone()].concat();
+                let all_vals = [own_vals.clone(), src_v.clone()].concat();
+                a_joint.extend(host_softmax_sum(&all_scores, &all_vals));
+                let two = host_softmax_sum(&own_scores, &own_vals)
+                    .into_iter()
+                    .zip(host_softmax_sum(&src_scores, &src_v))
+                    .map(|(x, y)| x + y);
+                a_apart.extend(two);
+            }
+            let w1x = host_apply(&xn[bi * t + ti], &up);
+            let out = |a: Vec<f64>| -> Vec<f64> {
+                let hidden: Vec<f64> = a.iter().zip(&w1x).map(|(x, y)| host_gelu(x + y)).collect();
+                host_apply(&hidden, &down)
+                    .into_iter()
+                    .zip(&x_rows[bi * t + ti])
+                    .map(|(y, x)| y + x)
+                    .collect()
+            };
+            joint.extend(out(a_joint));
+            apart.extend(out(a_apart));
+        }
+    }
+    let max_diff = |want: &[f64]| {
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| (g as f64 - w).abs())
+            .fold(0.0, f64::max)
+    };
+    let one = max_diff(&joint);
+    assert!(one < 1e-4, "one-softmax reference differs by {one}");
+    let two = max_diff(&apart);
+    assert!(
+        two > 1e-2,
+        "two softmaxes give the same output (differ by {two}): the test cannot tell them apart"
+    );
+}
+
+/// A CAN layer holds one norm, three `D -> D` maps (query, target key, source key), three
+/// `D -> F` maps (target value, source value, W_1), W_2 and S·Dh position terms; a Transformer
+/// decoder layer two attentions, an FFN, the same position terms and three norms. Nothing else
+/// in the model differs.
+#[test]
+fn can_parameter_count_follows_its_formula() {
+    let device = mnemo_backend::test_device().inner();
+    let can = Seq2SeqConfig::tiny(VOCAB, DecoderKind::Can);
+    let transformer = Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer);
+    let (d, f, s, dh, l) = (
+        can.d_model,
+        can.d_ff,
+        can.span,
+        can.d_model / can.n_heads,
+        can.decoder_layers,
+    );
+    let model = can.init(&device);
+    let Decoder::Can(dec) = &model.decoder else {
+        panic!("CAN decoder expected")
+    };
+    let norm = dec.layers[0].residual.num_params();
+    assert_eq!(norm, 2 * d, "LayerNorm: gain and bias");
+    let can_layer = 3 * (d * d + d) + 3 * (d * f + f) + (f * d + d) + s * dh + norm;
+    let transformer_layer = 8 * (d * d + d) + (d * f + f) + (f * d + d) + s * dh + 3 * norm;
+    assert_eq!(dec.layers[0].num_params(), can_layer);
+    assert_eq!(can.num_params(), model.num_params());
+    assert_eq!(
+        transformer.num_params() as i64 - can.num_params() as i64,
+        l as i64 * (transformer_layer as i64 - can_layer as i64)
+    );
 }

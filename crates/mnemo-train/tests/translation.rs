@@ -91,6 +91,16 @@ decoder_layers = 2
 decoder = "feedback"
 span = 32
 max_len = 24
+
+[models.can]
+d_model = 32
+n_heads = 2
+d_ff = 64
+encoder_layers = 1
+decoder_layers = 2
+decoder = "can"
+span = 32
+max_len = 24
 "#,
         dir.display()
     )
@@ -113,10 +123,10 @@ fn lines(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn both_decoders_train_decode_and_report_bleu_as_corpus_bleu_of_their_output() {
+fn every_decoder_trains_decodes_and_reports_bleu_as_corpus_bleu_of_its_output() {
     let (data, config) = corpus_and_config("steps = 40\nlog_every = 10");
     let out = tempfile::tempdir().unwrap();
-    for model in ["transformer", "feedback"] {
+    for model in ["transformer", "feedback", "can"] {
         let summary: MtSummary = train_translation(&config, model, &options(out.path())).unwrap();
         let dir = out.path().join("mt").join(model);
         for file in [

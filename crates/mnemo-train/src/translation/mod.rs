@@ -1,5 +1,5 @@
-//! Machine translation: encoder–decoder models ([`mnemo_models::Seq2Seq`]) with a Transformer
-//! or a Feedback decoder, trained on a line-aligned parallel corpus with a joint BPE
+//! Machine translation: encoder–decoder models ([`mnemo_models::Seq2Seq`]) with a Transformer,
+//! a Feedback or a CAN decoder, trained on a line-aligned parallel corpus with a joint BPE
 //! vocabulary and scored with sacrebleu's BLEU ([`crate::bleu`]).
 //!
 //! - [`config`]: the experiment config (`[data] task = "translation"`).

@@ -37,6 +37,10 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
                 logits,
             }
         }
-        DecoderKind::Transformer | DecoderKind::Feedback => autodiff(model.forward(src, tgt_in)),
+        // Transformer and CAN decoders (and a Feedback decoder outside the manual backward's
+        // reach): autodiff through the teacher-forced forward.
+        DecoderKind::Transformer | DecoderKind::Feedback | DecoderKind::Can => {
+            autodiff(model.forward(src, tgt_in))
+        }
     }
 }

@@ -15,7 +15,7 @@ use mnemo_models::Seq2SeqConfig;
 pub struct MtSummary {
     /// Name of the model in the config.
     pub model: String,
-    /// Decoder kind (`transformer` or `feedback`).
+    /// Decoder kind (`transformer`, `feedback` or `can`).
     pub decoder: String,
     /// Encoder layers.
     pub encoder_layers: usize,

@@ -125,11 +125,12 @@ impl MtTask {
     }
 }
 
-/// `transformer` or `feedback`.
+/// `transformer`, `feedback` or `can`: the kind's name in a config.
 pub fn decoder_name(kind: DecoderKind) -> &'static str {
     match kind {
         DecoderKind::Transformer => "transformer",
         DecoderKind::Feedback => "feedback",
+        DecoderKind::Can => "can",
     }
 }
 
