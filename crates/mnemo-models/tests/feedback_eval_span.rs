@@ -14,9 +14,9 @@ mod common;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
-use common::{final_norm, max_abs, max_abs_diff, tokens};
+use common::{final_norm, max_abs, max_abs_diff, naive_feedback_layer, tokens};
 use mnemo_core::{NormKind, NormPlacement, seeded};
-use mnemo_models::feedback::{FeedbackLayer, MemoryProjection, StepProducts};
+use mnemo_models::feedback::StepProducts;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, Model};
 
 const VOCAB: usize = 11;
@@ -83,49 +83,6 @@ fn state(memories: Tensor<3>) -> FeedbackState {
     }
 }
 
-/// One layer over an explicit window `[B, n, D]` with explicit position vectors (`pos` row j is
-/// the vector of window slot j), written out op by op.
-fn naive_layer(
-    layer: &FeedbackLayer,
-    proj: &MemoryProjection,
-    h: Tensor<3>,
-    window: Tensor<3>,
-    pos: Tensor<2>,
-) -> Tensor<3> {
-    let [b, n, d] = window.dims();
-    let heads = layer.n_heads;
-    let dh = d / heads;
-    let m = proj.norm.forward(window);
-    let split = |x: Tensor<3>| x.reshape([b, n, heads, dh]).swap_dims(1, 2); // [B,H,n,Dh]
-    let (k, v) = (
-        split(proj.key.forward(m.clone())),
-        split(proj.value.forward(m)),
-    );
-    let attn = |x: Tensor<3>| {
-        let q = layer
-            .query
-            .forward(x)
-            .reshape([b, 1, heads, dh])
-            .swap_dims(1, 2); // [B,H,1,Dh]
-        let keys = k.clone() + pos.clone().unsqueeze::<4>();
-        let scores = q
-            .matmul(keys.swap_dims(2, 3))
-            .div_scalar((dh as f32).sqrt());
-        let a = softmax(scores, 3).matmul(v.clone());
-        layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
-    };
-    if layer.attn_residual.is_pre() {
-        let h = h.clone() + attn(layer.attn_residual.norm.forward(h));
-        h.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h))
-    } else {
-        let h = layer.attn_residual.norm.forward(h.clone() + attn(h));
-        layer
-            .ff_residual
-            .norm
-            .forward(h.clone() + layer.ff.forward(h))
-    }
-}
-
 /// The reference for span `n`: `history` holds every memory so far (`[B, 1, D]` each, at
 /// least `n`); each step attends to the last `n`, slot j at distance `n - j`, i.e. row
 /// `n - j - 1` of the full (trained) table. Appends the segment's memories to `history`.
@@ -158,7 +115,7 @@ fn naive_segment(
                 0,
             ); // [n,Dh]
             let proj = &core.memory_projections[core.projection_of(l)];
-            h = naive_layer(layer, proj, h, window.clone(), pos);
+            h = naive_feedback_layer(layer, proj, h, window.clone(), pos);
             m = m + h.clone() * w.clone().narrow(0, l + 1, 1).reshape([1, 1, 1]);
         }
         tops.push(h);

@@ -8,8 +8,8 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use common::{
-    assert_causal, decode_steps, final_norm, for_each_model, max_abs, max_abs_diff, tokens,
-    with_future_changed,
+    assert_causal, decode_steps, final_norm, for_each_model, max_abs, max_abs_diff,
+    naive_feedback_layer, tokens, with_future_changed,
 };
 use mnemo_core::{NormPlacement, seeded};
 use mnemo_models::feedback::FeedbackLayer;
@@ -44,56 +44,20 @@ fn configs() -> Vec<(&'static str, FeedbackConfig)> {
     ]
 }
 
-/// One layer, written out op by op from DESIGN.md §4 (no window, no `attend` helper).
+/// One layer over the last S memories: window slot j is at distance S - j, i.e. table row
+/// S - j - 1.
 fn naive_layer(
     layer: &FeedbackLayer,
     h: Tensor<3>,
     memories: Tensor<3>,
     proj: &mnemo_models::feedback::MemoryProjection,
 ) -> Tensor<3> {
-    let [b, s, d] = memories.dims();
-    let heads = layer.n_heads;
-    let dh = d / heads;
-    let m = proj.norm.forward(memories);
-    let k = proj
-        .key
-        .forward(m.clone())
-        .reshape([b, s, heads, dh])
-        .swap_dims(1, 2); // [B,H,S,Dh]
-    let v = proj
-        .value
-        .forward(m)
-        .reshape([b, s, heads, dh])
-        .swap_dims(1, 2);
-    // Position vector of window slot j: distance S - j, i.e. table row S - j - 1.
+    let s = memories.dims()[1];
     let table = layer.positions.table.val();
     let rows: Vec<Tensor<2>> = (0..s)
         .map(|j| table.clone().narrow(0, s - j - 1, 1))
         .collect();
-    let p = Tensor::cat(rows, 0); // [S,Dh]
-    let attn = |x: Tensor<3>| {
-        let q = layer
-            .query
-            .forward(x)
-            .reshape([b, 1, heads, dh])
-            .swap_dims(1, 2); // [B,H,1,Dh]
-        let keys = k.clone() + p.clone().unsqueeze::<4>();
-        let scores = q
-            .matmul(keys.swap_dims(2, 3))
-            .div_scalar((dh as f32).sqrt());
-        let a = softmax(scores, 3).matmul(v.clone()); // [B,H,1,Dh]
-        layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
-    };
-    if layer.attn_residual.is_pre() {
-        let h = h.clone() + attn(layer.attn_residual.norm.forward(h));
-        h.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h))
-    } else {
-        let h = layer.attn_residual.norm.forward(h.clone() + attn(h));
-        layer
-            .ff_residual
-            .norm
-            .forward(h.clone() + layer.ff.forward(h))
-    }
+    naive_feedback_layer(layer, proj, h, memories, Tensor::cat(rows, 0))
 }
 
 /// The reference: keeps a list of memories and, at every step, concatenates the last S and

@@ -1,7 +1,9 @@
 //! Helpers shared by the model integration tests.
 #![allow(dead_code)]
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_core::Norm;
+use mnemo_models::feedback::{FeedbackLayer, MemoryProjection};
 
 /// Deterministic pseudo-random token ids `[b, t]` in `0..vocab`.
 pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
@@ -101,5 +103,49 @@ pub fn for_each_model<C, M>(
     let device = mnemo_backend::test_device().inner();
     for (name, config) in configs {
         check(name, build(&config, &device), &device);
+    }
+}
+
+/// One layer over an explicit window `[B, n, D]` with explicit position vectors (`pos` row j is
+/// the vector of window slot j), written out op by op from DESIGN.md §4
+/// (no memory buffer, no `attend` helper).
+pub fn naive_feedback_layer(
+    layer: &FeedbackLayer,
+    proj: &MemoryProjection,
+    h: Tensor<3>,
+    window: Tensor<3>,
+    pos: Tensor<2>,
+) -> Tensor<3> {
+    let [b, n, d] = window.dims();
+    let heads = layer.n_heads;
+    let dh = d / heads;
+    let m = proj.norm.forward(window);
+    let split = |x: Tensor<3>| x.reshape([b, n, heads, dh]).swap_dims(1, 2); // [B,H,n,Dh]
+    let (k, v) = (
+        split(proj.key.forward(m.clone())),
+        split(proj.value.forward(m)),
+    );
+    let attn = |x: Tensor<3>| {
+        let q = layer
+            .query
+            .forward(x)
+            .reshape([b, 1, heads, dh])
+            .swap_dims(1, 2); // [B,H,1,Dh]
+        let keys = k.clone() + pos.clone().unsqueeze::<4>();
+        let scores = q
+            .matmul(keys.swap_dims(2, 3))
+            .div_scalar((dh as f32).sqrt());
+        let a = softmax(scores, 3).matmul(v.clone());
+        layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
+    };
+    if layer.attn_residual.is_pre() {
+        let h = h.clone() + attn(layer.attn_residual.norm.forward(h));
+        h.clone() + layer.ff.forward(layer.ff_residual.norm.forward(h))
+    } else {
+        let h = layer.attn_residual.norm.forward(h.clone() + attn(h));
+        layer
+            .ff_residual
+            .norm
+            .forward(h.clone() + layer.ff.forward(h))
     }
 }
