@@ -102,7 +102,8 @@ fn lm_mini_configs_compare_all_families_at_about_equal_size() {
 #[test]
 fn variant_configs_compare_every_mechanism_at_about_equal_size() {
     use burn::module::Module;
-    use mnemo_models::ModelConfig;
+    use mnemo_core::NormPlacement;
+    use mnemo_models::{ModelConfig, ResidualInit};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/variants");
     let device = mnemo_backend::device("cpu").unwrap();
     for (file, vocab) in [("enwik8-mini.toml", 257), ("code-exec.toml", 40)] {
@@ -118,6 +119,12 @@ fn variant_configs_compare_every_mechanism_at_about_equal_size() {
                     (_, true) => "persistent",
                     (_, false) => "all_attention",
                 });
+                if t.placement == NormPlacement::ResiDual {
+                    options.push("resi_dual");
+                }
+                if t.init == ResidualInit::Admin {
+                    options.push("admin");
+                }
             }
             sizes.push((name.clone(), model.init(&device).num_params()));
         }
@@ -128,6 +135,8 @@ fn variant_configs_compare_every_mechanism_at_about_equal_size() {
             "sparse",
             "persistent",
             "all_attention",
+            "resi_dual",
+            "admin",
         ] {
             assert!(options.contains(&option), "{file}: no {option} model");
         }
