@@ -71,64 +71,71 @@ fn every_shipped_experiment_config_is_valid() {
     }
 }
 
+/// Every model of the LM config `file` with `vocab` tokens: the labels `label` gives it, and its
+/// parameter count; asserts the counts are within 2% of each other.
+fn labelled_sizes_within_2_percent(
+    file: &Path,
+    vocab: usize,
+    label: impl Fn(&mnemo_models::ModelConfig) -> Vec<&'static str>,
+) -> Vec<&'static str> {
+    use burn::module::Module;
+    let device = mnemo_backend::device("cpu").unwrap();
+    let config = ExperimentConfig::load(file).unwrap();
+    let mut labels = Vec::new();
+    let mut sizes = Vec::new();
+    for (name, model) in &config.models {
+        let mut model = model.clone();
+        model.set_vocab_size(vocab);
+        labels.extend(label(&model));
+        sizes.push((name.clone(), model.init(&device).num_params()));
+    }
+    let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
+    let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
+    assert!(
+        max / min < 1.02,
+        "{}: parameter counts differ by more than 2%: {sizes:?}",
+        file.display()
+    );
+    labels
+}
+
 #[test]
 fn lm_mini_configs_compare_all_families_at_about_equal_size() {
-    use burn::module::Module;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
-    let device = mnemo_backend::device("cpu").unwrap();
     // 257 byte ids; 13,219 words is wikitext-mini's vocabulary (docs/datasets.md).
     for (file, vocab) in [("enwik8/mini.toml", 257), ("wikitext/mini.toml", 13_219)] {
-        let config = ExperimentConfig::load(root.join(file)).unwrap();
-        let mut kinds = Vec::new();
-        let mut sizes = Vec::new();
-        for (name, model) in &config.models {
-            let mut model = model.clone();
-            model.set_vocab_size(vocab);
-            kinds.push(model.kind());
-            sizes.push((name.clone(), model.init(&device).num_params()));
-        }
+        let kinds = labelled_sizes_within_2_percent(&root.join(file), vocab, |m| vec![m.kind()]);
         for kind in ["transformer", "transformer_xl", "feedback"] {
             assert!(kinds.contains(&kind), "{file}: no {kind} model");
         }
-        let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
-        let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
-        assert!(
-            max / min < 1.02,
-            "{file}: parameter counts differ by more than 2%: {sizes:?}"
-        );
     }
 }
 
 #[test]
 fn variant_configs_compare_every_mechanism_at_about_equal_size() {
-    use burn::module::Module;
     use mnemo_core::NormPlacement;
     use mnemo_models::{ModelConfig, ResidualInit};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/variants");
-    let device = mnemo_backend::device("cpu").unwrap();
-    for (file, vocab) in [("enwik8-mini.toml", 257), ("code-exec.toml", 40)] {
-        let config = ExperimentConfig::load(root.join(file)).unwrap();
-        let mut options = Vec::new();
-        let mut sizes = Vec::new();
-        for (name, model) in &config.models {
-            let mut model = model.clone();
-            model.set_vocab_size(vocab);
-            if let ModelConfig::Transformer(t) = &model {
-                options.push(match (t.persistent_memory, t.feed_forward) {
-                    (0, _) => t.attention.name(),
-                    (_, true) => "persistent",
-                    (_, false) => "all_attention",
-                });
-                if t.placement == NormPlacement::ResiDual {
-                    options.push("resi_dual");
-                }
-                if t.init == ResidualInit::Admin {
-                    options.push("admin");
-                }
-            }
-            sizes.push((name.clone(), model.init(&device).num_params()));
+    let option = |model: &ModelConfig| {
+        let ModelConfig::Transformer(t) = model else {
+            return vec![];
+        };
+        let mut options = vec![match (t.persistent_memory, t.feed_forward) {
+            (0, _) => t.attention.name(),
+            (_, true) => "persistent",
+            (_, false) => "all_attention",
+        }];
+        if t.placement == NormPlacement::ResiDual {
+            options.push("resi_dual");
         }
-        for option in [
+        if t.init == ResidualInit::Admin {
+            options.push("admin");
+        }
+        options
+    };
+    for (file, vocab) in [("enwik8-mini.toml", 257), ("code-exec.toml", 40)] {
+        let options = labelled_sizes_within_2_percent(&root.join(file), vocab, option);
+        for want in [
             "softmax",
             "linear",
             "performer",
@@ -138,14 +145,8 @@ fn variant_configs_compare_every_mechanism_at_about_equal_size() {
             "resi_dual",
             "admin",
         ] {
-            assert!(options.contains(&option), "{file}: no {option} model");
+            assert!(options.contains(&want), "{file}: no {want} model");
         }
-        let min = sizes.iter().map(|s| s.1).min().unwrap() as f64;
-        let max = sizes.iter().map(|s| s.1).max().unwrap() as f64;
-        assert!(
-            max / min < 1.02,
-            "{file}: parameter counts differ by more than 2%: {sizes:?}"
-        );
     }
 }
 
