@@ -32,7 +32,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::host::to_vec;
+use crate::host::{self, to_vec};
 use crate::norm::NormPlacement;
 use crate::residual::Residual;
 
@@ -134,14 +134,7 @@ impl AdminScale {
 
 /// Population variance of every element of `t` (host, f64).
 fn variance<const N: usize>(t: Tensor<N>) -> f64 {
-    let values = to_vec(t);
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    values
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n
+    host::variance(&to_vec(t))
 }
 
 #[cfg(test)]

@@ -83,13 +83,7 @@ impl CausalSelfAttentionConfig {
     /// # Panics
     /// If `d_model` is not divisible by `n_heads`.
     pub fn init(&self, device: &Device) -> CausalSelfAttention {
-        let p = projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        );
+        let p = projections(self.shared(), device);
         let d_head = self.d_model / p.n_heads;
         let positions = RelativePositionsConfig {
             span: self.span,

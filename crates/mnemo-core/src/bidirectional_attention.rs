@@ -35,13 +35,7 @@ impl BidirectionalSelfAttentionConfig {
     /// If `d_model` is not divisible by `n_heads` or `span` is 0.
     pub fn init(&self, device: &Device) -> BidirectionalSelfAttention {
         assert!(self.span >= 1, "span {} must be >= 1", self.span);
-        let p = projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        );
+        let p = projections(self.shared(), device);
         let d_head = self.d_model / p.n_heads;
         let std = 1.0 / (d_head as f64).sqrt();
         BidirectionalSelfAttention {

@@ -38,13 +38,7 @@ impl CrossAttentionConfig {
     /// # Panics
     /// If `d_model` is not divisible by `n_heads`.
     pub fn init(&self, device: &Device) -> CrossAttention {
-        projections(
-            self.d_model,
-            self.n_heads,
-            self.dropout,
-            self.out_init_scale,
-            device,
-        )
+        projections(self.shared(), device)
     }
 }
 
@@ -135,6 +129,7 @@ impl CrossSublayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::max_abs_gap;
     use burn::tensor::{Distribution, TensorData};
 
     /// Padded keys get no weight: appending padded memory positions changes nothing.
@@ -153,7 +148,7 @@ mod tests {
             &device,
         );
         let masked = attn.forward(x, k, v, Some(mask));
-        let diff = (plain - masked).abs().max().into_scalar::<f32>();
+        let diff = max_abs_gap(plain, masked);
         assert!(diff < 1e-5, "max |Δ| = {diff}");
     }
 }

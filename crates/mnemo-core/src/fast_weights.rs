@@ -221,6 +221,17 @@ mod tests {
         normal([B, H, t, F], seed, device).mul_scalar(0.5).exp()
     }
 
+    /// Features q, k (seeds `seed`, `seed + 1`) and values v (`seed + 2`, `[B, H, T, Dh]`).
+    fn qkv(t: usize, seed: u64, device: &Device) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        let (q, k) = (features(t, seed, device), features(t, seed + 1, device));
+        (q, k, normal([B, H, t, DH], seed + 2, device))
+    }
+
+    /// Positions `r` of a `[B, H, T, _]` tensor.
+    fn part<const N: usize>(x: &Tensor<N>, r: std::ops::Range<usize>) -> Tensor<N> {
+        x.clone().slice_dim(2, r)
+    }
+
     /// Row-major index of `[b, h, i, j]` in a `[B, H, n, m]` buffer.
     fn at(b: usize, h: usize, i: usize, j: usize, n: usize, m: usize) -> usize {
         ((b * H + h) * n + i) * m + j
@@ -291,8 +302,7 @@ mod tests {
         for (case, t) in [1usize, 3, 4, 7, 8, 13].into_iter().enumerate() {
             for with_state in [false, true] {
                 let seed = 10 * case as u64;
-                let (q, k) = (features(t, seed, &device), features(t, seed + 1, &device));
-                let v = normal([B, H, t, DH], seed + 2, &device);
+                let (q, k, v) = qkv(t, seed, &device);
                 let state = with_state.then(|| FastWeightState {
                     weights: normal([B, H, F, DH], seed + 3, &device),
                     normalizer: normal([B, H, F], seed + 4, &device).exp(),
@@ -332,11 +342,9 @@ mod tests {
     fn carried_state_equals_one_long_segment() {
         let device = mnemo_backend::test_device().inner();
         let t = 13;
-        let (q, k) = (features(t, 1, &device), features(t, 2, &device));
-        let v = normal([B, H, t, DH], 3, &device);
+        let (q, k, v) = qkv(t, 1, &device);
         let (whole, whole_state) =
             causal_linear_attend(q.clone(), k.clone(), v.clone(), None, 4, 1e-6);
-        let part = |x: &Tensor<4>, r: std::ops::Range<usize>| x.clone().slice_dim(2, r);
         let (first, state) = causal_linear_attend(
             part(&q, 0..6),
             part(&k, 0..6),
@@ -370,8 +378,7 @@ mod tests {
     fn delta_rule_equals_per_step_reference() {
         let device = mnemo_backend::test_device().inner();
         let t = 9;
-        let (q, k) = (features(t, 5, &device), features(t, 6, &device));
-        let v = normal([B, H, t, DH], 7, &device);
+        let (q, k, v) = qkv(t, 5, &device);
         let beta = burn::tensor::activation::sigmoid(normal([B, H, t], 8, &device));
         for with_state in [false, true] {
             let w0 = with_state.then(|| normal([B, H, F, DH], 9, &device));
@@ -427,19 +434,18 @@ mod tests {
                 "W_T, state {with_state}"
             );
 
-            let part3 = |x: &Tensor<4>, r: std::ops::Range<usize>| x.clone().slice_dim(2, r);
             let (a, mid) = delta_rule_attend(
-                part3(&q, 0..4),
-                part3(&k, 0..4),
-                part3(&v, 0..4),
-                beta.clone().slice_dim(2, 0..4),
+                part(&q, 0..4),
+                part(&k, 0..4),
+                part(&v, 0..4),
+                part(&beta, 0..4),
                 w0,
             );
             let (c, _) = delta_rule_attend(
-                part3(&q, 4..t),
-                part3(&k, 4..t),
-                part3(&v, 4..t),
-                beta.clone().slice_dim(2, 4..t),
+                part(&q, 4..t),
+                part(&k, 4..t),
+                part(&v, 4..t),
+                part(&beta, 4..t),
                 Some(mid),
             );
             let joined = to_vec(Tensor::cat(vec![a, c], 2));

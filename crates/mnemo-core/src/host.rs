@@ -1,4 +1,6 @@
-//! Reading tensors and parameters back to the host, written once.
+//! Reading tensors and parameters back to the host, written once, and the comparisons tests
+//! make of what was read: `max |a − b|`, the population variance `Σ (x − x̄)² / n`, and central
+//! finite differences `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε` to check gradients against.
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
@@ -34,6 +36,41 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// The largest absolute difference between two equally shaped tensors, read back.
+pub fn max_abs_gap<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+/// The population variance of `values` (f64; `np.var`).
+pub fn variance(values: &[f32]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n
+}
+
+/// The central finite difference `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε` of `loss_at` (the loss with
+/// a parameter's values replaced) at `base`, for each index `i` of `indices`.
+pub fn central_differences(
+    base: &[f32],
+    indices: &[usize],
+    eps: f32,
+    loss_at: impl Fn(Vec<f32>) -> f32,
+) -> Vec<f32> {
+    let moved = |index: usize, delta: f32| {
+        let mut values = base.to_vec();
+        values[index] += delta;
+        loss_at(values)
+    };
+    indices
+        .iter()
+        .map(|&i| (moved(i, eps) - moved(i, -eps)) / (2.0 * eps))
+        .collect()
 }
 
 #[cfg(test)]

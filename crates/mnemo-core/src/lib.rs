@@ -16,7 +16,7 @@
 //! - [`fast_weights`], [`linear_attention`], [`performer`]: kernelized causal attention in linear
 //!   time with a fixed-size state: the chunked prefix sums and the delta rule of fast weights;
 //!   linear attention (`elu + 1` features, sum or delta update); Performer (FAVOR+ random
-//!   features).
+//!   features); [`carried_state`]: the segment/step API of attention with such a state.
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
 //!   (pre-norm) or after (post-norm) its sublayer, or ResiDual's two streams (Xie et al. 2023);
@@ -34,6 +34,7 @@
 pub mod admin;
 pub mod attention;
 pub mod bidirectional_attention;
+pub mod carried_state;
 pub mod cross_attention;
 pub mod fast_weights;
 pub mod feed_forward;
@@ -57,6 +58,7 @@ pub mod sparse_attention;
 pub use admin::{AdminProfile, AdminScale};
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
+pub use carried_state::CarriedState;
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
 pub use fast_weights::FastWeightState;
 pub use feed_forward::{FeedForward, FeedForwardConfig};

@@ -21,9 +21,10 @@ use burn::nn::{Dropout, Linear, LinearConfig};
 use burn::tensor::activation::{elu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use crate::carried_state::CarriedState;
 use crate::fast_weights::{DEFAULT_EPS, FastWeightState, causal_linear_attend, delta_rule_attend};
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::{check_shared, checked_projections};
+use crate::projections::{at_least_one, check_shared, checked_projections};
 
 /// How the fast weights are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +68,7 @@ impl LinearAttentionConfig {
     /// Whether the config can be built; the message starts with the offending field.
     pub fn validate(&self) -> Result<(), String> {
         check_shared(self.shared())?;
-        if self.chunk == 0 {
-            return Err("chunk: must be at least 1".into());
-        }
-        Ok(())
+        at_least_one("chunk", self.chunk)
     }
 
     /// Build the module (burn's default init for q/k/v and β, the output projection scaled by
@@ -146,26 +144,14 @@ fn feature_map(x: Tensor<4>) -> Tensor<4> {
     elu(x, 1.0).add_scalar(1.0)
 }
 
-impl LinearAttention {
-    /// Attend over a segment from a fresh (zero) state.
-    ///
-    /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - output: `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.forward_with_state(x, None).0
-    }
+impl CarriedState for LinearAttention {
+    type State = LinearState;
 
-    /// Attend over a segment continuing from `state` (fresh if None); return the outputs and
-    /// the state after the segment. Two segments with the state carried equal one long one.
-    ///
-    /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - output: `[B, T, D]`
+    /// See [`CarriedState::forward_with_state`].
     ///
     /// # Panics
     /// If `state` is of the other update's kind.
-    pub fn forward_with_state(
+    fn forward_with_state(
         &self,
         x: Tensor<3>,
         state: Option<LinearState>,
@@ -201,25 +187,12 @@ impl LinearAttention {
         let y = self.dropout.forward(self.output.forward(merge_heads(a)));
         (y, state)
     }
-
-    /// Attend for new positions (one, when decoding) given the state of the positions before
-    /// them (None at the start), which is advanced in place. Equals the matching rows of
-    /// [`forward`](Self::forward).
-    ///
-    /// # Shapes
-    /// - x: `[B, 1, D]`
-    /// - output: `[B, 1, D]`
-    pub fn forward_step(&self, x: Tensor<3>, state: &mut Option<LinearState>) -> Tensor<3> {
-        let (y, next) = self.forward_with_state(x, state.take());
-        *state = Some(next);
-        y
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::max_abs_diff;
+    use crate::carried_state::checks::{causal_at, steps_and_segments_equal_forward};
     use crate::host::to_vec;
     use crate::seeded::{normal, reinit};
     use burn::module::Param;
@@ -236,51 +209,19 @@ mod tests {
         reinit(config.init(device), 3)
     }
 
-    /// Token by token with the state carried equals the parallel pass (sum with several
-    /// chunks, and delta); so do two segments.
+    /// For the sum (several chunks) and the delta update: token by token with the state
+    /// carried equals the parallel pass, and so do two segments; perturbing x at position 4
+    /// (mid-chunk) leaves the outputs before it unchanged and changes every output from it on.
     #[test]
-    fn step_and_segments_equal_forward() {
+    fn step_and_segments_equal_forward_and_causal() {
         let device = mnemo_backend::test_device().inner();
-        let t = 7;
-        let x = normal([2, t, D], 1, &device);
+        let x = normal([2, 7, D], 1, &device);
+        let one_row = normal([1, 7, D], 2, &device);
         for update in [FastWeightUpdate::Sum, FastWeightUpdate::Delta] {
             let m = layer(update, 3, &device);
-            let whole = to_vec(m.forward(x.clone()));
-            let mut state = None;
-            let steps: Vec<_> = (0..t)
-                .map(|i| m.forward_step(x.clone().slice_dim(1, i..i + 1), &mut state))
-                .collect();
-            let steps = to_vec(Tensor::cat(steps, 1));
-            assert!(max_abs_diff(&steps, &whole) < 1e-5, "{update:?}: step");
-            let (a, s) = m.forward_with_state(x.clone().slice_dim(1, 0..4), None);
-            let (b, _) = m.forward_with_state(x.clone().slice_dim(1, 4..t), Some(s));
-            let joined = to_vec(Tensor::cat(vec![a, b], 1));
-            assert!(max_abs_diff(&joined, &whole) < 1e-5, "{update:?}: segments");
-        }
-    }
-
-    /// Perturbing x at position 4 (mid-chunk) leaves the outputs before it unchanged and changes every
-    /// output from it on.
-    #[test]
-    fn causal() {
-        let device = mnemo_backend::test_device().inner();
-        let t = 7;
-        let x = normal([1, t, D], 2, &device);
-        let bump = Tensor::<3>::zeros([1, t, D], &device)
-            .slice_assign([0..1, 4..5, 0..D], normal([1, 1, D], 4, &device));
-        for update in [FastWeightUpdate::Sum, FastWeightUpdate::Delta] {
-            let m = layer(update, 3, &device);
-            let a = to_vec(m.forward(x.clone()));
-            let b = to_vec(m.forward(x.clone() + bump.clone()));
-            for pos in 0..t {
-                let r = pos * D..(pos + 1) * D;
-                let diff = max_abs_diff(&a[r.clone()], &b[r]);
-                if pos < 4 {
-                    assert!(diff < 1e-6, "{update:?}: position {pos} changed by {diff}");
-                } else {
-                    assert!(diff > 1e-4, "{update:?}: position {pos} did not change");
-                }
-            }
+            let what = format!("{update:?}");
+            steps_and_segments_equal_forward(&m, x.clone(), 4, &what);
+            causal_at(&m, one_row.clone(), 4, 4, &what);
         }
     }
 

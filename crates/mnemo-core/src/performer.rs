@@ -36,9 +36,10 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::carried_state::CarriedState;
 use crate::fast_weights::{DEFAULT_EPS, FastWeightState, causal_linear_attend};
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::{check_shared, checked_projections};
+use crate::projections::{at_least_one, check_shared, checked_projections};
 
 /// Configuration of a [`PerformerAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,13 +82,8 @@ impl PerformerAttentionConfig {
     /// Whether the config can be built; the message starts with the offending field.
     pub fn validate(&self) -> Result<(), String> {
         check_shared(self.shared())?;
-        if self.features == 0 {
-            return Err("features: must be at least 1".into());
-        }
-        if self.chunk == 0 {
-            return Err("chunk: must be at least 1".into());
-        }
-        Ok(())
+        at_least_one("features", self.features)?;
+        at_least_one("chunk", self.chunk)
     }
 
     /// Build the module with the features of draw 0.
@@ -253,24 +249,16 @@ impl PerformerAttention {
             _ => self,
         }
     }
+}
 
-    /// Attend over a segment from a fresh (zero) state.
+impl CarriedState for PerformerAttention {
+    type State = FastWeightState;
+
+    /// See [`CarriedState::forward_with_state`].
     ///
     /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - output: `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.forward_with_state(x, None).0
-    }
-
-    /// Attend over a segment continuing from `state` (fresh if None); return the outputs and
-    /// the state after the segment. Two segments with the state carried equal one long one.
-    ///
-    /// # Shapes
-    /// - x: `[B, T, D]`
     /// - state: weights `[B, H, m, Dh]`, normalizer `[B, H, m]`
-    /// - output: `[B, T, D]`
-    pub fn forward_with_state(
+    fn forward_with_state(
         &self,
         x: Tensor<3>,
         state: Option<FastWeightState>,
@@ -286,24 +274,12 @@ impl PerformerAttention {
             state,
         )
     }
-
-    /// Attend for new positions (one, when decoding) given the state of the positions before
-    /// them (None at the start), which is advanced in place. Equals the matching rows of
-    /// [`forward`](Self::forward).
-    ///
-    /// # Shapes
-    /// - x: `[B, 1, D]`
-    /// - output: `[B, 1, D]`
-    pub fn forward_step(&self, x: Tensor<3>, state: &mut Option<FastWeightState>) -> Tensor<3> {
-        let (y, next) = self.forward_with_state(x, state.take());
-        *state = Some(next);
-        y
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::carried_state::checks::{causal_at, steps_and_segments_equal_forward};
     use crate::host::max_abs_diff;
     use crate::host::to_vec;
     use crate::seeded::{normal, reinit};
@@ -490,38 +466,9 @@ mod tests {
     fn step_equals_forward_and_causal() {
         let device = mnemo_backend::test_device().inner();
         let m = layer(3, &device);
-        let t = 7;
-        let x = normal([2, t, D], 9, &device);
-        let whole = to_vec(m.forward(x.clone()));
-        let mut state = None;
-        let steps: Vec<_> = (0..t)
-            .map(|i| m.forward_step(x.clone().slice_dim(1, i..i + 1), &mut state))
-            .collect();
-        assert!(
-            max_abs_diff(&to_vec(Tensor::cat(steps, 1)), &whole) < 1e-5,
-            "step"
-        );
-        let (a, s) = m.forward_with_state(x.clone().slice_dim(1, 0..5), None);
-        let (b, _) = m.forward_with_state(x.clone().slice_dim(1, 5..t), Some(s));
-        assert!(
-            max_abs_diff(&to_vec(Tensor::cat(vec![a, b], 1)), &whole) < 1e-5,
-            "segments"
-        );
-
-        let x = x.slice_dim(0, 0..1);
-        let bump = Tensor::<3>::zeros([1, t, D], &device)
-            .slice_assign([0..1, 4..5, 0..D], normal([1, 1, D], 4, &device));
-        let a = to_vec(m.forward(x.clone()));
-        let b = to_vec(m.forward(x + bump));
-        for pos in 0..t {
-            let r = pos * D..(pos + 1) * D;
-            let diff = max_abs_diff(&a[r.clone()], &b[r]);
-            if pos < 4 {
-                assert!(diff < 1e-6, "position {pos} changed by {diff}");
-            } else {
-                assert!(diff > 1e-4, "position {pos} did not change");
-            }
-        }
+        let x = normal([2, 7, D], 9, &device);
+        steps_and_segments_equal_forward(&m, x.clone(), 5, "performer");
+        causal_at(&m, x.slice_dim(0, 0..1), 4, 4, "performer");
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub struct PrependedKeys {
 #[cfg(test)]
 mod tests {
     use crate::attention::{CausalSelfAttention, CausalSelfAttentionConfig};
-    use crate::host::to_vec;
+    use crate::host::{central_differences, max_abs_gap, to_vec};
     use crate::kv_cache::KvCache;
     use crate::seeded::normal;
     use burn::tensor::{Device, Tensor};
@@ -182,15 +182,12 @@ mod tests {
             &device,
         ));
         let got = attn.forward(x.clone());
-        let gap = (got - want).abs().max().into_scalar::<f32>();
+        let gap = max_abs_gap(got, want);
         assert!(gap < 1e-5, "max |Δ| = {gap}");
         // The slots matter: the same weights without them give another output.
         let mut plain = attention(2, &device);
         plain.persistent = None;
-        let gap = (attn.forward(x.clone()) - plain.forward(x))
-            .abs()
-            .max()
-            .into_scalar::<f32>();
+        let gap = max_abs_gap(attn.forward(x.clone()), plain.forward(x));
         assert!(gap > 1e-3, "persistent slots changed nothing");
     }
 
@@ -204,7 +201,7 @@ mod tests {
         for t in 0..6 {
             let step = attn.forward_step(x.clone().slice([0..2, t..t + 1, 0..6]), &mut cache);
             let want = parallel.clone().slice([0..2, t..t + 1, 0..6]);
-            let gap = (step - want).abs().max().into_scalar::<f32>();
+            let gap = max_abs_gap(step, want);
             assert!(gap < 1e-5, "step {t}: max |Δ| = {gap}");
         }
     }
@@ -220,25 +217,22 @@ mod tests {
         let memory = attn.persistent.as_ref().unwrap();
         for (name, param) in [("keys", &memory.keys), ("values", &memory.values)] {
             let analytic = to_vec(param.grad(&grads).expect("gradient"));
-            let base = to_vec(param.val());
-            for index in [0, 4, 7, 11] {
-                let eps = 1e-2f32;
-                let shifted = |delta: f32| {
-                    let mut values = base.clone();
-                    values[index] += delta;
-                    let mut moved = attention(2, &device);
-                    let t = Tensor::<3>::from_data(
-                        burn::tensor::TensorData::new(values, [2, 2, 3]),
-                        &device,
-                    );
-                    let target = moved.persistent.as_mut().unwrap();
-                    match name {
-                        "keys" => target.keys = burn::module::Param::from_tensor(t),
-                        _ => target.values = burn::module::Param::from_tensor(t),
-                    }
-                    loss(&moved).into_scalar::<f32>()
-                };
-                let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
+            let indices = [0, 4, 7, 11];
+            let loss_at = |values: Vec<f32>| {
+                let mut moved = attention(2, &device);
+                let t = Tensor::<3>::from_data(
+                    burn::tensor::TensorData::new(values, [2, 2, 3]),
+                    &device,
+                );
+                let target = moved.persistent.as_mut().unwrap();
+                match name {
+                    "keys" => target.keys = burn::module::Param::from_tensor(t),
+                    _ => target.values = burn::module::Param::from_tensor(t),
+                }
+                loss(&moved).into_scalar::<f32>()
+            };
+            let numerics = central_differences(&to_vec(param.val()), &indices, 1e-2, loss_at);
+            for (index, numeric) in indices.into_iter().zip(numerics) {
                 let a = analytic[index];
                 assert!(
                     (a - numeric).abs() <= 2e-2 * a.abs().max(0.05),

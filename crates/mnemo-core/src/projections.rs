@@ -14,18 +14,17 @@ use crate::cross_attention::CrossAttention;
 ///
 /// # Panics
 /// If `d_model` is not divisible by `n_heads`.
-pub(crate) fn projections(
-    d_model: usize,
-    n_heads: usize,
-    dropout: f64,
-    out_init_scale: f64,
-    device: &Device,
-) -> CrossAttention {
+pub(crate) fn projections(c: Shared, device: &Device) -> CrossAttention {
+    let Shared {
+        d_model: d,
+        n_heads,
+        dropout,
+        out_init_scale,
+    } = c;
     assert!(
-        d_model.is_multiple_of(n_heads),
-        "d_model {d_model} is not divisible by n_heads {n_heads}"
+        d.is_multiple_of(n_heads),
+        "d_model {d} is not divisible by n_heads {n_heads}"
     );
-    let d = d_model;
     CrossAttention {
         query: LinearConfig::new(d, d).init(device),
         key: LinearConfig::new(d, d).init(device),
@@ -64,6 +63,9 @@ macro_rules! shared_fields {
 }
 
 shared_fields!(
+    crate::attention::CausalSelfAttentionConfig,
+    crate::bidirectional_attention::BidirectionalSelfAttentionConfig,
+    crate::cross_attention::CrossAttentionConfig,
     crate::linear_attention::LinearAttentionConfig,
     crate::performer::PerformerAttentionConfig,
     crate::sparse_attention::SparseAttentionConfig
@@ -72,12 +74,8 @@ shared_fields!(
 /// The checks of the fields every attention config shares (width, heads, dropout, output
 /// init scale); the message starts with the offending field's name.
 pub(crate) fn check_shared(c: Shared) -> Result<(), String> {
-    if c.d_model == 0 {
-        return Err("d_model: must be at least 1".into());
-    }
-    if c.n_heads == 0 {
-        return Err("n_heads: must be at least 1".into());
-    }
+    at_least_one("d_model", c.d_model)?;
+    at_least_one("n_heads", c.n_heads)?;
     if !c.d_model.is_multiple_of(c.n_heads) {
         let (h, d) = (c.n_heads, c.d_model);
         return Err(format!("n_heads: {h} does not divide d_model {d}"));
@@ -94,6 +92,14 @@ pub(crate) fn check_shared(c: Shared) -> Result<(), String> {
     Ok(())
 }
 
+/// `Err("<field>: must be at least 1")` when `value` is 0.
+pub(crate) fn at_least_one(field: &str, value: usize) -> Result<(), String> {
+    match value {
+        0 => Err(format!("{field}: must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
 /// [`projections`] for a config whose `validate()` gave `checked`.
 ///
 /// # Panics
@@ -106,5 +112,5 @@ pub(crate) fn checked_projections(
     if let Err(e) = checked {
         panic!("{e}");
     }
-    projections(c.d_model, c.n_heads, c.dropout, c.out_init_scale, device)
+    projections(c, device)
 }

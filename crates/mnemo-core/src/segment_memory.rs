@@ -180,11 +180,8 @@ impl CausalSelfAttention {
 mod tests {
     use super::*;
     use crate::attention::CausalSelfAttentionConfig;
+    use crate::host::max_abs_gap as diff;
     use burn::tensor::Distribution;
-
-    fn diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
-    }
 
     /// The held states, flattened.
     fn held(memory: &SegmentMemory) -> Vec<f32> {

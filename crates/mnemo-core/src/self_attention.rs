@@ -17,6 +17,7 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::carried_state::CarriedState;
 use crate::fast_weights::FastWeightState;
 use crate::kv_cache::KvCache;
 use crate::linear_attention::{LinearAttention, LinearState};

@@ -44,7 +44,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
-use crate::projections::{check_shared, checked_projections};
+use crate::projections::{at_least_one, check_shared, checked_projections};
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
 /// Configuration of a [`SparseAttention`]; the pattern is described in the [module docs](self).
@@ -97,10 +97,7 @@ impl SparseAttentionConfig {
         if self.span == 0 {
             return Err("span: the relative position table needs at least 1 row".into());
         }
-        if self.block == 0 {
-            return Err("block: must be at least 1".into());
-        }
-        Ok(())
+        at_least_one("block", self.block)
     }
 
     /// Build the module (position table initialised `N(0, 1/Dh)`).
@@ -440,7 +437,7 @@ impl SparseCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::to_vec;
+    use crate::host::{max_abs_gap as max_diff, to_vec};
     use crate::seeded::{normal, reinit};
 
     /// A config of width 8, 2 heads, position table `span`, and the given pattern.
@@ -465,8 +462,13 @@ mod tests {
         reinit(cfg.init(device), 11)
     }
 
-    fn max_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        (a - b).abs().max().into_scalar::<f32>()
+    /// The model and input `[2, T, 8]` (seed `seed + n`) of every case `n` of [`cases`], named.
+    fn built_cases(seed: u64, device: &Device) -> Vec<(String, SparseAttention, Tensor<3>)> {
+        let build = |(n, (cfg, t)): (usize, (SparseAttentionConfig, usize))| {
+            let x = normal([2, t, 8], seed + n as u64, device);
+            (format!("case {n} ({cfg:?}, T={t})"), model(cfg, device), x)
+        };
+        cases().into_iter().enumerate().map(build).collect()
     }
 
     /// Whether query t may attend key s, from the rules alone (the random blocks are taken
@@ -541,27 +543,23 @@ mod tests {
     #[test]
     fn equals_a_dense_masked_reference() {
         let device = mnemo_backend::test_device();
-        for (n, (cfg, t)) in cases().into_iter().enumerate() {
-            let m = model(cfg, &device);
-            let x = normal([2, t, 8], 20 + n as u64, &device);
+        for (what, m, x) in built_cases(20, &device) {
             let dd = max_diff(m.forward(x.clone()), naive(&m, x));
-            assert!(dd < 1e-5, "case {n} ({cfg:?}, T={t}): max |Δ| = {dd}");
+            assert!(dd < 1e-5, "{what}: max |Δ| = {dd}");
         }
     }
 
     #[test]
     fn steps_equal_the_parallel_pass() {
         let device = mnemo_backend::test_device();
-        for (n, (cfg, t)) in cases().into_iter().enumerate() {
-            let m = model(cfg, &device);
-            let x = normal([2, t, 8], 40 + n as u64, &device);
+        for (what, m, x) in built_cases(40, &device) {
             let full = m.forward(x.clone());
             let mut cache = SparseCache::new();
-            for i in 0..t {
+            for i in 0..x.dims()[1] {
                 assert_eq!(cache.len(), i);
                 let y = m.forward_step(x.clone().slice_dim(1, i..i + 1), &mut cache);
                 let dd = max_diff(y, full.clone().slice_dim(1, i..i + 1));
-                assert!(dd < 1e-5, "case {n}, position {i}: max |Δ| = {dd}");
+                assert!(dd < 1e-5, "{what}, position {i}: max |Δ| = {dd}");
             }
         }
     }
