@@ -1,6 +1,6 @@
 //! Reading tensors and parameters back to the host, written once, and the comparisons tests
-//! make of what was read: `max |a − b|`, the population variance `Σ (x − x̄)² / n`, and central
-//! finite differences `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε` to check gradients against.
+//! make of what was read: `max |a − b|`, the population variance `Σ (x − x̄)² / n`, and
+//! gradients against central finite differences `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε`.
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
@@ -54,23 +54,34 @@ pub fn variance(values: &[f32]) -> f64 {
         / n
 }
 
-/// The central finite difference `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε` of `loss_at` (the loss with
-/// a parameter's values replaced) at `base`, for each index `i` of `indices`.
-pub fn central_differences(
+/// Checks the autodiff gradient `analytic` of a parameter with values `base` against the
+/// central finite difference `(L(θ + ε eᵢ) − L(θ − ε eᵢ)) / 2ε`, ε = 1e-2, at each index `i` of
+/// `indices`, where `loss_at` is the loss with the parameter's values replaced: they must agree
+/// within `2e-2 · max(|analytic|, 0.05)` (f32 losses). The error names `what`, the index and
+/// both values.
+pub fn check_finite_differences(
+    what: &str,
+    analytic: &[f32],
     base: &[f32],
     indices: &[usize],
-    eps: f32,
     loss_at: impl Fn(Vec<f32>) -> f32,
-) -> Vec<f32> {
+) -> Result<(), String> {
+    let eps = 1e-2f32;
     let moved = |index: usize, delta: f32| {
         let mut values = base.to_vec();
         values[index] += delta;
         loss_at(values)
     };
-    indices
-        .iter()
-        .map(|&i| (moved(i, eps) - moved(i, -eps)) / (2.0 * eps))
-        .collect()
+    for &i in indices {
+        let numeric = (moved(i, eps) - moved(i, -eps)) / (2.0 * eps);
+        let a = analytic[i];
+        if (a - numeric).abs() > 2e-2 * a.abs().max(0.05) {
+            return Err(format!(
+                "{what}[{i}]: autodiff {a}, finite difference {numeric}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
