@@ -149,17 +149,15 @@ impl AttentionConfig {
             let (name, rest) = message.split_once(':').unwrap_or(("kind", &message));
             ConfigError::new(&format!("attention.{name}"), rest.trim())
         };
-        match self {
-            AttentionConfig::Softmax => Ok(()),
-            AttentionConfig::Linear { .. } => self.linear(stack).validate().map_err(field),
-            AttentionConfig::Performer { .. } => self.performer(stack, 0).validate().map_err(field),
-            AttentionConfig::Sparse { .. } => self.sparse(stack, span, 0).validate().map_err(field),
-            AttentionConfig::Fourier => Err(ConfigError::new(
+        match (self, self.variant(stack, span, 0)) {
+            (AttentionConfig::Fourier, _) => Err(ConfigError::new(
                 "attention.kind",
                 "\"fourier\" (FNet) mixes each position with later ones, which a causal \
                  language model must not see; use it in a translation encoder \
                  (mixing = \"fourier\" in a translation model table)",
             )),
+            (_, Some(variant)) => variant.validate().map_err(field),
+            (_, None) => Ok(()),
         }
         .and_then(|()| match (self, persistent_memory) {
             (_, 0) | (AttentionConfig::Softmax, _) => Ok(()),
@@ -183,84 +181,93 @@ impl AttentionConfig {
         layer: usize,
         device: &Device,
     ) -> LayerAttention {
-        match self {
-            AttentionConfig::Softmax => {
+        match self.variant(stack, span, layer) {
+            Some(variant) => LayerAttention::Variant(variant.init(device)),
+            None if *self == AttentionConfig::Fourier => {
+                unreachable!("validate refuses fourier for a causal LM")
+            }
+            None => {
                 let mut config = stack.self_attention(span);
                 config.persistent_memory = persistent_memory;
                 LayerAttention::Softmax(config.init(device))
             }
-            AttentionConfig::Linear { .. } => {
-                LayerAttention::Variant(AttentionVariant::Linear(self.linear(stack).init(device)))
+        }
+    }
+
+    /// The core config of layer `layer`'s mechanism when it is not softmax attention (None for
+    /// softmax and Fourier): the stack's width, heads, dropout and output init, the span, and
+    /// the seeds offset by the layer.
+    fn variant(&self, stack: &StackConfig, span: usize, layer: usize) -> Option<VariantConfig> {
+        let (d, h, dropout) = (stack.d_model, stack.n_heads, stack.dropout);
+        let out_init_scale = stack.out_init_scale();
+        let layer = layer as u64;
+        Some(match *self {
+            AttentionConfig::Softmax | AttentionConfig::Fourier => return None,
+            AttentionConfig::Linear { update, chunk } => {
+                let update = match update {
+                    LinearUpdate::Sum => FastWeightUpdate::Sum,
+                    LinearUpdate::Delta => FastWeightUpdate::Delta,
+                };
+                VariantConfig::Linear(LinearAttentionConfig {
+                    dropout,
+                    out_init_scale,
+                    chunk,
+                    ..LinearAttentionConfig::new(d, h, update)
+                })
             }
-            AttentionConfig::Performer { .. } => LayerAttention::Variant(
-                AttentionVariant::Performer(self.performer(stack, layer).init(device)),
-            ),
-            AttentionConfig::Sparse { .. } => LayerAttention::Variant(AttentionVariant::Sparse(
-                self.sparse(stack, span, layer).init(device),
-            )),
-            AttentionConfig::Fourier => unreachable!("validate refuses fourier for a causal LM"),
-        }
-    }
-
-    fn linear(&self, stack: &StackConfig) -> LinearAttentionConfig {
-        let AttentionConfig::Linear { update, chunk } = *self else {
-            unreachable!("called for linear attention")
-        };
-        let update = match update {
-            LinearUpdate::Sum => FastWeightUpdate::Sum,
-            LinearUpdate::Delta => FastWeightUpdate::Delta,
-        };
-        LinearAttentionConfig {
-            dropout: stack.dropout,
-            out_init_scale: stack.out_init_scale(),
-            chunk,
-            ..LinearAttentionConfig::new(stack.d_model, stack.n_heads, update)
-        }
-    }
-
-    fn performer(&self, stack: &StackConfig, layer: usize) -> PerformerAttentionConfig {
-        let AttentionConfig::Performer {
-            features,
-            chunk,
-            seed,
-            redraw_every,
-        } = *self
-        else {
-            unreachable!("called for performer attention")
-        };
-        PerformerAttentionConfig {
-            dropout: stack.dropout,
-            out_init_scale: stack.out_init_scale(),
-            chunk,
-            redraw_every,
-            ..PerformerAttentionConfig::new(
-                stack.d_model,
-                stack.n_heads,
+            AttentionConfig::Performer {
                 features,
-                seed + layer as u64,
-            )
+                chunk,
+                seed,
+                redraw_every,
+            } => VariantConfig::Performer(PerformerAttentionConfig {
+                dropout,
+                out_init_scale,
+                chunk,
+                redraw_every,
+                ..PerformerAttentionConfig::new(d, h, features, seed + layer)
+            }),
+            AttentionConfig::Sparse {
+                block,
+                window,
+                global,
+                random,
+                seed,
+            } => VariantConfig::Sparse(SparseAttentionConfig {
+                dropout,
+                out_init_scale,
+                window,
+                global,
+                random,
+                seed: seed + layer,
+                ..SparseAttentionConfig::new(d, h, span, block)
+            }),
+        })
+    }
+}
+
+/// The core config of a mechanism other than softmax attention.
+enum VariantConfig {
+    Linear(LinearAttentionConfig),
+    Performer(PerformerAttentionConfig),
+    Sparse(SparseAttentionConfig),
+}
+
+impl VariantConfig {
+    /// The mechanism's own checks; the message starts with the field name.
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            VariantConfig::Linear(c) => c.validate(),
+            VariantConfig::Performer(c) => c.validate(),
+            VariantConfig::Sparse(c) => c.validate(),
         }
     }
 
-    fn sparse(&self, stack: &StackConfig, span: usize, layer: usize) -> SparseAttentionConfig {
-        let AttentionConfig::Sparse {
-            block,
-            window,
-            global,
-            random,
-            seed,
-        } = *self
-        else {
-            unreachable!("called for sparse attention")
-        };
-        SparseAttentionConfig {
-            dropout: stack.dropout,
-            out_init_scale: stack.out_init_scale(),
-            window,
-            global,
-            random,
-            seed: seed + layer as u64,
-            ..SparseAttentionConfig::new(stack.d_model, stack.n_heads, span, block)
+    fn init(&self, device: &Device) -> AttentionVariant {
+        match self {
+            VariantConfig::Linear(c) => AttentionVariant::Linear(c.init(device)),
+            VariantConfig::Performer(c) => AttentionVariant::Performer(c.init(device)),
+            VariantConfig::Sparse(c) => AttentionVariant::Sparse(c.init(device)),
         }
     }
 }
@@ -276,17 +283,11 @@ pub enum LayerAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toml_field;
 
-    #[derive(Debug, Deserialize, Serialize, PartialEq)]
-    struct T {
-        #[serde(default)]
-        attention: AttentionConfig,
-    }
-
+    /// The `attention` key of `s` (absent: the default, as a model table reads it).
     fn parse(s: &str) -> Result<AttentionConfig, String> {
-        toml::from_str::<T>(s)
-            .map(|t| t.attention)
-            .map_err(|e| e.to_string())
+        toml_field::parse(s, "attention").map(Option::unwrap_or_default)
     }
 
     #[test]
@@ -320,18 +321,29 @@ mod tests {
                 redraw_every: 100,
             },
         ] {
-            let text = toml::to_string(&T { attention: a }).unwrap();
+            let text = toml_field::write("attention", &a);
             assert_eq!(parse(&text).unwrap(), a, "{text}");
         }
     }
 
     #[test]
     fn unknown_kinds_and_fields_are_named() {
-        let err = parse("attention = { kind = \"flash\" }").unwrap_err();
-        assert!(err.contains("unknown variant `flash`"), "{err}");
-        let err = parse("attention = { kind = \"performer\", block = 4 }").unwrap_err();
-        assert!(err.contains("unknown field `block`"), "{err}");
-        let err = parse("attention = { kind = \"linear\", update = \"hebb\" }").unwrap_err();
-        assert!(err.contains("unknown variant `hebb`"), "{err}");
+        for (text, named) in [
+            (
+                "attention = { kind = \"flash\" }",
+                "unknown variant `flash`",
+            ),
+            (
+                "attention = { kind = \"performer\", block = 4 }",
+                "unknown field `block`",
+            ),
+            (
+                "attention = { kind = \"linear\", update = \"hebb\" }",
+                "unknown variant `hebb`",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(named), "{text}: {err}");
+        }
     }
 }

@@ -34,6 +34,8 @@ pub mod seq2seq_decoder_config;
 pub mod seq2seq_search;
 pub mod stack;
 pub mod stack_lm;
+#[cfg(test)]
+mod toml_field;
 pub mod transformer;
 pub mod transformer_xl;
 

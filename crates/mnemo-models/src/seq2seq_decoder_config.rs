@@ -129,16 +129,11 @@ impl<'de> Visitor<'de> for DecoderVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toml_field;
 
-    #[derive(Debug, Deserialize, Serialize, PartialEq)]
-    struct T {
-        decoder: DecoderConfig,
-    }
-
+    /// The `decoder` key of `s` (required).
     fn parse(s: &str) -> Result<DecoderConfig, String> {
-        toml::from_str::<T>(s)
-            .map(|t| t.decoder)
-            .map_err(|e| e.to_string())
+        toml_field::parse(s, "decoder")?.ok_or_else(|| "missing field `decoder`".into())
     }
 
     #[test]
@@ -165,13 +160,10 @@ mod tests {
             per_layer,
             DecoderConfig::Can,
         ] {
-            let text = toml::to_string(&T { decoder: d }).unwrap();
+            let text = toml_field::write("decoder", &d);
             assert_eq!(parse(&text).unwrap(), d, "{text}");
         }
-        let text = toml::to_string(&T {
-            decoder: DecoderConfig::Can,
-        })
-        .unwrap();
+        let text = toml_field::write("decoder", &DecoderConfig::Can);
         assert_eq!(text.trim(), "decoder = \"can\"");
     }
 

@@ -42,7 +42,8 @@ pub struct StackConfig {
 /// Declares a model config struct whose field list may name, in the place they go, the groups
 /// of fields every model config shares, each written here once with its doc and serde default:
 ///
-/// - `@sizes`: `d_model` (width D), `n_layers` (L), `n_heads` (H), `d_ff` (feed-forward width);
+/// - `@sizes`: `vocab_size` (V; default 0, filled in from the data by the trainer), `d_model`
+///   (width D), `n_layers` (L), `n_heads` (H), `d_ff` (feed-forward width);
 /// - `@dropout`: `dropout` (on embeddings, attention and feed-forward outputs; default 0);
 /// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted.
 ///
@@ -55,8 +56,6 @@ pub struct StackConfig {
 ///     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 ///     #[serde(deny_unknown_fields)]
 ///     pub struct MyConfig {
-///         /// Vocabulary size V.
-///         pub vocab_size: usize,
 ///         @sizes
 ///         /// Attention span S.
 ///         pub span: usize,
@@ -75,6 +74,9 @@ macro_rules! model_config {
     };
     (@fields $head:tt { $($done:tt)* } @sizes $($rest:tt)*) => {
         $crate::model_config!(@fields $head { $($done)*
+            /// Vocabulary size V (0 = filled in from the data by the trainer).
+            #[serde(default)]
+            pub vocab_size: usize,
             /// Model width D.
             pub d_model: usize,
             /// Number of layers L.
@@ -137,6 +139,25 @@ stack_of!(
     Seq2SeqConfig
 );
 
+/// A model config literal `Config { other fields }` whose [`StackConfig`] fields come from
+/// `stack`: the tiny presets written once ([`StackConfig::TINY`]).
+macro_rules! with_stack {
+    ($stack:expr, $config:path { $($other:tt)* }) => {{
+        let stack: $crate::stack::StackConfig = $stack;
+        $config {
+            d_model: stack.d_model,
+            n_layers: stack.n_layers,
+            n_heads: stack.n_heads,
+            d_ff: stack.d_ff,
+            dropout: stack.dropout,
+            norm: stack.norm,
+            placement: stack.placement,
+            $($other)*
+        }
+    }};
+}
+pub(crate) use with_stack;
+
 /// The token embedding, final norm, output layer and embedding dropout of a language model.
 pub struct TokenIo {
     /// Token embedding `V -> D`.
@@ -150,6 +171,18 @@ pub struct TokenIo {
 }
 
 impl StackConfig {
+    /// The stack of the tiny presets (tests and the quickstart): width 32, two layers of two
+    /// heads, feed-forward width 64, no dropout, pre-LayerNorm.
+    pub const TINY: StackConfig = StackConfig {
+        d_model: 32,
+        n_layers: 2,
+        n_heads: 2,
+        d_ff: 64,
+        dropout: 0.0,
+        norm: NormKind::Layer,
+        placement: NormPlacement::Pre,
+    };
+
     /// The checks every language model's `validate` makes (vocabulary, heads, layers, widths,
     /// `span` ≥ 1, dropout; [`check_single_stream`](Self::check_single_stream)), naming the
     /// first bad field. The causal Transformer, which implements ResiDual, checks

@@ -24,12 +24,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
     AdminProfile, AdminScale, AttentionVariant, CausalSelfAttention, FeedForward, KvCache,
-    NormKind, NormPlacement, Residual, SelfAttentionCache,
+    NormPlacement, Residual, SelfAttentionCache,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::attention_config::{AttentionConfig, LayerAttention};
 use crate::model_config;
+use crate::stack::{StackConfig, with_stack};
 
 use crate::config::ConfigError;
 use crate::output_head;
@@ -40,9 +41,6 @@ model_config! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct TransformerConfig {
-        /// Vocabulary size V (0 = filled in from the data by the trainer).
-        #[serde(default)]
-        pub vocab_size: usize,
         @sizes
         /// Attention span S: each position sees itself and S-1 positions before it (softmax
         /// attention; see [`AttentionConfig`] for what the other mechanisms read).
@@ -85,21 +83,17 @@ fn default_feed_forward() -> bool {
 impl TransformerConfig {
     /// A tiny preset for tests and the quickstart (mirrors `experiments/smoke`).
     pub fn tiny(vocab_size: usize) -> Self {
-        Self {
-            vocab_size,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 2,
-            d_ff: 64,
-            span: 16,
-            dropout: 0.0,
-            norm: NormKind::Layer,
-            placement: NormPlacement::Pre,
-            attention: AttentionConfig::Softmax,
-            persistent_memory: 0,
-            feed_forward: true,
-            init: ResidualInit::Default,
-        }
+        with_stack!(
+            StackConfig::TINY,
+            Self {
+                vocab_size,
+                span: 16,
+                attention: AttentionConfig::Softmax,
+                persistent_memory: 0,
+                feed_forward: true,
+                init: ResidualInit::Default,
+            }
+        )
     }
 
     /// Check every field.

@@ -25,12 +25,11 @@
 //! V vocabulary.
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{
-    CausalSelfAttention, FeedForward, NormKind, NormPlacement, Residual, SegmentMemory,
-};
+use mnemo_core::{CausalSelfAttention, FeedForward, Residual, SegmentMemory};
 use serde::{Deserialize, Serialize};
 
 use crate::model_config;
+use crate::stack::{StackConfig, with_stack};
 
 use crate::config::ConfigError;
 use crate::memory_schedule::MemorySchedule;
@@ -44,9 +43,6 @@ model_config! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct TransformerXlConfig {
-        /// Vocabulary size V (0 = filled in from the data by the trainer).
-        #[serde(default)]
-        pub vocab_size: usize,
         @sizes
         /// One memory length for every layer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,22 +71,18 @@ model_config! {
 impl TransformerXlConfig {
     /// A tiny preset for tests and the quickstart, with `memory_len` on every layer.
     pub fn tiny(vocab_size: usize, memory_len: usize) -> Self {
-        Self {
-            vocab_size,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 2,
-            d_ff: 64,
-            memory_len: Some(memory_len),
-            memory_schedule: None,
-            long_range_layers: None,
-            long_memory_len: None,
-            short_memory_len: None,
-            relative_span: None,
-            dropout: 0.0,
-            norm: NormKind::Layer,
-            placement: NormPlacement::Pre,
-        }
+        with_stack!(
+            StackConfig::TINY,
+            Self {
+                vocab_size,
+                memory_len: Some(memory_len),
+                memory_schedule: None,
+                long_range_layers: None,
+                long_memory_len: None,
+                short_memory_len: None,
+                relative_span: None,
+            }
+        )
     }
 
     /// The same config with `schedule` as its memory schedule.

@@ -5,7 +5,7 @@ mod common;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use common::{max_abs, max_abs_diff};
+use common::{assert_close, max_abs_diff};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::feedback::{
     FeedbackCore, FeedbackCoreConfig, MemorySource, NoManualHook, no_hook,
@@ -164,11 +164,7 @@ fn core_manual_backward_equals_autodiff_with_input_gradient() {
         );
         let want = x.grad(&auto).expect("input grad");
         let dx = out.dx.expect("input gradient");
-        let diff = max_abs_diff(dx, want.clone());
-        assert!(
-            diff < 2e-4 * (1.0 + max_abs(want)),
-            "{name}: input gradient differs by {diff}"
-        );
+        assert_close(&format!("{name}: input gradient"), dx, want, 2e-4);
         let with_grads = GradientsParams::from_grads(auto, &core);
         assert_eq!(
             grads.len(),
@@ -181,11 +177,7 @@ fn core_manual_backward_equals_autodiff_with_input_gradient() {
         let got: Tensor<2> = grads
             .get(core.layers[0].query.weight.id)
             .expect("manual grad");
-        let diff = max_abs_diff(got, want.clone());
-        assert!(
-            diff < 2e-4 * (1.0 + max_abs(want)),
-            "{name}: layer 0 query grad differs by {diff}"
-        );
+        assert_close(&format!("{name}: layer 0 query grad"), got, want, 2e-4);
     }
 }
 

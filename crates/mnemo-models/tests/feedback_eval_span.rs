@@ -14,7 +14,7 @@ mod common;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
-use common::{final_norm, max_abs, max_abs_diff, naive_feedback_layer, tokens};
+use common::{assert_close, final_norm, max_abs_diff, naive_feedback_layer, tokens};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::feedback::StepProducts;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, Model};
@@ -131,11 +131,7 @@ fn zeros_history(b: usize, d: usize, n: usize, device: &Device) -> Vec<Tensor<3>
 }
 
 fn close(what: &str, got: Tensor<3>, want: Tensor<3>) {
-    let diff = max_abs_diff(got, want.clone());
-    assert!(
-        diff < 1e-5 * (1.0 + max_abs(want)),
-        "{what}: differs by {diff}"
-    );
+    assert_close(what, got, want, 1e-5);
 }
 
 /// The reduced model equals the reference with span N, from a fresh stream over two carried

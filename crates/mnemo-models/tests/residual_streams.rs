@@ -13,7 +13,7 @@ mod common;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{max_abs_diff, tokens};
-use mnemo_core::host::to_vec;
+use mnemo_core::host::{check_finite_differences, to_vec, variance};
 use mnemo_core::seeded::{normal, reinit};
 use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::{
@@ -43,17 +43,6 @@ fn admin() -> TransformerConfig {
 fn seeded(config: &TransformerConfig, seed: u64, device: &Device) -> TransformerLm {
     config.validate().unwrap();
     reinit(config.init(device), seed)
-}
-
-/// np.var of every element (population variance, f64).
-fn variance(values: &[f32]) -> f64 {
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    values
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n
 }
 
 #[test]
@@ -196,24 +185,15 @@ fn omega_gradient_matches_finite_differences() {
         let mut probe_model = model.clone();
         let param = pick(&mut probe_model).clone();
         let analytic = to_vec(param.grad(&grads).expect("ω has a gradient"));
+        let loss_at = |values: Vec<f32>| {
+            let mut moved = model.clone();
+            *pick(&mut moved) =
+                Param::from_tensor(Tensor::from_data(TensorData::new(values, [32]), &device));
+            loss(&moved).into_scalar::<f32>()
+        };
+        let what = format!("{name}.omega");
         let base = to_vec(param.val());
-        for index in [0, 9, 31] {
-            let eps = 1e-2f32;
-            let shifted = |delta: f32| {
-                let mut values = base.clone();
-                values[index] += delta;
-                let mut moved = model.clone();
-                *pick(&mut moved) =
-                    Param::from_tensor(Tensor::from_data(TensorData::new(values, [32]), &device));
-                loss(&moved).into_scalar::<f32>()
-            };
-            let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
-            let a = analytic[index];
-            assert!(
-                (a - numeric).abs() <= 2e-2 * a.abs().max(0.05),
-                "{name}.omega[{index}]: autodiff {a}, finite difference {numeric}"
-            );
-        }
+        check_finite_differences(&what, &analytic, &base, &[0, 9, 31], loss_at).unwrap();
     }
 }
 

@@ -14,10 +14,11 @@
 use burn::module::Module;
 use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{Norm, NormKind, NormPlacement};
+use mnemo_core::Norm;
 use serde::{Deserialize, Serialize};
 
 use crate::model_config;
+use crate::stack::{StackConfig, with_stack};
 
 use super::backward::StepProducts;
 use super::core::{FeedbackCore, FeedbackCoreConfig, MemorySource, no_hook};
@@ -34,9 +35,6 @@ model_config! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct FeedbackConfig {
-        /// Vocabulary size V (0 = filled in from the data by the trainer).
-        #[serde(default)]
-        pub vocab_size: usize,
         @sizes
         /// Memory span S: each step attends to the S previous memories.
         pub span: usize,
@@ -56,19 +54,15 @@ model_config! {
 impl FeedbackConfig {
     /// A tiny preset for tests and the quickstart.
     pub fn tiny(vocab_size: usize) -> Self {
-        Self {
-            vocab_size,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 2,
-            d_ff: 64,
-            span: 8,
-            dropout: 0.0,
-            norm: NormKind::Layer,
-            placement: NormPlacement::Pre,
-            share_kv: true,
-            memory: MemorySource::Mix,
-        }
+        with_stack!(
+            StackConfig::TINY,
+            Self {
+                vocab_size,
+                span: 8,
+                share_kv: true,
+                memory: MemorySource::Mix,
+            }
+        )
     }
 
     /// Check every field.

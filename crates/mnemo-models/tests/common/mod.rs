@@ -20,9 +20,7 @@ pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> T
 }
 
 /// Largest absolute difference between two tensors.
-pub fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    (a - b).abs().max().into_scalar::<f32>()
-}
+pub use mnemo_core::host::max_abs_gap as max_abs_diff;
 
 /// Largest absolute value.
 pub fn max_abs<const D: usize>(a: Tensor<D>) -> f32 {
@@ -77,11 +75,22 @@ pub fn decode_steps<S>(
 /// max |Δ| < 2e-4 · (1 + max |want|).
 pub fn assert_grad_matches<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
     assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    assert_close(
+        &format!("{what}: manual vs autodiff gradient"),
+        got,
+        want,
+        2e-4,
+    );
+}
+
+/// Asserts max |got − want| < `tol` · (1 + max |want|): equal up to a tolerance relative to
+/// the size of `want`.
+pub fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>, tol: f32) {
     let scale = 1.0 + max_abs(want.clone());
     let diff = max_abs_diff(got, want);
     assert!(
-        diff < 2e-4 * scale,
-        "{what}: manual and autodiff gradients differ by {diff} (scale {scale})"
+        diff < tol * scale,
+        "{what}: differs by {diff} (scale {scale})"
     );
 }
 
