@@ -42,8 +42,9 @@ pub struct StackConfig {
 /// Declares a model config struct whose field list may name, in the place they go, the groups
 /// of fields every model config shares, each written here once with its doc and serde default:
 ///
-/// - `@sizes`: `vocab_size` (V; default 0, filled in from the data by the trainer), `d_model`
-///   (width D), `n_layers` (L), `n_heads` (H), `d_ff` (feed-forward width);
+/// - `@sizes`: `d_model` (width D), `n_layers` (L), `n_heads` (H), `d_ff` (feed-forward width);
+/// - `@lm_sizes`: a language model's `vocab_size` (V; default 0, filled in from the data by the
+///   trainer), then `@sizes`;
 /// - `@dropout`: `dropout` (on embeddings, attention and feed-forward outputs; default 0);
 /// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted.
 ///
@@ -56,7 +57,7 @@ pub struct StackConfig {
 ///     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 ///     #[serde(deny_unknown_fields)]
 ///     pub struct MyConfig {
-///         @sizes
+///         @lm_sizes
 ///         /// Attention span S.
 ///         pub span: usize,
 ///         @dropout
@@ -72,11 +73,15 @@ macro_rules! model_config {
     (@fields [$($head:tt)*] { $($done:tt)* }) => {
         $($head)* { $($done)* }
     };
-    (@fields $head:tt { $($done:tt)* } @sizes $($rest:tt)*) => {
-        $crate::model_config!(@fields $head { $($done)*
+    (@fields $head:tt { $($done:tt)* } @lm_sizes $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)* }
             /// Vocabulary size V (0 = filled in from the data by the trainer).
             #[serde(default)]
             pub vocab_size: usize,
+            @sizes $($rest)*);
+    };
+    (@fields $head:tt { $($done:tt)* } @sizes $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
             /// Model width D.
             pub d_model: usize,
             /// Number of layers L.

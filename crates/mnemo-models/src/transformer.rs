@@ -36,12 +36,14 @@ use crate::config::ConfigError;
 use crate::output_head;
 use crate::stack_lm::StackLm;
 
+pub mod inspect;
+
 model_config! {
     /// Configuration of a [`TransformerLm`].
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct TransformerConfig {
-        @sizes
+        @lm_sizes
         /// Attention span S: each position sees itself and S-1 positions before it (softmax
         /// attention; see [`AttentionConfig`] for what the other mechanisms read).
         pub span: usize,

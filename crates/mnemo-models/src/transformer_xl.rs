@@ -43,7 +43,7 @@ model_config! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct TransformerXlConfig {
-        @sizes
+        @lm_sizes
         /// One memory length for every layer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub memory_len: Option<usize>,

@@ -35,7 +35,7 @@ model_config! {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct FeedbackConfig {
-        @sizes
+        @lm_sizes
         /// Memory span S: each step attends to the S previous memories.
         pub span: usize,
         @dropout

@@ -7,6 +7,8 @@
 //! - [`core`]: [`FeedbackCore`], the layers + projections + mix over input vectors `[B, T, D]`,
 //!   with `forward` (a segment) and `step`, and a per-layer hook.
 //! - [`lm`]: the language model, embedding + core + head.
+//! - [`inspect`]: a segment that also returns each layer's attention probabilities and
+//!   feed-forward hidden units (`mnemo analyze`).
 //! - [`eval_span`]: evaluating with a shorter span than trained (`mnemo eval --mem-len N`).
 //! - [`decoder`]: the translation decoder, core + a cross-attention hook.
 //! - [`backward`]: the exact manual backward of the core (and of the LM and decoder around it).
@@ -14,6 +16,7 @@ pub mod backward;
 pub mod core;
 pub mod decoder;
 pub mod eval_span;
+pub mod inspect;
 pub mod layer;
 pub mod lm;
 pub mod memory;
@@ -24,6 +27,7 @@ pub use backward::seq2seq::Seq2SeqGradients;
 pub use backward::{CoreOutput, ManualHook, NoManualHook, StepMatrix, StepProducts, move_grads};
 pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, MemorySource, no_hook};
 pub use decoder::FeedbackDecoder;
+pub use inspect::FeedbackTrace;
 pub use layer::{FeedbackLayer, MemoryProjection};
 pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};
 pub use memory::{FeedbackMemory, StepConstants, WindowView};
