@@ -164,6 +164,33 @@ pub(crate) fn split_batcher(
     })
 }
 
+/// The resolved config of the run in `dir`, its one model's name and its vocabulary
+/// (`config.toml`, `vocab.json`), each error naming the file.
+pub(crate) fn read_run_config(
+    dir: &RunDir,
+) -> Result<(ExperimentConfig, String, Vocab), TrainError> {
+    let config = ExperimentConfig::load(dir.config())?;
+    let model_name = match config.model_names().as_slice() {
+        [name] => name.clone(),
+        names => {
+            return Err(TrainError::BadFile {
+                path: dir.config(),
+                message: format!(
+                    "a run config holds exactly one model, found {}",
+                    names.len()
+                ),
+            });
+        }
+    };
+    let vocab_text = std::fs::read_to_string(dir.vocab())
+        .map_err(|e| TrainError::io(dir.vocab(), "cannot read vocabulary", e))?;
+    let vocab: Vocab = serde_json::from_str(&vocab_text).map_err(|e| TrainError::BadFile {
+        path: dir.vocab(),
+        message: e.to_string(),
+    })?;
+    Ok((config, model_name, vocab))
+}
+
 /// Reload the run in `dir` onto `device`: config, vocabulary, data and weights.
 pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, TrainError> {
     let dir = RunDir::at(dir.as_ref());
@@ -186,25 +213,7 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
             });
         }
     }
-    let config = ExperimentConfig::load(dir.config())?;
-    let model_name = match config.model_names().as_slice() {
-        [name] => name.clone(),
-        names => {
-            return Err(TrainError::BadFile {
-                path: dir.config(),
-                message: format!(
-                    "a run config holds exactly one model, found {}",
-                    names.len()
-                ),
-            });
-        }
-    };
-    let vocab_text = std::fs::read_to_string(dir.vocab())
-        .map_err(|e| TrainError::io(dir.vocab(), "cannot read vocabulary", e))?;
-    let vocab: Vocab = serde_json::from_str(&vocab_text).map_err(|e| TrainError::BadFile {
-        path: dir.vocab(),
-        message: e.to_string(),
-    })?;
+    let (config, model_name, vocab) = read_run_config(&dir)?;
     let data = config
         .data
         .build()

@@ -47,6 +47,8 @@ pub mod feedback_step;
 pub mod fingerprint;
 pub mod float_repr;
 pub mod generate;
+pub mod layer_groups;
+pub mod linf_ball;
 pub mod lm;
 pub mod loss;
 pub mod memory;
@@ -66,6 +68,7 @@ mod toml_source;
 pub mod trainer;
 pub mod translation;
 pub mod update;
+pub mod weight_transfer;
 
 pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError};
@@ -79,7 +82,7 @@ pub use feedback_step::{
     train_feedback_segment,
 };
 pub use generate::{GenerateConfig, Generation, generate};
-pub use lm::{LmBatch, LmPosition, LmStep, LmTask, TrainerState, train};
+pub use lm::{LmBatch, LmPosition, LmStep, LmTask, TrainerState, finetune, train};
 pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};
 pub use metrics::{Metrics, MetricsAccumulator};
 pub use metrics_log::MetricsLog;
@@ -90,4 +93,4 @@ pub use run_lock::RunLock;
 pub use summary::{RunSummary, results_table};
 pub use task::{Ending, StepOutput, Task};
 pub use trainer::{RunState, TrainOptions, Trainer, initialize_params, step_seed};
-pub use update::{Divergence, apply_update, checked_update};
+pub use update::{Divergence, StepLr, apply_update, checked_update};

@@ -110,6 +110,24 @@ pub trait Task {
         model
     }
 
+    /// A fresh model with the weights of the trained run in `from` (fine-tuning), and a line
+    /// saying what was taken; used instead of [`Task::prepare`] when
+    /// [`TrainOptions::init_from`](crate::trainer::TrainOptions::init_from) is set. Refused
+    /// by default.
+    fn init_from(
+        &self,
+        _model: ModelOf<Self>,
+        from: &Path,
+    ) -> Result<(ModelOf<Self>, String), TrainError> {
+        Err(TrainError::BadFile {
+            path: from.to_path_buf(),
+            message: format!(
+                "starting from a trained run is not supported for {} runs",
+                self.kind()
+            ),
+        })
+    }
+
     /// The model after optimizer step `step` was applied to it (unchanged by default; the
     /// language-model task lets Performer layers redraw their features).
     fn after_update(&self, model: ModelOf<Self>, _step: u64) -> ModelOf<Self> {

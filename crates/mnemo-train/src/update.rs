@@ -5,6 +5,11 @@
 //! [`checked_update`], the same step with the checks that keep a diverging run from ever saving
 //! non-finite weights: a non-finite gradient norm stops before the optimizer is touched, and
 //! non-finite weights after the step are reported before anything is written.
+//!
+//! A step's learning rate is one for all parameters ([`StepLr::All`]) or one per layer group
+//! ([`StepLr::Groups`]: ULMFiT's discriminative rates and gradual unfreezing, see
+//! [`OptimConfig`](crate::optim::OptimConfig)); a frozen group's gradients are dropped before
+//! the norm is taken, so clipping sees only what is trained.
 use std::fmt;
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -12,6 +17,16 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::clip::clip_global_norm;
+use crate::layer_groups::LayerGroups;
+
+/// The learning rate of one optimizer step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepLr<'a> {
+    /// The same rate for every parameter.
+    All(f64),
+    /// One rate per layer group (bottom first); `None` leaves a group frozen.
+    Groups(&'a LayerGroups, Vec<Option<f64>>),
+}
 
 /// Rescale `grads` so that their global norm over `model`'s parameters is at most `max_norm`
 /// (0 = no clipping), then take one step of `optimizer` with learning rate `lr`.
@@ -62,14 +77,35 @@ pub fn checked_update<M: Module>(
     optimizer: &mut ModuleOptimizer,
     model: M,
     grads: GradientsParams,
-    lr: f64,
+    lr: &StepLr,
     max_norm: f64,
 ) -> Result<(M, f64), Divergence> {
+    let grads = match lr {
+        StepLr::All(_) => grads,
+        StepLr::Groups(groups, lrs) => {
+            let trained: Vec<bool> = lrs.iter().map(Option::is_some).collect();
+            groups.retain(&model, grads, &trained)
+        }
+    };
     let (grads, norm) = clip_global_norm(&model, grads, max_norm);
     if !norm.is_finite() {
         return Err(Divergence::GradNorm(norm));
     }
-    let model = optimizer.step(lr, model, grads);
+    let model = match lr {
+        StepLr::All(lr) => optimizer.step(*lr, model, grads),
+        StepLr::Groups(groups, lrs) => {
+            let parts = groups.split(&model, grads, &vec![true; lrs.len()]);
+            let mut model = model;
+            for (part, lr) in parts.into_iter().zip(lrs) {
+                if let (Some(part), Some(lr)) = (part, lr)
+                    && !part.is_empty()
+                {
+                    model = optimizer.step(*lr, model, part);
+                }
+            }
+            model
+        }
+    };
     match first_non_finite(&model) {
         Some(name) => Err(Divergence::Parameter(name)),
         None => Ok((model, norm)),
@@ -135,7 +171,46 @@ mod tests {
     use burn::module::Param;
     use burn::tensor::TensorData;
 
+    use crate::optim::OptimConfig;
     use crate::test_layers::two;
+
+    #[test]
+    fn groups_step_with_their_own_rate_and_frozen_ones_stay() {
+        // Adam's first step moves every weight with a non-zero gradient by lr·g/(|g| + eps),
+        // i.e. by (almost exactly) its group's rate; a frozen group does not move at all.
+        let device = mnemo_backend::test_device().autodiff();
+        let model = crate::layer_groups::tests::three_layers(&device);
+        let groups = LayerGroups::of(&model);
+        assert_eq!(groups.count(), 4);
+        let before = model.host_params();
+        let x = mnemo_core::seeded::normal([5, 4], 3, &device);
+        let grads = GradientsParams::from_grads(model.forward(x).sum().backward(), &model);
+        let mut optimizer = OptimConfig::new(1.0).init();
+        let lrs = vec![None, Some(1e-3), Some(1e-2), Some(1e-1)];
+        let (model, _) = checked_update(
+            &mut optimizer,
+            model,
+            grads,
+            &StepLr::Groups(&groups, lrs.clone()),
+            0.0,
+        )
+        .unwrap();
+        let after = model.host_params();
+        for ((name, group, old), (_, _, new)) in before.iter().zip(&after) {
+            let moved = old
+                .iter()
+                .zip(new)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            match lrs[*group] {
+                None => assert_eq!(moved, 0.0, "{name} is frozen"),
+                Some(lr) => assert!(
+                    (f64::from(moved) - lr).abs() < 1e-3 * lr,
+                    "{name}: moved {moved}, rate {lr}"
+                ),
+            }
+        }
+    }
 
     #[test]
     fn finite_weights_pass_and_a_nan_is_named() {

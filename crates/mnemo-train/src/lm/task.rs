@@ -14,16 +14,17 @@ use mnemo_models::{Model, ModelConfig, ModelState};
 
 use crate::checkpoint::CheckpointError;
 use crate::error::TrainError;
-use crate::evaluate::{evaluate, segment_tokens, split_batcher};
+use crate::evaluate::{evaluate, read_run_config, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
-use crate::lm::state::LmPosition;
+use crate::lm::state::{LmPosition, TrainerState};
 use crate::lm::step::{LmBatch, LmStep};
 use crate::loss::LossStats;
 use crate::metrics::Metrics;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
 use crate::task::{Ending, StepOutput, Task};
-use crate::trainer::{differs_from_config, write_file};
+use crate::trainer::{differs_from_config, load_run_weights, write_file};
+use crate::weight_transfer::{transfer, vocab_rows};
 
 /// A language-model run: the data, its batchers and where the training stream stands.
 #[derive(Debug)]
@@ -122,6 +123,41 @@ impl Task for LmTask {
             }
             model => model,
         }
+    }
+
+    /// The weights of the trained run in `from`, token rows matched by token where the
+    /// vocabularies differ ([`transfer`]).
+    fn init_from(&self, model: Model, from: &Path) -> Result<(Model, String), TrainError> {
+        let dir = RunDir::at(from);
+        let (config, name, vocab) = read_run_config(&dir)?;
+        let source_config = config.models[&name].clone();
+        let plain = self.device.clone().inner();
+        let (state, source): (TrainerState, Model) = load_run_weights(
+            &dir,
+            (&name, &source_config),
+            ("the vocabulary", vocab.len()),
+            &plain,
+        )?;
+        let rows = vocab_rows(vocab.tokens(), self.data.vocab.tokens());
+        let (model, done) = transfer(&source, model, &rows, vocab.len()).map_err(|message| {
+            TrainError::BadFile {
+                path: dir.checkpoint(),
+                message,
+            }
+        })?;
+        let new = rows.iter().filter(|r| r.is_none()).count();
+        Ok((
+            model,
+            format!(
+                "starting from {} (step {}): {} parameters copied, {} token by token ({new} of \
+                 {} tokens new)",
+                dir.path().display(),
+                state.step,
+                done.copied,
+                done.remapped,
+                rows.len()
+            ),
+        ))
     }
 
     fn after_update(&self, model: Model, step: u64) -> Model {

@@ -42,6 +42,8 @@ use crate::config_file::Experiment;
 use crate::error::TrainError;
 use crate::experiment::{OnNonFinite, RunConfig};
 use crate::fingerprint::{check_same_data, fingerprint_files};
+use crate::layer_groups::LayerGroups;
+use crate::linf_ball::LinfBall;
 use crate::loss::LossStats;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::metrics_log::MetricsLog;
@@ -53,7 +55,11 @@ use crate::run_dir::RunDir;
 use crate::run_lock::RunLock;
 use crate::summary::RunSummary;
 use crate::task::{Ending, ModelOf, Task};
-use crate::update::{Divergence, checked_update, first_non_finite};
+use crate::update::{Divergence, StepLr, checked_update, first_non_finite};
+
+/// File in the run directory holding the weights a run started from, the centre of
+/// `optim.max_change`'s ball ([`LinfBall`]); a checkpoint-format file.
+pub const START_WEIGHTS_FILE: &str = "start-weights.mnemo";
 
 /// The [`RunState`] of task `T`.
 pub type StateOf<T> = RunState<
@@ -106,6 +112,20 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> 
     result
 }
 
+/// The learning rate of optimizer step `step` of `steps`: one for all, or one per layer group
+/// when `groups` are given.
+fn step_lr<'g>(
+    optim: &OptimConfig,
+    steps: u64,
+    groups: Option<&'g LayerGroups>,
+    step: u64,
+) -> StepLr<'g> {
+    match groups {
+        None => StepLr::All(optim.lr_at(step, steps)),
+        Some(groups) => StepLr::Groups(groups, optim.group_lrs(step, steps, groups.count())),
+    }
+}
+
 /// One training run of a task: the loop, its cadence, checkpoints and logs.
 pub struct Trainer<'a, T: Task> {
     task: T,
@@ -129,6 +149,10 @@ pub struct Trainer<'a, T: Task> {
     on_nonfinite: OnNonFinite,
     /// Lines for the opening announcement (a stale lock, skipped log lines, changed data).
     notes: Vec<String>,
+    /// The model's layer groups, when `[optim]` treats them differently.
+    groups: Option<LayerGroups>,
+    /// `optim.max_change`'s ball around the starting weights, once known.
+    ball: Option<LinfBall>,
 }
 
 impl<'a, T: Task> Trainer<'a, T> {
@@ -157,7 +181,6 @@ impl<'a, T: Task> Trainer<'a, T> {
             optim: config.optim(),
             dir,
             device,
-            model,
             optimizer: config.optim().init(),
             carry,
             config_toml: config.toml(),
@@ -168,6 +191,9 @@ impl<'a, T: Task> Trainer<'a, T> {
             lock: None,
             on_nonfinite: config.on_nonfinite(),
             notes: Vec::new(),
+            groups: config.optim().per_group().then(|| LayerGroups::of(&model)),
+            ball: None,
+            model,
         }
     }
 
@@ -205,12 +231,26 @@ impl<'a, T: Task> Trainer<'a, T> {
             self.restore(opts, data_files)?;
         } else {
             self.state.data_files = data_files;
-            // Dropout during the task's preparation draws from the seed of "step 0" (the
-            // steps reseed themselves from step 1 on).
             let model = self.model.clone();
-            let seed = step_seed(self.state.seed, 0);
-            self.model = seeded(&self.device, seed, || self.task.prepare(model));
+            match &opts.init_from {
+                Some(from) => {
+                    let (model, what) = self.task.init_from(model, from)?;
+                    self.model = model;
+                    self.notes.push(what);
+                }
+                None => {
+                    // Dropout during the task's preparation draws from the seed of "step 0"
+                    // (the steps reseed themselves from step 1 on).
+                    let seed = step_seed(self.state.seed, 0);
+                    self.model = seeded(&self.device, seed, || self.task.prepare(model));
+                }
+            }
         }
+        // A checkpoint's weights come with their own parameter ids: group what is trained now.
+        if self.groups.is_some() {
+            self.groups = Some(LayerGroups::of(&self.model));
+        }
+        self.ball = self.start_ball(resuming)?;
         // Only now, with the checkpoint (if any) known to fit, write into the run directory.
         write_file(&self.dir.config(), self.config_toml.as_bytes())?;
         self.task.write_files(&self.dir)?;
@@ -296,6 +336,32 @@ impl<'a, T: Task> Trainer<'a, T> {
         Ok(())
     }
 
+    /// `optim.max_change`'s ball: around the model as it is now on a fresh run (its weights
+    /// saved to [`START_WEIGHTS_FILE`]), around the saved ones on a resume.
+    fn start_ball(&self, resuming: bool) -> Result<Option<LinfBall>, TrainError> {
+        let radius = self.optim.max_change;
+        if radius <= 0.0 {
+            return Ok(None);
+        }
+        let path = self.dir.path().join(START_WEIGHTS_FILE);
+        if !resuming {
+            let note =
+                serde_json::json!({"weights": "the start of this run, for optim.max_change"});
+            Checkpoint::of(&path, note, &self.model, &self.optim.init())?.write_atomic(&path)?;
+            return Ok(Some(LinfBall::around(&self.model, &self.model, radius)));
+        }
+        if !path.is_file() {
+            return Err(CheckpointError::mismatch(
+                &path,
+                "missing: optim.max_change needs the weights this run started from, and the run \
+                 was started without it; train into another --out",
+            )
+            .into());
+        }
+        let start = Checkpoint::<Value>::read(&path)?.load_model(self.model.clone(), &path)?;
+        Ok(Some(LinfBall::around(&start, &self.model, radius)))
+    }
+
     /// Steps until `target`, logging, evaluating and checkpointing on schedule.
     fn run_until(&mut self, target: u64, progress: &Progress) -> Result<(), TrainError> {
         let due = |step: u64, every: u64| every > 0 && step.is_multiple_of(every);
@@ -350,7 +416,7 @@ impl<'a, T: Task> Trainer<'a, T> {
         let out = seeded(&self.device, step_seed(self.state.seed, step), || {
             task.step(model, carry)
         });
-        let lr = self.optim.lr_at(step, self.run.steps);
+        let lr = step_lr(self.optim, self.run.steps, self.groups.as_ref(), step);
         let update = match out.stats.loss.is_finite() {
             false => Err(Divergence::Loss(out.stats.loss)),
             true => {
@@ -362,13 +428,16 @@ impl<'a, T: Task> Trainer<'a, T> {
                     &mut self.optimizer,
                     model,
                     out.grads,
-                    lr,
+                    &lr,
                     self.optim.grad_clip,
                 );
                 if let (Err(_), Some(before)) = (&update, before) {
                     self.optimizer = before;
                 }
-                update.map(|(model, _norm)| model)
+                update.map(|(model, _norm)| match &self.ball {
+                    Some(ball) => ball.project(model),
+                    None => model,
+                })
             }
         };
         self.state.step = step;

@@ -21,6 +21,9 @@ pub struct TrainOptions {
     /// Resume even when the data files differ from those the checkpoint was trained on
     /// (their new fingerprints are recorded); see [`fingerprint`](crate::fingerprint).
     pub allow_data_change: bool,
+    /// Fine-tuning: a fresh run starts from the weights of the run in this directory
+    /// ([`Task::init_from`](crate::task::Task::init_from)) instead of a random init.
+    pub init_from: Option<PathBuf>,
 }
 
 impl TrainOptions {
@@ -33,6 +36,7 @@ impl TrainOptions {
             quiet: false,
             stop_after: None,
             allow_data_change: false,
+            init_from: None,
         }
     }
 }
