@@ -50,9 +50,9 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::attention::MASKED;
 use mnemo_core::heads::{merge_heads, split_heads};
-use mnemo_core::{
-    CrossMemory, KvCache, Norm, RelativePositions, RelativePositionsConfig, Residual,
-};
+use mnemo_core::{CrossMemory, KvCache, RelativePositions, RelativePositionsConfig, Residual};
+
+use crate::seq2seq_decoder::{CachedLayer, LayerDecoder};
 
 /// Configuration of a [`CompressedAttention`] sub-layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -268,28 +268,22 @@ pub struct CanLayer {
     pub attention: CompressedAttention,
 }
 
-impl CanLayer {
-    /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - source: keys `[B, H, S_src, Dh]`, values `[B, H, S_src, F/H]`; key_mask
-    ///   `[B, 1, 1, S_src]`
-    /// - output: `[B, T, D]`
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        source: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+impl CachedLayer for CanLayer {
+    /// Source keys `[B, H, S_src, Dh]` and values `[B, H, S_src, F/H]`.
+    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory {
+        self.attention.project_source(states)
+    }
+
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.attention.span())
+    }
+
+    fn forward(&self, x: Tensor<3>, source: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
         self.residual
             .forward(x, |h| self.attention.forward(h, source, key_mask))
     }
 
-    /// One step with the target cache (written in place).
-    ///
-    /// # Shapes
-    /// - x: `[B, 1, D]`
-    /// - output: `[B, 1, D]`
-    pub fn step(
+    fn step(
         &self,
         x: Tensor<3>,
         cache: &mut KvCache,
@@ -302,63 +296,5 @@ impl CanLayer {
     }
 }
 
-/// The CAN decoder: layers and the final norm.
-#[derive(Module, Debug)]
-pub struct CanDecoder {
-    /// The L layers.
-    pub layers: Vec<CanLayer>,
-    /// Final norm (pre-norm only).
-    pub final_norm: Option<Norm>,
-}
-
-impl CanDecoder {
-    /// Source keys/values of every layer.
-    ///
-    /// # Shapes
-    /// - states: `[B, S_src, D]`
-    pub fn cross_memory(&self, states: &Tensor<3>) -> Vec<CrossMemory> {
-        self.layers
-            .iter()
-            .map(|l| l.attention.project_source(states.clone()))
-            .collect()
-    }
-
-    /// An empty target cache per layer.
-    pub fn start(&self) -> Vec<KvCache> {
-        self.layers
-            .iter()
-            .map(|l| KvCache::new(l.attention.span()))
-            .collect()
-    }
-
-    /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - output: `[B, T, D]` (before the final norm)
-    pub(crate) fn forward(
-        &self,
-        mut x: Tensor<3>,
-        source: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        for (layer, s) in self.layers.iter().zip(source) {
-            x = layer.forward(x, s, key_mask);
-        }
-        x
-    }
-
-    /// # Shapes
-    /// - x: `[B, 1, D]`
-    /// - output: `[B, 1, D]` (before the final norm)
-    pub(crate) fn step(
-        &self,
-        mut x: Tensor<3>,
-        caches: &mut [KvCache],
-        source: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        for ((layer, cache), s) in self.layers.iter().zip(caches.iter_mut()).zip(source) {
-            x = layer.step(x, cache, s, key_mask);
-        }
-        x
-    }
-}
+/// The CAN decoder: CAN layers and the final norm.
+pub type CanDecoder = LayerDecoder<CanLayer>;

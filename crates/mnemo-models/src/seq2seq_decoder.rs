@@ -19,8 +19,7 @@
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CrossAttention, CrossAttentionConfig, CrossSublayer, FeedForward, KvCache,
-    Norm, Residual,
+    CausalSelfAttention, CrossAttentionConfig, CrossSublayer, FeedForward, KvCache, Norm, Residual,
 };
 
 use crate::feedback::decoder::FeedbackDecoder;
@@ -97,13 +96,8 @@ impl Decoder {
     /// Cross-attention keys/values of the encoder output, one pair per layer (CAN: the source
     /// part of each layer's one attention; values `[B, H, S_src, F/H]`).
     pub fn cross_memory(&self, enc: &Encoded) -> Vec<CrossMemory> {
-        let project = |c: &CrossAttention| c.project(enc.states.clone());
         match self {
-            Decoder::Transformer(dec) => dec
-                .layers
-                .iter()
-                .map(|l| project(&l.cross.attention))
-                .collect(),
+            Decoder::Transformer(dec) => dec.cross_memory(&enc.states),
             Decoder::Feedback(dec) => dec.cross_memory(&enc.states),
             Decoder::Can(dec) => dec.cross_memory(&enc.states),
         }
@@ -127,12 +121,7 @@ impl Decoder {
     /// The decoding state before the first target token.
     pub fn start(&self, enc: &Encoded) -> DecodeState {
         let cache = match self {
-            Decoder::Transformer(dec) => DecoderCache::Transformer(
-                dec.layers
-                    .iter()
-                    .map(|l| KvCache::new(l.self_attn.span()))
-                    .collect(),
-            ),
+            Decoder::Transformer(dec) => DecoderCache::Transformer(dec.start()),
             Decoder::Feedback(dec) => {
                 DecoderCache::Feedback(dec.start(enc.states.dims()[0], &enc.states.device()))
             }
@@ -199,20 +188,6 @@ impl TransformerDecoderLayer {
         }
     }
 
-    /// # Shapes
-    /// - x: `[B, T, D]`
-    /// - cross: keys/values `[B, H, S_src, Dh]`; key_mask `[B, 1, 1, S_src]`
-    /// - output: `[B, T, D]`
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        let x = self.self_residual.forward(x, |h| self.self_attn.forward(h));
-        self.cross_and_ff(x, cross, key_mask)
-    }
-
     fn cross_and_ff(
         &self,
         x: Tensor<3>,
@@ -222,13 +197,23 @@ impl TransformerDecoderLayer {
         let x = self.cross.forward(x, cross, key_mask);
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
+}
 
-    /// One step with the self-attention cache (written in place).
-    ///
-    /// # Shapes
-    /// - x: `[B, 1, D]`
-    /// - output: `[B, 1, D]`
-    pub fn step(
+impl CachedLayer for TransformerDecoderLayer {
+    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory {
+        self.cross.attention.project(states)
+    }
+
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.self_attn.span())
+    }
+
+    fn forward(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+        let x = self.self_residual.forward(x, |h| self.self_attn.forward(h));
+        self.cross_and_ff(x, cross, key_mask)
+    }
+
+    fn step(
         &self,
         x: Tensor<3>,
         cache: &mut KvCache,
@@ -242,20 +227,77 @@ impl TransformerDecoderLayer {
     }
 }
 
-/// The Transformer decoder: layers and the final norm.
+/// A decoder layer that runs over a whole target in parallel in training and one position at
+/// a time with a [`KvCache`] in decoding, reading its own keys/values of the encoder output:
+/// the Transformer and CAN layers (the Feedback decoder is sequential, and not one).
+pub trait CachedLayer {
+    /// The layer's keys/values of the encoder states (CAN: values `[B, H, S_src, F/H]`).
+    ///
+    /// # Shapes
+    /// - states: `[B, S_src, D]`
+    /// - output: keys/values `[B, H, S_src, Dh]`
+    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory;
+
+    /// An empty cache of the layer's target keys/values.
+    fn new_cache(&self) -> KvCache;
+
+    /// The layer over a whole target (position t reads target positions ≤ t and every
+    /// non-padding source position).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - cross: from [`cross_memory`](Self::cross_memory); key_mask `[B, 1, 1, S_src]`
+    /// - output: `[B, T, D]`
+    fn forward(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3>;
+
+    /// One new target position given the cache of the earlier ones (written in place); equals
+    /// the matching row of [`forward`](Self::forward).
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: `[B, 1, D]`
+    fn step(
+        &self,
+        x: Tensor<3>,
+        cache: &mut KvCache,
+        cross: &CrossMemory,
+        key_mask: &Tensor<4, Bool>,
+    ) -> Tensor<3>;
+}
+
+/// A decoder of [`CachedLayer`]s: the layers and the final norm.
 #[derive(Module, Debug)]
-pub struct TransformerDecoder {
+pub struct LayerDecoder<L: Module> {
     /// The L layers.
-    pub layers: Vec<TransformerDecoderLayer>,
+    pub layers: Vec<L>,
     /// Final norm (pre-norm only).
     pub final_norm: Option<Norm>,
 }
 
-impl TransformerDecoder {
+/// The Transformer decoder.
+pub type TransformerDecoder = LayerDecoder<TransformerDecoderLayer>;
+
+impl<L: Module + CachedLayer> LayerDecoder<L> {
+    /// Every layer's keys/values of the encoder states.
+    ///
+    /// # Shapes
+    /// - states: `[B, S_src, D]`
+    pub fn cross_memory(&self, states: &Tensor<3>) -> Vec<CrossMemory> {
+        self.layers
+            .iter()
+            .map(|l| l.cross_memory(states.clone()))
+            .collect()
+    }
+
+    /// An empty target cache per layer.
+    pub fn start(&self) -> Vec<KvCache> {
+        self.layers.iter().map(|l| l.new_cache()).collect()
+    }
+
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]` (before the final norm)
-    fn forward(
+    pub(crate) fn forward(
         &self,
         mut x: Tensor<3>,
         cross: &[CrossMemory],
@@ -267,7 +309,10 @@ impl TransformerDecoder {
         x
     }
 
-    fn step(
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: `[B, 1, D]` (before the final norm)
+    pub(crate) fn step(
         &self,
         mut x: Tensor<3>,
         caches: &mut [KvCache],

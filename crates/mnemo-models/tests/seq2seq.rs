@@ -17,7 +17,7 @@ use mnemo_core::{
     BidirectionalSelfAttention, FeedForward, Norm, NormKind, Residual, TokenMixing, host, seeded,
 };
 use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
-use mnemo_models::seq2seq_decoder::Decoder;
+use mnemo_models::seq2seq_decoder::{CachedLayer, Decoder};
 use mnemo_models::{
     BOS, DecoderConfig, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search,
     greedy, greedy_search, next_token_log_probs,
