@@ -9,6 +9,8 @@
 //!     [--temperature T] [--seed S] [--backend cpu]
 //! mnemo translate runs/mt-mini/feedback-2 [--split valid|test] [--beam K] [--length-penalty A]
 //!     [--max-pairs N] [--input FILE] [--out FILE] [--json]
+//! mnemo export runs/smoke-tiny/feedback --format safetensors [--out FILE]
+//! mnemo import safetensors FILE --config CONFIG.toml [--model NAME] --out RUN
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
 //! mnemo bench [--backend cpu] [--only fb_train_chunk1,...|variants] [--quick] [--wait-idle S] [--out F]
@@ -24,7 +26,9 @@ mod bench_scaling;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod generate_cmd;
+mod import_cmd;
 mod rollout_cmd;
 mod train_cmd;
 mod translate_cmd;
@@ -58,6 +62,10 @@ enum Command {
     Generate(generate_cmd::GenerateArgs),
     /// Run a trained RL policy for N test episodes (success, return, goals; --render draws one).
     Rollout(rollout_cmd::RolloutArgs),
+    /// Write a run's weights as safetensors with PyTorch names and layouts.
+    Export(export_cmd::ExportArgs),
+    /// Make a run directory from weights in a file (safetensors).
+    Import(import_cmd::ImportArgs),
     /// Prepare datasets (e.g. WikiText-format files from a MediaWiki XML export).
     Data(data_cmd::DataArgs),
     /// Run one training step from the same weights on every compiled backend and compare.
@@ -74,6 +82,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
         Command::Rollout(args) => rollout_cmd::run(&args),
+        Command::Export(args) => export_cmd::run(&args),
+        Command::Import(args) => import_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),

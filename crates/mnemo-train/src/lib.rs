@@ -14,6 +14,8 @@
 //!   floats read back bit for bit.
 //! - [`evaluate`](mod@evaluate): whole-split evaluation and [`load_run`] to reload a run from disk.
 //! - [`generate`](mod@generate): step-by-step decoding with seeded sampling.
+//! - [`weights`], [`weights_run`]: a model's weights as safetensors with PyTorch names and
+//!   layouts (burn-store), `mnemo export` / `mnemo import safetensors`.
 //! - [`bleu`]: corpus BLEU exactly as sacrebleu's default `BLEU()` (13a tokenizer in
 //!   [`bleu_tokenize`]).
 //!
@@ -69,6 +71,8 @@ pub mod trainer;
 pub mod translation;
 pub mod update;
 pub mod weight_transfer;
+pub mod weights;
+pub mod weights_run;
 
 pub use bleu::{Bleu, BleuError, BleuStats, corpus_bleu, sentence_bleu};
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, CheckpointError};
@@ -94,3 +98,5 @@ pub use summary::{RunSummary, results_table};
 pub use task::{Ending, StepOutput, Task};
 pub use trainer::{RunState, TrainOptions, Trainer, initialize_params, step_seed};
 pub use update::{Divergence, StepLr, apply_update, checked_update};
+pub use weights::{SAFETENSORS_FILE, WeightsError, export_safetensors, import_safetensors};
+pub use weights_run::{ImportedRun, export_run, import_model, import_run};

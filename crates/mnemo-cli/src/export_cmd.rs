@@ -1,0 +1,54 @@
+//! `mnemo export RUN --format safetensors [--out FILE]`: a trained run's weights as a
+//! safetensors file with the tensor names and layouts of a plain PyTorch implementation
+//! (docs/models.md, "Weights in PyTorch"; `mnemo_train::weights`).
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use mnemo_train::{SAFETENSORS_FILE, export_run, load_run};
+
+/// The formats `mnemo export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// safetensors, PyTorch names and layouts (Linear weights [out, in]).
+    Safetensors,
+}
+
+/// Arguments of `mnemo export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run directory, e.g. runs/smoke-tiny/feedback.
+    run_dir: PathBuf,
+    /// File format.
+    #[arg(long, value_enum, default_value = "safetensors")]
+    format: Format,
+    /// Output file (default: <RUN>/model.safetensors); replaced if it exists.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Backend to load the run on.
+    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
+    backend: String,
+}
+
+/// Reload the run and write its weights.
+pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    let device =
+        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let run = load_run(&args.run_dir, &device)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run_dir.join(SAFETENSORS_FILE));
+    match args.format {
+        Format::Safetensors => export_run(&run, &out)?,
+    }
+    let tensors = mnemo_train::weights::tensor_names(&run.model).len();
+    println!(
+        "{} ({}, step {}): {tensors} tensors written to {} (names: docs/models.md, \"Weights in PyTorch\")",
+        run.model_name,
+        run.model.kind(),
+        run.trainer.step,
+        out.display()
+    );
+    Ok(())
+}
