@@ -7,6 +7,9 @@
 //! - [`TaskConfig::Bytes`] and [`TaskConfig::Wikitext`] read language-modelling corpora from
 //!   user paths (never downloading): enwik8-format byte files or zips ([`byte_corpus`]) and
 //!   WikiText `wiki.{train,valid,test}.tokens` directories ([`wikitext`]).
+//! - [`TaskConfig::LabelledText`] reads any `{train,valid,test}.txt` + `.txt.labels`
+//!   directory, the official format of the Feedback Transformer's code ([`labelled_text`]);
+//!   [`write_labelled_text`] writes generated tasks in it.
 //! - [`interpret`] runs code-execution programs independently of the generator, to check it.
 //! - [`translation`]: parallel text ([`ParallelConfig`]), a joint byte-level BPE
 //!   ([`SubwordTokenizer`]) and token-budget batches of sentence pairs ([`PairBatcher`]).
@@ -39,6 +42,7 @@ pub mod code_exec;
 pub mod entities;
 pub mod error;
 pub mod interpreter;
+pub mod labelled_text;
 pub mod sequence_tasks;
 pub mod split;
 pub mod stream;
@@ -52,9 +56,10 @@ pub use byte_corpus::{
     ByteCorpusConfig, byte_id, byte_split_ranges, byte_streams, byte_token, byte_vocab,
     read_byte_file,
 };
-pub use code_exec::{CodeExecConfig, END, MAX_VALUE, MIN_VALUE, VARIABLE_NAMES};
+pub use code_exec::{CodeExecConfig, CodeExecStyle, END, MAX_VALUE, MIN_VALUE, VARIABLE_NAMES};
 pub use error::DataError;
 pub use interpreter::{Interpretation, ProgramSummary, interpret, interpret_detailed};
+pub use labelled_text::{LabelledTextConfig, load_labelled_text, write_labelled_text};
 pub use sequence_tasks::{SEPARATOR, SequenceTask, SequenceTaskConfig, SequenceTaskKind};
 pub use split::Split;
 pub use stream::{LabelledStream, LabelledTokens};

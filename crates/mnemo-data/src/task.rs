@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::stream::StreamCollector;
 use crate::{
-    ByteCorpusConfig, CodeExecConfig, DataError, LabelledStream, NO_LABEL_ID, SequenceTaskConfig,
-    SequenceTaskKind, Split, Vocab, WikiTextConfig, byte_streams, byte_vocab, load_wikitext,
-    read_byte_file,
+    ByteCorpusConfig, CodeExecConfig, DataError, LabelledStream, LabelledTextConfig, NO_LABEL_ID,
+    SequenceTaskConfig, SequenceTaskKind, Split, Vocab, WikiTextConfig, byte_streams, byte_vocab,
+    load_labelled_text, load_wikitext, read_byte_file,
 };
 
 /// Which task to train on (generated, or a language-modelling corpus read from files), with its
@@ -34,6 +34,14 @@ use crate::{
 /// task = "wikitext"
 /// dir = "data/wikitext-mini"          # wiki.{train,valid,test}.tokens
 /// ```
+///
+/// or labelled text in the official code-execution format ([`crate::labelled_text`]):
+///
+/// ```toml
+/// [data]
+/// task = "labelled_text"
+/// dir = "data/algo_seq_3var"          # {train,valid,test}.txt and .txt.labels
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum TaskConfig {
@@ -47,6 +55,9 @@ pub enum TaskConfig {
     Bytes(ByteCorpusConfig),
     /// Next-word prediction on a WikiText directory; reports perplexity.
     Wikitext(WikiTextConfig),
+    /// Labelled examples read from `{train,valid,test}.txt` + `.txt.labels` (the official
+    /// code-execution format); scored like the generated tasks.
+    LabelledText(LabelledTextConfig),
 }
 
 /// The unit a language-modelling corpus is scored in.
@@ -130,7 +141,10 @@ impl TaskConfig {
                 "data.dir",
                 "must name a directory, got an empty path",
             )),
-            Self::Bytes(_) | Self::Wikitext(_) => Ok(()),
+            Self::LabelledText(config) if config.dir.as_os_str().is_empty() => Err(
+                DataError::config("data.dir", "must name a directory, got an empty path"),
+            ),
+            Self::Bytes(_) | Self::Wikitext(_) | Self::LabelledText(_) => Ok(()),
         }
     }
 
@@ -139,7 +153,7 @@ impl TaskConfig {
         match self {
             Self::CodeExecution(config) => config.seed,
             Self::Copy(config) | Self::Reverse(config) => config.seed,
-            Self::Bytes(_) | Self::Wikitext(_) => 0,
+            Self::Bytes(_) | Self::Wikitext(_) | Self::LabelledText(_) => 0,
         }
     }
 
@@ -156,8 +170,8 @@ impl TaskConfig {
     /// seed, examples concatenated in order) and builds the vocabulary over all their input and
     /// label tokens. Deterministic: the same config gives the same `TaskData`.
     ///
-    /// Corpora are read from their files instead (errors name `data.path` / `data.dir` and the
-    /// file).
+    /// Corpora and labelled text are read from their files instead (errors name `data.path` /
+    /// `data.dir` and the file; labelled text takes its vocabulary from the training files).
     pub fn build(&self) -> Result<TaskData, DataError> {
         self.validate()?;
         match self {
@@ -182,6 +196,16 @@ impl TaskConfig {
                     lm: Some(LmUnit::Word),
                 });
             }
+            Self::LabelledText(config) => {
+                let (vocab, [train, valid, test]) = load_labelled_text(&config.dir, "data.dir")?;
+                return Ok(TaskData {
+                    vocab,
+                    train,
+                    valid,
+                    test,
+                    lm: None,
+                });
+            }
             _ => {}
         }
         let mut collector = StreamCollector::default();
@@ -192,7 +216,9 @@ impl TaskConfig {
                     config.examples(split).for_each(|ex| collector.push(&ex));
                 }
             }
-            Self::Bytes(_) | Self::Wikitext(_) => unreachable!("read above"),
+            Self::Bytes(_) | Self::Wikitext(_) | Self::LabelledText(_) => {
+                unreachable!("read above")
+            }
             Self::Copy(config) | Self::Reverse(config) => {
                 let kind = match self {
                     Self::Reverse(_) => SequenceTaskKind::Reverse,
@@ -387,6 +413,38 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "data.path must name a file, got an empty path"
+        );
+    }
+
+    #[test]
+    fn labelled_text_section_parses_validates_and_names_missing_files() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Experiment {
+            data: TaskConfig,
+        }
+        let text = "[data]\ntask = \"labelled_text\"\ndir = \"data/algo\"\n";
+        let config = toml::from_str::<Experiment>(text).unwrap().data;
+        assert_eq!(
+            config,
+            TaskConfig::LabelledText(LabelledTextConfig {
+                dir: "data/algo".into()
+            })
+        );
+        assert_eq!((config.seed(), config.lm_unit()), (0, None));
+        let err = config.build().unwrap_err().to_string();
+        assert!(
+            err.starts_with("data.dir: data/algo/train.txt: No such file"),
+            "{err}"
+        );
+        let err = toml::from_str::<Experiment>("[data]\ntask = \"labelled_text\"\npath = \"x\"\n")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("path"), "{err}");
+        let empty = TaskConfig::LabelledText(LabelledTextConfig { dir: "".into() });
+        assert_eq!(
+            empty.validate().unwrap_err().to_string(),
+            "data.dir must name a directory, got an empty path"
         );
     }
 

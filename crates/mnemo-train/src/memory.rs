@@ -274,6 +274,25 @@ fn lm_sizes(config: &ExperimentConfig, name: &str) -> Vec<(Size, Setter)> {
             // Distinct words grow slower than the text; a generous bound.
             (bytes / 20.0).clamp(1000.0, 1e6) as usize
         }
+        TaskConfig::LabelledText(c) => {
+            // The text files only (the labels are as long): one token per two bytes at most.
+            let bytes: f64 = Split::ALL
+                .iter()
+                .map(|&s| file_len(&mnemo_data::labelled_text::text_file(&c.dir, s)))
+                .sum();
+            sizes.push((
+                Size {
+                    field: "data.dir".into(),
+                    value: bytes,
+                    small: 0.0,
+                },
+                |d, v| {
+                    d.examples = v / 2.0;
+                    d.example_len = 1.0;
+                },
+            ));
+            (bytes / 20.0).clamp(100.0, 1e6) as usize
+        }
     };
     let vocab = match model.vocab_size() {
         0 => vocab,

@@ -78,6 +78,7 @@ fn data_files(data: &TaskConfig) -> Vec<PathBuf> {
             .into_iter()
             .map(|split| wikitext_file(&config.dir, split))
             .collect(),
+        TaskConfig::LabelledText(config) => config.files(),
         TaskConfig::CodeExecution(_) | TaskConfig::Copy(_) | TaskConfig::Reverse(_) => Vec::new(),
     }
 }
