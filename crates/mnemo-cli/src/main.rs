@@ -5,6 +5,7 @@
 //!     [--allow-data-change] [--model NAME] [--quiet]
 //! mnemo eval runs/smoke-tiny/feedback [--split valid|test] [--backend cpu] [--json]
 //!     [--eval-span N] [--mem-len N]
+//! mnemo finetune runs/smoke-tiny/feedback NEW_CONFIG.toml [--model NAME] [--out runs] [--resume]
 //! mnemo generate runs/smoke-tiny/feedback --prompt "x = 4 ; print x ;" | --prompt-file F [--max-new-tokens N]
 //!     [--temperature T] [--seed S] [--backend cpu]
 //! mnemo translate runs/mt-mini/feedback-2 [--split valid|test] [--beam K] [--length-penalty A]
@@ -26,6 +27,7 @@ mod bench_scaling;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod finetune_cmd;
 mod export_cmd;
 mod generate_cmd;
 mod import_cmd;
@@ -58,6 +60,8 @@ enum Command {
     Translate(translate_cmd::TranslateArgs),
     /// Evaluate a trained run on a split.
     Eval(eval_cmd::EvalArgs),
+    /// Train a config's model starting from a trained run's weights (fine-tuning).
+    Finetune(finetune_cmd::FinetuneArgs),
     /// Read a prompt step by step, show the model's output per token, then continue it.
     Generate(generate_cmd::GenerateArgs),
     /// Run a trained RL policy for N test episodes (success, return, goals; --render draws one).
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(&args),
         Command::Translate(args) => translate_cmd::run(&args),
         Command::Eval(args) => eval_cmd::run(&args),
+        Command::Finetune(args) => finetune_cmd::run(&args),
         Command::Generate(args) => generate_cmd::run(&args),
         Command::Rollout(args) => rollout_cmd::run(&args),
         Command::Export(args) => export_cmd::run(&args),

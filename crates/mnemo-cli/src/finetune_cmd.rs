@@ -1,0 +1,80 @@
+//! `mnemo finetune RUN NEW_CONFIG`: train a model of a new config starting from a trained
+//! run's weights (ULMFiT-style fine-tuning; Howard & Ruder 2018). The new config sets the
+//! data and the schedule; its `[optim]` holds the fine-tuning options: `decay =
+//! "slanted_triangular"` (`cut_frac`, `ratio`), `layer_lr_decay` (discriminative rates),
+//! `unfreeze_every` (gradual unfreezing) and `max_change` (the ℓ∞ ball of Zhu et al. 2020).
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mnemo_train::{ExperimentConfig, TrainOptions, finetune, results_table};
+
+/// Arguments of `mnemo finetune`.
+#[derive(Debug, Args)]
+pub struct FinetuneArgs {
+    /// The trained run to start from, e.g. runs/quickstart/feedback.
+    run_dir: PathBuf,
+    /// The experiment config to fine-tune with (data, steps, `[optim]`); its model must have
+    /// the run's architecture (vocab_size and dropout may differ).
+    config: PathBuf,
+    /// The model of the config to train (default: the run's model name if the config has it,
+    /// else the config's only model).
+    #[arg(long)]
+    model: Option<String>,
+    /// Backend to train on.
+    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
+    backend: String,
+    /// Root directory of runs; the fine-tuned run goes to <out>/<run.name>/<model>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Continue the fine-tuning run from its own checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Show no progress.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Fine-tune, then print the one-row results table.
+pub fn run(args: &FinetuneArgs) -> anyhow::Result<()> {
+    let config = ExperimentConfig::load(&args.config)?;
+    let model = model_name(args, &config)?;
+    let device = mnemo_backend::autodiff_device(&args.backend)
+        .context(format!("--backend {}", args.backend))?;
+    let opts = TrainOptions {
+        resume: args.resume,
+        quiet: args.quiet,
+        ..TrainOptions::new(&args.out, device)
+    };
+    let summary = finetune(&config, &model, &args.run_dir, &opts)?;
+    print!("{}", results_table(&[summary]));
+    Ok(())
+}
+
+/// `--model`, or the run's model name when the config has it, or the config's only model.
+fn model_name(args: &FinetuneArgs, config: &ExperimentConfig) -> anyhow::Result<String> {
+    let names = config.model_names();
+    if let Some(name) = &args.model {
+        if !names.contains(name) {
+            bail!(
+                "--model {name}: {} has no model named `{name}`; it has: {}",
+                args.config.display(),
+                names.join(", ")
+            );
+        }
+        return Ok(name.clone());
+    }
+    let run_name = args
+        .run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    match (run_name, names.as_slice()) {
+        (Some(name), _) if names.contains(&name) => Ok(name),
+        (_, [only]) => Ok(only.clone()),
+        _ => bail!(
+            "{}: several models ({}); choose one with --model",
+            args.config.display(),
+            names.join(", ")
+        ),
+    }
+}
