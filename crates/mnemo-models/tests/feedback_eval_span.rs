@@ -14,7 +14,9 @@ mod common;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
-use common::{assert_close, final_norm, max_abs_diff, naive_feedback_layer, tokens};
+use common::{
+    assert_close, assert_differs, final_norm, max_abs_diff, naive_feedback_layer, tokens,
+};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::feedback::StepProducts;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, Model};
@@ -187,10 +189,9 @@ fn reduced_span_equals_the_naive_reference() {
                 want,
             );
             let (original, _) = full.forward_segment(x, trained);
-            assert!(
-                max_abs_diff(got, original) > 1e-4,
-                "{label}: the memories older than N must matter to the trained span"
-            );
+            let what =
+                format!("{label}: the memories older than N must matter to the trained span");
+            assert_differs(&what, got, original, 1e-4);
         }
     }
 }
@@ -238,16 +239,13 @@ fn shorter_span_differs_from_the_first_real_memory_on() {
             let x = tokens(b, 2 * SPAN, VOCAB, 40, &device);
             let (want, _) = full.forward_segment(x.clone(), full.init_state(b, &device));
             let (got, _) = short.forward_segment(x, short.init_state(b, &device));
-            let step =
-                |t: usize| max_abs_diff(got.clone().narrow(1, t, 1), want.clone().narrow(1, t, 1));
-            let first = step(0);
+            let step = |t: usize| (got.clone().narrow(1, t, 1), want.clone().narrow(1, t, 1));
+            let (got0, want0) = step(0);
+            let first = max_abs_diff(got0, want0);
             assert!(first < 1e-5, "{name}, N = {n}: step 0 differs by {first}");
             for t in [1, n, 2 * SPAN - 1] {
-                let diff = step(t);
-                assert!(
-                    diff > 1e-4,
-                    "{name}, N = {n}: step {t} differs by {diff} only"
-                );
+                let (got_t, want_t) = step(t);
+                assert_differs(&format!("{name}, N = {n}: step {t}"), got_t, want_t, 1e-4);
             }
         }
     }

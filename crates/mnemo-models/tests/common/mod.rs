@@ -83,6 +83,13 @@ pub fn assert_grad_matches<const D: usize>(what: &str, got: Tensor<D>, want: Ten
     );
 }
 
+/// Asserts max |a − b| > `min`: the two outputs really differ (the check that keeps a test from
+/// passing vacuously, e.g. with an input that changes nothing).
+pub fn assert_differs<const D: usize>(what: &str, a: Tensor<D>, b: Tensor<D>, min: f32) {
+    let diff = max_abs_diff(a, b);
+    assert!(diff > min, "{what}: differs by {diff} only");
+}
+
 /// Asserts max |got − want| < `tol` · (1 + max |want|): equal up to a tolerance relative to
 /// the size of `want`.
 pub fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>, tol: f32) {
