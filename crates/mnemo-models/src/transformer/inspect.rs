@@ -1,0 +1,48 @@
+//! Looking inside a Transformer segment, for analysis (`mnemo analyze ffn`): the same layers
+//! as [`TransformerLm::forward`], also returning each layer's feed-forward hidden units.
+//!
+//! Geva et al. 2021, "Transformer Feed-Forward Layers Are Key-Value Memories": a feed-forward
+//! sublayer `FF(x) = W2 gelu(W1 x + b1) + b2` is a memory whose keys are the rows of `W1` (the
+//! columns of burn's `[D, F]` weight) and whose values are the rows of `W2`; what it reads at
+//! position t is the hidden vector
+//!
+//! ```text
+//! u^l_t = gelu(W1 x^l_t + b1)     x^l_t: what the sublayer sees (norm(h) pre-norm, h post-norm)
+//! ```
+//!
+//! The trace records `u^l_t` from inside the layer's own residual block (pre-, post-norm,
+//! ResiDual and Admin alike), so the traced logits equal [`TransformerLm::forward`] (tested in
+//! mnemo-analysis).
+//!
+//! Size legend: B batch, T segment length, L layers, F d_ff, V vocabulary.
+use burn::tensor::activation::gelu;
+use burn::tensor::{Int, Tensor};
+
+use super::{TransformerLm, sublayer};
+
+impl TransformerLm {
+    /// [`forward`](Self::forward) of a segment, also returning every layer's feed-forward
+    /// hidden units (None for an all-attention layer). Run it on an inference copy.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - output: logits `[B, T, V]`; per layer `[B, T, F]`
+    pub fn forward_traced(&self, tokens: Tensor<2, Int>) -> (Tensor<3>, Vec<Option<Tensor<3>>>) {
+        let mut streams = self.streams(self.embed(tokens));
+        let mut hidden = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            streams = sublayer(&layer.attn_residual, &layer.attn_admin, streams, |h| {
+                layer.attend(h)
+            });
+            let mut units = None;
+            if let (Some(residual), Some(ff)) = (&layer.ff_residual, &layer.ff) {
+                streams = sublayer(residual, &layer.ff_admin, streams, |x| {
+                    units = Some(gelu(ff.up.forward(x.clone())));
+                    ff.forward(x)
+                });
+            }
+            hidden.push(units);
+        }
+        (self.output(streams), hidden)
+    }
+}
