@@ -4,8 +4,21 @@
 //! refused naming `--only`. Nothing here asserts a time.
 mod common;
 
+use std::process::Output;
+
 use common::{assert_fails_naming, mnemo, stderr, utf8};
 use serde_json::Value;
+
+/// Runs `mnemo <args> --out <file>` with the file in a temporary directory, asserts that it
+/// succeeded, and returns the JSON document it wrote and the run.
+fn run_writing_json(args: &[&str]) -> (Value, Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let run = mnemo(&[args, &["--out", utf8(&out)]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let doc = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    (doc, run)
+}
 
 #[test]
 fn unknown_phases_are_refused_naming_only() {
@@ -36,18 +49,7 @@ fn unknown_phases_are_refused_naming_only() {
 
 #[test]
 fn a_variant_phase_runs_its_option_in_a_child() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("bench.json");
-    let run = mnemo(&[
-        "bench",
-        "--quick",
-        "--only",
-        "var_delta_gen_b1",
-        "--out",
-        utf8(&out),
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let (doc, _) = run_writing_json(&["bench", "--quick", "--only", "var_delta_gen_b1"]);
     let res = &doc["results"]["var_delta_gen_b1"];
     assert_eq!(res["attention"]["kind"], "linear", "{res}");
     assert_eq!(res["attention"]["update"], "delta", "{res}");
@@ -61,11 +63,9 @@ fn a_variant_phase_runs_its_option_in_a_child() {
 
 #[test]
 fn scaling_skips_a_point_over_the_memory_limit_and_tabulates() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("scaling.json");
     // The first point has nothing to predict from and runs; the second is predicted to need
     // more than 1 MB and is skipped without running.
-    let run = mnemo(&[
+    let (doc, run) = run_writing_json(&[
         "bench",
         "--scaling",
         "--quick",
@@ -73,11 +73,7 @@ fn scaling_skips_a_point_over_the_memory_limit_and_tabulates() {
         "scale_linear_64,scale_linear_128",
         "--max-mb",
         "1",
-        "--out",
-        utf8(&out),
     ]);
-    assert!(run.status.success(), "{}", stderr(&run));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(doc["config"]["n_layers"], 2);
     assert_eq!(doc["config"]["attention"]["sparse"]["block"], 16);
     let points = doc["points"].as_array().unwrap();

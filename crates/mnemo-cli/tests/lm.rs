@@ -140,51 +140,28 @@ fn byte_corpus_trains_and_eval_reports_the_summary_bpc() {
             "{err}"
         );
     }
-    // The Feedback Transformer evaluates with a shorter span than trained (8): the same
-    // positions are scored, and the figure changes.
-    let eval_feedback = |extra: &[&str]| {
-        let mut args = vec!["eval", "runs/lm/feedback", "--split", "test", "--json"];
+    // Evaluating with another memory length than trained scores the same positions, and the
+    // figure changes: the Feedback Transformer with a shorter span than trained (8), and
+    // Transformer-XL with a longer memory (the extra context is really used).
+    let eval_test = |run: &str, extra: &[&str]| {
+        let mut args = vec!["eval", run, "--split", "test", "--json"];
         args.extend_from_slice(extra);
         json_of(&mnemo_in(dir.path(), &args))
     };
-    let (trained, shorter) = (eval_feedback(&[]), eval_feedback(&["--mem-len", "2"]));
-    assert_eq!(shorter["scored"], trained["scored"]);
-    let (a, b) = (
-        trained["bpc"].as_f64().unwrap(),
-        shorter["bpc"].as_f64().unwrap(),
-    );
-    assert!(
-        b.is_finite() && a != b,
-        "--mem-len 2 gave {b}, trained span gave {a}"
-    );
-    assert_eq!(eval_feedback(&["--mem-len", "8"])["bpc"], trained["bpc"]);
-    // Transformer-XL evaluates with a longer memory than it trained with: the same positions
-    // are scored, and the figure changes (the extra context is really used).
-    let trained = json_of(&mnemo_in(
-        dir.path(),
-        &["eval", "runs/lm/xl", "--split", "test", "--json"],
-    ));
-    let longer = json_of(&mnemo_in(
-        dir.path(),
-        &[
-            "eval",
-            "runs/lm/xl",
-            "--split",
-            "test",
-            "--json",
-            "--mem-len",
-            "24",
-        ],
-    ));
-    assert_eq!(longer["scored"], trained["scored"]);
-    let (a, b) = (
-        trained["bpc"].as_f64().unwrap(),
-        longer["bpc"].as_f64().unwrap(),
-    );
-    assert!(
-        b.is_finite() && a != b,
-        "--mem-len 24 gave {b}, trained memory gave {a}"
-    );
+    for (run, len) in [("runs/lm/feedback", "2"), ("runs/lm/xl", "24")] {
+        let (trained, other) = (eval_test(run, &[]), eval_test(run, &["--mem-len", len]));
+        assert_eq!(other["scored"], trained["scored"], "{run}");
+        let (a, b) = (
+            trained["bpc"].as_f64().unwrap(),
+            other["bpc"].as_f64().unwrap(),
+        );
+        assert!(
+            b.is_finite() && a != b,
+            "{run}: --mem-len {len} gave {b}, the trained memory gave {a}"
+        );
+    }
+    let feedback = |extra: &[&str]| eval_test("runs/lm/feedback", extra)["bpc"].clone();
+    assert_eq!(feedback(&["--mem-len", "8"]), feedback(&[]));
     let err = stderr(&mnemo_in(
         dir.path(),
         &["eval", "runs/lm/feedback", "--eval-span", "0"],
