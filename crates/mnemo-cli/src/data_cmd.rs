@@ -4,12 +4,18 @@
 //! `mnemo data prepare translation --pair en-de|en-es --root data/mt-root --out <dir>`: build
 //! line-aligned translation corpora from unpacked Debian packages (`scripts/setup-data.sh
 //! translation`).
+//!
+//! `mnemo data generate code-execution --variables 3 --statements 100 --seed 0 --out <dir>`:
+//! write the code-execution task of Fan et al. 2020 ("Addressing Some Limitations of
+//! Transformers with Feedback Memory") in the official format of its code
+//! (`{train,valid,test}.txt` + `.txt.labels`, one program per line, labels aligned token for
+//! token), readable by `task = "labelled_text"` and by the reference's `main.py`.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use mnemo_corpora::convert_mediawiki;
-use mnemo_data::{Split, wikitext_file};
+use mnemo_data::{CodeExecConfig, CodeExecStyle, Split, wikitext_file, write_labelled_text};
 
 /// Arguments of `mnemo data`.
 #[derive(Debug, Args)]
@@ -24,6 +30,46 @@ enum DataCommand {
     /// Convert raw data into a format the loaders read.
     #[command(subcommand)]
     Prepare(PrepareCommand),
+    /// Generate a seeded task and write it in a file format.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+}
+
+/// What `mnemo data generate` can write.
+#[derive(Debug, Subcommand)]
+enum GenerateCommand {
+    /// The code-execution task -> {train,valid,test}.txt + .txt.labels (the official format of
+    /// the Feedback Transformer's code; read it back with `task = "labelled_text"`).
+    CodeExecution(CodeExecutionArgs),
+}
+
+/// Arguments of `mnemo data generate code-execution` (defaults: the paper's sizes).
+#[derive(Debug, Args)]
+struct CodeExecutionArgs {
+    /// Number of variables: 3 or 5.
+    #[arg(long, default_value_t = 3)]
+    variables: usize,
+    /// Statements per program.
+    #[arg(long, default_value_t = 100)]
+    statements: usize,
+    /// Programs in train.txt.
+    #[arg(long, default_value_t = 10_000)]
+    programs_train: usize,
+    /// Programs in valid.txt.
+    #[arg(long, default_value_t = 1000)]
+    programs_valid: usize,
+    /// Programs in test.txt.
+    #[arg(long, default_value_t = 1000)]
+    programs_test: usize,
+    /// Seed; the same seed and sizes give the programs of `task = "code_execution"`.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Generator: official (the reference's algorithm) or front_loaded.
+    #[arg(long, default_value_t = CodeExecStyle::Official)]
+    style: CodeExecStyle,
+    /// Directory to write the six files into (created if needed).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// What `mnemo data prepare` can build.
@@ -71,7 +117,59 @@ pub fn run(args: &DataArgs) -> anyhow::Result<()> {
     match &args.command {
         DataCommand::Prepare(PrepareCommand::Wikitext(args)) => prepare_wikitext(args),
         DataCommand::Prepare(PrepareCommand::Translation(args)) => prepare_translation(args),
+        DataCommand::Generate(GenerateCommand::CodeExecution(args)) => generate_code(args),
     }
+}
+
+/// The `[data]` section `args` stands for.
+fn code_config(args: &CodeExecutionArgs) -> CodeExecConfig {
+    CodeExecConfig {
+        variables: args.variables,
+        statements: args.statements,
+        train_programs: args.programs_train,
+        valid_programs: args.programs_valid,
+        test_programs: args.programs_test,
+        seed: args.seed,
+        style: args.style,
+    }
+}
+
+/// `data.x_programs` (a config field) as the flag that sets it, `--programs-x`.
+fn as_flag(message: &str) -> String {
+    let mut message = message.to_owned();
+    for split in Split::ALL {
+        let name = split.name();
+        let field = format!("data.{name}_programs");
+        message = message.replace(&field, &format!("--programs-{name}"));
+    }
+    message
+        .replace("data.variables", "--variables")
+        .replace("data.statements", "--statements")
+}
+
+fn generate_code(args: &CodeExecutionArgs) -> anyhow::Result<()> {
+    let config = code_config(args);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}", as_flag(&e.to_string())))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("--out {}: cannot create the directory", args.out.display()))?;
+    let mut lines = Vec::new();
+    for split in Split::ALL {
+        let n = write_labelled_text(&args.out, split, config.examples(split), "--out")?;
+        lines.push(n.to_string());
+    }
+    println!(
+        "wrote {} ({{train,valid,test}}.txt + .labels, programs {}; {} variables, {} statements, \
+         seed {}, style {}; read with [data] task = \"labelled_text\")",
+        args.out.display(),
+        lines.join("/"),
+        args.variables,
+        args.statements,
+        args.seed,
+        args.style
+    );
+    Ok(())
 }
 
 fn prepare_translation(args: &TranslationArgs) -> anyhow::Result<()> {

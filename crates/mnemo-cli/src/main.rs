@@ -13,6 +13,8 @@
 //! mnemo export runs/smoke-tiny/feedback --format safetensors [--out FILE]
 //! mnemo import safetensors FILE --config CONFIG.toml [--model NAME] --out RUN
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
+//! mnemo data generate code-execution [--variables 3] [--statements N] [--programs-train N]
+//!     [--seed S] [--style official|front_loaded] --out DIR
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
 //! mnemo bench [--backend cpu] [--only fb_train_chunk1,...|variants] [--quick] [--wait-idle S] [--out F]
 //! mnemo bench --scaling [--only scale_softmax_1024,...] [--max-mb MB] [--out F]
