@@ -27,17 +27,15 @@ pub struct LayerGroups {
 impl LayerGroups {
     /// The groups of `model`'s parameters (see the [module docs](self)).
     pub fn of<M: Module>(model: &M) -> Self {
-        let mut paths = Paths::default();
-        model.visit(&mut paths);
-        let layers = paths
-            .found
+        let mut found = Vec::new();
+        visit_params(model, |path, id, _| found.push((id, path.to_vec())));
+        let layers = found
             .iter()
             .filter_map(|(_, path)| layer_index(path))
             .max()
             .map_or(0, |i| i + 1);
         let top = layers + 1;
-        let group = paths
-            .found
+        let group = found
             .into_iter()
             .map(|(id, path)| {
                 let group = match layer_index(&path) {
@@ -132,55 +130,61 @@ fn layer_index(path: &[String]) -> Option<usize> {
         .and_then(|w| w[1].parse().ok())
 }
 
-/// Every float parameter with its module path.
-#[derive(Default)]
-struct Paths {
-    path: Vec<String>,
-    found: Vec<(ParamId, Vec<String>)>,
+/// Call `f(path, id, value)` for every float parameter of `model`, in visiting order, with its
+/// module path and its value flattened (`value.dims()` is lost; use
+/// [`visit_params_shaped`] for it).
+pub fn visit_params<M: Module>(model: &M, mut f: impl FnMut(&[String], ParamId, Tensor<1>)) {
+    visit_params_shaped(model, |path, id, value, _| f(path, id, value));
 }
 
-impl ModuleVisitor for Paths {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+/// [`visit_params`], also passing each parameter's shape.
+pub fn visit_params_shaped<M: Module>(
+    model: &M,
+    f: impl FnMut(&[String], ParamId, Tensor<1>, &[usize]),
+) {
+    struct Visit<F> {
+        path: Vec<String>,
+        f: F,
     }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+    impl<F: FnMut(&[String], ParamId, Tensor<1>, &[usize])> ModuleVisitor for Visit<F> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = param.val();
+            let dims = value.dims();
+            let n: usize = dims.iter().product();
+            (self.f)(&self.path, param.id, value.reshape([n]), &dims);
+        }
     }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.found.push((param.id, self.path.clone()));
-    }
+    model.visit(&mut Visit {
+        path: Vec::new(),
+        f,
+    });
 }
 
 /// The module path of every float parameter of `model`, joined with `.`, by id.
 pub fn param_paths<M: Module>(model: &M) -> HashMap<ParamId, String> {
-    let mut paths = Paths::default();
-    model.visit(&mut paths);
+    let mut paths = HashMap::new();
+    visit_params(model, |path, id, _| {
+        paths.insert(id, path.join("."));
+    });
     paths
-        .found
-        .into_iter()
-        .map(|(id, path)| (id, path.join(".")))
-        .collect()
 }
 
 /// Every float parameter of `model` as (path, layer group, values), in visiting order: what
 /// a fine-tuning check compares between two runs.
 pub fn params_by_group<M: Module>(model: &M) -> Vec<(String, usize, Vec<f32>)> {
     let groups = LayerGroups::of(model);
-    let paths = param_paths(model);
-    struct Values(Vec<(ParamId, Vec<f32>)>);
-    impl ModuleVisitor for Values {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .push((param.id, mnemo_core::host::to_vec(param.val())));
-        }
-    }
-    let mut values = Values(Vec::new());
-    model.visit(&mut values);
-    values
-        .0
-        .into_iter()
-        .map(|(id, v)| (paths[&id].clone(), groups.group_of(&id), v))
-        .collect()
+    let mut out = Vec::new();
+    visit_params(model, |path, id, value| {
+        let values = mnemo_core::host::to_vec(value);
+        out.push((path.join("."), groups.group_of(&id), values));
+    });
+    out
 }
 
 #[cfg(test)]

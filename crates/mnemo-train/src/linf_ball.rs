@@ -9,10 +9,10 @@
 //! resumed run keeps the same centre.
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::Tensor;
 
-use crate::layer_groups::param_paths;
+use crate::layer_groups::{param_paths, visit_params};
 
 /// The ball `‖θ − θ₀‖∞ ≤ radius` around a model's starting weights.
 #[derive(Debug, Clone)]
@@ -89,17 +89,11 @@ impl ModuleMapper for Project<'_> {
 
 /// Every float parameter of `model`, as plain flattened tensors, by id.
 fn flat_params<M: Module>(model: &M) -> HashMap<ParamId, Tensor<1>> {
-    struct Flat(HashMap<ParamId, Tensor<1>>);
-    impl ModuleVisitor for Flat {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let value = param.val().inner();
-            let n = value.shape().num_elements();
-            self.0.insert(param.id, value.reshape([n]));
-        }
-    }
-    let mut flat = Flat(HashMap::new());
-    model.visit(&mut flat);
-    flat.0
+    let mut flat = HashMap::new();
+    visit_params(model, |_, id, value| {
+        flat.insert(id, value.inner());
+    });
+    flat
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@
 //! the norm is taken, so clipping sees only what is trained.
 use std::fmt;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 use crate::clip::clip_global_norm;
-use crate::layer_groups::LayerGroups;
+use crate::layer_groups::{LayerGroups, visit_params};
 
 /// The learning rate of one optimizer step.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,52 +117,23 @@ pub fn checked_update<M: Module>(
 /// One device sync when every weight is finite: `0 * w` summed over all parameters is 0
 /// exactly when no weight is NaN or infinite.
 pub fn first_non_finite<M: Module>(model: &M) -> Option<String> {
-    struct Zeros(Vec<Tensor<1>>);
-    impl ModuleVisitor for Zeros {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().detach().mul_scalar(0.0).sum());
-        }
-    }
-    let mut zeros = Zeros(Vec::new());
-    model.visit(&mut zeros);
-    if zeros.0.is_empty() || Tensor::cat(zeros.0, 0).sum().into_scalar::<f64>() == 0.0 {
+    let zero_times = |value: Tensor<1>| value.detach().mul_scalar(0.0).sum();
+    let mut zeros = Vec::new();
+    visit_params(model, |_, _, value| zeros.push(zero_times(value)));
+    if zeros.is_empty() || Tensor::cat(zeros, 0).sum().into_scalar::<f64>() == 0.0 {
         return None;
     }
     // Something is not finite: find it, by name (only on this rare path, one sync each).
-    struct Find {
-        path: Vec<String>,
-        found: Option<String>,
-    }
-    impl ModuleVisitor for Find {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
+    let mut found = None;
+    visit_params(model, |path, _, value| {
+        if found.is_none() && zero_times(value).into_scalar::<f64>() != 0.0 {
+            found = Some(match path.is_empty() {
+                true => "(root)".to_string(),
+                false => path.join("."),
+            });
         }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.found.is_none()
-                && param
-                    .val()
-                    .detach()
-                    .mul_scalar(0.0)
-                    .sum()
-                    .into_scalar::<f64>()
-                    != 0.0
-            {
-                self.found = Some(match self.path.is_empty() {
-                    true => "(root)".to_string(),
-                    false => self.path.join("."),
-                });
-            }
-        }
-    }
-    let mut find = Find {
-        path: Vec::new(),
-        found: None,
-    };
-    model.visit(&mut find);
-    Some(find.found.unwrap_or_else(|| "(unknown)".to_string()))
+    });
+    Some(found.unwrap_or_else(|| "(unknown)".to_string()))
 }
 
 #[cfg(test)]

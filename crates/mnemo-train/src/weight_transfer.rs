@@ -9,8 +9,10 @@
 //! target's fresh initialisation. Any other difference is an error naming the parameter.
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
+
+use crate::layer_groups::visit_params_shaped;
 
 /// How a transfer went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,10 +33,15 @@ pub fn transfer<M: Module>(
     rows: &[Option<usize>],
     source_vocab: usize,
 ) -> Result<(M, Transferred), String> {
-    let mut values = Values::default();
-    source.visit(&mut values);
+    let mut found = HashMap::new();
+    visit_params_shaped(source, |path, _, value, dims| {
+        found.insert(
+            path.join("."),
+            (dims.to_vec(), mnemo_core::host::to_vec(value)),
+        );
+    });
     let mut copy = Copy {
-        source: values.found,
+        source: found,
         rows,
         source_vocab,
         path: Vec::new(),
@@ -75,28 +82,6 @@ pub fn config_differences<C: serde::Serialize>(a: &C, b: &C, ignore: &[&str]) ->
         .filter(|k| !ignore.contains(&k.as_str()) && a.get(*k) != b.get(*k))
         .cloned()
         .collect()
-}
-
-/// Every float parameter's shape and values, by path.
-#[derive(Default)]
-struct Values {
-    path: Vec<String>,
-    found: HashMap<String, (Vec<usize>, Vec<f32>)>,
-}
-
-impl ModuleVisitor for Values {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = param.val();
-        let dims = value.dims().to_vec();
-        let values = mnemo_core::host::to_vec(value);
-        self.found.insert(self.path.join("."), (dims, values));
-    }
 }
 
 /// The mapper behind [`transfer`].
