@@ -318,8 +318,9 @@ fn pick_two<R: Rng + ?Sized>(rng: &mut R, values: &[Option<u8>]) -> Option<(usiz
     Some((first, pick(rng, &rest, true)?))
 }
 
-/// The statement a conditional guards in the official style: `v = c ;`, `v ++ ;` or `v -- ;`.
-struct Inner {
+/// An update statement of the official style, `v = c ;`, `v ++ ;` or `v -- ;`: a statement
+/// of its own or the one a conditional guards.
+struct Update {
     var: usize,
     /// The operator token and, for `=`, the constant token.
     tokens: (&'static str, Option<&'static str>),
@@ -327,33 +328,47 @@ struct Inner {
     new: u8,
 }
 
-/// Draws the inner statement of a conditional: an operation among the five, redrawn while it
-/// is `if`, `print`, or cannot apply (`=` with every variable assigned, `++`/`--` leaving the
-/// range or on no assigned variable).
-fn official_inner<R: Rng + ?Sized>(rng: &mut R, values: &[Option<u8>]) -> Inner {
-    loop {
-        match OPERATIONS[rng.random_range(0..OPERATIONS.len())] {
+impl Update {
+    /// Draws the variable and value of an update `op` (`=`, `++` or `--`) on `values`;
+    /// `None` where it cannot apply (`=` with every variable assigned, `++`/`--` leaving the
+    /// range or on no assigned variable) or `op` is no update.
+    fn draw<R: Rng + ?Sized>(rng: &mut R, values: &[Option<u8>], op: Operation) -> Option<Self> {
+        match op {
             Operation::Assign => {
-                let Some(var) = pick(rng, values, false) else {
-                    continue;
-                };
+                let var = pick(rng, values, false)?;
                 let new = rng.random_range(MIN_VALUE..=MAX_VALUE);
                 let tokens = ("=", Some(value_token(new)));
-                return Inner { var, tokens, new };
+                Some(Self { var, tokens, new })
             }
-            op @ (Operation::Increment | Operation::Decrement) => {
+            Operation::Increment | Operation::Decrement => {
                 let increment = matches!(op, Operation::Increment);
-                let Some(var) = pick(rng, values, true) else {
-                    continue;
-                };
-                let old = values[var].expect("picked among the assigned");
-                let Some(new) = step(old, increment) else {
-                    continue;
-                };
+                let var = pick(rng, values, true)?;
+                let new = step(values[var].expect("picked among the assigned"), increment)?;
                 let tokens = (step_token(increment), None);
-                return Inner { var, tokens, new };
+                Some(Self { var, tokens, new })
             }
-            Operation::If | Operation::Print => continue,
+            Operation::If | Operation::Print => None,
+        }
+    }
+
+    /// Writes `v op [c] ;`, every token unlabelled.
+    fn push(&self, names: &[&'static str], out: &mut LabelledTokens<'static>) {
+        out.push(names[self.var], NO_LABEL);
+        out.push(self.tokens.0, NO_LABEL);
+        if let Some(constant) = self.tokens.1 {
+            out.push(constant, NO_LABEL);
+        }
+        out.push(";", NO_LABEL);
+    }
+}
+
+/// Draws the inner statement of a conditional: an operation among the five, redrawn while it
+/// is `if`, `print`, or cannot apply.
+fn official_inner<R: Rng + ?Sized>(rng: &mut R, values: &[Option<u8>]) -> Update {
+    loop {
+        let op = OPERATIONS[rng.random_range(0..OPERATIONS.len())];
+        if let Some(inner) = Update::draw(rng, values, op) {
+            return inner;
         }
     }
 }
@@ -369,28 +384,12 @@ fn push_official_statement<R: Rng + ?Sized>(
 ) {
     loop {
         match OPERATIONS[rng.random_range(0..OPERATIONS.len())] {
-            Operation::Assign => {
-                let Some(var) = pick(rng, values, false) else {
+            op @ (Operation::Assign | Operation::Increment | Operation::Decrement) => {
+                let Some(update) = Update::draw(rng, values, op) else {
                     continue;
                 };
-                let value = rng.random_range(MIN_VALUE..=MAX_VALUE);
-                values[var] = Some(value);
-                for token in [names[var], "=", value_token(value), ";"] {
-                    out.push(token, NO_LABEL);
-                }
-            }
-            op @ (Operation::Increment | Operation::Decrement) => {
-                let increment = matches!(op, Operation::Increment);
-                let Some(var) = pick(rng, values, true) else {
-                    continue;
-                };
-                let Some(new) = step(values[var].expect("assigned"), increment) else {
-                    continue;
-                };
-                values[var] = Some(new);
-                for token in [names[var], step_token(increment), ";"] {
-                    out.push(token, NO_LABEL);
-                }
+                values[update.var] = Some(update.new);
+                update.push(names, out);
             }
             Operation::Print => {
                 let Some(var) = pick(rng, values, true) else {
@@ -419,14 +418,10 @@ fn push_official_statement<R: Rng + ?Sized>(
                 let holds = if less { lhs < rhs } else { lhs > rhs };
                 let inner = official_inner(rng, values);
                 let cmp = if less { "<" } else { ">" };
-                for token in ["if", names[var], cmp, rhs_token, ":", names[inner.var]] {
+                for token in ["if", names[var], cmp, rhs_token, ":"] {
                     out.push(token, NO_LABEL);
                 }
-                out.push(inner.tokens.0, NO_LABEL);
-                if let Some(constant) = inner.tokens.1 {
-                    out.push(constant, NO_LABEL);
-                }
-                out.push(";", NO_LABEL);
+                inner.push(names, out);
                 if holds {
                     values[inner.var] = Some(inner.new);
                 }

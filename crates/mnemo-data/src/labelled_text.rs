@@ -40,12 +40,12 @@
 //! is an error naming the file, line and token; so is a line whose label count differs from its
 //! token count, and a missing file names its path.
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::token_files::{FirstSeen, open_reader, require_files};
 use crate::{DataError, LabelledStream, LabelledTokens, Split, Vocab};
 
 /// Settings of a labelled-text task (`task = "labelled_text"` under `[data]`).
@@ -92,10 +92,9 @@ struct Lines {
 
 impl Lines {
     fn open(path: PathBuf, field: &str) -> Result<Self, DataError> {
-        let file = std::fs::File::open(&path).map_err(|e| DataError::io(field, &path, &e))?;
         Ok(Self {
+            reader: open_reader(&path, field)?,
             path,
-            reader: std::io::BufReader::with_capacity(1 << 16, file),
             line: String::new(),
             number: 0,
         })
@@ -178,46 +177,20 @@ pub fn load_labelled_text(
     dir: &Path,
     field: &str,
 ) -> Result<(Vocab, [LabelledStream; 3]), DataError> {
-    // Every file first, so that a missing one is reported before any reading.
-    for path in (LabelledTextConfig { dir: dir.into() }).files() {
-        if !path.is_file() {
-            let e = std::fs::metadata(&path)
-                .err()
-                .unwrap_or_else(|| std::io::Error::other("not a regular file"));
-            return Err(DataError::io(field, &path, &e));
-        }
-    }
-    // Train: provisional ids in order of appearance, remapped once the vocabulary is known.
-    let mut provisional: HashMap<String, u32> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut id_of = |token: &str| match provisional.get(token) {
-        Some(&id) => id,
-        None => {
-            let id = names.len() as u32;
-            names.push(token.to_owned());
-            provisional.insert(token.to_owned(), id);
-            id
-        }
-    };
+    require_files(LabelledTextConfig { dir: dir.into() }.files(), field)?;
+    let mut seen = FirstSeen::default();
     let (mut inputs, mut targets) = (Vec::new(), Vec::new());
     for_each_line(
         dir,
         Split::Train,
         field,
         |_, _, _, line_inputs, line_labels| {
-            inputs.extend(line_inputs.iter().map(|t| id_of(t)));
-            targets.extend(line_labels.iter().map(|t| id_of(t)));
+            inputs.extend(line_inputs.iter().map(|t| seen.id(t)));
+            targets.extend(line_labels.iter().map(|t| seen.id(t)));
             Ok(())
         },
     )?;
-    let vocab = Vocab::build(&names);
-    let remap: Vec<u32> = names
-        .iter()
-        .map(|t| vocab.id(t).expect("vocabulary built from these tokens"))
-        .collect();
-    for id in inputs.iter_mut().chain(targets.iter_mut()) {
-        *id = remap[*id as usize];
-    }
+    let vocab = seen.into_vocab(&[], inputs.iter_mut().chain(targets.iter_mut()));
     let mut streams = vec![LabelledStream::new(inputs, targets)?];
     let train_text = text_file(dir, Split::Train);
     let train_name = train_text.file_name().unwrap_or_default().to_string_lossy();
@@ -370,10 +343,17 @@ mod tests {
         fixture(&files)
     }
 
-    fn load_err(dir: &tempfile::TempDir) -> String {
-        load_labelled_text(dir.path(), "data.dir")
+    /// The loading error of `dir`, after checking that it names the config field and the file
+    /// `name` of `dir`: the reason that follows.
+    fn err_in(dir: &tempfile::TempDir, name: &str) -> String {
+        let err = load_labelled_text(dir.path(), "data.dir")
             .unwrap_err()
-            .to_string()
+            .to_string();
+        let prefix = format!("data.dir: {}: ", dir.path().join(name).display());
+        match err.strip_prefix(&prefix) {
+            Some(reason) => reason.to_owned(),
+            None => panic!("{err:?} does not start with {prefix:?}"),
+        }
     }
 
     #[test]
@@ -411,25 +391,17 @@ mod tests {
             "_ _ _ _ _ _ 3 _\n_ _ _ _ _ _ 3 _\n",
         )
         .unwrap();
-        let err = load_err(&dir);
-        let path = dir.path().join("valid.txt");
         assert_eq!(
-            err,
-            format!(
-                "data.dir: {}: line 2, token 1: unknown token `q` (not in train.txt or \
-                 train.txt.labels)",
-                path.display()
-            )
+            err_in(&dir, "valid.txt"),
+            "line 2, token 1: unknown token `q` (not in train.txt or train.txt.labels)"
         );
         // An unseen label is refused the same way, in the label file.
         let dir = replaced("test.txt.labels", "_ _ _ _ _ _ _ _ _ 7 _");
-        let err = load_err(&dir);
-        let path = dir.path().join("test.txt.labels");
+        let err = err_in(&dir, "test.txt.labels");
         assert!(
-            err.starts_with(&format!("data.dir: {}: ", path.display())),
+            err.starts_with("line 1, token 10: unknown token `7`"),
             "{err}"
         );
-        assert!(err.contains("line 1, token 10: unknown token `7`"), "{err}");
     }
 
     #[test]
@@ -438,22 +410,16 @@ mod tests {
             "train.txt.labels",
             "_ _ _ _ _ _ 3 _\n\n_ _ _ _ _ _ _ _ 2 _\n",
         );
-        let err = load_err(&dir);
-        let path = dir.path().join("train.txt.labels");
         assert_eq!(
-            err,
-            format!(
-                "data.dir: {}: line 3: 10 labels for the 11 tokens of train.txt line 3",
-                path.display()
-            )
+            err_in(&dir, "train.txt.labels"),
+            "line 3: 10 labels for the 11 tokens of train.txt line 3"
         );
         let dir = replaced("valid.txt.labels", "_ _ _ _ _ _ 3 _\n_\n");
-        let err = load_err(&dir);
-        let path = dir.path().join("valid.txt");
-        assert!(err.starts_with(&format!("data.dir: {}: line 2: missing", path.display())));
+        let err = err_in(&dir, "valid.txt");
+        assert!(err.starts_with("line 2: missing"), "{err}");
         let dir = replaced("test.txt.labels", "");
-        let err = load_err(&dir);
-        assert!(err.contains("test.txt.labels: line 1: missing"), "{err}");
+        let err = err_in(&dir, "test.txt.labels");
+        assert!(err.starts_with("line 1: missing"), "{err}");
     }
 
     #[test]
@@ -463,12 +429,7 @@ mod tests {
             .filter(|f| f.0 != "test.txt.labels")
             .collect();
         let dir = fixture(&files);
-        let err = load_err(&dir);
-        let path = dir.path().join("test.txt.labels");
-        assert!(
-            err.starts_with(&format!("data.dir: {}: ", path.display())),
-            "{err}"
-        );
+        let err = err_in(&dir, "test.txt.labels");
         assert!(err.contains("No such file"), "{err}");
     }
 

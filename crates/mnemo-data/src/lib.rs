@@ -47,6 +47,7 @@ pub mod sequence_tasks;
 pub mod split;
 pub mod stream;
 pub mod task;
+mod token_files;
 pub mod translation;
 pub mod vocab;
 pub mod wikitext;

@@ -174,40 +174,26 @@ impl TaskConfig {
     /// `data.dir` and the file; labelled text takes its vocabulary from the training files).
     pub fn build(&self) -> Result<TaskData, DataError> {
         self.validate()?;
-        match self {
+        let (vocab, [train, valid, test]) = match self {
             Self::Bytes(config) => {
                 let bytes = read_byte_file(&config.path, "data.path")?;
-                let [train, valid, test] = byte_streams(&bytes);
-                return Ok(TaskData {
-                    vocab: byte_vocab(),
-                    train,
-                    valid,
-                    test,
-                    lm: Some(LmUnit::Byte),
-                });
+                (byte_vocab(), byte_streams(&bytes))
             }
-            Self::Wikitext(config) => {
-                let (vocab, [train, valid, test]) = load_wikitext(&config.dir, "data.dir")?;
-                return Ok(TaskData {
-                    vocab,
-                    train,
-                    valid,
-                    test,
-                    lm: Some(LmUnit::Word),
-                });
-            }
-            Self::LabelledText(config) => {
-                let (vocab, [train, valid, test]) = load_labelled_text(&config.dir, "data.dir")?;
-                return Ok(TaskData {
-                    vocab,
-                    train,
-                    valid,
-                    test,
-                    lm: None,
-                });
-            }
-            _ => {}
-        }
+            Self::Wikitext(config) => load_wikitext(&config.dir, "data.dir")?,
+            Self::LabelledText(config) => load_labelled_text(&config.dir, "data.dir")?,
+            Self::CodeExecution(_) | Self::Copy(_) | Self::Reverse(_) => self.generate()?,
+        };
+        Ok(TaskData {
+            vocab,
+            train,
+            valid,
+            test,
+            lm: self.lm_unit(),
+        })
+    }
+
+    /// Generates the three splits of a generated task and the vocabulary over all their tokens.
+    fn generate(&self) -> Result<(Vocab, [LabelledStream; 3]), DataError> {
         let mut collector = StreamCollector::default();
         match self {
             Self::CodeExecution(config) => {
@@ -217,7 +203,7 @@ impl TaskConfig {
                 }
             }
             Self::Bytes(_) | Self::Wikitext(_) | Self::LabelledText(_) => {
-                unreachable!("read above")
+                unreachable!("read from files by `build`")
             }
             Self::Copy(config) | Self::Reverse(config) => {
                 let kind = match self {
@@ -232,15 +218,8 @@ impl TaskConfig {
             }
         }
         let (vocab, streams) = collector.finish();
-        let [train, valid, test]: [LabelledStream; 3] =
-            streams.try_into().expect("one stream per split");
-        Ok(TaskData {
-            vocab,
-            train,
-            valid,
-            test,
-            lm: None,
-        })
+        let streams = streams.try_into().expect("one stream per split");
+        Ok((vocab, streams))
     }
 }
 

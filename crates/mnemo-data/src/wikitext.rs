@@ -6,12 +6,12 @@
 //! valid and test tokens outside it read as `<unk>`. The files are streamed line by line:
 //! only the ids (`u32`) and the distinct tokens are kept in memory.
 
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::token_files::{FirstSeen, open_reader, require_files};
 use crate::{DataError, LabelledStream, Split, Vocab};
 
 /// End-of-line token appended to every line.
@@ -42,8 +42,7 @@ pub fn wikitext_file(dir: &Path, split: Split) -> PathBuf {
 
 /// Calls `each` on every token of `path`, `<eos>` after each line, reading line by line.
 fn for_each_token(path: &Path, field: &str, mut each: impl FnMut(&str)) -> Result<(), DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(field, path, &e))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut reader = open_reader(path, field)?;
     let mut line = String::new();
     let mut number = 0usize;
     loop {
@@ -63,41 +62,13 @@ fn for_each_token(path: &Path, field: &str, mut each: impl FnMut(&str)) -> Resul
 /// Loads a WikiText directory: the vocabulary of the training file and the three next-token
 /// streams (`field` names the config field in errors, e.g. `data.dir`).
 pub fn load_wikitext(dir: &Path, field: &str) -> Result<(Vocab, [LabelledStream; 3]), DataError> {
-    for split in Split::ALL {
-        let path = wikitext_file(dir, split);
-        if !path.is_file() {
-            let e = std::fs::metadata(&path)
-                .err()
-                .unwrap_or_else(|| std::io::Error::other("not a regular file"));
-            return Err(DataError::io(field, &path, &e));
-        }
-    }
-    // Train: provisional ids in order of appearance, remapped once the vocabulary is known.
-    let mut provisional: HashMap<String, u32> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
+    require_files(Split::ALL.map(|split| wikitext_file(dir, split)), field)?;
+    let mut seen = FirstSeen::default();
     let mut train_ids: Vec<u32> = Vec::new();
     for_each_token(&wikitext_file(dir, Split::Train), field, |token| {
-        let id = match provisional.get(token) {
-            Some(&id) => id,
-            None => {
-                let id = names.len() as u32;
-                names.push(token.to_owned());
-                provisional.insert(token.to_owned(), id);
-                id
-            }
-        };
-        train_ids.push(id);
+        train_ids.push(seen.id(token));
     })?;
-    drop(provisional);
-    let vocab = Vocab::build(names.iter().map(String::as_str).chain([EOS, UNK]));
-    let remap: Vec<u32> = names
-        .iter()
-        .map(|t| vocab.id(t).expect("vocabulary built from these tokens"))
-        .collect();
-    drop(names);
-    train_ids
-        .iter_mut()
-        .for_each(|id| *id = remap[*id as usize]);
+    let vocab = seen.into_vocab(&[EOS, UNK], train_ids.iter_mut());
     let unk = vocab
         .id(UNK)
         .expect("<unk> is in every WikiText vocabulary");
