@@ -18,12 +18,16 @@
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
 //! mnemo bench [--backend cpu] [--only fb_train_chunk1,...|variants] [--quick] [--wait-idle S] [--out F]
 //! mnemo bench --scaling [--only scale_softmax_1024,...] [--max-mb MB] [--out F]
+//! mnemo analyze ffn runs/quickstart/feedback [--split valid] [--top-k K] [--max-tokens N] [--out DIR]
+//! mnemo analyze memory runs/quickstart/feedback [--split valid] [--max-tokens N] [--out DIR]
+//! mnemo report runs/quickstart [docs/bench/scaling.json ...] [--out DIR]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
 //! code 2.
 #![warn(missing_docs)]
 
+mod analyze_cmd;
 mod bench_cmd;
 mod bench_scaling;
 mod compare_cmd;
@@ -33,6 +37,7 @@ mod finetune_cmd;
 mod export_cmd;
 mod generate_cmd;
 mod import_cmd;
+mod report_cmd;
 mod rollout_cmd;
 mod train_cmd;
 mod translate_cmd;
@@ -78,6 +83,10 @@ enum Command {
     CompareBackends(compare_cmd::CompareArgs),
     /// Time the Feedback and Transformer models on the peer benchmark's config (JSON out).
     Bench(bench_cmd::BenchArgs),
+    /// What a trained model holds: feed-forward keys and values, Feedback memory use.
+    Analyze(analyze_cmd::AnalyzeArgs),
+    /// Figures (SVG, PNG): learning curves, Feedback memory, attention scaling.
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +103,8 @@ fn main() -> ExitCode {
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Analyze(args) => analyze_cmd::run(&args),
+        Command::Report(args) => report_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
