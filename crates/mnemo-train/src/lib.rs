@@ -15,7 +15,8 @@
 //! - [`evaluate`](mod@evaluate): whole-split evaluation and [`load_run`] to reload a run from disk.
 //! - [`generate`](mod@generate): step-by-step decoding with seeded sampling.
 //! - [`weights`], [`weights_run`]: a model's weights as safetensors with PyTorch names and
-//!   layouts (burn-store), `mnemo export` / `mnemo import safetensors`.
+//!   layouts (burn-store), `mnemo export` / `mnemo import safetensors`; [`official`]: reading
+//!   the official Feedback Transformer code's checkpoints (burn-store's PyTorch reader).
 //! - [`bleu`]: corpus BLEU exactly as sacrebleu's default `BLEU()` (13a tokenizer in
 //!   [`bleu_tokenize`]).
 //!
@@ -57,6 +58,7 @@ pub mod memory;
 pub mod metrics;
 pub mod metrics_log;
 pub mod model_table;
+pub mod official;
 pub mod optim;
 pub mod progress;
 pub mod rng;

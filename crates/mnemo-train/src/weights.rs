@@ -117,7 +117,7 @@ pub struct WeightsError {
 }
 
 impl WeightsError {
-    fn file(path: &Path, reason: impl fmt::Display) -> Self {
+    pub(crate) fn file(path: &Path, reason: impl fmt::Display) -> Self {
         Self {
             path: path.to_path_buf(),
             problems: vec![Problem::File(reason.to_string())],
