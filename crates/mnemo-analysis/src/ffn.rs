@@ -280,7 +280,7 @@ pub fn ffn_markdown(analysis: &FfnAnalysis, show: usize) -> String {
             "\n## Layer {} ({} keys; {} agree with their value on at least one prefix)\n\n\
              | key | max act. | top prefixes | value's top tokens | agreement |\n\
              |---|---|---|---|---|\n",
-            layer.layer,
+            layer.layer + 1,
             layer.keys.len(),
             agree
         ));
