@@ -13,6 +13,8 @@
 //! mnemo export runs/smoke-tiny/feedback --format safetensors [--out FILE]
 //! mnemo import safetensors FILE --config CONFIG.toml [--model NAME] --out RUN
 //! mnemo data prepare wikitext --xml data/enwik8-mini/enwik8 --out data/wikitext-mini
+//! mnemo bleu REF [HYP] [--json]
+//! mnemo runs [DIR]
 //! mnemo data generate code-execution [--variables 3] [--statements N] [--programs-train N]
 //!     [--seed S] [--style official|front_loaded] --out DIR
 //! mnemo compare-backends [CONFIG] [--backends cpu,wgpu,tch] [--model NAME] [--steps N] [--json]
@@ -30,6 +32,7 @@
 mod analyze_cmd;
 mod bench_cmd;
 mod bench_scaling;
+mod bleu_cmd;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
@@ -39,6 +42,7 @@ mod generate_cmd;
 mod import_cmd;
 mod report_cmd;
 mod rollout_cmd;
+mod runs_cmd;
 mod train_cmd;
 mod translate_cmd;
 
@@ -83,6 +87,10 @@ enum Command {
     CompareBackends(compare_cmd::CompareArgs),
     /// Time the Feedback and Transformer models on the peer benchmark's config (JSON out).
     Bench(bench_cmd::BenchArgs),
+    /// Corpus BLEU of a hypothesis file (or stdin) against a reference file, as sacrebleu.
+    Bleu(bleu_cmd::BleuArgs),
+    /// List run directories (default runs/) with one summary line each.
+    Runs(runs_cmd::RunsArgs),
     /// What a trained model holds: feed-forward keys and values, Feedback memory use.
     Analyze(analyze_cmd::AnalyzeArgs),
     /// Figures (SVG, PNG): learning curves, Feedback memory, attention scaling.
@@ -103,6 +111,8 @@ fn main() -> ExitCode {
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Bleu(args) => bleu_cmd::run(&args),
+        Command::Runs(args) => runs_cmd::run(&args),
         Command::Analyze(args) => analyze_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
     };
