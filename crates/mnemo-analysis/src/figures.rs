@@ -7,7 +7,7 @@
 //!   ([`crate::memory`]): `softmax(w)` per source (grouped bars, one series per model) and the
 //!   attention mass over memory distance (one line per layer and head);
 //! - [`scaling`]: `mnemo bench --scaling` JSON (ms per training step and peak RSS against the
-//!   sequence length T, log-log, one line per mechanism), as `scripts/plot-scaling.py` draws it.
+//!   sequence length T, log-log, one line per mechanism).
 use std::path::Path;
 
 use serde_json::Value;

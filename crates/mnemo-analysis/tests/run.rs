@@ -223,15 +223,20 @@ fn assert_series(stem: &Path, n: usize) {
     assert_eq!(png_colours(&png, &rgb).len(), n, "{}", png.display());
 }
 
+/// Report into `out` on the valid split, `memory_positions` per Feedback model.
+fn report_options(out: &Path, memory_positions: usize) -> ReportOptions {
+    ReportOptions {
+        out: out.to_path_buf(),
+        split: Split::Valid,
+        memory_positions,
+        device: device(),
+    }
+}
+
 #[test]
 fn report_of_the_smoke_run_draws_every_series() {
     let out = tempfile::tempdir().unwrap();
-    let options = ReportOptions {
-        out: out.path().to_path_buf(),
-        split: Split::Valid,
-        memory_positions: 64,
-        device: device(),
-    };
+    let options = report_options(out.path(), 64);
     let written = report(&[smoke_runs().join("smoke-tiny")], &options).unwrap();
     assert!(written.notes.is_empty(), "{:?}", written.notes);
     assert_eq!(written.files.len(), 6, "{:?}", written.files);
@@ -253,12 +258,7 @@ fn report_of_the_smoke_run_draws_every_series() {
 #[test]
 fn scaling_report_draws_one_line_per_mechanism() {
     let out = tempfile::tempdir().unwrap();
-    let options = ReportOptions {
-        out: out.path().to_path_buf(),
-        split: Split::Valid,
-        memory_positions: 0,
-        device: device(),
-    };
+    let options = report_options(out.path(), 0);
     let file = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../docs/bench/attention-2026-12-03/scaling.json"

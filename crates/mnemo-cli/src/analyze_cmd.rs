@@ -9,8 +9,9 @@
 //! `RUN/analysis`).
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
+
+use crate::backend_arg::BackendArg;
 use mnemo_analysis::{
     FfnOptions, ffn_markdown, ffn_of_run, memory_markdown, memory_of_run, write_outputs,
 };
@@ -44,9 +45,8 @@ struct Common {
     /// Directory for the JSON and Markdown outputs (default: RUN/analysis).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Backend to run on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Arguments of `mnemo analyze ffn`.
@@ -118,8 +118,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn load(common: &Common) -> anyhow::Result<mnemo_train::LoadedRun> {
-    let device =
-        mnemo_backend::device(&common.backend).context(format!("--backend {}", common.backend))?;
+    let device = common.backend.device()?;
     Ok(load_run(&common.run_dir, &device)?)
 }
 

@@ -2,8 +2,9 @@
 //! corpora) or perplexity (word corpora) for language modelling.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
+
+use crate::backend_arg::BackendArg;
 use mnemo_data::Split;
 use mnemo_train::{EvalOptions, load_run};
 use serde_json::json;
@@ -45,9 +46,8 @@ pub struct EvalArgs {
     /// Split to evaluate on.
     #[arg(long, value_enum, default_value = "valid")]
     split: SplitArg,
-    /// Backend to evaluate on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -64,8 +64,7 @@ pub struct EvalArgs {
 
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let mut run = load_run(&args.run_dir, &device)?;
     let options = EvalOptions {
         span: args.eval_span,

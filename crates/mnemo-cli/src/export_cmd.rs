@@ -3,8 +3,9 @@
 //! (docs/models.md, "Weights in PyTorch"; `mnemo_train::weights`).
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
+
+use crate::backend_arg::BackendArg;
 use mnemo_train::{SAFETENSORS_FILE, export_run, load_run};
 
 /// The formats `mnemo export` writes.
@@ -25,15 +26,13 @@ pub struct ExportArgs {
     /// Output file (default: <RUN>/model.safetensors); replaced if it exists.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Backend to load the run on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Reload the run and write its weights.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let run = load_run(&args.run_dir, &device)?;
     let out = args
         .out

@@ -5,9 +5,11 @@
 //! `unfreeze_every` (gradual unfreezing) and `max_change` (the ℓ∞ ball of Zhu et al. 2020).
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
-use mnemo_train::{ExperimentConfig, TrainOptions, finetune, results_table};
+use mnemo_train::{ExperimentConfig, finetune, results_table};
+
+use crate::train_place::TrainPlace;
 
 /// Arguments of `mnemo finetune`.
 #[derive(Debug, Args)]
@@ -21,31 +23,18 @@ pub struct FinetuneArgs {
     /// else the config's only model).
     #[arg(long)]
     model: Option<String>,
-    /// Backend to train on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
-    /// Root directory of runs; the fine-tuned run goes to <out>/<run.name>/<model>/.
-    #[arg(long, default_value = "runs")]
-    out: PathBuf,
+    #[command(flatten)]
+    place: TrainPlace,
     /// Continue the fine-tuning run from its own checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Show no progress.
-    #[arg(long)]
-    quiet: bool,
 }
 
 /// Fine-tune, then print the one-row results table.
 pub fn run(args: &FinetuneArgs) -> anyhow::Result<()> {
     let config = ExperimentConfig::load(&args.config)?;
     let model = model_name(args, &config)?;
-    let device = mnemo_backend::autodiff_device(&args.backend)
-        .context(format!("--backend {}", args.backend))?;
-    let opts = TrainOptions {
-        resume: args.resume,
-        quiet: args.quiet,
-        ..TrainOptions::new(&args.out, device)
-    };
+    let opts = args.place.options(args.resume)?;
     let summary = finetune(&config, &model, &args.run_dir, &opts)?;
     print!("{}", results_table(&[summary]));
     Ok(())

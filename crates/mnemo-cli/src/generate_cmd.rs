@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
+
+use crate::backend_arg::BackendArg;
 use mnemo_train::{GenerateConfig, generate, load_run};
 
 /// Arguments of `mnemo generate`.
@@ -29,15 +31,13 @@ pub struct GenerateArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Backend to run on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Print each prompt token with the model's output there, then the continuation.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let (flag, text) = match (&args.prompt, &args.prompt_file) {
         (Some(prompt), _) => ("--prompt", prompt.clone()),
         (None, Some(file)) => (

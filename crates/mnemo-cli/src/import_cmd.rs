@@ -4,8 +4,9 @@
 //! `train --resume` accept it (`mnemo_train::weights_run`).
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
+
+use crate::backend_arg::BackendArg;
 use mnemo_train::{ExperimentConfig, import_run};
 
 /// Arguments of `mnemo import`.
@@ -36,16 +37,14 @@ struct SafetensorsArgs {
     /// The run directory to create, e.g. runs/imported/feedback (must not hold a checkpoint).
     #[arg(long)]
     out: PathBuf,
-    /// Backend to build the model on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Read the weights into a new run directory.
 pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let ImportCommand::Safetensors(args) = &args.command;
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let config = ExperimentConfig::load(&args.config)?;
     let run = import_run(
         &args.file,

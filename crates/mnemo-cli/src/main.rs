@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod analyze_cmd;
+mod backend_arg;
 mod bench_cmd;
 mod bench_scaling;
 mod bleu_cmd;
@@ -44,6 +45,7 @@ mod report_cmd;
 mod rollout_cmd;
 mod runs_cmd;
 mod train_cmd;
+mod train_place;
 mod translate_cmd;
 
 use std::process::ExitCode;

@@ -3,8 +3,9 @@
 //! memory's mixing weights and attention over distance, and `mnemo bench --scaling` curves.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
+
+use crate::backend_arg::BackendArg;
 use mnemo_analysis::{ReportOptions, report};
 
 use crate::analyze_cmd::split_of;
@@ -25,15 +26,13 @@ pub struct ReportArgs {
     /// Positions each Feedback model reads for the memory figures (0: no memory figures).
     #[arg(long, value_name = "N", default_value_t = 1024)]
     memory_tokens: usize,
-    /// Backend the Feedback models run on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
 }
 
 /// Draw the figures and list them.
 pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let options = ReportOptions {
         out: args.out.clone(),
         split: split_of(&args.split),

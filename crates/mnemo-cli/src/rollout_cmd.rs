@@ -3,8 +3,9 @@
 //! directory).
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
+
+use crate::backend_arg::BackendArg;
 use mnemo_rl::train::rollout_run;
 use serde_json::json;
 
@@ -19,9 +20,8 @@ pub struct RolloutArgs {
     /// Also play one episode, print its frames and write episode.png into the run directory.
     #[arg(long)]
     render: bool,
-    /// Backend to run on (as compiled in).
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -32,8 +32,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     if args.episodes == 0 {
         anyhow::bail!("--episodes must be at least 1");
     }
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let report = rollout_run(&args.run, args.episodes, args.render, &device)?;
     if let Some(ascii) = &report.ascii {
         println!("{ascii}");

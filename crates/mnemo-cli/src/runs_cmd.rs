@@ -101,8 +101,8 @@ fn summary_line(dir: &Path) -> anyhow::Result<String> {
         let s: Value = serde_json::from_slice(&text)
             .with_context(|| format!("{}: not a summary", summary_path.display()))?;
         let kind = match (&s["kind"], &s["decoder"]) {
-            (Value::String(kind), _) => kind.clone(),
             (_, Value::String(decoder)) => format!("seq2seq/{decoder}"),
+            (Value::String(kind), _) => kind.clone(),
             _ => config_kind(dir),
         };
         let finished = if s["finished"].as_bool() == Some(false) {

@@ -1,6 +1,7 @@
 //! `mnemo train`: train the models of an experiment one after another.
 use std::path::{Path, PathBuf};
 
+use crate::train_place::TrainPlace;
 use anyhow::{Context, bail};
 use clap::Args;
 use mnemo_rl::train::{RlConfig, is_rl_config, rl_results_table, train_rl};
@@ -16,12 +17,8 @@ use mnemo_train::{
 pub struct TrainArgs {
     /// Experiment config (TOML), e.g. experiments/smoke/tiny.toml.
     config: PathBuf,
-    /// Backend to train on (cpu, flex, ndarray, ... as compiled in).
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
-    /// Root directory of runs; this experiment goes to <out>/<run.name>/<model>/.
-    #[arg(long, default_value = "runs")]
-    out: PathBuf,
+    #[command(flatten)]
+    place: TrainPlace,
     /// Continue runs from their checkpoints instead of refusing to overwrite them.
     #[arg(long)]
     resume: bool,
@@ -32,9 +29,6 @@ pub struct TrainArgs {
     /// Train only this model of the config.
     #[arg(long)]
     model: Option<String>,
-    /// Show no progress.
-    #[arg(long)]
-    quiet: bool,
     /// Train with this `run.seed` instead of the config's, into `<run.name>-seed<N>` (repeat
     /// an experiment over seeds without copying its config).
     #[arg(long)]
@@ -71,13 +65,9 @@ fn reseed(run: &mut RunConfig, seed: Option<u64>) {
 
 /// The options of every run, on the device `--backend` names (opened here, with autodiff).
 fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
-    let device = mnemo_backend::autodiff_device(&args.backend)
-        .context(format!("--backend {}", args.backend))?;
     Ok(TrainOptions {
-        resume: args.resume,
         allow_data_change: args.allow_data_change,
-        quiet: args.quiet,
-        ..TrainOptions::new(&args.out, device)
+        ..args.place.options(args.resume)?
     })
 }
 
@@ -99,7 +89,7 @@ fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
     let mut summaries = Vec::new();
     for name in &models {
         summaries.extend(read_summary::<S>(
-            &RunDir::new(&args.out, run_name, name).summary(),
+            &RunDir::new(&args.place.out, run_name, name).summary(),
         )?);
     }
     let table = table(&summaries);
@@ -108,11 +98,11 @@ fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
 }
 
 fn write_results(args: &TrainArgs, run_name: &str, table: &str) -> anyhow::Result<()> {
-    let path = args.out.join(run_name).join("results.md");
+    let path = args.place.out.join(run_name).join("results.md");
     let text = format!(
         "# {run_name}\n\nCommand: `mnemo train {} --backend {}`\n\n{table}",
         args.config.display(),
-        args.backend
+        args.place.backend.backend
     );
     std::fs::write(&path, text).with_context(|| format!("{}: cannot write results", path.display()))
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+
+use crate::backend_arg::BackendArg;
 use mnemo_data::Split;
 use mnemo_train::translation::evaluate::search_config;
 use mnemo_train::translation::{evaluate_bleu, load_translation_run, translate};
@@ -42,9 +44,8 @@ pub struct TranslateArgs {
     /// Write the translations to this file.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Backend to decode on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -52,8 +53,7 @@ pub struct TranslateArgs {
 
 /// Reload the run, translate, and print BLEU (sacrebleu's string) and speed.
 pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
-    let device =
-        mnemo_backend::device(&args.backend).context(format!("--backend {}", args.backend))?;
+    let device = args.backend.device()?;
     let loaded = load_translation_run(&args.run_dir, &device)?;
     let mut decode = loaded.config.decode.clone();
     if let Some(beam) = args.beam {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_fails_naming, mnemo, smoke_config, stderr, train, utf8};
+use common::{assert_fails_naming, mnemo, stderr, trained_smoke_feedback, utf8};
 use serde_json::Value;
 
 fn sacrebleu_corpora() -> Vec<Value> {
@@ -105,13 +105,7 @@ fn bleu_refuses_line_count_mismatch_and_missing_files() {
 #[test]
 fn runs_lists_finished_and_unfinished_runs() {
     let out = tempfile::tempdir().unwrap();
-    let trained = train(
-        &smoke_config(),
-        out.path(),
-        &["--model", "feedback", "--quiet"],
-    );
-    assert!(trained.status.success(), "{}", stderr(&trained));
-    let run = out.path().join("smoke-tiny/feedback");
+    let run = trained_smoke_feedback(out.path());
     let summary: Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     // A second run, stopped before its summary: config and metrics only.

@@ -3,7 +3,9 @@
 //! `--resume`, and a damaged file or an occupied directory is refused naming the culprit.
 mod common;
 
-use common::{assert_fails_naming, mnemo, mnemo_ok_in, smoke_config, stderr, train, utf8};
+use common::{
+    assert_fails_naming, mnemo, mnemo_ok_in, stderr, train, trained_smoke_feedback, utf8,
+};
 use serde_json::Value;
 
 /// `mnemo eval RUN --split test --json`.
@@ -16,13 +18,7 @@ fn eval(run: &std::path::Path) -> Value {
 #[test]
 fn export_import_round_trip_evaluates_the_same_and_resumes() {
     let out = tempfile::tempdir().unwrap();
-    let trained = train(
-        &smoke_config(),
-        out.path(),
-        &["--quiet", "--model", "feedback"],
-    );
-    assert!(trained.status.success(), "{}", stderr(&trained));
-    let run = out.path().join("smoke-tiny/feedback");
+    let run = trained_smoke_feedback(out.path());
 
     let file = out.path().join("feedback.safetensors");
     let exported = mnemo_ok_in(

@@ -112,6 +112,17 @@ impl Lines {
         Ok(read > 0)
     }
 
+    /// The error of this file ending while its partner `longer` still has a line.
+    fn ended_before(&self, longer: &Lines, field: &str) -> DataError {
+        let reason = format!(
+            "line {}: missing, {} has more lines ({} lines here)",
+            longer.number,
+            longer.name(),
+            self.number
+        );
+        DataError::file(field, &self.path, reason)
+    }
+
     fn name(&self) -> String {
         self.path.file_name().map_or_else(
             || self.path.display().to_string(),
@@ -134,24 +145,8 @@ fn for_each_line(
         let (more_text, more_labels) = (text.advance(field)?, labels.advance(field)?);
         match (more_text, more_labels) {
             (false, false) => return Ok(()),
-            (true, false) => {
-                let reason = format!(
-                    "line {}: missing, {} has more lines ({} labels lines)",
-                    text.number,
-                    text.name(),
-                    labels.number
-                );
-                return Err(DataError::file(field, &labels.path, reason));
-            }
-            (false, true) => {
-                let reason = format!(
-                    "line {}: missing, {} has more lines ({} text lines)",
-                    labels.number,
-                    labels.name(),
-                    text.number
-                );
-                return Err(DataError::file(field, &text.path, reason));
-            }
+            (true, false) => return Err(labels.ended_before(&text, field)),
+            (false, true) => return Err(text.ended_before(&labels, field)),
             (true, true) => {}
         }
         let inputs: Vec<&str> = text.line.split_whitespace().collect();

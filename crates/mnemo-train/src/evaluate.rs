@@ -191,6 +191,37 @@ pub(crate) fn read_run_config(
     Ok((config, model_name, vocab))
 }
 
+/// What a trained language-model run directory holds, without its data.
+pub(crate) struct TrainedRun {
+    pub config: ExperimentConfig,
+    pub model_name: String,
+    pub model_config: ModelConfig,
+    pub vocab: Vocab,
+    pub trainer: TrainerState,
+    /// The weights, on the device they were read onto (autodiff off).
+    pub model: Model,
+}
+
+/// Read the config, vocabulary and checkpointed weights of the run in `dir` onto `device`.
+pub(crate) fn read_trained(dir: &RunDir, device: &Device) -> Result<TrainedRun, TrainError> {
+    let (config, model_name, vocab) = read_run_config(dir)?;
+    let model_config = config.models[&model_name].clone();
+    let (trainer, model) = load_run_weights(
+        dir,
+        (&model_name, &model_config),
+        ("the vocabulary", vocab.len()),
+        device,
+    )?;
+    Ok(TrainedRun {
+        config,
+        model_name,
+        model_config,
+        vocab,
+        trainer,
+        model,
+    })
+}
+
 /// Reload the run in `dir` onto `device`: config, vocabulary, data and weights.
 pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, TrainError> {
     let dir = RunDir::at(dir.as_ref());
@@ -213,7 +244,15 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
             });
         }
     }
-    let (config, model_name, vocab) = read_run_config(&dir)?;
+    let device = device.clone().inner();
+    let TrainedRun {
+        config,
+        model_name,
+        model_config,
+        vocab,
+        trainer,
+        model,
+    } = read_trained(&dir, &device)?;
     let data = config
         .data
         .build()
@@ -224,14 +263,6 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
             message: "does not match the vocabulary the data config generates".into(),
         });
     }
-    let model_config = config.models[&model_name].clone();
-    let device = device.clone().inner();
-    let (trainer, model): (TrainerState, _) = load_run_weights(
-        &dir,
-        (&model_name, &model_config),
-        ("the vocabulary", vocab.len()),
-        &device,
-    )?;
     let model = model.valid();
     Ok(LoadedRun {
         dir,

@@ -18,7 +18,7 @@
 //! (within a small factor of what a run uses); it is meant to catch sizes that are off by
 //! orders of magnitude, not to tune a config. Where the memory cannot be read, nothing is
 //! checked.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mnemo_data::{Split, TaskConfig, wikitext_file};
 use mnemo_models::{ModelConfig, Seq2SeqConfig};
@@ -177,6 +177,25 @@ fn file_len(path: &Path) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64)
 }
 
+/// The sizes of a word-level corpus in `files` (at most one word per two bytes: a letter and a
+/// space, `data.dir` the field); returns a vocabulary bound, at least `min_vocab`.
+fn word_files(files: &[PathBuf], sizes: &mut Vec<(Size, Setter)>, min_vocab: f64) -> usize {
+    let bytes: f64 = files.iter().map(|f| file_len(f)).sum();
+    sizes.push((
+        Size {
+            field: "data.dir".into(),
+            value: bytes,
+            small: 0.0,
+        },
+        |d, v| {
+            d.examples = v / 2.0;
+            d.example_len = 1.0;
+        },
+    ));
+    // Distinct words grow slower than the text; a generous bound.
+    (bytes / 20.0).clamp(min_vocab, 1e6) as usize
+}
+
 /// The sizes of a language-model run of model `name` of `config`, vocabulary estimated from the
 /// data when the config leaves it to the data.
 fn lm_sizes(config: &ExperimentConfig, name: &str) -> Vec<(Size, Setter)> {
@@ -255,43 +274,13 @@ fn lm_sizes(config: &ExperimentConfig, name: &str) -> Vec<(Size, Setter)> {
             257
         }
         TaskConfig::Wikitext(c) => {
-            let bytes: f64 = Split::ALL
-                .iter()
-                .map(|&s| file_len(&wikitext_file(&c.dir, s)))
-                .sum();
-            sizes.push((
-                Size {
-                    field: "data.dir".into(),
-                    value: bytes,
-                    small: 0.0,
-                },
-                // At most one word per two bytes (a letter and a space).
-                |d, v| {
-                    d.examples = v / 2.0;
-                    d.example_len = 1.0;
-                },
-            ));
-            // Distinct words grow slower than the text; a generous bound.
-            (bytes / 20.0).clamp(1000.0, 1e6) as usize
+            let files = Split::ALL.map(|s| wikitext_file(&c.dir, s));
+            word_files(&files, &mut sizes, 1000.0)
         }
         TaskConfig::LabelledText(c) => {
-            // The text files only (the labels are as long): one token per two bytes at most.
-            let bytes: f64 = Split::ALL
-                .iter()
-                .map(|&s| file_len(&mnemo_data::labelled_text::text_file(&c.dir, s)))
-                .sum();
-            sizes.push((
-                Size {
-                    field: "data.dir".into(),
-                    value: bytes,
-                    small: 0.0,
-                },
-                |d, v| {
-                    d.examples = v / 2.0;
-                    d.example_len = 1.0;
-                },
-            ));
-            (bytes / 20.0).clamp(100.0, 1e6) as usize
+            // The text files only (the labels are as long).
+            let files = Split::ALL.map(|s| mnemo_data::labelled_text::text_file(&c.dir, s));
+            word_files(&files, &mut sizes, 100.0)
         }
     };
     let vocab = match model.vocab_size() {

@@ -72,8 +72,8 @@ pub fn import_model(
     path: &Path,
     device: &Device,
 ) -> Result<Model, WeightsError> {
-    check_config(config, path)?;
-    import_safetensors(ModelEntry::init(config, device), path)
+    check_config(config, path)
+        .and_then(|()| import_safetensors(ModelEntry::init(config, device), path))
 }
 
 /// Refuse a file whose `mnemo.config` metadata differs from `config`, naming each field.

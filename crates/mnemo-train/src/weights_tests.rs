@@ -126,6 +126,21 @@ pub(crate) fn cases() -> Vec<(&'static str, ModelConfig)> {
 }
 
 /// Every file name, in the documented form, of a Feedback LM with L layers and P projections.
+/// A pre-LN Feedback model (K/V `shared` or per layer) seeded with `seed`, exported with its
+/// metadata to `dir/good.safetensors`: its config, the model and the file.
+fn exported_feedback(
+    dir: &Path,
+    shared: bool,
+    seed: u64,
+    device: &Device,
+) -> (ModelConfig, Model, std::path::PathBuf) {
+    let path = dir.join("good.safetensors");
+    let config = feedback(shared, NormKind::Layer, NormPlacement::Pre);
+    let model = seeded_model(&config, seed, device);
+    export_safetensors(&model, &path, &model_metadata(&config, 0)).unwrap();
+    (config, model, path)
+}
+
 #[test]
 fn names_and_shapes_follow_the_documented_table() {
     let device = device();
@@ -224,10 +239,7 @@ fn names_and_shapes_follow_the_documented_table() {
 fn file_holds_linear_weights_transposed() {
     let device = device();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.safetensors");
-    let config = feedback(true, NormKind::Layer, NormPlacement::Pre);
-    let model = seeded_model(&config, 2, &device);
-    export_safetensors(&model, &path, &[]).unwrap();
+    let (_, model, path) = exported_feedback(dir.path(), true, 2, &device);
     let Model::Feedback(m) = &model else {
         unreachable!()
     };
@@ -337,10 +349,7 @@ fn read_all(path: &Path) -> Vec<RawTensor> {
 fn bad_files_fail_naming_the_tensor() {
     let device = device();
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.safetensors");
-    let config = feedback(false, NormKind::Layer, NormPlacement::Pre);
-    let model = seeded_model(&config, 5, &device);
-    export_safetensors(&model, &good, &model_metadata(&config, 0)).unwrap();
+    let (config, _, good) = exported_feedback(dir.path(), false, 5, &device);
     let tensors = read_all(&good);
     let import = |tensors: Vec<RawTensor>| {
         let path = dir.path().join("bad.safetensors");

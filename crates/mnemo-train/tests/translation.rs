@@ -140,9 +140,9 @@ fn every_decoder_trains_decodes_and_reports_bleu_as_corpus_bleu_of_its_output() 
         // Learning happened: the validation loss is well below a uniform guess over the vocabulary.
         let uniform = 261f64.ln(); // the smallest vocabulary the BPE can have
         assert!(
-            summary.valid.loss < uniform - 1.0,
+            summary.run.valid.loss < uniform - 1.0,
             "{model}: valid loss {}",
-            summary.valid.loss
+            summary.run.valid.loss
         );
         // The reported BLEU is corpus_bleu of the written translations against the references.
         for (split, report, n) in [
@@ -201,17 +201,17 @@ fn an_interrupted_and_resumed_run_ends_exactly_like_an_uninterrupted_one() {
             ..options(b.path())
         };
         let first = train_translation(&config, model, &stopped).unwrap();
-        assert_eq!((first.steps, first.finished), (7, false));
+        assert_eq!((first.run.steps, first.run.finished), (7, false));
         let again = train_translation(&config, model, &options(b.path())).unwrap_err();
         assert!(matches!(again, TrainError::RunExists { .. }), "{again}");
         let resumed = train_translation(&config, model, &resume_options(b.path())).unwrap();
-        assert_eq!((resumed.steps, resumed.finished), (16, true));
+        assert_eq!((resumed.run.steps, resumed.run.finished), (16, true));
         let run_a = load_translation_run(a.path().join("mt").join(model), &common::cpu()).unwrap();
         let run_b = load_translation_run(b.path().join("mt").join(model), &common::cpu()).unwrap();
         let diff = max_abs_diff(&parameters(&run_a.model), &parameters(&run_b.model));
         assert!(diff < 1e-6, "{model}: parameters differ by {diff}");
         assert!(
-            (whole.valid.loss - resumed.valid.loss).abs() < 1e-6,
+            (whole.run.valid.loss - resumed.run.valid.loss).abs() < 1e-6,
             "{model}"
         );
         assert_eq!(whole.test_bleu.bleu, resumed.test_bleu.bleu, "{model}");

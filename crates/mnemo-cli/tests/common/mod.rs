@@ -56,6 +56,13 @@ pub fn train(config: &Path, out: &Path, extra: &[&str]) -> Output {
     mnemo(&[&args[..], extra].concat())
 }
 
+/// Train the smoke config's Feedback model quietly under `out`; its run directory.
+pub fn trained_smoke_feedback(out: &Path) -> PathBuf {
+    let trained = train(&smoke_config(), out, &["--model", "feedback", "--quiet"]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    out.join("smoke-tiny/feedback")
+}
+
 /// A path as a command-line argument.
 pub fn utf8(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")

@@ -25,10 +25,23 @@ use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
 use super::layer::{FeedbackLayer, MemoryProjection};
-use super::memory::{FeedbackMemory, StepConstants};
+use super::memory::{FeedbackMemory, StepConstants, WindowView};
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
 pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
+
+/// What [`FeedbackCore`]'s step shows an observer of layer `layer` (analysis only).
+pub(super) struct LayerVisit<'a> {
+    pub layer: usize,
+    /// The layer's input state `[B, 1, D]`, before its norm.
+    pub attention_input: &'a Tensor<3>,
+    /// The window the layer attended to.
+    pub window: &'a WindowView,
+    /// The layer's relative-position table `[1, 1, Dh, S]`.
+    pub positions: &'a Tensor<4>,
+    /// The feed-forward block's input `[B, 1, D]` (after attention and the hook).
+    pub ff_input: &'a Tensor<3>,
+}
 
 /// The hook that adds nothing.
 pub fn no_hook() -> LayerHook<'static> {
@@ -199,7 +212,7 @@ impl FeedbackCore {
     /// - output: the top state `[B, 1, D]`
     pub fn step(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook) -> Tensor<3> {
         let constants = memory.constants(|| self.constants());
-        self.step_with(x, memory, hook, &constants)
+        self.step_with(x, memory, hook, &constants, &mut |_| {})
     }
 
     /// Run a segment step by step, the memory written in place.
@@ -215,14 +228,21 @@ impl FeedbackCore {
     ) -> (Tensor<3>, FeedbackMemory) {
         let [_b, t_len, _d] = x.dims();
         let constants = memory.constants(|| self.constants());
-        let tops = (0..t_len)
-            .map(|t| self.step_with(x.clone().narrow(1, t, 1), &mut memory, hook, &constants));
+        let tops = (0..t_len).map(|t| {
+            self.step_with(
+                x.clone().narrow(1, t, 1),
+                &mut memory,
+                hook,
+                &constants,
+                &mut |_| {},
+            )
+        });
         let y = Tensor::cat(tops.collect(), 1);
         (y, memory)
     }
 
     /// What every step computes from the weights alone.
-    fn constants(&self) -> StepConstants {
+    pub(super) fn constants(&self) -> StepConstants {
         StepConstants {
             positions: self
                 .layers
@@ -233,12 +253,14 @@ impl FeedbackCore {
         }
     }
 
-    fn step_with(
+    /// One step; `observe` sees every layer's inputs on the way (analysis, [`super::inspect`]).
+    pub(super) fn step_with(
         &self,
         x: Tensor<3>,
         memory: &mut FeedbackMemory,
         hook: LayerHook,
         constants: &StepConstants,
+        observe: &mut dyn FnMut(LayerVisit),
     ) -> Tensor<3> {
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut h = x;
@@ -247,12 +269,18 @@ impl FeedbackCore {
             .map(|p| memory.view(p))
             .collect();
         for (l, layer) in self.layers.iter().enumerate() {
-            h = layer.attend_memory(
-                h,
-                &windows[self.projection_of(l)],
-                constants.positions[l].clone(),
-            );
-            h = layer.feed_forward(hook(l, h));
+            let window = &windows[self.projection_of(l)];
+            let positions = &constants.positions[l];
+            let attention_input = h.clone();
+            h = hook(l, layer.attend_memory(h, window, positions.clone()));
+            observe(LayerVisit {
+                layer: l,
+                attention_input: &attention_input,
+                window,
+                positions,
+                ff_input: &h,
+            });
+            h = layer.feed_forward(h);
             states.push(h.clone());
         }
         drop(windows); // views of the buffers: gone before the write below

@@ -26,7 +26,7 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Int, Tensor};
 use mnemo_core::heads::split_heads;
 
-use super::core::FeedbackCore;
+use super::core::{FeedbackCore, LayerVisit, no_hook};
 use super::layer::FeedbackLayer;
 use super::lm::{FeedbackLm, FeedbackState};
 use super::memory::WindowView;
@@ -94,47 +94,24 @@ impl FeedbackCore {
         let [_b, t_len, _d] = x.dims();
         let n_layers = self.layers.len();
         let mut memory = self.memory(memories, t_len);
-        let positions: Vec<_> = self
-            .layers
-            .iter()
-            .map(FeedbackLayer::window_positions)
-            .collect();
-        let mix = self.mix_weights().reshape([n_layers + 1, 1, 1, 1]);
+        let constants = self.constants();
         let mut attention: Vec<Vec<Tensor<4>>> = vec![Vec::with_capacity(t_len); n_layers];
         let mut hidden: Vec<Vec<Tensor<3>>> = vec![Vec::with_capacity(t_len); n_layers];
         let mut tops = Vec::with_capacity(t_len);
         for t in 0..t_len {
-            let mut h = x.clone().narrow(1, t, 1);
-            let mut states = vec![h.clone()];
-            let windows: Vec<_> = (0..self.memory_projections.len())
-                .map(|p| memory.view(p))
-                .collect();
-            for (l, layer) in self.layers.iter().enumerate() {
-                let window = &windows[self.projection_of(l)];
-                attention[l].push(window_probabilities(
+            let mut observe = |v: LayerVisit| {
+                let layer = &self.layers[v.layer];
+                attention[v.layer].push(window_probabilities(
                     layer,
-                    h.clone(),
-                    window,
-                    positions[l].clone(),
+                    v.attention_input.clone(),
+                    v.window,
+                    v.positions.clone(),
                 ));
-                h = layer.attend_memory(h, window, positions[l].clone());
-                h = layer.ff_residual.forward(h, |u| {
-                    hidden[l].push(gelu(layer.ff.up.forward(u.clone())));
-                    layer.ff.forward(u)
-                });
-                states.push(h.clone());
-            }
-            drop(windows);
-            let mixed = (Tensor::stack::<4>(states, 0) * mix.clone())
-                .sum_dim(0)
-                .squeeze_dim::<3>(0);
-            let projected = self
-                .memory_projections
-                .iter()
-                .map(|p| p.forward(mixed.clone()))
-                .collect();
-            memory.push(mixed, projected);
-            tops.push(h);
+                let u = layer.ff_residual.sublayer_input(v.ff_input.clone());
+                hidden[v.layer].push(gelu(layer.ff.up.forward(u)));
+            };
+            let x_t = x.clone().narrow(1, t, 1);
+            tops.push(self.step_with(x_t, &mut memory, no_hook(), &constants, &mut observe));
         }
         let trace = FeedbackTrace {
             attention: attention.into_iter().map(|a| Tensor::cat(a, 2)).collect(),

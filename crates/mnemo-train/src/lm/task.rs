@@ -14,16 +14,16 @@ use mnemo_models::{Model, ModelConfig, ModelState};
 
 use crate::checkpoint::CheckpointError;
 use crate::error::TrainError;
-use crate::evaluate::{evaluate, read_run_config, segment_tokens, split_batcher};
+use crate::evaluate::{TrainedRun, evaluate, read_trained, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
-use crate::lm::state::{LmPosition, TrainerState};
+use crate::lm::state::LmPosition;
 use crate::lm::step::{LmBatch, LmStep};
 use crate::loss::LossStats;
 use crate::metrics::Metrics;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
 use crate::task::{Ending, StepOutput, Task};
-use crate::trainer::{differs_from_config, load_run_weights, write_file};
+use crate::trainer::{differs_from_config, write_file};
 use crate::weight_transfer::{transfer, vocab_rows};
 
 /// A language-model run: the data, its batchers and where the training stream stands.
@@ -130,15 +130,12 @@ impl Task for LmTask {
     /// vocabularies differ ([`transfer`]).
     fn init_from(&self, model: Model, from: &Path) -> Result<(Model, String), TrainError> {
         let dir = RunDir::at(from);
-        let (config, name, vocab) = read_run_config(&dir)?;
-        let source_config = config.models[&name].clone();
-        let plain = self.device.clone().inner();
-        let (state, source): (TrainerState, Model) = load_run_weights(
-            &dir,
-            (&name, &source_config),
-            ("the vocabulary", vocab.len()),
-            &plain,
-        )?;
+        let TrainedRun {
+            vocab,
+            trainer: state,
+            model: source,
+            ..
+        } = read_trained(&dir, &self.device.clone().inner())?;
         let rows = vocab_rows(vocab.tokens(), self.data.vocab.tokens());
         let (model, done) = transfer(&source, model, &rows, vocab.len()).map_err(|message| {
             TrainError::BadFile {
