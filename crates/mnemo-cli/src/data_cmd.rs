@@ -131,6 +131,7 @@ fn code_config(args: &CodeExecutionArgs) -> CodeExecConfig {
         test_programs: args.programs_test,
         seed: args.seed,
         style: args.style,
+        curriculum: None,
     }
 }
 

@@ -19,6 +19,7 @@ fn smoke_data(style: CodeExecStyle) -> CodeExecConfig {
         test_programs: 10,
         seed: 1,
         style,
+        curriculum: None,
     }
 }
 

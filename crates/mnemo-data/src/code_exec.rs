@@ -74,6 +74,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::curriculum::{Curriculum, stage_rng};
 use crate::split::SplitSizes;
 use crate::{DataError, LabelledTokens, NO_LABEL, Split};
 
@@ -116,6 +117,10 @@ pub struct CodeExecConfig {
     /// Which generator draws the programs: the reference's algorithm ([`CodeExecStyle::Official`],
     /// the default) or every variable assigned first ([`CodeExecStyle::FrontLoaded`]).
     pub style: CodeExecStyle,
+    /// `[data.curriculum]`: shorter programs to train on before `statements` ones
+    /// ([`crate::curriculum`]). Default: none, training reads `statements` throughout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curriculum: Option<Curriculum>,
 }
 
 /// The algorithm that draws the statements of a program (see the [module docs](self)).
@@ -173,6 +178,7 @@ impl Default for CodeExecConfig {
             test_programs: 1000,
             seed: 0,
             style: CodeExecStyle::Official,
+            curriculum: None,
         }
     }
 }
@@ -220,7 +226,11 @@ impl CodeExecConfig {
                 ),
             ));
         }
-        self.split_sizes().validate()
+        self.split_sizes().validate()?;
+        match &self.curriculum {
+            Some(curriculum) => curriculum.validate(self.variables, self.statements),
+            None => Ok(()),
+        }
     }
 
     /// Number of programs in `split`.
@@ -239,6 +249,26 @@ impl CodeExecConfig {
     pub fn examples(&self, split: Split) -> impl Iterator<Item = LabelledTokens<'static>> + '_ {
         let mut rng = split.rng(self.seed);
         (0..self.programs(split)).map(move |_| self.generate_program(&mut rng))
+    }
+
+    /// The programs of `split` (train or valid) of curriculum stage `stage` (0-based): as many
+    /// as [`CodeExecConfig::programs`] of `split`, of that stage's length, drawn from
+    /// [`stage_rng`].
+    ///
+    /// Expects a validated config with a curriculum of more than `stage` stages.
+    pub fn stage_examples(
+        &self,
+        stage: usize,
+        split: Split,
+    ) -> impl Iterator<Item = LabelledTokens<'static>> + '_ {
+        let stages = self.curriculum.as_ref().map_or(&[][..], |c| &c.stages);
+        let config = CodeExecConfig {
+            statements: stages[stage].statements,
+            curriculum: None,
+            ..self.clone()
+        };
+        let mut rng = stage_rng(self.seed, stage, split);
+        (0..self.programs(split)).map(move |_| config.generate_program(&mut rng))
     }
 
     /// Draws one program with its labels, ending with [`END`], in the configured [`CodeExecStyle`].

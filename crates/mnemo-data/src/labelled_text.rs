@@ -442,6 +442,7 @@ mod tests {
                 test_programs: 5,
                 seed: 8,
                 style,
+                curriculum: None,
             };
             let dir = tempfile::tempdir().unwrap();
             for split in Split::ALL {

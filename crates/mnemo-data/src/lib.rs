@@ -39,6 +39,7 @@
 pub mod batching;
 pub mod byte_corpus;
 pub mod code_exec;
+pub mod curriculum;
 pub mod entities;
 pub mod error;
 pub mod interpreter;
@@ -58,6 +59,7 @@ pub use byte_corpus::{
     read_byte_file,
 };
 pub use code_exec::{CodeExecConfig, CodeExecStyle, END, MAX_VALUE, MIN_VALUE, VARIABLE_NAMES};
+pub use curriculum::{Curriculum, CurriculumStage, StageStreams};
 pub use error::DataError;
 pub use interpreter::{Interpretation, ProgramSummary, interpret, interpret_detailed};
 pub use labelled_text::{LabelledTextConfig, load_labelled_text, write_labelled_text};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::curriculum::StageStreams;
 use crate::stream::StreamCollector;
 use crate::{
     ByteCorpusConfig, CodeExecConfig, DataError, LabelledStream, LabelledTextConfig, NO_LABEL_ID,
@@ -100,6 +101,9 @@ pub struct TaskData {
     pub test: LabelledStream,
     /// `Some` for a language-modelling corpus: every position is scored, in this unit.
     pub lm: Option<LmUnit>,
+    /// The data of the curriculum stages before the final one, in order (code execution's
+    /// `[data.curriculum]`; empty without one).
+    pub stages: Vec<StageStreams>,
 }
 
 impl TaskData {
@@ -174,13 +178,19 @@ impl TaskConfig {
     /// `data.dir` and the file; labelled text takes its vocabulary from the training files).
     pub fn build(&self) -> Result<TaskData, DataError> {
         self.validate()?;
-        let (vocab, [train, valid, test]) = match self {
+        let (vocab, [train, valid, test], stages) = match self {
             Self::Bytes(config) => {
                 let bytes = read_byte_file(&config.path, "data.path")?;
-                (byte_vocab(), byte_streams(&bytes))
+                (byte_vocab(), byte_streams(&bytes), Vec::new())
             }
-            Self::Wikitext(config) => load_wikitext(&config.dir, "data.dir")?,
-            Self::LabelledText(config) => load_labelled_text(&config.dir, "data.dir")?,
+            Self::Wikitext(config) => {
+                let (vocab, splits) = load_wikitext(&config.dir, "data.dir")?;
+                (vocab, splits, Vec::new())
+            }
+            Self::LabelledText(config) => {
+                let (vocab, splits) = load_labelled_text(&config.dir, "data.dir")?;
+                (vocab, splits, Vec::new())
+            }
             Self::CodeExecution(_) | Self::Copy(_) | Self::Reverse(_) => self.generate()?,
         };
         Ok(TaskData {
@@ -189,17 +199,27 @@ impl TaskConfig {
             valid,
             test,
             lm: self.lm_unit(),
+            stages,
         })
     }
 
-    /// Generates the three splits of a generated task and the vocabulary over all their tokens.
-    fn generate(&self) -> Result<(Vocab, [LabelledStream; 3]), DataError> {
+    /// Generates the three splits of a generated task, the curriculum stages' training and
+    /// validation programs, and the vocabulary over all their tokens.
+    #[allow(clippy::type_complexity)]
+    fn generate(&self) -> Result<(Vocab, [LabelledStream; 3], Vec<StageStreams>), DataError> {
         let mut collector = StreamCollector::default();
         match self {
             Self::CodeExecution(config) => {
                 for split in Split::ALL {
                     collector.start_split();
                     config.examples(split).for_each(|ex| collector.push(&ex));
+                }
+                for stage in 0..config.curriculum.as_ref().map_or(0, |c| c.stages.len()) {
+                    for split in [Split::Train, Split::Valid] {
+                        collector.start_split();
+                        let examples = config.stage_examples(stage, split);
+                        examples.for_each(|ex| collector.push(&ex));
+                    }
                 }
             }
             Self::Bytes(_) | Self::Wikitext(_) | Self::LabelledText(_) => {
@@ -217,9 +237,27 @@ impl TaskConfig {
                 }
             }
         }
-        let (vocab, streams) = collector.finish();
+        let (vocab, mut streams) = collector.finish();
+        let staged = streams.split_off(Split::ALL.len());
         let streams = streams.try_into().expect("one stream per split");
-        Ok((vocab, streams))
+        let stages = match self {
+            Self::CodeExecution(CodeExecConfig {
+                curriculum: Some(curriculum),
+                ..
+            }) => {
+                let mut staged = staged.into_iter();
+                let mut next = || staged.next().expect("train and valid for every stage");
+                (curriculum.stages.iter())
+                    .map(|stage| StageStreams {
+                        statements: stage.statements,
+                        train: next(),
+                        valid: next(),
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        Ok((vocab, streams, stages))
     }
 }
 
@@ -271,6 +309,75 @@ mod tests {
                 inputs.iter().filter(|&&t| t == "print").count()
             );
         }
+    }
+
+    /// Statements per program of a decoded code-execution stream (one `;` closes each).
+    fn program_lengths(vocab: &Vocab, stream: &LabelledStream) -> Vec<usize> {
+        let tokens = vocab.decode(&stream.inputs).unwrap();
+        let programs = tokens.split(|&t| t == END).filter(|p| !p.is_empty());
+        programs
+            .map(|p| p.iter().filter(|&&t| t == ";").count())
+            .collect()
+    }
+
+    #[test]
+    fn curriculum_stages_have_their_length_and_leave_the_splits_unchanged() {
+        let plain = small_code();
+        let TaskConfig::CodeExecution(config) = plain.clone() else {
+            unreachable!()
+        };
+        let text = "task = \"code_execution\"\nstatements = 30\ntrain_programs = 40\n\
+                    valid_programs = 10\ntest_programs = 10\nseed = 3\n\
+                    [curriculum]\nstages = [{ statements = 5, steps = 3 }, \
+                    { statements = 12, steps = 2 }]\n";
+        let staged: TaskConfig = toml::from_str(text).unwrap();
+        let TaskConfig::CodeExecution(staged_config) = &staged else {
+            unreachable!()
+        };
+        assert_eq!(
+            staged_config.curriculum.as_ref().unwrap().stages[1],
+            crate::CurriculumStage {
+                statements: 12,
+                steps: 2
+            }
+        );
+        let (a, b) = (plain.build().unwrap(), staged.build().unwrap());
+        // The final length's splits (and vocabulary) are those of the config without stages.
+        assert_eq!(
+            (&a.vocab, &a.train, &a.valid, &a.test),
+            (&b.vocab, &b.train, &b.valid, &b.test)
+        );
+        assert!(a.stages.is_empty());
+        for split in Split::ALL {
+            let lengths = program_lengths(&b.vocab, b.split(split));
+            assert_eq!(lengths, vec![30; config.programs(split)], "{split:?}");
+        }
+        assert_eq!(b.stages.len(), 2);
+        for (stage, n) in b.stages.iter().zip([5, 12]) {
+            assert_eq!(stage.statements, n);
+            assert_eq!(program_lengths(&b.vocab, &stage.train), vec![n; 40]);
+            assert_eq!(program_lengths(&b.vocab, &stage.valid), vec![n; 10]);
+            let inputs = b.vocab.decode(&stage.train.inputs).unwrap();
+            assert_eq!(
+                interpret(&inputs).unwrap(),
+                b.vocab.decode(&stage.train.targets).unwrap()
+            );
+        }
+        assert_ne!(b.stages[0].train, b.stages[0].valid);
+        // A plain integer still parses, without a curriculum.
+        let plain_text = "task = \"code_execution\"\nstatements = 30\n";
+        let parsed: TaskConfig = toml::from_str(plain_text).unwrap();
+        let TaskConfig::CodeExecution(parsed) = parsed else {
+            unreachable!()
+        };
+        assert_eq!((parsed.statements, parsed.curriculum), (30, None));
+        // Round trip through TOML keeps the stages.
+        let back: TaskConfig = toml::from_str(&toml::to_string(&staged).unwrap()).unwrap();
+        assert_eq!(back, staged);
+        // Invalid stages are caught by `build` too.
+        let bad: TaskConfig = toml::from_str(&text.replace("steps = 2", "steps = 0")).unwrap();
+        let err = bad.build().unwrap_err().to_string();
+        assert!(err.starts_with("data.curriculum.stages"), "{err}");
     }
 
     #[test]
