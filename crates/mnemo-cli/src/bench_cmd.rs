@@ -186,6 +186,7 @@ fn feedback_config() -> FeedbackConfig {
     peer_config!(FeedbackConfig {
         share_kv: true,
         memory: Default::default(),
+        ..FeedbackConfig::tiny(VOCAB)
     })
 }
 

@@ -1,8 +1,30 @@
-//! The position-wise feed-forward sublayer: `W2 · gelu(W1 · x)`.
+//! The position-wise feed-forward sublayer: `W2 · act(W1 · x)`, `act` GELU (default) or ReLU.
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, relu};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The feed-forward sublayer's activation (`activation = "gelu" | "relu"` in a model config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `gelu(x) = x Φ(x)` (exact, erf form).
+    #[default]
+    Gelu,
+    /// `relu(x) = max(x, 0)` (the Feedback Transformer's official code).
+    Relu,
+}
+
+impl Activation {
+    /// Apply the activation elementwise.
+    pub fn forward<const N: usize>(self, x: Tensor<N>) -> Tensor<N> {
+        match self {
+            Activation::Gelu => gelu(x),
+            Activation::Relu => relu(x),
+        }
+    }
+}
 
 /// Configuration of a [`FeedForward`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,6 +35,8 @@ pub struct FeedForwardConfig {
     pub d_ff: usize,
     /// Dropout on the hidden activations.
     pub dropout: f64,
+    /// Activation between the two linear layers.
+    pub activation: Activation,
 }
 
 impl FeedForwardConfig {
@@ -22,11 +46,12 @@ impl FeedForwardConfig {
             up: LinearConfig::new(self.d_model, self.d_ff).init(device),
             down: LinearConfig::new(self.d_ff, self.d_model).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
+            activation: self.activation,
         }
     }
 }
 
-/// Two linear layers with a GELU between them.
+/// Two linear layers with an activation (GELU by default) between them.
 #[derive(Module, Debug)]
 pub struct FeedForward {
     /// `D -> d_ff`.
@@ -35,6 +60,9 @@ pub struct FeedForward {
     pub down: Linear,
     /// Dropout on the hidden activations.
     pub dropout: Dropout,
+    /// Activation between the layers; fixed by the config (not a parameter).
+    #[module(skip)]
+    pub activation: Activation,
 }
 
 impl FeedForward {
@@ -44,7 +72,9 @@ impl FeedForward {
     /// - x: `[..., D]`
     /// - output: `[..., D]`
     pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
-        self.down
-            .forward(self.dropout.forward(gelu(self.up.forward(x))))
+        self.down.forward(
+            self.dropout
+                .forward(self.activation.forward(self.up.forward(x))),
+        )
     }
 }

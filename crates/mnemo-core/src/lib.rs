@@ -61,7 +61,7 @@ pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfA
 pub use carried_state::CarriedState;
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
 pub use fast_weights::FastWeightState;
-pub use feed_forward::{FeedForward, FeedForwardConfig};
+pub use feed_forward::{Activation, FeedForward, FeedForwardConfig};
 pub use fourier_mixing::{FourierMixing, TokenMixing};
 pub use kv_cache::KvCache;
 pub use linear_attention::{FastWeightUpdate, LinearAttention, LinearAttentionConfig, LinearState};

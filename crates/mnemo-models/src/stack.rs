@@ -270,6 +270,7 @@ impl StackConfig {
             d_model: self.d_model,
             d_ff: self.d_ff,
             dropout: self.dropout,
+            activation: Default::default(),
         }
     }
 
@@ -299,6 +300,7 @@ impl StackConfig {
             placement: self.placement,
             share_kv,
             memory: MemorySource::Mix,
+            options: Default::default(),
         }
     }
 

@@ -9,8 +9,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
 use common::{assert_grad_matches, max_abs, max_abs_diff, tokens};
-use mnemo_core::{Norm, NormKind, NormPlacement};
-use mnemo_models::feedback::MemorySource;
+use mnemo_core::{Activation, Norm, NormKind, NormPlacement};
+use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 11;
@@ -62,11 +62,52 @@ fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
             FeedbackConfig {
                 memory: MemorySource::Top,
                 span: 3,
-                ..shared
+                ..shared.clone()
+            },
+            7,
+        ),
+        // The official code's choices (issue 18): ReLU, no attention biases, Dh ≠ D/H.
+        ("official options, shared kv", official(shared.clone()), 6),
+        (
+            "official options, per-layer kv",
+            FeedbackConfig {
+                share_kv: false,
+                n_layers: 3,
+                ..official(shared.clone())
+            },
+            4,
+        ),
+        // The carried state normalised as the official code stores it, T < S and T > S.
+        (
+            "official carry, T < S",
+            FeedbackConfig {
+                carry: Carry::Official,
+                ..official(shared.clone())
+            },
+            3,
+        ),
+        (
+            "official carry, T > S",
+            FeedbackConfig {
+                carry: Carry::Official,
+                span: 3,
+                ..official(shared)
             },
             7,
         ),
     ]
+}
+
+/// `config` with the official code's activation, biases, one position table and a head size
+/// other than D/H (D = 32, H = 4: Dh = 12 instead of 8).
+fn official(config: FeedbackConfig) -> FeedbackConfig {
+    FeedbackConfig {
+        activation: Activation::Relu,
+        bias: false,
+        d_head: 12,
+        tie_positions: true,
+        ..config
+    }
 }
 
 struct Checker<'a> {
@@ -103,10 +144,9 @@ impl Checker<'_> {
 
     fn linear(&mut self, label: &str, linear: &burn::nn::Linear) {
         self.check(&format!("{label}.weight"), &linear.weight);
-        self.check(
-            &format!("{label}.bias"),
-            linear.bias.as_ref().expect("bias"),
-        );
+        if let Some(bias) = &linear.bias {
+            self.check(&format!("{label}.bias"), bias);
+        }
     }
 
     /// Every parameter of a Feedback core.
@@ -126,10 +166,16 @@ impl Checker<'_> {
             self.norm(&format!("layer {l} attn_norm"), &layer.attn_residual.norm);
             self.linear(&format!("layer {l} query"), &layer.query);
             self.linear(&format!("layer {l} output"), &layer.output);
-            self.check(&format!("layer {l} positions"), &layer.positions.table);
+            if let Some(positions) = &layer.positions {
+                self.check(&format!("layer {l} positions"), &positions.table);
+            }
             self.norm(&format!("layer {l} ff_norm"), &layer.ff_residual.norm);
             self.linear(&format!("layer {l} ff.up"), &layer.ff.up);
             self.linear(&format!("layer {l} ff.down"), &layer.ff.down);
+        }
+        if let Some(positions) = &core.positions {
+            // Shared by every layer: the manual backward sums their contributions.
+            self.check("shared positions", &positions.table);
         }
         for (p, proj) in core.memory_projections.iter().enumerate() {
             self.norm(&format!("projection {p} norm"), &proj.norm);

@@ -23,6 +23,7 @@ fn config() -> FeedbackCoreConfig {
         placement: NormPlacement::Pre,
         share_kv: true,
         memory: MemorySource::Mix,
+        options: Default::default(),
     }
 }
 

@@ -18,7 +18,7 @@ use common::{
     assert_close, assert_differs, final_norm, max_abs_diff, naive_feedback_layer, tokens,
 };
 use mnemo_core::{NormKind, NormPlacement, seeded};
-use mnemo_models::feedback::StepProducts;
+use mnemo_models::feedback::{FeedbackLayer, StepProducts};
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, Model};
 
 const VOCAB: usize = 11;
@@ -104,7 +104,7 @@ fn naive_segment(
         let mut h = emb.clone().narrow(1, t, 1);
         let mut m = h.clone() * w.clone().narrow(0, 0, 1).reshape([1, 1, 1]);
         for (l, layer) in core.layers.iter().enumerate() {
-            let table = layer.positions.table.val();
+            let table = layer.positions.as_ref().unwrap().table.val();
             assert_eq!(
                 table.dims()[0],
                 SPAN,
@@ -151,7 +151,8 @@ fn reduced_span_equals_the_naive_reference() {
             let label = format!("{name}, N = {n}");
             assert_eq!(short.span(), n, "{label}: span");
             for (l, (a, f)) in short.core.layers.iter().zip(&full.core.layers).enumerate() {
-                let (a, f) = (a.positions.table.val(), f.positions.table.val());
+                let table = |l: &FeedbackLayer| l.positions.as_ref().unwrap().table.val();
+                let (a, f) = (table(a), table(f));
                 assert_eq!(a.dims(), [n, config.d_model / config.n_heads], "{label}");
                 assert_eq!(
                     max_abs_diff(a, f.narrow(0, 0, n)),
@@ -317,7 +318,7 @@ fn zero_and_longer_spans_are_refused() {
         unreachable!()
     };
     assert_eq!(lm.span(), SPAN, "a refused span changes nothing");
-    assert_eq!(lm.core.layers[0].positions.table.dims()[0], SPAN);
+    assert_eq!(lm.core.positions_of(0).table.dims()[0], SPAN);
     let short = reduced(lm, 2);
     let stale = lm.init_state(1, &device);
     let x = tokens(1, 3, VOCAB, 60, &device);

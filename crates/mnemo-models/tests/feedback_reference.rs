@@ -37,10 +37,22 @@ fn configs() -> Vec<(&'static str, FeedbackConfig)> {
         norm: mnemo_core::NormKind::Rms,
         ..shared.clone()
     };
+    // The official code's choices (issue 18): ReLU, no attention biases, Dh = 12 ≠ D/H = 16,
+    // one position table.
+    let official = |config: FeedbackConfig| FeedbackConfig {
+        activation: mnemo_core::Activation::Relu,
+        bias: false,
+        d_head: 12,
+        tie_positions: true,
+        ..config
+    };
     vec![
-        ("shared kv", shared),
-        ("per-layer kv", per_layer),
-        ("post-norm rms", post),
+        ("shared kv", shared.clone()),
+        ("per-layer kv", per_layer.clone()),
+        ("post-norm rms", post.clone()),
+        ("official options, shared kv", official(shared)),
+        ("official options, per-layer kv", official(per_layer)),
+        ("official options, post-norm", official(post)),
     ]
 }
 
@@ -48,12 +60,12 @@ fn configs() -> Vec<(&'static str, FeedbackConfig)> {
 /// S - j - 1.
 fn naive_layer(
     layer: &FeedbackLayer,
+    table: Tensor<2>,
     h: Tensor<3>,
     memories: Tensor<3>,
     proj: &mnemo_models::feedback::MemoryProjection,
 ) -> Tensor<3> {
     let s = memories.dims()[1];
-    let table = layer.positions.table.val();
     let rows: Vec<Tensor<2>> = (0..s)
         .map(|j| table.clone().narrow(0, s - j - 1, 1))
         .collect();
@@ -84,7 +96,8 @@ fn naive_segment(
             } else {
                 l
             }];
-            h = naive_layer(layer, h, window.clone(), proj);
+            let table = model.core.positions_of(l).table.val();
+            h = naive_layer(layer, table, h, window.clone(), proj);
             m = m + h.clone() * w.clone().narrow(0, l + 1, 1).reshape([1, 1, 1]);
         }
         assert_eq!(n_layers + 1, w.dims()[0]);
@@ -178,7 +191,8 @@ fn buffered_equals_naive_reference_forward_and_gradients() {
         for (l, layer) in model.core.layers.iter().enumerate() {
             compare(&format!("layer {l} query"), layer.query.weight.val());
             compare(&format!("layer {l} output"), layer.output.weight.val());
-            compare(&format!("layer {l} positions"), layer.positions.table.val());
+            let table = model.core.positions_of(l).table.val();
+            compare(&format!("layer {l} positions"), table);
             compare(&format!("layer {l} ff.up"), layer.ff.up.weight.val());
         }
         for (i, p) in model.core.memory_projections.iter().enumerate() {

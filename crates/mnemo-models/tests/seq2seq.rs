@@ -268,7 +268,7 @@ fn naive_feedback_logits(
                 split(proj.key.forward(mn.clone())),
                 split(proj.value.forward(mn)),
             );
-            let table = fl.positions.table.val();
+            let table = fl.positions.as_ref().unwrap().table.val();
             let p = Tensor::cat(
                 (0..s)
                     .map(|j| table.clone().narrow(0, s - j - 1, 1))
@@ -376,7 +376,10 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
             );
             for (l, (layer, cross)) in dec.core.layers.iter().zip(&dec.cross).enumerate() {
                 compare(format!("layer {l} memory query"), layer.query.weight.val());
-                compare(format!("layer {l} positions"), layer.positions.table.val());
+                compare(
+                    format!("layer {l} positions"),
+                    layer.positions.as_ref().unwrap().table.val(),
+                );
                 compare(
                     format!("layer {l} cross key"),
                     cross.attention.key.weight.val(),

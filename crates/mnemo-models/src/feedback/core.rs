@@ -15,17 +15,19 @@
 //! step; both drive the same [`FeedbackCore::step`] code over one [`FeedbackMemory`]. The exact
 //! manual backward of [`super::backward`] recomputes this forward op by op and is tested equal.
 //!
-//! Size legend: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H.
+//! Size legend: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size (D/H by
+//! default).
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use mnemo_core::{NormKind, NormPlacement};
+use mnemo_core::{Activation, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
-use super::layer::{FeedbackLayer, MemoryProjection};
+use super::layer::{FeedbackLayer, MemoryProjection, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView};
+use mnemo_core::RelativePositions;
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
 pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
@@ -82,6 +84,58 @@ pub struct FeedbackCoreConfig {
     pub share_kv: bool,
     /// What a memory is made of: the mix of all layers or the top layer only.
     pub memory: MemorySource,
+    /// Activation, biases, tying and head size (the official code's choices; defaults: mnemo's).
+    pub options: FeedbackOptions,
+}
+
+/// The choices of a [`FeedbackCore`] beyond its sizes that the official code
+/// (facebookresearch/transformer-sequential) makes differently from mnemo's defaults; the
+/// [`Default`] is mnemo's (GELU, biases, untied, `Dh = D/H`). See [`FeedbackConfig`]'s fields
+/// of the same names.
+///
+/// [`FeedbackConfig`]: super::FeedbackConfig
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackOptions {
+    /// The feed-forward activation.
+    pub activation: Activation,
+    /// Whether the query, key, value and attention output projections have biases.
+    pub bias: bool,
+    /// One relative-position table for all layers.
+    pub tie_positions: bool,
+    /// The memory is normalised by the norm of the layer(s) reading it (see
+    /// [`FeedbackConfig::tie_norms`](super::FeedbackConfig::tie_norms)).
+    pub tie_norms: bool,
+    /// Head size Dh (0: D/H).
+    pub d_head: usize,
+}
+
+impl Default for FeedbackOptions {
+    fn default() -> Self {
+        Self {
+            activation: Activation::Gelu,
+            bias: true,
+            tie_positions: false,
+            tie_norms: false,
+            d_head: 0,
+        }
+    }
+}
+
+impl FeedbackOptions {
+    /// Whether every option is mnemo's default.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl FeedbackCoreConfig {
+    /// Head size Dh: `options.d_head`, or D/H when it is 0.
+    pub fn d_head(&self) -> usize {
+        match self.options.d_head {
+            0 => self.d_model / self.n_heads,
+            dh => dh,
+        }
+    }
 }
 
 impl FeedbackCoreConfig {
@@ -93,12 +147,15 @@ impl FeedbackCoreConfig {
             layers: (0..self.n_layers)
                 .map(|_| self.init_layer(device))
                 .collect(),
-            memory_projections: (0..n_proj)
-                .map(|_| MemoryProjection::init(self.d_model, self.n_heads, self.norm, device))
-                .collect(),
+            memory_projections: (0..n_proj).map(|_| self.init_projection(device)).collect(),
+            positions: self
+                .options
+                .tie_positions
+                .then(|| self.init_positions(device)),
             mix: Initializer::Zeros.init([self.n_layers + 1], device),
             span: self.span,
             memory: self.memory,
+            options: self.options,
             products: StepProducts::Backend,
         }
     }
@@ -111,6 +168,9 @@ pub struct FeedbackCore {
     pub layers: Vec<FeedbackLayer>,
     /// One shared memory projection, or one per layer.
     pub memory_projections: Vec<MemoryProjection>,
+    /// The one relative-position table of every layer (`tie_positions`), else `None` (each
+    /// layer has its own).
+    pub positions: Option<RelativePositions>,
     /// Mixing logits `w` over the input and the L layer outputs. Shape `[L+1]`.
     pub mix: Param<Tensor<1>>,
     /// Memory span S.
@@ -118,6 +178,9 @@ pub struct FeedbackCore {
     /// What a memory is made of; fixed by the config.
     #[module(skip)]
     pub memory: MemorySource,
+    /// Activation, biases, tying, head size; fixed by the config.
+    #[module(skip)]
+    pub options: FeedbackOptions,
     /// Which code the manual forward/backward multiplies one step's rows with; fixed when the
     /// model is built for a device.
     #[module(skip)]
@@ -135,6 +198,15 @@ impl FeedbackCore {
     /// Width D.
     pub fn d_model(&self) -> usize {
         self.layers[0].query.weight.dims()[0]
+    }
+
+    /// The relative-position table layer `l` uses: its own, or the core's shared one.
+    pub fn positions_of(&self, l: usize) -> &RelativePositions {
+        self.layers[l]
+            .positions
+            .as_ref()
+            .or(self.positions.as_ref())
+            .expect("a layer without positions has the core's")
     }
 
     /// Index of the memory projection (and window) layer `l` reads.
@@ -244,10 +316,8 @@ impl FeedbackCore {
     /// What every step computes from the weights alone.
     pub(super) fn constants(&self) -> StepConstants {
         StepConstants {
-            positions: self
-                .layers
-                .iter()
-                .map(FeedbackLayer::window_positions)
+            positions: (0..self.layers.len())
+                .map(|l| window_positions(self.positions_of(l)))
                 .collect(),
             mix: self.mix_weights().reshape([self.layers.len() + 1, 1, 1, 1]),
         }

@@ -45,10 +45,11 @@ impl FeedbackCore {
                  vectors past distance {trained}: use at most {trained}"
             ));
         }
-        for layer in &mut self.layers {
-            let table = layer.positions.table.clone();
+        let tables = self.layers.iter_mut().map(|l| &mut l.positions);
+        for positions in tables.chain([&mut self.positions]).flatten() {
+            let table = positions.table.clone();
             // A leaf again (autodiff devices), trainable as the full table was.
-            layer.positions.table = table.map(|t| {
+            positions.table = table.map(|t| {
                 let grad = t.is_require_grad();
                 t.narrow(0, 0, span).detach().set_require_grad(grad)
             });

@@ -134,8 +134,10 @@ impl FeedbackLm {
         tokens: Tensor<2, Int>,
         state: FeedbackState,
     ) -> (Tensor<3>, FeedbackState, FeedbackTrace) {
+        let t_len = tokens.dims()[1];
         let x = self.dropout.forward(self.embedding.forward(tokens));
         let (top, memories, trace) = self.core.forward_traced(x, state.memories);
+        let memories = self.carried(memories, t_len);
         (
             output_head::logits(&self.final_norm, &self.head, top),
             FeedbackState {

@@ -1,7 +1,7 @@
 //! The pieces of one Feedback step: a layer that attends to the memory window (then its
 //! feed-forward), and the key/value projection of memories.
 //!
-//! Size legend: B rows, S span, H heads, D d_model, Dh = D/H, n stored window slots.
+//! Size legend: B rows, S span, H heads, D d_model, Dh head size, n stored window slots.
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
@@ -9,8 +9,8 @@ use burn::tensor::{Device, Tensor};
 use mnemo_core::attention::scaled_linear;
 use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{
-    FeedForward, FeedForwardConfig, Norm, NormConfig, NormKind, RelativePositions,
-    RelativePositionsConfig, Residual, ResidualConfig,
+    FeedForward, FeedForwardConfig, Norm, NormConfig, RelativePositions, RelativePositionsConfig,
+    Residual, ResidualConfig,
 };
 
 use super::core::FeedbackCoreConfig;
@@ -21,30 +21,58 @@ impl FeedbackCoreConfig {
     /// `1/√(2L)` at init (official code).
     pub fn init_layer(&self, device: &Device) -> FeedbackLayer {
         let d = self.d_model;
+        let inner = self.n_heads * self.d_head();
+        let bias = self.options.bias;
         let out_init_scale = self.placement.out_init_scale(self.n_layers);
         let residual = ResidualConfig {
             d_model: d,
             norm: self.norm,
             placement: self.placement,
         };
+        let mut output = scaled_linear(inner, d, out_init_scale, device);
+        if !bias {
+            output.bias = None;
+        }
         FeedbackLayer {
             attn_residual: residual.init(device),
-            query: LinearConfig::new(d, d).init(device),
-            output: scaled_linear(d, d, out_init_scale, device),
-            positions: RelativePositionsConfig {
-                span: self.span,
-                d_head: d / self.n_heads,
-                min_distance: 1,
-            }
-            .init(device),
+            query: LinearConfig::new(d, inner).with_bias(bias).init(device),
+            output,
+            positions: (!self.options.tie_positions).then(|| self.init_positions(device)),
             dropout: DropoutConfig::new(self.dropout).init(),
             ff_residual: residual.init(device),
             ff: FeedForwardConfig {
                 d_model: d,
                 d_ff: self.d_ff,
                 dropout: self.dropout,
+                activation: self.options.activation,
             }
             .init(device),
+            n_heads: self.n_heads,
+        }
+    }
+
+    /// A relative-position table: distances `1..=S`, `Dh` wide.
+    pub fn init_positions(&self, device: &Device) -> RelativePositions {
+        RelativePositionsConfig {
+            span: self.span,
+            d_head: self.d_head(),
+            min_distance: 1,
+        }
+        .init(device)
+    }
+
+    /// Build one memory projection: `H·Dh` keys and values, with biases unless
+    /// `options.bias` is false.
+    pub fn init_projection(&self, device: &Device) -> MemoryProjection {
+        let (d, inner, bias) = (
+            self.d_model,
+            self.n_heads * self.d_head(),
+            self.options.bias,
+        );
+        MemoryProjection {
+            norm: NormConfig::new(d, self.norm).init(device),
+            key: LinearConfig::new(d, inner).with_bias(bias).init(device),
+            value: LinearConfig::new(d, inner).with_bias(bias).init(device),
             n_heads: self.n_heads,
         }
     }
@@ -60,8 +88,9 @@ pub struct FeedbackLayer {
     pub query: Linear,
     /// Attention output projection.
     pub output: Linear,
-    /// Learned vector per distance 1..=S.
-    pub positions: RelativePositions,
+    /// Learned vector per distance 1..=S; `None` when the core's one table serves all layers
+    /// (`tie_positions`; see [`FeedbackCore::positions_of`](super::FeedbackCore::positions_of)).
+    pub positions: Option<RelativePositions>,
     /// Dropout on the attention output.
     pub dropout: Dropout,
     /// Norm and placement of the feed-forward sublayer.
@@ -73,14 +102,21 @@ pub struct FeedbackLayer {
 }
 
 impl FeedbackLayer {
-    /// Position vectors of the whole window, transposed and ready for `q · Pᵀ`: slot `j` of the
-    /// window (oldest first) is at distance `S - j`. Compute once per segment.
+    /// Position vectors of the whole window of this layer's own table, transposed and ready
+    /// for `q · Pᵀ` (see [`window_positions`]).
+    ///
+    /// # Panics
+    /// If the layer has no table of its own (`tie_positions`: use
+    /// [`FeedbackCore::positions_of`](super::FeedbackCore::positions_of)).
     ///
     /// # Shapes
     /// - output: `[1, 1, Dh, S]`
     pub fn window_positions(&self) -> Tensor<4> {
-        let s = self.positions.span();
-        self.positions.window(s).transpose().unsqueeze::<4>()
+        window_positions(
+            self.positions
+                .as_ref()
+                .expect("positions: tied in the core (FeedbackCore::positions_of)"),
+        )
     }
 
     /// The attention sublayer (residual and norm included): the first half of a layer. An
@@ -112,6 +148,16 @@ impl FeedbackLayer {
     pub fn feed_forward(&self, h: Tensor<3>) -> Tensor<3> {
         self.ff_residual.forward(h, |x| self.ff.forward(x))
     }
+}
+
+/// Position vectors of the whole window, transposed and ready for `q · Pᵀ`: slot `j` of the
+/// window (oldest first) is at distance `S - j`. Compute once per segment.
+///
+/// # Shapes
+/// - output: `[1, 1, Dh, S]`
+pub fn window_positions(positions: &RelativePositions) -> Tensor<4> {
+    let s = positions.span();
+    positions.window(s).transpose().unsqueeze::<4>()
 }
 
 /// Attention of one step's queries over a memory window, the relative position term included.
@@ -175,16 +221,6 @@ pub struct MemoryProjection {
 }
 
 impl MemoryProjection {
-    /// Build a projection for memories of width `d_model`.
-    pub fn init(d_model: usize, n_heads: usize, norm: NormKind, device: &Device) -> Self {
-        Self {
-            norm: NormConfig::new(d_model, norm).init(device),
-            key: LinearConfig::new(d_model, d_model).init(device),
-            value: LinearConfig::new(d_model, d_model).init(device),
-            n_heads,
-        }
-    }
-
     /// Keys and values of memories, split into heads.
     ///
     /// # Shapes

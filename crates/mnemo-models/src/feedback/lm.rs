@@ -14,14 +14,14 @@
 use burn::module::Module;
 use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::Norm;
+use mnemo_core::{Activation, Norm};
 use serde::{Deserialize, Serialize};
 
 use crate::model_config;
 use crate::stack::{StackConfig, with_stack};
 
 use super::backward::StepProducts;
-use super::core::{FeedbackCore, FeedbackCoreConfig, MemorySource, no_hook};
+use super::core::{FeedbackCore, FeedbackCoreConfig, FeedbackOptions, MemorySource, no_hook};
 use super::memory::FeedbackMemory;
 use crate::config::ConfigError;
 use crate::output_head;
@@ -48,7 +48,49 @@ model_config! {
         /// `"top"` (the top layer only; the paper's ablation).
         #[serde(default)]
         pub memory: MemorySource,
+        /// How the memories written in a segment are carried into the next one: `"raw"`
+        /// (default: as they were mixed) or `"official"` (pre-norm only: as the official code
+        /// stores them, normalised by layer 0's attention norm, so that they pass a norm twice
+        /// in later segments; memories carried from earlier segments and the initial zeros are
+        /// left as they are). A transformation of the detached state between segments.
+        #[serde(default)]
+        pub carry: Carry,
+        /// Feed-forward activation: `"gelu"` (default) or `"relu"` (the official code).
+        #[serde(default)]
+        pub activation: Activation,
+        /// Biases on the query, key, value and attention output projections (default true;
+        /// the official code has none). The feed-forward layers keep theirs.
+        #[serde(default = "default_true")]
+        pub bias: bool,
+        /// One relative-position table shared by all layers (the official `key_pe`), instead
+        /// of one per layer (default false).
+        #[serde(default)]
+        pub tie_positions: bool,
+        /// The memory a layer reads is normalised by that layer's own attention norm, as its
+        /// query is (default false: the K/V projection has a norm of its own). With
+        /// `share_kv = true` one norm serves every layer's attention and the shared K/V (the
+        /// official `--share-proj-kv`); with `share_kv = false` layer l's K/V reads
+        /// `norm1_l(m)`. Under post-norm a layer's attention input is not normalised, so tied
+        /// memories are read unnormalised (the official post-norm keys: `W_k m`).
+        #[serde(default)]
+        pub tie_norms: bool,
+        /// Head size Dh (0 or absent: `d_model / n_heads`); queries, keys and values are
+        /// `n_heads · d_head` wide (the official `--head-dim`).
+        #[serde(default)]
+        pub d_head: usize,
     }
+}
+
+/// How a [`FeedbackLm`] carries the memories written in a segment into the next
+/// (`carry = "raw" | "official"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Carry {
+    /// As they were mixed.
+    #[default]
+    Raw,
+    /// As the official code stores them: normalised by layer 0's attention norm (pre-norm).
+    Official,
 }
 
 impl FeedbackConfig {
@@ -61,6 +103,12 @@ impl FeedbackConfig {
                 span: 8,
                 share_kv: true,
                 memory: MemorySource::Mix,
+                carry: Carry::Raw,
+                activation: Activation::Gelu,
+                bias: true,
+                tie_positions: false,
+                tie_norms: false,
+                d_head: 0,
             }
         )
     }
@@ -68,13 +116,38 @@ impl FeedbackConfig {
     /// Check every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.stack_of(self.n_layers)
-            .validate(self.vocab_size, self.span)
+            .validate(self.vocab_size, self.span)?;
+        if self.carry == Carry::Official && !self.stack_of(self.n_layers).is_pre_norm() {
+            return Err(ConfigError::new(
+                "carry",
+                "\"official\" (memories carried normalised by layer 0's attention norm) needs \
+                 placement = \"pre\"; the official post-norm code carries them raw: use \"raw\"",
+            ));
+        }
+        let not_yet = |field: &str| {
+            ConfigError::new(
+                field,
+                "is not implemented yet for kind = \"feedback\" (issue 18); leave it at its \
+                 default",
+            )
+        };
+        if self.tie_norms {
+            return Err(not_yet("tie_norms"));
+        }
+        Ok(())
     }
 
     /// The core's sizes.
     pub fn core(&self) -> FeedbackCoreConfig {
         FeedbackCoreConfig {
             memory: self.memory,
+            options: FeedbackOptions {
+                activation: self.activation,
+                bias: self.bias,
+                tie_positions: self.tie_positions,
+                tie_norms: self.tie_norms,
+                d_head: self.d_head,
+            },
             ..self
                 .stack_of(self.n_layers)
                 .feedback_core(self.span, self.share_kv)
@@ -92,6 +165,7 @@ impl FeedbackConfig {
             final_norm: io.final_norm,
             head: io.head,
             dropout: io.dropout,
+            carry: self.carry,
         }
     }
 }
@@ -129,9 +203,40 @@ pub struct FeedbackLm {
     pub head: Linear,
     /// Dropout on the embeddings.
     pub dropout: Dropout,
+    /// How memories are carried into the next segment; fixed by the config.
+    #[module(skip)]
+    pub carry: Carry,
 }
 
 impl FeedbackLm {
+    /// The state a segment of `t_len` steps hands to the next, from the memory window after
+    /// its last step: the window itself with [`Carry::Raw`]; with [`Carry::Official`], the
+    /// `min(T, S)` memories written in the segment replaced by `norm1_0(m)` (layer 0's attention
+    /// norm), detached, as the official code stores them. Older memories and the initial
+    /// zeros are kept as they are.
+    ///
+    /// # Shapes
+    /// - memories: `[B, S, D]`
+    /// - output: `[B, S, D]`
+    pub fn carried(&self, memories: Tensor<3>, t_len: usize) -> Tensor<3> {
+        match self.carry {
+            Carry::Raw => memories,
+            Carry::Official => {
+                let s = memories.dims()[1];
+                let written = t_len.min(s);
+                if written == 0 {
+                    return memories;
+                }
+                let norm = &self.core.layers[0].attn_residual.norm;
+                let new = norm.forward(memories.clone().narrow(1, s - written, written));
+                match s - written {
+                    0 => new.detach(),
+                    kept => Tensor::cat(vec![memories.narrow(1, 0, kept), new], 1).detach(),
+                }
+            }
+        }
+    }
+
     /// The same model with its per-step products computed by `products`; see
     /// [`FeedbackCore::with_step_products`].
     pub fn with_step_products(mut self, products: StepProducts) -> Self {
@@ -176,7 +281,7 @@ impl FeedbackLm {
         (
             output_head::logits(&self.final_norm, &self.head, top),
             FeedbackState {
-                memories: memory.memories(),
+                memories: self.carried(memory.memories(), t_len),
                 projected: None,
             },
         )

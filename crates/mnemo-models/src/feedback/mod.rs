@@ -25,9 +25,11 @@ pub(crate) use backward::host_window::host;
 pub use backward::lm::SegmentGradients;
 pub use backward::seq2seq::Seq2SeqGradients;
 pub use backward::{CoreOutput, ManualHook, NoManualHook, StepMatrix, StepProducts, move_grads};
-pub use core::{FeedbackCore, FeedbackCoreConfig, LayerHook, MemorySource, no_hook};
+pub use core::{
+    FeedbackCore, FeedbackCoreConfig, FeedbackOptions, LayerHook, MemorySource, no_hook,
+};
 pub use decoder::FeedbackDecoder;
 pub use inspect::FeedbackTrace;
 pub use layer::{FeedbackLayer, MemoryProjection};
-pub use lm::{FeedbackConfig, FeedbackLm, FeedbackState};
+pub use lm::{Carry, FeedbackConfig, FeedbackLm, FeedbackState};
 pub use memory::{FeedbackMemory, StepConstants, WindowView};

@@ -132,9 +132,9 @@ pub fn naive_feedback_layer(
     window: Tensor<3>,
     pos: Tensor<2>,
 ) -> Tensor<3> {
-    let [b, n, d] = window.dims();
+    let [b, n, _d] = window.dims();
     let heads = layer.n_heads;
-    let dh = d / heads;
+    let dh = pos.dims()[1]; // the head size (D/H unless `d_head` says otherwise)
     let m = proj.norm.forward(window);
     let split = |x: Tensor<3>| x.reshape([b, n, heads, dh]).swap_dims(1, 2); // [B,H,n,Dh]
     let (k, v) = (
@@ -152,7 +152,9 @@ pub fn naive_feedback_layer(
             .matmul(keys.swap_dims(2, 3))
             .div_scalar((dh as f32).sqrt());
         let a = softmax(scores, 3).matmul(v.clone());
-        layer.output.forward(a.swap_dims(1, 2).reshape([b, 1, d]))
+        layer
+            .output
+            .forward(a.swap_dims(1, 2).reshape([b, 1, heads * dh]))
     };
     if layer.attn_residual.is_pre() {
         let h = h.clone() + attn(layer.attn_residual.norm.forward(h));

@@ -7,9 +7,10 @@
 //! share the window (`dK[t..t+S] += dSᵀ Q`, `dV[t..t+S] += Aᵀ dO`), in place (host windows:
 //! one pass every few steps, [`super::host_window`]).
 //!
-//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size,
 //! F FFN width.
 use burn::tensor::Tensor;
+use mnemo_core::Activation;
 
 use super::ManualHook;
 use super::StepProducts;
@@ -37,7 +38,8 @@ pub(super) struct Batched {
     pub(super) x_rstd: Tensor<3>,
     pub(super) mid_hat: Tensor<3>,
     pub(super) mid_rstd: Tensor<3>,
-    pub(super) gelu_grad: Tensor<3>,
+    /// The feed-forward activation's derivative at its input `[T, B, F]`.
+    pub(super) act_grad: Tensor<3>,
     q_w_t: StepMatrix,
     o_w_t: StepMatrix,
     up_w_t: StepMatrix,
@@ -57,18 +59,15 @@ pub(super) struct TimeGrads {
     pub(super) dvalues: Vec<Tensor<4>>,
 }
 
-/// Norm statistics, GELU derivatives and transposed step matrices of every layer.
-fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<Batched> {
-    let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
-    params
-        .layers
-        .iter()
-        .zip(&rec.tapes)
-        .map(|(lp, tape)| {
-            let (x_hat, x_rstd) = lp.norm1.stats(Tensor::stack::<3>(tape.x.clone(), 0));
-            let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
-            let f1 = Tensor::stack::<3>(tape.f1.clone(), 0); // [T,B,F]
+/// The derivative of `activation` at `f1`, elementwise.
+///
+/// # Shapes
+/// - f1: `[T, B, F]`
+fn activation_grad(activation: Activation, f1: Tensor<3>) -> Tensor<3> {
+    match activation {
+        Activation::Gelu => {
             // gelu'(x) = Φ(x) + x φ(x)
+            let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
             let cdf = (f1.clone().mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0)
                 .mul_scalar(0.5);
             let pdf = f1
@@ -77,12 +76,29 @@ fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<B
                 .mul_scalar(-0.5)
                 .exp()
                 .mul_scalar(inv_sqrt_2pi);
+            cdf + f1 * pdf
+        }
+        // relu'(x) = 1 for x > 0, else 0 (PyTorch's and burn's choice at 0)
+        Activation::Relu => f1.greater_elem(0.0).float(),
+    }
+}
+
+/// Norm statistics, activation derivatives and transposed step matrices of every layer.
+fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<Batched> {
+    params
+        .layers
+        .iter()
+        .zip(&rec.tapes)
+        .map(|(lp, tape)| {
+            let (x_hat, x_rstd) = lp.norm1.stats(Tensor::stack::<3>(tape.x.clone(), 0));
+            let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
+            let f1 = Tensor::stack::<3>(tape.f1.clone(), 0); // [T,B,F]
             Batched {
                 x_hat,
                 x_rstd,
                 mid_hat,
                 mid_rstd,
-                gelu_grad: cdf + f1 * pdf,
+                act_grad: activation_grad(params.activation, f1),
                 q_w_t: StepMatrix::from_transposed(
                     lp.norm1.fold_rows(lp.query.w.clone()),
                     products,
@@ -110,8 +126,8 @@ pub(super) fn backward_through_time(
     dtop: Tensor<3>,
     hook: &mut dyn ManualHook,
 ) -> TimeGrads {
-    let [t_len, b, d] = dtop.dims();
-    let dh = d / heads;
+    let [t_len, b, _] = dtop.dims();
+    let dh = params.d_head;
     let s = rec.windows.memory.span();
     let scale = 1.0 / (dh as f64).sqrt();
     let device = dtop.device();
@@ -153,7 +169,9 @@ pub(super) fn backward_through_time(
                 }
                 None => {
                     let slot = |buf: &Tensor<4>| {
-                        buf.clone().slice_dim(2, s + t..s + t + 1).reshape([b, d])
+                        buf.clone()
+                            .slice_dim(2, s + t..s + t + 1)
+                            .reshape([b, heads * dh])
                     };
                     proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]))
                 }
@@ -175,7 +193,7 @@ pub(super) fn backward_through_time(
         for l in (0..n_layers).rev() {
             let (lp, bt, tape, lg) = (&layers[l], &batched[l], &rec.tapes[l], &mut lgrads[l]);
             let dy = dstate;
-            let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.gelu_grad, t); // [B,F]
+            let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.act_grad, t); // [B,F]
             let dff_in = dy.clone()
                 + lp.norm2.backward(
                     bt.up_w_t.apply(df1.clone()),
@@ -195,7 +213,7 @@ pub(super) fn backward_through_time(
                     let ds =
                         (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
                     let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone()))
-                        .reshape([b, d]);
+                        .reshape([b, heads * dh]);
                     ds_step[lp.proj].push(ds.clone());
                     q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
                     a_step[lp.proj].push(a);

@@ -1,10 +1,10 @@
 //! The recorded forward of the manual backward: the core's step (see [`crate::feedback::core`])
 //! op by op on the plain device, keeping per step only what the backward needs.
 //!
-//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size,
 //! F FFN width.
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 
 use super::ManualHook;
 use super::StepProducts;
@@ -65,7 +65,7 @@ pub(super) fn record(
 ) -> Recorded {
     let [t_len, b, d] = x0.dims();
     let s = carried.dims()[1];
-    let dh = d / heads;
+    let dh = params.d_head;
     let scale = 1.0 / (dh as f64).sqrt();
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
     let split = |x: Tensor<3>| x.reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
@@ -108,14 +108,14 @@ pub(super) fn record(
                         + q4.matmul(lp.pos_t.clone()))
                     .mul_scalar(scale); // [B,H,1,S]
                     let a = softmax(scores, 3);
-                    let o = a.clone().matmul(v_win).reshape([b, d]); // [B,D]
+                    let o = a.clone().matmul(v_win).reshape([b, heads * dh]); // [B,H·Dh]
                     tape.a.push(a);
                     o
                 }
             };
             let mid = hook.forward(l, t, h.clone() + lp.output.step(o.clone()));
             let f1 = lp.up.step(lp.norm2.forward(mid.clone())); // [B,F]
-            let out = mid.clone() + lp.down.step(gelu(f1.clone()));
+            let out = mid.clone() + lp.down.step(params.activation.forward(f1.clone()));
             tape.x.push(h);
             tape.q.push(q);
             tape.o.push(o);

@@ -157,6 +157,7 @@ impl FeedbackLm {
         } else {
             out.memories
         };
+        let next = self.carried(next, t_len); // on the model's device: its norm's
         SegmentGradients {
             logits,
             grads,

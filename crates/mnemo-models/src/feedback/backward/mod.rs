@@ -13,9 +13,11 @@
 //! Equal to burn's autodiff of [`FeedbackCore::forward`] up to float rounding
 //! (tests/feedback_backward.rs checks every parameter, shared and per-layer K/V, over several
 //! carried segments, and the decoder with its cross-attention hook). Supported: pre-norm
-//! (LayerNorm or RMSNorm), no dropout ([`FeedbackCore::supports_manual_backward`]).
+//! (LayerNorm or RMSNorm), no dropout, GELU or ReLU, with or without attention biases, any head
+//! size, one position table or one per layer (its gradient summed over the layers), not
+//! `tie_norms` ([`FeedbackCore::supports_manual_backward`]).
 //!
-//! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh = D/H,
+//! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh head size,
 //! F FFN width, N = T·B rows.
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -118,12 +120,13 @@ impl FeedbackCore {
     /// Whether [`forward_backward`](Self::forward_backward) computes exactly what autodiff of
     /// [`forward`](Self::forward) would: pre-norm and no dropout.
     pub fn supports_manual_backward(&self) -> bool {
-        self.layers.iter().all(|l| {
-            l.attn_residual.is_pre()
-                && l.ff_residual.is_pre()
-                && l.dropout.prob == 0.0
-                && l.ff.dropout.prob == 0.0
-        })
+        !self.options.tie_norms
+            && self.layers.iter().all(|l| {
+                l.attn_residual.is_pre()
+                    && l.ff_residual.is_pre()
+                    && l.dropout.prob == 0.0
+                    && l.ff.dropout.prob == 0.0
+            })
     }
 
     /// Forward a segment from `x` and `memories` (the carried S memory vectors) by hand and,

@@ -7,7 +7,7 @@ use burn::nn::{LayerNormConfig, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::module::layer_norm;
 use burn::tensor::{Tensor, TensorData};
-use mnemo_core::Norm;
+use mnemo_core::{Activation, Norm};
 use mnemo_kernels::PackedMatrix;
 
 use super::StepProducts;
@@ -287,6 +287,10 @@ pub(crate) struct CoreParams {
     pub(crate) projs: Vec<ProjParams>,
     /// `softmax(w)` as numbers.
     pub(crate) mix: Vec<f32>,
+    /// The feed-forward activation.
+    pub(crate) activation: Activation,
+    /// Head size Dh (queries, keys and values are `H·Dh` wide).
+    pub(crate) d_head: usize,
 }
 
 impl CoreParams {
@@ -298,7 +302,8 @@ impl CoreParams {
             .iter()
             .enumerate()
             .map(|(l, layer)| {
-                let window = layer.positions.window(s).inner(); // [S,Dh]
+                let positions = core.positions_of(l);
+                let window = positions.window(s).inner(); // [S,Dh]
                 LayerParams {
                     norm1: NormParams::of(&layer.attn_residual.norm),
                     query: LinearParams::of(&layer.query, products),
@@ -308,7 +313,7 @@ impl CoreParams {
                     down: LinearParams::of(&layer.ff.down, products),
                     pos_t: window.clone().transpose().unsqueeze::<4>(),
                     pos: window.unsqueeze::<4>(),
-                    table_id: layer.positions.table.id,
+                    table_id: positions.table.id,
                     proj: core.projection_of(l),
                 }
             })
@@ -323,6 +328,12 @@ impl CoreParams {
             })
             .collect();
         let mix = host(core.mix_weights().inner());
-        Self { layers, projs, mix }
+        Self {
+            layers,
+            projs,
+            mix,
+            activation: core.options.activation,
+            d_head: core.positions_of(0).table.dims()[1],
+        }
     }
 }

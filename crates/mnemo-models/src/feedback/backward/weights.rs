@@ -2,11 +2,10 @@
 //! (the weights do not change within a segment, so `Σ_t x_tᵀ dy_t = Xᵀ dY`), and the mixing
 //! logits' gradient through the softmax.
 //!
-//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh = D/H,
+//! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size,
 //! N = T·B rows (time-major: row `t·B + b`).
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
-use burn::tensor::activation::gelu;
 use burn::tensor::{Tensor, TensorData};
 
 use super::bptt::TimeGrads;
@@ -46,7 +45,7 @@ pub(super) fn register_weight_grads(
 ) {
     let [t_len, b, d] = x0.dims();
     let s = carried.dims()[1];
-    let dh = d / heads;
+    let dh = params.d_head;
     let n_rows = t_len * b;
     let n_layers = params.layers.len();
     let device = x0.device();
@@ -100,7 +99,8 @@ pub(super) fn register_weight_grads(
         let ds = Tensor::cat(ds, 0).reshape([n_rows * heads, s]); // [N·H,S]
         let q = rows(tape.q).reshape([n_rows * heads, dh]);
         let dwindow = ds.transpose().matmul(q); // [S,Dh], slot j = distance S-j
-        grads.register(lp.table_id, dwindow.flip([0]));
+        // Summed over the layers that share the table (`tie_positions`).
+        register_sum(grads, lp.table_id, dwindow.flip([0]));
         let dmid = time_order(lg.dmid);
         lp.output.register(grads, rows(tape.o), dmid);
         let df1 = time_order(lg.df1);
@@ -108,8 +108,11 @@ pub(super) fn register_weight_grads(
         lp.up
             .register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
         lp.norm2.register(grads, df1.matmul(lp.up.w_t()), mid_hat);
-        lp.down
-            .register(grads, gelu(rows(tape.f1)), time_order(lg.dy));
+        lp.down.register(
+            grads,
+            params.activation.forward(rows(tape.f1)),
+            time_order(lg.dy),
+        );
     }
     // Every slot's key/value came from the current projection weights: the carried
     // memories' slots too (their memories are detached, the projection is not).
@@ -120,7 +123,7 @@ pub(super) fn register_weight_grads(
         .iter()
         .zip(time.dkeys.into_iter().zip(time.dvalues))
     {
-        let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), d]);
+        let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), heads * dh]);
         let (dk, dv) = (merge(dkbuf), merge(dvbuf));
         let (m_hat, _) = proj.norm.stats(all_memories.clone());
         let n = proj.norm.affine(m_hat.clone());
@@ -129,4 +132,18 @@ pub(super) fn register_weight_grads(
         let dn = dk.matmul(proj.key.w_t()) + dv.matmul(proj.value.w_t());
         proj.norm.register(grads, dn, m_hat);
     }
+}
+
+/// Register `grad` for `id`, added to the gradient already registered for it (a parameter
+/// shared by several layers gets the sum of their contributions).
+pub(super) fn register_sum<const D: usize>(
+    grads: &mut GradientsParams,
+    id: ParamId,
+    grad: Tensor<D>,
+) {
+    let sum = match grads.remove::<D>(id) {
+        Some(earlier) => earlier + grad,
+        None => grad,
+    };
+    grads.register(id, sum);
 }
