@@ -280,6 +280,19 @@ fn round_trip_gives_identical_logits_for_every_kind() {
             ..TransformerXlConfig::tiny(VOCAB, 4)
         }),
     ));
+    // The official code's choices (issue 18): no attention biases, ReLU, Dh = 3 ≠ D/H = 4,
+    // memories carried normalised.
+    configs.push(("feedback_official_options", {
+        let mut c = feedback(true, NormKind::Layer, NormPlacement::Pre);
+        if let ModelConfig::Feedback(f) = &mut c {
+            f.bias = false;
+            f.activation = mnemo_core::Activation::Relu;
+            f.d_head = 3;
+            f.carry = mnemo_models::feedback::Carry::Official;
+            f.tie_positions = true;
+        }
+        c
+    }));
     let toks = tokens(2, 8, 5);
     for (name, config) in configs {
         let path = dir.path().join(format!("{name}.safetensors"));
@@ -292,6 +305,26 @@ fn round_trip_gives_identical_logits_for_every_kind() {
             want,
             "{name}"
         );
+        if name == "feedback_official_options" {
+            let names = tensor_names(&source);
+            let attn_biases: Vec<_> = names
+                .iter()
+                .filter(|n| {
+                    [".q.bias", ".k.bias", ".v.bias", ".o.bias"]
+                        .iter()
+                        .any(|end| n.pytorch.ends_with(end))
+                })
+                .collect();
+            assert!(attn_biases.is_empty(), "{name}: {attn_biases:?}");
+            let q = names
+                .iter()
+                .find(|n| n.pytorch == "layers.0.attn.q.weight")
+                .expect("q");
+            assert_eq!(q.shape, vec![6, 8], "{name}: q is [H·Dh, D]");
+            let pos: Vec<_> = names.iter().filter(|n| n.pytorch.ends_with("pos")).collect();
+            assert_eq!(pos.len(), 1, "{name}: one position table: {pos:?}");
+            assert_eq!(pos[0].pytorch, "pos", "{name}");
+        }
         let loaded = import_model(&config, &path, &device).unwrap();
         assert_eq!(
             two_segment_logits(&loaded, &toks, 2, &device),
