@@ -59,6 +59,8 @@ pub mod metrics;
 pub mod metrics_log;
 pub mod model_table;
 pub mod official;
+pub mod official_import;
+pub mod official_vocab;
 pub mod optim;
 pub mod progress;
 pub mod rng;

@@ -255,12 +255,23 @@ pub fn export_safetensors<M: Module>(
 /// `model` with every weight read from the safetensors file at `path` (names and layouts of
 /// [`export_safetensors`]). The file is checked first (see the [module docs](self)); on error
 /// no weight is read and the error lists every offending tensor.
-pub fn import_safetensors<M: Module>(mut model: M, path: &Path) -> Result<M, WeightsError> {
-    let expected = tensor_names(&model);
+pub fn import_safetensors<M: Module>(model: M, path: &Path) -> Result<M, WeightsError> {
     let mut store = SafetensorsStore::from_file(path);
     let file = store
         .get_all_tensors()
         .map_err(|e| WeightsError::file(path, format!("not a readable safetensors file: {e}")))?;
+    import_tensors(model, file, path)
+}
+
+/// `model` with every weight taken from `file` (tensors by file name, PyTorch layouts, as
+/// [`export_safetensors`] writes them) read from `path`; checked first, as
+/// [`import_safetensors`] does.
+pub(crate) fn import_tensors<M: Module>(
+    mut model: M,
+    file: &BTreeMap<String, PackTensor>,
+    path: &Path,
+) -> Result<M, WeightsError> {
+    let expected = tensor_names(&model);
     let problems = check_tensors(&expected, file);
     if !problems.is_empty() {
         return Err(WeightsError {

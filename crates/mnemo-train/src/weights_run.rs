@@ -136,33 +136,49 @@ pub fn import_run(
     out: &Path,
     device: &Device,
 ) -> Result<ImportedRun, TrainError> {
+    let name = model_of(config, model_name)?;
+    write_imported_run(config, &name, out, device, |model_config, _| {
+        Ok(import_model(model_config, file, device)?)
+    })
+}
+
+/// The model `model_name` names in `config`, or its only model; an error names `--model`.
+fn model_of(config: &ExperimentConfig, model_name: Option<&str>) -> Result<String, TrainError> {
     let names = config.model_names();
-    let name = match (model_name, names.as_slice()) {
-        (Some(name), _) if names.iter().any(|n| n == name) => name.to_string(),
-        (Some(name), _) => {
-            return Err(TrainError::Flag {
-                flag: format!("--model {name}"),
-                reason: format!("the config has no such model; it has: {}", names.join(", ")),
-            });
-        }
-        (None, [only]) => only.clone(),
-        (None, _) => {
-            return Err(TrainError::Flag {
-                flag: "--model".into(),
-                reason: format!(
-                    "the config has several models; name one of: {}",
-                    names.join(", ")
-                ),
-            });
-        }
-    };
+    match (model_name, names.as_slice()) {
+        (Some(name), _) if names.iter().any(|n| n == name) => Ok(name.to_string()),
+        (Some(name), _) => Err(TrainError::Flag {
+            flag: format!("--model {name}"),
+            reason: format!("the config has no such model; it has: {}", names.join(", ")),
+        }),
+        (None, [only]) => Ok(only.clone()),
+        (None, _) => Err(TrainError::Flag {
+            flag: "--model".into(),
+            reason: format!(
+                "the config has several models; name one of: {}",
+                names.join(", ")
+            ),
+        }),
+    }
+}
+
+/// Make the run directory `out` for model `name` of `config` whose weights `read` gives (from
+/// the resolved model config and the data's vocabulary): config, vocabulary and a step-0
+/// checkpoint with fresh optimizer moments. Refused if `out` already holds a checkpoint.
+pub(crate) fn write_imported_run(
+    config: &ExperimentConfig,
+    name: &str,
+    out: &Path,
+    device: &Device,
+    read: impl FnOnce(&ModelConfig, &mnemo_data::Vocab) -> Result<Model, TrainError>,
+) -> Result<ImportedRun, TrainError> {
     let data = config
         .data
         .build()
         .map_err(|e| TrainError::data("preparing the data", e))?;
-    let config = config.for_model(&name, data.vocab.len())?;
-    let model_config = config.models[&name].clone();
-    let model = import_model(&model_config, file, device)?;
+    let config = config.for_model(name, data.vocab.len())?;
+    let model_config = config.models[name].clone();
+    let model = read(&model_config, &data.vocab)?;
     let tensors = crate::weights::tensor_names(&model).len();
 
     let dir = RunDir::at(out);
@@ -175,7 +191,7 @@ pub fn import_run(
     let task = LmTask::new(&config, data, device)?;
     let position = task.position(&task.start(&model));
     let mut state = TrainerState::new(
-        &name,
+        name,
         model_config,
         config.data.clone(),
         config.train.clone(),
@@ -191,7 +207,7 @@ pub fn import_run(
     drop(lock);
     Ok(ImportedRun {
         dir,
-        model_name: name,
+        model_name: name.to_string(),
         tensors,
     })
 }

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Write crates/mnemo-train/tests/fixtures/official/: small Feedback Transformers built and run by
+the paper's own code (facebookresearch/transformer-sequential, models/feedback.py; Fan et al.
+2020), saved as that code saves them, with the log-probabilities it computes, so mnemo's
+`import official` can be checked against the official computation without PyTorch (issue 18).
+
+    python3 scripts/make_official_parity.py TREE
+
+TREE is an extracted copy of that repository (its code is CC-BY-NC: it is run here, nothing of it
+is copied). Needs torch (scripts/setup-tch.sh makes a venv with it). Writes:
+
+- data/{train,valid,test}.txt and .txt.labels: a tiny code-execution-like labelled corpus (the
+  official data format); the official `data.Corpus` builds its dictionary from it.
+- CASE/checkpoint.pt for each case: `torch.save({"epoch", "model": state_dict, "optimizer",
+  "logger"})` as the official trainer saves it (case `pre_shared` with the `module.` prefix of
+  DistributedDataParallel).
+- CASE/expected.json: the official flags, the official dictionary (`idx2word`), the input ids
+  `[B, blocks * mem_sz]` (the valid split batchified as the official code does) and the official
+  log-probabilities `[B, blocks * mem_sz, V]`, blocks run in order with the hidden cache carried
+  (detached) between them as the official trainer does.
+
+Weights are random (seeded); LayerNorm gains/biases and the memory mixing logits are randomised
+too, so that a mapping error shows. Sizes make head_dim differ from hid_sz / nheads.
+
+On PyTorch >= 2.x BufferWrite.backward fails its saved-tensor check; the forward used here does
+not run backward, so the tree needs no patch.
+"""
+import json
+import pathlib
+import sys
+import types
+
+import torch
+
+TREE = pathlib.Path(sys.argv[1]).resolve()
+sys.path.insert(0, str(TREE))
+import data as official_data  # noqa: E402
+from models.feedback import FeedbackTransformer  # noqa: E402
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/mnemo-train/tests/fixtures/official"
+
+PROGRAMS = [
+    ("a = 3 ; b = a + 1 ; print b ;", ["4"]),
+    ("b = 2 ; a = b - 1 ; if a > 0 : print a ;", ["1"]),
+    ("a = 5 ; print a ; b = a - 2 ; print b ;", ["5", "3"]),
+    ("c = 1 ; c = c + 4 ; print c ;", ["5"]),
+]
+
+
+def labels_of(text, printed):
+    """`_` for every token but the variable after `print`, labelled with the printed value."""
+    tokens, values = text.split(), iter(printed)
+    labels = [next(values) if i > 0 and tokens[i - 1] == "print" else "_"
+              for i in range(len(tokens))]
+    assert next(values, None) is None, text
+    return " ".join(labels)
+
+
+def write_data(dir_):
+    dir_.mkdir(parents=True, exist_ok=True)
+    splits = {"train": PROGRAMS * 3, "valid": PROGRAMS[1:] + PROGRAMS[:2], "test": PROGRAMS[::-1]}
+    for split, programs in splits.items():
+        (dir_ / f"{split}.txt").write_text("".join(t + "\n" for t, _ in programs))
+        (dir_ / f"{split}.txt.labels").write_text(
+            "".join(labels_of(t, p) + "\n" for t, p in programs))
+
+
+def args_of(vocab, pre_norm, share):
+    return types.SimpleNamespace(
+        vocab_sz=vocab, hid_sz=12, nlayers=2, nheads=2, head_dim=5, inner_hid_sz=20,
+        mem_sz=4, attn_lim=6, dropout=0.0, pre_norm=pre_norm, share_proj_kv=share,
+        feedback=True, adapt_span=False, adapt_span_cache=False, adapt_span_loss=0.0,
+        adapt_span_len=32, adapt_span_init=0.0, adapt_span_trim_step=64, device="cpu",
+        emb_dropout=0.0)
+
+
+def flags(a):
+    out = {"hid_sz": a.hid_sz, "nlayers": a.nlayers, "nheads": a.nheads, "head_dim": a.head_dim,
+           "inner_hid_sz": a.inner_hid_sz, "mem_sz": a.mem_sz, "attn_lim": a.attn_lim,
+           "pre_norm": a.pre_norm, "share_proj_kv": a.share_proj_kv, "feedback": True}
+    return out
+
+
+def randomise(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                p.copy_(1.0 + 0.3 * torch.randn(p.shape, generator=g))
+            elif "norm" in name and name.endswith("bias"):
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+            elif name == "single_memory_attn_params":
+                p.copy_(torch.randn(p.shape, generator=g))
+
+
+def main():
+    torch.manual_seed(0)
+    data_dir = OUT / "data"
+    write_data(data_dir)
+    corpus = official_data.Corpus(str(data_dir))
+    (data_dir / "corpus.pt").unlink(missing_ok=True)
+    vocab = len(corpus.dictionary)
+    batch, blocks = 2, 3
+    cases = [("pre_shared", True, True), ("pre_per_layer", True, False),
+             ("post_per_layer", False, False)]
+    for i, (case, pre_norm, share) in enumerate(cases):
+        a = args_of(vocab, pre_norm, share)
+        torch.manual_seed(100 + i)
+        model = FeedbackTransformer(a)
+        randomise(model, 200 + i)
+        model.eval()
+        stream = official_data.batchify(corpus.valid, batch)[:, : blocks * a.mem_sz].long()
+        assert stream.size(1) == blocks * a.mem_sz, "valid split too short"
+        cache = model.init_hid_cache(batch)
+        outs = []
+        with torch.no_grad():
+            for b in range(blocks):
+                x = stream[:, b * a.mem_sz : (b + 1) * a.mem_sz]
+                out, cache, _ = model(x, cache)
+                cache = [h.detach() for h in cache]
+                outs.append(out)
+        log_probs = torch.cat(outs, dim=1)
+        state = model.state_dict()
+        if case == "pre_shared":
+            state = {"module." + k: v for k, v in state.items()}
+        dir_ = OUT / case
+        dir_.mkdir(parents=True, exist_ok=True)
+        torch.save({"epoch": 1, "model": state, "optimizer": {}, "logger": {}},
+                   dir_ / "checkpoint.pt")
+        expected = {
+            "flags": flags(a),
+            "idx2word": corpus.dictionary.idx2word,
+            "input": stream.tolist(),
+            "log_probs": [[[round(float(v), 7) for v in row] for row in seq]
+                          for seq in log_probs.tolist()],
+        }
+        (dir_ / "expected.json").write_text(json.dumps(expected) + "\n")
+        print(f"wrote {dir_} (vocab {vocab}, {sum(p.numel() for p in model.parameters())} params)")
+
+
+if __name__ == "__main__":
+    main()
