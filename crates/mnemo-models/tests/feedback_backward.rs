@@ -77,6 +77,17 @@ fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
             },
             4,
         ),
+        // Each layer's memory read through its own attention norm (gradients summed).
+        (
+            "official options, tied norms, per-layer kv",
+            FeedbackConfig {
+                share_kv: false,
+                n_layers: 3,
+                tie_norms: true,
+                ..official(shared.clone())
+            },
+            5,
+        ),
         // The carried state normalised as the official code stores it, T < S and T > S.
         (
             "official carry, T < S",
@@ -178,7 +189,9 @@ impl Checker<'_> {
             self.check("shared positions", &positions.table);
         }
         for (p, proj) in core.memory_projections.iter().enumerate() {
-            self.norm(&format!("projection {p} norm"), &proj.norm);
+            if let Some(norm) = &proj.norm {
+                self.norm(&format!("projection {p} norm"), norm);
+            }
             self.linear(&format!("projection {p} key"), &proj.key);
             self.linear(&format!("projection {p} value"), &proj.value);
         }

@@ -63,6 +63,42 @@ fn the_official_fields_parse() {
 }
 
 #[test]
+fn tied_norms_with_shared_kv_under_pre_norm_are_refused() {
+    let config = FeedbackConfig {
+        tie_norms: true,
+        ..FeedbackConfig::tiny(VOCAB)
+    };
+    assert_eq!(config.validate().unwrap_err().field, "tie_norms");
+    for ok in [
+        FeedbackConfig {
+            share_kv: false,
+            ..config.clone()
+        },
+        FeedbackConfig {
+            placement: NormPlacement::Post,
+            ..config
+        },
+    ] {
+        ok.validate().unwrap();
+        // No memory norm of their own: one LayerNorm (γ, β of width 32) fewer per projection.
+        let untied = FeedbackConfig {
+            tie_norms: false,
+            ..ok.clone()
+        };
+        let device = mnemo_backend::test_device().inner();
+        let (tied, untied) = (ok.init(&device), untied.init(&device));
+        let n_proj = tied.core.memory_projections.len();
+        assert!(
+            tied.core
+                .memory_projections
+                .iter()
+                .all(|p| p.norm.is_none())
+        );
+        assert_eq!(tied.num_params(), untied.num_params() - n_proj * 2 * 32);
+    }
+}
+
+#[test]
 fn official_carry_needs_pre_norm() {
     let config = FeedbackConfig {
         carry: Carry::Official,

@@ -51,8 +51,25 @@ fn configs() -> Vec<(&'static str, FeedbackConfig)> {
         ("per-layer kv", per_layer.clone()),
         ("post-norm rms", post.clone()),
         ("official options, shared kv", official(shared)),
-        ("official options, per-layer kv", official(per_layer)),
-        ("official options, post-norm", official(post)),
+        (
+            "official options, per-layer kv",
+            official(per_layer.clone()),
+        ),
+        ("official options, post-norm", official(post.clone())),
+        (
+            "official options, tied norms, per-layer kv",
+            FeedbackConfig {
+                tie_norms: true,
+                ..official(per_layer)
+            },
+        ),
+        (
+            "official options, tied norms, post-norm",
+            FeedbackConfig {
+                tie_norms: true,
+                ..official(post)
+            },
+        ),
     ]
 }
 
@@ -327,7 +344,9 @@ fn first_step_attends_to_zero_memories() {
     // vector v0 = W_v norm(0) + b, whatever the query and positions are.
     let proj = &model.core.memory_projections[0];
     let zero = Tensor::<3>::zeros([1, 1, config.d_model], &device);
-    let v0 = proj.value.forward(proj.norm.forward(zero)); // [1,1,D]
+    let v0 = proj
+        .value
+        .forward(proj.norm.as_ref().unwrap().forward(zero)); // [1,1,D]
     let layer = &model.core.layers[0];
     let h0 = model.embedding.forward(x);
     let h1 = h0.clone() + layer.output.forward(v0);

@@ -263,7 +263,7 @@ fn naive_feedback_logits(
             } else {
                 l
             }];
-            let mn = proj.norm.forward(window.clone());
+            let mn = proj.norm.as_ref().unwrap().forward(window.clone());
             let (k, v) = (
                 split(proj.key.forward(mn.clone())),
                 split(proj.value.forward(mn)),

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::backward::StepProducts;
 use super::layer::{FeedbackLayer, MemoryProjection, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView};
-use mnemo_core::RelativePositions;
+use mnemo_core::{Norm, RelativePositions};
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
 pub type LayerHook<'a> = &'a dyn Fn(usize, Tensor<3>) -> Tensor<3>;
@@ -209,6 +209,19 @@ impl FeedbackCore {
             .expect("a layer without positions has the core's")
     }
 
+    /// The norm memory projection `p` applies to memories: its own; with `tie_norms`, the
+    /// attention norm of the layer reading it under pre-norm (layer `p`; the shared projection
+    /// of `share_kv` uses layer 0's, see [`FeedbackConfig::tie_norms`]), none under post-norm
+    /// (a post-norm layer's attention input is not normalised either).
+    ///
+    /// [`FeedbackConfig::tie_norms`]: super::FeedbackConfig::tie_norms
+    pub fn memory_norm(&self, p: usize) -> Option<&Norm> {
+        self.memory_projections[p].norm.as_ref().or_else(|| {
+            let residual = &self.layers[p].attn_residual;
+            residual.is_pre().then_some(&residual.norm)
+        })
+    }
+
     /// Index of the memory projection (and window) layer `l` reads.
     pub fn projection_of(&self, l: usize) -> usize {
         if self.memory_projections.len() == 1 {
@@ -247,7 +260,8 @@ impl FeedbackCore {
         let projected = self
             .memory_projections
             .iter()
-            .map(|p| p.forward(memories.clone()))
+            .enumerate()
+            .map(|(i, p)| p.forward(self.memory_norm(i), memories.clone()))
             .collect();
         FeedbackMemory::new(memories, projected, room)
     }
@@ -272,7 +286,8 @@ impl FeedbackCore {
         let zero = Tensor::<3>::zeros([1, 1, self.d_model()], device);
         self.memory_projections
             .iter()
-            .map(|p| p.forward(zero.clone()))
+            .enumerate()
+            .map(|(i, p)| p.forward(self.memory_norm(i), zero.clone()))
             .collect()
     }
 
@@ -361,7 +376,8 @@ impl FeedbackCore {
         let projected = self
             .memory_projections
             .iter()
-            .map(|p| p.forward(mixed.clone()))
+            .enumerate()
+            .map(|(i, p)| p.forward(self.memory_norm(i), mixed.clone()))
             .collect();
         memory.push(mixed, projected);
         h

@@ -8,7 +8,7 @@
 //! a^l_t[h, j] = softmax_j((q·k_j + q·p_{S-j}) / √Dh)      q = W_q norm(h^{l-1}_t), head h,
 //!                                                        slot j = 0..S-1 of the window, oldest
 //!                                                        first, at distance S - j
-//! u^l_t       = gelu(W1 ffin(hmid^l_t) + b1)            the feed-forward's hidden units (the
+//! u^l_t       = act(W1 ffin(hmid^l_t) + b1)             the feed-forward's hidden units (the
 //!                                                        "keys" of Geva et al. 2021, "Transformer
 //!                                                        Feed-Forward Layers Are Key-Value
 //!                                                        Memories"); ffin = norm (pre-norm) or
@@ -22,7 +22,7 @@
 //! ([`FeedbackCore::memory`], as a training or evaluation segment does), never a folded window.
 //!
 //! Size legend: B rows, T steps, S span, L layers, H heads, D d_model, F d_ff, V vocabulary.
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor};
 use mnemo_core::heads::split_heads;
 
@@ -40,7 +40,7 @@ pub struct FeedbackTrace {
     /// # Shapes
     /// - each `[B, H, T, S]`: slot `j` (oldest first) is at distance `S - j`; sums to 1 over `S`
     pub attention: Vec<Tensor<4>>,
-    /// Per layer, the feed-forward hidden activations `gelu(W1 x + b1)`.
+    /// Per layer, the feed-forward hidden activations `act(W1 x + b1)` (GELU or ReLU).
     ///
     /// # Shapes
     /// - each `[B, T, F]`
@@ -108,7 +108,7 @@ impl FeedbackCore {
                     v.positions.clone(),
                 ));
                 let u = layer.ff_residual.sublayer_input(v.ff_input.clone());
-                hidden[v.layer].push(gelu(layer.ff.up.forward(u)));
+                hidden[v.layer].push(layer.ff.activation.forward(layer.ff.up.forward(u)));
             };
             let x_t = x.clone().narrow(1, t, 1);
             tops.push(self.step_with(x_t, &mut memory, no_hook(), &constants, &mut observe));

@@ -70,7 +70,7 @@ impl FeedbackCoreConfig {
             self.options.bias,
         );
         MemoryProjection {
-            norm: NormConfig::new(d, self.norm).init(device),
+            norm: (!self.options.tie_norms).then(|| NormConfig::new(d, self.norm).init(device)),
             key: LinearConfig::new(d, inner).with_bias(bias).init(device),
             value: LinearConfig::new(d, inner).with_bias(bias).init(device),
             n_heads: self.n_heads,
@@ -210,8 +210,10 @@ pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) ->
 /// The key/value projection of memories: `K = W_k norm(m)`, `V = W_v norm(m)`.
 #[derive(Module, Debug)]
 pub struct MemoryProjection {
-    /// Norm applied to the memory before projecting.
-    pub norm: Norm,
+    /// Norm applied to the memory before projecting; `None` with `tie_norms` (the memory is
+    /// normalised by the reading layer's attention norm, or not at all under post-norm: see
+    /// [`FeedbackCore::memory_norm`](super::FeedbackCore::memory_norm)).
+    pub norm: Option<Norm>,
     /// Key projection.
     pub key: Linear,
     /// Value projection.
@@ -221,13 +223,18 @@ pub struct MemoryProjection {
 }
 
 impl MemoryProjection {
-    /// Keys and values of memories, split into heads.
+    /// Keys and values of memories normalised by `norm` (none: as they are), split into heads.
+    /// `norm` is the core's [`memory_norm`](super::FeedbackCore::memory_norm) of this
+    /// projection.
     ///
     /// # Shapes
     /// - memories: `[B, N, D]`
     /// - output: `[B, H, N, Dh]` each
-    pub fn forward(&self, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
-        let m = self.norm.forward(memories);
+    pub fn forward(&self, norm: Option<&Norm>, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        let m = match norm {
+            Some(norm) => norm.forward(memories),
+            None => memories,
+        };
         (
             split_heads(self.key.forward(m.clone()), self.n_heads),
             split_heads(self.value.forward(m), self.n_heads),

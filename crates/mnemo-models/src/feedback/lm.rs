@@ -68,10 +68,11 @@ model_config! {
         pub tie_positions: bool,
         /// The memory a layer reads is normalised by that layer's own attention norm, as its
         /// query is (default false: the K/V projection has a norm of its own). With
-        /// `share_kv = true` one norm serves every layer's attention and the shared K/V (the
-        /// official `--share-proj-kv`); with `share_kv = false` layer l's K/V reads
-        /// `norm1_l(m)`. Under post-norm a layer's attention input is not normalised, so tied
-        /// memories are read unnormalised (the official post-norm keys: `W_k m`).
+        /// `share_kv = false` layer l's K/V reads `norm1_l(m)` (the official pre-norm code).
+        /// Under post-norm a layer's attention input is not normalised, so tied memories are
+        /// read unnormalised (the official post-norm keys: `W_k m`). Pre-norm with
+        /// `share_kv = true` (one norm for every layer's attention and the shared K/V, the
+        /// official `--share-proj-kv`) is not implemented yet: `validate` refuses it.
         #[serde(default)]
         pub tie_norms: bool,
         /// Head size Dh (0 or absent: `d_model / n_heads`); queries, keys and values are
@@ -124,15 +125,13 @@ impl FeedbackConfig {
                  placement = \"pre\"; the official post-norm code carries them raw: use \"raw\"",
             ));
         }
-        let not_yet = |field: &str| {
-            ConfigError::new(
-                field,
-                "is not implemented yet for kind = \"feedback\" (issue 18); leave it at its \
-                 default",
-            )
-        };
-        if self.tie_norms {
-            return Err(not_yet("tie_norms"));
+        if self.tie_norms && self.share_kv && self.stack_of(self.n_layers).is_pre_norm() {
+            return Err(ConfigError::new(
+                "tie_norms",
+                "with share_kv = true and placement = \"pre\" needs one attention norm shared \
+                 by every layer and the shared K/V (the official --share-proj-kv), which is not \
+                 implemented yet (issue 18); use share_kv = false or tie_norms = false",
+            ));
         }
         Ok(())
     }

@@ -135,7 +135,12 @@ pub fn naive_feedback_layer(
     let [b, n, _d] = window.dims();
     let heads = layer.n_heads;
     let dh = pos.dims()[1]; // the head size (D/H unless `d_head` says otherwise)
-    let m = proj.norm.forward(window);
+    let m = match (&proj.norm, layer.attn_residual.is_pre()) {
+        (Some(norm), _) => norm.forward(window),
+        // `tie_norms`: the layer's own attention norm, none under post-norm.
+        (None, true) => layer.attn_residual.norm.forward(window),
+        (None, false) => window,
+    };
     let split = |x: Tensor<3>| x.reshape([b, n, heads, dh]).swap_dims(1, 2); // [B,H,n,Dh]
     let (k, v) = (
         split(proj.key.forward(m.clone())),

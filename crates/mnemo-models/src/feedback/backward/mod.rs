@@ -14,8 +14,9 @@
 //! (tests/feedback_backward.rs checks every parameter, shared and per-layer K/V, over several
 //! carried segments, and the decoder with its cross-attention hook). Supported: pre-norm
 //! (LayerNorm or RMSNorm), no dropout, GELU or ReLU, with or without attention biases, any head
-//! size, one position table or one per layer (its gradient summed over the layers), not
-//! `tie_norms` ([`FeedbackCore::supports_manual_backward`]).
+//! size, one position table or one per layer (its gradient summed over the layers), memory
+//! norms of their own or tied to the attention norms (gradients summed)
+//! ([`FeedbackCore::supports_manual_backward`]).
 //!
 //! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh head size,
 //! F FFN width, N = T·B rows.
@@ -120,13 +121,12 @@ impl FeedbackCore {
     /// Whether [`forward_backward`](Self::forward_backward) computes exactly what autodiff of
     /// [`forward`](Self::forward) would: pre-norm and no dropout.
     pub fn supports_manual_backward(&self) -> bool {
-        !self.options.tie_norms
-            && self.layers.iter().all(|l| {
-                l.attn_residual.is_pre()
-                    && l.ff_residual.is_pre()
-                    && l.dropout.prob == 0.0
-                    && l.ff.dropout.prob == 0.0
-            })
+        self.layers.iter().all(|l| {
+            l.attn_residual.is_pre()
+                && l.ff_residual.is_pre()
+                && l.dropout.prob == 0.0
+                && l.ff.dropout.prob == 0.0
+        })
     }
 
     /// Forward a segment from `x` and `memories` (the carried S memory vectors) by hand and,

@@ -182,11 +182,17 @@ impl NormParams {
     ///
     /// # Shapes
     /// - dy, xhat: `[N, D]`
+    /// Added to what is registered already: a norm shared by a layer's attention and its
+    /// memory projection (`tie_norms`) gets the sum of both.
     pub(crate) fn register(&self, grads: &mut GradientsParams, dy: Tensor<2>, xhat: Tensor<2>) {
         let d = dy.dims()[1];
-        grads.register(self.gamma_id, (dy.clone() * xhat).sum_dim(0).reshape([d]));
+        register_sum(
+            grads,
+            self.gamma_id,
+            (dy.clone() * xhat).sum_dim(0).reshape([d]),
+        );
         if let Some(id) = self.beta_id {
-            grads.register(id, dy.sum_dim(0).reshape([d]));
+            register_sum(grads, id, dy.sum_dim(0).reshape([d]));
         }
     }
 }
@@ -321,8 +327,10 @@ impl CoreParams {
         let projs = core
             .memory_projections
             .iter()
-            .map(|p| ProjParams {
-                norm: NormParams::of(&p.norm),
+            .enumerate()
+            .map(|(i, p)| ProjParams {
+                // Pre-norm (the manual backward's): a memory norm always exists.
+                norm: NormParams::of(core.memory_norm(i).expect("pre-norm memory norm")),
                 key: LinearParams::of(&p.key, products),
                 value: LinearParams::of(&p.value, products),
             })
@@ -336,4 +344,18 @@ impl CoreParams {
             d_head: core.positions_of(0).table.dims()[1],
         }
     }
+}
+
+/// Register `grad` for `id`, added to the gradient already registered for it (a parameter
+/// shared by several layers or sublayers gets the sum of their contributions).
+pub(crate) fn register_sum<const D: usize>(
+    grads: &mut GradientsParams,
+    id: ParamId,
+    grad: Tensor<D>,
+) {
+    let sum = match grads.remove::<D>(id) {
+        Some(earlier) => earlier + grad,
+        None => grad,
+    };
+    grads.register(id, sum);
 }

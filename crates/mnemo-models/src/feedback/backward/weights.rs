@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::bptt::TimeGrads;
 use super::forward::LayerTape;
-use super::params::CoreParams;
+use super::params::{CoreParams, register_sum};
 
 /// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
 pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
@@ -132,18 +132,4 @@ pub(super) fn register_weight_grads(
         let dn = dk.matmul(proj.key.w_t()) + dv.matmul(proj.value.w_t());
         proj.norm.register(grads, dn, m_hat);
     }
-}
-
-/// Register `grad` for `id`, added to the gradient already registered for it (a parameter
-/// shared by several layers gets the sum of their contributions).
-pub(super) fn register_sum<const D: usize>(
-    grads: &mut GradientsParams,
-    id: ParamId,
-    grad: Tensor<D>,
-) {
-    let sum = match grads.remove::<D>(id) {
-        Some(earlier) => earlier + grad,
-        None => grad,
-    };
-    grads.register(id, sum);
 }
