@@ -11,6 +11,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::host::to_vec;
 use mnemo_models::ModelConfig;
+use mnemo_models::feedback::Carry;
 use mnemo_train::official_import::{OfficialFlags, import_official_model};
 use mnemo_train::official_vocab::{OfficialRows, official_dictionary};
 use serde::Deserialize;
@@ -40,15 +41,17 @@ fn expected(case: &str) -> Expected {
 }
 
 /// mnemo's log-probabilities `[B][blocks · mem_sz][V]` of the imported `case` over the
-/// official input, one `mem_sz` segment at a time, the state carried.
-fn mnemo_log_probs(case: &str, want: &Expected) -> Vec<Vec<Vec<f32>>> {
+/// official input, one `mem_sz` segment at a time, the state carried; `carry` overrides the
+/// import's choice.
+fn mnemo_log_probs(case: &str, want: &Expected, carry: Option<Carry>) -> Vec<Vec<Vec<f32>>> {
     let device = common::cpu().inner();
     let vocab = want.idx2word.len();
-    let config = ModelConfig::Feedback(want.flags.feedback_config(vocab).unwrap());
+    let mut config = want.flags.feedback_config(vocab).unwrap();
+    config.carry = carry.unwrap_or(config.carry);
     let model = import_official_model(
         &fixtures().join(case).join("checkpoint.pt"),
         &want.flags,
-        &config,
+        &ModelConfig::Feedback(config),
         &OfficialRows::identity(vocab),
         &device,
     )
@@ -94,7 +97,7 @@ fn max_diff(
 fn imported_official_models_give_the_official_log_probabilities() {
     for case in CASES {
         let want = expected(case);
-        let got = mnemo_log_probs(case, &want);
+        let got = mnemo_log_probs(case, &want, None);
         let len = want.input[0].len();
         // Every block, including the third, whose window reaches memories of the first.
         let diff = max_diff(&got, &want.log_probs, 0..len);
@@ -107,49 +110,13 @@ fn imported_official_models_give_the_official_log_probabilities() {
 #[test]
 fn the_carry_matters_after_the_first_block() {
     let want = expected("pre_shared");
+    let got = mnemo_log_probs("pre_shared", &want, Some(Carry::Raw));
     let t = want.flags.mem_sz;
-    let device = common::cpu().inner();
-    let vocab = want.idx2word.len();
-    let mut config = want.flags.feedback_config(vocab).unwrap();
-    config.carry = mnemo_models::feedback::Carry::Raw;
-    let model = import_official_model(
-        &fixtures().join("pre_shared").join("checkpoint.pt"),
-        &want.flags,
-        &ModelConfig::Feedback(config),
-        &OfficialRows::identity(vocab),
-        &device,
-    )
-    .unwrap();
-    let (batch, len) = (want.input.len(), want.input[0].len());
-    let all =
-        Tensor::<2, Int>::from_data(TensorData::new(want.input.concat(), [batch, len]), &device);
-    let mut state = model.init_state(batch, &device);
-    let mut diffs = Vec::new();
-    for start in (0..len).step_by(t) {
-        let out = mnemo_train::forward_segment(
-            &model,
-            all.clone().slice([0..batch, start..start + t]),
-            state,
-        );
-        let got = to_vec(log_softmax(out.logits, 2));
-        let want: Vec<f32> = want
-            .log_probs
-            .iter()
-            .flat_map(|row| row[start..start + t].concat())
-            .collect();
-        diffs.push(
-            got.iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max),
-        );
-        state = out.state;
-    }
+    let diffs: Vec<f32> = (0..3)
+        .map(|k| max_diff(&got, &want.log_probs, k * t..(k + 1) * t))
+        .collect();
     assert!(diffs[0] < 2e-5, "first block: {diffs:?}");
-    assert!(
-        diffs[1] > 1e-3 && diffs[2] > 1e-3,
-        "later blocks: {diffs:?}"
-    );
+    assert!(diffs[1] > 1e-3 && diffs[2] > 1e-3, "later blocks: {diffs:?}");
 }
 
 /// mnemo rebuilds the official dictionary (count order, ties reversed) from the data files.
