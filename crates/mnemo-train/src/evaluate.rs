@@ -245,14 +245,8 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
         }
     }
     let device = device.clone().inner();
-    let TrainedRun {
-        config,
-        model_name,
-        model_config,
-        vocab,
-        trainer,
-        model,
-    } = read_trained(&dir, &device)?;
+    let run = read_trained(&dir, &device)?;
+    let (config, vocab) = (run.config, run.vocab);
     let data = config
         .data
         .build()
@@ -263,16 +257,15 @@ pub fn load_run(dir: impl AsRef<Path>, device: &Device) -> Result<LoadedRun, Tra
             message: "does not match the vocabulary the data config generates".into(),
         });
     }
-    let model = model.valid();
     Ok(LoadedRun {
         dir,
         config,
-        model_name,
-        model_config,
+        model_name: run.model_name,
+        model_config: run.model_config,
         vocab,
         data,
-        model,
+        model: run.model.valid(),
         device,
-        trainer,
+        trainer: run.trainer,
     })
 }
