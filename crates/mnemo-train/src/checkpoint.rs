@@ -384,6 +384,8 @@ mod tests {
                         shape: [1, 1, 2],
                         values: vec![0.1, -3.5e-7],
                     },
+                    stage: 2,
+                    stage_steps: 5,
                 },
                 train_time_s: 1.5,
                 tokens_seen: 1234,

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnemo_data::{Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
+use mnemo_data::{LabelledStream, Scoring, Segment, Split, StreamBatcher, TaskData, Vocab};
 use mnemo_models::{Model, ModelConfig, ModelState, SegmentOutput};
 
 use crate::error::TrainError;
@@ -131,24 +131,20 @@ impl LoadedRun {
     }
 }
 
-/// The evaluation batcher of `split` (`eval_batch_size` rows; training uses `batch_size`).
-pub(crate) fn split_batcher(
+/// `stream` in batches of `split`'s rows (`batch_size` for training, `eval_batch_size`
+/// otherwise) and `train.segment_len`; `name` says which stream in the error.
+pub(crate) fn stream_batcher(
     config: &ExperimentConfig,
-    data: &TaskData,
+    stream: &LabelledStream,
     split: Split,
+    name: &str,
 ) -> Result<StreamBatcher, TrainError> {
     let train = &config.train;
-    let batch = if split == Split::Train {
-        train.batch_size
-    } else {
-        train.eval_batch_size()
+    let batch = match split {
+        Split::Train => train.batch_size,
+        Split::Valid | Split::Test => train.eval_batch_size(),
     };
-    let batcher = StreamBatcher::new(data.split(split), batch, train.segment_len).map_err(|e| {
-        let name = match split {
-            Split::Train => "train",
-            Split::Valid => "valid",
-            Split::Test => "test",
-        };
+    StreamBatcher::new(stream, batch, train.segment_len).map_err(|e| {
         TrainError::data(
             format!(
                 "{name} split (batch {batch}, train.segment_len = {})",
@@ -156,7 +152,16 @@ pub(crate) fn split_batcher(
             ),
             e,
         )
-    })?;
+    })
+}
+
+/// The evaluation batcher of `split` (`eval_batch_size` rows; training uses `batch_size`).
+pub(crate) fn split_batcher(
+    config: &ExperimentConfig,
+    data: &TaskData,
+    split: Split,
+) -> Result<StreamBatcher, TrainError> {
+    let batcher = stream_batcher(config, data.split(split), split, split.name())?;
     // Language modelling scores every position of the evaluation splits.
     Ok(match (data.lm, split) {
         (Some(_), Split::Valid | Split::Test) => batcher.with_tail(),

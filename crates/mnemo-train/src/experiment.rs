@@ -43,7 +43,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use mnemo_data::{DataError, TaskConfig};
+use mnemo_data::curriculum::STAGES_FIELD;
+use mnemo_data::{CodeExecConfig, DataError, TaskConfig};
 use mnemo_models::ModelConfig;
 use serde::{Deserialize, Serialize};
 
@@ -233,7 +234,35 @@ impl ExperimentConfig {
         }
         self.optim.validate()?;
         self.data.validate().map_err(data_error)?;
+        self.validate_curriculum()?;
         validate_models(&self.models, "feedback", 1)
+    }
+
+    /// A curriculum's stages against `[run]`: stages that end on accuracy need scheduled
+    /// validations, and stages that end on steps must leave steps for the final length.
+    fn validate_curriculum(&self) -> Result<(), ConfigError> {
+        let TaskConfig::CodeExecution(CodeExecConfig {
+            curriculum: Some(curriculum),
+            ..
+        }) = &self.data
+        else {
+            return Ok(());
+        };
+        let (steps, run_steps) = (curriculum.steps(), self.run.steps);
+        match curriculum.advance_at_accuracy {
+            Some(_) if self.run.eval_every == 0 => Err(ConfigError::field(
+                "data.curriculum.advance_at_accuracy",
+                "needs run.eval_every: a stage ends on accuracy only at a scheduled validation",
+            )),
+            None if steps >= run_steps => Err(ConfigError::field(
+                STAGES_FIELD,
+                format!(
+                    "the stages take {steps} of the run's {run_steps} steps (run.steps): it \
+                     would never train on programs of data.statements statements"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -389,6 +418,101 @@ pub(crate) mod tests {
         let no_models = EXAMPLE.split("[models.").next().unwrap().to_string() + "[models]\n";
         let e = ExperimentConfig::from_toml_str(&no_models).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("models"));
+    }
+
+    #[test]
+    fn curriculum_parses_and_its_errors_name_file_line_and_field() {
+        let with = |stages: &str, extra: &str| {
+            EXAMPLE.replace(
+                "seed = 1\n\n[train]",
+                &format!("seed = 1\n\n[data.curriculum]\nstages = {stages}\n{extra}\n[train]"),
+            )
+        };
+        let good = with(
+            "[{ statements = 4, steps = 3 }, { statements = 6, steps = 3 }]",
+            "",
+        );
+        let config = ExperimentConfig::from_toml_str(&good).unwrap();
+        let TaskConfig::CodeExecution(data) = &config.data else {
+            panic!("code execution")
+        };
+        let curriculum = data.curriculum.as_ref().unwrap();
+        assert_eq!(
+            (curriculum.steps(), curriculum.describe(10).as_str()),
+            (6, "4 → 6 → 10")
+        );
+        let back = ExperimentConfig::from_toml_str(&config.to_toml_string()).unwrap();
+        assert_eq!(back, config);
+        // A plain integer, as before.
+        let plain = ExperimentConfig::from_toml_str(EXAMPLE).unwrap();
+        assert!(matches!(&plain.data, TaskConfig::CodeExecution(c) if c.curriculum.is_none()));
+
+        let stages_line =
+            |text: &str| 1 + text.lines().position(|l| l.starts_with("stages")).unwrap();
+        for (stages, extra, field, message) in [
+            ("[]", "", "data.curriculum.stages", "lists no stage"),
+            (
+                "[{ statements = 4, steps = 3 }, { statements = 6, steps = 0 }]",
+                "",
+                "data.curriculum.stages",
+                "stage 2 (CurriculumStage { statements: 6, steps: 0 }): steps must be at least 1",
+            ),
+            (
+                "[{ statements = 6, steps = 3 }, { statements = 4, steps = 3 }]",
+                "",
+                "data.curriculum.stages",
+                "statements must be more than the stage before (6)",
+            ),
+            (
+                "[{ statements = 0, steps = 3 }]",
+                "",
+                "data.curriculum.stages",
+                "statements must be more than data.variables (3)",
+            ),
+            (
+                "[{ statements = 10, steps = 3 }]",
+                "",
+                "data.curriculum.stages",
+                "the last stage has 10 statements, not fewer than data.statements (10)",
+            ),
+            (
+                "[{ statements = 4, steps = 6 }, { statements = 6, steps = 6 }]",
+                "",
+                "data.curriculum.stages",
+                "the stages take 12 of the run's 12 steps (run.steps)",
+            ),
+            (
+                "[{ statements = 4, steps = 3 }]",
+                "advance_at_accuracy = 1.5",
+                "data.curriculum.advance_at_accuracy",
+                "must be a fraction in (0, 1], got 1.5",
+            ),
+        ] {
+            let text = with(stages, extra);
+            let msg = err(&text);
+            let line = match field {
+                "data.curriculum.stages" => stages_line(&text),
+                _ => stages_line(&text) + 1,
+            };
+            let at = format!("x.toml:{line}: {field}: ");
+            assert!(
+                msg.starts_with(&at) && msg.contains(message),
+                "{msg}\n  expected {at}… {message}"
+            );
+        }
+        // Ending stages on accuracy needs scheduled validations.
+        let text = with(
+            "[{ statements = 4, steps = 3 }]",
+            "advance_at_accuracy = 0.5",
+        )
+        .replace("eval_every = 6", "eval_every = 0");
+        let msg = err(&text);
+        assert!(
+            msg.contains("data.curriculum.advance_at_accuracy: needs run.eval_every"),
+            "{msg}"
+        );
+        let msg = err(&with("[{ statements = 4, steps = 3, length = 2 }]", ""));
+        assert!(msg.contains("unknown field `length`"), "{msg}");
     }
 
     #[test]

@@ -152,6 +152,16 @@ pub trait Task {
     /// Bits per character or perplexity of the training loss, if the task reports one.
     fn lm_unit(&self) -> Option<LmUnit>;
 
+    /// After the scheduled validation at `step` (every `run.eval_every` steps; not the one
+    /// that closes a session stopped early, so that a resumed run sees the calls an
+    /// uninterrupted one does), with an inference copy of `model` on the plain `device`: the
+    /// task may evaluate more and change what it trains on next (the language-model task
+    /// ends a curriculum stage on accuracy). Returns lines for `metrics.jsonl` (none by
+    /// default).
+    fn after_valid(&mut self, _model: &ModelOf<Self>, _device: &Device, _step: u64) -> Vec<Value> {
+        Vec::new()
+    }
+
     /// Fields added to every training line of `metrics.jsonl` (none by default).
     fn train_log_fields(&self) -> Map<String, Value> {
         Map::new()

@@ -43,6 +43,8 @@ fn every_shipped_experiment_config_is_valid() {
         "wikitext/paper.toml",
         "translation/mini.toml",
         "translation/paper.toml",
+        "algorithmic/paper-length-3var.toml",
+        "algorithmic/paper-length-5var.toml",
     ] {
         assert!(
             files.iter().any(|f| f.ends_with(family)),

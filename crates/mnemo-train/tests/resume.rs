@@ -6,19 +6,39 @@ use std::path::Path;
 
 use common::{config, max_abs_diff, options, parameters, resume_options, tiny_toml};
 use mnemo_train::{ExperimentConfig, MetricsLog, TrainOptions, load_run, train};
+use serde_json::Value;
 
-fn train_losses(path: &Path) -> Vec<(u64, f64)> {
+/// The step, loss and curriculum stage (`statements`, `null` without a curriculum) of every
+/// training line of a `metrics.jsonl`.
+fn train_losses(path: &Path) -> Vec<(u64, f64, Value)> {
     MetricsLog::read(path)
         .unwrap()
         .iter()
         .filter(|v| v["split"] == "train")
-        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .map(|v| {
+            let step = v["step"].as_u64().unwrap();
+            (step, v["loss"].as_f64().unwrap(), v["statements"].clone())
+        })
+        .collect()
+}
+
+/// The lines of `split` in a `metrics.jsonl`.
+fn lines(path: &Path, split: &str) -> Vec<Value> {
+    let log = MetricsLog::read(path).unwrap();
+    log.iter()
+        .filter(|v| v["split"] == split)
+        .cloned()
         .collect()
 }
 
 /// Train `model` of `config` uninterrupted, and again stopped after `stop` then resumed;
-/// both must end identical.
-fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
+/// both must end identical. Returns the largest parameter difference (to be checked for 0
+/// where bit-identity is asked) and the uninterrupted run's training lines.
+fn check_resume(
+    config: &ExperimentConfig,
+    model: &str,
+    stop: u64,
+) -> (f32, Vec<(u64, f64, Value)>) {
     let steps = config.run.steps;
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
@@ -60,6 +80,7 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
     }
     let (ta, tb) = (&run_a.trainer, &run_b.trainer);
     assert_eq!((ta.next_segment, ta.epoch), (tb.next_segment, tb.epoch));
+    assert_eq!((ta.stage, ta.stage_steps), (tb.stage, tb.stage_steps));
     assert_eq!(ta.carried, tb.carried);
 
     // The metrics log reads as one run, with the same losses.
@@ -69,9 +90,13 @@ fn check_resume(config: &ExperimentConfig, model: &str, stop: u64) {
     let expected: Vec<u64> = (1..=steps).filter(|s| s % log_every == 0).collect();
     assert_eq!(la.iter().map(|l| l.0).collect::<Vec<_>>(), expected);
     assert_eq!(la.len(), lb.len());
-    for ((_, x), (_, y)) in la.iter().zip(&lb) {
+    for ((_, x, stage_x), (_, y, stage_y)) in la.iter().zip(&lb) {
         assert!((x - y).abs() < 1e-6, "{la:?} vs {lb:?}");
+        assert_eq!(stage_x, stage_y);
     }
+    let stage_valid = |dir: &Path| lines(&dir.join("metrics.jsonl"), "stage_valid");
+    assert_eq!(stage_valid(&dir_a), stage_valid(&dir_b));
+    (diff, la)
 }
 
 #[test]
@@ -218,4 +243,86 @@ fn admin_profiling_runs_on_a_fresh_start_only() {
         ratios[1..].windows(2).all(|w| w[1] > w[0] + 1e-3),
         "the running ratio grows: {ratios:?}"
     );
+}
+
+/// The tiny config with a curriculum: 5-statement programs for `steps[0]` steps,
+/// 8-statement ones for `steps[1]`, then the 10 statements evaluated on; `extra` goes into
+/// `[data.curriculum]`.
+fn curriculum_toml(run: &str, steps: [u64; 2], extra: &str) -> String {
+    let [first, second] = steps;
+    tiny_toml(run, 3e-3, 0.1).replace(
+        "seed = 2\n",
+        &format!(
+            "seed = 2\n\n[data.curriculum]\nstages = [{{ statements = 5, steps = {first} }}, \
+             {{ statements = 8, steps = {second} }}]\n{extra}\n"
+        ),
+    )
+}
+
+/// The `statements` of each training line.
+fn stages_of(lines: &[(u64, f64, Value)]) -> Vec<u64> {
+    lines.iter().map(|l| l.2.as_u64().unwrap()).collect()
+}
+
+/// Interrupted at step 4, the first step of the second stage, and resumed: bit-identical
+/// weights, the same stage in the checkpoint, the same losses and stages in the log; each
+/// training line names the stage its window ended in.
+#[test]
+fn resume_in_the_middle_of_a_curriculum_is_exact() {
+    let run = "steps = 10\neval_every = 5\ncheckpoint_every = 5\nlog_every = 1";
+    let config = config(&curriculum_toml(run, [3, 3], ""));
+    for model in ["feedback", "transformer"] {
+        let (diff, lines) = check_resume(&config, model, 4);
+        assert_eq!(diff, 0.0, "{model}: not bit-identical");
+        assert_eq!(stages_of(&lines), [5, 5, 5, 8, 8, 8, 10, 10, 10, 10]);
+    }
+}
+
+/// With `advance_at_accuracy` at the best accuracy the first stage reaches on its own
+/// validation programs at steps 2, 4 and 6 (read from a run whose threshold, 1.0, is never
+/// met), the second stage starts right after the first validation that reaches it, instead
+/// of after step 8; a run interrupted right after that switch resumes exactly.
+#[test]
+fn a_stage_ends_when_its_own_validation_accuracy_reaches_the_threshold() {
+    let run = "steps = 12\neval_every = 2\nlog_every = 1";
+    let out = tempfile::tempdir().unwrap();
+    let never = config(&curriculum_toml(run, [8, 2], "advance_at_accuracy = 1.0"));
+    train(&never, "feedback", &options(out.path())).unwrap();
+    let log = out.path().join("t/feedback/metrics.jsonl");
+    let (lines_never, stage_valid) = (train_losses(&log), lines(&log, "stage_valid"));
+    assert_eq!(
+        stages_of(&lines_never),
+        [vec![5; 8], vec![8; 2], vec![10; 2]].concat()
+    );
+    // Scored on each stage's own programs at steps 2–8 (stage 0) and 10 (stage 1); none in
+    // the final stage.
+    let at: Vec<_> = stage_valid
+        .iter()
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["statements"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(at, [(2, 5), (4, 5), (6, 5), (8, 5), (10, 8)]);
+    let accuracy = |v: &Value| v["accuracy"].as_f64().unwrap();
+    let (best, reached) = (stage_valid[..3].iter())
+        .map(|v| (v["step"].as_u64().unwrap(), accuracy(v)))
+        .fold((0, 0.0), |best, x| if x.1 > best.1 { x } else { best });
+    assert!(reached > 0.0 && reached < 1.0, "{stage_valid:?}");
+
+    let met = config(&curriculum_toml(
+        run,
+        [8, 2],
+        &format!("advance_at_accuracy = {reached:?}"),
+    ));
+    let (_, lines_met) = check_resume(&met, "feedback", best as u64 + 1);
+    let switch = best as usize;
+    assert_eq!(
+        stages_of(&lines_met)[..switch + 1],
+        [[5].repeat(switch), vec![8]].concat()
+    );
+    // Until the switch the runs are the same.
+    assert_eq!(lines_met[..switch], lines_never[..switch]);
 }

@@ -4,6 +4,7 @@
 //! Adam(W) with linear warmup, clipping of the global gradient norm; Feedback models get their
 //! gradients from the hand-written exact backward ([`LmStep`]) unless
 //! `train.feedback_backward = "autodiff"` or the model has dropout or post-norm.
+mod curriculum;
 mod state;
 mod step;
 mod task;

@@ -5,17 +5,23 @@
 //! `i + 1` continues row `r` of segment `i` ([`StreamBatcher`]), so the model state returned
 //! by the step (already detached: truncated backpropagation through time) is carried into the
 //! next one; it is reset to a fresh state whenever the segment index wraps to 0 (a new epoch).
+//!
+//! With code execution's `[data.curriculum]` the segments come from the current stage's
+//! programs ([`Schedule`]); a new stage starts at its stream's first segment with a fresh
+//! state. Validation and test always read the `data.statements` splits.
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
 use mnemo_data::{LmUnit, Scoring, Split, StreamBatcher, TaskConfig, TaskData, wikitext_file};
 use mnemo_models::{Model, ModelConfig, ModelState};
+use serde_json::{Map, Value, json};
 
 use crate::checkpoint::CheckpointError;
 use crate::error::TrainError;
 use crate::evaluate::{TrainedRun, evaluate, read_trained, segment_tokens, split_batcher};
 use crate::experiment::ExperimentConfig;
+use crate::lm::curriculum::Schedule;
 use crate::lm::state::LmPosition;
 use crate::lm::step::{LmBatch, LmStep};
 use crate::loss::LossStats;
@@ -33,7 +39,8 @@ pub struct LmTask {
     kind: &'static str,
     device: Device,
     step: LmStep,
-    train: StreamBatcher,
+    /// The training stream of each curriculum stage and where the run stands in them.
+    schedule: Schedule,
     valid: StreamBatcher,
     test: StreamBatcher,
     scoring: Scoring,
@@ -58,7 +65,7 @@ impl LmTask {
             kind,
             device: device.clone(),
             step: LmStep::new(config.train.feedback_backward),
-            train: train?,
+            schedule: Schedule::new(config, &data, train?)?,
             valid: valid?,
             test: test?,
             scoring: data.scoring(),
@@ -67,6 +74,13 @@ impl LmTask {
             data_files: data_files(&config.data),
             data,
         })
+    }
+
+    /// Start the next curriculum stage at the beginning of its stream (a fresh memory).
+    fn next_stage(&mut self) {
+        self.schedule.advance();
+        self.next_segment = 0;
+        self.epoch = 0;
     }
 }
 
@@ -90,18 +104,24 @@ impl Task for LmTask {
     type Summary = RunSummary;
 
     fn start(&self, model: &Model) -> ModelState {
-        model.init_state(self.train.batch(), &self.device)
+        model.init_state(self.schedule.train().batch(), &self.device)
     }
 
-    /// The next segment, from the carried state (a fresh one at the start of an epoch).
+    /// The next segment, from the carried state (a fresh one at the start of an epoch or of a
+    /// curriculum stage).
     fn step(&mut self, model: &Model, carry: ModelState) -> StepOutput<ModelState> {
+        if self.schedule.stage_done() {
+            self.next_stage();
+        }
         let carry = match self.next_segment {
             0 => self.start(model),
             _ => carry,
         };
-        let segment = self.train.segment(self.next_segment);
+        let train = self.schedule.train();
+        let segment = train.segment(self.next_segment);
+        self.schedule.count_step();
         self.next_segment += 1;
-        if self.next_segment == self.train.num_segments() {
+        if self.next_segment == self.schedule.train().num_segments() {
             self.next_segment = 0;
             self.epoch += 1;
         }
@@ -118,7 +138,7 @@ impl Task for LmTask {
     fn prepare(&self, model: Model) -> Model {
         match model {
             Model::Transformer(mut m) if m.is_admin() => {
-                let segment = self.train.segment(0);
+                let segment = self.schedule.train().segment(0);
                 m.admin_profile(segment_tokens(&segment, &self.device));
                 Model::Transformer(m)
             }
@@ -167,11 +187,14 @@ impl Task for LmTask {
     }
 
     fn position(&self, carry: &ModelState) -> LmPosition {
+        let (stage, stage_steps) = self.schedule.position();
         LmPosition {
             next_segment: self.next_segment,
             epoch: self.epoch,
-            segments_per_epoch: self.train.num_segments(),
+            segments_per_epoch: self.schedule.train().num_segments(),
             carried: carry.snapshot(),
+            stage,
+            stage_steps,
         }
     }
 
@@ -181,7 +204,10 @@ impl Task for LmTask {
         saved: &LmPosition,
         path: &Path,
     ) -> Result<ModelState, CheckpointError> {
-        if saved.segments_per_epoch != self.train.num_segments() {
+        self.schedule
+            .restore(saved.stage, saved.stage_steps)
+            .map_err(|reason| CheckpointError::mismatch(path, reason))?;
+        if saved.segments_per_epoch != self.schedule.train().num_segments() {
             return Err(differs_from_config(
                 path,
                 "the training data (segments per epoch)",
@@ -196,8 +222,31 @@ impl Task for LmTask {
         self.next_segment = saved.next_segment;
         self.epoch = saved.epoch;
         model
-            .restore_state(&saved.carried, self.train.batch(), &self.device)
+            .restore_state(&saved.carried, self.schedule.train().batch(), &self.device)
             .map_err(|e| CheckpointError::mismatch(path, format!("carried state: {e}")))
+    }
+
+    /// On a curriculum stage that can end on accuracy: scores the stage's own validation
+    /// programs (a `"split": "stage_valid"` line) and starts the next stage from the next step
+    /// when the accuracy reaches `advance_at_accuracy`.
+    fn after_valid(&mut self, model: &Model, device: &Device, step: u64) -> Vec<Value> {
+        let Some((threshold, valid)) = self.schedule.stage_valid() else {
+            return Vec::new();
+        };
+        let metrics = evaluate(model, valid, self.scoring, device);
+        let mut fields = json!({ "step": step, "split": "stage_valid" });
+        if let Value::Object(map) = &mut fields {
+            map.extend(self.schedule.fields());
+        }
+        if metrics.accuracy >= threshold {
+            self.next_stage();
+        }
+        vec![metrics.record(fields)]
+    }
+
+    /// The current curriculum stage (`stage`, `statements`) on curriculum runs.
+    fn train_log_fields(&self) -> Map<String, Value> {
+        self.schedule.fields()
     }
 
     fn lm_unit(&self) -> Option<LmUnit> {
@@ -228,7 +277,7 @@ impl Task for LmTask {
     fn describe(&self, model: &Model) -> (String, Option<String>) {
         (
             format!("{}, {} parameters", self.kind, model.num_params()),
-            None,
+            self.schedule.describe(),
         )
     }
 

@@ -401,6 +401,12 @@ impl<'a, T: Task> Trainer<'a, T> {
                 let metrics = self.evaluate_valid()?;
                 progress.eval(step, "valid", &self.task.eval_text(&metrics));
             }
+            if due(step, self.run.eval_every) {
+                let (model, device) = self.inference();
+                for record in self.task.after_valid(&model, &device, step) {
+                    self.append(&record)?;
+                }
+            }
             if due(step, self.run.checkpoint_every) || last {
                 self.save_checkpoint()?;
             }
