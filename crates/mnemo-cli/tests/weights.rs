@@ -95,3 +95,70 @@ fn export_import_round_trip_evaluates_the_same_and_resumes() {
         ],
     );
 }
+
+/// `mnemo import official` on a checkpoint the official code wrote (mnemo-train's fixture):
+/// the run evaluates; a wrong flag is refused naming the official tensors that do not fit, a
+/// missing `--feedback` naming the flag.
+#[test]
+fn import_official_makes_a_run_that_evaluates() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mnemo-train/tests/fixtures/official");
+    let out = tempfile::tempdir().unwrap();
+    let config = out.path().join("official.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\nname = \"official\"\nseed = 1\nsteps = 2\n\n[data]\ntask = \"labelled_text\"\n\
+             dir = \"{}\"\n\n[train]\nbatch_size = 2\nsegment_len = 8\n\n[optim]\nlr = 1e-3\n\n\
+             [models.feedback]\nkind = \"feedback\"\nd_model = 8\nn_layers = 1\nn_heads = 1\n\
+             d_ff = 8\nspan = 4\n",
+            fixtures.join("data").display()
+        ),
+    )
+    .unwrap();
+    let checkpoint = fixtures.join("pre_per_layer/checkpoint.pt");
+    let data = fixtures.join("data");
+    let run = out.path().join("run");
+    let import = |run: &std::path::Path, extra: &[&str]| {
+        let args = [
+            "import",
+            "official",
+            utf8(&checkpoint),
+            "--config",
+            utf8(&config),
+            "--data",
+            utf8(&data),
+            "--out",
+            utf8(run),
+            "--nlayers",
+            "2",
+            "--nheads",
+            "2",
+            "--head-dim",
+            "5",
+            "--inner-hid-sz",
+            "20",
+            "--mem-sz",
+            "4",
+            "--attn-lim",
+            "6",
+            "--pre-norm",
+        ];
+        mnemo(&[&args[..], extra].concat())
+    };
+    let done = import(&run, &["--hid-sz", "12", "--feedback"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let eval = mnemo(&["eval", utf8(&run), "--json"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let result: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(result["loss"].as_f64().unwrap().is_finite(), "{result}");
+
+    assert_fails_naming(
+        &import(&out.path().join("wide"), &["--hid-sz", "16", "--feedback"]),
+        &["checkpoint.pt", "in_emb.weight"],
+    );
+    assert_fails_naming(
+        &import(&out.path().join("seq"), &["--hid-sz", "12"]),
+        &["--feedback"],
+    );
+}
