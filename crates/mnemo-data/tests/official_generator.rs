@@ -71,6 +71,7 @@ fn mnemo_programs(variables: usize, style: CodeExecStyle) -> Vec<Vec<String>> {
         test_programs: 1,
         seed: 2024,
         style,
+        curriculum: None,
     };
     config
         .examples(Split::Train)
@@ -320,6 +321,7 @@ fn measure_statistics_for_the_docs() {
                 test_programs: 1,
                 seed: 1,
                 style,
+                curriculum: None,
             };
             let programs: Vec<Vec<String>> = config
                 .examples(Split::Train)
