@@ -317,7 +317,7 @@ fn a_stage_ends_when_its_own_validation_accuracy_reaches_the_threshold() {
         [8, 2],
         &format!("advance_at_accuracy = {reached:?}"),
     ));
-    let (_, lines_met) = check_resume(&met, "feedback", best as u64 + 1);
+    let (_, lines_met) = check_resume(&met, "feedback", best + 1);
     let switch = best as usize;
     assert_eq!(
         stages_of(&lines_met)[..switch + 1],
