@@ -11,6 +11,8 @@ use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
 use mnemo_core::SegmentMemory;
 
 /// Any mnemo language model.
+// One per run, built once and held, not moved per step: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     /// The causal Transformer baseline.

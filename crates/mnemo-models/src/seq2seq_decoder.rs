@@ -31,6 +31,8 @@ use crate::transformer::TransformerLayer;
 pub use mnemo_core::CrossMemory;
 
 /// The decoder of a [`Seq2Seq`](crate::Seq2Seq).
+// One per model, built once and held, not moved per step: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Decoder {
     /// Causal Transformer decoder.

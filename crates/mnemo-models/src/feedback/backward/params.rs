@@ -178,12 +178,12 @@ impl NormParams {
         w_t * self.gamma.clone().unsqueeze::<2>()
     }
 
-    /// Register γ and β gradients from the output gradient `dy` (before γ) and `x̂`.
+    /// Register γ and β gradients from the output gradient `dy` (before γ) and `x̂`, added to
+    /// what is registered already: a norm shared by a layer's attention and its memory
+    /// projection (`tie_norms`) gets the sum of both.
     ///
     /// # Shapes
     /// - dy, xhat: `[N, D]`
-    /// Added to what is registered already: a norm shared by a layer's attention and its
-    /// memory projection (`tie_norms`) gets the sum of both.
     pub(crate) fn register(&self, grads: &mut GradientsParams, dy: Tensor<2>, xhat: Tensor<2>) {
         let d = dy.dims()[1];
         register_sum(
