@@ -3,7 +3,8 @@
 //! - [`TaskConfig`] chooses a task ([`CodeExecConfig`]: the Feedback Transformer paper's
 //!   code-execution task; [`SequenceTaskConfig`]: copy and reverse) and
 //!   [`TaskConfig::build`] generates its train/valid/test [`LabelledStream`]s and [`Vocab`]
-//!   from a seed.
+//!   from a seed; [`Curriculum`] (`[data.curriculum]`) adds shorter programs to train on
+//!   first ([`curriculum`]).
 //! - [`TaskConfig::Bytes`] and [`TaskConfig::Wikitext`] read language-modelling corpora from
 //!   user paths (never downloading): enwik8-format byte files or zips ([`byte_corpus`]) and
 //!   WikiText `wiki.{train,valid,test}.tokens` directories ([`wikitext`]).
