@@ -30,7 +30,7 @@ pub fn peer_feedback_config() -> FeedbackConfig {
         norm: Default::default(),
         placement: Default::default(),
         share_kv: true,
-        memory: Default::default(),
+        ..FeedbackConfig::tiny(256)
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
+use mnemo_train::official_export::export_official_run;
 use mnemo_train::{SAFETENSORS_FILE, export_run, load_run};
 
 /// The formats `mnemo export` writes.
@@ -13,6 +14,9 @@ use mnemo_train::{SAFETENSORS_FILE, export_run, load_run};
 pub enum Format {
     /// safetensors, PyTorch names and layouts (Linear weights [out, in]).
     Safetensors,
+    /// The official code's state dict (safetensors with its names; Feedback models with the
+    /// official options; needs --data): scripts/official_checkpoint.py makes the .pt.
+    Official,
 }
 
 /// Arguments of `mnemo export`.
@@ -23,9 +27,13 @@ pub struct ExportArgs {
     /// File format.
     #[arg(long, value_enum, default_value = "safetensors")]
     format: Format,
-    /// Output file (default: <RUN>/model.safetensors); replaced if it exists.
+    /// Output file (default: <RUN>/model.safetensors, or <RUN>/official.safetensors); replaced
+    /// if it exists.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// With --format official: the official `--data` directory (its dictionary orders the rows).
+    #[arg(long, value_name = "DIR", required_if_eq("format", "official"))]
+    data: Option<PathBuf>,
     #[command(flatten)]
     backend: BackendArg,
 }
@@ -34,13 +42,26 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let run = load_run(&args.run_dir, &device)?;
+    let default = match args.format {
+        Format::Safetensors => SAFETENSORS_FILE,
+        Format::Official => "official.safetensors",
+    };
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.run_dir.join(SAFETENSORS_FILE));
-    match args.format {
-        Format::Safetensors => export_run(&run, &out)?,
+        .unwrap_or_else(|| args.run_dir.join(default));
+    if let (Format::Official, Some(data)) = (args.format, &args.data) {
+        let flags = export_official_run(&run, data, &out)?;
+        println!(
+            "{}: the official state dict written to {} (convert with scripts/official_checkpoint.py); \
+             official flags: {}",
+            run.model_name,
+            out.display(),
+            serde_json::to_string(&flags)?
+        );
+        return Ok(());
     }
+    export_run(&run, &out)?;
     let tensors = mnemo_train::weights::tensor_names(&run.model).len();
     println!(
         "{} ({}, step {}): {tensors} tensors written to {} (names: docs/models.md, \"Weights in PyTorch\")",

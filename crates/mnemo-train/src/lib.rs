@@ -59,6 +59,7 @@ pub mod metrics;
 pub mod metrics_log;
 pub mod model_table;
 pub mod official;
+pub mod official_export;
 pub mod official_import;
 pub mod official_vocab;
 pub mod optim;

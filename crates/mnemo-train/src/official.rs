@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn_store::burn_pack::Tensor as PackTensor;
-use burn_store::{ModuleStore, PytorchStore};
+use burn_store::{ModuleStore, PytorchStore, SafetensorsStore};
 
 use crate::weights::WeightsError;
 
@@ -47,8 +47,18 @@ pub const MODEL_KEY: &str = "model";
 pub const DDP_PREFIX: &str = "module.";
 
 /// The tensors of the official checkpoint (or bare state dict) at `path`, by name with any
-/// `module.` prefix removed. An error names the file.
+/// `module.` prefix removed, or of a `.safetensors` file `mnemo export --format official`
+/// wrote. An error names the file.
 pub fn read_official(path: &Path) -> Result<BTreeMap<String, PackTensor>, WeightsError> {
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        // `mnemo export --format official`: the state dict under its official names.
+        return SafetensorsStore::from_file(path)
+            .get_all_tensors()
+            .cloned()
+            .map_err(|e| {
+                WeightsError::file(path, format!("not a readable safetensors file: {e}"))
+            });
+    }
     let nested = read_state_dict(path, Some(MODEL_KEY));
     let tensors = match nested {
         Ok(tensors) if !tensors.is_empty() => tensors,

@@ -35,7 +35,7 @@ use burn_store::burn_pack::Tensor as PackTensor;
 use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::{FeedbackConfig, Model, ModelConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use mnemo_data::TaskConfig;
 
@@ -49,7 +49,7 @@ use crate::weights_run::{ImportedRun, write_imported_run};
 
 /// The official model flags (`main.py`, `models/transformer_seq.py`, `models/feedback.py`), by
 /// their names with `-` written `_`; [`Default`] holds `main.py`'s defaults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OfficialFlags {
     /// `--hid-sz`: width.
@@ -140,9 +140,11 @@ impl OfficialFlags {
             activation: Activation::Relu,
             bias: false,
             tie_positions: true,
-            // Inference needs no tie: each memory-side norm is loaded with the norm1 it is tied to
-            // (`tie_norms` ties them for training too, once implemented).
-            tie_norms: false,
+            // The layer's norm on the memory it reads (post-norm: no norm). With pre-norm and
+            // --share-proj-kv (one norm1 for every layer) mnemo cannot tie yet: the untied norms
+            // are all loaded with the one official norm1, which is exact for inference; training
+            // would let them drift apart.
+            tie_norms: !(self.pre_norm && self.share_proj_kv),
             d_head: self.head_dim(),
         };
         let sized = FeedbackConfig {
@@ -158,7 +160,7 @@ impl OfficialFlags {
 
 /// How a mnemo tensor is made from its official source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transform {
+pub(crate) enum Transform {
     /// As it is.
     Same,
     /// Rows picked in mnemo's token order.
@@ -171,7 +173,7 @@ enum Transform {
 
 /// The official tensor a mnemo tensor (file name of [`crate::weights`]) is taken from, for a
 /// model of `flags`; `None` when the official model has no such tensor.
-fn official_source(name: &str, flags: &OfficialFlags) -> Option<(String, Transform)> {
+pub(crate) fn official_source(name: &str, flags: &OfficialFlags) -> Option<(String, Transform)> {
     use Transform::*;
     let fixed = match name {
         "embed.weight" => Some(("in_emb.weight", Rows)),
@@ -209,7 +211,7 @@ fn official_source(name: &str, flags: &OfficialFlags) -> Option<(String, Transfo
 }
 
 /// The f32 values of `tensor` (any float type).
-fn values(tensor: &PackTensor) -> Option<Vec<f32>> {
+pub(crate) fn values(tensor: &PackTensor) -> Option<Vec<f32>> {
     let data = bridge::to_data(tensor).ok()?;
     data.convert::<f32>().try_into_vec::<f32>().ok()
 }
@@ -264,8 +266,49 @@ fn transformed(
     ))
 }
 
+/// The official shape and values of the mnemo tensor `tensor` taken from an official tensor by
+/// `how` (the inverse of [`transformed`]): official rows mnemo has no token for get zero weights
+/// and a bias of −1e4.
+pub(crate) fn transform_back(
+    tensor: &PackTensor,
+    how: Transform,
+    rows: &OfficialRows,
+    flags: &OfficialFlags,
+) -> Result<(Vec<usize>, Vec<f32>), String> {
+    let shape = tensor.shape.to_vec();
+    let v = values(tensor).ok_or_else(|| format!("`{}` is not floating point", tensor.name))?;
+    Ok(match how {
+        Transform::Same => (shape, v),
+        Transform::Flatten => (vec![1, v.len()], v),
+        Transform::Rows => {
+            let width: usize = shape[1..].iter().product();
+            let absent = if shape.len() == 1 { -1e4 } else { 0.0 };
+            let mut out = vec![absent; rows.official.len() * width];
+            for (i, r) in rows.rows.iter().enumerate() {
+                if let Some(r) = r {
+                    out[r * width..(r + 1) * width].copy_from_slice(&v[i * width..(i + 1) * width]);
+                }
+            }
+            let mut official = shape;
+            official[0] = rows.official.len();
+            (official, out)
+        }
+        Transform::Positions => {
+            let (s, dh) = (shape[0], shape[1]);
+            let mut out = vec![0.0; dh * s];
+            for d in 0..s {
+                for k in 0..dh {
+                    out[k * s + (s - 1 - d)] = v[d * dh + k];
+                }
+            }
+            debug_assert_eq!(s, flags.attn_lim);
+            (vec![1, dh, s], out)
+        }
+    })
+}
+
 /// The official tensor `name` with the layer index 0 (`layers.3.x` → `layers.0.x`).
-fn layer_zero(name: &str) -> Option<String> {
+pub(crate) fn layer_zero(name: &str) -> Option<String> {
     let rest = name.strip_prefix("layers.")?;
     let (_, tail) = rest.split_once('.')?;
     Some(format!("layers.0.{tail}"))

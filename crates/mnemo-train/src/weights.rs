@@ -205,6 +205,16 @@ impl ModuleAdapter for TorchLayout {
     }
 }
 
+/// Every tensor of `model` by its file name, in the PyTorch layout (as [`export_safetensors`]
+/// would write it).
+pub(crate) fn torch_tensors<M: Module>(model: &M) -> BTreeMap<String, PackTensor> {
+    model
+        .collect(None, Some(Box::new(TorchLayout)), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect()
+}
+
 /// Every tensor of `model`, in its visiting order, with its file name and shape.
 ///
 /// # Panics

@@ -321,7 +321,10 @@ fn round_trip_gives_identical_logits_for_every_kind() {
                 .find(|n| n.pytorch == "layers.0.attn.q.weight")
                 .expect("q");
             assert_eq!(q.shape, vec![6, 8], "{name}: q is [H·Dh, D]");
-            let pos: Vec<_> = names.iter().filter(|n| n.pytorch.ends_with("pos")).collect();
+            let pos: Vec<_> = names
+                .iter()
+                .filter(|n| n.pytorch.ends_with("pos"))
+                .collect();
             assert_eq!(pos.len(), 1, "{name}: one position table: {pos:?}");
             assert_eq!(pos[0].pytorch, "pos", "{name}");
         }

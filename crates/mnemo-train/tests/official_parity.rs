@@ -16,9 +16,7 @@ use mnemo_train::official_import::{OfficialFlags, import_official_model};
 use mnemo_train::official_vocab::{OfficialRows, official_dictionary};
 use serde::Deserialize;
 
-/// The cases that import today; `post_per_layer` waits for `tie_norms` (the official post-norm
-/// model has no norm on the memory).
-const CASES: [&str; 2] = ["pre_shared", "pre_per_layer"];
+const CASES: [&str; 3] = ["pre_shared", "pre_per_layer", "post_per_layer"];
 
 /// What the official code wrote for one case.
 #[derive(Deserialize)]
@@ -116,7 +114,10 @@ fn the_carry_matters_after_the_first_block() {
         .map(|k| max_diff(&got, &want.log_probs, k * t..(k + 1) * t))
         .collect();
     assert!(diffs[0] < 2e-5, "first block: {diffs:?}");
-    assert!(diffs[1] > 1e-3 && diffs[2] > 1e-3, "later blocks: {diffs:?}");
+    assert!(
+        diffs[1] > 1e-3 && diffs[2] > 1e-3,
+        "later blocks: {diffs:?}"
+    );
 }
 
 /// mnemo rebuilds the official dictionary (count order, ties reversed) from the data files.
@@ -223,4 +224,81 @@ fn an_imported_run_reorders_rows_to_mnemo_tokens() {
         worst < 2e-5,
         "renormalised log-probabilities differ by {worst}"
     );
+}
+
+/// Export (issue 18 §3) inverts the import: a model imported from an official checkpoint
+/// exports to the checkpoint's own tensors (every name, shape and value, the buffer being
+/// softmax of the mixing logits), and the exported file imports back to the same
+/// log-probabilities.
+#[test]
+fn export_gives_back_the_official_state_dict() {
+    use mnemo_train::official::read_official;
+    use mnemo_train::official_export::{FLAGS_KEY, official_state_dict, write_safetensors};
+    let device = common::cpu().inner();
+    for case in CASES {
+        let want = expected(case);
+        let vocab = want.idx2word.len();
+        let rows = OfficialRows::identity(vocab);
+        let checkpoint = fixtures().join(case).join("checkpoint.pt");
+        let config = want.flags.feedback_config(vocab).unwrap();
+        let model_config = ModelConfig::Feedback(config.clone());
+        let model =
+            import_official_model(&checkpoint, &want.flags, &model_config, &rows, &device).unwrap();
+        let flags = OfficialFlags::of(&config, want.flags.mem_sz).unwrap();
+        assert_eq!(
+            flags,
+            OfficialFlags {
+                dropout: flags.dropout,
+                ..want.flags.clone()
+            }
+        );
+        let exported = official_state_dict(&model, &flags, &rows).unwrap();
+        let original = read_official(&checkpoint).unwrap();
+        assert_eq!(exported.len(), original.len(), "{case}: tensor count");
+        for (name, shape, data) in &exported {
+            let t = &original[name];
+            assert_eq!(&t.shape.to_vec(), shape, "{case}: {name}");
+            let v = burn_store::bridge::to_data(t)
+                .unwrap()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let diff = v
+                .iter()
+                .zip(data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 1e-6, "{case}: {name} differs by {diff}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("official.safetensors");
+        let json = serde_json::to_string(&flags).unwrap();
+        write_safetensors(&file, &exported, &[(FLAGS_KEY, json)]).unwrap();
+        let again =
+            import_official_model(&file, &want.flags, &model_config, &rows, &device).unwrap();
+        let tokens = Tensor::<2, Int>::from_data(
+            TensorData::new(want.input.concat(), [want.input.len(), want.input[0].len()]),
+            &device,
+        );
+        let t = want.flags.mem_sz;
+        let seg = tokens.slice([0..want.input.len(), 0..t]);
+        let a = to_vec(
+            mnemo_train::forward_segment(&model, seg.clone(), model.init_state(2, &device)).logits,
+        );
+        let b =
+            to_vec(mnemo_train::forward_segment(&again, seg, again.init_state(2, &device)).logits);
+        assert_eq!(a, b, "{case}: re-imported export");
+    }
+}
+
+/// A model the official code cannot express is refused naming the field.
+#[test]
+fn export_refuses_what_the_official_code_cannot_express() {
+    let want = expected("pre_shared");
+    let mut config = want.flags.feedback_config(20).unwrap();
+    config.activation = mnemo_core::Activation::Gelu;
+    assert_eq!(OfficialFlags::of(&config, 4).unwrap_err().0, "activation");
+    let mut config = want.flags.feedback_config(20).unwrap();
+    config.bias = true;
+    assert_eq!(OfficialFlags::of(&config, 4).unwrap_err().0, "bias");
 }

@@ -33,6 +33,8 @@ use mnemo_core::Norm;
 use mnemo_models::feedback::{FeedbackCore, no_hook};
 
 /// The memory core of a [`Policy`].
+// One per policy, built once and held, not moved per step: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum PolicyCore {
     /// The Feedback core.
