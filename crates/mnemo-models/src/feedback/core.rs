@@ -257,13 +257,17 @@ impl FeedbackCore {
     /// [`set_eval_span`](Self::set_eval_span)).
     pub fn memory(&self, memories: Tensor<3>, room: usize) -> FeedbackMemory {
         check_carried(&memories, self.span);
-        let projected = self
-            .memory_projections
+        let projected = self.project(&memories);
+        FeedbackMemory::new(memories, projected, room)
+    }
+
+    /// The keys and values of `memories` `[B, n, D]` under every memory projection.
+    fn project(&self, memories: &Tensor<3>) -> Vec<(Tensor<4>, Tensor<4>)> {
+        self.memory_projections
             .iter()
             .enumerate()
             .map(|(i, p)| p.forward(self.memory_norm(i), memories.clone()))
-            .collect();
-        FeedbackMemory::new(memories, projected, room)
+            .collect()
     }
 
     /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
@@ -373,12 +377,7 @@ impl FeedbackCore {
         let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone())
             .sum_dim(0)
             .squeeze_dim::<3>(0);
-        let projected = self
-            .memory_projections
-            .iter()
-            .enumerate()
-            .map(|(i, p)| p.forward(self.memory_norm(i), mixed.clone()))
-            .collect();
+        let projected = self.project(&mixed);
         memory.push(mixed, projected);
         h
     }
