@@ -302,3 +302,75 @@ fn export_refuses_what_the_official_code_cannot_express() {
     config.bias = true;
     assert_eq!(OfficialFlags::of(&config, 4).unwrap_err().0, "bias");
 }
+
+/// A corrupted checkpoint fails the import naming the official tensor: a renamed tensor is
+/// missing under its name and unexpected under the new one; a tensor of another shape, or
+/// holding NaN, is named with the reason.
+#[test]
+fn corrupted_checkpoints_fail_naming_the_tensor() {
+    use burn_store::bridge;
+    use mnemo_train::official::read_official;
+    use mnemo_train::official_import::official_tensors;
+    use mnemo_train::weights::{Problem, tensor_names};
+    let want = expected("pre_per_layer");
+    let vocab = want.idx2word.len();
+    let config = ModelConfig::Feedback(want.flags.feedback_config(vocab).unwrap());
+    let model = mnemo_models::Model::Feedback(match &config {
+        ModelConfig::Feedback(c) => c.init(&common::cpu().inner()),
+        _ => unreachable!(),
+    });
+    let expected_names = tensor_names(&model);
+    let good = read_official(&fixtures().join("pre_per_layer/checkpoint.pt")).unwrap();
+    let rows = OfficialRows::identity(vocab);
+    let problems = |tensors: &std::collections::BTreeMap<_, _>| {
+        official_tensors(tensors, &expected_names, &want.flags, &rows).unwrap_err()
+    };
+    assert!(official_tensors(&good, &expected_names, &want.flags, &rows).is_ok());
+
+    let mut renamed = good.clone();
+    let t = renamed.remove("layers.1.ff.fc1.weight").unwrap();
+    renamed.insert("layers.1.ff.fc9.weight".into(), t);
+    let found = problems(&renamed);
+    assert!(
+        found.contains(&Problem::Missing("layers.1.ff.fc1.weight".into())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&Problem::Unexpected("layers.1.ff.fc9.weight".into())),
+        "{found:?}"
+    );
+
+    let mut reshaped = good.clone();
+    let t = &good["layers.0.attn.proj_query.weight"];
+    let values = bridge::to_data(t)
+        .unwrap()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let data = TensorData::new(values, [5, 24]);
+    reshaped.insert(
+        "layers.0.attn.proj_query.weight".into(),
+        bridge::from_data(data, "layers.0.attn.proj_query.weight".into(), None),
+    );
+    let text = format!("{:?}", problems(&reshaped));
+    assert!(
+        text.contains("layers.0.attn.proj_query.weight") && text.contains("[5, 24]"),
+        "{text}"
+    );
+
+    let mut nan = good.clone();
+    let t = &good["out_norm.bias"];
+    let n = t.shape.iter().product::<usize>();
+    nan.insert(
+        "out_norm.bias".into(),
+        bridge::from_data(
+            TensorData::new(vec![f32::NAN; n], [n]),
+            "out_norm.bias".into(),
+            None,
+        ),
+    );
+    assert_eq!(
+        problems(&nan),
+        vec![Problem::NonFinite("out_norm.bias".into())]
+    );
+}
