@@ -50,7 +50,11 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| args.run_dir.join(default));
-    if let (Format::Official, Some(data)) = (args.format, &args.data) {
+    if args.format == Format::Official {
+        let data = args
+            .data
+            .as_ref()
+            .expect("clap requires --data with --format official");
         let flags = export_official_run(&run, data, &out)?;
         println!(
             "{}: the official state dict written to {} (convert with scripts/official_checkpoint.py); \

@@ -12,7 +12,6 @@
 //! (post-norm), a memory of the mix, and (pre-norm) memory-side norms equal to the norm1 they
 //! stand for; anything else is an error naming the field.
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use burn_store::burn_pack::Tensor as PackTensor;
@@ -20,9 +19,11 @@ use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::{FeedbackConfig, Model};
 
-use crate::official_import::{OfficialFlags, official_source, transform_back, values};
+use crate::error::TrainError;
+use crate::official_import::{OfficialFlags, Transform, official_source, transform_back, values};
 use crate::official_vocab::OfficialRows;
-use crate::weights::{WeightsError, torch_tensors};
+use crate::trainer::write_atomic;
+use crate::weights::torch_tensors;
 
 /// One official tensor: name, shape, f32 values (row-major).
 pub type OfficialTensor = (String, Vec<usize>, Vec<f32>);
@@ -126,11 +127,14 @@ pub fn official_state_dict(
 ) -> Result<Vec<OfficialTensor>, String> {
     let mnemo = torch_tensors(model);
     // official name → the mnemo tensors the import fills from it.
-    let mut sources: BTreeMap<String, Vec<(&String, &PackTensor)>> = BTreeMap::new();
+    let mut sources: BTreeMap<String, Vec<(&String, &PackTensor, Transform)>> = BTreeMap::new();
     for (name, tensor) in &mnemo {
-        let (official, _) = official_source(name, flags)
+        let (official, how) = official_source(name, flags)
             .ok_or_else(|| format!("mnemo's `{name}` has no official counterpart"))?;
-        sources.entry(official).or_default().push((name, tensor));
+        sources
+            .entry(official)
+            .or_default()
+            .push((name, tensor, how));
     }
     let mut out = Vec::new();
     for name in flags.state_dict_names() {
@@ -151,12 +155,10 @@ pub fn official_state_dict(
             .get(&name)
             .or_else(|| zero.as_ref().and_then(|z| sources.get(z)))
             .ok_or_else(|| format!("no mnemo tensor gives the official `{name}`"))?;
-        let (first, tensor) = from[0];
-        let (_, how) = official_source(first, flags).expect("mapped above");
-        let (shape, data) = transform_back(tensor, how, rows, flags)?;
-        for (other, t) in &from[1..] {
-            let (_, how) = official_source(other, flags).expect("mapped above");
-            if transform_back(t, how, rows, flags)?.1 != data {
+        let (first, tensor, how) = from[0];
+        let (shape, data) = transform_back(tensor, how, rows)?;
+        for &(other, t, how) in &from[1..] {
+            if transform_back(t, how, rows)?.1 != data {
                 return Err(format!(
                     "mnemo's `{first}` and `{other}` differ but the official model has one \
                      `{name}` (tie_norms = true keeps them equal)"
@@ -183,12 +185,13 @@ pub fn official_state_dict(
     Ok(out)
 }
 
-/// Write `tensors` (name, shape, f32 values) as a safetensors file at `path` with `metadata`.
+/// Write `tensors` (name, shape, f32 values) as a safetensors file at `path` with `metadata`,
+/// atomically ([`write_atomic`]).
 pub fn write_safetensors(
     path: &Path,
     tensors: &[OfficialTensor],
     metadata: &[(&str, String)],
-) -> Result<(), WeightsError> {
+) -> Result<(), TrainError> {
     let mut header = serde_json::Map::new();
     let meta: serde_json::Map<String, serde_json::Value> = metadata
         .iter()
@@ -206,20 +209,13 @@ pub fn write_safetensors(
     }
     let mut json = serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON");
     json.resize(json.len().div_ceil(8) * 8, b' ');
-    let write = || -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        file.write_all(&(json.len() as u64).to_le_bytes())?;
-        file.write_all(&json)?;
-        for (_, _, data) in tensors {
-            for x in data {
-                file.write_all(&x.to_le_bytes())?;
-            }
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| WeightsError::file(path, format!("cannot write: {e}")))
+    let mut bytes = Vec::with_capacity(8 + json.len() + offset);
+    bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&json);
+    for (_, _, data) in tensors {
+        bytes.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    write_atomic(path, &bytes)
 }
 
 /// Write the run's model as the official state dict (safetensors, official names, the flags in
@@ -229,8 +225,8 @@ pub fn export_official_run(
     run: &crate::LoadedRun,
     official_data: &Path,
     path: &Path,
-) -> Result<OfficialFlags, crate::TrainError> {
-    let bad = |reason: String| crate::TrainError::BadFile {
+) -> Result<OfficialFlags, TrainError> {
+    let bad = |reason: String| TrainError::BadFile {
         path: run.dir.config(),
         message: reason,
     };
@@ -244,12 +240,11 @@ pub fn export_official_run(
         .map_err(|(field, why)| bad(format!("models.{}.{field}: {why}", run.model_name)))?;
     let dictionary = crate::official_vocab::official_dictionary(official_data)?;
     let bytes = matches!(run.config.data, mnemo_data::TaskConfig::Bytes(_));
-    let rows = OfficialRows::of(&run.vocab, dictionary, bytes).map_err(|reason| {
-        crate::TrainError::Flag {
+    let rows =
+        OfficialRows::of(&run.vocab, dictionary, bytes).map_err(|reason| TrainError::Flag {
             flag: format!("--data {}", official_data.display()),
             reason,
-        }
-    })?;
+        })?;
     let tensors = official_state_dict(&run.model, &flags, &rows).map_err(bad)?;
     let json = serde_json::to_string(&flags).expect("flags serialise");
     write_safetensors(path, &tensors, &[(FLAGS_KEY, json)])?;

@@ -7,9 +7,8 @@
 //! word of `train.txt` and, when it exists, `train.txt.labels`, each line followed by `<eos>`, is
 //! counted; indices go by count, largest first, ties in *reverse* order of first appearance
 //! (Python's stable ascending sort, reversed). Its `<unk>` and `<eos>` are not mnemo tokens: their
-//! rows are dropped on import (mnemo's softmax runs over its own tokens) and zero-logit rows on
-//! export are not needed because the official size is restored with them (see
-//! [`OfficialRows`]).
+//! rows are dropped on import (mnemo's softmax runs over its own tokens) and written back on
+//! export with zero weights and an output bias of −1e4 (no probability).
 //!
 //! Byte corpora: the official enwik8 data is one decimal word per byte, so mnemo's byte token
 //! for byte b is the official word `b` (its no-label token has no official row).

@@ -54,21 +54,29 @@ fn mnemo_log_probs(case: &str, want: &Expected, carry: Option<Carry>) -> Vec<Vec
         &device,
     )
     .unwrap_or_else(|e| panic!("{case}: {e}"));
-    let (batch, len, t) = (want.input.len(), want.input[0].len(), want.flags.mem_sz);
-    let ids: Vec<i64> = want.input.concat();
-    let all = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, len]), &device);
-    let mut state = model.init_state(batch, &device);
+    block_log_probs(&model, &want.input, want.flags.mem_sz, &device)
+}
+
+/// The log-probabilities `[B][len][V]` of `model` over `input` (`[B][len]` ids), one segment of
+/// `t` at a time, the state carried: the evaluation path.
+fn block_log_probs(
+    model: &mnemo_models::Model,
+    input: &[Vec<i64>],
+    t: usize,
+    device: &burn::tensor::Device,
+) -> Vec<Vec<Vec<f32>>> {
+    let (batch, len) = (input.len(), input[0].len());
+    let all = Tensor::<2, Int>::from_data(TensorData::new(input.concat(), [batch, len]), device);
+    let mut state = model.init_state(batch, device);
     let mut blocks = Vec::new();
     for start in (0..len).step_by(t) {
-        let out = mnemo_train::forward_segment(
-            &model,
-            all.clone().slice([0..batch, start..start + t]),
-            state,
-        );
+        let seg = all.clone().slice([0..batch, start..start + t]);
+        let out = mnemo_train::forward_segment(model, seg, state);
         blocks.push(log_softmax(out.logits, 2));
         state = out.state;
     }
     let flat = to_vec(Tensor::cat(blocks, 1));
+    let vocab = flat.len() / (batch * len);
     (0..batch)
         .map(|b| {
             (0..len)
@@ -192,33 +200,22 @@ fn an_imported_run_reorders_rows_to_mnemo_tokens() {
     // The official rows of mnemo's tokens, in mnemo's order.
     let official_row = |token: &String| want.idx2word.iter().position(|w| w == token).unwrap();
     let rows: Vec<usize> = tokens.iter().map(official_row).collect();
-    let ids: Vec<i64> = want
+    let mnemo_id = |o: &i64| rows.iter().position(|&r| r == *o as usize).unwrap() as i64;
+    let input: Vec<Vec<i64>> = want
         .input
-        .concat()
         .iter()
-        .map(|&o| rows.iter().position(|&r| r == o as usize).unwrap() as i64)
+        .map(|row| row.iter().map(mnemo_id).collect())
         .collect();
-    let (batch, len, t) = (want.input.len(), want.input[0].len(), want.flags.mem_sz);
-    let all = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, len]), &run.device);
-    let mut state = run.model.init_state(batch, &run.device);
+    let got = block_log_probs(&run.model, &input, want.flags.mem_sz, &run.device);
     let mut worst = 0.0f32;
-    for start in (0..len).step_by(t) {
-        let seg = all.clone().slice([0..batch, start..start + t]);
-        let out = mnemo_train::forward_segment(&run.model, seg, state);
-        let got = to_vec(log_softmax(out.logits, 2));
-        let v = tokens.len();
-        for b in 0..batch {
-            for i in 0..t {
-                let official = &want.log_probs[b][start + i];
-                let kept: Vec<f32> = rows.iter().map(|&r| official[r]).collect();
-                let norm = kept.iter().map(|x| x.exp()).sum::<f32>().ln();
-                let at = (b * t + i) * v;
-                for (k, &x) in kept.iter().enumerate() {
-                    worst = worst.max((got[at + k] - (x - norm)).abs());
-                }
+    for (got_row, want_row) in got.iter().zip(&want.log_probs) {
+        for (g, official) in got_row.iter().zip(want_row) {
+            let kept: Vec<f32> = rows.iter().map(|&r| official[r]).collect();
+            let norm = kept.iter().map(|x| x.exp()).sum::<f32>().ln();
+            for (&x, &y) in g.iter().zip(&kept) {
+                worst = worst.max((x - (y - norm)).abs());
             }
         }
-        state = out.state;
     }
     assert!(
         worst < 2e-5,
@@ -276,17 +273,9 @@ fn export_gives_back_the_official_state_dict() {
         write_safetensors(&file, &exported, &[(FLAGS_KEY, json)]).unwrap();
         let again =
             import_official_model(&file, &want.flags, &model_config, &rows, &device).unwrap();
-        let tokens = Tensor::<2, Int>::from_data(
-            TensorData::new(want.input.concat(), [want.input.len(), want.input[0].len()]),
-            &device,
-        );
         let t = want.flags.mem_sz;
-        let seg = tokens.slice([0..want.input.len(), 0..t]);
-        let a = to_vec(
-            mnemo_train::forward_segment(&model, seg.clone(), model.init_state(2, &device)).logits,
-        );
-        let b =
-            to_vec(mnemo_train::forward_segment(&again, seg, again.init_state(2, &device)).logits);
+        let a = block_log_probs(&model, &want.input, t, &device);
+        let b = block_log_probs(&again, &want.input, t, &device);
         assert_eq!(a, b, "{case}: re-imported export");
     }
 }
