@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Write crates/mnemo-train/tests/fixtures/official/: small Feedback Transformers built and run by
-the paper's own code (facebookresearch/transformer-sequential, models/feedback.py; Fan et al.
-2020), saved as that code saves them, with the log-probabilities it computes, so mnemo's
-`import official` can be checked against the official computation without PyTorch (issue 18).
+"""Write crates/mnemo-train/tests/fixtures/official/: small Feedback Transformers and baseline
+TransformerSeq models built and run by the paper's own code (facebookresearch/
+transformer-sequential, models/feedback.py and models/transformer_seq.py; Fan et al. 2020),
+saved as that code saves them, with the log-probabilities it computes, so mnemo's `import
+official` can be checked against the official computation without PyTorch (issue 18).
 
     python3 scripts/make_official_parity.py TREE
 
@@ -18,6 +19,9 @@ is copied). Needs torch (scripts/setup-tch.sh makes a venv with it). Writes:
   `[B, blocks * mem_sz]` (the valid split batchified as the official code does) and the official
   log-probabilities `[B, blocks * mem_sz, V]`, blocks run in order with the hidden cache carried
   (detached) between them as the official trainer does.
+
+Cases: Feedback `pre_shared` (pre-norm, --share-proj-kv), `pre_per_layer`, `post_per_layer`;
+TransformerSeq `seq_pre` (attn_lim 6 > mem_sz 4) and `seq_post` (attn_lim 3 < mem_sz 4).
 
 Weights are random (seeded); LayerNorm gains/biases and the memory mixing logits are randomised
 too, so that a mapping error shows. Sizes make head_dim differ from hid_sz / nheads.
@@ -36,6 +40,7 @@ TREE = pathlib.Path(sys.argv[1]).resolve()
 sys.path.insert(0, str(TREE))
 import data as official_data  # noqa: E402
 from models.feedback import FeedbackTransformer  # noqa: E402
+from models.transformer_seq import TransformerSeq  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/mnemo-train/tests/fixtures/official"
 
@@ -65,11 +70,11 @@ def write_data(dir_):
             "".join(labels_of(t, p) + "\n" for t, p in programs))
 
 
-def args_of(vocab, pre_norm, share):
+def args_of(vocab, pre_norm, share, feedback=True, attn_lim=6):
     return types.SimpleNamespace(
         vocab_sz=vocab, hid_sz=12, nlayers=2, nheads=2, head_dim=5, inner_hid_sz=20,
-        mem_sz=4, attn_lim=6, dropout=0.0, pre_norm=pre_norm, share_proj_kv=share,
-        feedback=True, adapt_span=False, adapt_span_cache=False, adapt_span_loss=0.0,
+        mem_sz=4, attn_lim=attn_lim, dropout=0.0, pre_norm=pre_norm, share_proj_kv=share,
+        feedback=feedback, adapt_span=False, adapt_span_cache=False, adapt_span_loss=0.0,
         adapt_span_len=32, adapt_span_init=0.0, adapt_span_trim_step=64, device="cpu",
         emb_dropout=0.0)
 
@@ -77,7 +82,7 @@ def args_of(vocab, pre_norm, share):
 def flags(a):
     out = {"hid_sz": a.hid_sz, "nlayers": a.nlayers, "nheads": a.nheads, "head_dim": a.head_dim,
            "inner_hid_sz": a.inner_hid_sz, "mem_sz": a.mem_sz, "attn_lim": a.attn_lim,
-           "pre_norm": a.pre_norm, "share_proj_kv": a.share_proj_kv, "feedback": True}
+           "pre_norm": a.pre_norm, "share_proj_kv": a.share_proj_kv, "feedback": a.feedback}
     return out
 
 
@@ -101,12 +106,14 @@ def main():
     (data_dir / "corpus.pt").unlink(missing_ok=True)
     vocab = len(corpus.dictionary)
     batch, blocks = 2, 3
-    cases = [("pre_shared", True, True), ("pre_per_layer", True, False),
-             ("post_per_layer", False, False)]
-    for i, (case, pre_norm, share) in enumerate(cases):
-        a = args_of(vocab, pre_norm, share)
+    cases = [("pre_shared", args_of(vocab, True, True)),
+             ("pre_per_layer", args_of(vocab, True, False)),
+             ("post_per_layer", args_of(vocab, False, False)),
+             ("seq_pre", args_of(vocab, True, False, feedback=False)),
+             ("seq_post", args_of(vocab, False, False, feedback=False, attn_lim=3))]
+    for i, (case, a) in enumerate(cases):
         torch.manual_seed(100 + i)
-        model = FeedbackTransformer(a)
+        model = FeedbackTransformer(a) if a.feedback else TransformerSeq(a)
         randomise(model, 200 + i)
         model.eval()
         stream = official_data.batchify(corpus.valid, batch)[:, : blocks * a.mem_sz].long()
