@@ -11,22 +11,86 @@ use rand::seq::SliceRandom;
 use crate::env::{Env, EpisodeInfo, VecEnv, VecStep};
 use crate::gae::{Gae, gae};
 
+/// What the acting policy read and chose, one row per (step, copy): the columns a [`Rollout`]
+/// and a [`Minibatch`] share.
+///
+/// # Shapes
+/// - `obs`: `[R, obs_dim]`; the others `[R]`, for `R` rows (time-major `[T, N]` in a rollout,
+///   batch-major `[B, T]` in a minibatch, `[N]` for one step of all copies).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Acted {
+    /// Observations the policy read.
+    pub obs: Vec<f32>,
+    /// First observation of an episode (the policy clears that row's memory first).
+    pub starts: Vec<bool>,
+    /// Actions taken.
+    pub actions: Vec<usize>,
+    /// Log-probabilities of the actions when they were taken.
+    pub log_probs: Vec<f32>,
+    /// Value estimates of the observations at collection.
+    pub values: Vec<f32>,
+}
+
+impl Acted {
+    /// `rows` zeroed rows of `obs_dim`-float observations.
+    pub fn zeros(rows: usize, obs_dim: usize) -> Self {
+        Self {
+            obs: vec![0.0; rows * obs_dim],
+            starts: vec![false; rows],
+            actions: vec![0; rows],
+            log_probs: vec![0.0; rows],
+            values: vec![0.0; rows],
+        }
+    }
+
+    /// No rows yet, with room for `rows` of `obs_dim`-float observations.
+    fn with_capacity(rows: usize, obs_dim: usize) -> Self {
+        Self {
+            obs: Vec::with_capacity(rows * obs_dim),
+            starts: Vec::with_capacity(rows),
+            actions: Vec::with_capacity(rows),
+            log_probs: Vec::with_capacity(rows),
+            values: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Overwrite rows `at..at + src.rows()` with `src`'s rows.
+    ///
+    /// # Panics
+    /// If they do not fit or `src`'s columns disagree in length.
+    fn write_rows(&mut self, at: usize, src: &Acted, obs_dim: usize) {
+        let rows = at..at + src.rows();
+        self.obs[rows.start * obs_dim..rows.end * obs_dim].copy_from_slice(&src.obs);
+        self.starts[rows.clone()].copy_from_slice(&src.starts);
+        self.actions[rows.clone()].copy_from_slice(&src.actions);
+        self.log_probs[rows.clone()].copy_from_slice(&src.log_probs);
+        self.values[rows].copy_from_slice(&src.values);
+    }
+
+    /// Append row `k` of `src`.
+    fn push_row(&mut self, src: &Acted, k: usize, obs_dim: usize) {
+        self.obs
+            .extend_from_slice(&src.obs[k * obs_dim..(k + 1) * obs_dim]);
+        self.starts.push(src.starts[k]);
+        self.actions.push(src.actions[k]);
+        self.log_probs.push(src.log_probs[k]);
+        self.values.push(src.values[k]);
+    }
+}
+
 /// One step of all `N` copies, for [`Rollout::push`].
 ///
 /// # Shapes
-/// - `obs`: `[N, obs_dim]`; everything else `[N]`.
+/// - `acted`: `N` rows; `rewards`, `dones`: `[N]`.
 #[derive(Debug, Clone, Copy)]
 pub struct Transition<'a> {
-    /// Observations the policy read.
-    pub obs: &'a [f32],
-    /// Whether each observation is the first of its episode.
-    pub starts: &'a [bool],
-    /// Actions taken.
-    pub actions: &'a [usize],
-    /// Log-probabilities of those actions under the acting policy.
-    pub log_probs: &'a [f32],
-    /// Value estimates of the observations.
-    pub values: &'a [f32],
+    /// What the policy read and chose.
+    pub acted: &'a Acted,
     /// Rewards received.
     pub rewards: &'a [f32],
     /// Whether the step ended the episode.
@@ -50,24 +114,18 @@ pub struct PolicyOutput<'a> {
 /// A `[T, N]` rollout on the host.
 ///
 /// # Shapes
-/// - `obs`: `[T, N, obs_dim]`; `starts`, `actions`, `log_probs`, `values`, `rewards`, `dones`:
-///   `[T, N]`; all time-major, filled up to [`Rollout::len`] steps.
+/// - `acted`: `T·N` rows; `rewards`, `dones`: `[T, N]`; all time-major, filled up to
+///   [`Rollout::len`] steps.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rollout {
     steps: usize,
     n_envs: usize,
     obs_dim: usize,
     len: usize,
-    /// Observations.
-    pub obs: Vec<f32>,
-    /// First observation of an episode (the policy clears that row's memory first).
-    pub starts: Vec<bool>,
-    /// Actions.
-    pub actions: Vec<usize>,
-    /// Log-probabilities of the actions when they were taken.
-    pub log_probs: Vec<f32>,
-    /// Value estimates.
-    pub values: Vec<f32>,
+    /// Observations, starts, actions, log-probabilities and values (flattened in the
+    /// serialized form, which keeps checkpoints' `rollout` fields as they were).
+    #[serde(flatten)]
+    pub acted: Acted,
     /// Rewards.
     pub rewards: Vec<f32>,
     /// The step ended the episode.
@@ -78,27 +136,17 @@ pub struct Rollout {
 /// forward), with their advantages and returns.
 ///
 /// # Shapes
-/// - `obs`: `[B, T, obs_dim]`; the others `[B, T]`, where `B = envs.len()`.
+/// - `acted`: `B·T` rows; `gae`: `[B, T]`, where `B = envs.len()`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Minibatch {
     /// The env rows, in batch order.
     pub envs: Vec<usize>,
     /// Time steps `T`.
     pub steps: usize,
-    /// Observations.
-    pub obs: Vec<f32>,
-    /// Episode starts.
-    pub starts: Vec<bool>,
-    /// Actions.
-    pub actions: Vec<usize>,
-    /// Log-probabilities at collection.
-    pub log_probs: Vec<f32>,
-    /// Values at collection.
-    pub values: Vec<f32>,
-    /// GAE advantages.
-    pub advantages: Vec<f32>,
-    /// Value targets.
-    pub returns: Vec<f32>,
+    /// Observations, starts, actions, log-probabilities and values at collection.
+    pub acted: Acted,
+    /// GAE advantages and value targets of the same rows.
+    pub gae: Gae,
 }
 
 impl Rollout {
@@ -110,11 +158,7 @@ impl Rollout {
             n_envs,
             obs_dim,
             len: 0,
-            obs: vec![0.0; tn * obs_dim],
-            starts: vec![false; tn],
-            actions: vec![0; tn],
-            log_probs: vec![0.0; tn],
-            values: vec![0.0; tn],
+            acted: Acted::zeros(tn, obs_dim),
             rewards: vec![0.0; tn],
             dones: vec![false; tn],
         }
@@ -165,13 +209,10 @@ impl Rollout {
             "rollout buffer full ({} steps)",
             self.steps
         );
-        let (n, d, t) = (self.n_envs, self.obs_dim, self.len);
+        let (n, t) = (self.n_envs, self.len);
+        assert_eq!(tr.acted.rows(), n, "a transition holds one row per copy");
         let rows = t * n..(t + 1) * n;
-        self.obs[t * n * d..(t + 1) * n * d].copy_from_slice(tr.obs);
-        self.starts[rows.clone()].copy_from_slice(tr.starts);
-        self.actions[rows.clone()].copy_from_slice(tr.actions);
-        self.log_probs[rows.clone()].copy_from_slice(tr.log_probs);
-        self.values[rows.clone()].copy_from_slice(tr.values);
+        self.acted.write_rows(rows.start, tr.acted, self.obs_dim);
         self.rewards[rows.clone()].copy_from_slice(tr.rewards);
         self.dones[rows].copy_from_slice(tr.dones);
         self.len += 1;
@@ -201,31 +242,23 @@ impl Rollout {
             "env obs_dim must match the rollout's"
         );
         self.clear();
-        let mut starts = vec![false; n];
-        let mut actions = vec![0; n];
-        let mut log_probs = vec![0.0; n];
-        let mut values = vec![0.0; n];
-        let mut obs = current.obs.clone();
+        let mut step = Acted::zeros(n, self.obs_dim);
         let mut episodes = Vec::new();
         while !self.is_full() {
-            env.episode_starts(&mut starts);
-            obs.copy_from_slice(&current.obs);
+            env.episode_starts(&mut step.starts);
+            step.obs.copy_from_slice(&current.obs);
             act(
-                &obs,
-                &starts,
+                &step.obs,
+                &step.starts,
                 PolicyOutput {
-                    actions: &mut actions,
-                    log_probs: &mut log_probs,
-                    values: &mut values,
+                    actions: &mut step.actions,
+                    log_probs: &mut step.log_probs,
+                    values: &mut step.values,
                 },
             );
-            env.step(&actions, current);
+            env.step(&step.actions, current);
             self.push(Transition {
-                obs: &obs,
-                starts: &starts,
-                actions: &actions,
-                log_probs: &log_probs,
-                values: &values,
+                acted: &step,
                 rewards: &current.rewards,
                 dones: &current.dones,
             });
@@ -243,7 +276,7 @@ impl Rollout {
         assert!(self.is_full(), "gae needs a full rollout");
         gae(
             &self.rewards,
-            &self.values,
+            &self.acted.values,
             &self.dones,
             last_values,
             gamma,
@@ -267,25 +300,19 @@ impl Rollout {
         let mut mb = Minibatch {
             envs: envs.to_vec(),
             steps: t_len,
-            obs: Vec::with_capacity(b * t_len * d),
-            starts: Vec::with_capacity(b * t_len),
-            actions: Vec::with_capacity(b * t_len),
-            log_probs: Vec::with_capacity(b * t_len),
-            values: Vec::with_capacity(b * t_len),
-            advantages: Vec::with_capacity(b * t_len),
-            returns: Vec::with_capacity(b * t_len),
+            acted: Acted::with_capacity(b * t_len, d),
+            gae: Gae {
+                advantages: Vec::with_capacity(b * t_len),
+                returns: Vec::with_capacity(b * t_len),
+            },
         };
         for &e in envs {
             assert!(e < n, "env row {e} out of range (N = {n})");
             for t in 0..t_len {
                 let k = t * n + e;
-                mb.obs.extend_from_slice(&self.obs[k * d..(k + 1) * d]);
-                mb.starts.push(self.starts[k]);
-                mb.actions.push(self.actions[k]);
-                mb.log_probs.push(self.log_probs[k]);
-                mb.values.push(self.values[k]);
-                mb.advantages.push(gae.advantages[k]);
-                mb.returns.push(gae.returns[k]);
+                mb.acted.push_row(&self.acted, k, d);
+                mb.gae.advantages.push(gae.advantages[k]);
+                mb.gae.returns.push(gae.returns[k]);
             }
         }
         mb
@@ -340,27 +367,27 @@ mod tests {
         let (t_len, n, d) = (3, 2, 2);
         let mut rollout = Rollout::new(t_len, n, d);
         for t in 0..t_len {
-            let obs: Vec<f32> = (0..n * d).map(|j| (10 * t + j) as f32).collect();
-            let actions = [t, t + 1];
-            let values = [t as f32, -(t as f32)];
+            let acted = Acted {
+                obs: (0..n * d).map(|j| (10 * t + j) as f32).collect(),
+                starts: vec![t == 0, false],
+                actions: vec![t, t + 1],
+                log_probs: vec![0.0; 2],
+                values: vec![t as f32, -(t as f32)],
+            };
             rollout.push(Transition {
-                obs: &obs,
-                starts: &[t == 0, false],
-                actions: &actions,
-                log_probs: &[0.0; 2],
-                values: &values,
+                acted: &acted,
                 rewards: &[1.0, 0.0],
                 dones: &[false; 2],
             });
         }
         let g = rollout.gae(&[0.0, 0.0], 1.0, 1.0);
         let mb = rollout.minibatch(&[1], &g);
-        assert_eq!(mb.obs, [2.0, 3.0, 12.0, 13.0, 22.0, 23.0]);
-        assert_eq!(mb.actions, [1, 2, 3]);
-        assert_eq!(mb.values, [0.0, -1.0, -2.0]);
-        assert_eq!(mb.starts, [false; 3]);
+        assert_eq!(mb.acted.obs, [2.0, 3.0, 12.0, 13.0, 22.0, 23.0]);
+        assert_eq!(mb.acted.actions, [1, 2, 3]);
+        assert_eq!(mb.acted.values, [0.0, -1.0, -2.0]);
+        assert_eq!(mb.acted.starts, [false; 3]);
         // Copy 1 gets no reward, so its returns are zero and A = −V.
-        assert_eq!(mb.returns, [0.0; 3]);
-        assert_eq!(mb.advantages, [0.0, 1.0, 2.0]);
+        assert_eq!(mb.gae.returns, [0.0; 3]);
+        assert_eq!(mb.gae.advantages, [0.0, 1.0, 2.0]);
     }
 }

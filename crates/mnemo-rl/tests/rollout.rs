@@ -69,7 +69,10 @@ fn starts_follow_dones_across_rollouts() {
     for config in configs() {
         let (rollouts, episodes) = collect(&config, 20, 1);
         let n = config.n_envs;
-        let starts: Vec<bool> = rollouts.iter().flat_map(|r| r.starts.clone()).collect();
+        let starts: Vec<bool> = rollouts
+            .iter()
+            .flat_map(|r| r.acted.starts.clone())
+            .collect();
         let dones: Vec<bool> = rollouts.iter().flat_map(|r| r.dones.clone()).collect();
         assert!(
             starts[..n].iter().all(|&s| s),
@@ -95,15 +98,18 @@ fn minibatches_keep_whole_rows() {
     let d = rollout.obs_dim();
     for set in sets {
         let mb = rollout.minibatch(&set, &g);
-        assert_eq!(mb.obs.len(), set.len() * 16 * d);
+        assert_eq!(mb.acted.obs.len(), set.len() * 16 * d);
         for (b, &e) in set.iter().enumerate() {
             for t in 0..16 {
                 let k = t * 6 + e;
                 let j = b * 16 + t;
-                assert_eq!(mb.obs[j * d..(j + 1) * d], rollout.obs[k * d..(k + 1) * d]);
-                assert_eq!(mb.actions[j], rollout.actions[k]);
-                assert_eq!(mb.advantages[j], g.advantages[k]);
-                assert_eq!(mb.starts[j], rollout.starts[k]);
+                assert_eq!(
+                    mb.acted.obs[j * d..(j + 1) * d],
+                    rollout.acted.obs[k * d..(k + 1) * d]
+                );
+                assert_eq!(mb.acted.actions[j], rollout.acted.actions[k]);
+                assert_eq!(mb.gae.advantages[j], g.advantages[k]);
+                assert_eq!(mb.acted.starts[j], rollout.acted.starts[k]);
             }
         }
     }

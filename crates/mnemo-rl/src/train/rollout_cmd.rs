@@ -142,9 +142,9 @@ fn play_one<E: Env>(
         });
         let mut caption = format!(
             "t={t} action={} reward={} value={:.2}",
-            names[step.actions[0]],
+            names[step.acted.actions[0]],
             current.rewards[0] + 0.0, // no "-0"
-            step.values[0]
+            step.acted.values[0]
         );
         if current.dones[0] {
             caption.push_str(&format!(" (end: return {:.2})", current.episodes[0].ret));

@@ -221,23 +221,23 @@ impl Task for RlTask {
         let rows = &pending.schedule[pending.next];
         let mb = pending.rollout.minibatch(rows, &pending.gae);
         let (b, t_len) = (rows.len(), mb.steps);
-        let obs_dim = mb.obs.len() / (b * t_len);
+        let obs_dim = mb.acted.obs.len() / (b * t_len);
         let obs = Tensor::<3>::from_data(
-            TensorData::new(mb.obs.clone(), [b, t_len, obs_dim]),
+            TensorData::new(mb.acted.obs.clone(), [b, t_len, obs_dim]),
             &self.device,
         );
         let targets = PpoTargets {
-            actions: &mb.actions,
-            old_log_probs: &mb.log_probs,
-            advantages: &mb.advantages,
-            returns: &mb.returns,
+            actions: &mb.acted.actions,
+            old_log_probs: &mb.acted.log_probs,
+            advantages: &mb.gae.advantages,
+            returns: &mb.gae.returns,
         };
         let train = &self.config.train;
         let mut stats = PpoStats::default();
         // The Feedback core's manual backward where it applies, autodiff elsewhere.
         let (logits, grads) = model.segment_grads(
             obs,
-            &mb.starts,
+            &mb.acted.starts,
             pending.start.select(rows),
             Backward::Fastest,
             |logits, values| {
