@@ -8,7 +8,7 @@ use burn::tensor::{Bool, Device, Tensor};
 use crate::heads::{merge_heads, split_heads};
 use crate::kv_cache::KvCache;
 use crate::persistent_memory::{PersistentMemory, PersistentMemoryConfig};
-use crate::projections::projections;
+use crate::projections::projections_with;
 use crate::relative_position::{RelativePositions, RelativePositionsConfig};
 
 /// Value used for masked scores (finite, so a fully masked row cannot produce NaN).
@@ -46,14 +46,23 @@ pub fn attend(
     softmax(scores, 3).matmul(v)
 }
 
+/// The score scale `1/sqrt(Dh)` of queries `q`.
+///
+/// # Shapes
+/// - q: `[B, H, T, Dh]`
+pub(crate) fn score_scale(q: &Tensor<4>) -> f64 {
+    1.0 / (q.dims()[3] as f64).sqrt()
+}
+
 /// Configuration of [`CausalSelfAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CausalSelfAttentionConfig {
     /// Model width D.
     pub d_model: usize,
-    /// Number of heads H (D must be divisible by H).
+    /// Number of heads H (D must be divisible by H unless `d_head` is set).
     pub n_heads: usize,
-    /// Attention span S: a position attends to itself and the S-1 positions before it.
+    /// Attention span S: the number of relative distances in the position table (a position
+    /// attends to itself and the S-1 positions before it when `min_distance` is 0).
     pub span: usize,
     /// Dropout on the attention output.
     pub dropout: f64,
@@ -62,6 +71,17 @@ pub struct CausalSelfAttentionConfig {
     /// Persistent key/value slots per head attended by every query (0 = none; see
     /// [`crate::persistent_memory`]).
     pub persistent_memory: usize,
+    /// Head size Dh (0: D/H); queries, keys and values are `H·Dh` wide.
+    pub d_head: usize,
+    /// Biases on the query, key, value and output projections.
+    pub bias: bool,
+    /// Smallest distance attended: 0 (a position sees itself) or 1 (only earlier positions,
+    /// the official `TransformerSeq`); the position table covers `min_distance ..
+    /// min_distance + span`.
+    pub min_distance: usize,
+    /// Whether the block has no position table of its own: the caller passes one that several
+    /// blocks share ([`CausalSelfAttention::forward_with_memory`]).
+    pub tied_positions: bool,
 }
 
 impl CausalSelfAttentionConfig {
@@ -75,21 +95,43 @@ impl CausalSelfAttentionConfig {
             dropout: 0.0,
             out_init_scale: 1.0,
             persistent_memory: 0,
+            d_head: 0,
+            bias: true,
+            min_distance: 0,
+            tied_positions: false,
+        }
+    }
+
+    /// Head size Dh: `d_head`, or D/H when it is 0.
+    pub fn head_size(&self) -> usize {
+        match self.d_head {
+            0 => self.d_model / self.n_heads,
+            d => d,
+        }
+    }
+
+    /// The position table of this block's config (built by [`init`](Self::init) unless
+    /// `tied_positions`; a stack with tied positions builds one for all its blocks).
+    pub fn positions(&self) -> RelativePositionsConfig {
+        RelativePositionsConfig {
+            span: self.span,
+            d_head: self.head_size(),
+            min_distance: self.min_distance,
         }
     }
 
     /// Build the module.
     ///
     /// # Panics
-    /// If `d_model` is not divisible by `n_heads`.
+    /// If `d_model` is not divisible by `n_heads` and `d_head` is 0.
     pub fn init(&self, device: &Device) -> CausalSelfAttention {
-        let p = projections(self.shared(), device);
-        let d_head = self.d_model / p.n_heads;
-        let positions = RelativePositionsConfig {
-            span: self.span,
-            d_head,
-            min_distance: 0,
-        };
+        let (d, h) = (self.d_model, self.n_heads);
+        assert!(
+            self.d_head > 0 || d.is_multiple_of(h),
+            "d_model {d} is not divisible by n_heads {h}"
+        );
+        let d_head = self.head_size();
+        let p = projections_with(self.shared(), d_head, self.bias, device);
         let persistent = (self.persistent_memory > 0).then(|| {
             PersistentMemoryConfig {
                 n_heads: p.n_heads,
@@ -103,7 +145,7 @@ impl CausalSelfAttentionConfig {
             key: p.key,
             value: p.value,
             output: p.output,
-            positions: positions.init(device),
+            positions: (!self.tied_positions).then(|| self.positions().init(device)),
             persistent,
             dropout: p.dropout,
             n_heads: p.n_heads,
@@ -134,8 +176,9 @@ pub struct CausalSelfAttention {
     pub value: Linear,
     /// Output projection.
     pub output: Linear,
-    /// Learned vector per distance 0..S.
-    pub positions: RelativePositions,
+    /// Learned vector per distance `min_distance .. min_distance + S` (None: the stack's
+    /// tied table is passed in).
+    pub positions: Option<RelativePositions>,
     /// Persistent key/value slots in front of every window (None without persistent memory).
     pub persistent: Option<PersistentMemory>,
     /// Dropout on the output.
@@ -145,9 +188,19 @@ pub struct CausalSelfAttention {
 }
 
 impl CausalSelfAttention {
+    /// The block's own position table.
+    ///
+    /// # Panics
+    /// If the block reads a tied table (`tied_positions`): that table belongs to its stack.
+    pub fn positions(&self) -> &RelativePositions {
+        self.positions
+            .as_ref()
+            .expect("a block with tied positions is given its stack's table")
+    }
+
     /// The span S.
     pub fn span(&self) -> usize {
-        self.positions.span()
+        self.positions().span()
     }
 
     /// Attend over a whole segment in parallel (each position sees itself and S-1 before it).
@@ -156,13 +209,12 @@ impl CausalSelfAttention {
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [_b, _t, d] = x.dims();
         let h = self.n_heads;
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
-        let (pos, mask) = self.positions.causal_scores(q.clone());
-        let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
+        let (pos, mask) = self.positions().causal_scores(q.clone());
+        let pos = pos.mul_scalar(score_scale(&q));
         let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
         self.dropout.forward(self.output.forward(a))
     }
@@ -177,17 +229,16 @@ impl CausalSelfAttention {
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
     pub fn forward_step(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let [_b, _one, d] = x.dims();
         let h = self.n_heads;
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,1,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
         let (keys, values) = cache.push(k, v); // views [B,H,n,Dh], dropped before the next push
         let n = keys.dims()[2];
-        let scale = 1.0 / ((d / h) as f64).sqrt();
+        let scale = score_scale(&q);
         let pos = q
             .clone()
-            .matmul(self.positions.window(n).transpose().unsqueeze::<4>());
+            .matmul(self.positions().window(n).transpose().unsqueeze::<4>());
         let a =
             merge_heads(self.attend_with_persistent(q, keys, values, pos.mul_scalar(scale), None));
         self.dropout.forward(self.output.forward(a))

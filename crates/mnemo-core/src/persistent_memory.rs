@@ -136,7 +136,7 @@ mod tests {
         let n = memory.slots();
         let pk = to_vec(memory.keys.val()); // [H,N,Dh]
         let pv = to_vec(memory.values.val());
-        let table = to_vec(attn.positions.table.val()); // [S,Dh]
+        let table = to_vec(attn.positions().table.val()); // [S,Dh]
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let t_len = q.len();
         let mut out = vec![vec![0.0f32; h * dh]; t_len];

@@ -15,21 +15,39 @@ use crate::cross_attention::CrossAttention;
 /// # Panics
 /// If `d_model` is not divisible by `n_heads`.
 pub(crate) fn projections(c: Shared, device: &Device) -> CrossAttention {
+    let (d, n_heads) = (c.d_model, c.n_heads);
+    assert!(
+        d.is_multiple_of(n_heads),
+        "d_model {d} is not divisible by n_heads {n_heads}"
+    );
+    projections_with(c, d / n_heads, true, device)
+}
+
+/// [`projections`] with heads of size `d_head` (queries, keys and values `D -> H·Dh`, output
+/// `H·Dh -> D`) and, when `bias` is false, no biases on the four projections (the official
+/// Feedback Transformer code's attention).
+pub(crate) fn projections_with(
+    c: Shared,
+    d_head: usize,
+    bias: bool,
+    device: &Device,
+) -> CrossAttention {
     let Shared {
         d_model: d,
         n_heads,
         dropout,
         out_init_scale,
     } = c;
-    assert!(
-        d.is_multiple_of(n_heads),
-        "d_model {d} is not divisible by n_heads {n_heads}"
-    );
+    let inner = n_heads * d_head;
+    let mut output = scaled_linear(inner, d, out_init_scale, device);
+    if !bias {
+        output.bias = None;
+    }
     CrossAttention {
-        query: LinearConfig::new(d, d).init(device),
-        key: LinearConfig::new(d, d).init(device),
-        value: LinearConfig::new(d, d).init(device),
-        output: scaled_linear(d, d, out_init_scale, device),
+        query: LinearConfig::new(d, inner).with_bias(bias).init(device),
+        key: LinearConfig::new(d, inner).with_bias(bias).init(device),
+        value: LinearConfig::new(d, inner).with_bias(bias).init(device),
+        output,
         dropout: DropoutConfig::new(dropout).init(),
         n_heads,
     }

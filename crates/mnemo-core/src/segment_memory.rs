@@ -8,7 +8,7 @@
 //! pass (the memory is the decoding cache).
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::attention::CausalSelfAttention;
+use crate::attention::{CausalSelfAttention, score_scale};
 use crate::heads::{merge_heads, split_heads};
 use crate::relative_position::RelativePositions;
 
@@ -148,8 +148,10 @@ impl RelativePositions {
 }
 
 impl CausalSelfAttention {
-    /// Attend from a segment over `memory ++ segment`: query t sees itself and at most `window`
-    /// positions before it, with relative position terms clamped at the table's last distance.
+    /// Attend from a segment over `memory ++ segment`: query t sees the positions at distances
+    /// `min_distance ..= window` before it (itself too when the table starts at distance 0),
+    /// with relative position terms clamped at the table's last distance. `tied` is the
+    /// stack's shared table for a block built with `tied_positions` (None: the block's own).
     ///
     /// With an empty memory and `window = S - 1` this equals [`forward`](Self::forward).
     ///
@@ -162,15 +164,16 @@ impl CausalSelfAttention {
         x: Tensor<3>,
         context: Tensor<3>,
         window: usize,
+        tied: Option<&RelativePositions>,
     ) -> Tensor<3> {
-        let [_b, _t, d] = x.dims();
         let n = context.dims()[1];
         let h = self.n_heads;
         let q = split_heads(self.query.forward(x), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(context.clone()), h); // [B,H,N,Dh]
         let v = split_heads(self.value.forward(context), h);
-        let (pos, mask) = self.positions.banded_scores(q.clone(), n, window);
-        let pos = pos.mul_scalar(1.0 / ((d / h) as f64).sqrt());
+        let positions = tied.unwrap_or_else(|| self.positions());
+        let (pos, mask) = positions.banded_scores(q.clone(), n, window);
+        let pos = pos.mul_scalar(score_scale(&q));
         let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
         self.dropout.forward(self.output.forward(a))
     }
@@ -227,7 +230,7 @@ mod tests {
         let x = Tensor::<3>::random([2, 6, 8], Distribution::Normal(0.0, 1.0), &device);
         let d = diff(
             attn.forward(x.clone()),
-            attn.forward_with_memory(x.clone(), x, 2),
+            attn.forward_with_memory(x.clone(), x, 2, None),
         );
         assert!(d < 1e-5, "max |Δ| = {d}");
     }

@@ -46,7 +46,10 @@ pub struct StackConfig {
 /// - `@lm_sizes`: a language model's `vocab_size` (V; default 0, filled in from the data by the
 ///   trainer), then `@sizes`;
 /// - `@dropout`: `dropout` (on embeddings, attention and feed-forward outputs; default 0);
-/// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted.
+/// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted;
+/// - `@official`: the attention and feed-forward choices the official Feedback Transformer code
+///   makes differently from mnemo (`activation`, `bias`, `tie_positions`, `d_head`; defaults:
+///   GELU, biases, untied, D/H), for models defined in this crate.
 ///
 /// The struct is exactly as if the fields were written out, in that order: same Rust fields,
 /// same TOML keys, same serde errors. For example:
@@ -99,6 +102,25 @@ macro_rules! model_config {
             pub dropout: f64,
         } $($rest)*);
     };
+    (@fields $head:tt { $($done:tt)* } @official $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
+            /// Feed-forward activation: `"gelu"` (default) or `"relu"` (the official code).
+            #[serde(default)]
+            pub activation: mnemo_core::Activation,
+            /// Biases on the query, key, value and attention output projections (default true;
+            /// the official code has none). The feed-forward layers keep theirs.
+            #[serde(default = "crate::stack::default_true")]
+            pub bias: bool,
+            /// One relative-position table shared by all layers (the official `key_pe`), instead
+            /// of one per layer (default false).
+            #[serde(default)]
+            pub tie_positions: bool,
+            /// Head size Dh (0 or absent: `d_model / n_heads`); queries, keys and values are
+            /// `n_heads · d_head` wide (the official `--head-dim`).
+            #[serde(default)]
+            pub d_head: usize,
+        } $($rest)*);
+    };
     (@fields $head:tt { $($done:tt)* } @norm $($rest:tt)*) => {
         $crate::model_config!(@fields $head { $($done)*
             /// LayerNorm or RMSNorm (`norm = "layer" | "rms"`).
@@ -114,6 +136,11 @@ macro_rules! model_config {
     (@fields $head:tt { $($done:tt)* } $(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty, $($rest:tt)*) => {
         $crate::model_config!(@fields $head { $($done)* $(#[$field_meta])* $field_vis $field: $ty, } $($rest)*);
     };
+}
+
+/// The serde default of `@official`'s `bias`.
+pub(crate) fn default_true() -> bool {
+    true
 }
 
 /// `stack_of(n_layers)` for the model configs, which all have the other [`StackConfig`] fields
@@ -255,12 +282,9 @@ impl StackConfig {
     /// Causal self-attention with span S (the table of `span` relative distances).
     pub fn self_attention(&self, span: usize) -> CausalSelfAttentionConfig {
         CausalSelfAttentionConfig {
-            d_model: self.d_model,
-            n_heads: self.n_heads,
-            span,
             dropout: self.dropout,
             out_init_scale: self.out_init_scale(),
-            persistent_memory: 0,
+            ..CausalSelfAttentionConfig::new(self.d_model, self.n_heads, span)
         }
     }
 
@@ -277,11 +301,21 @@ impl StackConfig {
     /// One Transformer layer: causal self-attention with span S, then feed-forward.
     pub fn transformer_layer(&self, span: usize, device: &Device) -> TransformerLayer {
         TransformerLayer {
-            attn_residual: self.residual().init(device),
             attn: Some(self.self_attention(span).init(device)),
+            ff: Some(self.feed_forward().init(device)),
+            ..self.transformer_layer_parts(device)
+        }
+    }
+
+    /// A Transformer layer's residual blocks, without attention or feed-forward (the caller
+    /// sets the sublayers it configures itself).
+    pub fn transformer_layer_parts(&self, device: &Device) -> TransformerLayer {
+        TransformerLayer {
+            attn_residual: self.residual().init(device),
+            attn: None,
             attn_variant: None,
             ff_residual: Some(self.residual().init(device)),
-            ff: Some(self.feed_forward().init(device)),
+            ff: None,
             attn_admin: None,
             ff_admin: None,
         }

@@ -21,11 +21,21 @@
 //! `P = relative_span` distances (default max Mₗ + 1); distances ≥ P, which only occur when
 //! evaluation lengthens the memory ([`TransformerXlLm::set_eval_memory`]), reuse `p_{P-1}`.
 //!
+//! The official baseline of the Feedback Transformer's code (`TransformerSeq` in
+//! facebookresearch/transformer-sequential) is this model with `attend_self = false` (each
+//! position sees exactly the Mₗ positions before it, not itself; distances 1..=Mₗ),
+//! `zero_memory = true` (a stream starts with Mₗ zero layer inputs in each memory), and the
+//! `@official` choices (ReLU, no attention biases, one position table, free head size); see
+//! docs/official.md.
+//!
 //! Size legend: B batch, T segment length, Mₗ memory of layer l, L layers, H heads, D d_model,
 //! V vocabulary.
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use mnemo_core::{CausalSelfAttention, FeedForward, Residual, SegmentMemory};
+use mnemo_core::{
+    CausalSelfAttention, CausalSelfAttentionConfig, FeedForward, FeedForwardConfig,
+    RelativePositions, Residual, SegmentMemory,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::model_config;
@@ -65,6 +75,17 @@ model_config! {
         pub relative_span: Option<usize>,
         @dropout
         @norm
+        @official
+        /// Whether a position attends to itself (default true). `false` is the official
+        /// `TransformerSeq`: each position sees exactly the Mₗ positions before it, and the
+        /// position table covers distances 1..=Mₗ; needs `zero_memory = true`.
+        #[serde(default = "crate::stack::default_true")]
+        pub attend_self: bool,
+        /// Whether a stream starts with Mₗ zero states in each layer's memory (the official
+        /// `TransformerSeq`'s initial cache), so that every position sees Mₗ earlier ones, instead
+        /// of an empty memory (default false).
+        #[serde(default)]
+        pub zero_memory: bool,
     }
 }
 
@@ -81,6 +102,12 @@ impl TransformerXlConfig {
                 long_memory_len: None,
                 short_memory_len: None,
                 relative_span: None,
+                activation: Default::default(),
+                bias: true,
+                tie_positions: false,
+                d_head: 0,
+                attend_self: true,
+                zero_memory: false,
             }
         )
     }
@@ -111,15 +138,22 @@ impl TransformerXlConfig {
         self.schedule().lengths(self.n_layers)
     }
 
-    /// Number of learned relative distances P.
+    /// Smallest distance a position attends to: 0 (itself) or 1 (`attend_self = false`).
+    pub fn min_distance(&self) -> usize {
+        usize::from(!self.attend_self)
+    }
+
+    /// Number of learned relative distances P (from [`min_distance`](Self::min_distance)).
     pub fn positions(&self) -> Result<usize, ConfigError> {
         let longest = self.memory_lens()?.into_iter().max().unwrap_or(0);
+        let needed = longest + 1 - self.min_distance();
         match self.relative_span {
-            None => Ok(longest + 1),
-            Some(p) if p < longest + 1 => Err(ConfigError::new(
+            None => Ok(needed),
+            Some(p) if p < needed => Err(ConfigError::new(
                 "relative_span",
                 format!(
-                    "({p}) must cover every distance a layer sees: the longest memory ({longest}) + 1"
+                    "({p}) must cover every distance a layer sees: {needed} (the longest memory, \
+                     {longest}, plus the position itself unless attend_self = false)"
                 ),
             )),
             Some(p) => Ok(p),
@@ -130,7 +164,27 @@ impl TransformerXlConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         // The span of the common checks is the schedule here; it is checked below.
         self.stack_of(self.n_layers).validate(self.vocab_size, 1)?;
+        if !self.attend_self && !self.zero_memory {
+            return Err(ConfigError::new(
+                "attend_self",
+                "false needs zero_memory = true: the first position of a stream would \
+                 otherwise have nothing to attend to",
+            ));
+        }
         self.positions().map(|_| ())
+    }
+
+    /// The attention of layer `layer` over P relative distances: the stack's, with this
+    /// config's head size, biases and smallest distance; layers above the first read the first
+    /// layer's table when `tie_positions`.
+    fn attention(&self, positions: usize, layer: usize) -> CausalSelfAttentionConfig {
+        CausalSelfAttentionConfig {
+            d_head: self.d_head,
+            bias: self.bias,
+            min_distance: self.min_distance(),
+            tied_positions: self.tie_positions && layer > 0,
+            ..self.stack_of(self.n_layers).self_attention(positions)
+        }
     }
 
     /// Build the model. Panics on an invalid config: call [`validate`](Self::validate) first.
@@ -138,9 +192,23 @@ impl TransformerXlConfig {
         let lens = self.memory_lens().expect("validated config");
         let positions = self.positions().expect("validated config");
         let stack = self.stack_of(self.n_layers);
+        let ff = FeedForwardConfig {
+            activation: self.activation,
+            ..stack.feed_forward()
+        };
         let layers = lens
             .into_iter()
-            .map(|memory_len| XlLayer::new(stack.transformer_layer(positions, device), memory_len))
+            .enumerate()
+            .map(|(l, memory_len)| {
+                let layer = TransformerLayer {
+                    attn: Some(self.attention(positions, l).init(device)),
+                    ff: Some(ff.init(device)),
+                    ..stack.transformer_layer_parts(device)
+                };
+                let mut layer = XlLayer::new(layer, memory_len);
+                layer.zero_memory = self.zero_memory;
+                layer
+            })
             .collect();
         TransformerXlLm::new(stack.token_io(self.vocab_size, device), layers)
     }
@@ -161,6 +229,8 @@ pub struct XlLayer {
     pub memory_len: usize,
     /// Memory length Mₗ from the config (what the model was trained with).
     pub trained_memory_len: usize,
+    /// Whether a stream starts with Mₗ zero states in the memory (`zero_memory`).
+    pub zero_memory: bool,
 }
 
 impl XlLayer {
@@ -175,13 +245,21 @@ impl XlLayer {
             ff,
             memory_len,
             trained_memory_len: memory_len,
+            zero_memory: false,
         }
     }
 
+    /// The layer's position table: its own, or `tied` (the first layer's, `tie_positions`).
+    ///
     /// # Shapes
     /// - x: `[B, T, D]` (the layer's inputs for the segment)
     /// - output: `[B, T, D]`
-    pub fn forward(&self, x: Tensor<3>, memory: &SegmentMemory) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        memory: &SegmentMemory,
+        tied: Option<&RelativePositions>,
+    ) -> Tensor<3> {
         let x = self.attn_residual.forward(x, |h| {
             // h is the segment as the sublayer sees it; the memory goes through the same map.
             let context = match memory.states() {
@@ -191,7 +269,8 @@ impl XlLayer {
                 ),
                 None => h.clone(),
             }; // [B,M+T,D]
-            self.attn.forward_with_memory(h, context, self.memory_len)
+            self.attn
+                .forward_with_memory(h, context, self.memory_len, tied)
         });
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
@@ -276,10 +355,18 @@ impl TransformerXlLm {
             "one memory per layer"
         );
         let mut h = self.embed(tokens); // [B,T,D]
+        let [b, _, d] = h.dims();
+        // The first layer's table, for layers that read it (`tie_positions`).
+        let tied = self.layers.first().and_then(|l| l.attn.positions.as_ref());
         let mut memories = Vec::with_capacity(self.layers.len());
         for (layer, memory) in self.layers.iter().zip(state.memories) {
-            let memory = memory.with_capacity(layer.memory_len);
-            let next = layer.forward(h.clone(), &memory);
+            let mut memory = memory.with_capacity(layer.memory_len);
+            if layer.zero_memory && memory.is_empty() {
+                let zeros = Tensor::zeros([b, layer.memory_len, d], &h.device());
+                memory = SegmentMemory::from_states(zeros, layer.memory_len);
+            }
+            let own = layer.attn.positions.is_some();
+            let next = layer.forward(h.clone(), &memory, tied.filter(|_| !own));
             memories.push(memory.advance(h));
             h = next;
         }

@@ -11,7 +11,7 @@ use common::{
     assert_causal, assert_differs, decode_steps, for_each_model, max_abs, max_abs_diff, tokens,
     with_future_changed,
 };
-use mnemo_core::{NormKind, NormPlacement, seeded};
+use mnemo_core::{Activation, NormKind, NormPlacement, RelativePositions, seeded};
 use mnemo_models::transformer_xl::XlLayer;
 use mnemo_models::{
     MemorySchedule, Model, ModelConfig, ModelState, StateSnapshot, TransformerConfig,
@@ -34,30 +34,60 @@ fn configs() -> Vec<(&'static str, TransformerXlConfig)> {
         ..uniform.clone()
     }
     .with_schedule(MemorySchedule::long_range(vec![1], 6, 1));
+    // The official TransformerSeq's choices: earlier positions only, a zero initial memory, one
+    // position table, no attention biases, ReLU, heads of 5 (not D/H).
+    let official = TransformerXlConfig {
+        n_layers: 3,
+        activation: Activation::Relu,
+        bias: false,
+        tie_positions: true,
+        d_head: 5,
+        attend_self: false,
+        zero_memory: true,
+        ..TransformerXlConfig::tiny(VOCAB, 5)
+    };
+    let official_post = TransformerXlConfig {
+        placement: NormPlacement::Post,
+        tie_positions: false,
+        ..official.clone()
+    }
+    .with_schedule(MemorySchedule::per_layer(vec![2, 6, 3]));
     vec![
         ("uniform 3", uniform),
         ("mixed [2, 7, 3]", mixed),
         ("post-norm rms, long layer 1", post),
+        ("official TransformerSeq pre-norm", official),
+        ("official TransformerSeq post-norm [2, 6, 3]", official_post),
     ]
 }
 
-/// One layer over the whole sequence, written out per position: the context of position p is
-/// positions max(0, p - M) ..= p; distance d uses table row min(d, P - 1).
-fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
+/// One layer over the whole sequence, written out per position with position table
+/// `positions` (the layer's own or the tied one): the context of position p is positions
+/// p - M ..= p - min_distance, those before the stream zero states when the layer starts with a
+/// zero memory (else cut at 0); distance δ uses table row min(δ - min_distance, P - 1).
+fn naive_layer(layer: &XlLayer, positions: &RelativePositions, h: Tensor<3>) -> Tensor<3> {
     let [b, n, d] = h.dims();
     let heads = layer.attn.n_heads;
-    let dh = d / heads;
-    let table = layer.attn.positions.table.val();
-    let top = table.dims()[0] - 1;
-    let outs: Vec<Tensor<3>> = (0..n)
+    let dh = layer.attn.query.weight.dims()[1] / heads;
+    let table = positions.table.val();
+    let (top, min) = (table.dims()[0] - 1, positions.min_distance);
+    let m = layer.memory_len;
+    let (padded, offset) = match layer.zero_memory {
+        true => (
+            Tensor::cat(vec![Tensor::zeros([b, m, d], &h.device()), h], 1),
+            m,
+        ),
+        false => (h, 0),
+    };
+    let outs: Vec<Tensor<3>> = (offset..offset + n)
         .map(|p| {
-            let lo = p.saturating_sub(layer.memory_len);
-            let w = p - lo + 1;
-            let ctx = h.clone().narrow(1, lo, w);
-            let x = h.clone().narrow(1, p, 1);
+            let lo = p.saturating_sub(m);
+            let w = p - min - lo + 1;
+            let ctx = padded.clone().narrow(1, lo, w);
+            let x = padded.clone().narrow(1, p, 1);
             let (xq, ctx_in) = if layer.attn_residual.is_pre() {
-                let c = layer.attn_residual.norm.forward(ctx);
-                (c.clone().narrow(1, w - 1, 1), c)
+                let norm = &layer.attn_residual.norm;
+                (norm.forward(x.clone()), norm.forward(ctx))
             } else {
                 (x.clone(), ctx)
             };
@@ -80,7 +110,7 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
                 .reshape([b, w, heads, dh])
                 .swap_dims(1, 2);
             let rows: Vec<Tensor<2>> = (0..w)
-                .map(|j| table.clone().narrow(0, (w - 1 - j).min(top), 1))
+                .map(|j| table.clone().narrow(0, (p - lo - j - min).min(top), 1))
                 .collect();
             let pos = Tensor::cat(rows, 0).transpose().unsqueeze::<4>(); // [1,1,Dh,w]
             let scores = (q.clone().matmul(k.swap_dims(2, 3)) + q.matmul(pos))
@@ -88,7 +118,7 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
             let a = softmax(scores, 3)
                 .matmul(v)
                 .swap_dims(1, 2)
-                .reshape([b, 1, d]);
+                .reshape([b, 1, heads * dh]);
             let a = layer.attn.output.forward(a);
             let (attn_norm, ff_norm) = (&layer.attn_residual.norm, &layer.ff_residual.norm);
             if layer.attn_residual.is_pre() {
@@ -106,8 +136,9 @@ fn naive_layer(layer: &XlLayer, h: Tensor<3>) -> Tensor<3> {
 /// The whole model on the whole sequence, without memories.
 fn naive_logits(model: &TransformerXlLm, x: Tensor<2, Int>) -> Tensor<3> {
     let mut h = model.embedding.forward(x);
+    let first = model.layers[0].attn.positions();
     for layer in &model.layers {
-        h = naive_layer(layer, h);
+        h = naive_layer(layer, layer.attn.positions.as_ref().unwrap_or(first), h);
     }
     if let Some(norm) = &model.final_norm {
         h = norm.forward(h);
@@ -284,7 +315,10 @@ fn no_gradient_flows_into_the_carried_memory() {
         ("embedding", m.embedding.weight.val()),
         ("layer 0 key", m.layers[0].attn.key.weight.val()),
         ("layer 1 query", m.layers[1].attn.query.weight.val()),
-        ("layer 2 positions", m.layers[2].attn.positions.table.val()),
+        (
+            "layer 2 positions",
+            m.layers[2].attn.positions().table.val(),
+        ),
     ];
     for (label, p) in params {
         let (a, b) = (
@@ -397,6 +431,24 @@ fn impossible_schedules_are_rejected_naming_the_field() {
             "no schedule",
             base.clone().with_schedule(none),
             "memory_len",
+        ),
+        (
+            "earlier positions only, from an empty memory",
+            TransformerXlConfig {
+                attend_self: false,
+                ..base.clone()
+            },
+            "attend_self",
+        ),
+        (
+            "span short of the memory without self",
+            TransformerXlConfig {
+                attend_self: false,
+                zero_memory: true,
+                relative_span: Some(7),
+                ..base.clone()
+            },
+            "relative_span",
         ),
         (
             "zero memory_len",

@@ -26,10 +26,6 @@ use super::memory::FeedbackMemory;
 use crate::config::ConfigError;
 use crate::output_head;
 
-fn default_true() -> bool {
-    true
-}
-
 model_config! {
     /// Configuration of a [`FeedbackLm`].
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,7 +38,7 @@ model_config! {
         @norm
         /// One key/value projection (and window) shared by all layers (true, default), or one per
         /// layer (false, the official code's default).
-        #[serde(default = "default_true")]
+        #[serde(default = "crate::stack::default_true")]
         pub share_kv: bool,
         /// What a memory is made of: `"mix"` (default: the softmax mix of every layer) or
         /// `"top"` (the top layer only; the paper's ablation).
@@ -55,17 +51,7 @@ model_config! {
         /// left as they are). A transformation of the detached state between segments.
         #[serde(default)]
         pub carry: Carry,
-        /// Feed-forward activation: `"gelu"` (default) or `"relu"` (the official code).
-        #[serde(default)]
-        pub activation: Activation,
-        /// Biases on the query, key, value and attention output projections (default true;
-        /// the official code has none). The feed-forward layers keep theirs.
-        #[serde(default = "default_true")]
-        pub bias: bool,
-        /// One relative-position table shared by all layers (the official `key_pe`), instead
-        /// of one per layer (default false).
-        #[serde(default)]
-        pub tie_positions: bool,
+        @official
         /// The memory a layer reads is normalised by that layer's own attention norm, as its
         /// query is (default false: the K/V projection has a norm of its own). With
         /// `share_kv = false` layer l's K/V reads `norm1_l(m)` (the official pre-norm code).
@@ -75,10 +61,6 @@ model_config! {
         /// official `--share-proj-kv`) is not implemented yet: `validate` refuses it.
         #[serde(default)]
         pub tie_norms: bool,
-        /// Head size Dh (0 or absent: `d_model / n_heads`); queries, keys and values are
-        /// `n_heads · d_head` wide (the official `--head-dim`).
-        #[serde(default)]
-        pub d_head: usize,
     }
 }
 

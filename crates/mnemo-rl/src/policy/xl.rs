@@ -39,7 +39,7 @@ impl XlCore {
         let mut h = x;
         for (l, layer) in self.layers.iter().enumerate() {
             let memory = SegmentMemory::from_states(kept.clone().narrow(1, l * m, m), m);
-            let out = layer.forward(h.clone(), &memory);
+            let out = layer.forward(h.clone(), &memory, None);
             let advanced = memory.advance(h);
             next.push(advanced.states().expect("M >= 1 positions").clone());
             h = out;
