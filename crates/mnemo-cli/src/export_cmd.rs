@@ -15,7 +15,8 @@ pub enum Format {
     /// safetensors, PyTorch names and layouts (Linear weights [out, in]).
     Safetensors,
     /// The official code's state dict (safetensors with its names; Feedback models with the
-    /// official options; needs --data): scripts/official_checkpoint.py makes the .pt.
+    /// official options, or Transformer-XLs that are the official TransformerSeq; needs
+    /// --data): scripts/official_checkpoint.py makes the .pt.
     Official,
 }
 

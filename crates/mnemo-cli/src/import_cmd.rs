@@ -4,8 +4,9 @@
 //! `train --resume` accept it (`mnemo_train::weights_run`).
 //!
 //! `mnemo import official CHECKPOINT --config C.toml --data OFFICIAL_DATA_DIR --out RUN
-//! --hid-sz … --nlayers … --feedback …`: the same from a checkpoint of the paper's own code
-//! (`mnemo_train::official_import`; docs/models.md, "Official checkpoints").
+//! --hid-sz … --nlayers … [--feedback] …`: the same from a checkpoint of the paper's own code, a
+//! Feedback Transformer or (without `--feedback`) the baseline TransformerSeq
+//! (`mnemo_train::official_import`; docs/official.md).
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -42,9 +43,10 @@ struct OfficialArgs {
     /// `--model` is replaced by the official one (added if absent).
     #[arg(long)]
     config: PathBuf,
-    /// The model name the run gets.
-    #[arg(long, default_value = "feedback")]
-    model: String,
+    /// The model name the run gets (default: `feedback` with --feedback, else
+    /// `transformer_seq`).
+    #[arg(long)]
+    model: Option<String>,
     /// The official `--data` directory the model was trained on (its dictionary orders the
     /// embedding and output rows).
     #[arg(long)]
@@ -75,8 +77,8 @@ struct OfficialArgs {
     pre_norm: bool,
     #[arg(long)]
     share_proj_kv: bool,
-    /// The model is a Feedback Transformer (required: the official TransformerSeq does not
-    /// import yet).
+    /// The model is a Feedback Transformer (without it: the official baseline TransformerSeq,
+    /// imported as a Transformer-XL).
     #[arg(long)]
     feedback: bool,
     #[command(flatten)]
@@ -142,7 +144,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<()> {
                 &args.flags(),
                 &args.data,
                 &config,
-                &args.model,
+                args.model.as_deref().unwrap_or(match args.feedback {
+                    true => "feedback",
+                    false => "transformer_seq",
+                }),
                 &args.out,
                 &device,
             )?;

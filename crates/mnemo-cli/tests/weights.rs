@@ -157,8 +157,86 @@ fn import_official_makes_a_run_that_evaluates() {
         &import(&out.path().join("wide"), &["--hid-sz", "16", "--feedback"]),
         &["checkpoint.pt", "in_emb.weight"],
     );
+    // Without --feedback the checkpoint is read as a TransformerSeq, which has no mixing
+    // weights.
     assert_fails_naming(
         &import(&out.path().join("seq"), &["--hid-sz", "12"]),
-        &["--feedback"],
+        &["checkpoint.pt", "single_memory_attn_params"],
     );
+}
+
+/// `mnemo import official` without `--feedback` imports the official baseline TransformerSeq as
+/// a Transformer-XL run named `transformer_seq` that evaluates, and `mnemo export --format
+/// official` writes its state dict back under the official names.
+#[test]
+fn import_official_transformer_seq_evaluates_and_exports() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mnemo-train/tests/fixtures/official");
+    let out = tempfile::tempdir().unwrap();
+    let config = out.path().join("official.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[run]\nname = \"official\"\nseed = 1\nsteps = 2\n\n[data]\ntask = \"labelled_text\"\n\
+             dir = \"{}\"\n\n[train]\nbatch_size = 2\nsegment_len = 8\n\n[optim]\nlr = 1e-3\n\n\
+             [models.feedback]\nkind = \"feedback\"\nd_model = 8\nn_layers = 1\nn_heads = 1\n\
+             d_ff = 8\nspan = 4\n",
+            fixtures.join("data").display()
+        ),
+    )
+    .unwrap();
+    let run = out.path().join("run");
+    let data = fixtures.join("data");
+    let done = mnemo(&[
+        "import",
+        "official",
+        utf8(&fixtures.join("seq_post/checkpoint.pt")),
+        "--config",
+        utf8(&config),
+        "--data",
+        utf8(&data),
+        "--out",
+        utf8(&run),
+        "--hid-sz",
+        "12",
+        "--nlayers",
+        "2",
+        "--nheads",
+        "2",
+        "--head-dim",
+        "5",
+        "--inner-hid-sz",
+        "20",
+        "--mem-sz",
+        "4",
+        "--attn-lim",
+        "3",
+    ]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    let saved = std::fs::read_to_string(run.join("transformer_seq/config.toml"))
+        .or_else(|_| std::fs::read_to_string(run.join("config.toml")))
+        .unwrap();
+    assert!(
+        saved.contains("transformer_xl") && saved.contains("attend_self = false"),
+        "{saved}"
+    );
+    let eval = mnemo(&["eval", utf8(&run), "--json"]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let result: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(result["loss"].as_f64().unwrap().is_finite(), "{result}");
+    let file = out.path().join("official.safetensors");
+    let export = mnemo(&[
+        "export",
+        utf8(&run),
+        "--format",
+        "official",
+        "--data",
+        utf8(&data),
+        "--out",
+        utf8(&file),
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let names = mnemo_train::official::read_official(&file).unwrap();
+    assert!(names.contains_key("layers.1.attn.attn.key_pe"));
+    assert!(!names.contains_key("single_memory_attn_params"));
 }

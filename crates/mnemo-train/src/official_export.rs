@@ -1,5 +1,6 @@
-//! A mnemo Feedback model as the official code's state dict (`mnemo export RUN --format
-//! official`, issue 18 §3): the inverse of [`crate::official_import`]. Every official tensor is
+//! A mnemo Feedback model, or a Transformer-XL that is the official baseline `TransformerSeq`,
+//! as the official code's state dict (`mnemo export RUN --format official`, issue 18 §3): the
+//! inverse of [`crate::official_import`]. Every official tensor is
 //! made from the mnemo tensor the import would fill it from (a tied official copy from the one
 //! mnemo tensor), the rows in the official dictionary's order, `key_pe` from `pos`, and the
 //! buffer `single_memory_attn_buf` = softmax(mix).
@@ -17,7 +18,7 @@ use std::path::Path;
 use burn_store::burn_pack::Tensor as PackTensor;
 use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
-use mnemo_models::{FeedbackConfig, Model};
+use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerXlConfig};
 
 use crate::error::TrainError;
 use crate::official_import::{OfficialFlags, Transform, official_source, transform_back, values};
@@ -31,33 +32,132 @@ pub type OfficialTensor = (String, Vec<usize>, Vec<f32>);
 /// Metadata key of the official flags (JSON) in an exported file.
 pub const FLAGS_KEY: &str = "official.flags";
 
+/// The official flags of a mnemo model config's sizes, head size, dropout and placement (the
+/// other flags: defaults).
+macro_rules! sizes {
+    ($config:expr) => {
+        OfficialFlags {
+            hid_sz: $config.d_model,
+            inner_hid_sz: $config.d_ff,
+            nlayers: $config.n_layers,
+            nheads: $config.n_heads,
+            head_dim: match $config.d_head {
+                0 => $config.d_model / $config.n_heads,
+                d => d,
+            },
+            dropout: $config.dropout,
+            pre_norm: $config.placement == NormPlacement::Pre,
+            ..OfficialFlags::default()
+        }
+    };
+}
+
+/// `Err((field, why))`: the official code has `want` only.
+fn refuse<T>(field: &str, want: &str) -> Result<T, (String, String)> {
+    Err((
+        field.to_string(),
+        format!("the official code has {want} only"),
+    ))
+}
+
+/// The checks both official models make: ReLU, no attention biases, LayerNorm, one position
+/// table.
+fn check_common(
+    activation: Activation,
+    bias: bool,
+    norm: NormKind,
+    tie_positions: bool,
+) -> Result<(), (String, String)> {
+    if activation != Activation::Relu {
+        return refuse("activation", "\"relu\"");
+    }
+    if bias {
+        return refuse("bias", "attention projections without bias (bias = false)");
+    }
+    if norm != NormKind::Layer {
+        return refuse("norm", "LayerNorm (norm = \"layer\")");
+    }
+    if !tie_positions {
+        return refuse("tie_positions", "one position table (tie_positions = true)");
+    }
+    Ok(())
+}
+
 impl OfficialFlags {
-    /// The official flags of a model of `config` trained on blocks of `mem_sz`; `Err` names the
+    /// The official flags of a model of `config` trained on blocks of `mem_sz`: a Feedback
+    /// Transformer, or a Transformer-XL that is the official `TransformerSeq`; `Err` names the
     /// field the official code cannot express.
-    pub fn of(config: &FeedbackConfig, mem_sz: usize) -> Result<Self, (String, String)> {
-        let pre_norm = config.placement == NormPlacement::Pre;
-        let refuse = |field: &str, want: &str| {
-            Err((
-                field.to_string(),
-                format!("the official code has {want} only"),
-            ))
-        };
-        if config.activation != Activation::Relu {
-            return refuse("activation", "\"relu\"");
+    pub fn of(config: &ModelConfig, mem_sz: usize) -> Result<Self, (String, String)> {
+        match config {
+            ModelConfig::Feedback(c) => Self::of_feedback(c, mem_sz),
+            ModelConfig::TransformerXl(c) => Self::of_transformer_seq(c, mem_sz),
+            other => Err((
+                "kind".into(),
+                format!(
+                    "only Feedback models and Transformer-XLs (as the official TransformerSeq) \
+                     export to the official format, not {}",
+                    other.kind()
+                ),
+            )),
         }
-        if config.bias {
-            return refuse("bias", "attention projections without bias (bias = false)");
+    }
+
+    /// The official flags of a Transformer-XL that computes what the official `TransformerSeq`
+    /// computes: earlier positions only, a zero initial memory, one memory length and the
+    /// table of exactly those distances.
+    fn of_transformer_seq(
+        config: &TransformerXlConfig,
+        mem_sz: usize,
+    ) -> Result<Self, (String, String)> {
+        check_common(
+            config.activation,
+            config.bias,
+            config.norm,
+            config.tie_positions,
+        )?;
+        if config.attend_self {
+            return refuse(
+                "attend_self",
+                "positions that do not attend to themselves (false)",
+            );
         }
-        if config.norm != NormKind::Layer {
-            return refuse("norm", "LayerNorm (norm = \"layer\")");
+        if !config.zero_memory {
+            return refuse("zero_memory", "a zero initial memory (true)");
         }
+        let lens = config
+            .memory_lens()
+            .map_err(|e| (e.field.clone(), e.message.clone()))?;
+        let attn_lim = lens[0];
+        if lens.iter().any(|&m| m != attn_lim) {
+            return refuse("memory_schedule", "one memory length for every layer");
+        }
+        if config.relative_span.is_some_and(|p| p != attn_lim) {
+            return refuse(
+                "relative_span",
+                "a position table of exactly the memory length (relative_span absent)",
+            );
+        }
+        Ok(Self {
+            mem_sz,
+            attn_lim,
+            share_proj_kv: false,
+            feedback: false,
+            ..sizes!(config)
+        })
+    }
+
+    /// The official flags of a Feedback model of `config`.
+    fn of_feedback(config: &FeedbackConfig, mem_sz: usize) -> Result<Self, (String, String)> {
+        check_common(
+            config.activation,
+            config.bias,
+            config.norm,
+            config.tie_positions,
+        )?;
         if config.memory != MemorySource::Mix {
             return refuse("memory", "the mix of all layers (memory = \"mix\")");
         }
-        if !config.tie_positions {
-            return refuse("tie_positions", "one position table (tie_positions = true)");
-        }
-        let carry = match pre_norm {
+        let carry = match config.placement == NormPlacement::Pre {
             true => Carry::Official,
             false => Carry::Raw,
         };
@@ -68,20 +168,11 @@ impl OfficialFlags {
             );
         }
         Ok(Self {
-            hid_sz: config.d_model,
-            inner_hid_sz: config.d_ff,
-            nlayers: config.n_layers,
-            nheads: config.n_heads,
-            head_dim: match config.d_head {
-                0 => config.d_model / config.n_heads,
-                d => d,
-            },
             mem_sz,
             attn_lim: config.span,
-            dropout: config.dropout,
-            pre_norm,
             share_proj_kv: config.share_kv,
             feedback: true,
+            ..sizes!(config)
         })
     }
 
@@ -111,10 +202,12 @@ impl OfficialFlags {
         if self.pre_norm {
             names.extend(["out_norm.weight".into(), "out_norm.bias".into()]);
         }
-        names.extend([
-            "single_memory_attn_params".into(),
-            "single_memory_attn_buf".into(),
-        ]);
+        if self.feedback {
+            names.extend([
+                "single_memory_attn_params".into(),
+                "single_memory_attn_buf".into(),
+            ]);
+        }
         names
     }
 }
@@ -230,13 +323,7 @@ pub fn export_official_run(
         path: run.dir.config(),
         message: reason,
     };
-    let mnemo_models::ModelConfig::Feedback(config) = &run.model_config else {
-        return Err(bad(format!(
-            "only Feedback models export to the official format, not {}",
-            run.model.kind()
-        )));
-    };
-    let flags = OfficialFlags::of(config, run.config.train.segment_len)
+    let flags = OfficialFlags::of(&run.model_config, run.config.train.segment_len)
         .map_err(|(field, why)| bad(format!("models.{}.{field}: {why}", run.model_name)))?;
     let dictionary = crate::official_vocab::official_dictionary(official_data)?;
     let bytes = matches!(run.config.data, mnemo_data::TaskConfig::Bytes(_));

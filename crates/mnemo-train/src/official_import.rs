@@ -1,6 +1,6 @@
 //! A model trained with the Feedback Transformer's official code (facebookresearch/
 //! transformer-sequential; Fan et al. 2020) as a mnemo model: the official flags as a
-//! [`FeedbackConfig`] ([`OfficialFlags::feedback_config`]) and the official checkpoint's tensors
+//! [`FeedbackConfig`] or a [`TransformerXlConfig`] ([`OfficialFlags::model_config`]) and the official checkpoint's tensors
 //! under mnemo's names ([`official_tensors`]), so the imported model computes what the official
 //! code computes (tested against log-probabilities the official code wrote,
 //! `tests/official_parity.rs`).
@@ -20,7 +20,12 @@
 //! layers.l.ff.up/down.*   layers.l.ff.fc1/fc2.*
 //! kv.p.k/v.weight         layers.p.attn.proj_key/proj_val.weight   (p = 0 with --share-proj-kv)
 //! kv.p.norm.*             layers.p.norm1.*                (pre-norm: the memory's norm is norm1)
+//! layers.l.attn.k/v       layers.l.attn.proj_key/proj_val  (TransformerSeq: per layer)
 //! ```
+//!
+//! The official baseline `TransformerSeq` (without `--feedback`) imports as a Transformer-XL
+//! ([`OfficialFlags::transformer_seq_config`]); its table `pos` is layer 0's
+//! (`layers.0.attn.pos`), which the other layers read.
 //!
 //! An official tensor no mnemo tensor takes is an error naming it, unless it is a tied copy
 //! (same name but for the layer, same values) of one taken: `--share-proj-kv` ties
@@ -34,7 +39,7 @@ use burn_store::bridge;
 use burn_store::burn_pack::Tensor as PackTensor;
 use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
-use mnemo_models::{FeedbackConfig, Model, ModelConfig};
+use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerXlConfig};
 use serde::{Deserialize, Serialize};
 
 use mnemo_data::TaskConfig;
@@ -103,21 +108,74 @@ impl OfficialFlags {
         }
     }
 
+    /// The mnemo model computing what the official model of these flags computes, over a
+    /// vocabulary of `vocab` tokens (0: the data's): [`feedback_config`](Self::feedback_config)
+    /// with `--feedback`, else [`transformer_seq_config`](Self::transformer_seq_config).
+    pub fn model_config(&self, vocab: usize) -> Result<ModelConfig, (String, String)> {
+        let config = match self.feedback {
+            true => ModelConfig::Feedback(self.feedback_config(vocab)?),
+            false => ModelConfig::TransformerXl(self.transformer_seq_config(vocab)),
+        };
+        let mut sized = config.clone();
+        sized.set_vocab_size(vocab.max(1));
+        sized
+            .validate()
+            .map_err(|e| ("the official flags".to_string(), e.to_string()))?;
+        Ok(config)
+    }
+
+    /// The placement of `--pre-norm`.
+    fn placement(&self) -> NormPlacement {
+        match self.pre_norm {
+            true => NormPlacement::Pre,
+            false => NormPlacement::Post,
+        }
+    }
+
+    /// The mnemo model computing what the official baseline `TransformerSeq`
+    /// (`models/transformer_seq.py`) of these flags computes: a Transformer-XL whose positions
+    /// see exactly the `attn_lim` positions before them (not themselves) from a zero initial
+    /// memory, with ReLU, no attention biases, one position table and the official head size.
+    pub fn transformer_seq_config(&self, vocab: usize) -> TransformerXlConfig {
+        TransformerXlConfig {
+            vocab_size: vocab,
+            d_model: self.hid_sz,
+            n_layers: self.nlayers,
+            n_heads: self.nheads,
+            d_ff: self.inner_hid_sz,
+            memory_len: Some(self.attn_lim),
+            memory_schedule: None,
+            long_range_layers: None,
+            long_memory_len: None,
+            short_memory_len: None,
+            relative_span: None,
+            dropout: self.dropout,
+            norm: NormKind::Layer,
+            placement: self.placement(),
+            activation: Activation::Relu,
+            bias: false,
+            tie_positions: true,
+            d_head: self.head_dim(),
+            attend_self: false,
+            zero_memory: true,
+        }
+    }
+
     /// The mnemo model computing what the official Feedback Transformer of these flags
-    /// computes, over a vocabulary of `vocab` tokens (0: the data's): ReLU, no attention biases, one position
-    /// table, the layer's norm on the memory, the official carry, and the official head size.
-    /// `Err` names the flag mnemo cannot express (`--feedback` missing: the official baseline
-    /// `TransformerSeq` attends to its previous positions only, which no mnemo model does yet).
+    /// computes, over a vocabulary of `vocab` tokens (0: the data's): ReLU, no attention biases,
+    /// one position table, the layer's norm on the memory, the official carry, and the official
+    /// head size. `Err` names the flag mnemo cannot express (`--feedback` missing: see
+    /// [`transformer_seq_config`](Self::transformer_seq_config)).
     pub fn feedback_config(&self, vocab: usize) -> Result<FeedbackConfig, (String, String)> {
         if !self.feedback {
             return Err((
                 "--feedback".into(),
-                "only Feedback models import (the official TransformerSeq, which attends to the \
-                 previous attn_lim positions but not its own, has no mnemo counterpart yet)"
+                "without it the official model is the baseline TransformerSeq, a \
+                 Transformer-XL in mnemo (OfficialFlags::transformer_seq_config)"
                     .into(),
             ));
         }
-        let config = FeedbackConfig {
+        Ok(FeedbackConfig {
             vocab_size: vocab,
             d_model: self.hid_sz,
             n_layers: self.nlayers,
@@ -126,10 +184,7 @@ impl OfficialFlags {
             span: self.attn_lim,
             dropout: self.dropout,
             norm: NormKind::Layer,
-            placement: match self.pre_norm {
-                true => NormPlacement::Pre,
-                false => NormPlacement::Post,
-            },
+            placement: self.placement(),
             share_kv: self.share_proj_kv,
             memory: MemorySource::Mix,
             // The official post-norm code carries memories as they are.
@@ -146,15 +201,7 @@ impl OfficialFlags {
             // would let them drift apart.
             tie_norms: !(self.pre_norm && self.share_proj_kv),
             d_head: self.head_dim(),
-        };
-        let sized = FeedbackConfig {
-            vocab_size: vocab.max(1),
-            ..config.clone()
-        };
-        sized
-            .validate()
-            .map_err(|e| ("the official flags".to_string(), e.to_string()))?;
-        Ok(config)
+        })
     }
 }
 
@@ -198,6 +245,9 @@ pub(crate) fn official_source(name: &str, flags: &OfficialFlags) -> Option<(Stri
         ("layers", ["attn", "q", "weight"]) => ("attn.proj_query.weight".to_string(), Same),
         ("layers", ["attn", "o", "weight"]) => ("attn.proj_out.weight".into(), Same),
         ("layers", ["attn", "pos"]) => ("attn.attn.key_pe".into(), Positions),
+        // TransformerSeq's attention projects its own layer's inputs.
+        ("layers", ["attn", "k", "weight"]) => ("attn.proj_key.weight".into(), Same),
+        ("layers", ["attn", "v", "weight"]) => ("attn.proj_val.weight".into(), Same),
         ("layers", ["attn_norm", w]) => (format!("norm1.{w}"), Same),
         ("layers", ["ff_norm", w]) => (format!("norm2.{w}"), Same),
         ("layers", ["ff", "up", w]) => (format!("ff.fc1.{w}"), Same),
@@ -399,12 +449,10 @@ pub fn import_official_run(
     device: &Device,
 ) -> Result<ImportedRun, TrainError> {
     let model = flags
-        .feedback_config(0)
+        .model_config(0)
         .map_err(|(flag, reason)| TrainError::Flag { flag, reason })?;
     let mut config = config.clone();
-    config
-        .models
-        .insert(model_name.to_string(), ModelConfig::Feedback(model));
+    config.models.insert(model_name.to_string(), model);
     config.train.segment_len = flags.mem_sz;
     let bytes = matches!(config.data, TaskConfig::Bytes(_));
     let dictionary = official_dictionary(official_data)?;

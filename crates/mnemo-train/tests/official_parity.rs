@@ -1,8 +1,9 @@
-//! Official parity (issue 18): Feedback Transformers built, saved and run by the paper's own code
-//! (facebookresearch/transformer-sequential; fixtures written by
-//! scripts/make_official_parity.py), imported into mnemo, give the official log-probabilities
-//! over three blocks with the memory carried between them: pre-norm with shared K/V (a DDP
-//! checkpoint), pre-norm with per-layer K/V, post-norm; head size ≠ width / heads.
+//! Official parity (issue 18): Feedback Transformers and baseline TransformerSeq models built,
+//! saved and run by the paper's own code (facebookresearch/transformer-sequential; fixtures
+//! written by scripts/make_official_parity.py), imported into mnemo, give the official
+//! log-probabilities over three blocks with the memory carried between them: Feedback pre-norm
+//! with shared K/V (a DDP checkpoint), pre-norm with per-layer K/V, post-norm; TransformerSeq
+//! pre-norm (span 6 > block 4) and post-norm (span 3 < block 4); head size ≠ width / heads.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,13 @@ use mnemo_train::official_import::{OfficialFlags, import_official_model};
 use mnemo_train::official_vocab::{OfficialRows, official_dictionary};
 use serde::Deserialize;
 
-const CASES: [&str; 3] = ["pre_shared", "pre_per_layer", "post_per_layer"];
+const CASES: [&str; 5] = [
+    "pre_shared",
+    "pre_per_layer",
+    "post_per_layer",
+    "seq_pre",
+    "seq_post",
+];
 
 /// What the official code wrote for one case.
 #[derive(Deserialize)]
@@ -44,12 +51,14 @@ fn expected(case: &str) -> Expected {
 fn mnemo_log_probs(case: &str, want: &Expected, carry: Option<Carry>) -> Vec<Vec<Vec<f32>>> {
     let device = common::cpu().inner();
     let vocab = want.idx2word.len();
-    let mut config = want.flags.feedback_config(vocab).unwrap();
-    config.carry = carry.unwrap_or(config.carry);
+    let mut config = want.flags.model_config(vocab).unwrap();
+    if let (ModelConfig::Feedback(c), Some(carry)) = (&mut config, carry) {
+        c.carry = carry;
+    }
     let model = import_official_model(
         &fixtures().join(case).join("checkpoint.pt"),
         &want.flags,
-        &ModelConfig::Feedback(config),
+        &config,
         &OfficialRows::identity(vocab),
         &device,
     )
@@ -237,11 +246,10 @@ fn export_gives_back_the_official_state_dict() {
         let vocab = want.idx2word.len();
         let rows = OfficialRows::identity(vocab);
         let checkpoint = fixtures().join(case).join("checkpoint.pt");
-        let config = want.flags.feedback_config(vocab).unwrap();
-        let model_config = ModelConfig::Feedback(config.clone());
+        let model_config = want.flags.model_config(vocab).unwrap();
         let model =
             import_official_model(&checkpoint, &want.flags, &model_config, &rows, &device).unwrap();
-        let flags = OfficialFlags::of(&config, want.flags.mem_sz).unwrap();
+        let flags = OfficialFlags::of(&model_config, want.flags.mem_sz).unwrap();
         assert_eq!(
             flags,
             OfficialFlags {
@@ -284,12 +292,48 @@ fn export_gives_back_the_official_state_dict() {
 #[test]
 fn export_refuses_what_the_official_code_cannot_express() {
     let want = expected("pre_shared");
+    let refused = |config: ModelConfig| OfficialFlags::of(&config, 4).unwrap_err().0;
     let mut config = want.flags.feedback_config(20).unwrap();
     config.activation = mnemo_core::Activation::Gelu;
-    assert_eq!(OfficialFlags::of(&config, 4).unwrap_err().0, "activation");
+    assert_eq!(refused(ModelConfig::Feedback(config)), "activation");
     let mut config = want.flags.feedback_config(20).unwrap();
     config.bias = true;
-    assert_eq!(OfficialFlags::of(&config, 4).unwrap_err().0, "bias");
+    assert_eq!(refused(ModelConfig::Feedback(config)), "bias");
+    let seq = expected("seq_pre").flags.transformer_seq_config(20);
+    let xl = |f: fn(&mut mnemo_models::TransformerXlConfig)| {
+        let mut c = seq.clone();
+        f(&mut c);
+        refused(ModelConfig::TransformerXl(c))
+    };
+    assert_eq!(xl(|c| c.attend_self = true), "attend_self");
+    assert_eq!(xl(|c| c.zero_memory = false), "zero_memory");
+    assert_eq!(xl(|c| c.tie_positions = false), "tie_positions");
+    assert_eq!(
+        xl(|c| {
+            c.memory_len = None;
+            c.memory_schedule = Some(vec![6, 3]);
+        }),
+        "memory_schedule"
+    );
+    assert_eq!(xl(|c| c.relative_span = Some(9)), "relative_span");
+    let transformer = ModelConfig::Transformer(mnemo_models::TransformerConfig::tiny(20));
+    assert_eq!(refused(transformer), "kind");
+}
+
+/// The official flags say which model they are: without `--feedback` the baseline
+/// TransformerSeq, a Transformer-XL, and `feedback_config` refuses them naming the flag.
+#[test]
+fn the_flags_choose_the_model() {
+    let seq = expected("seq_post").flags;
+    assert!(matches!(
+        seq.model_config(20).unwrap(),
+        ModelConfig::TransformerXl(_)
+    ));
+    assert_eq!(seq.feedback_config(20).unwrap_err().0, "--feedback");
+    assert!(matches!(
+        expected("post_per_layer").flags.model_config(20).unwrap(),
+        ModelConfig::Feedback(_)
+    ));
 }
 
 /// A corrupted checkpoint fails the import naming the official tensor: a renamed tensor is
