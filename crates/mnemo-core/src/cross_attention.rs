@@ -2,7 +2,7 @@
 //! encoder output of an encoder-decoder), with a key padding mask and no positions.
 use burn::module::Module;
 use burn::nn::{Dropout, Linear};
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
@@ -75,6 +75,20 @@ impl CrossAttention {
         )
     }
 
+    /// The memory's keys and values with its padding mask, as [`CrossSublayer::forward`] reads
+    /// them.
+    ///
+    /// # Shapes
+    /// - memory: `[B, S, D]`; key_mask: `[B, 1, 1, S]`, true where a position is padding
+    pub fn cross_memory(&self, memory: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
+        let (keys, values) = self.project(memory);
+        CrossMemory {
+            keys,
+            values,
+            key_mask: key_mask.clone(),
+        }
+    }
+
     /// Attend from `x` over projected keys and values; masked keys are never attended.
     ///
     /// # Shapes
@@ -95,8 +109,35 @@ impl CrossAttention {
     }
 }
 
-/// Encoder keys and values for one layer's cross-attention. Shapes `[B, H, S_src, Dh]`.
-pub type CrossMemory = (Tensor<4>, Tensor<4>);
+/// What one decoder layer reads of the encoder: its keys and values of the encoder states and
+/// which source positions are padding (computed once per sentence, reused at every step).
+///
+/// # Shapes
+/// - keys: `[B, H, S_src, Dh]`; values: `[B, H, S_src, Dv]` (`Dv = Dh` but in CAN's layers)
+/// - key_mask: `[B, 1, 1, S_src]`, true where a source position is padding
+#[derive(Debug, Clone)]
+pub struct CrossMemory {
+    /// Keys of the source positions.
+    pub keys: Tensor<4>,
+    /// Values of the source positions.
+    pub values: Tensor<4>,
+    /// True at source padding (never attended).
+    pub key_mask: Tensor<4, Bool>,
+}
+
+impl CrossMemory {
+    /// Rows `rows` of the batch, in that order; a row may repeat or be dropped.
+    ///
+    /// # Shapes
+    /// - rows: `[B']`, indices into the current `0..B`
+    pub fn select(&self, rows: Tensor<1, Int>) -> Self {
+        Self {
+            keys: self.keys.clone().select(0, rows.clone()),
+            values: self.values.clone().select(0, rows.clone()),
+            key_mask: self.key_mask.clone().select(0, rows),
+        }
+    }
+}
 
 /// A cross-attention sublayer with its residual block: the middle sublayer of every decoder
 /// layer (the Transformer decoder's, and the Feedback decoder's hook).
@@ -111,17 +152,16 @@ pub struct CrossSublayer {
 impl CrossSublayer {
     /// # Shapes
     /// - h: `[B, T, D]`
-    /// - cross: `[B, H, S_src, Dh]` each; key_mask `[B, 1, 1, S_src]` (true = padding)
+    /// - cross: from [`CrossAttention::cross_memory`]
     /// - output: `[B, T, D]`
-    pub fn forward(
-        &self,
-        h: Tensor<3>,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+    pub fn forward(&self, h: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
         self.residual.forward(h, |x| {
-            self.attention
-                .forward(x, cross.0.clone(), cross.1.clone(), Some(key_mask.clone()))
+            let CrossMemory {
+                keys,
+                values,
+                key_mask,
+            } = cross.clone();
+            self.attention.forward(x, keys, values, Some(key_mask))
         })
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Rows can be reordered or duplicated with [`DecodeState::select`] (beam search keeps B·K
 //! rows in one state and reorders them after every step).
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 use mnemo_core::KvCache;
 
 use crate::feedback::FeedbackMemory;
@@ -16,11 +16,11 @@ use crate::seq2seq_decoder::CrossMemory;
 /// Decoding state of a batch of rows; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct DecodeState {
-    /// Per decoder layer, the encoder keys/values. Shape `[B, H, S_src, Dh]` each (CAN values:
-    /// `[B, H, S_src, F/H]`).
+    /// Per decoder layer, the encoder keys/values and the source padding. Shape
+    /// `[B, H, S_src, Dh]` each (CAN values: `[B, H, S_src, F/H]`).
     pub(crate) cross: Vec<CrossMemory>,
-    /// True where the source is padding. Shape `[B, 1, 1, S_src]`.
-    pub(crate) key_mask: Tensor<4, Bool>,
+    /// Number of rows B.
+    pub(crate) rows: usize,
     /// The decoder's self-attention cache.
     pub(crate) cache: DecoderCache,
     /// Number of tokens fed so far.
@@ -41,14 +41,10 @@ pub(crate) enum DecoderCache {
 }
 
 impl DecodeState {
-    pub(crate) fn new(
-        cross: Vec<CrossMemory>,
-        key_mask: Tensor<4, Bool>,
-        cache: DecoderCache,
-    ) -> Self {
+    pub(crate) fn new(cross: Vec<CrossMemory>, rows: usize, cache: DecoderCache) -> Self {
         Self {
             cross,
-            key_mask,
+            rows,
             cache,
             steps: 0,
         }
@@ -56,7 +52,7 @@ impl DecodeState {
 
     /// Number of rows B.
     pub fn rows(&self) -> usize {
-        self.key_mask.dims()[0]
+        self.rows
     }
 
     /// Number of tokens fed so far (the same for every row).
@@ -70,9 +66,8 @@ impl DecodeState {
     /// # Shapes
     /// - rows: `[B']`, indices into the current `0..B`
     pub fn select(&mut self, rows: Tensor<1, Int>) {
-        let sel4 = |x: &Tensor<4>| x.clone().select(0, rows.clone());
-        self.cross = self.cross.iter().map(|(k, v)| (sel4(k), sel4(v))).collect();
-        self.key_mask = self.key_mask.clone().select(0, rows.clone());
+        self.cross = self.cross.iter().map(|c| c.select(rows.clone())).collect();
+        self.rows = rows.dims()[0];
         match &mut self.cache {
             DecoderCache::Transformer(caches) | DecoderCache::Can(caches) => {
                 caches.iter_mut().for_each(|c| c.select(&rows))

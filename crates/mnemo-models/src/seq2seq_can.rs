@@ -153,16 +153,17 @@ impl CompressedAttention {
         self.positions.span()
     }
 
-    /// Source keys and values `W_k' e`, `W_v' e`, split into heads.
+    /// Source keys and values `W_k' e`, `W_v' e`, split into heads, with the source padding.
     ///
     /// # Shapes
-    /// - states: `[B, S_src, D]`
+    /// - states: `[B, S_src, D]`; key_mask: `[B, 1, 1, S_src]` (true = padding)
     /// - output: keys `[B, H, S_src, Dh]`, values `[B, H, S_src, F/H]`
-    pub fn project_source(&self, states: Tensor<3>) -> CrossMemory {
-        (
-            split_heads(self.source_key.forward(states.clone()), self.n_heads),
-            split_heads(self.source_value.forward(states), self.n_heads),
-        )
+    pub fn project_source(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
+        CrossMemory {
+            keys: split_heads(self.source_key.forward(states.clone()), self.n_heads),
+            values: split_heads(self.source_value.forward(states), self.n_heads),
+            key_mask: key_mask.clone(),
+        }
     }
 
     /// The sub-layer over a whole target in parallel (position t reads target positions
@@ -170,21 +171,15 @@ impl CompressedAttention {
     ///
     /// # Shapes
     /// - h: `[B, T, D]` (normalized input when pre-norm)
-    /// - source: from [`project_source`](Self::project_source); key_mask `[B, 1, 1, S_src]`
-    ///   (true = padding)
+    /// - source: from [`project_source`](Self::project_source)
     /// - output: `[B, T, D]`
-    pub fn forward(
-        &self,
-        h: Tensor<3>,
-        source: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+    pub fn forward(&self, h: Tensor<3>, source: &CrossMemory) -> Tensor<3> {
         let n = self.n_heads;
         let q = split_heads(self.query.forward(h.clone()), n); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(h.clone()), n);
         let v = split_heads(self.value.forward(h.clone()), n); // [B,H,T,F/H]
         let (pos, mask) = self.positions.causal_scores(q.clone());
-        let a = attend_target_and_source(q, k, v, pos, Some(mask), source, key_mask);
+        let a = attend_target_and_source(q, k, v, pos, Some(mask), source);
         self.feed_forward(h, a)
     }
 
@@ -200,7 +195,6 @@ impl CompressedAttention {
         h: Tensor<3>,
         cache: &mut KvCache,
         source: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
         let n = self.n_heads;
         let q = split_heads(self.query.forward(h.clone()), n); // [B,H,1,Dh]
@@ -211,7 +205,7 @@ impl CompressedAttention {
         let pos = q
             .clone()
             .matmul(self.positions.window(window).transpose().unsqueeze::<4>());
-        let a = attend_target_and_source(q, keys, values, pos, None, source, key_mask);
+        let a = attend_target_and_source(q, keys, values, pos, None, source);
         self.feed_forward(h, a)
     }
 
@@ -232,7 +226,7 @@ impl CompressedAttention {
 /// # Shapes
 /// - q: `[B, H, Tq, Dh]`; k: `[B, H, Tk, Dh]`; v: `[B, H, Tk, Dv]`
 /// - pos: `[B, H, Tq, Tk]` (unscaled `q·p`); self_mask: `[1, 1, Tq, Tk]` (true = not attended)
-/// - source: keys `[B, H, S_src, Dh]`, values `[B, H, S_src, Dv]`; key_mask `[B, 1, 1, S_src]`
+/// - source: keys `[B, H, S_src, Dh]`, values `[B, H, S_src, Dv]`, key_mask `[B, 1, 1, S_src]`
 /// - output: `[B, Tq, H·Dv]`
 fn attend_target_and_source(
     q: Tensor<4>,
@@ -241,22 +235,21 @@ fn attend_target_and_source(
     pos: Tensor<4>,
     self_mask: Option<Tensor<4, Bool>>,
     source: &CrossMemory,
-    key_mask: &Tensor<4, Bool>,
 ) -> Tensor<3> {
     let [b, h, tq, dh] = q.dims();
     let tk = k.dims()[2];
-    let s = source.0.dims()[2];
+    let s = source.keys.dims()[2];
     let scale = 1.0 / (dh as f64).sqrt();
     let mut own = (q.clone().matmul(k.swap_dims(2, 3)) + pos).mul_scalar(scale);
     if let Some(mask) = self_mask {
         own = own.mask_fill(mask.expand([b, h, tq, tk]), MASKED);
     }
     let src = q
-        .matmul(source.0.clone().swap_dims(2, 3))
+        .matmul(source.keys.clone().swap_dims(2, 3))
         .mul_scalar(scale)
-        .mask_fill(key_mask.clone().expand([b, h, tq, s]), MASKED);
+        .mask_fill(source.key_mask.clone().expand([b, h, tq, s]), MASKED);
     let weights = softmax(Tensor::cat(vec![own, src], 3), 3); // [B,H,Tq,Tk+S_src]
-    merge_heads(weights.matmul(Tensor::cat(vec![v, source.1.clone()], 2)))
+    merge_heads(weights.matmul(Tensor::cat(vec![v, source.values.clone()], 2)))
 }
 
 /// One CAN decoder layer: the [`CompressedAttention`] sub-layer in its residual block.
@@ -270,29 +263,22 @@ pub struct CanLayer {
 
 impl CachedLayer for CanLayer {
     /// Source keys `[B, H, S_src, Dh]` and values `[B, H, S_src, F/H]`.
-    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory {
-        self.attention.project_source(states)
+    fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
+        self.attention.project_source(states, key_mask)
     }
 
     fn new_cache(&self) -> KvCache {
         KvCache::new(self.attention.span())
     }
 
-    fn forward(&self, x: Tensor<3>, source: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, source: &CrossMemory) -> Tensor<3> {
         self.residual
-            .forward(x, |h| self.attention.forward(h, source, key_mask))
+            .forward(x, |h| self.attention.forward(h, source))
     }
 
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        source: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        self.residual.forward(x, |h| {
-            self.attention.forward_step(h, cache, source, key_mask)
-        })
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: &CrossMemory) -> Tensor<3> {
+        self.residual
+            .forward(x, |h| self.attention.forward_step(h, cache, source))
     }
 }
 

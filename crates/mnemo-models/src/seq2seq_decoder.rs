@@ -95,13 +95,14 @@ impl Decoder {
         }
     }
 
-    /// Cross-attention keys/values of the encoder output, one pair per layer (CAN: the source
-    /// part of each layer's one attention; values `[B, H, S_src, F/H]`).
+    /// Cross-attention keys/values of the encoder output with its padding mask, one per layer
+    /// (CAN: the source part of each layer's one attention; values `[B, H, S_src, F/H]`).
     pub fn cross_memory(&self, enc: &Encoded) -> Vec<CrossMemory> {
+        let (states, key_mask) = (&enc.states, &enc.key_mask);
         match self {
-            Decoder::Transformer(dec) => dec.cross_memory(&enc.states),
-            Decoder::Feedback(dec) => dec.cross_memory(&enc.states),
-            Decoder::Can(dec) => dec.cross_memory(&enc.states),
+            Decoder::Transformer(dec) => dec.cross_memory(states, key_mask),
+            Decoder::Feedback(dec) => dec.cross_memory(states, key_mask),
+            Decoder::Can(dec) => dec.cross_memory(states, key_mask),
         }
     }
 
@@ -113,9 +114,9 @@ impl Decoder {
     pub fn forward(&self, x: Tensor<3>, enc: &Encoded) -> Tensor<3> {
         let cross = self.cross_memory(enc);
         let (h, final_norm) = match self {
-            Decoder::Transformer(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
-            Decoder::Feedback(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
-            Decoder::Can(dec) => (dec.forward(x, &cross, &enc.key_mask), &dec.final_norm),
+            Decoder::Transformer(dec) => (dec.forward(x, &cross), &dec.final_norm),
+            Decoder::Feedback(dec) => (dec.forward(x, &cross), &dec.final_norm),
+            Decoder::Can(dec) => (dec.forward(x, &cross), &dec.final_norm),
         };
         output_head::normed(final_norm, h)
     }
@@ -129,7 +130,7 @@ impl Decoder {
             }
             Decoder::Can(dec) => DecoderCache::Can(dec.start()),
         };
-        DecodeState::new(self.cross_memory(enc), enc.key_mask.clone(), cache)
+        DecodeState::new(self.cross_memory(enc), enc.key_mask.dims()[0], cache)
     }
 
     /// One decoding step, final norm applied.
@@ -140,19 +141,19 @@ impl Decoder {
     pub fn step(&self, state: &mut DecodeState, x: Tensor<3>) -> Tensor<3> {
         let DecodeState {
             cross,
-            key_mask,
             cache,
             steps,
+            ..
         } = state;
         let (h, final_norm) = match (self, cache) {
             (Decoder::Transformer(dec), DecoderCache::Transformer(caches)) => {
-                (dec.step(x, caches, cross, key_mask), &dec.final_norm)
+                (dec.step(x, caches, cross), &dec.final_norm)
             }
             (Decoder::Feedback(dec), DecoderCache::Feedback(cache)) => {
-                (dec.step(x, cache, cross, key_mask), &dec.final_norm)
+                (dec.step(x, cache, cross), &dec.final_norm)
             }
             (Decoder::Can(dec), DecoderCache::Can(caches)) => {
-                (dec.step(x, caches, cross, key_mask), &dec.final_norm)
+                (dec.step(x, caches, cross), &dec.final_norm)
             }
             _ => panic!("decode state built for another decoder kind"),
         };
@@ -190,42 +191,31 @@ impl TransformerDecoderLayer {
         }
     }
 
-    fn cross_and_ff(
-        &self,
-        x: Tensor<3>,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
-        let x = self.cross.forward(x, cross, key_mask);
+    fn cross_and_ff(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
+        let x = self.cross.forward(x, cross);
         self.ff_residual.forward(x, |h| self.ff.forward(h))
     }
 }
 
 impl CachedLayer for TransformerDecoderLayer {
-    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory {
-        self.cross.attention.project(states)
+    fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
+        self.cross.attention.cross_memory(states, key_mask)
     }
 
     fn new_cache(&self) -> KvCache {
         KvCache::new(self.self_attn.span())
     }
 
-    fn forward(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
         let x = self.self_residual.forward(x, |h| self.self_attn.forward(h));
-        self.cross_and_ff(x, cross, key_mask)
+        self.cross_and_ff(x, cross)
     }
 
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, cross: &CrossMemory) -> Tensor<3> {
         let x = self
             .self_residual
             .forward(x, |h| self.self_attn.forward_step(h, cache));
-        self.cross_and_ff(x, cross, key_mask)
+        self.cross_and_ff(x, cross)
     }
 }
 
@@ -233,12 +223,13 @@ impl CachedLayer for TransformerDecoderLayer {
 /// a time with a [`KvCache`] in decoding, reading its own keys/values of the encoder output:
 /// the Transformer and CAN layers (the Feedback decoder is sequential, and not one).
 pub trait CachedLayer {
-    /// The layer's keys/values of the encoder states (CAN: values `[B, H, S_src, F/H]`).
+    /// The layer's keys/values of the encoder states (CAN: values `[B, H, S_src, F/H]`), with
+    /// the source padding mask.
     ///
     /// # Shapes
-    /// - states: `[B, S_src, D]`
+    /// - states: `[B, S_src, D]`; key_mask: `[B, 1, 1, S_src]` (true = padding)
     /// - output: keys/values `[B, H, S_src, Dh]`
-    fn cross_memory(&self, states: Tensor<3>) -> CrossMemory;
+    fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory;
 
     /// An empty cache of the layer's target keys/values.
     fn new_cache(&self) -> KvCache;
@@ -248,9 +239,9 @@ pub trait CachedLayer {
     ///
     /// # Shapes
     /// - x: `[B, T, D]`
-    /// - cross: from [`cross_memory`](Self::cross_memory); key_mask `[B, 1, 1, S_src]`
+    /// - cross: from [`cross_memory`](Self::cross_memory)
     /// - output: `[B, T, D]`
-    fn forward(&self, x: Tensor<3>, cross: &CrossMemory, key_mask: &Tensor<4, Bool>) -> Tensor<3>;
+    fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3>;
 
     /// One new target position given the cache of the earlier ones (written in place); equals
     /// the matching row of [`forward`](Self::forward).
@@ -258,13 +249,7 @@ pub trait CachedLayer {
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        cross: &CrossMemory,
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3>;
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, cross: &CrossMemory) -> Tensor<3>;
 }
 
 /// A decoder of [`CachedLayer`]s: the layers and the final norm.
@@ -280,14 +265,14 @@ pub struct LayerDecoder<L: Module> {
 pub type TransformerDecoder = LayerDecoder<TransformerDecoderLayer>;
 
 impl<L: Module + CachedLayer> LayerDecoder<L> {
-    /// Every layer's keys/values of the encoder states.
+    /// Every layer's keys/values of the encoder states, with the source padding mask.
     ///
     /// # Shapes
-    /// - states: `[B, S_src, D]`
-    pub fn cross_memory(&self, states: &Tensor<3>) -> Vec<CrossMemory> {
+    /// - states: `[B, S_src, D]`; key_mask: `[B, 1, 1, S_src]` (true = padding)
+    pub fn cross_memory(&self, states: &Tensor<3>, key_mask: &Tensor<4, Bool>) -> Vec<CrossMemory> {
         self.layers
             .iter()
-            .map(|l| l.cross_memory(states.clone()))
+            .map(|l| l.cross_memory(states.clone(), key_mask))
             .collect()
     }
 
@@ -299,14 +284,9 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]` (before the final norm)
-    pub(crate) fn forward(
-        &self,
-        mut x: Tensor<3>,
-        cross: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+    pub(crate) fn forward(&self, mut x: Tensor<3>, cross: &[CrossMemory]) -> Tensor<3> {
         for (layer, c) in self.layers.iter().zip(cross) {
-            x = layer.forward(x, c, key_mask);
+            x = layer.forward(x, c);
         }
         x
     }
@@ -319,10 +299,9 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
         mut x: Tensor<3>,
         caches: &mut [KvCache],
         cross: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
         for ((layer, cache), c) in self.layers.iter().zip(caches.iter_mut()).zip(cross) {
-            x = layer.step(x, cache, c, key_mask);
+            x = layer.step(x, cache, c);
         }
         x
     }

@@ -1183,8 +1183,8 @@ fn can_layer_equals_a_one_softmax_host_reference() {
     let states = seeded::normal([b, s_src, d], 53, &device);
     let key_mask =
         mnemo_core::key_padding_mask(batch(&src_lens, s_src, 54, false, &device), PAD as i64);
-    let source = layer.attention.project_source(states.clone());
-    let got = host::to_vec(layer.forward(x.clone(), &source, &key_mask));
+    let source = layer.attention.project_source(states.clone(), &key_mask);
+    let got = host::to_vec(layer.forward(x.clone(), &source));
 
     let a = &layer.attention;
     let (wq, wk, wv) = (

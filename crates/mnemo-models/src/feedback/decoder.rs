@@ -31,14 +31,15 @@ pub struct FeedbackDecoder {
 }
 
 impl FeedbackDecoder {
-    /// Cross-attention keys/values of the encoder states, one pair per layer.
+    /// Cross-attention keys/values of the encoder states with the source padding, one per
+    /// layer.
     ///
     /// # Shapes
-    /// - states: `[B, S_src, D]`
-    pub fn cross_memory(&self, states: &Tensor<3>) -> Vec<CrossMemory> {
+    /// - states: `[B, S_src, D]`; key_mask: `[B, 1, 1, S_src]` (true = padding)
+    pub fn cross_memory(&self, states: &Tensor<3>, key_mask: &Tensor<4, Bool>) -> Vec<CrossMemory> {
         self.cross
             .iter()
-            .map(|c| c.attention.project(states.clone()))
+            .map(|c| c.attention.cross_memory(states.clone(), key_mask))
             .collect()
     }
 
@@ -47,15 +48,10 @@ impl FeedbackDecoder {
     /// # Shapes
     /// - x: `[B, T, D]`
     /// - output: `[B, T, D]` (before the final norm)
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        cross: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
-    ) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, cross: &[CrossMemory]) -> Tensor<3> {
         let [b, t_len, d] = x.dims();
         let zeros = Tensor::zeros([b, self.core.span, d], &x.device());
-        let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l], key_mask);
+        let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l]);
         self.core
             .forward(x, self.core.memory(zeros, t_len), &hook)
             .0
@@ -76,9 +72,8 @@ impl FeedbackDecoder {
         x: Tensor<3>,
         memory: &mut FeedbackMemory,
         cross: &[CrossMemory],
-        key_mask: &Tensor<4, Bool>,
     ) -> Tensor<3> {
-        let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l], key_mask);
+        let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l]);
         self.core.step(x, memory, &hook)
     }
 }

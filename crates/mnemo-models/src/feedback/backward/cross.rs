@@ -26,6 +26,9 @@ struct Layer {
     /// Encoder keys and values `[B, H, S_src, Dh]` (plain).
     keys: Tensor<4>,
     values: Tensor<4>,
+    /// True at source padding `[B, 1, 1, S_src]`: those scores are set to `MASKED`, as in
+    /// `mnemo_core::attend`.
+    key_mask: Tensor<4, Bool>,
     /// Per step: x̂ and 1/σ of the norm, the query, the probabilities, the attention output.
     x_hat: Vec<Tensor<2>>,
     rstd: Vec<Tensor<2>>,
@@ -43,27 +46,28 @@ struct Layer {
 /// The cross-attention of every decoder layer; see the [module docs](self).
 pub(crate) struct CrossHook {
     layers: Vec<Layer>,
-    /// True at source padding `[B, 1, 1, S_src]`: those scores are set to `MASKED`, as in
-    /// `mnemo_core::attend`.
-    key_mask: Tensor<4, Bool>,
     heads: usize,
 }
 
 impl CrossHook {
     /// # Shapes
-    /// - cross: per layer, keys and values `[B, H, S_src, Dh]` (plain device)
-    /// - key_mask: `[B, 1, 1, S_src]`, true at padding
+    /// - cross: per layer, keys and values `[B, H, S_src, Dh]` and the source padding
+    ///   `[B, 1, 1, S_src]` (plain device)
     pub(crate) fn new(
         sublayers: &[CrossSublayer],
         cross: Vec<CrossMemory>,
-        key_mask: Tensor<4, Bool>,
         products: StepProducts,
     ) -> Self {
         let heads = sublayers[0].attention.n_heads;
         let layers = sublayers
             .iter()
             .zip(cross)
-            .map(|(c, (keys, values))| {
+            .map(|(c, cross)| {
+                let CrossMemory {
+                    keys,
+                    values,
+                    key_mask,
+                } = cross;
                 let norm = NormParams::of(&c.residual.norm);
                 let query = LinearParams::of(&c.attention.query, Some(products));
                 let output = LinearParams::of(&c.attention.output, Some(products));
@@ -77,6 +81,7 @@ impl CrossHook {
                     dvalues: values.zeros_like(),
                     keys,
                     values,
+                    key_mask,
                     x_hat: Vec::new(),
                     rstd: Vec::new(),
                     q: Vec::new(),
@@ -87,16 +92,12 @@ impl CrossHook {
                 }
             })
             .collect();
-        Self {
-            layers,
-            key_mask,
-            heads,
-        }
+        Self { layers, heads }
     }
 
     /// Register the sublayers' weight gradients; return the encoder keys' and values'
     /// gradients per layer.
-    pub(crate) fn finish(self, grads: &mut GradientsParams) -> Vec<CrossMemory> {
+    pub(crate) fn finish(self, grads: &mut GradientsParams) -> Vec<(Tensor<4>, Tensor<4>)> {
         self.layers
             .into_iter()
             .map(|mut layer| {
@@ -135,7 +136,7 @@ impl ManualHook for CrossHook {
             .clone()
             .matmul(layer.keys.clone().swap_dims(2, 3))
             .mul_scalar(1.0 / (dh as f64).sqrt());
-        let scores = scores.mask_fill(self.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
+        let scores = scores.mask_fill(layer.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
         let a = softmax(scores, 3); // [B,H,1,S_src]
         let o = a.clone().matmul(layer.values.clone()).reshape([b, d]); // [B,D]
         let y = h + layer.output.step(o.clone());

@@ -13,6 +13,7 @@ use super::cross::CrossHook;
 use super::params::NormParams;
 use crate::seq2seq::Seq2Seq;
 use crate::seq2seq_decoder::Decoder;
+use mnemo_core::CrossMemory;
 
 /// Logits and the gradient of every parameter of one teacher-forced batch.
 #[derive(Debug)]
@@ -73,7 +74,7 @@ impl Seq2Seq {
             unreachable!("checked above")
         };
         let enc = self.encode(src);
-        let cross = dec.cross_memory(&enc.states); // per layer [B,H,S_src,Dh], autodiff
+        let cross = dec.cross_memory(&enc.states, &enc.key_mask); // per layer [B,H,S_src,Dh], autodiff
         let x = self.embed(tgt_in); // [B,T,D], autodiff
         let [b, t_len, d] = x.dims();
         let plain = x.clone().inner().device();
@@ -82,14 +83,13 @@ impl Seq2Seq {
         let v = emb.dims()[0];
         let plain_cross = cross
             .iter()
-            .map(|(k, v)| (k.clone().inner(), v.clone().inner()))
+            .map(|c| CrossMemory {
+                keys: c.keys.clone().inner(),
+                values: c.values.clone().inner(),
+                key_mask: c.key_mask.clone().inner(),
+            })
             .collect();
-        let mut hook = CrossHook::new(
-            &dec.cross,
-            plain_cross,
-            enc.key_mask.clone().inner(),
-            dec.core.products,
-        );
+        let mut hook = CrossHook::new(&dec.cross, plain_cross, dec.core.products);
         let mut manual = GradientsParams::new();
         let mut saved = None;
         let top_grad = |top: Tensor<3>| {
@@ -117,8 +117,9 @@ impl Seq2Seq {
         let dx = out.dx.expect("a backward ran").autodiff();
         let mut surrogate =
             (x * dx).sum() + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
-        for ((k, v), (dk, dv)) in cross.into_iter().zip(dcross) {
-            surrogate = surrogate + (k * dk.autodiff()).sum() + (v * dv.autodiff()).sum();
+        for (c, (dk, dv)) in cross.into_iter().zip(dcross) {
+            surrogate =
+                surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
         }
         let mut grads = GradientsParams::from_grads(surrogate.backward(), self);
         super::move_grads(self, &mut manual, &mut grads);
