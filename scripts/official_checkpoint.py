@@ -31,12 +31,14 @@ from safetensors import safe_open
 def official_model(tree, flags, vocab):
     sys.path.insert(0, tree)
     from models.feedback import FeedbackTransformer
+    from models.transformer_seq import TransformerSeq
 
     args = types.SimpleNamespace(
         vocab_sz=vocab, emb_dropout=0.0, device="cpu", adapt_span=False, adapt_span_cache=False,
         adapt_span_loss=0.0, adapt_span_len=32, adapt_span_init=0.0, adapt_span_trim_step=64,
         **flags)
-    return FeedbackTransformer(args)
+    # Without --feedback the official model is the baseline TransformerSeq.
+    return FeedbackTransformer(args) if flags["feedback"] else TransformerSeq(args)
 
 
 def main():
