@@ -47,12 +47,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
+use crate::backend_arg::BackendArg;
+
 /// Arguments of `mnemo bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Backend to run on.
-    #[arg(long, default_value = mnemo_backend::DEFAULT_BACKEND)]
-    backend: String,
+    #[command(flatten)]
+    backend: BackendArg,
     /// Comma list of phases to run (default: the peer's phases); also `var_<option>_train`,
     /// `var_<option>_gen_b1` (option: linear, delta, performer, sparse, persistent,
     /// all_attention) or `variants` for all of those; with `--scaling`, `scale_<mech>_<T>`.
@@ -324,7 +325,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "autodiff" => FeedbackBackward::Autodiff,
         other => bail!("--feedback-backward: expected `manual` or `autodiff`, got `{other}`"),
     };
-    let device = mnemo_backend::device(&args.backend).with_context(|| "--backend".to_string())?;
+    let device = args.backend.device()?;
     let products = match args.step_products.as_str() {
         "auto" => step_products(&device),
         "host" => StepProducts::Host,
@@ -333,7 +334,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     if let Some(phase) = &args.phase {
         let started = Instant::now();
-        let mut result = run_phase(phase, &args.backend, (backward, products), iters)?;
+        let mut result = run_phase(phase, &device, (backward, products), iters)?;
         result["peak_rss_mb"] = json!(round(peak_rss_mb()?, 1));
         result["cpu_s"] = json!(round(own_cpu_s()?, 3));
         result["phase_wall_s"] = json!(round(started.elapsed().as_secs_f64(), 2));
@@ -346,7 +347,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         return crate::bench_scaling::run(
             &names,
             crate::bench_scaling::Settings {
-                backend: &args.backend,
+                backend: &args.backend.backend,
                 quick: args.quick,
                 max_mb: args.max_mb,
                 out: args.out.as_deref(),
@@ -373,7 +374,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let doc = json!({
         "benchmark": "mnemo_feedback",
         "mode": if args.quick { "quick" } else { "full" },
-        "backend": args.backend,
+        "backend": args.backend.backend,
         "cpu": cpu_model(),
         "dtype": "f32",
         "feedback_backward": args.feedback_backward,
@@ -432,7 +433,7 @@ fn run_best(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Resu
 
 fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Result<Value> {
     let mut cmd = Command::new(exe);
-    cmd.args(["bench", "--phase", name, "--backend", &args.backend]);
+    cmd.args(["bench", "--phase", name, "--backend", &args.backend.backend]);
     cmd.args(["--feedback-backward", &args.feedback_backward]);
     cmd.args(["--step-products", &args.step_products]);
     if args.quick {
@@ -469,11 +470,10 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
 
 fn run_phase(
     name: &str,
-    backend: &str,
+    device: &Device,
     backward: (FeedbackBackward, StepProducts),
     p: Iters,
 ) -> anyhow::Result<Value> {
-    let device = mnemo_backend::device(backend)?;
     device.seed(SEED);
     let feedback = || ModelConfig::Feedback(feedback_config());
     let transformer = || ModelConfig::Transformer(transformer_config());
@@ -485,21 +485,21 @@ fn run_phase(
         )
     };
     match name {
-        "ref" => Ok(phase_ref(&device)),
+        "ref" => Ok(phase_ref(device)),
         "fb_train_chunk1" => train(feedback()),
         "tf_train" => train(transformer()),
-        "fb_forward_chunk1" => Ok(phase_fb_forward(&device, backward.1, p)),
-        "fb_gen_b1" => phase_gen(&feedback(), 1, &device, p),
-        "fb_gen_b8" => phase_gen(&feedback(), BATCH, &device, p),
-        "tf_gen_b1" => phase_gen(&transformer(), 1, &device, p),
-        "tf_gen_b8" => phase_gen(&transformer(), BATCH, &device, p),
+        "fb_forward_chunk1" => Ok(phase_fb_forward(device, backward.1, p)),
+        "fb_gen_b1" => phase_gen(&feedback(), 1, device, p),
+        "fb_gen_b8" => phase_gen(&feedback(), BATCH, device, p),
+        "tf_gen_b1" => phase_gen(&transformer(), 1, device, p),
+        "tf_gen_b8" => phase_gen(&transformer(), BATCH, device, p),
         other => {
             if let Some((option, kind)) = variant_phase(other) {
                 let config = variant_config(option).expect("a listed variant");
                 let mut res = match kind {
                     VariantPhase::Train => train(ModelConfig::Transformer(config.clone())),
                     VariantPhase::GenB1 => {
-                        phase_gen(&ModelConfig::Transformer(config.clone()), 1, &device, p)
+                        phase_gen(&ModelConfig::Transformer(config.clone()), 1, device, p)
                     }
                 }?;
                 res["variant"] = json!(option);
