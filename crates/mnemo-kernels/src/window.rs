@@ -24,6 +24,33 @@ pub struct WindowShape {
     pub dh: usize,
 }
 
+impl WindowShape {
+    /// Where slot `slot` of row `i` begins in an `[I, slots, Dh]` buffer.
+    #[inline(always)]
+    fn offset(&self, i: usize, slot: usize) -> usize {
+        (i * self.slots + slot) * self.dh
+    }
+
+    /// Panics naming the window if slots `start .. start + S` leave the buffer.
+    fn check_window(&self, start: usize) {
+        let (span, slots) = (self.span, self.slots);
+        assert!(
+            start + span <= slots,
+            "window {start}..{} outside {slots} slots",
+            start + span
+        );
+    }
+
+    /// Panics naming `what` unless `buf` holds `[I, slots, Dh]` values.
+    fn check_buffer(&self, buf: &[f32], what: &str) {
+        assert_eq!(
+            buf.len(),
+            self.rows * self.slots * self.dh,
+            "{what} must hold rows·slots·dh values"
+        );
+    }
+}
+
 /// One step's window: the buffers it reads and where.
 #[derive(Debug, Clone, Copy)]
 pub struct Window<'a> {
@@ -47,42 +74,22 @@ impl<'a> Window<'a> {
     /// The keys and the values of row `i`'s window, `[S, Dh]` each (slot `j` at `j·Dh`).
     #[inline(always)]
     fn row(&self, i: usize) -> (&'a [f32], &'a [f32]) {
-        let WindowShape {
-            slots, span, dh, ..
-        } = self.shape;
-        let base = (i * slots + self.start) * dh;
+        let WindowShape { span, dh, .. } = self.shape;
+        let base = self.shape.offset(i, self.start);
         let end = base + span * dh;
         (&self.keys[base..end], &self.values[base..end])
     }
 
     fn check(&self, q: &[f32], probs: &[f32]) {
-        let WindowShape {
-            rows,
-            slots,
-            span,
-            dh,
-        } = self.shape;
-        let start = self.start;
-        assert!(
-            start + span <= slots,
-            "window {start}..{} outside {slots} slots",
-            start + span
-        );
+        let WindowShape { rows, span, dh, .. } = self.shape;
+        self.shape.check_window(self.start);
         assert_eq!(
             q.len(),
             rows * dh,
             "queries must hold rows·dh = {rows}·{dh} values"
         );
-        assert_eq!(
-            self.keys.len(),
-            rows * slots * dh,
-            "keys must hold rows·slots·dh values"
-        );
-        assert_eq!(
-            self.values.len(),
-            rows * slots * dh,
-            "values must hold rows·slots·dh values"
-        );
+        self.shape.check_buffer(self.keys, "keys");
+        self.shape.check_buffer(self.values, "values");
         assert_eq!(
             self.pos.len(),
             span * dh,
@@ -407,19 +414,9 @@ pub struct WindowTerm<'a> {
 
 /// Checks the terms and the `[I, slots, Dh]` buffer they are added to.
 fn check_terms(shape: WindowShape, terms: &[WindowTerm], buf: &[f32]) {
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = shape;
+    let WindowShape { rows, span, dh, .. } = shape;
     for t in terms {
-        assert!(
-            t.start + span <= slots,
-            "window {}..{} outside {slots} slots",
-            t.start,
-            t.start + span
-        );
+        shape.check_window(t.start);
         assert_eq!(
             t.coeff.len(),
             rows * span,
@@ -427,11 +424,7 @@ fn check_terms(shape: WindowShape, terms: &[WindowTerm], buf: &[f32]) {
         );
         assert_eq!(t.vec.len(), rows * dh, "vectors must hold rows·dh values");
     }
-    assert_eq!(
-        buf.len(),
-        rows * slots * dh,
-        "the buffer must hold rows·slots·dh values"
-    );
+    shape.check_buffer(buf, "the buffer");
 }
 
 /// Add every term to `buf`, visiting each slot of each row once for all terms (the terms of
@@ -464,19 +457,14 @@ impl Kernel for Accumulate<'_, '_> {
     #[inline(always)]
     fn run<D: Dots>(self) {
         let Accumulate { shape, terms, buf } = self;
-        let WindowShape {
-            rows,
-            slots,
-            span,
-            dh,
-        } = shape;
+        let WindowShape { rows, span, dh, .. } = shape;
         let Some(lo) = terms.iter().map(|t| t.start).min() else {
             return;
         };
         let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
         for i in 0..rows {
             for slot in lo..hi {
-                let at = (i * slots + slot) * dh;
+                let at = shape.offset(i, slot);
                 add_terms(&mut buf[at..at + dh], terms, span, i, slot);
             }
         }
@@ -510,16 +498,15 @@ fn add_terms(dst: &mut [f32], terms: &[WindowTerm], span: usize, i: usize, slot:
 /// If a length does not match `shape`, a window leaves the buffer, or `slot >= slots`.
 pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &[f32]) -> Vec<f32> {
     check_terms(shape, terms, buf);
-    let WindowShape {
-        rows,
-        slots,
-        span,
-        dh,
-    } = shape;
-    assert!(slot < slots, "slot {slot} outside {slots} slots");
+    let WindowShape { rows, span, dh, .. } = shape;
+    assert!(
+        slot < shape.slots,
+        "slot {slot} outside {} slots",
+        shape.slots
+    );
     let mut out = Vec::with_capacity(rows * dh);
     for i in 0..rows {
-        let at = (i * slots + slot) * dh;
+        let at = shape.offset(i, slot);
         out.extend_from_slice(&buf[at..at + dh]);
         add_terms(&mut out[i * dh..(i + 1) * dh], terms, span, i, slot);
     }
