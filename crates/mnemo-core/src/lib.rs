@@ -9,6 +9,8 @@
 //! - [`bidirectional_attention`], [`cross_attention`], [`padding_mask`]: the encoder's
 //!   bidirectional self-attention, attention to an external memory (an encoder output), and
 //!   key padding masks, for encoder-decoder models.
+//! - [`adaptive_span`]: a learnt soft span per head that masks distant keys and lets the
+//!   oldest ones be trimmed (Sukhbaatar et al. 2019).
 //! - [`persistent_memory`]: learned key/value slots every query attends to (Sukhbaatar et al.
 //!   2019).
 //! - [`fourier_mixing`]: FNet's parameter-free Fourier token mixing (Lee-Thorp et al. 2021), an
@@ -31,6 +33,7 @@
 //!   generator), for reproducible tests.
 #![warn(missing_docs)]
 
+pub mod adaptive_span;
 pub mod admin;
 pub mod attention;
 pub mod bidirectional_attention;
@@ -55,6 +58,7 @@ pub mod segment_memory;
 pub mod self_attention;
 pub mod sparse_attention;
 
+pub use adaptive_span::{AdaptiveSpan, AdaptiveSpanConfig};
 pub use admin::{AdminProfile, AdminScale};
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
