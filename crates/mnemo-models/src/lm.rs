@@ -159,6 +159,16 @@ impl Model {
         panic!("{} state passed to a {} model", state.kind(), self.kind())
     }
 
+    /// Make the gradients of tensors the model keeps as equal copies the gradient of the one
+    /// tensor they stand for (a Feedback model's tied attention norms,
+    /// [`FeedbackCore::tie_gradients`](crate::feedback::FeedbackCore::tie_gradients)); nothing
+    /// for other models. Every training step calls it before the optimizer.
+    pub fn tie_gradients(&self, grads: &mut burn::optim::GradientsParams) {
+        if let Model::Feedback(m) = self {
+            m.core.tie_gradients(grads);
+        }
+    }
+
     /// Short name of the architecture.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -63,13 +63,17 @@ fn the_official_fields_parse() {
 }
 
 #[test]
-fn tied_norms_with_shared_kv_under_pre_norm_are_refused() {
+fn tied_norms_drop_the_memory_norms() {
     let config = FeedbackConfig {
         tie_norms: true,
         ..FeedbackConfig::tiny(VOCAB)
     };
-    assert_eq!(config.validate().unwrap_err().field, "tie_norms");
+    // Pre-norm with shared K/V: one attention norm for every layer (mnemo-train's
+    // tests/tied_norms.rs trains it); the other cases read each layer's own.
+    let device = mnemo_backend::test_device().inner();
+    assert!(config.init(&device).core.ties_attention_norms());
     for ok in [
+        config.clone(),
         FeedbackConfig {
             share_kv: false,
             ..config.clone()

@@ -195,11 +195,9 @@ impl OfficialFlags {
             activation: Activation::Relu,
             bias: false,
             tie_positions: true,
-            // The layer's norm on the memory it reads (post-norm: no norm). With pre-norm and
-            // --share-proj-kv (one norm1 for every layer) mnemo cannot tie yet: the untied norms
-            // are all loaded with the one official norm1, which is exact for inference; training
-            // would let them drift apart.
-            tie_norms: !(self.pre_norm && self.share_proj_kv),
+            // The layer's norm on the memory it reads (post-norm: no norm); with pre-norm and
+            // --share-proj-kv one norm1 for every layer (copies kept equal in training).
+            tie_norms: true,
             d_head: self.head_dim(),
         })
     }

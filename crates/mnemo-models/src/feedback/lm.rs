@@ -57,8 +57,8 @@ model_config! {
         /// `share_kv = false` layer l's K/V reads `norm1_l(m)` (the official pre-norm code).
         /// Under post-norm a layer's attention input is not normalised, so tied memories are
         /// read unnormalised (the official post-norm keys: `W_k m`). Pre-norm with
-        /// `share_kv = true` (one norm for every layer's attention and the shared K/V, the
-        /// official `--share-proj-kv`) is not implemented yet: `validate` refuses it.
+        /// `share_kv = true` makes one norm of every layer's attention norm and the shared K/V's
+        /// (the official `--share-proj-kv`; see [`tied_norms`](super::tied_norms)).
         #[serde(default)]
         pub tie_norms: bool,
     }
@@ -105,14 +105,6 @@ impl FeedbackConfig {
                 "carry",
                 "\"official\" (memories carried normalised by layer 0's attention norm) needs \
                  placement = \"pre\"; the official post-norm code carries them raw: use \"raw\"",
-            ));
-        }
-        if self.tie_norms && self.share_kv && self.stack_of(self.n_layers).is_pre_norm() {
-            return Err(ConfigError::new(
-                "tie_norms",
-                "with share_kv = true and placement = \"pre\" needs one attention norm shared \
-                 by every layer and the shared K/V (the official --share-proj-kv), which is not \
-                 implemented yet (issue 18); use share_kv = false or tie_norms = false",
             ));
         }
         Ok(())

@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod layer;
 pub mod lm;
 pub mod memory;
+pub mod tied_norms;
 
 pub(crate) use backward::host_window::host;
 pub use backward::lm::SegmentGradients;

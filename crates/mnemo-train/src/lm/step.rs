@@ -57,16 +57,22 @@ impl LmStep {
             targets,
             no_label,
         } = batch;
-        if let Some(fb) = manual_backward(model, self.backward) {
-            let out = train_feedback_segment(fb, tokens, targets, no_label, state);
-            return StepOutput {
-                stats: out.stats,
-                grads: out.grads,
-                next: out.state,
-                logits: out.logits,
-            };
-        }
-        let out = model.forward_segment(tokens, state);
-        StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
+        let mut step = match manual_backward(model, self.backward) {
+            Some(fb) => {
+                let out = train_feedback_segment(fb, tokens, targets, no_label, state);
+                StepOutput {
+                    stats: out.stats,
+                    grads: out.grads,
+                    next: out.state,
+                    logits: out.logits,
+                }
+            }
+            None => {
+                let out = model.forward_segment(tokens, state);
+                StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
+            }
+        };
+        model.tie_gradients(&mut step.grads);
+        step
     }
 }

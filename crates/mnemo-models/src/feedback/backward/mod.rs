@@ -31,7 +31,7 @@ mod cross;
 mod forward;
 pub(crate) mod host_window;
 pub mod lm;
-mod params;
+pub(crate) mod params;
 pub use params::StepMatrix;
 pub mod seq2seq;
 mod weights;

@@ -110,6 +110,11 @@ impl NormParams {
         }
     }
 
+    /// The parameters' ids: γ, then β (LayerNorm).
+    pub(crate) fn ids(&self) -> Vec<ParamId> {
+        std::iter::once(self.gamma_id).chain(self.beta_id).collect()
+    }
+
     /// # Shapes
     /// - x: `[..., D]`
     pub(crate) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
