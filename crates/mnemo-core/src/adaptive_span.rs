@@ -121,38 +121,73 @@ impl AdaptiveSpan {
     /// # Panics
     /// If `n` exceeds the maximum span S.
     pub fn mask(&self, n: usize) -> Tensor<2> {
-        let s = self.max_span;
-        assert!(n <= s, "adaptive span: window of {n} exceeds max_span {s}");
+        let [h] = self.ratio.dims();
+        self.mask_rows(self.window_rows(n)).reshape([h, n])
+    }
+
+    /// The soft mask at explicit table rows, one per (query, key) pair: `clamp((z_h·S −
+    /// k)/R + 1, 0, 1)` with k = `rows[q, i]` (e.g. `q − i − min_distance` in a parallel causal
+    /// pass). Pairs the attention masks out (probability 0) may hold any finite row.
+    ///
+    /// # Shapes
+    /// - rows: `[Tq, Tk]` (or `[1, Tk]`, the same rows for every query)
+    /// - output: `[H, Tq, Tk]`
+    pub fn mask_rows(&self, rows: Tensor<2>) -> Tensor<3> {
         let z = self.ratio.val();
         let [h] = z.dims();
-        let device = z.device();
-        // The official template's last n entries: x_j = j − (n − 1) = −k.
-        let template: Vec<f32> = (0..n).map(|j| j as f32 - (n as f32 - 1.0)).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(template, [1, n]), &device);
-        let shift = z.mul_scalar(s as f64).reshape([h, 1]);
-        (x + shift)
+        let shift = z.mul_scalar(self.max_span as f64).reshape([h, 1, 1]);
+        (shift - rows.unsqueeze::<3>())
             .div_scalar(self.ramp as f64)
             .add_scalar(1.0)
             .clamp(0.0, 1.0)
     }
 
-    /// Attention probabilities times the mask, renormalised over the keys as the official code
-    /// does: `a·m / (Σ_keys a·m + 1e-8)`.
+    /// Attention probabilities over a chronological window of `n ≤ S` keys times the mask,
+    /// renormalised over the keys as the official code does: `a·m / (Σ_keys a·m + 1e-8)`.
     ///
     /// # Shapes
-    /// - attn: `[B, H, T, n]` with `n ≤ S` keys, oldest first (H must equal the module's heads,
-    ///   or the module has one shared ratio)
+    /// - attn: `[B, H, T, n]`, keys oldest first (H must equal the module's heads, or the module
+    ///   has one shared ratio)
     /// - output: `[B, H, T, n]`
+    ///
+    /// # Panics
+    /// If `n` exceeds the maximum span S, or the heads differ.
     pub fn apply(&self, attn: Tensor<4>) -> Tensor<4> {
-        let [_, h, _, n] = attn.dims();
-        let heads = self.ratio.dims()[0];
+        let n = attn.dims()[3];
+        self.apply_rows(attn, self.window_rows(n))
+    }
+
+    /// [`apply`](Self::apply) with the mask at explicit table rows ([`mask_rows`](Self::mask_rows)),
+    /// for attention whose keys are not one window shared by every query (a parallel causal
+    /// pass over a segment).
+    ///
+    /// # Shapes
+    /// - attn: `[B, H, Tq, Tk]`
+    /// - rows: `[Tq, Tk]` or `[1, Tk]`
+    /// - output: `[B, H, Tq, Tk]`
+    pub fn apply_rows(&self, attn: Tensor<4>, rows: Tensor<2>) -> Tensor<4> {
+        let [_, h, _, _] = attn.dims();
+        let [tq, tk] = rows.dims();
+        let [heads] = self.ratio.dims();
         assert!(
             heads == h || heads == 1,
             "adaptive span: attention has {h} heads, the span has {heads} ratios"
         );
-        let masked = attn * self.mask(n).reshape([1, heads, 1, n]);
+        let masked = attn * self.mask_rows(rows).reshape([1, heads, tq, tk]);
         let total = masked.clone().sum_dim(3).add_scalar(RENORM_EPS);
         masked / total
+    }
+
+    /// The table rows `n − 1, …, 0` of a chronological window of n keys (the official
+    /// template's last n entries, negated).
+    ///
+    /// # Shapes
+    /// - output: `[1, n]`
+    fn window_rows(&self, n: usize) -> Tensor<2> {
+        let s = self.max_span;
+        assert!(n <= s, "adaptive span: window of {n} exceeds max_span {s}");
+        let rows: Vec<f32> = (0..n).rev().map(|k| k as f32).collect();
+        Tensor::from_data(TensorData::new(rows, [1, n]), &self.ratio.device())
     }
 
     /// The span loss term of this layer, `c·S·mean(z)` (added to the training loss).
@@ -258,6 +293,46 @@ mod tests {
         let want = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0];
         assert_eq!(to_vec(span.mask(2)), want);
         assert_eq!(span.current_spans(), vec![0.0, 1.0, 1.5]);
+    }
+
+    #[test]
+    fn causal_rows_mask_each_query_as_its_own_window() {
+        let device = mnemo_backend::test_device();
+        // S = 6, R = 2; a parallel causal pass over T = 5 that attends to itself: query t sees
+        // keys 0..=t at rows k = t − i, the future masked out (row 0 there, as
+        // RelativePositions' index).
+        let s = span(6, 2, &[0.15, 0.25], &device);
+        let t_len: usize = 5;
+        let rows: Vec<f32> = (0..t_len)
+            .flat_map(|t| (0..t_len).map(move |i| t.saturating_sub(i) as f32))
+            .collect();
+        let rows = Tensor::<2>::from_data(TensorData::new(rows, [t_len, t_len]), &device);
+        let future: Vec<bool> = (0..t_len)
+            .flat_map(|t| (0..t_len).map(move |i| i > t))
+            .collect();
+        let future = Tensor::<2, burn::tensor::Bool>::from_data(
+            TensorData::new(future, [t_len, t_len]),
+            &device,
+        );
+        let scores = normal([2, 2, t_len, t_len], 7, &device);
+        let masked_scores = scores.clone().mask_fill(
+            future.unsqueeze::<4>().expand([2, 2, t_len, t_len]),
+            crate::attention::MASKED,
+        );
+        let out = s.apply_rows(softmax(masked_scores, 3), rows);
+        for t in 0..t_len {
+            let row = |x: Tensor<4>, keys| x.slice_dim(2, t..t + 1).slice_dim(3, keys);
+            let window = s.apply(softmax(row(scores.clone(), 0..t + 1), 3));
+            let gap = max_abs_gap(row(out.clone(), 0..t + 1), window);
+            assert!(gap < 1e-6, "query {t}: max |Δ| = {gap}");
+            if t + 1 < t_len {
+                let ahead = to_vec(row(out.clone(), t + 1..t_len));
+                assert!(ahead.iter().all(|&a| a == 0.0), "query {t} sees the future");
+            }
+        }
+        // The mask took effect: the oldest keys of the last query are out of both spans.
+        let last = to_vec(out.slice_dim(2, t_len - 1..t_len).slice_dim(3, 0..1));
+        assert!(last.iter().all(|&a| a == 0.0), "{last:?}");
     }
 
     #[test]
