@@ -41,14 +41,19 @@ fn fixtures() -> PathBuf {
 }
 
 fn expected(case: &str) -> Expected {
-    let text = std::fs::read(fixtures().join(case).join("expected.json")).unwrap();
+    expected_at(&fixtures().join(case))
+}
+
+/// What the case in `dir` expects (`expected.json`).
+fn expected_at(dir: &Path) -> Expected {
+    let text = std::fs::read(dir.join("expected.json")).unwrap();
     serde_json::from_slice(&text).unwrap()
 }
 
-/// mnemo's log-probabilities `[B][blocks · mem_sz][V]` of the imported `case` over the
+/// mnemo's log-probabilities `[B][blocks · mem_sz][V]` of the case in `dir`, imported, over the
 /// official input, one `mem_sz` segment at a time, the state carried; `carry` overrides the
 /// import's choice.
-fn mnemo_log_probs(case: &str, want: &Expected, carry: Option<Carry>) -> Vec<Vec<Vec<f32>>> {
+fn mnemo_log_probs(dir: &Path, want: &Expected, carry: Option<Carry>) -> Vec<Vec<Vec<f32>>> {
     let device = common::cpu().inner();
     let vocab = want.idx2word.len();
     let mut config = want.flags.model_config(vocab).unwrap();
@@ -56,13 +61,13 @@ fn mnemo_log_probs(case: &str, want: &Expected, carry: Option<Carry>) -> Vec<Vec
         c.carry = carry;
     }
     let model = import_official_model(
-        &fixtures().join(case).join("checkpoint.pt"),
+        &dir.join("checkpoint.pt"),
         &want.flags,
         &config,
         &OfficialRows::identity(vocab),
         &device,
     )
-    .unwrap_or_else(|e| panic!("{case}: {e}"));
+    .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     block_log_probs(&model, &want.input, want.flags.mem_sz, &device)
 }
 
@@ -112,7 +117,7 @@ fn max_diff(
 fn imported_official_models_give_the_official_log_probabilities() {
     for case in CASES {
         let want = expected(case);
-        let got = mnemo_log_probs(case, &want, None);
+        let got = mnemo_log_probs(&fixtures().join(case), &want, None);
         let len = want.input[0].len();
         // Every block, including the third, whose window reaches memories of the first.
         let diff = max_diff(&got, &want.log_probs, 0..len);
@@ -125,7 +130,7 @@ fn imported_official_models_give_the_official_log_probabilities() {
 #[test]
 fn the_carry_matters_after_the_first_block() {
     let want = expected("pre_shared");
-    let got = mnemo_log_probs("pre_shared", &want, Some(Carry::Raw));
+    let got = mnemo_log_probs(&fixtures().join("pre_shared"), &want, Some(Carry::Raw));
     let t = want.flags.mem_sz;
     let diffs: Vec<f32> = (0..3)
         .map(|k| max_diff(&got, &want.log_probs, k * t..(k + 1) * t))
@@ -341,19 +346,25 @@ fn the_flags_choose_the_model() {
 /// holding NaN, is named with the reason.
 #[test]
 fn corrupted_checkpoints_fail_naming_the_tensor() {
+    fails_naming_corrupted_tensors(&fixtures().join("pre_per_layer"));
+}
+
+/// The checks of [`corrupted_checkpoints_fail_naming_the_tensor`] on the case in `dir` (any
+/// model with at least two layers).
+fn fails_naming_corrupted_tensors(dir: &Path) {
     use burn_store::bridge;
     use mnemo_train::official::read_official;
     use mnemo_train::official_import::official_tensors;
     use mnemo_train::weights::{Problem, tensor_names};
-    let want = expected("pre_per_layer");
+    let want = expected_at(dir);
     let vocab = want.idx2word.len();
-    let config = ModelConfig::Feedback(want.flags.feedback_config(vocab).unwrap());
-    let model = mnemo_models::Model::Feedback(match &config {
-        ModelConfig::Feedback(c) => c.init(&common::cpu().inner()),
-        _ => unreachable!(),
-    });
+    let model = want
+        .flags
+        .model_config(vocab)
+        .unwrap()
+        .init(&common::cpu().inner());
     let expected_names = tensor_names(&model);
-    let good = read_official(&fixtures().join("pre_per_layer/checkpoint.pt")).unwrap();
+    let good = read_official(&dir.join("checkpoint.pt")).unwrap();
     let rows = OfficialRows::identity(vocab);
     let problems = |tensors: &std::collections::BTreeMap<_, _>| {
         official_tensors(tensors, &expected_names, &want.flags, &rows).unwrap_err()
@@ -373,37 +384,70 @@ fn corrupted_checkpoints_fail_naming_the_tensor() {
         "{found:?}"
     );
 
-    let mut reshaped = good.clone();
-    let t = &good["layers.0.attn.proj_query.weight"];
+    // The projection's values under the transposed shape.
+    let name = "layers.0.attn.proj_query.weight";
+    let t = &good[name];
     let values = bridge::to_data(t)
         .unwrap()
         .convert::<f32>()
         .try_to_vec::<f32>()
         .unwrap();
-    let data = TensorData::new(values, [5, 24]);
+    let wrong = [t.shape[1], t.shape[0]];
+    let mut reshaped = good.clone();
     reshaped.insert(
-        "layers.0.attn.proj_query.weight".into(),
-        bridge::from_data(data, "layers.0.attn.proj_query.weight".into(), None),
+        name.into(),
+        bridge::from_data(TensorData::new(values, wrong), name.into(), None),
     );
     let text = format!("{:?}", problems(&reshaped));
     assert!(
-        text.contains("layers.0.attn.proj_query.weight") && text.contains("[5, 24]"),
+        text.contains(name) && text.contains(&format!("{wrong:?}")),
         "{text}"
     );
 
+    let name = "layers.0.norm2.bias";
+    let n = good[name].shape.iter().product::<usize>();
     let mut nan = good.clone();
-    let t = &good["out_norm.bias"];
-    let n = t.shape.iter().product::<usize>();
     nan.insert(
-        "out_norm.bias".into(),
-        bridge::from_data(
-            TensorData::new(vec![f32::NAN; n], [n]),
-            "out_norm.bias".into(),
-            None,
-        ),
+        name.into(),
+        bridge::from_data(TensorData::new(vec![f32::NAN; n], [n]), name.into(), None),
     );
-    assert_eq!(
-        problems(&nan),
-        vec![Problem::NonFinite("out_norm.bias".into())]
-    );
+    assert_eq!(problems(&nan), vec![Problem::NonFinite(name.into())]);
+}
+
+/// Live parity (the `official parity` stage of `.ci/run`, scripts/test-official-parity.sh):
+/// the cases scripts/official_reference.py wrote into `$MNEMO_OFFICIAL_REFERENCE_DIR` (seeded
+/// random Feedback and TransformerSeq models, run by a PyTorch program written from the
+/// official equations, which reproduces the official fixtures) import and give its
+/// log-probabilities within 1e-5 relative over two carried blocks; a corrupted name, shape or
+/// value fails naming the tensor.
+#[test]
+#[ignore = "needs the cases of scripts/official_reference.py (scripts/test-official-parity.sh)"]
+fn official_reference_cases() {
+    let dir = std::env::var_os("MNEMO_OFFICIAL_REFERENCE_DIR")
+        .expect("MNEMO_OFFICIAL_REFERENCE_DIR names the cases' directory");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected.json").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "cases in {dir:?}: {cases:?}");
+    for case in &cases {
+        let want = expected_at(case);
+        let got = mnemo_log_probs(&fixtures().join(case), &want, None);
+        let worst = got
+            .iter()
+            .flatten()
+            .flatten()
+            .zip(want.log_probs.iter().flatten().flatten())
+            .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        println!("{}: max relative |Δ| = {worst:e}", case.display());
+        assert!(
+            worst < 1e-5,
+            "{}: relative difference {worst}",
+            case.display()
+        );
+        fails_naming_corrupted_tensors(case);
+    }
 }
