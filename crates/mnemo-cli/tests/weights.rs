@@ -166,8 +166,9 @@ fn import_official_makes_a_run_that_evaluates() {
 }
 
 /// `mnemo import official` without `--feedback` imports the official baseline TransformerSeq as
-/// a Transformer-XL run named `transformer_seq` that evaluates, and `mnemo export --format
-/// official` writes its state dict back under the official names.
+/// a Transformer-XL run named `transformer_seq` that evaluates, generates and trains on with
+/// `--resume`, and `mnemo export --format official` writes its state dict back under the
+/// official names.
 #[test]
 fn import_official_transformer_seq_evaluates_and_exports() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -185,7 +186,9 @@ fn import_official_transformer_seq_evaluates_and_exports() {
         ),
     )
     .unwrap();
-    let run = out.path().join("run");
+    // Into <root>/<run.name>/<model>, where `train --resume` looks for it.
+    let root = out.path().join("runs");
+    let run = root.join("official/transformer_seq");
     let data = fixtures.join("data");
     let done = mnemo(&[
         "import",
@@ -224,6 +227,21 @@ fn import_official_transformer_seq_evaluates_and_exports() {
     assert!(eval.status.success(), "{}", stderr(&eval));
     let result: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert!(result["loss"].as_f64().unwrap().is_finite(), "{result}");
+    let generated = mnemo(&[
+        "generate",
+        utf8(&run),
+        "--prompt",
+        "a = 3 ;",
+        "--max-new-tokens",
+        "4",
+    ]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let config = run.join("config.toml");
+    let resumed = train(&config, &root, &["--quiet", "--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 2);
     let file = out.path().join("official.safetensors");
     let export = mnemo(&[
         "export",
