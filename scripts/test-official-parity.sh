@@ -11,14 +11,8 @@
 # Without it prints "SKIPPED: <reason>" and exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mnemo/target}"
-venv="${MNEMO_TORCH_VENV:-$HOME/.cache/mnemo/torch-venv}"
-python="$venv/bin/python3"
-
-if [ ! -x "$python" ] || ! "$python" -c 'import torch' 2>/dev/null; then
-  echo "official-parity: SKIPPED: no torch in $venv (run scripts/setup-tch.sh)"
-  exit 0
-fi
+# shellcheck source=scripts/torch-venv.sh
+source scripts/torch-venv.sh official-parity
 "$python" scripts/official_reference.py check crates/mnemo-train/tests/fixtures/official
 cases=$(mktemp -d)
 trap 'rm -rf "$cases"' EXIT

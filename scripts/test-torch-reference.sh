@@ -11,14 +11,8 @@
 # "SKIPPED: <reason>" and exits 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mnemo/target}"
-venv="${MNEMO_TORCH_VENV:-$HOME/.cache/mnemo/torch-venv}"
-python="$venv/bin/python3"
-
-if [ ! -x "$python" ] || ! "$python" -c 'import torch' 2>/dev/null; then
-  echo "torch-reference: SKIPPED: no torch in $venv (run scripts/setup-tch.sh)"
-  exit 0
-fi
+# shellcheck source=scripts/torch-venv.sh
+source scripts/torch-venv.sh torch-reference
 if ! "$python" -c 'import safetensors, numpy' 2>/dev/null; then
   echo "torch-reference: installing safetensors and numpy into $venv"
   if ! "$python" -m pip install --quiet --disable-pip-version-check safetensors numpy >&2; then

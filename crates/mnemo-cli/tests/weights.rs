@@ -96,11 +96,9 @@ fn export_import_round_trip_evaluates_the_same_and_resumes() {
     );
 }
 
-/// `mnemo import official` on a checkpoint the official code wrote (mnemo-train's fixture):
-/// the run evaluates; a wrong flag is refused naming the official tensors that do not fit, a
-/// missing `--feedback` naming the flag.
-#[test]
-fn import_official_makes_a_run_that_evaluates() {
+/// mnemo-train's official fixtures, a temporary directory, and in it an experiment config
+/// (`official.toml`) over the fixtures' labelled text whose model the import replaces.
+fn official_setup() -> (std::path::PathBuf, tempfile::TempDir, std::path::PathBuf) {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../mnemo-train/tests/fixtures/official");
     let out = tempfile::tempdir().unwrap();
@@ -116,6 +114,15 @@ fn import_official_makes_a_run_that_evaluates() {
         ),
     )
     .unwrap();
+    (fixtures, out, config)
+}
+
+/// `mnemo import official` on a checkpoint the official code wrote (mnemo-train's fixture):
+/// the run evaluates; a wrong flag is refused naming the official tensors that do not fit, a
+/// missing `--feedback` naming the flag.
+#[test]
+fn import_official_makes_a_run_that_evaluates() {
+    let (fixtures, out, config) = official_setup();
     let checkpoint = fixtures.join("pre_per_layer/checkpoint.pt");
     let data = fixtures.join("data");
     let run = out.path().join("run");
@@ -171,21 +178,7 @@ fn import_official_makes_a_run_that_evaluates() {
 /// official names.
 #[test]
 fn import_official_transformer_seq_evaluates_and_exports() {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../mnemo-train/tests/fixtures/official");
-    let out = tempfile::tempdir().unwrap();
-    let config = out.path().join("official.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[run]\nname = \"official\"\nseed = 1\nsteps = 2\n\n[data]\ntask = \"labelled_text\"\n\
-             dir = \"{}\"\n\n[train]\nbatch_size = 2\nsegment_len = 8\n\n[optim]\nlr = 1e-3\n\n\
-             [models.feedback]\nkind = \"feedback\"\nd_model = 8\nn_layers = 1\nn_heads = 1\n\
-             d_ff = 8\nspan = 4\n",
-            fixtures.join("data").display()
-        ),
-    )
-    .unwrap();
+    let (fixtures, out, config) = official_setup();
     // Into <root>/<run.name>/<model>, where `train --resume` looks for it.
     let root = out.path().join("runs");
     let run = root.join("official/transformer_seq");

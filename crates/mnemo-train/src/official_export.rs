@@ -33,10 +33,16 @@ pub type OfficialTensor = (String, Vec<usize>, Vec<f32>);
 pub const FLAGS_KEY: &str = "official.flags";
 
 /// The official flags of a mnemo model config's sizes, head size, dropout and placement (the
-/// other flags: defaults).
-macro_rules! sizes {
+/// other flags: defaults), after the checks both official models make ([`check_common`]).
+macro_rules! official_sizes {
     ($config:expr) => {
-        OfficialFlags {
+        check_common(
+            $config.activation,
+            $config.bias,
+            $config.norm,
+            $config.tie_positions,
+        )
+        .map(|()| OfficialFlags {
             hid_sz: $config.d_model,
             inner_hid_sz: $config.d_ff,
             nlayers: $config.n_layers,
@@ -48,7 +54,7 @@ macro_rules! sizes {
             dropout: $config.dropout,
             pre_norm: $config.placement == NormPlacement::Pre,
             ..OfficialFlags::default()
-        }
+        })
     };
 }
 
@@ -109,12 +115,7 @@ impl OfficialFlags {
         config: &TransformerXlConfig,
         mem_sz: usize,
     ) -> Result<Self, (String, String)> {
-        check_common(
-            config.activation,
-            config.bias,
-            config.norm,
-            config.tie_positions,
-        )?;
+        let sizes = official_sizes!(config)?;
         if config.attend_self {
             return refuse(
                 "attend_self",
@@ -142,18 +143,13 @@ impl OfficialFlags {
             attn_lim,
             share_proj_kv: false,
             feedback: false,
-            ..sizes!(config)
+            ..sizes
         })
     }
 
     /// The official flags of a Feedback model of `config`.
     fn of_feedback(config: &FeedbackConfig, mem_sz: usize) -> Result<Self, (String, String)> {
-        check_common(
-            config.activation,
-            config.bias,
-            config.norm,
-            config.tie_positions,
-        )?;
+        let sizes = official_sizes!(config)?;
         if config.memory != MemorySource::Mix {
             return refuse("memory", "the mix of all layers (memory = \"mix\")");
         }
@@ -172,7 +168,7 @@ impl OfficialFlags {
             attn_lim: config.span,
             share_proj_kv: config.share_kv,
             feedback: true,
-            ..sizes!(config)
+            ..sizes
         })
     }
 
