@@ -117,41 +117,51 @@ fn official_setup() -> (std::path::PathBuf, tempfile::TempDir, std::path::PathBu
     (fixtures, out, config)
 }
 
+/// `mnemo import official` of the fixture `case` (2 layers, 2 heads of 5, feed-forward 20,
+/// blocks of 4) into `run`, with the other official flags `extra`.
+fn import_fixture(
+    fixtures: &std::path::Path,
+    config: &std::path::Path,
+    case: &str,
+    run: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let checkpoint = fixtures.join(case).join("checkpoint.pt");
+    let data = fixtures.join("data");
+    let args = [
+        "import",
+        "official",
+        utf8(&checkpoint),
+        "--config",
+        utf8(config),
+        "--data",
+        utf8(&data),
+        "--out",
+        utf8(run),
+        "--nlayers",
+        "2",
+        "--nheads",
+        "2",
+        "--head-dim",
+        "5",
+        "--inner-hid-sz",
+        "20",
+        "--mem-sz",
+        "4",
+    ];
+    mnemo(&[&args[..], extra].concat())
+}
+
 /// `mnemo import official` on a checkpoint the official code wrote (mnemo-train's fixture):
 /// the run evaluates; a wrong flag is refused naming the official tensors that do not fit, a
-/// missing `--feedback` naming the flag.
+/// Feedback checkpoint read without `--feedback` naming the mixing weights it does not expect.
 #[test]
 fn import_official_makes_a_run_that_evaluates() {
     let (fixtures, out, config) = official_setup();
-    let checkpoint = fixtures.join("pre_per_layer/checkpoint.pt");
-    let data = fixtures.join("data");
     let run = out.path().join("run");
     let import = |run: &std::path::Path, extra: &[&str]| {
-        let args = [
-            "import",
-            "official",
-            utf8(&checkpoint),
-            "--config",
-            utf8(&config),
-            "--data",
-            utf8(&data),
-            "--out",
-            utf8(run),
-            "--nlayers",
-            "2",
-            "--nheads",
-            "2",
-            "--head-dim",
-            "5",
-            "--inner-hid-sz",
-            "20",
-            "--mem-sz",
-            "4",
-            "--attn-lim",
-            "6",
-            "--pre-norm",
-        ];
-        mnemo(&[&args[..], extra].concat())
+        let flags = [&["--attn-lim", "6", "--pre-norm"][..], extra].concat();
+        import_fixture(&fixtures, &config, "pre_per_layer", run, &flags)
     };
     let done = import(&run, &["--hid-sz", "12", "--feedback"]);
     assert!(done.status.success(), "{}", stderr(&done));
@@ -183,31 +193,13 @@ fn import_official_transformer_seq_evaluates_and_exports() {
     let root = out.path().join("runs");
     let run = root.join("official/transformer_seq");
     let data = fixtures.join("data");
-    let done = mnemo(&[
-        "import",
-        "official",
-        utf8(&fixtures.join("seq_post/checkpoint.pt")),
-        "--config",
-        utf8(&config),
-        "--data",
-        utf8(&data),
-        "--out",
-        utf8(&run),
-        "--hid-sz",
-        "12",
-        "--nlayers",
-        "2",
-        "--nheads",
-        "2",
-        "--head-dim",
-        "5",
-        "--inner-hid-sz",
-        "20",
-        "--mem-sz",
-        "4",
-        "--attn-lim",
-        "3",
-    ]);
+    let done = import_fixture(
+        &fixtures,
+        &config,
+        "seq_post",
+        &run,
+        &["--hid-sz", "12", "--attn-lim", "3"],
+    );
     assert!(done.status.success(), "{}", stderr(&done));
     let saved = std::fs::read_to_string(run.join("transformer_seq/config.toml"))
         .or_else(|_| std::fs::read_to_string(run.join("config.toml")))
