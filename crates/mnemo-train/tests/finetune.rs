@@ -74,7 +74,8 @@ fn top_group_moves_within_the_ball_and_the_rest_stays_pretrained() {
     assert!(!moved.is_empty());
     for (path, group, change) in &moved {
         if *group == top {
-            assert!(*change <= 0.002 * (1.0 + 1e-5), "{path}: {change}");
+            // The ball's edge w₀ ± 0.002 is rounded to f32: allow one rounding at |w| ≲ 2.
+            assert!(*change <= 0.002 + 2.0 * f32::EPSILON, "{path}: {change}");
         } else {
             assert_eq!(*change, 0.0, "{path} is frozen");
         }
