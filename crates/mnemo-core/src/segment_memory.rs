@@ -150,8 +150,9 @@ impl RelativePositions {
 impl CausalSelfAttention {
     /// Attend from a segment over `memory ++ segment`: query t sees the positions at distances
     /// `min_distance ..= window` before it (itself too when the table starts at distance 0),
-    /// with relative position terms clamped at the table's last distance. `tied` is the
-    /// stack's shared table for a block built with `tied_positions` (None: the block's own).
+    /// with relative position terms clamped at the table's last distance. The block's own
+    /// table is used when it has one; a block built with `tied_positions` reads `tied`, its
+    /// stack's shared table.
     ///
     /// With an empty memory and `window = S - 1` this equals [`forward`](Self::forward).
     ///
@@ -171,7 +172,11 @@ impl CausalSelfAttention {
         let q = split_heads(self.query.forward(x), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(context.clone()), h); // [B,H,N,Dh]
         let v = split_heads(self.value.forward(context), h);
-        let positions = tied.unwrap_or_else(|| self.positions());
+        let positions = self
+            .positions
+            .as_ref()
+            .or(tied)
+            .expect("a block with tied positions is given its stack's table");
         let (pos, mask) = positions.banded_scores(q.clone(), n, window);
         let pos = pos.mul_scalar(score_scale(&q));
         let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));

@@ -249,7 +249,8 @@ impl XlLayer {
         }
     }
 
-    /// The layer's position table: its own, or `tied` (the first layer's, `tie_positions`).
+    /// The layer over a segment; `tied` is the first layer's position table, read when the
+    /// layer has none of its own (`tie_positions`).
     ///
     /// # Shapes
     /// - x: `[B, T, D]` (the layer's inputs for the segment)
@@ -365,8 +366,7 @@ impl TransformerXlLm {
                 let zeros = Tensor::zeros([b, layer.memory_len, d], &h.device());
                 memory = SegmentMemory::from_states(zeros, layer.memory_len);
             }
-            let own = layer.attn.positions.is_some();
-            let next = layer.forward(h.clone(), &memory, tied.filter(|_| !own));
+            let next = layer.forward(h.clone(), &memory, tied);
             memories.push(memory.advance(h));
             h = next;
         }
