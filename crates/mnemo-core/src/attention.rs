@@ -5,7 +5,7 @@ use burn::nn::{Dropout, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 
-use crate::heads::{merge_heads, split_heads};
+use crate::heads::{head_size, merge_heads, split_heads};
 use crate::kv_cache::KvCache;
 use crate::persistent_memory::{PersistentMemory, PersistentMemoryConfig};
 use crate::projections::projections_with;
@@ -104,10 +104,7 @@ impl CausalSelfAttentionConfig {
 
     /// Head size Dh: `d_head`, or D/H when it is 0.
     pub fn head_size(&self) -> usize {
-        match self.d_head {
-            0 => self.d_model / self.n_heads,
-            d => d,
-        }
+        head_size(self.d_model, self.n_heads, self.d_head)
     }
 
     /// The position table of this block's config (built by [`init`](Self::init) unless

@@ -1,6 +1,15 @@
 //! Splitting a model-width tensor into attention heads and merging it back.
 use burn::tensor::Tensor;
 
+/// Head size Dh of a configured `d_head`: itself, or `d_model / n_heads` when it is 0 (the
+/// default of every model config's `d_head`).
+pub fn head_size(d_model: usize, n_heads: usize, d_head: usize) -> usize {
+    match d_head {
+        0 => d_model / n_heads,
+        d => d,
+    }
+}
+
 /// Split the last dimension into heads.
 ///
 /// # Shapes

@@ -47,10 +47,11 @@ macro_rules! official_sizes {
             inner_hid_sz: $config.d_ff,
             nlayers: $config.n_layers,
             nheads: $config.n_heads,
-            head_dim: match $config.d_head {
-                0 => $config.d_model / $config.n_heads,
-                d => d,
-            },
+            head_dim: mnemo_core::heads::head_size(
+                $config.d_model,
+                $config.n_heads,
+                $config.d_head,
+            ),
             dropout: $config.dropout,
             pre_norm: $config.placement == NormPlacement::Pre,
             ..OfficialFlags::default()

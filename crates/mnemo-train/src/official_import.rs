@@ -102,10 +102,7 @@ impl Default for OfficialFlags {
 impl OfficialFlags {
     /// The head size the official code uses.
     pub fn head_dim(&self) -> usize {
-        match self.head_dim {
-            0 => self.hid_sz / self.nheads.max(1),
-            d => d,
-        }
+        mnemo_core::heads::head_size(self.hid_sz, self.nheads.max(1), self.head_dim)
     }
 
     /// The mnemo model computing what the official model of these flags computes, over a

@@ -131,10 +131,7 @@ impl FeedbackOptions {
 impl FeedbackCoreConfig {
     /// Head size Dh: `options.d_head`, or D/H when it is 0.
     pub fn d_head(&self) -> usize {
-        match self.options.d_head {
-            0 => self.d_model / self.n_heads,
-            dh => dh,
-        }
+        mnemo_core::heads::head_size(self.d_model, self.n_heads, self.options.d_head)
     }
 }
 
