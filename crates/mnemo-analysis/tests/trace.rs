@@ -168,7 +168,7 @@ fn feedback_trace_equals_forward_and_its_attention_is_the_models() {
                         .output
                         .forward(merge_heads(probs.clone().matmul(values.clone())))
                 });
-                let mid = layer.attend_memory(h.clone(), &window, layer.window_positions());
+                let mid = layer.attend_memory(h.clone(), &window, layer.window_positions(), None);
                 let gap = max_diff(&to_vec(from_probs), &to_vec(mid.clone()));
                 assert!(
                     gap < 1e-5,

@@ -197,6 +197,7 @@ pub(crate) fn transformer_config() -> TransformerConfig {
         persistent_memory: 0,
         feed_forward: true,
         init: Default::default(),
+        adaptive_span: None,
     })
 }
 

@@ -41,6 +41,19 @@ use crate::host::to_vec;
 /// that a row the mask zeroes entirely stays 0 instead of NaN.
 pub const RENORM_EPS: f64 = 1e-8;
 
+/// Attention probabilities times a span mask, renormalised over the keys as the official code
+/// does: `a·m / (Σ_keys a·m + 1e-8)`.
+///
+/// # Shapes
+/// - attn: `[B, H, Tq, Tk]`
+/// - mask: broadcasts to it (`[1, H, Tq, Tk]`, `[1, 1, 1, Tk]`, …)
+/// - output: `[B, H, Tq, Tk]`
+pub fn apply_mask(attn: Tensor<4>, mask: Tensor<4>) -> Tensor<4> {
+    let masked = attn * mask;
+    let total = masked.clone().sum_dim(3).add_scalar(RENORM_EPS);
+    masked / total
+}
+
 /// Configuration of [`AdaptiveSpan`]; the defaults of [`new`](Self::new) are the official
 /// command-line defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +71,9 @@ pub struct AdaptiveSpanConfig {
     pub n_heads: usize,
     /// Trimmed lengths are multiples of this step ≥ 1 (`--adapt-span-trim-step`, 64).
     pub trim_step: usize,
+    /// Whether keys the mask zeroes are skipped ([`AdaptiveSpan::trim_len`]; false: always the
+    /// full window, for measuring what trimming saves).
+    pub trim: bool,
 }
 
 impl AdaptiveSpanConfig {
@@ -71,6 +87,7 @@ impl AdaptiveSpanConfig {
             init: 0.0,
             n_heads,
             trim_step: 64,
+            trim: true,
         }
     }
 
@@ -93,6 +110,7 @@ impl AdaptiveSpanConfig {
             ramp: self.ramp,
             loss_coeff: self.loss,
             trim_step: self.trim_step,
+            trim: self.trim,
         }
     }
 }
@@ -110,6 +128,8 @@ pub struct AdaptiveSpan {
     pub loss_coeff: f64,
     /// Trim step.
     pub trim_step: usize,
+    /// Whether [`trim_len`](Self::trim_len) trims (false: always 0).
+    pub trim: bool,
 }
 
 impl AdaptiveSpan {
@@ -174,9 +194,7 @@ impl AdaptiveSpan {
             heads == h || heads == 1,
             "adaptive span: attention has {h} heads, the span has {heads} ratios"
         );
-        let masked = attn * self.mask_rows(rows).reshape([1, heads, tq, tk]);
-        let total = masked.clone().sum_dim(3).add_scalar(RENORM_EPS);
-        masked / total
+        apply_mask(attn, self.mask_rows(rows).reshape([1, heads, tq, tk]))
     }
 
     /// The table rows `n − 1, …, 0` of a chronological window of n keys (the official
@@ -217,8 +235,11 @@ impl AdaptiveSpan {
     /// How many of the oldest keys of a full window of S can be skipped, the official
     /// `get_trim_len`: with `w = min(S, max(0, ⌈max_h(z_h)·S + R⌉))` the keys the widest mask
     /// can reach, `min(S − 1, S − w)` rounded down to a multiple of the trim step. The mask is 0
-    /// on every trimmed key for every head.
+    /// on every trimmed key for every head. Always 0 when the config turned trimming off.
     pub fn trim_len(&self) -> usize {
+        if !self.trim {
+            return 0;
+        }
         let s = self.max_span;
         let widest = to_vec(self.ratio.val())
             .into_iter()

@@ -5,6 +5,7 @@ use burn::nn::{Dropout, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor};
 
+use crate::adaptive_span::{AdaptiveSpan, AdaptiveSpanConfig};
 use crate::heads::{head_size, merge_heads, split_heads};
 use crate::kv_cache::KvCache;
 use crate::persistent_memory::{PersistentMemory, PersistentMemoryConfig};
@@ -32,6 +33,20 @@ pub fn attend(
     extra: Option<Tensor<4>>,
     mask: Option<Tensor<4, Bool>>,
 ) -> Tensor<4> {
+    attention_weights(q, k, extra, mask).matmul(v)
+}
+
+/// The attention probabilities of [`attend`] (before they weight the values).
+///
+/// # Shapes
+/// - q: `[B, H, Tq, Dh]`; k: `[B, H, Tk, Dh]`; extra, mask: as in [`attend`]
+/// - output: `[B, H, Tq, Tk]`, each row summing to 1
+pub fn attention_weights(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    extra: Option<Tensor<4>>,
+    mask: Option<Tensor<4, Bool>>,
+) -> Tensor<4> {
     let [b, h, tq, dh] = q.dims();
     let tk = k.dims()[2];
     let mut scores = q
@@ -43,7 +58,7 @@ pub fn attend(
     if let Some(mask) = mask {
         scores = scores.mask_fill(mask.expand([b, h, tq, tk]), MASKED);
     }
-    softmax(scores, 3).matmul(v)
+    softmax(scores, 3)
 }
 
 /// The score scale `1/sqrt(Dh)` of queries `q`.
@@ -82,6 +97,9 @@ pub struct CausalSelfAttentionConfig {
     /// Whether the block has no position table of its own: the caller passes one that several
     /// blocks share ([`CausalSelfAttention::forward_with_memory`]).
     pub tied_positions: bool,
+    /// A learnt soft span per head over the position table's rows (None: the fixed span S);
+    /// its `max_span` is S. Not with persistent slots.
+    pub adaptive_span: Option<AdaptiveSpanConfig>,
 }
 
 impl CausalSelfAttentionConfig {
@@ -99,6 +117,7 @@ impl CausalSelfAttentionConfig {
             bias: true,
             min_distance: 0,
             tied_positions: false,
+            adaptive_span: None,
         }
     }
 
@@ -120,13 +139,24 @@ impl CausalSelfAttentionConfig {
     /// Build the module.
     ///
     /// # Panics
-    /// If `d_model` is not divisible by `n_heads` and `d_head` is 0.
+    /// If `d_model` is not divisible by `n_heads` and `d_head` is 0, or an adaptive span is
+    /// asked for with persistent slots or a `max_span` other than `span`.
     pub fn init(&self, device: &Device) -> CausalSelfAttention {
         let (d, h) = (self.d_model, self.n_heads);
         assert!(
             self.d_head > 0 || d.is_multiple_of(h),
             "d_model {d} is not divisible by n_heads {h}"
         );
+        if let Some(adaptive) = &self.adaptive_span {
+            assert!(
+                self.persistent_memory == 0,
+                "adaptive_span: not with persistent_memory slots"
+            );
+            assert_eq!(
+                adaptive.max_span, self.span,
+                "adaptive_span: max_span is the span"
+            );
+        }
         let d_head = self.head_size();
         let p = projections_with(self.shared(), d_head, self.bias, device);
         let persistent = (self.persistent_memory > 0).then(|| {
@@ -144,10 +174,20 @@ impl CausalSelfAttentionConfig {
             output: p.output,
             positions: (!self.tied_positions).then(|| self.positions().init(device)),
             persistent,
+            adaptive_span: self.adaptive_span.map(|a| a.init(device)),
             dropout: p.dropout,
             n_heads: p.n_heads,
         }
     }
+}
+
+/// The table rows `n − 1, …, 0` of a chronological window of n keys.
+///
+/// # Shapes
+/// - output: `[1, n]`
+fn window_rows(n: usize, device: &Device) -> Tensor<2> {
+    let rows: Vec<f32> = (0..n).rev().map(|k| k as f32).collect();
+    Tensor::from_data(burn::tensor::TensorData::new(rows, [1, n]), device)
 }
 
 /// A linear layer with burn's default initialisation scaled by `scale`.
@@ -178,6 +218,8 @@ pub struct CausalSelfAttention {
     pub positions: Option<RelativePositions>,
     /// Persistent key/value slots in front of every window (None without persistent memory).
     pub persistent: Option<PersistentMemory>,
+    /// The learnt soft span (None: the fixed span S).
+    pub adaptive_span: Option<AdaptiveSpan>,
     /// Dropout on the output.
     pub dropout: Dropout,
     /// Number of heads H.
@@ -210,10 +252,37 @@ impl CausalSelfAttention {
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
+        let t = q.dims()[2];
         let (pos, mask) = self.positions().causal_scores(q.clone());
         let pos = pos.mul_scalar(score_scale(&q));
-        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
+        let rows = self.span_rows(t, t, self.positions().min_distance, &q.device());
+        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask), rows));
         self.dropout.forward(self.output.forward(a))
+    }
+
+    /// The position-table row of every (query, key) pair when an adaptive span is on (None
+    /// without one): the T queries are the last T of `n` keys, so query `t` and key `i` are
+    /// `n − T + t − i` apart, row that minus `min_distance` (pairs the causal mask removes get
+    /// row 0).
+    ///
+    /// # Shapes
+    /// - output: `[T, n]`
+    pub(crate) fn span_rows(
+        &self,
+        t: usize,
+        n: usize,
+        min_distance: usize,
+        device: &Device,
+    ) -> Option<Tensor<2>> {
+        self.adaptive_span.as_ref()?;
+        let (min, offset) = (min_distance as i64, (n - t) as i64);
+        let rows: Vec<f32> = (0..t as i64)
+            .flat_map(|q| (0..n as i64).map(move |k| (offset + q - k - min).max(0) as f32))
+            .collect();
+        Some(Tensor::from_data(
+            burn::tensor::TensorData::new(rows, [t, n]),
+            device,
+        ))
     }
 
     /// Attend for one new position, given the cache of earlier keys and values (its key and
@@ -231,21 +300,41 @@ impl CausalSelfAttention {
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
         let (keys, values) = cache.push(k, v); // views [B,H,n,Dh], dropped before the next push
+        // Keys beyond the widest adaptive span plus its ramp have mask 0: not attended.
+        let (keys, values) = match self.adaptive_span.as_ref().map(AdaptiveSpan::window_len) {
+            Some(w) if w < keys.dims()[2] => {
+                let skip = keys.dims()[2] - w;
+                (keys.narrow(2, skip, w), values.narrow(2, skip, w))
+            }
+            _ => (keys, values),
+        };
         let n = keys.dims()[2];
         let scale = score_scale(&q);
         let pos = q
             .clone()
             .matmul(self.positions().window(n).transpose().unsqueeze::<4>());
-        let a =
-            merge_heads(self.attend_with_persistent(q, keys, values, pos.mul_scalar(scale), None));
+        // A window of n keys, newest last: the rows n − 1 … 0 (AdaptiveSpan::apply).
+        let rows = self
+            .adaptive_span
+            .as_ref()
+            .map(|_| window_rows(n, &q.device()));
+        let a = merge_heads(self.attend_with_persistent(
+            q,
+            keys,
+            values,
+            pos.mul_scalar(scale),
+            None,
+            rows,
+        ));
         self.dropout.forward(self.output.forward(a))
     }
 
-    /// [`attend`], with the persistent slots (if any) in front of the keys and values.
+    /// [`attend`], with the persistent slots (if any) in front of the keys and values, or the
+    /// adaptive span's mask (if any) on the probabilities at the table rows `rows`.
     ///
     /// # Shapes
     /// - q: `[B, H, Tq, Dh]`; k, v: `[B, H, Tk, Dh]`; pos: `[B, H, Tq, Tk]`; mask:
-    ///   `[1, 1, Tq, Tk]`
+    ///   `[1, 1, Tq, Tk]`; rows: `[Tq, Tk]` or `[1, Tk]`
     /// - output: `[B, H, Tq, Dh]`
     pub(crate) fn attend_with_persistent(
         &self,
@@ -254,7 +343,12 @@ impl CausalSelfAttention {
         v: Tensor<4>,
         pos: Tensor<4>,
         mask: Option<Tensor<4, Bool>>,
+        rows: Option<Tensor<2>>,
     ) -> Tensor<4> {
+        if let (Some(span), Some(rows)) = (&self.adaptive_span, rows) {
+            let a = attention_weights(q, k, Some(pos), mask);
+            return span.apply_rows(a, rows).matmul(v);
+        }
         match &self.persistent {
             None => attend(q, k, v, Some(pos), mask),
             Some(p) => {

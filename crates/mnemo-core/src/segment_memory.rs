@@ -167,20 +167,40 @@ impl CausalSelfAttention {
         window: usize,
         tied: Option<&RelativePositions>,
     ) -> Tensor<3> {
-        let n = context.dims()[1];
-        let h = self.n_heads;
-        let q = split_heads(self.query.forward(x), h); // [B,H,T,Dh]
-        let k = split_heads(self.key.forward(context.clone()), h); // [B,H,N,Dh]
-        let v = split_heads(self.value.forward(context), h);
         let positions = self
             .positions
             .as_ref()
             .or(tied)
             .expect("a block with tied positions is given its stack's table");
+        let context = self.trimmed_context(context, x.dims()[1], positions.min_distance);
+        let n = context.dims()[1];
+        let h = self.n_heads;
+        let q = split_heads(self.query.forward(x), h); // [B,H,T,Dh]
+        let k = split_heads(self.key.forward(context.clone()), h); // [B,H,N,Dh]
+        let v = split_heads(self.value.forward(context), h);
         let (pos, mask) = positions.banded_scores(q.clone(), n, window);
         let pos = pos.mul_scalar(score_scale(&q));
-        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask)));
+        let rows = self.span_rows(q.dims()[2], n, positions.min_distance, &q.device());
+        let a = merge_heads(self.attend_with_persistent(q, k, v, pos, Some(mask), rows));
         self.dropout.forward(self.output.forward(a))
+    }
+
+    /// The context without the oldest positions no query can reach under the adaptive span
+    /// (all of it without one): the T queries at the end read rows below
+    /// [`window_len`](crate::AdaptiveSpan::window_len), so the newest `T − 1 + w +
+    /// min_distance` positions.
+    ///
+    /// # Shapes
+    /// - context: `[B, N, D]`; output `[B, N', D]` with `N' ≤ N`
+    fn trimmed_context(&self, context: Tensor<3>, t: usize, min_distance: usize) -> Tensor<3> {
+        let n = context.dims()[1];
+        match self.adaptive_span.as_ref().map(|s| s.window_len()) {
+            Some(w) if t - 1 + w + min_distance < n => {
+                let keep = t - 1 + w + min_distance;
+                context.narrow(1, n - keep, keep)
+            }
+            _ => context,
+        }
     }
 }
 

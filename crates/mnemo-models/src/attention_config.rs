@@ -27,8 +27,8 @@
 use burn::tensor::Device;
 use mnemo_core::linear_attention::FastWeightUpdate;
 use mnemo_core::{
-    AttentionVariant, CausalSelfAttention, LinearAttentionConfig, PerformerAttentionConfig,
-    SparseAttentionConfig,
+    AdaptiveSpanConfig, AttentionVariant, CausalSelfAttention, LinearAttentionConfig,
+    PerformerAttentionConfig, SparseAttentionConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -171,13 +171,14 @@ impl AttentionConfig {
         })
     }
 
-    /// Build layer `layer`'s attention with span S (validated config): the softmax attention,
-    /// or another mechanism.
+    /// Build layer `layer`'s attention with span S (validated config): the softmax attention
+    /// (with the adaptive span `adaptive`, if any), or another mechanism.
     pub fn init(
         &self,
         stack: &StackConfig,
         span: usize,
         persistent_memory: usize,
+        adaptive: Option<AdaptiveSpanConfig>,
         layer: usize,
         device: &Device,
     ) -> LayerAttention {
@@ -189,6 +190,7 @@ impl AttentionConfig {
             None => {
                 let mut config = stack.self_attention(span);
                 config.persistent_memory = persistent_memory;
+                config.adaptive_span = adaptive;
                 LayerAttention::Softmax(config.init(device))
             }
         }

@@ -1,6 +1,7 @@
 //! What a model does after each optimizer step: Performer layers configured with
 //! `redraw_every = N` take fresh random features every N steps (Choromanski et al. 2021,
-//! "feature redrawing"); every other model is unchanged.
+//! "feature redrawing"), and adaptive spans are clamped to `[0, 1]`
+//! ([`Model::clamp_spans`]); every other model is unchanged.
 use mnemo_core::AttentionVariant;
 
 use crate::lm::Model;
@@ -13,6 +14,7 @@ impl Model {
             Model::Transformer(m) => Model::Transformer(m.after_update(step)),
             other => other,
         }
+        .clamp_spans()
     }
 }
 

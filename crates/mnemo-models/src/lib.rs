@@ -23,6 +23,7 @@ pub mod attention_config;
 pub mod config;
 pub mod feature_redraw;
 pub mod feedback;
+pub mod learnt_spans;
 pub mod lm;
 pub mod memory_schedule;
 mod output_head;
@@ -32,6 +33,7 @@ pub mod seq2seq_can;
 pub mod seq2seq_decoder;
 pub mod seq2seq_decoder_config;
 pub mod seq2seq_search;
+pub mod span_config;
 pub mod stack;
 pub mod stack_lm;
 #[cfg(test)]

@@ -49,7 +49,9 @@ pub struct StackConfig {
 /// - `@norm`: `norm` (LayerNorm or RMSNorm) and `placement` (pre- or post-norm), both defaulted;
 /// - `@official`: the attention and feed-forward choices the official Feedback Transformer code
 ///   makes differently from mnemo (`activation`, `bias`, `tie_positions`, `d_head`; defaults:
-///   GELU, biases, untied, D/H), for models defined in this crate.
+///   GELU, biases, untied, D/H), for models defined in this crate;
+/// - `@adaptive_span`: `adaptive_span` (the optional learnt soft span of
+///   [`span_config`](crate::span_config); default absent).
 ///
 /// The struct is exactly as if the fields were written out, in that order: same Rust fields,
 /// same TOML keys, same serde errors. For example:
@@ -119,6 +121,14 @@ macro_rules! model_config {
             /// `n_heads · d_head` wide (the official `--head-dim`).
             #[serde(default)]
             pub d_head: usize,
+        } $($rest)*);
+    };
+    (@fields $head:tt { $($done:tt)* } @adaptive_span $($rest:tt)*) => {
+        $crate::model_config!(@fields $head { $($done)*
+            /// Adaptive attention span over the span (Sukhbaatar et al. 2019; absent: the span is
+            /// fixed); see [`AdaptiveSpanSettings`](crate::span_config::AdaptiveSpanSettings).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub adaptive_span: Option<$crate::span_config::AdaptiveSpanSettings>,
         } $($rest)*);
     };
     (@fields $head:tt { $($done:tt)* } @norm $($rest:tt)*) => {
@@ -335,6 +345,7 @@ impl StackConfig {
             share_kv,
             memory: MemorySource::Mix,
             options: Default::default(),
+            adaptive_span: None,
         }
     }
 

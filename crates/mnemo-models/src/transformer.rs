@@ -47,6 +47,7 @@ model_config! {
         /// Attention span S: each position sees itself and S-1 positions before it (softmax
         /// attention; see [`AttentionConfig`] for what the other mechanisms read).
         pub span: usize,
+        @adaptive_span
         @dropout
         @norm
         /// The self-attention mechanism (default `{ kind = "softmax" }`).
@@ -90,6 +91,7 @@ impl TransformerConfig {
             Self {
                 vocab_size,
                 span: 16,
+                adaptive_span: None,
                 attention: AttentionConfig::Softmax,
                 persistent_memory: 0,
                 feed_forward: true,
@@ -118,6 +120,10 @@ impl TransformerConfig {
             self.span,
             self.persistent_memory,
         )?;
+        if let Some(adaptive) = &self.adaptive_span {
+            adaptive.validate()?;
+            check_adaptive_span(&self.attention, self.persistent_memory)?;
+        }
         if !self.feed_forward && self.persistent_memory == 0 {
             return Err(ConfigError::new(
                 "feed_forward",
@@ -131,16 +137,20 @@ impl TransformerConfig {
     /// Build the model.
     pub fn init(&self, device: &Device) -> TransformerLm {
         let stack = self.stack_of(self.n_layers);
+        let adaptive = self.adaptive_span.map(|a| a.core(self.n_heads, self.span));
         let layers = (0..self.n_layers)
             .map(|l| {
-                let (attn, attn_variant) =
-                    match self
-                        .attention
-                        .init(&stack, self.span, self.persistent_memory, l, device)
-                    {
-                        LayerAttention::Softmax(a) => (Some(a), None),
-                        LayerAttention::Variant(v) => (None, Some(v)),
-                    };
+                let (attn, attn_variant) = match self.attention.init(
+                    &stack,
+                    self.span,
+                    self.persistent_memory,
+                    adaptive,
+                    l,
+                    device,
+                ) {
+                    LayerAttention::Softmax(a) => (Some(a), None),
+                    LayerAttention::Variant(v) => (None, Some(v)),
+                };
                 let admin = self.init == ResidualInit::Admin;
                 let admin = |on: bool| (admin && on).then(|| AdminScale::new(self.d_model, device));
                 TransformerLayer {
@@ -156,6 +166,30 @@ impl TransformerConfig {
             .collect();
         TransformerLm::new(stack.token_io(self.vocab_size, device), layers)
     }
+}
+
+/// An adaptive span masks softmax attention over the span: not another mechanism, and not
+/// persistent slots (they have no distance).
+fn check_adaptive_span(
+    attention: &AttentionConfig,
+    persistent_memory: usize,
+) -> Result<(), ConfigError> {
+    if *attention != AttentionConfig::Softmax {
+        return Err(ConfigError::new(
+            "adaptive_span",
+            format!(
+                "masks softmax attention over the span; attention is \"{}\"",
+                attention.name()
+            ),
+        ));
+    }
+    if persistent_memory > 0 {
+        return Err(ConfigError::new(
+            "adaptive_span",
+            "not with persistent_memory slots (they have no distance to mask)",
+        ));
+    }
+    Ok(())
 }
 
 /// One Transformer layer: self-attention and (unless it is an all-attention layer)

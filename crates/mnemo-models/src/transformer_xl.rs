@@ -73,6 +73,7 @@ model_config! {
         /// distance a layer can see; larger values are allowed, smaller ones rejected).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub relative_span: Option<usize>,
+        @adaptive_span
         @dropout
         @norm
         @official
@@ -102,6 +103,7 @@ impl TransformerXlConfig {
                 long_memory_len: None,
                 short_memory_len: None,
                 relative_span: None,
+                adaptive_span: None,
                 activation: Default::default(),
                 bias: true,
                 tie_positions: false,
@@ -171,6 +173,9 @@ impl TransformerXlConfig {
                  otherwise have nothing to attend to",
             ));
         }
+        if let Some(adaptive) = &self.adaptive_span {
+            adaptive.validate()?;
+        }
         self.positions().map(|_| ())
     }
 
@@ -183,6 +188,7 @@ impl TransformerXlConfig {
             bias: self.bias,
             min_distance: self.min_distance(),
             tied_positions: self.tie_positions && layer > 0,
+            adaptive_span: self.adaptive_span.map(|a| a.core(self.n_heads, positions)),
             ..self.stack_of(self.n_layers).self_attention(positions)
         }
     }

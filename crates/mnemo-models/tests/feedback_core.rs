@@ -24,6 +24,7 @@ fn config() -> FeedbackCoreConfig {
         share_kv: true,
         memory: MemorySource::Mix,
         options: Default::default(),
+        adaptive_span: None,
     }
 }
 

@@ -21,7 +21,7 @@ use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use mnemo_core::{Activation, NormKind, NormPlacement};
+use mnemo_core::{Activation, AdaptiveSpanConfig, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
@@ -41,6 +41,8 @@ pub(super) struct LayerVisit<'a> {
     pub window: &'a WindowView,
     /// The layer's relative-position table `[1, 1, Dh, S]`.
     pub positions: &'a Tensor<4>,
+    /// The layer's adaptive span mask `[1, H, 1, S]`, if it has one.
+    pub span_mask: Option<&'a Tensor<4>>,
     /// The feed-forward block's input `[B, 1, D]` (after attention and the hook).
     pub ff_input: &'a Tensor<3>,
 }
@@ -86,6 +88,9 @@ pub struct FeedbackCoreConfig {
     pub memory: MemorySource,
     /// Activation, biases, tying and head size (the official code's choices; defaults: mnemo's).
     pub options: FeedbackOptions,
+    /// A learnt soft span per layer (and head) over the S slots (None: every slot); its
+    /// `max_span` is S.
+    pub adaptive_span: Option<AdaptiveSpanConfig>,
 }
 
 /// The choices of a [`FeedbackCore`] beyond its sizes that the official code
@@ -329,12 +334,34 @@ impl FeedbackCore {
         (y, memory)
     }
 
-    /// What every step computes from the weights alone.
+    /// What every step computes from the weights alone, each layer's window trimmed to what
+    /// its adaptive span can reach.
     pub(super) fn constants(&self) -> StepConstants {
+        self.constants_with(true)
+    }
+
+    /// [`constants`](Self::constants), trimming or not (`trim = false`: every layer reads all
+    /// S slots, its mask zero where it cannot reach).
+    pub(super) fn constants_with(&self, trim: bool) -> StepConstants {
+        let s = self.span;
+        let mut positions = Vec::with_capacity(self.layers.len());
+        let mut span_masks = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let all = window_positions(self.positions_of(l)); // [1,1,Dh,S]
+            let Some(span) = &layer.adaptive_span else {
+                positions.push(all);
+                span_masks.push(None);
+                continue;
+            };
+            let w = if trim { span.window_len().min(s) } else { s };
+            let mask = span.mask(s); // [H',S]
+            let heads = mask.dims()[0];
+            positions.push(all.narrow(3, s - w, w));
+            span_masks.push(Some(mask.narrow(1, s - w, w).reshape([1, heads, 1, w])));
+        }
         StepConstants {
-            positions: (0..self.layers.len())
-                .map(|l| window_positions(self.positions_of(l)))
-                .collect(),
+            positions,
+            span_masks,
             mix: self.mix_weights().reshape([self.layers.len() + 1, 1, 1, 1]),
         }
     }
@@ -355,15 +382,21 @@ impl FeedbackCore {
             .map(|p| memory.view(p))
             .collect();
         for (l, layer) in self.layers.iter().enumerate() {
-            let window = &windows[self.projection_of(l)];
             let positions = &constants.positions[l];
+            let span_mask = constants.span_masks[l].as_ref();
+            // The newest w slots (w < S when an adaptive span trims the window).
+            let window = windows[self.projection_of(l)].newest(positions.dims()[3]);
             let attention_input = h.clone();
-            h = hook(l, layer.attend_memory(h, window, positions.clone()));
+            h = hook(
+                l,
+                layer.attend_memory(h, &window, positions.clone(), span_mask),
+            );
             observe(LayerVisit {
                 layer: l,
                 attention_input: &attention_input,
-                window,
+                window: &window,
                 positions,
+                span_mask,
                 ff_input: &h,
             });
             h = layer.feed_forward(h);

@@ -48,11 +48,13 @@ pub struct FeedbackTrace {
 }
 
 /// The attention probabilities of one step's state `h` over a fully stored window: the
-/// scores of [`attend_window`](super::layer::attend_window), softmaxed.
+/// scores of [`attend_window`](super::layer::attend_window), softmaxed (and masked by the
+/// layer's adaptive span, `span_mask`, if it has one).
 ///
 /// # Shapes
 /// - h: `[B, 1, D]` (the layer's input state, before its norm)
 /// - positions: `[1, 1, Dh, S]` from [`FeedbackLayer::window_positions`]
+/// - span_mask: `[1, H, 1, S]` or `[1, 1, 1, S]`
 /// - output: `[B, H, 1, S]`
 ///
 /// # Panics
@@ -62,6 +64,7 @@ pub fn window_probabilities(
     h: Tensor<3>,
     window: &WindowView,
     positions: Tensor<4>,
+    span_mask: Option<&Tensor<4>>,
 ) -> Tensor<4> {
     let keys = match (&window.keys, window.folded) {
         (Some(keys), 0) => keys.clone(),
@@ -73,7 +76,11 @@ pub fn window_probabilities(
     ); // [B,H,1,Dh]
     let scale = 1.0 / (q.dims()[3] as f64).sqrt();
     let pos = q.clone().matmul(positions); // [B,H,1,S]
-    softmax((q.matmul(keys.swap_dims(2, 3)) + pos).mul_scalar(scale), 3)
+    let a = softmax((q.matmul(keys.swap_dims(2, 3)) + pos).mul_scalar(scale), 3);
+    match span_mask {
+        Some(mask) => mnemo_core::adaptive_span::apply_mask(a, mask.clone()),
+        None => a,
+    }
 }
 
 impl FeedbackCore {
@@ -94,7 +101,8 @@ impl FeedbackCore {
         let [_b, t_len, _d] = x.dims();
         let n_layers = self.layers.len();
         let mut memory = self.memory(memories, t_len);
-        let constants = self.constants();
+        // Untrimmed: the trace holds every layer's probabilities over all S slots.
+        let constants = self.constants_with(false);
         let mut attention: Vec<Vec<Tensor<4>>> = vec![Vec::with_capacity(t_len); n_layers];
         let mut hidden: Vec<Vec<Tensor<3>>> = vec![Vec::with_capacity(t_len); n_layers];
         let mut tops = Vec::with_capacity(t_len);
@@ -106,6 +114,7 @@ impl FeedbackCore {
                     v.attention_input.clone(),
                     v.window,
                     v.positions.clone(),
+                    v.span_mask,
                 ));
                 let u = layer.ff_residual.sublayer_input(v.ff_input.clone());
                 hidden[v.layer].push(layer.ff.activation.forward(layer.ff.up.forward(u)));

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Tensor};
 use mnemo_core::attention::scaled_linear;
 use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{
-    FeedForward, FeedForwardConfig, Norm, NormConfig, RelativePositions, RelativePositionsConfig,
-    Residual, ResidualConfig,
+    AdaptiveSpan, FeedForward, FeedForwardConfig, Norm, NormConfig, RelativePositions,
+    RelativePositionsConfig, Residual, ResidualConfig,
 };
 
 use super::core::FeedbackCoreConfig;
@@ -47,6 +47,7 @@ impl FeedbackCoreConfig {
                 activation: self.options.activation,
             }
             .init(device),
+            adaptive_span: self.adaptive_span.map(|a| a.init(device)),
             n_heads: self.n_heads,
         }
     }
@@ -97,6 +98,8 @@ pub struct FeedbackLayer {
     pub ff_residual: Residual,
     /// Feed-forward sublayer.
     pub ff: FeedForward,
+    /// The learnt soft span over the S window slots (None: every slot, a fixed span).
+    pub adaptive_span: Option<AdaptiveSpan>,
     /// Heads H.
     pub n_heads: usize,
 }
@@ -124,18 +127,20 @@ impl FeedbackLayer {
     ///
     /// # Shapes
     /// - h: `[B, 1, D]`
-    /// - window: the S memories before this step
-    /// - positions: `[1, 1, Dh, S]` from [`window_positions`](Self::window_positions)
+    /// - window: the w memories before this step (w = S, or fewer when an adaptive span trims)
+    /// - positions: `[1, 1, Dh, w]` from [`window_positions`](Self::window_positions)
+    /// - span_mask: `[1, H, 1, w]` or `[1, 1, 1, w]`, the adaptive span's mask (if any)
     /// - output: `[B, 1, D]`
     pub fn attend_memory(
         &self,
         h: Tensor<3>,
         window: &WindowView,
         positions: Tensor<4>,
+        span_mask: Option<&Tensor<4>>,
     ) -> Tensor<3> {
         self.attn_residual.forward(h, |x| {
             let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,1,Dh]
-            let o = attend_window(q, window, positions); // [B,H,1,Dh]
+            let o = attend_window(q, window, positions, span_mask); // [B,H,1,Dh]
             self.dropout.forward(self.output.forward(merge_heads(o)))
         })
     }
@@ -165,21 +170,36 @@ pub fn window_positions(positions: &RelativePositions) -> Tensor<4> {
 /// Scores are `(q·k_j + q·p_{S-j}) / √Dh` over the S slots, softmax, then the weighted values.
 /// Where the window's oldest slots are folded zero memories (see [`WindowView`]), their equal
 /// key `k₀` and value `v₀` are scored once per slot (positions differ) and their weights summed
-/// onto `v₀`: exactly the attention over the zero-padded window.
+/// onto `v₀`: exactly the attention over the zero-padded window. With an adaptive span the
+/// probabilities are multiplied by its mask and renormalised
+/// ([`AdaptiveSpan::apply`](mnemo_core::AdaptiveSpan::apply)).
 ///
 /// # Shapes
 /// - q: `[B, H, 1, Dh]`
 /// - positions: `[1, 1, Dh, S]`
+/// - span_mask: `[1, H, 1, S]` or `[1, 1, 1, S]`
 /// - output: `[B, H, 1, Dh]`
-pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) -> Tensor<4> {
+pub fn attend_window(
+    q: Tensor<4>,
+    window: &WindowView,
+    positions: Tensor<4>,
+    span_mask: Option<&Tensor<4>>,
+) -> Tensor<4> {
     let [b, heads, _, dh] = q.dims();
     let scale = 1.0 / (dh as f64).sqrt();
     let pos = q.clone().matmul(positions); // [B,H,1,S]
     let n_zero = window.folded;
+    let probabilities = |scores: Tensor<4>| {
+        let a = softmax(scores.mul_scalar(scale), 3);
+        match span_mask {
+            Some(m) => mnemo_core::adaptive_span::apply_mask(a, m.clone()),
+            None => a,
+        }
+    };
     if let (0, Some(k), Some(v)) = (n_zero, &window.keys, &window.values) {
         // Every slot stored (training segments, language-model decoding): no folded part.
-        let scores = (q.matmul(k.clone().swap_dims(2, 3)) + pos).mul_scalar(scale); // [B,H,1,S]
-        return softmax(scores, 3).matmul(v.clone());
+        let scores = q.matmul(k.clone().swap_dims(2, 3)) + pos; // [B,H,1,S]
+        return probabilities(scores).matmul(v.clone());
     }
     let n_stored = pos.dims()[3] - n_zero;
     let mut scores = Vec::with_capacity(2);
@@ -190,7 +210,7 @@ pub fn attend_window(q: Tensor<4>, window: &WindowView, positions: Tensor<4>) ->
     if let Some(k) = &window.keys {
         scores.push(q.matmul(k.clone().swap_dims(2, 3)) + pos.narrow(3, n_zero, n_stored)); // [B,H,1,n]
     }
-    let a = softmax(Tensor::cat(scores, 3).mul_scalar(scale), 3); // [B,H,1,S]
+    let a = probabilities(Tensor::cat(scores, 3)); // [B,H,1,S]
     let zero_part = window.zero.as_ref().filter(|_| n_zero > 0).map(|(_, v0)| {
         let weight = a.clone().narrow(3, 0, n_zero).sum_dim(3); // [B,H,1,1]
         weight.expand([b, heads, 1, dh]) * v0.clone().expand([b, heads, 1, dh])

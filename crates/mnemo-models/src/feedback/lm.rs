@@ -7,7 +7,8 @@
 //!
 //! Differences from the official code: memories carried across segments are stored as memory
 //! vectors `m` (detached) and re-projected with the current weights at each segment start, so
-//! keys never come from stale weights; adaptive span is not implemented (a fixed span S).
+//! keys never come from stale weights. `adaptive_span` adds the official adaptive attention span
+//! (a learnt soft span per layer and head; [`crate::span_config`]).
 //! With `share_kv = false` each layer has its own projection and window (the official default).
 //!
 //! Size legend: B batch, T segment length, S span, D d_model, V vocabulary.
@@ -34,6 +35,7 @@ model_config! {
         @lm_sizes
         /// Memory span S: each step attends to the S previous memories.
         pub span: usize,
+        @adaptive_span
         @dropout
         @norm
         /// One key/value projection (and window) shared by all layers (true, default), or one per
@@ -84,6 +86,7 @@ impl FeedbackConfig {
             Self {
                 vocab_size,
                 span: 8,
+                adaptive_span: None,
                 share_kv: true,
                 memory: MemorySource::Mix,
                 carry: Carry::Raw,
@@ -107,6 +110,9 @@ impl FeedbackConfig {
                  placement = \"pre\"; the official post-norm code carries them raw: use \"raw\"",
             ));
         }
+        if let Some(adaptive) = &self.adaptive_span {
+            adaptive.validate()?;
+        }
         Ok(())
     }
 
@@ -121,6 +127,7 @@ impl FeedbackConfig {
                 tie_norms: self.tie_norms,
                 d_head: self.d_head,
             },
+            adaptive_span: self.adaptive_span.map(|a| a.core(self.n_heads, self.span)),
             ..self
                 .stack_of(self.n_layers)
                 .feedback_core(self.span, self.share_kv)

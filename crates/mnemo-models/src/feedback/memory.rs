@@ -39,6 +39,35 @@ pub struct WindowView {
     pub folded: usize,
 }
 
+impl WindowView {
+    /// The newest `w` of the window's slots (all of them when `w` is not smaller): what a
+    /// layer whose adaptive span cannot reach further reads.
+    ///
+    /// # Panics
+    /// If `w` is 0.
+    pub fn newest(&self, w: usize) -> WindowView {
+        assert!(w > 0, "a window keeps at least one slot");
+        let stored = self.keys.as_ref().map_or(0, |k| k.dims()[2]);
+        if w >= stored + self.folded {
+            return self.clone();
+        }
+        if w <= stored {
+            let skip = stored - w;
+            let newest = |x: &Option<Tensor<4>>| x.clone().map(|x| x.narrow(2, skip, w));
+            return WindowView {
+                keys: newest(&self.keys),
+                values: newest(&self.values),
+                zero: None,
+                folded: 0,
+            };
+        }
+        WindowView {
+            folded: w - stored,
+            ..self.clone()
+        }
+    }
+}
+
 /// Keys and values (per projection) and memory vectors of a stream; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct FeedbackMemory {
@@ -68,8 +97,12 @@ pub struct FeedbackMemory {
 /// Per-step inputs that depend on the weights only. See [`FeedbackMemory::constants`].
 #[derive(Debug, Clone)]
 pub struct StepConstants {
-    /// Per layer, the window's position vectors ready for `q · Pᵀ`. Shape `[1, 1, Dh, S]`.
+    /// Per layer, the window's position vectors ready for `q · Pᵀ`. Shape `[1, 1, Dh, w]`:
+    /// the newest w ≤ S slots the layer reads (w < S when an adaptive span trims its window).
     pub positions: Vec<Tensor<4>>,
+    /// Per layer, its adaptive span's mask over those w slots (None without one). Shape
+    /// `[1, H, 1, w]` (`[1, 1, 1, w]` with one span per layer).
+    pub span_masks: Vec<Option<Tensor<4>>>,
     /// `softmax(w)`, shaped to weight a stack of the L+1 states. Shape `[L+1, 1, 1, 1]`.
     pub mix: Tensor<4>,
 }

@@ -4,7 +4,8 @@
 //! This is what the trainer ([`LmTask`](crate::lm::LmTask)), `mnemo compare-backends` and
 //! `mnemo bench` run. Feedback models get their gradients from the hand-written exact
 //! backward ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the
-//! model cannot take it (dropout, post-norm); every other model from burn's autodiff.
+//! model cannot take it (dropout, post-norm); every other model from burn's autodiff. Models
+//! with adaptive spans add the span loss's gradient ([`Model::add_span_loss_gradients`]).
 use burn::tensor::{Int, Tensor};
 use mnemo_models::{Model, ModelState};
 
@@ -72,6 +73,9 @@ impl LmStep {
                 StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
             }
         };
+        if step.stats.loss.is_finite() {
+            model.add_span_loss_gradients(&mut step.grads);
+        }
         model.tie_gradients(&mut step.grads);
         step
     }

@@ -126,6 +126,7 @@ impl FeedbackCore {
                 && l.ff_residual.is_pre()
                 && l.dropout.prob == 0.0
                 && l.ff.dropout.prob == 0.0
+                && l.adaptive_span.is_none()
         })
     }
 
