@@ -17,6 +17,9 @@
 //!
 //!   From a fresh stream the first steps' windows hold zero memories; their mass counts at
 //!   their distances like any other slot's.
+//! - **Learnt spans.** With `adaptive_span`, each head's span `z_h·S` (one per layer with
+//!   `per_head = false`); the attention above is then the masked, renormalised one the model
+//!   uses.
 use mnemo_core::host::to_vec;
 use mnemo_models::FeedbackLm;
 use mnemo_models::feedback::MemorySource;
@@ -45,6 +48,9 @@ pub struct MemoryAnalysis {
     pub queries: usize,
     /// Per layer, bottom first.
     pub attention: Vec<LayerAttention>,
+    /// Per layer, bottom first, each head's learnt span `z_h·S` (one value with one span per
+    /// layer); None without adaptive spans.
+    pub learnt_spans: Option<Vec<Vec<f32>>>,
 }
 
 /// One layer's attention over distance.
@@ -142,7 +148,17 @@ pub fn analyze_memory(
         span: core.span,
         queries: capture.len(),
         attention,
+        learnt_spans: core
+            .layers
+            .iter()
+            .map(|l| l.adaptive_span.as_ref().map(|s| s.current_spans()))
+            .collect(),
     }
+}
+
+/// Head `h`'s learnt span in `spans` (a layer's spans: one per head, or one for the layer).
+fn span_of(spans: &[f32], h: usize) -> f32 {
+    spans[h.min(spans.len() - 1)]
 }
 
 /// The readable report of a [`MemoryAnalysis`].
@@ -156,13 +172,17 @@ pub fn memory_markdown(a: &MemoryAnalysis) -> String {
     for ((s, w), p) in a.sources.iter().zip(&a.mix_logits).zip(&a.mix_weights) {
         md.push_str(&format!("| {s} | {w:.4} | {p:.4} |\n"));
     }
+    let spans = a.learnt_spans.as_ref();
     md.push_str(&format!(
         "\nAttention mass over memory distance (1 = the previous step … {} = the oldest memory), \
-         mean over {} queries of the {} split:\n\n| layer | head | mean distance | mass at d = 1, 2, 3 | mass at d > {} |\n|---|---|---|---|---|\n",
+         mean over {} queries of the {} split{}:\n\n| layer | head | mean distance | mass at d = 1, 2, 3 | mass at d > {} |{}\n|---|---|---|---|---|{}\n",
         a.span,
         a.queries,
         a.split,
-        (a.span / 2).max(1)
+        if spans.is_some() { ", with the learnt adaptive span z·S of each head" } else { "" },
+        (a.span / 2).max(1),
+        if spans.is_some() { " learnt span |" } else { "" },
+        if spans.is_some() { "---|" } else { "" },
     ));
     for layer in &a.attention {
         for head in &layer.heads {
@@ -173,8 +193,11 @@ pub fn memory_markdown(a: &MemoryAnalysis) -> String {
                 .map(|p| format!("{p:.3}"))
                 .collect();
             let far: f32 = head.by_distance.iter().skip((a.span / 2).max(1)).sum();
+            let span = spans
+                .map(|s| format!(" {:.1} |", span_of(&s[layer.layer], head.head)))
+                .unwrap_or_default();
             md.push_str(&format!(
-                "| {} | {} | {:.2} | {} | {:.3} |\n",
+                "| {} | {} | {:.2} | {} | {:.3} |{span}\n",
                 layer.layer + 1,
                 head.head,
                 head.mean_distance,

@@ -146,6 +146,23 @@ impl AdaptiveSpan {
         self.mask_rows(self.window_rows(n)).reshape([h, n])
     }
 
+    /// The derivative of [`mask`](Self::mask) with respect to each head's ratio: `S/R` where
+    /// the unclamped value `(z_h·S − k)/R + 1` lies in `[0, 1]`, else 0 (burn's and PyTorch's
+    /// clamp pass the gradient at the bounds). For a hand-written backward.
+    ///
+    /// # Shapes
+    /// - output: `[H, n]`
+    pub fn mask_slope(&self, n: usize) -> Tensor<2> {
+        let z = self.ratio.val();
+        let [h] = z.dims();
+        let shift = z.mul_scalar(self.max_span as f64).reshape([h, 1]);
+        let x = (shift - self.window_rows(n))
+            .div_scalar(self.ramp as f64)
+            .add_scalar(1.0);
+        let inside = x.clone().greater_equal_elem(0.0).float() * x.lower_equal_elem(1.0).float();
+        inside.mul_scalar(self.max_span as f64 / self.ramp as f64)
+    }
+
     /// The soft mask at explicit table rows, one per (query, key) pair: `clamp((z_h·S −
     /// k)/R + 1, 0, 1)` with k = `rows[q, i]` (e.g. `q − i − min_distance` in a parallel causal
     /// pass). Pairs the attention masks out (probability 0) may hold any finite row.
@@ -417,6 +434,28 @@ mod tests {
         let grads = base.loss().sum().backward();
         let analytic = to_vec(base.ratio.grad(&grads).expect("gradient of z"));
         assert!(max_abs_diff(&analytic, &[0.2, 0.2]) < 1e-6, "{analytic:?}");
+    }
+
+    #[test]
+    fn mask_slope_is_the_autodiff_derivative_of_the_mask() {
+        let device = mnemo_backend::test_device();
+        // z·S = 2 and 4.5 with R = 2: head 0 sits exactly on both bounds of the clamp (rows 2
+        // and 4), where the gradient passes; head 1 is inside the ramp at rows 5 and 6.
+        let base = span(8, 2, &[0.25, 0.5625], &device);
+        let probe = normal([2, 8], 5, &device);
+        let grads = (base.mask(8) * probe.clone()).sum().backward();
+        let autodiff = to_vec(base.ratio.grad(&grads).expect("gradient of z"));
+        let manual = to_vec((base.mask_slope(8) * probe.inner()).sum_dim(1));
+        assert!(
+            max_abs_diff(&manual, &autodiff) < 1e-5,
+            "{manual:?} vs {autodiff:?}"
+        );
+        let slope = to_vec(base.mask_slope(8));
+        // Head 0: rows k = 7 − j; unclamped (2 − k)/2 + 1 ∈ [0, 1] for k = 2, 3, 4.
+        let inside: Vec<f32> = (0..8)
+            .map(|j| if (2..=4).contains(&(7 - j)) { 4.0 } else { 0.0 })
+            .collect();
+        assert_eq!(slope[..8], inside[..]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The hand-written Feedback backward (`forward_backward_segment`, with either `StepProducts`) against burn's autodiff of
 //! `forward_segment`: logits, next state and the gradient of every parameter, for shared and
 //! per-layer K/V, LayerNorm and RMSNorm, over several segments with carried memory (windows
-//! straddle segment boundaries, and segments both shorter and longer than the span).
+//! straddle segment boundaries, and segments both shorter and longer than the span), with and
+//! without adaptive spans.
 mod common;
 
 use burn::module::{Module, Param};
@@ -11,6 +12,7 @@ use burn::tensor::{Distribution, Tensor};
 use common::{assert_grad_matches, max_abs, max_abs_diff, tokens};
 use mnemo_core::{Activation, Norm, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
+use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 11;
@@ -102,11 +104,71 @@ fn configs() -> Vec<(&'static str, FeedbackConfig, usize)> {
             FeedbackConfig {
                 carry: Carry::Official,
                 span: 3,
-                ..official(shared)
+                ..official(shared.clone())
             },
             7,
         ),
+        // Adaptive spans (issue 19; ratios set by `with_spans`): trimmed windows of different
+        // widths over one shared window, one span per layer over per-layer windows, untrimmed.
+        (
+            "adaptive span, shared kv",
+            FeedbackConfig {
+                span: 6,
+                n_layers: 3,
+                adaptive_span: Some(span_settings(true, true)),
+                ..shared.clone()
+            },
+            7,
+        ),
+        (
+            "adaptive span per layer, per-layer kv",
+            FeedbackConfig {
+                span: 6,
+                n_layers: 3,
+                share_kv: false,
+                adaptive_span: Some(span_settings(false, true)),
+                ..official(shared.clone())
+            },
+            5,
+        ),
+        (
+            "adaptive span, untrimmed",
+            FeedbackConfig {
+                span: 6,
+                adaptive_span: Some(span_settings(true, false)),
+                ..shared
+            },
+            4,
+        ),
     ]
+}
+
+/// Ramp 2, trim step 1 (tiny models trim), one span per head or per layer, trimming or not.
+fn span_settings(per_head: bool, trim: bool) -> AdaptiveSpanSettings {
+    AdaptiveSpanSettings {
+        ramp: 2,
+        trim_step: 1,
+        per_head,
+        trim,
+        ..Default::default()
+    }
+}
+
+/// The model with layer l's span ratios `0.05, 0.1, … + 0.15·l` (S = 6, R = 2: layers 0 and 1
+/// read 4 and 5 slots when trimming); no ratio puts a slot on a kink of the mask.
+fn with_spans(mut model: FeedbackLm) -> FeedbackLm {
+    for (l, layer) in model.core.layers.iter_mut().enumerate() {
+        if let Some(span) = &mut layer.adaptive_span {
+            let device = span.ratio.val().device();
+            let n = span.ratio.dims()[0];
+            let z: Vec<f32> = (0..n)
+                .map(|h| 0.05 * (h + 1) as f32 + 0.15 * l as f32)
+                .collect();
+            let z = Tensor::<1>::from_data(burn::tensor::TensorData::new(z, [n]), &device);
+            span.ratio = Param::from_tensor(z);
+        }
+    }
+    model
 }
 
 /// `config` with the official code's activation, biases, one position table and a head size
@@ -180,6 +242,9 @@ impl Checker<'_> {
             if let Some(positions) = &layer.positions {
                 self.check(&format!("layer {l} positions"), &positions.table);
             }
+            if let Some(span) = &layer.adaptive_span {
+                self.check(&format!("layer {l} span ratios"), &span.ratio);
+            }
             self.norm(&format!("layer {l} ff_norm"), &layer.ff_residual.norm);
             self.linear(&format!("layer {l} ff.up"), &layer.ff.up);
             self.linear(&format!("layer {l} ff.down"), &layer.ff.down);
@@ -214,10 +279,10 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
             .detach()
             .require_grad()
         });
-        let model = FeedbackLm {
+        let model = with_spans(FeedbackLm {
             core: FeedbackCore { mix, ..model.core },
             ..model
-        };
+        });
         assert!(model.supports_manual_backward(), "{name}");
         let b = 2;
         let mut state = model.init_state(b, &device);
@@ -303,10 +368,8 @@ fn inference_on_host_kernels_equals_forward_segment() {
     let device = mnemo_backend::test_device().inner();
     for (name, config, t_len) in configs() {
         device.seed(12);
-        let model = config
-            .init(&device)
-            .materialize()
-            .with_step_products(StepProducts::Host);
+        let model =
+            with_spans(config.init(&device).materialize()).with_step_products(StepProducts::Host);
         let b = 3;
         let (mut reference, mut host) =
             (model.init_state(b, &device), model.init_state(b, &device));

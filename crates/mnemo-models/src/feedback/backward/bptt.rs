@@ -11,6 +11,7 @@
 //! F FFN width.
 use burn::tensor::Tensor;
 use mnemo_core::Activation;
+use mnemo_core::adaptive_span::RENORM_EPS;
 
 use super::ManualHook;
 use super::StepProducts;
@@ -28,8 +29,11 @@ pub(super) struct LayerGrads {
     pub(super) dmid: Vec<Tensor<2>>,
     /// Gradient of the query `[B, D]`.
     pub(super) dq: Vec<Tensor<2>>,
-    /// Gradient of the (scaled) scores `[B, H, 1, S]`.
+    /// Gradient of the (scaled) scores `[B, H, 1, w]`.
     pub(super) ds: Vec<Tensor<4>>,
+    /// With an adaptive span, the gradient of its mask summed over the steps (not yet over
+    /// the rows) `[B, H, 1, w]`.
+    pub(super) dmask: Option<Tensor<4>>,
 }
 
 /// Per layer, the quantities of every step computed in one batched pass after the forward.
@@ -117,6 +121,15 @@ pub(super) fn step_of(x: &Tensor<3>, t: usize) -> Tensor<2> {
     x.clone().narrow(0, t, 1).reshape([rows, width])
 }
 
+/// `x` `[B, H, 1, w]` with zeros in front of its oldest slot, `width` slots wide.
+fn pad_oldest(x: Tensor<4>, width: usize) -> Tensor<4> {
+    let [b, h, _, w] = x.dims();
+    match width - w {
+        0 => x,
+        pad => Tensor::cat(vec![Tensor::zeros([b, h, 1, pad], &x.device()), x], 3),
+    }
+}
+
 /// Back-propagate `dtop` (`[T, B, D]`, time-major) through every step in reverse.
 pub(super) fn backward_through_time(
     params: &CoreParams,
@@ -157,6 +170,14 @@ pub(super) fn backward_through_time(
     let mut lgrads: Vec<LayerGrads> = (0..n_layers).map(|_| LayerGrads::default()).collect();
     let mut dms = Vec::with_capacity(t_len);
     let mut dx0s = Vec::with_capacity(t_len);
+    // Per projection, the widest window any of its layers reads (the window gradients of a
+    // step are added over that many newest slots).
+    let proj_width: Vec<usize> = (0..projs.len())
+        .map(|p| {
+            let widths = layers.iter().filter(|lp| lp.proj == p);
+            widths.map(|lp| lp.width).max().unwrap_or(s)
+        })
+        .collect();
     for t in (0..t_len).rev() {
         // Gradient of this step's memory, from everything that read its key and value.
         let mut dm: Option<Tensor<2>> = None;
@@ -205,18 +226,38 @@ pub(super) fn backward_through_time(
             let (dq, ds) = match host {
                 Some(hw) => hw.backward(lp.proj, l, t, &tape.host[t], d_o),
                 None => {
+                    let (w, wp) = (lp.width, proj_width[lp.proj]);
                     let d_o = d_o.reshape([b, heads, 1, dh]);
-                    let k_win = kbufs[lp.proj].clone().slice_dim(2, t..t + s); // [B,H,S,Dh]
-                    let v_win = vbufs[lp.proj].clone().slice_dim(2, t..t + s);
-                    let a = tape.a[t].clone(); // [B,H,1,S]
-                    let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,S]
-                    let ds =
-                        (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3))).mul_scalar(scale);
+                    let newest = t + s - w..t + s; // the w slots the layer read
+                    let k_win = kbufs[lp.proj].clone().slice_dim(2, newest.clone()); // [B,H,w,Dh]
+                    let v_win = vbufs[lp.proj].clone().slice_dim(2, newest);
+                    let a = tape.a[t].clone(); // [B,H,1,w]
+                    let da = d_o.clone().matmul(v_win.swap_dims(2, 3)); // [B,H,1,w]
+                    // The softmax p and the gradient of its output.
+                    let (p, dp) = match &lp.span {
+                        None => (a.clone(), da),
+                        Some(span) => {
+                            // a = p·m / Z, Z = Σ p·m + ε: back to the softmax p and the mask.
+                            let p = tape.p[t].clone();
+                            let z = (p.clone() * span.mask.clone())
+                                .sum_dim(3)
+                                .add_scalar(RENORM_EPS);
+                            let du = (da.clone() - (da * a.clone()).sum_dim(3)) / z;
+                            let dmask = du.clone() * p.clone();
+                            lg.dmask = Some(match lg.dmask.take() {
+                                Some(acc) => acc + dmask,
+                                None => dmask,
+                            });
+                            (p, du * span.mask.clone())
+                        }
+                    };
+                    let ds = (p.clone() * (dp.clone() - (dp * p).sum_dim(3))).mul_scalar(scale);
                     let dq = (ds.clone().matmul(k_win) + ds.clone().matmul(lp.pos.clone()))
                         .reshape([b, heads * dh]);
-                    ds_step[lp.proj].push(ds.clone());
+                    // Padded (oldest slots zero) to the projection's widest window.
+                    ds_step[lp.proj].push(pad_oldest(ds.clone(), wp));
                     q_step[lp.proj].push(tape.q[t].clone().reshape([b, heads, 1, dh]));
-                    a_step[lp.proj].push(a);
+                    a_step[lp.proj].push(pad_oldest(a, wp));
                     do_step[lp.proj].push(d_o);
                     (dq, ds)
                 }
@@ -239,11 +280,11 @@ pub(super) fn backward_through_time(
         if let Some(hw) = host.as_mut() {
             hw.end_step(t);
         }
-        let window = [0..b, 0..heads, t..t + s, 0..dh];
         for p in (0..projs.len()).filter(|_| host.is_none()) {
+            let window = [0..b, 0..heads, t + s - proj_width[p]..t + s, 0..dh];
             let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,S]
             let q = Tensor::cat(std::mem::take(&mut q_step[p]), 2); // [B,H,Lp,Dh]
-            let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,S,Dh]
+            let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,w,Dh]
             let a = Tensor::cat(std::mem::take(&mut a_step[p]), 2);
             let d_o = Tensor::cat(std::mem::take(&mut do_step[p]), 2);
             let dv = a.swap_dims(2, 3).matmul(d_o);

@@ -5,6 +5,7 @@
 //! F FFN width.
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+use mnemo_core::adaptive_span::apply_mask;
 
 use super::ManualHook;
 use super::StepProducts;
@@ -19,8 +20,11 @@ pub(super) struct LayerTape {
     pub(super) x: Vec<Tensor<2>>,
     /// Query (unscaled) `[B, D]`.
     pub(super) q: Vec<Tensor<2>>,
-    /// Attention probabilities `[B, H, 1, S]` (backend windows).
+    /// Attention probabilities `[B, H, 1, w]` (backend windows; masked and renormalised
+    /// with an adaptive span).
     pub(super) a: Vec<Tensor<4>>,
+    /// With an adaptive span, the softmax before the mask `[B, H, 1, w]`.
+    pub(super) p: Vec<Tensor<4>>,
     /// Query and probabilities on the host (host windows).
     pub(super) host: Vec<HostAttention>,
     /// Attention output before the output projection `[B, D]`.
@@ -77,7 +81,11 @@ pub(super) fn record(
         })
         .collect();
     let mut memory = FeedbackMemory::new(carried.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
-    let mut host = (products == StepProducts::Host).then(|| {
+    // Host windows attend over all S slots without a mask: layers with adaptive spans read
+    // backend windows (the per-step products stay on the host).
+    let host_windows =
+        products == StepProducts::Host && params.layers.iter().all(|lp| lp.span.is_none());
+    let mut host = host_windows.then(|| {
         let pos = layers
             .iter()
             .map(|lp| lp.pos.clone().reshape([s, dh]))
@@ -100,14 +108,22 @@ pub(super) fn record(
                     o
                 }
                 None => {
+                    let w = lp.width;
                     let window = memory.view(lp.proj); // slots t..t+S
-                    let (k_win, v_win) =
-                        (window.keys.expect("stored"), window.values.expect("stored")); // [B,H,S,Dh]
+                    let newest = |x: Option<Tensor<4>>| x.expect("stored").narrow(2, s - w, w);
+                    let (k_win, v_win) = (newest(window.keys), newest(window.values)); // [B,H,w,Dh]
                     let q4 = q.clone().reshape([b, heads, 1, dh]);
                     let scores = (q4.clone().matmul(k_win.swap_dims(2, 3))
                         + q4.matmul(lp.pos_t.clone()))
-                    .mul_scalar(scale); // [B,H,1,S]
-                    let a = softmax(scores, 3);
+                    .mul_scalar(scale); // [B,H,1,w]
+                    let a = match &lp.span {
+                        Some(span) => {
+                            let p = softmax(scores, 3);
+                            tape.p.push(p.clone());
+                            apply_mask(p, span.mask.clone())
+                        }
+                        None => softmax(scores, 3),
+                    };
                     let o = a.clone().matmul(v_win).reshape([b, heads * dh]); // [B,H·Dh]
                     tape.a.push(a);
                     o

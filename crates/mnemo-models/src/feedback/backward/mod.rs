@@ -15,7 +15,9 @@
 //! carried segments, and the decoder with its cross-attention hook). Supported: pre-norm
 //! (LayerNorm or RMSNorm), no dropout, GELU or ReLU, with or without attention biases, any head
 //! size, one position table or one per layer (its gradient summed over the layers), memory
-//! norms of their own or tied to the attention norms (gradients summed)
+//! norms of their own or tied to the attention norms (gradients summed), adaptive spans (the
+//! mask's gradient reaches the ratios; trimmed windows read only their newest slots; these
+//! layers attend over backend windows even with host products)
 //! ([`FeedbackCore::supports_manual_backward`]).
 //!
 //! Size legend: B rows, T segment length, S span, L layers, H heads, D d_model, Dh head size,
@@ -126,7 +128,6 @@ impl FeedbackCore {
                 && l.ff_residual.is_pre()
                 && l.dropout.prob == 0.0
                 && l.ff.dropout.prob == 0.0
-                && l.adaptive_span.is_none()
         })
     }
 

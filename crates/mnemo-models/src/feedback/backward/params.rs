@@ -276,13 +276,43 @@ pub(crate) struct LayerParams {
     pub(crate) norm2: NormParams,
     pub(crate) up: LinearParams,
     pub(crate) down: LinearParams,
-    /// Position vectors of the window, slot `j` at distance `S - j`. Shape `[1, 1, S, Dh]`.
+    /// Position vectors of the w slots the layer reads, slot `j` at distance `w - j`. Shape
+    /// `[1, 1, w, Dh]`.
     pub(crate) pos: Tensor<4>,
-    /// `posᵀ`. Shape `[1, 1, Dh, S]`.
+    /// `posᵀ`. Shape `[1, 1, Dh, w]`.
     pub(crate) pos_t: Tensor<4>,
     pub(crate) table_id: ParamId,
     /// Which memory projection (and window) the layer reads.
     pub(crate) proj: usize,
+    /// How many of the window's S slots the layer reads, the newest: w = S, or fewer when its
+    /// adaptive span trims.
+    pub(crate) width: usize,
+    /// The layer's adaptive span (None without one).
+    pub(crate) span: Option<SpanParams>,
+}
+
+/// An adaptive span's mask over a layer's w slots and its derivative (plain device).
+pub(crate) struct SpanParams {
+    /// The mask. Shape `[1, H', 1, w]` (H' = H, or 1 with one span per layer).
+    pub(crate) mask: Tensor<4>,
+    /// `∂mask/∂z` per ratio ([`AdaptiveSpan::mask_slope`]). Shape `[H', w]`.
+    ///
+    /// [`AdaptiveSpan::mask_slope`]: mnemo_core::AdaptiveSpan::mask_slope
+    pub(crate) slope: Tensor<2>,
+    pub(crate) ratio_id: ParamId,
+}
+
+impl SpanParams {
+    /// The span of `layer` over the newest `width` of its S slots.
+    fn of(span: &mnemo_core::AdaptiveSpan, s: usize, width: usize) -> Self {
+        let mask = span.mask(s).inner().narrow(1, s - width, width); // [H',w]
+        let heads = mask.dims()[0];
+        Self {
+            mask: mask.reshape([1, heads, 1, width]),
+            slope: span.mask_slope(s).inner().narrow(1, s - width, width),
+            ratio_id: span.ratio.id,
+        }
+    }
 }
 
 /// A memory projection's parameters.
@@ -314,7 +344,9 @@ impl CoreParams {
             .enumerate()
             .map(|(l, layer)| {
                 let positions = core.positions_of(l);
-                let window = positions.window(s).inner(); // [S,Dh]
+                let span = layer.adaptive_span.as_ref();
+                let width = span.map_or(s, |a| a.window_len().min(s));
+                let window = positions.window(s).inner().narrow(0, s - width, width); // [w,Dh]
                 LayerParams {
                     norm1: NormParams::of(&layer.attn_residual.norm),
                     query: LinearParams::of(&layer.query, products),
@@ -326,6 +358,8 @@ impl CoreParams {
                     pos: window.unsqueeze::<4>(),
                     table_id: positions.table.id,
                     proj: core.projection_of(l),
+                    width,
+                    span: span.map(|a| SpanParams::of(a, s, width)),
                 }
             })
             .collect();

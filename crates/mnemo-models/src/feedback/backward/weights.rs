@@ -94,13 +94,27 @@ pub(super) fn register_weight_grads(
             .register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
         lp.norm1
             .register(grads, dq.clone().matmul(lp.query.w_t()), x_hat);
+        let w = lp.width;
         let mut ds = lg.ds;
         ds.reverse();
-        let ds = Tensor::cat(ds, 0).reshape([n_rows * heads, s]); // [N·H,S]
+        let ds = Tensor::cat(ds, 0).reshape([n_rows * heads, w]); // [N·H,w]
         let q = rows(tape.q).reshape([n_rows * heads, dh]);
-        let dwindow = ds.transpose().matmul(q); // [S,Dh], slot j = distance S-j
+        let dwindow = ds.transpose().matmul(q); // [w,Dh], slot j = distance w-j
+        // The S − w farthest distances were not read: zero gradient.
+        let dwindow = match s - w {
+            0 => dwindow,
+            far => Tensor::cat(vec![Tensor::zeros([far, dh], &device), dwindow], 0),
+        };
         // Summed over the layers that share the table (`tie_positions`).
         register_sum(grads, lp.table_id, dwindow.flip([0]));
+        if let (Some(span), Some(dmask)) = (&lp.span, lg.dmask) {
+            // dL/dz = Σ ∂L/∂mask · ∂mask/∂z over rows, steps and (one span per layer) heads.
+            let ratios = span.slope.dims()[0];
+            let dmask = dmask.sum_dim(0).reshape([heads, w]);
+            let dmask = if ratios == 1 { dmask.sum_dim(0) } else { dmask };
+            let dz = (dmask * span.slope.clone()).sum_dim(1).reshape([ratios]);
+            grads.register(span.ratio_id, dz);
+        }
         let dmid = time_order(lg.dmid);
         lp.output.register(grads, rows(tape.o), dmid);
         let df1 = time_order(lg.df1);
