@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backward::StepProducts;
 use super::layer::{FeedbackLayer, MemoryProjection, window_positions};
-use super::memory::{FeedbackMemory, StepConstants, WindowView};
+use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
 
 /// A sublayer inserted after layer `l`'s memory attention: `(l, h [B, 1, D]) -> [B, 1, D]`.
@@ -259,8 +259,28 @@ impl FeedbackCore {
     /// [`set_eval_span`](Self::set_eval_span)).
     pub fn memory(&self, memories: Tensor<3>, room: usize) -> FeedbackMemory {
         check_carried(&memories, self.span);
-        let projected = self.project(&memories);
+        // Memories no layer's adaptive span reaches are not projected.
+        let projected = (0..self.memory_projections.len())
+            .map(|p| {
+                let project = |m| self.memory_projections[p].forward(self.memory_norm(p), m);
+                project_newest(&memories, self.reach(p), project)
+            })
+            .collect();
         FeedbackMemory::new(memories, projected, room)
+    }
+
+    /// How many of the newest window slots the layers reading projection `p` reach: S, or
+    /// fewer when each of them has an adaptive span that trims its window.
+    pub fn reach(&self, p: usize) -> usize {
+        let s = self.span;
+        (0..self.layers.len())
+            .filter(|&l| self.projection_of(l) == p)
+            .map(|l| {
+                let span = self.layers[l].adaptive_span.as_ref();
+                span.map_or(s, |a| a.window_len().min(s))
+            })
+            .max()
+            .unwrap_or(s)
     }
 
     /// The keys and values of `memories` `[B, n, D]` under every memory projection.

@@ -68,6 +68,34 @@ impl WindowView {
     }
 }
 
+/// The keys and values of carried `memories` of which layers read only the newest `reach`
+/// (adaptive spans trim their windows): those are projected by `project`, the older slots
+/// hold zeros that no layer attends.
+///
+/// # Shapes
+/// - memories: `[B, S, D]`
+/// - project: `[B, n, D] -> ([B, H, n, Dh], [B, H, n, Dh])`
+/// - output: `[B, H, S, Dh]` each
+pub(crate) fn project_newest(
+    memories: &Tensor<3>,
+    reach: usize,
+    project: impl FnOnce(Tensor<3>) -> (Tensor<4>, Tensor<4>),
+) -> (Tensor<4>, Tensor<4>) {
+    let s = memories.dims()[1];
+    if reach >= s {
+        return project(memories.clone());
+    }
+    let (k, v) = project(memories.clone().narrow(1, s - reach, reach));
+    let pad = |x: Tensor<4>| {
+        let [b, h, _, dh] = x.dims();
+        Tensor::cat(
+            vec![Tensor::zeros([b, h, s - reach, dh], &x.device()), x],
+            2,
+        )
+    };
+    (pad(k), pad(v))
+}
+
 /// Keys and values (per projection) and memory vectors of a stream; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct FeedbackMemory {

@@ -12,6 +12,7 @@ use super::StepProducts;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
 use crate::feedback::FeedbackMemory;
+use crate::feedback::memory::project_newest;
 
 /// Per-layer values stored by the forward, one entry per step.
 #[derive(Default)]
@@ -72,12 +73,21 @@ pub(super) fn record(
     let dh = params.d_head;
     let scale = 1.0 / (dh as f64).sqrt();
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
-    let split = |x: Tensor<3>| x.reshape([b, s, heads, dh]).swap_dims(1, 2); // [B,H,S,Dh]
+    let split = |x: Tensor<3>| {
+        let n = x.dims()[1];
+        x.reshape([b, n, heads, dh]).swap_dims(1, 2) // [B,H,n,Dh]
+    };
     let projected = projs
         .iter()
-        .map(|p| {
-            let n = p.norm.forward(carried.clone());
-            (split(p.key.forward(n.clone())), split(p.value.forward(n)))
+        .enumerate()
+        .map(|(i, p)| {
+            // Carried memories no reading layer reaches are not projected (adaptive spans).
+            let readers = layers.iter().filter(|lp| lp.proj == i);
+            let reach = readers.map(|lp| lp.width).max().unwrap_or(s);
+            project_newest(carried, reach, |m| {
+                let n = p.norm.forward(m);
+                (split(p.key.forward(n.clone())), split(p.value.forward(n)))
+            })
         })
         .collect();
     let mut memory = FeedbackMemory::new(carried.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
