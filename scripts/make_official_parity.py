@@ -5,7 +5,7 @@ transformer-sequential, models/feedback.py and models/transformer_seq.py; Fan et
 saved as that code saves them, with the log-probabilities it computes, so mnemo's `import
 official` can be checked against the official computation without PyTorch (issue 18).
 
-    python3 scripts/make_official_parity.py TREE
+    python3 scripts/make_official_parity.py TREE [CASE ...]
 
 TREE is an extracted copy of that repository (its code is CC-BY-NC: it is run here, nothing of it
 is copied). Needs torch (scripts/setup-tch.sh makes a venv with it). Writes:
@@ -20,8 +20,14 @@ is copied). Needs torch (scripts/setup-tch.sh makes a venv with it). Writes:
   log-probabilities `[B, blocks * mem_sz, V]`, blocks run in order with the hidden cache carried
   (detached) between them as the official trainer does.
 
-Cases: Feedback `pre_shared` (pre-norm, --share-proj-kv), `pre_per_layer`, `post_per_layer`;
-TransformerSeq `seq_pre` (attn_lim 6 > mem_sz 4) and `seq_post` (attn_lim 3 < mem_sz 4).
+Cases (all, or the CASEs named): Feedback `pre_shared` (pre-norm, --share-proj-kv),
+`pre_per_layer`, `post_per_layer`; TransformerSeq `seq_pre` (attn_lim 6 > mem_sz 4) and
+`seq_post` (attn_lim 3 < mem_sz 4). Adaptive span (--adapt-span, issue 19), attn_lim 8,
+--adapt-span-len 2, --adapt-span-trim-step 1 and span ratios set to different values per head
+and layer (SPAN_RATIOS) so that the mask cuts and the official code trims its windows: Feedback
+`span_pre_shared` (one span per head, pre-norm, --share-proj-kv) and `span_post_per_layer`
+(post-norm), TransformerSeq `span_seq_pre` (one span per head) and `span_seq_layer`
+(--adapt-span-layer: one span per layer).
 
 Weights are random (seeded); LayerNorm gains/biases and the memory mixing logits are randomised
 too, so that a mapping error shows. Sizes make head_dim differ from hid_sz / nheads.
@@ -70,19 +76,31 @@ def write_data(dir_):
             "".join(labels_of(t, p) + "\n" for t, p in programs))
 
 
-def args_of(vocab, pre_norm, share, feedback=True, attn_lim=6):
+def args_of(vocab, pre_norm, share, feedback=True, attn_lim=6, span=False, span_layer=False):
     return types.SimpleNamespace(
         vocab_sz=vocab, hid_sz=12, nlayers=2, nheads=2, head_dim=5, inner_hid_sz=20,
         mem_sz=4, attn_lim=attn_lim, dropout=0.0, pre_norm=pre_norm, share_proj_kv=share,
-        feedback=feedback, adapt_span=False, adapt_span_cache=False, adapt_span_loss=0.0,
-        adapt_span_len=32, adapt_span_init=0.0, adapt_span_trim_step=64, device="cpu",
-        emb_dropout=0.0)
+        feedback=feedback, adapt_span=span, adapt_span_cache=False,
+        adapt_span_loss=0.5 if span else 0.0, adapt_span_len=2 if span else 32,
+        adapt_span_init=0.0, adapt_span_trim_step=1 if span else 64,
+        adapt_span_layer=span_layer, device="cpu", emb_dropout=0.0)
+
+
+# Span ratios per layer and head (attn_lim 8, ramp 2): spans 2 and 3.6, 4 and 2.4 positions;
+# the widest plus the ramp is under 8, so the official code trims 2 keys.
+SPAN_RATIOS = [[0.25, 0.45], [0.5, 0.3]]
 
 
 def flags(a):
     out = {"hid_sz": a.hid_sz, "nlayers": a.nlayers, "nheads": a.nheads, "head_dim": a.head_dim,
            "inner_hid_sz": a.inner_hid_sz, "mem_sz": a.mem_sz, "attn_lim": a.attn_lim,
            "pre_norm": a.pre_norm, "share_proj_kv": a.share_proj_kv, "feedback": a.feedback}
+    if a.adapt_span:
+        out.update({"adapt_span": True, "adapt_span_loss": a.adapt_span_loss,
+                    "adapt_span_len": float(a.adapt_span_len),
+                    "adapt_span_init": a.adapt_span_init,
+                    "adapt_span_trim_step": a.adapt_span_trim_step,
+                    "adapt_span_layer": a.adapt_span_layer})
     return out
 
 
@@ -96,6 +114,9 @@ def randomise(model, seed):
                 p.copy_(0.3 * torch.randn(p.shape, generator=g))
             elif name == "single_memory_attn_params":
                 p.copy_(torch.randn(p.shape, generator=g))
+            elif name.endswith("adaptive_span.mask.size_ratio"):
+                ratios = SPAN_RATIOS[int(name.split(".")[1])]
+                p.copy_(torch.tensor(ratios if p.numel() > 1 else ratios[:1]).view(p.shape))
 
 
 def main():
@@ -110,8 +131,16 @@ def main():
              ("pre_per_layer", args_of(vocab, True, False)),
              ("post_per_layer", args_of(vocab, False, False)),
              ("seq_pre", args_of(vocab, True, False, feedback=False)),
-             ("seq_post", args_of(vocab, False, False, feedback=False, attn_lim=3))]
+             ("seq_post", args_of(vocab, False, False, feedback=False, attn_lim=3)),
+             ("span_pre_shared", args_of(vocab, True, True, attn_lim=8, span=True)),
+             ("span_post_per_layer", args_of(vocab, False, False, attn_lim=8, span=True)),
+             ("span_seq_pre", args_of(vocab, True, False, feedback=False, attn_lim=8, span=True)),
+             ("span_seq_layer", args_of(vocab, False, False, feedback=False, attn_lim=8,
+                                        span=True, span_layer=True))]
+    wanted = sys.argv[2:]
     for i, (case, a) in enumerate(cases):
+        if wanted and case not in wanted:
+            continue
         torch.manual_seed(100 + i)
         model = FeedbackTransformer(a) if a.feedback else TransformerSeq(a)
         randomise(model, 200 + i)

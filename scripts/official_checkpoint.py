@@ -33,10 +33,13 @@ def official_model(tree, flags, vocab):
     from models.feedback import FeedbackTransformer
     from models.transformer_seq import TransformerSeq
 
-    args = types.SimpleNamespace(
+    # The flags mnemo writes override these defaults (the adaptive-span ones: issue 19).
+    args = dict(
         vocab_sz=vocab, emb_dropout=0.0, device="cpu", adapt_span=False, adapt_span_cache=False,
         adapt_span_loss=0.0, adapt_span_len=32, adapt_span_init=0.0, adapt_span_trim_step=64,
-        **flags)
+        adapt_span_layer=False)
+    args.update(flags)
+    args = types.SimpleNamespace(**args)
     # Without --feedback the official model is the baseline TransformerSeq.
     return FeedbackTransformer(args) if flags["feedback"] else TransformerSeq(args)
 
@@ -73,7 +76,7 @@ def main():
     cli = " ".join(
         f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
         for k, v in flags.items()
-        if v is not False
+        if v is not False and (flags.get("adapt_span") or not k.startswith("adapt_span_"))
     )
     print(f"wrote {a.out}; official flags: {cli}")
 

@@ -81,6 +81,27 @@ struct OfficialArgs {
     /// imported as a Transformer-XL).
     #[arg(long)]
     feedback: bool,
+    /// Adaptive attention span in every layer (mnemo's `adaptive_span`).
+    #[arg(long)]
+    adapt_span: bool,
+    /// Span loss coefficient (`adaptive_span.loss`).
+    #[arg(long, default_value_t = 0.0)]
+    adapt_span_loss: f64,
+    /// Ramp length, a whole number (`adaptive_span.ramp`).
+    #[arg(long, default_value_t = 32.0)]
+    adapt_span_len: f64,
+    /// Initial span ratio (`adaptive_span.init`).
+    #[arg(long, default_value_t = 0.0)]
+    adapt_span_init: f64,
+    /// Trim step (`adaptive_span.trim_step`).
+    #[arg(long, default_value_t = 64)]
+    adapt_span_trim_step: usize,
+    /// One span per layer (`adaptive_span.per_head = false`).
+    #[arg(long)]
+    adapt_span_layer: bool,
+    /// TransformerSeq only (mnemo trims its memory anyway); refused with --feedback.
+    #[arg(long)]
+    adapt_span_cache: bool,
     #[command(flatten)]
     backend: BackendArg,
 }
@@ -99,6 +120,13 @@ impl OfficialArgs {
             pre_norm: self.pre_norm,
             share_proj_kv: self.share_proj_kv,
             feedback: self.feedback,
+            adapt_span: self.adapt_span,
+            adapt_span_loss: self.adapt_span_loss,
+            adapt_span_len: self.adapt_span_len,
+            adapt_span_init: self.adapt_span_init,
+            adapt_span_trim_step: self.adapt_span_trim_step,
+            adapt_span_layer: self.adapt_span_layer,
+            adapt_span_cache: self.adapt_span_cache,
         }
     }
 }

@@ -28,6 +28,9 @@
 //! out.out_emb.{weight,bias}              head.*
 //! single_memory_attn_params  [1, L+1]    mix [L+1]
 //! single_memory_attn_buf                 (a buffer: the last softmax of the above, not read)
+//! layers.l.attn.attn.adaptive_span.mask.size_ratio [H,1,1] or [1]
+//!                                        layers.l.attn.span [H] or [1]  (--adapt-span)
+//! layers.l.attn.attn.adaptive_span.mask.mask_template  (a buffer, not read)
 //! ```
 //!
 //! The parameterisation differences in parentheses are issue 18's first item; until mnemo can
@@ -101,8 +104,8 @@ fn regex_escape(text: &str) -> String {
 
 /// The name, in mnemo's safetensors files, of the tensor the official tensor `name` becomes
 /// (see the table in the [module docs](self)), for a model whose layer `l` reads the K/V
-/// projection `projection(l)`; `None` for the official buffer `single_memory_attn_buf`, which
-/// is not a weight. An unknown name is returned as `Err` with itself.
+/// projection `projection(l)`; `None` for the official buffers `single_memory_attn_buf` and
+/// `layers.l.attn.attn.adaptive_span.mask.mask_template`, which are not weights. An unknown name is returned as `Err` with itself.
 pub fn mnemo_counterpart(
     name: &str,
     projection: impl Fn(usize) -> usize,
@@ -115,7 +118,7 @@ pub fn mnemo_counterpart(
         "out_norm.weight" => Some("final_norm.weight"),
         "out_norm.bias" => Some("final_norm.bias"),
         "single_memory_attn_params" => Some("mix"),
-        "single_memory_attn_buf" => return Ok(None),
+        _ if crate::official_import::is_official_buffer(name) => return Ok(None),
         _ => None,
     };
     if let Some(fixed) = fixed {
@@ -135,6 +138,9 @@ pub fn mnemo_counterpart(
         ["attn", "proj_key", "weight"] => format!("kv.{p}.k.weight"),
         ["attn", "proj_val", "weight"] => format!("kv.{p}.v.weight"),
         ["attn", "attn", "key_pe"] => format!("layers.{layer}.attn.pos"),
+        ["attn", "attn", "adaptive_span", "mask", "size_ratio"] => {
+            format!("layers.{layer}.attn.span")
+        }
         ["norm1", w @ ("weight" | "bias")] => format!("layers.{layer}.attn_norm.{w}"),
         ["norm2", w @ ("weight" | "bias")] => format!("layers.{layer}.ff_norm.{w}"),
         ["ff", "fc1", w @ ("weight" | "bias")] => format!("layers.{layer}.ff.up.{w}"),
@@ -281,6 +287,24 @@ mod tests {
         assert_eq!(
             mnemo_counterpart("layers.0.attn.adaptive_span.x", shared),
             Err("layers.0.attn.adaptive_span.x".into())
+        );
+        assert_eq!(
+            mnemo_counterpart("layers.1.attn.attn.adaptive_span.mask.size_ratio", shared),
+            Ok(Some("layers.1.attn.span".into()))
+        );
+        assert_eq!(
+            mnemo_counterpart(
+                "layers.1.attn.attn.adaptive_span.mask.mask_template",
+                shared
+            ),
+            Ok(None)
+        );
+        assert_eq!(
+            mnemo_counterpart(
+                "layers.x.attn.attn.adaptive_span.mask.mask_template",
+                shared
+            ),
+            Err("layers.x.attn.attn.adaptive_span.mask.mask_template".into())
         );
     }
 }

@@ -2,8 +2,9 @@
 //! as the official code's state dict (`mnemo export RUN --format official`, issue 18 §3): the
 //! inverse of [`crate::official_import`]. Every official tensor is
 //! made from the mnemo tensor the import would fill it from (a tied official copy from the one
-//! mnemo tensor), the rows in the official dictionary's order, `key_pe` from `pos`, and the
-//! buffer `single_memory_attn_buf` = softmax(mix).
+//! mnemo tensor), the rows in the official dictionary's order, `key_pe` from `pos`, the
+//! buffer `single_memory_attn_buf` = softmax(mix), and with adaptive span (`--adapt-span`) each
+//! layer's `size_ratio` from its `span` and the buffer `mask_template`.
 //!
 //! The file is safetensors with the official names and shapes, and the official flags as JSON
 //! in its `official.flags` metadata: `mnemo import official` reads it back, and
@@ -18,10 +19,14 @@ use std::path::Path;
 use burn_store::burn_pack::Tensor as PackTensor;
 use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
+use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerXlConfig};
 
 use crate::error::TrainError;
-use crate::official_import::{OfficialFlags, Transform, official_source, transform_back, values};
+use crate::official_import::{
+    MASK_TEMPLATE, OfficialFlags, SIZE_RATIO, Transform, mask_template, official_source,
+    transform_back, values,
+};
 use crate::official_vocab::OfficialRows;
 use crate::trainer::write_atomic;
 use crate::weights::torch_tensors;
@@ -54,9 +59,27 @@ macro_rules! official_sizes {
             ),
             dropout: $config.dropout,
             pre_norm: $config.placement == NormPlacement::Pre,
-            ..OfficialFlags::default()
+            ..span_flags($config.adaptive_span)
         })
     };
+}
+
+/// The default official flags with `--adapt-span` and its flags of `adaptive_span` (mnemo's
+/// `trim = false` computes the same outputs, so it is not a flag).
+fn span_flags(adaptive_span: Option<AdaptiveSpanSettings>) -> OfficialFlags {
+    let default = OfficialFlags::default();
+    match adaptive_span {
+        None => default,
+        Some(a) => OfficialFlags {
+            adapt_span: true,
+            adapt_span_loss: a.loss,
+            adapt_span_len: a.ramp as f64,
+            adapt_span_init: a.init,
+            adapt_span_trim_step: a.trim_step,
+            adapt_span_layer: !a.per_head,
+            ..default
+        },
+    }
 }
 
 /// `Err((field, why))`: the official code has `want` only.
@@ -177,8 +200,12 @@ impl OfficialFlags {
     pub fn state_dict_names(&self) -> Vec<String> {
         let mut names = vec!["in_emb.weight".to_string()];
         for l in 0..self.nlayers {
+            names.push(format!("layers.{l}.attn.attn.key_pe"));
+            if self.adapt_span {
+                names.push(format!("layers.{l}.{SIZE_RATIO}"));
+                names.push(format!("layers.{l}.{MASK_TEMPLATE}"));
+            }
             for rest in [
-                "attn.attn.key_pe",
                 "attn.proj_query.weight",
                 "attn.proj_out.weight",
                 "attn.proj_val.weight",
@@ -238,6 +265,10 @@ pub fn official_state_dict(
                 vec![1, mix.len()],
                 exp.iter().map(|e| e / sum).collect(),
             ));
+            continue;
+        }
+        if name.ends_with(MASK_TEMPLATE) {
+            out.push((name, vec![flags.attn_lim], mask_template(flags.attn_lim)));
             continue;
         }
         let zero = crate::official_import::layer_zero(&name);

@@ -21,6 +21,8 @@
 //! kv.p.k/v.weight         layers.p.attn.proj_key/proj_val.weight   (p = 0 with --share-proj-kv)
 //! kv.p.norm.*             layers.p.norm1.*                (pre-norm: the memory's norm is norm1)
 //! layers.l.attn.k/v       layers.l.attn.proj_key/proj_val  (TransformerSeq: per layer)
+//! layers.l.attn.span [H]  layers.l.attn.attn.adaptive_span.mask.size_ratio [H,1,1]
+//!                         (--adapt-span; [1] and [1] with --adapt-span-layer)
 //! ```
 //!
 //! The official baseline `TransformerSeq` (without `--feedback`) imports as a Transformer-XL
@@ -30,7 +32,9 @@
 //! An official tensor no mnemo tensor takes is an error naming it, unless it is a tied copy
 //! (same name but for the layer, same values) of one taken: `--share-proj-kv` ties
 //! `proj_key`/`proj_val`/`norm1`, and every layer shares layer 0's `key_pe`. The buffer
-//! `single_memory_attn_buf` is not a weight.
+//! `single_memory_attn_buf` is not a weight, nor is `--adapt-span`'s buffer
+//! `layers.l.attn.attn.adaptive_span.mask.mask_template` (checked to be the template of the
+//! flags' `--attn-lim`).
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -39,6 +43,7 @@ use burn_store::bridge;
 use burn_store::burn_pack::Tensor as PackTensor;
 use mnemo_core::{Activation, NormKind, NormPlacement};
 use mnemo_models::feedback::{Carry, MemorySource};
+use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerXlConfig};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +84,21 @@ pub struct OfficialFlags {
     pub share_proj_kv: bool,
     /// `--feedback` (without it the model is the official `TransformerSeq`).
     pub feedback: bool,
+    /// `--adapt-span`: adaptive attention span (Sukhbaatar et al. 2019) in every layer.
+    pub adapt_span: bool,
+    /// `--adapt-span-loss`: the span loss coefficient.
+    pub adapt_span_loss: f64,
+    /// `--adapt-span-len`: the ramp length (a float in the official code; mnemo's is whole).
+    pub adapt_span_len: f64,
+    /// `--adapt-span-init`: the initial span ratio.
+    pub adapt_span_init: f64,
+    /// `--adapt-span-trim-step`.
+    pub adapt_span_trim_step: usize,
+    /// `--adapt-span-layer`: one span per layer instead of one per head.
+    pub adapt_span_layer: bool,
+    /// `--adapt-span-cache`: the official TransformerSeq keeps a cache only as long as the
+    /// widest span needs (the same outputs); the official Feedback model refuses it.
+    pub adapt_span_cache: bool,
 }
 
 impl Default for OfficialFlags {
@@ -95,6 +115,13 @@ impl Default for OfficialFlags {
             pre_norm: false,
             share_proj_kv: false,
             feedback: false,
+            adapt_span: false,
+            adapt_span_loss: 0.0,
+            adapt_span_len: 32.0,
+            adapt_span_init: 0.0,
+            adapt_span_trim_step: 64,
+            adapt_span_layer: false,
+            adapt_span_cache: false,
         }
     }
 }
@@ -111,7 +138,7 @@ impl OfficialFlags {
     pub fn model_config(&self, vocab: usize) -> Result<ModelConfig, (String, String)> {
         let config = match self.feedback {
             true => ModelConfig::Feedback(self.feedback_config(vocab)?),
-            false => ModelConfig::TransformerXl(self.transformer_seq_config(vocab)),
+            false => ModelConfig::TransformerXl(self.transformer_seq_config(vocab)?),
         };
         let mut sized = config.clone();
         sized.set_vocab_size(vocab.max(1));
@@ -119,6 +146,41 @@ impl OfficialFlags {
             .validate()
             .map_err(|e| ("the official flags".to_string(), e.to_string()))?;
         Ok(config)
+    }
+
+    /// The `adaptive_span` table of `--adapt-span` and its flags (`None` without it); `Err`
+    /// names the flag mnemo cannot express: a ramp `--adapt-span-len` that is not a whole
+    /// number ≥ 1, a `--adapt-span-trim-step` of 0, `--adapt-span-cache` on a Feedback model (the
+    /// official code refuses it too; on TransformerSeq it changes nothing the model computes,
+    /// and mnemo's trimming stands for it).
+    pub fn adaptive_span(&self) -> Result<Option<AdaptiveSpanSettings>, (String, String)> {
+        if !self.adapt_span {
+            return Ok(None);
+        }
+        let ramp = self.adapt_span_len;
+        if !(ramp >= 1.0 && ramp.fract() == 0.0 && ramp <= u32::MAX as f64) {
+            return Err((
+                "--adapt-span-len".into(),
+                format!("mnemo's ramp is a whole number of positions ≥ 1, not {ramp}"),
+            ));
+        }
+        if self.adapt_span_trim_step == 0 {
+            return Err(("--adapt-span-trim-step".into(), "must be at least 1".into()));
+        }
+        if self.adapt_span_cache && self.feedback {
+            return Err((
+                "--adapt-span-cache".into(),
+                "the official Feedback model does not support it (its trimming is mnemo's)".into(),
+            ));
+        }
+        Ok(Some(AdaptiveSpanSettings {
+            ramp: ramp as usize,
+            loss: self.adapt_span_loss,
+            init: self.adapt_span_init,
+            per_head: !self.adapt_span_layer,
+            trim_step: self.adapt_span_trim_step,
+            trim: true,
+        }))
     }
 
     /// The placement of `--pre-norm`.
@@ -133,8 +195,12 @@ impl OfficialFlags {
     /// (`models/transformer_seq.py`) of these flags computes: a Transformer-XL whose positions
     /// see exactly the `attn_lim` positions before them (not themselves) from a zero initial
     /// memory, with ReLU, no attention biases, one position table and the official head size.
-    pub fn transformer_seq_config(&self, vocab: usize) -> TransformerXlConfig {
-        TransformerXlConfig {
+    /// `Err` names the flag mnemo cannot express ([`adaptive_span`](Self::adaptive_span)).
+    pub fn transformer_seq_config(
+        &self,
+        vocab: usize,
+    ) -> Result<TransformerXlConfig, (String, String)> {
+        Ok(TransformerXlConfig {
             vocab_size: vocab,
             d_model: self.hid_sz,
             n_layers: self.nlayers,
@@ -146,7 +212,7 @@ impl OfficialFlags {
             long_memory_len: None,
             short_memory_len: None,
             relative_span: None,
-            adaptive_span: None,
+            adaptive_span: self.adaptive_span()?,
             dropout: self.dropout,
             norm: NormKind::Layer,
             placement: self.placement(),
@@ -156,7 +222,7 @@ impl OfficialFlags {
             d_head: self.head_dim(),
             attend_self: false,
             zero_memory: true,
-        }
+        })
     }
 
     /// The mnemo model computing what the official Feedback Transformer of these flags
@@ -180,7 +246,7 @@ impl OfficialFlags {
             n_heads: self.nheads,
             d_ff: self.inner_hid_sz,
             span: self.attn_lim,
-            adaptive_span: None,
+            adaptive_span: self.adaptive_span()?,
             dropout: self.dropout,
             norm: NormKind::Layer,
             placement: self.placement(),
@@ -213,6 +279,32 @@ pub(crate) enum Transform {
     Flatten,
     /// `key_pe [1, Dh, S]` → `pos [S, Dh]`, row d = slot S-1-d.
     Positions,
+    /// `size_ratio [H, 1, 1]` → `span [H]` (one span per head).
+    HeadRatios,
+}
+
+/// The official name of layer `l`'s span ratios (`--adapt-span`).
+pub const SIZE_RATIO: &str = "attn.attn.adaptive_span.mask.size_ratio";
+
+/// The official name of layer `l`'s mask template buffer (`--adapt-span`): not a weight, the
+/// distances `linspace(1 − S, 0, S)` ([`mask_template`]).
+pub const MASK_TEMPLATE: &str = "attn.attn.adaptive_span.mask.mask_template";
+
+/// The values of the official buffer [`MASK_TEMPLATE`] of span `attn_lim`: `1 − S, …, 0`.
+pub fn mask_template(attn_lim: usize) -> Vec<f32> {
+    (0..attn_lim)
+        .map(|i| i as f32 + 1.0 - attn_lim as f32)
+        .collect()
+}
+
+/// Whether the official `name` is a buffer, not a weight: `single_memory_attn_buf`, or a
+/// layer's [`MASK_TEMPLATE`].
+pub fn is_official_buffer(name: &str) -> bool {
+    name == "single_memory_attn_buf"
+        || name
+            .strip_prefix("layers.")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(l, rest)| l.parse::<usize>().is_ok() && rest == MASK_TEMPLATE)
 }
 
 /// The official tensor a mnemo tensor (file name of [`crate::weights`]) is taken from, for a
@@ -242,6 +334,14 @@ pub(crate) fn official_source(name: &str, flags: &OfficialFlags) -> Option<(Stri
         ("layers", ["attn", "q", "weight"]) => ("attn.proj_query.weight".to_string(), Same),
         ("layers", ["attn", "o", "weight"]) => ("attn.proj_out.weight".into(), Same),
         ("layers", ["attn", "pos"]) => ("attn.attn.key_pe".into(), Positions),
+        // --adapt-span: [H, 1, 1] per head, [1] with --adapt-span-layer.
+        ("layers", ["attn", "span"]) if flags.adapt_span => (
+            SIZE_RATIO.to_string(),
+            match flags.adapt_span_layer {
+                true => Same,
+                false => HeadRatios,
+            },
+        ),
         // TransformerSeq's attention projects its own layer's inputs.
         ("layers", ["attn", "k", "weight"]) => ("attn.proj_key.weight".into(), Same),
         ("layers", ["attn", "v", "weight"]) => ("attn.proj_val.weight".into(), Same),
@@ -297,6 +397,7 @@ fn transformed(
                 })
                 .collect()
         }
+        Transform::HeadRatios if found == [shape[0], 1, 1] => v,
         Transform::Positions if found.len() == 3 && [found[2], found[1]] == shape => {
             let (dh, s) = (found[1], found[2]);
             (0..s)
@@ -326,6 +427,7 @@ pub(crate) fn transform_back(
     Ok(match how {
         Transform::Same => (shape, v),
         Transform::Flatten => (vec![1, v.len()], v),
+        Transform::HeadRatios => (vec![v.len(), 1, 1], v),
         Transform::Rows => {
             let width: usize = shape[1..].iter().product();
             let absent = if shape.len() == 1 { -1e4 } else { 0.0 };
@@ -393,7 +495,20 @@ pub fn official_tensors(
         taken.insert(source);
     }
     for (name, tensor) in official {
-        if taken.contains(name) || name == "single_memory_attn_buf" {
+        if name.ends_with(MASK_TEMPLATE) && is_official_buffer(name) {
+            // A buffer, but only the one of these flags.
+            let want = mask_template(flags.attn_lim);
+            if !flags.adapt_span || values(tensor).as_ref() != Some(&want) {
+                problems.push(Problem::File(format!(
+                    "`{name}` is not the mask template of --adapt-span with --attn-lim {} \
+                     (shape {:?})",
+                    flags.attn_lim,
+                    tensor.shape.to_vec()
+                )));
+            }
+            continue;
+        }
+        if taken.contains(name) || is_official_buffer(name) {
             continue;
         }
         let tied = layer_zero(name)

@@ -150,7 +150,8 @@ impl From<WeightsError> for crate::TrainError {
 /// | `query`, `key`, `value`, `output`       | `q`, `k`, `v`, `o` |
 /// | `memory_projections`                    | `kv`          |
 /// | `embedding`                             | `embed`       |
-/// | `layers.N.{q,o,pos}` (Feedback layer)   | `layers.N.attn.{q,o,pos}` |
+/// | `adaptive_span.ratio`                   | `span`        |
+/// | `layers.N.{q,o,pos,span}` (Feedback layer) | `layers.N.attn.{q,o,pos,span}` |
 ///
 /// Other segments are kept.
 pub fn pytorch_name(path: &str) -> String {
@@ -167,6 +168,7 @@ pub fn pytorch_name(path: &str) -> String {
             ("attn_residual", Some("norm")) => ("attn_norm", 2),
             ("ff_residual", Some("norm")) => ("ff_norm", 2),
             ("positions", Some("table")) => ("pos", 2),
+            ("adaptive_span", Some("ratio")) => ("span", 2),
             ("query", _) => ("q", 1),
             ("key", _) => ("k", 1),
             ("value", _) => ("v", 1),
@@ -180,7 +182,7 @@ pub fn pytorch_name(path: &str) -> String {
         let in_layer = out.len() >= 2
             && out[out.len() - 2] == "layers"
             && out[out.len() - 1].parse::<usize>().is_ok();
-        if in_layer && matches!(name, "q" | "o" | "pos") {
+        if in_layer && matches!(name, "q" | "o" | "pos" | "span") {
             out.push("attn");
         }
         out.push(name);

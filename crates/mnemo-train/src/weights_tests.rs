@@ -233,6 +233,76 @@ fn names_and_shapes_follow_the_documented_table() {
     assert!(!names.iter().any(|n| n == "final_norm.bias"), "{names:?}");
 }
 
+/// Adaptive span (issue 19): each layer's ratios are `layers.l.attn.span`, `[H]` per head or
+/// `[1]` per layer, in the Feedback model and the Transformer-XL, and they travel through the
+/// file: a model of other weights gets them back exactly, and its logits.
+#[test]
+fn adaptive_span_ratios_are_named_span_and_round_trip() {
+    use mnemo_models::span_config::AdaptiveSpanSettings;
+    let device = device();
+    let dir = tempfile::tempdir().unwrap();
+    let span = |per_head| {
+        Some(AdaptiveSpanSettings {
+            ramp: 1,
+            per_head,
+            trim_step: 1,
+            ..Default::default()
+        })
+    };
+    let mut fb = feedback(true, NormKind::Layer, NormPlacement::Pre);
+    if let ModelConfig::Feedback(f) = &mut fb {
+        f.adaptive_span = span(true);
+    }
+    let xl = ModelConfig::TransformerXl(TransformerXlConfig {
+        d_model: 8,
+        n_heads: 2,
+        d_ff: 12,
+        adaptive_span: span(false),
+        ..TransformerXlConfig::tiny(VOCAB, 4)
+    });
+    let toks = tokens(2, 8, 5);
+    for (config, heads, path) in [
+        (fb, 2, "core.layers.1.adaptive_span.ratio"),
+        (xl, 1, "layers.1.attn.adaptive_span.ratio"),
+    ] {
+        let source = seeded_model(&config, 3, &device);
+        let names = tensor_names(&source);
+        let spans: Vec<_> = names
+            .iter()
+            .filter(|n| n.mnemo.contains("adaptive_span"))
+            .collect();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        let one = names.iter().find(|n| n.pytorch == "layers.1.attn.span");
+        assert_eq!(
+            one.map(|n| (n.mnemo.as_str(), n.shape.clone())),
+            Some((path, vec![heads]))
+        );
+        let file = dir.path().join("span.safetensors");
+        export_safetensors(&source, &file, &model_metadata(&config, 0)).unwrap();
+        let loaded = import_model(&config, &file, &device).unwrap();
+        let ratios = |m: &Model| {
+            let t = torch_tensors(m);
+            values_of(&t["layers.0.attn.span"])
+        };
+        assert_eq!(ratios(&loaded), ratios(&source), "{path}");
+        assert_ne!(ratios(&seeded_model(&config, 4, &device)), ratios(&source));
+        assert_eq!(
+            two_segment_logits(&loaded, &toks, 2, &device),
+            two_segment_logits(&source, &toks, 2, &device),
+            "{path}"
+        );
+    }
+}
+
+/// The f32 values of a file tensor.
+fn values_of(t: &PackTensor) -> Vec<f32> {
+    bridge::to_data(t)
+        .unwrap()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
 /// The file holds PyTorch's layout: a Linear weight is the transpose of burn's `[in, out]`, a
 /// norm's weight is its gain.
 #[test]

@@ -4,6 +4,10 @@
 //! log-probabilities over three blocks with the memory carried between them: Feedback pre-norm
 //! with shared K/V (a DDP checkpoint), pre-norm with per-layer K/V, post-norm; TransformerSeq
 //! pre-norm (span 6 > block 4) and post-norm (span 3 < block 4); head size ≠ width / heads.
+//! With adaptive span (`--adapt-span`, issue 19; ratios that differ per head and layer, a ramp
+//! of 2 and trim step 1 so that the mask cuts and the official code trims): Feedback pre-norm
+//! shared, post-norm per layer; TransformerSeq one span per head, one per layer
+//! (`--adapt-span-layer`).
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -17,12 +21,16 @@ use mnemo_train::official_import::{OfficialFlags, import_official_model};
 use mnemo_train::official_vocab::{OfficialRows, official_dictionary};
 use serde::Deserialize;
 
-const CASES: [&str; 5] = [
+const CASES: [&str; 9] = [
     "pre_shared",
     "pre_per_layer",
     "post_per_layer",
     "seq_pre",
     "seq_post",
+    "span_pre_shared",
+    "span_post_per_layer",
+    "span_seq_pre",
+    "span_seq_layer",
 ];
 
 /// What the official code wrote for one case.
@@ -52,14 +60,16 @@ fn expected_at(dir: &Path) -> Expected {
 
 /// mnemo's log-probabilities `[B][blocks · mem_sz][V]` of the case in `dir`, imported, over the
 /// official input, one `mem_sz` segment at a time, the state carried; `carry` overrides the
-/// import's choice.
-fn mnemo_log_probs(dir: &Path, want: &Expected, carry: Option<Carry>) -> Vec<Vec<Vec<f32>>> {
+/// import's choice, `edit` changes the imported config.
+fn mnemo_log_probs(
+    dir: &Path,
+    want: &Expected,
+    edit: impl FnOnce(&mut ModelConfig),
+) -> Vec<Vec<Vec<f32>>> {
     let device = common::cpu().inner();
     let vocab = want.idx2word.len();
     let mut config = want.flags.model_config(vocab).unwrap();
-    if let (ModelConfig::Feedback(c), Some(carry)) = (&mut config, carry) {
-        c.carry = carry;
-    }
+    edit(&mut config);
     let model = import_official_model(
         &dir.join("checkpoint.pt"),
         &want.flags,
@@ -117,7 +127,7 @@ fn max_diff(
 fn imported_official_models_give_the_official_log_probabilities() {
     for case in CASES {
         let want = expected(case);
-        let got = mnemo_log_probs(&fixtures().join(case), &want, None);
+        let got = mnemo_log_probs(&fixtures().join(case), &want, |_| {});
         let len = want.input[0].len();
         // Every block, including the third, whose window reaches memories of the first.
         let diff = max_diff(&got, &want.log_probs, 0..len);
@@ -130,7 +140,11 @@ fn imported_official_models_give_the_official_log_probabilities() {
 #[test]
 fn the_carry_matters_after_the_first_block() {
     let want = expected("pre_shared");
-    let got = mnemo_log_probs(&fixtures().join("pre_shared"), &want, Some(Carry::Raw));
+    let got = mnemo_log_probs(&fixtures().join("pre_shared"), &want, |c| {
+        if let ModelConfig::Feedback(c) = c {
+            c.carry = Carry::Raw;
+        }
+    });
     let t = want.flags.mem_sz;
     let diffs: Vec<f32> = (0..3)
         .map(|k| max_diff(&got, &want.log_probs, k * t..(k + 1) * t))
@@ -140,6 +154,160 @@ fn the_carry_matters_after_the_first_block() {
         diffs[1] > 1e-3 && diffs[2] > 1e-3,
         "later blocks: {diffs:?}"
     );
+}
+
+/// The adaptive-span checks can fail: the masks cut, so the same weights with a ramp of 3
+/// instead of the official 2 give other log-probabilities, in every span case.
+#[test]
+fn the_span_mask_matters() {
+    for case in CASES.iter().filter(|c| c.starts_with("span_")) {
+        let want = expected(case);
+        let got = mnemo_log_probs(&fixtures().join(case), &want, |config| {
+            let span = match config {
+                ModelConfig::Feedback(c) => &mut c.adaptive_span,
+                ModelConfig::TransformerXl(c) => &mut c.adaptive_span,
+                _ => unreachable!(),
+            };
+            span.as_mut().unwrap().ramp = 3;
+        });
+        let diff = max_diff(&got, &want.log_probs, 0..want.input[0].len());
+        assert!(diff > 1e-3, "{case}: the ramp changed nothing ({diff})");
+    }
+}
+
+/// The adaptive-span flags map to mnemo's `adaptive_span` and back: every span case's flags
+/// are the export's flags of its imported config; a ramp that is not whole, and
+/// `--adapt-span-cache` on a Feedback model, are refused naming the flag (TransformerSeq takes
+/// `--adapt-span-cache`: the same outputs).
+#[test]
+fn adaptive_span_flags_map_and_round_trip() {
+    use mnemo_models::span_config::AdaptiveSpanSettings;
+    let flags = expected("span_seq_layer").flags;
+    let ModelConfig::TransformerXl(c) = flags.model_config(20).unwrap() else {
+        panic!("not a Transformer-XL")
+    };
+    assert_eq!(
+        c.adaptive_span,
+        Some(AdaptiveSpanSettings {
+            ramp: 2,
+            loss: 0.5,
+            init: 0.0,
+            per_head: false,
+            trim_step: 1,
+            trim: true,
+        })
+    );
+    for case in ["span_pre_shared", "span_seq_layer"] {
+        let flags = expected(case).flags;
+        let config = flags.model_config(20).unwrap();
+        let back = OfficialFlags::of(&config, flags.mem_sz).unwrap();
+        assert_eq!(
+            back,
+            OfficialFlags {
+                dropout: back.dropout,
+                ..flags.clone()
+            },
+            "{case}"
+        );
+    }
+    let refused = |edit: fn(&mut OfficialFlags)| {
+        let mut flags = expected("span_pre_shared").flags;
+        edit(&mut flags);
+        flags.model_config(20).map(|_| ()).map_err(|e| e.0)
+    };
+    assert_eq!(
+        refused(|f| f.adapt_span_len = 2.5),
+        Err("--adapt-span-len".into())
+    );
+    assert_eq!(
+        refused(|f| f.adapt_span_len = 0.0),
+        Err("--adapt-span-len".into())
+    );
+    assert_eq!(
+        refused(|f| f.adapt_span_cache = true),
+        Err("--adapt-span-cache".into())
+    );
+    assert_eq!(
+        refused(|f| {
+            f.adapt_span_cache = true;
+            f.feedback = false;
+        }),
+        Ok(())
+    );
+    // Without --adapt-span its flags change nothing.
+    assert_eq!(
+        refused(|f| {
+            f.adapt_span = false;
+            f.adapt_span_len = 2.5;
+        }),
+        Ok(())
+    );
+}
+
+/// An official `size_ratio` of the wrong shape, one the flags do not expect, an unknown
+/// adaptive-span tensor or a wrong mask template fails the import naming the tensor.
+#[test]
+fn bad_span_ratios_fail_naming_the_tensor() {
+    use burn_store::bridge;
+    use mnemo_train::official::read_official;
+    use mnemo_train::official_import::official_tensors;
+    use mnemo_train::weights::{Problem, tensor_names};
+    let dir = fixtures().join("span_pre_shared");
+    let want = expected_at(&dir);
+    let vocab = want.idx2word.len();
+    let rows = OfficialRows::identity(vocab);
+    let good = read_official(&dir.join("checkpoint.pt")).unwrap();
+    let check = |flags: &OfficialFlags, tensors: &std::collections::BTreeMap<_, _>| {
+        let model = flags
+            .model_config(vocab)
+            .unwrap()
+            .init(&common::cpu().inner());
+        let names = tensor_names(&model);
+        official_tensors(tensors, &names, flags, &rows).map(|_| ())
+    };
+    assert_eq!(check(&want.flags, &good), Ok(()));
+    let ratio = "layers.1.attn.attn.adaptive_span.mask.size_ratio";
+    let with = |name: &str, values: Vec<f32>, shape: Vec<usize>| {
+        let mut t = good.clone();
+        t.insert(
+            name.to_string(),
+            bridge::from_data(TensorData::new(values, shape), name.to_string(), None),
+        );
+        t
+    };
+    // [1, 2] is not [H, 1, 1].
+    let text = format!(
+        "{:?}",
+        check(&want.flags, &with(ratio, vec![0.5, 0.3], vec![1, 2]))
+    );
+    assert!(text.contains(ratio) && text.contains("[1, 2]"), "{text}");
+    // One span per layer expected, one per head found.
+    let layer = OfficialFlags {
+        adapt_span_layer: true,
+        ..want.flags.clone()
+    };
+    let text = format!("{:?}", check(&layer, &good));
+    assert!(text.contains(ratio) && text.contains("[2, 1, 1]"), "{text}");
+    let unknown = "layers.0.attn.attn.adaptive_span.mask.size_ratio2";
+    let found = check(&want.flags, &with(unknown, vec![0.5], vec![1])).unwrap_err();
+    assert_eq!(found, vec![Problem::Unexpected(unknown.into())]);
+    let template = "layers.0.attn.attn.adaptive_span.mask.mask_template";
+    let text = format!(
+        "{:?}",
+        check(&want.flags, &with(template, vec![0.0; 6], vec![6]))
+    );
+    assert!(text.contains(template), "{text}");
+    // Without --adapt-span the ratios are no weight of the model.
+    let plain = OfficialFlags {
+        adapt_span: false,
+        ..want.flags.clone()
+    };
+    let found = check(&plain, &good).unwrap_err();
+    assert!(
+        found.contains(&Problem::Unexpected(ratio.into())),
+        "{found:?}"
+    );
+    fails_naming_corrupted_tensors(&fixtures().join("span_seq_layer"));
 }
 
 /// mnemo rebuilds the official dictionary (count order, ties reversed) from the data files.
@@ -304,7 +472,10 @@ fn export_refuses_what_the_official_code_cannot_express() {
     let mut config = want.flags.feedback_config(20).unwrap();
     config.bias = true;
     assert_eq!(refused(ModelConfig::Feedback(config)), "bias");
-    let seq = expected("seq_pre").flags.transformer_seq_config(20);
+    let seq = expected("seq_pre")
+        .flags
+        .transformer_seq_config(20)
+        .unwrap();
     let xl = |f: fn(&mut mnemo_models::TransformerXlConfig)| {
         let mut c = seq.clone();
         f(&mut c);
@@ -434,7 +605,7 @@ fn official_reference_cases() {
     assert!(cases.len() >= 4, "cases in {dir:?}: {cases:?}");
     for case in &cases {
         let want = expected_at(case);
-        let got = mnemo_log_probs(&fixtures().join(case), &want, None);
+        let got = mnemo_log_probs(&fixtures().join(case), &want, |_| {});
         let worst = got
             .iter()
             .flatten()
