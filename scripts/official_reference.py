@@ -35,6 +35,10 @@ TransformerSeq, per layer l over the block: context = cache_l ++ h (the layer in
   next cache_l is the last L of context.
 key_pe is one tensor for all layers; ff = fc2(relu(fc1(·))); out = log_softmax(out_emb(out_norm(h)))
 (out_norm with --pre-norm only).
+--adapt-span (issue 19; `check` only): layer l's ratios z (size_ratio, one per head, or one
+  with --adapt-span-layer) mask the attention of window slot i (i = 0 oldest … L-1) by
+  m = clamp((i - (L-1) + z·L)/R + 1, 0, 1), R = --adapt-span-len, and a ← a·m / (Σ a·m + 1e-8)
+  (the official trimming of keys the mask zeroes changes only the 1e-8).
 """
 import json
 import math
@@ -64,6 +68,12 @@ def attend(p, a, l, q, k, v):
     pe = p["layers.0.attn.attn.key_pe"][0]  # [D, L]
     scores = torch.einsum("bkd,bkid->bki", q, k) + torch.einsum("bkd,di->bki", q, pe)
     w = torch.softmax(scores / math.sqrt(a["head_dim"]), dim=-1)
+    if a.get("adapt_span"):
+        z = p[f"layers.{l}.attn.attn.adaptive_span.mask.size_ratio"].reshape(1, -1, 1)
+        lim = w.shape[-1]
+        slot = torch.arange(lim, dtype=w.dtype) - (lim - 1)
+        w = w * ((slot + z * lim) / a["adapt_span_len"] + 1).clamp(0, 1)
+        w = w / (w.sum(-1, keepdim=True) + 1e-8)
     return torch.einsum("bki,bkid->bkd", w, v).reshape(q.shape[0], -1)
 
 
