@@ -34,6 +34,10 @@ pub struct RunSummary {
     pub best_valid: Option<(u64, Metrics)>,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// Language models with adaptive spans: each head's learnt span `z_h·S` at the end, per
+    /// layer bottom first (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learnt_spans: Option<Vec<Vec<f32>>>,
 }
 
 /// A Markdown table of runs: model, kind, params, steps, train time, valid accuracy, test
@@ -113,6 +117,7 @@ mod tests {
             test: Metrics { accuracy: 0.5, ..m },
             best_valid: None,
             run_dir: "runs/x/feedback".into(),
+            learnt_spans: None,
         };
         let table = results_table(&[
             s.clone(),

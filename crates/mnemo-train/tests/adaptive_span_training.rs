@@ -137,6 +137,13 @@ fn training_keeps_ratios_in_the_unit_interval() {
         let run = load_run(out.path().join("t").join(model), &common::cpu()).unwrap();
         let spans = run.model.learnt_spans();
         assert_eq!(spans.len(), 2, "{model}: one span per layer");
+        // summary.json reports them.
+        let summary =
+            std::fs::read_to_string(out.path().join("t").join(model).join("summary.json")).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        let reported: Vec<Vec<f32>> =
+            serde_json::from_value(summary["learnt_spans"].clone()).expect("learnt_spans");
+        assert_eq!(reported, spans, "{model}: summary.json");
         for layer in &spans {
             assert_eq!(layer.len(), 2, "{model}: one span per head");
             for &span in layer {

@@ -284,8 +284,24 @@ impl Task for LmTask {
     fn summarize(
         &self,
         run: RunSummary,
-        _ending: &mut Ending<'_, Model>,
+        ending: &mut Ending<'_, Model>,
     ) -> Result<RunSummary, TrainError> {
-        Ok(run)
+        let spans = ending.model.learnt_spans();
+        if spans.is_empty() {
+            return Ok(run);
+        }
+        for (l, heads) in spans.iter().enumerate() {
+            let heads: Vec<String> = heads.iter().map(|s| format!("{s:.1}")).collect();
+            ending.progress.announce(&format!(
+                "{}: learnt span of layer {} (per head): {}",
+                run.model,
+                l + 1,
+                heads.join(" ")
+            ));
+        }
+        Ok(RunSummary {
+            learnt_spans: Some(spans),
+            ..run
+        })
     }
 }

@@ -570,6 +570,7 @@ impl<'a, T: Task> Trainer<'a, T> {
             test,
             best_valid: state.best_valid,
             run_dir: self.dir.path().to_path_buf(),
+            learnt_spans: None,
         };
         let (model, device) = self.inference();
         let mut ending = Ending {
