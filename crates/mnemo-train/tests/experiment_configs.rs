@@ -196,3 +196,41 @@ fn translation_configs_compare_decoder_depths_on_one_encoder() {
         }
     }
 }
+
+#[test]
+fn enwik8_feedback_configs_use_the_official_adaptive_span() {
+    use mnemo_models::ModelConfig;
+    use mnemo_models::span_config::AdaptiveSpanSettings;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/enwik8");
+    // The official enwik8 script: --attn-lim 8192 --adapt-span --adapt-span-loss 0.0000005
+    // --head-dim 128, the other span flags at their defaults.
+    let paper = ExperimentConfig::load(root.join("paper.toml")).unwrap();
+    let Some(ModelConfig::Feedback(feedback)) = paper.models.get("feedback") else {
+        panic!("paper.toml: no Feedback model")
+    };
+    let official = AdaptiveSpanSettings {
+        loss: 5e-7,
+        ..Default::default()
+    };
+    assert_eq!(feedback.adaptive_span, Some(official));
+    assert_eq!((feedback.span, feedback.d_head), (8192, 128));
+    // The trimming measurement: two models that differ only in `trim`.
+    let measured = ExperimentConfig::load(root.join("adaptive_span.toml")).unwrap();
+    let span_of = |name: &str| match measured.models.get(name) {
+        Some(ModelConfig::Feedback(m)) => (m.clone(), m.adaptive_span.expect("a span")),
+        _ => panic!("adaptive_span.toml: no Feedback model {name}"),
+    };
+    let ((trimmed, a), (untrimmed, b)) = (span_of("trimmed"), span_of("untrimmed"));
+    assert!(a.trim && !b.trim);
+    assert_eq!(
+        mnemo_models::FeedbackConfig {
+            adaptive_span: None,
+            ..trimmed
+        },
+        mnemo_models::FeedbackConfig {
+            adaptive_span: None,
+            ..untrimmed
+        }
+    );
+    assert_eq!(AdaptiveSpanSettings { trim: true, ..b }, a);
+}
