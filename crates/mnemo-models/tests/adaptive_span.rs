@@ -7,7 +7,7 @@ mod common;
 
 use burn::module::Param;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{decode_steps, max_abs_diff, tokens};
+use common::{max_abs_diff, segmented, stepped, tokens};
 use mnemo_core::host::to_vec;
 use mnemo_core::{AdaptiveSpan, seeded};
 use mnemo_models::span_config::AdaptiveSpanSettings;
@@ -86,19 +86,6 @@ fn build(config: &ModelConfig, device: &Device) -> Model {
     seeded::reinit(config.init(device), 5).map_spans(|l, span| with_ratios(span, &ratios[l]))
 }
 
-/// Logits of `x` in segments of `seg`, carrying the state.
-fn segmented(model: &Model, x: &Tensor<2, Int>, seg: usize, device: &Device) -> Tensor<3> {
-    let [b, n] = x.dims();
-    let mut state = model.init_state(b, device);
-    let mut out = Vec::new();
-    for start in (0..n).step_by(seg) {
-        let o = model.forward_segment(x.clone().narrow(1, start, seg.min(n - start)), state);
-        state = o.state;
-        out.push(o.logits);
-    }
-    Tensor::cat(out, 1)
-}
-
 fn untrimmed(model: Model) -> Model {
     model.map_spans(|_, mut span| {
         span.trim = false;
@@ -132,12 +119,8 @@ fn steps_equal_segments_with_adaptive_span() {
             _ => (12, 5),
         };
         let x = tokens(2, len, VOCAB, 1, &device);
-        let parallel = segmented(&model, &x, seg, &device);
-        let (steps, _) = decode_steps(&x, model.init_state(2, &device), |token, state| {
-            let o = model.forward_step(token, state);
-            (o.logits, o.state)
-        });
-        let diff = max_abs_diff(parallel, steps);
+        let parallel = segmented(&model, x.clone(), seg, &device);
+        let diff = max_abs_diff(parallel, stepped(&model, &x, &device));
         assert!(diff < 1e-4, "{name}: steps vs segments, max |Δ| = {diff}");
     }
 }
@@ -151,22 +134,15 @@ fn trimmed_windows_attend_as_untrimmed_ones() {
         let x = tokens(2, 12, VOCAB, 2, &device);
         let seg = if name == "transformer" { 12 } else { 4 };
         let diff = max_abs_diff(
-            segmented(&trimmed, &x, seg, &device),
-            segmented(&full, &x, seg, &device),
+            segmented(&trimmed, x.clone(), seg, &device),
+            segmented(&full, x.clone(), seg, &device),
         );
         assert!(
             diff < 1e-5,
             "{name}: trimmed vs untrimmed, max |Δ| = {diff}"
         );
         // Step by step too (a Transformer's key/value cache, an XL's per-token context).
-        let run = |model: &Model| {
-            decode_steps(&x, model.init_state(2, &device), |token, state| {
-                let o = model.forward_step(token, state);
-                (o.logits, o.state)
-            })
-            .0
-        };
-        let diff = max_abs_diff(run(&trimmed), run(&full));
+        let diff = max_abs_diff(stepped(&trimmed, &x, &device), stepped(&full, &x, &device));
         assert!(
             diff < 1e-5,
             "{name}: trimmed vs untrimmed steps, max |Δ| = {diff}"

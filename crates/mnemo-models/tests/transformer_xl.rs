@@ -8,8 +8,8 @@ use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use common::{
-    assert_causal, assert_differs, decode_steps, for_each_model, max_abs, max_abs_diff, tokens,
-    with_future_changed,
+    assert_causal, assert_differs, for_each_model, max_abs, max_abs_diff, segmented, stepped,
+    tokens, with_future_changed,
 };
 use mnemo_core::{Activation, NormKind, NormPlacement, RelativePositions, seeded};
 use mnemo_models::transformer_xl::XlLayer;
@@ -146,19 +146,6 @@ fn naive_logits(model: &TransformerXlLm, x: Tensor<2, Int>) -> Tensor<3> {
     model.head.forward(h)
 }
 
-/// Logits of `x` run in segments of `seg`, carrying the memories.
-fn segmented(model: &Model, x: Tensor<2, Int>, seg: usize, device: &Device) -> Tensor<3> {
-    let [b, n] = x.dims();
-    let mut state = model.init_state(b, device);
-    let mut out = Vec::new();
-    for start in (0..n).step_by(seg) {
-        let o = model.forward_segment(x.clone().narrow(1, start, seg.min(n - start)), state);
-        state = o.state;
-        out.push(o.logits);
-    }
-    Tensor::cat(out, 1)
-}
-
 fn xl(model: &Model) -> &TransformerXlLm {
     match model {
         Model::TransformerXl(m) => m,
@@ -235,11 +222,7 @@ fn steps_equal_segments() {
     for_each_model(configs(), build, |name, model, device| {
         let x = tokens(2, 9, VOCAB, 5, device);
         let parallel = segmented(&model, x.clone(), 5, device);
-        let (steps, _) = decode_steps(&x, model.init_state(2, device), |token, state| {
-            let o = model.forward_step(token, state);
-            (o.logits, o.state)
-        });
-        let diff = max_abs_diff(parallel, steps);
+        let diff = max_abs_diff(parallel, stepped(&model, &x, device));
         assert!(diff < 1e-4, "{name}: max |Δ| = {diff}");
     });
 }

@@ -71,6 +71,36 @@ pub fn decode_steps<S>(
     (Tensor::cat(steps, 1), state)
 }
 
+/// Logits of `x` `[B, N]` run through a language model in segments of `seg`, carrying the state
+/// from a fresh one: `[B, N, V]`.
+pub fn segmented(
+    model: &mnemo_models::Model,
+    x: Tensor<2, Int>,
+    seg: usize,
+    device: &Device,
+) -> Tensor<3> {
+    let [b, n] = x.dims();
+    let mut state = model.init_state(b, device);
+    let mut out = Vec::new();
+    for start in (0..n).step_by(seg) {
+        let o = model.forward_segment(x.clone().narrow(1, start, seg.min(n - start)), state);
+        state = o.state;
+        out.push(o.logits);
+    }
+    Tensor::cat(out, 1)
+}
+
+/// Logits of `x` `[B, N]` fed to a language model one token at a time from a fresh state:
+/// `[B, N, V]`.
+pub fn stepped(model: &mnemo_models::Model, x: &Tensor<2, Int>, device: &Device) -> Tensor<3> {
+    let b = x.dims()[0];
+    decode_steps(x, model.init_state(b, device), |token, state| {
+        let o = model.forward_step(token, state);
+        (o.logits, o.state)
+    })
+    .0
+}
+
 /// Asserts that a manual gradient equals the autodiff one: the same shape, and
 /// max |Δ| < 2e-4 · (1 + max |want|).
 pub fn assert_grad_matches<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
