@@ -133,35 +133,16 @@ mod tests {
     fn bad_fields_are_named() {
         let err = parse("adaptive_span = { ramp = 4, width = 3 }").unwrap_err();
         assert!(err.contains("unknown field `width`"), "{err}");
+        let bad = |edit: fn(&mut AdaptiveSpanSettings)| {
+            let mut settings = AdaptiveSpanSettings::default();
+            edit(&mut settings);
+            settings
+        };
         for (bad, named) in [
-            (
-                AdaptiveSpanSettings {
-                    ramp: 0,
-                    ..Default::default()
-                },
-                "adaptive_span.ramp",
-            ),
-            (
-                AdaptiveSpanSettings {
-                    init: 1.5,
-                    ..Default::default()
-                },
-                "adaptive_span.init",
-            ),
-            (
-                AdaptiveSpanSettings {
-                    loss: -1.0,
-                    ..Default::default()
-                },
-                "adaptive_span.loss",
-            ),
-            (
-                AdaptiveSpanSettings {
-                    trim_step: 0,
-                    ..Default::default()
-                },
-                "adaptive_span.trim_step",
-            ),
+            (bad(|s| s.ramp = 0), "adaptive_span.ramp"),
+            (bad(|s| s.init = 1.5), "adaptive_span.init"),
+            (bad(|s| s.loss = -1.0), "adaptive_span.loss"),
+            (bad(|s| s.trim_step = 0), "adaptive_span.trim_step"),
         ] {
             let err = bad.validate().unwrap_err().to_string();
             assert!(err.contains(named), "{err}");

@@ -241,3 +241,36 @@ fn ratio_gradients_match_finite_differences() {
         );
     }
 }
+
+#[test]
+fn configs_refuse_spans_they_cannot_mask_naming_the_field() {
+    let with = |attention, persistent_memory| {
+        ModelConfig::Transformer(TransformerConfig {
+            attention,
+            persistent_memory,
+            adaptive_span: Some(settings(true)),
+            ..TransformerConfig::tiny(VOCAB)
+        })
+    };
+    let linear = mnemo_models::AttentionConfig::Linear {
+        update: Default::default(),
+        chunk: 64,
+    };
+    for (name, config) in [
+        ("linear attention", with(linear, 0)),
+        ("persistent slots", with(Default::default(), 4)),
+    ] {
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("adaptive_span"), "{name}: {err}");
+    }
+    assert!(with(Default::default(), 0).validate().is_ok());
+    let bad_ramp = ModelConfig::Feedback(FeedbackConfig {
+        adaptive_span: Some(AdaptiveSpanSettings {
+            ramp: 0,
+            ..settings(true)
+        }),
+        ..FeedbackConfig::tiny(VOCAB)
+    });
+    let err = bad_ramp.validate().unwrap_err().to_string();
+    assert!(err.contains("adaptive_span.ramp"), "{err}");
+}
