@@ -219,7 +219,10 @@ impl AdaptiveSpan {
     ///
     /// # Shapes
     /// - output: `[1, n]`
-    fn window_rows(&self, n: usize) -> Tensor<2> {
+    ///
+    /// # Panics
+    /// If `n` exceeds the maximum span S.
+    pub fn window_rows(&self, n: usize) -> Tensor<2> {
         let s = self.max_span;
         assert!(n <= s, "adaptive span: window of {n} exceeds max_span {s}");
         let rows: Vec<f32> = (0..n).rev().map(|k| k as f32).collect();

@@ -181,15 +181,6 @@ impl CausalSelfAttentionConfig {
     }
 }
 
-/// The table rows `n − 1, …, 0` of a chronological window of n keys.
-///
-/// # Shapes
-/// - output: `[1, n]`
-fn window_rows(n: usize, device: &Device) -> Tensor<2> {
-    let rows: Vec<f32> = (0..n).rev().map(|k| k as f32).collect();
-    Tensor::from_data(burn::tensor::TensorData::new(rows, [1, n]), device)
-}
-
 /// A linear layer with burn's default initialisation scaled by `scale`.
 pub fn scaled_linear(d_in: usize, d_out: usize, scale: f64, device: &Device) -> Linear {
     // burn's default: KaimingUniform { gain: 1/sqrt(3), fan_out_only: false }.
@@ -314,10 +305,7 @@ impl CausalSelfAttention {
             .clone()
             .matmul(self.positions().window(n).transpose().unsqueeze::<4>());
         // A window of n keys, newest last: the rows n − 1 … 0 (AdaptiveSpan::apply).
-        let rows = self
-            .adaptive_span
-            .as_ref()
-            .map(|_| window_rows(n, &q.device()));
+        let rows = self.adaptive_span.as_ref().map(|span| span.window_rows(n));
         let a = merge_heads(self.attend_with_persistent(
             q,
             keys,

@@ -261,35 +261,40 @@ impl FeedbackCore {
         check_carried(&memories, self.span);
         // Memories no layer's adaptive span reaches are not projected.
         let projected = (0..self.memory_projections.len())
-            .map(|p| {
-                let project = |m| self.memory_projections[p].forward(self.memory_norm(p), m);
-                project_newest(&memories, self.reach(p), project)
-            })
+            .map(|p| project_newest(&memories, self.reach(p), |m| self.project_with(p, m)))
             .collect();
         FeedbackMemory::new(memories, projected, room)
     }
 
-    /// How many of the newest window slots the layers reading projection `p` reach: S, or
-    /// fewer when each of them has an adaptive span that trims its window.
-    pub fn reach(&self, p: usize) -> usize {
+    /// How many of the newest window slots layer `l` reads: S, or fewer when its adaptive span
+    /// trims its window.
+    pub fn layer_width(&self, l: usize) -> usize {
         let s = self.span;
+        let span = self.layers[l].adaptive_span.as_ref();
+        span.map_or(s, |a| a.window_len().min(s))
+    }
+
+    /// How many of the newest window slots the layers reading projection `p` reach: the widest
+    /// of their [`layer_width`](Self::layer_width)s.
+    pub fn reach(&self, p: usize) -> usize {
         (0..self.layers.len())
             .filter(|&l| self.projection_of(l) == p)
-            .map(|l| {
-                let span = self.layers[l].adaptive_span.as_ref();
-                span.map_or(s, |a| a.window_len().min(s))
-            })
+            .map(|l| self.layer_width(l))
             .max()
-            .unwrap_or(s)
+            .unwrap_or(self.span)
     }
 
     /// The keys and values of `memories` `[B, n, D]` under every memory projection.
     fn project(&self, memories: &Tensor<3>) -> Vec<(Tensor<4>, Tensor<4>)> {
-        self.memory_projections
-            .iter()
-            .enumerate()
-            .map(|(i, p)| p.forward(self.memory_norm(i), memories.clone()))
+        (0..self.memory_projections.len())
+            .map(|p| self.project_with(p, memories.clone()))
             .collect()
+    }
+
+    /// The keys and values of `memories` `[B, n, D]` under memory projection `p` (its norm
+    /// included), `[B, H, n, Dh]` each.
+    fn project_with(&self, p: usize, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        self.memory_projections[p].forward(self.memory_norm(p), memories)
     }
 
     /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
@@ -309,12 +314,7 @@ impl FeedbackCore {
 
     /// Per projection, the key and value of the zero memory. Shape `[1, H, 1, Dh]` each.
     fn zero_kv(&self, device: &Device) -> Vec<(Tensor<4>, Tensor<4>)> {
-        let zero = Tensor::<3>::zeros([1, 1, self.d_model()], device);
-        self.memory_projections
-            .iter()
-            .enumerate()
-            .map(|(i, p)| p.forward(self.memory_norm(i), zero.clone()))
-            .collect()
+        self.project(&Tensor::<3>::zeros([1, 1, self.d_model()], device))
     }
 
     /// One step: every layer attends to the memory window, the new memory is mixed, projected
@@ -373,7 +373,7 @@ impl FeedbackCore {
                 span_masks.push(None);
                 continue;
             };
-            let w = if trim { span.window_len().min(s) } else { s };
+            let w = if trim { self.layer_width(l) } else { s };
             let mask = span.mask(s); // [H',S]
             let heads = mask.dims()[0];
             positions.push(all.narrow(3, s - w, w));

@@ -170,14 +170,6 @@ pub(super) fn backward_through_time(
     let mut lgrads: Vec<LayerGrads> = (0..n_layers).map(|_| LayerGrads::default()).collect();
     let mut dms = Vec::with_capacity(t_len);
     let mut dx0s = Vec::with_capacity(t_len);
-    // Per projection, the widest window any of its layers reads (the window gradients of a
-    // step are added over that many newest slots).
-    let proj_width: Vec<usize> = (0..projs.len())
-        .map(|p| {
-            let widths = layers.iter().filter(|lp| lp.proj == p);
-            widths.map(|lp| lp.width).max().unwrap_or(s)
-        })
-        .collect();
     for t in (0..t_len).rev() {
         // Gradient of this step's memory, from everything that read its key and value.
         let mut dm: Option<Tensor<2>> = None;
@@ -226,7 +218,9 @@ pub(super) fn backward_through_time(
             let (dq, ds) = match host {
                 Some(hw) => hw.backward(lp.proj, l, t, &tape.host[t], d_o),
                 None => {
-                    let (w, wp) = (lp.width, proj_width[lp.proj]);
+                    // The window gradients of a step are added over the newest slots any layer
+                    // of the projection reads.
+                    let (w, wp) = (lp.width, params.reach[lp.proj]);
                     let d_o = d_o.reshape([b, heads, 1, dh]);
                     let newest = t + s - w..t + s; // the w slots the layer read
                     let k_win = kbufs[lp.proj].clone().slice_dim(2, newest.clone()); // [B,H,w,Dh]
@@ -281,10 +275,10 @@ pub(super) fn backward_through_time(
             hw.end_step(t);
         }
         for p in (0..projs.len()).filter(|_| host.is_none()) {
-            let window = [0..b, 0..heads, t + s - proj_width[p]..t + s, 0..dh];
-            let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,S]
+            let window = [0..b, 0..heads, t + s - params.reach[p]..t + s, 0..dh];
+            let ds = Tensor::cat(std::mem::take(&mut ds_step[p]), 2); // [B,H,Lp,reach]
             let q = Tensor::cat(std::mem::take(&mut q_step[p]), 2); // [B,H,Lp,Dh]
-            let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,w,Dh]
+            let dk = ds.swap_dims(2, 3).matmul(q); // [B,H,reach,Dh]
             let a = Tensor::cat(std::mem::take(&mut a_step[p]), 2);
             let d_o = Tensor::cat(std::mem::take(&mut do_step[p]), 2);
             let dv = a.swap_dims(2, 3).matmul(d_o);

@@ -82,9 +82,7 @@ pub(super) fn record(
         .enumerate()
         .map(|(i, p)| {
             // Carried memories no reading layer reaches are not projected (adaptive spans).
-            let readers = layers.iter().filter(|lp| lp.proj == i);
-            let reach = readers.map(|lp| lp.width).max().unwrap_or(s);
-            project_newest(carried, reach, |m| {
+            project_newest(carried, params.reach[i], |m| {
                 let n = p.norm.forward(m);
                 (split(p.key.forward(n.clone())), split(p.value.forward(n)))
             })

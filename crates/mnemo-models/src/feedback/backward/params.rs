@@ -332,6 +332,9 @@ pub(crate) struct CoreParams {
     pub(crate) activation: Activation,
     /// Head size Dh (queries, keys and values are `H·Dh` wide).
     pub(crate) d_head: usize,
+    /// Per projection, the newest window slots its layers read
+    /// ([`FeedbackCore::reach`]): the widest of their `width`s.
+    pub(crate) reach: Vec<usize>,
 }
 
 impl CoreParams {
@@ -345,7 +348,7 @@ impl CoreParams {
             .map(|(l, layer)| {
                 let positions = core.positions_of(l);
                 let span = layer.adaptive_span.as_ref();
-                let width = span.map_or(s, |a| a.window_len().min(s));
+                let width = core.layer_width(l);
                 let window = positions.window(s).inner().narrow(0, s - width, width); // [w,Dh]
                 LayerParams {
                     norm1: NormParams::of(&layer.attn_residual.norm),
@@ -381,6 +384,9 @@ impl CoreParams {
             mix,
             activation: core.options.activation,
             d_head: core.positions_of(0).table.dims()[1],
+            reach: (0..core.memory_projections.len())
+                .map(|p| core.reach(p))
+                .collect(),
         }
     }
 }
