@@ -490,18 +490,22 @@ fn run_phase(
         "fb_train_chunk1" => train(feedback()),
         "tf_train" => train(transformer()),
         "fb_forward_chunk1" => Ok(phase_fb_forward(device, backward.1, p)),
-        "fb_gen_b1" => phase_gen(&feedback(), 1, device, p),
-        "fb_gen_b8" => phase_gen(&feedback(), BATCH, device, p),
-        "tf_gen_b1" => phase_gen(&transformer(), 1, device, p),
-        "tf_gen_b8" => phase_gen(&transformer(), BATCH, device, p),
+        "fb_gen_b1" => phase_gen(&feedback(), 1, device, backward.1, p),
+        "fb_gen_b8" => phase_gen(&feedback(), BATCH, device, backward.1, p),
+        "tf_gen_b1" => phase_gen(&transformer(), 1, device, backward.1, p),
+        "tf_gen_b8" => phase_gen(&transformer(), BATCH, device, backward.1, p),
         other => {
             if let Some((option, kind)) = variant_phase(other) {
                 let config = variant_config(option).expect("a listed variant");
                 let mut res = match kind {
                     VariantPhase::Train => train(ModelConfig::Transformer(config.clone())),
-                    VariantPhase::GenB1 => {
-                        phase_gen(&ModelConfig::Transformer(config.clone()), 1, device, p)
-                    }
+                    VariantPhase::GenB1 => phase_gen(
+                        &ModelConfig::Transformer(config.clone()),
+                        1,
+                        device,
+                        backward.1,
+                        p,
+                    ),
                 }?;
                 res["variant"] = json!(option);
                 res["attention"] = json!(config.attention);
@@ -780,17 +784,19 @@ fn sample_rows(logits: Tensor<2>, rng: &mut ChaCha8Rng) -> Vec<u32> {
 }
 
 /// Time generation of `p.gen_tokens` sampled tokens per row at batch `batch`, one token a
-/// step (Feedback: memory carried; Transformer: its step state, e.g. a KV cache).
+/// step (Feedback: memory carried, the step's products by `products` as a trained model's on
+/// this device; Transformer: its step state, e.g. a KV cache).
 fn phase_gen(
     config: &ModelConfig,
     batch: usize,
     device: &Device,
+    products: StepProducts,
     p: Iters,
 ) -> anyhow::Result<Value> {
     config
         .validate()
         .map_err(|e| anyhow!("bench model config: {e}"))?;
-    let model = config.init(device).valid();
+    let model = config.init(device).with_step_products(products).valid();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let n = p.gen_tokens;
     let rss0 = rss_now_mb().unwrap_or(0.0);
@@ -823,6 +829,9 @@ fn phase_gen(
     };
     let mut res = summarize(&times, batch * n, flops);
     res["batch"] = json!(batch);
+    if let ModelConfig::Feedback(_) = config {
+        res["step_products"] = json!(format!("{products:?}").to_lowercase());
+    }
     res["new_tokens_per_row"] = json!(n);
     res["params"] = json!(model.num_params());
     res["rss_after_setup_mb"] = json!(round(rss0, 1));

@@ -72,9 +72,21 @@ impl FeedForward {
     /// - x: `[..., D]`
     /// - output: `[..., D]`
     pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
-        self.down.forward(
-            self.dropout
-                .forward(self.activation.forward(self.up.forward(x))),
-        )
+        self.forward_with(x, |x| self.up.forward(x), |x| self.down.forward(x))
+    }
+
+    /// [`forward`](Self::forward) with the two products computed by `up` and `down` (e.g. on
+    /// weights packed for host kernels): `down(dropout(act(up(x))))`.
+    ///
+    /// # Shapes
+    /// - x: `[..., D]`; up: `[..., D] -> [..., d_ff]`; down: `[..., d_ff] -> [..., D]`
+    /// - output: `[..., D]`
+    pub fn forward_with<const N: usize>(
+        &self,
+        x: Tensor<N>,
+        up: impl FnOnce(Tensor<N>) -> Tensor<N>,
+        down: impl FnOnce(Tensor<N>) -> Tensor<N>,
+    ) -> Tensor<N> {
+        down(self.dropout.forward(self.activation.forward(up(x))))
     }
 }

@@ -7,6 +7,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use common::{assert_close, assert_differs, max_abs_diff};
 use mnemo_core::{NormKind, NormPlacement, seeded};
+use mnemo_models::StepProducts;
 use mnemo_models::feedback::{
     FeedbackCore, FeedbackCoreConfig, MemorySource, NoManualHook, no_hook,
 };
@@ -129,6 +130,65 @@ fn stepping_from_vectors_equals_the_segment_forward() {
         let (y0, y1) = (y0.narrow(1, 5, 2), y1.narrow(1, 5, 2));
         assert_differs(&format!("{name}: step 5 must see its input"), y0, y1, 1e-4);
     }
+}
+
+/// With host products on plain weights, a step's linear maps run on the host kernels (packed
+/// once per memory): the same outputs and memories as burn's products, step by step and by
+/// segment, for every config (biases off and ReLU too). With autodiff weights the kernels stay
+/// out (no gradient flows through them).
+#[test]
+fn host_products_step_as_burns_products_do() {
+    let device = mnemo_backend::test_device().inner();
+    let mut all = configs();
+    let mut plain = config();
+    plain.options.bias = false;
+    plain.options.activation = mnemo_core::Activation::Relu;
+    all.push(("no bias, relu", plain));
+    for (name, config) in all {
+        let backend = core(config, 5, &device);
+        let host = backend.clone().with_step_products(StepProducts::Host);
+        let (b, t_len, d) = (2, 6, config.d_model);
+        let x = seeded::normal([b, 2 * t_len, d], 20, &device);
+        let run = |core: &FeedbackCore| {
+            let mut memory = core.fresh_memory(b, &device);
+            let ys: Vec<_> = (0..2 * t_len)
+                .map(|t| core.step(x.clone().narrow(1, t, 1), &mut memory, no_hook()))
+                .collect();
+            (Tensor::cat(ys, 1), memory)
+        };
+        let (want, want_memory) = run(&backend);
+        let (got, got_memory) = run(&host);
+        assert!(got_memory.steps_on_host(), "{name}: host products not used");
+        assert!(!want_memory.steps_on_host(), "{name}: backend products");
+        assert_close(&format!("{name}: steps"), got, want, 1e-5);
+        let (got_m, want_m) = (got_memory.memories(), want_memory.memories());
+        assert_close(&format!("{name}: memories"), got_m, want_m, 1e-5);
+        let zeros = Tensor::zeros([b, config.span, d], &device);
+        let segment = |core: &FeedbackCore| {
+            let (y, memory) =
+                core.forward(x.clone(), core.memory(zeros.clone(), 2 * t_len), no_hook());
+            assert_eq!(memory.steps_on_host(), core.products == StepProducts::Host);
+            y
+        };
+        assert_close(
+            &format!("{name}: segment"),
+            segment(&host),
+            segment(&backend),
+            1e-5,
+        );
+    }
+    let autodiff = device.clone().autodiff();
+    let host = core(config(), 5, &autodiff).with_step_products(StepProducts::Host);
+    let mut memory = host.fresh_memory(2, &autodiff);
+    let _ = host.step(
+        seeded::normal([2, 1, 16], 1, &autodiff),
+        &mut memory,
+        no_hook(),
+    );
+    assert!(
+        !memory.steps_on_host(),
+        "autodiff weights must not reach the kernels"
+    );
 }
 
 /// `FeedbackCore::forward_backward` from float inputs: top states, carried memories, the input

@@ -24,8 +24,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, AdaptiveSpanConfig, NormKind, NormPlacement};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::backward::StepProducts;
-use super::layer::{FeedbackLayer, MemoryProjection, window_positions};
+use super::backward::params::LinearParams;
+use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
 
@@ -284,10 +287,22 @@ impl FeedbackCore {
             .unwrap_or(self.span)
     }
 
-    /// The keys and values of `memories` `[B, n, D]` under every memory projection.
-    fn project(&self, memories: &Tensor<3>) -> Vec<(Tensor<4>, Tensor<4>)> {
+    /// The keys and values of `memories` `[B, n, D]` under every memory projection (on the
+    /// host kernels when `packed` holds the weights).
+    fn project(
+        &self,
+        memories: &Tensor<3>,
+        packed: Option<&HostLinears>,
+    ) -> Vec<(Tensor<4>, Tensor<4>)> {
         (0..self.memory_projections.len())
-            .map(|p| self.project_with(p, memories.clone()))
+            .map(|p| {
+                let packed = packed.map(|h| &h.projections[p]);
+                self.memory_projections[p].forward_with(
+                    self.memory_norm(p),
+                    memories.clone(),
+                    packed,
+                )
+            })
             .collect()
     }
 
@@ -295,6 +310,29 @@ impl FeedbackCore {
     /// included), `[B, H, n, Dh]` each.
     fn project_with(&self, p: usize, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
         self.memory_projections[p].forward(self.memory_norm(p), memories)
+    }
+
+    /// Every linear map of a step packed for the host kernels, when the per-step products are
+    /// the host's ([`StepProducts::Host`]) and the weights plain (inference and decoding: no
+    /// gradient flows through the kernels); None otherwise.
+    fn host_linears(&self) -> Option<Arc<HostLinears>> {
+        let plain = !self.mix.val().is_autodiff();
+        (self.products == StepProducts::Host && plain).then(|| {
+            let host = Some(StepProducts::Host);
+            Arc::new(HostLinears {
+                layers: self.layers.iter().map(LayerLinears::of).collect(),
+                projections: self
+                    .memory_projections
+                    .iter()
+                    .map(|p| {
+                        [
+                            LinearParams::of(&p.key, host),
+                            LinearParams::of(&p.value, host),
+                        ]
+                    })
+                    .collect(),
+            })
+        })
     }
 
     /// The memory of `rows` fresh sequences: S zero memories, folded (see [`FeedbackMemory`]).
@@ -314,7 +352,7 @@ impl FeedbackCore {
 
     /// Per projection, the key and value of the zero memory. Shape `[1, H, 1, Dh]` each.
     fn zero_kv(&self, device: &Device) -> Vec<(Tensor<4>, Tensor<4>)> {
-        self.project(&Tensor::<3>::zeros([1, 1, self.d_model()], device))
+        self.project(&Tensor::<3>::zeros([1, 1, self.d_model()], device), None)
     }
 
     /// One step: every layer attends to the memory window, the new memory is mixed, projected
@@ -383,6 +421,7 @@ impl FeedbackCore {
             positions,
             span_masks,
             mix: self.mix_weights().reshape([self.layers.len() + 1, 1, 1, 1]),
+            host: self.host_linears(),
         }
     }
 
@@ -407,9 +446,10 @@ impl FeedbackCore {
             // The newest w slots (w < S when an adaptive span trims the window).
             let window = windows[self.projection_of(l)].newest(positions.dims()[3]);
             let attention_input = h.clone();
+            let packed = constants.host.as_ref().map(|p| &p.layers[l]);
             h = hook(
                 l,
-                layer.attend_memory(h, &window, positions.clone(), span_mask),
+                layer.attend_memory_with(h, &window, positions.clone(), span_mask, packed),
             );
             observe(LayerVisit {
                 layer: l,
@@ -419,7 +459,7 @@ impl FeedbackCore {
                 span_mask,
                 ff_input: &h,
             });
-            h = layer.feed_forward(h);
+            h = layer.feed_forward_with(h, packed);
             states.push(h.clone());
         }
         drop(windows); // views of the buffers: gone before the write below
@@ -427,10 +467,20 @@ impl FeedbackCore {
         let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone())
             .sum_dim(0)
             .squeeze_dim::<3>(0);
-        let projected = self.project(&mixed);
+        let projected = self.project(&mixed, constants.host.as_deref());
         memory.push(mixed, projected);
         h
     }
+}
+
+/// Every linear map of a step with its weights packed once for the host kernels (built with a
+/// memory's [`StepConstants`], so once per decoding stream or segment).
+#[derive(Debug)]
+pub(crate) struct HostLinears {
+    /// Per layer.
+    pub(crate) layers: Vec<LayerLinears>,
+    /// Per memory projection, key and value.
+    pub(crate) projections: Vec<[LinearParams; 2]>,
 }
 
 /// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.

@@ -13,6 +13,8 @@ use mnemo_core::{
     RelativePositionsConfig, Residual, ResidualConfig,
 };
 
+use super::backward::StepProducts;
+use super::backward::params::LinearParams;
 use super::core::FeedbackCoreConfig;
 use super::memory::WindowView;
 
@@ -138,10 +140,24 @@ impl FeedbackLayer {
         positions: Tensor<4>,
         span_mask: Option<&Tensor<4>>,
     ) -> Tensor<3> {
+        self.attend_memory_with(h, window, positions, span_mask, None)
+    }
+
+    /// [`attend_memory`](Self::attend_memory), its products on the host kernels when `packed`
+    /// holds the layer's weights.
+    pub(crate) fn attend_memory_with(
+        &self,
+        h: Tensor<3>,
+        window: &WindowView,
+        positions: Tensor<4>,
+        span_mask: Option<&Tensor<4>>,
+        packed: Option<&LayerLinears>,
+    ) -> Tensor<3> {
         self.attn_residual.forward(h, |x| {
-            let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,1,Dh]
-            let o = attend_window(q, window, positions, span_mask); // [B,H,1,Dh]
-            self.dropout.forward(self.output.forward(merge_heads(o)))
+            let q = apply_linear(&self.query, packed.map(|p| &p.query), x);
+            let o = attend_window(split_heads(q, self.n_heads), window, positions, span_mask); // [B,H,1,Dh]
+            let o = apply_linear(&self.output, packed.map(|p| &p.output), merge_heads(o));
+            self.dropout.forward(o)
         })
     }
 
@@ -151,8 +167,67 @@ impl FeedbackLayer {
     /// - h: `[B, T, D]`
     /// - output: `[B, T, D]`
     pub fn feed_forward(&self, h: Tensor<3>) -> Tensor<3> {
-        self.ff_residual.forward(h, |x| self.ff.forward(x))
+        self.feed_forward_with(h, None)
     }
+
+    /// [`feed_forward`](Self::feed_forward), its products on the host kernels when `packed`
+    /// holds the layer's weights.
+    pub(crate) fn feed_forward_with(
+        &self,
+        h: Tensor<3>,
+        packed: Option<&LayerLinears>,
+    ) -> Tensor<3> {
+        self.ff_residual.forward(h, |x| {
+            self.ff.forward_with(
+                x,
+                |x| apply_linear(&self.ff.up, packed.map(|p| &p.up), x),
+                |x| apply_linear(&self.ff.down, packed.map(|p| &p.down), x),
+            )
+        })
+    }
+}
+
+/// A layer's linear maps with their weights packed for the host kernels
+/// ([`StepProducts::Host`](crate::StepProducts::Host)); see [`HostLinears`](super::core::HostLinears).
+#[derive(Debug)]
+pub(crate) struct LayerLinears {
+    pub(crate) query: LinearParams,
+    pub(crate) output: LinearParams,
+    pub(crate) up: LinearParams,
+    pub(crate) down: LinearParams,
+}
+
+impl LayerLinears {
+    /// Pack `layer`'s weights for products of host rows.
+    pub(crate) fn of(layer: &FeedbackLayer) -> Self {
+        let host = Some(StepProducts::Host);
+        Self {
+            query: LinearParams::of(&layer.query, host),
+            output: LinearParams::of(&layer.output, host),
+            up: LinearParams::of(&layer.ff.up, host),
+            down: LinearParams::of(&layer.ff.down, host),
+        }
+    }
+}
+
+/// `linear(x)`, multiplied by the host kernels when `packed` holds its weights (the same sums
+/// in another rounding order).
+///
+/// # Shapes
+/// - x: `[B, n, in]`
+/// - output: `[B, n, out]`
+pub(crate) fn apply_linear(
+    linear: &Linear,
+    packed: Option<&LinearParams>,
+    x: Tensor<3>,
+) -> Tensor<3> {
+    let Some(packed) = packed else {
+        return linear.forward(x);
+    };
+    let [b, n, d] = x.dims();
+    let y = packed.step(x.reshape([b * n, d]));
+    let out = y.dims()[1];
+    y.reshape([b, n, out])
 }
 
 /// Position vectors of the whole window, transposed and ready for `q · Pᵀ`: slot `j` of the
@@ -251,13 +326,25 @@ impl MemoryProjection {
     /// - memories: `[B, N, D]`
     /// - output: `[B, H, N, Dh]` each
     pub fn forward(&self, norm: Option<&Norm>, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
+        self.forward_with(norm, memories, None)
+    }
+
+    /// [`forward`](Self::forward), its products on the host kernels when `packed` holds the
+    /// key and value weights.
+    pub(crate) fn forward_with(
+        &self,
+        norm: Option<&Norm>,
+        memories: Tensor<3>,
+        packed: Option<&[LinearParams; 2]>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let m = match norm {
             Some(norm) => norm.forward(memories),
             None => memories,
         };
+        let [key, value] = packed.map_or([None, None], |[k, v]| [Some(k), Some(v)]);
         (
-            split_heads(self.key.forward(m.clone()), self.n_heads),
-            split_heads(self.value.forward(m), self.n_heads),
+            split_heads(apply_linear(&self.key, key, m.clone()), self.n_heads),
+            split_heads(apply_linear(&self.value, value, m), self.n_heads),
         )
     }
 }

@@ -21,6 +21,9 @@
 //!
 //! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh, P projections.
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+use std::sync::Arc;
+
+use super::core::HostLinears;
 
 /// Slots a folded memory allocates first (it grows by doubling up to `2·S`).
 const INITIAL_SLOTS: usize = 32;
@@ -133,6 +136,9 @@ pub struct StepConstants {
     pub span_masks: Vec<Option<Tensor<4>>>,
     /// `softmax(w)`, shaped to weight a stack of the L+1 states. Shape `[L+1, 1, 1, 1]`.
     pub mix: Tensor<4>,
+    /// The step's linear maps packed for the host kernels (host products on plain weights),
+    /// or None: burn's products.
+    pub(crate) host: Option<Arc<HostLinears>>,
 }
 
 impl FeedbackMemory {
@@ -277,6 +283,13 @@ impl FeedbackMemory {
     /// The step constants of this memory, computed by `compute` at the first call.
     pub fn constants(&mut self, compute: impl FnOnce() -> StepConstants) -> StepConstants {
         self.constants.get_or_insert_with(compute).clone()
+    }
+
+    /// Whether this memory's steps multiply on the host kernels: its constants are computed
+    /// (a step ran) with the core's products [`StepProducts::Host`](crate::StepProducts::Host)
+    /// on plain (non-autodiff) weights.
+    pub fn steps_on_host(&self) -> bool {
+        self.constants.as_ref().is_some_and(|c| c.host.is_some())
     }
 
     /// Keep the rows `rows`, in that order (beam search); the zero memory is shared by all rows.

@@ -19,6 +19,7 @@ use crate::feedback::FeedbackCore;
 /// exactly as the manual forward and backward run it.
 // Built once per weight per segment: the size of the burn tensor handle does not matter.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum StepMatrix {
     /// `Mᵀ`, contiguous `[n, k]`: the product is computed as `(Mᵀ xᵀ)ᵀ` so that the GEMM's long
     /// side is the feature dimension, not the batch of 8 rows.
@@ -203,6 +204,7 @@ impl NormParams {
 }
 
 /// Values (plain device) and ids of a linear layer.
+#[derive(Debug)]
 pub(crate) struct LinearParams {
     pub(crate) w: Tensor<2>,
     /// `W` for one step's rows (`None` for a layer applied only to all rows at once).
