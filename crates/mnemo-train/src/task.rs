@@ -170,11 +170,7 @@ pub trait Task {
     /// The progress text of a training log window: its metrics and the speed in counted
     /// positions per second (default: loss, accuracy, tokens/s).
     fn window_text(&self, window: &Metrics, per_s: f64) -> String {
-        format!(
-            "loss {:.4} acc {:5.1}% {per_s:.0} tok/s",
-            window.loss,
-            100.0 * window.accuracy
-        )
+        loss_window_text(window, per_s)
     }
 
     /// The progress text of an evaluation (default: loss, accuracy and positions scored).
@@ -239,4 +235,13 @@ impl<M> Ending<'_, M> {
             None => Ok(()),
         }
     }
+}
+
+/// The default progress text of a training log window: loss, accuracy and tokens/s.
+pub fn loss_window_text(window: &Metrics, per_s: f64) -> String {
+    format!(
+        "loss {:.4} acc {:5.1}% {per_s:.0} tok/s",
+        window.loss,
+        100.0 * window.accuracy
+    )
 }

@@ -151,6 +151,19 @@ impl Schedule {
         fields
     }
 
+    /// The current stage for a progress line, `stage 2/3 (20 statements)` (1-based, the final
+    /// stage last); None without a curriculum.
+    pub(crate) fn text(&self) -> Option<String> {
+        let statements = self.stages[self.current].statements?;
+        self.is_curriculum().then(|| {
+            format!(
+                "stage {}/{} ({statements} statements)",
+                self.current + 1,
+                self.stages.len()
+            )
+        })
+    }
+
     /// The current stage and steps taken in it, as checkpointed.
     pub(crate) fn position(&self) -> (usize, u64) {
         (self.current, self.steps_in_stage)
@@ -221,6 +234,10 @@ mod tests {
                 (fields["stage"].as_u64(), fields["statements"].as_u64()),
                 (Some(stage as u64), Some(statements as u64))
             );
+            assert_eq!(
+                schedule.text(),
+                Some(format!("stage {}/3 ({statements} statements)", stage + 1))
+            );
             // The stage's own validation programs while it can end on accuracy.
             match schedule.stage_valid() {
                 Some((threshold, valid)) => {
@@ -243,6 +260,11 @@ mod tests {
             split_batcher(&config, &data, Split::Train).unwrap()
         );
         assert!(schedule.restore(3, 0).is_err());
+        // Without a curriculum the progress line names no stage.
+        let config = ExperimentConfig::from_toml_str(EXAMPLE).unwrap();
+        let data = config.data.build().unwrap();
+        let train = split_batcher(&config, &data, Split::Train).unwrap();
+        assert_eq!(Schedule::new(&config, &data, train).unwrap().text(), None);
         schedule.restore(1, 1).unwrap();
         assert!(schedule.stage_done());
     }

@@ -28,7 +28,7 @@ use crate::loss::LossStats;
 use crate::metrics::Metrics;
 use crate::run_dir::RunDir;
 use crate::summary::RunSummary;
-use crate::task::{Ending, StepOutput, Task};
+use crate::task::{Ending, StepOutput, Task, loss_window_text};
 use crate::trainer::{differs_from_config, write_file};
 use crate::weight_transfer::{transfer, vocab_rows};
 
@@ -247,6 +247,15 @@ impl Task for LmTask {
     /// The current curriculum stage (`stage`, `statements`) on curriculum runs.
     fn train_log_fields(&self) -> Map<String, Value> {
         self.schedule.fields()
+    }
+
+    /// Loss, accuracy and tokens/s, then the curriculum stage on curriculum runs.
+    fn window_text(&self, window: &Metrics, per_s: f64) -> String {
+        let text = loss_window_text(window, per_s);
+        match self.schedule.text() {
+            Some(stage) => format!("{text} {stage}"),
+            None => text,
+        }
     }
 
     fn lm_unit(&self) -> Option<LmUnit> {
