@@ -6,7 +6,7 @@
 //! itself (`min_distance = 0`), a Feedback step only to earlier memories (`min_distance = 1`).
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// Configuration of [`RelativePositions`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,45 +68,46 @@ impl RelativePositions {
     pub fn causal_scores(&self, q: Tensor<4>) -> (Tensor<4>, Tensor<4, burn::tensor::Bool>) {
         let [b, h, t, _] = q.dims();
         let device = q.device();
-        let span = self.span();
-        // Scores against every distance, then pick distance t - i for each key i.
-        let by_distance = q.matmul(self.table.val().transpose().unsqueeze::<4>()); // [B,H,T,S]
-        let (index, mask) = self.distance_index(t, &device);
-        let index = index.unsqueeze::<4>().expand([b, h, t, t]);
-        let scores = if span >= t {
-            by_distance.slice([0..b, 0..h, 0..t, 0..t]).gather(3, index)
-        } else {
-            // Gather needs the index range within the source: pad S up to T with zeros.
-            let pad = Tensor::zeros([b, h, t, t - span], &device);
-            Tensor::cat(vec![by_distance, pad], 3).gather(3, index)
-        };
-        (scores, mask)
+        let min = self.min_distance;
+        // Only distances below T are ever attended: table rows 0..n, n = min(S, T - min).
+        let n = self.span().min(t.saturating_sub(min));
+        if n == 0 {
+            // Every pair is masked (a segment shorter than the smallest distance).
+            return (
+                Tensor::zeros([b, h, t, t], &device),
+                self.causal_mask(t, &device),
+            );
+        }
+        // Scores against those rows, the farthest first: r[t, j] = q_t · (row n - 1 - j).
+        let reversed = self.table.val().narrow(0, 0, n).flip([0]);
+        let r = q.matmul(reversed.transpose().unsqueeze::<4>()); // [B,H,T,n]
+        // Key i of query t wants row t - i - min, r[t, i + c] with c = n - 1 + min - t: row t
+        // shifted left by c. Padded to rows of W = n + T and read from element c₀ = n - 1 + min
+        // as rows of W - 1, element (t, i) is t·(W-1) + i + c₀ = t·W + (i + c) of the padded
+        // rows (c₀ + T(W-1) ≤ TW as n + min ≤ T). Masked pairs read other slots or the zero
+        // padding; the mask removes them.
+        let w = n + t;
+        let padded = Tensor::cat(vec![r, Tensor::zeros([b, h, t, t], &device)], 3);
+        let scores = padded
+            .reshape([b, h, t * w])
+            .narrow(2, n - 1 + min, t * (w - 1))
+            .reshape([b, h, t, w - 1])
+            .narrow(3, 0, t);
+        (scores, self.causal_mask(t, &device))
     }
 
-    /// For a segment of `t` positions: index `[T, T]` of the table row for each (query, key)
-    /// pair (0 where masked), and the mask of pairs outside `[min_distance, min_distance + S)`.
-    fn distance_index(
-        &self,
-        t: usize,
-        device: &Device,
-    ) -> (Tensor<2, Int>, Tensor<4, burn::tensor::Bool>) {
-        let span = self.span() as i64;
-        let min = self.min_distance as i64;
-        let mut index = Vec::with_capacity(t * t);
-        let mut mask = Vec::with_capacity(t * t);
-        for q in 0..t as i64 {
-            for k in 0..t as i64 {
-                let row = q - k - min;
-                let ok = (0..span).contains(&row);
-                index.push(if ok { row } else { 0 });
-                mask.push(!ok);
-            }
-        }
-        let index = Tensor::from_data(TensorData::new(index, [t, t]), device);
-        let mask =
-            Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [t, t]), device)
-                .unsqueeze::<4>();
-        (index, mask)
+    /// The boolean mask of pairs of a segment of `t` positions outside
+    /// `[min_distance, min_distance + S)` (in the future, too far back).
+    ///
+    /// # Shapes
+    /// - output: `[1, 1, T, T]` (true = not attendable)
+    fn causal_mask(&self, t: usize, device: &Device) -> Tensor<4, burn::tensor::Bool> {
+        let (span, min) = (self.span() as i64, self.min_distance as i64);
+        let mask: Vec<bool> = (0..t as i64)
+            .flat_map(|q| (0..t as i64).map(move |k| !(0..span).contains(&(q - k - min))))
+            .collect();
+        Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [t, t]), device)
+            .unsqueeze::<4>()
     }
 }
 
@@ -129,29 +130,48 @@ pub(crate) mod tests {
         .init(device)
     }
 
+    /// Every (query, key) pair in reach gets `q_t · p_{t-i}` and the mask removes exactly the
+    /// others, for spans shorter than, equal to and longer than the segment, with and without
+    /// a smallest distance.
     #[test]
     fn causal_scores_pick_the_distance_vector() {
         let device = mnemo_backend::test_device();
-        let pos = table(3, 2, 0, &device);
-        let q = Tensor::<4>::random(
-            [1, 1, 5, 2],
-            burn::tensor::Distribution::Normal(0.0, 1.0),
-            &device,
-        );
-        let (scores, mask) = pos.causal_scores(q.clone());
-        let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().unwrap();
-        let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
-        let q: Vec<f32> = q.into_data().try_to_vec::<f32>().unwrap();
-        let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
-        for t in 0..5 {
-            for i in 0..5 {
-                let d = t as i64 - i as i64;
-                let masked = !(0..3).contains(&d);
-                assert_eq!(mask[t * 5 + i], masked, "mask at ({t},{i})");
-                if !masked {
-                    let d = d as usize;
-                    let want = q[t * 2] * table[d * 2] + q[t * 2 + 1] * table[d * 2 + 1];
-                    assert!((scores[t * 5 + i] - want).abs() < 1e-5, "({t},{i})");
+        let t_len = 5;
+        for (span, min) in [
+            (3, 0),
+            (3, 1),
+            (5, 0),
+            (5, 1),
+            (8, 0),
+            (8, 2),
+            (1, 1),
+            (1, 0),
+            (2, 6),
+        ] {
+            let pos = table(span, 2, min, &device);
+            let q = Tensor::<4>::random(
+                [1, 1, t_len, 2],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let (scores, mask) = pos.causal_scores(q.clone());
+            assert_eq!(scores.dims(), [1, 1, t_len, t_len]);
+            let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().unwrap();
+            let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
+            let q: Vec<f32> = q.into_data().try_to_vec::<f32>().unwrap();
+            let table: Vec<f32> = pos.table.val().into_data().try_to_vec::<f32>().unwrap();
+            for t in 0..t_len {
+                for i in 0..t_len {
+                    let d = t as i64 - i as i64 - min as i64;
+                    let masked = !(0..span as i64).contains(&d);
+                    let at = format!("span {span}, min {min}: ({t},{i})");
+                    assert_eq!(mask[t * t_len + i], masked, "mask at {at}");
+                    assert!(scores[t * t_len + i].is_finite(), "{at}");
+                    if !masked {
+                        let d = d as usize;
+                        let want = q[t * 2] * table[d * 2] + q[t * 2 + 1] * table[d * 2 + 1];
+                        assert!((scores[t * t_len + i] - want).abs() < 1e-5, "{at}");
+                    }
                 }
             }
         }
