@@ -27,8 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::backward::StepProducts;
-use super::backward::params::LinearParams;
-use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, window_positions};
+use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
 
@@ -318,18 +317,17 @@ impl FeedbackCore {
     fn host_linears(&self) -> Option<Arc<HostLinears>> {
         let plain = !self.mix.val().is_autodiff();
         (self.products == StepProducts::Host && plain).then(|| {
-            let host = Some(StepProducts::Host);
+            let host = StepProducts::Host;
             Arc::new(HostLinears {
-                layers: self.layers.iter().map(LayerLinears::of).collect(),
+                layers: self
+                    .layers
+                    .iter()
+                    .map(|l| LayerLinears::of(l, host))
+                    .collect(),
                 projections: self
                     .memory_projections
                     .iter()
-                    .map(|p| {
-                        [
-                            LinearParams::of(&p.key, host),
-                            LinearParams::of(&p.value, host),
-                        ]
-                    })
+                    .map(|p| ProjLinears::of(p, host))
                     .collect(),
             })
         })
@@ -480,7 +478,7 @@ pub(crate) struct HostLinears {
     /// Per layer.
     pub(crate) layers: Vec<LayerLinears>,
     /// Per memory projection, key and value.
-    pub(crate) projections: Vec<[LinearParams; 2]>,
+    pub(crate) projections: Vec<ProjLinears>,
 }
 
 /// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.

@@ -187,8 +187,9 @@ impl FeedbackLayer {
     }
 }
 
-/// A layer's linear maps with their weights packed for the host kernels
-/// ([`StepProducts::Host`](crate::StepProducts::Host)); see [`HostLinears`](super::core::HostLinears).
+/// A layer's linear maps, their weights ready for one step's rows: what decoding on the host
+/// kernels packs ([`HostLinears`](super::core::HostLinears)) and what the manual forward and
+/// backward multiply by ([`LayerParams`](super::backward::params::LayerParams)).
 #[derive(Debug)]
 pub(crate) struct LayerLinears {
     pub(crate) query: LinearParams,
@@ -198,14 +199,32 @@ pub(crate) struct LayerLinears {
 }
 
 impl LayerLinears {
-    /// Pack `layer`'s weights for products of host rows.
-    pub(crate) fn of(layer: &FeedbackLayer) -> Self {
-        let host = Some(StepProducts::Host);
+    /// `layer`'s weights, their step products by `products`.
+    pub(crate) fn of(layer: &FeedbackLayer, products: StepProducts) -> Self {
+        let products = Some(products);
         Self {
-            query: LinearParams::of(&layer.query, host),
-            output: LinearParams::of(&layer.output, host),
-            up: LinearParams::of(&layer.ff.up, host),
-            down: LinearParams::of(&layer.ff.down, host),
+            query: LinearParams::of(&layer.query, products),
+            output: LinearParams::of(&layer.output, products),
+            up: LinearParams::of(&layer.ff.up, products),
+            down: LinearParams::of(&layer.ff.down, products),
+        }
+    }
+}
+
+/// A memory projection's key and value maps, their weights ready for one step's rows (as
+/// [`LayerLinears`]).
+#[derive(Debug)]
+pub(crate) struct ProjLinears {
+    pub(crate) key: LinearParams,
+    pub(crate) value: LinearParams,
+}
+
+impl ProjLinears {
+    /// `projection`'s weights, their step products by `products`.
+    pub(crate) fn of(projection: &MemoryProjection, products: StepProducts) -> Self {
+        Self {
+            key: LinearParams::of(&projection.key, Some(products)),
+            value: LinearParams::of(&projection.value, Some(products)),
         }
     }
 }
@@ -335,13 +354,13 @@ impl MemoryProjection {
         &self,
         norm: Option<&Norm>,
         memories: Tensor<3>,
-        packed: Option<&[LinearParams; 2]>,
+        packed: Option<&ProjLinears>,
     ) -> (Tensor<4>, Tensor<4>) {
         let m = match norm {
             Some(norm) => norm.forward(memories),
             None => memories,
         };
-        let [key, value] = packed.map_or([None, None], |[k, v]| [Some(k), Some(v)]);
+        let (key, value) = (packed.map(|p| &p.key), packed.map(|p| &p.value));
         (
             split_heads(apply_linear(&self.key, key, m.clone()), self.n_heads),
             split_heads(apply_linear(&self.value, value, m), self.n_heads),

@@ -104,12 +104,15 @@ fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<B
                 mid_rstd,
                 act_grad: activation_grad(params.activation, f1),
                 q_w_t: StepMatrix::from_transposed(
-                    lp.norm1.fold_rows(lp.query.w.clone()),
+                    lp.norm1.fold_rows(lp.linear.query.w.clone()),
                     products,
                 ),
-                o_w_t: StepMatrix::from_transposed(lp.output.w.clone(), products),
-                up_w_t: StepMatrix::from_transposed(lp.norm2.fold_rows(lp.up.w.clone()), products),
-                down_w_t: StepMatrix::from_transposed(lp.down.w.clone(), products),
+                o_w_t: StepMatrix::from_transposed(lp.linear.output.w.clone(), products),
+                up_w_t: StepMatrix::from_transposed(
+                    lp.norm2.fold_rows(lp.linear.up.w.clone()),
+                    products,
+                ),
+                down_w_t: StepMatrix::from_transposed(lp.linear.down.w.clone(), products),
             }
         })
         .collect()
@@ -154,8 +157,8 @@ pub(super) fn backward_through_time(
         .iter()
         .map(|p| {
             (
-                StepMatrix::from_transposed(p.norm.fold_rows(p.key.w.clone()), products),
-                StepMatrix::from_transposed(p.norm.fold_rows(p.value.w.clone()), products),
+                StepMatrix::from_transposed(p.norm.fold_rows(p.linear.key.w.clone()), products),
+                StepMatrix::from_transposed(p.norm.fold_rows(p.linear.value.w.clone()), products),
             )
         })
         .collect();

@@ -84,7 +84,10 @@ pub(super) fn record(
             // Carried memories no reading layer reaches are not projected (adaptive spans).
             project_newest(carried, params.reach[i], |m| {
                 let n = p.norm.forward(m);
-                (split(p.key.forward(n.clone())), split(p.value.forward(n)))
+                (
+                    split(p.linear.key.forward(n.clone())),
+                    split(p.linear.value.forward(n)),
+                )
             })
         })
         .collect();
@@ -108,7 +111,7 @@ pub(super) fn record(
         let mut mixed = x.clone().mul_scalar(mix[0]);
         let mut h = x;
         for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
-            let q = lp.query.step(lp.norm1.forward(h.clone())); // [B,D]
+            let q = lp.linear.query.step(lp.norm1.forward(h.clone())); // [B,D]
             let o = match &host {
                 Some(hw) => {
                     let (o, saved) = hw.attend(lp.proj, l, t, q.clone());
@@ -137,9 +140,9 @@ pub(super) fn record(
                     o
                 }
             };
-            let mid = hook.forward(l, t, h.clone() + lp.output.step(o.clone()));
-            let f1 = lp.up.step(lp.norm2.forward(mid.clone())); // [B,F]
-            let out = mid.clone() + lp.down.step(params.activation.forward(f1.clone()));
+            let mid = hook.forward(l, t, h.clone() + lp.linear.output.step(o.clone()));
+            let f1 = lp.linear.up.step(lp.norm2.forward(mid.clone())); // [B,F]
+            let out = mid.clone() + lp.linear.down.step(params.activation.forward(f1.clone()));
             tape.x.push(h);
             tape.q.push(q);
             tape.o.push(o);
@@ -151,7 +154,7 @@ pub(super) fn record(
         let mut projected = Vec::with_capacity(projs.len());
         for (p, proj) in projs.iter().enumerate() {
             let n = proj.norm.forward(mixed.clone());
-            let (k, v) = (proj.key.step(n.clone()), proj.value.step(n));
+            let (k, v) = (proj.linear.key.step(n.clone()), proj.linear.value.step(n));
             match &mut host {
                 Some(hw) => hw.write(p, t, k, v),
                 None => {

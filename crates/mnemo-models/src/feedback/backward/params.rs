@@ -13,6 +13,7 @@ use mnemo_kernels::PackedMatrix;
 use super::StepProducts;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
+use crate::feedback::layer::{LayerLinears, ProjLinears};
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it. Public so that `mnemo bench` times the per-step product
@@ -273,11 +274,9 @@ impl LinearParams {
 /// One layer's parameters, with the transposed (and γ-folded) weights the backward multiplies by.
 pub(crate) struct LayerParams {
     pub(crate) norm1: NormParams,
-    pub(crate) query: LinearParams,
-    pub(crate) output: LinearParams,
     pub(crate) norm2: NormParams,
-    pub(crate) up: LinearParams,
-    pub(crate) down: LinearParams,
+    /// Query, output, FFN up and down.
+    pub(crate) linear: LayerLinears,
     /// Position vectors of the w slots the layer reads, slot `j` at distance `w - j`. Shape
     /// `[1, 1, w, Dh]`.
     pub(crate) pos: Tensor<4>,
@@ -320,8 +319,8 @@ impl SpanParams {
 /// A memory projection's parameters.
 pub(crate) struct ProjParams {
     pub(crate) norm: NormParams,
-    pub(crate) key: LinearParams,
-    pub(crate) value: LinearParams,
+    /// Key and value.
+    pub(crate) linear: ProjLinears,
 }
 
 /// Every parameter of a [`FeedbackCore`] the manual forward and backward use.
@@ -341,7 +340,6 @@ pub(crate) struct CoreParams {
 
 impl CoreParams {
     pub(crate) fn of(core: &FeedbackCore) -> Self {
-        let products = Some(core.products);
         let s = core.span;
         let layers = core
             .layers
@@ -354,11 +352,8 @@ impl CoreParams {
                 let window = positions.window(s).inner().narrow(0, s - width, width); // [w,Dh]
                 LayerParams {
                     norm1: NormParams::of(&layer.attn_residual.norm),
-                    query: LinearParams::of(&layer.query, products),
-                    output: LinearParams::of(&layer.output, products),
                     norm2: NormParams::of(&layer.ff_residual.norm),
-                    up: LinearParams::of(&layer.ff.up, products),
-                    down: LinearParams::of(&layer.ff.down, products),
+                    linear: LayerLinears::of(layer, core.products),
                     pos_t: window.clone().transpose().unsqueeze::<4>(),
                     pos: window.unsqueeze::<4>(),
                     table_id: positions.table.id,
@@ -375,8 +370,7 @@ impl CoreParams {
             .map(|(i, p)| ProjParams {
                 // Pre-norm (the manual backward's): a memory norm always exists.
                 norm: NormParams::of(core.memory_norm(i).expect("pre-norm memory norm")),
-                key: LinearParams::of(&p.key, products),
-                value: LinearParams::of(&p.value, products),
+                linear: ProjLinears::of(p, core.products),
             })
             .collect();
         let mix = host(core.mix_weights().inner());

@@ -90,10 +90,11 @@ pub(super) fn register_weight_grads(
     {
         let dq = time_order(lg.dq);
         let x_hat = bt.x_hat.reshape([n_rows, d]);
-        lp.query
+        lp.linear
+            .query
             .register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
         lp.norm1
-            .register(grads, dq.clone().matmul(lp.query.w_t()), x_hat);
+            .register(grads, dq.clone().matmul(lp.linear.query.w_t()), x_hat);
         let w = lp.width;
         let mut ds = lg.ds;
         ds.reverse();
@@ -116,13 +117,15 @@ pub(super) fn register_weight_grads(
             grads.register(span.ratio_id, dz);
         }
         let dmid = time_order(lg.dmid);
-        lp.output.register(grads, rows(tape.o), dmid);
+        lp.linear.output.register(grads, rows(tape.o), dmid);
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
-        lp.up
+        lp.linear
+            .up
             .register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
-        lp.norm2.register(grads, df1.matmul(lp.up.w_t()), mid_hat);
-        lp.down.register(
+        lp.norm2
+            .register(grads, df1.matmul(lp.linear.up.w_t()), mid_hat);
+        lp.linear.down.register(
             grads,
             params.activation.forward(rows(tape.f1)),
             time_order(lg.dy),
@@ -141,9 +144,9 @@ pub(super) fn register_weight_grads(
         let (dk, dv) = (merge(dkbuf), merge(dvbuf));
         let (m_hat, _) = proj.norm.stats(all_memories.clone());
         let n = proj.norm.affine(m_hat.clone());
-        proj.key.register(grads, n.clone(), dk.clone());
-        proj.value.register(grads, n, dv.clone());
-        let dn = dk.matmul(proj.key.w_t()) + dv.matmul(proj.value.w_t());
+        proj.linear.key.register(grads, n.clone(), dk.clone());
+        proj.linear.value.register(grads, n, dv.clone());
+        let dn = dk.matmul(proj.linear.key.w_t()) + dv.matmul(proj.linear.value.w_t());
         proj.norm.register(grads, dn, m_hat);
     }
 }
