@@ -4,9 +4,10 @@
 #
 #   scripts/test-backends.sh                 # cpu, ndarray, + wgpu and tch where set up
 #   scripts/test-backends.sh wgpu            # only these (cpu is always the reference)
+#   FEATURES=fusion,autotune scripts/test-backends.sh wgpu   # with burn's fusion and autotune
 #   scripts/test-backends.sh --install       # first run setup-wgpu.sh / setup-tch.sh
 #
-# Backends: ndarray (always possible), wgpu (needs a Vulkan driver: scripts/setup-wgpu.sh),
+# Backends: ndarray (always possible), wgpu and vulkan (need a Vulkan driver: scripts/setup-wgpu.sh),
 # tch (needs libtorch 2.9.0: scripts/setup-tch.sh), cuda (needs an NVIDIA GPU; only when named).
 # Exits non-zero if a test fails, or if a backend named explicitly cannot be set up.
 set -uo pipefail
@@ -20,8 +21,8 @@ wanted=()
 for arg in "$@"; do
   case "$arg" in
     --install) install=true ;;
-    ndarray|wgpu|tch|cuda) wanted+=("$arg") ;;
-    *) echo "test-backends: unknown argument \`$arg\` (backends: ndarray wgpu tch cuda; --install)" >&2; exit 2 ;;
+    ndarray|wgpu|vulkan|tch|cuda) wanted+=("$arg") ;;
+    *) echo "test-backends: unknown argument \`$arg\` (backends: ndarray wgpu vulkan tch cuda; --install)" >&2; exit 2 ;;
   esac
 done
 explicit=true
@@ -32,12 +33,12 @@ skipped=()
 for backend in "${wanted[@]}"; do
   case "$backend" in
     ndarray) features+=(ndarray) ;;
-    wgpu)
+    wgpu|vulkan)
       if $install; then scripts/setup-wgpu.sh >/dev/null 2>&1 || true; fi
       if why=$(scripts/setup-wgpu.sh --check 2>&1 >/dev/null); then
-        features+=(wgpu)
+        features+=("$backend")
       else
-        skipped+=("wgpu: $why (run scripts/setup-wgpu.sh)")
+        skipped+=("$backend: $why (run scripts/setup-wgpu.sh)")
       fi ;;
     tch)
       mode=--check
@@ -66,6 +67,8 @@ if $explicit && [ ${#skipped[@]} -gt 0 ]; then
   echo "test-backends: a backend named on the command line is not set up" >&2
   exit 1
 fi
+# FEATURES adds Cargo features of the GPU backends (fusion, autotune) to the build.
+[ -n "${FEATURES:-}" ] && features+=(${FEATURES//,/ })
 list=$(IFS=,; echo "${features[*]}")
 echo "test-backends: parity tests with --features ${list:-<none>} (reference: cpu)"
 cargo test --release -p mnemo-compare --test parity --features "$list"

@@ -11,6 +11,7 @@
 //! | `flex`    | `flex`    | `Device::flex()`, burn's pure-Rust CPU backend                  |
 //! | `ndarray` | `ndarray` | `Device::ndarray()`, burn's older pure-Rust CPU backend         |
 //! | `wgpu`    | `wgpu`    | `Device::wgpu(DefaultDevice)`: Vulkan/Metal/DX12 via cubecl     |
+//! | `vulkan`  | `vulkan`  | `Device::vulkan(DefaultDevice)`: wgpu pinned to Vulkan, SPIR-V  |
 //! | `tch`     | `tch`     | `Device::libtorch()`: LibTorch (PyTorch 2.9.0) on the CPU       |
 //! | `cuda`    | `cuda`    | `Device::cuda(0)`: the first NVIDIA GPU via cubecl              |
 //!
@@ -18,12 +19,14 @@
 #![warn(missing_docs)]
 
 mod describe;
+mod launches;
 
 pub use burn::tensor::Device;
 pub use describe::describe;
+pub use launches::{LaunchCount, count_launches};
 
 /// Every backend name mnemo knows, compiled in or not.
-pub const BACKEND_NAMES: &[&str] = &["cpu", "flex", "ndarray", "wgpu", "tch", "cuda"];
+pub const BACKEND_NAMES: &[&str] = &["cpu", "flex", "ndarray", "wgpu", "vulkan", "tch", "cuda"];
 
 /// The backend used when none is named.
 pub const DEFAULT_BACKEND: &str = "cpu";
@@ -60,7 +63,9 @@ pub enum BackendError {
 /// What to run before building with `feature`, if anything.
 fn setup_hint(feature: &str) -> &'static str {
     match feature {
-        "wgpu" => "; without a GPU, first run scripts/setup-wgpu.sh (see docs/backends.md)",
+        "wgpu" | "vulkan" => {
+            "; without a GPU, first run scripts/setup-wgpu.sh (see docs/backends.md)"
+        }
         "tch" => {
             "; first run scripts/setup-tch.sh and the `export` line it prints (see \
              docs/backends.md)"
@@ -74,7 +79,9 @@ fn setup_hint(feature: &str) -> &'static str {
 /// first use), if there is something to say.
 pub fn runtime_hint(name: &str) -> Option<&'static str> {
     match resolve(name) {
-        "wgpu" => Some("is a Vulkan driver installed? check with `scripts/setup-wgpu.sh --check`"),
+        "wgpu" | "vulkan" => {
+            Some("is a Vulkan driver installed? check with `scripts/setup-wgpu.sh --check`")
+        }
         "tch" => {
             Some("is libtorch 2.9.0 on LD_LIBRARY_PATH? `eval \"$(scripts/setup-tch.sh --env)\"`")
         }
@@ -90,6 +97,7 @@ pub fn feature_for(name: &str) -> Option<&'static str> {
         "flex" => Some("flex"),
         "ndarray" => Some("ndarray"),
         "wgpu" => Some("wgpu"),
+        "vulkan" => Some("vulkan"),
         "tch" => Some("tch"),
         "cuda" => Some("cuda"),
         _ => None,
@@ -119,6 +127,7 @@ pub fn is_compiled(name: &str) -> bool {
         "flex" => cfg!(feature = "flex"),
         "ndarray" => cfg!(feature = "ndarray"),
         "wgpu" => cfg!(feature = "wgpu"),
+        "vulkan" => cfg!(feature = "vulkan"),
         "tch" => cfg!(feature = "tch"),
         "cuda" => cfg!(feature = "cuda"),
         _ => false,
@@ -147,6 +156,8 @@ pub fn device(name: &str) -> Result<Device, BackendError> {
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "vulkan")]
+        "vulkan" => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         "tch" => Ok(Device::libtorch()),
@@ -213,7 +224,7 @@ mod tests {
         let err = device("tpu").unwrap_err();
         assert!(
             err.to_string()
-                .contains("cpu, flex, ndarray, wgpu, tch, cuda"),
+                .contains("cpu, flex, ndarray, wgpu, vulkan, tch, cuda"),
             "{err}"
         );
     }
@@ -223,6 +234,7 @@ mod tests {
         for (name, hint) in [
             ("ndarray", None),
             ("wgpu", Some("scripts/setup-wgpu.sh")),
+            ("vulkan", Some("scripts/setup-wgpu.sh")),
             ("tch", Some("scripts/setup-tch.sh")),
             ("cuda", Some("NVIDIA")),
         ] {

@@ -1,7 +1,9 @@
 //! `mnemo bench`: the phases of the peer benchmark (`bench/peer_feedback.py`) on mnemo's models.
 //!
 //! The config is the peer's (bytes, D 256, 4 layers, 4 heads, FFN 1024, segment 128, memory
-//! 128, batch 8, Adam 3e-4, no dropout). Each phase runs in its own child process (this binary
+//! 128, batch 8, Adam 3e-4, no dropout); `--size gpu` runs a GPU-sized one instead (D 512,
+//! 6 layers, 8 heads, FFN 2048, batch 64; [`BenchSize`]) and `--layers N` changes the layer
+//! count. Each phase runs in its own child process (this binary
 //! with the hidden `--phase NAME`), so each has its own peak RSS, and prints one JSON line; the
 //! parent gathers them into one JSON document with the same phase names as the peer:
 //!
@@ -29,6 +31,11 @@
 //! `approx_gflop_per_s` counts matmul FLOPs only (training = 3 × forward; `null` for linear,
 //! Performer and sparse attention, whose attention FLOPs the formula does not model);
 //! `foreign_cpu_frac` is the share of all CPUs other processes used while the phase ran.
+//!
+//! On a GPU backend (`wgpu`, `cuda`) each phase also counts the compute kernels (dispatches) of
+//! one more iteration after the timed ones: `launches_per_iter`, `launches_per_step` (per
+//! sequential step: per token of a Feedback segment, per generated token) and the most launched
+//! kernels, `top_launches` ([`mnemo_backend::count_launches`]).
 use std::process::Command;
 use std::time::Instant;
 
@@ -48,6 +55,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::backend_arg::BackendArg;
+use crate::bench_size::BenchSize;
 
 /// Arguments of `mnemo bench`.
 #[derive(Debug, Args)]
@@ -59,6 +67,14 @@ pub struct BenchArgs {
     /// all_attention) or `variants` for all of those; with `--scaling`, `scale_<mech>_<T>`.
     #[arg(long, default_value = "")]
     only: String,
+    /// Model and batch sizes: `peer` (the peer benchmark's config) or `gpu` (D 512, 6 layers,
+    /// 8 heads, FFN 2048, batch 64).
+    #[arg(long, default_value = "peer")]
+    size: String,
+    /// Number of layers instead of the size's (e.g. to count one layer's GPU dispatches as
+    /// the difference of two runs).
+    #[arg(long)]
+    layers: Option<usize>,
     /// Time one training step against the sequence length (T = 256 … 4096; softmax, linear,
     /// performer, sparse attention) instead of the peer's phases; prints a JSON document and
     /// a markdown table.
@@ -113,16 +129,10 @@ pub const VARIANTS: &[&str] = &[
     "all_attention",
 ];
 
-/// The peer's config.
-pub(crate) const VOCAB: usize = 256;
-pub(crate) const D_MODEL: usize = 256;
-pub(crate) const LAYERS: usize = 4;
-pub(crate) const HEADS: usize = 4;
-pub(crate) const D_FF: usize = 1024;
-const SEGMENT: usize = 128;
-const MEMORY: usize = 128;
-const BATCH: usize = 8;
+/// The peer's Adam learning rate.
 const LR: f64 = 3e-4;
+/// The batch of the `_b8` generation phases.
+const GEN_BATCH: usize = 8;
 const SEED: u64 = 0;
 /// Share of all CPUs other processes may use before a phase counts as disturbed (as the peer).
 const FOREIGN_OK: f64 = 0.05;
@@ -164,17 +174,17 @@ const QUICK: Iters = Iters {
     scale_iters: 1,
 };
 
-/// The peer's model sizes as a config of type `$config` (fields named alike in every mnemo
-/// language-model config), with `$extra` fields of that type after them.
-macro_rules! peer_config {
-    ($config:ident { $($extra:tt)* }) => {
+/// The model sizes of `$size` ([`BenchSize`]) as a config of type `$config` (fields named
+/// alike in every mnemo language-model config), with `$extra` fields of that type after them.
+macro_rules! sized_config {
+    ($size:expr, $config:ident { $($extra:tt)* }) => {
         $config {
-            vocab_size: VOCAB,
-            d_model: D_MODEL,
-            n_layers: LAYERS,
-            n_heads: HEADS,
-            d_ff: D_FF,
-            span: MEMORY,
+            vocab_size: $size.vocab,
+            d_model: $size.d_model,
+            n_layers: $size.n_layers,
+            n_heads: $size.n_heads,
+            d_ff: $size.d_ff,
+            span: $size.memory,
             dropout: 0.0,
             norm: Default::default(),
             placement: Default::default(),
@@ -183,22 +193,28 @@ macro_rules! peer_config {
     };
 }
 
-fn feedback_config() -> FeedbackConfig {
-    peer_config!(FeedbackConfig {
-        share_kv: true,
-        memory: Default::default(),
-        ..FeedbackConfig::tiny(VOCAB)
-    })
+fn feedback_config(size: &BenchSize) -> FeedbackConfig {
+    sized_config!(
+        size,
+        FeedbackConfig {
+            share_kv: true,
+            memory: Default::default(),
+            ..FeedbackConfig::tiny(size.vocab)
+        }
+    )
 }
 
-pub(crate) fn transformer_config() -> TransformerConfig {
-    peer_config!(TransformerConfig {
-        attention: Default::default(),
-        persistent_memory: 0,
-        feed_forward: true,
-        init: Default::default(),
-        adaptive_span: None,
-    })
+pub(crate) fn transformer_config(size: &BenchSize) -> TransformerConfig {
+    sized_config!(
+        size,
+        TransformerConfig {
+            attention: Default::default(),
+            persistent_memory: 0,
+            feed_forward: true,
+            init: Default::default(),
+            adaptive_span: None,
+        }
+    )
 }
 
 /// The attention of mechanism `name` (`softmax`, `linear` (sum), `delta`, `performer` (64
@@ -227,10 +243,10 @@ pub(crate) fn attention_of(name: &str) -> Option<AttentionConfig> {
     })
 }
 
-/// The peer Transformer config with Transformer option `name` (one of [`VARIANTS`]); None for
-/// another name.
-pub fn variant_config(name: &str) -> Option<TransformerConfig> {
-    let mut config = transformer_config();
+/// The Transformer config of `size` with Transformer option `name` (one of [`VARIANTS`]); None
+/// for another name.
+pub(crate) fn variant_config(name: &str, size: &BenchSize) -> Option<TransformerConfig> {
+    let mut config = transformer_config(size);
     match name {
         "persistent" => config.persistent_memory = 16,
         "all_attention" => {
@@ -306,12 +322,12 @@ struct Workload {
 }
 
 impl Workload {
-    /// `config` at the peer's batch and segment with the train iteration counts of `p`.
-    fn peer(config: ModelConfig, p: Iters) -> Self {
+    /// `config` at the batch and segment of `size` with the train iteration counts of `p`.
+    fn sized(config: ModelConfig, size: &BenchSize, p: Iters) -> Self {
         Workload {
             config,
-            batch: BATCH,
-            segment: SEGMENT,
+            batch: size.batch,
+            segment: size.segment,
             warmup: p.train_warmup,
             iters: p.train_iters,
         }
@@ -326,6 +342,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "autodiff" => FeedbackBackward::Autodiff,
         other => bail!("--feedback-backward: expected `manual` or `autodiff`, got `{other}`"),
     };
+    let size = BenchSize::parse(&args.size, args.layers)?;
     let device = args.backend.device()?;
     let products = match args.step_products.as_str() {
         "auto" => step_products(&device),
@@ -335,7 +352,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     if let Some(phase) = &args.phase {
         let started = Instant::now();
-        let mut result = run_phase(phase, &device, (backward, products), iters)?;
+        let mut result = run_phase(phase, &device, (backward, products), iters, &size)?;
         result["peak_rss_mb"] = json!(round(peak_rss_mb()?, 1));
         result["cpu_s"] = json!(round(own_cpu_s()?, 3));
         result["phase_wall_s"] = json!(round(started.elapsed().as_secs_f64(), 2));
@@ -380,11 +397,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "dtype": "f32",
         "feedback_backward": args.feedback_backward,
         "step_products": format!("{products:?}").to_lowercase(),
-        "config": {
-            "vocab": VOCAB, "d_model": D_MODEL, "n_layers": LAYERS, "n_heads": HEADS,
-            "d_head": D_MODEL / HEADS, "d_ff": D_FF, "segment_len": SEGMENT, "mem_len": MEMORY,
-            "batch": BATCH, "lr": LR, "seed": SEED, "dropout": 0.0,
-        },
+        "size": args.size,
+        "config": size.to_json(LR, SEED),
         "protocol": {
             "train": "tokens/s = batch*segment_len / median step time; step = forward + \
                       cross-entropy + backward + Adam; memory of the previous step carried \
@@ -437,6 +451,10 @@ fn run_child(exe: &std::path::Path, name: &str, args: &BenchArgs) -> anyhow::Res
     cmd.args(["bench", "--phase", name, "--backend", &args.backend.backend]);
     cmd.args(["--feedback-backward", &args.feedback_backward]);
     cmd.args(["--step-products", &args.step_products]);
+    cmd.args(["--size", &args.size]);
+    if let Some(layers) = args.layers {
+        cmd.args(["--layers", &layers.to_string()]);
+    }
     if args.quick {
         cmd.arg("--quick");
     }
@@ -474,13 +492,14 @@ fn run_phase(
     device: &Device,
     backward: (FeedbackBackward, StepProducts),
     p: Iters,
+    size: &BenchSize,
 ) -> anyhow::Result<Value> {
     device.seed(SEED);
-    let feedback = || ModelConfig::Feedback(feedback_config());
-    let transformer = || ModelConfig::Transformer(transformer_config());
+    let feedback = || ModelConfig::Feedback(feedback_config(size));
+    let transformer = || ModelConfig::Transformer(transformer_config(size));
     let train = |config| {
         phase_train(
-            &Workload::peer(config, p),
+            &Workload::sized(config, size, p),
             backward,
             &device.clone().autodiff(),
         )
@@ -489,14 +508,14 @@ fn run_phase(
         "ref" => Ok(phase_ref(device)),
         "fb_train_chunk1" => train(feedback()),
         "tf_train" => train(transformer()),
-        "fb_forward_chunk1" => Ok(phase_fb_forward(device, backward.1, p)),
+        "fb_forward_chunk1" => Ok(phase_fb_forward(device, backward.1, p, size)),
         "fb_gen_b1" => phase_gen(&feedback(), 1, device, backward.1, p),
-        "fb_gen_b8" => phase_gen(&feedback(), BATCH, device, backward.1, p),
+        "fb_gen_b8" => phase_gen(&feedback(), GEN_BATCH, device, backward.1, p),
         "tf_gen_b1" => phase_gen(&transformer(), 1, device, backward.1, p),
-        "tf_gen_b8" => phase_gen(&transformer(), BATCH, device, backward.1, p),
+        "tf_gen_b8" => phase_gen(&transformer(), GEN_BATCH, device, backward.1, p),
         other => {
             if let Some((option, kind)) = variant_phase(other) {
-                let config = variant_config(option).expect("a listed variant");
+                let config = variant_config(option, size).expect("a listed variant");
                 let mut res = match kind {
                     VariantPhase::Train => train(ModelConfig::Transformer(config.clone())),
                     VariantPhase::GenB1 => phase_gen(
@@ -543,11 +562,11 @@ fn run_phase(
     }
 }
 
-fn random_tokens(batch: usize, len: usize, rng: &mut ChaCha8Rng, device: &Device) -> Vec<u32> {
+/// `batch × len` ids drawn uniformly from `0..vocab`.
+fn random_tokens(batch: usize, len: usize, vocab: usize, rng: &mut ChaCha8Rng) -> Vec<u32> {
     use rand::Rng;
-    let _ = device;
     (0..batch * len)
-        .map(|_| rng.random_range(0..VOCAB as u32))
+        .map(|_| rng.random_range(0..vocab as u32))
         .collect()
 }
 
@@ -608,10 +627,10 @@ fn summarize(times: &[f64], tokens_per_iter: usize, flops_per_token: Option<f64>
 
 /// Matmul FLOPs of one Feedback token (forward): per layer q, q·kᵀ, q·pᵀ, a·v, output, FFN;
 /// once per token the shared K/V projection; the output layer.
-fn fb_flops_per_token() -> f64 {
-    let (d, s, ff) = (D_MODEL as f64, MEMORY as f64, D_FF as f64);
+fn fb_flops_per_token(c: &FeedbackConfig) -> f64 {
+    let (d, s, ff) = (c.d_model as f64, c.span as f64, c.d_ff as f64);
     let per_layer = 2.0 * d * d + 2.0 * s * d * 3.0 + 2.0 * d * d + 2.0 * 2.0 * d * ff;
-    LAYERS as f64 * per_layer + 2.0 * d * 2.0 * d + 2.0 * d * VOCAB as f64
+    c.n_layers as f64 * per_layer + 2.0 * d * 2.0 * d + 2.0 * d * c.vocab_size as f64
 }
 
 /// Matmul FLOPs of one token of Transformer `c` attending to `ctx` positions (forward): per
@@ -695,7 +714,7 @@ fn phase_train(
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..4)
         .map(|_| {
             split_inputs(
-                &random_tokens(batch, segment + 1, &mut rng, device),
+                &random_tokens(batch, segment + 1, w.config.vocab_size(), &mut rng),
                 batch,
                 segment,
             )
@@ -706,7 +725,7 @@ fn phase_train(
     let mut i = 0;
     let mut last_loss = f64::NAN;
     let step = LmStep::new(backward);
-    let times = timed(w.warmup, w.iters, || {
+    let mut train_step = || {
         let (x, y) = &data[i % data.len()];
         i += 1;
         let lm_batch = LmBatch {
@@ -724,13 +743,17 @@ fn phase_train(
             LR,
             optim.grad_clip,
         );
-    });
+    };
+    let times = timed(w.warmup, w.iters, &mut train_step);
+    let sequential = matches!(w.config, ModelConfig::Feedback(_)).then_some(segment);
+    let launched = launches(device, sequential, &mut train_step);
     let flops = match &w.config {
-        ModelConfig::Feedback(_) => Some(fb_flops_per_token()),
+        ModelConfig::Feedback(c) => Some(fb_flops_per_token(c)),
         ModelConfig::Transformer(c) => tf_flops_per_token(c, segment.min(c.span) as f64 / 2.0),
         ModelConfig::TransformerXl(_) => None,
     };
     let mut res = summarize(&times, batch * segment, flops.map(|f| 3.0 * f));
+    res["launches"] = launched;
     res["params"] = json!(model.num_params());
     res["last_loss"] = json!(round(last_loss, 4));
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
@@ -742,32 +765,52 @@ fn phase_train(
     Ok(res)
 }
 
-fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters) -> Value {
-    let model = feedback_model(device).with_step_products(products);
+fn phase_fb_forward(device: &Device, products: StepProducts, p: Iters, size: &BenchSize) -> Value {
+    let config = feedback_config(size);
+    let model = ModelConfig::Feedback(config.clone())
+        .init(device)
+        .with_step_products(products);
+    let (batch, segment) = (size.batch, size.segment);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<Vec<u32>> = (0..4)
-        .map(|_| random_tokens(BATCH, SEGMENT, &mut rng, device))
+        .map(|_| random_tokens(batch, segment, size.vocab, &mut rng))
         .collect();
     let rss0 = rss_now_mb().unwrap_or(0.0);
-    let mut state = model.init_state(BATCH, device);
+    let mut state = model.init_state(batch, device);
     let mut i = 0;
-    let times = timed(1, p.fwd_iters, || {
-        let tokens = tokens_tensor(&data[i % data.len()], [BATCH, SEGMENT], device);
+    let mut forward = || {
+        let tokens = tokens_tensor(&data[i % data.len()], [batch, segment], device);
         i += 1;
         // The evaluator's forward (`mnemo_train::forward_segment`).
         let out = forward_segment(&model, tokens, state.clone());
         let _ = out.logits.into_data();
         state = out.state;
-    });
-    let mut res = summarize(&times, BATCH * SEGMENT, Some(fb_flops_per_token()));
+    };
+    let times = timed(1, p.fwd_iters, &mut forward);
+    let launched = launches(device, Some(segment), &mut forward);
+    let mut res = summarize(&times, batch * segment, Some(fb_flops_per_token(&config)));
+    res["launches"] = launched;
     res["lib_seq_len_chunk"] = json!(1);
     res["step_products"] = json!(format!("{products:?}").to_lowercase());
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
     res
 }
 
-fn feedback_model(device: &Device) -> Model {
-    ModelConfig::Feedback(feedback_config()).init(device)
+/// On a GPU backend, the kernels one more call of `f` launches: `per_iter`, `per_step` (per
+/// sequential step, `steps` of them per call; null when the call is not sequential) and the
+/// ten most launched kernels; null on a CPU backend.
+fn launches(device: &Device, steps: Option<usize>, f: &mut impl FnMut()) -> Value {
+    let Some(count) = mnemo_backend::count_launches(device) else {
+        return Value::Null;
+    };
+    f();
+    let total = count.total();
+    let top: Vec<(String, usize)> = count.by_kernel().into_iter().take(10).collect();
+    json!({
+        "per_iter": total,
+        "per_step": steps.map(|n| round(total as f64 / n as f64, 2)),
+        "top": top,
+    })
 }
 
 /// Sample one token per row from `softmax(logits)`.
@@ -781,6 +824,29 @@ fn sample_rows(logits: Tensor<2>, rng: &mut ChaCha8Rng) -> Vec<u32> {
         .chunks(v)
         .map(|row| mnemo_train::generate::sample(row, 1.0, rng))
         .collect()
+}
+
+/// Generate `n` sampled tokens for each of `batch` rows from one random token (of `vocab`) per
+/// row (`(batch, n, vocab)`), one token a step, writing each step's wall time to `per_token`.
+fn generate(
+    model: &Model,
+    (batch, n, vocab): (usize, usize, usize),
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+    per_token: &mut Vec<f64>,
+) {
+    per_token.clear();
+    let mut tokens = random_tokens(batch, 1, vocab, rng);
+    let mut state = model.init_state(batch, device);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let ids: Vec<i64> = tokens.iter().map(|&i| i64::from(i)).collect();
+        let token = Tensor::<1, Int>::from_data(TensorData::new(ids, [batch]), device);
+        let out = model.forward_step(token, state);
+        state = out.state;
+        tokens = sample_rows(out.logits, rng);
+        per_token.push(t0.elapsed().as_secs_f64());
+    }
 }
 
 /// Time generation of `p.gen_tokens` sampled tokens per row at batch `batch`, one token a
@@ -801,26 +867,19 @@ fn phase_gen(
     let n = p.gen_tokens;
     let rss0 = rss_now_mb().unwrap_or(0.0);
     let mut per_token = Vec::with_capacity(n);
+    let vocab = config.vocab_size();
     let iters = match config {
         ModelConfig::Feedback(_) => p.gen_iters,
         _ => p.tf_gen_iters,
     };
     let times = timed(p.gen_warmup, iters, || {
-        per_token.clear();
-        let mut tokens = random_tokens(batch, 1, &mut rng, device);
-        let mut state = model.init_state(batch, device);
-        for _ in 0..n {
-            let t0 = Instant::now();
-            let ids: Vec<i64> = tokens.iter().map(|&i| i64::from(i)).collect();
-            let token = Tensor::<1, Int>::from_data(TensorData::new(ids, [batch]), device);
-            let out = model.forward_step(token, state);
-            state = out.state;
-            tokens = sample_rows(out.logits, &mut rng);
-            per_token.push(t0.elapsed().as_secs_f64());
-        }
+        generate(&model, (batch, n, vocab), &mut rng, device, &mut per_token)
     });
+    // The per-token times stay those of the last timed iteration.
+    let mut generate = || generate(&model, (batch, n, vocab), &mut rng, device, &mut Vec::new());
+    let launched = launches(device, Some(n), &mut generate);
     let flops = match config {
-        ModelConfig::Feedback(_) => Some(fb_flops_per_token()),
+        ModelConfig::Feedback(c) => Some(fb_flops_per_token(c)),
         ModelConfig::Transformer(c) => (0..n)
             .map(|i| tf_flops_per_token(c, (i + 1).min(c.span) as f64))
             .sum::<Option<f64>>()
@@ -828,6 +887,7 @@ fn phase_gen(
         ModelConfig::TransformerXl(_) => None,
     };
     let mut res = summarize(&times, batch * n, flops);
+    res["launches"] = launched;
     res["batch"] = json!(batch);
     if let ModelConfig::Feedback(_) = config {
         res["step_products"] = json!(format!("{products:?}").to_lowercase());
@@ -835,8 +895,14 @@ fn phase_gen(
     res["new_tokens_per_row"] = json!(n);
     res["params"] = json!(model.num_params());
     res["rss_after_setup_mb"] = json!(round(rss0, 1));
-    if n > MEMORY {
-        let tail = &per_token[MEMORY..];
+    let span = match config {
+        ModelConfig::Feedback(c) => c.span,
+        ModelConfig::Transformer(c) => c.span,
+        // Not generated by any phase.
+        ModelConfig::TransformerXl(_) => n,
+    };
+    if n > span {
+        let tail = &per_token[span..];
         let total: f64 = tail.iter().sum();
         res["steady_tokens_per_s"] = json!(round((batch * tail.len()) as f64 / total, 1));
         res["steady_ms_per_step"] = json!(round(1e3 * total / tail.len() as f64, 3));
@@ -943,6 +1009,8 @@ fn wait_for_idle(max_wait_s: f64) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    const PEER: BenchSize = BenchSize::PEER;
+
     #[test]
     fn inputs_and_targets_are_shifted_rows() {
         let ids = [1, 2, 3, 4, 5, 6];
@@ -985,18 +1053,18 @@ mod tests {
         ];
         assert_eq!(VARIANTS.len(), expected.len());
         for (name, attention, persistent_memory, feed_forward) in expected {
-            let config = variant_config(name).unwrap();
+            let config = variant_config(name, &PEER).unwrap();
             let want = TransformerConfig {
                 attention,
                 persistent_memory,
                 feed_forward,
-                ..transformer_config()
+                ..transformer_config(&PEER)
             };
             assert_eq!(config, want, "{name}");
             config.validate().unwrap();
         }
         for other in ["softmax", "fourier", "tf_train", ""] {
-            assert_eq!(variant_config(other), None, "{other}");
+            assert_eq!(variant_config(other, &PEER), None, "{other}");
         }
     }
 
@@ -1004,16 +1072,16 @@ mod tests {
     fn variants_keep_the_parameter_count_except_all_attention_without_ffn() {
         let device = mnemo_backend::device(mnemo_backend::DEFAULT_BACKEND).unwrap();
         let count = |c: TransformerConfig| ModelConfig::Transformer(c).init(&device).num_params();
-        let softmax = count(transformer_config());
+        let softmax = count(transformer_config(&PEER));
         for name in VARIANTS.iter().filter(|n| **n != "all_attention") {
-            let n = count(variant_config(name).unwrap());
+            let n = count(variant_config(name, &PEER).unwrap());
             let rel = (n as f64 - softmax as f64).abs() / softmax as f64;
             assert!(rel < 0.02, "{name}: {n} params vs softmax {softmax}");
         }
         // All-attention: minus each layer's feed-forward sublayer (two weights, two biases, its
         // LayerNorm), plus 64 key and 64 value slots of width D per layer.
-        let (l, d, ff) = (LAYERS, D_MODEL, D_FF);
-        let all = count(variant_config("all_attention").unwrap());
+        let (l, d, ff) = (PEER.n_layers, PEER.d_model, PEER.d_ff);
+        let all = count(variant_config("all_attention", &PEER).unwrap());
         assert_eq!(
             all,
             softmax - l * (2 * d * ff + ff + d + 2 * d) + l * 2 * 64 * d
@@ -1034,7 +1102,7 @@ mod tests {
         // Every listed variant phase is one the child runs, with its option's config.
         for name in &all[1..] {
             let (option, _) = variant_phase(name).expect(name);
-            assert!(variant_config(option).is_some(), "{name}");
+            assert!(variant_config(option, &PEER).is_some(), "{name}");
         }
         for bad in [
             "var_softmax_train",
@@ -1054,18 +1122,18 @@ mod tests {
 
     #[test]
     fn flops_are_modelled_for_softmax_only() {
-        let peer = transformer_config();
+        let peer = transformer_config(&PEER);
         // The formula tf_train has always used: 4 layers, 64 keys per query on average.
-        let (d, ff) = (D_MODEL as f64, D_FF as f64);
+        let (d, ff) = (PEER.d_model as f64, PEER.d_ff as f64);
         let layer = 2.0 * d * 3.0 * d + 2.0 * 64.0 * d * 3.0 + 2.0 * d * d + 4.0 * d * ff;
-        let want = 4.0 * layer + 2.0 * d * VOCAB as f64;
+        let want = 4.0 * layer + 2.0 * d * PEER.vocab as f64;
         assert_eq!(tf_flops_per_token(&peer, 64.0), Some(want));
-        let all = variant_config("all_attention").unwrap();
+        let all = variant_config("all_attention", &PEER).unwrap();
         let slots = 4.0 * (2.0 * 64.0 * d * 2.0 - 4.0 * d * ff);
         assert_eq!(tf_flops_per_token(&all, 64.0), Some(want + slots));
         for name in ["linear", "delta", "performer", "sparse"] {
             assert_eq!(
-                tf_flops_per_token(&variant_config(name).unwrap(), 64.0),
+                tf_flops_per_token(&variant_config(name, &PEER).unwrap(), 64.0),
                 None
             );
         }

@@ -29,7 +29,8 @@ use anyhow::Context;
 use mnemo_models::TransformerConfig;
 use serde_json::{Value, json};
 
-use crate::bench_cmd::{D_FF, D_MODEL, HEADS, VOCAB, attention_of, cpu_model, round};
+use crate::bench_cmd::{attention_of, cpu_model, round};
+use crate::bench_size::BenchSize;
 
 /// The mechanisms compared, in table order.
 pub const MECHANISMS: &[&str] = &["softmax", "linear", "performer", "sparse"];
@@ -52,7 +53,7 @@ pub fn scaling_config(mechanism: &str, len: usize) -> Option<TransformerConfig> 
     if !MECHANISMS.contains(&mechanism) {
         return None;
     }
-    let mut config = crate::bench_cmd::transformer_config();
+    let mut config = crate::bench_cmd::transformer_config(&BenchSize::PEER);
     config.n_layers = LAYERS;
     config.span = len;
     config.attention = attention_of(mechanism)?;
@@ -167,8 +168,9 @@ pub fn run(
         "cpu": cpu,
         "dtype": "f32",
         "config": {
-            "vocab": VOCAB, "d_model": D_MODEL, "n_layers": LAYERS, "n_heads": HEADS,
-            "d_ff": D_FF, "batch": 1, "span": "T", "dropout": 0.0, "attention": attention,
+            "vocab": BenchSize::PEER.vocab, "d_model": BenchSize::PEER.d_model,
+            "n_layers": LAYERS, "n_heads": BenchSize::PEER.n_heads,
+            "d_ff": BenchSize::PEER.d_ff, "batch": 1, "span": "T", "dropout": 0.0, "attention": attention,
         },
         "protocol": {
             "step": "forward + cross-entropy + backward + Adam on one segment of T random \
@@ -309,7 +311,10 @@ mod tests {
             assert_eq!(point_name(mechanism, len), *name);
             let config = scaling_config(mechanism, len).unwrap();
             assert_eq!(config.n_layers, LAYERS);
-            assert_eq!((config.d_model, config.n_heads), (D_MODEL, HEADS));
+            assert_eq!(
+                (config.d_model, config.n_heads),
+                (BenchSize::PEER.d_model, BenchSize::PEER.n_heads)
+            );
             // Softmax over the whole segment: span = T.
             assert_eq!(config.span, len);
             assert_eq!(config.attention.name(), mechanism);

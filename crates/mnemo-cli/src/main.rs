@@ -33,6 +33,7 @@ mod analyze_cmd;
 mod backend_arg;
 mod bench_cmd;
 mod bench_scaling;
+mod bench_size;
 mod bleu_cmd;
 mod compare_cmd;
 mod data_cmd;

@@ -67,6 +67,8 @@ parity_tests! {
     ndarray_transformer_step: "ndarray", "transformer", "needs --features ndarray";
     wgpu_feedback_step: "wgpu", "feedback", "needs --features wgpu (and scripts/setup-wgpu.sh)";
     wgpu_transformer_step: "wgpu", "transformer", "needs --features wgpu (and scripts/setup-wgpu.sh)";
+    vulkan_feedback_step: "vulkan", "feedback", "needs --features vulkan (and scripts/setup-wgpu.sh)";
+    vulkan_transformer_step: "vulkan", "transformer", "needs --features vulkan (and scripts/setup-wgpu.sh)";
     tch_feedback_step: "tch", "feedback", "needs --features tch (and scripts/setup-tch.sh)";
     tch_transformer_step: "tch", "transformer", "needs --features tch (and scripts/setup-tch.sh)";
     cuda_feedback_step: "cuda", "feedback", "needs --features cuda and an NVIDIA GPU";
