@@ -2,20 +2,23 @@
 # Time mnemo on a GPU beside torch on CUDA, and print the ratios: for each size (`peer`, the
 # peer benchmark's config, and `gpu`, D 512 / 6 layers / 8 heads / FFN 2048 / batch 64), the
 # torch side (scripts/bench_torch_gpu.py: lucidrains' Feedback Transformer and a torch
-# Transformer of the same size) and `mnemo bench --backend B --size S` for each backend B
-# (wgpu: WGSL kernels; vulkan: SPIR-V kernels), with each phase's GPU dispatches per step.
+# Transformer of the same size) and `mnemo bench --size S` for each kernel language: `wgsl`
+# (`--backend wgpu` of a binary built with --features wgpu,fusion,autotune) and `spirv`
+# (`--backend vulkan` of one built with --features vulkan,fusion,autotune: with cubecl's Vulkan
+# compiler compiled in, every Vulkan adapter gets SPIR-V, so the two need two binaries), with
+# each phase's GPU dispatches per step.
 #
 #   scripts/bench-gpu.sh                       # full run
 #   scripts/bench-gpu.sh --quick               # smoke run (a few iterations)
-#   MNEMO=./mnemo PYTHON=python3 scripts/bench-gpu.sh   # a prebuilt binary (no cargo needed)
+#   MNEMO_WGSL=./mnemo-wgsl MNEMO_SPIRV=./mnemo-spirv scripts/bench-gpu.sh   # prebuilt, no cargo
 #
 # Env:
-#   MNEMO        a mnemo binary built with --features wgpu,vulkan,fusion,autotune (default:
-#                build one with cargo into $CARGO_TARGET_DIR, default target/)
+#   MNEMO_WGSL, MNEMO_SPIRV  the two mnemo binaries (default: built with cargo into
+#                $CARGO_TARGET_DIR, default target/, and copied to $OUT_DIR)
 #   PYTHON       a python whose torch sees the GPU and that has feedback-transformer-pytorch
 #                (default python3); the torch side is skipped, with a message, when it has not
 #   TORCH_DEVICE torch's device (default cuda; `cpu` for a smoke run on a machine without GPU)
-#   BACKENDS     mnemo backends (default wgpu,vulkan)   SIZES   sizes (default peer,gpu)
+#   BACKENDS     kernel languages (default wgsl,spirv)   SIZES   sizes (default peer,gpu)
 #   PHASES       phases (default fb_train_chunk1,fb_forward_chunk1,fb_gen_b1,fb_gen_b8,tf_train)
 #   OUT_DIR      where the JSON documents and summary.md go (default target/bench-gpu)
 set -euo pipefail
@@ -31,7 +34,7 @@ done
 
 PYTHON="${PYTHON:-python3}"
 TORCH_DEVICE="${TORCH_DEVICE:-cuda}"
-BACKENDS="${BACKENDS:-wgpu,vulkan}"
+BACKENDS="${BACKENDS:-wgsl,spirv}"
 SIZES="${SIZES:-peer,gpu}"
 PHASES="${PHASES:-fb_train_chunk1,fb_forward_chunk1,fb_gen_b1,fb_gen_b8,tf_train}"
 OUT_DIR="${OUT_DIR:-target/bench-gpu}"
@@ -53,17 +56,24 @@ if ! scripts/setup-wgpu.sh --check > /dev/null 2>&1; then
   exit 1
 fi
 
-# 2. mnemo.
-if [[ -z "${MNEMO:-}" ]]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-  cargo build --release -p mnemo-cli --features wgpu,vulkan,fusion,autotune >&2
-  MNEMO="$CARGO_TARGET_DIR/release/mnemo"
-fi
-[[ -x "$MNEMO" ]] || { echo "bench-gpu: MNEMO=$MNEMO is not an executable" >&2; exit 2; }
+# 2. mnemo: one binary per kernel language, and the backend name each runs under.
+declare -A BIN=([wgsl]="${MNEMO_WGSL:-}" [spirv]="${MNEMO_SPIRV:-}")
+declare -A FEATURES=([wgsl]=wgpu,fusion,autotune [spirv]=vulkan,fusion,autotune)
+declare -A NAME=([wgsl]=wgpu [spirv]=vulkan)
+IFS=',' read -ra BACKEND_LIST <<< "$BACKENDS"
+for lang in "${BACKEND_LIST[@]}"; do
+  [[ -n "${FEATURES[$lang]:-}" ]] || { echo "bench-gpu: BACKENDS: unknown \`$lang\` (wgsl, spirv)" >&2; exit 2; }
+  if [[ -z "${BIN[$lang]}" ]]; then
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+    cargo build --release -p mnemo-cli --features "${FEATURES[$lang]}" >&2
+    cp "$CARGO_TARGET_DIR/release/mnemo" "$OUT_DIR/mnemo-$lang"
+    BIN[$lang]="$OUT_DIR/mnemo-$lang"
+  fi
+  [[ -x "${BIN[$lang]}" ]] || { echo "bench-gpu: ${BIN[$lang]} ($lang) is not an executable" >&2; exit 2; }
+done
 
 # 3. Each size: torch, then mnemo on each backend.
 IFS=',' read -ra SIZE_LIST <<< "$SIZES"
-IFS=',' read -ra BACKEND_LIST <<< "$BACKENDS"
 for size in "${SIZE_LIST[@]}"; do
   echo "== $size: torch on $TORCH_DEVICE" >&2
   if ! "$PYTHON" scripts/bench_torch_gpu.py --device "$TORCH_DEVICE" --size "$size" \
@@ -72,12 +82,12 @@ for size in "${SIZE_LIST[@]}"; do
       "feedback-transformer-pytorch); mnemo's numbers follow without ratios" >&2
     rm -f "$OUT_DIR/torch_$size.json"
   fi
-  for backend in "${BACKEND_LIST[@]}"; do
-    echo "== $size: mnemo --backend $backend" >&2
-    if ! "$MNEMO" bench --backend "$backend" --size "$size" --only "$PHASES" "${QUICK[@]}" \
-        --out "$OUT_DIR/mnemo_${backend}_$size.json" > /dev/null; then
-      echo "bench-gpu: mnemo --backend $backend failed (see above)" >&2
-      rm -f "$OUT_DIR/mnemo_${backend}_$size.json"
+  for lang in "${BACKEND_LIST[@]}"; do
+    echo "== $size: mnemo ($lang) --backend ${NAME[$lang]}" >&2
+    if ! "${BIN[$lang]}" bench --backend "${NAME[$lang]}" --size "$size" --only "$PHASES" \
+        "${QUICK[@]}" --out "$OUT_DIR/mnemo_${lang}_$size.json" > /dev/null; then
+      echo "bench-gpu: mnemo ($lang) failed (see above)" >&2
+      rm -f "$OUT_DIR/mnemo_${lang}_$size.json"
     fi
   done
 done

@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::bptt::TimeGrads;
 use super::forward::LayerTape;
-use super::params::{CoreParams, register_sum};
+use super::params::{CoreParams, LinearParams, NormParams, register_sum};
 
 /// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
 pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
@@ -23,6 +23,23 @@ pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
 fn time_order(mut v: Vec<Tensor<2>>) -> Tensor<2> {
     v.reverse();
     rows(v)
+}
+
+/// Register the gradients of a norm and the linear map that reads its output (`linear(norm(x))`,
+/// a pre-norm sublayer's first product): the map's from the normalised rows `x_hat` and the
+/// product's gradient `dy`, the norm's gain and bias from `dy·Wᵀ`.
+///
+/// # Shapes
+/// - x_hat: `[N, D]`
+/// - dy: `[N, out]`
+fn register_normed(
+    grads: &mut GradientsParams,
+    (norm, linear): (&NormParams, &LinearParams),
+    x_hat: Tensor<2>,
+    dy: Tensor<2>,
+) {
+    linear.register(grads, norm.affine(x_hat.clone()), dy.clone());
+    norm.register(grads, dy.matmul(linear.w_t()), x_hat);
 }
 
 /// Register the gradient of every parameter of the core.
@@ -88,13 +105,13 @@ pub(super) fn register_weight_grads(
         .zip(tapes)
         .zip(time.batched.into_iter().zip(time.layers))
     {
-        let dq = time_order(lg.dq);
         let x_hat = bt.x_hat.reshape([n_rows, d]);
-        lp.linear
-            .query
-            .register(grads, lp.norm1.affine(x_hat.clone()), dq.clone());
-        lp.norm1
-            .register(grads, dq.clone().matmul(lp.linear.query.w_t()), x_hat);
+        register_normed(
+            grads,
+            (&lp.norm1, &lp.linear.query),
+            x_hat,
+            time_order(lg.dq),
+        );
         let w = lp.width;
         let mut ds = lg.ds;
         ds.reverse();
@@ -120,11 +137,7 @@ pub(super) fn register_weight_grads(
         lp.linear.output.register(grads, rows(tape.o), dmid);
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
-        lp.linear
-            .up
-            .register(grads, lp.norm2.affine(mid_hat.clone()), df1.clone());
-        lp.norm2
-            .register(grads, df1.matmul(lp.linear.up.w_t()), mid_hat);
+        register_normed(grads, (&lp.norm2, &lp.linear.up), mid_hat, df1);
         lp.linear.down.register(
             grads,
             params.activation.forward(rows(tape.f1)),
