@@ -67,11 +67,11 @@ if $explicit && [ ${#skipped[@]} -gt 0 ]; then
   echo "test-backends: a backend named on the command line is not set up" >&2
   exit 1
 fi
+backends=$(IFS=,; echo "${features[*]}")
 # FEATURES adds Cargo features of the GPU backends (fusion, autotune) to the build.
-[ -n "${FEATURES:-}" ] && features+=(${FEATURES//,/ })
-list=$(IFS=,; echo "${features[*]}")
+list="$backends${FEATURES:+${backends:+,}$FEATURES}"
 echo "test-backends: parity tests with --features ${list:-<none>} (reference: cpu)"
 cargo test --release -p mnemo-compare --test parity --features "$list"
 status=$?
-echo "test-backends: tested: cpu${list:+,$list}; skipped: ${#skipped[@]}"
+echo "test-backends: tested: cpu${backends:+,$backends}${FEATURES:+ (with $FEATURES)}; skipped: ${#skipped[@]}"
 exit "$status"
