@@ -381,11 +381,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     for name in &names {
         let name = name.as_str();
         let best = run_best(&exe, name, args)?;
+        // On a GPU backend, the dispatches per sequential step (or per iteration).
+        let launches =
+            best.get("launches")
+                .filter(|l| !l.is_null())
+                .map(|l| match l["per_step"].as_f64() {
+                    Some(per_step) => format!(", {per_step} dispatches/step"),
+                    None => format!(", {} dispatches/iteration", l["per_iter"]),
+                });
         eprintln!(
-            "[{:7.1}s] {name}: {} (foreign cpu {})",
+            "[{:7.1}s] {name}: {} (foreign cpu {}{})",
             started.elapsed().as_secs_f64(),
             best.get("tokens_per_s").unwrap_or(&best),
-            best["foreign_cpu_frac"]
+            best["foreign_cpu_frac"],
+            launches.unwrap_or_default()
         );
         results.insert(name.to_string(), best);
     }
