@@ -19,6 +19,7 @@ Prints one JSON document (and writes it to --out).
 import argparse
 import json
 import statistics
+import sys
 import time
 
 SIZES = {
@@ -186,7 +187,7 @@ def main():
         res["phase_wall_s"] = round(time.perf_counter() - t0, 2)
         results[name] = res
         print(f"[torch {args.device}] {name}: {res.get('tokens_per_s', res)}", flush=True,
-              file=__import__("sys").stderr)
+              file=sys.stderr)
     doc = {"benchmark": "torch_gpu", "device": args.device,
            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
                            else "cpu"),

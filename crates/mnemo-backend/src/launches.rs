@@ -35,7 +35,13 @@ pub struct LaunchCount {
 impl LaunchCount {
     /// Kernels launched so far.
     pub fn total(&self) -> usize {
-        self.by_kernel().iter().map(|(_, n)| n).sum()
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        {
+            let counts = self.counts.0.lock().expect("launch counter poisoned");
+            counts.values().sum()
+        }
+        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+        0
     }
 
     /// Kernels launched so far per kernel name, most launched first (ties by name).

@@ -3,9 +3,9 @@
 //! The config is the peer's (bytes, D 256, 4 layers, 4 heads, FFN 1024, segment 128, memory
 //! 128, batch 8, Adam 3e-4, no dropout); `--size gpu` runs a GPU-sized one instead (D 512,
 //! 6 layers, 8 heads, FFN 2048, batch 64; [`BenchSize`]) and `--layers N` changes the layer
-//! count. Each phase runs in its own child process (this binary
-//! with the hidden `--phase NAME`), so each has its own peak RSS, and prints one JSON line; the
-//! parent gathers them into one JSON document with the same phase names as the peer:
+//! count. Each phase runs in its own child process (this binary with the hidden `--phase NAME`),
+//! so each has its own peak RSS, and prints one JSON line; the parent gathers them into one
+//! JSON document with the same phase names as the peer:
 //!
 //! | phase               | what is timed                                                      |
 //! |---------------------|--------------------------------------------------------------------|
@@ -33,9 +33,10 @@
 //! `foreign_cpu_frac` is the share of all CPUs other processes used while the phase ran.
 //!
 //! On a GPU backend (`wgpu`, `cuda`) each phase also counts the compute kernels (dispatches) of
-//! one more iteration after the timed ones: `launches_per_iter`, `launches_per_step` (per
-//! sequential step: per token of a Feedback segment, per generated token) and the most launched
-//! kernels, `top_launches` ([`mnemo_backend::count_launches`]).
+//! one more iteration after the timed ones, as `launches`: `per_iter`, `per_step` (per
+//! sequential step: per token of a Feedback segment, per generated token; null for the
+//! Transformer's parallel training step) and `top`, the ten most launched kernels
+//! ([`mnemo_backend::count_launches`]); `launches` is null on a CPU backend.
 use std::process::Command;
 use std::time::Instant;
 

@@ -263,7 +263,7 @@ impl FeedbackCore {
         check_carried(&memories, self.span);
         // Memories no layer's adaptive span reaches are not projected.
         let projected = (0..self.memory_projections.len())
-            .map(|p| project_newest(&memories, self.reach(p), |m| self.project_with(p, m)))
+            .map(|p| project_newest(&memories, self.reach(p), |m| self.project_with(p, m, None)))
             .collect();
         FeedbackMemory::new(memories, projected, room)
     }
@@ -294,21 +294,19 @@ impl FeedbackCore {
         packed: Option<&HostLinears>,
     ) -> Vec<(Tensor<4>, Tensor<4>)> {
         (0..self.memory_projections.len())
-            .map(|p| {
-                let packed = packed.map(|h| &h.projections[p]);
-                self.memory_projections[p].forward_with(
-                    self.memory_norm(p),
-                    memories.clone(),
-                    packed,
-                )
-            })
+            .map(|p| self.project_with(p, memories.clone(), packed.map(|h| &h.projections[p])))
             .collect()
     }
 
     /// The keys and values of `memories` `[B, n, D]` under memory projection `p` (its norm
-    /// included), `[B, H, n, Dh]` each.
-    fn project_with(&self, p: usize, memories: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
-        self.memory_projections[p].forward(self.memory_norm(p), memories)
+    /// included), `[B, H, n, Dh]` each; on the host kernels when `packed` holds its weights.
+    fn project_with(
+        &self,
+        p: usize,
+        memories: Tensor<3>,
+        packed: Option<&ProjLinears>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        self.memory_projections[p].forward_with(self.memory_norm(p), memories, packed)
     }
 
     /// Every linear map of a step packed for the host kernels, when the per-step products are
