@@ -11,7 +11,16 @@
 # real GPU, `CUBECL_WGPU_DEFAULT_DEVICE=Cpu` makes mnemo's `wgpu` backend use lavapipe anyway.
 set -euo pipefail
 
-icd_files() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true; }
+# The drivers the loader will use: those named by VK_DRIVER_FILES / VK_ICD_FILENAMES when set
+# (e.g. an NVIDIA driver's ICD under /usr/local/nvidia), else the standard ICD directories.
+icd_files() {
+  local named="${VK_DRIVER_FILES:-${VK_ICD_FILENAMES:-}}"
+  if [ -n "$named" ]; then
+    tr ':' '\n' <<< "$named" | while read -r f; do [ -f "$f" ] && echo "$f"; done
+    return 0
+  fi
+  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true
+}
 # Not `grep -q`: it exits at the first match, ldconfig then dies of SIGPIPE, and under pipefail
 # the pipeline fails — an intermittent "not installed" (seen once in CI).
 loader_present() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' > /dev/null; }
