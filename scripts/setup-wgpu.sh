@@ -16,7 +16,7 @@ set -euo pipefail
 icd_files() {
   local named="${VK_DRIVER_FILES:-${VK_ICD_FILENAMES:-}}"
   if [ -n "$named" ]; then
-    tr ':' '\n' <<< "$named" | while read -r f; do [ -f "$f" ] && echo "$f"; done
+    tr ':' '\n' <<< "$named" | while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done
     return 0
   fi
   ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null || true

@@ -35,13 +35,7 @@ pub struct LaunchCount {
 impl LaunchCount {
     /// Kernels launched so far.
     pub fn total(&self) -> usize {
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        {
-            let counts = self.counts.0.lock().expect("launch counter poisoned");
-            counts.values().sum()
-        }
-        #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-        0
+        self.by_kernel().iter().map(|(_, n)| n).sum()
     }
 
     /// Kernels launched so far per kernel name, most launched first (ties by name).
