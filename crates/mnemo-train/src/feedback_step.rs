@@ -15,8 +15,9 @@ use crate::loss::{LossStats, scored_targets};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackBackward {
-    /// Hand-written backward through time with weight gradients from large matmuls (exact;
-    /// used when the model has no dropout, otherwise the trainer falls back to autodiff).
+    /// Hand-written backward through time with weight gradients from large matmuls (exact,
+    /// dropout included; used when the model is pre-norm, otherwise the trainer falls back to
+    /// autodiff).
     #[default]
     Manual,
     /// burn's autodiff over the per-step graph.
@@ -33,8 +34,7 @@ pub fn step_products(device: &Device) -> StepProducts {
 }
 
 /// The Feedback model of `model` if its gradients come from the hand-written backward: with
-/// `backward` = [`FeedbackBackward::Manual`], when the model supports it (no dropout,
-/// pre-norm).
+/// `backward` = [`FeedbackBackward::Manual`], when the model supports it (pre-norm).
 pub fn manual_backward(model: &Model, backward: FeedbackBackward) -> Option<&FeedbackLm> {
     match model {
         Model::Feedback(fb)

@@ -5,6 +5,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_core::Norm;
 use mnemo_models::feedback::{FeedbackLayer, MemoryProjection};
 
+pub mod feedback_grads;
+
 /// Deterministic pseudo-random token ids `[b, t]` in `0..vocab`.
 pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> Tensor<2, Int> {
     let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -28,7 +28,8 @@ pub enum Backward {
 impl Policy {
     /// Whether [`segment_grads`](Self::segment_grads) runs the Feedback core's manual backward.
     pub fn has_manual_backward(&self) -> bool {
-        matches!(&self.core, PolicyCore::Feedback(core) if core.supports_manual_backward())
+        matches!(&self.core, PolicyCore::Feedback(core)
+            if core.supports_manual_backward() && !core.has_dropout())
     }
 
     /// Logits, values and the gradient of `loss` of them for every parameter, over a segment

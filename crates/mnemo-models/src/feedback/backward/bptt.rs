@@ -15,6 +15,7 @@ use mnemo_core::adaptive_span::RENORM_EPS;
 
 use super::ManualHook;
 use super::StepProducts;
+use super::dropout::masked;
 use super::forward::Recorded;
 use super::params::{CoreParams, StepMatrix};
 
@@ -25,8 +26,9 @@ pub(super) struct LayerGrads {
     pub(super) dy: Vec<Tensor<2>>,
     /// Gradient of the FFN pre-activation `[B, F]`.
     pub(super) df1: Vec<Tensor<2>>,
-    /// Gradient of the attention sublayer's output (= of the output projection's output) `[B, D]`.
-    pub(super) dmid: Vec<Tensor<2>>,
+    /// Gradient of the output projection's output (the attention sublayer's output gradient
+    /// through the dropout mask, if any) `[B, D]`.
+    pub(super) dattn: Vec<Tensor<2>>,
     /// Gradient of the query `[B, D]`.
     pub(super) dq: Vec<Tensor<2>>,
     /// Gradient of the (scaled) scores `[B, H, 1, w]`.
@@ -209,7 +211,8 @@ pub(super) fn backward_through_time(
         for l in (0..n_layers).rev() {
             let (lp, bt, tape, lg) = (&layers[l], &batched[l], &rec.tapes[l], &mut lgrads[l]);
             let dy = dstate;
-            let df1 = bt.down_w_t.apply(dy.clone()) * step_of(&bt.act_grad, t); // [B,F]
+            let dact = masked(bt.down_w_t.apply(dy.clone()), &tape.ff_mask, t);
+            let df1 = dact * step_of(&bt.act_grad, t); // [B,F]
             let dff_in = dy.clone()
                 + lp.norm2.backward(
                     bt.up_w_t.apply(df1.clone()),
@@ -217,7 +220,8 @@ pub(super) fn backward_through_time(
                     step_of(&bt.mid_rstd, t),
                 );
             let dmid = hook.backward(l, t, dff_in);
-            let d_o = bt.o_w_t.apply(dmid.clone());
+            let dattn = masked(dmid.clone(), &tape.attn_mask, t);
+            let d_o = bt.o_w_t.apply(dattn.clone());
             let (dq, ds) = match host {
                 Some(hw) => hw.backward(lp.proj, l, t, &tape.host[t], d_o),
                 None => {
@@ -267,7 +271,7 @@ pub(super) fn backward_through_time(
                 );
             lg.dy.push(dy);
             lg.df1.push(df1);
-            lg.dmid.push(dmid);
+            lg.dattn.push(dattn);
             lg.dq.push(dq);
             lg.ds.push(ds);
             dstate = dx + dm.clone().mul_scalar(mix[l]);

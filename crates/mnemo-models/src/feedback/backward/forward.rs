@@ -9,6 +9,7 @@ use mnemo_core::adaptive_span::apply_mask;
 
 use super::ManualHook;
 use super::StepProducts;
+use super::dropout::dropped;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
 use crate::feedback::FeedbackMemory;
@@ -34,6 +35,10 @@ pub(super) struct LayerTape {
     pub(super) mid: Vec<Tensor<2>>,
     /// FFN pre-activation `[B, F]`.
     pub(super) f1: Vec<Tensor<2>>,
+    /// Scaled dropout masks of the attention output `[B, D]` (empty without dropout).
+    pub(super) attn_mask: Vec<Tensor<2>>,
+    /// Scaled dropout masks of the FFN hidden activations `[B, F]` (empty without dropout).
+    pub(super) ff_mask: Vec<Tensor<2>>,
 }
 
 /// The key/value windows of every projection: the segment's [`FeedbackMemory`] (S carried
@@ -140,9 +145,20 @@ pub(super) fn record(
                     o
                 }
             };
-            let mid = hook.forward(l, t, h.clone() + lp.linear.output.step(o.clone()));
+            // Masks drawn in the order of the autodiff step: attention output, then FFN hidden.
+            let attn = dropped(
+                lp.linear.output.step(o.clone()),
+                lp.attn_keep,
+                &mut tape.attn_mask,
+            );
+            let mid = hook.forward(l, t, h.clone() + attn);
             let f1 = lp.linear.up.step(lp.norm2.forward(mid.clone())); // [B,F]
-            let out = mid.clone() + lp.linear.down.step(params.activation.forward(f1.clone()));
+            let act = dropped(
+                params.activation.forward(f1.clone()),
+                lp.ff_keep,
+                &mut tape.ff_mask,
+            );
+            let out = mid.clone() + lp.linear.down.step(act);
             tape.x.push(h);
             tape.q.push(q);
             tape.o.push(o);

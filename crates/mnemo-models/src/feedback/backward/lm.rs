@@ -5,6 +5,7 @@
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::dropout::{draw_mask, keep_prob};
 use super::params::{LinearParams, NormParams};
 use super::{NoManualHook, StepProducts};
 use crate::feedback::{FeedbackLm, FeedbackState};
@@ -22,11 +23,10 @@ pub struct SegmentGradients {
 
 impl FeedbackLm {
     /// Whether [`forward_backward_segment`](Self::forward_backward_segment) computes exactly what
-    /// autodiff of [`forward_segment`](Self::forward_segment) would: pre-norm and no dropout.
+    /// autodiff of [`forward_segment`](Self::forward_segment) would: pre-norm (with or without
+    /// dropout).
     pub fn supports_manual_backward(&self) -> bool {
-        self.final_norm.is_some()
-            && self.dropout.prob == 0.0
-            && self.core.supports_manual_backward()
+        self.final_norm.is_some() && self.core.supports_manual_backward()
     }
 
     /// Forward a segment and back-propagate `dL/dlogits` by hand (see [`super`]).
@@ -84,7 +84,7 @@ impl FeedbackLm {
     ) -> SegmentGradients {
         assert!(
             self.supports_manual_backward(),
-            "the manual Feedback backward needs pre-norm and no dropout"
+            "the manual Feedback backward needs pre-norm"
         );
         let autodiff = self.head.weight.val().is_autodiff();
         let [b, t_len] = tokens.dims();
@@ -99,6 +99,12 @@ impl FeedbackLm {
             .clone()
             .select(0, ids.clone())
             .reshape([b, t_len, emb.dims()[1]]); // [B,T,D]
+        // Embedding dropout: the first mask the autodiff forward draws, so drawn first here.
+        let emb_mask = keep_prob(&self.dropout, autodiff).map(|keep| draw_mask(&x, keep));
+        let x = match &emb_mask {
+            Some(mask) => x * mask.clone(),
+            None => x,
+        };
         let mut grads = GradientsParams::new();
         // What the output layers' gradients need, kept by the closure: logits, normed top,
         // dlogits, dL/d(normed top), x̂ of the final norm.
@@ -135,6 +141,10 @@ impl FeedbackLm {
         if has_grad {
             // Embedding: scatter-add of the step inputs' gradients, as a one-hot matmul.
             let dx = out.dx.expect("a backward ran");
+            let dx = match emb_mask {
+                Some(mask) => dx * mask,
+                None => dx,
+            };
             let [v_emb, d] = emb.dims();
             let ids: Vec<i64> = ids
                 .into_data()

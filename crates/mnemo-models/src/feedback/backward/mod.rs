@@ -13,7 +13,8 @@
 //! Equal to burn's autodiff of [`FeedbackCore::forward`] up to float rounding
 //! (tests/feedback_backward.rs checks every parameter, shared and per-layer K/V, over several
 //! carried segments, and the decoder with its cross-attention hook). Supported: pre-norm
-//! (LayerNorm or RMSNorm), no dropout, GELU or ReLU, with or without attention biases, any head
+//! (LayerNorm or RMSNorm), dropout (burn's masks, drawn in the autodiff step's order:
+//! [`dropout`]), GELU or ReLU, with or without attention biases, any head
 //! size, one position table or one per layer (its gradient summed over the layers), memory
 //! norms of their own or tied to the attention norms (gradients summed), adaptive spans (the
 //! mask's gradient reaches the ratios; trimmed windows read only their newest slots; these
@@ -30,6 +31,7 @@ use super::core::FeedbackCore;
 
 mod bptt;
 mod cross;
+mod dropout;
 mod forward;
 pub(crate) mod host_window;
 pub mod lm;
@@ -121,14 +123,22 @@ pub struct CoreOutput {
 
 impl FeedbackCore {
     /// Whether [`forward_backward`](Self::forward_backward) computes exactly what autodiff of
-    /// [`forward`](Self::forward) would: pre-norm and no dropout.
+    /// [`forward`](Self::forward) would: pre-norm (dropout is supported: the manual forward
+    /// draws burn's masks in the same order, see [`dropout`]).
     pub fn supports_manual_backward(&self) -> bool {
-        self.layers.iter().all(|l| {
-            l.attn_residual.is_pre()
-                && l.ff_residual.is_pre()
-                && l.dropout.prob == 0.0
-                && l.ff.dropout.prob == 0.0
-        })
+        self.layers
+            .iter()
+            .all(|l| l.attn_residual.is_pre() && l.ff_residual.is_pre())
+    }
+
+    /// Whether any layer drops units (attention output or feed-forward hidden activations).
+    /// The language model's manual backward is checked with dropout against autodiff
+    /// (tests/feedback_backward_dropout.rs); the decoder and the RL policy, whose autodiff
+    /// passes around the core draw masks of their own, claim the manual backward only without.
+    pub fn has_dropout(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| l.dropout.prob > 0.0 || l.ff.dropout.prob > 0.0)
     }
 
     /// Forward a segment from `x` and `memories` (the carried S memory vectors) by hand and,
@@ -154,13 +164,14 @@ impl FeedbackCore {
     ) -> CoreOutput {
         assert!(
             self.supports_manual_backward(),
-            "the manual Feedback backward needs pre-norm and no dropout"
+            "the manual Feedback backward needs pre-norm"
         );
         let [b, t_len, d] = x.dims();
         let s = self.span;
         super::core::check_carried(&memories, s); // the host windows' span is the tables'
         let heads = self.layers[0].n_heads;
-        let params = params::CoreParams::of(self);
+        // Dropout acts while the model trains on an autodiff device, as burn's `Dropout`.
+        let params = params::CoreParams::of(self, self.mix.val().is_autodiff());
         let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
         let carried = memories.inner();
         let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook);

@@ -11,6 +11,7 @@ use mnemo_core::{Activation, Norm};
 use mnemo_kernels::PackedMatrix;
 
 use super::StepProducts;
+use super::dropout::keep_prob;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
 use crate::feedback::layer::{LayerLinears, ProjLinears};
@@ -290,6 +291,10 @@ pub(crate) struct LayerParams {
     pub(crate) width: usize,
     /// The layer's adaptive span (None without one).
     pub(crate) span: Option<SpanParams>,
+    /// Keep probabilities of the dropout on the attention output and on the feed-forward
+    /// hidden activations (None: no dropout; see [`super::dropout`]).
+    pub(crate) attn_keep: Option<f64>,
+    pub(crate) ff_keep: Option<f64>,
 }
 
 /// An adaptive span's mask over a layer's w slots and its derivative (plain device).
@@ -339,7 +344,9 @@ pub(crate) struct CoreParams {
 }
 
 impl CoreParams {
-    pub(crate) fn of(core: &FeedbackCore) -> Self {
+    /// `core`'s parameters; its dropouts act when `autodiff` (the model's parameters are on an
+    /// autodiff device, i.e. training).
+    pub(crate) fn of(core: &FeedbackCore, autodiff: bool) -> Self {
         let s = core.span;
         let layers = core
             .layers
@@ -360,6 +367,8 @@ impl CoreParams {
                     proj: core.projection_of(l),
                     width,
                     span: span.map(|a| SpanParams::of(a, s, width)),
+                    attn_keep: keep_prob(&layer.dropout, autodiff),
+                    ff_keep: keep_prob(&layer.ff.dropout, autodiff),
                 }
             })
             .collect();

@@ -45,6 +45,7 @@ impl Seq2Seq {
         };
         dec.final_norm.is_some()
             && dec.core.supports_manual_backward()
+            && !dec.core.has_dropout()
             && dec
                 .cross
                 .iter()

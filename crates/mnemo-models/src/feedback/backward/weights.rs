@@ -133,16 +133,18 @@ pub(super) fn register_weight_grads(
             let dz = (dmask * span.slope.clone()).sum_dim(1).reshape([ratios]);
             grads.register(span.ratio_id, dz);
         }
-        let dmid = time_order(lg.dmid);
-        lp.linear.output.register(grads, rows(tape.o), dmid);
+        lp.linear
+            .output
+            .register(grads, rows(tape.o), time_order(lg.dattn));
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
         register_normed(grads, (&lp.norm2, &lp.linear.up), mid_hat, df1);
-        lp.linear.down.register(
-            grads,
-            params.activation.forward(rows(tape.f1)),
-            time_order(lg.dy),
-        );
+        let act = params.activation.forward(rows(tape.f1)); // [N,F]
+        let act = match tape.ff_mask.is_empty() {
+            true => act,
+            false => act * rows(tape.ff_mask), // what the down projection read
+        };
+        lp.linear.down.register(grads, act, time_order(lg.dy));
     }
     // Every slot's key/value came from the current projection weights: the carried
     // memories' slots too (their memories are detached, the projection is not).
