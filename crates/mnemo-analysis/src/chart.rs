@@ -235,7 +235,13 @@ fn padded(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     if log {
         return (lo / 1.2, hi * 1.2);
     }
-    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    // A single value: 5% of its magnitude either side (a unit range around 0), so that the
+    // ticks around e.g. step 1000 are distinct numbers.
+    let pad = match hi > lo {
+        true => (hi - lo) * 0.05,
+        false if lo != 0.0 => lo.abs() * 0.05,
+        false => 0.5,
+    };
     (lo - pad, hi + pad)
 }
 
@@ -251,6 +257,30 @@ fn tick(v: &f64) -> String {
         false => text,
     }
 }
+
+/// A tick label on a linear axis spanning `span`: [`tick`], with as many more decimals as the
+/// axis needs to tell ten ticks apart (0.138 / 0.1385 / 0.139 on a narrow accuracy axis).
+fn tick_within(v: &f64, span: f64) -> String {
+    let short = tick(v);
+    let step = span / 10.0;
+    if v.fract() == 0.0 || step.is_nan() || step <= 0.0 || step >= 1.0 {
+        return short;
+    }
+    let digits = ((-step.log10()).ceil() as usize).min(6);
+    let text = format!("{v:.digits$}");
+    let text = match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => text,
+    };
+    match text.len() > short.len() {
+        true => text,
+        false => short,
+    }
+}
+
+/// Series with at most this many points are drawn with a marker on each point (a valid curve
+/// of a few evaluations, or of one, which a line alone would not show).
+const MARKED_POINTS: usize = 40;
 
 /// The legend corner whose quarter of the panel (in axis coordinates) holds the fewest points.
 fn emptiest_corner(
@@ -294,6 +324,13 @@ fn draw_lines<DB: DrawingBackend>(
     let x = padded(points().map(|p| p.0), panel.log_x);
     let y = padded(points().map(|p| p.1), panel.log_y);
     let corner = emptiest_corner(series, x, y, panel.log_x, panel.log_y);
+    let ticks = |log: bool, (lo, hi): (f64, f64)| {
+        move |v: &f64| match log {
+            true => tick(v),
+            false => tick_within(v, hi - lo),
+        }
+    };
+    let (x_tick, y_tick) = (ticks(panel.log_x, x), ticks(panel.log_y, y));
     macro_rules! body {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -301,8 +338,8 @@ fn draw_lines<DB: DrawingBackend>(
                 .configure_mesh()
                 .x_desc(panel.x_label.as_str())
                 .y_desc(panel.y_label.as_str())
-                .x_label_formatter(&tick)
-                .y_label_formatter(&tick)
+                .x_label_formatter(&|v| x_tick(v))
+                .y_label_formatter(&|v| y_tick(v))
                 .label_style((FAMILY, 13))
                 .axis_desc_style((FAMILY, 14))
                 .light_line_style(WHITE)
@@ -318,6 +355,11 @@ fn draw_lines<DB: DrawingBackend>(
                         && (!panel.log_y || py > 0.0)
                 };
                 let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(keep).collect();
+                if pts.len() <= MARKED_POINTS {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                        .map_err(|e| e.to_string())?;
+                }
                 chart
                     .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                     .map_err(|e| e.to_string())?
@@ -444,6 +486,30 @@ mod tests {
         assert_eq!(tick(&0.3333333), "0.333");
         assert_eq!(tick(&2.5), "2.5");
         assert_eq!(tick(&150.4), "150");
+    }
+
+    #[test]
+    fn ticks_tell_a_narrow_axis_apart() {
+        // An accuracy axis 0.1378..0.1407: plain ticks would read 0.14, 0.14, 0.139, ...
+        let labels: Vec<String> = [0.138, 0.1385, 0.139, 0.1395, 0.14]
+            .iter()
+            .map(|v| tick_within(v, 0.1407 - 0.1378))
+            .collect();
+        let mut distinct = labels.clone();
+        distinct.dedup();
+        assert_eq!(distinct, labels, "{labels:?}");
+        assert_eq!(labels[1], "0.1385");
+        // Wide axes keep the short labels.
+        assert_eq!(tick_within(&1000.0, 2000.0), "1000");
+        assert_eq!(tick_within(&0.25, 1.0), "0.25");
+        assert_eq!(tick_within(&2.4, 1.8), "2.4");
+    }
+
+    #[test]
+    fn a_single_value_gets_a_range_of_its_own_scale() {
+        let (lo, hi) = padded([1000.0].into_iter(), false);
+        assert!(lo < 1000.0 && hi > 1000.0 && hi - lo > 50.0, "{lo}..{hi}");
+        assert_eq!(padded([0.0].into_iter(), false), (-0.5, 0.5));
     }
 
     #[test]
