@@ -22,11 +22,15 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod helper;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod row_blocks;
 pub mod window;
 
+use std::sync::Mutex;
+
+use helper::Helper;
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
     window_attend_backward, window_slot,
@@ -142,6 +146,11 @@ impl PackedMatrix {
 
     /// `out = x · M`; `out` is overwritten. Any `rows` works (blocks of 8, or 4 on AVX2).
     ///
+    /// A product of at least `256·512` weights runs half its column panels on a helper thread
+    /// ([`helper_thread`]), which spins between the products of a step instead of sleeping;
+    /// each output element is the same chain of fused multiply-adds either way (bit for bit
+    /// equal to [`matmul_one_thread`](Self::matmul_one_thread)).
+    ///
     /// # Shapes
     /// - x: `[rows, k]`
     /// - out: `[rows, n]`
@@ -159,18 +168,95 @@ impl PackedMatrix {
         if rows == 0 || n == 0 {
             return;
         }
+        let panels = n.div_ceil(self.isa.panel());
+        if k * n >= SPLIT_MIN_WEIGHTS
+            && panels >= 4
+            && let Some(helper) = Helper::get()
+            && self.matmul_split(helper, x, out, rows)
+        {
+            return;
+        }
+        self.matmul_one_thread(x, out, rows);
+    }
+
+    /// [`matmul`](Self::matmul) on the calling thread only (what a small product, or one that
+    /// finds the helper thread taken, runs). Bit for bit equal to `matmul`.
+    ///
+    /// # Shapes
+    /// - x: `[rows, k]`
+    /// - out: `[rows, n]`
+    ///
+    /// # Panics
+    /// If a slice's length does not match its shape.
+    pub fn matmul_one_thread(&self, x: &[f32], out: &mut [f32], rows: usize) {
+        assert_eq!(x.len(), rows * self.k, "x must hold rows·k values");
+        assert_eq!(out.len(), rows * self.n, "out must hold rows·n values");
+        if rows == 0 || self.n == 0 {
+            return;
+        }
+        self.kernel(x, &self.data, out, rows, self.n);
+    }
+
+    /// The first `⌈n/2P⌉` panels' columns on this thread, straight into `out`; the others on
+    /// the helper into a buffer of their own, copied into `out` after. False (nothing done)
+    /// when another thread holds the helper.
+    fn matmul_split(&self, helper: &Helper, x: &[f32], out: &mut [f32], rows: usize) -> bool {
+        let (k, n, p) = (self.k, self.n, self.isa.panel());
+        let mid = n.div_ceil(p) / 2;
+        let (mine, theirs) = self.data.split_at(mid * k * p);
+        let right = n - mid * p; // columns mid·P.. of every row
+        let buf = Mutex::new(vec![0.0f32; rows * right]);
+        let job = || {
+            let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
+            self.kernel(x, theirs, &mut buf, rows, right);
+        };
+        if !helper.join(&job, || self.kernel(x, mine, out, rows, n)) {
+            return false;
+        }
+        let buf = buf.into_inner().unwrap_or_else(|e| e.into_inner());
+        for (o, b) in out.chunks_exact_mut(n).zip(buf.chunks_exact(right)) {
+            o[mid * p..].copy_from_slice(b);
+        }
+        true
+    }
+
+    /// `out = x · M` over the columns of `panels`, leading panels of this matrix's packing
+    /// (all of them, or the first ones: the other columns of `out` are not written), `out`
+    /// rows `n` wide.
+    fn kernel(&self, x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, n: usize) {
+        let (k, p) = (self.k, self.isa.panel());
+        // What every kernel relies on, checked here once (the public entries checked the
+        // caller's slices; these hold for the splits of `matmul_split` too).
+        assert!(
+            x.len() == rows * k
+                && out.len() == rows * n
+                && panels.len().is_multiple_of(k * p)
+                && panels.len() <= n.div_ceil(p) * k * p,
+            "kernel arguments out of shape"
+        );
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: x and out lengths were checked above, data holds ⌈n/32⌉ zero-padded
-            // [k, 32] panels by construction, and `with_isa` checked AVX-512F support.
-            Isa::Avx512 => unsafe { avx512::matmul(x, &self.data, out, rows, k, n) },
+            // SAFETY: x, out and panels lengths were checked above (panels: whole zero-padded
+            // [k, 32] panels, at most ⌈n/32⌉), and `with_isa` checked AVX-512F support.
+            Isa::Avx512 => unsafe { avx512::matmul(x, panels, out, rows, k, n) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above with [k, 24] panels, and AVX2 + FMA support was checked.
-            Isa::Avx2 => unsafe { avx2::matmul(x, &self.data, out, rows, k, n) },
-            _ => portable::matmul(x, &self.data, out, rows, k, n),
+            Isa::Avx2 => unsafe { avx2::matmul(x, panels, out, rows, k, n) },
+            _ => portable::matmul(x, panels, out, rows, k, n),
         }
     }
 }
+
+/// Whether large products split over a helper thread in this process (two or more cores and
+/// `MNEMO_KERNEL_THREADS` not 1; see [`PackedMatrix::matmul`]).
+pub fn helper_thread() -> bool {
+    Helper::get().is_some()
+}
+
+/// Products with at least this many weights (`k·n`) split their column panels between the
+/// calling thread and the [`Helper`] on the second core (smaller ones cost less than the
+/// hand-off).
+const SPLIT_MIN_WEIGHTS: usize = 256 * 512;
 
 /// `out = x · m` for row-major `m` (packs `m` first: for a matrix used once).
 ///

@@ -17,7 +17,8 @@ macro_rules! row_blocked_matmul {
         ///
         /// # Safety
         #[doc = $safety]
-        /// `x` holds `rows·k` values, `out` `rows·n`, `panels` `⌈n/P⌉·k·P`.
+        /// `x` holds `rows·k` values, `out` `rows·n`, `panels` whole `[k, P]` panels, at most
+        /// `⌈n/P⌉` (the first ones: only their columns of `out` are written).
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn matmul(
             x: &[f32],
@@ -27,7 +28,9 @@ macro_rules! row_blocked_matmul {
             k: usize,
             n: usize,
         ) {
-            debug_assert_eq!(panels.len(), n.div_ceil(P) * k * P);
+            debug_assert!(
+                panels.len().is_multiple_of(k * P) && panels.len() <= n.div_ceil(P) * k * P
+            );
             let mut r0 = 0;
             while r0 < rows {
                 let r = (rows - r0).min($max);

@@ -1,0 +1,188 @@
+//! One persistent helper thread that runs half of a large few-row product on the second core.
+//!
+//! The Feedback step's products take 10–100 µs each; waking a pool worker (rayon) costs tens
+//! of µs, which ate the gain when the products were split that way (docs/performance.md). The
+//! helper instead spins for a while after each job, so the next product of the same step finds
+//! it awake: posting a job is one atomic increment, and the caller waits for it by spinning on
+//! another. After [`IDLE_SPIN`] without work the helper parks, so an idle process holds no core.
+//!
+//! One caller at a time: a product that finds the helper taken (another thread's product)
+//! runs on its own thread. `MNEMO_KERNEL_THREADS=1`, or a machine with one core, switches the
+//! helper off.
+use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+/// How long the helper spins for the next job before it parks.
+const IDLE_SPIN: Duration = Duration::from_micros(100);
+
+/// A job: a borrowed closure whose lifetime the poster guarantees (it waits for the job).
+type Job = *const (dyn Fn() + Sync);
+
+struct Shared {
+    /// Bumped by the poster after it wrote `job`: the helper runs a job per new value.
+    posted: AtomicU64,
+    /// The last `posted` value whose job was claimed, by the helper or taken back by its
+    /// poster: whoever moves it from `n - 1` to `n` runs job `n`.
+    claimed: AtomicU64,
+    /// The last `posted` value whose job the helper has finished.
+    finished: AtomicU64,
+    /// The job of the latest `posted`; written only while `taken` is held and the helper is
+    /// between jobs.
+    job: UnsafeCell<Option<Job>>,
+    /// Held by the one caller that may post.
+    taken: AtomicBool,
+    /// Whether the helper is (about to be) parked.
+    parked: AtomicBool,
+    /// Whether a job panicked (the poster panics in turn).
+    panicked: AtomicBool,
+}
+
+// SAFETY: `job` is written only by the holder of `taken` while no job is in flight (after
+// `finished` caught up with `posted`), and read only by the helper after it saw a new `posted`
+// value (Acquire, paired with the poster's SeqCst increment after the write): the accesses never
+// overlap. Every other field is atomic.
+unsafe impl Sync for Shared {}
+
+/// The helper thread and what it shares with posters.
+pub(crate) struct Helper {
+    shared: &'static Shared,
+    thread: Thread,
+}
+
+impl Helper {
+    /// The process's helper, started on first use; None with one core or
+    /// `MNEMO_KERNEL_THREADS=1`.
+    pub(crate) fn get() -> Option<&'static Helper> {
+        static HELPER: OnceLock<Option<Helper>> = OnceLock::new();
+        HELPER.get_or_init(Helper::start).as_ref()
+    }
+
+    fn start() -> Option<Helper> {
+        let threads = match std::env::var("MNEMO_KERNEL_THREADS") {
+            Ok(v) => v.trim().parse::<usize>().unwrap_or(2),
+            Err(_) => thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if threads < 2 {
+            return None;
+        }
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            posted: AtomicU64::new(0),
+            claimed: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            job: UnsafeCell::new(None),
+            taken: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
+        }));
+        let handle = thread::Builder::new()
+            .name("mnemo-kernels-helper".into())
+            .spawn(move || serve(shared))
+            .ok()?;
+        Some(Helper {
+            shared,
+            thread: handle.thread().clone(),
+        })
+    }
+
+    /// Run `theirs` on the helper and `mine` on this thread, and return when both are done.
+    /// If the helper has not started `theirs` when `mine` is done (e.g. other processes hold
+    /// the cores), this thread takes it back and runs it itself. Returns false without running
+    /// either when another thread holds the helper.
+    ///
+    /// # Panics
+    /// If `theirs` panicked on the helper.
+    pub(crate) fn join(&self, theirs: &(dyn Fn() + Sync), mine: impl FnOnce()) -> bool {
+        let s = self.shared;
+        if s.taken
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: (lifetime) the pointer is used by the helper only until `finished` reaches
+        // this job's number, and this function does not return before that, so `theirs`
+        // outlives every use. The transmute only erases that lifetime.
+        let job: Job = unsafe {
+            std::mem::transmute::<*const (dyn Fn() + Sync + '_), *const (dyn Fn() + Sync)>(theirs)
+        };
+        // SAFETY: we hold `taken` and the previous job has finished, so the helper does not
+        // read `job` now (see `impl Sync for Shared`).
+        unsafe { *s.job.get() = Some(job) };
+        let n = s.posted.fetch_add(1, Ordering::SeqCst) + 1;
+        if s.parked.load(Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+        mine();
+        let taken_back = s
+            .claimed
+            .compare_exchange(n - 1, n, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if taken_back {
+            // The helper will find the job claimed and never read its pointer.
+            theirs();
+        } else {
+            let mut spins = 0u32;
+            while s.finished.load(Ordering::Acquire) != n {
+                spins = spins.saturating_add(1);
+                match spins < 20_000 {
+                    true => std::hint::spin_loop(),
+                    // The helper is running but descheduled: let it have this core.
+                    false => thread::yield_now(),
+                }
+            }
+        }
+        let panicked = s.panicked.swap(false, Ordering::Relaxed);
+        s.taken.store(false, Ordering::Release);
+        assert!(!panicked, "a mnemo-kernels helper job panicked");
+        true
+    }
+}
+
+/// The helper's loop: wait for a new job (spinning, then parked), run it, mark it finished.
+fn serve(s: &'static Shared) {
+    let mut seen = 0u64;
+    loop {
+        let mut since = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let n = s.posted.load(Ordering::Acquire);
+            if n != seen {
+                seen = n;
+                break;
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(64) || since.elapsed() < IDLE_SPIN {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Park unless a job came in meanwhile; a poster that saw `parked` unparks us
+            // (an unpark before the park makes the park return at once).
+            s.parked.store(true, Ordering::SeqCst);
+            if s.posted.load(Ordering::SeqCst) == seen {
+                thread::park();
+            }
+            s.parked.store(false, Ordering::SeqCst);
+            since = Instant::now();
+        }
+        if s.claimed
+            .compare_exchange(seen - 1, seen, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            continue; // its poster took it back: the pointer may be gone already
+        }
+        // SAFETY: the poster wrote `job` before bumping `posted` (seen above with Acquire),
+        // and having claimed the job we are the only one to run it: the poster waits for
+        // `finished` to reach `seen`, keeping the closure alive until then.
+        let job = unsafe { (*s.job.get()).expect("a posted job") };
+        // SAFETY: as above: the closure outlives this call.
+        let ran = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)() }));
+        if ran.is_err() {
+            s.panicked.store(true, Ordering::Relaxed);
+        }
+        s.finished.store(seen, Ordering::Release);
+    }
+}
