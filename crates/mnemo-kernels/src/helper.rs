@@ -116,29 +116,77 @@ impl Helper {
         if s.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
+        // From here until the helper is done with job n (or it is taken back) the borrows in
+        // `theirs` must live: the guard waits for that even if `mine` or `theirs` unwinds.
+        let mut pending = Pending {
+            s,
+            n,
+            run_taken_back: Some(theirs),
+        };
         mine();
+        pending.settle();
+        let panicked = s.panicked.swap(false, Ordering::Relaxed);
+        drop(pending);
+        assert!(!panicked, "a mnemo-kernels helper job panicked");
+        true
+    }
+}
+
+/// Job `n` posted by the holder of `taken`: settled (taken back and run here, or waited for)
+/// before the poster returns or unwinds; dropping it releases `taken`.
+struct Pending<'a> {
+    s: &'static Shared,
+    n: u64,
+    /// The job, to run here if taken back; None once settled (or when unwinding: then a
+    /// taken-back job is dropped unrun).
+    run_taken_back: Option<&'a (dyn Fn() + Sync)>,
+}
+
+impl Pending<'_> {
+    /// Take job n back if the helper has not claimed it (and run it here), else wait until
+    /// the helper has finished it.
+    fn settle(&mut self) {
+        let Some(job) = self.run_taken_back.take() else {
+            return;
+        };
+        let s = self.s;
         let taken_back = s
             .claimed
-            .compare_exchange(n - 1, n, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(self.n - 1, self.n, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if taken_back {
             // The helper will find the job claimed and never read its pointer.
-            theirs();
-        } else {
-            let mut spins = 0u32;
-            while s.finished.load(Ordering::Acquire) != n {
-                spins = spins.saturating_add(1);
-                match spins < 20_000 {
-                    true => std::hint::spin_loop(),
-                    // The helper is running but descheduled: let it have this core.
-                    false => thread::yield_now(),
+            job();
+            return;
+        }
+        let mut spins = 0u32;
+        while s.finished.load(Ordering::Acquire) != self.n {
+            spins = spins.saturating_add(1);
+            match spins < 20_000 {
+                true => std::hint::spin_loop(),
+                // The helper is running but descheduled: let it have this core.
+                false => thread::yield_now(),
+            }
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.run_taken_back.is_some() {
+            // Unwinding before `settle`: claim the job so the helper never starts it, or wait
+            // for the helper to finish it; either way its borrows are no longer used.
+            let s = self.s;
+            if s.claimed
+                .compare_exchange(self.n - 1, self.n, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                while s.finished.load(Ordering::Acquire) != self.n {
+                    thread::yield_now();
                 }
             }
         }
-        let panicked = s.panicked.swap(false, Ordering::Relaxed);
-        s.taken.store(false, Ordering::Release);
-        assert!(!panicked, "a mnemo-kernels helper job panicked");
-        true
+        self.s.taken.store(false, Ordering::Release);
     }
 }
 
