@@ -11,8 +11,8 @@
 //! helper off.
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,32 @@ impl Helper {
         drop(pending);
         assert!(!panicked, "a mnemo-kernels helper job panicked");
         true
+    }
+}
+
+/// Run `mine` here and `theirs` on the helper thread at once, or both here one after the other
+/// when there is no helper or another thread holds it; returns when both are done.
+pub(crate) fn both(mine: impl FnOnce(), theirs: impl FnOnce() + Send) {
+    let theirs = Mutex::new(Some(theirs));
+    let job = || {
+        let f = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(f) = f {
+            f();
+        }
+    };
+    let mut mine = Some(mine);
+    let split = Helper::get().is_some_and(|h| {
+        h.join(&job, || {
+            if let Some(f) = mine.take() {
+                f()
+            }
+        })
+    });
+    if !split {
+        if let Some(f) = mine.take() {
+            f();
+        }
+        job();
     }
 }
 

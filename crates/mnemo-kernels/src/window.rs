@@ -80,6 +80,23 @@ impl<'a> Window<'a> {
         (&self.keys[base..end], &self.values[base..end])
     }
 
+    /// Rows `0..h` and rows `h..` as windows of their own (each row's slots are contiguous).
+    fn split_rows(&self, h: usize) -> (Window<'a>, Window<'a>) {
+        let WindowShape {
+            rows, slots, dh, ..
+        } = self.shape;
+        let at = h * slots * dh;
+        let (k0, k1) = self.keys.split_at(at);
+        let (v0, v1) = self.values.split_at(at);
+        let part = |rows, keys, values| Window {
+            shape: WindowShape { rows, ..self.shape },
+            keys,
+            values,
+            ..*self
+        };
+        (part(h, k0, v0), part(rows - h, k1, v1))
+    }
+
     fn check(&self, q: &[f32], probs: &[f32]) {
         let WindowShape { rows, span, dh, .. } = self.shape;
         self.shape.check_window(self.start);
@@ -287,7 +304,29 @@ fn run_avx2(kernel: impl Kernel) {
 pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) {
     w.check(q, probs);
     assert_eq!(out.len(), q.len(), "out must hold rows·dh values");
-    on_isa(w.isa, Attend { w, q, probs, out });
+    let WindowShape { span, dh, .. } = w.shape;
+    match split_at(w.shape) {
+        Some(h) => {
+            let (w0, w1) = w.split_rows(h);
+            let (q0, q1) = q.split_at(h * dh);
+            let (p0, p1) = probs.split_at_mut(h * span);
+            let (o0, o1) = out.split_at_mut(h * dh);
+            let run = |w: &Window, q, probs, out| on_isa(w.isa, Attend { w, q, probs, out });
+            crate::helper::both(|| run(&w0, q0, p0, o0), || run(&w1, q1, p1, o1));
+        }
+        None => on_isa(w.isa, Attend { w, q, probs, out }),
+    }
+}
+
+/// Windows of at least this many key values (`I·S·Dh`) split their rows with the helper
+/// thread ([`crate::helper`]); each row is computed alone either way, so the result is the
+/// same bit for bit.
+const SPLIT_MIN_VALUES: usize = 1 << 16;
+
+/// Where to split a window's rows between this thread and the helper (None: do not split).
+fn split_at(shape: WindowShape) -> Option<usize> {
+    let WindowShape { rows, span, dh, .. } = shape;
+    (rows >= 2 && rows * span * dh >= SPLIT_MIN_VALUES).then_some(rows / 2)
 }
 
 /// The forward loops' arguments, as [`window_attend`] takes them.
@@ -357,7 +396,21 @@ pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: Windo
         rows * span,
         "dscores must hold rows·span values"
     );
-    on_isa(w.isa, Backward { w, probs, d_out, g });
+    match split_at(w.shape) {
+        Some(h) => {
+            let (w0, w1) = w.split_rows(h);
+            let (a0, a1) = probs.split_at(h * span);
+            let (d0, d1) = d_out.split_at(h * dh);
+            let (dq0, dq1) = g.dq.split_at_mut(h * dh);
+            let (ds0, ds1) = g.dscores.split_at_mut(h * span);
+            let run = |w: &Window, probs, d_out, dq, dscores| {
+                let g = WindowGrads { dq, dscores };
+                on_isa(w.isa, Backward { w, probs, d_out, g })
+            };
+            crate::helper::both(|| run(&w0, a0, d0, dq0, ds0), || run(&w1, a1, d1, dq1, ds1));
+        }
+        None => on_isa(w.isa, Backward { w, probs, d_out, g }),
+    }
 }
 
 /// The backward loops' arguments, as [`window_attend_backward`] takes them.
@@ -442,7 +495,34 @@ pub fn window_accumulate(
     buf: &mut [f32],
 ) {
     check_terms(shape, terms, buf);
-    on_isa(isa, Accumulate { shape, terms, buf });
+    let WindowShape {
+        span, slots, dh, ..
+    } = shape;
+    match split_at(shape) {
+        Some(h) => {
+            // Rows 0..h and h.. of every term and of the buffer.
+            let (t0, t1): (Vec<_>, Vec<_>) = terms
+                .iter()
+                .map(|t| {
+                    let (c0, c1) = t.coeff.split_at(h * span);
+                    let (v0, v1) = t.vec.split_at(h * dh);
+                    let part = |coeff, vec| WindowTerm {
+                        start: t.start,
+                        coeff,
+                        vec,
+                    };
+                    (part(c0, v0), part(c1, v1))
+                })
+                .unzip();
+            let (b0, b1) = buf.split_at_mut(h * slots * dh);
+            let run = |rows, terms: &[WindowTerm], buf| {
+                let shape = WindowShape { rows, ..shape };
+                on_isa(isa, Accumulate { shape, terms, buf })
+            };
+            crate::helper::both(|| run(h, &t0, b0), || run(shape.rows - h, &t1, b1));
+        }
+        None => on_isa(isa, Accumulate { shape, terms, buf }),
+    }
 }
 
 /// The accumulation loops' arguments, as [`window_accumulate`] takes them.

@@ -76,3 +76,76 @@ fn threads_multiplying_at_once_get_their_own_products() {
         }
     });
 }
+
+/// Windows large enough to split their rows with the helper: every row equals that row
+/// computed as a window of its own (one row never splits), forward, backward and the
+/// key/value gradient accumulation, bit for bit.
+#[test]
+fn split_windows_equal_their_rows_one_by_one() {
+    use mnemo_kernels::{
+        Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+        window_attend_backward,
+    };
+    let (rows, slots, span, dh) = (33, 70, 64, 40); // 33·64·40 values: splits, unevenly
+    let shape = WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    };
+    let one = WindowShape { rows: 1, ..shape };
+    let (keys, values_) = (values(rows * slots * dh, 1), values(rows * slots * dh, 2));
+    let (pos, q, d_out) = (
+        values(span * dh, 3),
+        values(rows * dh, 4),
+        values(rows * dh, 5),
+    );
+    for isa in supported_isas() {
+        let window = |shape, keys, values| Window {
+            isa,
+            shape,
+            start: 5,
+            scale: 0.3,
+            keys,
+            values,
+            pos: &pos,
+        };
+        let w = window(shape, &keys[..], &values_[..]);
+        let (mut probs, mut out) = (vec![f32::NAN; rows * span], vec![f32::NAN; rows * dh]);
+        window_attend(&w, &q, &mut probs, &mut out);
+        let (mut dq, mut ds) = (vec![f32::NAN; rows * dh], vec![f32::NAN; rows * span]);
+        let g = WindowGrads {
+            dq: &mut dq,
+            dscores: &mut ds,
+        };
+        window_attend_backward(&w, &probs, &d_out, g);
+        let term = |start, coeff, vec| WindowTerm { start, coeff, vec };
+        let mut dk = values(rows * slots * dh, 6);
+        let terms = [term(5, &ds[..], &q[..]), term(6, &probs[..], &d_out[..])];
+        window_accumulate(isa, shape, &terms, &mut dk);
+        let mut dk_rows = values(rows * slots * dh, 6);
+        for i in 0..rows {
+            let at = |n: usize| i * n..(i + 1) * n;
+            let b = i * slots * dh..(i + 1) * slots * dh;
+            let wi = window(one, &keys[b.clone()], &values_[b.clone()]);
+            let (mut pi, mut oi) = (vec![0.0; span], vec![0.0; dh]);
+            window_attend(&wi, &q[at(dh)], &mut pi, &mut oi);
+            assert_eq!(pi, probs[at(span)], "{isa:?} row {i}: probabilities");
+            assert_eq!(oi, out[at(dh)], "{isa:?} row {i}: output");
+            let (mut dqi, mut dsi) = (vec![0.0; dh], vec![0.0; span]);
+            let g = WindowGrads {
+                dq: &mut dqi,
+                dscores: &mut dsi,
+            };
+            window_attend_backward(&wi, &pi, &d_out[at(dh)], g);
+            assert_eq!(dqi, dq[at(dh)], "{isa:?} row {i}: dq");
+            assert_eq!(dsi, ds[at(span)], "{isa:?} row {i}: dscores");
+            let terms = [
+                term(5, &ds[at(span)], &q[at(dh)]),
+                term(6, &probs[at(span)], &d_out[at(dh)]),
+            ];
+            window_accumulate(isa, one, &terms, &mut dk_rows[b]);
+        }
+        assert_eq!(dk_rows, dk, "{isa:?}: accumulated gradients");
+    }
+}
