@@ -14,6 +14,11 @@
 //! chain of fused multiply-adds over `k` ascending, so all paths agree bit for bit; tests
 //! compare each path the machine supports with a naive `f64` product.
 //!
+//! Large products and windows use the second core: one persistent helper thread (see
+//! `helper.rs`; off with `MNEMO_KERNEL_THREADS=1`) takes half the column panels of a product
+//! or half the rows of a window, spinning between jobs so that the products of one step reach
+//! it awake. Results are bit for bit those of one thread.
+//!
 //! This is the only mnemo crate that uses `unsafe` (intrinsics and raw loads/stores); the
 //! lengths every kernel relies on are checked once, in safe code, by [`PackedMatrix`].
 #![warn(missing_docs)]
