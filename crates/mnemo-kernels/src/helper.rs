@@ -172,21 +172,18 @@ impl Pending<'_> {
     /// Take job n back if the helper has not claimed it (and run it here), else wait until
     /// the helper has finished it.
     fn settle(&mut self) {
-        let Some(job) = self.run_taken_back.take() else {
-            return;
-        };
-        let s = self.s;
-        let taken_back = s
-            .claimed
-            .compare_exchange(self.n - 1, self.n, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if taken_back {
-            // The helper will find the job claimed and never read its pointer.
-            job();
-            return;
+        if let Some(job) = self.run_taken_back.take() {
+            match claim(self.s, self.n) {
+                true => job(), // the helper will find it claimed and never read its pointer
+                false => self.wait(),
+            }
         }
+    }
+
+    /// Until the helper has finished job n.
+    fn wait(&self) {
         let mut spins = 0u32;
-        while s.finished.load(Ordering::Acquire) != self.n {
+        while self.s.finished.load(Ordering::Acquire) != self.n {
             spins = spins.saturating_add(1);
             match spins < 20_000 {
                 true => std::hint::spin_loop(),
@@ -199,21 +196,21 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if self.run_taken_back.is_some() {
-            // Unwinding before `settle`: claim the job so the helper never starts it, or wait
-            // for the helper to finish it; either way its borrows are no longer used.
-            let s = self.s;
-            if s.claimed
-                .compare_exchange(self.n - 1, self.n, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                while s.finished.load(Ordering::Acquire) != self.n {
-                    thread::yield_now();
-                }
-            }
+        // Unwinding before `settle`: claim the job so the helper never starts it, or wait for
+        // the helper to finish it; either way its borrows are no longer used.
+        if self.run_taken_back.is_some() && !claim(self.s, self.n) {
+            self.wait();
         }
         self.s.taken.store(false, Ordering::Release);
     }
+}
+
+/// Claim job `n` (move `claimed` from `n - 1` to `n`): true for the one caller, helper or
+/// poster, that is to run it.
+fn claim(s: &Shared, n: u64) -> bool {
+    s.claimed
+        .compare_exchange(n - 1, n, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// The helper's loop: wait for a new job (spinning, then parked), run it, mark it finished.
@@ -242,10 +239,7 @@ fn serve(s: &'static Shared) {
             s.parked.store(false, Ordering::SeqCst);
             since = Instant::now();
         }
-        if s.claimed
-            .compare_exchange(seen - 1, seen, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !claim(s, seen) {
             continue; // its poster took it back: the pointer may be gone already
         }
         // SAFETY: the poster wrote `job` before bumping `posted` (seen above with Acquire),

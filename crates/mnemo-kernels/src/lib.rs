@@ -33,8 +33,6 @@ mod portable;
 mod row_blocks;
 pub mod window;
 
-use std::sync::Mutex;
-
 use helper::Helper;
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
@@ -174,18 +172,14 @@ impl PackedMatrix {
             return;
         }
         let panels = n.div_ceil(self.isa.panel());
-        if k * n >= SPLIT_MIN_WEIGHTS
-            && panels >= 4
-            && let Some(helper) = Helper::get()
-            && self.matmul_split(helper, x, out, rows)
-        {
-            return;
+        match k * n >= SPLIT_MIN_WEIGHTS && panels >= 4 && helper_thread() {
+            true => self.matmul_split(x, out, rows),
+            false => self.matmul_one_thread(x, out, rows),
         }
-        self.matmul_one_thread(x, out, rows);
     }
 
-    /// [`matmul`](Self::matmul) on the calling thread only (what a small product, or one that
-    /// finds the helper thread taken, runs). Bit for bit equal to `matmul`.
+    /// [`matmul`](Self::matmul) on the calling thread only (what a small product runs). Bit
+    /// for bit equal to `matmul`.
     ///
     /// # Shapes
     /// - x: `[rows, k]`
@@ -203,26 +197,20 @@ impl PackedMatrix {
     }
 
     /// The first `⌈n/2P⌉` panels' columns on this thread, straight into `out`; the others on
-    /// the helper into a buffer of their own, copied into `out` after. False (nothing done)
-    /// when another thread holds the helper.
-    fn matmul_split(&self, helper: &Helper, x: &[f32], out: &mut [f32], rows: usize) -> bool {
+    /// the helper ([`helper::both`]) into a buffer of their own, copied into `out` after.
+    fn matmul_split(&self, x: &[f32], out: &mut [f32], rows: usize) {
         let (k, n, p) = (self.k, self.n, self.isa.panel());
         let mid = n.div_ceil(p) / 2;
         let (mine, theirs) = self.data.split_at(mid * k * p);
         let right = n - mid * p; // columns mid·P.. of every row
-        let buf = Mutex::new(vec![0.0f32; rows * right]);
-        let job = || {
-            let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
-            self.kernel(x, theirs, &mut buf, rows, right);
-        };
-        if !helper.join(&job, || self.kernel(x, mine, out, rows, n)) {
-            return false;
-        }
-        let buf = buf.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut buf = vec![0.0f32; rows * right];
+        helper::both(
+            || self.kernel(x, mine, out, rows, n),
+            || self.kernel(x, theirs, &mut buf, rows, right),
+        );
         for (o, b) in out.chunks_exact_mut(n).zip(buf.chunks_exact(right)) {
             o[mid * p..].copy_from_slice(b);
         }
-        true
     }
 
     /// `out = x · M` over the columns of `panels`, leading panels of this matrix's packing

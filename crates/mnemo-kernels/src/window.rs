@@ -305,7 +305,7 @@ pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) 
     w.check(q, probs);
     assert_eq!(out.len(), q.len(), "out must hold rows·dh values");
     let WindowShape { span, dh, .. } = w.shape;
-    match split_at(w.shape) {
+    match split_rows_at(w.shape) {
         Some(h) => {
             let (w0, w1) = w.split_rows(h);
             let (q0, q1) = q.split_at(h * dh);
@@ -324,7 +324,7 @@ pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) 
 const SPLIT_MIN_VALUES: usize = 1 << 16;
 
 /// Where to split a window's rows between this thread and the helper (None: do not split).
-fn split_at(shape: WindowShape) -> Option<usize> {
+fn split_rows_at(shape: WindowShape) -> Option<usize> {
     let WindowShape { rows, span, dh, .. } = shape;
     (rows >= 2 && rows * span * dh >= SPLIT_MIN_VALUES).then_some(rows / 2)
 }
@@ -396,7 +396,7 @@ pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: Windo
         rows * span,
         "dscores must hold rows·span values"
     );
-    match split_at(w.shape) {
+    match split_rows_at(w.shape) {
         Some(h) => {
             let (w0, w1) = w.split_rows(h);
             let (a0, a1) = probs.split_at(h * span);
@@ -498,7 +498,7 @@ pub fn window_accumulate(
     let WindowShape {
         span, slots, dh, ..
     } = shape;
-    match split_at(shape) {
+    match split_rows_at(shape) {
         Some(h) => {
             // Rows 0..h and h.. of every term and of the buffer.
             let (t0, t1): (Vec<_>, Vec<_>) = terms
