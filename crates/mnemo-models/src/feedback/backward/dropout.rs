@@ -5,7 +5,7 @@
 //! then draws `m = x.random_like(Bernoulli(1 - p))` and returns `x · m · 1/(1 - p)`. The manual
 //! forward draws the same masks in the same order as [`FeedbackCore::forward`] (per step, per
 //! layer: the attention output, then the feed-forward hidden activations), on the same backend
-//! RNG, so one seed gives both paths the same masks (tests/feedback_backward.rs checks the
+//! RNG, so one seed gives both paths the same masks (tests/feedback_backward_dropout.rs checks the
 //! gradients against autodiff with dropout on). The backward multiplies by the same scaled
 //! mask.
 //!
@@ -23,7 +23,7 @@ pub(crate) fn keep_prob(dropout: &Dropout, autodiff: bool) -> Option<f64> {
 /// Bernoulli draw per element, as burn's `Dropout`).
 ///
 /// `x · mask` equals burn's `(x · m) · 1/keep` exactly: `m` is 0 or 1, so both round once.
-pub(crate) fn draw_mask<const D: usize>(x: &Tensor<D>, keep: f64) -> Tensor<D> {
+fn draw_mask<const D: usize>(x: &Tensor<D>, keep: f64) -> Tensor<D> {
     x.random_like(Distribution::Bernoulli(keep))
         .mul_scalar(1.0 / keep)
 }
@@ -32,8 +32,12 @@ pub(crate) fn draw_mask<const D: usize>(x: &Tensor<D>, keep: f64) -> Tensor<D> {
 /// `masks` for the backward.
 ///
 /// # Shapes
-/// - x: `[B, X]`; output `[B, X]`
-pub(crate) fn dropped(x: Tensor<2>, keep: Option<f64>, masks: &mut Vec<Tensor<2>>) -> Tensor<2> {
+/// - x: any shape, e.g. `[B, X]`; output as x
+pub(crate) fn dropped<const D: usize>(
+    x: Tensor<D>,
+    keep: Option<f64>,
+    masks: &mut Vec<Tensor<D>>,
+) -> Tensor<D> {
     match keep {
         Some(keep) => {
             let mask = draw_mask(&x, keep);
@@ -48,8 +52,8 @@ pub(crate) fn dropped(x: Tensor<2>, keep: Option<f64>, masks: &mut Vec<Tensor<2>
 /// (`masks` empty: no dropout).
 ///
 /// # Shapes
-/// - dy: `[B, X]`; masks: per step `[B, X]`; output `[B, X]`
-pub(crate) fn masked(dy: Tensor<2>, masks: &[Tensor<2>], t: usize) -> Tensor<2> {
+/// - dy: e.g. `[B, X]`; masks: per step, shaped as dy; output as dy
+pub(crate) fn masked<const D: usize>(dy: Tensor<D>, masks: &[Tensor<D>], t: usize) -> Tensor<D> {
     match masks.is_empty() {
         true => dy,
         false => dy * masks[t].clone(),

@@ -5,7 +5,7 @@
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::dropout::{draw_mask, keep_prob};
+use super::dropout::{dropped, keep_prob, masked};
 use super::params::{LinearParams, NormParams};
 use super::{NoManualHook, StepProducts};
 use crate::feedback::{FeedbackLm, FeedbackState};
@@ -100,11 +100,8 @@ impl FeedbackLm {
             .select(0, ids.clone())
             .reshape([b, t_len, emb.dims()[1]]); // [B,T,D]
         // Embedding dropout: the first mask the autodiff forward draws, so drawn first here.
-        let emb_mask = keep_prob(&self.dropout, autodiff).map(|keep| draw_mask(&x, keep));
-        let x = match &emb_mask {
-            Some(mask) => x * mask.clone(),
-            None => x,
-        };
+        let mut emb_mask = Vec::new(); // one mask (or none) for the whole segment
+        let x = dropped(x, keep_prob(&self.dropout, autodiff), &mut emb_mask);
         let mut grads = GradientsParams::new();
         // What the output layers' gradients need, kept by the closure: logits, normed top,
         // dlogits, dL/d(normed top), x̂ of the final norm.
@@ -141,10 +138,7 @@ impl FeedbackLm {
         if has_grad {
             // Embedding: scatter-add of the step inputs' gradients, as a one-hot matmul.
             let dx = out.dx.expect("a backward ran");
-            let dx = match emb_mask {
-                Some(mask) => dx * mask,
-                None => dx,
-            };
+            let dx = masked(dx, &emb_mask, 0);
             let [v_emb, d] = emb.dims();
             let ids: Vec<i64> = ids
                 .into_data()
