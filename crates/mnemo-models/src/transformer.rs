@@ -36,6 +36,7 @@ use crate::config::ConfigError;
 use crate::output_head;
 use crate::stack_lm::StackLm;
 
+pub mod backward;
 pub mod inspect;
 
 model_config! {

@@ -157,8 +157,9 @@ pub struct TrainConfig {
     /// Rows per batch when evaluating (default: `batch_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_batch_size: Option<usize>,
-    /// How Feedback models get their gradients: `"manual"` (default: the hand-written exact
-    /// backward, used when the model supports it, otherwise autodiff) or `"autodiff"`.
+    /// How Feedback models and Transformers get their gradients: `"manual"` (default: their
+    /// hand-written exact backward, used when the model supports it, otherwise autodiff) or
+    /// `"autodiff"`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub feedback_backward: FeedbackBackward,
     /// What a step with a non-finite loss, gradient norm or weights does: `"stop"` (default)

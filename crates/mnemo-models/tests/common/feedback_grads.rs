@@ -3,14 +3,14 @@
 //! autodiff (used by tests/feedback_backward.rs and tests/feedback_backward_dropout.rs).
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::Gradients;
 use burn::tensor::{Distribution, Tensor};
-use mnemo_core::{Activation, Norm, NormKind};
+use mnemo_core::{Activation, NormKind};
 use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
-use super::{assert_grad_matches, max_abs, max_abs_diff, tokens};
+use super::grad_check::Checker;
+use super::{max_abs, max_abs_diff, tokens};
 
 pub const VOCAB: usize = 11;
 
@@ -180,45 +180,7 @@ fn official(config: FeedbackConfig) -> FeedbackConfig {
     }
 }
 
-struct Checker<'a> {
-    name: String,
-    auto: &'a Gradients,
-    manual: &'a GradientsParams,
-    checked: usize,
-}
-
 impl Checker<'_> {
-    fn check<const D: usize>(&mut self, label: &str, p: &Param<Tensor<D>>) {
-        let want = p
-            .val()
-            .grad(self.auto)
-            .unwrap_or_else(|| panic!("{}: no autodiff grad for {label}", self.name));
-        let got: Tensor<D> = self
-            .manual
-            .get(p.id)
-            .unwrap_or_else(|| panic!("{}: no manual grad for {label}", self.name));
-        let got = got.to_device(&want.device());
-        assert_grad_matches(&format!("{}: grad of {label}", self.name), got, want);
-        self.checked += 1;
-    }
-
-    fn norm(&mut self, label: &str, norm: &Norm) {
-        match norm {
-            Norm::Layer(n) => {
-                self.check(&format!("{label}.gamma"), &n.gamma);
-                self.check(&format!("{label}.beta"), n.beta.as_ref().expect("beta"));
-            }
-            Norm::Rms(n) => self.check(&format!("{label}.gamma"), &n.gamma),
-        }
-    }
-
-    fn linear(&mut self, label: &str, linear: &burn::nn::Linear) {
-        self.check(&format!("{label}.weight"), &linear.weight);
-        if let Some(bias) = &linear.bias {
-            self.check(&format!("{label}.bias"), bias);
-        }
-    }
-
     /// Every parameter of a Feedback core.
     fn core(&mut self, core: &FeedbackCore) {
         match core.memory {

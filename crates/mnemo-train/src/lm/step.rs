@@ -2,14 +2,18 @@
 //! gradient of every parameter, and the state to carry into the next segment.
 //!
 //! This is what the trainer ([`LmTask`](crate::lm::LmTask)), `mnemo compare-backends` and
-//! `mnemo bench` run. Feedback models get their gradients from the hand-written exact
-//! backward ([`train_feedback_segment`]) unless `train.feedback_backward = "autodiff"` or the
-//! model cannot take it (dropout, post-norm); every other model from burn's autodiff. Models
+//! `mnemo bench` run. Feedback models and Transformers get their gradients from their
+//! hand-written exact backward ([`train_feedback_segment`], [`TransformerLm::forward_backward`])
+//! unless `train.feedback_backward = "autodiff"` or the model cannot take it (post-norm; for the
+//! Transformer also another attention mechanism, persistent memory, adaptive spans, or a
+//! backend whose tensors are not in host memory); every other model from burn's autodiff. Models
 //! with adaptive spans add the span loss's gradient ([`Model::add_span_loss_gradients`]).
 use burn::tensor::{Int, Tensor};
-use mnemo_models::{Model, ModelState};
+use mnemo_models::{Model, ModelState, TransformerLm};
 
-use crate::feedback_step::{FeedbackBackward, manual_backward, train_feedback_segment};
+use crate::feedback_step::{
+    FeedbackBackward, manual_backward, masked_cross_entropy_grad, train_feedback_segment,
+};
 use crate::task::StepOutput;
 
 /// One training segment: input ids and the targets scored against the logits.
@@ -29,7 +33,7 @@ pub struct LmBatch<'a> {
 /// How a language-model step computes its gradients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LmStep {
-    /// Hand-written or autodiff backward for Feedback models.
+    /// Hand-written or autodiff backward for Feedback models and Transformers.
     pub backward: FeedbackBackward,
 }
 
@@ -58,8 +62,14 @@ impl LmStep {
             targets,
             no_label,
         } = batch;
-        let mut step = match manual_backward(model, self.backward) {
-            Some(fb) => {
+        // The Transformer's manual backward attends on host memory: CPU backends only.
+        let manual = self.backward == FeedbackBackward::Manual
+            && mnemo_backend::runs_on_host(&tokens.device());
+        let mut step = match (model, manual_backward(model, self.backward)) {
+            (Model::Transformer(tf), _) if manual && tf.supports_manual_backward() => {
+                train_transformer_segment(tf, tokens, targets, no_label)
+            }
+            (_, Some(fb)) => {
                 let out = train_feedback_segment(fb, tokens, targets, no_label, state);
                 StepOutput {
                     stats: out.stats,
@@ -68,7 +78,7 @@ impl LmStep {
                     logits: out.logits,
                 }
             }
-            None => {
+            (_, None) => {
                 let out = model.forward_segment(tokens, state);
                 StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
             }
@@ -78,5 +88,33 @@ impl LmStep {
         }
         model.tie_gradients(&mut step.grads);
         step
+    }
+}
+
+/// One training segment of a Transformer with its hand-written backward
+/// ([`TransformerLm::forward_backward`]): masked cross-entropy over `targets`, the gradient of
+/// every parameter, and the (empty) state of a vanilla Transformer.
+///
+/// # Shapes
+/// - tokens: `[B, T]`
+/// - targets: `B * T` ids
+/// - output logits: `[B, T, V]`
+fn train_transformer_segment(
+    model: &TransformerLm,
+    tokens: Tensor<2, Int>,
+    targets: &[u32],
+    no_label: u32,
+) -> StepOutput<ModelState> {
+    let mut stats = None;
+    let out = model.forward_backward(tokens, |logits| {
+        let (s, grad) = masked_cross_entropy_grad(logits, targets, no_label);
+        stats = Some(s);
+        grad
+    });
+    StepOutput {
+        stats: stats.expect("the loss gradient was asked for"),
+        grads: out.grads,
+        next: ModelState::Transformer(model.init_state()),
+        logits: out.logits,
     }
 }

@@ -65,11 +65,12 @@ pub(super) struct TimeGrads {
     pub(super) dvalues: Vec<Tensor<4>>,
 }
 
-/// The derivative of `activation` at `f1`, elementwise.
+/// The derivative of `activation` at `f1`, elementwise (also the Transformer's manual
+/// backward's).
 ///
 /// # Shapes
-/// - f1: `[T, B, F]`
-fn activation_grad(activation: Activation, f1: Tensor<3>) -> Tensor<3> {
+/// - f1: any, e.g. `[T, B, F]`; output as f1
+pub(crate) fn activation_grad<const N: usize>(activation: Activation, f1: Tensor<N>) -> Tensor<N> {
     match activation {
         Activation::Gelu => {
             // gelu'(x) = Φ(x) + x φ(x)

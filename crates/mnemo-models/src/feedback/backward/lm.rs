@@ -3,9 +3,10 @@
 //!
 //! Size legend as in [`super`]: B batch, T segment length, S span, D d_model, V vocabulary.
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 use super::dropout::{dropped, keep_prob, masked};
+use super::output::{embedding_grad, output_backward};
 use super::params::{LinearParams, NormParams};
 use super::{NoManualHook, StepProducts};
 use crate::feedback::{FeedbackLm, FeedbackState};
@@ -89,7 +90,6 @@ impl FeedbackLm {
         let autodiff = self.head.weight.val().is_autodiff();
         let [b, t_len] = tokens.dims();
         let tokens = tokens.inner();
-        let device = tokens.device();
         let core = &self.core;
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
@@ -103,58 +103,29 @@ impl FeedbackLm {
         let mut emb_mask = Vec::new(); // one mask (or none) for the whole segment
         let x = dropped(x, keep_prob(&self.dropout, autodiff), &mut emb_mask);
         let mut grads = GradientsParams::new();
-        // What the output layers' gradients need, kept by the closure: logits, normed top,
-        // dlogits, dL/d(normed top), x̂ of the final norm.
+        // The output layers' tape, kept by the closure for their gradients.
         let mut saved = None;
         let top_grad = loss_grad.map(|loss_grad| {
             |top: Tensor<3>| {
-                let [_, _, d] = top.dims();
-                let (top_hat, top_rstd) = final_norm.stats(top.reshape([b * t_len, d]));
-                let top_normed = final_norm.affine(top_hat.clone());
-                let l = head.forward(top_normed.clone()); // [B·T,V]
-                let v = l.dims()[1];
-                let l = l.reshape([b, t_len, v]);
-                let dlogits = loss_grad(l.clone()).inner().reshape([b * t_len, v]);
-                let dtop_normed = dlogits.clone().matmul(head.w_t()); // [B·T,D]
-                let dtop = final_norm.backward(
-                    final_norm.fold(dtop_normed.clone()),
-                    top_hat.clone(),
-                    top_rstd,
-                );
-                saved = Some((l, top_normed, dlogits, dtop_normed, top_hat));
-                dtop.reshape([b, t_len, d])
+                let (logits, dtop, tape) = output_backward(&final_norm, &head, top, loss_grad);
+                saved = Some((logits, tape));
+                dtop
             }
         });
         let has_grad = top_grad.is_some();
         let out = core.forward_backward(x, state.memories, &mut NoManualHook, &mut grads, top_grad);
         let logits = match saved {
-            Some((logits, top_normed, dlogits, dtop_normed, top_hat)) => {
-                head.register(&mut grads, top_normed, dlogits);
-                final_norm.register(&mut grads, dtop_normed, top_hat);
+            Some((logits, tape)) => {
+                tape.register(&mut grads, &final_norm, &head);
                 logits
             }
             None => head.forward(final_norm.forward(out.top)),
         };
         if has_grad {
-            // Embedding: scatter-add of the step inputs' gradients, as a one-hot matmul.
-            let dx = out.dx.expect("a backward ran");
-            let dx = masked(dx, &emb_mask, 0);
+            let dx = masked(out.dx.expect("a backward ran"), &emb_mask, 0);
             let [v_emb, d] = emb.dims();
-            let ids: Vec<i64> = ids
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .expect("int ids");
-            let mut onehot = vec![0.0f32; b * t_len * v_emb];
-            for (r, &id) in ids.iter().enumerate() {
-                onehot[r * v_emb + id as usize] = 1.0;
-            }
-            let onehot =
-                Tensor::<2>::from_data(TensorData::new(onehot, [b * t_len, v_emb]), &device);
-            grads.register(
-                self.embedding.weight.id,
-                onehot.transpose().matmul(dx.reshape([b * t_len, d])),
-            );
+            let dx = dx.reshape([b * t_len, d]);
+            grads.register(self.embedding.weight.id, embedding_grad(ids, dx, v_emb));
         }
         let next = if autodiff {
             out.memories.autodiff()

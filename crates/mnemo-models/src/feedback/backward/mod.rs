@@ -31,14 +31,17 @@ use super::core::FeedbackCore;
 
 mod bptt;
 mod cross;
-mod dropout;
+pub(crate) mod dropout;
 mod forward;
 pub(crate) mod host_window;
 pub mod lm;
+pub(crate) mod output;
 pub(crate) mod params;
 pub use params::StepMatrix;
 pub mod seq2seq;
 mod weights;
+
+pub(crate) use bptt::activation_grad;
 
 /// Which code computes the per-step products (one step's `B` rows times a weight matrix) of
 /// the manual forward and backward. Both compute the same sums; they differ only in float

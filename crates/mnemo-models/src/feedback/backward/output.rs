@@ -1,0 +1,90 @@
+//! The layers around a language model's core in a manual backward, written once for the
+//! Feedback language model ([`super::lm`]) and the Transformer
+//! ([`crate::transformer::backward`]): logits `y = W_out finalnorm(top)` forward and backward,
+//! and the token embedding's gradient.
+//!
+//! Size legend: B batch, T segment length, D d_model, V vocabulary, N = B·T rows.
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::params::{LinearParams, NormParams};
+
+/// What the output layers' gradients need, kept by [`output_backward`].
+pub(crate) struct OutputTape {
+    /// The normed top states, `[N, D]` (the head's input).
+    top_normed: Tensor<2>,
+    /// `dL/dlogits`, `[N, V]`.
+    dlogits: Tensor<2>,
+    /// `dL/d(normed top)`, `[N, D]`.
+    dtop_normed: Tensor<2>,
+    /// The final norm's `x̂`, `[N, D]`.
+    top_hat: Tensor<2>,
+}
+
+impl OutputTape {
+    /// Register the head's and the final norm's gradients.
+    pub(crate) fn register(
+        self,
+        grads: &mut GradientsParams,
+        final_norm: &NormParams,
+        head: &LinearParams,
+    ) {
+        head.register(grads, self.top_normed, self.dlogits);
+        final_norm.register(grads, self.dtop_normed, self.top_hat);
+    }
+}
+
+/// The logits of the top states and, from `loss_grad` (which receives the logits and returns
+/// `dL/dlogits`), the gradient of the loss for the top states.
+///
+/// # Shapes
+/// - top: `[B, T, D]`; loss_grad: `[B, T, V] -> [B, T, V]`
+/// - output: logits `[B, T, V]`, dtop `[B, T, D]`
+pub(crate) fn output_backward(
+    final_norm: &NormParams,
+    head: &LinearParams,
+    top: Tensor<3>,
+    loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
+) -> (Tensor<3>, Tensor<3>, OutputTape) {
+    let [b, t_len, d] = top.dims();
+    let (top_hat, top_rstd) = final_norm.stats(top.reshape([b * t_len, d]));
+    let top_normed = final_norm.affine(top_hat.clone());
+    let logits = head.forward(top_normed.clone()); // [N,V]
+    let v = logits.dims()[1];
+    let logits = logits.reshape([b, t_len, v]);
+    let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
+    let dtop_normed = dlogits.clone().matmul(head.w_t()); // [N,D]
+    let dtop = final_norm.backward(
+        final_norm.fold(dtop_normed.clone()),
+        top_hat.clone(),
+        top_rstd,
+    );
+    let tape = OutputTape {
+        top_normed,
+        dlogits,
+        dtop_normed,
+        top_hat,
+    };
+    (logits, dtop.reshape([b, t_len, d]), tape)
+}
+
+/// The embedding table's gradient: each input row's gradient added into its token's row (a
+/// scatter-add, as a one-hot matmul).
+///
+/// # Shapes
+/// - ids: `[N]`; dx: `[N, D]`
+/// - output: `[V, D]`
+pub(crate) fn embedding_grad(ids: Tensor<1, Int>, dx: Tensor<2>, vocab: usize) -> Tensor<2> {
+    let n = ids.dims()[0];
+    let ids: Vec<i64> = ids
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("int ids");
+    let mut onehot = vec![0.0f32; n * vocab];
+    for (r, &id) in ids.iter().enumerate() {
+        onehot[r * vocab + id as usize] = 1.0;
+    }
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, vocab]), &dx.device());
+    onehot.transpose().matmul(dx)
+}

@@ -1,0 +1,301 @@
+//! The manual backward of the Transformer language model: the forward over a segment on the
+//! plain (non-autodiff) device, keeping what the backward needs, then the gradient of every
+//! parameter layer by layer from the top, with the building blocks of the Feedback model's
+//! manual backward (norms, linear maps, dropout masks, output layers:
+//! [`crate::feedback::backward`]) and its attention on host memory through the window kernels
+//! ([`span_attention`]).
+//!
+//! It computes what burn's autodiff of [`TransformerLm::forward`] computes, up to float
+//! rounding (tests/transformer_backward.rs checks logits and every parameter's gradient),
+//! without the graph: one product per weight over all `N = B·T` rows in both directions, the
+//! attention without `[B, H, T, T]` scores, norm and activation derivatives in one pass.
+//! Dropout draws burn's masks in the autodiff forward's order (embedding, then per layer the
+//! attention output and the feed-forward hidden units).
+//!
+//! The attention reads its inputs back to host memory, so the trainer uses this backward on CPU
+//! backends only (`mnemo_train::LmStep`). Supported ([`TransformerLm::supports_manual_backward`]): pre-norm (LayerNorm or RMSNorm),
+//! softmax attention with each layer's own position table from distance 0, GELU or ReLU, with
+//! or without biases, any head size, dropout. Not: post-norm, ResiDual, Admin, other attention
+//! mechanisms, persistent memory, adaptive spans, tied position tables, layers without a
+//! feed-forward sublayer (those train with autodiff).
+//!
+//! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh, D d_model,
+//! F FFN width, V vocabulary, N = B·T rows (row `b·T + t`).
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, TensorData};
+use mnemo_core::Activation;
+use mnemo_core::host::to_vec as host;
+
+use crate::feedback::backward::activation_grad;
+use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
+use crate::feedback::backward::output::{embedding_grad, output_backward};
+use crate::feedback::backward::params::{LinearParams, NormParams};
+use crate::transformer::{TransformerLayer, TransformerLm};
+
+mod span_attention;
+
+use span_attention::{SpanAttention, SpanShape};
+
+/// Logits and the gradient of every parameter of one segment.
+#[derive(Debug)]
+pub struct TransformerGradients {
+    /// Logits on the plain device. Shape `[B, T, V]`.
+    pub logits: Tensor<3>,
+    /// Gradient of the loss for every parameter, keyed by parameter id (plain device).
+    pub grads: GradientsParams,
+}
+
+impl TransformerLayer {
+    /// Whether this layer is one the manual backward covers (see the [module docs](self)).
+    fn supports_manual_backward(&self) -> bool {
+        let attention = self.attn.as_ref().is_some_and(|a| {
+            a.positions.as_ref().is_some_and(|p| p.min_distance == 0)
+                && a.persistent.is_none()
+                && a.adaptive_span.is_none()
+        });
+        let pre = |r: &mnemo_core::Residual| r.placement == mnemo_core::NormPlacement::Pre;
+        attention
+            && self.attn_variant.is_none()
+            && pre(&self.attn_residual)
+            && self.ff_residual.as_ref().is_some_and(pre)
+            && self.ff.is_some()
+            && self.attn_admin.is_none()
+            && self.ff_admin.is_none()
+    }
+}
+
+impl TransformerLm {
+    /// Whether [`forward_backward`](Self::forward_backward) computes what autodiff of
+    /// [`forward`](Self::forward) would (see the [module docs](self)).
+    pub fn supports_manual_backward(&self) -> bool {
+        self.final_norm.is_some()
+            && self
+                .layers
+                .iter()
+                .all(TransformerLayer::supports_manual_backward)
+    }
+
+    /// Forward a segment and back-propagate `dL/dlogits` by hand (see the [module docs](self)).
+    ///
+    /// `loss_grad` receives the logits and returns the gradient of the loss for them. Returns
+    /// the logits and the gradient of every parameter, registered under the ids of `self`'s
+    /// parameters on the plain device.
+    ///
+    /// # Panics
+    /// If [`supports_manual_backward`](Self::supports_manual_backward) is false.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - loss_grad: `[B, T, V] -> [B, T, V]`
+    pub fn forward_backward(
+        &self,
+        tokens: Tensor<2, Int>,
+        loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> TransformerGradients {
+        assert!(
+            self.supports_manual_backward(),
+            "the manual Transformer backward needs pre-norm softmax layers"
+        );
+        let autodiff = self.head.weight.val().is_autodiff();
+        let [b, t_len] = tokens.dims();
+        let ids = tokens.inner().reshape([b * t_len]); // row b·T + t
+        let emb = self.embedding.weight.val().inner();
+        let [vocab, d] = emb.dims();
+        let x = emb.select(0, ids.clone()); // [N,D]
+        // The masks in the autodiff forward's order: the embedding's first.
+        let mut emb_mask = Vec::new();
+        let mut x = dropped(x, keep_prob(&self.dropout, autodiff), &mut emb_mask);
+        let mut tapes = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let params = LayerParams::of(layer, autodiff);
+            let (y, tape) = params.forward(x, [b, t_len]);
+            x = y;
+            tapes.push((params, tape));
+        }
+        let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
+        let head = LinearParams::of(&self.head, None);
+        let top = x.reshape([b, t_len, d]);
+        let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
+        let mut grads = GradientsParams::new();
+        output.register(&mut grads, &final_norm, &head);
+        let mut dx = dtop.reshape([b * t_len, d]);
+        for (params, tape) in tapes.into_iter().rev() {
+            dx = params.backward(&mut grads, tape, dx);
+        }
+        let dx = masked(dx, &emb_mask, 0);
+        grads.register(self.embedding.weight.id, embedding_grad(ids, dx, vocab));
+        TransformerGradients { logits, grads }
+    }
+}
+
+/// One layer's parameters on the plain device.
+struct LayerParams {
+    norm1: NormParams,
+    query: LinearParams,
+    key: LinearParams,
+    value: LinearParams,
+    output: LinearParams,
+    /// The position table `[S, Dh]` on the host, its shape and its parameter id.
+    table: Vec<f32>,
+    table_shape: [usize; 2],
+    table_id: burn::module::ParamId,
+    heads: usize,
+    norm2: NormParams,
+    up: LinearParams,
+    down: LinearParams,
+    activation: Activation,
+    attn_keep: Option<f64>,
+    ff_keep: Option<f64>,
+}
+
+/// What a layer's forward keeps for its backward.
+struct LayerTape {
+    /// `x̂` and `1/σ` of the attention norm, `[N, D]` and `[N, 1]`.
+    xhat1: Tensor<2>,
+    rstd1: Tensor<2>,
+    attention: SpanAttention,
+    /// The attention output before the output projection, `[N, W]`.
+    merged: Tensor<2>,
+    attn_mask: Vec<Tensor<2>>,
+    /// `x̂` and `1/σ` of the feed-forward norm.
+    xhat2: Tensor<2>,
+    rstd2: Tensor<2>,
+    /// The feed-forward pre-activations `[N, F]` and its hidden units after dropout.
+    pre: Tensor<2>,
+    hidden: Tensor<2>,
+    ff_mask: Vec<Tensor<2>>,
+}
+
+impl LayerParams {
+    fn of(layer: &TransformerLayer, autodiff: bool) -> Self {
+        let attn = layer.attn.as_ref().expect("a softmax layer");
+        let ff = layer.ff.as_ref().expect("a feed-forward sublayer");
+        let ff_residual = layer.ff_residual.as_ref().expect("a feed-forward sublayer");
+        let table = &attn.positions().table;
+        Self {
+            norm1: NormParams::of(&layer.attn_residual.norm),
+            query: LinearParams::of(&attn.query, None),
+            key: LinearParams::of(&attn.key, None),
+            value: LinearParams::of(&attn.value, None),
+            output: LinearParams::of(&attn.output, None),
+            table: host(table.val().inner()),
+            table_shape: table.val().dims(),
+            table_id: table.id,
+            heads: attn.n_heads,
+            norm2: NormParams::of(&ff_residual.norm),
+            up: LinearParams::of(&ff.up, None),
+            down: LinearParams::of(&ff.down, None),
+            activation: ff.activation,
+            attn_keep: keep_prob(&attn.dropout, autodiff),
+            ff_keep: keep_prob(&ff.dropout, autodiff),
+        }
+    }
+
+    /// The attention's sizes for a segment of `[B, T]`.
+    fn span_shape(&self, [batch, len]: [usize; 2]) -> SpanShape {
+        let [span, dh] = self.table_shape;
+        SpanShape {
+            batch,
+            len,
+            heads: self.heads,
+            dh,
+            span,
+        }
+    }
+
+    /// `x + drop(attn(norm1(x)))`, then `+ down(drop(act(up(norm2(·)))))`.
+    ///
+    /// # Shapes
+    /// - x: `[N, D]`; output `[N, D]`
+    fn forward(&self, x: Tensor<2>, bt: [usize; 2]) -> (Tensor<2>, LayerTape) {
+        let device = x.device();
+        let (xhat1, rstd1) = self.norm1.stats(x.clone());
+        let h = self.norm1.affine(xhat1.clone());
+        let [q, k, v] = [&self.query, &self.key, &self.value].map(|p| host(p.forward(h.clone())));
+        let shape = self.span_shape(bt);
+        let scale = 1.0 / (shape.dh as f32).sqrt();
+        let (merged, attention) = SpanAttention::forward(shape, scale, (&q, &k, &v), &self.table);
+        let n = x.dims()[0];
+        let merged = Tensor::<2>::from_data(TensorData::new(merged, [n, q.len() / n]), &device);
+        let mut attn_mask = Vec::new();
+        let y = dropped(
+            self.output.forward(merged.clone()),
+            self.attn_keep,
+            &mut attn_mask,
+        );
+        let x = x + y;
+        let (xhat2, rstd2) = self.norm2.stats(x.clone());
+        let pre = self.up.forward(self.norm2.affine(xhat2.clone()));
+        let mut ff_mask = Vec::new();
+        let hidden = dropped(
+            self.activation.forward(pre.clone()),
+            self.ff_keep,
+            &mut ff_mask,
+        );
+        let x = x + self.down.forward(hidden.clone());
+        let tape = LayerTape {
+            xhat1,
+            rstd1,
+            attention,
+            merged,
+            attn_mask,
+            xhat2,
+            rstd2,
+            pre,
+            hidden,
+            ff_mask,
+        };
+        (x, tape)
+    }
+
+    /// The gradient of the layer's input from that of its output, registering the gradient
+    /// of every parameter of the layer.
+    ///
+    /// # Shapes
+    /// - dx: `[N, D]`; output `[N, D]`
+    fn backward(&self, grads: &mut GradientsParams, tape: LayerTape, dx: Tensor<2>) -> Tensor<2> {
+        // Feed-forward: x_out = x_mid + down(drop(act(up(norm2(x_mid))))).
+        self.down.register(grads, tape.hidden, dx.clone());
+        let dhidden = masked(dx.clone().matmul(self.down.w_t()), &tape.ff_mask, 0);
+        let dpre = dhidden * activation_grad(self.activation, tape.pre);
+        let h2 = self.norm2.affine(tape.xhat2.clone());
+        self.up.register(grads, h2, dpre.clone());
+        let dh2 = dpre.matmul(self.up.w_t());
+        self.norm2.register(grads, dh2.clone(), tape.xhat2.clone());
+        let dx = dx
+            + self
+                .norm2
+                .backward(self.norm2.fold(dh2), tape.xhat2, tape.rstd2);
+        // Attention: x_mid = x + drop(output(attn(norm1(x)))).
+        let dy = masked(dx.clone(), &tape.attn_mask, 0);
+        self.output.register(grads, tape.merged, dy.clone());
+        let dmerged = host(dy.matmul(self.output.w_t()));
+        let g = tape.attention.backward(&dmerged);
+        let device = dx.device();
+        let [n, _] = dx.dims();
+        let rows = |v: Vec<f32>| {
+            let w = v.len() / n;
+            Tensor::<2>::from_data(TensorData::new(v, [n, w]), &device)
+        };
+        grads.register(
+            self.table_id,
+            Tensor::<2>::from_data(TensorData::new(g.dtable, self.table_shape), &device),
+        );
+        let h1 = self.norm1.affine(tape.xhat1.clone());
+        let mut dh1: Option<Tensor<2>> = None;
+        for (p, dp) in [(&self.query, g.dq), (&self.key, g.dk), (&self.value, g.dv)] {
+            let dp = rows(dp);
+            p.register(grads, h1.clone(), dp.clone());
+            let dh = dp.matmul(p.w_t());
+            dh1 = Some(match dh1 {
+                Some(sum) => sum + dh,
+                None => dh,
+            });
+        }
+        let dh1 = dh1.expect("three projections");
+        self.norm1.register(grads, dh1.clone(), tape.xhat1.clone());
+        dx + self
+            .norm1
+            .backward(self.norm1.fold(dh1), tape.xhat1, tape.rstd1)
+    }
+}
