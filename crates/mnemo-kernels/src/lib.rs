@@ -27,12 +27,14 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod gelu;
 mod helper;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod row_blocks;
 pub mod window;
 
+pub use gelu::gelu_and_grad;
 use helper::Helper;
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
