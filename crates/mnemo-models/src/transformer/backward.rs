@@ -25,9 +25,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::Activation;
 use mnemo_core::host::to_vec as host;
-use mnemo_kernels::{Isa, gelu_and_grad};
 
-use crate::feedback::backward::activation_grad;
+use crate::feedback::backward::activate_on_host;
 use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
 use crate::feedback::backward::output::{embedding_grad, output_backward};
 use crate::feedback::backward::params::{LinearParams, NormParams};
@@ -228,7 +227,7 @@ impl LayerParams {
         let x = x + y;
         let (xhat2, rstd2) = self.norm2.stats(x.clone());
         let pre = self.up.forward(self.norm2.affine(xhat2.clone()));
-        let (act, act_grad) = activate(self.activation, pre);
+        let (act, act_grad) = activate_on_host(self.activation, pre);
         let mut ff_mask = Vec::new();
         let hidden = dropped(act, self.ff_keep, &mut ff_mask);
         let x = x + self.down.forward(hidden.clone());
@@ -296,28 +295,5 @@ impl LayerParams {
         dx + self
             .norm1
             .backward(self.norm1.fold(dh1), tape.xhat1, tape.rstd1)
-    }
-}
-
-/// The activation at `pre` and its derivative there. GELU takes one pass of the host kernel
-/// for both (`mnemo_kernels::gelu_and_grad`: a vectorised `erf` within 1.5e-7 of the exact one
-/// burn's `gelu` computes), ReLU burn's ops.
-///
-/// # Shapes
-/// - pre: `[N, F]`; outputs `[N, F]`
-fn activate(activation: Activation, pre: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-    match activation {
-        Activation::Gelu => {
-            let (dims, device) = (pre.dims(), pre.device());
-            let x = host(pre);
-            let (mut y, mut g) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
-            gelu_and_grad(Isa::detect(), &x, &mut y, &mut g);
-            let tensor = |v| Tensor::from_data(TensorData::new(v, dims), &device);
-            (tensor(y), tensor(g))
-        }
-        Activation::Relu => (
-            activation.forward(pre.clone()),
-            activation_grad(activation, pre),
-        ),
     }
 }

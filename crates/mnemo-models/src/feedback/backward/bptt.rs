@@ -10,11 +10,11 @@
 //! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size,
 //! F FFN width.
 use burn::tensor::Tensor;
-use mnemo_core::Activation;
 use mnemo_core::adaptive_span::RENORM_EPS;
 
 use super::ManualHook;
 use super::StepProducts;
+use super::activation::activation_grad;
 use super::dropout::masked;
 use super::forward::Recorded;
 use super::params::{CoreParams, StepMatrix};
@@ -65,31 +65,6 @@ pub(super) struct TimeGrads {
     pub(super) dvalues: Vec<Tensor<4>>,
 }
 
-/// The derivative of `activation` at `f1`, elementwise (also the Transformer's manual
-/// backward's).
-///
-/// # Shapes
-/// - f1: any, e.g. `[T, B, F]`; output as f1
-pub(crate) fn activation_grad<const N: usize>(activation: Activation, f1: Tensor<N>) -> Tensor<N> {
-    match activation {
-        Activation::Gelu => {
-            // gelu'(x) = Φ(x) + x φ(x)
-            let inv_sqrt_2pi = 1.0 / (2.0 * std::f32::consts::PI).sqrt();
-            let cdf = (f1.clone().mul_scalar(std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0)
-                .mul_scalar(0.5);
-            let pdf = f1
-                .clone()
-                .square()
-                .mul_scalar(-0.5)
-                .exp()
-                .mul_scalar(inv_sqrt_2pi);
-            cdf + f1 * pdf
-        }
-        // relu'(x) = 1 for x > 0, else 0 (PyTorch's and burn's choice at 0)
-        Activation::Relu => f1.greater_elem(0.0).float(),
-    }
-}
-
 /// Norm statistics, activation derivatives and transposed step matrices of every layer.
 fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<Batched> {
     params
@@ -99,13 +74,17 @@ fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<B
         .map(|(lp, tape)| {
             let (x_hat, x_rstd) = lp.norm1.stats(Tensor::stack::<3>(tape.x.clone(), 0));
             let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
-            let f1 = Tensor::stack::<3>(tape.f1.clone(), 0); // [T,B,F]
+            // The derivative kept by the forward (host GELU), else computed here in one pass.
+            let act_grad = match tape.act_grad.is_empty() {
+                true => activation_grad(params.activation, Tensor::stack::<3>(tape.f1.clone(), 0)),
+                false => Tensor::stack::<3>(tape.act_grad.clone(), 0),
+            }; // [T,B,F]
             Batched {
                 x_hat,
                 x_rstd,
                 mid_hat,
                 mid_rstd,
-                act_grad: activation_grad(params.activation, f1),
+                act_grad,
                 q_w_t: StepMatrix::from_transposed(
                     lp.norm1.fold_rows(lp.linear.query.w.clone()),
                     products,

@@ -9,6 +9,7 @@ use mnemo_core::adaptive_span::apply_mask;
 
 use super::ManualHook;
 use super::StepProducts;
+use super::activation::activate_on_host;
 use super::dropout::dropped;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
@@ -33,8 +34,14 @@ pub(super) struct LayerTape {
     pub(super) o: Vec<Tensor<2>>,
     /// Input of the feed-forward sublayer (after the attention sublayer and the hook) `[B, D]`.
     pub(super) mid: Vec<Tensor<2>>,
-    /// FFN pre-activation `[B, F]`.
+    /// FFN pre-activation `[B, F]` (only where the backward computes the activation's
+    /// derivative, backend products).
     pub(super) f1: Vec<Tensor<2>>,
+    /// FFN activation before dropout `[B, F]`.
+    pub(super) act: Vec<Tensor<2>>,
+    /// The activation's derivative at the pre-activation `[B, F]` (host products: kept from
+    /// the host kernel's one pass).
+    pub(super) act_grad: Vec<Tensor<2>>,
     /// Scaled dropout masks of the attention output `[B, D]` (empty without dropout).
     pub(super) attn_mask: Vec<Tensor<2>>,
     /// Scaled dropout masks of the FFN hidden activations `[B, F]` (empty without dropout).
@@ -153,17 +160,24 @@ pub(super) fn record(
             );
             let mid = hook.forward(l, t, h.clone() + attn);
             let f1 = lp.linear.up.step(lp.norm2.forward(mid.clone())); // [B,F]
-            let act = dropped(
-                params.activation.forward(f1.clone()),
-                lp.ff_keep,
-                &mut tape.ff_mask,
-            );
+            let act = match products {
+                StepProducts::Host => {
+                    let (act, act_grad) = activate_on_host(params.activation, f1);
+                    tape.act_grad.push(act_grad);
+                    act
+                }
+                StepProducts::Backend => {
+                    tape.f1.push(f1.clone());
+                    params.activation.forward(f1)
+                }
+            };
+            tape.act.push(act.clone());
+            let act = dropped(act, lp.ff_keep, &mut tape.ff_mask);
             let out = mid.clone() + lp.linear.down.step(act);
             tape.x.push(h);
             tape.q.push(q);
             tape.o.push(o);
             tape.mid.push(mid);
-            tape.f1.push(f1);
             mixed = mixed + out.clone().mul_scalar(mix[l + 1]);
             h = out;
         }

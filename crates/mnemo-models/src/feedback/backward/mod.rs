@@ -29,6 +29,7 @@ use burn::tensor::Tensor;
 
 use super::core::FeedbackCore;
 
+mod activation;
 mod bptt;
 mod cross;
 pub(crate) mod dropout;
@@ -41,7 +42,7 @@ pub use params::StepMatrix;
 pub mod seq2seq;
 mod weights;
 
-pub(crate) use bptt::activation_grad;
+pub(crate) use activation::activate_on_host;
 
 /// Which code computes the per-step products (one step's `B` rows times a weight matrix) of
 /// the manual forward and backward. Both compute the same sums; they differ only in float

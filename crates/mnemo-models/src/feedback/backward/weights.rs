@@ -139,7 +139,7 @@ pub(super) fn register_weight_grads(
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
         register_normed(grads, (&lp.norm2, &lp.linear.up), mid_hat, df1);
-        let act = params.activation.forward(rows(tape.f1)); // [N,F]
+        let act = rows(tape.act); // [N,F]
         let act = match tape.ff_mask.is_empty() {
             true => act,
             false => act * rows(tape.ff_mask), // what the down projection read
