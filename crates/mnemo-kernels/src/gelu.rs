@@ -89,7 +89,7 @@ fn exp_nonpositive(v: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5; // Cephes: 5.0000001e-1, which rounds to 0.5 in f32
     let e = p * (r * r) + r + 1.0;
     // 2ⁿ from its exponent bits (n ≥ −126 after the clamp).
     e * f32::from_bits(((n as i32 + 127) << 23) as u32)

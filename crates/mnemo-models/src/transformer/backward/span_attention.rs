@@ -41,12 +41,12 @@ impl SpanShape {
     }
 
     /// `[N, W]` rows (row `b·T + t`, column `h·Dh + d`) as head buffers `[I, T, Dh]`.
-    fn to_heads(&self, x: &[f32]) -> Vec<f32> {
+    fn split_heads(&self, x: &[f32]) -> Vec<f32> {
         self.permute(x, true)
     }
 
     /// Head buffers `[I, T, Dh]` as `[N, W]` rows.
-    fn from_heads(&self, x: &[f32]) -> Vec<f32> {
+    fn merge_heads(&self, x: &[f32]) -> Vec<f32> {
         self.permute(x, false)
     }
 
@@ -147,9 +147,9 @@ impl SpanAttention {
             isa: Isa::detect(),
             shape,
             scale,
-            q: shape.to_heads(q),
-            k: shape.to_heads(k),
-            v: shape.to_heads(v),
+            q: shape.split_heads(q),
+            k: shape.split_heads(k),
+            v: shape.split_heads(v),
             table_rev,
             probs: Vec::with_capacity(shape.len),
         };
@@ -164,7 +164,7 @@ impl SpanAttention {
             shape.scatter(&mut out, t, &out_t);
             me.probs.push(probs);
         }
-        (shape.from_heads(&out), me)
+        (shape.merge_heads(&out), me)
     }
 
     /// Query `t`'s window over the keys and values.
@@ -199,7 +199,7 @@ impl SpanAttention {
     pub(crate) fn backward(&self, d_out: &[f32]) -> SpanGrads {
         let shape = self.shape;
         let (rows, dh) = (shape.rows(), shape.dh);
-        let d_out = shape.to_heads(d_out);
+        let d_out = shape.split_heads(d_out);
         let mut dq = vec![0.0f32; d_out.len()];
         let mut dk = vec![0.0f32; d_out.len()];
         let mut dv = vec![0.0f32; d_out.len()];
@@ -231,9 +231,9 @@ impl SpanAttention {
             }
         }
         SpanGrads {
-            dq: shape.from_heads(&dq),
-            dk: shape.from_heads(&dk),
-            dv: shape.from_heads(&dv),
+            dq: shape.merge_heads(&dq),
+            dk: shape.merge_heads(&dk),
+            dv: shape.merge_heads(&dv),
             dtable,
         }
     }
