@@ -9,8 +9,8 @@ mod common;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
-use common::grad_check::Checker;
-use common::{max_abs, max_abs_diff, tokens};
+use common::grad_check::{Checker, assert_logits_match};
+use common::{max_abs_diff, tokens};
 use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::TransformerConfig;
 
@@ -98,20 +98,10 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
                 assert_eq!(l.dims(), [b, t_len, VOCAB]);
                 probe.clone().inner()
             });
-            let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
-            assert!(
-                diff < 1e-5 * (1.0 + max_abs(logits.clone().inner())),
-                "{name}: logits differ by {diff}"
-            );
-            let mut c = Checker {
-                name: name.clone(),
-                auto: &auto,
-                manual: &manual.grads,
-                checked: 0,
-            };
-            c.check("embedding", &model.embedding.weight);
-            c.linear("head", &model.head);
-            c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
+            assert_logits_match(&name, manual.logits.clone(), logits.clone().inner());
+            let mut c = Checker::new(&name, &auto, &manual.grads);
+            let final_norm = model.final_norm.as_ref().expect("pre-norm");
+            c.lm_ends(&model.embedding.weight, &model.head, final_norm);
             for (l, layer) in model.layers.iter().enumerate() {
                 let attn = layer.attn.as_ref().expect("softmax");
                 let ff = layer.ff.as_ref().expect("feed-forward");

@@ -9,8 +9,8 @@ use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
-use super::grad_check::Checker;
-use super::{max_abs, max_abs_diff, tokens};
+use super::grad_check::{Checker, assert_logits_match};
+use super::{max_abs_diff, tokens};
 
 pub const VOCAB: usize = 11;
 
@@ -277,25 +277,15 @@ pub fn check_against_autodiff(cases: Vec<(&'static str, FeedbackConfig, usize)>)
                     assert_eq!(l.dims(), [b, t_len, VOCAB]);
                     probe.clone().inner()
                 });
-                let diff = max_abs_diff(manual.logits.clone(), logits.clone().inner());
-                assert!(
-                    diff < 1e-5 * (1.0 + max_abs(logits.clone().inner())),
-                    "{name}: logits differ by {diff}"
-                );
+                assert_logits_match(&name, manual.logits.clone(), logits.clone().inner());
                 let diff = max_abs_diff(
                     manual.state.memories.clone().inner(),
                     next.memories.clone().inner(),
                 );
                 assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
-                let mut c = Checker {
-                    name: name.clone(),
-                    auto: &auto,
-                    manual: &manual.grads,
-                    checked: 0,
-                };
-                c.check("embedding", &model.embedding.weight);
-                c.linear("head", &model.head);
-                c.norm("final_norm", model.final_norm.as_ref().expect("pre-norm"));
+                let mut c = Checker::new(&name, &auto, &manual.grads);
+                let final_norm = model.final_norm.as_ref().expect("pre-norm");
+                c.lm_ends(&model.embedding.weight, &model.head, final_norm);
                 c.core(&model.core);
                 // Every parameter autodiff has a gradient for was compared, and no other one exists.
                 counts.push((name, c.checked, manual.grads.len()));
