@@ -592,3 +592,65 @@ pub fn window_slot(shape: WindowShape, slot: usize, terms: &[WindowTerm], buf: &
     }
     out
 }
+
+/// The position table's gradient from one window: `dpos[j] += Σ_i dscores[i, j] · q[i]` (slot
+/// `j` of the window reads `pos[j]`, so its score's gradient times the query is that position's
+/// gradient), summed over the rows.
+///
+/// # Shapes
+/// - dscores: `[I, S]`; q: `[I, Dh]`; dpos: `[S, Dh]` (added to)
+///
+/// # Panics
+/// If a length does not match `shape`.
+pub fn window_position_grad(
+    isa: crate::Isa,
+    shape: WindowShape,
+    dscores: &[f32],
+    q: &[f32],
+    dpos: &mut [f32],
+) {
+    let WindowShape { rows, span, dh, .. } = shape;
+    assert_eq!(
+        dscores.len(),
+        rows * span,
+        "dscores must hold rows·span values"
+    );
+    assert_eq!(q.len(), rows * dh, "queries must hold rows·dh values");
+    assert_eq!(dpos.len(), span * dh, "dpos must hold span·dh values");
+    on_isa(
+        isa,
+        PositionGrad {
+            shape,
+            dscores,
+            q,
+            dpos,
+        },
+    );
+}
+
+/// The position-gradient loops' arguments, as [`window_position_grad`] takes them.
+struct PositionGrad<'a> {
+    shape: WindowShape,
+    dscores: &'a [f32],
+    q: &'a [f32],
+    dpos: &'a mut [f32],
+}
+
+impl Kernel for PositionGrad<'_> {
+    /// Only `axpy` loops, vectorised for the instruction set.
+    #[inline(always)]
+    fn run<D: Dots>(self) {
+        let PositionGrad {
+            shape,
+            dscores,
+            q,
+            dpos,
+        } = self;
+        let WindowShape { span, dh, .. } = shape;
+        for (ds, q) in dscores.chunks_exact(span).zip(q.chunks_exact(dh)) {
+            for (p, &s) in dpos.chunks_exact_mut(dh).zip(ds) {
+                axpy(p, s, q);
+            }
+        }
+    }
+}

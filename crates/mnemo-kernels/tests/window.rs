@@ -5,7 +5,7 @@ mod common;
 use common::{supported_isas, values};
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
-    window_attend_backward, window_slot,
+    window_attend_backward, window_position_grad, window_slot,
 };
 
 // dh = 20: one 16-lane chunk of the vectorised dot product plus a remainder.
@@ -182,12 +182,13 @@ fn backward_on(isa: Isa) {
             }
         }
     }
-    // The position gradient is Σ_i ds_i ⊗ q_i: check it through the scores' gradient.
+    // The position gradient Σ_i ds_i ⊗ q_i, added to a pre-filled buffer.
+    let mut dpos = vec![1.0; span * dh];
+    window_position_grad(isa, SHAPE, &ds, &x.q, &mut dpos);
     for j in 0..span {
         for d in 0..dh {
-            let got: f32 = (0..rows).map(|i| ds[i * span + j] * x.q[i * dh + d]).sum();
             close(
-                got,
+                dpos[j * dh + d] - 1.0,
                 fd(&|x| &mut x.p, j * dh + d),
                 &format!("dpos[{j},{d}]"),
             );

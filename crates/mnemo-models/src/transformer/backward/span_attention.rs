@@ -10,7 +10,7 @@
 //! N = B·T rows (row `b·T + t`), I = B·H head rows; head buffers are `[I, T, Dh]`.
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
-    window_attend_backward,
+    window_attend_backward, window_position_grad,
 };
 
 /// Sizes of one layer's attention over a segment.
@@ -203,7 +203,7 @@ impl SpanAttention {
         let mut dq = vec![0.0f32; d_out.len()];
         let mut dk = vec![0.0f32; d_out.len()];
         let mut dv = vec![0.0f32; d_out.len()];
-        let mut dtable = vec![0.0f32; shape.span * dh];
+        let mut dtable_rev = vec![0.0f32; shape.span * dh];
         for t in 0..shape.len {
             let (start, n) = shape.window(t);
             let (q_t, d_out_t) = (shape.gather(&self.q, t), shape.gather(&d_out, t));
@@ -220,21 +220,20 @@ impl SpanAttention {
             let term = |coeff, vec| [WindowTerm { start, coeff, vec }];
             window_accumulate(self.isa, window, &term(&ds, &q_t), &mut dk);
             window_accumulate(self.isa, window, &term(probs, &d_out_t), &mut dv);
-            // Slot j of the window is distance n − 1 − j: dp_d += Σ_i ds[i, j] · q_i.
-            for (ds_i, q_i) in ds.chunks_exact(n).zip(q_t.chunks_exact(dh)) {
-                for (j, &s) in ds_i.iter().enumerate() {
-                    let d = n - 1 - j;
-                    for (p, q) in dtable[d * dh..(d + 1) * dh].iter_mut().zip(q_i) {
-                        *p += s * q;
-                    }
-                }
-            }
+            // Slot j reads the reversed table's row S − n + j (distance n − 1 − j).
+            let dpos = &mut dtable_rev[(shape.span - n) * dh..];
+            window_position_grad(self.isa, window, &ds, &q_t, dpos);
         }
         SpanGrads {
             dq: shape.merge_heads(&dq),
             dk: shape.merge_heads(&dk),
             dv: shape.merge_heads(&dv),
-            dtable,
+            dtable: dtable_rev
+                .chunks_exact(dh)
+                .rev()
+                .flatten()
+                .copied()
+                .collect(),
         }
     }
 }
