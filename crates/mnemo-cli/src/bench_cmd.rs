@@ -88,7 +88,8 @@ pub struct BenchArgs {
     /// Short smoke run (few iterations, 32 generated tokens).
     #[arg(long)]
     quick: bool,
-    /// Feedback training backward: `manual` (hand-written, default) or `autodiff`.
+    /// Training backward of the Feedback model and the Transformer: `manual` (hand-written,
+    /// default; the Transformer's on CPU backends) or `autodiff`.
     #[arg(long, default_value = "manual")]
     feedback_backward: String,
     /// Per-step products of the manual backward: `auto` (host kernels on a CPU backend),
