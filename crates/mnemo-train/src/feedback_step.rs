@@ -6,7 +6,7 @@
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnemo_models::{FeedbackLm, Model, ModelState, Seq2Seq, StepProducts};
+use mnemo_models::{FeedbackLm, Model, ModelState, Seq2Seq, StepProducts, TransformerLm};
 use serde::{Deserialize, Serialize};
 
 use crate::loss::{LossStats, scored_targets};
@@ -33,14 +33,33 @@ pub fn step_products(device: &Device) -> StepProducts {
     }
 }
 
-/// The Feedback model of `model` if its gradients come from the hand-written backward: with
-/// `backward` = [`FeedbackBackward::Manual`], when the model supports it (pre-norm).
-pub fn manual_backward(model: &Model, backward: FeedbackBackward) -> Option<&FeedbackLm> {
+/// A model whose gradients come from its hand-written backward.
+#[derive(Debug, Clone, Copy)]
+pub enum ManualBackward<'a> {
+    /// The Feedback language model ([`FeedbackLm::forward_backward_segment`]).
+    Feedback(&'a FeedbackLm),
+    /// The Transformer ([`TransformerLm::forward_backward`]).
+    Transformer(&'a TransformerLm),
+}
+
+/// The model of `model` if its gradients come from a hand-written backward: with `backward` =
+/// [`FeedbackBackward::Manual`], when the model supports it (Feedback: pre-norm; Transformer:
+/// pre-norm softmax layers, and `device` keeps tensors in host memory, where its attention
+/// runs).
+pub fn manual_backward<'a>(
+    model: &'a Model,
+    backward: FeedbackBackward,
+    device: &Device,
+) -> Option<ManualBackward<'a>> {
+    if backward != FeedbackBackward::Manual {
+        return None;
+    }
     match model {
-        Model::Feedback(fb)
-            if backward == FeedbackBackward::Manual && fb.supports_manual_backward() =>
+        Model::Feedback(fb) if fb.supports_manual_backward() => Some(ManualBackward::Feedback(fb)),
+        Model::Transformer(tf)
+            if tf.supports_manual_backward() && mnemo_backend::runs_on_host(device) =>
         {
-            Some(fb)
+            Some(ManualBackward::Transformer(tf))
         }
         _ => None,
     }

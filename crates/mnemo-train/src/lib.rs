@@ -87,8 +87,8 @@ pub use eval_memory::apply_eval_memory;
 pub use evaluate::{EvalOptions, LoadedRun, evaluate, forward_segment, load_run, segment_tokens};
 pub use experiment::{ConfigError, ExperimentConfig, OnNonFinite, RunConfig, TrainConfig};
 pub use feedback_step::{
-    FeedbackBackward, FeedbackStep, manual_backward, masked_cross_entropy_grad, step_products,
-    train_feedback_segment,
+    FeedbackBackward, FeedbackStep, ManualBackward, manual_backward, masked_cross_entropy_grad,
+    step_products, train_feedback_segment,
 };
 pub use generate::{GenerateConfig, Generation, generate};
 pub use lm::{LmBatch, LmPosition, LmStep, LmTask, TrainerState, finetune, train};

@@ -280,17 +280,13 @@ impl LayerParams {
             Tensor::<2>::from_data(TensorData::new(g.dtable, self.table_shape), &device),
         );
         let h1 = self.norm1.affine(tape.xhat1.clone());
-        let mut dh1: Option<Tensor<2>> = None;
-        for (p, dp) in [(&self.query, g.dq), (&self.key, g.dk), (&self.value, g.dv)] {
-            let dp = rows(dp);
-            p.register(grads, h1.clone(), dp.clone());
-            let dh = dp.matmul(p.w_t());
-            dh1 = Some(match dh1 {
-                Some(sum) => sum + dh,
-                None => dh,
+        let [dhq, dhk, dhv] =
+            [(&self.query, g.dq), (&self.key, g.dk), (&self.value, g.dv)].map(|(p, dp)| {
+                let dp = rows(dp);
+                p.register(grads, h1.clone(), dp.clone());
+                dp.matmul(p.w_t())
             });
-        }
-        let dh1 = dh1.expect("three projections");
+        let dh1 = dhq + dhk + dhv;
         self.norm1.register(grads, dh1.clone(), tape.xhat1.clone());
         dx + self
             .norm1

@@ -12,7 +12,8 @@ use burn::tensor::{Int, Tensor};
 use mnemo_models::{Model, ModelState, TransformerLm};
 
 use crate::feedback_step::{
-    FeedbackBackward, manual_backward, masked_cross_entropy_grad, train_feedback_segment,
+    FeedbackBackward, ManualBackward, manual_backward, masked_cross_entropy_grad,
+    train_feedback_segment,
 };
 use crate::task::StepOutput;
 
@@ -62,14 +63,11 @@ impl LmStep {
             targets,
             no_label,
         } = batch;
-        // The Transformer's manual backward attends on host memory: CPU backends only.
-        let manual = self.backward == FeedbackBackward::Manual
-            && mnemo_backend::runs_on_host(&tokens.device());
-        let mut step = match (model, manual_backward(model, self.backward)) {
-            (Model::Transformer(tf), _) if manual && tf.supports_manual_backward() => {
+        let mut step = match manual_backward(model, self.backward, &tokens.device()) {
+            Some(ManualBackward::Transformer(tf)) => {
                 train_transformer_segment(tf, tokens, targets, no_label)
             }
-            (_, Some(fb)) => {
+            Some(ManualBackward::Feedback(fb)) => {
                 let out = train_feedback_segment(fb, tokens, targets, no_label, state);
                 StepOutput {
                     stats: out.stats,
@@ -78,7 +76,7 @@ impl LmStep {
                     logits: out.logits,
                 }
             }
-            (_, None) => {
+            None => {
                 let out = model.forward_segment(tokens, state);
                 StepOutput::autodiff(model, out.logits, targets, no_label, out.state)
             }
