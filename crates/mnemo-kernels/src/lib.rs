@@ -253,6 +253,15 @@ pub fn helper_thread() -> bool {
 /// hand-off).
 const SPLIT_MIN_WEIGHTS: usize = 256 * 512;
 
+/// Run `mine` on this thread and `theirs` on the helper thread at once, or both here one after
+/// the other when the helper is off (`MNEMO_KERNEL_THREADS=1`) or held by another thread;
+/// returns when both are done. For callers that split work of their own into two halves that
+/// write disjoint memory (the Transformer's attention splits its head rows): either way each
+/// half computes the same, so results do not depend on whether the helper ran.
+pub fn on_both_cores(mine: impl FnOnce(), theirs: impl FnOnce() + Send) {
+    helper::both(mine, theirs)
+}
+
 /// `out = x · m` for row-major `m` (packs `m` first: for a matrix used once).
 ///
 /// # Shapes

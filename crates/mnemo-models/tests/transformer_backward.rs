@@ -51,6 +51,16 @@ fn covered() -> Vec<(&'static str, TransformerConfig, usize)> {
             },
             8,
         ),
+        // The attention goes in tiles of 64 queries: windows crossing a tile's start.
+        ("tiles, span < T", base.clone(), 140),
+        (
+            "tiles, span > one tile",
+            TransformerConfig {
+                span: 90,
+                ..base.clone()
+            },
+            150,
+        ),
         (
             "dropout, rms norm, span > T",
             TransformerConfig {
