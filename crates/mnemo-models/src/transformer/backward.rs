@@ -2,8 +2,8 @@
 //! plain (non-autodiff) device, keeping what the backward needs, then the gradient of every
 //! parameter layer by layer from the top, with the building blocks of the Feedback model's
 //! manual backward (norms, linear maps, dropout masks, output layers:
-//! [`crate::feedback::backward`]) and its attention on host memory through the window kernels
-//! ([`span_attention`]).
+//! [`crate::feedback::backward`]) and its attention on host memory as tiled `mnemo_kernels`
+//! products ([`span_attention`]).
 //!
 //! It computes what burn's autodiff of [`TransformerLm::forward`] computes, up to float
 //! rounding (tests/transformer_backward.rs checks logits and every parameter's gradient),
