@@ -9,12 +9,12 @@
 //! its queries' windows, so every score, probability and gradient of a tile is one product of
 //! `mnemo_kernels` (`[Tq, Dh] · [Dh, Wk]`, `[Tq, Wk] · [Wk, Dh]`, …) with the entries outside a
 //! query's window set to zero, instead of one dot product per query and key. The position term
-//! `q·p_d` is one product per head row over the whole table (`[T, Dh] · [Dh, S]`), read at
-//! distance `d = t − κ`.
+//! `q·p_d` is one product per head row over the table's reachable rows (`[T, Dh] · [Dh, R]`,
+//! R = min(S, T)), read at distance `d = t − κ`.
 //!
 //! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh,
 //! N = B·T rows (row `b·T + t`), I = B·H head rows; head buffers are `[I, T, Dh]`; Tq the
-//! queries and Wk the keys of a tile.
+//! queries and Wk the keys of a tile; R = min(S, T) the distances a query can reach.
 use mnemo_kernels::{matmul_rows, on_both_cores};
 
 /// Queries per tile: a tile's products are `[Tq, Wk]` with `Wk ≤ Tq + S − 1` keys.
@@ -39,6 +39,12 @@ impl SpanShape {
     /// Head rows I = B·H.
     fn rows(&self) -> usize {
         self.batch * self.heads
+    }
+
+    /// R = min(S, T): the distances 0..R a query of the segment can reach (the position
+    /// products use only those rows of the table).
+    fn reach(&self) -> usize {
+        self.span.min(self.len)
     }
 
     /// Query `t`'s window: its first key and its length n.
@@ -129,11 +135,11 @@ impl Tile {
         (start - self.k0..t + 1 - self.k0, t)
     }
 
-    /// Where, in a `[T, S]` buffer of position terms, query `t`'s first window column `cols.start`
-    /// lies: column c is key κ = k0 + c at distance t − κ, the reversed table's row
-    /// S − 1 − (t − κ); along the window the rows ascend to S − 1 (distance 0).
-    fn position_row(&self, span: usize, t: usize, cols: &std::ops::Range<usize>) -> usize {
-        t * span + span - 1 + self.k0 + cols.start - t
+    /// Where, in a `[T, R]` buffer of position terms, query `t`'s first window column
+    /// `cols.start` lies: column c is key κ = k0 + c at distance t − κ, the reversed table's row
+    /// R − 1 − (t − κ); along the window the rows ascend to R − 1 (distance 0).
+    fn position_row(&self, reach: usize, t: usize, cols: &std::ops::Range<usize>) -> usize {
+        t * reach + reach - 1 + self.k0 + cols.start - t
     }
 
     /// Rows `t0..t1` (or `k0..t1` with `keys`) of a `[T, Dh]` head row.
@@ -176,7 +182,7 @@ pub(crate) struct SpanAttention {
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
-    /// The position table reversed, `[S, Dh]` (row `S − 1 − d` is distance d).
+    /// The table's first R rows reversed, `[R, Dh]` (row `R − 1 − d` is distance d).
     table_rev: Vec<f32>,
     /// Per head row, per tile, `[Tq, Wk]` (zero outside each query's window), in that order.
     probs: Vec<f32>,
@@ -205,7 +211,14 @@ impl SpanAttention {
     ) -> (Vec<f32>, Self) {
         let (len, span, dh) = (shape.len, shape.span, shape.dh);
         assert_eq!(table.len(), span * dh, "the table must hold S·Dh values");
-        let table_rev: Vec<f32> = table.chunks_exact(dh).rev().flatten().copied().collect();
+        let reach = shape.reach();
+        let table_rev: Vec<f32> = table
+            .chunks_exact(dh)
+            .take(reach)
+            .rev()
+            .flatten()
+            .copied()
+            .collect();
         let mut me = Self {
             shape,
             scale,
@@ -215,7 +228,7 @@ impl SpanAttention {
             table_rev,
             probs: Vec::new(),
         };
-        let table_t = transpose(&me.table_rev, span, dh); // [Dh, S]
+        let table_t = transpose(&me.table_rev, reach, dh); // [Dh, R]
         let (rows, head, per_row) = (shape.rows(), len * dh, shape.probs_per_row());
         let mut out = vec![0.0f32; rows * head];
         let mut probs = vec![0.0f32; rows * per_row];
@@ -240,14 +253,14 @@ impl SpanAttention {
     /// Head row `i`'s attention: its output `[T, Dh]` and its tiles' probabilities.
     fn forward_row(&self, i: usize, table_t: &[f32], out: &mut [f32], probs: &mut [f32]) {
         let shape = self.shape;
-        let (len, span, dh) = (shape.len, shape.span, shape.dh);
+        let (len, reach, dh) = (shape.len, shape.reach(), shape.dh);
         let head = len * dh;
         let (q_i, k_i, v_i) = (
             &self.q[i * head..(i + 1) * head],
             &self.k[i * head..(i + 1) * head],
             &self.v[i * head..(i + 1) * head],
         );
-        let pq = product(q_i, len, table_t, dh, span); // [T, S]: q_t · p_rev[r]
+        let pq = product(q_i, len, table_t, dh, reach); // [T, R]: q_t · p_rev[r]
         let mut probs = probs;
         for tile in shape.tiles() {
             let (tq, wk) = tile.size();
@@ -257,7 +270,7 @@ impl SpanAttention {
             matmul_rows(tile.rows(q_i, dh, false), &keys_t, a, tq, dh, wk);
             for (r, row) in a.chunks_exact_mut(wk).enumerate() {
                 let (cols, t) = tile.columns(&shape, r);
-                let pos = &pq[tile.position_row(span, t, &cols)..][..cols.len()];
+                let pos = &pq[tile.position_row(reach, t, &cols)..][..cols.len()];
                 softmax_window(row, pos, cols, self.scale);
             }
             let o = &mut out[tile.t0 * dh..tile.t1 * dh];
@@ -272,11 +285,11 @@ impl SpanAttention {
     /// - output: dq, dk, dv `[N, W]` rows; dtable `[S, Dh]` (zero beyond distance T − 1)
     pub(crate) fn backward(&self, d_out: &[f32]) -> SpanGrads {
         let shape = self.shape;
-        let (span, dh) = (shape.span, shape.dh);
+        let (span, reach, dh) = (shape.span, shape.reach(), shape.dh);
         let head = shape.len * dh;
         let d_out = shape.split_heads(d_out);
         let mut grads = [(); 3].map(|_| vec![0.0f32; d_out.len()]); // dq, dk, dv
-        let mut dtables = [(); 2].map(|_| vec![0.0f32; span * dh]); // per half
+        let mut dtables = [(); 2].map(|_| vec![0.0f32; reach * dh]); // per half, reversed
         // Half the head rows on each core, each half its own table gradient.
         let half = shape.rows() / 2;
         let [dq, dk, dv] = &mut grads;
@@ -303,11 +316,13 @@ impl SpanAttention {
             dq,
             dk,
             dv,
+            // Distances R.. (only when S > T) are out of reach: zero.
             dtable: dtables[0]
                 .chunks_exact(dh)
                 .rev()
                 .flatten()
                 .copied()
+                .chain(std::iter::repeat_n(0.0, (span - reach) * dh))
                 .collect(),
         }
     }
@@ -322,14 +337,14 @@ impl SpanAttention {
         dtable_rev: &mut [f32],
     ) {
         let shape = self.shape;
-        let (len, span, dh) = (shape.len, shape.span, shape.dh);
+        let (len, reach, dh) = (shape.len, shape.reach(), shape.dh);
         let head = len * dh;
         let rows = i * head..(i + 1) * head;
         let (q_i, k_i, v_i) = (&self.q[rows.clone()], &self.k[rows.clone()], &self.v[rows]);
         let per_row = shape.probs_per_row();
         let mut probs = &self.probs[i * per_row..(i + 1) * per_row];
-        // dL/d(q_t · p_rev[r]) of every query, [T, S].
-        let mut gpos = vec![0.0f32; len * span];
+        // dL/d(q_t · p_rev[r]) of every query, [T, R].
+        let mut gpos = vec![0.0f32; len * reach];
         for tile in shape.tiles() {
             let (tq, wk) = tile.size();
             let (a, rest) = probs.split_at(tq * wk);
@@ -348,7 +363,7 @@ impl SpanAttention {
             {
                 let (cols, t) = tile.columns(&shape, r);
                 let dot: f32 = cols.clone().map(|c| a_row[c] * da_row[c]).sum();
-                let pos = &mut gpos[tile.position_row(span, t, &cols)..][..cols.len()];
+                let pos = &mut gpos[tile.position_row(reach, t, &cols)..][..cols.len()];
                 for (c, p) in cols.zip(pos) {
                     g_row[c] = self.scale * a_row[c] * (da_row[c] - dot);
                     *p = g_row[c];
@@ -361,8 +376,8 @@ impl SpanAttention {
             let dv_range = product(&transpose(a, tq, wk), wk, do_tile, tq, dh);
             add_into(&mut dv_i[tile.k0 * dh..tile.t1 * dh], &dv_range);
         }
-        add_into(dq_i, &product(&gpos, len, &self.table_rev, span, dh));
-        let dtable_i = product(&transpose(&gpos, len, span), span, q_i, len, dh);
+        add_into(dq_i, &product(&gpos, len, &self.table_rev, reach, dh));
+        let dtable_i = product(&transpose(&gpos, len, reach), reach, q_i, len, dh);
         add_into(dtable_rev, &dtable_i);
     }
 }
