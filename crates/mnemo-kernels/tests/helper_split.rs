@@ -149,3 +149,32 @@ fn split_windows_equal_their_rows_one_by_one() {
         assert_eq!(dk_rows, dk, "{isa:?}: accumulated gradients");
     }
 }
+
+/// `on_both_cores` runs both halves before it returns, whether the helper takes one (a lone
+/// thread) or not (several threads at once, each then runs both itself), and each half sees
+/// its own captures: every element written once, by the half it belongs to.
+#[test]
+fn on_both_cores_runs_both_halves_before_returning() {
+    let run = |seed: usize| {
+        let mut data = vec![f32::NAN; 1000];
+        let (left, right) = data.split_at_mut(400);
+        let fill = |part: &mut [f32], first: usize| {
+            for (i, x) in part.iter_mut().enumerate() {
+                *x = ((first + i) * seed) as f32;
+            }
+        };
+        mnemo_kernels::on_both_cores(|| fill(left, 0), || fill(right, 400));
+        let expected: Vec<f32> = (0..1000).map(|i| (i * seed) as f32).collect();
+        assert_eq!(data, expected, "seed {seed}");
+    };
+    run(3);
+    std::thread::scope(|s| {
+        for seed in 1..5 {
+            s.spawn(move || {
+                for _ in 0..50 {
+                    run(seed);
+                }
+            });
+        }
+    });
+}
