@@ -38,7 +38,7 @@ pub use gelu::gelu_and_grad;
 use helper::Helper;
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
-    window_attend_backward, window_position_grad, window_slot,
+    window_attend_backward, window_slot,
 };
 
 /// An instruction set a [`PackedMatrix`] can be multiplied with.

@@ -5,7 +5,7 @@ mod common;
 use common::{supported_isas, values};
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
-    window_attend_backward, window_position_grad, window_slot,
+    window_attend_backward, window_slot,
 };
 
 // dh = 20: one 16-lane chunk of the vectorised dot product plus a remainder.
@@ -180,18 +180,6 @@ fn backward_on(isa: Isa) {
                     );
                 }
             }
-        }
-    }
-    // The position gradient Σ_i ds_i ⊗ q_i, added to a pre-filled buffer.
-    let mut dpos = vec![1.0; span * dh];
-    window_position_grad(isa, SHAPE, &ds, &x.q, &mut dpos);
-    for j in 0..span {
-        for d in 0..dh {
-            close(
-                dpos[j * dh + d] - 1.0,
-                fd(&|x| &mut x.p, j * dh + d),
-                &format!("dpos[{j},{d}]"),
-            );
         }
     }
 }
