@@ -261,11 +261,11 @@ impl SpanAttention {
             &self.v[i * head..(i + 1) * head],
         );
         let pq = product(q_i, len, table_t, dh, reach); // [T, R]: q_t · p_rev[r]
-        let mut probs = probs;
+        let mut at = 0; // where the tile's probabilities begin in `probs`
         for tile in shape.tiles() {
             let (tq, wk) = tile.size();
-            let (a, rest) = std::mem::take(&mut probs).split_at_mut(tq * wk);
-            probs = rest;
+            let a = &mut probs[at..at + tq * wk];
+            at += tq * wk;
             let keys_t = transpose(tile.rows(k_i, dh, true), wk, dh); // [Dh, Wk]
             matmul_rows(tile.rows(q_i, dh, false), &keys_t, a, tq, dh, wk);
             for (r, row) in a.chunks_exact_mut(wk).enumerate() {
@@ -342,13 +342,14 @@ impl SpanAttention {
         let rows = i * head..(i + 1) * head;
         let (q_i, k_i, v_i) = (&self.q[rows.clone()], &self.k[rows.clone()], &self.v[rows]);
         let per_row = shape.probs_per_row();
-        let mut probs = &self.probs[i * per_row..(i + 1) * per_row];
+        let probs = &self.probs[i * per_row..(i + 1) * per_row];
+        let mut at = 0; // where the tile's probabilities begin in `probs`
         // dL/d(q_t · p_rev[r]) of every query, [T, R].
         let mut gpos = vec![0.0f32; len * reach];
         for tile in shape.tiles() {
             let (tq, wk) = tile.size();
-            let (a, rest) = probs.split_at(tq * wk);
-            probs = rest;
+            let a = &probs[at..at + tq * wk];
+            at += tq * wk;
             let do_tile = tile.rows(do_i, dh, false);
             let q_tile = tile.rows(q_i, dh, false);
             let values_t = transpose(tile.rows(v_i, dh, true), wk, dh); // [Dh, Wk]
