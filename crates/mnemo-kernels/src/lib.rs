@@ -134,6 +134,49 @@ impl PackedMatrix {
         Self { isa, k, n, data }
     }
 
+    /// Pack `M` given its transpose `m_t` (row-major `[n, k]`, e.g. a linear layer's weight
+    /// read as `Wᵀ`): the same packed matrix as [`new`](Self::new) of `M`, without a transposed
+    /// copy of it first.
+    ///
+    /// # Shapes
+    /// - m_t: `[n, k]`
+    ///
+    /// # Panics
+    /// If `m_t.len() != k·n`.
+    pub fn from_transposed(m_t: &[f32], k: usize, n: usize) -> Self {
+        Self::from_transposed_with_isa(Isa::detect(), m_t, k, n)
+    }
+
+    /// [`from_transposed`](Self::from_transposed) for a chosen instruction set.
+    ///
+    /// # Shapes
+    /// - m_t: `[n, k]`
+    ///
+    /// # Panics
+    /// If `m_t.len() != k·n` or the CPU does not support `isa`.
+    pub fn from_transposed_with_isa(isa: Isa, m_t: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(
+            m_t.len(),
+            k * n,
+            "the matrix must hold k·n = {k}·{n} values"
+        );
+        assert!(isa.supported(), "this CPU does not support {isa:?}");
+        let p = isa.panel();
+        let panels = n.div_ceil(p);
+        let mut data = vec![0.0f32; panels * k * p];
+        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
+            let c0 = pi * p;
+            let width = (n - c0).min(p);
+            // Column c of the panel is row c0 + c of `Mᵀ`: read each once, write it strided.
+            for (c, column) in m_t[c0 * k..(c0 + width) * k].chunks_exact(k).enumerate() {
+                for (kk, &v) in column.iter().enumerate() {
+                    panel[kk * p + c] = v;
+                }
+            }
+        }
+        Self { isa, k, n, data }
+    }
+
     /// Rows of the matrix (`k`).
     pub fn k(&self) -> usize {
         self.k

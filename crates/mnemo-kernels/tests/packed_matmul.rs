@@ -70,6 +70,27 @@ fn paths_agree_bit_for_bit_where_both_use_fma() {
 }
 
 #[test]
+fn packing_the_transpose_gives_the_same_products() {
+    // Full and partial panels, k = 1, one column: every packed value must land where `new`
+    // puts it, or the products differ.
+    for (rows, k, n) in [(8, 64, 96), (5, 33, 70), (3, 1, 17), (2, 9, 1)] {
+        let (x, w) = operands(rows, k, n, (5, 6));
+        let mut w_t = vec![0.0; k * n];
+        for kk in 0..k {
+            for c in 0..n {
+                w_t[c * k + kk] = w[kk * n + c];
+            }
+        }
+        for isa in supported_isas() {
+            let mut out = vec![f32::NAN; rows * n];
+            PackedMatrix::from_transposed_with_isa(isa, &w_t, k, n).matmul(&x, &mut out, rows);
+            let want = product(isa, &x, &w, rows, k, n);
+            assert_eq!(out, want, "{isa:?}, rows {rows}, k {k}, n {n}");
+        }
+    }
+}
+
+#[test]
 fn the_default_path_is_the_detected_one() {
     let (rows, k, n) = (3, 20, 40);
     let (x, w) = operands(rows, k, n, (3, 4));

@@ -48,6 +48,13 @@ pub(super) struct LayerTape {
     pub(super) ff_mask: Vec<Tensor<2>>,
 }
 
+impl LayerTape {
+    /// Forget every stored value (a forward without a backward keeps nothing).
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
 /// The key/value windows of every projection: the segment's [`FeedbackMemory`] (S carried
 /// slots, then one per step), or its host copies.
 pub(super) struct Windows {
@@ -67,7 +74,8 @@ pub(super) struct Recorded {
     pub(super) windows: Windows,
 }
 
-/// Run the segment's steps.
+/// Run the segment's steps; with `keep` false (inference: no backward follows) the layer
+/// tapes stay empty and the host windows get no gradient buffers.
 ///
 /// # Shapes
 /// - x0: `[T, B, D]` (time-major inputs)
@@ -79,6 +87,7 @@ pub(super) fn record(
     x0: &Tensor<3>,
     carried: &Tensor<3>,
     hook: &mut dyn ManualHook,
+    keep: bool,
 ) -> Recorded {
     let [t_len, b, d] = x0.dims();
     let s = carried.dims()[1];
@@ -113,7 +122,7 @@ pub(super) fn record(
             .iter()
             .map(|lp| lp.pos.clone().reshape([s, dh]))
             .collect();
-        HostWindows::new(&memory, pos, scale as f32)
+        HostWindows::new(&memory, pos, scale as f32, keep)
     });
     let mut tapes: Vec<LayerTape> = layers.iter().map(|_| LayerTape::default()).collect();
     let mut tops = Vec::with_capacity(t_len);
@@ -178,6 +187,9 @@ pub(super) fn record(
             tape.q.push(q);
             tape.o.push(o);
             tape.mid.push(mid);
+            if !keep {
+                tape.clear();
+            }
             mixed = mixed + out.clone().mul_scalar(mix[l + 1]);
             h = out;
         }

@@ -49,12 +49,18 @@ pub(crate) struct HostAttention {
 
 impl HostWindows {
     /// Copy a segment's memory (carried slots filled, step slots zero; its host layout,
-    /// [`FeedbackMemory::host_buffers`]) and the positions to the host.
+    /// [`FeedbackMemory::host_buffers`]) and the positions to the host; with `grads`, zeroed
+    /// window gradients for a backward (an inference forward allocates none).
     ///
     /// # Shapes
     /// - memory: buffers `[B, H, S+T, Dh]`, window at slot 0
     /// - pos: per layer `[S, Dh]`
-    pub(crate) fn new(memory: &FeedbackMemory, pos: Vec<Tensor<2>>, scale: f32) -> Self {
+    pub(crate) fn new(
+        memory: &FeedbackMemory,
+        pos: Vec<Tensor<2>>,
+        scale: f32,
+        grads: bool,
+    ) -> Self {
         let [batch, heads, slots, dh] = memory.buffers().0[0].dims();
         let (keys, values, start) = memory.host_buffers();
         assert_eq!(start, 0, "a segment's memory starts its window at slot 0");
@@ -65,10 +71,12 @@ impl HostWindows {
             span,
             dh,
         };
-        let zeros = || {
-            keys.iter()
+        let zeros = || match grads {
+            true => keys
+                .iter()
                 .map(|_| vec![0.0f32; batch * heads * slots * dh])
-                .collect()
+                .collect(),
+            false => Vec::new(),
         };
         let pending = keys.iter().map(|_| Vec::new()).collect();
         Self {

@@ -178,7 +178,8 @@ impl FeedbackCore {
         let params = params::CoreParams::of(self, self.mix.val().is_autodiff());
         let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
         let carried = memories.inner();
-        let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook);
+        let keep = top_grad.is_some();
+        let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook, keep);
         let m_bt = weights::rows(rec.memories.clone())
             .reshape([t_len, b, d])
             .swap_dims(0, 1); // [B,T,D]

@@ -38,8 +38,22 @@ impl StepMatrix {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
-                let m = host(m_t.transpose());
-                StepMatrix::Host(PackedMatrix::new(&m, k, n))
+                StepMatrix::Host(PackedMatrix::from_transposed(&host(m_t), k, n))
+            }
+        }
+    }
+
+    /// The matrix `M` itself (shape `[k, n]`): packed as it is for the host kernels; the
+    /// backend path keeps a contiguous copy of `Mᵀ` (see [`Backend`](Self::Backend)).
+    pub(crate) fn of(m: Tensor<2>, products: StepProducts) -> Self {
+        match products {
+            StepProducts::Backend => {
+                let m_t = Tensor::from_data(m.clone().transpose().into_data(), &m.device());
+                StepMatrix::Backend(m_t)
+            }
+            StepProducts::Host => {
+                let [k, n] = m.dims();
+                StepMatrix::Host(PackedMatrix::new(&host(m), k, n))
             }
         }
     }
@@ -220,10 +234,8 @@ impl LinearParams {
     /// `products`: how [`step`](Self::step) multiplies, `None` if it is never called.
     pub(crate) fn of(linear: &Linear, products: Option<StepProducts>) -> Self {
         let w = linear.weight.val().inner();
-        // `Wᵀ` as a contiguous copy (the transposed view is strided).
-        let w_t = || Tensor::from_data(w.clone().transpose().into_data(), &w.device());
         Self {
-            step: products.map(|p| StepMatrix::from_transposed(w_t(), p)),
+            step: products.map(|p| StepMatrix::of(w.clone(), p)),
             w,
             b: linear.bias.as_ref().map(|b| b.val().inner()),
             w_id: linear.weight.id,
