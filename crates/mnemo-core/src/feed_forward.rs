@@ -72,21 +72,26 @@ impl FeedForward {
     /// - x: `[..., D]`
     /// - output: `[..., D]`
     pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
-        self.forward_with(x, |x| self.up.forward(x), |x| self.down.forward(x))
+        self.forward_with(
+            x,
+            |x| self.activation.forward(self.up.forward(x)),
+            |x| self.down.forward(x),
+        )
     }
 
-    /// [`forward`](Self::forward) with the two products computed by `up` and `down` (e.g. on
-    /// weights packed for host kernels): `down(dropout(act(up(x))))`.
+    /// [`forward`](Self::forward) with the first product and the activation computed by
+    /// `up_act` and the second product by `down` (e.g. on weights packed for host kernels):
+    /// `down(dropout(up_act(x)))`, where `up_act` must compute `act(up(x))`.
     ///
     /// # Shapes
-    /// - x: `[..., D]`; up: `[..., D] -> [..., d_ff]`; down: `[..., d_ff] -> [..., D]`
+    /// - x: `[..., D]`; up_act: `[..., D] -> [..., d_ff]`; down: `[..., d_ff] -> [..., D]`
     /// - output: `[..., D]`
     pub fn forward_with<const N: usize>(
         &self,
         x: Tensor<N>,
-        up: impl FnOnce(Tensor<N>) -> Tensor<N>,
+        up_act: impl FnOnce(Tensor<N>) -> Tensor<N>,
         down: impl FnOnce(Tensor<N>) -> Tensor<N>,
     ) -> Tensor<N> {
-        down(self.dropout.forward(self.activation.forward(up(x))))
+        down(self.dropout.forward(up_act(x)))
     }
 }

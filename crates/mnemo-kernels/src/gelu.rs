@@ -30,6 +30,45 @@ pub fn gelu_and_grad(isa: Isa, x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
     }
 }
 
+/// `y[i] = gelu(x[i])`: the values of [`gelu_and_grad`], bit for bit, without the derivative
+/// (inference).
+///
+/// # Panics
+/// If the slices differ in length, or the CPU does not support `isa`.
+pub fn gelu(isa: Isa, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "y must hold one value per input");
+    assert!(isa.supported(), "this CPU does not support {isa:?}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
+        Isa::Avx512 => unsafe { gelu_values_avx512(x, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
+        Isa::Avx2 => unsafe { gelu_values_avx2(x, y) },
+        _ => gelu_values_loop(x, y),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gelu_values_avx512(x: &[f32], y: &mut [f32]) {
+    gelu_values_loop(x, y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_values_avx2(x: &[f32], y: &mut [f32]) {
+    gelu_values_loop(x, y)
+}
+
+/// The values-only loop (the derivative of [`gelu_one`] is dead code here and compiled out).
+#[inline(always)]
+fn gelu_values_loop(x: &[f32], y: &mut [f32]) {
+    for (&x, y) in x.iter().zip(y.iter_mut()) {
+        *y = gelu_one(x).0;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn gelu_avx512(x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
@@ -146,7 +185,8 @@ mod tests {
         }
     }
 
-    /// Every instruction set this CPU supports gives the portable path's bits.
+    /// Every instruction set this CPU supports gives the portable path's bits, and the
+    /// values-only [`gelu`] gives [`gelu_and_grad`]'s values.
     #[test]
     fn every_isa_agrees_bit_for_bit() {
         let x = inputs();
@@ -156,12 +196,15 @@ mod tests {
             (y, g)
         };
         let portable = run(Isa::Portable);
-        for isa in [Isa::Avx2, Isa::Avx512] {
+        for isa in [Isa::Portable, Isa::Avx2, Isa::Avx512] {
             if isa.supported() {
                 assert!(
                     run(isa) == portable,
                     "{isa:?} differs from the portable path"
                 );
+                let mut y = vec![f32::NAN; x.len()];
+                gelu(isa, &x, &mut y);
+                assert!(y == portable.0, "{isa:?}: gelu differs from gelu_and_grad");
             }
         }
     }

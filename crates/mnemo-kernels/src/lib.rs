@@ -34,7 +34,7 @@ mod portable;
 mod row_blocks;
 pub mod window;
 
-pub use gelu::gelu_and_grad;
+pub use gelu::{gelu, gelu_and_grad};
 use helper::Helper;
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,

@@ -4,7 +4,7 @@
 mod common;
 
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use common::{assert_close, assert_differs, max_abs_diff};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::StepProducts;
@@ -132,10 +132,11 @@ fn stepping_from_vectors_equals_the_segment_forward() {
     }
 }
 
-/// With host products on plain weights, a step's linear maps run on the host kernels (packed
-/// once per memory): the same outputs and memories as burn's products, step by step and by
-/// segment, for every config (biases off and ReLU too). With autodiff weights the kernels stay
-/// out (no gradient flows through them).
+/// With host products on plain weights, a step's linear maps and attention run on the host
+/// kernels (packed once per memory, windows copied to the host once and kept up to date): the
+/// same outputs and memories as burn's products, step by step (through a row reset and a row
+/// reorder, which the host windows must follow) and by segment, for every config (biases off
+/// and ReLU too). With autodiff weights the kernels stay out (no gradient flows through them).
 #[test]
 fn host_products_step_as_burns_products_do() {
     let device = mnemo_backend::test_device().inner();
@@ -151,9 +152,17 @@ fn host_products_step_as_burns_products_do() {
         let x = seeded::normal([b, 2 * t_len, d], 20, &device);
         let run = |core: &FeedbackCore| {
             let mut memory = core.fresh_memory(b, &device);
-            let ys: Vec<_> = (0..2 * t_len)
-                .map(|t| core.step(x.clone().narrow(1, t, 1), &mut memory, no_hook()))
-                .collect();
+            let mut ys = Vec::new();
+            for t in 0..2 * t_len {
+                if t == 7 {
+                    core.reset_rows(&mut memory, &[false, true]);
+                }
+                if t == 9 {
+                    let rows = TensorData::new(vec![1i64, 0], [2]);
+                    memory.select(&Tensor::from_data(rows, &device));
+                }
+                ys.push(core.step(x.clone().narrow(1, t, 1), &mut memory, no_hook()));
+            }
             (Tensor::cat(ys, 1), memory)
         };
         let (want, want_memory) = run(&backend);

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::backward::StepProducts;
+use super::host_memory::HostRead;
 use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
@@ -327,6 +328,9 @@ impl FeedbackCore {
                     .iter()
                     .map(|p| ProjLinears::of(p, host))
                     .collect(),
+                positions: (0..self.layers.len())
+                    .map(|l| super::host(self.positions_of(l).window(self.span)))
+                    .collect(),
             })
         })
     }
@@ -433,6 +437,13 @@ impl FeedbackCore {
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut h = x;
         states.push(h.clone());
+        // With host products and no adaptive span, the attention runs on the host windows.
+        let host_linears = constants.host.as_deref();
+        let host_attention =
+            host_linears.filter(|_| constants.span_masks.iter().all(Option::is_none));
+        if host_attention.is_some() {
+            memory.sync_host();
+        }
         let windows: Vec<_> = (0..self.memory_projections.len())
             .map(|p| memory.view(p))
             .collect();
@@ -442,11 +453,17 @@ impl FeedbackCore {
             // The newest w slots (w < S when an adaptive span trims the window).
             let window = windows[self.projection_of(l)].newest(positions.dims()[3]);
             let attention_input = h.clone();
-            let packed = constants.host.as_ref().map(|p| &p.layers[l]);
-            h = hook(
-                l,
-                layer.attend_memory_with(h, &window, positions.clone(), span_mask, packed),
-            );
+            let packed = host_linears.map(|p| &p.layers[l]);
+            let read = host_attention
+                .zip(memory.host())
+                .map(|(linears, memory)| HostRead {
+                    memory,
+                    projection: self.projection_of(l),
+                    positions: &linears.positions[l],
+                });
+            let attended =
+                layer.attend_memory_with(h, &window, positions.clone(), span_mask, packed, read);
+            h = hook(l, attended);
             observe(LayerVisit {
                 layer: l,
                 attention_input: &attention_input,
@@ -463,7 +480,7 @@ impl FeedbackCore {
         let mixed = (Tensor::stack::<4>(states, 0) * constants.mix.clone())
             .sum_dim(0)
             .squeeze_dim::<3>(0);
-        let projected = self.project(&mixed, constants.host.as_deref());
+        let projected = self.project(&mixed, host_linears);
         memory.push(mixed, projected);
         h
     }
@@ -477,6 +494,9 @@ pub(crate) struct HostLinears {
     pub(crate) layers: Vec<LayerLinears>,
     /// Per memory projection, key and value.
     pub(crate) projections: Vec<ProjLinears>,
+    /// Per layer, its positions over the whole window `[S, Dh]` (slot j at distance S − j),
+    /// for the host attention.
+    pub(crate) positions: Vec<Vec<f32>>,
 }
 
 /// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.

@@ -9,13 +9,15 @@ use burn::tensor::{Device, Tensor};
 use mnemo_core::attention::scaled_linear;
 use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{
-    AdaptiveSpan, FeedForward, FeedForwardConfig, Norm, NormConfig, RelativePositions,
+    Activation, AdaptiveSpan, FeedForward, FeedForwardConfig, Norm, NormConfig, RelativePositions,
     RelativePositionsConfig, Residual, ResidualConfig,
 };
 
 use super::backward::StepProducts;
+use super::backward::activation::gelu_on_host;
 use super::backward::params::LinearParams;
 use super::core::FeedbackCoreConfig;
+use super::host_memory::HostRead;
 use super::memory::WindowView;
 
 impl FeedbackCoreConfig {
@@ -140,11 +142,12 @@ impl FeedbackLayer {
         positions: Tensor<4>,
         span_mask: Option<&Tensor<4>>,
     ) -> Tensor<3> {
-        self.attend_memory_with(h, window, positions, span_mask, None)
+        self.attend_memory_with(h, window, positions, span_mask, None, None)
     }
 
     /// [`attend_memory`](Self::attend_memory), its products on the host kernels when `packed`
-    /// holds the layer's weights.
+    /// holds the layer's weights, and its attention over the host windows when `read` is
+    /// given (then `window`, `positions` and `span_mask` are not read).
     pub(crate) fn attend_memory_with(
         &self,
         h: Tensor<3>,
@@ -152,11 +155,18 @@ impl FeedbackLayer {
         positions: Tensor<4>,
         span_mask: Option<&Tensor<4>>,
         packed: Option<&LayerLinears>,
+        read: Option<HostRead>,
     ) -> Tensor<3> {
         self.attn_residual.forward(h, |x| {
             let q = apply_linear(&self.query, packed.map(|p| &p.query), x);
-            let o = attend_window(split_heads(q, self.n_heads), window, positions, span_mask); // [B,H,1,Dh]
-            let o = apply_linear(&self.output, packed.map(|p| &p.output), merge_heads(o));
+            let o = match read {
+                Some(read) => read.attend(q),
+                None => {
+                    let q = split_heads(q, self.n_heads);
+                    merge_heads(attend_window(q, window, positions, span_mask)) // [B,1,H·Dh]
+                }
+            };
+            let o = apply_linear(&self.output, packed.map(|p| &p.output), o);
             self.dropout.forward(o)
         })
     }
@@ -177,10 +187,15 @@ impl FeedbackLayer {
         h: Tensor<3>,
         packed: Option<&LayerLinears>,
     ) -> Tensor<3> {
+        // On the host kernels, GELU too (burn's is a scalar erf per element).
+        let activate = |x: Tensor<3>| match (packed, self.ff.activation) {
+            (Some(_), Activation::Gelu) => gelu_on_host(x),
+            (_, activation) => activation.forward(x),
+        };
         self.ff_residual.forward(h, |x| {
             self.ff.forward_with(
                 x,
-                |x| apply_linear(&self.ff.up, packed.map(|p| &p.up), x),
+                |x| activate(apply_linear(&self.ff.up, packed.map(|p| &p.up), x)),
                 |x| apply_linear(&self.ff.down, packed.map(|p| &p.down), x),
             )
         })

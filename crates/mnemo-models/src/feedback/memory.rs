@@ -24,6 +24,8 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use std::sync::Arc;
 
 use super::core::HostLinears;
+use super::host;
+use super::host_memory::HostMemory;
 
 /// Slots a folded memory allocates first (it grows by doubling up to `2·S`).
 const INITIAL_SLOTS: usize = 32;
@@ -123,6 +125,9 @@ pub struct FeedbackMemory {
     /// positions, the mixing weights), computed at the first step: a memory holds keys and
     /// values projected with the weights of its steps, so it never outlives them.
     constants: Option<StepConstants>,
+    /// The windows on the host, for the CPU kernels' attention (see
+    /// [`sync_host`](Self::sync_host)); dropped when rows are reordered or reset.
+    host: Option<HostMemory>,
 }
 
 /// Per-step inputs that depend on the weights only. See [`FeedbackMemory::constants`].
@@ -174,6 +179,7 @@ impl FeedbackMemory {
             span,
             max_slots,
             constants: None,
+            host: None,
         }
     }
 
@@ -203,6 +209,7 @@ impl FeedbackMemory {
             span,
             max_slots: 2 * span,
             constants: None,
+            host: None,
         }
     }
 
@@ -236,6 +243,13 @@ impl FeedbackMemory {
     /// - memory: `[B, 1, D]`
     /// - projected: per projection `[B, H, 1, Dh]` each
     pub fn push(&mut self, memory: Tensor<3>, projected: Vec<(Tensor<4>, Tensor<4>)>) {
+        if let Some(host_memory) = &mut self.host {
+            let rows: Vec<_> = projected
+                .iter()
+                .map(|(k, v)| (host(k.clone()), host(v.clone())))
+                .collect();
+            host_memory.push(&rows);
+        }
         if self.start + self.stored == self.slots() {
             self.make_room();
         }
@@ -292,11 +306,46 @@ impl FeedbackMemory {
         self.constants.as_ref().is_some_and(|c| c.host.is_some())
     }
 
+    /// Copy the windows to the host for the CPU kernels' attention, unless a copy is there
+    /// already (kept up to date by [`push`](Self::push) from then on).
+    pub(crate) fn sync_host(&mut self) {
+        if self.host.is_some() {
+            return;
+        }
+        let rows = self.rows() * self.keys[0].dims()[1];
+        let windows = (0..self.keys.len())
+            .map(|p| {
+                let view = self.view(p);
+                let full = |stored: Option<Tensor<4>>, zero: Option<&Tensor<4>>| {
+                    let mut parts = Vec::with_capacity(2);
+                    if let Some(z) = zero.filter(|_| view.folded > 0) {
+                        let [_, h, _, dh] = z.dims();
+                        parts.push(z.clone().expand([self.rows(), h, view.folded, dh]));
+                    }
+                    parts.extend(stored);
+                    host(Tensor::cat(parts, 2))
+                };
+                let zero = view.zero.as_ref();
+                (
+                    full(view.keys.clone(), zero.map(|z| &z.0)),
+                    full(view.values.clone(), zero.map(|z| &z.1)),
+                )
+            })
+            .collect();
+        self.host = Some(HostMemory::new(windows, rows, self.span));
+    }
+
+    /// The windows on the host, if [`sync_host`](Self::sync_host) made them.
+    pub(crate) fn host(&self) -> Option<&HostMemory> {
+        self.host.as_ref()
+    }
+
     /// Keep the rows `rows`, in that order (beam search); the zero memory is shared by all rows.
     ///
     /// # Shapes
     /// - rows: `[B']`, indices into `0..B`
     pub fn select(&mut self, rows: &Tensor<1, Int>) {
+        self.host = None;
         let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
         self.keys.iter_mut().for_each(sel4);
         self.values.iter_mut().for_each(sel4);
@@ -317,6 +366,7 @@ impl FeedbackMemory {
         if !rows.contains(&true) {
             return;
         }
+        self.host = None;
         let device = self.vectors.device();
         let mask = Tensor::<1, Bool>::from_data(TensorData::new(rows.to_vec(), [b]), &device);
         let reset4 = |buf: &mut Tensor<4>, zero: &Tensor<4>| {

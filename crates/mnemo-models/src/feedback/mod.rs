@@ -3,6 +3,8 @@
 //!
 //! - [`memory`]: one [`FeedbackMemory`] (the window of S memories' keys/values, written in place;
 //!   decoding push, folded zero start, host layout for the CPU kernels).
+//! - `host_memory`: a host copy of the memory's windows, attended by the CPU kernels when
+//!   decoding with host products.
 //! - [`layer`]: a layer's memory attention and feed-forward, and the memory K/V projection.
 //! - [`core`]: [`FeedbackCore`], the layers + projections + mix over input vectors `[B, T, D]`,
 //!   with `forward` (a segment) and `step`, and a per-layer hook.
@@ -16,6 +18,7 @@ pub mod backward;
 pub mod core;
 pub mod decoder;
 pub mod eval_span;
+pub(crate) mod host_memory;
 pub mod inspect;
 pub mod layer;
 pub mod lm;

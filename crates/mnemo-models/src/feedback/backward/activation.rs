@@ -1,11 +1,12 @@
 //! The feed-forward activation in a manual backward: its derivative in burn's ops, and GELU
 //! with its derivative in one pass of the host kernel (`mnemo_kernels::gelu_and_grad`, a
 //! vectorised `erf` within 1.5e-7 of the exact one burn's `gelu` computes) for tensors in host
-//! memory. Shared by the Feedback core's and the Transformer's manual backward.
+//! memory. Shared by the Feedback core's and the Transformer's manual backward; the Feedback
+//! step with host products takes [`gelu_on_host`] (values only).
 use burn::tensor::{Tensor, TensorData};
 use mnemo_core::Activation;
 use mnemo_core::host::to_vec as host;
-use mnemo_kernels::{Isa, gelu_and_grad};
+use mnemo_kernels::{Isa, gelu, gelu_and_grad};
 
 /// The activation at `pre` and its derivative there: GELU on the host kernel (`pre` is read
 /// back to host memory), ReLU in burn's ops.
@@ -30,6 +31,19 @@ pub(crate) fn activate_on_host<const N: usize>(
             activation_grad(activation, pre),
         ),
     }
+}
+
+/// GELU on the host kernel (`x` read back to host memory): [`activate_on_host`]'s values
+/// without the derivative.
+///
+/// # Shapes
+/// - x: any; output as x
+pub(crate) fn gelu_on_host<const N: usize>(x: Tensor<N>) -> Tensor<N> {
+    let (dims, device) = (x.dims(), x.device());
+    let x = host(x);
+    let mut y = vec![0.0f32; x.len()];
+    gelu(Isa::detect(), &x, &mut y);
+    Tensor::from_data(TensorData::new(y, dims), &device)
 }
 
 /// The derivative of `activation` at `f1`, elementwise, in burn's ops.

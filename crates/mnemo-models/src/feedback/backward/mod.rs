@@ -29,7 +29,7 @@ use burn::tensor::Tensor;
 
 use super::core::FeedbackCore;
 
-mod activation;
+pub(crate) mod activation;
 mod bptt;
 mod cross;
 pub(crate) mod dropout;

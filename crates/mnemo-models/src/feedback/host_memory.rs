@@ -1,0 +1,162 @@
+//! A host copy of a [`FeedbackMemory`](super::FeedbackMemory)'s windows for step-by-step
+//! decoding on the CPU kernels: per projection, the keys and values of the S window slots in
+//! the kernels' `[B·H, slots, Dh]` layout, attended by `mnemo_kernels::window_attend` instead of
+//! a handful of burn ops per layer and step.
+//!
+//! The window's folded zero memories (see [`FeedbackMemory::folded`](super::FeedbackMemory::folded))
+//! are written out as S copies of `(k₀, v₀)`: the same attention as the folded one, in another
+//! rounding order. The buffers hold `2·S` slots; a step writes slot `start + S` and the window
+//! moves one slot on; when the buffer is full the live S slots move to the front (one copy every
+//! S steps).
+//!
+//! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh.
+use burn::tensor::{Tensor, TensorData};
+use mnemo_kernels::{Isa, Window, WindowShape, window_attend};
+
+use super::host;
+
+/// The host windows of every projection; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub(crate) struct HostMemory {
+    isa: Isa,
+    shape: WindowShape,
+    /// Per projection, keys `[B·H, 2S, Dh]`.
+    keys: Vec<Vec<f32>>,
+    /// Per projection, values `[B·H, 2S, Dh]`.
+    values: Vec<Vec<f32>>,
+    /// First slot of the window.
+    start: usize,
+}
+
+impl HostMemory {
+    /// From each projection's S window slots, oldest first (folded zeros written out).
+    ///
+    /// # Shapes
+    /// - windows: per projection, keys and values `[B·H, S, Dh]` each (row-major `[B, H, S, Dh]`)
+    pub(crate) fn new(windows: Vec<(Vec<f32>, Vec<f32>)>, rows: usize, span: usize) -> Self {
+        let dh = windows[0].0.len() / (rows * span).max(1);
+        let shape = WindowShape {
+            rows,
+            slots: 2 * span,
+            span,
+            dh,
+        };
+        let spread = |window: &[f32]| {
+            let mut buf = vec![0.0f32; rows * 2 * span * dh];
+            for (i, row) in window.chunks_exact(span * dh).enumerate() {
+                buf[i * 2 * span * dh..][..span * dh].copy_from_slice(row);
+            }
+            buf
+        };
+        let (keys, values) = windows.iter().map(|(k, v)| (spread(k), spread(v))).unzip();
+        Self {
+            isa: Isa::detect(),
+            shape,
+            keys,
+            values,
+            start: 0,
+        }
+    }
+
+    /// Append one step's keys and values (per projection `[B·H, Dh]` each); the oldest slot
+    /// leaves the window.
+    pub(crate) fn push(&mut self, projected: &[(Vec<f32>, Vec<f32>)]) {
+        let WindowShape {
+            slots, span, dh, ..
+        } = self.shape;
+        if self.start + span == slots {
+            for buf in self.keys.iter_mut().chain(self.values.iter_mut()) {
+                for row in buf.chunks_exact_mut(slots * dh) {
+                    row.copy_within(self.start * dh..(self.start + span) * dh, 0);
+                }
+            }
+            self.start = 0;
+        }
+        let slot = self.start + span;
+        for ((kb, vb), (k, v)) in self.keys.iter_mut().zip(&mut self.values).zip(projected) {
+            for (buf, x) in [(kb, k), (vb, v)] {
+                for (row, new) in buf.chunks_exact_mut(slots * dh).zip(x.chunks_exact(dh)) {
+                    row[slot * dh..(slot + 1) * dh].copy_from_slice(new);
+                }
+            }
+        }
+        self.start += 1;
+    }
+
+    /// One layer's attention over window `p`: scores `(q·k_j + q·p_{S-j}) / √Dh`, softmax,
+    /// the weighted values.
+    ///
+    /// # Shapes
+    /// - pos: `[S, Dh]`, slot j (oldest first) at distance S − j
+    /// - q: `[B·H, Dh]` (row-major `[B, D]`)
+    /// - output: `[B·H, Dh]`
+    pub(crate) fn attend(&self, p: usize, pos: &[f32], q: &[f32]) -> Vec<f32> {
+        let WindowShape { rows, span, dh, .. } = self.shape;
+        let window = Window {
+            isa: self.isa,
+            shape: self.shape,
+            start: self.start,
+            scale: 1.0 / (dh as f32).sqrt(),
+            keys: &self.keys[p],
+            values: &self.values[p],
+            pos,
+        };
+        let mut probs = vec![0.0f32; rows * span];
+        let mut out = vec![0.0f32; rows * dh];
+        window_attend(&window, q, &mut probs, &mut out);
+        out
+    }
+}
+
+/// What one layer reads on the host at a step: its projection's window and its positions.
+pub(crate) struct HostRead<'a> {
+    pub(crate) memory: &'a HostMemory,
+    /// The memory projection (window) the layer reads.
+    pub(crate) projection: usize,
+    /// The layer's positions `[S, Dh]` (slot j at distance S − j).
+    pub(crate) positions: &'a [f32],
+}
+
+impl HostRead<'_> {
+    /// The layer's attention output for queries `q`, heads merged.
+    ///
+    /// # Shapes
+    /// - q: `[B, 1, H·Dh]`
+    /// - output: `[B, 1, H·Dh]`
+    pub(crate) fn attend(&self, q: Tensor<3>) -> Tensor<3> {
+        let (dims, device) = (q.dims(), q.device());
+        let out = self
+            .memory
+            .attend(self.projection, self.positions, &host(q));
+        Tensor::from_data(TensorData::new(out, dims), &device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Through several moves to the front, the window holds the S newest slots in order.
+    #[test]
+    fn the_window_holds_the_newest_span() {
+        let (rows, span) = (2, 3);
+        let first: Vec<f32> = (0..rows * span).map(|i| -(i as f32) - 1.0).collect();
+        let mut memory = HostMemory::new(vec![(first.clone(), first)], rows, span);
+        for t in 0..10 {
+            let x: Vec<f32> = (0..rows).map(|r| (100 * r + t) as f32).collect();
+            memory.push(&[(x.clone(), x)]);
+            let WindowShape { slots, .. } = memory.shape;
+            for r in 0..rows {
+                let got = &memory.keys[0][r * slots + memory.start..][..span];
+                let want: Vec<f32> = (0..span as i64)
+                    .map(|j| t as i64 + 1 - span as i64 + j)
+                    .map(|s| match s >= 0 {
+                        true => (100 * r as i64 + s) as f32,
+                        false => -((r * span) as f32) - (span as i64 + s) as f32 - 1.0,
+                    })
+                    .collect();
+                assert_eq!(got, want.as_slice(), "step {t}, row {r}");
+            }
+        }
+    }
+}
