@@ -120,18 +120,11 @@ impl PackedMatrix {
     /// If `m.len() != k·n` or the CPU does not support `isa`.
     pub fn with_isa(isa: Isa, m: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(m.len(), k * n, "the matrix must hold k·n = {k}·{n} values");
-        assert!(isa.supported(), "this CPU does not support {isa:?}");
-        let p = isa.panel();
-        let panels = n.div_ceil(p);
-        let mut data = vec![0.0f32; panels * k * p];
-        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
-            let c0 = pi * p;
-            let width = (n - c0).min(p);
+        Self::packed(isa, k, n, |panel, c0, width, p| {
             for (kk, dst) in panel.chunks_exact_mut(p).enumerate() {
                 dst[..width].copy_from_slice(&m[kk * n + c0..kk * n + c0 + width]);
             }
-        }
-        Self { isa, k, n, data }
+        })
     }
 
     /// Pack `M` given its transpose `m_t` (row-major `[n, k]`, e.g. a linear layer's weight
@@ -160,19 +153,31 @@ impl PackedMatrix {
             k * n,
             "the matrix must hold k·n = {k}·{n} values"
         );
-        assert!(isa.supported(), "this CPU does not support {isa:?}");
-        let p = isa.panel();
-        let panels = n.div_ceil(p);
-        let mut data = vec![0.0f32; panels * k * p];
-        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
-            let c0 = pi * p;
-            let width = (n - c0).min(p);
+        Self::packed(isa, k, n, |panel, c0, width, p| {
             // Column c of the panel is row c0 + c of `Mᵀ`: read each once, write it strided.
             for (c, column) in m_t[c0 * k..(c0 + width) * k].chunks_exact(k).enumerate() {
                 for (kk, &v) in column.iter().enumerate() {
                     panel[kk * p + c] = v;
                 }
             }
+        })
+    }
+
+    /// The zero-padded panels of a `[k, n]` matrix, each `[k, P]` block filled by
+    /// `fill(panel, first column, columns in this panel, P)`.
+    fn packed(
+        isa: Isa,
+        k: usize,
+        n: usize,
+        fill: impl Fn(&mut [f32], usize, usize, usize),
+    ) -> Self {
+        assert!(isa.supported(), "this CPU does not support {isa:?}");
+        let p = isa.panel();
+        let panels = n.div_ceil(p);
+        let mut data = vec![0.0f32; panels * k * p];
+        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
+            let c0 = pi * p;
+            fill(panel, c0, (n - c0).min(p), p);
         }
         Self { isa, k, n, data }
     }
