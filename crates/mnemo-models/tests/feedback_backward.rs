@@ -79,14 +79,15 @@ fn inference_on_host_kernels_equals_forward_segment() {
         diff < 1e-5 * (1.0 + max_abs(want)),
         "dropout model: logits differ by {diff}"
     );
-    // Without the manual forward's conditions it is exactly `forward_segment`.
+    // Without the manual forward's conditions it is exactly `forward_segment` (of the same
+    // model: its steps run on the host kernels too).
     let post = FeedbackConfig {
         placement: NormPlacement::Post,
         ..FeedbackConfig::tiny(VOCAB)
     }
-    .init(&device);
+    .init(&device)
+    .with_step_products(StepProducts::Host);
     let (want, _) = post.forward_segment(x.clone(), post.init_state(2, &device));
-    let post = post.with_step_products(StepProducts::Host);
     let (got, _) = post.infer_segment(x, post.init_state(2, &device));
     assert_eq!(
         max_abs_diff(got, want),
