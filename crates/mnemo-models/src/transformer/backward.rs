@@ -12,6 +12,11 @@
 //! Dropout draws burn's masks in the autodiff forward's order (embedding, then per layer the
 //! attention output and the feed-forward hidden units).
 //!
+//! Without dropout the two halves of the batch run through the layers on two threads, forward
+//! and backward (every layer treats sequences independently; burn's element-wise ops run on
+//! one core, so this is how they use both); the output layers, the loss and the embedding
+//! gradient see the whole batch, and the halves' parameter gradients are added.
+//!
 //! The attention reads its inputs back to host memory, so the trainer uses this backward on CPU
 //! backends only (`mnemo_train::LmStep`). Supported ([`TransformerLm::supports_manual_backward`]): pre-norm (LayerNorm or RMSNorm),
 //! softmax attention with each layer's own position table from distance 0, GELU or ReLU, with
@@ -21,6 +26,7 @@
 //!
 //! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh, D d_model,
 //! F FFN width, V vocabulary, N = B·T rows (row `b·T + t`).
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::Activation;
@@ -29,7 +35,7 @@ use mnemo_core::host::to_vec as host;
 use crate::feedback::backward::activate_on_host;
 use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
 use crate::feedback::backward::output::{embedding_grad, output_backward};
-use crate::feedback::backward::params::{LinearParams, NormParams};
+use crate::feedback::backward::params::{LinearParams, NormParams, register_sum};
 use crate::transformer::{TransformerLayer, TransformerLm};
 
 mod span_attention;
@@ -104,28 +110,152 @@ impl TransformerLm {
         let x = emb.select(0, ids.clone()); // [N,D]
         // The masks in the autodiff forward's order: the embedding's first.
         let mut emb_mask = Vec::new();
-        let mut x = dropped(x, keep_prob(&self.dropout, autodiff), &mut emb_mask);
-        let mut tapes = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let params = LayerParams::of(layer, autodiff);
-            let (y, tape) = params.forward(x, [b, t_len]);
-            x = y;
-            tapes.push((params, tape));
-        }
+        let x = dropped(x, keep_prob(&self.dropout, autodiff), &mut emb_mask);
+        let layers: Vec<_> = self
+            .layers
+            .iter()
+            .map(|layer| LayerParams::of(layer, autodiff))
+            .collect();
+        let dropout = emb_mask.len() + layers.iter().filter(|p| p.drops()).count() > 0;
+        // Without dropout, the two halves of the batch go through the layers on two threads
+        // (masks come from one process-wide RNG in a fixed order, so dropout stays on one).
+        let stack = Stack {
+            layers: &layers,
+            t_len,
+        };
+        let halves = (!dropout && b >= 2).then_some([b / 2, b - b / 2]);
+        let (top, tapes) = match halves {
+            Some(bs) => stack.forward_halves(x, bs),
+            None => {
+                let (top, tapes) = stack.forward(x, b);
+                (top, Tapes::One(tapes))
+            }
+        };
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
-        let top = x.reshape([b, t_len, d]);
+        let top = top.reshape([b, t_len, d]);
         let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
         let mut grads = GradientsParams::new();
         output.register(&mut grads, &final_norm, &head);
-        let mut dx = dtop.reshape([b * t_len, d]);
-        for (params, tape) in tapes.into_iter().rev() {
-            dx = params.backward(&mut grads, tape, dx);
-        }
+        let dtop = dtop.reshape([b * t_len, d]);
+        let dx = match tapes {
+            Tapes::One(tapes) => stack.backward(&mut grads, tapes, dtop),
+            Tapes::Halves(halves) => {
+                let (dx, mut other) = stack.backward_halves(&mut grads, halves, dtop);
+                add_grads(self, &mut other, &mut grads);
+                dx
+            }
+        };
         let dx = masked(dx, &emb_mask, 0);
         grads.register(self.embedding.weight.id, embedding_grad(ids, dx, vocab));
         TransformerGradients { logits, grads }
     }
+}
+
+/// The layers' parameters, run over rows of `t_len` positions each.
+struct Stack<'a> {
+    layers: &'a [LayerParams],
+    t_len: usize,
+}
+
+/// The tapes of the layers' forward: of the whole batch, or of its two halves (rows `0..N₀`
+/// and `N₀..N`, `N₀ = B₀·T`).
+enum Tapes {
+    One(Vec<LayerTape>),
+    Halves([Vec<LayerTape>; 2]),
+}
+
+impl Stack<'_> {
+    /// Every layer's forward over `b` sequences.
+    ///
+    /// # Shapes
+    /// - x: `[b·T, D]`; output `[b·T, D]`
+    fn forward(&self, mut x: Tensor<2>, b: usize) -> (Tensor<2>, Vec<LayerTape>) {
+        let mut tapes = Vec::with_capacity(self.layers.len());
+        for params in self.layers {
+            let (y, tape) = params.forward(x, [b, self.t_len]);
+            x = y;
+            tapes.push(tape);
+        }
+        (x, tapes)
+    }
+
+    /// [`forward`](Self::forward) of the first `bs[0]` sequences on this thread and of the
+    /// other `bs[1]` on a second one (rows are independent through every layer).
+    fn forward_halves(&self, x: Tensor<2>, bs: [usize; 2]) -> (Tensor<2>, Tapes) {
+        let n0 = bs[0] * self.t_len;
+        let n1 = x.dims()[0] - n0;
+        let (x0, x1) = (x.clone().narrow(0, 0, n0), x.narrow(0, n0, n1));
+        let ((y0, t0), (y1, t1)) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| self.forward(x1, bs[1]));
+            let first = self.forward(x0, bs[0]);
+            (
+                first,
+                second.join().expect("the second half's forward panicked"),
+            )
+        });
+        (Tensor::cat(vec![y0, y1], 0), Tapes::Halves([t0, t1]))
+    }
+
+    /// Every layer's backward from the top, registering the parameter gradients in `grads`.
+    ///
+    /// # Shapes
+    /// - dx: `[b·T, D]`; output `[b·T, D]`
+    fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        tapes: Vec<LayerTape>,
+        mut dx: Tensor<2>,
+    ) -> Tensor<2> {
+        for (params, tape) in self.layers.iter().zip(tapes).rev() {
+            dx = params.backward(grads, tape, dx);
+        }
+        dx
+    }
+
+    /// [`backward`](Self::backward) of the two halves on two threads: the first half's
+    /// parameter gradients go to `grads`, the second's are returned beside the input gradient
+    /// of the whole batch.
+    fn backward_halves(
+        &self,
+        grads: &mut GradientsParams,
+        [t0, t1]: [Vec<LayerTape>; 2],
+        dx: Tensor<2>,
+    ) -> (Tensor<2>, GradientsParams) {
+        let n0 = t0.first().map_or(0, |t| t.xhat1.dims()[0]);
+        let n1 = dx.dims()[0] - n0;
+        let (d0, d1) = (dx.clone().narrow(0, 0, n0), dx.narrow(0, n0, n1));
+        let (dx0, (dx1, other)) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| {
+                let mut other = GradientsParams::new();
+                let dx1 = self.backward(&mut other, t1, d1);
+                (dx1, other)
+            });
+            let dx0 = self.backward(grads, t0, d0);
+            (
+                dx0,
+                second.join().expect("the second half's backward panicked"),
+            )
+        });
+        (Tensor::cat(vec![dx0, dx1], 0), other)
+    }
+}
+
+/// Add every gradient that `module`'s parameters have in `from` to theirs in `to` (registered
+/// there if absent).
+fn add_grads<M: Module>(module: &M, from: &mut GradientsParams, to: &mut GradientsParams) {
+    struct AddGrads<'a> {
+        from: &'a mut GradientsParams,
+        to: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for AddGrads<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.remove::<D>(param.id) {
+                register_sum(self.to, param.id, g);
+            }
+        }
+    }
+    module.visit(&mut AddGrads { from, to });
 }
 
 /// One layer's parameters on the plain device.
@@ -190,6 +320,11 @@ impl LayerParams {
             attn_keep: keep_prob(&attn.dropout, autodiff),
             ff_keep: keep_prob(&ff.dropout, autodiff),
         }
+    }
+
+    /// Whether the layer draws dropout masks.
+    fn drops(&self) -> bool {
+        self.attn_keep.is_some() || self.ff_keep.is_some()
     }
 
     /// The attention's sizes for a segment of `[B, T]`.
