@@ -84,8 +84,7 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
         device.seed(11);
         let model = config.init(&device).materialize();
         assert!(model.supports_manual_backward(), "{name}");
-        // Three sequences: without dropout the manual backward runs them as halves of 1 and 2
-        // on two threads (with dropout, all on one).
+        // Three sequences: the manual backward runs them as halves of 1 and 2 on two threads.
         let b = 3;
         // The first forward of a freshly built model draws from the backend RNG beyond its
         // dropout masks (tests/feedback_backward_dropout.rs), so one unseeded forward first.

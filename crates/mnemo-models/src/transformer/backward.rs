@@ -12,10 +12,12 @@
 //! Dropout draws burn's masks in the autodiff forward's order (embedding, then per layer the
 //! attention output and the feed-forward hidden units).
 //!
-//! Without dropout the two halves of the batch run through the layers on two threads, forward
-//! and backward (every layer treats sequences independently; burn's element-wise ops run on
-//! one core, so this is how they use both); the output layers, the loss and the embedding
-//! gradient see the whole batch, and the halves' parameter gradients are added.
+//! The two halves of the batch run through the layers on two threads, forward and backward
+//! (every layer treats sequences independently; burn's element-wise ops run on one core, so
+//! this is how they use both); the output layers, the loss and the embedding gradient see the
+//! whole batch, and the halves' parameter gradients are added. The layers' dropout masks are
+//! drawn for the whole batch before the layers run, in the autodiff forward's order, and each
+//! half takes its rows.
 //!
 //! The attention reads its inputs back to host memory, so the trainer uses this backward on CPU
 //! backends only (`mnemo_train::LmStep`). Supported ([`TransformerLm::supports_manual_backward`]): pre-norm (LayerNorm or RMSNorm),
@@ -33,7 +35,7 @@ use mnemo_core::Activation;
 use mnemo_core::host::to_vec as host;
 
 use crate::feedback::backward::activate_on_host;
-use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
+use crate::feedback::backward::dropout::{dropped, keep_prob, mask, masked};
 use crate::feedback::backward::output::{embedding_grad, output_backward};
 use crate::feedback::backward::params::{LinearParams, NormParams, register_sum};
 use crate::transformer::{TransformerLayer, TransformerLm};
@@ -116,18 +118,21 @@ impl TransformerLm {
             .iter()
             .map(|layer| LayerParams::of(layer, autodiff))
             .collect();
-        let dropout = emb_mask.len() + layers.iter().filter(|p| p.drops()).count() > 0;
-        // Without dropout, the two halves of the batch go through the layers on two threads
-        // (masks come from one process-wide RNG in a fixed order, so dropout stays on one).
+        // Every layer's masks now, in the autodiff forward's order (nothing else draws from
+        // the RNG in between), so that the two halves of the batch can take their rows.
+        let device = x.device();
+        let masks = layers
+            .iter()
+            .map(|p| LayerMasks::draw(p, b * t_len, &device))
+            .collect();
         let stack = Stack {
             layers: &layers,
             t_len,
         };
-        let halves = (!dropout && b >= 2).then_some([b / 2, b - b / 2]);
-        let (top, tapes) = match halves {
-            Some(bs) => stack.forward_halves(x, bs),
-            None => {
-                let (top, tapes) = stack.forward(x, b);
+        let (top, tapes) = match b >= 2 {
+            true => stack.forward_halves(x, [b / 2, b - b / 2], masks),
+            false => {
+                let (top, tapes) = stack.forward(x, b, masks);
                 (top, Tapes::One(tapes))
             }
         };
@@ -170,10 +175,15 @@ impl Stack<'_> {
     ///
     /// # Shapes
     /// - x: `[b·T, D]`; output `[b·T, D]`
-    fn forward(&self, mut x: Tensor<2>, b: usize) -> (Tensor<2>, Vec<LayerTape>) {
+    fn forward(
+        &self,
+        mut x: Tensor<2>,
+        b: usize,
+        masks: Vec<LayerMasks>,
+    ) -> (Tensor<2>, Vec<LayerTape>) {
         let mut tapes = Vec::with_capacity(self.layers.len());
-        for params in self.layers {
-            let (y, tape) = params.forward(x, [b, self.t_len]);
+        for (params, masks) in self.layers.iter().zip(masks) {
+            let (y, tape) = params.forward(x, [b, self.t_len], masks);
             x = y;
             tapes.push(tape);
         }
@@ -181,14 +191,24 @@ impl Stack<'_> {
     }
 
     /// [`forward`](Self::forward) of the first `bs[0]` sequences on this thread and of the
-    /// other `bs[1]` on a second one (rows are independent through every layer).
-    fn forward_halves(&self, x: Tensor<2>, bs: [usize; 2]) -> (Tensor<2>, Tapes) {
+    /// other `bs[1]` on a second one (rows are independent through every layer), each with
+    /// its rows of the masks.
+    fn forward_halves(
+        &self,
+        x: Tensor<2>,
+        bs: [usize; 2],
+        masks: Vec<LayerMasks>,
+    ) -> (Tensor<2>, Tapes) {
         let n0 = bs[0] * self.t_len;
         let n1 = x.dims()[0] - n0;
         let (x0, x1) = (x.clone().narrow(0, 0, n0), x.narrow(0, n0, n1));
+        let (m0, m1) = masks
+            .iter()
+            .map(|m| (m.rows(0, n0), m.rows(n0, n1)))
+            .unzip();
         let ((y0, t0), (y1, t1)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.forward(x1, bs[1]));
-            let first = self.forward(x0, bs[0]);
+            let second = scope.spawn(|| self.forward(x1, bs[1], m1));
+            let first = self.forward(x0, bs[0], m0);
             (
                 first,
                 second.join().expect("the second half's forward panicked"),
@@ -278,6 +298,43 @@ struct LayerParams {
     ff_keep: Option<f64>,
 }
 
+/// A layer's scaled dropout masks (None: no dropout there), drawn before the layers run.
+struct LayerMasks {
+    /// Of the attention output, `[N, D]`.
+    attn: Option<Tensor<2>>,
+    /// Of the feed-forward hidden units, `[N, F]`.
+    ff: Option<Tensor<2>>,
+}
+
+impl LayerMasks {
+    /// The masks of `params`' layer over `n` rows, drawn in the autodiff forward's order:
+    /// the attention output's, then the feed-forward hidden units'.
+    fn draw(params: &LayerParams, n: usize, device: &burn::tensor::Device) -> Self {
+        let (d, f) = (params.output.w.dims()[1], params.up.w.dims()[1]);
+        Self {
+            attn: params.attn_keep.map(|keep| mask([n, d], keep, device)),
+            ff: params.ff_keep.map(|keep| mask([n, f], keep, device)),
+        }
+    }
+
+    /// Rows `start .. start + len` of every mask.
+    fn rows(&self, start: usize, len: usize) -> Self {
+        let rows = |m: &Option<Tensor<2>>| m.clone().map(|m| m.narrow(0, start, len));
+        Self {
+            attn: rows(&self.attn),
+            ff: rows(&self.ff),
+        }
+    }
+}
+
+/// `x · mask` (no mask: `x`).
+fn apply_mask(x: Tensor<2>, mask: &Option<Tensor<2>>) -> Tensor<2> {
+    match mask {
+        Some(m) => x * m.clone(),
+        None => x,
+    }
+}
+
 /// What a layer's forward keeps for its backward.
 struct LayerTape {
     /// `x̂` and `1/σ` of the attention norm, `[N, D]` and `[N, 1]`.
@@ -322,11 +379,6 @@ impl LayerParams {
         }
     }
 
-    /// Whether the layer draws dropout masks.
-    fn drops(&self) -> bool {
-        self.attn_keep.is_some() || self.ff_keep.is_some()
-    }
-
     /// The attention's sizes for a segment of `[B, T]`.
     fn span_shape(&self, [batch, len]: [usize; 2]) -> SpanShape {
         let [span, dh] = self.table_shape;
@@ -343,7 +395,7 @@ impl LayerParams {
     ///
     /// # Shapes
     /// - x: `[N, D]`; output `[N, D]`
-    fn forward(&self, x: Tensor<2>, bt: [usize; 2]) -> (Tensor<2>, LayerTape) {
+    fn forward(&self, x: Tensor<2>, bt: [usize; 2], masks: LayerMasks) -> (Tensor<2>, LayerTape) {
         let device = x.device();
         let (xhat1, rstd1) = self.norm1.stats(x.clone());
         let h = self.norm1.affine(xhat1.clone());
@@ -353,30 +405,24 @@ impl LayerParams {
         let (merged, attention) = SpanAttention::forward(shape, scale, (&q, &k, &v), &self.table);
         let n = x.dims()[0];
         let merged = Tensor::<2>::from_data(TensorData::new(merged, [n, q.len() / n]), &device);
-        let mut attn_mask = Vec::new();
-        let y = dropped(
-            self.output.forward(merged.clone()),
-            self.attn_keep,
-            &mut attn_mask,
-        );
+        let y = apply_mask(self.output.forward(merged.clone()), &masks.attn);
         let x = x + y;
         let (xhat2, rstd2) = self.norm2.stats(x.clone());
         let pre = self.up.forward(self.norm2.affine(xhat2.clone()));
         let (act, act_grad) = activate_on_host(self.activation, pre);
-        let mut ff_mask = Vec::new();
-        let hidden = dropped(act, self.ff_keep, &mut ff_mask);
+        let hidden = apply_mask(act, &masks.ff);
         let x = x + self.down.forward(hidden.clone());
         let tape = LayerTape {
             xhat1,
             rstd1,
             attention,
             merged,
-            attn_mask,
+            attn_mask: masks.attn.into_iter().collect(),
             xhat2,
             rstd2,
             act_grad,
             hidden,
-            ff_mask,
+            ff_mask: masks.ff.into_iter().collect(),
         };
         (x, tape)
     }

@@ -28,6 +28,16 @@ fn draw_mask<const D: usize>(x: &Tensor<D>, keep: f64) -> Tensor<D> {
         .mul_scalar(1.0 / keep)
 }
 
+/// A mask of shape `shape` drawn as [`dropped`] draws one for a tensor of that shape (for
+/// masks drawn ahead of the values they will multiply).
+pub(crate) fn mask<const D: usize>(
+    shape: [usize; D],
+    keep: f64,
+    device: &burn::tensor::Device,
+) -> Tensor<D> {
+    draw_mask(&Tensor::zeros(shape, device), keep)
+}
+
 /// `x` after dropout with keep probability `keep` (None: no dropout), its mask appended to
 /// `masks` for the backward.
 ///
