@@ -40,8 +40,10 @@ use crate::feedback::backward::output::{embedding_grad, output_backward};
 use crate::feedback::backward::params::{LinearParams, NormParams, register_sum};
 use crate::transformer::{TransformerLayer, TransformerLm};
 
+mod qkv;
 mod span_attention;
 
+use qkv::Qkv;
 use span_attention::{SpanAttention, SpanShape};
 
 /// Logits and the gradient of every parameter of one segment.
@@ -281,9 +283,7 @@ fn add_grads<M: Module>(module: &M, from: &mut GradientsParams, to: &mut Gradien
 /// One layer's parameters on the plain device.
 struct LayerParams {
     norm1: NormParams,
-    query: LinearParams,
-    key: LinearParams,
-    value: LinearParams,
+    qkv: Qkv,
     output: LinearParams,
     /// The position table `[S, Dh]` on the host, its shape and its parameter id.
     table: Vec<f32>,
@@ -362,9 +362,7 @@ impl LayerParams {
         let table = &attn.positions().table;
         Self {
             norm1: NormParams::of(&layer.attn_residual.norm),
-            query: LinearParams::of(&attn.query, None),
-            key: LinearParams::of(&attn.key, None),
-            value: LinearParams::of(&attn.value, None),
+            qkv: Qkv::of(attn),
             output: LinearParams::of(&attn.output, None),
             table: host(table.val().inner()),
             table_shape: table.val().dims(),
@@ -399,7 +397,7 @@ impl LayerParams {
         let device = x.device();
         let (xhat1, rstd1) = self.norm1.stats(x.clone());
         let h = self.norm1.affine(xhat1.clone());
-        let [q, k, v] = [&self.query, &self.key, &self.value].map(|p| host(p.forward(h.clone())));
+        let [q, k, v] = self.qkv.forward(h);
         let shape = self.span_shape(bt);
         let scale = 1.0 / (shape.dh as f32).sqrt();
         let (merged, attention) = SpanAttention::forward(shape, scale, (&q, &k, &v), &self.table);
@@ -451,23 +449,12 @@ impl LayerParams {
         let dmerged = host(dy.matmul(self.output.w_t()));
         let g = tape.attention.backward(&dmerged);
         let device = dx.device();
-        let [n, _] = dx.dims();
-        let rows = |v: Vec<f32>| {
-            let w = v.len() / n;
-            Tensor::<2>::from_data(TensorData::new(v, [n, w]), &device)
-        };
         grads.register(
             self.table_id,
             Tensor::<2>::from_data(TensorData::new(g.dtable, self.table_shape), &device),
         );
         let h1 = self.norm1.affine(tape.xhat1.clone());
-        let [dhq, dhk, dhv] =
-            [(&self.query, g.dq), (&self.key, g.dk), (&self.value, g.dv)].map(|(p, dp)| {
-                let dp = rows(dp);
-                p.register(grads, h1.clone(), dp.clone());
-                dp.matmul(p.w_t())
-            });
-        let dh1 = dhq + dhk + dhv;
+        let dh1 = self.qkv.backward(grads, h1, [g.dq, g.dk, g.dv]);
         self.norm1.register(grads, dh1.clone(), tape.xhat1.clone());
         dx + self
             .norm1
