@@ -28,16 +28,16 @@
 //!
 //! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh, D d_model,
 //! F FFN width, V vocabulary, N = B·T rows (row `b·T + t`).
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::Activation;
 use mnemo_core::host::to_vec as host;
 
 use crate::feedback::backward::activate_on_host;
+use crate::feedback::backward::add_grads;
 use crate::feedback::backward::dropout::{dropped, keep_prob, mask, masked};
 use crate::feedback::backward::output::{embedding_grad, output_backward};
-use crate::feedback::backward::params::{LinearParams, NormParams, register_sum};
+use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
 
 mod qkv;
@@ -261,23 +261,6 @@ impl Stack<'_> {
         });
         (Tensor::cat(vec![dx0, dx1], 0), other)
     }
-}
-
-/// Add every gradient that `module`'s parameters have in `from` to theirs in `to` (registered
-/// there if absent).
-fn add_grads<M: Module>(module: &M, from: &mut GradientsParams, to: &mut GradientsParams) {
-    struct AddGrads<'a> {
-        from: &'a mut GradientsParams,
-        to: &'a mut GradientsParams,
-    }
-    impl ModuleVisitor for AddGrads<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.from.remove::<D>(param.id) {
-                register_sum(self.to, param.id, g);
-            }
-        }
-    }
-    module.visit(&mut AddGrads { from, to });
 }
 
 /// One layer's parameters on the plain device.

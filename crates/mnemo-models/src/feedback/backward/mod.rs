@@ -100,18 +100,43 @@ impl ManualHook for NoManualHook {
 /// Move every gradient that `module`'s parameters have in `from` into `to` (how a manual
 /// backward's gradients join those of the autodiff pass around it).
 pub fn move_grads<M: Module>(module: &M, from: &mut GradientsParams, to: &mut GradientsParams) {
-    struct MoveGrads<'a> {
+    transfer_grads(module, from, to, false);
+}
+
+/// Add every gradient that `module`'s parameters have in `from` to theirs in `to` (registered
+/// there if absent): how the gradients of two halves of a batch join.
+pub(crate) fn add_grads<M: Module>(
+    module: &M,
+    from: &mut GradientsParams,
+    to: &mut GradientsParams,
+) {
+    transfer_grads(module, from, to, true);
+}
+
+/// Take the gradients of `module`'s parameters out of `from` into `to`, replacing or (`add`)
+/// added to what `to` holds.
+fn transfer_grads<M: Module>(
+    module: &M,
+    from: &mut GradientsParams,
+    to: &mut GradientsParams,
+    add: bool,
+) {
+    struct Transfer<'a> {
         from: &'a mut GradientsParams,
         to: &'a mut GradientsParams,
+        add: bool,
     }
-    impl ModuleVisitor for MoveGrads<'_> {
+    impl ModuleVisitor for Transfer<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.from.remove::<D>(param.id) {
-                self.to.register(param.id, g);
+                match self.add {
+                    true => params::register_sum(self.to, param.id, g),
+                    false => self.to.register(param.id, g),
+                }
             }
         }
     }
-    module.visit(&mut MoveGrads { from, to });
+    module.visit(&mut Transfer { from, to, add });
 }
 
 /// What [`FeedbackCore::forward_backward`] returns (plain device).
