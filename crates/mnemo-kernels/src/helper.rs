@@ -4,7 +4,8 @@
 //! of µs, which ate the gain when the products were split that way (docs/performance.md). The
 //! helper instead spins for a while after each job, so the next product of the same step finds
 //! it awake: posting a job is one atomic increment, and the caller waits for it by spinning on
-//! another. After [`IDLE_SPIN`] without work the helper parks, so an idle process holds no core.
+//! another. After [`IDLE_SPIN`] without work it yields its core between polls, and after
+//! [`IDLE_YIELD`] it parks, so an idle process holds no core.
 //!
 //! One caller at a time: a product that finds the helper taken (another thread's product)
 //! runs on its own thread. `MNEMO_KERNEL_THREADS=1`, or a machine with one core, switches the
@@ -16,8 +17,14 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-/// How long the helper spins for the next job before it parks.
+/// How long the helper spins for the next job before it yields between polls.
 const IDLE_SPIN: Duration = Duration::from_micros(100);
+
+/// How long the helper polls for the next job, yielding its core to any other runnable
+/// thread between polls (burn's GEMM workers), before it parks: a step whose products are
+/// further apart than [`IDLE_SPIN`] (decoding: sampling between steps) still finds it awake,
+/// without a wake-up through the kernel.
+const IDLE_YIELD: Duration = Duration::from_micros(1000);
 
 /// A job: a borrowed closure whose lifetime the poster guarantees (it waits for the job).
 type Job = *const (dyn Fn() + Sync);
@@ -226,8 +233,17 @@ fn serve(s: &'static Shared) {
                 break;
             }
             spins = spins.wrapping_add(1);
-            if !spins.is_multiple_of(64) || since.elapsed() < IDLE_SPIN {
+            if !spins.is_multiple_of(64) {
                 std::hint::spin_loop();
+                continue;
+            }
+            let idle = since.elapsed();
+            if idle < IDLE_SPIN {
+                std::hint::spin_loop();
+                continue;
+            }
+            if idle < IDLE_YIELD {
+                thread::yield_now();
                 continue;
             }
             // Park unless a job came in meanwhile; a poster that saw `parked` unparks us
