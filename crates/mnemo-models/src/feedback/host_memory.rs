@@ -1,29 +1,85 @@
-//! A host copy of a [`FeedbackMemory`](super::FeedbackMemory)'s windows for step-by-step
-//! decoding on the CPU kernels: per projection, the keys and values of the S window slots in
-//! the kernels' `[B·H, slots, Dh]` layout, attended by `mnemo_kernels::window_attend` instead of
-//! a handful of burn ops per layer and step.
+//! Keys and values of the memory's windows in host memory, in the CPU kernels'
+//! `[B·H, slots, Dh]` layout per projection ([`HostKv`]): what `mnemo_kernels::window_attend`
+//! reads. Two users hold one: the manual forward and backward of a segment
+//! ([`HostWindows`](super::backward::host_window::HostWindows), slots `S + T`), and
+//! step-by-step decoding ([`HostMemory`], a copy kept beside a [`FeedbackMemory`]'s buffers and
+//! attended instead of a handful of burn ops per layer and step).
 //!
-//! The window's folded zero memories (see [`FeedbackMemory::folded`](super::FeedbackMemory::folded))
-//! are written out as S copies of `(k₀, v₀)`: the same attention as the folded one, in another
-//! rounding order. The buffers hold `2·S` slots; a step writes slot `start + S` and the window
-//! moves one slot on; when the buffer is full the live S slots move to the front (one copy every
-//! S steps).
+//! In [`HostMemory`] the window's folded zero memories (see
+//! [`FeedbackMemory::folded`](super::FeedbackMemory::folded)) are written out as S copies of
+//! `(k₀, v₀)`: the same attention as the folded one, in another rounding order. Its buffers hold
+//! `2·S` slots; a step writes slot `start + S` and the window moves one slot on; when the buffer
+//! is full the live S slots move to the front (one copy every S steps).
 //!
 //! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh.
+//!
+//! [`FeedbackMemory`]: super::FeedbackMemory
 use burn::tensor::{Tensor, TensorData};
 use mnemo_kernels::{Isa, Window, WindowShape, window_attend};
 
 use super::host;
 
-/// The host windows of every projection; see the [module docs](self).
+/// Per projection, keys and values `[B·H, slots, Dh]` on the host; see the
+/// [module docs](self).
+#[derive(Debug, Clone)]
+pub(crate) struct HostKv {
+    pub(crate) isa: Isa,
+    pub(crate) shape: WindowShape,
+    /// The scores' scale, `1/√Dh`.
+    pub(crate) scale: f32,
+    pub(crate) keys: Vec<Vec<f32>>,
+    pub(crate) values: Vec<Vec<f32>>,
+}
+
+impl HostKv {
+    /// The S slots of projection `p` from slot `start`, read with positions `pos` (`[S, Dh]`).
+    pub(crate) fn window<'a>(&'a self, p: usize, start: usize, pos: &'a [f32]) -> Window<'a> {
+        Window {
+            isa: self.isa,
+            shape: self.shape,
+            start,
+            scale: self.scale,
+            keys: &self.keys[p],
+            values: &self.values[p],
+            pos,
+        }
+    }
+
+    /// Attention of queries `q` over that window: the probabilities and the outputs.
+    ///
+    /// # Shapes
+    /// - q: `[B·H, Dh]` (row-major `[B, D]`)
+    /// - output: probabilities `[B·H, S]`, outputs `[B·H, Dh]`
+    pub(crate) fn attend(
+        &self,
+        p: usize,
+        start: usize,
+        pos: &[f32],
+        q: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let WindowShape { rows, span, dh, .. } = self.shape;
+        let mut probs = vec![0.0f32; rows * span];
+        let mut out = vec![0.0f32; rows * dh];
+        window_attend(&self.window(p, start, pos), q, &mut probs, &mut out);
+        (probs, out)
+    }
+
+    /// Write one step's key and value rows (`[B·H, Dh]` = `[B, D]` each) into slot `slot` of
+    /// projection `p`.
+    pub(crate) fn write(&mut self, p: usize, slot: usize, k: &[f32], v: &[f32]) {
+        let WindowShape { slots, dh, .. } = self.shape;
+        for (buf, x) in [(&mut self.keys[p], k), (&mut self.values[p], v)] {
+            for (row, new) in buf.chunks_exact_mut(slots * dh).zip(x.chunks_exact(dh)) {
+                row[slot * dh..(slot + 1) * dh].copy_from_slice(new);
+            }
+        }
+    }
+}
+
+/// The host windows of a decoding memory; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub(crate) struct HostMemory {
-    isa: Isa,
-    shape: WindowShape,
-    /// Per projection, keys `[B·H, 2S, Dh]`.
-    keys: Vec<Vec<f32>>,
-    /// Per projection, values `[B·H, 2S, Dh]`.
-    values: Vec<Vec<f32>>,
+    kv: HostKv,
     /// First slot of the window.
     start: usize,
 }
@@ -49,13 +105,14 @@ impl HostMemory {
             buf
         };
         let (keys, values) = windows.iter().map(|(k, v)| (spread(k), spread(v))).unzip();
-        Self {
+        let kv = HostKv {
             isa: Isa::detect(),
             shape,
+            scale: 1.0 / (dh as f32).sqrt(),
             keys,
             values,
-            start: 0,
-        }
+        };
+        Self { kv, start: 0 }
     }
 
     /// Append one step's keys and values (per projection `[B·H, Dh]` each); the oldest slot
@@ -63,22 +120,17 @@ impl HostMemory {
     pub(crate) fn push(&mut self, projected: &[(Vec<f32>, Vec<f32>)]) {
         let WindowShape {
             slots, span, dh, ..
-        } = self.shape;
+        } = self.kv.shape;
         if self.start + span == slots {
-            for buf in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            for buf in self.kv.keys.iter_mut().chain(self.kv.values.iter_mut()) {
                 for row in buf.chunks_exact_mut(slots * dh) {
                     row.copy_within(self.start * dh..(self.start + span) * dh, 0);
                 }
             }
             self.start = 0;
         }
-        let slot = self.start + span;
-        for ((kb, vb), (k, v)) in self.keys.iter_mut().zip(&mut self.values).zip(projected) {
-            for (buf, x) in [(kb, k), (vb, v)] {
-                for (row, new) in buf.chunks_exact_mut(slots * dh).zip(x.chunks_exact(dh)) {
-                    row[slot * dh..(slot + 1) * dh].copy_from_slice(new);
-                }
-            }
+        for (p, (k, v)) in projected.iter().enumerate() {
+            self.kv.write(p, self.start + span, k, v);
         }
         self.start += 1;
     }
@@ -91,20 +143,7 @@ impl HostMemory {
     /// - q: `[B·H, Dh]` (row-major `[B, D]`)
     /// - output: `[B·H, Dh]`
     pub(crate) fn attend(&self, p: usize, pos: &[f32], q: &[f32]) -> Vec<f32> {
-        let WindowShape { rows, span, dh, .. } = self.shape;
-        let window = Window {
-            isa: self.isa,
-            shape: self.shape,
-            start: self.start,
-            scale: 1.0 / (dh as f32).sqrt(),
-            keys: &self.keys[p],
-            values: &self.values[p],
-            pos,
-        };
-        let mut probs = vec![0.0f32; rows * span];
-        let mut out = vec![0.0f32; rows * dh];
-        window_attend(&window, q, &mut probs, &mut out);
-        out
+        self.kv.attend(p, self.start, pos, q).1
     }
 }
 
@@ -145,9 +184,9 @@ mod tests {
         for t in 0..10 {
             let x: Vec<f32> = (0..rows).map(|r| (100 * r + t) as f32).collect();
             memory.push(&[(x.clone(), x)]);
-            let WindowShape { slots, .. } = memory.shape;
+            let WindowShape { slots, .. } = memory.kv.shape;
             for r in 0..rows {
-                let got = &memory.keys[0][r * slots + memory.start..][..span];
+                let got = &memory.kv.keys[0][r * slots + memory.start..][..span];
                 let want: Vec<f32> = (0..span as i64)
                     .map(|j| t as i64 + 1 - span as i64 + j)
                     .map(|s| match s >= 0 {

@@ -147,8 +147,8 @@ impl TransformerLm {
         let dtop = dtop.reshape([b * t_len, d]);
         let dx = match tapes {
             Tapes::One(tapes) => stack.backward(&mut grads, tapes, dtop),
-            Tapes::Halves(halves) => {
-                let (dx, mut other) = stack.backward_halves(&mut grads, halves, dtop);
+            Tapes::Halves { rows, tapes } => {
+                let (dx, mut other) = stack.backward_halves(&mut grads, rows, tapes, dtop);
                 add_grads(self, &mut other, &mut grads);
                 dx
             }
@@ -169,7 +169,11 @@ struct Stack<'a> {
 /// and `N₀..N`, `N₀ = B₀·T`).
 enum Tapes {
     One(Vec<LayerTape>),
-    Halves([Vec<LayerTape>; 2]),
+    Halves {
+        /// `N₀`, the rows of the first half.
+        rows: usize,
+        tapes: [Vec<LayerTape>; 2],
+    },
 }
 
 impl Stack<'_> {
@@ -216,7 +220,11 @@ impl Stack<'_> {
                 second.join().expect("the second half's forward panicked"),
             )
         });
-        (Tensor::cat(vec![y0, y1], 0), Tapes::Halves([t0, t1]))
+        let tapes = Tapes::Halves {
+            rows: n0,
+            tapes: [t0, t1],
+        };
+        (Tensor::cat(vec![y0, y1], 0), tapes)
     }
 
     /// Every layer's backward from the top, registering the parameter gradients in `grads`.
@@ -235,16 +243,16 @@ impl Stack<'_> {
         dx
     }
 
-    /// [`backward`](Self::backward) of the two halves on two threads: the first half's
-    /// parameter gradients go to `grads`, the second's are returned beside the input gradient
-    /// of the whole batch.
+    /// [`backward`](Self::backward) of the two halves (the first of `n0` rows) on two
+    /// threads: the first half's parameter gradients go to `grads`, the second's are returned
+    /// beside the input gradient of the whole batch.
     fn backward_halves(
         &self,
         grads: &mut GradientsParams,
+        n0: usize,
         [t0, t1]: [Vec<LayerTape>; 2],
         dx: Tensor<2>,
     ) -> (Tensor<2>, GradientsParams) {
-        let n0 = t0.first().map_or(0, |t| t.xhat1.dims()[0]);
         let n1 = dx.dims()[0] - n0;
         let (d0, d1) = (dx.clone().narrow(0, 0, n0), dx.narrow(0, n0, n1));
         let (dx0, (dx1, other)) = std::thread::scope(|scope| {

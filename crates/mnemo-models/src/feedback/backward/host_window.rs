@@ -8,9 +8,10 @@
 use burn::tensor::{Tensor, TensorData};
 
 use crate::feedback::FeedbackMemory;
+use crate::feedback::host_memory::HostKv;
 use mnemo_kernels::{
-    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
-    window_attend_backward, window_slot,
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend_backward,
+    window_slot,
 };
 
 /// Steps whose window gradients are added in one pass over the buffers (a pass reads and
@@ -21,13 +22,9 @@ pub(crate) use mnemo_core::host::to_vec as host;
 
 /// Host windows of every memory projection, their gradients, and each layer's positions.
 pub(crate) struct HostWindows {
-    isa: Isa,
-    shape: WindowShape,
+    /// The keys and values, `[B·H, S+T, Dh]` per projection.
+    kv: HostKv,
     batch: usize,
-    scale: f32,
-    span: usize,
-    keys: Vec<Vec<f32>>,
-    values: Vec<Vec<f32>>,
     dkeys: Vec<Vec<f32>>,
     dvalues: Vec<Vec<f32>>,
     /// Per layer, `[S, Dh]`.
@@ -79,16 +76,18 @@ impl HostWindows {
             false => Vec::new(),
         };
         let pending = keys.iter().map(|_| Vec::new()).collect();
+        let (dkeys, dvalues) = (zeros(), zeros());
         Self {
-            isa: Isa::detect(),
-            shape,
+            kv: HostKv {
+                isa: Isa::detect(),
+                shape,
+                scale,
+                keys,
+                values,
+            },
             batch,
-            scale,
-            span,
-            dkeys: zeros(),
-            dvalues: zeros(),
-            keys,
-            values,
+            dkeys,
+            dvalues,
             pos: pos.into_iter().map(host).collect(),
             pending,
             pending_steps: 0,
@@ -97,15 +96,7 @@ impl HostWindows {
 
     /// The window of projection `proj` that layer `layer` reads at step `t` (slots `t .. t+S`).
     fn window(&self, proj: usize, layer: usize, t: usize) -> Window<'_> {
-        Window {
-            isa: self.isa,
-            shape: self.shape,
-            start: t,
-            scale: self.scale,
-            keys: &self.keys[proj],
-            values: &self.values[proj],
-            pos: &self.pos[layer],
-        }
+        self.kv.window(proj, t, &self.pos[layer])
     }
 
     /// Layer `layer` at step `t` attends over window `proj` (slots `t .. t+S`).
@@ -122,14 +113,9 @@ impl HostWindows {
     ) -> (Tensor<2>, HostAttention) {
         let device = q.device();
         let q = host(q);
-        let WindowShape { rows, span, dh, .. } = self.shape;
-        let mut probs = vec![0.0f32; rows * span];
-        let mut out = vec![0.0f32; rows * dh];
-        window_attend(&self.window(proj, layer, t), &q, &mut probs, &mut out);
-        let out = Tensor::from_data(
-            TensorData::new(out, [self.batch, rows * dh / self.batch]),
-            &device,
-        );
+        let (probs, out) = self.kv.attend(proj, t, &self.pos[layer], &q);
+        let width = out.len() / self.batch;
+        let out = Tensor::from_data(TensorData::new(out, [self.batch, width]), &device);
         (out, HostAttention { q, probs })
     }
 
@@ -138,10 +124,8 @@ impl HostWindows {
     /// # Shapes
     /// - k, v: `[B, D]`
     pub(crate) fn write(&mut self, proj: usize, t: usize, k: Tensor<2>, v: Tensor<2>) {
-        let slot = self.span + t;
-        for (buf, x) in [(&mut self.keys[proj], k), (&mut self.values[proj], v)] {
-            scatter_slot(self.shape, buf, slot, &host(x));
-        }
+        self.kv
+            .write(proj, self.kv.shape.span + t, &host(k), &host(v));
     }
 
     /// Backward of [`attend`](Self::attend): `dL/dq` and the scores' gradient; the window
@@ -160,7 +144,7 @@ impl HostWindows {
     ) -> (Tensor<2>, Tensor<4>) {
         let device = d_out.device();
         let d_out = host(d_out);
-        let WindowShape { rows, span, dh, .. } = self.shape;
+        let WindowShape { rows, span, dh, .. } = self.kv.shape;
         let mut dq = vec![0.0f32; rows * dh];
         let mut ds = vec![0.0f32; rows * span];
         let grads = WindowGrads {
@@ -190,8 +174,8 @@ impl HostWindows {
         for (p, pending) in self.pending.iter_mut().enumerate() {
             let terms = std::mem::take(pending);
             let (keys, values) = (terms_of(&terms, 0), terms_of(&terms, 2));
-            window_accumulate(self.isa, self.shape, &keys, &mut self.dkeys[p]);
-            window_accumulate(self.isa, self.shape, &values, &mut self.dvalues[p]);
+            window_accumulate(self.kv.isa, self.kv.shape, &keys, &mut self.dkeys[p]);
+            window_accumulate(self.kv.isa, self.kv.shape, &values, &mut self.dvalues[p]);
         }
         self.pending_steps = 0;
     }
@@ -200,11 +184,16 @@ impl HostWindows {
     /// (added and pending terms), as host rows `[B, D]`. All steps that read the slot (`t+1 ..
     /// t+S`) must be done.
     pub(crate) fn slot_grads(&self, proj: usize, t: usize) -> (Vec<f32>, Vec<f32>) {
-        let slot = self.span + t;
+        let slot = self.kv.shape.span + t;
         let terms = &self.pending[proj];
         (
-            window_slot(self.shape, slot, &terms_of(terms, 0), &self.dkeys[proj]),
-            window_slot(self.shape, slot, &terms_of(terms, 2), &self.dvalues[proj]),
+            window_slot(self.kv.shape, slot, &terms_of(terms, 0), &self.dkeys[proj]),
+            window_slot(
+                self.kv.shape,
+                slot,
+                &terms_of(terms, 2),
+                &self.dvalues[proj],
+            ),
         )
     }
 
@@ -223,7 +212,7 @@ impl HostWindows {
         );
         let WindowShape {
             rows, slots, dh, ..
-        } = self.shape;
+        } = self.kv.shape;
         let dims = [self.batch, rows / self.batch, slots, dh];
         let to_tensor = |bufs: Vec<Vec<f32>>| {
             bufs.into_iter()
@@ -231,15 +220,6 @@ impl HostWindows {
                 .collect()
         };
         (to_tensor(self.dkeys), to_tensor(self.dvalues))
-    }
-}
-
-/// Write rows `[B·H, Dh]` (= `[B, D]`) into slot `slot` of a `[B·H, slots, Dh]` buffer.
-fn scatter_slot(shape: WindowShape, buf: &mut [f32], slot: usize, x: &[f32]) {
-    let WindowShape { slots, dh, .. } = shape;
-    for (i, row) in x.chunks_exact(dh).enumerate() {
-        let at = (i * slots + slot) * dh;
-        buf[at..at + dh].copy_from_slice(row);
     }
 }
 
