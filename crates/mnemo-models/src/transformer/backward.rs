@@ -14,7 +14,8 @@
 //!
 //! The two halves of the batch run through the layers on two threads, forward and backward
 //! (every layer treats sequences independently; burn's element-wise ops run on one core, so
-//! this is how they use both); the output layers, the loss and the embedding gradient see the
+//! this is how they use both), each inside a one-thread rayon pool so that its GEMMs stay on
+//! its core instead of splitting over the global pool the other half is using; the output layers, the loss and the embedding gradient see the
 //! whole batch, and the halves' parameter gradients are added. The layers' dropout masks are
 //! drawn for the whole batch before the layers run, in the autodiff forward's order, and each
 //! half takes its rows.
@@ -213,8 +214,8 @@ impl Stack<'_> {
             .map(|m| (m.rows(0, n0), m.rows(n0, n1)))
             .unzip();
         let ((y0, t0), (y1, t1)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.forward(x1, bs[1], m1));
-            let first = self.forward(x0, bs[0], m0);
+            let second = scope.spawn(|| half_pool(1).install(|| self.forward(x1, bs[1], m1)));
+            let first = half_pool(0).install(|| self.forward(x0, bs[0], m0));
             (
                 first,
                 second.join().expect("the second half's forward panicked"),
@@ -257,11 +258,13 @@ impl Stack<'_> {
         let (d0, d1) = (dx.clone().narrow(0, 0, n0), dx.narrow(0, n0, n1));
         let (dx0, (dx1, other)) = std::thread::scope(|scope| {
             let second = scope.spawn(|| {
-                let mut other = GradientsParams::new();
-                let dx1 = self.backward(&mut other, t1, d1);
-                (dx1, other)
+                half_pool(1).install(|| {
+                    let mut other = GradientsParams::new();
+                    let dx1 = self.backward(&mut other, t1, d1);
+                    (dx1, other)
+                })
             });
-            let dx0 = self.backward(grads, t0, d0);
+            let dx0 = half_pool(0).install(|| self.backward(grads, t0, d0));
             (
                 dx0,
                 second.join().expect("the second half's backward panicked"),
@@ -269,6 +272,20 @@ impl Stack<'_> {
         });
         (Tensor::cat(vec![dx0, dx1], 0), other)
     }
+}
+
+/// The one-thread rayon pool half `i` of the batch runs in: burn's CPU ops and the GEMMs
+/// inside it then stay on that half's thread (a GEMM split over the global pool would make
+/// the two halves wait on each other's rayon jobs).
+fn half_pool(i: usize) -> &'static rayon::ThreadPool {
+    static POOLS: std::sync::OnceLock<[rayon::ThreadPool; 2]> = std::sync::OnceLock::new();
+    let pool = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a one-thread rayon pool")
+    };
+    &POOLS.get_or_init(|| [pool(), pool()])[i]
 }
 
 /// One layer's parameters on the plain device.
