@@ -23,6 +23,7 @@
 //! lengths every kernel relies on are checked once, in safe code, by [`PackedMatrix`].
 #![warn(missing_docs)]
 
+pub mod adamw;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -34,6 +35,7 @@ mod portable;
 mod row_blocks;
 pub mod window;
 
+pub use adamw::{AdamWStep, adamw_update};
 pub use gelu::{gelu, gelu_and_grad};
 use helper::Helper;
 pub use window::{

@@ -50,6 +50,7 @@ pub mod feedback_step;
 pub mod fingerprint;
 pub mod float_repr;
 pub mod generate;
+pub mod host_adamw;
 pub mod layer_groups;
 pub mod linf_ball;
 pub mod lm;

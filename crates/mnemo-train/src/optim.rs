@@ -13,10 +13,11 @@
 //! - Constrained fine-tuning (Zhu et al. 2020, "Modifying Memories in Transformer Models"):
 //!   after every update each weight is projected back into `[θ₀ − δ, θ₀ + δ]` around the
 //!   weights the run started from (`max_change = δ`, an ℓ∞ ball).
-use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::ConfigError;
+use crate::host_adamw::HostAdamW;
 
 /// What the learning rate does after warmup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,13 +191,16 @@ impl OptimConfig {
     }
 
     /// The optimizer (clipping is applied by the trainer, over the global norm).
+    ///
+    /// burn's AdamW arithmetic and state, updating each parameter in one pass on CPU backends
+    /// ([`HostAdamW`]).
     pub fn init(&self) -> ModuleOptimizer {
-        AdamWConfig::new()
-            .with_beta_1(self.beta1 as f32)
-            .with_beta_2(self.beta2 as f32)
-            .with_epsilon(self.eps as f32)
-            .with_weight_decay(self.weight_decay as f32)
-            .init()
+        ModuleOptimizer::from(HostAdamW::new(
+            self.beta1 as f32,
+            self.beta2 as f32,
+            self.eps as f32,
+            self.weight_decay as f32,
+        ))
     }
 
     /// Whether the update treats layer groups differently (discriminative rates or gradual
