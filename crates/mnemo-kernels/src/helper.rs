@@ -139,8 +139,34 @@ impl Helper {
     }
 }
 
+thread_local! {
+    /// Set inside [`on_this_core`]: this thread's work is not split.
+    static ONE_CORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with every split of this crate inside it (products, windows, updates) kept on the
+/// calling thread, for callers that already keep every core busy with threads of their own.
+pub(crate) fn on_this_core<R>(f: impl FnOnce() -> R) -> R {
+    let before = ONE_CORE.replace(true);
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ONE_CORE.set(self.0);
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// Whether work on this thread may split over the helper (there is one, and the thread is not
+/// inside [`on_this_core`]).
+pub(crate) fn may_split() -> bool {
+    !ONE_CORE.get() && Helper::get().is_some()
+}
+
 /// Run `mine` here and `theirs` on the helper thread at once, or both here one after the other
-/// when there is no helper or another thread holds it; returns when both are done.
+/// when there is no helper, another thread holds it or this thread is inside
+/// [`on_this_core`]; returns when both are done.
 pub(crate) fn both(mine: impl FnOnce(), theirs: impl FnOnce() + Send) {
     let theirs = Mutex::new(Some(theirs));
     let job = || {
@@ -150,13 +176,14 @@ pub(crate) fn both(mine: impl FnOnce(), theirs: impl FnOnce() + Send) {
         }
     };
     let mut mine = Some(mine);
-    let split = Helper::get().is_some_and(|h| {
-        h.join(&job, || {
-            if let Some(f) = mine.take() {
-                f()
-            }
-        })
-    });
+    let split = !ONE_CORE.get()
+        && Helper::get().is_some_and(|h| {
+            h.join(&job, || {
+                if let Some(f) = mine.take() {
+                    f()
+                }
+            })
+        });
     if !split {
         if let Some(f) = mine.take() {
             f();
@@ -268,5 +295,42 @@ fn serve(s: &'static Shared) {
             s.panicked.store(true, Ordering::Relaxed);
         }
         s.finished.store(seen, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inside `on_this_core` both halves of a split run on the calling thread (nested calls
+    /// too); after it, on a machine with a helper, the second half runs on the helper again.
+    #[test]
+    fn on_this_core_keeps_both_halves_here() {
+        let here = thread::current().id();
+        let threads = || {
+            let ids = Mutex::new(Vec::new());
+            both(
+                || {
+                    // Long enough for the helper to claim its half before it is taken back.
+                    thread::sleep(Duration::from_millis(2));
+                    ids.lock().unwrap().push(thread::current().id())
+                },
+                || ids.lock().unwrap().push(thread::current().id()),
+            );
+            ids.into_inner().unwrap()
+        };
+        on_this_core(|| {
+            assert_eq!(threads(), [here, here]);
+            on_this_core(|| assert!(!may_split()));
+            assert_eq!(threads(), [here, here], "the nested call restored the flag");
+        });
+        if Helper::get().is_some() {
+            // The helper may be held by another test's product: then both run here too.
+            let split = (0..50).any(|_| threads().iter().any(|&id| id != here));
+            assert!(
+                split,
+                "outside on_this_core the helper took no half in 50 tries"
+            );
+        }
     }
 }

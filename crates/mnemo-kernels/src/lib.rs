@@ -224,7 +224,7 @@ impl PackedMatrix {
             return;
         }
         let panels = n.div_ceil(self.isa.panel());
-        match k * n >= SPLIT_MIN_WEIGHTS && panels >= 4 && helper_thread() {
+        match k * n >= SPLIT_MIN_WEIGHTS && panels >= 4 && helper::may_split() {
             true => self.matmul_split(x, out, rows),
             false => self.matmul_one_thread(x, out, rows),
         }
@@ -296,6 +296,14 @@ impl PackedMatrix {
 /// `MNEMO_KERNEL_THREADS` not 1; see [`PackedMatrix::matmul`]).
 pub fn helper_thread() -> bool {
     Helper::get().is_some()
+}
+
+/// Run `f` with every split of this crate's work inside it (large products, windows, updates)
+/// kept on the calling thread: for callers that already run one thread per core (the
+/// Transformer backward's two batch halves), where the helper would only take turns with them.
+/// Results are the same either way.
+pub fn on_this_core<R>(f: impl FnOnce() -> R) -> R {
+    helper::on_this_core(f)
 }
 
 /// Products with at least this many weights (`k·n`) split their column panels between the

@@ -214,8 +214,8 @@ impl Stack<'_> {
             .map(|m| (m.rows(0, n0), m.rows(n0, n1)))
             .unzip();
         let ((y0, t0), (y1, t1)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| half_pool(1).install(|| self.forward(x1, bs[1], m1)));
-            let first = half_pool(0).install(|| self.forward(x0, bs[0], m0));
+            let second = scope.spawn(|| as_half(1, || self.forward(x1, bs[1], m1)));
+            let first = as_half(0, || self.forward(x0, bs[0], m0));
             (
                 first,
                 second.join().expect("the second half's forward panicked"),
@@ -258,13 +258,13 @@ impl Stack<'_> {
         let (d0, d1) = (dx.clone().narrow(0, 0, n0), dx.narrow(0, n0, n1));
         let (dx0, (dx1, other)) = std::thread::scope(|scope| {
             let second = scope.spawn(|| {
-                half_pool(1).install(|| {
+                as_half(1, || {
                     let mut other = GradientsParams::new();
                     let dx1 = self.backward(&mut other, t1, d1);
                     (dx1, other)
                 })
             });
-            let dx0 = half_pool(0).install(|| self.backward(grads, t0, d0));
+            let dx0 = as_half(0, || self.backward(grads, t0, d0));
             (
                 dx0,
                 second.join().expect("the second half's backward panicked"),
@@ -274,9 +274,15 @@ impl Stack<'_> {
     }
 }
 
-/// The one-thread rayon pool half `i` of the batch runs in: burn's CPU ops and the GEMMs
-/// inside it then stay on that half's thread (a GEMM split over the global pool would make
-/// the two halves wait on each other's rayon jobs).
+/// Run `f` as half `i` of the batch: in a one-thread rayon pool of its own, so that burn's CPU
+/// ops and GEMMs inside it stay on that half's thread (a GEMM split over the global pool would
+/// make the two halves wait on each other's rayon jobs), and with `mnemo_kernels`' splits kept
+/// on it too (its helper thread would only take turns with the other half).
+fn as_half<R: Send>(i: usize, f: impl FnOnce() -> R + Send) -> R {
+    half_pool(i).install(|| mnemo_kernels::on_this_core(f))
+}
+
+/// The one-thread rayon pool of half `i` ([`as_half`]).
 fn half_pool(i: usize) -> &'static rayon::ThreadPool {
     static POOLS: std::sync::OnceLock<[rayon::ThreadPool; 2]> = std::sync::OnceLock::new();
     let pool = || {
