@@ -100,6 +100,12 @@ enum Command {
     Report(report_cmd::ReportArgs),
 }
 
+/// mimalloc keeps freed blocks for reuse: training allocates and frees the same large
+/// buffers every step, which glibc's allocator hands back to the kernel and takes again,
+/// page fault by page fault (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
