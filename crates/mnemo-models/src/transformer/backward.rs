@@ -12,11 +12,12 @@
 //! Dropout draws burn's masks in the autodiff forward's order (embedding, then per layer the
 //! attention output and the feed-forward hidden units).
 //!
-//! The two halves of the batch run through the layers on two threads, forward and backward
-//! (every layer treats sequences independently; burn's element-wise ops run on one core, so
-//! this is how they use both), each inside a one-thread rayon pool so that its GEMMs stay on
-//! its core instead of splitting over the global pool the other half is using; the output layers, the loss and the embedding gradient see the
-//! whole batch, and the halves' parameter gradients are added. The layers' dropout masks are
+//! The two halves of the batch run through the layers and the output layers on two threads,
+//! forward and backward (every layer treats sequences independently; burn's element-wise ops
+//! run on one core, so this is how they use both), each inside a one-thread rayon pool so that
+//! its GEMMs stay on its core instead of splitting over the global pool the other half is
+//! using, with `mnemo_kernels`' helper off; the loss and the embedding gradient see the whole
+//! batch, and the halves' parameter gradients are added. The layers' dropout masks are
 //! drawn for the whole batch before the layers run, in the autodiff forward's order, and each
 //! half takes its rows.
 //!
@@ -37,7 +38,9 @@ use mnemo_core::host::to_vec as host;
 use crate::feedback::backward::activate_on_host;
 use crate::feedback::backward::add_grads;
 use crate::feedback::backward::dropout::{dropped, keep_prob, mask, masked};
-use crate::feedback::backward::output::{embedding_grad, output_backward};
+use crate::feedback::backward::output::{
+    OutputForward, OutputLayers, embedding_grad, output_backward,
+};
 use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
 
@@ -132,26 +135,30 @@ impl TransformerLm {
             layers: &layers,
             t_len,
         };
-        let (top, tapes) = match b >= 2 {
-            true => stack.forward_halves(x, [b / 2, b - b / 2], masks),
-            false => {
-                let (top, tapes) = stack.forward(x, b, masks);
-                (top, Tapes::One(tapes))
-            }
-        };
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
-        let top = top.reshape([b, t_len, d]);
-        let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
         let mut grads = GradientsParams::new();
-        output.register(&mut grads, &final_norm, &head);
-        let dtop = dtop.reshape([b * t_len, d]);
-        let dx = match tapes {
-            Tapes::One(tapes) => stack.backward(&mut grads, tapes, dtop),
-            Tapes::Halves { rows, tapes } => {
-                let (dx, mut other) = stack.backward_halves(&mut grads, rows, tapes, dtop);
+        let (logits, dx) = match b >= 2 {
+            true => {
+                let output = OutputLayers {
+                    final_norm: &final_norm,
+                    head: &head,
+                };
+                let (logits, tapes) = stack.forward_halves(x, [b / 2, b - b / 2], masks, &output);
+                let v = logits.dims()[1];
+                let logits = logits.reshape([b, t_len, v]);
+                let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
+                let (dx, mut other) = stack.backward_halves(&mut grads, tapes, dlogits, &output);
                 add_grads(self, &mut other, &mut grads);
-                dx
+                (logits, dx)
+            }
+            false => {
+                let (top, tapes) = stack.forward(x, b, masks);
+                let top = top.reshape([b, t_len, d]);
+                let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
+                output.register(&mut grads, &final_norm, &head);
+                let dtop = dtop.reshape([b * t_len, d]);
+                (logits, stack.backward(&mut grads, tapes, dtop))
             }
         };
         let dx = masked(dx, &emb_mask, 0);
@@ -166,15 +173,18 @@ struct Stack<'a> {
     t_len: usize,
 }
 
-/// The tapes of the layers' forward: of the whole batch, or of its two halves (rows `0..N₀`
-/// and `N₀..N`, `N₀ = B₀·T`).
-enum Tapes {
-    One(Vec<LayerTape>),
-    Halves {
-        /// `N₀`, the rows of the first half.
-        rows: usize,
-        tapes: [Vec<LayerTape>; 2],
-    },
+/// What one half of the batch keeps for its backward: its layers' tapes and its output
+/// layers' forward.
+struct HalfTape {
+    layers: Vec<LayerTape>,
+    output: OutputForward,
+}
+
+/// The tapes of the batch's two halves, rows `0..N₀` and `N₀..N` (`N₀ = B₀·T`).
+struct HalvesTape {
+    /// `N₀`, the rows of the first half.
+    rows: usize,
+    halves: [HalfTape; 2],
 }
 
 impl Stack<'_> {
@@ -197,15 +207,19 @@ impl Stack<'_> {
         (x, tapes)
     }
 
-    /// [`forward`](Self::forward) of the first `bs[0]` sequences on this thread and of the
-    /// other `bs[1]` on a second one (rows are independent through every layer), each with
-    /// its rows of the masks.
+    /// [`forward`](Self::forward) of the first `bs[0]` sequences and then their logits
+    /// (`output`) on this thread, and of the other `bs[1]` on a second one (rows are
+    /// independent through every layer and the output layers), each with its rows of the masks.
+    ///
+    /// # Shapes
+    /// - x: `[N, D]`; output: logits `[N, V]`
     fn forward_halves(
         &self,
         x: Tensor<2>,
         bs: [usize; 2],
         masks: Vec<LayerMasks>,
-    ) -> (Tensor<2>, Tapes) {
+        output: &OutputLayers,
+    ) -> (Tensor<2>, HalvesTape) {
         let n0 = bs[0] * self.t_len;
         let n1 = x.dims()[0] - n0;
         let (x0, x1) = (x.clone().narrow(0, 0, n0), x.narrow(0, n0, n1));
@@ -213,19 +227,24 @@ impl Stack<'_> {
             .iter()
             .map(|m| (m.rows(0, n0), m.rows(n0, n1)))
             .unzip();
-        let ((y0, t0), (y1, t1)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| as_half(1, || self.forward(x1, bs[1], m1)));
-            let first = as_half(0, || self.forward(x0, bs[0], m0));
+        let half = |x: Tensor<2>, b: usize, masks: Vec<LayerMasks>| {
+            let (top, layers) = self.forward(x, b, masks);
+            let (logits, output) = output.forward(top);
+            (logits, HalfTape { layers, output })
+        };
+        let ((l0, t0), (l1, t1)) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| as_half(1, || half(x1, bs[1], m1)));
+            let first = as_half(0, || half(x0, bs[0], m0));
             (
                 first,
                 second.join().expect("the second half's forward panicked"),
             )
         });
-        let tapes = Tapes::Halves {
+        let tapes = HalvesTape {
             rows: n0,
-            tapes: [t0, t1],
+            halves: [t0, t1],
         };
-        (Tensor::cat(vec![y0, y1], 0), tapes)
+        (Tensor::cat(vec![l0, l1], 0), tapes)
     }
 
     /// Every layer's backward from the top, registering the parameter gradients in `grads`.
@@ -244,27 +263,37 @@ impl Stack<'_> {
         dx
     }
 
-    /// [`backward`](Self::backward) of the two halves (the first of `n0` rows) on two
-    /// threads: the first half's parameter gradients go to `grads`, the second's are returned
-    /// beside the input gradient of the whole batch.
+    /// The output layers' and then every layer's backward of the two halves on two threads,
+    /// from the gradient of the logits: the first half's parameter gradients go to `grads`,
+    /// the second's are returned beside the input gradient of the whole batch.
+    ///
+    /// # Shapes
+    /// - dlogits: `[N, V]`; output `[N, D]`
     fn backward_halves(
         &self,
         grads: &mut GradientsParams,
-        n0: usize,
-        [t0, t1]: [Vec<LayerTape>; 2],
-        dx: Tensor<2>,
+        tapes: HalvesTape,
+        dlogits: Tensor<2>,
+        output: &OutputLayers,
     ) -> (Tensor<2>, GradientsParams) {
-        let n1 = dx.dims()[0] - n0;
-        let (d0, d1) = (dx.clone().narrow(0, 0, n0), dx.narrow(0, n0, n1));
+        let n0 = tapes.rows;
+        let n1 = dlogits.dims()[0] - n0;
+        let (d0, d1) = (dlogits.clone().narrow(0, 0, n0), dlogits.narrow(0, n0, n1));
+        let [t0, t1] = tapes.halves;
+        let half = |grads: &mut GradientsParams, tape: HalfTape, dlogits: Tensor<2>| {
+            let (dtop, out) = output.backward(tape.output, dlogits);
+            out.register(grads, output.final_norm, output.head);
+            self.backward(grads, tape.layers, dtop)
+        };
         let (dx0, (dx1, other)) = std::thread::scope(|scope| {
             let second = scope.spawn(|| {
                 as_half(1, || {
                     let mut other = GradientsParams::new();
-                    let dx1 = self.backward(&mut other, t1, d1);
+                    let dx1 = half(&mut other, t1, d1);
                     (dx1, other)
                 })
             });
-            let dx0 = as_half(0, || self.backward(grads, t0, d0));
+            let dx0 = as_half(0, || half(grads, t0, d0));
             (
                 dx0,
                 second.join().expect("the second half's backward panicked"),

@@ -34,6 +34,67 @@ impl OutputTape {
     }
 }
 
+/// The output layers over a batch's top states, written once for [`output_backward`] and
+/// for callers that split the batch between threads (the Transformer's halves): the final norm
+/// and the head.
+pub(crate) struct OutputLayers<'a> {
+    pub(crate) final_norm: &'a NormParams,
+    pub(crate) head: &'a LinearParams,
+}
+
+/// What the output layers' forward keeps for their gradient ([`OutputLayers::forward`]).
+pub(crate) struct OutputForward {
+    /// The normed top states, `[N, D]`.
+    top_normed: Tensor<2>,
+    /// The final norm's `x̂` and `1/σ`, `[N, D]` and `[N, 1]`.
+    top_hat: Tensor<2>,
+    top_rstd: Tensor<2>,
+}
+
+impl OutputLayers<'_> {
+    /// The logits of the top states.
+    ///
+    /// # Shapes
+    /// - top: `[N, D]`; output: logits `[N, V]`
+    pub(crate) fn forward(&self, top: Tensor<2>) -> (Tensor<2>, OutputForward) {
+        let (top_hat, top_rstd) = self.final_norm.stats(top);
+        let top_normed = self.final_norm.affine(top_hat.clone());
+        let logits = self.head.forward(top_normed.clone());
+        let fwd = OutputForward {
+            top_normed,
+            top_hat,
+            top_rstd,
+        };
+        (logits, fwd)
+    }
+
+    /// The gradient of the loss for the top states from that for the logits, and the tape of
+    /// the output layers' own gradients.
+    ///
+    /// # Shapes
+    /// - dlogits: `[N, V]`; output: dtop `[N, D]`
+    pub(crate) fn backward(
+        &self,
+        fwd: OutputForward,
+        dlogits: Tensor<2>,
+    ) -> (Tensor<2>, OutputTape) {
+        let norm = self.final_norm;
+        let dtop_normed = dlogits.clone().matmul(self.head.w_t()); // [N,D]
+        let dtop = norm.backward(
+            norm.fold(dtop_normed.clone()),
+            fwd.top_hat.clone(),
+            fwd.top_rstd,
+        );
+        let tape = OutputTape {
+            top_normed: fwd.top_normed,
+            dlogits,
+            dtop_normed,
+            top_hat: fwd.top_hat,
+        };
+        (dtop, tape)
+    }
+}
+
 /// The logits of the top states and, from `loss_grad` (which receives the logits and returns
 /// `dL/dlogits`), the gradient of the loss for the top states.
 ///
@@ -47,24 +108,12 @@ pub(crate) fn output_backward(
     loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
 ) -> (Tensor<3>, Tensor<3>, OutputTape) {
     let [b, t_len, d] = top.dims();
-    let (top_hat, top_rstd) = final_norm.stats(top.reshape([b * t_len, d]));
-    let top_normed = final_norm.affine(top_hat.clone());
-    let logits = head.forward(top_normed.clone()); // [N,V]
+    let layers = OutputLayers { final_norm, head };
+    let (logits, fwd) = layers.forward(top.reshape([b * t_len, d]));
     let v = logits.dims()[1];
     let logits = logits.reshape([b, t_len, v]);
     let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
-    let dtop_normed = dlogits.clone().matmul(head.w_t()); // [N,D]
-    let dtop = final_norm.backward(
-        final_norm.fold(dtop_normed.clone()),
-        top_hat.clone(),
-        top_rstd,
-    );
-    let tape = OutputTape {
-        top_normed,
-        dlogits,
-        dtop_normed,
-        top_hat,
-    };
+    let (dtop, tape) = layers.backward(fwd, dlogits);
     (logits, dtop.reshape([b, t_len, d]), tape)
 }
 
