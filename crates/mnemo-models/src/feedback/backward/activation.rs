@@ -5,7 +5,7 @@
 //! step with host products takes [`gelu_on_host`] (values only).
 use burn::tensor::{Tensor, TensorData};
 use mnemo_core::Activation;
-use mnemo_core::host::to_vec as host;
+use mnemo_core::host::with_slice;
 use mnemo_kernels::{Isa, gelu, gelu_and_grad};
 
 /// The activation at `pre` and its derivative there: GELU on the host kernel (`pre` is read
@@ -20,9 +20,11 @@ pub(crate) fn activate_on_host<const N: usize>(
     match activation {
         Activation::Gelu => {
             let (dims, device) = (pre.dims(), pre.device());
-            let x = host(pre);
-            let (mut y, mut g) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
-            gelu_and_grad(Isa::detect(), &x, &mut y, &mut g);
+            let (y, g) = with_slice(pre, |x| {
+                let (mut y, mut g) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+                gelu_and_grad(Isa::detect(), x, &mut y, &mut g);
+                (y, g)
+            });
             let tensor = |v| Tensor::from_data(TensorData::new(v, dims), &device);
             (tensor(y), tensor(g))
         }
@@ -40,9 +42,11 @@ pub(crate) fn activate_on_host<const N: usize>(
 /// - x: any; output as x
 pub(crate) fn gelu_on_host<const N: usize>(x: Tensor<N>) -> Tensor<N> {
     let (dims, device) = (x.dims(), x.device());
-    let x = host(x);
-    let mut y = vec![0.0f32; x.len()];
-    gelu(Isa::detect(), &x, &mut y);
+    let y = with_slice(x, |x| {
+        let mut y = vec![0.0f32; x.len()];
+        gelu(Isa::detect(), x, &mut y);
+        y
+    });
     Tensor::from_data(TensorData::new(y, dims), &device)
 }
 
