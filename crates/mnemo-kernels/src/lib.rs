@@ -28,6 +28,7 @@ pub mod adamw;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod cross_entropy;
 pub mod gelu;
 mod helper;
 mod portable;
@@ -36,6 +37,7 @@ mod row_blocks;
 pub mod window;
 
 pub use adamw::{AdamWStep, adamw_update};
+pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad};
 use helper::Helper;
 pub use window::{

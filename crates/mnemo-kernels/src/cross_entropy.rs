@@ -1,0 +1,117 @@
+//! Masked cross-entropy over rows of logits and its gradient, one pass per row.
+//!
+//! For each row `x` (V logits) with a target `t` that is scored: `lse = max + ln Σ exp(x − max)`,
+//! the loss term `lse − x_t`, the gradient `(exp(x − lse) − onehot(t)) / scored`; a row without
+//! a target (`no_label`) has gradient 0. A row counts as correct when its first largest logit is
+//! at `t`. As burn tensor operations this was a dozen passes over `[N, V]`.
+
+/// The summed loss (f64, not yet divided by the scored rows) and the correct rows of
+/// [`cross_entropy_rows`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CrossEntropySums {
+    /// `Σ (lse − x_t)` over the scored rows.
+    pub loss: f64,
+    /// Scored rows whose first largest logit is the target.
+    pub correct: usize,
+}
+
+/// Cross-entropy of each row of `logits` against `targets` (rows whose target is `no_label`
+/// are not scored), writing the gradient of the mean loss over the `scored` rows into `grad`.
+///
+/// # Shapes
+/// - logits, grad: `[rows, v]`; targets: `[rows]`
+///
+/// # Panics
+/// If a slice's length does not match its shape or a scored target is not below `v`.
+pub fn cross_entropy_rows(
+    logits: &[f32],
+    (targets, no_label, scored): (&[u32], u32, usize),
+    v: usize,
+    grad: &mut [f32],
+) -> CrossEntropySums {
+    let rows = targets.len();
+    assert!(
+        v > 0 && logits.len() == rows * v && grad.len() == logits.len(),
+        "logits and grad must be [rows, v] = [{rows}, {v}]"
+    );
+    let scale = 1.0 / scored.max(1) as f32;
+    let mut sums = CrossEntropySums {
+        loss: 0.0,
+        correct: 0,
+    };
+    for ((x, g), &t) in logits
+        .chunks_exact(v)
+        .zip(grad.chunks_exact_mut(v))
+        .zip(targets)
+    {
+        if t == no_label {
+            g.fill(0.0);
+            continue;
+        }
+        let t = t as usize;
+        assert!(t < v, "target {t} is not below the vocabulary size {v}");
+        let (mut arg, mut max) = (0, x[0]);
+        for (i, &xi) in x.iter().enumerate() {
+            if xi > max {
+                (arg, max) = (i, xi);
+            }
+        }
+        let mut sum = 0.0f32;
+        for (gi, &xi) in g.iter_mut().zip(x) {
+            let e = (xi - max).exp();
+            *gi = e;
+            sum += e;
+        }
+        let lse = max + sum.ln();
+        let inv = scale / sum;
+        g.iter_mut().for_each(|gi| *gi *= inv);
+        g[t] -= scale;
+        sums.loss += f64::from(lse - x[t]);
+        sums.correct += usize::from(arg == t);
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loss, count and gradient against the definition in f64 (softmax by direct sums), with
+    /// one unscored row and a tie for the largest logit.
+    #[test]
+    fn matches_the_definition() {
+        let v = 7;
+        let logits: Vec<f32> = (0..4 * v)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7)
+            .collect();
+        let mut logits = logits;
+        logits[2 * v + 3] = 9.0;
+        logits[2 * v + 5] = 9.0; // tie: the first (3) counts
+        let targets = [1, u32::MAX, 3, 6];
+        let scored = 3;
+        let mut grad = vec![f32::NAN; 4 * v];
+        let sums = cross_entropy_rows(&logits, (&targets, u32::MAX, scored), v, &mut grad);
+        let (mut loss, mut correct) = (0.0f64, 0);
+        for (r, &t) in targets.iter().enumerate() {
+            let x = &logits[r * v..(r + 1) * v];
+            if t == u32::MAX {
+                assert!(grad[r * v..(r + 1) * v].iter().all(|&g| g == 0.0));
+                continue;
+            }
+            let z: f64 = x.iter().map(|&xi| (xi as f64).exp()).sum();
+            loss += z.ln() - x[t as usize] as f64;
+            let best = x.iter().cloned().fold(f32::MIN, f32::max);
+            correct += usize::from(x.iter().position(|&xi| xi == best) == Some(t as usize));
+            for i in 0..v {
+                let p = (x[i] as f64).exp() / z - f64::from(u8::from(i == t as usize));
+                let want = p / scored as f64;
+                assert!(
+                    (grad[r * v + i] as f64 - want).abs() < 1e-6,
+                    "row {r} col {i}"
+                );
+            }
+        }
+        assert!((sums.loss - loss).abs() < 1e-5, "{} vs {loss}", sums.loss);
+        assert_eq!(sums.correct, correct);
+    }
+}
