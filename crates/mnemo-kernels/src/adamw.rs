@@ -24,15 +24,13 @@ pub struct AdamWStep {
     pub beta2: f32,
     /// ε added to the square root of the corrected second moment.
     pub eps: f32,
-    /// The step's number `t` (1 for the first update of this parameter).
+    /// The step's number `t`; 1 is this parameter's first update, where the moments hold
+    /// nothing yet and are written, not read.
     pub time: usize,
     /// Learning rate.
     pub lr: f32,
     /// `1 − lr·λ` for decoupled weight decay λ; `None` without weight decay.
     pub keep: Option<f32>,
-    /// The moments hold nothing yet (this parameter's first update): they are written, not
-    /// read.
-    pub first: bool,
 }
 
 /// Values per half below which a parameter is updated on the calling thread only.
@@ -96,7 +94,7 @@ fn update_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &A
     let (c1, c2) = (1f32 - s.beta1.powi(t), 1f32 - s.beta2.powi(t));
     let (b1, b2, eps, lr) = (s.beta1, s.beta2, s.eps, s.lr);
     let keep = s.keep;
-    let first = s.first;
+    let first = s.time == 1;
     for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let (mi, vi) = match first {
             true => (g * f1, (g * g) * f2),
@@ -123,12 +121,12 @@ mod tests {
         let gm: Vec<f32> = g.iter().map(|g| g * f1).collect();
         let g2: Vec<f32> = g.iter().map(|g| g * g).map(|x| x * f2).collect();
         for i in 0..p.len() {
-            m[i] = if s.first {
+            m[i] = if s.time == 1 {
                 gm[i]
             } else {
                 m[i] * s.beta1 + gm[i]
             };
-            v[i] = if s.first {
+            v[i] = if s.time == 1 {
                 g2[i]
             } else {
                 v[i] * s.beta2 + g2[i]
@@ -171,7 +169,6 @@ mod tests {
                         time,
                         lr: 3e-4,
                         keep,
-                        first: time == 1,
                     };
                     adamw_update(&mut p, &g, &mut m, &mut v, &step);
                     reference(&mut rp, &g, &mut rm, &mut rv, &step);

@@ -5,8 +5,8 @@
 //! (`mnemo_backend::runs_on_host`): the parameter, gradient and both moments are read as host
 //! slices and updated in place by [`mnemo_kernels::adamw_update`], instead of ten tensor
 //! operations each allocating a new buffer. Elsewhere (GPU backends, other float types) it
-//! calls burn's `AdamW`. `tests/host_adamw.rs` checks that both give the same weights and
-//! moments bit for bit, and that a checkpointed optimizer resumes either way.
+//! calls burn's `AdamW`. The tests below check that both give the same weights bit for bit,
+//! and that either one's saved state resumes in the other.
 use burn::optim::{AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use mnemo_kernels::{AdamWStep, adamw_update};
@@ -42,12 +42,8 @@ impl HostAdamW {
     }
 }
 
-/// A float tensor's values as host data (no copy when the tensor is its buffer's only owner).
-fn host_data<const D: usize>(x: Tensor<D>) -> TensorData {
-    x.into_data()
-}
-
-/// The `f32` values of data read by [`host_data`].
+/// The `f32` values of a parameter's data (`Tensor::into_data`: no copy when the tensor is its
+/// buffer's only owner).
 fn values(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice::<f32>()
         .expect("an f32 parameter reads back as f32")
@@ -80,8 +76,8 @@ impl Optimizer for HostAdamW {
                 let momentum = s.momentum;
                 (
                     momentum.time + 1,
-                    host_data(momentum.moment_1),
-                    host_data(momentum.moment_2),
+                    momentum.moment_1.into_data(),
+                    momentum.moment_2.into_data(),
                 )
             }
             None => (
@@ -90,7 +86,7 @@ impl Optimizer for HostAdamW {
                 TensorData::new(vec![0f32; n], shape.clone()),
             ),
         };
-        let (mut p, g, mut m, mut v) = (host_data(tensor), host_data(grad), m, v);
+        let (mut p, g, mut m, mut v) = (tensor.into_data(), grad.into_data(), m, v);
         let decay_rate = lr * self.weight_decay as f64;
         let step = AdamWStep {
             beta1: self.beta1,
@@ -99,7 +95,6 @@ impl Optimizer for HostAdamW {
             time,
             lr: lr as f32,
             keep: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
-            first: time == 1,
         };
         let g = g
             .as_slice::<f32>()
