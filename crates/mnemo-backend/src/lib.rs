@@ -19,10 +19,12 @@
 #![warn(missing_docs)]
 
 mod describe;
+mod host_view;
 mod launches;
 
 pub use burn::tensor::Device;
 pub use describe::describe;
+pub use host_view::{HostView, with_host_view};
 pub use launches::{LaunchCount, count_launches};
 
 /// Every backend name mnemo knows, compiled in or not.

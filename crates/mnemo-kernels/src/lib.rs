@@ -32,6 +32,7 @@ pub mod cross_entropy;
 pub mod gelu;
 mod helper;
 mod portable;
+pub mod product;
 #[cfg(target_arch = "x86_64")]
 mod row_blocks;
 pub mod window;
@@ -40,6 +41,7 @@ pub use adamw::{AdamWStep, adamw_update};
 pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad};
 use helper::Helper;
+pub use product::{Operand, product};
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
     window_attend_backward, window_slot,

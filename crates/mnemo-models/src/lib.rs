@@ -23,6 +23,7 @@ pub mod attention_config;
 pub mod config;
 pub mod feature_redraw;
 pub mod feedback;
+mod host_product;
 pub mod learnt_spans;
 pub mod lm;
 pub mod memory_schedule;

@@ -476,11 +476,11 @@ impl LayerParams {
     fn backward(&self, grads: &mut GradientsParams, tape: LayerTape, dx: Tensor<2>) -> Tensor<2> {
         // Feed-forward: x_out = x_mid + down(drop(act(up(norm2(x_mid))))).
         self.down.register(grads, tape.hidden, dx.clone());
-        let dhidden = masked(dx.clone().matmul(self.down.w_t()), &tape.ff_mask, 0);
+        let dhidden = masked(self.down.input_grad(dx.clone()), &tape.ff_mask, 0);
         let dpre = dhidden * tape.act_grad;
         let h2 = self.norm2.affine(tape.xhat2.clone());
         self.up.register(grads, h2, dpre.clone());
-        let dh2 = dpre.matmul(self.up.w_t());
+        let dh2 = self.up.input_grad(dpre);
         self.norm2.register(grads, dh2.clone(), tape.xhat2.clone());
         let dx = dx
             + self
@@ -489,7 +489,7 @@ impl LayerParams {
         // Attention: x_mid = x + drop(output(attn(norm1(x)))).
         let dy = masked(dx.clone(), &tape.attn_mask, 0);
         self.output.register(grads, tape.merged, dy.clone());
-        let dmerged = host(dy.matmul(self.output.w_t()));
+        let dmerged = host(self.output.input_grad(dy));
         let g = tape.attention.backward(&dmerged);
         let device = dx.device();
         grads.register(

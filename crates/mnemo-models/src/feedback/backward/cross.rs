@@ -110,7 +110,7 @@ impl CrossHook {
                     .register(grads, layer.norm.affine(x_hat.clone()), dq.clone());
                 layer
                     .norm
-                    .register(grads, dq.matmul(layer.query.w_t()), x_hat);
+                    .register(grads, layer.query.input_grad(dq), x_hat);
                 layer
                     .output
                     .register(grads, rows(layer.o), rows(layer.dout));

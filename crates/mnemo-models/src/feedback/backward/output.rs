@@ -79,7 +79,7 @@ impl OutputLayers<'_> {
         dlogits: Tensor<2>,
     ) -> (Tensor<2>, OutputTape) {
         let norm = self.final_norm;
-        let dtop_normed = dlogits.clone().matmul(self.head.w_t()); // [N,D]
+        let dtop_normed = self.head.input_grad(dlogits.clone()); // [N,D]
         let dtop = norm.backward(
             norm.fold(dtop_normed.clone()),
             fwd.top_hat.clone(),

@@ -15,6 +15,7 @@ use super::dropout::keep_prob;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
 use crate::feedback::layer::{LayerLinears, ProjLinears};
+use crate::host_product::matmul;
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it. Public so that `mnemo bench` times the per-step product
@@ -246,7 +247,12 @@ impl LinearParams {
     /// # Shapes
     /// - x: `[..., in]`
     pub(crate) fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
-        let y = x.matmul(self.w.clone().unsqueeze::<N>());
+        let dims = x.dims();
+        let (k, n) = (dims[N - 1], self.w.dims()[1]);
+        let rows = x.shape().num_elements() / k.max(1);
+        let mut out = dims;
+        out[N - 1] = n;
+        let y = matmul(x.reshape([rows, k]), self.w.clone()).reshape(out);
         match &self.b {
             Some(b) => y + b.clone().unsqueeze::<N>(),
             None => y,
@@ -271,6 +277,15 @@ impl LinearParams {
         self.w.clone().transpose()
     }
 
+    /// The gradient of the input rows from that of the output rows: `dy · Wᵀ`.
+    ///
+    /// # Shapes
+    /// - dy: `[N, out]`
+    /// - output: `[N, in]`
+    pub(crate) fn input_grad(&self, dy: Tensor<2>) -> Tensor<2> {
+        matmul(dy, self.w_t())
+    }
+
     /// Register `dW = xᵀ dy` and `db = Σ dy`.
     ///
     /// # Shapes
@@ -280,7 +295,7 @@ impl LinearParams {
         if let Some(id) = self.b_id {
             grads.register(id, dy.clone().sum_dim(0).reshape([out]));
         }
-        grads.register(self.w_id, x.transpose().matmul(dy));
+        grads.register(self.w_id, matmul(x.transpose(), dy));
     }
 }
 

@@ -39,7 +39,7 @@ fn register_normed(
     dy: Tensor<2>,
 ) {
     linear.register(grads, norm.affine(x_hat.clone()), dy.clone());
-    norm.register(grads, dy.matmul(linear.w_t()), x_hat);
+    norm.register(grads, linear.input_grad(dy), x_hat);
 }
 
 /// Register the gradient of every parameter of the core.
@@ -161,7 +161,7 @@ pub(super) fn register_weight_grads(
         let n = proj.norm.affine(m_hat.clone());
         proj.linear.key.register(grads, n.clone(), dk.clone());
         proj.linear.value.register(grads, n, dv.clone());
-        let dn = dk.matmul(proj.linear.key.w_t()) + dv.matmul(proj.linear.value.w_t());
+        let dn = proj.linear.key.input_grad(dk) + proj.linear.value.input_grad(dv);
         proj.norm.register(grads, dn, m_hat);
     }
 }

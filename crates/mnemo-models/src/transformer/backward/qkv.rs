@@ -10,6 +10,7 @@ use mnemo_core::attention::CausalSelfAttention;
 use mnemo_core::host::to_vec as host;
 
 use crate::feedback::backward::params::LinearParams;
+use crate::host_product::matmul;
 
 /// The three maps, and their weights and biases concatenated.
 pub(super) struct Qkv {
@@ -42,7 +43,7 @@ impl Qkv {
     /// - h: `[N, D]`
     /// - output: `[N, W]` each
     pub(super) fn forward(&self, h: Tensor<2>) -> [Vec<f32>; 3] {
-        let y = h.matmul(self.w.clone());
+        let y = matmul(h, self.w.clone());
         let y = match &self.b {
             Some(b) => y + b.clone().unsqueeze::<2>(),
             None => y,
@@ -80,7 +81,7 @@ impl Qkv {
             }
         }
         let dy = Tensor::<2>::from_data(TensorData::new(dy, [n, 3 * w]), &h.device());
-        let dw = h.transpose().matmul(dy.clone()); // [D, 3W]
+        let dw = matmul(h.transpose(), dy.clone()); // [D, 3W]
         let db = self
             .b
             .as_ref()
@@ -91,6 +92,6 @@ impl Qkv {
                 grads.register(id, db.clone().narrow(0, i * w, w));
             }
         }
-        dy.matmul(self.w.clone().transpose())
+        matmul(dy, self.w.clone().transpose())
     }
 }
