@@ -21,6 +21,21 @@ pub struct HostView<'a> {
     pub offset: usize,
 }
 
+impl<'a> HostView<'a> {
+    /// The values in row-major order when they lie that way in the buffer (a contiguous view);
+    /// None for a strided or offset-transposed view.
+    pub fn contiguous(&self) -> Option<&'a [f32]> {
+        let mut expected = 1isize;
+        for (&n, &stride) in self.shape.iter().zip(self.strides).rev() {
+            if n > 1 && stride != expected {
+                return None;
+            }
+            expected *= n as isize;
+        }
+        self.data.get(self.offset..self.offset + expected as usize)
+    }
+}
+
 /// `f` of `x`'s values in place, when `x` is an `f32` tensor of the `flex` backend without
 /// autodiff; None (and `f` not called) on every other backend, dtype or an autodiff tensor, where
 /// the caller takes burn's own path.
@@ -75,6 +90,13 @@ mod tests {
             .flat_map(|i| (0..2).map(move |j| ((1 + j) * 4 + i) as f32))
             .collect();
         assert_eq!(read, expected);
+        let rows = x.clone().narrow(0, 1, 2); // rows 1 and 2: contiguous at offset 4
+        let contiguous = with_host_view(&rows, |v| v.contiguous().map(<[f32]>::to_vec)).unwrap();
+        assert_eq!(contiguous, Some((4..12).map(|i| i as f32).collect()));
+        assert_eq!(
+            with_host_view(&view_of, |v| v.contiguous().is_some()),
+            Some(false)
+        );
         // Autodiff tensors take burn's path.
         let tracked =
             Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [2, 2]), &device.autodiff())

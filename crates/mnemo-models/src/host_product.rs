@@ -24,6 +24,22 @@ pub(crate) fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     }
 }
 
+/// `f` of `x`'s values, row-major: read in place where the backend's buffer holds them in
+/// that order (a flex tensor, whoever else holds it), else from a copy.
+pub(crate) fn with_rows<const D: usize, R>(x: Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
+    let mut f = Some(f);
+    let in_place = with_host_view(&x, |v| {
+        v.contiguous()
+            .map(|values| (f.take().expect("called once"))(values))
+    })
+    .flatten();
+    match (in_place, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f(&mnemo_core::host::to_vec(x)),
+        (None, None) => unreachable!("f ran only if it returned"),
+    }
+}
+
 /// A 2-D view as a product operand; None for negative strides (flipped views).
 fn operand(v: HostView<'_>) -> Option<Operand<'_>> {
     let (&[rows, cols], &[row_stride, col_stride]) = (v.shape, v.strides) else {

@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::feedback::FeedbackMemory;
 use crate::feedback::host_memory::HostKv;
+use crate::host_product::with_rows;
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend_backward,
     window_slot,
@@ -124,8 +125,8 @@ impl HostWindows {
     /// # Shapes
     /// - k, v: `[B, D]`
     pub(crate) fn write(&mut self, proj: usize, t: usize, k: Tensor<2>, v: Tensor<2>) {
-        self.kv
-            .write(proj, self.kv.shape.span + t, &host(k), &host(v));
+        let slot = self.kv.shape.span + t;
+        with_rows(k, |k| with_rows(v, |v| self.kv.write(proj, slot, k, v)));
     }
 
     /// Backward of [`attend`](Self::attend): `dL/dq` and the scores' gradient; the window

@@ -15,7 +15,7 @@ use super::dropout::keep_prob;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
 use crate::feedback::layer::{LayerLinears, ProjLinears};
-use crate::host_product::matmul;
+use crate::host_product::{matmul, with_rows};
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it. Public so that `mnemo bench` times the per-step product
@@ -86,10 +86,12 @@ impl StepMatrix {
     pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             StepMatrix::Backend(m_t) => m_t.clone().matmul(x.transpose()).transpose(),
-            StepMatrix::Host(_) => {
+            StepMatrix::Host(m) => {
                 let [rows, _] = x.dims();
                 let device = x.device();
-                self.apply_host(host(x), rows, &device)
+                let mut out = vec![0.0f32; rows * m.n()];
+                with_rows(x, |x| m.matmul(x, &mut out, rows));
+                Tensor::from_data(TensorData::new(out, [rows, m.n()]), &device)
             }
         }
     }
