@@ -313,7 +313,7 @@ pub fn on_this_core<R>(f: impl FnOnce() -> R) -> R {
 /// Products with at least this many weights (`k·n`) split their column panels between the
 /// calling thread and the [`Helper`] on the second core (smaller ones cost less than the
 /// hand-off).
-const SPLIT_MIN_WEIGHTS: usize = 256 * 512;
+const SPLIT_MIN_WEIGHTS: usize = 256 * 256;
 
 /// Run `mine` on this thread and `theirs` on the helper thread at once, or both here one after
 /// the other when the helper is off (`MNEMO_KERNEL_THREADS=1`) or held by another thread;
