@@ -103,10 +103,12 @@ enum Command {
 /// mimalloc (built without transparent huge pages: clearing 2 MB pages on first touch cost
 /// training more than they saved) keeps freed blocks for reuse; with glibc's allocator the
 /// many small per-step buffers of decoding cost 10-15 % of its speed (docs/performance.md).
+/// `main` also keeps freed memory from going back to the OS (`MIMALLOC_PURGE_DELAY` overrides).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    mnemo_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train_cmd::run(&args),

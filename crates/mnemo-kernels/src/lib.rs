@@ -24,6 +24,8 @@
 #![warn(missing_docs)]
 
 pub mod adamw;
+#[cfg(feature = "allocator-options")]
+pub mod allocator;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
