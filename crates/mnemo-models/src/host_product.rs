@@ -68,6 +68,21 @@ mod tests {
     }
 
     #[test]
+    fn with_rows_reads_views_in_row_major_order_in_place_or_copied() {
+        let device = mnemo_backend::device("flex").unwrap();
+        let x = tensor(6, 5, 7, &device);
+        let all = to_vec(x.clone());
+        // Rows 2..5: contiguous at an offset (read in place); the transpose: strided (copied).
+        let rows = with_rows(x.clone().narrow(0, 2, 3), <[f32]>::to_vec);
+        assert_eq!(rows, all[10..25].to_vec());
+        let transposed = with_rows(x.clone().transpose(), <[f32]>::to_vec);
+        assert_eq!(transposed, to_vec(x.transpose()));
+        // Off the host (autodiff) the values come from a copy.
+        let ad = tensor(2, 3, 8, &mnemo_backend::test_device());
+        assert_eq!(with_rows(ad.clone(), <[f32]>::to_vec), to_vec(ad));
+    }
+
+    #[test]
     fn equals_burns_matmul_bit_for_bit_on_views_and_falls_back_off_the_host() {
         let device = mnemo_backend::device("flex").unwrap();
         let (x, w) = (tensor(300, 70, 1, &device), tensor(90, 70, 2, &device));
