@@ -60,6 +60,29 @@ pub fn with_host_view<const D: usize, R>(
     None
 }
 
+/// `f` of `x`'s values as host `f32`, row-major, read without a copy where possible: in place
+/// from a flex tensor laid out row-major ([`HostView::contiguous`]), whoever else holds it;
+/// otherwise through `into_data`, which hands over the backend's buffer when nothing else holds
+/// the tensor and copies only when something does (or it lies elsewhere, or strided).
+pub fn with_slice<const D: usize, R>(x: Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
+    let mut f = Some(f);
+    let in_place = with_host_view(&x, |v| {
+        v.contiguous()
+            .map(|values| (f.take().expect("called once"))(values))
+    })
+    .flatten();
+    match (in_place, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => {
+            let data = x.into_data().convert::<f32>();
+            f(data
+                .as_slice::<f32>()
+                .expect("float tensors read back as f32"))
+        }
+        (None, None) => unreachable!("f ran only if it returned"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +120,21 @@ mod tests {
             with_host_view(&view_of, |v| v.contiguous().is_some()),
             Some(false)
         );
+        // `with_slice`: row-major values of an offset contiguous view (in place), of a
+        // transposed view and of an autodiff tensor (both through `into_data`).
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        let all = values(x.clone());
+        assert_eq!(with_slice(rows, <[f32]>::to_vec), all[4..12].to_vec());
+        let transposed = x.clone().transpose();
+        assert_eq!(
+            with_slice(transposed.clone(), <[f32]>::to_vec),
+            values(transposed)
+        );
+        let ad = Tensor::<2>::from_data(
+            TensorData::new(all.clone(), [3, 4]),
+            &device.clone().autodiff(),
+        );
+        assert_eq!(with_slice(ad, <[f32]>::to_vec), all);
         // Autodiff tensors take burn's path.
         let tracked =
             Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 4], [2, 2]), &device.autodiff())

@@ -24,7 +24,7 @@ mod launches;
 
 pub use burn::tensor::Device;
 pub use describe::describe;
-pub use host_view::{HostView, with_host_view};
+pub use host_view::{HostView, with_host_view, with_slice};
 pub use launches::{LaunchCount, count_launches};
 
 /// Every backend name mnemo knows, compiled in or not.

@@ -12,16 +12,6 @@ pub fn to_vec<const D: usize>(x: Tensor<D>) -> Vec<f32> {
         .expect("float tensors read back as f32")
 }
 
-/// `f` of a tensor's values as host `f32`, row-major, read in place: unlike [`to_vec`] no copy
-/// is made where the backend hands over its buffer (a CPU backend's tensor that nothing else
-/// holds).
-pub fn with_slice<const D: usize, R>(x: Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
-    let data = x.into_data().convert::<f32>();
-    f(data
-        .as_slice::<f32>()
-        .expect("float tensors read back as f32"))
-}
-
 /// Every float parameter of `module`, flattened in visit order (to compare two models' weights).
 pub fn parameters<M: Module>(module: &M) -> Vec<f32> {
     struct Collect(Vec<f32>);

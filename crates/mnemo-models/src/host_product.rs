@@ -24,22 +24,6 @@ pub(crate) fn matmul(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     }
 }
 
-/// `f` of `x`'s values, row-major: read in place where the backend's buffer holds them in
-/// that order (a flex tensor, whoever else holds it), else from a copy.
-pub(crate) fn with_rows<const D: usize, R>(x: Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
-    let mut f = Some(f);
-    let in_place = with_host_view(&x, |v| {
-        v.contiguous()
-            .map(|values| (f.take().expect("called once"))(values))
-    })
-    .flatten();
-    match (in_place, f) {
-        (Some(r), _) => r,
-        (None, Some(f)) => f(&mnemo_core::host::to_vec(x)),
-        (None, None) => unreachable!("f ran only if it returned"),
-    }
-}
-
 /// A 2-D view as a product operand; None for negative strides (flipped views).
 fn operand(v: HostView<'_>) -> Option<Operand<'_>> {
     let (&[rows, cols], &[row_stride, col_stride]) = (v.shape, v.strides) else {
@@ -65,21 +49,6 @@ mod tests {
             .map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
             .collect();
         Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-    }
-
-    #[test]
-    fn with_rows_reads_views_in_row_major_order_in_place_or_copied() {
-        let device = mnemo_backend::device("flex").unwrap();
-        let x = tensor(6, 5, 7, &device);
-        let all = to_vec(x.clone());
-        // Rows 2..5: contiguous at an offset (read in place); the transpose: strided (copied).
-        let rows = with_rows(x.clone().narrow(0, 2, 3), <[f32]>::to_vec);
-        assert_eq!(rows, all[10..25].to_vec());
-        let transposed = with_rows(x.clone().transpose(), <[f32]>::to_vec);
-        assert_eq!(transposed, to_vec(x.transpose()));
-        // Off the host (autodiff) the values come from a copy.
-        let ad = tensor(2, 3, 8, &mnemo_backend::test_device());
-        assert_eq!(with_rows(ad.clone(), <[f32]>::to_vec), to_vec(ad));
     }
 
     #[test]

@@ -6,7 +6,6 @@
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use mnemo_core::host::with_slice;
 use mnemo_kernels::cross_entropy_rows;
 use mnemo_models::{FeedbackLm, Model, ModelState, Seq2Seq, StepProducts, TransformerLm};
 use serde::{Deserialize, Serialize};
@@ -193,7 +192,7 @@ fn cross_entropy_grad_on_host(logits: Tensor<2>, rows: Rows) -> ((f64, usize), T
     let [n, v] = logits.dims();
     let device = logits.device();
     let mut grad = vec![0.0f32; n * v];
-    let sums = with_slice(logits, |x| cross_entropy_rows(x, rows, v, &mut grad));
+    let sums = mnemo_backend::with_slice(logits, |x| cross_entropy_rows(x, rows, v, &mut grad));
     let grad = Tensor::<2>::from_data(TensorData::new(grad, [n, v]), &device);
     ((sums.loss / rows.2.max(1) as f64, sums.correct), grad)
 }

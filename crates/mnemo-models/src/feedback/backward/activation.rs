@@ -4,8 +4,8 @@
 //! memory. Shared by the Feedback core's and the Transformer's manual backward; the Feedback
 //! step with host products takes [`gelu_on_host`] (values only).
 use burn::tensor::{Tensor, TensorData};
+use mnemo_backend::with_slice;
 use mnemo_core::Activation;
-use mnemo_core::host::with_slice;
 use mnemo_kernels::{Isa, gelu, gelu_and_grad};
 
 /// The activation at `pre` and its derivative there: GELU on the host kernel (`pre` is read

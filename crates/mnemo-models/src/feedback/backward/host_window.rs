@@ -6,10 +6,10 @@
 //! Size legend as in [`feedback_backward`](crate::feedback_backward): B batch, H heads, S span,
 //! T segment length, Dh head size, D = H·Dh; buffers are `[B·H, S+T, Dh]`.
 use burn::tensor::{Tensor, TensorData};
+use mnemo_backend::with_slice;
 
 use crate::feedback::FeedbackMemory;
 use crate::feedback::host_memory::HostKv;
-use crate::host_product::with_rows;
 use mnemo_kernels::{
     Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend_backward,
     window_slot,
@@ -126,7 +126,7 @@ impl HostWindows {
     /// - k, v: `[B, D]`
     pub(crate) fn write(&mut self, proj: usize, t: usize, k: Tensor<2>, v: Tensor<2>) {
         let slot = self.kv.shape.span + t;
-        with_rows(k, |k| with_rows(v, |v| self.kv.write(proj, slot, k, v)));
+        with_slice(k, |k| with_slice(v, |v| self.kv.write(proj, slot, k, v)));
     }
 
     /// Backward of [`attend`](Self::attend): `dL/dq` and the scores' gradient; the window

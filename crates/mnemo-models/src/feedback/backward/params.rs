@@ -6,7 +6,7 @@ use burn::module::ParamId;
 use burn::nn::{LayerNormConfig, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::module::layer_norm;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
 use mnemo_kernels::PackedMatrix;
 
@@ -15,7 +15,8 @@ use super::dropout::keep_prob;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
 use crate::feedback::layer::{LayerLinears, ProjLinears};
-use crate::host_product::{matmul, with_rows};
+use crate::host_product::matmul;
+use mnemo_backend::with_slice;
 
 /// A matrix `M` that step rows are multiplied by (`x · M`), held as the chosen
 /// [`StepProducts`] path needs it. Public so that `mnemo bench` times the per-step product
@@ -64,13 +65,9 @@ impl StepMatrix {
     /// # Shapes
     /// - x: `[rows, k]` row-major
     /// - output: `[rows, n]`
-    pub fn apply_host(&self, x: Vec<f32>, rows: usize, device: &burn::tensor::Device) -> Tensor<2> {
+    pub fn apply_host(&self, x: Vec<f32>, rows: usize, device: &Device) -> Tensor<2> {
         match self {
-            StepMatrix::Host(m) => {
-                let mut out = vec![0.0f32; rows * m.n()];
-                m.matmul(&x, &mut out, rows);
-                Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
-            }
+            StepMatrix::Host(m) => host_rows_times(m, &x, rows, device),
             StepMatrix::Backend(_) => {
                 let k = x.len() / rows.max(1);
                 self.apply(Tensor::from_data(TensorData::new(x, [rows, k]), device))
@@ -89,12 +86,20 @@ impl StepMatrix {
             StepMatrix::Host(m) => {
                 let [rows, _] = x.dims();
                 let device = x.device();
-                let mut out = vec![0.0f32; rows * m.n()];
-                with_rows(x, |x| m.matmul(x, &mut out, rows));
-                Tensor::from_data(TensorData::new(out, [rows, m.n()]), &device)
+                with_slice(x, |x| host_rows_times(m, x, rows, &device))
             }
         }
     }
+}
+
+/// `x · M` on the host kernels, as a tensor on `device`.
+///
+/// # Shapes
+/// - x: `[rows, k]` row-major; output `[rows, n]`
+fn host_rows_times(m: &PackedMatrix, x: &[f32], rows: usize, device: &Device) -> Tensor<2> {
+    let mut out = vec![0.0f32; rows * m.n()];
+    m.matmul(x, &mut out, rows);
+    Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
 }
 
 /// Values (plain device) and ids of a norm's parameters.
