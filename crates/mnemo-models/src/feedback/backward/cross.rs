@@ -106,11 +106,8 @@ impl CrossHook {
                 let x_hat = rows(layer.x_hat);
                 let dq = rows(layer.dq);
                 layer
-                    .query
-                    .register(grads, layer.norm.affine(x_hat.clone()), dq.clone());
-                layer
                     .norm
-                    .register(grads, layer.query.input_grad(dq), x_hat);
+                    .register_read_by(grads, x_hat, vec![(&layer.query, dq)]);
                 layer
                     .output
                     .register(grads, rows(layer.o), rows(layer.dout));

@@ -225,6 +225,50 @@ impl NormParams {
             register_sum(grads, id, dy.sum_dim(0).reshape([d]));
         }
     }
+
+    /// Register the gradients of the linear maps that read this norm's output
+    /// (`linearᵢ(norm(x))`, e.g. a memory projection's key and value) and of the norm's own γ
+    /// and β, from the normalised rows `x̂` and each product's output gradient `dyᵢ`, with
+    /// one GEMM per map: `Gᵢ = x̂ᵀ dyᵢ` gives `dWᵢ = γ ⊙ Gᵢ + β ⊗ Σ dyᵢ`, and the norm's
+    /// `dγ = Σᵢ Σ_out Wᵢ ⊙ Gᵢ`, `dβ = Σᵢ Wᵢ Σ dyᵢ`: the input gradient `dyᵢ · Wᵢᵀ` over all
+    /// rows is never formed (the backward through time already used it step by step).
+    ///
+    /// # Shapes
+    /// - x_hat: `[N, D]`; each dy: `[N, outᵢ]`
+    pub(crate) fn register_read_by(
+        &self,
+        grads: &mut GradientsParams,
+        x_hat: Tensor<2>,
+        reads: Vec<(&LinearParams, Tensor<2>)>,
+    ) {
+        let d = x_hat.dims()[1];
+        let (mut dgamma, mut dbeta) = (None, None);
+        for (linear, dy) in reads {
+            let out = dy.dims()[1];
+            let g = matmul(x_hat.clone().transpose(), dy.clone()); // [D,out]
+            let db = dy.sum_dim(0); // [1,out]
+            if let Some(id) = linear.b_id {
+                grads.register(id, db.clone().reshape([out]));
+            }
+            let gamma = self.gamma.clone().unsqueeze_dim::<2>(1); // [D,1]
+            let dw = match &self.beta {
+                Some(beta) => g.clone() * gamma + beta.clone().unsqueeze_dim::<2>(1) * db.clone(),
+                None => g.clone() * gamma,
+            };
+            grads.register(linear.w_id, dw);
+            let add = |sum: Option<Tensor<2>>, x: Tensor<2>| Some(sum.map_or(x.clone(), |s| s + x));
+            dgamma = add(dgamma, (linear.w.clone() * g).sum_dim(1)); // [D,1]
+            if self.beta_id.is_some() {
+                dbeta = add(dbeta, (linear.w.clone() * db).sum_dim(1));
+            }
+        }
+        if let Some(dgamma) = dgamma {
+            register_sum(grads, self.gamma_id, dgamma.reshape([d]));
+        }
+        if let (Some(id), Some(dbeta)) = (self.beta_id, dbeta) {
+            register_sum(grads, id, dbeta.reshape([d]));
+        }
+    }
 }
 
 /// Values (plain device) and ids of a linear layer.

@@ -10,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::bptt::TimeGrads;
 use super::forward::LayerTape;
-use super::params::{CoreParams, LinearParams, NormParams, register_sum};
+use super::params::{CoreParams, register_sum};
 
 /// Stack per-step `[B, X]` tensors (in time order) into `[T·B, X]` rows.
 pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
@@ -23,23 +23,6 @@ pub(super) fn rows(steps: Vec<Tensor<2>>) -> Tensor<2> {
 fn time_order(mut v: Vec<Tensor<2>>) -> Tensor<2> {
     v.reverse();
     rows(v)
-}
-
-/// Register the gradients of a norm and the linear map that reads its output (`linear(norm(x))`,
-/// a pre-norm sublayer's first product): the map's from the normalised rows `x_hat` and the
-/// product's gradient `dy`, the norm's gain and bias from `dy·Wᵀ`.
-///
-/// # Shapes
-/// - x_hat: `[N, D]`
-/// - dy: `[N, out]`
-fn register_normed(
-    grads: &mut GradientsParams,
-    (norm, linear): (&NormParams, &LinearParams),
-    x_hat: Tensor<2>,
-    dy: Tensor<2>,
-) {
-    linear.register(grads, norm.affine(x_hat.clone()), dy.clone());
-    norm.register(grads, linear.input_grad(dy), x_hat);
 }
 
 /// Register the gradient of every parameter of the core.
@@ -106,12 +89,8 @@ pub(super) fn register_weight_grads(
         .zip(time.batched.into_iter().zip(time.layers))
     {
         let x_hat = bt.x_hat.reshape([n_rows, d]);
-        register_normed(
-            grads,
-            (&lp.norm1, &lp.linear.query),
-            x_hat,
-            time_order(lg.dq),
-        );
+        lp.norm1
+            .register_read_by(grads, x_hat, vec![(&lp.linear.query, time_order(lg.dq))]);
         let w = lp.width;
         let mut ds = lg.ds;
         ds.reverse();
@@ -138,7 +117,8 @@ pub(super) fn register_weight_grads(
             .register(grads, rows(tape.o), time_order(lg.dattn));
         let df1 = time_order(lg.df1);
         let mid_hat = bt.mid_hat.reshape([n_rows, d]);
-        register_normed(grads, (&lp.norm2, &lp.linear.up), mid_hat, df1);
+        lp.norm2
+            .register_read_by(grads, mid_hat, vec![(&lp.linear.up, df1)]);
         let act = rows(tape.act); // [N,F]
         let act = match tape.ff_mask.is_empty() {
             true => act,
@@ -158,10 +138,7 @@ pub(super) fn register_weight_grads(
         let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), heads * dh]);
         let (dk, dv) = (merge(dkbuf), merge(dvbuf));
         let (m_hat, _) = proj.norm.stats(all_memories.clone());
-        let n = proj.norm.affine(m_hat.clone());
-        proj.linear.key.register(grads, n.clone(), dk.clone());
-        proj.linear.value.register(grads, n, dv.clone());
-        let dn = proj.linear.key.input_grad(dk) + proj.linear.value.input_grad(dv);
-        proj.norm.register(grads, dn, m_hat);
+        let reads = vec![(&proj.linear.key, dk), (&proj.linear.value, dv)];
+        proj.norm.register_read_by(grads, m_hat, reads);
     }
 }
