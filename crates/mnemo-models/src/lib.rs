@@ -41,6 +41,7 @@ pub mod stack_lm;
 mod toml_field;
 pub mod transformer;
 pub mod transformer_xl;
+mod two_cores;
 
 pub use attention_config::AttentionConfig;
 pub use config::{ConfigError, ModelConfig};

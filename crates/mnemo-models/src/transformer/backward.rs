@@ -43,6 +43,7 @@ use crate::feedback::backward::output::{
 };
 use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
+use crate::two_cores::on_two_cores;
 
 mod qkv;
 mod span_attention;
@@ -232,14 +233,7 @@ impl Stack<'_> {
             let (logits, output) = output.forward(top);
             (logits, HalfTape { layers, output })
         };
-        let ((l0, t0), (l1, t1)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| as_half(1, || half(x1, bs[1], m1)));
-            let first = as_half(0, || half(x0, bs[0], m0));
-            (
-                first,
-                second.join().expect("the second half's forward panicked"),
-            )
-        });
+        let ((l0, t0), (l1, t1)) = on_two_cores(|| half(x0, bs[0], m0), || half(x1, bs[1], m1));
         let tapes = HalvesTape {
             rows: n0,
             halves: [t0, t1],
@@ -285,42 +279,16 @@ impl Stack<'_> {
             out.register(grads, output.final_norm, output.head);
             self.backward(grads, tape.layers, dtop)
         };
-        let (dx0, (dx1, other)) = std::thread::scope(|scope| {
-            let second = scope.spawn(|| {
-                as_half(1, || {
-                    let mut other = GradientsParams::new();
-                    let dx1 = half(&mut other, t1, d1);
-                    (dx1, other)
-                })
-            });
-            let dx0 = as_half(0, || half(grads, t0, d0));
-            (
-                dx0,
-                second.join().expect("the second half's backward panicked"),
-            )
-        });
+        let (dx0, (dx1, other)) = on_two_cores(
+            || half(grads, t0, d0),
+            || {
+                let mut other = GradientsParams::new();
+                let dx1 = half(&mut other, t1, d1);
+                (dx1, other)
+            },
+        );
         (Tensor::cat(vec![dx0, dx1], 0), other)
     }
-}
-
-/// Run `f` as half `i` of the batch: in a one-thread rayon pool of its own, so that burn's CPU
-/// ops and GEMMs inside it stay on that half's thread (a GEMM split over the global pool would
-/// make the two halves wait on each other's rayon jobs), and with `mnemo_kernels`' splits kept
-/// on it too (its helper thread would only take turns with the other half).
-fn as_half<R: Send>(i: usize, f: impl FnOnce() -> R + Send) -> R {
-    half_pool(i).install(|| mnemo_kernels::on_this_core(f))
-}
-
-/// The one-thread rayon pool of half `i` ([`as_half`]).
-fn half_pool(i: usize) -> &'static rayon::ThreadPool {
-    static POOLS: std::sync::OnceLock<[rayon::ThreadPool; 2]> = std::sync::OnceLock::new();
-    let pool = || {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("a one-thread rayon pool")
-    };
-    &POOLS.get_or_init(|| [pool(), pool()])[i]
 }
 
 /// One layer's parameters on the plain device.

@@ -228,7 +228,7 @@ impl FeedbackCore {
             memories,
             ..
         } = rec;
-        weights::register_weight_grads(
+        let mut upper = weights::register_weight_grads(
             grads,
             &params,
             (self.memory == super::MemorySource::Mix).then_some(self.mix.id),
@@ -240,6 +240,7 @@ impl FeedbackCore {
             memories,
             time,
         );
+        add_grads(self, &mut upper, grads);
         CoreOutput {
             top,
             dx: Some(dx),
