@@ -5,7 +5,9 @@
 //! step only what the backward needs (layer inputs, queries, attention probabilities, attention
 //! outputs, feed-forward inputs and pre-activations, memories). The backward then runs through
 //! time in reverse for the *activation* gradients only ([`bptt`]); every weight gradient is
-//! formed afterwards with one large matmul over all `N = T·B` rows ([`weights`]). Norm statistics
+//! formed afterwards with one large matmul over all `N = T·B` rows ([`weights`]; a norm's γ and
+//! β come out of the same product, and the upper half of the layers runs on the second core
+//! beside the lower half, `crate::two_cores`). Norm statistics
 //! and GELU derivatives are computed in one batched pass after the forward, not per step. The
 //! parameters are read once per segment ([`params`]); with [`StepProducts::Host`] the per-step
 //! products and window attention run on `mnemo_kernels` over host windows ([`host_window`]).
