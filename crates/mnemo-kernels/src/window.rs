@@ -551,20 +551,44 @@ impl Kernel for Accumulate<'_, '_> {
     }
 }
 
+/// Columns of an [`add_terms`] block: four 16-lane registers.
+const BLOCK: usize = 64;
+
 /// `dst += Σ_t coeff_t[i, slot - start_t] · vec_t[i]` over the terms whose window holds
-/// `slot`: one slot of one row of a key or value gradient.
+/// `slot`: one slot of one row of a key or value gradient. Each block of [`BLOCK`] columns is
+/// summed in a local array the compiler keeps in registers over all terms and stored once (the
+/// same additions in the same order as adding the terms into `dst` one by one, which loaded
+/// and stored `dst` once per term).
 #[inline(always)]
 fn add_terms(dst: &mut [f32], terms: &[WindowTerm], span: usize, i: usize, slot: usize) {
     let dh = dst.len();
-    for t in terms
-        .iter()
-        .filter(|t| (t.start..t.start + span).contains(&slot))
-    {
-        axpy(
-            dst,
-            t.coeff[i * span + slot - t.start],
-            &t.vec[i * dh..(i + 1) * dh],
-        );
+    let holding = || {
+        terms
+            .iter()
+            .filter(move |t| (t.start..t.start + span).contains(&slot))
+            .map(move |t| {
+                (
+                    t.coeff[i * span + slot - t.start],
+                    &t.vec[i * dh..(i + 1) * dh],
+                )
+            })
+    };
+    let blocks = dh - dh % BLOCK;
+    for c0 in (0..blocks).step_by(BLOCK) {
+        let out: &mut [f32; BLOCK] = (&mut dst[c0..c0 + BLOCK]).try_into().expect("a block");
+        let mut acc = *out;
+        for (coeff, vec) in holding() {
+            let x: &[f32; BLOCK] = vec[c0..c0 + BLOCK].try_into().expect("a block");
+            for l in 0..BLOCK {
+                acc[l] += coeff * x[l];
+            }
+        }
+        *out = acc;
+    }
+    if blocks < dh {
+        for (coeff, vec) in holding() {
+            axpy(&mut dst[blocks..], coeff, &vec[blocks..]);
+        }
     }
 }
 

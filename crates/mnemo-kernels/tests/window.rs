@@ -193,9 +193,21 @@ fn a_window_past_the_buffer_is_refused() {
     window_attend(&x.window(Isa::Portable, 5), &x.q, &mut probs, &mut out);
 }
 
+/// Dh 20 (columns slot by slot only) and 84 (one 64-column register block and a remainder).
 #[test]
 fn terms_of_several_windows_accumulate_like_the_definition() {
-    let (rows, slots, span, dh) = sizes();
+    for dh in [SHAPE.dh, 84] {
+        accumulate_like_the_definition(WindowShape { dh, ..SHAPE });
+    }
+}
+
+fn accumulate_like_the_definition(shape: WindowShape) {
+    let WindowShape {
+        rows,
+        slots,
+        span,
+        dh,
+    } = shape;
     let starts = [0, 2, 3, 4];
     let coeffs: Vec<Vec<f32>> = (0..starts.len())
         .map(|n| values(rows * span, 10 + n as u64))
@@ -224,14 +236,14 @@ fn terms_of_several_windows_accumulate_like_the_definition() {
     }
     for isa in supported_isas() {
         let mut buf = base.clone();
-        window_accumulate(isa, SHAPE, &terms, &mut buf);
+        window_accumulate(isa, shape, &terms, &mut buf);
         for (g, w) in buf.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() < 1e-5, "{isa:?}: {g} vs {w}");
+            assert!((*g as f64 - w).abs() < 1e-5, "{isa:?}, Dh {dh}: {g} vs {w}");
         }
     }
     // One slot with every term still pending equals that slot after accumulating.
     for slot in 0..slots {
-        let got = window_slot(SHAPE, slot, &terms, &base);
+        let got = window_slot(shape, slot, &terms, &base);
         for i in 0..rows {
             for d in 0..dh {
                 let w = want[(i * slots + slot) * dh + d];
