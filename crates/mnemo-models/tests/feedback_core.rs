@@ -5,7 +5,7 @@ mod common;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{assert_close, assert_differs, max_abs_diff};
+use common::{assert_close, assert_differs, max_abs_diff, perturbed};
 use mnemo_core::{NormKind, NormPlacement, seeded};
 use mnemo_models::StepProducts;
 use mnemo_models::feedback::{
@@ -198,6 +198,62 @@ fn host_products_step_as_burns_products_do() {
         !memory.steps_on_host(),
         "autodiff weights must not reach the kernels"
     );
+}
+
+/// A step without a hook on host rows (`step_unhooked` with host products: norms, biases,
+/// activations and residuals on host rows between the kernels' products) gives the tensor
+/// step's outputs and memories, through a row reset and a row reorder, for pre-norm configs
+/// (LayerNorm and RMSNorm, shared and per-layer keys/values, mixed and top-layer memories,
+/// without biases with ReLU); a post-norm core takes the tensor step.
+#[test]
+fn host_rows_step_as_the_tensor_step_does() {
+    let device = mnemo_backend::test_device().inner();
+    let mut all = configs();
+    all.push((
+        "pre-norm rms",
+        FeedbackCoreConfig {
+            norm: NormKind::Rms,
+            ..config()
+        },
+    ));
+    let mut plain = config();
+    plain.options.bias = false;
+    plain.options.activation = mnemo_core::Activation::Relu;
+    all.push(("no bias, relu", plain));
+    for (name, config) in all {
+        // Norm gains and biases away from their constant init, so that their use is checked.
+        let backend = perturbed(core(config, 5, &device), 0.3, 6);
+        let host = backend.clone().with_step_products(StepProducts::Host);
+        let (b, d) = (2, config.d_model);
+        let x = seeded::normal([b, 12, d], 21, &device);
+        let run = |core: &FeedbackCore, rows: bool| {
+            let mut memory = core.fresh_memory(b, &device);
+            let mut ys = Vec::new();
+            for t in 0..12 {
+                if t == 7 {
+                    core.reset_rows(&mut memory, &[false, true]);
+                }
+                if t == 9 {
+                    let order = TensorData::new(vec![1i64, 0], [2]);
+                    memory.select(&Tensor::from_data(order, &device));
+                }
+                let x = x.clone().narrow(1, t, 1);
+                ys.push(match rows {
+                    true => core.step_unhooked(x, &mut memory),
+                    false => core.step(x, &mut memory, no_hook()),
+                });
+            }
+            (Tensor::cat(ys, 1), memory)
+        };
+        let (want, want_memory) = run(&backend, false);
+        let (got, got_memory) = run(&host, true);
+        let pre = config.placement == NormPlacement::Pre;
+        assert_eq!(got_memory.steps_on_host_rows(), pre, "{name}: host rows");
+        assert!(!want_memory.steps_on_host_rows(), "{name}: tensor step");
+        assert_close(&format!("{name}: steps"), got, want, 1e-5);
+        let (got_m, want_m) = (got_memory.memories(), want_memory.memories());
+        assert_close(&format!("{name}: memories"), got_m, want_m, 1e-5);
+    }
 }
 
 /// `FeedbackCore::forward_backward` from float inputs: top states, carried memories, the input

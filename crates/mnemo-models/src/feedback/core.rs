@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use super::backward::StepProducts;
 use super::host_memory::HostRead;
+use super::host_step::HostRows;
 use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
@@ -331,6 +332,7 @@ impl FeedbackCore {
                 positions: (0..self.layers.len())
                     .map(|l| super::host(self.positions_of(l).window(self.span)))
                     .collect(),
+                rows: HostRows::of(self),
             })
         })
     }
@@ -364,6 +366,25 @@ impl FeedbackCore {
     pub fn step(&self, x: Tensor<3>, memory: &mut FeedbackMemory, hook: LayerHook) -> Tensor<3> {
         let constants = memory.constants(|| self.constants());
         self.step_with(x, memory, hook, &constants, &mut |_| {})
+    }
+
+    /// [`step`](Self::step) without a hook (a language model's decoding): on host rows when
+    /// the weights are packed for the host kernels and every layer allows it
+    /// ([`super::host_step`]: the same sums in another rounding order), else the tensor step.
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: the top state `[B, 1, D]`
+    pub fn step_unhooked(&self, x: Tensor<3>, memory: &mut FeedbackMemory) -> Tensor<3> {
+        let constants = memory.constants(|| self.constants());
+        match constants.host.as_deref() {
+            Some(
+                linears @ HostLinears {
+                    rows: Some(rows), ..
+                },
+            ) => super::host_step::step(self, linears, rows, x, memory),
+            _ => self.step_with(x, memory, no_hook(), &constants, &mut |_| {}),
+        }
     }
 
     /// Run a segment step by step, the memory written in place.
@@ -497,6 +518,9 @@ pub(crate) struct HostLinears {
     /// Per layer, its positions over the whole window `[S, Dh]` (slot j at distance S − j),
     /// for the host attention.
     pub(crate) positions: Vec<Vec<f32>>,
+    /// What a step on host rows reads besides the products (None: a layer needs the tensor
+    /// step; see [`HostRows::of`]).
+    pub(crate) rows: Option<HostRows>,
 }
 
 /// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.

@@ -286,7 +286,7 @@ impl FeedbackLm {
         drop(memories); // may be a view of the memory's buffer: drop it so the write is in place
         let top = self
             .core
-            .step(self.embed(token.unsqueeze_dim(1)), &mut memory, no_hook());
+            .step_unhooked(self.embed(token.unsqueeze_dim(1)), &mut memory);
         let logits = output_head::logits(&self.final_norm, &self.head, top).squeeze_dim(1);
         (
             logits,

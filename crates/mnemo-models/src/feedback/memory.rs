@@ -243,12 +243,26 @@ impl FeedbackMemory {
     /// - memory: `[B, 1, D]`
     /// - projected: per projection `[B, H, 1, Dh]` each
     pub fn push(&mut self, memory: Tensor<3>, projected: Vec<(Tensor<4>, Tensor<4>)>) {
-        if let Some(host_memory) = &mut self.host {
-            let rows: Vec<_> = projected
+        let rows: Vec<_> = match self.host {
+            Some(_) => projected
                 .iter()
                 .map(|(k, v)| (host(k.clone()), host(v.clone())))
-                .collect();
-            host_memory.push(&rows);
+                .collect(),
+            None => Vec::new(),
+        };
+        self.push_rows(memory, projected, &rows);
+    }
+
+    /// [`push`](Self::push) given the keys and values also as host rows (`[B·H, Dh]` each, the
+    /// same values), which the host windows take as they are.
+    pub(crate) fn push_rows(
+        &mut self,
+        memory: Tensor<3>,
+        projected: Vec<(Tensor<4>, Tensor<4>)>,
+        rows: &[(Vec<f32>, Vec<f32>)],
+    ) {
+        if let Some(host_memory) = &mut self.host {
+            host_memory.push(rows);
         }
         if self.start + self.stored == self.slots() {
             self.make_room();
@@ -304,6 +318,16 @@ impl FeedbackMemory {
     /// on plain (non-autodiff) weights.
     pub fn steps_on_host(&self) -> bool {
         self.constants.as_ref().is_some_and(|c| c.host.is_some())
+    }
+
+    /// Whether this memory's unhooked steps run on host rows
+    /// ([`FeedbackCore::step_unhooked`](super::FeedbackCore::step_unhooked)): its steps are on
+    /// the host kernels and every layer of the core allows host rows.
+    pub fn steps_on_host_rows(&self) -> bool {
+        self.constants
+            .as_ref()
+            .and_then(|c| c.host.as_ref())
+            .is_some_and(|h| h.rows.is_some())
     }
 
     /// Copy the windows to the host for the CPU kernels' attention, unless a copy is there

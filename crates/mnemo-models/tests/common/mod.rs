@@ -205,3 +205,33 @@ pub fn naive_feedback_layer(
             .forward(h.clone() + layer.ff.forward(h))
     }
 }
+
+/// `module` with `scale · N(0, 1)` added to every float parameter (seeded per parameter), so
+/// that norm gains and biases, constant at init, differ from 1 and 0: a test of code that
+/// applies them then sees them.
+pub fn perturbed<M: burn::module::Module>(module: M, scale: f32, seed: u64) -> M {
+    struct Perturb {
+        scale: f32,
+        seed: u64,
+        index: u64,
+    }
+    impl burn::module::ModuleMapper for Perturb {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            let seed = self.seed.wrapping_mul(1000).wrapping_add(self.index);
+            self.index += 1;
+            let scale = self.scale;
+            param.map(|old| {
+                let noise = mnemo_core::seeded::normal(old.dims(), seed, &old.device());
+                old + noise.mul_scalar(scale)
+            })
+        }
+    }
+    module.map(&mut Perturb {
+        scale,
+        seed,
+        index: 0,
+    })
+}
