@@ -320,8 +320,9 @@ pub fn window_attend(w: &Window, q: &[f32], probs: &mut [f32], out: &mut [f32]) 
 
 /// Windows of at least this many key values (`I·S·Dh`) split their rows with the helper
 /// thread ([`crate::helper`]); each row is computed alone either way, so the result is the
-/// same bit for bit.
-const SPLIT_MIN_VALUES: usize = 1 << 16;
+/// same bit for bit. 2¹⁵ takes in batch-1 decoding of the peer config (4 rows × 128 slots ×
+/// 64), which gained 7 % from it (docs/performance.md).
+const SPLIT_MIN_VALUES: usize = 1 << 15;
 
 /// Where to split a window's rows between this thread and the helper (None: do not split).
 fn split_rows_at(shape: WindowShape) -> Option<usize> {
