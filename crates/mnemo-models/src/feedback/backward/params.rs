@@ -40,7 +40,9 @@ impl StepMatrix {
             StepProducts::Backend => StepMatrix::Backend(m_t),
             StepProducts::Host => {
                 let [n, k] = m_t.dims();
-                StepMatrix::Host(PackedMatrix::from_transposed(&host(m_t), k, n))
+                StepMatrix::Host(with_slice(m_t, |m_t| {
+                    PackedMatrix::from_transposed(m_t, k, n)
+                }))
             }
         }
     }
@@ -55,7 +57,7 @@ impl StepMatrix {
             }
             StepProducts::Host => {
                 let [k, n] = m.dims();
-                StepMatrix::Host(PackedMatrix::new(&host(m), k, n))
+                StepMatrix::Host(with_slice(m, |m| PackedMatrix::new(m, k, n)))
             }
         }
     }
