@@ -30,7 +30,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::Norm;
-use mnemo_models::feedback::{FeedbackCore, no_hook};
+use mnemo_models::feedback::FeedbackCore;
 
 /// The memory core of a [`Policy`].
 // One per policy, built once and held, not moved per step: the variants' sizes do not matter.
@@ -163,7 +163,7 @@ impl Policy {
         match (&self.core, memory) {
             (PolicyCore::Feedback(core), PolicyMemory::Feedback(m)) => {
                 core.reset_rows(m, starts);
-                core.step(self.encoder.forward(obs), m, no_hook())
+                core.step_unhooked(self.encoder.forward(obs), m)
             }
             (PolicyCore::Transformer(window), PolicyMemory::Window(history)) => {
                 window.step(&self.encoder, obs, starts, history)
