@@ -8,7 +8,7 @@
 //! Used by [`FeedbackCore::step_unhooked`] when the weights are packed for the host kernels
 //! ([`StepProducts::Host`](super::StepProducts::Host) on plain weights), every layer is
 //! pre-norm and none has an adaptive span ([`HostRows::of`]); the same sums in another rounding
-//! order (tests/feedback_host_step.rs checks it against the tensor step).
+//! order (`tests/feedback_core.rs` checks it against the tensor step).
 //!
 //! Size legend: B rows, D width, H heads, Dh head size, F feed-forward width, L layers.
 use burn::tensor::{Device, Tensor, TensorData};
@@ -195,7 +195,6 @@ pub(crate) fn step(
             mixed.iter_mut().zip(&h).for_each(|(m, v)| *m += w * v);
         }
     }
-    let heads = core.layers[0].n_heads;
     let projected: Vec<(Vec<f32>, Vec<f32>)> = rows
         .projections
         .iter()
@@ -209,13 +208,14 @@ pub(crate) fn step(
             )
         })
         .collect();
-    let tensor4 = |v: &[f32]| {
+    let tensor4 = |v: &[f32], heads: usize| {
         let dh = v.len() / (b * heads);
         Tensor::<4>::from_data(TensorData::new(v.to_vec(), [b, heads, 1, dh]), &device)
     };
     let projected_tensors = projected
         .iter()
-        .map(|(k, v)| (tensor4(k), tensor4(v)))
+        .zip(&core.memory_projections)
+        .map(|((k, v), p)| (tensor4(k, p.n_heads), tensor4(v, p.n_heads)))
         .collect();
     memory.push_rows(
         tensor3(mixed, [b, 1, d], &device),
