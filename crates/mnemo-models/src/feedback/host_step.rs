@@ -16,7 +16,7 @@ use mnemo_core::{Activation, Norm};
 use mnemo_kernels::{Isa, gelu};
 
 use super::backward::StepMatrix;
-use super::backward::params::{LinearParams, NormParams};
+use super::backward::params::{LinearParams, NormParams, host_rows};
 use super::core::{FeedbackCore, HostLinears};
 use super::host;
 use super::memory::FeedbackMemory;
@@ -69,14 +69,7 @@ fn linear(params: &LinearParams, bias: &Option<Vec<f32>>, x: &[f32], rows: usize
     let Some(StepMatrix::Host(m)) = params.step.as_ref() else {
         unreachable!("host rows are built only over packed weights")
     };
-    let mut out = vec![0.0f32; rows * m.n()];
-    m.matmul(x, &mut out, rows);
-    if let Some(bias) = bias {
-        for row in out.chunks_exact_mut(m.n()) {
-            row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
-        }
-    }
-    out
+    host_rows(m, x, rows, bias.as_deref())
 }
 
 /// `x += y`, element by element.
