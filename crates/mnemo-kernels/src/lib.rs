@@ -182,10 +182,19 @@ impl PackedMatrix {
         assert!(isa.supported(), "this CPU does not support {isa:?}");
         let p = isa.panel();
         let panels = n.div_ceil(p);
-        let mut data = vec![0.0f32; panels * k * p];
-        for (pi, panel) in data.chunks_exact_mut(k * p.max(1)).enumerate() {
+        // Each panel is filled in a small zeroed block (in cache) and appended, so the large
+        // buffer is written once instead of zeroed first (a decoding stream packs every
+        // weight of the model).
+        let mut data = Vec::with_capacity(panels * k * p);
+        let mut block = vec![0.0f32; k * p];
+        for pi in 0..panels {
             let c0 = pi * p;
-            fill(panel, c0, (n - c0).min(p), p);
+            let width = (n - c0).min(p);
+            if width < p {
+                block.fill(0.0);
+            }
+            fill(&mut block, c0, width, p);
+            data.extend_from_slice(&block);
         }
         Self { isa, k, n, data }
     }
@@ -254,13 +263,23 @@ impl PackedMatrix {
         self.kernel(x, &self.data, out, rows, self.n);
     }
 
-    /// The first `⌈n/2P⌉` panels' columns on this thread, straight into `out`; the others on
-    /// the helper ([`helper::both`]) into a buffer of their own, copied into `out` after.
+    /// The first `⌊n/2P⌋` panels' columns on this thread, straight into `out`; the others on
+    /// the helper ([`helper::both`]): for one row straight into `out`'s other part, for more
+    /// rows into a buffer of their own, copied into `out` after.
     fn matmul_split(&self, x: &[f32], out: &mut [f32], rows: usize) {
         let (k, n, p) = (self.k, self.n, self.isa.panel());
         let mid = n.div_ceil(p) / 2;
         let (mine, theirs) = self.data.split_at(mid * k * p);
         let right = n - mid * p; // columns mid·P.. of every row
+        if rows == 1 {
+            // One row: the two column ranges are two disjoint halves of `out` (decoding).
+            let (left, rest) = out.split_at_mut(mid * p);
+            helper::both(
+                || self.kernel(x, mine, left, 1, mid * p),
+                || self.kernel(x, theirs, rest, 1, right),
+            );
+            return;
+        }
         let mut buf = vec![0.0f32; rows * right];
         helper::both(
             || self.kernel(x, mine, out, rows, n),
