@@ -49,6 +49,42 @@ pub fn gelu(isa: Isa, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `x[i] = gelu(x[i])` in place: the values of [`gelu`], bit for bit.
+///
+/// # Panics
+/// If the CPU does not support `isa`.
+pub fn gelu_in_place(isa: Isa, x: &mut [f32]) {
+    assert!(isa.supported(), "this CPU does not support {isa:?}");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
+        Isa::Avx512 => unsafe { gelu_in_place_avx512(x) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
+        Isa::Avx2 => unsafe { gelu_in_place_avx2(x) },
+        _ => gelu_in_place_loop(x),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gelu_in_place_avx512(x: &mut [f32]) {
+    gelu_in_place_loop(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gelu_in_place_avx2(x: &mut [f32]) {
+    gelu_in_place_loop(x)
+}
+
+#[inline(always)]
+fn gelu_in_place_loop(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = gelu_one(*v).0;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn gelu_values_avx512(x: &[f32], y: &mut [f32]) {
@@ -186,7 +222,7 @@ mod tests {
     }
 
     /// Every instruction set this CPU supports gives the portable path's bits, and the
-    /// values-only [`gelu`] gives [`gelu_and_grad`]'s values.
+    /// values-only [`gelu`] and [`gelu_in_place`] give [`gelu_and_grad`]'s values.
     #[test]
     fn every_isa_agrees_bit_for_bit() {
         let x = inputs();
@@ -205,6 +241,9 @@ mod tests {
                 let mut y = vec![f32::NAN; x.len()];
                 gelu(isa, &x, &mut y);
                 assert!(y == portable.0, "{isa:?}: gelu differs from gelu_and_grad");
+                let mut z = x.clone();
+                gelu_in_place(isa, &mut z);
+                assert!(z == portable.0, "{isa:?}: gelu_in_place differs");
             }
         }
     }

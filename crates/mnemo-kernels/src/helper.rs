@@ -103,16 +103,61 @@ impl Helper {
     /// # Panics
     /// If `theirs` panicked on the helper.
     pub(crate) fn join(&self, theirs: &(dyn Fn() + Sync), mine: impl FnOnce()) -> bool {
+        let Some(mut pending) = self.post(theirs) else {
+            return false;
+        };
+        mine();
+        pending.settle();
+        pending.finish();
+        true
+    }
+
+    /// Run `theirs` on the helper and, once the helper has started it, `mine` on this thread
+    /// (for two parts that wait for each other, [`crate::pair`]); return `mine`'s result when
+    /// both are done. If the helper has not started `theirs` within `wait`, take it back and
+    /// return None without running either; None too when another thread holds the helper.
+    ///
+    /// # Panics
+    /// If `theirs` panicked on the helper.
+    pub(crate) fn join_started<R>(
+        &self,
+        theirs: &(dyn Fn() + Sync),
+        wait: Duration,
+        mine: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let mut pending = self.post(theirs)?;
+        let s = self.shared;
+        let since = Instant::now();
+        let mut spins = 0u32;
+        while s.claimed.load(Ordering::Acquire) != pending.n {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(64) && since.elapsed() > wait && claim(s, pending.n) {
+                // Taken back: the helper will never run it.
+                pending.run_taken_back = None;
+                return None;
+            }
+            std::hint::spin_loop();
+        }
+        // The helper runs `theirs`: wait for it however this thread leaves.
+        let r = mine();
+        pending.settle();
+        pending.finish();
+        Some(r)
+    }
+
+    /// Post `theirs` as the helper's next job, or None when another thread holds the helper.
+    fn post<'a>(&self, theirs: &'a (dyn Fn() + Sync)) -> Option<Pending<'a>> {
         let s = self.shared;
         if s.taken
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            return false;
+            return None;
         }
         // SAFETY: (lifetime) the pointer is used by the helper only until `finished` reaches
-        // this job's number, and this function does not return before that, so `theirs`
-        // outlives every use. The transmute only erases that lifetime.
+        // this job's number, and the returned guard waits for that (in `settle` or when
+        // dropped) before `theirs` can go, so `theirs` outlives every use. The transmute only
+        // erases that lifetime.
         let job: Job = unsafe {
             std::mem::transmute::<*const (dyn Fn() + Sync + '_), *const (dyn Fn() + Sync)>(theirs)
         };
@@ -124,18 +169,12 @@ impl Helper {
             self.thread.unpark();
         }
         // From here until the helper is done with job n (or it is taken back) the borrows in
-        // `theirs` must live: the guard waits for that even if `mine` or `theirs` unwinds.
-        let mut pending = Pending {
+        // `theirs` must live: the guard waits for that even if the caller unwinds.
+        Some(Pending {
             s,
             n,
             run_taken_back: Some(theirs),
-        };
-        mine();
-        pending.settle();
-        let panicked = s.panicked.swap(false, Ordering::Relaxed);
-        drop(pending);
-        assert!(!panicked, "a mnemo-kernels helper job panicked");
-        true
+        })
     }
 }
 
@@ -214,6 +253,13 @@ impl Pending<'_> {
         }
     }
 
+    /// Release the helper (dropping the guard) and panic if its job panicked.
+    fn finish(self) {
+        let panicked = self.s.panicked.swap(false, Ordering::Relaxed);
+        drop(self);
+        assert!(!panicked, "a mnemo-kernels helper job panicked");
+    }
+
     /// Until the helper has finished job n.
     fn wait(&self) {
         let mut spins = 0u32;
@@ -235,6 +281,9 @@ impl Drop for Pending<'_> {
         if self.run_taken_back.is_some() && !claim(self.s, self.n) {
             self.wait();
         }
+        // A job that panicked while this thread unwinds too (the two halves of a pair) is
+        // reported by the unwinding: clear the flag for the next poster.
+        self.s.panicked.store(false, Ordering::Relaxed);
         self.s.taken.store(false, Ordering::Release);
     }
 }

@@ -33,6 +33,7 @@ mod avx512;
 pub mod cross_entropy;
 pub mod gelu;
 mod helper;
+pub mod pair;
 mod portable;
 pub mod product;
 #[cfg(target_arch = "x86_64")]
@@ -41,8 +42,9 @@ pub mod window;
 
 pub use adamw::{AdamWStep, adamw_update};
 pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
-pub use gelu::{gelu, gelu_and_grad};
+pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;
+pub use pair::{Half, in_pair};
 pub use product::{Operand, product};
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
@@ -261,6 +263,52 @@ impl PackedMatrix {
             return;
         }
         self.kernel(x, &self.data, out, rows, self.n);
+    }
+
+    /// The columns part `part` of `parts` (1 or 2) computes in a split product: the first
+    /// `⌊panels/2⌋` panels for part 0, the rest for part 1, as [`matmul`](Self::matmul) splits
+    /// them with the helper (and as [`Half::share`] splits `0..n` in panels).
+    pub fn part_columns(&self, part: usize, parts: usize) -> std::ops::Range<usize> {
+        pair::share(self.n, self.isa.panel(), part, parts)
+    }
+
+    /// `out = x · M[:, cols]` on this thread, for `cols` from [`part_columns`](Self::part_columns)
+    /// (or any range starting at a panel boundary and ending at one or at `n`): the same values
+    /// bit for bit as those columns of [`matmul`](Self::matmul).
+    ///
+    /// # Shapes
+    /// - x: `[rows, k]`
+    /// - out: `[rows, cols.len()]`
+    ///
+    /// # Panics
+    /// If `cols` does not start at a panel boundary, ends inside a panel before `n`, or a slice's
+    /// length does not match its shape.
+    pub fn matmul_columns(
+        &self,
+        x: &[f32],
+        out: &mut [f32],
+        rows: usize,
+        cols: std::ops::Range<usize>,
+    ) {
+        let (k, n, p) = (self.k, self.n, self.isa.panel());
+        assert!(
+            cols.start <= cols.end
+                && cols.end <= n
+                && cols.start.is_multiple_of(p)
+                && (cols.end == n || cols.end.is_multiple_of(p)),
+            "columns {cols:?} of {n} do not start and end at {p}-column panels"
+        );
+        assert_eq!(x.len(), rows * k, "x must hold rows·k values");
+        assert_eq!(
+            out.len(),
+            rows * cols.len(),
+            "out must hold rows·cols values"
+        );
+        if rows == 0 || cols.is_empty() {
+            return;
+        }
+        let panels = &self.data[cols.start / p * k * p..cols.end.div_ceil(p) * k * p];
+        self.kernel(x, panels, out, rows, cols.len());
     }
 
     /// The first `⌊n/2P⌋` panels' columns on this thread, straight into `out`; the others on

@@ -80,6 +80,21 @@ impl<'a> Window<'a> {
         (&self.keys[base..end], &self.values[base..end])
     }
 
+    /// Rows `rows` alone, as a window of its own (the queries, probabilities and outputs of
+    /// [`window_attend`] over it are those rows' parts).
+    ///
+    /// # Panics
+    /// If the range is not within the window's rows.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Window<'a> {
+        assert!(
+            rows.start <= rows.end && rows.end <= self.shape.rows,
+            "rows {rows:?} of a window of {} rows",
+            self.shape.rows
+        );
+        let (_, tail) = self.split_rows(rows.start);
+        tail.split_rows(rows.len()).0
+    }
+
     /// Rows `0..h` and rows `h..` as windows of their own (each row's slots are contiguous).
     fn split_rows(&self, h: usize) -> (Window<'a>, Window<'a>) {
         let WindowShape {

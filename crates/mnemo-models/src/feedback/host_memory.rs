@@ -145,6 +145,32 @@ impl HostMemory {
     pub(crate) fn attend(&self, p: usize, pos: &[f32], q: &[f32]) -> Vec<f32> {
         self.kv.attend(p, self.start, pos, q).1
     }
+
+    /// The window rows `B·H` of every projection.
+    pub(crate) fn rows(&self) -> usize {
+        self.kv.shape.rows
+    }
+
+    /// [`attend`](Self::attend) for window rows `rows` alone, on this thread's share of a
+    /// step (`q` holds those rows' queries): those rows of `attend`'s output, bit for bit.
+    ///
+    /// # Shapes
+    /// - q: `[rows.len(), Dh]`
+    /// - output: `[rows.len(), Dh]`
+    pub(crate) fn attend_rows(
+        &self,
+        p: usize,
+        pos: &[f32],
+        q: &[f32],
+        rows: std::ops::Range<usize>,
+    ) -> Vec<f32> {
+        let WindowShape { span, dh, .. } = self.kv.shape;
+        let mut probs = vec![0.0f32; rows.len() * span];
+        let mut out = vec![0.0f32; rows.len() * dh];
+        let window = self.kv.window(p, self.start, pos).rows(rows);
+        window_attend(&window, q, &mut probs, &mut out);
+        out
+    }
 }
 
 /// What one layer reads on the host at a step: its projection's window and its positions.

@@ -5,6 +5,13 @@
 //! multiplies a single row by every weight, so the products stream the weights and the burn
 //! operations between them were a third of the step (docs/performance.md).
 //!
+//! Two threads run each step in lockstep (`mnemo_kernels::in_pair`): each computes its columns
+//! of every product and its rows of the attention and posts them, and both do the row-wise work
+//! between the products (norms, residuals, the mix) on the whole rows, so the second core works
+//! through the step instead of waiting between products for its half of the next one. On one
+//! thread (no helper) the same code runs alone; the results are equal bit for bit
+//! (`tests/feedback_core.rs`).
+//!
 //! Used by [`FeedbackCore::step_unhooked`] when the weights are packed for the host kernels
 //! ([`StepProducts::Host`](super::StepProducts::Host) on plain weights), every layer is
 //! pre-norm and none has an adaptive span ([`HostRows::of`]); the same sums in another rounding
@@ -13,12 +20,13 @@
 //! Size legend: B rows, D width, H heads, Dh head size, F feed-forward width, L layers.
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
-use mnemo_kernels::{Isa, gelu};
+use mnemo_kernels::{Half, Isa, PackedMatrix, gelu_in_place, in_pair};
 
 use super::backward::StepMatrix;
-use super::backward::params::{LinearParams, NormParams, host_rows};
+use super::backward::params::{LinearParams, NormParams};
 use super::core::{FeedbackCore, HostLinears};
 use super::host;
+use super::host_memory::HostMemory;
 use super::memory::FeedbackMemory;
 
 /// A norm's parameters on the host.
@@ -61,15 +69,62 @@ impl HostNorm {
     }
 }
 
-/// `x · W + b` on host rows with a linear map's packed weights.
-///
-/// # Shapes
-/// - x: `[B, in]` row-major; output `[B, out]`
-fn linear(params: &LinearParams, bias: &Option<Vec<f32>>, x: &[f32], rows: usize) -> Vec<f32> {
+/// A linear map's weights packed for the host kernels.
+fn packed(params: &LinearParams) -> &PackedMatrix {
     let Some(StepMatrix::Host(m)) = params.step.as_ref() else {
         unreachable!("host rows are built only over packed weights")
     };
-    host_rows(m, x, rows, bias.as_deref())
+    m
+}
+
+/// `act(x · W + b)` on host rows, each half of a pair computing its columns
+/// ([`PackedMatrix::part_columns`]) and both reading the whole (one exchange).
+///
+/// # Shapes
+/// - x: `[B, in]` row-major; output `[B, out]`
+fn linear(
+    half: &Half,
+    (params, bias): (&LinearParams, &Option<Vec<f32>>),
+    x: &[f32],
+    rows: usize,
+    activation: Option<Activation>,
+) -> Vec<f32> {
+    let m = packed(params);
+    let cols = m.part_columns(half.index(), half.parts());
+    half.exchange(
+        |mine| {
+            mine.resize(rows * cols.len(), 0.0);
+            m.matmul_columns(x, mine, rows, cols.clone());
+            if let Some(bias) = bias {
+                for row in mine.chunks_exact_mut(cols.len().max(1)) {
+                    row.iter_mut()
+                        .zip(&bias[cols.clone()])
+                        .for_each(|(y, b)| *y += b);
+                }
+            }
+            match activation {
+                Some(Activation::Gelu) => gelu_in_place(Isa::detect(), mine),
+                Some(Activation::Relu) => mine.iter_mut().for_each(|v| *v = v.max(0.0)),
+                None => {}
+            }
+        },
+        |parts| rows_of_column_parts(parts, rows),
+    )
+}
+
+/// The `[B, n]` rows whose columns are the parts' columns side by side (each part `[B, n_p]`).
+fn rows_of_column_parts(parts: &[&[f32]], rows: usize) -> Vec<f32> {
+    if rows == 1 {
+        return parts.concat();
+    }
+    let widths: Vec<usize> = parts.iter().map(|p| p.len() / rows).collect();
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for r in 0..rows {
+        for (part, &w) in parts.iter().zip(&widths) {
+            out.extend_from_slice(&part[r * w..(r + 1) * w]);
+        }
+    }
+    out
 }
 
 /// `x += y`, element by element.
@@ -151,8 +206,10 @@ impl HostRows {
     }
 }
 
-/// One step on host rows (see the [module docs](self)); the memory gets the step's memory
-/// vector and keys and values as [`FeedbackMemory::push`] writes them.
+/// One step on host rows (see the [module docs](self)), computed by a pair of threads in
+/// lockstep ([`in_pair`]: each computes its columns of every product and its rows of the
+/// attention, both do the row-wise work between); the memory gets the step's memory vector and
+/// keys and values as [`FeedbackMemory::push`] writes them.
 ///
 /// # Shapes
 /// - x: `[B, 1, D]`
@@ -167,40 +224,22 @@ pub(crate) fn step(
     let [b, _, d] = x.dims();
     let device = x.device();
     memory.sync_host();
-    let mut h = host(x);
-    let mut mixed: Vec<f32> = h.iter().map(|v| v * rows.mix[0]).collect();
-    {
-        let windows = memory.host().expect("synced above");
-        for (l, (lr, ll)) in rows.layers.iter().zip(&linears.layers).enumerate() {
-            let q = linear(&ll.query, &lr.bias[0], &lr.norm1.forward(&h), b);
-            let o = windows.attend(core.projection_of(l), &linears.positions[l], &q);
-            add(&mut h, &linear(&ll.output, &lr.bias[1], &o, b));
-            let mut up = linear(&ll.up, &lr.bias[2], &lr.norm2.forward(&h), b);
-            match lr.activation {
-                Activation::Gelu => {
-                    let pre = up.clone();
-                    gelu(Isa::detect(), &pre, &mut up);
-                }
-                Activation::Relu => up.iter_mut().for_each(|v| *v = v.max(0.0)),
-            }
-            add(&mut h, &linear(&ll.down, &lr.bias[3], &up, b));
-            let w = rows.mix[l + 1];
-            mixed.iter_mut().zip(&h).for_each(|(m, v)| *m += w * v);
-        }
-    }
-    let projected: Vec<(Vec<f32>, Vec<f32>)> = rows
-        .projections
-        .iter()
-        .zip(&linears.projections)
-        .map(|(pr, pl)| {
-            let n = pr.norm.as_ref().map(|n| n.forward(&mixed));
-            let n = n.as_deref().unwrap_or(&mixed);
-            (
-                linear(&pl.key, &pr.bias[0], n, b),
-                linear(&pl.value, &pr.bias[1], n, b),
-            )
-        })
+    let x = host(x);
+    let reads: Vec<usize> = (0..rows.layers.len())
+        .map(|l| core.projection_of(l))
         .collect();
+    let windows = memory.host().expect("synced above");
+    let (h, mixed, projected) = in_pair(|half| {
+        let part = StepPart {
+            half,
+            linears,
+            rows,
+            windows,
+            reads: &reads,
+            b,
+        };
+        part.run(&x)
+    });
     let tensor4 = |v: &[f32], heads: usize| {
         let dh = v.len() / (b * heads);
         Tensor::<4>::from_data(TensorData::new(v.to_vec(), [b, heads, 1, dh]), &device)
@@ -216,6 +255,83 @@ pub(crate) fn step(
         &projected,
     );
     tensor3(h, [b, 1, d], &device)
+}
+
+/// What one half of a paired step reads.
+struct StepPart<'a, 'h> {
+    half: &'a Half<'h>,
+    linears: &'a HostLinears,
+    rows: &'a HostRows,
+    windows: &'a HostMemory,
+    /// Per layer, the memory projection (window) it reads.
+    reads: &'a [usize],
+    /// Rows B.
+    b: usize,
+}
+
+/// The top state, the memory vector and per projection its key and value rows of a step.
+type StepRows = (Vec<f32>, Vec<f32>, Vec<(Vec<f32>, Vec<f32>)>);
+
+impl StepPart<'_, '_> {
+    /// The whole step as this half sees it (every half returns the same rows).
+    ///
+    /// # Shapes
+    /// - x: `[B, D]`
+    fn run(&self, x: &[f32]) -> StepRows {
+        let (half, b, rows) = (self.half, self.b, self.rows);
+        let mut h = x.to_vec();
+        let mut mixed: Vec<f32> = h.iter().map(|v| v * rows.mix[0]).collect();
+        for (l, (lr, ll)) in rows.layers.iter().zip(&self.linears.layers).enumerate() {
+            let q = linear(
+                half,
+                (&ll.query, &lr.bias[0]),
+                &lr.norm1.forward(&h),
+                b,
+                None,
+            );
+            let o = self.attend(l, &q);
+            let a = linear(half, (&ll.output, &lr.bias[1]), &o, b, None);
+            add(&mut h, &a);
+            let act = Some(lr.activation);
+            let up = linear(half, (&ll.up, &lr.bias[2]), &lr.norm2.forward(&h), b, act);
+            add(&mut h, &linear(half, (&ll.down, &lr.bias[3]), &up, b, None));
+            let w = rows.mix[l + 1];
+            mixed.iter_mut().zip(&h).for_each(|(m, v)| *m += w * v);
+        }
+        let projected = rows
+            .projections
+            .iter()
+            .zip(&self.linears.projections)
+            .map(|(pr, pl)| {
+                let n = pr.norm.as_ref().map(|n| n.forward(&mixed));
+                let n = n.as_deref().unwrap_or(&mixed);
+                (
+                    linear(half, (&pl.key, &pr.bias[0]), n, b, None),
+                    linear(half, (&pl.value, &pr.bias[1]), n, b, None),
+                )
+            })
+            .collect();
+        (h, mixed, projected)
+    }
+
+    /// Layer `l`'s attention output `[B, D]` for queries `q` `[B, D]`: each half attends its
+    /// share of the window rows `B·H`, both read the whole.
+    fn attend(&self, l: usize, q: &[f32]) -> Vec<f32> {
+        let i = self.windows.rows();
+        let dh = q.len() / i;
+        let mine = self.half.share(i, 1);
+        let pos = &self.linears.positions[l];
+        self.half.exchange(
+            |out| {
+                let q = &q[mine.start * dh..mine.end * dh];
+                out.extend(
+                    self.windows
+                        .attend_rows(self.reads[l], pos, q, mine.clone()),
+                );
+            },
+            |parts| parts.concat(),
+        )
+    }
 }
 
 fn tensor3(values: Vec<f32>, dims: [usize; 3], device: &Device) -> Tensor<3> {
