@@ -258,8 +258,8 @@ fn host_rows_step_as_the_tensor_step_does() {
 
 /// The host-row step run by two threads in lockstep (each its columns of every product and its
 /// rows of the attention, `mnemo_kernels::in_pair`) equals the same step on one thread bit for
-/// bit: products wide enough to split in both parts, an odd batch whose rows interleave the two
-/// parts' columns, the window moving to the front.
+/// bit: products wide enough to split in both parts, one row and an odd batch whose rows
+/// interleave the two parts' columns, the window moving to the front.
 #[test]
 fn a_paired_host_step_equals_the_step_on_one_thread() {
     let device = mnemo_backend::test_device().inner();
@@ -271,22 +271,24 @@ fn a_paired_host_step_equals_the_step_on_one_thread() {
         ..config()
     };
     let host = perturbed(core(config, 8, &device), 0.3, 9).with_step_products(StepProducts::Host);
-    let b = 3;
-    let x = seeded::normal([b, 13, config.d_model], 22, &device);
-    let run = || {
-        let mut memory = host.fresh_memory(b, &device);
-        let ys: Vec<_> = (0..13)
-            .map(|t| host.step_unhooked(x.clone().narrow(1, t, 1), &mut memory))
-            .collect();
-        assert!(memory.steps_on_host_rows());
-        (
-            Tensor::cat(ys, 1).into_data(),
-            memory.memories().into_data(),
-        )
-    };
-    let alone = mnemo_kernels::on_this_core(run);
-    for round in 0..5 {
-        assert_eq!(run(), alone, "round {round}: paired vs one thread");
+    // One row: each half attends the queries it computed; three: the queries are exchanged.
+    for b in [1, 3] {
+        let x = seeded::normal([b, 13, config.d_model], 22, &device);
+        let run = || {
+            let mut memory = host.fresh_memory(b, &device);
+            let ys: Vec<_> = (0..13)
+                .map(|t| host.step_unhooked(x.clone().narrow(1, t, 1), &mut memory))
+                .collect();
+            assert!(memory.steps_on_host_rows());
+            (
+                Tensor::cat(ys, 1).into_data(),
+                memory.memories().into_data(),
+            )
+        };
+        let alone = mnemo_kernels::on_this_core(run);
+        for round in 0..5 {
+            assert_eq!(run(), alone, "b {b}, round {round}: paired vs one thread");
+        }
     }
 }
 

@@ -18,6 +18,8 @@
 //! order (`tests/feedback_core.rs` checks it against the tensor step).
 //!
 //! Size legend: B rows, D width, H heads, Dh head size, F feed-forward width, L layers.
+use std::ops::Range;
+
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
 use mnemo_kernels::{Half, Isa, PackedMatrix, gelu_in_place, in_pair};
@@ -84,32 +86,45 @@ fn packed(params: &LinearParams) -> &PackedMatrix {
 /// - x: `[B, in]` row-major; output `[B, out]`
 fn linear(
     half: &Half,
-    (params, bias): (&LinearParams, &Option<Vec<f32>>),
+    map: (&LinearParams, &Option<Vec<f32>>),
     x: &[f32],
     rows: usize,
     activation: Option<Activation>,
 ) -> Vec<f32> {
-    let m = packed(params);
-    let cols = m.part_columns(half.index(), half.parts());
     half.exchange(
         |mine| {
-            mine.resize(rows * cols.len(), 0.0);
-            m.matmul_columns(x, mine, rows, cols.clone());
-            if let Some(bias) = bias {
-                for row in mine.chunks_exact_mut(cols.len().max(1)) {
-                    row.iter_mut()
-                        .zip(&bias[cols.clone()])
-                        .for_each(|(y, b)| *y += b);
-                }
-            }
-            match activation {
-                Some(Activation::Gelu) => gelu_in_place(Isa::detect(), mine),
-                Some(Activation::Relu) => mine.iter_mut().for_each(|v| *v = v.max(0.0)),
-                None => {}
-            }
+            linear_part(half, map, x, rows, activation, mine);
         },
         |parts| rows_of_column_parts(parts, rows),
     )
+}
+
+/// This half's columns of `act(x · W + b)` into `out`, `[B, cols]`; returns the columns.
+fn linear_part(
+    half: &Half,
+    (params, bias): (&LinearParams, &Option<Vec<f32>>),
+    x: &[f32],
+    rows: usize,
+    activation: Option<Activation>,
+    out: &mut Vec<f32>,
+) -> Range<usize> {
+    let m = packed(params);
+    let cols = m.part_columns(half.index(), half.parts());
+    out.resize(rows * cols.len(), 0.0);
+    m.matmul_columns(x, out, rows, cols.clone());
+    if let Some(bias) = bias {
+        for row in out.chunks_exact_mut(cols.len().max(1)) {
+            row.iter_mut()
+                .zip(&bias[cols.clone()])
+                .for_each(|(y, b)| *y += b);
+        }
+    }
+    match activation {
+        Some(Activation::Gelu) => gelu_in_place(Isa::detect(), out),
+        Some(Activation::Relu) => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+        None => {}
+    }
+    cols
 }
 
 /// The `[B, n]` rows whose columns are the parts' columns side by side (each part `[B, n_p]`).
@@ -282,14 +297,7 @@ impl StepPart<'_, '_> {
         let mut h = x.to_vec();
         let mut mixed: Vec<f32> = h.iter().map(|v| v * rows.mix[0]).collect();
         for (l, (lr, ll)) in rows.layers.iter().zip(&self.linears.layers).enumerate() {
-            let q = linear(
-                half,
-                (&ll.query, &lr.bias[0]),
-                &lr.norm1.forward(&h),
-                b,
-                None,
-            );
-            let o = self.attend(l, &q);
+            let o = self.attend(l, (&ll.query, &lr.bias[0]), &lr.norm1.forward(&h));
             let a = linear(half, (&ll.output, &lr.bias[1]), &o, b, None);
             add(&mut h, &a);
             let act = Some(lr.activation);
@@ -314,21 +322,28 @@ impl StepPart<'_, '_> {
         (h, mixed, projected)
     }
 
-    /// Layer `l`'s attention output `[B, D]` for queries `q` `[B, D]`: each half attends its
-    /// share of the window rows `B·H`, both read the whole.
-    fn attend(&self, l: usize, q: &[f32]) -> Vec<f32> {
+    /// Layer `l`'s attention output `[B, D]` for the queries `x · W + b` (`x` `[B, D]`): each
+    /// half attends its share of the window rows `B·H`, both read the whole. When this half's
+    /// query columns are the queries of its window rows (one row B, heads not cut by the
+    /// columns' split) it attends them as it computed them, without exchanging the queries.
+    fn attend(&self, l: usize, query: (&LinearParams, &Option<Vec<f32>>), x: &[f32]) -> Vec<f32> {
+        let (half, b) = (self.half, self.b);
         let i = self.windows.rows();
-        let dh = q.len() / i;
-        let mine = self.half.share(i, 1);
-        let pos = &self.linears.positions[l];
-        self.half.exchange(
-            |out| {
-                let q = &q[mine.start * dh..mine.end * dh];
-                out.extend(
-                    self.windows
-                        .attend_rows(self.reads[l], pos, q, mine.clone()),
-                );
-            },
+        let dh = b * packed(query.0).n() / i;
+        let mine = half.share(i, 1);
+        let mine_q = mine.start * dh..mine.end * dh;
+        let (p, pos) = (self.reads[l], &self.linears.positions[l]);
+        let cols = packed(query.0).part_columns(half.index(), half.parts());
+        let q_mine = match b == 1 && cols == mine_q {
+            true => {
+                let mut q = Vec::new();
+                linear_part(half, query, x, b, None, &mut q);
+                q
+            }
+            false => linear(half, query, x, b, None)[mine_q].to_vec(),
+        };
+        half.exchange(
+            |out| out.extend(self.windows.attend_rows(p, pos, &q_mine, mine.clone())),
             |parts| parts.concat(),
         )
     }
