@@ -9,11 +9,11 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use common::{
     assert_causal, decode_steps, final_norm, for_each_model, max_abs, max_abs_diff,
-    naive_feedback_layer, tokens, with_future_changed,
+    naive_feedback_layer, perturbed, tokens, with_future_changed,
 };
 use mnemo_core::{NormPlacement, seeded};
 use mnemo_models::feedback::FeedbackLayer;
-use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState};
+use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
 const VOCAB: usize = 13;
 
@@ -324,6 +324,33 @@ fn step_by_step_decoding_equals_segments() {
         }
         let diff = max_abs_diff(seg_state.memories, step_state.memories);
         assert!(diff < 1e-4, "{name}: carried memories differ by {diff}");
+    });
+}
+
+/// Decoding with host products gives the segments' logits: pre-norm models decode on host
+/// rows with the final norm and the head computed inside the step (the language model's
+/// readout), post-norm ones by the tensor step; norm gains and biases perturbed off their init
+/// so that a misapplied final norm or head bias shows.
+#[test]
+fn host_decoding_with_the_head_in_the_step_equals_segments() {
+    for_each_model(configs(), seeded_with(3), |name, model, device| {
+        let model = perturbed(model, 0.3, 4).with_step_products(StepProducts::Host);
+        let mut seg_state = model.init_state(2, device);
+        let mut step_state = model.init_state(2, device);
+        for i in 0..2 {
+            let x = tokens(2, 6, VOCAB, 30 + i, device);
+            let (logits, next) = model.forward_segment(x.clone(), seg_state);
+            seg_state = next;
+            let (steps, next) = decode_steps(&x, step_state, |token, state| {
+                model.forward_step(token, state)
+            });
+            let on_rows = next.projected.as_ref().unwrap().steps_on_host_rows();
+            let pre = model.final_norm.is_some();
+            assert_eq!(on_rows, pre, "{name}: host rows for pre-norm models only");
+            step_state = next;
+            let diff = max_abs_diff(steps, logits);
+            assert!(diff < 1e-4, "{name}: segment {i}'s steps differ by {diff}");
+        }
     });
 }
 

@@ -18,7 +18,7 @@
 //! Size legend: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size (D/H by
 //! default).
 use burn::module::{Module, Param};
-use burn::nn::Initializer;
+use burn::nn::{Initializer, Linear};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, AdaptiveSpanConfig, NormKind, NormPlacement};
@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use super::backward::StepProducts;
 use super::host_memory::HostRead;
-use super::host_step::HostRows;
+use super::host_step::{HostRows, Readout};
 use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, window_positions};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
@@ -333,6 +333,7 @@ impl FeedbackCore {
                     .map(|l| super::host(self.positions_of(l).window(self.span)))
                     .collect(),
                 rows: HostRows::of(self),
+                readout: None,
             })
         })
     }
@@ -376,6 +377,21 @@ impl FeedbackCore {
     /// - x: `[B, 1, D]`
     /// - output: the top state `[B, 1, D]`
     pub fn step_unhooked(&self, x: Tensor<3>, memory: &mut FeedbackMemory) -> Tensor<3> {
+        self.step_unhooked_read(x, memory).0
+    }
+
+    /// [`step_unhooked`](Self::step_unhooked), and the readout of the top state when the
+    /// memory's constants carry one ([`constants_with_readout`](Self::constants_with_readout))
+    /// and the step ran on host rows (else None: the caller maps the top state itself).
+    ///
+    /// # Shapes
+    /// - x: `[B, 1, D]`
+    /// - output: the top state `[B, 1, D]`, the readout `[B, 1, V]`
+    pub(crate) fn step_unhooked_read(
+        &self,
+        x: Tensor<3>,
+        memory: &mut FeedbackMemory,
+    ) -> (Tensor<3>, Option<Tensor<3>>) {
         let constants = memory.constants(|| self.constants());
         match constants.host.as_deref() {
             Some(
@@ -383,8 +399,26 @@ impl FeedbackCore {
                     rows: Some(rows), ..
                 },
             ) => super::host_step::step(self, linears, rows, x, memory),
-            _ => self.step_with(x, memory, no_hook(), &constants, &mut |_| {}),
+            _ => (
+                self.step_with(x, memory, no_hook(), &constants, &mut |_| {}),
+                None,
+            ),
         }
+    }
+
+    /// [`constants`](Self::constants) whose host products also map the top state through
+    /// `norm` (if any) and `map`: a language model's final norm and head, computed inside the
+    /// host-row step (see [`step_unhooked_read`](Self::step_unhooked_read)).
+    pub(crate) fn constants_with_readout(
+        &self,
+        norm: Option<&Norm>,
+        map: &Linear,
+    ) -> StepConstants {
+        let mut constants = self.constants();
+        if let Some(host) = constants.host.as_mut().and_then(Arc::get_mut) {
+            host.readout = Some(Readout::of(norm, map));
+        }
+        constants
     }
 
     /// Run a segment step by step, the memory written in place.
@@ -521,6 +555,9 @@ pub(crate) struct HostLinears {
     /// What a step on host rows reads besides the products (None: a layer needs the tensor
     /// step; see [`HostRows::of`]).
     pub(crate) rows: Option<HostRows>,
+    /// A map of the top state the host-row step computes too (a language model's final norm
+    /// and head, [`FeedbackCore::constants_with_readout`]), or None.
+    pub(crate) readout: Option<Readout>,
 }
 
 /// Panics (naming `memories`) unless `memories` `[B, S', D]` holds `span` memories.

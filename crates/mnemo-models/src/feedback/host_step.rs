@@ -20,12 +20,13 @@
 //! Size legend: B rows, D width, H heads, Dh head size, F feed-forward width, L layers.
 use std::ops::Range;
 
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
 use mnemo_kernels::{Half, Isa, PackedMatrix, gelu_in_place, in_pair};
 
-use super::backward::StepMatrix;
 use super::backward::params::{LinearParams, NormParams};
+use super::backward::{StepMatrix, StepProducts};
 use super::core::{FeedbackCore, HostLinears};
 use super::host;
 use super::host_memory::HostMemory;
@@ -221,6 +222,26 @@ impl HostRows {
     }
 }
 
+/// A map of the top state computed inside the host-row step: an optional norm, then a linear
+/// map (a language model's final norm and head).
+#[derive(Debug)]
+pub(crate) struct Readout {
+    norm: Option<HostNorm>,
+    map: LinearParams,
+    bias: Option<Vec<f32>>,
+}
+
+impl Readout {
+    /// `map(norm(h))`, the map packed for the host kernels.
+    pub(crate) fn of(norm: Option<&Norm>, map: &Linear) -> Self {
+        Self {
+            norm: norm.map(HostNorm::of),
+            map: LinearParams::of(map, Some(StepProducts::Host)),
+            bias: map.bias.as_ref().map(|b| host(b.val())),
+        }
+    }
+}
+
 /// One step on host rows (see the [module docs](self)), computed by a pair of threads in
 /// lockstep ([`in_pair`]: each computes its columns of every product and its rows of the
 /// attention, both do the row-wise work between); the memory gets the step's memory vector and
@@ -228,14 +249,14 @@ impl HostRows {
 ///
 /// # Shapes
 /// - x: `[B, 1, D]`
-/// - output: the top state `[B, 1, D]`
+/// - output: the top state `[B, 1, D]`, and with a [`Readout`] its map `[B, 1, V]`
 pub(crate) fn step(
     core: &FeedbackCore,
     linears: &HostLinears,
     rows: &HostRows,
     x: Tensor<3>,
     memory: &mut FeedbackMemory,
-) -> Tensor<3> {
+) -> (Tensor<3>, Option<Tensor<3>>) {
     let [b, _, d] = x.dims();
     let device = x.device();
     memory.sync_host();
@@ -244,7 +265,7 @@ pub(crate) fn step(
         .map(|l| core.projection_of(l))
         .collect();
     let windows = memory.host().expect("synced above");
-    let (h, mixed, projected) = in_pair(|half| {
+    let (h, mixed, projected, read) = in_pair(|half| {
         let part = StepPart {
             half,
             linears,
@@ -269,7 +290,11 @@ pub(crate) fn step(
         projected_tensors,
         &projected,
     );
-    tensor3(h, [b, 1, d], &device)
+    let read = read.map(|r| {
+        let v = r.len() / b;
+        tensor3(r, [b, 1, v], &device)
+    });
+    (tensor3(h, [b, 1, d], &device), read)
 }
 
 /// What one half of a paired step reads.
@@ -284,8 +309,14 @@ struct StepPart<'a, 'h> {
     b: usize,
 }
 
-/// The top state, the memory vector and per projection its key and value rows of a step.
-type StepRows = (Vec<f32>, Vec<f32>, Vec<(Vec<f32>, Vec<f32>)>);
+/// The top state, the memory vector, per projection its key and value rows of a step, and the
+/// readout of the top state (if any).
+type StepRows = (
+    Vec<f32>,
+    Vec<f32>,
+    Vec<(Vec<f32>, Vec<f32>)>,
+    Option<Vec<f32>>,
+);
 
 impl StepPart<'_, '_> {
     /// The whole step as this half sees it (every half returns the same rows).
@@ -319,7 +350,11 @@ impl StepPart<'_, '_> {
                 )
             })
             .collect();
-        (h, mixed, projected)
+        let read = self.linears.readout.as_ref().map(|r| {
+            let n = r.norm.as_ref().map(|n| n.forward(&h));
+            linear(half, (&r.map, &r.bias), n.as_deref().unwrap_or(&h), b, None)
+        });
+        (h, mixed, projected, read)
     }
 
     /// Layer `l`'s attention output `[B, D]` for the queries `x · W + b` (`x` `[B, D]`): each

@@ -284,10 +284,18 @@ impl FeedbackLm {
         let mut memory =
             projected.unwrap_or_else(|| self.core.memory(memories.clone(), self.span()));
         drop(memories); // may be a view of the memory's buffer: drop it so the write is in place
-        let top = self
+        // The final norm and head go with the step's host products (computed inside the
+        // host-row step when it runs; else here, by burn).
+        memory.init_constants(|| {
+            self.core
+                .constants_with_readout(self.final_norm.as_ref(), &self.head)
+        });
+        let (top, logits) = self
             .core
-            .step_unhooked(self.embed(token.unsqueeze_dim(1)), &mut memory);
-        let logits = output_head::logits(&self.final_norm, &self.head, top).squeeze_dim(1);
+            .step_unhooked_read(self.embed(token.unsqueeze_dim(1)), &mut memory);
+        let logits = logits
+            .unwrap_or_else(|| output_head::logits(&self.final_norm, &self.head, top))
+            .squeeze_dim(1);
         (
             logits,
             FeedbackState {

@@ -313,6 +313,12 @@ impl FeedbackMemory {
         self.constants.get_or_insert_with(compute).clone()
     }
 
+    /// Compute the step constants with `compute` unless they are there (the first step's
+    /// caller chooses them; [`constants`](Self::constants) then returns them).
+    pub(crate) fn init_constants(&mut self, compute: impl FnOnce() -> StepConstants) {
+        self.constants.get_or_insert_with(compute);
+    }
+
     /// Whether this memory's steps multiply on the host kernels: its constants are computed
     /// (a step ran) with the core's products [`StepProducts::Host`](crate::StepProducts::Host)
     /// on plain (non-autodiff) weights.
