@@ -318,12 +318,17 @@ impl FeedbackCore {
         let plain = !self.mix.val().is_autodiff();
         (self.products == StepProducts::Host && plain).then(|| {
             let host = StepProducts::Host;
+            // Packing copies every weight (11 MB for the peer config, per decoding stream):
+            // the upper half of the layers is packed on the second core meanwhile.
+            let (lower, upper) = self.layers.split_at(self.layers.len() / 2);
+            let (mut layers, mut upper_linears) = (Vec::new(), Vec::new());
+            mnemo_kernels::on_both_cores(
+                || layers = lower.iter().map(|l| LayerLinears::of(l, host)).collect(),
+                || upper_linears = upper.iter().map(|l| LayerLinears::of(l, host)).collect(),
+            );
+            layers.append(&mut upper_linears);
             Arc::new(HostLinears {
-                layers: self
-                    .layers
-                    .iter()
-                    .map(|l| LayerLinears::of(l, host))
-                    .collect(),
+                layers,
                 projections: self
                     .memory_projections
                     .iter()
