@@ -426,6 +426,33 @@ impl FeedbackCore {
         constants
     }
 
+    /// [`forward`](Self::forward) without a hook, each step through
+    /// [`step_unhooked`](Self::step_unhooked): on host rows where
+    /// [`steps_on_host_rows`](Self::steps_on_host_rows), else the same steps as `forward`.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: the top states `[B, T, D]`, and the memory after the last step
+    pub fn forward_unhooked(
+        &self,
+        x: Tensor<3>,
+        mut memory: FeedbackMemory,
+    ) -> (Tensor<3>, FeedbackMemory) {
+        let [_b, t_len, _d] = x.dims();
+        let tops = (0..t_len)
+            .map(|t| self.step_unhooked(x.clone().narrow(1, t, 1), &mut memory))
+            .collect();
+        (Tensor::cat(tops, 1), memory)
+    }
+
+    /// Whether [`step_unhooked`](Self::step_unhooked) runs on host rows: products on the host
+    /// kernels, plain (non-autodiff) weights, every layer pre-norm without an adaptive span.
+    pub fn steps_on_host_rows(&self) -> bool {
+        self.products == StepProducts::Host
+            && !self.mix.val().is_autodiff()
+            && HostRows::apply(self)
+    }
+
     /// Run a segment step by step, the memory written in place.
     ///
     /// # Shapes

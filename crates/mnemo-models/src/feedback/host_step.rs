@@ -177,13 +177,17 @@ pub(crate) struct HostRows {
 }
 
 impl HostRows {
+    /// Whether every layer of `core` allows a step on host rows: pre-norm, no adaptive span.
+    pub(crate) fn apply(core: &FeedbackCore) -> bool {
+        core.layers.iter().all(|l| {
+            l.attn_residual.is_pre() && l.ff_residual.is_pre() && l.adaptive_span.is_none()
+        })
+    }
+
     /// The host rows of `core`, or None where a step needs the tensor path: a layer that is not
     /// pre-norm or has an adaptive span.
     pub(crate) fn of(core: &FeedbackCore) -> Option<Self> {
-        let plain = core.layers.iter().all(|l| {
-            l.attn_residual.is_pre() && l.ff_residual.is_pre() && l.adaptive_span.is_none()
-        });
-        if !plain {
+        if !Self::apply(core) {
             return None;
         }
         let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| host(b.val()));

@@ -22,7 +22,7 @@ use crate::model_config;
 use crate::stack::{StackConfig, with_stack};
 
 use super::backward::StepProducts;
-use super::core::{FeedbackCore, FeedbackCoreConfig, FeedbackOptions, MemorySource, no_hook};
+use super::core::{FeedbackCore, FeedbackCoreConfig, FeedbackOptions, MemorySource};
 use super::memory::FeedbackMemory;
 use crate::config::ConfigError;
 use crate::output_head;
@@ -257,7 +257,7 @@ impl FeedbackLm {
     ) -> (Tensor<3>, FeedbackState) {
         let [_b, t_len] = tokens.dims();
         let memory = self.core.memory(state.memories, t_len);
-        let (top, memory) = self.core.forward(self.embed(tokens), memory, no_hook());
+        let (top, memory) = self.core.forward_unhooked(self.embed(tokens), memory);
         (
             output_head::logits(&self.final_norm, &self.head, top),
             FeedbackState {

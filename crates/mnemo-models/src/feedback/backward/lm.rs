@@ -53,11 +53,13 @@ impl FeedbackLm {
         self.manual_segment(tokens, state, Some(loss_grad))
     }
 
-    /// [`forward_segment`](Self::forward_segment) for inference, through the manual forward
-    /// where it applies: when the core's products are [`StepProducts::Host`], the device is
-    /// plain (non-autodiff) and the model [supports](Self::supports_manual_backward) it, the
-    /// per-step products and window attention run on the host kernels; otherwise this is
-    /// `forward_segment`. Equal up to float rounding order.
+    /// [`forward_segment`](Self::forward_segment) for inference, on the host kernels where
+    /// they apply: when the core's steps run on host rows
+    /// ([`FeedbackCore::steps_on_host_rows`]) `forward_segment` itself takes them, step by step
+    /// on both cores; else, when the core's products are [`StepProducts::Host`], the device is
+    /// plain (non-autodiff) and the model [supports](Self::supports_manual_backward) it,
+    /// through the manual forward (per-step products and window attention on the host
+    /// kernels); otherwise this is `forward_segment`. Equal up to float rounding order.
     ///
     /// # Shapes
     /// - tokens: `[B, T]`
@@ -69,6 +71,9 @@ impl FeedbackLm {
         state: FeedbackState,
     ) -> (Tensor<3>, FeedbackState) {
         let plain = !self.head.weight.val().is_autodiff();
+        if self.core.steps_on_host_rows() {
+            return self.forward_segment(tokens, state);
+        }
         if self.core.products == StepProducts::Host && plain && self.supports_manual_backward() {
             let out = self.manual_segment(tokens, state, None::<fn(Tensor<3>) -> Tensor<3>>);
             return (out.logits, out.state);
