@@ -20,7 +20,13 @@ crate::row_blocks::row_blocked_matmul!(
 /// # Safety
 /// As [`matmul`], with `rows = R`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block<const R: usize>(x: &[f32], panels: &[f32], out: &mut [f32], k: usize, n: usize) {
+unsafe fn block<const R: usize>(
+    x: &[f32],
+    panels: &[f32],
+    out: &mut [&mut [f32]],
+    k: usize,
+    n: usize,
+) {
     let xp = x.as_ptr();
     for (pi, panel) in panels.chunks_exact(k * P).enumerate() {
         let c0 = pi * P;
@@ -44,13 +50,13 @@ unsafe fn block<const R: usize>(x: &[f32], panels: &[f32], out: &mut [f32], k: u
                 }
             }
         }
-        for (r, a) in acc.iter().enumerate() {
+        for (a, row) in acc.iter().zip(out.iter_mut()) {
             let mut buf = [0.0f32; P];
             for (v, acc_v) in a.iter().enumerate() {
                 // SAFETY: buf holds 24 values; lanes 8v..8v+8 are inside it.
                 unsafe { _mm256_storeu_ps(buf.as_mut_ptr().add(8 * v), *acc_v) };
             }
-            out[r * n + c0..r * n + c0 + width].copy_from_slice(&buf[..width]);
+            row[c0..c0 + width].copy_from_slice(&buf[..width]);
         }
     }
 }

@@ -27,9 +27,14 @@ fn mask(width: usize) -> __mmask16 {
 /// # Safety
 /// As [`matmul`], with `rows = R`.
 #[target_feature(enable = "avx512f")]
-unsafe fn block<const R: usize>(x: &[f32], panels: &[f32], out: &mut [f32], k: usize, n: usize) {
+unsafe fn block<const R: usize>(
+    x: &[f32],
+    panels: &[f32],
+    out: &mut [&mut [f32]],
+    k: usize,
+    n: usize,
+) {
     let xp = x.as_ptr();
-    let op = out.as_mut_ptr();
     for (pi, panel) in panels.chunks_exact(k * P).enumerate() {
         let c0 = pi * P;
         let width = (n - c0).min(P);
@@ -49,10 +54,11 @@ unsafe fn block<const R: usize>(x: &[f32], panels: &[f32], out: &mut [f32], k: u
                 }
             }
         }
-        for (r, a) in acc.iter().enumerate() {
-            // SAFETY: out row r spans r·n..(r+1)·n; the masks keep stores within c0..c0+width.
+        for (a, row) in acc.iter().zip(out.iter_mut()) {
+            // SAFETY: every out row holds n values; the masks keep stores within
+            // c0..c0+width ≤ n.
             unsafe {
-                let o = op.add(r * n + c0);
+                let o = row.as_mut_ptr().add(c0);
                 _mm512_mask_storeu_ps(o, m0, a[0]);
                 _mm512_mask_storeu_ps(o.add(16), m1, a[1]);
             }

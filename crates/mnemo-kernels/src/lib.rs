@@ -311,56 +311,58 @@ impl PackedMatrix {
         self.kernel(x, panels, out, rows, cols.len());
     }
 
-    /// The first `⌊n/2P⌋` panels' columns on this thread, straight into `out`; the others on
-    /// the helper ([`helper::both`]): for one row straight into `out`'s other part, for more
-    /// rows into a buffer of their own, copied into `out` after.
+    /// The first `⌊n/2P⌋` panels' columns on this thread and the others on the helper
+    /// ([`helper::both`]), each straight into its columns of every row of `out`.
     fn matmul_split(&self, x: &[f32], out: &mut [f32], rows: usize) {
         let (k, n, p) = (self.k, self.n, self.isa.panel());
         let mid = n.div_ceil(p) / 2;
         let (mine, theirs) = self.data.split_at(mid * k * p);
-        let right = n - mid * p; // columns mid·P.. of every row
-        if rows == 1 {
-            // One row: the two column ranges are two disjoint halves of `out` (decoding).
-            let (left, rest) = out.split_at_mut(mid * p);
-            helper::both(
-                || self.kernel(x, mine, left, 1, mid * p),
-                || self.kernel(x, theirs, rest, 1, right),
-            );
-            return;
-        }
-        let mut buf = vec![0.0f32; rows * right];
+        let (mut left, mut right): (Vec<&mut [f32]>, Vec<&mut [f32]>) = out
+            .chunks_exact_mut(n)
+            .take(rows)
+            .map(|row| row.split_at_mut(mid * p))
+            .unzip();
         helper::both(
-            || self.kernel(x, mine, out, rows, n),
-            || self.kernel(x, theirs, &mut buf, rows, right),
+            || self.kernel_rows(x, mine, &mut left, mid * p),
+            || self.kernel_rows(x, theirs, &mut right, n - mid * p),
         );
-        for (o, b) in out.chunks_exact_mut(n).zip(buf.chunks_exact(right)) {
-            o[mid * p..].copy_from_slice(b);
-        }
     }
 
     /// `out = x · M` over the columns of `panels`, leading panels of this matrix's packing
     /// (all of them, or the first ones: the other columns of `out` are not written), `out`
     /// rows `n` wide.
     fn kernel(&self, x: &[f32], panels: &[f32], out: &mut [f32], rows: usize, n: usize) {
+        assert!(
+            out.len() == rows * n && n > 0,
+            "kernel arguments out of shape"
+        );
+        let mut out_rows: Vec<&mut [f32]> = out.chunks_exact_mut(n).collect();
+        self.kernel_rows(x, panels, &mut out_rows, n);
+    }
+
+    /// [`kernel`](Self::kernel) with one output slice of `n` values per row (rows that are
+    /// column ranges of a wider output, as the halves of a split write them).
+    fn kernel_rows(&self, x: &[f32], panels: &[f32], out: &mut [&mut [f32]], n: usize) {
         let (k, p) = (self.k, self.isa.panel());
         // What every kernel relies on, checked here once (the public entries checked the
         // caller's slices; these hold for the splits of `matmul_split` too).
         assert!(
-            x.len() == rows * k
-                && out.len() == rows * n
+            x.len() == out.len() * k
+                && out.iter().all(|row| row.len() == n)
                 && panels.len().is_multiple_of(k * p)
                 && panels.len() <= n.div_ceil(p) * k * p,
             "kernel arguments out of shape"
         );
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: x, out and panels lengths were checked above (panels: whole zero-padded
-            // [k, 32] panels, at most ⌈n/32⌉), and `with_isa` checked AVX-512F support.
-            Isa::Avx512 => unsafe { avx512::matmul(x, panels, out, rows, k, n) },
+            // SAFETY: x, every out row and panels were checked above (panels: whole
+            // zero-padded [k, 32] panels, at most ⌈n/32⌉), and `with_isa` checked AVX-512F
+            // support.
+            Isa::Avx512 => unsafe { avx512::matmul(x, panels, out, k, n) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above with [k, 24] panels, and AVX2 + FMA support was checked.
-            Isa::Avx2 => unsafe { avx2::matmul(x, panels, out, rows, k, n) },
-            _ => portable::matmul(x, panels, out, rows, k, n),
+            Isa::Avx2 => unsafe { avx2::matmul(x, panels, out, k, n) },
+            _ => portable::matmul(x, panels, out, k, n),
         }
     }
 }

@@ -4,8 +4,9 @@
 //! module's `block::<R>` kernel with its row count `R` as a constant, so the `R × panel`
 //! accumulators stay in registers while `k` runs.
 
-/// Defines `pub(crate) unsafe fn matmul(x, panels, out, rows, k, n)` in a SIMD module that has
-/// `P` (columns per panel) and `unsafe fn block::<R>(x, panels, out, k, n)`: `out = x · M` for
+/// Defines `pub(crate) unsafe fn matmul(x, panels, out, k, n)` (`out`: one slice per row) in a
+/// SIMD module that has `P` (columns per panel) and `unsafe fn block::<R>(x, panels, out, k, n)`:
+/// `out = x · M` for
 /// `M` packed in `[k, P]` panels, over blocks of at most `$max` rows (the listed heights, largest
 /// first; a block of one row is the fallback).
 ///
@@ -17,25 +18,25 @@ macro_rules! row_blocked_matmul {
         ///
         /// # Safety
         #[doc = $safety]
-        /// `x` holds `rows·k` values, `out` `rows·n`, `panels` whole `[k, P]` panels, at most
-        /// `⌈n/P⌉` (the first ones: only their columns of `out` are written).
+        /// `x` holds `out.len()·k` values, every row of `out` `n`, `panels` whole `[k, P]`
+        /// panels, at most `⌈n/P⌉` (the first ones: only their columns of `out` are written).
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn matmul(
             x: &[f32],
             panels: &[f32],
-            out: &mut [f32],
-            rows: usize,
+            out: &mut [&mut [f32]],
             k: usize,
             n: usize,
         ) {
             debug_assert!(
                 panels.len().is_multiple_of(k * P) && panels.len() <= n.div_ceil(P) * k * P
             );
+            let rows = out.len();
             let mut r0 = 0;
             while r0 < rows {
                 let r = (rows - r0).min($max);
                 let xs = &x[r0 * k..(r0 + r) * k];
-                let os = &mut out[r0 * n..(r0 + r) * n];
+                let os = &mut out[r0..r0 + r];
                 // SAFETY: the caller's guarantees, restricted to rows r0..r0+r.
                 unsafe {
                     match r {
