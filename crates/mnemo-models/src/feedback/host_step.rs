@@ -18,8 +18,6 @@
 //! order (`tests/feedback_core.rs` checks it against the tensor step).
 //!
 //! Size legend: B rows, D width, H heads, Dh head size, F feed-forward width, L layers.
-use std::ops::Range;
-
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
@@ -93,14 +91,12 @@ fn linear(
     activation: Option<Activation>,
 ) -> Vec<f32> {
     half.exchange(
-        |mine| {
-            linear_part(half, map, x, rows, activation, mine);
-        },
+        |mine| linear_part(half, map, x, rows, activation, mine),
         |parts| rows_of_column_parts(parts, rows),
     )
 }
 
-/// This half's columns of `act(x · W + b)` into `out`, `[B, cols]`; returns the columns.
+/// This half's columns of `act(x · W + b)` into `out`, `[B, cols]`.
 fn linear_part(
     half: &Half,
     (params, bias): (&LinearParams, &Option<Vec<f32>>),
@@ -108,7 +104,7 @@ fn linear_part(
     rows: usize,
     activation: Option<Activation>,
     out: &mut Vec<f32>,
-) -> Range<usize> {
+) {
     let m = packed(params);
     let cols = m.part_columns(half.index(), half.parts());
     out.resize(rows * cols.len(), 0.0);
@@ -125,7 +121,6 @@ fn linear_part(
         Some(Activation::Relu) => out.iter_mut().for_each(|v| *v = v.max(0.0)),
         None => {}
     }
-    cols
 }
 
 /// The `[B, n]` rows whose columns are the parts' columns side by side (each part `[B, n_p]`).
