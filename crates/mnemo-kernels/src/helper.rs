@@ -262,14 +262,22 @@ impl Pending<'_> {
 
     /// Until the helper has finished job n.
     fn wait(&self) {
-        let mut spins = 0u32;
-        while self.s.finished.load(Ordering::Acquire) != self.n {
-            spins = spins.saturating_add(1);
-            match spins < 20_000 {
-                true => std::hint::spin_loop(),
-                // The helper is running but descheduled: let it have this core.
-                false => thread::yield_now(),
-            }
+        spin_until(|| self.s.finished.load(Ordering::Acquire) == self.n);
+    }
+}
+
+/// Spins before a waiting thread yields its core between looks.
+const SPINS_BEFORE_YIELD: u32 = 20_000;
+
+/// Spin until `done`, then, if it takes long (the other thread runs but is descheduled), yield
+/// this core between looks so that it can run.
+pub(crate) fn spin_until(done: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        spins = spins.saturating_add(1);
+        match spins < SPINS_BEFORE_YIELD {
+            true => std::hint::spin_loop(),
+            false => thread::yield_now(),
         }
     }
 }

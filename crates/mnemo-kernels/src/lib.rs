@@ -311,20 +311,20 @@ impl PackedMatrix {
         self.kernel(x, panels, out, rows, cols.len());
     }
 
-    /// The first `⌊n/2P⌋` panels' columns on this thread and the others on the helper
-    /// ([`helper::both`]), each straight into its columns of every row of `out`.
+    /// Part 0's columns ([`part_columns`](Self::part_columns)) on this thread and part 1's on
+    /// the helper ([`helper::both`]), each straight into its columns of every row of `out`.
     fn matmul_split(&self, x: &[f32], out: &mut [f32], rows: usize) {
-        let (k, n, p) = (self.k, self.n, self.isa.panel());
-        let mid = n.div_ceil(p) / 2;
-        let (mine, theirs) = self.data.split_at(mid * k * p);
+        let (k, n) = (self.k, self.n);
+        let mid = self.part_columns(0, 2).end; // a panel boundary
+        let (mine, theirs) = self.data.split_at(mid * k);
         let (mut left, mut right): (Vec<&mut [f32]>, Vec<&mut [f32]>) = out
             .chunks_exact_mut(n)
             .take(rows)
-            .map(|row| row.split_at_mut(mid * p))
+            .map(|row| row.split_at_mut(mid))
             .unzip();
         helper::both(
-            || self.kernel_rows(x, mine, &mut left, mid * p),
-            || self.kernel_rows(x, theirs, &mut right, n - mid * p),
+            || self.kernel_rows(x, mine, &mut left, mid),
+            || self.kernel_rows(x, theirs, &mut right, n - mid),
         );
     }
 

@@ -24,9 +24,6 @@ use crate::helper::{self, Helper};
 /// whole computation alone (the helper may be descheduled when other processes hold the cores).
 const START_WAIT: Duration = Duration::from_micros(200);
 
-/// Spins between two looks at the clock or at a yield while waiting for the other half.
-const SPINS_BEFORE_YIELD: u32 = 20_000;
-
 /// What the two halves share: two slots per half, used alternately by successive exchanges,
 /// and how many exchanges each half has posted.
 struct Board {
@@ -142,18 +139,8 @@ pub(crate) fn share(n: usize, block: usize, part: usize, parts: usize) -> Range<
 
 /// Spin (then yield) until `done`; panics if the other half abandoned the computation.
 fn wait_for(b: &Board, done: impl Fn() -> bool) {
-    let mut spins = 0u32;
-    while !done() {
-        assert!(
-            !b.abandoned.load(Ordering::Relaxed),
-            "the other half of a mnemo-kernels pair panicked"
-        );
-        spins = spins.saturating_add(1);
-        match spins < SPINS_BEFORE_YIELD {
-            true => std::hint::spin_loop(),
-            false => thread::yield_now(),
-        }
-    }
+    helper::spin_until(|| done() || b.abandoned.load(Ordering::Relaxed));
+    assert!(done(), "the other half of a mnemo-kernels pair panicked");
 }
 
 /// Marks the board abandoned if the half holding it unwinds.
