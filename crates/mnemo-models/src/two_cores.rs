@@ -26,7 +26,7 @@ pub(crate) fn on_two_cores<A: Send, B: Send>(
 
 /// Run `f` as piece `i` (0 or 1): in the one-thread rayon pool of that piece, with
 /// `mnemo_kernels`' splits kept on its thread.
-pub(crate) fn as_piece<R: Send>(i: usize, f: impl FnOnce() -> R + Send) -> R {
+fn as_piece<R: Send>(i: usize, f: impl FnOnce() -> R + Send) -> R {
     piece_pool(i).install(|| mnemo_kernels::on_this_core(f))
 }
 

@@ -315,8 +315,7 @@ impl FeedbackCore {
     /// the host's ([`StepProducts::Host`]) and the weights plain (inference and decoding: no
     /// gradient flows through the kernels); None otherwise.
     fn host_linears(&self) -> Option<Arc<HostLinears>> {
-        let plain = !self.mix.val().is_autodiff();
-        (self.products == StepProducts::Host && plain).then(|| {
+        self.host_products().then(|| {
             let host = StepProducts::Host;
             // Packing copies every weight (11 MB for the peer config, per decoding stream):
             // the upper half of the layers is packed on the second core meanwhile.
@@ -448,9 +447,13 @@ impl FeedbackCore {
     /// Whether [`step_unhooked`](Self::step_unhooked) runs on host rows: products on the host
     /// kernels, plain (non-autodiff) weights, every layer pre-norm without an adaptive span.
     pub fn steps_on_host_rows(&self) -> bool {
-        self.products == StepProducts::Host
-            && !self.mix.val().is_autodiff()
-            && HostRows::apply(self)
+        self.host_products() && HostRows::apply(self)
+    }
+
+    /// Whether a step's linear maps multiply on the host kernels: products
+    /// [`StepProducts::Host`] on plain (non-autodiff) weights.
+    fn host_products(&self) -> bool {
+        self.products == StepProducts::Host && !self.mix.val().is_autodiff()
     }
 
     /// Run a segment step by step, the memory written in place.

@@ -57,10 +57,28 @@ impl HostKv {
         pos: &[f32],
         q: &[f32],
     ) -> (Vec<f32>, Vec<f32>) {
-        let WindowShape { rows, span, dh, .. } = self.shape;
-        let mut probs = vec![0.0f32; rows * span];
-        let mut out = vec![0.0f32; rows * dh];
-        window_attend(&self.window(p, start, pos), q, &mut probs, &mut out);
+        self.attend_rows(p, start, pos, q, 0..self.shape.rows)
+    }
+
+    /// [`attend`](Self::attend) for the window rows `rows` alone (`q` holds those rows'
+    /// queries): those rows of its probabilities and outputs, bit for bit.
+    ///
+    /// # Shapes
+    /// - q: `[rows.len(), Dh]`
+    /// - output: probabilities `[rows.len(), S]`, outputs `[rows.len(), Dh]`
+    pub(crate) fn attend_rows(
+        &self,
+        p: usize,
+        start: usize,
+        pos: &[f32],
+        q: &[f32],
+        rows: std::ops::Range<usize>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let WindowShape { span, dh, .. } = self.shape;
+        let mut probs = vec![0.0f32; rows.len() * span];
+        let mut out = vec![0.0f32; rows.len() * dh];
+        let window = self.window(p, start, pos).rows(rows);
+        window_attend(&window, q, &mut probs, &mut out);
         (probs, out)
     }
 
@@ -164,12 +182,7 @@ impl HostMemory {
         q: &[f32],
         rows: std::ops::Range<usize>,
     ) -> Vec<f32> {
-        let WindowShape { span, dh, .. } = self.kv.shape;
-        let mut probs = vec![0.0f32; rows.len() * span];
-        let mut out = vec![0.0f32; rows.len() * dh];
-        let window = self.kv.window(p, self.start, pos).rows(rows);
-        window_attend(&window, q, &mut probs, &mut out);
-        out
+        self.kv.attend_rows(p, self.start, pos, q, rows).1
     }
 }
 

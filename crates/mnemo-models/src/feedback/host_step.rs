@@ -138,6 +138,11 @@ fn rows_of_column_parts(parts: &[&[f32]], rows: usize) -> Vec<f32> {
     out
 }
 
+/// A linear map's bias on the host (None without one).
+fn host_bias(map: &Linear) -> Option<Vec<f32>> {
+    map.bias.as_ref().map(|b| host(b.val()))
+}
+
 /// `x += y`, element by element.
 fn add(x: &mut [f32], y: &[f32]) {
     x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
@@ -185,7 +190,6 @@ impl HostRows {
         if !Self::apply(core) {
             return None;
         }
-        let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| host(b.val()));
         let layers = core
             .layers
             .iter()
@@ -193,10 +197,10 @@ impl HostRows {
                 norm1: HostNorm::of(&l.attn_residual.norm),
                 norm2: HostNorm::of(&l.ff_residual.norm),
                 bias: [
-                    bias(&l.query),
-                    bias(&l.output),
-                    bias(&l.ff.up),
-                    bias(&l.ff.down),
+                    host_bias(&l.query),
+                    host_bias(&l.output),
+                    host_bias(&l.ff.up),
+                    host_bias(&l.ff.down),
                 ],
                 activation: l.ff.activation,
             })
@@ -209,7 +213,7 @@ impl HostRows {
                 let norm = core.memory_norm(p).map(HostNorm::of);
                 ProjectionRows {
                     norm,
-                    bias: [bias(&proj.key), bias(&proj.value)],
+                    bias: [host_bias(&proj.key), host_bias(&proj.value)],
                 }
             })
             .collect();
@@ -236,7 +240,7 @@ impl Readout {
         Self {
             norm: norm.map(HostNorm::of),
             map: LinearParams::of(map, Some(StepProducts::Host)),
-            bias: map.bias.as_ref().map(|b| host(b.val())),
+            bias: host_bias(map),
         }
     }
 }

@@ -99,29 +99,9 @@ impl StepMatrix {
 /// # Shapes
 /// - x: `[rows, k]` row-major; output `[rows, n]`
 fn host_rows_times(m: &PackedMatrix, x: &[f32], rows: usize, device: &Device) -> Tensor<2> {
-    let out = host_rows(m, x, rows, None);
-    Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
-}
-
-/// `x · M` on the host kernels, plus `bias` on every row if given (also the products of a decoding
-/// step on host rows, `feedback/host_step.rs`).
-///
-/// # Shapes
-/// - x: `[rows, k]` row-major; bias: `[n]`; output `[rows, n]` row-major
-pub(crate) fn host_rows(
-    m: &PackedMatrix,
-    x: &[f32],
-    rows: usize,
-    bias: Option<&[f32]>,
-) -> Vec<f32> {
     let mut out = vec![0.0f32; rows * m.n()];
     m.matmul(x, &mut out, rows);
-    if let Some(bias) = bias {
-        for row in out.chunks_exact_mut(m.n()) {
-            row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
-        }
-    }
-    out
+    Tensor::from_data(TensorData::new(out, [rows, m.n()]), device)
 }
 
 /// Values (plain device) and ids of a norm's parameters.
