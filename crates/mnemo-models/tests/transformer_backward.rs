@@ -8,9 +8,8 @@ mod common;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Distribution, Tensor};
-use common::grad_check::{Checker, assert_logits_match};
-use common::{max_abs_diff, tokens};
+use common::grad_check::{Checker, Reference};
+use common::tokens;
 use mnemo_core::{NormKind, NormPlacement};
 use mnemo_models::TransformerConfig;
 
@@ -91,26 +90,14 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
         let _ = model.forward(tokens(b, t_len, VOCAB, 99, &device));
         for seg in 0..2 {
             let name = format!("{name}, batch {seg}");
-            let x = tokens(b, t_len, VOCAB, 100 + seg, &device);
-            let probe =
-                Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
-            let masks_seed = 1000 + seg;
-            device.seed(masks_seed);
-            let logits = model.forward(x.clone());
-            if config.dropout > 0.0 {
-                device.seed(masks_seed + 500);
-                let other = model.forward(x.clone());
-                let diff = max_abs_diff(other.inner(), logits.clone().inner());
-                assert!(diff > 1e-3, "{name}: other masks, same logits ({diff})");
-            }
-            let auto = (logits.clone() * probe.clone()).sum().backward();
-            device.seed(masks_seed);
-            let manual = model.forward_backward(x, |l| {
-                assert_eq!(l.dims(), [b, t_len, VOCAB]);
-                probe.clone().inner()
+            let dropout = config.dropout > 0.0;
+            let r = Reference::of(&name, (b, t_len, VOCAB), seg, dropout, &device, |x| {
+                (model.forward(x), ())
             });
-            assert_logits_match(&name, manual.logits.clone(), logits.clone().inner());
-            let mut c = Checker::new(&name, &auto, &manual.grads);
+            device.seed(r.masks_seed);
+            let manual = model.forward_backward(r.x.clone(), r.loss_grad());
+            r.assert_logits(&name, manual.logits.clone());
+            let mut c = Checker::new(&name, &r.auto, &manual.grads);
             let final_norm = model.final_norm.as_ref().expect("pre-norm");
             c.lm_ends(&model.embedding.weight, &model.head, final_norm);
             for (l, layer) in model.layers.iter().enumerate() {
@@ -133,7 +120,7 @@ fn manual_backward_equals_autodiff_for_every_parameter() {
             }
             // Every parameter autodiff has a gradient for was compared, and no other one exists.
             let checked = c.checked;
-            let with_grads = GradientsParams::from_grads(auto, &model).len();
+            let with_grads = GradientsParams::from_grads(r.auto, &model).len();
             assert_eq!(checked, with_grads, "{name}: parameters compared");
             assert_eq!(
                 manual.grads.len(),

@@ -9,7 +9,7 @@ use mnemo_models::feedback::{Carry, MemorySource};
 use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, FeedbackCore, FeedbackLm, FeedbackState, StepProducts};
 
-use super::grad_check::{Checker, assert_logits_match};
+use super::grad_check::{Checker, Reference};
 use super::{max_abs_diff, tokens};
 
 pub const VOCAB: usize = 11;
@@ -254,43 +254,32 @@ pub fn check_against_autodiff(cases: Vec<(&'static str, FeedbackConfig, usize)>)
         let _ = model.forward_segment(tokens(b, t_len, VOCAB, 99, &device), state.clone());
         for seg in 0..3 {
             let name = format!("{name}, segment {seg}");
-            let x = tokens(b, t_len, VOCAB, 100 + seg, &device);
-            let probe =
-                Tensor::<3>::random([b, t_len, VOCAB], Distribution::Normal(0.0, 1.0), &device);
-            let masks_seed = 1000 + seg;
-            device.seed(masks_seed);
-            let (logits, next) = model.forward_segment(x.clone(), state.clone());
-            if config.dropout > 0.0 {
-                device.seed(masks_seed + 500);
-                let (other, _) = model.forward_segment(x.clone(), state.clone());
-                let diff = max_abs_diff(other.inner(), logits.clone().inner());
-                assert!(diff > 1e-3, "{name}: other masks, same logits ({diff})");
-            }
-            let auto = (logits.clone() * probe.clone()).sum().backward();
+            let dropout = config.dropout > 0.0;
+            let r = Reference::of(&name, (b, t_len, VOCAB), seg, dropout, &device, |x| {
+                model.forward_segment(x, state.clone())
+            });
             let mut counts = Vec::new();
             // Both per-step product paths (burn's matmul, host kernels).
             for products in [StepProducts::Backend, StepProducts::Host] {
                 let name = format!("{name}, {products:?}");
                 let model = model.clone().with_step_products(products);
-                device.seed(masks_seed);
-                let manual = model.forward_backward_segment(x.clone(), state.clone(), |l| {
-                    assert_eq!(l.dims(), [b, t_len, VOCAB]);
-                    probe.clone().inner()
-                });
-                assert_logits_match(&name, manual.logits.clone(), logits.clone().inner());
+                device.seed(r.masks_seed);
+                let manual =
+                    model.forward_backward_segment(r.x.clone(), state.clone(), r.loss_grad());
+                r.assert_logits(&name, manual.logits.clone());
                 let diff = max_abs_diff(
                     manual.state.memories.clone().inner(),
-                    next.memories.clone().inner(),
+                    r.rest.memories.clone().inner(),
                 );
                 assert!(diff < 1e-5, "{name}: next memories differ by {diff}");
-                let mut c = Checker::new(&name, &auto, &manual.grads);
+                let mut c = Checker::new(&name, &r.auto, &manual.grads);
                 let final_norm = model.final_norm.as_ref().expect("pre-norm");
                 c.lm_ends(&model.embedding.weight, &model.head, final_norm);
                 c.core(&model.core);
                 // Every parameter autodiff has a gradient for was compared, and no other one exists.
                 counts.push((name, c.checked, manual.grads.len()));
             }
-            let with_grads = GradientsParams::from_grads(auto, &model).len();
+            let with_grads = GradientsParams::from_grads(r.auto, &model).len();
             for (name, checked, registered) in counts {
                 assert_eq!(
                     checked, with_grads,
@@ -300,7 +289,7 @@ pub fn check_against_autodiff(cases: Vec<(&'static str, FeedbackConfig, usize)>)
             }
             // Carry the state (the same values either way) into the next segment.
             state = FeedbackState {
-                memories: next.memories,
+                memories: r.rest.memories,
                 projected: None,
             };
         }

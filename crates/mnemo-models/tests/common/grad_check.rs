@@ -3,10 +3,74 @@
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
-use burn::tensor::{Gradients, Tensor};
+use burn::tensor::{Device, Distribution, Gradients, Int, Tensor};
 use mnemo_core::Norm;
 
-use super::{assert_grad_matches, max_abs, max_abs_diff};
+use super::{assert_differs, assert_grad_matches, max_abs, max_abs_diff, tokens};
+
+/// What a manual backward is compared with on one batch: the tokens, a random probe (the loss
+/// is `Σ logits · probe`, so the logits' gradient is the probe), autodiff's logits and
+/// gradients, and the seed the dropout masks were drawn from (the manual backward reseeds with
+/// it to draw the same masks), and what else the forward returned (a Feedback model's next
+/// state).
+pub struct Reference<S> {
+    pub x: Tensor<2, Int>,
+    pub probe: Tensor<3>,
+    pub masks_seed: u64,
+    pub logits: Tensor<3>,
+    pub auto: Gradients,
+    pub rest: S,
+}
+
+impl<S> Reference<S> {
+    /// Batch `seg` of `b × t_len` tokens below `vocab` through `forward` with autodiff. With
+    /// `dropout`, a second forward from another seed must give other logits (the masks act).
+    ///
+    /// # Shapes
+    /// - `forward`: tokens `[b, t_len]` → logits `[b, t_len, vocab]` and the rest
+    pub fn of(
+        name: &str,
+        (b, t_len, vocab): (usize, usize, usize),
+        seg: u64,
+        dropout: bool,
+        device: &Device,
+        forward: impl Fn(Tensor<2, Int>) -> (Tensor<3>, S),
+    ) -> Self {
+        let x = tokens(b, t_len, vocab, 100 + seg, device);
+        let probe = Tensor::<3>::random([b, t_len, vocab], Distribution::Normal(0.0, 1.0), device);
+        let masks_seed = 1000 + seg;
+        device.seed(masks_seed);
+        let (logits, rest) = forward(x.clone());
+        if dropout {
+            device.seed(masks_seed + 500);
+            let (other, _) = forward(x.clone());
+            let what = format!("{name}: other dropout masks");
+            assert_differs(&what, other.inner(), logits.clone().inner(), 1e-3);
+        }
+        let auto = (logits.clone() * probe.clone()).sum().backward();
+        Self {
+            x,
+            probe,
+            masks_seed,
+            logits,
+            auto,
+            rest,
+        }
+    }
+
+    /// The logits' gradient the manual backward is given: the probe (the logits' shape checked).
+    pub fn loss_grad(&self) -> impl FnOnce(Tensor<3>) -> Tensor<3> + '_ {
+        |logits| {
+            assert_eq!(logits.dims(), self.probe.dims(), "logits' shape");
+            self.probe.clone().inner()
+        }
+    }
+
+    /// Asserts that the manual backward's logits equal autodiff's ([`assert_logits_match`]).
+    pub fn assert_logits(&self, name: &str, manual: Tensor<3>) {
+        assert_logits_match(name, manual, self.logits.clone().inner());
+    }
+}
 
 /// Compares the manual gradient of each parameter it is shown with the autodiff one, and
 /// counts them (so that a test can check that every parameter with a gradient was compared).
