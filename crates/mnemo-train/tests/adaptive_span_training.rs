@@ -5,12 +5,12 @@ mod common;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{config, options, tiny_toml};
+use common::{config, options, tiny_toml, trained};
 use mnemo_core::host::to_vec;
 use mnemo_models::span_config::AdaptiveSpanSettings;
 use mnemo_models::{FeedbackConfig, Model, ModelConfig, TransformerConfig, TransformerXlConfig};
 use mnemo_train::loss::masked_cross_entropy;
-use mnemo_train::{FeedbackBackward, LmBatch, LmStep, load_run, train};
+use mnemo_train::{FeedbackBackward, LmBatch, LmStep};
 
 const VOCAB: usize = 11;
 
@@ -133,8 +133,7 @@ fn training_keeps_ratios_in_the_unit_interval() {
                 "span = 16\nadaptive_span = { loss = 1.0, init = 0.01, ramp = 2 }\n",
             );
         let out = tempfile::tempdir().unwrap();
-        train(&config(&text), model, &options(out.path())).unwrap();
-        let run = load_run(out.path().join("t").join(model), &common::cpu()).unwrap();
+        let run = trained(&config(&text), model, &options(out.path()));
         let spans = run.model.learnt_spans();
         assert_eq!(spans.len(), 2, "{model}: one span per layer");
         // summary.json reports them.

@@ -2,16 +2,15 @@
 mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{config, max_abs_diff, options, tiny_toml};
-use mnemo_train::{GenerateConfig, generate, load_run, train};
+use common::{config, max_abs_diff, options, tiny_toml, trained};
+use mnemo_train::{GenerateConfig, generate};
 
 #[test]
 fn generation_from_a_checkpoint_reproduces_teacher_forced_logits() {
     let config = config(&tiny_toml("steps = 3\nlog_every = 1", 3e-3, 0.1));
     let out = tempfile::tempdir().unwrap();
     for name in ["feedback", "transformer"] {
-        train(&config, name, &options(out.path())).unwrap();
-        let run = load_run(out.path().join("t").join(name), &common::cpu()).unwrap();
+        let run = trained(&config, name, &options(out.path()));
         assert_eq!(run.model.kind(), name);
 
         // 24 tokens: longer than both spans (8 and 16), so the windows slide.

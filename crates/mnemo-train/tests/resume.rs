@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{config, max_abs_diff, options, parameters, resume_options, tiny_toml};
+use common::{config, max_abs_diff, options, parameters, resume_options, tiny_toml, trained};
 use mnemo_train::{ExperimentConfig, MetricsLog, TrainOptions, load_run, train};
 use serde_json::Value;
 
@@ -175,8 +175,7 @@ fn performer_feature_redraws_survive_a_resume() {
     check_resume(&config, "performer", 3);
 
     let out = tempfile::tempdir().unwrap();
-    train(&config, "performer", &options(out.path())).unwrap();
-    let run = load_run(out.path().join("t").join("performer"), &common::cpu()).unwrap();
+    let run = trained(&config, "performer", &options(out.path()));
     let mnemo_models::Model::Transformer(model) = run.model else {
         panic!("a Transformer")
     };
@@ -217,8 +216,7 @@ fn admin_profiling_runs_on_a_fresh_start_only() {
         stop_after: Some(1),
         ..options(out.path())
     };
-    train(&with_admin(1e-9), "admin", &once).unwrap();
-    let run = load_run(out.path().join("t").join("admin"), &common::cpu()).unwrap();
+    let run = trained(&with_admin(1e-9), "admin", &once);
     let mnemo_models::Model::Transformer(model) = run.model else {
         panic!("a Transformer")
     };

@@ -6,11 +6,11 @@ mod common;
 
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{config, options, tiny_toml};
+use common::{config, options, tiny_toml, trained};
 use mnemo_core::Norm;
 use mnemo_core::host::to_vec;
 use mnemo_models::{FeedbackConfig, Model, ModelConfig};
-use mnemo_train::{FeedbackBackward, LmBatch, LmStep, load_run, train};
+use mnemo_train::{FeedbackBackward, LmBatch, LmStep};
 
 const VOCAB: usize = 11;
 
@@ -138,8 +138,7 @@ fn training_keeps_the_copies_one_norm() {
                 "n_layers = 3\nn_heads = 2\nd_ff = 64\nspan = 8\nshare_kv = true\ntie_norms = true\n",
             );
         let out = tempfile::tempdir().unwrap();
-        train(&config(&text), "feedback", &options(out.path())).unwrap();
-        let run = load_run(out.path().join("t").join("feedback"), &common::cpu()).unwrap();
+        let run = trained(&config(&text), "feedback", &options(out.path()));
         let norm = |l: usize| {
             let n = attn_norm(&run.model, l);
             (

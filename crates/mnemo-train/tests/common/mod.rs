@@ -63,6 +63,18 @@ pub fn cpu() -> Device {
     mnemo_backend::device("cpu").unwrap()
 }
 
+/// Train the model `name` of `config` with `opts`, then load the run it wrote
+/// (`<out_dir>/<run.name>/<name>/`) back onto the CPU.
+pub fn trained(
+    config: &ExperimentConfig,
+    name: &str,
+    opts: &TrainOptions,
+) -> mnemo_train::LoadedRun {
+    mnemo_train::train(config, name, opts).unwrap_or_else(|e| panic!("training {name}: {e}"));
+    let dir = opts.out_dir.join(&config.run.name).join(name);
+    mnemo_train::load_run(&dir, &cpu()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
 /// Quiet options training into `out` on the CPU.
 pub fn options(out: &std::path::Path) -> TrainOptions {
     TrainOptions {
