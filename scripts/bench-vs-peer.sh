@@ -12,7 +12,11 @@
 # MNEMO_PHASES (comma list, default all shared phases), MNEMO_FEATURES (Cargo features of the
 # mnemo build, e.g. tch), OUT_DIR (default target/bench-vs-peer), MNEMO_BASELINE (a `mnemo`
 # binary built from another commit: each phase then also runs it, between the peer and this
-# build, and the table adds its ratio, so a change is measured before and after side by side).
+# build, and the table adds its ratio, so a change is measured before and after side by side),
+# OFFICIAL_TREE (an extracted copy of facebookresearch/transformer-sequential, the paper's own
+# code: the fb_train_chunk1 round then also times it with ../shared/bench/official_feedback.py,
+# on a patched copy as that script's docstring says, and the table adds mnemo/official, the
+# stricter anchor; nothing of that code is copied into mnemo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,9 +52,31 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -p mnemo-cli ${MNEMO_FEATURES:+--features "$MNEMO_FEATURES"} >&2
 MNEMO="$CARGO_TARGET_DIR/release/mnemo"
 
+# 2b. The paper's own code, patched for PyTorch >= 2 in a scratch copy (the user's tree is left
+# as it is): BufferWrite keeps its tensors on ctx instead of save_for_backward.
+OFFICIAL_SCRIPT="${OFFICIAL_SCRIPT:-../shared/bench/official_feedback.py}"
+OFFICIAL_COPY=""
+if [[ -n "${OFFICIAL_TREE:-}" ]]; then
+  [[ -f "$OFFICIAL_TREE/models/feedback.py" ]] ||
+    { echo "error: OFFICIAL_TREE=$OFFICIAL_TREE has no models/feedback.py" >&2; exit 2; }
+  [[ -f "$OFFICIAL_SCRIPT" ]] || { echo "error: $OFFICIAL_SCRIPT not found (set OFFICIAL_SCRIPT)" >&2; exit 2; }
+  OFFICIAL_COPY=$(mktemp -d)
+  trap 'rm -rf "$OFFICIAL_COPY"' EXIT
+  cp -r "$OFFICIAL_TREE/." "$OFFICIAL_COPY"
+  sed -i 's/ctx.save_for_backward(state, buffer_grad)/ctx.state, ctx.buffer_grad = state, buffer_grad/;
+          s/state, buffer_grad = ctx.saved_tensors/state, buffer_grad = ctx.state, ctx.buffer_grad/' \
+    "$OFFICIAL_COPY/models/feedback.py"
+fi
+
 # 3. Alternate: for each phase, the peer then mnemo (SUMMARY_ONLY=1 re-prints the last results).
 IFS=',' read -ra LIST <<< "$PHASES"
-[[ -n "${SUMMARY_ONLY:-}" ]] && LIST=()
+if [[ -n "${SUMMARY_ONLY:-}" ]]; then
+  LIST=()
+else
+  # A run without a baseline or the official code must not report an older run's results.
+  [[ -n "${MNEMO_BASELINE:-}" ]] || rm -f "$OUT_DIR"/baseline_*.json
+  [[ -n "$OFFICIAL_COPY" ]] || rm -f "$OUT_DIR"/official_*.json
+fi
 for phase in "${LIST[@]}"; do
   echo "== $phase: peer" >&2
   "$VENV/bin/python" "$PEER_SCRIPT" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
@@ -58,6 +84,10 @@ for phase in "${LIST[@]}"; do
   echo "== $phase: mnemo" >&2
   "$MNEMO" bench --backend "$BACKEND" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
     --out "$OUT_DIR/mnemo_$phase.json" > /dev/null
+  if [[ -n "$OFFICIAL_COPY" && "$phase" == fb_train_chunk1 ]]; then
+    echo "== $phase: official (the paper's code, shared K/V)" >&2
+    "$VENV/bin/python" "$OFFICIAL_SCRIPT" "$OFFICIAL_COPY" share > "$OUT_DIR/official_$phase.json"
+  fi
   if [[ -n "${MNEMO_BASELINE:-}" ]]; then
     echo "== $phase: baseline ($MNEMO_BASELINE)" >&2
     "$MNEMO_BASELINE" bench --backend "$BACKEND" --only "$phase" --wait-idle "$WAIT" "${QUICK[@]}" \
@@ -99,6 +129,16 @@ for p in phases:
     if tc and ta:
         merged.setdefault("baseline", {})[p] = c
         merged.setdefault("baseline_ratios", {})[p] = round(tc / ta, 3)
+off_path = os.path.join(out, "official_fb_train_chunk1.json")
+fb = merged["mnemo"].get("fb_train_chunk1")
+if fb and os.path.exists(off_path):
+    with open(off_path) as f:
+        off = json.loads(f.read().strip().splitlines()[-1])
+    r = fb["tokens_per_s"] / off["fb_train_tok_s"]
+    print(f"fb_train_chunk1 against the paper's own code (shared K/V): official "
+          f"{off['fb_train_tok_s']} tok/s, mnemo {fb['tokens_per_s']}, ratio {r:.2f}")
+    merged["official"] = {"fb_train_chunk1": off}
+    merged.setdefault("ratios", {})["official_fb_train_chunk1"] = round(r, 3)
 fb, tf = merged["mnemo"].get("fb_train_chunk1"), merged["mnemo"].get("tf_train")
 if fb and tf:
     r = tf["tokens_per_s"] / fb["tokens_per_s"]
