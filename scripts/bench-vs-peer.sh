@@ -16,7 +16,8 @@
 # OFFICIAL_TREE (an extracted copy of facebookresearch/transformer-sequential, the paper's own
 # code: the fb_train_chunk1 round then also times it with ../shared/bench/official_feedback.py,
 # on a patched copy as that script's docstring says, and the table adds mnemo/official, the
-# stricter anchor; nothing of that code is copied into mnemo).
+# stricter anchor; nothing of that code is copied into mnemo). Writes the results and a figure
+# (`mnemo report` of summary.json: <folder>-vs-peer.svg/.png) to OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,7 +106,7 @@ def load(who, p):
         return None
     with open(path) as f:
         return json.load(f)["results"][p]
-rows, merged = [], {"peer": {}, "mnemo": {}}
+rows, merged = [], {"benchmark": "mnemo_vs_peer", "peer": {}, "mnemo": {}}
 base = any(os.path.exists(os.path.join(out, f"baseline_{p}.json")) for p in phases)
 extra = f" {'base tok/s':>11} {'base ratio':>10}" if base else ""
 print(f"{'phase':<20} {'peer tok/s':>11} {'mnemo tok/s':>12} {'ratio':>7} {'peer MB':>8} {'mnemo MB':>9} {'foreign p/m':>12}{extra}")
@@ -149,3 +150,6 @@ with open(os.path.join(out, "summary.json"), "w") as f:
 print(f"(tf_gen_*: mnemo uses a KV cache, the peer re-runs its context; not like for like)")
 print(f"details: {out}/summary.json")
 PY
+
+# 5. The figure: speed against the peer and peak memory per phase (mnemo-analysis' peer_figure).
+"$MNEMO" report "$OUT_DIR/summary.json" --out "$OUT_DIR"

@@ -94,7 +94,8 @@ pub struct Series {
 pub enum PanelKind {
     /// Lines.
     Lines(Vec<Series>),
-    /// Grouped bars: one group per category, one bar per series (`values[c]` of category c).
+    /// Grouped bars: one group per category, one bar per series (`values[c]` of category c;
+    /// NaN: no bar).
     Bars {
         /// Category names along x.
         categories: Vec<String>,
@@ -454,10 +455,15 @@ fn draw_bars<DB: DrawingBackend>(
     let width = 0.8 / series.len().max(1) as f64;
     for (k, (name, values)) in series.iter().enumerate() {
         let c = color(name);
-        let bars = values.iter().enumerate().map(|(i, &v)| {
-            let x0 = i as f64 - 0.4 + k as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], c.filled())
-        });
+        // A category the series has no value for (NaN) has no bar.
+        let bars = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| {
+                let x0 = i as f64 - 0.4 + k as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], c.filled())
+            });
         chart
             .draw_series(bars)
             .map_err(|e| e.to_string())?

@@ -24,6 +24,7 @@ pub mod error;
 pub mod ffn;
 pub mod figures;
 pub mod memory;
+pub mod peer_figure;
 pub mod report;
 pub mod runs;
 pub mod text;

@@ -8,12 +8,14 @@
 //! | a run (`runs/quickstart/`: model directories) | every model's learning curves on one figure, and for its Feedback models the memory mixing weights (one figure) and attention over memory distance (one per model) |
 //! | a directory of runs (`runs/`)           | the above for each run                        |
 //! | a `mnemo bench --scaling` JSON file     | the attention scaling curves                  |
+//! | a `scripts/bench-vs-peer.sh` `summary.json` | speed against the peer and peak memory, per phase ([`crate::peer_figure`]) |
 //!
 //! The memory figures run each trained Feedback model over the first `memory_positions`
 //! positions of a split ([`crate::memory`]); a run whose data or checkpoint cannot be loaded
 //! gets its learning curves and a note instead. Files go to `<out>/<run>-curves.{svg,png}`,
 //! `<out>/<run>-memory-mix.*`, `<out>/<run>-<model>-attention-distance.*` and
-//! `<out>/<file stem>.*` for a scaling file.
+//! `<out>/<file stem>.*` for a scaling file, `<out>/<folder>-vs-peer.*` for a bench-vs-peer
+//! `summary.json` (`<file stem>-vs-peer` when the file has another name).
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -27,6 +29,7 @@ use crate::figures::{
     scaling,
 };
 use crate::memory::MemoryAnalysis;
+use crate::peer_figure::{is_vs_peer, vs_peer};
 use crate::runs::memory_of_run;
 
 /// Settings of `mnemo report`.
@@ -58,7 +61,7 @@ pub fn report(paths: &[PathBuf], options: &ReportOptions) -> Result<Report, Anal
     let mut out = Report::default();
     for path in paths {
         if path.is_file() {
-            scaling_file(path, options, &mut out)?;
+            benchmark_file(path, options, &mut out)?;
             continue;
         }
         let runs = find_runs(path)?;
@@ -122,7 +125,7 @@ fn model_dirs(path: &Path) -> Result<Vec<PathBuf>, AnalysisError> {
         .collect())
 }
 
-fn scaling_file(
+fn benchmark_file(
     path: &Path,
     options: &ReportOptions,
     out: &mut Report,
@@ -134,17 +137,29 @@ fn scaling_file(
             path: path.into(),
             message: format!("not JSON: {e}"),
         })?;
-    if !is_scaling(&doc) {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let (figure, name) = if is_scaling(&doc) {
+        (scaling(&doc), stem.into_owned())
+    } else if is_vs_peer(&doc) {
+        let folder = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
+        let name = match (stem.as_ref(), folder) {
+            ("summary", Some(folder)) => folder,
+            _ => stem.into_owned(),
+        };
+        (vs_peer(&doc), format!("{name}-vs-peer"))
+    } else {
         return Err(AnalysisError::BadFile {
             path: path.into(),
-            message: "not `mnemo bench --scaling` output (no \"benchmark\": \
-                      \"mnemo_attention_scaling\")"
+            message: "neither `mnemo bench --scaling` output (\"benchmark\": \
+                      \"mnemo_attention_scaling\") nor a `scripts/bench-vs-peer.sh` summary \
+                      (\"benchmark\": \"mnemo_vs_peer\")"
                 .into(),
         });
-    }
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    out.files
-        .extend(scaling(&doc).write(&options.out.join(stem.as_ref()))?);
+    };
+    out.files.extend(figure.write(&options.out.join(name))?);
     Ok(())
 }
 

@@ -287,3 +287,31 @@ fn scaling_report_draws_one_line_per_mechanism() {
     let err = report(&[other], &options).unwrap_err();
     assert!(err.to_string().contains("other.json"), "{err}");
 }
+
+#[test]
+fn vs_peer_report_draws_a_bar_per_measured_phase() {
+    let out = tempfile::tempdir().unwrap();
+    let options = report_options(out.path(), 0);
+    let file = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/bench/intel-2026-12-05-official/summary.json"
+    ));
+    let written = report(&[file], &options).unwrap();
+    assert_eq!(written.files.len(), 2, "{:?}", written.files);
+    // Named after the run's folder; the PyTorch peer, mnemo and the paper's code.
+    let stem = out.path().join("intel-2026-12-05-official-vs-peer");
+    assert_series(&stem, 3);
+    // Filled rects per colour: the peer and mnemo a bar per phase (5) in both panels and a
+    // legend entry in each; the paper's code one bar (fb_train_chunk1 only) and its legend.
+    let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+    for (i, want) in [12, 12, 2].into_iter().enumerate() {
+        let c = series_color(i, 3);
+        let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+        let rects = svg
+            .split("<rect")
+            .skip(1)
+            .filter(|e| e.split('>').next().unwrap().contains(&fill))
+            .count();
+        assert_eq!(rects, want, "series {i}");
+    }
+}

@@ -22,7 +22,7 @@
 //! mnemo bench --scaling [--only scale_softmax_1024,...] [--max-mb MB] [--out F]
 //! mnemo analyze ffn runs/quickstart/feedback [--split valid] [--top-k K] [--max-tokens N] [--out DIR]
 //! mnemo analyze memory runs/quickstart/feedback [--split valid] [--max-tokens N] [--out DIR]
-//! mnemo report runs/quickstart [docs/bench/scaling.json ...] [--out DIR]
+//! mnemo report runs/quickstart [docs/bench/scaling.json ...] [OUT_DIR/summary.json] [--out DIR]
 //! ```
 //!
 //! Every error is one line on stderr naming the file, field or flag at fault, and exits with
@@ -96,7 +96,7 @@ enum Command {
     Runs(runs_cmd::RunsArgs),
     /// What a trained model holds: feed-forward keys and values, Feedback memory use.
     Analyze(analyze_cmd::AnalyzeArgs),
-    /// Figures (SVG, PNG): learning curves, Feedback memory, attention scaling.
+    /// Figures (SVG, PNG): learning curves, Feedback memory, attention scaling, bench vs peer.
     Report(report_cmd::ReportArgs),
 }
 

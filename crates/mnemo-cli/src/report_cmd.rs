@@ -1,6 +1,7 @@
 //! `mnemo report PATH... [--out DIR]`: figures (SVG and PNG) of runs and benchmarks
 //! (mnemo-analysis): every model's learning curves of a run on one chart, the Feedback
-//! memory's mixing weights and attention over distance, and `mnemo bench --scaling` curves.
+//! memory's mixing weights and attention over distance, `mnemo bench --scaling` curves, and
+//! the speed and memory of a `scripts/bench-vs-peer.sh` run against the PyTorch peer.
 use std::path::PathBuf;
 
 use clap::Args;
@@ -14,7 +15,8 @@ use crate::analyze_cmd::split_of;
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Runs to draw: a model's run directory, a run (runs/quickstart), a directory of runs
-    /// (runs), or a `mnemo bench --scaling` JSON file.
+    /// (runs), a `mnemo bench --scaling` JSON file, or a `scripts/bench-vs-peer.sh`
+    /// summary.json.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Directory the figures go to.
