@@ -17,6 +17,7 @@ use mnemo_analysis::{AnalysisError, FfnOptions, ReportOptions, ffn_of_run, memor
 use mnemo_core::host::to_vec;
 use mnemo_data::Split;
 use mnemo_train::{ExperimentConfig, TrainOptions, load_run, train};
+use plotters::style::RGBColor;
 
 /// `<tmp>/smoke-tiny/{feedback,transformer}`, trained once.
 fn smoke_runs() -> &'static Path {
@@ -255,48 +256,50 @@ fn report_of_the_smoke_run_draws_every_series() {
     assert!(err.to_string().contains("no metrics.jsonl"), "{err}");
 }
 
+/// `mnemo report` of a committed benchmark file under `docs/bench/`, into a fresh folder.
+fn report_committed(file: &str) -> (tempfile::TempDir, mnemo_analysis::Report) {
+    let out = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/bench")
+        .join(file);
+    let written = report(&[path], &report_options(out.path(), 0)).unwrap();
+    (out, written)
+}
+
+/// How many `<element …>` tags of an SVG have `attr` set to series colour `colour`.
+fn count_coloured(svg: &str, element: &str, attr: &str, colour: RGBColor) -> usize {
+    let value = format!(
+        "{attr}=\"#{:02X}{:02X}{:02X}\"",
+        colour.0, colour.1, colour.2
+    );
+    svg.split(&format!("<{element}"))
+        .skip(1)
+        .filter(|e| e.split('>').next().unwrap().contains(&value))
+        .count()
+}
+
 #[test]
 fn scaling_report_draws_one_line_per_mechanism() {
-    let out = tempfile::tempdir().unwrap();
-    let options = report_options(out.path(), 0);
-    let file = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/bench/attention-2026-12-03/scaling.json"
-    ));
-    let written = report(&[file], &options).unwrap();
+    let (out, written) = report_committed("attention-2026-12-03/scaling.json");
     assert_eq!(written.files.len(), 2);
     // softmax, linear, performer, sparse: 4 series, each in both panels.
     assert_series(&out.path().join("scaling"), 4);
     let svg = std::fs::read_to_string(out.path().join("scaling.svg")).unwrap();
     // Each mechanism is one polyline per panel.
-    for colour in (0..4).map(|i| series_color(i, 4)) {
-        let stroke = format!(
-            "stroke=\"#{:02X}{:02X}{:02X}\"",
-            colour.0, colour.1, colour.2
-        );
-        let lines = svg
-            .split("<polyline")
-            .skip(1)
-            .filter(|e| e.split('>').next().unwrap().contains(&stroke))
-            .count();
-        assert_eq!(lines, 2, "{stroke}");
+    for i in 0..4 {
+        let lines = count_coloured(&svg, "polyline", "stroke", series_color(i, 4));
+        assert_eq!(lines, 2, "series {i}");
     }
-    // A JSON file that is not a scaling benchmark is refused naming it.
+    // A JSON file that is not a benchmark mnemo draws is refused naming it.
     let other = out.path().join("other.json");
     std::fs::write(&other, "{\"points\": []}").unwrap();
-    let err = report(&[other], &options).unwrap_err();
+    let err = report(&[other], &report_options(out.path(), 0)).unwrap_err();
     assert!(err.to_string().contains("other.json"), "{err}");
 }
 
 #[test]
 fn vs_peer_report_draws_a_bar_per_measured_phase() {
-    let out = tempfile::tempdir().unwrap();
-    let options = report_options(out.path(), 0);
-    let file = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/bench/intel-2026-12-05-official/summary.json"
-    ));
-    let written = report(&[file], &options).unwrap();
+    let (out, written) = report_committed("intel-2026-12-05-official/summary.json");
     assert_eq!(written.files.len(), 2, "{:?}", written.files);
     // Named after the run's folder; the PyTorch peer, mnemo and the paper's code.
     let stem = out.path().join("intel-2026-12-05-official-vs-peer");
@@ -305,13 +308,7 @@ fn vs_peer_report_draws_a_bar_per_measured_phase() {
     // legend entry in each; the paper's code one bar (fb_train_chunk1 only) and its legend.
     let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
     for (i, want) in [12, 12, 2].into_iter().enumerate() {
-        let c = series_color(i, 3);
-        let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
-        let rects = svg
-            .split("<rect")
-            .skip(1)
-            .filter(|e| e.split('>').next().unwrap().contains(&fill))
-            .count();
+        let rects = count_coloured(&svg, "rect", "fill", series_color(i, 3));
         assert_eq!(rects, want, "series {i}");
     }
 }
