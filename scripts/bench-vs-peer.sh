@@ -87,7 +87,14 @@ for phase in "${LIST[@]}"; do
     --out "$OUT_DIR/mnemo_$phase.json" > /dev/null
   if [[ -n "$OFFICIAL_COPY" && "$phase" == fb_train_chunk1 ]]; then
     echo "== $phase: official (the paper's code, shared K/V)" >&2
-    "$VENV/bin/python" "$OFFICIAL_SCRIPT" "$OFFICIAL_COPY" share > "$OUT_DIR/official_$phase.json"
+    # A failure here (another version of that code) must not end the run: the table goes on
+    # without the official ratio.
+    if ! "$VENV/bin/python" "$OFFICIAL_SCRIPT" "$OFFICIAL_COPY" share > "$OUT_DIR/official_$phase.json.part"; then
+      echo "== official: FAILED ($OFFICIAL_SCRIPT on $OFFICIAL_TREE, see above); no official ratio" >&2
+      rm -f "$OUT_DIR/official_$phase.json.part"
+    else
+      mv "$OUT_DIR/official_$phase.json.part" "$OUT_DIR/official_$phase.json"
+    fi
   fi
   if [[ -n "${MNEMO_BASELINE:-}" ]]; then
     echo "== $phase: baseline ($MNEMO_BASELINE)" >&2
