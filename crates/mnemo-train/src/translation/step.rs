@@ -21,7 +21,7 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
     let autodiff =
         |logits| StepOutput::autodiff(model, logits, &batch.tgt_out, SubwordTokenizer::PAD, ());
     match model.decoder_kind() {
-        // The Feedback decoder's hand-written backward (exact; pre-norm, no decoder dropout).
+        // The Feedback decoder's hand-written backward (exact; pre-norm, dropout included).
         DecoderKind::Feedback if model.supports_manual_backward() => {
             let (stats, grads, logits) =
                 train_decoder_batch(model, src, tgt_in, &batch.tgt_out, SubwordTokenizer::PAD);

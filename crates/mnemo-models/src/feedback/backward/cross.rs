@@ -1,7 +1,10 @@
 //! The decoder's cross-attention sublayer as a [`ManualHook`] of the core's manual backward:
-//! `y = h + W_o attend(W_q norm(h), K_enc, V_enc)` per step by hand, its backward per step, the
-//! encoder keys'/values' gradients accumulated, and its weight gradients from one matmul over all
-//! rows at the end (as the core's own, [`super::weights`]).
+//! `y = h + drop(W_o attend(W_q norm(h), K_enc, V_enc))` per step by hand, its backward per step,
+//! the encoder keys'/values' gradients accumulated, and its weight gradients from one matmul over
+//! all rows at the end (as the core's own, [`super::weights`]). The dropout on the sublayer's
+//! output draws burn's mask at the point of the step where autodiff's `CrossAttention::forward`
+//! draws it (after the layer's attention-output mask, before its feed-forward mask; see
+//! [`super::dropout`]), so one seed gives both paths the same masks.
 //!
 //! Size legend as in [`super`]: B rows, T steps, H heads, D d_model, Dh = D/H, S_src source length,
 //! N = T·B rows.
@@ -10,6 +13,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Tensor};
 use mnemo_core::attention::MASKED;
 
+use super::dropout::{dropped, keep_prob, masked};
 use super::params::{LinearParams, NormParams, StepMatrix};
 use super::weights::rows;
 use super::{ManualHook, StepProducts};
@@ -35,6 +39,10 @@ struct Layer {
     q: Vec<Tensor<4>>,
     a: Vec<Tensor<4>>,
     o: Vec<Tensor<2>>,
+    /// Keep probability of the output's dropout (None: no dropout) and its scaled mask per
+    /// step.
+    keep: Option<f64>,
+    masks: Vec<Tensor<2>>,
     /// Per step (reverse order): gradients of the query and of the output projection's output.
     dq: Vec<Tensor<2>>,
     dout: Vec<Tensor<2>>,
@@ -50,6 +58,9 @@ pub(crate) struct CrossHook {
 }
 
 impl CrossHook {
+    /// The sublayers' dropouts act when `autodiff` (the model's parameters are on an autodiff
+    /// device, i.e. training), as burn's `Dropout`.
+    ///
     /// # Shapes
     /// - cross: per layer, keys and values `[B, H, S_src, Dh]` and the source padding
     ///   `[B, 1, 1, S_src]` (plain device)
@@ -57,6 +68,7 @@ impl CrossHook {
         sublayers: &[CrossSublayer],
         cross: Vec<CrossMemory>,
         products: StepProducts,
+        autodiff: bool,
     ) -> Self {
         let heads = sublayers[0].attention.n_heads;
         let layers = sublayers
@@ -77,6 +89,8 @@ impl CrossHook {
                     norm,
                     query,
                     output,
+                    keep: keep_prob(&c.attention.dropout, autodiff),
+                    masks: Vec::new(),
                     dkeys: keys.zeros_like(),
                     dvalues: values.zeros_like(),
                     keys,
@@ -136,7 +150,7 @@ impl ManualHook for CrossHook {
         let scores = scores.mask_fill(layer.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
         let a = softmax(scores, 3); // [B,H,1,S_src]
         let o = a.clone().matmul(layer.values.clone()).reshape([b, d]); // [B,D]
-        let y = h + layer.output.step(o.clone());
+        let y = h + dropped(layer.output.step(o.clone()), layer.keep, &mut layer.masks);
         layer.x_hat.push(x_hat);
         layer.rstd.push(rstd);
         layer.q.push(q);
@@ -150,7 +164,8 @@ impl ManualHook for CrossHook {
         let layer = &mut self.layers[l];
         let [b, d] = dy.dims();
         let dh = d / heads;
-        let d_o = layer.o_w_t.apply(dy.clone()).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+        let dout = masked(dy.clone(), &layer.masks, t); // the output projection's output
+        let d_o = layer.o_w_t.apply(dout.clone()).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
         let a = layer.a[t].clone();
         let da = d_o.clone().matmul(layer.values.clone().swap_dims(2, 3)); // [B,H,1,S_src]
         let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3)))
@@ -165,7 +180,7 @@ impl ManualHook for CrossHook {
             layer.rstd[t].clone(),
         );
         layer.dq.push(dq);
-        layer.dout.push(dy.clone());
+        layer.dout.push(dout);
         dy + dh_norm
     }
 }

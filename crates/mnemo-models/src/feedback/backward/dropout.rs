@@ -4,10 +4,11 @@
 //! burn's `Dropout::forward(x)` acts only while training on an autodiff device with `p > 0`; it
 //! then draws `m = x.random_like(Bernoulli(1 - p))` and returns `x · m · 1/(1 - p)`. The manual
 //! forward draws the same masks in the same order as [`FeedbackCore::forward`] (per step, per
-//! layer: the attention output, then the feed-forward hidden activations), on the same backend
-//! RNG, so one seed gives both paths the same masks (tests/feedback_backward_dropout.rs checks the
-//! gradients against autodiff with dropout on). The backward multiplies by the same scaled
-//! mask.
+//! layer: the attention output, then a hook's own (the translation decoder's cross-attention
+//! output, [`super::cross`]), then the feed-forward hidden activations), on the same backend
+//! RNG, so one seed gives both paths the same masks (tests/feedback_backward_dropout.rs and
+//! tests/feedback_decoder_backward_dropout.rs check the gradients against autodiff with dropout
+//! on). The backward multiplies by the same scaled mask.
 //!
 //! [`FeedbackCore::forward`]: crate::feedback::FeedbackCore::forward
 use burn::nn::Dropout;

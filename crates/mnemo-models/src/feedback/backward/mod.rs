@@ -163,9 +163,10 @@ impl FeedbackCore {
     }
 
     /// Whether any layer drops units (attention output or feed-forward hidden activations).
-    /// The language model's manual backward is checked with dropout against autodiff
-    /// (tests/feedback_backward_dropout.rs); the decoder and the RL policy, whose autodiff
-    /// passes around the core draw masks of their own, claim the manual backward only without.
+    /// The language model's and the translation decoder's manual backwards are checked with
+    /// dropout against autodiff (tests/feedback_backward_dropout.rs,
+    /// tests/feedback_decoder_backward_dropout.rs); the RL policy, whose autodiff passes around
+    /// the core draw masks of their own, claims the manual backward only without.
     pub fn has_dropout(&self) -> bool {
         self.layers
             .iter()

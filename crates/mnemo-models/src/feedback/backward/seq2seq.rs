@@ -38,18 +38,16 @@ impl Seq2Seq {
     }
 
     /// Whether [`forward_backward`](Self::forward_backward) applies and equals autodiff of
-    /// [`forward`](Self::forward): a Feedback decoder, pre-norm, no dropout in the decoder.
+    /// [`forward`](Self::forward): a pre-norm Feedback decoder. Dropout is supported: the
+    /// encoder's and the embedding's masks are drawn by the autodiff part in `forward`'s order,
+    /// the core's and the cross-attention's by hand in the autodiff step's order.
     pub fn supports_manual_backward(&self) -> bool {
         let Decoder::Feedback(dec) = &self.decoder else {
             return false;
         };
         dec.final_norm.is_some()
             && dec.core.supports_manual_backward()
-            && !dec.core.has_dropout()
-            && dec
-                .cross
-                .iter()
-                .all(|c| c.residual.is_pre() && c.attention.dropout.prob == 0.0)
+            && dec.cross.iter().all(|c| c.residual.is_pre())
     }
 
     /// Teacher-forced logits and, from `loss_grad` (logits -> dL/dlogits), the gradient of every
@@ -69,7 +67,7 @@ impl Seq2Seq {
     ) -> Seq2SeqGradients {
         assert!(
             self.supports_manual_backward(),
-            "the manual decoder backward needs a pre-norm Feedback decoder without dropout"
+            "the manual decoder backward needs a pre-norm Feedback decoder"
         );
         let Decoder::Feedback(dec) = &self.decoder else {
             unreachable!("checked above")
@@ -90,7 +88,8 @@ impl Seq2Seq {
                 key_mask: c.key_mask.clone().inner(),
             })
             .collect();
-        let mut hook = CrossHook::new(&dec.cross, plain_cross, dec.core.products);
+        let autodiff = dec.core.mix.val().is_autodiff();
+        let mut hook = CrossHook::new(&dec.cross, plain_cross, dec.core.products, autodiff);
         let mut manual = GradientsParams::new();
         let mut saved = None;
         let top_grad = |top: Tensor<3>| {
