@@ -7,11 +7,8 @@
 //! with the masks both paths must draw alike.
 mod common;
 
-use burn::optim::GradientsParams;
-use common::seq2seq_grads::{compare_every_parameter, padded_ids, with_mixed_memory};
-use common::{assert_close, assert_differs};
-use mnemo_core::seeded;
-use mnemo_models::{DecoderConfig, DecoderKind, Seq2SeqConfig};
+use common::assert_differs;
+use common::seq2seq_grads::decoder_batches;
 
 const VOCAB: usize = 19;
 
@@ -22,45 +19,19 @@ const VOCAB: usize = 19;
 #[test]
 fn decoder_manual_backward_with_dropout_equals_autodiff_with_the_same_masks() {
     let device = mnemo_backend::test_device();
-    let base = Seq2SeqConfig {
-        span: 4,
-        dropout: 0.3,
-        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Feedback)
-    };
-    let cases = [
-        ("shared kv, T > S", base.clone(), 7),
-        (
-            "per-layer kv, 3 layers",
-            Seq2SeqConfig {
-                decoder: DecoderConfig::Feedback { share_kv: false },
-                decoder_layers: 3,
-                ..base
-            },
-            5,
-        ),
-    ];
-    for (i, (name, config, t_len)) in cases.into_iter().enumerate() {
-        let seed = 10 * i as u64;
-        let model = with_mixed_memory(seeded::reinit(config.init(&device), 30 + seed), 50 + seed);
-        assert!(model.supports_manual_backward(), "{name}");
-        let src = padded_ids(&[5, 2, 4], 5, VOCAB, 60 + seed, &device);
-        let tgt_in = padded_ids(&[t_len, t_len - 1, 2], t_len, VOCAB, 70 + seed, &device);
-        let probe = seeded::normal([3, t_len, VOCAB], 80 + seed, &device);
-        let forward = |masks_seed| {
-            device.seed(masks_seed);
-            model.forward(src.clone(), tgt_in.clone())
+    let cases = decoder_batches(VOCAB, 0.3, &device);
+    for (i, (name, case)) in cases.into_iter().enumerate() {
+        let masks_seed = 1000 + i as u64;
+        let forward = |seed| {
+            device.seed(seed);
+            case.forward()
         };
-        let logits = forward(1000 + seed);
-        let other = forward(1500 + seed);
+        let logits = forward(masks_seed);
+        let other = forward(masks_seed + 500);
         let what = format!("{name}: logits with other masks");
         assert_differs(&what, other.inner(), logits.clone().inner(), 1e-2);
-        let auto =
-            GradientsParams::from_grads((logits.clone() * probe.clone()).sum().backward(), &model);
-        device.seed(1000 + seed);
-        let manual = model.forward_backward(src.clone(), tgt_in.clone(), |_| probe.clone().inner());
-        let what = format!("{name}: manual vs autodiff logits");
-        assert_close(&what, manual.logits.clone(), logits.inner(), 1e-5);
-        let checked = compare_every_parameter(name, &model, &auto, &manual.grads);
-        assert!(checked > 30, "{name}: only {checked} parameters compared");
+        let auto = case.autodiff_grads(logits.clone());
+        device.seed(masks_seed);
+        case.assert_manual_matches(name, logits, &auto);
     }
 }

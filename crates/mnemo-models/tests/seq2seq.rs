@@ -12,11 +12,11 @@ use burn::module::Module;
 use burn::nn::{Dropout, Embedding};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use common::translation::{padded_ids, with_mixed_memory};
 use common::{assert_causal, assert_differs, final_norm, for_each_model, max_abs, max_abs_diff};
 use mnemo_core::{
     BidirectionalSelfAttention, FeedForward, Norm, NormKind, Residual, TokenMixing, host, seeded,
 };
-use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
 use mnemo_models::seq2seq_decoder::{CachedLayer, Decoder};
 use mnemo_models::{
     BOS, DecoderConfig, DecoderKind, EOS, PAD, SearchConfig, Seq2Seq, Seq2SeqConfig, beam_search,
@@ -101,36 +101,7 @@ fn configs() -> Vec<(&'static str, Seq2SeqConfig)> {
 /// A batch of token rows: row i has `lens[i]` random non-special tokens then PAD up to `width`;
 /// with `bos`, each row starts with BOS (counted in its length).
 fn batch(lens: &[usize], width: usize, seed: u64, bos: bool, device: &Device) -> Tensor<2, Int> {
-    batch_of(VOCAB, lens, width, seed, bos, device)
-}
-
-/// [`batch`] over a vocabulary of `vocab` ids.
-fn batch_of(
-    vocab: usize,
-    lens: &[usize],
-    width: usize,
-    seed: u64,
-    bos: bool,
-    device: &Device,
-) -> Tensor<2, Int> {
-    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut data = Vec::with_capacity(lens.len() * width);
-    for &len in lens {
-        for j in 0..width {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let token = 4 + ((x >> 33) % (vocab as u64 - 4)) as i64;
-            data.push(if j >= len {
-                PAD as i64
-            } else if bos && j == 0 {
-                BOS as i64
-            } else {
-                token
-            });
-        }
-    }
-    Tensor::from_data(TensorData::new(data, [lens.len(), width]), device)
+    padded_ids(lens, width, VOCAB, seed, bos, device)
 }
 
 fn ids(v: &[i64], device: &Device) -> Tensor<1, Int> {
@@ -322,24 +293,7 @@ fn feedback_decoder_equals_naive_reference_forward_and_gradients() {
                 ..config.clone()
             };
             let model = seeded(&config, 4, &device);
-            // Non-uniform mixing weights.
-            let model = match model.decoder {
-                Decoder::Feedback(dec) => Seq2Seq {
-                    decoder: Decoder::Feedback(FeedbackDecoder {
-                        core: FeedbackCore {
-                            mix: dec.core.mix.map(|w| {
-                                (w + seeded::normal([layers + 1], 40 + layers as u64, &device))
-                                    .detach()
-                                    .require_grad()
-                            }),
-                            ..dec.core
-                        },
-                        ..dec
-                    }),
-                    ..model
-                },
-                _ => unreachable!(),
-            };
+            let model = with_mixed_memory(model, 40 + layers as u64);
             let src = batch(&[5, 3], 5, 8, false, &device);
             let tgt_in = batch(&[7, 7], 7, 9, true, &device);
             let probe = seeded::normal([2, 7, VOCAB], 41, &device);
@@ -554,7 +508,7 @@ fn beam_search_matches_exhaustive_search_on_a_tiny_vocabulary() {
             ..Seq2SeqConfig::tiny(TINY_VOCAB, kind)
         };
         let model = seeded(&config, 21, &device);
-        let src = batch_of(TINY_VOCAB, &lens, 5, 22, false, &device);
+        let src = padded_ids(&lens, 5, TINY_VOCAB, 22, false, &device);
         for alpha in [0.0, 0.5, 1.0] {
             let search = |k| SearchConfig {
                 beam_size: k,

@@ -8,6 +8,7 @@ use mnemo_models::feedback::{FeedbackLayer, MemoryProjection};
 pub mod feedback_grads;
 pub mod grad_check;
 pub mod seq2seq_grads;
+pub mod translation;
 
 /// Deterministic pseudo-random token ids `[b, t]` in `0..vocab`.
 pub fn tokens(b: usize, t: usize, vocab: usize, seed: u64, device: &Device) -> Tensor<2, Int> {

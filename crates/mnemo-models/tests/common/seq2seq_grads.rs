@@ -1,67 +1,105 @@
-//! What the translation model's manual backward is checked with (tests/feedback_decoder_backward*.rs):
-//! padded batches, a Feedback decoder with non-uniform mixing weights, and the comparison of
-//! every parameter's gradient with autodiff's.
+//! What the translation model's manual backward is checked with
+//! (tests/feedback_decoder_backward*.rs): the decoder configurations it must cover and the
+//! comparison of every parameter's gradient with autodiff's.
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::seeded;
-use mnemo_models::feedback::{FeedbackCore, FeedbackDecoder};
-use mnemo_models::seq2seq_decoder::Decoder;
-use mnemo_models::{PAD, Seq2Seq};
+use mnemo_models::{DecoderConfig, DecoderKind, Seq2Seq, Seq2SeqConfig};
 
-use super::assert_grad_matches;
+use super::translation::{padded_ids, with_mixed_memory};
+use super::{assert_close, assert_grad_matches};
 
-/// Padded rows of ids in `4..vocab` (ids below 4 are the specials), row i `lens[i]` long.
-///
-/// # Shapes
-/// - output: `[lens.len(), width]`
-pub fn padded_ids(
-    lens: &[usize],
-    width: usize,
-    vocab: usize,
-    seed: u64,
-    device: &Device,
-) -> Tensor<2, Int> {
-    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut data = Vec::new();
-    for &len in lens {
-        for j in 0..width {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            data.push(if j < len {
-                4 + ((x >> 33) % (vocab as u64 - 4)) as i64
-            } else {
-                PAD as i64
-            });
-        }
-    }
-    Tensor::from_data(TensorData::new(data, [lens.len(), width]), device)
+/// Feedback-decoder configurations over `vocab` ids (`dropout` everywhere) with their target
+/// lengths: shared K/V with targets longer and shorter than the span S = 4, per-layer K/V with
+/// three decoder layers.
+pub fn decoder_cases(vocab: usize, dropout: f64) -> Vec<(&'static str, Seq2SeqConfig, usize)> {
+    let base = Seq2SeqConfig {
+        span: 4,
+        dropout,
+        ..Seq2SeqConfig::tiny(vocab, DecoderKind::Feedback)
+    };
+    vec![
+        ("shared kv, T > S", base.clone(), 7),
+        (
+            "per-layer kv, 3 layers",
+            Seq2SeqConfig {
+                decoder: DecoderConfig::Feedback { share_kv: false },
+                decoder_layers: 3,
+                ..base.clone()
+            },
+            6,
+        ),
+        ("shared kv, T < S", base, 3),
+    ]
 }
 
-/// `model` with seeded normal noise added to its Feedback decoder's mixing logits, so that the
-/// mix is not uniform.
-///
-/// # Panics
-/// If the decoder is not a Feedback decoder.
-pub fn with_mixed_memory(model: Seq2Seq, seed: u64) -> Seq2Seq {
-    let Decoder::Feedback(dec) = model.decoder else {
-        panic!("a Feedback decoder was asked for")
-    };
-    let n = dec.core.layers.len() + 1;
-    let mix = dec.core.mix.clone().map(|w| {
-        let device = w.device();
-        (w + seeded::normal([n], seed, &device))
-            .detach()
-            .require_grad()
-    });
-    Seq2Seq {
-        decoder: Decoder::Feedback(FeedbackDecoder {
-            core: FeedbackCore { mix, ..dec.core },
-            ..dec
-        }),
-        ..model
+/// One case's model (seeded weights, non-uniform mixing weights), a batch of three padded
+/// sentence pairs and the probe the loss `Σ logits · probe` weighs the logits with.
+pub struct DecoderBatch {
+    pub model: Seq2Seq,
+    pub src: Tensor<2, Int>,
+    pub tgt_in: Tensor<2, Int>,
+    pub probe: Tensor<3>,
+}
+
+impl DecoderBatch {
+    /// Case `i` of `config` with targets of `t_len` (and shorter) tokens.
+    pub fn of(config: &Seq2SeqConfig, t_len: usize, i: u64, device: &Device) -> Self {
+        let v = config.vocab_size;
+        let model = with_mixed_memory(seeded::reinit(config.init(device), 30 + i), 50 + i);
+        let tgt_lens = [t_len, t_len - 1, 2];
+        Self {
+            model,
+            src: padded_ids(&[5, 2, 4], 5, v, 60 + i, false, device),
+            tgt_in: padded_ids(&tgt_lens, t_len, v, 70 + i, false, device),
+            probe: seeded::normal([3, t_len, v], 80 + i, device),
+        }
     }
+
+    /// Teacher-forced logits of the batch by autodiff.
+    pub fn forward(&self) -> Tensor<3> {
+        self.model.forward(self.src.clone(), self.tgt_in.clone())
+    }
+
+    /// Autodiff's gradients of `Σ logits · probe`.
+    pub fn autodiff_grads(&self, logits: Tensor<3>) -> GradientsParams {
+        let loss = (logits * self.probe.clone()).sum();
+        GradientsParams::from_grads(loss.backward(), &self.model)
+    }
+
+    /// Asserts that the manual backward of the same loss (run now: with dropout, the device
+    /// must be seeded as it was for `logits`) gives autodiff's `logits` and the gradient `auto`
+    /// holds for every parameter.
+    pub fn assert_manual_matches(&self, name: &str, logits: Tensor<3>, auto: &GradientsParams) {
+        let out = self
+            .model
+            .forward_backward(self.src.clone(), self.tgt_in.clone(), |l| {
+                assert_eq!(l.dims(), self.probe.dims(), "{name}: logits' shape");
+                self.probe.clone().inner()
+            });
+        let what = format!("{name}: manual vs autodiff logits");
+        assert_close(&what, out.logits, logits.inner(), 1e-5);
+        let checked = compare_every_parameter(name, &self.model, auto, &out.grads);
+        assert!(checked > 30, "{name}: only {checked} parameters compared");
+    }
+}
+
+/// [`decoder_cases`] as batches ([`DecoderBatch::of`] case i), each checked to claim the
+/// manual backward.
+pub fn decoder_batches(
+    vocab: usize,
+    dropout: f64,
+    device: &Device,
+) -> Vec<(&'static str, DecoderBatch)> {
+    let cases = decoder_cases(vocab, dropout).into_iter().enumerate();
+    cases
+        .map(|(i, (name, config, t_len))| {
+            let case = DecoderBatch::of(&config, t_len, i as u64, device);
+            assert!(case.model.supports_manual_backward(), "{name}");
+            (name, case)
+        })
+        .collect()
 }
 
 /// Compares the manual and autodiff gradient of every float parameter of a module.
