@@ -65,9 +65,13 @@ fn phases(doc: &Value) -> Vec<String> {
 }
 
 /// The figure of a bench-vs-peer summary (see the [module docs](self)); a series a run lacks
-/// (no baseline, no official code) is not drawn, and a phase a series lacks has no bar.
-pub fn vs_peer(doc: &Value) -> Figure {
+/// (no baseline, no official code) is not drawn, and a phase a series lacks has no bar. None
+/// when no phase has the tokens/s of both the peer and mnemo (nothing to draw).
+pub fn vs_peer(doc: &Value) -> Option<Figure> {
     let phases = phases(doc);
+    if phases.is_empty() {
+        return None;
+    }
     let peer_tps = |p: &str| number(doc, "peer", p, "tokens_per_s").unwrap_or(f64::NAN);
     let ratio = |who: &str| -> Vec<f64> {
         phases
@@ -110,7 +114,7 @@ pub fn vs_peer(doc: &Value) -> Figure {
         (PEER.to_string(), rss("peer")),
         (MNEMO.to_string(), rss("mnemo")),
     ];
-    Figure {
+    Some(Figure {
         panels: vec![
             panel(
                 "speed against the PyTorch peer",
@@ -120,7 +124,7 @@ pub fn vs_peer(doc: &Value) -> Figure {
             panel("peak memory", "peak RSS (MB)", memory),
         ],
         panel_size: (640, 440),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -145,7 +149,7 @@ mod tests {
         );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(is_vs_peer(&doc));
-        let figure = vs_peer(&doc);
+        let figure = vs_peer(&doc).expect("phases to draw");
         let (phases, speed) = bars(&figure, 0);
         assert_eq!(phases, ORDER.map(String::from));
         let names: Vec<&str> = speed.iter().map(|s| s.0.as_str()).collect();
@@ -190,10 +194,14 @@ mod tests {
         assert!(!is_vs_peer(
             &serde_json::json!({"benchmark": "mnemo_attention_scaling"})
         ));
-        let (phases, speed) = bars(&vs_peer(&doc), 0);
+        let (phases, speed) = bars(&vs_peer(&doc).unwrap(), 0);
         assert_eq!(phases, ["tf_train", "var_linear_train"]);
         assert_eq!(speed[1], (MNEMO.to_string(), vec![1.2, 3.0]));
         assert_eq!(speed[2].0, BASELINE);
         assert!((speed[2].1[0] - 1.1).abs() < 1e-12 && speed[2].1[1].is_nan());
+        // Nothing both sides timed: no figure.
+        let empty =
+            serde_json::json!({"peer": {"ref": {}}, "mnemo": {"tf_train": result(1.0, 1.0)}});
+        assert!(is_vs_peer(&empty) && vs_peer(&empty).is_none());
     }
 }

@@ -149,7 +149,13 @@ fn benchmark_file(
             ("summary", Some(folder)) => folder,
             _ => stem.into_owned(),
         };
-        (vs_peer(&doc), format!("{name}-vs-peer"))
+        let figure = vs_peer(&doc).ok_or_else(|| AnalysisError::BadFile {
+            path: path.into(),
+            message: "a bench-vs-peer summary without a phase both the peer and mnemo timed \
+                      (`tokens_per_s` under `peer.<phase>` and `mnemo.<phase>`)"
+                .into(),
+        })?;
+        (figure, format!("{name}-vs-peer"))
     } else {
         return Err(AnalysisError::BadFile {
             path: path.into(),
