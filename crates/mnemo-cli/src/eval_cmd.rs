@@ -1,5 +1,6 @@
 //! `mnemo eval`: loss and accuracy of a trained run on a split; bits per character (byte
-//! corpora) or perplexity (word corpora) for language modelling.
+//! corpora) or perplexity (word corpora) for language modelling; a translation run's
+//! teacher-forced perplexity ([`crate::eval_translation`]).
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -21,7 +22,7 @@ pub enum SplitArg {
 }
 
 impl SplitArg {
-    fn split(self) -> Split {
+    pub(crate) fn split(self) -> Split {
         match self {
             SplitArg::Train => Split::Train,
             SplitArg::Valid => Split::Valid,
@@ -29,7 +30,7 @@ impl SplitArg {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SplitArg::Train => "train",
             SplitArg::Valid => "valid",
@@ -41,29 +42,34 @@ impl SplitArg {
 /// Arguments of `mnemo eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Run directory, e.g. runs/smoke-tiny/feedback.
-    run_dir: PathBuf,
+    /// Run directory, e.g. runs/smoke-tiny/feedback (a language model's or a translation
+    /// model's).
+    pub(crate) run_dir: PathBuf,
     /// Split to evaluate on.
     #[arg(long, value_enum, default_value = "valid")]
-    split: SplitArg,
+    pub(crate) split: SplitArg,
     #[command(flatten)]
-    backend: BackendArg,
+    pub(crate) backend: BackendArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Evaluation span: tokens per segment (default: the run's train.segment_len). State is
     /// carried across segments either way.
     #[arg(long, value_name = "N")]
-    eval_span: Option<usize>,
+    pub(crate) eval_span: Option<usize>,
     /// Memory length to evaluate with: Transformer-XL's memory (may exceed the trained one), or
     /// the Feedback Transformer's attention span (1 to its trained span; every layer attends to
     /// the last N memories).
     #[arg(long, value_name = "N")]
-    mem_len: Option<usize>,
+    pub(crate) mem_len: Option<usize>,
 }
 
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let config = std::fs::read_to_string(args.run_dir.join("config.toml")).unwrap_or_default();
+    if mnemo_train::translation::is_translation_config(&config) {
+        return crate::eval_translation::run(args);
+    }
     let device = args.backend.device()?;
     let mut run = load_run(&args.run_dir, &device)?;
     let options = EvalOptions {

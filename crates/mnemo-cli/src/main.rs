@@ -38,6 +38,7 @@ mod bleu_cmd;
 mod compare_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod eval_translation;
 mod export_cmd;
 mod finetune_cmd;
 mod generate_cmd;

@@ -127,6 +127,23 @@ fn train_then_translate_reports_the_same_bleu_and_writes_translations() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 
+    // `mnemo eval` recomputes the trainer's final valid and test figures exactly.
+    for split in ["valid", "test"] {
+        let args = ["eval", "runs/mt/feedback-1", "--split", split, "--json"];
+        let out = mnemo_in(dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let eval: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for field in ["loss", "accuracy", "scored", "ppl"] {
+            assert_eq!(eval[field], summary[split][field], "{split} {field}");
+        }
+        assert_eq!(eval["decoder"], "feedback");
+    }
+    let out = mnemo_in(
+        dir.path(),
+        &["eval", "runs/mt/feedback-1", "--split", "train"],
+    );
+    assert_exit_2_naming(&out, &["--split train"]);
+
     // Bad flags and a non-run are named.
     let out = mnemo_in(
         dir.path(),
