@@ -3,6 +3,7 @@
 //! teacher-forced perplexity ([`crate::eval_translation`]).
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
@@ -69,6 +70,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let config = std::fs::read_to_string(args.run_dir.join("config.toml")).unwrap_or_default();
     if mnemo_train::translation::is_translation_config(&config) {
         return crate::eval_translation::run(args);
+    }
+    if mnemo_rl::train::is_rl_config(&config) {
+        let dir = args.run_dir.display();
+        bail!("{dir}: a reinforcement-learning run; `mnemo rollout {dir}` runs its test episodes");
     }
     let device = args.backend.device()?;
     let mut run = load_run(&args.run_dir, &device)?;
