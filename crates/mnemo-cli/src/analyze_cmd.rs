@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::backend_arg::BackendArg;
+use crate::run_kind::{self, RunKind};
 use mnemo_analysis::{
     FfnOptions, ffn_markdown, ffn_of_run, memory_markdown, memory_of_run, write_outputs,
 };
@@ -118,6 +119,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn load(common: &Common) -> anyhow::Result<mnemo_train::LoadedRun> {
+    run_kind::expect(&common.run_dir, "analyze", &[RunKind::LanguageModel])?;
     let device = common.backend.device()?;
     Ok(load_run(&common.run_dir, &device)?)
 }

@@ -3,10 +3,10 @@
 //! teacher-forced perplexity ([`crate::eval_translation`]).
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
+use crate::run_kind::{self, RunKind};
 use mnemo_data::Split;
 use mnemo_train::{EvalOptions, load_run};
 use serde_json::json;
@@ -67,13 +67,10 @@ pub struct EvalArgs {
 
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let config = std::fs::read_to_string(args.run_dir.join("config.toml")).unwrap_or_default();
-    if mnemo_train::translation::is_translation_config(&config) {
+    let takes = [RunKind::LanguageModel, RunKind::Translation];
+    run_kind::expect(&args.run_dir, "eval", &takes)?;
+    if RunKind::of(&args.run_dir) == Some(RunKind::Translation) {
         return crate::eval_translation::run(args);
-    }
-    if mnemo_rl::train::is_rl_config(&config) {
-        let dir = args.run_dir.display();
-        bail!("{dir}: a reinforcement-learning run; `mnemo rollout {dir}` runs its test episodes");
     }
     let device = args.backend.device()?;
     let mut run = load_run(&args.run_dir, &device)?;

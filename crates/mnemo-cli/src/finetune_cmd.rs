@@ -9,6 +9,7 @@ use anyhow::bail;
 use clap::Args;
 use mnemo_train::{ExperimentConfig, finetune, results_table};
 
+use crate::run_kind::{self, RunKind};
 use crate::train_place::TrainPlace;
 
 /// Arguments of `mnemo finetune`.
@@ -32,6 +33,7 @@ pub struct FinetuneArgs {
 
 /// Fine-tune, then print the one-row results table.
 pub fn run(args: &FinetuneArgs) -> anyhow::Result<()> {
+    run_kind::expect(&args.run_dir, "finetune", &[RunKind::LanguageModel])?;
     let config = ExperimentConfig::load(&args.config)?;
     let model = model_name(args, &config)?;
     let opts = args.place.options(args.resume)?;

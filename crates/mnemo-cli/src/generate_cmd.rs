@@ -5,6 +5,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::backend_arg::BackendArg;
+use crate::run_kind::{self, RunKind};
 use mnemo_train::{GenerateConfig, generate, load_run};
 
 /// Arguments of `mnemo generate`.
@@ -37,6 +38,7 @@ pub struct GenerateArgs {
 
 /// Print each prompt token with the model's output there, then the continuation.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+    run_kind::expect(&args.run_dir, "generate", &[RunKind::LanguageModel])?;
     let device = args.backend.device()?;
     let (flag, text) = match (&args.prompt, &args.prompt_file) {
         (Some(prompt), _) => ("--prompt", prompt.clone()),

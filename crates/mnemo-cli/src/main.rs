@@ -45,6 +45,7 @@ mod generate_cmd;
 mod import_cmd;
 mod report_cmd;
 mod rollout_cmd;
+mod run_kind;
 mod runs_cmd;
 mod train_cmd;
 mod train_place;

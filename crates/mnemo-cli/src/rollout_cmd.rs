@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::backend_arg::BackendArg;
+use crate::run_kind::{self, RunKind};
 use mnemo_rl::train::rollout_run;
 use serde_json::json;
 
@@ -32,6 +33,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     if args.episodes == 0 {
         anyhow::bail!("--episodes must be at least 1");
     }
+    run_kind::expect(&args.run, "rollout", &[RunKind::Rl])?;
     let device = args.backend.device()?;
     let report = rollout_run(&args.run, args.episodes, args.render, &device)?;
     if let Some(ascii) = &report.ascii {

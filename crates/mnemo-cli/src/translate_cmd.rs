@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
+use crate::run_kind::{self, RunKind};
 use mnemo_data::Split;
 use mnemo_train::translation::evaluate::search_config;
 use mnemo_train::translation::{evaluate_bleu, load_translation_run, translate};
@@ -53,6 +54,7 @@ pub struct TranslateArgs {
 
 /// Reload the run, translate, and print BLEU (sacrebleu's string) and speed.
 pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
+    run_kind::expect(&args.run_dir, "translate", &[RunKind::Translation])?;
     let device = args.backend.device()?;
     let loaded = load_translation_run(&args.run_dir, &device)?;
     let mut decode = loaded.config.decode.clone();

@@ -1,6 +1,7 @@
 //! A reinforcement-learning run through the `mnemo` binary: `train` a few PPO updates of the
-//! short T-maze config, `rollout` its test episodes, and `eval` (a language model's and a
-//! translation model's command) pointing to `rollout` instead of a config parse error.
+//! short T-maze config, `rollout` its test episodes; the commands of the other kinds of run
+//! (`eval`, `generate`, `translate`) name the run's kind and `rollout` instead of failing on
+//! its config's fields.
 mod common;
 
 use common::{assert_fails_naming, mnemo_in, stderr};
@@ -27,6 +28,17 @@ fn train_rollout_and_eval_of_an_rl_run() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["episodes"], 3, "{report}");
-    let out = mnemo_in(dir.path(), &["eval", run]);
-    assert_fails_naming(&out, &[run, "reinforcement-learning run", "mnemo rollout"]);
+    for command in [
+        &["eval", run][..],
+        &["generate", run, "--prompt", "a"],
+        &["translate", run],
+    ] {
+        let out = mnemo_in(dir.path(), command);
+        let named = [
+            run,
+            "a reinforcement-learning run",
+            "this run: mnemo rollout",
+        ];
+        assert_fails_naming(&out, &[&named[..], &[command[0]]].concat());
+    }
 }

@@ -143,6 +143,15 @@ fn train_then_translate_reports_the_same_bleu_and_writes_translations() {
         &["eval", "runs/mt/feedback-1", "--split", "train"],
     );
     assert_exit_2_naming(&out, &["--split train"]);
+    // A language model's command names the run's kind and the commands that take it.
+    let out = mnemo_in(
+        dir.path(),
+        &["generate", "runs/mt/feedback-1", "--prompt", "a"],
+    );
+    assert_exit_2_naming(
+        &out,
+        &["a translation run", "mnemo generate", "mnemo translate"],
+    );
 
     // Bad flags and a non-run are named.
     let out = mnemo_in(
