@@ -12,12 +12,11 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::backend_arg::BackendArg;
-use crate::run_kind::{self, RunKind};
+use crate::run_kind;
 use mnemo_analysis::{
     FfnOptions, ffn_markdown, ffn_of_run, memory_markdown, memory_of_run, write_outputs,
 };
 use mnemo_data::Split;
-use mnemo_train::load_run;
 
 /// Arguments of `mnemo analyze`.
 #[derive(Debug, Args)]
@@ -119,9 +118,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 fn load(common: &Common) -> anyhow::Result<mnemo_train::LoadedRun> {
-    run_kind::expect(&common.run_dir, "analyze", &[RunKind::LanguageModel])?;
-    let device = common.backend.device()?;
-    Ok(load_run(&common.run_dir, &device)?)
+    run_kind::load_lm(&common.run_dir, "analyze", &common.backend)
 }
 
 fn ffn(args: &FfnArgs) -> anyhow::Result<()> {

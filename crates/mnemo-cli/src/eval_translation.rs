@@ -4,10 +4,11 @@
 //! finished run equal its `summary.json`'s.
 use anyhow::bail;
 use mnemo_train::translation::data::loss_pairs;
-use mnemo_train::translation::{evaluate_loss, load_translation_run};
+use mnemo_train::translation::evaluate_loss;
 use serde_json::json;
 
 use crate::eval_cmd::{EvalArgs, SplitArg};
+use crate::run_kind;
 
 /// Evaluate the translation run of `args` (see the [module docs](self)).
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
@@ -24,8 +25,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let device = args.backend.device()?;
-    let loaded = load_translation_run(&args.run_dir, &device)?;
+    let loaded = run_kind::load_translation(&args.run_dir, "eval", &args.backend)?;
     let max_len = loaded.config.data.parallel().max_len;
     let pairs = loss_pairs(loaded.split(args.split.split()), max_len);
     let max_tokens = loaded.config.train.eval_max_tokens();

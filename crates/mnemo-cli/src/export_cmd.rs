@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
-use crate::run_kind::{self, RunKind};
+use crate::run_kind;
 use mnemo_train::official_export::export_official_run;
-use mnemo_train::{SAFETENSORS_FILE, export_run, load_run};
+use mnemo_train::{SAFETENSORS_FILE, export_run};
 
 /// The formats `mnemo export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,9 +42,7 @@ pub struct ExportArgs {
 
 /// Reload the run and write its weights.
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
-    run_kind::expect(&args.run_dir, "export", &[RunKind::LanguageModel])?;
-    let device = args.backend.device()?;
-    let run = load_run(&args.run_dir, &device)?;
+    let run = run_kind::load_lm(&args.run_dir, "export", &args.backend)?;
     let default = match args.format {
         Format::Safetensors => SAFETENSORS_FILE,
         Format::Official => "official.safetensors",

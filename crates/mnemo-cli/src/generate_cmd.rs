@@ -5,8 +5,8 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::backend_arg::BackendArg;
-use crate::run_kind::{self, RunKind};
-use mnemo_train::{GenerateConfig, generate, load_run};
+use crate::run_kind;
+use mnemo_train::{GenerateConfig, generate};
 
 /// Arguments of `mnemo generate`.
 #[derive(Debug, Args)]
@@ -38,8 +38,7 @@ pub struct GenerateArgs {
 
 /// Print each prompt token with the model's output there, then the continuation.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    run_kind::expect(&args.run_dir, "generate", &[RunKind::LanguageModel])?;
-    let device = args.backend.device()?;
+    let run = run_kind::load_lm(&args.run_dir, "generate", &args.backend)?;
     let (flag, text) = match (&args.prompt, &args.prompt_file) {
         (Some(prompt), _) => ("--prompt", prompt.clone()),
         (None, Some(file)) => (
@@ -49,7 +48,6 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         ),
         (None, None) => unreachable!("clap requires one of --prompt and --prompt-file"),
     };
-    let run = load_run(&args.run_dir, &device)?;
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let prompt = run.vocab.encode(&tokens).map_err(|e| {
         anyhow!(

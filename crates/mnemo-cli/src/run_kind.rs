@@ -5,6 +5,10 @@
 use std::path::Path;
 
 use anyhow::bail;
+use mnemo_train::translation::{LoadedTranslationRun, load_translation_run};
+use mnemo_train::{LoadedRun, load_run};
+
+use crate::backend_arg::BackendArg;
 
 /// The kinds of run `mnemo train` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,4 +70,22 @@ pub fn expect(dir: &Path, command: &str, takes: &[RunKind]) -> anyhow::Result<()
         }
         _ => Ok(()),
     }
+}
+
+/// The language model's run in `dir` for `mnemo <command>` ([`expect`]), reloaded onto the
+/// `--backend` device.
+pub fn load_lm(dir: &Path, command: &str, backend: &BackendArg) -> anyhow::Result<LoadedRun> {
+    expect(dir, command, &[RunKind::LanguageModel])?;
+    Ok(load_run(dir, &backend.device()?)?)
+}
+
+/// The translation run in `dir` for `mnemo <command>` ([`expect`]), reloaded onto the
+/// `--backend` device.
+pub fn load_translation(
+    dir: &Path,
+    command: &str,
+    backend: &BackendArg,
+) -> anyhow::Result<LoadedTranslationRun> {
+    expect(dir, command, &[RunKind::Translation])?;
+    Ok(load_translation_run(dir, &backend.device()?)?)
 }

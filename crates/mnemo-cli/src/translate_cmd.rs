@@ -7,10 +7,10 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
 use crate::backend_arg::BackendArg;
-use crate::run_kind::{self, RunKind};
+use crate::run_kind;
 use mnemo_data::Split;
 use mnemo_train::translation::evaluate::search_config;
-use mnemo_train::translation::{evaluate_bleu, load_translation_run, translate};
+use mnemo_train::translation::{evaluate_bleu, translate};
 use serde_json::json;
 
 /// A split to translate.
@@ -54,9 +54,7 @@ pub struct TranslateArgs {
 
 /// Reload the run, translate, and print BLEU (sacrebleu's string) and speed.
 pub fn run(args: &TranslateArgs) -> anyhow::Result<()> {
-    run_kind::expect(&args.run_dir, "translate", &[RunKind::Translation])?;
-    let device = args.backend.device()?;
-    let loaded = load_translation_run(&args.run_dir, &device)?;
+    let loaded = run_kind::load_translation(&args.run_dir, "translate", &args.backend)?;
     let mut decode = loaded.config.decode.clone();
     if let Some(beam) = args.beam {
         if beam == 0 {
