@@ -147,7 +147,7 @@ if fb and os.path.exists(off_path):
           f"{off['fb_train_tok_s']} tok/s, mnemo {fb['tokens_per_s']}, ratio {r:.2f}")
     merged["official"] = {"fb_train_chunk1": off}
     merged.setdefault("ratios", {})["official_fb_train_chunk1"] = round(r, 3)
-fb, tf = merged["mnemo"].get("fb_train_chunk1"), merged["mnemo"].get("tf_train")
+tf = merged["mnemo"].get("tf_train")
 if fb and tf:
     r = tf["tokens_per_s"] / fb["tokens_per_s"]
     print(f"mnemo Transformer/Feedback training time per token: {r:.2f}x")

@@ -68,8 +68,7 @@ pub struct EvalArgs {
 /// Reload the run and evaluate it exactly as the trainer does.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let takes = [RunKind::LanguageModel, RunKind::Translation];
-    run_kind::expect(&args.run_dir, "eval", &takes)?;
-    if RunKind::of(&args.run_dir) == Some(RunKind::Translation) {
+    if run_kind::expect(&args.run_dir, "eval", &takes)? == Some(RunKind::Translation) {
         return crate::eval_translation::run(args);
     }
     let device = args.backend.device()?;

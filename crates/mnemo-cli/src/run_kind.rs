@@ -53,10 +53,10 @@ impl RunKind {
     }
 }
 
-/// Ok when the run in `dir` is of a kind in `takes` (or its kind cannot be told); else an
-/// error naming the directory, its kind, what `mnemo <command>` takes and which commands take
-/// this run.
-pub fn expect(dir: &Path, command: &str, takes: &[RunKind]) -> anyhow::Result<()> {
+/// The run's kind when it is one of `takes` (None when it cannot be told); else an error
+/// naming the directory, its kind, what `mnemo <command>` takes and which commands take this
+/// run.
+pub fn expect(dir: &Path, command: &str, takes: &[RunKind]) -> anyhow::Result<Option<RunKind>> {
     match RunKind::of(dir) {
         Some(kind) if !takes.contains(&kind) => {
             let wanted: Vec<&str> = takes.iter().map(|k| k.name()).collect();
@@ -68,7 +68,7 @@ pub fn expect(dir: &Path, command: &str, takes: &[RunKind]) -> anyhow::Result<()
                 kind.commands()
             )
         }
-        _ => Ok(()),
+        kind => Ok(kind),
     }
 }
 
