@@ -223,7 +223,11 @@ pub(crate) fn transformer_config(size: &BenchSize) -> TransformerConfig {
 /// features), `sparse` (blocks of 16, window 1, global 1, random 1)) with chunks of 64 and seed
 /// 0; None for another name.
 pub(crate) fn attention_of(name: &str) -> Option<AttentionConfig> {
-    let linear = |update| AttentionConfig::Linear { update, chunk: 64 };
+    let linear = |update| AttentionConfig::Linear {
+        update,
+        chunk: 64,
+        carry: false,
+    };
     Some(match name {
         "softmax" => AttentionConfig::Softmax,
         "linear" => linear(LinearUpdate::Sum),
@@ -233,6 +237,7 @@ pub(crate) fn attention_of(name: &str) -> Option<AttentionConfig> {
             chunk: 64,
             seed: 0,
             redraw_every: 0,
+            carry: false,
         },
         "sparse" => AttentionConfig::Sparse {
             block: 16,
@@ -1032,7 +1037,11 @@ mod tests {
 
     #[test]
     fn each_variant_is_the_peer_config_with_only_its_option() {
-        let linear = |update| AttentionConfig::Linear { update, chunk: 64 };
+        let linear = |update| AttentionConfig::Linear {
+            update,
+            chunk: 64,
+            carry: false,
+        };
         let expected = [
             ("linear", linear(LinearUpdate::Sum), 0, true),
             ("delta", linear(LinearUpdate::Delta), 0, true),
@@ -1043,6 +1052,7 @@ mod tests {
                     chunk: 64,
                     seed: 0,
                     redraw_every: 0,
+                    carry: false,
                 },
                 0,
                 true,

@@ -327,7 +327,8 @@ mod tests {
                 features: 64,
                 chunk: 64,
                 seed: 0,
-                redraw_every: 0
+                redraw_every: 0,
+                carry: false,
             }
         );
         assert_eq!(select_points(" ").unwrap(), names);

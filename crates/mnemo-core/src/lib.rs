@@ -18,7 +18,8 @@
 //! - [`fast_weights`], [`linear_attention`], [`performer`]: kernelized causal attention in linear
 //!   time with a fixed-size state: the chunked prefix sums and the delta rule of fast weights;
 //!   linear attention (`elu + 1` features, sum or delta update); Performer (FAVOR+ random
-//!   features); [`carried_state`]: the segment/step API of attention with such a state.
+//!   features); [`carried_state`]: the segment/step API of attention with such a state;
+//!   [`carried_snapshot`]: that state as plain numbers, for checkpoints.
 //! - [`feed_forward`]: the position-wise MLP.
 //! - [`norm`]: LayerNorm or RMSNorm; [`residual`]: the one residual block, norm placed before
 //!   (pre-norm) or after (post-norm) its sublayer, or ResiDual's two streams (Xie et al. 2023);
@@ -37,6 +38,7 @@ pub mod adaptive_span;
 pub mod admin;
 pub mod attention;
 pub mod bidirectional_attention;
+pub mod carried_snapshot;
 pub mod carried_state;
 pub mod cross_attention;
 pub mod fast_weights;
@@ -62,6 +64,7 @@ pub use adaptive_span::{AdaptiveSpan, AdaptiveSpanConfig};
 pub use admin::{AdminProfile, AdminScale};
 pub use attention::{CausalSelfAttention, CausalSelfAttentionConfig, attend};
 pub use bidirectional_attention::{BidirectionalSelfAttention, BidirectionalSelfAttentionConfig};
+pub use carried_snapshot::HostTensor;
 pub use carried_state::CarriedState;
 pub use cross_attention::{CrossAttention, CrossAttentionConfig, CrossMemory, CrossSublayer};
 pub use fast_weights::FastWeightState;

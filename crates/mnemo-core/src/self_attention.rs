@@ -77,6 +77,38 @@ impl AttentionVariant {
             _ => panic!("the step state belongs to another attention mechanism"),
         }
     }
+
+    /// A segment continuing from the fast-weight state in `cache` (what the positions before
+    /// the segment left; fresh if none), which becomes the state after the segment, cut from
+    /// the autodiff graph: truncated backpropagation, as Transformer-XL's memory. Equals
+    /// [`forward`](Self::forward) over the earlier positions and this segment together, at
+    /// this segment's rows. Linear attention and Performer only.
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    ///
+    /// # Panics
+    /// For sparse attention (it has no fixed-size state), or if `cache` was made by another
+    /// mechanism.
+    pub fn forward_carried(&self, x: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
+        match (self, cache) {
+            (AttentionVariant::Linear(a), SelfAttentionCache::Linear(s)) => {
+                let (y, next) = a.forward_with_state(x, s.take());
+                *s = Some(next.detach());
+                y
+            }
+            (AttentionVariant::Performer(a), SelfAttentionCache::Performer(s)) => {
+                let (y, next) = a.forward_with_state(x, s.take());
+                *s = Some(next.detach());
+                y
+            }
+            (AttentionVariant::Sparse(_), _) => {
+                panic!("sparse attention carries no state across segments")
+            }
+            _ => panic!("the carried state belongs to another attention mechanism"),
+        }
+    }
 }
 
 /// What a Transformer layer's self-attention keeps between generated tokens.

@@ -53,6 +53,11 @@ pub enum AttentionConfig {
         /// Positions per chunk of the chunked prefix-sum form (default 64; cost O(T·chunk)).
         #[serde(default = "default_chunk")]
         chunk: usize,
+        /// Carry the fast weights from one segment to the next (default false: each segment
+        /// starts from zero, as the softmax Transformer sees only its segment). See
+        /// [`AttentionConfig::carries`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        carry: bool,
     },
     /// Performer's FAVOR+ (Choromanski et al. 2021): softmax approximated by positive
     /// orthogonal random features, every earlier position, no position terms.
@@ -70,6 +75,11 @@ pub enum AttentionConfig {
         /// feature redrawing). The draw follows the step, so resume is exact.
         #[serde(default)]
         redraw_every: u64,
+        /// Carry the prefix sums from one segment to the next (default false); not with
+        /// `redraw_every` (a state summed under old features does not fit new ones). See
+        /// [`AttentionConfig::carries`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        carry: bool,
     },
     /// Block-sparse attention (BigBird, Zaheer et al. 2020): own block, `window` blocks
     /// before it, the first `global` blocks and `random` earlier blocks; relative positions up
@@ -108,6 +118,10 @@ pub enum LinearUpdate {
     Delta,
 }
 
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
 fn default_chunk() -> usize {
     64
 }
@@ -136,6 +150,20 @@ impl AttentionConfig {
         }
     }
 
+    /// Whether the layers carry their state across segments (`carry = true`, linear attention
+    /// and Performer): each training or evaluation segment continues from the fast weights the
+    /// stream's previous segment left, cut from the autodiff graph (truncated backpropagation,
+    /// as Transformer-XL's memory and the Feedback Transformer's memories), so a position reads
+    /// every earlier position of its stream since the last reset (the start of an epoch or of
+    /// an evaluation), not only its own segment's.
+    pub fn carries(&self) -> bool {
+        matches!(
+            self,
+            AttentionConfig::Linear { carry: true, .. }
+                | AttentionConfig::Performer { carry: true, .. }
+        )
+    }
+
     /// Check the settings for a causal language model with `persistent_memory` slots; errors
     /// name the field.
     pub fn validate(
@@ -155,6 +183,18 @@ impl AttentionConfig {
                 "\"fourier\" (FNet) mixes each position with later ones, which a causal \
                  language model must not see; use it in a translation encoder \
                  (mixing = \"fourier\" in a translation model table)",
+            )),
+            (
+                AttentionConfig::Performer {
+                    carry: true,
+                    redraw_every: 1..,
+                    ..
+                },
+                _,
+            ) => Err(ConfigError::new(
+                "attention.carry",
+                "a carried state is summed under the current random features and does not fit \
+                 redrawn ones; carry = true needs redraw_every = 0",
             )),
             (_, Some(variant)) => variant.validate().map_err(field),
             (_, None) => Ok(()),
@@ -205,7 +245,7 @@ impl AttentionConfig {
         let layer = layer as u64;
         Some(match *self {
             AttentionConfig::Softmax | AttentionConfig::Fourier => return None,
-            AttentionConfig::Linear { update, chunk } => {
+            AttentionConfig::Linear { update, chunk, .. } => {
                 let update = match update {
                     LinearUpdate::Sum => FastWeightUpdate::Sum,
                     LinearUpdate::Delta => FastWeightUpdate::Delta,
@@ -222,6 +262,7 @@ impl AttentionConfig {
                 chunk,
                 seed,
                 redraw_every,
+                ..
             } => VariantConfig::Performer(PerformerAttentionConfig {
                 dropout,
                 out_init_scale,
@@ -299,7 +340,8 @@ mod tests {
             parse("attention = { kind = \"linear\", update = \"delta\" }").unwrap(),
             AttentionConfig::Linear {
                 update: LinearUpdate::Delta,
-                chunk: 64
+                chunk: 64,
+                carry: false,
             }
         );
         let sparse = parse("attention = { kind = \"sparse\", block = 8, random = 2 }").unwrap();
@@ -321,6 +363,12 @@ mod tests {
                 chunk: 16,
                 seed: 4,
                 redraw_every: 100,
+                carry: false,
+            },
+            AttentionConfig::Linear {
+                update: LinearUpdate::Sum,
+                chunk: 64,
+                carry: true,
             },
         ] {
             let text = toml_field::write("attention", &a);
@@ -342,6 +390,11 @@ mod tests {
             (
                 "attention = { kind = \"linear\", update = \"hebb\" }",
                 "unknown variant `hebb`",
+            ),
+            // Sparse attention has no fixed-size state to carry.
+            (
+                "attention = { kind = \"sparse\", carry = true }",
+                "unknown field `carry`",
             ),
         ] {
             let err = parse(text).unwrap_err();

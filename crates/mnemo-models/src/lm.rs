@@ -8,7 +8,7 @@ use crate::feedback::StepProducts;
 use crate::feedback::{FeedbackLm, FeedbackState};
 use crate::transformer::{TransformerLm, TransformerState};
 use crate::transformer_xl::{TransformerXlLm, TransformerXlState};
-use mnemo_core::SegmentMemory;
+use mnemo_core::{HostTensor, SegmentMemory};
 
 /// Any mnemo language model.
 // One per run, built once and held, not moved per step: the variants' sizes do not matter.
@@ -29,7 +29,8 @@ pub enum Model {
 // only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum ModelState {
-    /// Key/value caches of a Transformer (used by step-by-step decoding only).
+    /// A Transformer's per-layer attention states: key/value caches for step-by-step
+    /// decoding, and the fast weights carried between segments by layers with `carry = true`.
     Transformer(TransformerState),
     /// The Feedback Transformer's last S memories.
     Feedback(FeedbackState),
@@ -116,10 +117,9 @@ impl Model {
 
     fn segment(&self, tokens: Tensor<2, Int>, state: ModelState, inference: bool) -> SegmentOutput {
         match (self, state) {
-            (Model::Transformer(m), ModelState::Transformer(_)) => SegmentOutput {
-                logits: m.forward(tokens),
-                state: ModelState::Transformer(m.init_state()),
-            },
+            (Model::Transformer(m), ModelState::Transformer(s)) => {
+                SegmentOutput::of(m.forward_segment(tokens, s), ModelState::Transformer)
+            }
             (Model::Feedback(m), ModelState::Feedback(s)) => {
                 let out = match inference {
                     true => m.infer_segment(tokens, s),
@@ -221,8 +221,15 @@ impl ModelState {
 /// with exactly the memory an uninterrupted run would have).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StateSnapshot {
-    /// A Transformer carries nothing across segments.
+    /// A Transformer that carries nothing across segments (or none yet).
     Transformer,
+    /// A Transformer's fast weights carried across segments (`carry = true`): per layer,
+    /// bottom first, the tensors of [`mnemo_core::carried_snapshot`] (none for a layer with no
+    /// state yet).
+    TransformerCarried {
+        /// Per layer: the state's tensors.
+        layers: Vec<Vec<HostTensor>>,
+    },
     /// Feedback memories `[B, S, D]`, row-major.
     Feedback {
         /// Shape `[B, S, D]`.
@@ -243,7 +250,13 @@ impl ModelState {
     /// The state between segments as plain numbers (step-by-step caches are not saved).
     pub fn snapshot(&self) -> StateSnapshot {
         match self {
-            ModelState::Transformer(_) => StateSnapshot::Transformer,
+            ModelState::Transformer(s) => {
+                let layers: Vec<Vec<HostTensor>> = s.caches.iter().map(|c| c.snapshot()).collect();
+                match layers.iter().all(Vec::is_empty) {
+                    true => StateSnapshot::Transformer,
+                    false => StateSnapshot::TransformerCarried { layers },
+                }
+            }
             ModelState::Feedback(s) => StateSnapshot::Feedback {
                 shape: s.memories.dims(),
                 values: to_vec(s.memories.clone()),
@@ -275,6 +288,39 @@ impl Model {
         let fresh = self.init_state(batch, device);
         match (&fresh, snapshot) {
             (ModelState::Transformer(_), StateSnapshot::Transformer) => Ok(fresh),
+            (ModelState::Transformer(f), StateSnapshot::TransformerCarried { layers }) => {
+                let Model::Transformer(m) = self else {
+                    unreachable!("state kind follows the model")
+                };
+                if !m.carries() {
+                    return Err("the snapshot holds fast weights carried across segments; \
+                                this model's attention does not carry them (attention.carry)"
+                        .into());
+                }
+                if layers.len() != f.caches.len() {
+                    return Err(format!(
+                        "{} layer states in the snapshot, the model has {} layers",
+                        layers.len(),
+                        f.caches.len()
+                    ));
+                }
+                let caches = m
+                    .layers
+                    .iter()
+                    .zip(layers)
+                    .enumerate()
+                    .map(|(l, (layer, tensors))| match &layer.attn_variant {
+                        Some(v) if layer.carry => v
+                            .restore_cache(tensors, batch, device)
+                            .map_err(|e| format!("layer {l}: {e}")),
+                        _ if tensors.is_empty() => Ok(layer.new_cache()),
+                        _ => Err(format!(
+                            "layer {l} carries no state, the snapshot holds one"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(ModelState::Transformer(TransformerState { caches }))
+            }
             (ModelState::Feedback(f), StateSnapshot::Feedback { shape, values }) => {
                 let want = f.memories.dims();
                 if *shape != want || values.len() != shape.iter().product::<usize>() {

@@ -328,6 +328,7 @@ impl StackConfig {
             ff: None,
             attn_admin: None,
             ff_admin: None,
+            carry: false,
         }
     }
 

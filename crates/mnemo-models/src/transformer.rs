@@ -17,7 +17,9 @@
 //!   1 until [`TransformerLm::admin_profile`] sets it from one batch ([`mnemo_core::admin`]).
 //!
 //! A vanilla Transformer carries nothing across segments: each training segment is attended
-//! within itself. `forward_step` with a KV cache equals `forward` position by position.
+//! within itself. `forward_step` with a KV cache equals `forward` position by position. Linear
+//! attention and Performer layers may carry their fast weights from segment to segment
+//! (`attention = { ..., carry = true }`, [`TransformerLm::forward_segment`]).
 //!
 //! Size legend: B batch, T segment length, S span, L layers, H heads, D d_model, V vocabulary.
 use burn::module::Module;
@@ -162,6 +164,7 @@ impl TransformerConfig {
                     ff: self.feed_forward.then(|| stack.feed_forward().init(device)),
                     attn_admin: admin(true),
                     ff_admin: admin(self.feed_forward),
+                    carry: self.attention.carries(),
                 }
             })
             .collect();
@@ -212,6 +215,10 @@ pub struct TransformerLayer {
     pub attn_admin: Option<AdminScale>,
     /// Admin's `ω` of the feed-forward block (`init = "admin"` with feed-forward only).
     pub ff_admin: Option<AdminScale>,
+    /// Whether the attention continues each segment from the state the previous one left
+    /// (`carry = true`: linear attention or Performer; set from the config, not saved).
+    #[module(skip)]
+    pub carry: bool,
 }
 
 /// The residual streams between sublayers: `x`, and ResiDual's dual stream `d` (None unless
@@ -258,6 +265,27 @@ impl TransformerLayer {
     pub fn forward_streams(&self, streams: Streams) -> Streams {
         let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
             self.attend(h)
+        });
+        self.feed_forward(streams)
+    }
+
+    /// [`forward_streams`](Self::forward_streams) continuing from the attention state in
+    /// `cache`, which becomes the (detached) state after the segment
+    /// ([`AttentionVariant::forward_carried`]); a layer that does not carry attends within the
+    /// segment and leaves `cache` as it is.
+    ///
+    /// # Shapes
+    /// - streams: `[B, T, D]` each; output: the same
+    pub fn forward_carried_streams(
+        &self,
+        streams: Streams,
+        cache: &mut SelfAttentionCache,
+    ) -> Streams {
+        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
+            match (&self.attn_variant, self.carry) {
+                (Some(v), true) => v.forward_carried(h, cache),
+                _ => self.attend(h),
+            }
         });
         self.feed_forward(streams)
     }
@@ -413,6 +441,37 @@ impl TransformerLm {
             streams = layer.forward_streams(streams);
         }
         self.output(streams)
+    }
+
+    /// Whether any layer carries its attention state across segments (`carry = true`).
+    pub fn carries(&self) -> bool {
+        self.layers.iter().any(|l| l.carry)
+    }
+
+    /// Logits for a segment of a stream, and the state to carry into its next segment: with
+    /// `carry = true` the layers' fast weights continue from `state` and the returned state
+    /// holds them after the segment, detached (no gradient crosses segments); otherwise the
+    /// segment is attended within itself ([`forward`](Self::forward)) and the state returned
+    /// is fresh. Equals `forward` over the stream so far, at this segment's rows, when every
+    /// layer carries.
+    ///
+    /// # Shapes
+    /// - tokens: `[B, T]`
+    /// - output: `[B, T, V]`
+    pub fn forward_segment(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: TransformerState,
+    ) -> (Tensor<3>, TransformerState) {
+        if !self.carries() {
+            return (self.forward(tokens), self.init_state());
+        }
+        let mut streams = self.streams(self.embed(tokens)); // [B,T,D]
+        let mut state = state;
+        for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
+            streams = layer.forward_carried_streams(streams, cache);
+        }
+        (self.output(streams), state)
     }
 
     /// Logits for one new position given the caches of the positions before it.

@@ -255,6 +255,7 @@ fn configs_refuse_spans_they_cannot_mask_naming_the_field() {
     let linear = mnemo_models::AttentionConfig::Linear {
         update: Default::default(),
         chunk: 64,
+        carry: false,
     };
     for (name, config) in [
         ("linear attention", with(linear, 0)),

@@ -56,16 +56,19 @@ fn configs() -> Vec<(&'static str, TransformerConfig)> {
     let linear = with(AttentionConfig::Linear {
         update: LinearUpdate::Sum,
         chunk: 4,
+        carry: false,
     });
     let delta = with(AttentionConfig::Linear {
         update: LinearUpdate::Delta,
         chunk: 4,
+        carry: false,
     });
     let performer = with(AttentionConfig::Performer {
         features: 16,
         chunk: 3,
         seed: 2,
         redraw_every: 0,
+        carry: false,
     });
     let sparse = TransformerConfig {
         span: 4,
@@ -132,6 +135,7 @@ fn attention_options_are_checked() {
                     chunk: 8,
                     seed: 0,
                     redraw_every: 0,
+                    carry: false,
                 },
                 ..base.clone()
             },
@@ -142,11 +146,25 @@ fn attention_options_are_checked() {
                 attention: AttentionConfig::Linear {
                     update: LinearUpdate::Delta,
                     chunk: 8,
+                    carry: false,
                 },
                 persistent_memory: 2,
                 ..base.clone()
             },
             "model.persistent_memory",
+        ),
+        (
+            TransformerConfig {
+                attention: AttentionConfig::Performer {
+                    features: 8,
+                    chunk: 8,
+                    seed: 0,
+                    redraw_every: 10,
+                    carry: true,
+                },
+                ..base.clone()
+            },
+            "model.attention.carry",
         ),
     ];
     for (config, field) in cases {

@@ -195,6 +195,42 @@ fn performer_feature_redraws_survive_a_resume() {
     }
 }
 
+/// Linear-attention and Performer layers that carry their fast weights across segments
+/// (`carry = true`): the checkpoint saves the state carried into the next segment, so a resumed
+/// run continues the stream exactly as an uninterrupted one (weights, losses, evaluation), also
+/// across an epoch's reset.
+#[test]
+fn carried_fast_weights_survive_a_resume() {
+    let run = "steps = 12\ncheckpoint_every = 4\nlog_every = 3";
+    let model = |name: &str, attention: &str| {
+        format!(
+            "[models.{name}]\nkind = \"transformer\"\nd_model = 32\nn_layers = 2\nn_heads = 2\n\
+             d_ff = 64\nspan = 16\nattention = {{ {attention}, carry = true }}\n\n"
+        )
+    };
+    let text = tiny_toml(run, 3e-3, 0.1)
+        .replace("train_programs = 50", "train_programs = 8")
+        .replace(
+            "[models.transformer]",
+            &format!(
+                "{}{}[models.transformer]",
+                model("delta", "kind = \"linear\", update = \"delta\", chunk = 4"),
+                model("performer", "kind = \"performer\", features = 8, chunk = 4")
+            ),
+        );
+    let config = config(&text);
+    for name in ["delta", "performer"] {
+        check_resume(&config, name, 7);
+        let out = tempfile::tempdir().unwrap();
+        let run = trained(&config, name, &options(out.path()));
+        let mnemo_models::StateSnapshot::TransformerCarried { layers } = &run.trainer.carried
+        else {
+            panic!("{name}: no fast weights saved: {:?}", run.trainer.carried)
+        };
+        assert!(layers.iter().all(|l| !l.is_empty()), "{name}: {layers:?}");
+    }
+}
+
 /// An `init = "admin"` Transformer is profiled on its first training segment before step 1,
 /// on a fresh start only: a resumed run (which loads ω from the checkpoint) equals an
 /// uninterrupted one, and after one step at a negligible learning rate each block's ω is the
