@@ -5,12 +5,10 @@
 mod common;
 
 use burn::tensor::{Device, Tensor};
-use common::{max_abs, max_abs_diff, segmented, tokens};
-use mnemo_core::seeded;
+use common::{assert_no_gradient_into_the_state, max_abs_diff, segmented, tokens};
+use mnemo_core::{AttentionVariant, seeded};
 use mnemo_models::attention_config::LinearUpdate;
-use mnemo_models::{
-    AttentionConfig, Model, ModelConfig, ModelState, StateSnapshot, TransformerConfig,
-};
+use mnemo_models::{AttentionConfig, Model, ModelConfig, StateSnapshot, TransformerConfig};
 
 const VOCAB: usize = 11;
 
@@ -86,50 +84,28 @@ fn carried_segments_equal_one_long_pass() {
 #[test]
 fn no_gradient_crosses_a_segment_boundary() {
     let device = mnemo_backend::test_device();
-    let (x1, x2) = (
+    let segments = (
         tokens(2, 5, VOCAB, 7, &device),
         tokens(2, 5, VOCAB, 8, &device),
     );
     let probe = seeded::normal([2, 5, VOCAB], 12, &device);
     for (name, config) in configs(true) {
         let model = build(&config, &device);
-        let carried = model
-            .forward_segment(x1.clone(), model.init_state(2, &device))
-            .state;
-        // The same numbers with no autodiff history at all.
-        let copied = model
-            .restore_state(&carried.snapshot(), 2, &device)
-            .unwrap();
-        let grads = |state: ModelState| {
-            (model.forward_segment(x2.clone(), state).logits * probe.clone())
-                .sum()
-                .backward()
-        };
-        let (g_carried, g_copied) = (grads(carried), grads(copied));
-        let Model::Transformer(m) = &model else {
-            unreachable!()
-        };
-        let mut params = vec![("embedding", m.embedding.weight.val())];
-        for (l, layer) in m.layers.iter().enumerate() {
-            let key = match layer.attn_variant.as_ref().expect("a variant layer") {
-                mnemo_core::AttentionVariant::Linear(a) => a.key.weight.val(),
-                mnemo_core::AttentionVariant::Performer(a) => a.key.weight.val(),
-                mnemo_core::AttentionVariant::Sparse(_) => unreachable!(),
+        assert_no_gradient_into_the_state(name, &model, segments.clone(), probe.clone(), |m| {
+            let Model::Transformer(m) = m else {
+                unreachable!("a Transformer config")
             };
-            params.push((if l == 0 { "layer 0 key" } else { "layer 1 key" }, key));
-        }
-        for (label, p) in params {
-            let (a, b) = (
-                p.grad(&g_carried).expect("grad"),
-                p.grad(&g_copied).expect("grad"),
-            );
-            assert!(max_abs(a.clone()) > 0.0, "{name}, {label}: zero gradient");
-            let diff = max_abs_diff(a, b);
-            assert!(
-                diff < 1e-6,
-                "{name}, {label}: gradient reached segment 1 through the state ({diff})"
-            );
-        }
+            let mut params = vec![("embedding".to_string(), m.embedding.weight.val())];
+            for (l, layer) in m.layers.iter().enumerate() {
+                let key = match layer.attn_variant.as_ref().expect("a variant layer") {
+                    AttentionVariant::Linear(a) => a.key.weight.val(),
+                    AttentionVariant::Performer(a) => a.key.weight.val(),
+                    AttentionVariant::Sparse(_) => unreachable!("sparse does not carry"),
+                };
+                params.push((format!("layer {l} key"), key));
+            }
+            params
+        });
     }
 }
 

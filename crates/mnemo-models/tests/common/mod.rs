@@ -76,6 +76,48 @@ pub fn decode_steps<S>(
     (Tensor::cat(steps, 1), state)
 }
 
+/// Asserts that no gradient crosses a segment boundary: the gradients of `Σ logits · probe`
+/// over segment `x2` from the state segment `x1` left equal those from the same state restored
+/// from its snapshot (plain numbers with no autodiff history), for every tensor `params` picks
+/// from the model (each must get a non-zero gradient, so the comparison is not vacuous).
+///
+/// # Shapes
+/// - x1, x2: `[B, T]`; probe: `[B, T, V]`
+pub fn assert_no_gradient_into_the_state(
+    name: &str,
+    model: &mnemo_models::Model,
+    (x1, x2): (Tensor<2, Int>, Tensor<2, Int>),
+    probe: Tensor<3>,
+    params: impl Fn(&mnemo_models::Model) -> Vec<(String, Tensor<2>)>,
+) {
+    let device = x1.device();
+    let [b, _] = x1.dims();
+    let carried = model
+        .forward_segment(x1, model.init_state(b, &device))
+        .state;
+    let copied = model
+        .restore_state(&carried.snapshot(), b, &device)
+        .unwrap();
+    let grads = |state| {
+        (model.forward_segment(x2.clone(), state).logits * probe.clone())
+            .sum()
+            .backward()
+    };
+    let (g_carried, g_copied) = (grads(carried), grads(copied));
+    for (label, p) in params(model) {
+        let (a, b) = (
+            p.grad(&g_carried).expect("grad"),
+            p.grad(&g_copied).expect("grad"),
+        );
+        assert!(max_abs(a.clone()) > 0.0, "{name}, {label}: zero gradient");
+        let diff = max_abs_diff(a, b);
+        assert!(
+            diff < 1e-6,
+            "{name}, {label}: gradient reached segment 1 through the carried state ({diff})"
+        );
+    }
+}
+
 /// Logits of `x` `[B, N]` run through a language model in segments of `seg`, carrying the state
 /// from a fresh one: `[B, N, V]`.
 pub fn segmented(
