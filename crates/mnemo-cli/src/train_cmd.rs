@@ -73,7 +73,9 @@ fn options(args: &TrainArgs) -> anyhow::Result<TrainOptions> {
 
 /// Train the models of `config` asked for (`--model` or all) with `train_one`, then tabulate
 /// with `table` every model of the experiment that has a summary, not only those just
-/// trained: the same for every kind of experiment.
+/// trained, and after them the models other configs trained under the same run name (the
+/// paired configs of `experiments/algorithmic/` share one): the same for every kind of
+/// experiment.
 fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
     args: &TrainArgs,
     config: &C,
@@ -92,15 +94,54 @@ fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
             &RunDir::new(&args.place.out, run_name, name).summary(),
         )?);
     }
+    let mut others = Vec::new();
+    for name in other_models(&args.place.out.join(run_name), &models)? {
+        // A summary of another kind of experiment under the same name is not this table's.
+        if let Ok(Some(summary)) =
+            read_summary::<S>(&RunDir::new(&args.place.out, run_name, &name).summary())
+        {
+            summaries.push(summary);
+            others.push(name);
+        }
+    }
     let table = table(&summaries);
     print!("{table}");
-    write_results(args, run_name, &table)
+    write_results(args, run_name, &table, &others)
 }
 
-fn write_results(args: &TrainArgs, run_name: &str, table: &str) -> anyhow::Result<()> {
+/// The model directories under `run` (`<out>/<run name>`) that hold a `summary.json` and are
+/// not among `models`, sorted by name.
+fn other_models(run: &Path, models: &[String]) -> anyhow::Result<Vec<String>> {
+    let entries =
+        std::fs::read_dir(run).with_context(|| format!("{}: cannot list", run.display()))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("{}: cannot list", run.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !models.contains(&name) && entry.path().join("summary.json").is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn write_results(
+    args: &TrainArgs,
+    run_name: &str,
+    table: &str,
+    others: &[String],
+) -> anyhow::Result<()> {
     let path = args.place.out.join(run_name).join("results.md");
+    let also = match others {
+        [] => String::new(),
+        names => format!(
+            "\nAlso in the table, trained by another config under this run name: {}.\n",
+            names.join(", ")
+        ),
+    };
     let text = format!(
-        "# {run_name}\n\nCommand: `mnemo train {} --backend {}`\n\n{table}",
+        "# {run_name}\n\nCommand: `mnemo train {} --backend {}`\n{also}\n{table}",
         args.config.display(),
         args.place.backend.backend
     );

@@ -44,6 +44,40 @@ fn eval_of_a_missing_run_dir_exits_2() {
     );
 }
 
+/// Two configs that share a run name (as `experiments/algorithmic/3var-{feedback,transformer}.toml`
+/// do), each with one model: the results table after the second lists both, the other
+/// config's model named as such.
+#[test]
+fn results_table_holds_every_model_under_the_run_name() {
+    let out = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(smoke_config()).unwrap();
+    let (head, feedback) = text.split_once("[models.feedback]").unwrap();
+    let only_transformer = out.path().join("transformer.toml");
+    std::fs::write(&only_transformer, head).unwrap();
+    let (before, _) = head.split_once("[models.transformer]").unwrap();
+    let only_feedback = out.path().join("feedback.toml");
+    std::fs::write(
+        &only_feedback,
+        format!("{before}[models.feedback]{feedback}"),
+    )
+    .unwrap();
+    let runs = out.path().join("runs");
+    for config in [&only_transformer, &only_feedback] {
+        let trained = train(config, &runs, &["--quiet"]);
+        assert!(trained.status.success(), "{}", stderr(&trained));
+    }
+    let results = std::fs::read_to_string(runs.join("smoke-tiny/results.md")).unwrap();
+    assert!(
+        results.contains("| feedback") && results.contains("| transformer"),
+        "{results}"
+    );
+    assert!(
+        results.contains("feedback.toml")
+            && results.contains("trained by another config under this run name: transformer."),
+        "{results}"
+    );
+}
+
 #[test]
 fn train_then_eval_and_generate_on_the_smoke_config() {
     let out = tempfile::tempdir().unwrap();
