@@ -32,7 +32,8 @@ pub struct Capture {
     /// `(row, column)` of each captured position, in capture order (segment, row, step).
     pub positions: Vec<(usize, usize)>,
     /// Per captured position, the first column the model could see when it read it (the
-    /// segment start for a Transformer, 0 for a Feedback model carrying its memory).
+    /// segment start for a Transformer, 0 for a Feedback model carrying its memory and for a
+    /// Transformer whose layers carry their fast weights).
     pub visible_from: Vec<usize>,
     /// Feed-forward width F.
     pub d_ff: usize,
@@ -102,9 +103,9 @@ pub fn capture(
         let start = index * segment_len;
         let tokens = segment_tokens(&segment, device);
         let (hidden, attention) = match (model, state) {
-            (Model::Transformer(m), s) => {
-                state = s;
-                let (_, hidden) = m.forward_traced(tokens);
+            (Model::Transformer(m), ModelState::Transformer(s)) => {
+                let (_, hidden, next) = m.forward_traced(tokens, s);
+                state = ModelState::Transformer(next);
                 (hidden, None)
             }
             (Model::Feedback(m), ModelState::Feedback(s)) => {
@@ -129,6 +130,7 @@ pub fn capture(
                 out.positions.push((r, start + t));
                 out.visible_from.push(match model {
                     Model::Feedback(_) => 0,
+                    Model::Transformer(m) if m.carries() => 0,
                     _ => start,
                 });
             }

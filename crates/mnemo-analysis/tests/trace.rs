@@ -63,6 +63,29 @@ fn up_units(ff: &mnemo_core::FeedForward, x: Tensor<3>) -> Vec<f32> {
     host_units(&to_vec(x), &to_vec(ff.up.weight.val()), &b, d, f)
 }
 
+/// A Transformer whose linear-attention layers carry their fast weights: the traced segments,
+/// the state threaded through, give the logits of one pass over the whole stream.
+#[test]
+fn carried_trace_continues_the_stream() {
+    let device = mnemo_backend::test_device().inner();
+    let config = TransformerConfig {
+        attention: mnemo_models::AttentionConfig::Linear {
+            update: Default::default(),
+            chunk: 4,
+            carry: true,
+        },
+        ..TransformerConfig::tiny(VOCAB)
+    };
+    let model = mnemo_core::seeded::reinit(config.init(&device), 7);
+    let x = tokens(2, 8, &device);
+    let (first, _, state) = model.forward_traced(x.clone().narrow(1, 0, 5), model.init_state());
+    let (second, hidden, _) = model.forward_traced(x.clone().narrow(1, 5, 3), state);
+    assert_eq!(hidden.len(), config.n_layers);
+    let traced = Tensor::cat(vec![first, second], 1);
+    let diff = max_diff(&to_vec(traced), &to_vec(model.forward(x)));
+    assert!(diff < 1e-4, "traced segments vs one pass: {diff}");
+}
+
 #[test]
 fn transformer_trace_equals_forward_and_host_units() {
     let device = mnemo_backend::test_device();
@@ -73,7 +96,7 @@ fn transformer_trace_equals_forward_and_host_units() {
         };
         let model = mnemo_core::seeded::reinit(config.init(&device), 7);
         let x = tokens(2, 6, &device);
-        let (logits, hidden) = model.forward_traced(x.clone());
+        let (logits, hidden, _) = model.forward_traced(x.clone(), model.init_state());
         assert_eq!(
             max_diff(&to_vec(logits), &to_vec(model.forward(x.clone()))),
             0.0,

@@ -282,10 +282,7 @@ impl TransformerLayer {
         cache: &mut SelfAttentionCache,
     ) -> Streams {
         let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
-            match (&self.attn_variant, self.carry) {
-                (Some(v), true) => v.forward_carried(h, cache),
-                _ => self.attend(h),
-            }
+            self.attend_segment(h, cache)
         });
         self.feed_forward(streams)
     }
@@ -351,6 +348,20 @@ impl TransformerLayer {
             (Some(a), _) => a.forward(h),
             (None, Some(v)) => v.forward(h),
             (None, None) => unreachable!("a Transformer layer has one attention"),
+        }
+    }
+
+    /// The configured self-attention over a segment of a stream: continuing from `cache` (which
+    /// becomes the detached state after the segment) when the layer carries, else within the
+    /// segment, `cache` untouched.
+    ///
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    pub(crate) fn attend_segment(&self, h: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
+        match (&self.attn_variant, self.carry) {
+            (Some(v), true) => v.forward_carried(h, cache),
+            _ => self.attend(h),
         }
     }
 

@@ -18,21 +18,30 @@
 use burn::tensor::activation::gelu;
 use burn::tensor::{Int, Tensor};
 
-use super::{TransformerLm, sublayer};
+use super::{TransformerLm, TransformerState, sublayer};
 
 impl TransformerLm {
-    /// [`forward`](Self::forward) of a segment, also returning every layer's feed-forward
-    /// hidden units (None for an all-attention layer). Run it on an inference copy.
+    /// [`forward_segment`](Self::forward_segment) of a segment of a stream, also returning every
+    /// layer's feed-forward hidden units (None for an all-attention layer): the state carries
+    /// in and out as there (fresh out unless the layers carry). Run it on an inference copy.
     ///
     /// # Shapes
     /// - tokens: `[B, T]`
     /// - output: logits `[B, T, V]`; per layer `[B, T, F]`
-    pub fn forward_traced(&self, tokens: Tensor<2, Int>) -> (Tensor<3>, Vec<Option<Tensor<3>>>) {
+    pub fn forward_traced(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: TransformerState,
+    ) -> (Tensor<3>, Vec<Option<Tensor<3>>>, TransformerState) {
         let mut streams = self.streams(self.embed(tokens));
         let mut hidden = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        let mut state = match self.carries() {
+            true => state,
+            false => self.init_state(),
+        };
+        for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
             streams = sublayer(&layer.attn_residual, &layer.attn_admin, streams, |h| {
-                layer.attend(h)
+                layer.attend_segment(h, cache)
             });
             let mut units = None;
             if let (Some(residual), Some(ff)) = (&layer.ff_residual, &layer.ff) {
@@ -43,6 +52,6 @@ impl TransformerLm {
             }
             hidden.push(units);
         }
-        (self.output(streams), hidden)
+        (self.output(streams), hidden, state)
     }
 }
