@@ -185,7 +185,8 @@ impl Model {
     /// every layer attends to the last `len` memories only, with the learned vectors of
     /// distances 1..=`len` ([`FeedbackLm::set_eval_span`]); `len` must be 1..=S, the trained
     /// span. Take a fresh state ([`init_state`](Self::init_state)) afterwards. Errors for the
-    /// Transformer (no memory, or carried fast weights of no length) and for lengths a model cannot take.
+    /// Transformer (no memory, or carried fast weights of no length) and for lengths a model
+    /// cannot take.
     pub fn with_eval_memory(&mut self, len: usize) -> Result<(), String> {
         match self {
             Model::Transformer(m) if m.carries() => Err(
