@@ -418,7 +418,8 @@ impl TransformerLayer {
 /// The causal Transformer language model: [`TransformerLayer`]s in a [`StackLm`].
 pub type TransformerLm = StackLm<TransformerLayer>;
 
-/// Per-layer attention states for step-by-step decoding.
+/// Per-layer attention states: for step-by-step decoding, and the fast weights layers with
+/// `carry = true` carry from one segment to the next.
 #[derive(Debug, Clone)]
 pub struct TransformerState {
     /// One state per layer (key/value caches for softmax attention).
@@ -426,8 +427,8 @@ pub struct TransformerState {
 }
 
 impl TransformerState {
-    /// Caches hold tensors only while decoding; moving them is not needed between devices of
-    /// the same backend, so this keeps them as they are unless empty.
+    /// The key/value caches and the carried fast weights stay where they are: moving them is
+    /// not needed between devices of the same backend.
     pub fn to_device(self, _device: &Device) -> Self {
         self
     }
