@@ -15,6 +15,7 @@
 //! - [`chart`]: figures of line and bar panels with `plotters`, as SVG and PNG, with a bundled
 //!   font (no system fonts).
 //! - [`figures`]: learning curves, memory mixing and attention distance, attention scaling.
+//! - [`results_figure`]: a run's final scores and training speeds, per model, as bars.
 //! - [`report`]: which figures a path gets.
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod figures;
 pub mod memory;
 pub mod peer_figure;
 pub mod report;
+pub mod results_figure;
 pub mod runs;
 pub mod text;
 

@@ -5,7 +5,7 @@
 //! | PATH                                   | figures                                        |
 //! |----------------------------------------|------------------------------------------------|
 //! | a model's run directory (`metrics.jsonl`) | its learning curves                         |
-//! | a run (`runs/quickstart/`: model directories) | every model's learning curves on one figure, and for its Feedback models the memory mixing weights (one figure) and attention over memory distance (one per model) |
+//! | a run (`runs/quickstart/`: model directories) | every model's learning curves on one figure, the final scores and speeds of the models with a `summary.json` ([`crate::results_figure`]), and for its Feedback models the memory mixing weights (one figure) and attention over memory distance (one per model) |
 //! | a directory of runs (`runs/`)           | the above for each run                        |
 //! | a `mnemo bench --scaling` JSON file     | the attention scaling curves                  |
 //! | a `scripts/bench-vs-peer.sh` `summary.json` | speed against the peer and peak memory, per phase ([`crate::peer_figure`]) |
@@ -13,7 +13,7 @@
 //! The memory figures run each trained Feedback model over the first `memory_positions`
 //! positions of a split ([`crate::memory`]); a run whose data or checkpoint cannot be loaded
 //! gets its learning curves and a note instead. Files go to `<out>/<run>-curves.{svg,png}`,
-//! `<out>/<run>-memory-mix.*`, `<out>/<run>-<model>-attention-distance.*` and
+//! `<out>/<run>-results.*`, `<out>/<run>-memory-mix.*`, `<out>/<run>-<model>-attention-distance.*` and
 //! `<out>/<file stem>.*` for a scaling file, `<out>/<folder>-vs-peer.*` for a bench-vs-peer
 //! `summary.json` (`<file stem>-vs-peer` when the file has another name).
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ use crate::figures::{
 };
 use crate::memory::MemoryAnalysis;
 use crate::peer_figure::{is_vs_peer, vs_peer};
+use crate::results_figure::results;
 use crate::runs::memory_of_run;
 
 /// Settings of `mnemo report`.
@@ -187,6 +188,12 @@ fn run_figures(
     let stem = |what: &str| options.out.join(format!("{title}-{what}"));
     out.files
         .extend(learning_curves(title, &curves).write(&stem("curves"))?);
+    if models.len() > 1 {
+        let summaries = summaries(models, out);
+        if let Some(figure) = results(title, &summaries) {
+            out.files.extend(figure.write(&stem("results"))?);
+        }
+    }
     if options.memory_positions == 0 {
         return Ok(());
     }
@@ -213,6 +220,32 @@ fn run_figures(
             .extend(attention_distance(&format!("{title}/{}", a.model), a).write(&stem(&what))?);
     }
     Ok(())
+}
+
+/// `(model, summary.json)` of the models in `models` that finished (an unreadable summary is
+/// left out with a note).
+fn summaries(models: &[PathBuf], out: &mut Report) -> Vec<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for dir in models {
+        let path = dir.join("summary.json");
+        if !path.is_file() {
+            continue;
+        }
+        let read = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+        match read {
+            Ok(summary) => {
+                let name = dir.file_name().unwrap_or_default().to_string_lossy();
+                found.push((name.into_owned(), summary));
+            }
+            Err(e) => out.notes.push(format!(
+                "{}: left out of the results figure: {e}",
+                path.display()
+            )),
+        }
+    }
+    found
 }
 
 /// Whether the run in `dir` trained a Feedback model (from its `config.toml`).

@@ -240,8 +240,10 @@ fn report_of_the_smoke_run_draws_every_series() {
     let options = report_options(out.path(), 64);
     let written = report(&[smoke_runs().join("smoke-tiny")], &options).unwrap();
     assert!(written.notes.is_empty(), "{:?}", written.notes);
-    assert_eq!(written.files.len(), 6, "{:?}", written.files);
+    assert_eq!(written.files.len(), 8, "{:?}", written.files);
     assert_series(&out.path().join("smoke-tiny-curves"), 4);
+    // Results: valid and test bars in the first panel, training speed in the second.
+    assert_series(&out.path().join("smoke-tiny-results"), 3);
     assert_series(&out.path().join("smoke-tiny-memory-mix"), 1);
     assert_series(
         &out.path().join("smoke-tiny-feedback-attention-distance"),
