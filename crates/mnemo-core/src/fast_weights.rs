@@ -25,8 +25,11 @@
 //! y_t = W_tᵀ φ(q_t)
 //! ```
 //!
-//! with φ sum-normalised (`φ(x) / Σ_j φ(x)_j`, done here), so no denominator is needed.
-use burn::tensor::{Bool, Device, Tensor};
+//! with φ sum-normalised (`φ(x) / Σ_j φ(x)_j`, done here), so no denominator is needed;
+//! computed in chunks of C positions too: inside a chunk the writes are one unit
+//! lower-triangular solve (Yang et al. 2024), across chunks the carried W
+//! ([`delta_rule_attend`]).
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 /// The ε added to the denominator of [`causal_linear_attend`] by the attention modules.
 pub const DEFAULT_EPS: f64 = 1e-6;
@@ -153,14 +156,32 @@ pub fn sum_normalize(x: Tensor<4>) -> Tensor<4> {
     x / sum
 }
 
-/// Causal kernelized attention with the delta update (Schlag et al. 2021), one position at a
-/// time (a recurrence over T: O(T) small steps, each O(F·Dh)).
+/// Causal kernelized attention with the delta update (Schlag et al. 2021), in chunks of
+/// `chunk` positions: inside a chunk the delta rule's writes are solved at once (the "WY" /
+/// UT form of Yang et al. 2024, "Parallelizing Linear Transformers with the Delta Rule over
+/// Sequence Length"), across chunks `W` is carried, so a segment of T positions costs
+/// `⌈T/chunk⌉` rounds of batched matrix products instead of T rounds of per-position ones, and
+/// autodiff keeps one `W` per chunk instead of one per position.
 ///
 /// The features are sum-normalised **here** (`φ / Σφ`, see [`sum_normalize`]): pass the raw,
-/// non-negative φ(q) and φ(k). `v̄_t = W_{t-1}ᵀφ(k_t)`, `W_t = W_{t-1} + β_t φ(k_t)(v_t − v̄_t)ᵀ`,
-/// `y_t = W_tᵀφ(q_t)`, from `W_0 = state` (zeros if None).
+/// non-negative φ(q) and φ(k). Per position, from `W_0 = state` (zeros if None):
 ///
-/// Returns the outputs and `W_T`; passing `W_T` back continues the sequence exactly.
+/// ```text
+/// v̄_t = W_{t-1}ᵀφ(k_t),   W_t = W_{t-1} + β_t φ(k_t)(v_t − v̄_t)ᵀ,   y_t = W_tᵀφ(q_t)
+/// ```
+///
+/// Inside a chunk of rows K, Q, V, β starting from W₀ the writes `u_t = β_t(v_t − v̄_t)` (so
+/// `W_t = W_{t-1} + k_t u_tᵀ`) solve the unit lower-triangular system
+///
+/// ```text
+/// (I + diag(β)·strict_tril(K Kᵀ)) U = diag(β)(V − K W₀)
+/// Y = Q W₀ + tril(Q Kᵀ) U,    W = W₀ + Kᵀ U
+/// ```
+///
+/// with the triangular inverse built by recursive doubling of its diagonal blocks
+/// ([`unit_lower_inverse`]). Exact in exact arithmetic: the same outputs and `W_T` as the
+/// position-by-position recurrence for every `chunk` (tested against it in f64), and passing
+/// `W_T` back continues the sequence exactly.
 ///
 /// # Shapes
 /// - phi_q, phi_k: `[B, H, T, F]`, non-negative with positive row sums
@@ -170,14 +191,16 @@ pub fn sum_normalize(x: Tensor<4>) -> Tensor<4> {
 /// - output: `[B, H, T, Dh]`
 ///
 /// # Panics
-/// If T is 0.
+/// If T or `chunk` is 0.
 pub fn delta_rule_attend(
     phi_q: Tensor<4>,
     phi_k: Tensor<4>,
     v: Tensor<4>,
     beta: Tensor<3>,
     state: Option<Tensor<4>>,
+    chunk: usize,
 ) -> (Tensor<4>, Tensor<4>) {
+    assert!(chunk >= 1, "chunk: must be at least 1");
     let [b, h, t, f] = phi_q.dims();
     assert!(t >= 1, "phi_q: needs at least one position");
     let dh = v.dims()[3];
@@ -185,23 +208,101 @@ pub fn delta_rule_attend(
     let k = sum_normalize(phi_k);
     let beta = beta.unsqueeze_dim::<4>(3); // [B,H,T,1]
     let mut w = state.unwrap_or_else(|| Tensor::zeros([b, h, f, dh], &q.device()));
-    let mut outputs = Vec::with_capacity(t);
-    let steps = q
-        .split(1, 2)
+    let mut outputs = Vec::with_capacity(t.div_ceil(chunk));
+    let chunks = q
+        .split(chunk, 2)
         .into_iter()
-        .zip(k.split(1, 2))
-        .zip(v.split(1, 2))
-        .zip(beta.split(1, 2));
-    for (((q, k), v), beta) in steps {
-        let recalled = k.clone().matmul(w.clone()); // [B,H,1,Dh]
-        w = w + k.swap_dims(2, 3).matmul((v - recalled) * beta);
-        outputs.push(q.matmul(w.clone()));
+        .zip(k.split(chunk, 2))
+        .zip(v.split(chunk, 2))
+        .zip(beta.split(chunk, 2));
+    let mut masks: Option<(usize, DeltaMasks)> = None;
+    for (((q, k), v), beta) in chunks {
+        let l = q.dims()[2];
+        if l == 1 {
+            // One position: the recurrence itself (decoding), no system to solve.
+            let recalled = k.clone().matmul(w.clone()); // [B,H,1,Dh]
+            w = w + k.swap_dims(2, 3).matmul((v - recalled) * beta);
+            outputs.push(q.matmul(w.clone()));
+            continue;
+        }
+        let m = match &masks {
+            Some((n, m)) if *n == l => m.clone(),
+            _ => {
+                let m = DeltaMasks::new(l, &q.device());
+                masks = Some((l, m.clone()));
+                m
+            }
+        };
+        let kt = k.clone().swap_dims(2, 3); // [B,H,F,L]
+        // L = diag(β) · strict_tril(K Kᵀ): row t holds β_t k_t·k_i for i < t.
+        let lower = k.clone().matmul(kt.clone()) * m.strict.clone() * beta.clone(); // [B,H,L,L]
+        let u = unit_lower_inverse(lower, &m).matmul((v - k.matmul(w.clone())) * beta); // [B,H,L,Dh]
+        let scores = q.clone().matmul(kt.clone()) * m.lower.clone(); // [B,H,L,L]
+        outputs.push(q.matmul(w.clone()) + scores.matmul(u.clone()));
+        w = w + kt.matmul(u);
     }
     let y = match outputs.len() {
-        1 => outputs.pop().expect("one step"),
+        1 => outputs.pop().expect("one chunk"),
         _ => Tensor::cat(outputs, 2),
     };
     (y, w)
+}
+
+/// The constant 0/1 matrices of a chunk of `l` positions, `[1, 1, l, l]` each.
+#[derive(Debug, Clone)]
+struct DeltaMasks {
+    /// 1 strictly below the diagonal.
+    strict: Tensor<4>,
+    /// 1 on and below the diagonal.
+    lower: Tensor<4>,
+    /// The identity.
+    eye: Tensor<4>,
+    /// Per doubling level s = 1, 2, 4, … < l: 1 where row i is in the lower half and column j
+    /// in the upper half of the same diagonal block of 2s (the block's off-diagonal quarter).
+    quarters: Vec<Tensor<4>>,
+}
+
+impl DeltaMasks {
+    fn new(l: usize, device: &Device) -> Self {
+        let matrix = |keep: &dyn Fn(usize, usize) -> bool| -> Tensor<4> {
+            let data: Vec<f32> = (0..l * l)
+                .map(|n| f32::from(u8::from(keep(n / l, n % l))))
+                .collect();
+            Tensor::<2>::from_data(TensorData::new(data, [l, l]), device).unsqueeze::<4>()
+        };
+        let quarters = std::iter::successors(Some(1usize), |s| Some(s * 2))
+            .take_while(|&s| s < l)
+            .map(|s| {
+                matrix(&|i, j| i / (2 * s) == j / (2 * s) && (i / s) % 2 == 1 && (j / s) % 2 == 0)
+            })
+            .collect();
+        DeltaMasks {
+            strict: matrix(&|i, j| j < i),
+            lower: matrix(&|i, j| j <= i),
+            eye: matrix(&|i, j| i == j),
+            quarters,
+        }
+    }
+}
+
+/// `(I + L)⁻¹` for strictly lower-triangular `L`, by recursive doubling: `X` starts as the
+/// inverse of the 1×1 diagonal blocks (I); at each level s the inverse of every diagonal block
+/// of 2s, `[[A, 0], [B, D]]⁻¹ = [[A⁻¹, 0], [−D⁻¹BA⁻¹, D⁻¹]]`, gets its off-diagonal quarter from
+/// `X (I + L) X` (X being block-diagonal, that product's quarter is `D⁻¹BA⁻¹`). ⌈log₂ l⌉
+/// levels of two batched matrix products each.
+///
+/// # Shapes
+/// - lower: `[B, H, l, l]`, zero on and above the diagonal
+/// - output: `[B, H, l, l]`
+fn unit_lower_inverse(lower: Tensor<4>, masks: &DeltaMasks) -> Tensor<4> {
+    let m = lower + masks.eye.clone();
+    let [b, h, l, _] = m.dims();
+    let mut x = masks.eye.clone().expand([b, h, l, l]);
+    for quarter in &masks.quarters {
+        let off = x.clone().matmul(m.clone()).matmul(x.clone());
+        x = x - off * quarter.clone();
+    }
+    x
 }
 
 #[cfg(test)]
@@ -373,7 +474,8 @@ mod tests {
     }
 
     /// The delta rule equals a per-step host reference (sum-normalised φ, f64), from zero and
-    /// from a non-zero initial W, and two segments with W carried equal one.
+    /// from a non-zero initial W, for chunks of 1 (the recurrence), 2, 4 (a partial last
+    /// chunk), 9 and 16 (one chunk), and two segments with W carried equal one.
     #[test]
     fn delta_rule_equals_per_step_reference() {
         let device = mnemo_backend::test_device().inner();
@@ -382,77 +484,120 @@ mod tests {
         let beta = burn::tensor::activation::sigmoid(normal([B, H, t], 8, &device));
         for with_state in [false, true] {
             let w0 = with_state.then(|| normal([B, H, F, DH], 9, &device));
-            let (qh, kh, vh, bh) = (
-                to_vec(q.clone()),
-                to_vec(k.clone()),
-                to_vec(v.clone()),
-                to_vec(beta.clone()),
-            );
-            let mut w: Vec<f64> = match &w0 {
-                Some(w) => to_vec(w.clone()).into_iter().map(f64::from).collect(),
-                None => vec![0.0; B * H * F * DH],
-            };
-            let mut want = vec![0.0f32; B * H * t * DH];
-            for b in 0..B {
-                for h in 0..H {
-                    let norm = |x: &[f32], i: usize| -> Vec<f64> {
-                        let row: Vec<f64> =
-                            (0..F).map(|j| x[at(b, h, i, j, t, F)] as f64).collect();
-                        let s: f64 = row.iter().sum();
-                        row.iter().map(|r| r / s).collect()
-                    };
-                    for i in 0..t {
-                        let (kn, qn) = (norm(&kh, i), norm(&qh, i));
-                        let beta = bh[(b * H + h) * t + i] as f64;
-                        let recalled: Vec<f64> = (0..DH)
-                            .map(|d| (0..F).map(|j| w[at(b, h, j, d, F, DH)] * kn[j]).sum())
-                            .collect();
-                        for j in 0..F {
-                            for d in 0..DH {
-                                let vd = vh[at(b, h, i, d, t, DH)] as f64;
-                                w[at(b, h, j, d, F, DH)] += beta * kn[j] * (vd - recalled[d]);
-                            }
-                        }
+            let (want, w) = delta_reference(&q, &k, &v, &beta, w0.clone());
+            for chunk in [1, 2, 4, 9, 16] {
+                let (y, w_end) = delta_rule_attend(
+                    q.clone(),
+                    k.clone(),
+                    v.clone(),
+                    beta.clone(),
+                    w0.clone(),
+                    chunk,
+                );
+                let diff = max_abs_diff(&to_vec(y.clone()), &want);
+                assert!(diff < 1e-5, "state {with_state}, chunk {chunk}: {diff}");
+                let diff = max_abs_diff(&to_vec(w_end), &w);
+                assert!(
+                    diff < 1e-5,
+                    "W_T, state {with_state}, chunk {chunk}: {diff}"
+                );
+
+                let (a, mid) = delta_rule_attend(
+                    part(&q, 0..4),
+                    part(&k, 0..4),
+                    part(&v, 0..4),
+                    part(&beta, 0..4),
+                    w0.clone(),
+                    chunk,
+                );
+                let (c, _) = delta_rule_attend(
+                    part(&q, 4..t),
+                    part(&k, 4..t),
+                    part(&v, 4..t),
+                    part(&beta, 4..t),
+                    Some(mid),
+                    chunk,
+                );
+                let joined = to_vec(Tensor::cat(vec![a, c], 2));
+                assert!(
+                    max_abs_diff(&joined, &to_vec(y)) < 1e-5,
+                    "segments, state {with_state}, chunk {chunk}"
+                );
+            }
+        }
+    }
+
+    /// Long chunks of nearly one-hot keys (the worst case for the triangular solve: k_i·k_j
+    /// near 1, β near 1) still give the recurrence's outputs: 64 positions in one chunk.
+    #[test]
+    fn delta_rule_chunks_hold_with_peaked_keys() {
+        let device = mnemo_backend::test_device().inner();
+        let t = 64;
+        let (q, _, v) = qkv(t, 11, &device);
+        // exp(8·N(0,1)): one feature dominates each key.
+        let k = normal([B, H, t, F], 12, &device).mul_scalar(8.0).exp();
+        let beta =
+            burn::tensor::activation::sigmoid(normal([B, H, t], 13, &device).add_scalar(3.0));
+        let (want, w) = delta_reference(&q, &k, &v, &beta, None);
+        for chunk in [8, 64] {
+            let (y, w_end) =
+                delta_rule_attend(q.clone(), k.clone(), v.clone(), beta.clone(), None, chunk);
+            let diff = max_abs_diff(&to_vec(y), &want);
+            assert!(diff < 1e-4, "chunk {chunk}: {diff}");
+            let diff = max_abs_diff(&to_vec(w_end), &w);
+            assert!(diff < 1e-4, "W_T, chunk {chunk}: {diff}");
+        }
+    }
+
+    /// The delta rule position by position on the host in f64 (sum-normalised features):
+    /// outputs `[B, H, T, Dh]` and `W_T` `[B, H, F, Dh]`, row-major.
+    fn delta_reference(
+        q: &Tensor<4>,
+        k: &Tensor<4>,
+        v: &Tensor<4>,
+        beta: &Tensor<3>,
+        w0: Option<Tensor<4>>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let t = q.dims()[2];
+        let (qh, kh, vh, bh) = (
+            to_vec(q.clone()),
+            to_vec(k.clone()),
+            to_vec(v.clone()),
+            to_vec(beta.clone()),
+        );
+        let mut w: Vec<f64> = match w0 {
+            Some(w) => to_vec(w).into_iter().map(f64::from).collect(),
+            None => vec![0.0; B * H * F * DH],
+        };
+        let mut want = vec![0.0f32; B * H * t * DH];
+        for b in 0..B {
+            for h in 0..H {
+                let norm = |x: &[f32], i: usize| -> Vec<f64> {
+                    let row: Vec<f64> = (0..F).map(|j| x[at(b, h, i, j, t, F)] as f64).collect();
+                    let s: f64 = row.iter().sum();
+                    row.iter().map(|r| r / s).collect()
+                };
+                for i in 0..t {
+                    let (kn, qn) = (norm(&kh, i), norm(&qh, i));
+                    let beta = bh[(b * H + h) * t + i] as f64;
+                    let recalled: Vec<f64> = (0..DH)
+                        .map(|d| (0..F).map(|j| w[at(b, h, j, d, F, DH)] * kn[j]).sum())
+                        .collect();
+                    for j in 0..F {
                         for d in 0..DH {
-                            want[at(b, h, i, d, t, DH)] = (0..F)
-                                .map(|j| w[at(b, h, j, d, F, DH)] * qn[j])
-                                .sum::<f64>()
-                                as f32;
+                            let vd = vh[at(b, h, i, d, t, DH)] as f64;
+                            w[at(b, h, j, d, F, DH)] += beta * kn[j] * (vd - recalled[d]);
                         }
+                    }
+                    for d in 0..DH {
+                        want[at(b, h, i, d, t, DH)] = (0..F)
+                            .map(|j| w[at(b, h, j, d, F, DH)] * qn[j])
+                            .sum::<f64>()
+                            as f32;
                     }
                 }
             }
-            let (y, w_end) =
-                delta_rule_attend(q.clone(), k.clone(), v.clone(), beta.clone(), w0.clone());
-            assert!(
-                max_abs_diff(&to_vec(y.clone()), &want) < 1e-5,
-                "state {with_state}"
-            );
-            let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
-            assert!(
-                max_abs_diff(&to_vec(w_end), &w) < 1e-5,
-                "W_T, state {with_state}"
-            );
-
-            let (a, mid) = delta_rule_attend(
-                part(&q, 0..4),
-                part(&k, 0..4),
-                part(&v, 0..4),
-                part(&beta, 0..4),
-                w0,
-            );
-            let (c, _) = delta_rule_attend(
-                part(&q, 4..t),
-                part(&k, 4..t),
-                part(&v, 4..t),
-                part(&beta, 4..t),
-                Some(mid),
-            );
-            let joined = to_vec(Tensor::cat(vec![a, c], 2));
-            assert!(
-                max_abs_diff(&joined, &to_vec(y)) < 1e-6,
-                "segments, state {with_state}"
-            );
         }
+        (want, w.iter().map(|&x| x as f32).collect())
     }
 }

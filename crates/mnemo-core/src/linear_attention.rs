@@ -48,7 +48,8 @@ pub struct LinearAttentionConfig {
     pub out_init_scale: f64,
     /// Sum or delta update.
     pub update: FastWeightUpdate,
-    /// Chunk length C of the parallel sum update (cost O(T·C)); unused by the delta update.
+    /// Chunk length C of the parallel sum update and of the delta rule's triangular solves (cost
+    /// O(T·C)).
     pub chunk: usize,
 }
 
@@ -134,7 +135,7 @@ pub struct LinearAttention {
     /// Sum or delta update.
     #[module(skip)]
     pub update: FastWeightUpdate,
-    /// Chunk length of the sum update.
+    /// Chunk length of the sum update's prefix sums and the delta rule's solves.
     #[module(skip)]
     pub chunk: usize,
 }
@@ -177,7 +178,7 @@ impl CarriedState for LinearAttention {
                 };
                 let beta = self.beta.as_ref().expect("beta: the delta update needs it");
                 let beta = sigmoid(beta.forward(x)).swap_dims(1, 2); // [B,H,T]
-                let (a, w) = delta_rule_attend(q, k, v, beta, w);
+                let (a, w) = delta_rule_attend(q, k, v, beta, w, self.chunk);
                 (a, LinearState::Delta(w))
             }
             (FastWeightUpdate::Sum, Some(LinearState::Delta(_))) => {

@@ -50,7 +50,8 @@ pub enum AttentionConfig {
         /// with a learned write strength per head).
         #[serde(default)]
         update: LinearUpdate,
-        /// Positions per chunk of the chunked prefix-sum form (default 64; cost O(T·chunk)).
+        /// Positions per chunk (default 64): of the chunked prefix sums (sum update) or of the
+        /// chunked delta rule's triangular solves; cost O(T·chunk).
         #[serde(default = "default_chunk")]
         chunk: usize,
         /// Carry the fast weights from one segment to the next (default false: each segment
