@@ -1,5 +1,5 @@
 //! `mnemo bench --scaling`: time and peak memory of one training step against the sequence
-//! length T, for four self-attention mechanisms.
+//! length T, for five self-attention mechanisms.
 //!
 //! Per layer and head (width d_h, T positions of one segment), what the parallel pass costs:
 //!
@@ -7,15 +7,17 @@
 //! |---|---|---|---|
 //! | softmax (Vaswani et al. 2017), span S = T | `Σ_{i≤t} softmax_i(q_t·k_i + q_t·p_{t-i}) v_i` | O(T² d_h) | O(T²) scores |
 //! | linear, sum (Katharopoulos et al. 2020) | `φ(q_t)ᵀ W_t / φ(q_t)ᵀ z_t`, `W_t = Σ_{i≤t} φ(k_i) v_iᵀ`, `φ = elu + 1` | O(T c d_h + T d_h²) | O(T c + (T/c) d_h²) |
+//! | linear, delta rule (Schlag et al. 2021) | `W_tᵀφ̂(q_t)`, `W_t = W_{t-1} + β_t φ̂(k_t)(v_t − W_{t-1}ᵀφ̂(k_t))ᵀ`, in chunks of c by a triangular solve | O(T c (c + d_h) + T d_h²) | O(T c + (T/c) d_h²) |
 //! | Performer FAVOR+ (Choromanski et al. 2021), m features | as linear with `φ(x) = exp(ωᵀx − ‖x‖²/2)/√m` | O(T c m + T m d_h) | O(T c + (T/c) m d_h) |
 //! | sparse, BigBird blocks (Zaheer et al. 2020) | softmax over its own block, `window` earlier, `global` first and `random` blocks | O(T (1+w+g+r) b d_h) | O(T (1+w+g+r) b) |
 //!
 //! (c: chunk of the prefix-sum form, 64; b: block, 16.) Each point (mechanism, T) runs in its
 //! own child process (`mnemo bench --phase scale_<mechanism>_<T>`): the peer width (D 256, 4
 //! heads, FFN 1024, bytes) with **2 layers**, batch 1, one segment of T tokens, span T (softmax
-//! attends every earlier position; sparse's relative-position table has T rows; linear and
-//! Performer read no positions). A step is the trainer's: forward, cross-entropy, backward,
-//! Adam. The child reports the median step time and its peak RSS (VmHWM, setup included).
+//! attends every earlier position; sparse's relative-position table has T rows; linear, delta
+//! and Performer read no positions). A step is the trainer's: forward, cross-entropy,
+//! backward, Adam. The child reports the median step time and its peak RSS (VmHWM, setup
+//! included).
 //!
 //! Before a point runs, its peak memory is predicted from the same mechanism's two longest
 //! measured points by a fit `a + b·T²` (exact for quadratic growth, an over-estimate for
@@ -33,7 +35,7 @@ use crate::bench_cmd::{attention_of, cpu_model, round};
 use crate::bench_size::BenchSize;
 
 /// The mechanisms compared, in table order.
-pub const MECHANISMS: &[&str] = &["softmax", "linear", "performer", "sparse"];
+pub const MECHANISMS: &[&str] = &["softmax", "linear", "delta", "performer", "sparse"];
 
 /// The sequence lengths T of the default grid.
 pub const LENGTHS: &[usize] = &[256, 512, 1024, 2048, 4096];
@@ -179,7 +181,7 @@ pub fn run(
             "tokens_per_s": "T / median step time",
             "peak_rss_mb": "the child process's VmHWM (binary, model, data and step)",
             "span": "T for every mechanism: softmax attends every earlier position; sparse's \
-                     position table has T rows; linear and performer read no positions",
+                     position table has T rows; linear, delta and performer read no positions",
             "skipped": "predicted peak (a + b*T^2 through the two longest measured points) \
                         over the limit, a failed child, or a shorter T skipped",
         },
@@ -317,7 +319,7 @@ mod tests {
             );
             // Softmax over the whole segment: span = T.
             assert_eq!(config.span, len);
-            assert_eq!(config.attention.name(), mechanism);
+            assert_eq!(Some(config.attention), attention_of(mechanism));
             assert_eq!((config.persistent_memory, config.feed_forward), (0, true));
             config.validate().unwrap();
         }
@@ -343,9 +345,12 @@ mod tests {
             err.starts_with("--only: unknown scaling point `tf_train`"),
             "{err}"
         );
-        assert!(err.contains("softmax|linear|performer|sparse"), "{err}");
+        assert!(
+            err.contains("softmax|linear|delta|performer|sparse"),
+            "{err}"
+        );
         for bad in [
-            "scale_delta_256",
+            "scale_fourier_256",
             "scale_softmax_0",
             "scale_softmax_100000",
             "scale_softmax",
@@ -443,7 +448,7 @@ mod tests {
         );
         // Linear grows slowly: every T runs.
         assert_eq!(find("linear", 4096)["ms_per_step"], json!(409.6));
-        assert_eq!(ran.len(), 20 - 3);
+        assert_eq!(ran.len(), MECHANISMS.len() * LENGTHS.len() - 3);
         let table = markdown(&points);
         assert!(
             table.contains("| 4096 | linear | 409.6 | 10000.0 | 90.96 | 0.0 |"),
@@ -453,6 +458,6 @@ mod tests {
             table.contains("| 4096 | softmax | skipped: predicted peak"),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 2 + 20);
+        assert_eq!(table.lines().count(), 2 + MECHANISMS.len() * LENGTHS.len());
     }
 }
