@@ -263,9 +263,17 @@ impl TransformerLayer {
     /// # Shapes
     /// - streams: `[B, T, D]` each; output: the same
     pub fn forward_streams(&self, streams: Streams) -> Streams {
-        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
-            self.attend(h)
-        });
+        self.with_attention(streams, |h| self.attend(h))
+    }
+
+    /// The layer on its residual streams with `attend` as the attention sublayer (the
+    /// parallel, carried or step form), then the feed-forward sublayer.
+    fn with_attention(
+        &self,
+        streams: Streams,
+        attend: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> Streams {
+        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, attend);
         self.feed_forward(streams)
     }
 
@@ -281,10 +289,7 @@ impl TransformerLayer {
         streams: Streams,
         cache: &mut SelfAttentionCache,
     ) -> Streams {
-        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
-            self.attend_segment(h, cache)
-        });
-        self.feed_forward(streams)
+        self.with_attention(streams, |h| self.attend_segment(h, cache))
     }
 
     /// # Shapes
@@ -303,10 +308,7 @@ impl TransformerLayer {
         streams: Streams,
         cache: &mut SelfAttentionCache,
     ) -> Streams {
-        let streams = sublayer(&self.attn_residual, &self.attn_admin, streams, |h| {
-            self.attend_step(h, cache)
-        });
-        self.feed_forward(streams)
+        self.with_attention(streams, |h| self.attend_step(h, cache))
     }
 
     /// Admin's profiling pass through this layer (post-norm, one stream): each block's `ω` is
