@@ -77,8 +77,8 @@ pub struct BenchArgs {
     #[arg(long)]
     layers: Option<usize>,
     /// Time one training step against the sequence length (T = 256 … 4096; softmax, linear,
-    /// performer, sparse attention) instead of the peer's phases; prints a JSON document and
-    /// a markdown table.
+    /// delta, performer, sparse attention) instead of the peer's phases; prints a JSON document
+    /// and a markdown table.
     #[arg(long)]
     scaling: bool,
     /// With `--scaling`: skip a point whose predicted peak memory exceeds MB (default: 80 % of

@@ -42,7 +42,7 @@ fn unknown_phases_are_refused_naming_only() {
             "--only",
             "`tf_train`",
             "scale_softmax_4096",
-            "softmax|linear|performer|sparse",
+            "softmax|linear|delta|performer|sparse",
         ],
     );
 }
