@@ -52,6 +52,22 @@ pub trait CarriedState {
         *state = Some(next);
         y
     }
+
+    /// The same state cut from the autodiff graph.
+    fn detach(state: Self::State) -> Self::State;
+
+    /// [`forward_step`](Self::forward_step) over a training segment: the state after it is cut
+    /// from the autodiff graph (truncated backpropagation: no gradient reaches the segments
+    /// before).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - output: `[B, T, D]`
+    fn forward_carried(&self, x: Tensor<3>, state: &mut Option<Self::State>) -> Tensor<3> {
+        let (y, next) = self.forward_with_state(x, state.take());
+        *state = Some(Self::detach(next));
+        y
+    }
 }
 
 /// The checks every [`CarriedState`] attention's tests run.

@@ -148,6 +148,10 @@ fn feature_map(x: Tensor<4>) -> Tensor<4> {
 impl CarriedState for LinearAttention {
     type State = LinearState;
 
+    fn detach(state: LinearState) -> LinearState {
+        state.detach()
+    }
+
     /// See [`CarriedState::forward_with_state`].
     ///
     /// # Panics

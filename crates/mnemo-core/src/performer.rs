@@ -254,6 +254,10 @@ impl PerformerAttention {
 impl CarriedState for PerformerAttention {
     type State = FastWeightState;
 
+    fn detach(state: FastWeightState) -> FastWeightState {
+        state.detach()
+    }
+
     /// See [`CarriedState::forward_with_state`].
     ///
     /// # Shapes

@@ -93,15 +93,9 @@ impl AttentionVariant {
     /// mechanism.
     pub fn forward_carried(&self, x: Tensor<3>, cache: &mut SelfAttentionCache) -> Tensor<3> {
         match (self, cache) {
-            (AttentionVariant::Linear(a), SelfAttentionCache::Linear(s)) => {
-                let (y, next) = a.forward_with_state(x, s.take());
-                *s = Some(next.detach());
-                y
-            }
+            (AttentionVariant::Linear(a), SelfAttentionCache::Linear(s)) => a.forward_carried(x, s),
             (AttentionVariant::Performer(a), SelfAttentionCache::Performer(s)) => {
-                let (y, next) = a.forward_with_state(x, s.take());
-                *s = Some(next.detach());
-                y
+                a.forward_carried(x, s)
             }
             (AttentionVariant::Sparse(_), _) => {
                 panic!("sparse attention carries no state across segments")
