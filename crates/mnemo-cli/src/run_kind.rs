@@ -26,13 +26,20 @@ impl RunKind {
     /// command's own loading then names what is missing).
     pub fn of(dir: &Path) -> Option<Self> {
         let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
-        Some(if mnemo_train::translation::is_translation_config(&text) {
-            RunKind::Translation
-        } else if mnemo_rl::train::is_rl_config(&text) {
+        Some(Self::of_config(&text))
+    }
+
+    /// The kind of run an experiment config's text (`mnemo train CONFIG`, or a run's
+    /// `config.toml`) trains: `[task] kind = "rl"`, `[data] task = "translation"`, else a
+    /// language model.
+    pub fn of_config(text: &str) -> Self {
+        if mnemo_rl::train::is_rl_config(text) {
             RunKind::Rl
+        } else if mnemo_train::translation::is_translation_config(text) {
+            RunKind::Translation
         } else {
             RunKind::LanguageModel
-        })
+        }
     }
 
     fn name(self) -> &'static str {

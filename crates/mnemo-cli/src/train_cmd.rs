@@ -1,13 +1,12 @@
 //! `mnemo train`: train the models of an experiment one after another.
 use std::path::{Path, PathBuf};
 
+use crate::run_kind::RunKind;
 use crate::train_place::TrainPlace;
 use anyhow::{Context, bail};
 use clap::Args;
-use mnemo_rl::train::{RlConfig, is_rl_config, rl_results_table, train_rl};
-use mnemo_train::translation::{
-    TranslationConfig, is_translation_config, mt_results_table, train_translation,
-};
+use mnemo_rl::train::{RlConfig, rl_results_table, train_rl};
+use mnemo_train::translation::{TranslationConfig, mt_results_table, train_translation};
 use mnemo_train::{
     Experiment, ExperimentConfig, RunConfig, RunDir, TrainError, TrainOptions, results_table, train,
 };
@@ -38,21 +37,25 @@ pub struct TrainArgs {
 /// Train, then print the results table and write it to `<out>/<run name>/results.md`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).unwrap_or_default();
-    if is_rl_config(&text) {
-        // `[task] kind = "rl"`: memory policies trained with PPO, tabulated by success rate.
-        let mut config = RlConfig::load(&args.config)?;
-        reseed(&mut config.run, args.seed);
-        return train_experiment(args, &config, train_rl, rl_results_table);
+    match RunKind::of_config(&text) {
+        RunKind::Rl => {
+            // Memory policies trained with PPO, tabulated by success rate.
+            let mut config = RlConfig::load(&args.config)?;
+            reseed(&mut config.run, args.seed);
+            train_experiment(args, &config, train_rl, rl_results_table)
+        }
+        RunKind::Translation => {
+            // Encoder–decoders, tabulated with BLEU and speed.
+            let mut config = TranslationConfig::load(&args.config)?;
+            reseed(&mut config.run, args.seed);
+            train_experiment(args, &config, train_translation, mt_results_table)
+        }
+        RunKind::LanguageModel => {
+            let mut config = ExperimentConfig::load(&args.config)?;
+            reseed(&mut config.run, args.seed);
+            train_experiment(args, &config, train, results_table)
+        }
     }
-    if is_translation_config(&text) {
-        // `[data] task = "translation"`: encoder–decoders, tabulated with BLEU and speed.
-        let mut config = TranslationConfig::load(&args.config)?;
-        reseed(&mut config.run, args.seed);
-        return train_experiment(args, &config, train_translation, mt_results_table);
-    }
-    let mut config = ExperimentConfig::load(&args.config)?;
-    reseed(&mut config.run, args.seed);
-    train_experiment(args, &config, train, results_table)
 }
 
 /// `--seed`: another `run.seed`, and a run name that says so.
@@ -96,7 +99,8 @@ fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
     }
     let mut others = Vec::new();
     for name in other_models(&args.place.out.join(run_name), &models)? {
-        // A summary of another kind of experiment under the same name is not this table's.
+        // No summary yet, or one of another kind of experiment under the same name: not in
+        // this table.
         if let Ok(Some(summary)) =
             read_summary::<S>(&RunDir::new(&args.place.out, run_name, &name).summary())
         {
@@ -109,8 +113,7 @@ fn train_experiment<C: Experiment, R, S: serde::de::DeserializeOwned>(
     write_results(args, run_name, &table, &others)
 }
 
-/// The model directories under `run` (`<out>/<run name>`) that hold a `summary.json` and are
-/// not among `models`, sorted by name.
+/// The directories under `run` (`<out>/<run name>`) not named in `models`, sorted by name.
 fn other_models(run: &Path, models: &[String]) -> anyhow::Result<Vec<String>> {
     let entries =
         std::fs::read_dir(run).with_context(|| format!("{}: cannot list", run.display()))?;
@@ -118,7 +121,7 @@ fn other_models(run: &Path, models: &[String]) -> anyhow::Result<Vec<String>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("{}: cannot list", run.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !models.contains(&name) && entry.path().join("summary.json").is_file() {
+        if !models.contains(&name) && entry.path().is_dir() {
             names.push(name);
         }
     }
