@@ -121,6 +121,26 @@ pub struct Panel {
     pub kind: PanelKind,
 }
 
+impl Panel {
+    /// A panel of grouped bars (linear axes): one group per category, one bar per series.
+    pub fn bars(
+        title: impl Into<String>,
+        x_label: &str,
+        y_label: &str,
+        categories: Vec<String>,
+        series: Vec<(String, Vec<f64>)>,
+    ) -> Self {
+        Panel {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            log_x: false,
+            log_y: false,
+            kind: PanelKind::Bars { categories, series },
+        }
+    }
+}
+
 /// Panels side by side, each `panel_size` pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {

@@ -125,14 +125,13 @@ pub fn memory_mix(title: &str, analyses: &[MemoryAnalysis]) -> Figure {
         })
         .collect();
     Figure {
-        panels: vec![Panel {
-            title: format!("{title}: memory mixing weights softmax(w)"),
-            x_label: "memory source".into(),
-            y_label: "weight".into(),
-            log_x: false,
-            log_y: false,
-            kind: PanelKind::Bars { categories, series },
-        }],
+        panels: vec![Panel::bars(
+            format!("{title}: memory mixing weights softmax(w)"),
+            "memory source",
+            "weight",
+            categories,
+            series,
+        )],
         panel_size: (640, 440),
     }
 }

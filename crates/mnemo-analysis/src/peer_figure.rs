@@ -9,7 +9,7 @@
 //! `ref` (the GEMM reference) has no tokens/s.
 use serde_json::Value;
 
-use crate::chart::{Figure, Panel, PanelKind};
+use crate::chart::{Figure, Panel};
 
 /// The phases drawn, in this order when present (other phases, e.g. `var_*`, follow sorted).
 const ORDER: [&str; 5] = [
@@ -99,16 +99,8 @@ pub fn vs_peer(doc: &Value) -> Option<Figure> {
             .map(|p| number(doc, who, p, "peak_rss_mb").unwrap_or(f64::NAN))
             .collect()
     };
-    let panel = |title: &str, y_label: &str, series| Panel {
-        title: title.into(),
-        x_label: "phase".into(),
-        y_label: y_label.into(),
-        log_x: false,
-        log_y: false,
-        kind: PanelKind::Bars {
-            categories: phases.clone(),
-            series,
-        },
+    let panel = |title: &str, y_label: &str, series| {
+        Panel::bars(title, "phase", y_label, phases.clone(), series)
     };
     let memory = vec![
         (PEER.to_string(), rss("peer")),
@@ -130,6 +122,7 @@ pub fn vs_peer(doc: &Value) -> Option<Figure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chart::PanelKind;
 
     fn bars(figure: &Figure, panel: usize) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
         match &figure.panels[panel].kind {

@@ -9,7 +9,7 @@
 //! Lower is better for bpc and perplexity, higher for the others; the axis label says which.
 use serde_json::Value;
 
-use crate::chart::{Figure, Panel, PanelKind};
+use crate::chart::{Figure, Panel};
 
 /// What the bars show, and how to read it off a summary's split.
 struct Score {
@@ -90,16 +90,8 @@ pub fn results(title: &str, summaries: &[(String, Value)]) -> Option<Figure> {
         "training".to_string(),
         values(&|s| s.get("tokens_per_s")?.as_f64()),
     )];
-    let panel = |title: String, y_label: &str, series| Panel {
-        title,
-        x_label: "model".into(),
-        y_label: y_label.into(),
-        log_x: false,
-        log_y: false,
-        kind: PanelKind::Bars {
-            categories: names.clone(),
-            series,
-        },
+    let panel = |title: String, y_label: &str, series| {
+        Panel::bars(title, "model", y_label, names.clone(), series)
     };
     Some(Figure {
         panels: vec![
@@ -112,6 +104,7 @@ pub fn results(title: &str, summaries: &[(String, Value)]) -> Option<Figure> {
 
 #[cfg(test)]
 mod tests {
+    use crate::chart::PanelKind;
     use serde_json::json;
 
     use super::*;
