@@ -31,9 +31,7 @@
 
 mod analyze_cmd;
 mod backend_arg;
-mod bench_cmd;
-mod bench_scaling;
-mod bench_size;
+mod bench;
 mod bleu_cmd;
 mod compare_cmd;
 mod data_cmd;
@@ -91,7 +89,7 @@ enum Command {
     /// Run one training step from the same weights on every compiled backend and compare.
     CompareBackends(compare_cmd::CompareArgs),
     /// Time the Feedback and Transformer models on the peer benchmark's config (JSON out).
-    Bench(bench_cmd::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Corpus BLEU of a hypothesis file (or stdin) against a reference file, as sacrebleu.
     Bleu(bleu_cmd::BleuArgs),
     /// List run directories (default runs/) with one summary line each.
@@ -123,7 +121,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import_cmd::run(&args),
         Command::Data(args) => data_cmd::run(&args),
         Command::CompareBackends(args) => compare_cmd::run(&args),
-        Command::Bench(args) => bench_cmd::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Bleu(args) => bleu_cmd::run(&args),
         Command::Runs(args) => runs_cmd::run(&args),
         Command::Analyze(args) => analyze_cmd::run(&args),

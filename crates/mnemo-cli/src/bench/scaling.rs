@@ -31,8 +31,8 @@ use anyhow::Context;
 use mnemo_models::TransformerConfig;
 use serde_json::{Value, json};
 
-use crate::bench_cmd::{attention_of, cpu_model, round};
-use crate::bench_size::BenchSize;
+use crate::bench::size::BenchSize;
+use crate::bench::{attention_of, cpu_model, round};
 
 /// The mechanisms compared, in table order.
 pub const MECHANISMS: &[&str] = &["softmax", "linear", "delta", "performer", "sparse"];
@@ -55,7 +55,7 @@ pub fn scaling_config(mechanism: &str, len: usize) -> Option<TransformerConfig> 
     if !MECHANISMS.contains(&mechanism) {
         return None;
     }
-    let mut config = crate::bench_cmd::transformer_config(&BenchSize::PEER);
+    let mut config = crate::bench::transformer_config(&BenchSize::PEER);
     config.n_layers = LAYERS;
     config.span = len;
     config.attention = attention_of(mechanism)?;
