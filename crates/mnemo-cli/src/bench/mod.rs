@@ -58,7 +58,7 @@ use mnemo_train::{FeedbackBackward, step_products};
 use serde_json::{Value, json};
 
 use crate::backend_arg::BackendArg;
-use phases::run_phase;
+use phases::{FULL, QUICK, run_phase};
 use proc_stats::{clock_ticks, cpu_jiffies, own_cpu_s, peak_rss_mb, wait_for_idle};
 pub(crate) use proc_stats::{cpu_model, round};
 use size::BenchSize;
@@ -145,43 +145,6 @@ pub(crate) const GEN_BATCH: usize = 8;
 pub(crate) const SEED: u64 = 0;
 /// Share of all CPUs other processes may use before a phase counts as disturbed (as the peer).
 const FOREIGN_OK: f64 = 0.05;
-
-/// Iteration counts (the peer's FULL and QUICK).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Iters {
-    pub(crate) train_warmup: usize,
-    pub(crate) train_iters: usize,
-    pub(crate) fwd_iters: usize,
-    pub(crate) gen_warmup: usize,
-    pub(crate) gen_iters: usize,
-    pub(crate) gen_tokens: usize,
-    pub(crate) tf_gen_iters: usize,
-    pub(crate) scale_warmup: usize,
-    pub(crate) scale_iters: usize,
-}
-
-const FULL: Iters = Iters {
-    train_warmup: 2,
-    train_iters: 12,
-    fwd_iters: 10,
-    gen_warmup: 1,
-    gen_iters: 7,
-    gen_tokens: 256,
-    tf_gen_iters: 5,
-    scale_warmup: 1,
-    scale_iters: 3,
-};
-const QUICK: Iters = Iters {
-    train_warmup: 1,
-    train_iters: 2,
-    fwd_iters: 2,
-    gen_warmup: 1,
-    gen_iters: 2,
-    gen_tokens: 32,
-    tf_gen_iters: 1,
-    scale_warmup: 0,
-    scale_iters: 1,
-};
 
 /// Run the benchmark (all phases in child processes) or, with `--phase`, one phase here.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! What each phase of `mnemo bench` times: [`run_phase`] in the child process, and the
-//! training, forward, generation and reference phases it dispatches to.
+//! training, forward, generation and reference phases it dispatches to, with their iteration
+//! counts.
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
@@ -17,10 +18,69 @@ use super::proc_stats::{round, rss_now_mb};
 use super::size::BenchSize;
 use super::timing::{fb_flops_per_token, median, summarize, tf_flops_per_token, timed};
 use super::workload::{
-    VariantPhase, Workload, feedback_config, transformer_config, variant_config, variant_phase,
+    VariantPhase, feedback_config, transformer_config, variant_config, variant_phase,
     variant_phases,
 };
-use super::{GEN_BATCH, Iters, LR, PHASES, SEED, scaling};
+use super::{GEN_BATCH, LR, PHASES, SEED, scaling};
+
+/// Iteration counts (the peer's FULL and QUICK).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Iters {
+    train_warmup: usize,
+    train_iters: usize,
+    fwd_iters: usize,
+    gen_warmup: usize,
+    gen_iters: usize,
+    gen_tokens: usize,
+    tf_gen_iters: usize,
+    scale_warmup: usize,
+    scale_iters: usize,
+}
+
+pub(super) const FULL: Iters = Iters {
+    train_warmup: 2,
+    train_iters: 12,
+    fwd_iters: 10,
+    gen_warmup: 1,
+    gen_iters: 7,
+    gen_tokens: 256,
+    tf_gen_iters: 5,
+    scale_warmup: 1,
+    scale_iters: 3,
+};
+pub(super) const QUICK: Iters = Iters {
+    train_warmup: 1,
+    train_iters: 2,
+    fwd_iters: 2,
+    gen_warmup: 1,
+    gen_iters: 2,
+    gen_tokens: 32,
+    tf_gen_iters: 1,
+    scale_warmup: 0,
+    scale_iters: 1,
+};
+
+/// A training workload: a model config, its batch and segment, iteration counts.
+struct Workload {
+    config: ModelConfig,
+    batch: usize,
+    segment: usize,
+    warmup: usize,
+    iters: usize,
+}
+
+impl Workload {
+    /// `config` at the batch and segment of `size` with the train iteration counts of `p`.
+    fn sized(config: ModelConfig, size: &BenchSize, p: Iters) -> Self {
+        Workload {
+            config,
+            batch: size.batch,
+            segment: size.segment,
+            warmup: p.train_warmup,
+            iters: p.train_iters,
+        }
+    }
+}
 
 /// Run phase `name` (a peer phase, `var_<option>_*` or `scale_<mechanism>_<T>`) in this
 /// process and return its JSON result.

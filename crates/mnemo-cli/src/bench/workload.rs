@@ -1,11 +1,11 @@
 //! The benchmark's models and phase names: the peer config as a Feedback or Transformer config,
-//! the Transformer options of the `var_*` phases, `--only`, and a training [`Workload`].
+//! the Transformer options of the `var_*` phases, `--only`.
 use anyhow::bail;
 use mnemo_models::attention_config::LinearUpdate;
-use mnemo_models::{AttentionConfig, FeedbackConfig, ModelConfig, TransformerConfig};
+use mnemo_models::{AttentionConfig, FeedbackConfig, TransformerConfig};
 
+use super::VARIANTS;
 use super::size::BenchSize;
-use super::{Iters, VARIANTS};
 
 /// The model sizes of `$size` ([`BenchSize`]) as a config of type `$config` (fields named
 /// alike in every mnemo language-model config), with `$extra` fields of that type after them.
@@ -150,32 +150,11 @@ pub(crate) fn select_phases(
     Ok(names)
 }
 
-/// A training workload: a model config, its batch and segment, iteration counts.
-pub(crate) struct Workload {
-    pub(crate) config: ModelConfig,
-    pub(crate) batch: usize,
-    pub(crate) segment: usize,
-    pub(crate) warmup: usize,
-    pub(crate) iters: usize,
-}
-
-impl Workload {
-    /// `config` at the batch and segment of `size` with the train iteration counts of `p`.
-    pub(crate) fn sized(config: ModelConfig, size: &BenchSize, p: Iters) -> Self {
-        Workload {
-            config,
-            batch: size.batch,
-            segment: size.segment,
-            warmup: p.train_warmup,
-            iters: p.train_iters,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::module::Module;
+    use mnemo_models::ModelConfig;
 
     use crate::bench::PHASES;
 
