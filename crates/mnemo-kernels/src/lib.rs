@@ -44,7 +44,7 @@ pub use adamw::{AdamWStep, adamw_update};
 pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;
-pub use pair::{Half, in_pair};
+pub use pair::{Half, in_pair, in_pair_waiting};
 pub use product::{Operand, product};
 pub use window::{
     Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,

@@ -160,6 +160,15 @@ impl Drop for Abandon<'_> {
 /// # Panics
 /// If either part panicked.
 pub fn in_pair<R>(f: impl Fn(&Half) -> R + Sync) -> R {
+    in_pair_waiting(START_WAIT, f)
+}
+
+/// [`in_pair`], waiting up to `start_wait` (instead of 200 µs) for the helper to start its
+/// part before running alone: a test that must see two parts on a loaded machine waits long.
+///
+/// # Panics
+/// If either part panicked.
+pub fn in_pair_waiting<R>(start_wait: Duration, f: impl Fn(&Half) -> R + Sync) -> R {
     let board = Board::new();
     let run = |index: usize, parts: usize| {
         let half = Half {
@@ -178,7 +187,7 @@ pub fn in_pair<R>(f: impl Fn(&Half) -> R + Sync) -> R {
         let theirs = || {
             run(1, 2);
         };
-        if let Some(r) = h.join_started(&theirs, START_WAIT, || run(0, 2)) {
+        if let Some(r) = h.join_started(&theirs, start_wait, || run(0, 2)) {
             return r;
         }
     }
