@@ -197,6 +197,30 @@ fn translation_configs_compare_decoder_depths_on_one_encoder() {
     }
 }
 
+/// `translation/en-es-longer.toml` is `mini-en-es.toml` trained 4× as long (what
+/// docs/reproducing.md says of it): the same data, batches, decoding and models (three of the
+/// five), only the schedule differs.
+#[test]
+fn the_longer_en_es_run_is_the_mini_one_trained_longer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/translation");
+    let mini = TranslationConfig::load(root.join("mini-en-es.toml")).unwrap();
+    let longer = TranslationConfig::load(root.join("en-es-longer.toml")).unwrap();
+    assert_eq!(longer.run.steps, 4 * mini.run.steps);
+    assert_eq!(longer.run.seed, mini.run.seed);
+    assert_eq!(longer.data, mini.data);
+    assert_eq!(longer.train, mini.train);
+    assert_eq!(longer.decode, mini.decode);
+    assert_eq!(
+        (longer.optim.lr, longer.optim.min_lr, longer.optim.grad_clip),
+        (mini.optim.lr, mini.optim.min_lr, mini.optim.grad_clip)
+    );
+    let names: Vec<&String> = longer.models.keys().collect();
+    assert_eq!(names, ["feedback-2", "transformer-2", "transformer-6"]);
+    for (name, model) in &longer.models {
+        assert_eq!(Some(model), mini.models.get(name), "{name}");
+    }
+}
+
 #[test]
 fn enwik8_feedback_configs_use_the_official_adaptive_span() {
     use mnemo_models::ModelConfig;
