@@ -153,6 +153,42 @@ impl HostMemory {
         self.start += 1;
     }
 
+    /// Keep the batch rows `rows`, in that order (beam search), each with its `heads` window
+    /// rows: the same windows a fresh copy of the selected buffers would hold, without going
+    /// through the tensors.
+    ///
+    /// # Shapes
+    /// - rows: `[B']`, indices into the `B = window rows / heads` batch rows
+    pub(crate) fn select(&mut self, rows: &[usize], heads: usize) {
+        let WindowShape { slots, dh, .. } = self.kv.shape;
+        let block = heads * slots * dh;
+        let gather = |buf: &mut Vec<f32>| {
+            let mut out = Vec::with_capacity(rows.len() * block);
+            for &r in rows {
+                out.extend_from_slice(&buf[r * block..(r + 1) * block]);
+            }
+            *buf = out;
+        };
+        self.kv.keys.iter_mut().for_each(gather);
+        self.kv.values.iter_mut().for_each(gather);
+        self.kv.shape.rows = rows.len() * heads;
+    }
+
+    /// The S live slots of every window row of projection `p`, keys then values
+    /// (`[B·H, S, Dh]` each).
+    #[cfg(test)]
+    pub(crate) fn live(&self, p: usize) -> (Vec<f32>, Vec<f32>) {
+        let WindowShape {
+            slots, span, dh, ..
+        } = self.kv.shape;
+        let window = |buf: &[f32]| {
+            buf.chunks_exact(slots * dh)
+                .flat_map(|row| row[self.start * dh..(self.start + span) * dh].to_vec())
+                .collect()
+        };
+        (window(&self.kv.keys[p]), window(&self.kv.values[p]))
+    }
+
     /// One layer's attention over window `p`: scores `(q·k_j + q·p_{S-j}) / √Dh`, softmax,
     /// the weighted values.
     ///

@@ -126,7 +126,7 @@ pub struct FeedbackMemory {
     /// values projected with the weights of its steps, so it never outlives them.
     constants: Option<StepConstants>,
     /// The windows on the host, for the CPU kernels' attention (see
-    /// [`sync_host`](Self::sync_host)); dropped when rows are reordered or reset.
+    /// [`sync_host`](Self::sync_host)); reordered with the rows, dropped when rows are reset.
     host: Option<HostMemory>,
 }
 
@@ -375,7 +375,14 @@ impl FeedbackMemory {
     /// # Shapes
     /// - rows: `[B']`, indices into `0..B`
     pub fn select(&mut self, rows: &Tensor<1, Int>) {
-        self.host = None;
+        if let Some(host) = &mut self.host {
+            let heads = self.keys[0].dims()[1];
+            let picked: Vec<usize> = crate::seq2seq::int_vec(rows.clone())
+                .into_iter()
+                .map(|r| r as usize)
+                .collect();
+            host.select(&picked, heads);
+        }
         let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
         self.keys.iter_mut().for_each(sel4);
         self.values.iter_mut().for_each(sel4);
@@ -548,5 +555,60 @@ mod tests {
         let keys = values(memory.view(0).keys);
         assert_eq!(keys, vec![13.0, 14.0, 15.0, 16.0, 13.0, 14.0, 15.0, 16.0]);
         assert_eq!(memory.memories().dims(), [2, s, 1]);
+    }
+
+    /// Beam search reorders the host windows in place: after `select` (rows dropped and
+    /// repeated, more rows than before) and after further steps, they hold exactly what a
+    /// fresh copy of the selected buffers holds, for every projection, row and head.
+    #[test]
+    fn selected_host_windows_equal_a_fresh_copy() {
+        let device = mnemo_backend::test_device();
+        let (b, h, dh, s) = (3, 2, 2, 4);
+        let kv = |seed: f32, rows: usize| {
+            let data: Vec<f32> = (0..rows * h * dh)
+                .map(|i| seed + i as f32 / 100.0)
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(data, [rows, h, 1, dh]), &device)
+        };
+        let zero = (0..2)
+            .map(|p| (kv(-1.0 - p as f32, 1), kv(-3.0 - p as f32, 1)))
+            .collect();
+        let mut memory = FeedbackMemory::folded(b, h * dh, s, zero);
+        memory.sync_host();
+        let mut step = |memory: &mut FeedbackMemory, t: usize, rows: usize| {
+            let projected = (0..2)
+                .map(|p| {
+                    (
+                        kv((10 * t + p) as f32, rows),
+                        kv((10 * t + p) as f32 + 0.5, rows),
+                    )
+                })
+                .collect();
+            memory.push(Tensor::zeros([rows, 1, h * dh], &device), projected);
+        };
+        for t in 1..=6 {
+            step(&mut memory, t, b);
+        }
+        let check = |memory: &FeedbackMemory, when: &str| {
+            let mut fresh = memory.clone();
+            fresh.host = None;
+            fresh.sync_host();
+            for p in 0..2 {
+                let (kept, fresh) = (memory.host().unwrap(), fresh.host().unwrap());
+                assert_eq!(kept.rows(), fresh.rows(), "{when}");
+                assert_eq!(kept.live(p), fresh.live(p), "{when}, projection {p}");
+            }
+        };
+        let picked = [2i64, 0, 0, 1];
+        memory.select(&Tensor::from_data(
+            TensorData::new(picked.to_vec(), [4]),
+            &device,
+        ));
+        assert!(memory.host().is_some(), "select keeps the host windows");
+        check(&memory, "after select");
+        for t in 7..=9 {
+            step(&mut memory, t, picked.len());
+            check(&memory, &format!("step {t}"));
+        }
     }
 }
