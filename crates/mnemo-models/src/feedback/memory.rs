@@ -575,7 +575,7 @@ mod tests {
             .collect();
         let mut memory = FeedbackMemory::folded(b, h * dh, s, zero);
         memory.sync_host();
-        let mut step = |memory: &mut FeedbackMemory, t: usize, rows: usize| {
+        let step = |memory: &mut FeedbackMemory, t: usize, rows: usize| {
             let projected = (0..2)
                 .map(|p| {
                     (
