@@ -202,22 +202,16 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
                 row0 += n_beams;
                 continue;
             }
-            // The 2K best (beam, token) continuations of this sentence.
-            let mut cands: Vec<(f32, usize, u32)> = Vec::with_capacity(n_beams * vocab);
+            // The 2K best (beam, token) continuations of this sentence: each of the sentence's
+            // 2K best is among its beam's 2K best, so those are gathered per beam, then ranked.
+            let top = 2 * k;
+            let mut cands: Vec<(f32, usize, u32)> = Vec::with_capacity(n_beams * top);
             for (j, beam) in sent.beams.iter().enumerate() {
                 let row = &logp[(row0 + j) * vocab..(row0 + j + 1) * vocab];
-                cands.extend(
-                    row.iter()
-                        .enumerate()
-                        .map(|(t, &lp)| (beam.score + lp, j, t as u32)),
-                );
+                best_of_row(row, beam.score, j, top, &mut cands);
             }
-            let top = (2 * k).min(cands.len());
-            cands.select_nth_unstable_by(top - 1, |a, b| {
-                b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
-            });
-            cands.truncate(top);
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            cands.truncate(top);
             let mut beams = Vec::with_capacity(k);
             for (rank, (score, j, token)) in cands.into_iter().enumerate() {
                 if token == EOS {
@@ -265,4 +259,54 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Append the `top` best continuations `(score + lp, j, token)` of beam `j` (log-probabilities
+/// `row`) to `out`: highest score first, the lower token on ties, as the sentence-wide ranking
+/// orders them. One pass over the vocabulary with a sorted buffer of `top` entries.
+fn best_of_row(row: &[f32], score: f32, j: usize, top: usize, out: &mut Vec<(f32, usize, u32)>) {
+    let start = out.len();
+    for (t, &lp) in row.iter().enumerate() {
+        let s = score + lp;
+        let kept = out.len() - start;
+        // Tokens come in increasing order, so a tie never beats an entry already kept.
+        if kept == top && s.total_cmp(&out[out.len() - 1].0).is_le() {
+            continue;
+        }
+        if kept == top {
+            out.pop();
+        }
+        let at = start + out[start..].partition_point(|c| c.0.total_cmp(&s).is_ge());
+        out.insert(at, (s, j, t as u32));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::best_of_row;
+
+    /// The per-beam buffer keeps exactly the first `top` of a full sort (score descending,
+    /// lower token first on ties), ties and -inf included, for every `top` up to past the row.
+    #[test]
+    fn best_of_row_is_the_head_of_a_full_sort() {
+        let row: Vec<f32> = (0..40u32)
+            .map(|t| match t % 7 {
+                0 => f32::NEG_INFINITY,
+                _ => -((t * 13 % 11) as f32) * 0.25,
+            })
+            .collect();
+        for top in [1, 2, 3, 8, 39, 40, 41] {
+            let mut got = vec![(9.0, 9, 9)];
+            best_of_row(&row, -1.5, 2, top, &mut got);
+            let mut want: Vec<(f32, usize, u32)> = row
+                .iter()
+                .enumerate()
+                .map(|(t, &lp)| (-1.5 + lp, 2, t as u32))
+                .collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+            want.truncate(top);
+            assert_eq!(got[0], (9.0, 9, 9), "entries before the buffer are kept");
+            assert_eq!(&got[1..], want.as_slice(), "top {top}");
+        }
+    }
 }
