@@ -268,12 +268,11 @@ fn best_of_row(row: &[f32], score: f32, j: usize, top: usize, out: &mut Vec<(f32
     let start = out.len();
     for (t, &lp) in row.iter().enumerate() {
         let s = score + lp;
-        let kept = out.len() - start;
-        // Tokens come in increasing order, so a tie never beats an entry already kept.
-        if kept == top && s.total_cmp(&out[out.len() - 1].0).is_le() {
-            continue;
-        }
-        if kept == top {
+        if out.len() - start == top {
+            // Tokens come in increasing order, so a tie never beats an entry already kept.
+            if s.total_cmp(&out[out.len() - 1].0).is_le() {
+                continue;
+            }
             out.pop();
         }
         let at = start + out[start..].partition_point(|c| c.0.total_cmp(&s).is_ge());
