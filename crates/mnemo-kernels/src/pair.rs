@@ -1,7 +1,7 @@
 //! One computation run by two threads in lockstep, each on its half of every product, trading
 //! their halves through a board ([`Half::exchange`]).
 //!
-//! Splitting each product of a decoding step with the helper ([`crate::helper::both`]) costs a
+//! Splitting each product of a decoding step with the helper (`crate::helper::both`) costs a
 //! hand-off per product (posting, claiming, waiting: ~0.5–1 µs each) and leaves the helper idle
 //! while the calling thread does everything between the products (norms, activations, the
 //! attention's bookkeeping). In a pair both threads run the whole step: each computes its columns
