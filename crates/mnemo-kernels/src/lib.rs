@@ -47,7 +47,7 @@ use helper::Helper;
 pub use pair::{Half, in_pair, in_pair_waiting};
 pub use product::{Operand, product};
 pub use window::{
-    Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+    Window, WindowGrads, WindowShape, WindowTerm, ZeroSlots, window_accumulate, window_attend,
     window_attend_backward, window_slot,
 };
 

@@ -109,6 +109,7 @@ fn split_windows_equal_their_rows_one_by_one() {
             keys,
             values,
             pos: &pos,
+            zeros: None,
         };
         let w = window(shape, &keys[..], &values_[..]);
         let (mut probs, mut out) = (vec![f32::NAN; rows * span], vec![f32::NAN; rows * dh]);

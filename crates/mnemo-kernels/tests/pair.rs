@@ -112,6 +112,7 @@ fn a_window_of_some_rows_attends_as_those_rows() {
         keys: &keys,
         values: &vals,
         pos: &pos,
+        zeros: None,
     };
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
     window_attend(&w, &q, &mut probs, &mut out);

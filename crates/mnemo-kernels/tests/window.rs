@@ -4,7 +4,7 @@ mod common;
 
 use common::{supported_isas, values};
 use mnemo_kernels::{
-    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend,
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, ZeroSlots, window_accumulate, window_attend,
     window_attend_backward, window_slot,
 };
 
@@ -40,6 +40,7 @@ impl Inputs {
             keys: &self.k,
             values: &self.v,
             pos: &self.p,
+            zeros: None,
         }
     }
 }
@@ -180,6 +181,69 @@ fn backward_on(isa: Isa) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A window whose oldest slots are folded zero memories ([`ZeroSlots`]) attends as the window
+/// with the zero memory written into those slots (the f64 reference), without reading the
+/// buffers there (NaN); its rows taken alone attend as those rows, bit for bit.
+#[test]
+fn folded_zero_slots_attend_as_the_written_out_window() {
+    let (rows, slots, span, dh) = sizes();
+    let (k0, v0) = (values(rows * dh, 7), values(rows * dh, 8));
+    for isa in supported_isas() {
+        for count in [0, 1, 3, span] {
+            let mut written = inputs();
+            let mut holes = inputs();
+            for i in 0..rows {
+                for j in 0..count {
+                    let at = (i * slots + START + j) * dh;
+                    written.k[at..at + dh].copy_from_slice(&k0[i * dh..(i + 1) * dh]);
+                    written.v[at..at + dh].copy_from_slice(&v0[i * dh..(i + 1) * dh]);
+                    holes.k[at..at + dh].fill(f32::NAN);
+                    holes.v[at..at + dh].fill(f32::NAN);
+                }
+            }
+            let zeros = ZeroSlots {
+                count,
+                keys: &k0,
+                values: &v0,
+            };
+            let folded = Window {
+                zeros: Some(zeros),
+                ..holes.window(isa, START)
+            };
+            let (mut probs, mut out) = (vec![f32::NAN; rows * span], vec![f32::NAN; rows * dh]);
+            window_attend(&folded, &holes.q, &mut probs, &mut out);
+            let (want, _) = reference(&written, &vec![0.0; rows * dh]);
+            for (g, w) in out.iter().zip(&want) {
+                assert!(
+                    (*g as f64 - w).abs() < 1e-6,
+                    "{isa:?}, {count} folded: {g} vs {w}"
+                );
+            }
+            let (mut want_probs, mut plain) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
+            window_attend(
+                &written.window(isa, START),
+                &written.q,
+                &mut want_probs,
+                &mut plain,
+            );
+            for (g, w) in probs.iter().zip(&want_probs) {
+                assert!(
+                    (g - w).abs() < 1e-6,
+                    "{isa:?}, {count} folded: p {g} vs {w}"
+                );
+            }
+            let (mut p1, mut o1) = (vec![0.0; 2 * span], vec![0.0; 2 * dh]);
+            window_attend(&folded.rows(1..3), &holes.q[dh..3 * dh], &mut p1, &mut o1);
+            assert_eq!(o1, out[dh..3 * dh], "{isa:?}, {count} folded: rows 1..3");
+            assert_eq!(
+                p1,
+                probs[span..3 * span],
+                "{isa:?}, {count} folded: rows 1..3"
+            );
         }
     }
 }

@@ -2,7 +2,8 @@
 use super::dots::{Dots, axpy};
 use super::{Kernel, Window, WindowShape, on_isa, split_rows_at};
 
-/// Forward: writes the attention probabilities and outputs.
+/// Forward: writes the attention probabilities and outputs (the window's [`ZeroSlots`](super::ZeroSlots) folded,
+/// if it has them).
 ///
 /// # Shapes
 /// - q: `[I, Dh]`
@@ -44,8 +45,18 @@ impl Kernel for Attend<'_, '_> {
             let (keys, values) = w.row(i);
             let qi = &q[i * dh..(i + 1) * dh];
             let a = &mut probs[i * span..(i + 1) * span];
+            let zero = w.zeros.map(|z| (z.count, z.row(i, dh)));
+            let n = zero.map_or(0, |(n, _)| n);
+            let (folded, stored) = a.split_at_mut(n);
             let mut max = f32::NEG_INFINITY;
-            for (j, aj) in a.iter_mut().enumerate() {
+            if let Some((_, (k0, _))) = zero {
+                let s0 = D::dot(qi, k0);
+                for (j, aj) in folded.iter_mut().enumerate() {
+                    *aj = (s0 + D::dot(qi, &w.pos[j * dh..(j + 1) * dh])) * w.scale;
+                    max = max.max(*aj);
+                }
+            }
+            for (j, aj) in (n..).zip(stored.iter_mut()) {
                 let k = &keys[j * dh..(j + 1) * dh];
                 let p = &w.pos[j * dh..(j + 1) * dh];
                 *aj = D::dot_sum(qi, k, p) * w.scale;
@@ -58,7 +69,16 @@ impl Kernel for Attend<'_, '_> {
             }
             let o = &mut out[i * dh..(i + 1) * dh];
             o.fill(0.0);
-            for (j, aj) in a.iter_mut().enumerate() {
+            let (folded, stored) = a.split_at_mut(n);
+            let mut zero_weight = 0.0;
+            for aj in folded.iter_mut() {
+                *aj /= sum;
+                zero_weight += *aj;
+            }
+            if let Some((_, (_, v0))) = zero {
+                axpy(o, zero_weight, v0);
+            }
+            for (j, aj) in (n..).zip(stored.iter_mut()) {
                 *aj /= sum;
                 axpy(o, *aj, &values[j * dh..(j + 1) * dh]);
             }

@@ -22,6 +22,10 @@ pub struct WindowGrads<'a> {
 /// If a length does not match the window's shape or the window leaves the buffer.
 pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
     w.check(d_out, probs);
+    assert!(
+        w.zeros.is_none(),
+        "the backward reads stored windows only (no folded zero slots)"
+    );
     let WindowShape { rows, span, dh, .. } = w.shape;
     assert_eq!(d_out.len(), rows * dh, "d_out must hold rows·dh values");
     assert_eq!(g.dq.len(), rows * dh, "dq must hold rows·dh values");

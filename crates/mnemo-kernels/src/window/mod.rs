@@ -5,7 +5,8 @@
 //! Layouts: `I = B·H` independent rows; a buffer of keys or values is `[I, slots, Dh]` and
 //! the window of one step is slots `start .. start + S`; positions are `[S, Dh]` (slot `j` of
 //! the window uses `pos[j]`). Scores `s_j = (q·k_j + q·p_j) · scale`, `a = softmax(s)`,
-//! `o = Σ_j a_j v_j`.
+//! `o = Σ_j a_j v_j`. The forward can take the window's oldest slots as one folded memory
+//! ([`ZeroSlots`]: decoding from a fresh sequence's zero memories reads only what it decoded).
 //!
 //! The loops are plain safe Rust, each kernel's written once (a `Kernel`) and compiled once per
 //! instruction set by `on_isa` (`#[target_feature]` wrappers chosen by the caller's
@@ -80,6 +81,45 @@ pub struct Window<'a> {
     pub values: &'a [f32],
     /// Relative positions `[S, Dh]`.
     pub pos: &'a [f32],
+    /// Where the window's oldest slots all hold one memory (None: every slot is read from the
+    /// buffers).
+    pub zeros: Option<ZeroSlots<'a>>,
+}
+
+/// The oldest `count` slots of a window, all holding one memory: a fresh sequence's zero
+/// memories, folded. Their key and value are read once per row instead of once per slot and
+/// each slot is scored with its own position, `s_j = (q·k₀ + q·p_j) · scale`; their
+/// probabilities are summed onto `v₀`. The same attention as over the window with `(k₀, v₀)`
+/// written into those slots, in another rounding order; the buffers' slots there are not read.
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroSlots<'a> {
+    /// How many of the window's S slots, the oldest, hold the zero memory (at most S).
+    pub count: usize,
+    /// The zero memory's key per row, `[I, Dh]`.
+    pub keys: &'a [f32],
+    /// The zero memory's value per row, `[I, Dh]`.
+    pub values: &'a [f32],
+}
+
+impl<'a> ZeroSlots<'a> {
+    /// Rows `0..h` and rows `h..`, for the windows of [`Window::split_rows`].
+    fn split_rows(&self, h: usize, dh: usize) -> (ZeroSlots<'a>, ZeroSlots<'a>) {
+        let (k0, k1) = self.keys.split_at(h * dh);
+        let (v0, v1) = self.values.split_at(h * dh);
+        let part = |keys, values| ZeroSlots {
+            keys,
+            values,
+            ..*self
+        };
+        (part(k0, v0), part(k1, v1))
+    }
+
+    /// Row `i`'s zero key and value, `[Dh]` each.
+    #[inline(always)]
+    fn row(&self, i: usize, dh: usize) -> (&'a [f32], &'a [f32]) {
+        let at = i * dh..(i + 1) * dh;
+        (&self.keys[at.clone()], &self.values[at])
+    }
 }
 
 impl<'a> Window<'a> {
@@ -103,6 +143,7 @@ impl<'a> Window<'a> {
             "rows {rows:?} of a window of {} rows",
             self.shape.rows
         );
+        self.check_zeros();
         let (_, tail) = self.split_rows(rows.start);
         tail.split_rows(rows.len()).0
     }
@@ -115,13 +156,18 @@ impl<'a> Window<'a> {
         let at = h * slots * dh;
         let (k0, k1) = self.keys.split_at(at);
         let (v0, v1) = self.values.split_at(at);
-        let part = |rows, keys, values| Window {
+        let (z0, z1) = match self.zeros.map(|z| z.split_rows(h, dh)) {
+            Some((z0, z1)) => (Some(z0), Some(z1)),
+            None => (None, None),
+        };
+        let part = |rows, keys, values, zeros| Window {
             shape: WindowShape { rows, ..self.shape },
             keys,
             values,
+            zeros,
             ..*self
         };
-        (part(h, k0, v0), part(rows - h, k1, v1))
+        (part(h, k0, v0, z0), part(rows - h, k1, v1, z1))
     }
 
     fn check(&self, q: &[f32], probs: &[f32]) {
@@ -140,6 +186,30 @@ impl<'a> Window<'a> {
             "positions must hold span·dh values"
         );
         assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
+        self.check_zeros();
+    }
+
+    /// Panics unless the zero slots (if any) fit the window: at most S, one key and value per
+    /// row.
+    fn check_zeros(&self) {
+        let WindowShape { rows, span, dh, .. } = self.shape;
+        if let Some(z) = &self.zeros {
+            assert!(
+                z.count <= span,
+                "{} zero slots in a window of {span}",
+                z.count
+            );
+            assert_eq!(
+                z.keys.len(),
+                rows * dh,
+                "zero keys must hold rows·dh values"
+            );
+            assert_eq!(
+                z.values.len(),
+                rows * dh,
+                "zero values must hold rows·dh values"
+            );
+        }
     }
 }
 

@@ -6,16 +6,19 @@
 //! attended instead of a handful of burn ops per layer and step).
 //!
 //! In [`HostMemory`] the window's folded zero memories (see
-//! [`FeedbackMemory::folded`](super::FeedbackMemory::folded)) are written out as S copies of
-//! `(k₀, v₀)`: the same attention as the folded one, in another rounding order. Its buffers hold
-//! `2·S` slots; a step writes slot `start + S` and the window moves one slot on; when the buffer
-//! is full the live S slots move to the front (one copy every S steps).
+//! [`FeedbackMemory::folded`](super::FeedbackMemory::folded)) stay folded: the kernels read
+//! `(k₀, v₀)` once per row and score the folded slots by their positions alone
+//! ([`ZeroSlots`]), the same attention as [`attend_window`](super::layer::attend_window)'s in
+//! another rounding order, so a step early in a sentence reads what was decoded and not S
+//! slots of keys and values. Its buffers hold `2·S` slots; a step writes slot `start + S` and the
+//! window moves one slot on; when the buffer is full the live S slots move to the front (one
+//! copy every S steps).
 //!
 //! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh.
 //!
 //! [`FeedbackMemory`]: super::FeedbackMemory
 use burn::tensor::{Tensor, TensorData};
-use mnemo_kernels::{Isa, Window, WindowShape, window_attend};
+use mnemo_kernels::{Isa, Window, WindowShape, ZeroSlots, window_attend};
 
 use super::host;
 
@@ -42,6 +45,7 @@ impl HostKv {
             keys: &self.keys[p],
             values: &self.values[p],
             pos,
+            zeros: None,
         }
     }
 
@@ -57,11 +61,12 @@ impl HostKv {
         pos: &[f32],
         q: &[f32],
     ) -> (Vec<f32>, Vec<f32>) {
-        self.attend_rows(p, start, pos, q, 0..self.shape.rows)
+        self.attend_rows(p, start, pos, q, 0..self.shape.rows, None)
     }
 
     /// [`attend`](Self::attend) for the window rows `rows` alone (`q` holds those rows'
-    /// queries): those rows of its probabilities and outputs, bit for bit.
+    /// queries), the window's oldest slots folded as `zeros` (whose rows are the whole
+    /// window's): those rows of its probabilities and outputs, bit for bit.
     ///
     /// # Shapes
     /// - q: `[rows.len(), Dh]`
@@ -73,11 +78,16 @@ impl HostKv {
         pos: &[f32],
         q: &[f32],
         rows: std::ops::Range<usize>,
+        zeros: Option<ZeroSlots>,
     ) -> (Vec<f32>, Vec<f32>) {
         let WindowShape { span, dh, .. } = self.shape;
         let mut probs = vec![0.0f32; rows.len() * span];
         let mut out = vec![0.0f32; rows.len() * dh];
-        let window = self.window(p, start, pos).rows(rows);
+        let window = Window {
+            zeros,
+            ..self.window(p, start, pos)
+        }
+        .rows(rows);
         window_attend(&window, q, &mut probs, &mut out);
         (probs, out)
     }
@@ -100,29 +110,50 @@ pub(crate) struct HostMemory {
     kv: HostKv,
     /// First slot of the window.
     start: usize,
+    /// The window's oldest slots that are folded zero memories (0 once S steps are stored).
+    folded: usize,
+    /// Per projection, the zero memory's key and value per head (`[H, Dh]` each; empty
+    /// without folded slots).
+    zero: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Per projection, `zero` repeated for every batch row (`[B·H, Dh]` each), as the kernels
+    /// read it.
+    zero_rows: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+/// The folded start of a window: how many of its oldest slots are zero memories, and per
+/// projection the zero memory's key and value per head (`[H, Dh]` each).
+pub(crate) struct FoldedStart {
+    pub(crate) count: usize,
+    pub(crate) zero: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
 impl HostMemory {
-    /// From each projection's S window slots, oldest first (folded zeros written out).
+    /// From each projection's stored window slots (the newest `S − folded`, oldest first), the
+    /// older slots being the folded zero memories of `folded` (None: all S stored).
     ///
     /// # Shapes
-    /// - windows: per projection, keys and values `[B·H, S, Dh]` each (row-major `[B, H, S, Dh]`)
-    pub(crate) fn new(windows: Vec<(Vec<f32>, Vec<f32>)>, rows: usize, span: usize) -> Self {
-        let dh = windows[0].0.len() / (rows * span).max(1);
+    /// - stored: per projection, keys and values `[B·H, S − folded, Dh]` each (row-major
+    ///   `[B, H, S − folded, Dh]`)
+    pub(crate) fn new(
+        stored: Vec<(Vec<f32>, Vec<f32>)>,
+        shape: WindowShape,
+        folded: Option<FoldedStart>,
+    ) -> Self {
+        let WindowShape { rows, span, dh, .. } = shape;
         let shape = WindowShape {
-            rows,
             slots: 2 * span,
-            span,
-            dh,
+            ..shape
         };
+        let count = folded.as_ref().map_or(0, |f| f.count);
+        let n = span - count;
         let spread = |window: &[f32]| {
             let mut buf = vec![0.0f32; rows * 2 * span * dh];
-            for (i, row) in window.chunks_exact(span * dh).enumerate() {
-                buf[i * 2 * span * dh..][..span * dh].copy_from_slice(row);
+            for (i, row) in window.chunks_exact((n * dh).max(1)).enumerate() {
+                buf[(i * 2 * span + count) * dh..][..n * dh].copy_from_slice(row);
             }
             buf
         };
-        let (keys, values) = windows.iter().map(|(k, v)| (spread(k), spread(v))).unzip();
+        let (keys, values) = stored.iter().map(|(k, v)| (spread(k), spread(v))).unzip();
         let kv = HostKv {
             isa: Isa::detect(),
             shape,
@@ -130,7 +161,43 @@ impl HostMemory {
             keys,
             values,
         };
-        Self { kv, start: 0 }
+        let mut memory = Self {
+            kv,
+            start: 0,
+            folded: count,
+            zero: folded.map(|f| f.zero).unwrap_or_default(),
+            zero_rows: Vec::new(),
+        };
+        memory.repeat_zero();
+        memory
+    }
+
+    /// `zero_rows` for the current rows (nothing once no slot is folded).
+    fn repeat_zero(&mut self) {
+        let rows = self.kv.shape.rows;
+        self.zero_rows = match self.folded {
+            0 => Vec::new(),
+            _ => {
+                let repeat = |x: &Vec<f32>| {
+                    let heads = x.len() / self.kv.shape.dh;
+                    x.repeat(rows / heads)
+                };
+                self.zero
+                    .iter()
+                    .map(|(k, v)| (repeat(k), repeat(v)))
+                    .collect()
+            }
+        };
+    }
+
+    /// The folded zero slots of projection `p`'s window, if any.
+    fn zeros(&self, p: usize) -> Option<ZeroSlots<'_>> {
+        let (keys, values) = self.zero_rows.get(p).filter(|_| self.folded > 0)?;
+        Some(ZeroSlots {
+            count: self.folded,
+            keys,
+            values,
+        })
     }
 
     /// Append one step's keys and values (per projection `[B·H, Dh]` each); the oldest slot
@@ -151,6 +218,12 @@ impl HostMemory {
             self.kv.write(p, self.start + span, k, v);
         }
         self.start += 1;
+        if self.folded > 0 {
+            self.folded -= 1;
+            if self.folded == 0 {
+                self.zero_rows = Vec::new();
+            }
+        }
     }
 
     /// Keep the batch rows `rows`, in that order (beam search), each with its `heads` window
@@ -172,18 +245,20 @@ impl HostMemory {
         self.kv.keys.iter_mut().for_each(gather);
         self.kv.values.iter_mut().for_each(gather);
         self.kv.shape.rows = rows.len() * heads;
+        self.repeat_zero();
     }
 
-    /// The S live slots of every window row of projection `p`, keys then values
-    /// (`[B·H, S, Dh]` each).
+    /// The stored slots (the S live ones but the folded) of every window row of projection
+    /// `p`, keys then values (`[B·H, S − folded, Dh]` each).
     #[cfg(test)]
     pub(crate) fn live(&self, p: usize) -> (Vec<f32>, Vec<f32>) {
         let WindowShape {
             slots, span, dh, ..
         } = self.kv.shape;
+        let live = self.start + self.folded..self.start + span;
         let window = |buf: &[f32]| {
             buf.chunks_exact(slots * dh)
-                .flat_map(|row| row[self.start * dh..(self.start + span) * dh].to_vec())
+                .flat_map(|row| row[live.start * dh..live.end * dh].to_vec())
                 .collect()
         };
         (window(&self.kv.keys[p]), window(&self.kv.values[p]))
@@ -197,7 +272,10 @@ impl HostMemory {
     /// - q: `[B·H, Dh]` (row-major `[B, D]`)
     /// - output: `[B·H, Dh]`
     pub(crate) fn attend(&self, p: usize, pos: &[f32], q: &[f32]) -> Vec<f32> {
-        self.kv.attend(p, self.start, pos, q).1
+        let rows = 0..self.kv.shape.rows;
+        self.kv
+            .attend_rows(p, self.start, pos, q, rows, self.zeros(p))
+            .1
     }
 
     /// The window rows `B·H` of every projection.
@@ -218,7 +296,9 @@ impl HostMemory {
         q: &[f32],
         rows: std::ops::Range<usize>,
     ) -> Vec<f32> {
-        self.kv.attend_rows(p, self.start, pos, q, rows).1
+        self.kv
+            .attend_rows(p, self.start, pos, q, rows, self.zeros(p))
+            .1
     }
 }
 
@@ -255,7 +335,13 @@ mod tests {
     fn the_window_holds_the_newest_span() {
         let (rows, span) = (2, 3);
         let first: Vec<f32> = (0..rows * span).map(|i| -(i as f32) - 1.0).collect();
-        let mut memory = HostMemory::new(vec![(first.clone(), first)], rows, span);
+        let shape = WindowShape {
+            rows,
+            slots: 2 * span,
+            span,
+            dh: 1,
+        };
+        let mut memory = HostMemory::new(vec![(first.clone(), first)], shape, None);
         for t in 0..10 {
             let x: Vec<f32> = (0..rows).map(|r| (100 * r + t) as f32).collect();
             memory.push(&[(x.clone(), x)]);

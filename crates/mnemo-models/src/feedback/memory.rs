@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use super::core::HostLinears;
 use super::host;
-use super::host_memory::HostMemory;
+use super::host_memory::{FoldedStart, HostMemory};
+use mnemo_kernels::WindowShape;
 
 /// Slots a folded memory allocates first (it grows by doubling up to `2·S`).
 const INITIAL_SLOTS: usize = 32;
@@ -342,27 +343,28 @@ impl FeedbackMemory {
         if self.host.is_some() {
             return;
         }
-        let rows = self.rows() * self.keys[0].dims()[1];
-        let windows = (0..self.keys.len())
+        let [b, heads, _, dh] = self.keys[0].dims();
+        let stored = (0..self.keys.len())
             .map(|p| {
                 let view = self.view(p);
-                let full = |stored: Option<Tensor<4>>, zero: Option<&Tensor<4>>| {
-                    let mut parts = Vec::with_capacity(2);
-                    if let Some(z) = zero.filter(|_| view.folded > 0) {
-                        let [_, h, _, dh] = z.dims();
-                        parts.push(z.clone().expand([self.rows(), h, view.folded, dh]));
-                    }
-                    parts.extend(stored);
-                    host(Tensor::cat(parts, 2))
-                };
-                let zero = view.zero.as_ref();
-                (
-                    full(view.keys.clone(), zero.map(|z| &z.0)),
-                    full(view.values.clone(), zero.map(|z| &z.1)),
-                )
+                let host_or_empty = |x: Option<Tensor<4>>| x.map(host).unwrap_or_default();
+                (host_or_empty(view.keys), host_or_empty(view.values))
             })
             .collect();
-        self.host = Some(HostMemory::new(windows, rows, self.span));
+        let folded = self.zero.as_ref().map(|zero| FoldedStart {
+            count: self.span - self.stored,
+            zero: zero
+                .iter()
+                .map(|(k, v)| (host(k.clone()), host(v.clone())))
+                .collect(),
+        });
+        let shape = WindowShape {
+            rows: b * heads,
+            slots: 2 * self.span,
+            span: self.span,
+            dh,
+        };
+        self.host = Some(HostMemory::new(stored, shape, folded));
     }
 
     /// The windows on the host, if [`sync_host`](Self::sync_host) made them.
@@ -558,8 +560,9 @@ mod tests {
     }
 
     /// Beam search reorders the host windows in place: after `select` (rows dropped and
-    /// repeated, more rows than before) and after further steps, they hold exactly what a
-    /// fresh copy of the selected buffers holds, for every projection, row and head.
+    /// repeated, more rows than before; once while zero memories are folded, once after) and
+    /// after further steps, they hold exactly what a fresh copy of the selected buffers holds,
+    /// for every projection, row and head, and attend as it does.
     #[test]
     fn selected_host_windows_equal_a_fresh_copy() {
         let device = mnemo_backend::test_device();
@@ -575,7 +578,8 @@ mod tests {
             .collect();
         let mut memory = FeedbackMemory::folded(b, h * dh, s, zero);
         memory.sync_host();
-        let step = |memory: &mut FeedbackMemory, t: usize, rows: usize| {
+        let step = |memory: &mut FeedbackMemory, t: usize| {
+            let rows = memory.rows();
             let projected = (0..2)
                 .map(|p| {
                     (
@@ -586,9 +590,7 @@ mod tests {
                 .collect();
             memory.push(Tensor::zeros([rows, 1, h * dh], &device), projected);
         };
-        for t in 1..=6 {
-            step(&mut memory, t, b);
-        }
+        let pos: Vec<f32> = (0..s * dh).map(|i| (i as f32 * 0.37).sin()).collect();
         let check = |memory: &FeedbackMemory, when: &str| {
             let mut fresh = memory.clone();
             fresh.host = None;
@@ -597,17 +599,32 @@ mod tests {
                 let (kept, fresh) = (memory.host().unwrap(), fresh.host().unwrap());
                 assert_eq!(kept.rows(), fresh.rows(), "{when}");
                 assert_eq!(kept.live(p), fresh.live(p), "{when}, projection {p}");
+                let q: Vec<f32> = (0..kept.rows() * dh).map(|i| (i as f32).cos()).collect();
+                let out = kept.attend(p, &pos, &q);
+                assert_eq!(out, fresh.attend(p, &pos, &q), "{when}, projection {p}");
             }
         };
-        let picked = [2i64, 0, 0, 1];
-        memory.select(&Tensor::from_data(
-            TensorData::new(picked.to_vec(), [4]),
-            &device,
-        ));
-        assert!(memory.host().is_some(), "select keeps the host windows");
+        let select = |memory: &mut FeedbackMemory, picked: &[i64]| {
+            let n = picked.len();
+            memory.select(&Tensor::from_data(
+                TensorData::new(picked.to_vec(), [n]),
+                &device,
+            ));
+            assert!(memory.host().is_some(), "select keeps the host windows");
+        };
+        for t in 1..=2 {
+            step(&mut memory, t);
+        }
+        select(&mut memory, &[2, 0, 0, 1]);
+        check(&memory, "after a select with zeros folded");
+        for t in 3..=6 {
+            step(&mut memory, t);
+            check(&memory, &format!("step {t}"));
+        }
+        select(&mut memory, &[3, 1, 1, 0, 2]);
         check(&memory, "after select");
         for t in 7..=9 {
-            step(&mut memory, t, picked.len());
+            step(&mut memory, t);
             check(&memory, &format!("step {t}"));
         }
     }
