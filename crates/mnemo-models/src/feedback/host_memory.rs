@@ -118,6 +118,8 @@ pub(crate) struct HostMemory {
     /// Per projection, `zero` repeated for every batch row (`[B·H, Dh]` each), as the kernels
     /// read it.
     zero_rows: Vec<(Vec<f32>, Vec<f32>)>,
+    /// A buffer [`select`](Self::select) gathers into (the one it replaced last).
+    spare: Vec<f32>,
 }
 
 /// The folded start of a window: how many of its oldest slots are zero memories, and per
@@ -167,6 +169,7 @@ impl HostMemory {
             folded: count,
             zero: folded.map(|f| f.zero).unwrap_or_default(),
             zero_rows: Vec::new(),
+            spare: Vec::new(),
         };
         memory.repeat_zero();
         memory
@@ -228,22 +231,29 @@ impl HostMemory {
 
     /// Keep the batch rows `rows`, in that order (beam search), each with its `heads` window
     /// rows: the same windows a fresh copy of the selected buffers would hold, without going
-    /// through the tensors.
+    /// through the tensors. Only the stored slots of the window are copied (the folded ones and
+    /// those outside the window are never read before a step writes them), into buffers kept
+    /// from the last reorder.
     ///
     /// # Shapes
     /// - rows: `[B']`, indices into the `B = window rows / heads` batch rows
     pub(crate) fn select(&mut self, rows: &[usize], heads: usize) {
-        let WindowShape { slots, dh, .. } = self.kv.shape;
-        let block = heads * slots * dh;
-        let gather = |buf: &mut Vec<f32>| {
-            let mut out = Vec::with_capacity(rows.len() * block);
-            for &r in rows {
-                out.extend_from_slice(&buf[r * block..(r + 1) * block]);
+        let WindowShape {
+            slots, span, dh, ..
+        } = self.kv.shape;
+        let row = slots * dh;
+        let live = (self.start + self.folded) * dh..(self.start + span) * dh;
+        let spare = &mut self.spare;
+        let mut gather = |buf: &mut Vec<f32>| {
+            spare.resize(rows.len() * heads * row, 0.0);
+            let picked = rows.iter().flat_map(|&r| r * heads..(r + 1) * heads);
+            for (to, from) in spare.chunks_exact_mut(row).zip(picked) {
+                to[live.clone()].copy_from_slice(&buf[from * row..][live.clone()]);
             }
-            *buf = out;
+            std::mem::swap(buf, spare);
         };
-        self.kv.keys.iter_mut().for_each(gather);
-        self.kv.values.iter_mut().for_each(gather);
+        self.kv.keys.iter_mut().for_each(&mut gather);
+        self.kv.values.iter_mut().for_each(&mut gather);
         self.kv.shape.rows = rows.len() * heads;
         self.repeat_zero();
     }
