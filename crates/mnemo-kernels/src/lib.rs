@@ -31,8 +31,10 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod cross_entropy;
+mod exp;
 pub mod gelu;
 mod helper;
+pub mod log_softmax;
 pub mod pair;
 mod portable;
 pub mod product;
@@ -44,6 +46,7 @@ pub use adamw::{AdamWStep, adamw_update};
 pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;
+pub use log_softmax::log_softmax_rows;
 pub use pair::{Half, in_pair, in_pair_waiting};
 pub use product::{Operand, product};
 pub use window::{

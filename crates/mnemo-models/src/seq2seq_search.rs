@@ -7,11 +7,11 @@
 //! done once K hypotheses have finished, or at its length cap, where every open hypothesis is
 //! closed with EOS. Among each step's 2K best continuations per sentence, EOS continuations
 //! ranked in the first K finish and the non-EOS ones fill the K beams (so K = 1 is greedy). Results exclude BOS, EOS and PAD.
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::host::to_vec;
+use mnemo_kernels::{Isa, log_softmax_rows};
 
-use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq, int_vec};
+use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq};
 use crate::seq2seq_cache::DecodeState;
 
 /// Settings of [`beam_search`] (and of [`greedy_search`]'s length cap).
@@ -49,24 +49,40 @@ impl SearchConfig {
 }
 
 /// Log-probabilities of the next token with PAD and BOS ruled out (set to -inf, as fairseq does;
-/// the others keep their model log-probability).
+/// the others keep their model log-probability), as host rows: what the searches rank. The
+/// log-softmax runs on the host kernels (`mnemo_kernels::log_softmax_rows`), one vectorised
+/// pass per row instead of a scalar `exp` per logit.
 ///
 /// # Shapes
 /// - logits: `[R, V]`
-/// - output: `[R, V]`
-pub fn next_token_log_probs(logits: Tensor<2>) -> Tensor<2> {
-    let [rows, vocab] = logits.dims();
-    let mut banned = vec![false; vocab];
-    banned[PAD as usize] = true;
-    banned[BOS as usize] = true;
-    let banned = Tensor::<1, burn::tensor::Bool>::from_data(
-        TensorData::new(banned, [vocab]),
-        &logits.device(),
-    );
-    log_softmax(logits, 1).mask_fill(
-        banned.unsqueeze::<2>().expand([rows, vocab]),
-        f32::NEG_INFINITY,
-    )
+/// - output: `[R, V]` row-major
+pub fn next_token_log_probs(logits: Tensor<2>) -> Vec<f32> {
+    let [_, vocab] = logits.dims();
+    let mut logp = to_vec(logits);
+    log_softmax_rows(Isa::detect(), &mut logp, vocab);
+    for row in logp.chunks_exact_mut(vocab) {
+        row[PAD as usize] = f32::NEG_INFINITY;
+        row[BOS as usize] = f32::NEG_INFINITY;
+    }
+    logp
+}
+
+/// The first largest entry of each row.
+///
+/// # Shapes
+/// - rows: `[R, V]` row-major; output `[R]`
+fn argmax_rows(rows: &[f32], vocab: usize) -> Vec<i64> {
+    rows.chunks_exact(vocab)
+        .map(|row| {
+            let mut best = 0;
+            for (t, &x) in row.iter().enumerate() {
+                if x > row[best] {
+                    best = t;
+                }
+            }
+            best as i64
+        })
+        .collect()
 }
 
 fn ids_tensor(ids: &[i64], device: &burn::tensor::Device) -> Tensor<1, Int> {
@@ -112,7 +128,8 @@ pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig
     let mut tokens = vec![BOS as i64; alive.len()];
     while !alive.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [B',V]
-        let best = int_vec(next_token_log_probs(logits).argmax(1).squeeze_dim::<1>(1));
+        let vocab = logits.dims()[1];
+        let best = argmax_rows(&next_token_log_probs(logits), vocab);
         let mut keep = Vec::with_capacity(alive.len());
         for (r, &i) in alive.iter().enumerate() {
             let token = best[r] as u32;
@@ -181,7 +198,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
     while !live.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
         let [rows, vocab] = logits.dims();
-        let logp = to_vec(next_token_log_probs(logits));
+        let logp = next_token_log_probs(logits);
         debug_assert_eq!(logp.len(), rows * vocab);
         let mut next_rows = Vec::new();
         let mut next_tokens = Vec::new();

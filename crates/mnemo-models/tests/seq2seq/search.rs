@@ -34,6 +34,35 @@ fn search(alpha: f64, k: usize) -> SearchConfig {
     }
 }
 
+/// The searches' host log-probabilities equal burn's `log_softmax` over the logits, PAD and
+/// BOS ruled out.
+#[test]
+fn next_token_log_probs_are_the_log_softmax() {
+    let device = mnemo_backend::test_device().inner();
+    let (rows, vocab) = (3, 1001);
+    let data: Vec<f32> = (0..rows * vocab)
+        .map(|i| ((i * 7919) % 1000) as f32 / 40.0 - 12.0)
+        .collect();
+    let logits = Tensor::<2>::from_data(TensorData::new(data, [rows, vocab]), &device);
+    let want: Vec<f32> = log_softmax(logits.clone(), 1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let got = next_token_log_probs(logits);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let t = (i % vocab) as u32;
+        if t == PAD || t == BOS {
+            assert_eq!(*g, f32::NEG_INFINITY, "token {t} is ruled out");
+        } else {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "row {}, token {t}: {g} vs {w}",
+                i / vocab
+            );
+        }
+    }
+}
+
 #[test]
 fn beam_of_one_equals_greedy() {
     let device = mnemo_backend::test_device().inner();
@@ -93,10 +122,7 @@ fn exhaustive(model: &Seq2Seq, src: Tensor<2, Int>, cap: usize) -> Vec<(Vec<u32>
     loop {
         let logits = model.step(&mut state, ids(&feed, &device)); // [R,V]
         let vocab = logits.dims()[1];
-        let logp: Vec<f32> = next_token_log_probs(logits)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let logp = next_token_log_probs(logits);
         let (mut next, mut rows) = (Vec::new(), Vec::new());
         feed.clear();
         for (r, (hyp, lp)) in open.iter().enumerate() {
