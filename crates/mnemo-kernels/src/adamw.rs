@@ -14,6 +14,8 @@
 //!
 //! Large parameters run half their values on the helper thread (`helper.rs`); each value is
 //! computed alone, so the split changes nothing in the results.
+use crate::Isa;
+use crate::dispatch::on_isa;
 
 /// The scalars of one AdamW step of one parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,31 +66,24 @@ pub fn adamw_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], step
     );
 }
 
-/// [`adamw_update`] on this thread, with AVX-512 where the CPU has it.
+/// [`adamw_update`] on this thread, vectorised for this CPU's instruction set.
 fn update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], step: &AdamWStep) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F (checked just above); the function only reads and
-        // writes the given slices.
-        return unsafe { update_avx512(p, g, m, v, step) };
-    }
-    update_portable(p, g, m, v, step)
-}
-
-/// [`update_portable`] compiled for AVX-512 (the same operations, wider vectors).
-///
-/// # Safety
-/// The CPU supports AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn update_avx512(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], step: &AdamWStep) {
-    update_portable(p, g, m, v, step)
+    on_isa!(
+        Isa::detect(),
+        update_loop(
+            p: &mut [f32],
+            g: &[f32],
+            m: &mut [f32],
+            v: &mut [f32],
+            step: &AdamWStep,
+        )
+    )
 }
 
 /// The update as plain loops (vectorised by the compiler; no fused multiply-adds, so each
 /// operation rounds as burn's separate tensor operations do).
 #[inline(always)]
-fn update_portable(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamWStep) {
+fn update_loop(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamWStep) {
     let (f1, f2) = (1.0 - s.beta1, 1.0 - s.beta2);
     let t = s.time as i32;
     let (c1, c2) = (1f32 - s.beta1.powi(t), 1f32 - s.beta2.powi(t));

@@ -10,6 +10,7 @@
 //! Every instruction set runs the same IEEE operations in the same order (Rust does not fuse
 //! multiplies and adds on its own), so all paths agree bit for bit.
 use crate::Isa;
+use crate::dispatch::on_isa;
 use crate::exp::exp_nonpositive;
 
 /// `y[i] = gelu(x[i])` and `dydx[i] = gelu'(x[i])`.
@@ -19,16 +20,7 @@ use crate::exp::exp_nonpositive;
 pub fn gelu_and_grad(isa: Isa, x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "y must hold one value per input");
     assert_eq!(x.len(), dydx.len(), "dydx must hold one value per input");
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
-        Isa::Avx512 => unsafe { gelu_avx512(x, y, dydx) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
-        Isa::Avx2 => unsafe { gelu_avx2(x, y, dydx) },
-        _ => gelu_loop(x, y, dydx),
-    }
+    on_isa!(isa, gelu_loop(x: &[f32], y: &mut [f32], dydx: &mut [f32]));
 }
 
 /// `y[i] = gelu(x[i])`: the values of [`gelu_and_grad`], bit for bit, without the derivative
@@ -38,16 +30,7 @@ pub fn gelu_and_grad(isa: Isa, x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
 /// If the slices differ in length, or the CPU does not support `isa`.
 pub fn gelu(isa: Isa, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "y must hold one value per input");
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
-        Isa::Avx512 => unsafe { gelu_values_avx512(x, y) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
-        Isa::Avx2 => unsafe { gelu_values_avx2(x, y) },
-        _ => gelu_values_loop(x, y),
-    }
+    on_isa!(isa, gelu_values_loop(x: &[f32], y: &mut [f32]));
 }
 
 /// `x[i] = gelu(x[i])` in place: the values of [`gelu`], bit for bit.
@@ -55,28 +38,7 @@ pub fn gelu(isa: Isa, x: &[f32], y: &mut [f32]) {
 /// # Panics
 /// If the CPU does not support `isa`.
 pub fn gelu_in_place(isa: Isa, x: &mut [f32]) {
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
-        Isa::Avx512 => unsafe { gelu_in_place_avx512(x) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
-        Isa::Avx2 => unsafe { gelu_in_place_avx2(x) },
-        _ => gelu_in_place_loop(x),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn gelu_in_place_avx512(x: &mut [f32]) {
-    gelu_in_place_loop(x)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gelu_in_place_avx2(x: &mut [f32]) {
-    gelu_in_place_loop(x)
+    on_isa!(isa, gelu_in_place_loop(x: &mut [f32]));
 }
 
 #[inline(always)]
@@ -84,18 +46,6 @@ fn gelu_in_place_loop(x: &mut [f32]) {
     for v in x.iter_mut() {
         *v = gelu_one(*v).0;
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn gelu_values_avx512(x: &[f32], y: &mut [f32]) {
-    gelu_values_loop(x, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gelu_values_avx2(x: &[f32], y: &mut [f32]) {
-    gelu_values_loop(x, y)
 }
 
 /// The values-only loop (the derivative of [`gelu_one`] is dead code here and compiled out).
@@ -106,19 +56,7 @@ fn gelu_values_loop(x: &[f32], y: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn gelu_avx512(x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
-    gelu_loop(x, y, dydx)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gelu_avx2(x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
-    gelu_loop(x, y, dydx)
-}
-
-/// The loop every instruction set compiles (inlined into the `#[target_feature]` wrappers).
+/// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers).
 #[inline(always)]
 fn gelu_loop(x: &[f32], y: &mut [f32], dydx: &mut [f32]) {
     for ((&x, y), g) in x.iter().zip(y.iter_mut()).zip(dydx.iter_mut()) {

@@ -31,6 +31,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod cross_entropy;
+mod dispatch;
 mod exp;
 pub mod gelu;
 mod helper;

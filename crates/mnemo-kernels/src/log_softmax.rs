@@ -5,6 +5,7 @@
 //! in 16 independent lanes so that they vectorise; every instruction set runs the same IEEE
 //! operations in the same order, so all paths agree bit for bit.
 use crate::Isa;
+use crate::dispatch::on_isa;
 use crate::exp::exp_nonpositive;
 
 /// Independent partial results per pass.
@@ -23,31 +24,10 @@ pub fn log_softmax_rows(isa: Isa, x: &mut [f32], v: usize) {
         "log_softmax_rows: {} values are not rows of {v}",
         x.len()
     );
-    assert!(isa.supported(), "this CPU does not support {isa:?}");
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX-512F on this CPU (asserted above).
-        Isa::Avx512 => unsafe { rows_avx512(x, v) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `supported` found AVX2 and FMA on this CPU (asserted above).
-        Isa::Avx2 => unsafe { rows_avx2(x, v) },
-        _ => rows_loop(x, v),
-    }
+    on_isa!(isa, rows_loop(x: &mut [f32], v: usize));
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn rows_avx512(x: &mut [f32], v: usize) {
-    rows_loop(x, v)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn rows_avx2(x: &mut [f32], v: usize) {
-    rows_loop(x, v)
-}
-
-/// The loop every instruction set compiles (inlined into the `#[target_feature]` wrappers).
+/// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers).
 #[inline(always)]
 fn rows_loop(x: &mut [f32], v: usize) {
     for row in x.chunks_exact_mut(v) {
