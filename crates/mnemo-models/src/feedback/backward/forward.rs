@@ -10,6 +10,7 @@ use mnemo_core::adaptive_span::apply_mask;
 use super::ManualHook;
 use super::StepProducts;
 use super::activation::activate_on_host;
+use super::carried::Carried;
 use super::dropout::dropped;
 use super::host_window::{HostAttention, HostWindows};
 use super::params::CoreParams;
@@ -79,18 +80,18 @@ pub(super) struct Recorded {
 ///
 /// # Shapes
 /// - x0: `[T, B, D]` (time-major inputs)
-/// - carried: `[B, S, D]`
+/// - carried: `[B, S, D]` memories
 pub(super) fn record(
     params: &CoreParams,
     products: StepProducts,
     heads: usize,
     x0: &Tensor<3>,
-    carried: &Tensor<3>,
+    carried: &Carried,
     hook: &mut dyn ManualHook,
     keep: bool,
 ) -> Recorded {
     let [t_len, b, d] = x0.dims();
-    let s = carried.dims()[1];
+    let s = carried.memories.dims()[1];
     let dh = params.d_head;
     let scale = 1.0 / (dh as f64).sqrt();
     let (layers, projs, mix) = (&params.layers, &params.projs, &params.mix);
@@ -103,16 +104,16 @@ pub(super) fn record(
         .enumerate()
         .map(|(i, p)| {
             // Carried memories no reading layer reaches are not projected (adaptive spans).
-            project_newest(carried, params.reach[i], |m| {
-                let n = p.norm.forward(m);
-                (
-                    split(p.linear.key.forward(n.clone())),
-                    split(p.linear.value.forward(n)),
-                )
+            project_newest(&carried.memories, params.reach[i], |m| {
+                let (k, v) = carried.project(m, |m| {
+                    let n = p.norm.forward(m);
+                    (p.linear.key.forward(n.clone()), p.linear.value.forward(n))
+                });
+                (split(k), split(v))
             })
         })
         .collect();
-    let mut memory = FeedbackMemory::new(carried.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
+    let mut memory = FeedbackMemory::new(carried.memories.clone(), projected, t_len); // [B,H,S+T,Dh] buffers
     // Host windows attend over all S slots without a mask: layers with adaptive spans read
     // backend windows (the per-step products stay on the host).
     let host_windows =

@@ -33,6 +33,7 @@ use super::core::FeedbackCore;
 
 pub(crate) mod activation;
 mod bptt;
+mod carried;
 mod cross;
 pub(crate) mod dropout;
 mod forward;
@@ -205,13 +206,13 @@ impl FeedbackCore {
         // Dropout acts while the model trains on an autodiff device, as burn's `Dropout`.
         let params = params::CoreParams::of(self, self.mix.val().is_autodiff());
         let x0 = x.inner().swap_dims(0, 1); // [T,B,D]
-        let carried = memories.inner();
+        let carried = carried::Carried::new(memories.inner());
         let keep = top_grad.is_some();
         let mut rec = forward::record(&params, self.products, heads, &x0, &carried, hook, keep);
         let m_bt = weights::rows(rec.memories.clone())
             .reshape([t_len, b, d])
             .swap_dims(0, 1); // [B,T,D]
-        let next = Tensor::cat(vec![carried.clone(), m_bt], 1).narrow(1, t_len, s); // [B,S,D]
+        let next = Tensor::cat(vec![carried.memories.clone(), m_bt], 1).narrow(1, t_len, s); // [B,S,D]
         let top = weights::rows(rec.tops.clone())
             .reshape([t_len, b, d])
             .swap_dims(0, 1); // [B,T,D]

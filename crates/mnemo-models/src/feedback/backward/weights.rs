@@ -4,6 +4,7 @@
 //!
 //! Size legend as in [`super`]: B rows, T steps, S span, L layers, H heads, D d_model, Dh head size,
 //! N = T·B rows (time-major: row `t·B + b`).
+use super::carried::Carried;
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
@@ -40,14 +41,14 @@ pub(super) fn register_weight_grads(
     mix_id: Option<ParamId>,
     heads: usize,
     x0: Tensor<3>,
-    carried: Tensor<3>,
+    carried: Carried,
     tapes: Vec<LayerTape>,
     tops: Vec<Tensor<2>>,
     memories: Vec<Tensor<2>>,
     time: TimeGrads,
 ) -> GradientsParams {
     let [t_len, b, d] = x0.dims();
-    let s = carried.dims()[1];
+    let s = carried.memories.dims()[1];
     let dh = params.d_head;
     let n_rows = t_len * b;
     let n_layers = params.layers.len();
@@ -192,7 +193,8 @@ fn register_layer(
 
 /// Register the memory projections' gradients (norm, key, value). Every slot's key/value
 /// came from the current projection weights: the carried memories' slots too (their memories
-/// are detached, the projection is not).
+/// are detached, the projection is not); zero carried memories as one row
+/// ([`Carried::projection_rows`]).
 ///
 /// # Shapes
 /// - memories: per step `[B, D]`; carried: `[B, S, D]`
@@ -203,17 +205,14 @@ fn register_projections(
     (memories, carried, dkeys, dvalues): ProjectionGrads,
     dims: LayerDims,
 ) {
-    let LayerDims {
-        d, s, dh, heads, ..
-    } = dims;
+    let d = dims.d;
     let t_len = memories.len();
-    let b = carried.dims()[0];
+    let b = carried.memories.dims()[0];
     let m_bt = rows(memories).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
-    let all_memories = Tensor::cat(vec![carried, m_bt], 1).reshape([b * (s + t_len), d]); // [B·(S+T),D]
     for (proj, (dkbuf, dvbuf)) in params.projs.iter().zip(dkeys.into_iter().zip(dvalues)) {
-        let merge = |buf: Tensor<4>| buf.swap_dims(1, 2).reshape([b * (s + t_len), heads * dh]);
-        let (dk, dv) = (merge(dkbuf), merge(dvbuf));
-        let (m_hat, _) = proj.norm.stats(all_memories.clone());
+        let (m, dk) = carried.projection_rows(m_bt.clone(), dkbuf);
+        let (_, dv) = carried.projection_rows(m_bt.clone(), dvbuf);
+        let (m_hat, _) = proj.norm.stats(m);
         let reads = vec![(&proj.linear.key, dk), (&proj.linear.value, dv)];
         proj.norm.register_read_by(grads, m_hat, reads);
     }
@@ -221,4 +220,4 @@ fn register_projections(
 
 /// What the memory projections' gradients are computed from: the segment's memories, the
 /// carried ones, and the keys' and values' gradients per projection.
-type ProjectionGrads = (Vec<Tensor<2>>, Tensor<3>, Vec<Tensor<4>>, Vec<Tensor<4>>);
+type ProjectionGrads = (Vec<Tensor<2>>, Carried, Vec<Tensor<4>>, Vec<Tensor<4>>);
