@@ -120,9 +120,17 @@ fn split_windows_equal_their_rows_one_by_one() {
             dscores: &mut ds,
         };
         window_attend_backward(&w, &probs, &d_out, g);
-        let term = |start, coeff, vec| WindowTerm { start, coeff, vec };
+        let term = |start, folded, coeff, vec| WindowTerm {
+            start,
+            folded,
+            coeff,
+            vec,
+        };
         let mut dk = values(rows * slots * dh, 6);
-        let terms = [term(5, &ds[..], &q[..]), term(6, &probs[..], &d_out[..])];
+        let terms = [
+            term(5, 0, &ds[..], &q[..]),
+            term(6, 2, &probs[..], &d_out[..]),
+        ];
         window_accumulate(isa, shape, &terms, &mut dk);
         let mut dk_rows = values(rows * slots * dh, 6);
         for i in 0..rows {
@@ -142,8 +150,8 @@ fn split_windows_equal_their_rows_one_by_one() {
             assert_eq!(dqi, dq[at(dh)], "{isa:?} row {i}: dq");
             assert_eq!(dsi, ds[at(span)], "{isa:?} row {i}: dscores");
             let terms = [
-                term(5, &ds[at(span)], &q[at(dh)]),
-                term(6, &probs[at(span)], &d_out[at(dh)]),
+                term(5, 0, &ds[at(span)], &q[at(dh)]),
+                term(6, 2, &probs[at(span)], &d_out[at(dh)]),
             ];
             window_accumulate(isa, one, &terms, &mut dk_rows[b]);
         }

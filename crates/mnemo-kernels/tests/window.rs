@@ -131,6 +131,7 @@ fn backward_on(isa: Isa) {
     let (q_half, probe_half) = (half(&x.q), half(&probe));
     let term = |coeff, vec| WindowTerm {
         start: START,
+        folded: 0,
         coeff,
         vec,
     };
@@ -187,7 +188,8 @@ fn backward_on(isa: Isa) {
 
 /// A window whose oldest slots are folded zero memories ([`ZeroSlots`]) attends as the window
 /// with the zero memory written into those slots (the f64 reference), without reading the
-/// buffers there (NaN); its rows taken alone attend as those rows, bit for bit.
+/// buffers there (NaN); its rows taken alone attend as those rows, bit for bit; its backward
+/// gives the written-out window's score gradients and dq.
 #[test]
 fn folded_zero_slots_attend_as_the_written_out_window() {
     let (rows, slots, span, dh) = sizes();
@@ -244,6 +246,25 @@ fn folded_zero_slots_attend_as_the_written_out_window() {
                 probs[span..3 * span],
                 "{isa:?}, {count} folded: rows 1..3"
             );
+            // The backward: the same score gradients and dq as over the written-out window.
+            let d_out = values(rows * dh, 9);
+            let backward = |w: &Window, probs: &[f32]| {
+                let (mut dq, mut ds) = (vec![f32::NAN; rows * dh], vec![f32::NAN; rows * span]);
+                let g = WindowGrads {
+                    dq: &mut dq,
+                    dscores: &mut ds,
+                };
+                window_attend_backward(w, probs, &d_out, g);
+                (dq, ds)
+            };
+            let (dq, ds) = backward(&folded, &probs);
+            let (want_dq, want_ds) = backward(&written.window(isa, START), &want_probs);
+            for (g, w) in dq.iter().zip(&want_dq).chain(ds.iter().zip(&want_ds)) {
+                assert!(
+                    (g - w).abs() < 1e-5,
+                    "{isa:?}, {count} folded: grad {g} vs {w}"
+                );
+            }
         }
     }
 }
@@ -273,6 +294,8 @@ fn accumulate_like_the_definition(shape: WindowShape) {
         dh,
     } = shape;
     let starts = [0, 2, 3, 4];
+    // Folded zero slots at the start of two windows: not added.
+    let folded = [0, 1, 0, 3];
     let coeffs: Vec<Vec<f32>> = (0..starts.len())
         .map(|n| values(rows * span, 10 + n as u64))
         .collect();
@@ -282,6 +305,7 @@ fn accumulate_like_the_definition(shape: WindowShape) {
     let terms: Vec<WindowTerm> = (0..starts.len())
         .map(|n| WindowTerm {
             start: starts[n],
+            folded: folded[n],
             coeff: &coeffs[n],
             vec: &vecs[n],
         })
@@ -290,7 +314,7 @@ fn accumulate_like_the_definition(shape: WindowShape) {
     let mut want = base.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     for t in &terms {
         for i in 0..rows {
-            for j in 0..span {
+            for j in t.folded..span {
                 for d in 0..dh {
                     want[(i * slots + t.start + j) * dh + d] +=
                         t.coeff[i * span + j] as f64 * t.vec[i * dh + d] as f64;

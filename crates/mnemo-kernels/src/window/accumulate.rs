@@ -3,12 +3,15 @@ use super::dots::{Dots, axpy};
 use super::{Kernel, WindowShape, on_isa, split_rows_at};
 
 /// One term of a window's key or value gradient: `buf[i, start + j] += coeff[i, j] · vec[i]`
-/// for every row `i` and window slot `j` (keys: coefficients = score gradients, vectors =
-/// queries; values: probabilities and output gradients).
+/// for every row `i` and window slot `j ≥ folded` (keys: coefficients = score gradients,
+/// vectors = queries; values: probabilities and output gradients). The first `folded` slots
+/// are a window's [`ZeroSlots`](super::ZeroSlots), whose gradient the caller sums itself.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowTerm<'a> {
     /// First slot of the window the term belongs to.
     pub start: usize,
+    /// The window's first slots not added (folded zero slots).
+    pub folded: usize,
     /// `[I, S]`.
     pub coeff: &'a [f32],
     /// `[I, Dh]`.
@@ -20,6 +23,11 @@ fn check_terms(shape: WindowShape, terms: &[WindowTerm], buf: &[f32]) {
     let WindowShape { rows, span, dh, .. } = shape;
     for t in terms {
         shape.check_window(t.start);
+        assert!(
+            t.folded <= span,
+            "{} folded slots in a window of {span}",
+            t.folded
+        );
         assert_eq!(
             t.coeff.len(),
             rows * span,
@@ -56,11 +64,7 @@ pub fn window_accumulate(
                 .map(|t| {
                     let (c0, c1) = t.coeff.split_at(h * span);
                     let (v0, v1) = t.vec.split_at(h * dh);
-                    let part = |coeff, vec| WindowTerm {
-                        start: t.start,
-                        coeff,
-                        vec,
-                    };
+                    let part = |coeff, vec| WindowTerm { coeff, vec, ..*t };
                     (part(c0, v0), part(c1, v1))
                 })
                 .unzip();
@@ -88,7 +92,7 @@ impl Kernel for Accumulate<'_, '_> {
     fn run<D: Dots>(self) {
         let Accumulate { shape, terms, buf } = self;
         let WindowShape { rows, span, dh, .. } = shape;
-        let Some(lo) = terms.iter().map(|t| t.start).min() else {
+        let Some(lo) = terms.iter().map(|t| t.start + t.folded).min() else {
             return;
         };
         let hi = terms.iter().map(|t| t.start + span).max().unwrap_or(lo);
@@ -115,7 +119,7 @@ fn add_terms(dst: &mut [f32], terms: &[WindowTerm], span: usize, i: usize, slot:
     let holding = || {
         terms
             .iter()
-            .filter(move |t| (t.start..t.start + span).contains(&slot))
+            .filter(move |t| (t.start + t.folded..t.start + span).contains(&slot))
             .map(move |t| {
                 (
                     t.coeff[i * span + slot - t.start],

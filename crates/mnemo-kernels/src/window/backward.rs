@@ -1,5 +1,5 @@
 //! The backward of the forward, except the key/value gradients (see [`super::accumulate`]).
-use super::dots::Dots;
+use super::dots::{Dots, axpy};
 use super::{Kernel, Window, WindowShape, on_isa, split_rows_at};
 
 /// Gradients written by [`window_attend_backward`].
@@ -11,9 +11,12 @@ pub struct WindowGrads<'a> {
     pub dscores: &'a mut [f32],
 }
 
-/// Backward of [`window_attend`](super::window_attend) given `dL/dout`, except the key/value gradients: those are
-/// `dK[start+j] += dscores_j · q` and `dV[start+j] += probs_j · d_out`, added with
-/// [`window_accumulate`](super::window_accumulate) once for all layers that read the window.
+/// Backward of [`window_attend`](super::window_attend) given `dL/dout`, except the key/value
+/// gradients: those are `dK[start+j] += dscores_j · q` and `dV[start+j] += probs_j · d_out`,
+/// added with [`window_accumulate`](super::window_accumulate) once for all layers that read
+/// the window. With [`ZeroSlots`](super::ZeroSlots) the folded slots' value `v₀` is read once
+/// per row and their key term of `dq` is `(Σ_folded dscores_j) · k₀`; their key and value
+/// gradients are the caller's (e.g. `Σ_folded dscores_j · q` for `k₀`).
 ///
 /// # Shapes
 /// - d_out: `[I, Dh]`; probs: `[I, S]`
@@ -22,10 +25,6 @@ pub struct WindowGrads<'a> {
 /// If a length does not match the window's shape or the window leaves the buffer.
 pub fn window_attend_backward(w: &Window, probs: &[f32], d_out: &[f32], g: WindowGrads) {
     w.check(d_out, probs);
-    assert!(
-        w.zeros.is_none(),
-        "the backward reads stored windows only (no folded zero slots)"
-    );
     let WindowShape { rows, span, dh, .. } = w.shape;
     assert_eq!(d_out.len(), rows * dh, "d_out must hold rows·dh values");
     assert_eq!(g.dq.len(), rows * dh, "dq must hold rows·dh values");
@@ -69,10 +68,16 @@ impl Kernel for Backward<'_, '_> {
             let doi = &d_out[i * dh..(i + 1) * dh];
             let a = &probs[i * span..(i + 1) * span];
             let ds = &mut g.dscores[i * span..(i + 1) * span];
+            let zero = w.zeros.map(|z| (z.count, z.row(i, dh)));
+            let n = zero.map_or(0, |(n, _)| n);
             // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
+            let da0 = zero.map_or(0.0, |(_, (_, v0))| D::dot(doi, v0));
             let mut weighted = 0.0;
             for (j, dsj) in ds.iter_mut().enumerate() {
-                *dsj = D::dot(doi, &values[j * dh..(j + 1) * dh]);
+                *dsj = match j < n {
+                    true => da0,
+                    false => D::dot(doi, &values[j * dh..(j + 1) * dh]),
+                };
                 weighted += a[j] * *dsj;
             }
             for (dsj, aj) in ds.iter_mut().zip(a) {
@@ -80,7 +85,14 @@ impl Kernel for Backward<'_, '_> {
             }
             let dqi = &mut g.dq[i * dh..(i + 1) * dh];
             dqi.fill(0.0);
-            for (j, &dsj) in ds.iter().enumerate() {
+            if let Some((_, (k0, _))) = zero {
+                let folded: f32 = ds[..n].iter().sum();
+                axpy(dqi, folded, k0);
+                for (j, &dsj) in ds[..n].iter().enumerate() {
+                    axpy(dqi, dsj, &w.pos[j * dh..(j + 1) * dh]);
+                }
+            }
+            for (j, &dsj) in ds.iter().enumerate().skip(n) {
                 let (k, p) = (&keys[j * dh..(j + 1) * dh], &w.pos[j * dh..(j + 1) * dh]);
                 for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
                     *d += dsj * (k + p);

@@ -49,24 +49,10 @@ impl HostKv {
         }
     }
 
-    /// Attention of queries `q` over that window: the probabilities and the outputs.
-    ///
-    /// # Shapes
-    /// - q: `[B·H, Dh]` (row-major `[B, D]`)
-    /// - output: probabilities `[B·H, S]`, outputs `[B·H, Dh]`
-    pub(crate) fn attend(
-        &self,
-        p: usize,
-        start: usize,
-        pos: &[f32],
-        q: &[f32],
-    ) -> (Vec<f32>, Vec<f32>) {
-        self.attend_rows(p, start, pos, q, 0..self.shape.rows, None)
-    }
-
-    /// [`attend`](Self::attend) for the window rows `rows` alone (`q` holds those rows'
-    /// queries), the window's oldest slots folded as `zeros` (whose rows are the whole
-    /// window's): those rows of its probabilities and outputs, bit for bit.
+    /// Attention of queries `q` over the window of projection `p` from slot `start` for the
+    /// window rows `rows` (`q` holds those rows' queries), the window's oldest slots folded as
+    /// `zeros` (whose rows are the whole window's): those rows' probabilities and outputs, bit
+    /// for bit those of all rows.
     ///
     /// # Shapes
     /// - q: `[rows.len(), Dh]`

@@ -123,7 +123,7 @@ pub(super) fn record(
             .iter()
             .map(|lp| lp.pos.clone().reshape([s, dh]))
             .collect();
-        HostWindows::new(&memory, pos, scale as f32, keep)
+        HostWindows::new(&memory, pos, scale as f32, keep, carried.zero)
     });
     let mut tapes: Vec<LayerTape> = layers.iter().map(|_| LayerTape::default()).collect();
     let mut tops = Vec::with_capacity(t_len);

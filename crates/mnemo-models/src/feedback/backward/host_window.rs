@@ -11,8 +11,8 @@ use mnemo_backend::with_slice;
 use crate::feedback::FeedbackMemory;
 use crate::feedback::host_memory::HostKv;
 use mnemo_kernels::{
-    Isa, Window, WindowGrads, WindowShape, WindowTerm, window_accumulate, window_attend_backward,
-    window_slot,
+    Isa, Window, WindowGrads, WindowShape, WindowTerm, ZeroSlots, window_accumulate,
+    window_attend_backward, window_slot,
 };
 
 /// Steps whose window gradients are added in one pass over the buffers (a pass reads and
@@ -30,9 +30,14 @@ pub(crate) struct HostWindows {
     dvalues: Vec<Vec<f32>>,
     /// Per layer, `[S, Dh]`.
     pos: Vec<Vec<f32>>,
-    /// Per projection, `(start, [dscores, q, probs, d_out])` of every layer that read the
-    /// window in the last steps, not yet added to `dkeys`/`dvalues`.
-    pending: Vec<Vec<(usize, [Vec<f32>; 4])>>,
+    /// Per projection, `(start, folded, [dscores, q, probs, d_out])` of every layer that read
+    /// the window in the last steps, not yet added to `dkeys`/`dvalues`.
+    pending: Vec<Vec<Pending>>,
+    /// With zero carried memories, per projection the zero memory's key and value per row
+    /// (`[B·H, Dh]` each): the windows' carried slots are folded ([`ZeroSlots`]), and their key
+    /// and value gradients are summed into slot 0 (the projections' weight gradients read
+    /// only the carried slots' sum; see `super::carried`).
+    zero: Option<Vec<(Vec<f32>, Vec<f32>)>>,
     /// Steps with pending terms.
     pending_steps: usize,
 }
@@ -48,7 +53,8 @@ pub(crate) struct HostAttention {
 impl HostWindows {
     /// Copy a segment's memory (carried slots filled, step slots zero; its host layout,
     /// [`FeedbackMemory::host_buffers`]) and the positions to the host; with `grads`, zeroed
-    /// window gradients for a backward (an inference forward allocates none).
+    /// window gradients for a backward (an inference forward allocates none). With
+    /// `zero_carried` (the carried memories are all zero) the carried slots are folded.
     ///
     /// # Shapes
     /// - memory: buffers `[B, H, S+T, Dh]`, window at slot 0
@@ -58,6 +64,7 @@ impl HostWindows {
         pos: Vec<Tensor<2>>,
         scale: f32,
         grads: bool,
+        zero_carried: bool,
     ) -> Self {
         let [batch, heads, slots, dh] = memory.buffers().0[0].dims();
         let (keys, values, start) = memory.host_buffers();
@@ -78,6 +85,17 @@ impl HostWindows {
         };
         let pending = keys.iter().map(|_| Vec::new()).collect();
         let (dkeys, dvalues) = (zeros(), zeros());
+        let slot0 = |buf: &Vec<f32>| -> Vec<f32> {
+            buf.chunks_exact(slots * dh)
+                .flat_map(|row| row[..dh].to_vec())
+                .collect()
+        };
+        let zero = zero_carried.then(|| {
+            keys.iter()
+                .zip(&values)
+                .map(|(k, v)| (slot0(k), slot0(v)))
+                .collect()
+        });
         Self {
             kv: HostKv {
                 isa: Isa::detect(),
@@ -92,12 +110,28 @@ impl HostWindows {
             pos: pos.into_iter().map(host).collect(),
             pending,
             pending_steps: 0,
+            zero,
         }
+    }
+
+    /// The folded zero slots of window `proj` at step `t` (the carried slots it still holds),
+    /// if the carried memories are zero.
+    fn zeros(&self, proj: usize, t: usize) -> Option<ZeroSlots<'_>> {
+        let (keys, values) = self.zero.as_ref()?.get(proj)?;
+        let count = self.kv.shape.span.saturating_sub(t);
+        (count > 0).then_some(ZeroSlots {
+            count,
+            keys,
+            values,
+        })
     }
 
     /// The window of projection `proj` that layer `layer` reads at step `t` (slots `t .. t+S`).
     fn window(&self, proj: usize, layer: usize, t: usize) -> Window<'_> {
-        self.kv.window(proj, t, &self.pos[layer])
+        Window {
+            zeros: self.zeros(proj, t),
+            ..self.kv.window(proj, t, &self.pos[layer])
+        }
     }
 
     /// Layer `layer` at step `t` attends over window `proj` (slots `t .. t+S`).
@@ -114,7 +148,11 @@ impl HostWindows {
     ) -> (Tensor<2>, HostAttention) {
         let device = q.device();
         let q = host(q);
-        let (probs, out) = self.kv.attend(proj, t, &self.pos[layer], &q);
+        let rows = 0..self.kv.shape.rows;
+        let zeros = self.zeros(proj, t);
+        let (probs, out) = self
+            .kv
+            .attend_rows(proj, t, &self.pos[layer], &q, rows, zeros);
         let width = out.len() / self.batch;
         let out = Tensor::from_data(TensorData::new(out, [self.batch, width]), &device);
         (out, HostAttention { q, probs })
@@ -161,8 +199,39 @@ impl HostWindows {
                 &device,
             ),
         );
-        self.pending[proj].push((t, [ds, saved.q.clone(), saved.probs.clone(), d_out]));
+        let folded = self.zeros(proj, t).map_or(0, |z| z.count);
+        if folded > 0 {
+            self.add_folded(proj, folded, (&ds, &saved.q), (&saved.probs, &d_out));
+        }
+        let terms = [ds, saved.q.clone(), saved.probs.clone(), d_out];
+        self.pending[proj].push((t, folded, terms));
         out
+    }
+
+    /// The key and value gradients of a window's `folded` zero slots, summed into slot 0 of
+    /// every row: `Σ_j dscores_j · q` and `Σ_j probs_j · d_out` over those slots.
+    ///
+    /// # Shapes
+    /// - ds, probs: `[B·H, S]`; q, d_out: `[B·H, Dh]`
+    fn add_folded(
+        &mut self,
+        proj: usize,
+        folded: usize,
+        (ds, q): (&[f32], &[f32]),
+        (probs, d_out): (&[f32], &[f32]),
+    ) {
+        let WindowShape {
+            span, slots, dh, ..
+        } = self.kv.shape;
+        let add = |buf: &mut Vec<f32>, coeff: &[f32], vec: &[f32]| {
+            let rows = buf.chunks_exact_mut(slots * dh);
+            for ((row, c), x) in rows.zip(coeff.chunks_exact(span)).zip(vec.chunks_exact(dh)) {
+                let sum: f32 = c[..folded].iter().sum();
+                row[..dh].iter_mut().zip(x).for_each(|(g, x)| *g += sum * x);
+            }
+        };
+        add(&mut self.dkeys[proj], ds, q);
+        add(&mut self.dvalues[proj], probs, d_out);
     }
 
     /// After the last layer of step `t` (going backward): every [`DEFER_STEPS`] steps, and at
@@ -224,13 +293,17 @@ impl HostWindows {
     }
 }
 
+/// A layer's window terms not yet added: `(start, folded, [dscores, q, probs, d_out])`.
+type Pending = (usize, usize, [Vec<f32>; 4]);
+
 /// The key (`first = 0`: score gradients × queries) or value (`first = 2`: probabilities ×
-/// output gradients) terms of pending `(start, [dscores, q, probs, d_out])` entries.
-fn terms_of(pending: &[(usize, [Vec<f32>; 4])], first: usize) -> Vec<WindowTerm<'_>> {
+/// output gradients) terms of pending entries.
+fn terms_of(pending: &[Pending], first: usize) -> Vec<WindowTerm<'_>> {
     pending
         .iter()
-        .map(|(start, v)| WindowTerm {
+        .map(|(start, folded, v)| WindowTerm {
             start: *start,
+            folded: *folded,
             coeff: &v[first],
             vec: &v[first + 1],
         })
