@@ -1,9 +1,13 @@
-//! Masked cross-entropy over rows of logits and its gradient, one pass per row.
+//! Masked cross-entropy over rows of logits and its gradient, a few vectorised passes per row
+//! (maximum, shifted exponentials and their sum, scaling: `crate::softmax_rows`).
 //!
 //! For each row `x` (V logits) with a target `t` that is scored: `lse = max + ln Σ exp(x − max)`,
 //! the loss term `lse − x_t`, the gradient `(exp(x − lse) − onehot(t)) / scored`; a row without
 //! a target (`no_label`) has gradient 0. A row counts as correct when its first largest logit is
 //! at `t`. As burn tensor operations this was a dozen passes over `[N, V]`.
+use crate::Isa;
+use crate::dispatch::on_isa;
+use crate::softmax_rows::{exp_shifted, row_max};
 
 /// The summed loss (f64, not yet divided by the scored rows) and the correct rows of
 /// [`cross_entropy_rows`].
@@ -34,6 +38,33 @@ pub fn cross_entropy_rows(
         v > 0 && logits.len() == rows * v && grad.len() == logits.len(),
         "logits and grad must be [rows, v] = [{rows}, {v}]"
     );
+    if let Some(&t) = targets.iter().find(|&&t| t != no_label && t as usize >= v) {
+        panic!("target {t} is not below the vocabulary size {v}");
+    }
+    on_isa!(
+        Isa::detect(),
+        rows_loop(
+            logits: &[f32],
+            targets: &[u32],
+            no_label: u32,
+            scored: usize,
+            v: usize,
+            grad: &mut [f32],
+        ) -> CrossEntropySums
+    )
+}
+
+/// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers); targets are
+/// checked.
+#[inline(always)]
+fn rows_loop(
+    logits: &[f32],
+    targets: &[u32],
+    no_label: u32,
+    scored: usize,
+    v: usize,
+    grad: &mut [f32],
+) -> CrossEntropySums {
     let scale = 1.0 / scored.max(1) as f32;
     let mut sums = CrossEntropySums {
         loss: 0.0,
@@ -49,19 +80,9 @@ pub fn cross_entropy_rows(
             continue;
         }
         let t = t as usize;
-        assert!(t < v, "target {t} is not below the vocabulary size {v}");
-        let (mut arg, mut max) = (0, x[0]);
-        for (i, &xi) in x.iter().enumerate() {
-            if xi > max {
-                (arg, max) = (i, xi);
-            }
-        }
-        let mut sum = 0.0f32;
-        for (gi, &xi) in g.iter_mut().zip(x) {
-            let e = (xi - max).exp();
-            *gi = e;
-            sum += e;
-        }
+        let max = row_max(x);
+        let arg = x.iter().position(|&xi| xi == max).unwrap_or(v);
+        let sum = exp_shifted(x, max, g);
         let lse = max + sum.ln();
         let inv = scale / sum;
         g.iter_mut().for_each(|gi| *gi *= inv);

@@ -41,6 +41,7 @@ mod portable;
 pub mod product;
 #[cfg(target_arch = "x86_64")]
 mod row_blocks;
+mod softmax_rows;
 pub mod window;
 
 pub use adamw::{AdamWStep, adamw_update};

@@ -6,10 +6,7 @@
 //! operations in the same order, so all paths agree bit for bit.
 use crate::Isa;
 use crate::dispatch::on_isa;
-use crate::exp::exp_nonpositive;
-
-/// Independent partial results per pass.
-const LANES: usize = 16;
+use crate::softmax_rows::{exp_shifted, row_max};
 
 /// `x ← log_softmax(x)` over each row of `v` values.
 ///
@@ -30,53 +27,12 @@ pub fn log_softmax_rows(isa: Isa, x: &mut [f32], v: usize) {
 /// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers).
 #[inline(always)]
 fn rows_loop(x: &mut [f32], v: usize) {
+    let mut exps = vec![0.0f32; v];
     for row in x.chunks_exact_mut(v) {
         let max = row_max(row);
-        let shift = max + row_sum_exp(row, max).ln();
+        let shift = max + exp_shifted(row, max, &mut exps).ln();
         row.iter_mut().for_each(|x| *x -= shift);
     }
-}
-
-/// The largest value of a row (NaN where the row holds one).
-#[inline(always)]
-fn row_max(row: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &x| max(m, x));
-    for c in chunks {
-        for l in 0..LANES {
-            acc[l] = max(acc[l], c[l]);
-        }
-    }
-    acc.iter().fold(tail, |m, &x| max(m, x))
-}
-
-/// `max(a, b)`, NaN if either is NaN (a compare and a select: vectorises, unlike
-/// `f32::max`, and a NaN logit shows in the result instead of vanishing).
-#[inline(always)]
-fn max(a: f32, b: f32) -> f32 {
-    if b > a || b.is_nan() { b } else { a }
-}
-
-/// `Σ exp(x − max)` over a row.
-#[inline(always)]
-fn row_sum_exp(row: &[f32], max: f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|&x| exp_nonpositive(x - max))
-        .sum();
-    for c in chunks {
-        for l in 0..LANES {
-            acc[l] += exp_nonpositive(c[l] - max);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
