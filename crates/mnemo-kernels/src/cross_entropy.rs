@@ -29,10 +29,11 @@ pub struct CrossEntropySums {
 /// If a slice's length does not match its shape or a scored target is not below `v`.
 pub fn cross_entropy_rows(
     logits: &[f32],
-    (targets, no_label, scored): (&[u32], u32, usize),
+    labels: Labels,
     v: usize,
     grad: &mut [f32],
 ) -> CrossEntropySums {
+    let (targets, no_label, _) = labels;
     let rows = targets.len();
     assert!(
         v > 0 && logits.len() == rows * v && grad.len() == logits.len(),
@@ -41,30 +42,22 @@ pub fn cross_entropy_rows(
     if let Some(&t) = targets.iter().find(|&&t| t != no_label && t as usize >= v) {
         panic!("target {t} is not below the vocabulary size {v}");
     }
+    let isa = Isa::detect();
     on_isa!(
-        Isa::detect(),
-        rows_loop(
-            logits: &[f32],
-            targets: &[u32],
-            no_label: u32,
-            scored: usize,
-            v: usize,
-            grad: &mut [f32],
-        ) -> CrossEntropySums
+        isa,
+        rows_loop(logits: &[f32], labels: Labels, v: usize, grad: &mut [f32]) -> CrossEntropySums
     )
 }
+
+/// What [`cross_entropy_rows`] scores against: the targets `[rows]`, the target value of
+/// unscored rows (`no_label`), and the number of scored rows (the mean's divisor).
+pub type Labels<'a> = (&'a [u32], u32, usize);
 
 /// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers); targets are
 /// checked.
 #[inline(always)]
-fn rows_loop(
-    logits: &[f32],
-    targets: &[u32],
-    no_label: u32,
-    scored: usize,
-    v: usize,
-    grad: &mut [f32],
-) -> CrossEntropySums {
+fn rows_loop(logits: &[f32], labels: Labels, v: usize, grad: &mut [f32]) -> CrossEntropySums {
+    let (targets, no_label, scored) = labels;
     let scale = 1.0 / scored.max(1) as f32;
     let mut sums = CrossEntropySums {
         loss: 0.0,
