@@ -1,5 +1,6 @@
 //! `exp` of non-positive arguments, branch-free so that loops over it vectorise: what GELU's
-//! `erf` and a log-softmax need (both only ever exponentiate values ≤ 0). A Cephes-style range
+//! `erf` and the softmax rows of the log-softmax and the cross-entropy need (all of them only
+//! ever exponentiate values ≤ 0). A Cephes-style range
 //! reduction and polynomial, relative error ~10⁻⁷; every instruction set runs the same IEEE
 //! operations in the same order, so all paths agree bit for bit.
 

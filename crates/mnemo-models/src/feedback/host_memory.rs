@@ -117,7 +117,8 @@ pub(crate) struct FoldedStart {
 
 impl HostMemory {
     /// From each projection's stored window slots (the newest `S − folded`, oldest first), the
-    /// older slots being the folded zero memories of `folded` (None: all S stored).
+    /// older slots being the folded zero memories of `folded` (None: all S stored), in buffers
+    /// of `shape.slots` slots per row (more than S; decoding memories take `2·S`).
     ///
     /// # Shapes
     /// - stored: per projection, keys and values `[B·H, S − folded, Dh]` each (row-major
@@ -127,17 +128,22 @@ impl HostMemory {
         shape: WindowShape,
         folded: Option<FoldedStart>,
     ) -> Self {
-        let WindowShape { rows, span, dh, .. } = shape;
-        let shape = WindowShape {
-            slots: 2 * span,
-            ..shape
-        };
+        let WindowShape {
+            rows,
+            slots,
+            span,
+            dh,
+        } = shape;
+        assert!(
+            slots > span,
+            "{slots} slots leave no room past a window of {span}"
+        );
         let count = folded.as_ref().map_or(0, |f| f.count);
         let n = span - count;
         let spread = |window: &[f32]| {
-            let mut buf = vec![0.0f32; rows * 2 * span * dh];
+            let mut buf = vec![0.0f32; rows * slots * dh];
             for (i, row) in window.chunks_exact((n * dh).max(1)).enumerate() {
-                buf[(i * 2 * span + count) * dh..][..n * dh].copy_from_slice(row);
+                buf[(i * slots + count) * dh..][..n * dh].copy_from_slice(row);
             }
             buf
         };

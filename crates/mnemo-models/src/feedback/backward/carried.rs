@@ -49,39 +49,42 @@ impl Carried {
         (repeat(k), repeat(v))
     }
 
-    /// The memory rows the projections' weight gradients read and the matching rows of one
-    /// projection's key (or value) gradient: every row `[B·(S+T), ·]`, or with zero memories the
-    /// segment's `B·T` rows and one zero memory carrying the carried slots' summed gradient.
+    /// The memory rows the projections' weight gradients read: every carried and step memory
+    /// `[B·(S+T), D]`, or with zero memories the segment's `B·T` rows and one zero memory
+    /// (which [`grad_rows`](Self::grad_rows) gives the carried slots' summed gradient).
     ///
     /// # Shapes
     /// - steps: the segment's memories `[B, T, D]`
-    /// - grad: `[B, H, S+T, Dh]`
-    /// - output: `[N, D]` memories and `[N, H·Dh]` gradients
-    pub(super) fn projection_rows(
-        &self,
-        steps: Tensor<3>,
-        grad: Tensor<4>,
-    ) -> (Tensor<2>, Tensor<2>) {
-        let [b, heads, slots, dh] = grad.dims();
-        let [_, t_len, d] = steps.dims();
-        let s = slots - t_len;
-        let merge = |g: Tensor<4>, n: usize| g.swap_dims(1, 2).reshape([n, heads * dh]);
+    /// - output: `[N, D]`
+    pub(super) fn memory_rows(&self, steps: Tensor<3>) -> Tensor<2> {
+        let [b, t_len, d] = steps.dims();
         if !self.zero {
+            let s = self.memories.dims()[1];
             let all = Tensor::cat(vec![self.memories.clone(), steps], 1);
-            return (all.reshape([b * slots, d]), merge(grad, b * slots));
+            return all.reshape([b * (s + t_len), d]);
         }
+        let zero = Tensor::zeros([1, d], &self.memories.device());
+        Tensor::cat(vec![steps.reshape([b * t_len, d]), zero], 0)
+    }
+
+    /// One projection's key (or value) gradient as the rows of
+    /// [`memory_rows`](Self::memory_rows): every slot's, or with zero memories the step slots'
+    /// and the carried slots' sum.
+    ///
+    /// # Shapes
+    /// - grad: `[B, H, S+T, Dh]`
+    /// - output: `[N, H·Dh]`
+    pub(super) fn grad_rows(&self, grad: Tensor<4>) -> Tensor<2> {
+        let [_, heads, slots, dh] = grad.dims();
+        let merge = |g: Tensor<4>| {
+            let [b, _, n, _] = g.dims();
+            g.swap_dims(1, 2).reshape([b * n, heads * dh])
+        };
+        if !self.zero {
+            return merge(grad);
+        }
+        let s = self.memories.dims()[1];
         let summed = grad.clone().narrow(2, 0, s).sum_dim(2).sum_dim(0); // [1,H,1,Dh]
-        let rows = Tensor::cat(
-            vec![
-                steps.reshape([b * t_len, d]),
-                Tensor::zeros([1, d], &self.memories.device()),
-            ],
-            0,
-        );
-        let grads = Tensor::cat(
-            vec![merge(grad.narrow(2, s, t_len), b * t_len), merge(summed, 1)],
-            0,
-        );
-        (rows, grads)
+        Tensor::cat(vec![merge(grad.narrow(2, s, slots - s)), merge(summed)], 0)
     }
 }

@@ -194,7 +194,7 @@ fn register_layer(
 /// Register the memory projections' gradients (norm, key, value). Every slot's key/value
 /// came from the current projection weights: the carried memories' slots too (their memories
 /// are detached, the projection is not); zero carried memories as one row
-/// ([`Carried::projection_rows`]).
+/// ([`Carried::memory_rows`]).
 ///
 /// # Shapes
 /// - memories: per step `[B, D]`; carried: `[B, S, D]`
@@ -209,10 +209,10 @@ fn register_projections(
     let t_len = memories.len();
     let b = carried.memories.dims()[0];
     let m_bt = rows(memories).reshape([t_len, b, d]).swap_dims(0, 1); // [B,T,D]
+    let m = carried.memory_rows(m_bt); // [N,D]
     for (proj, (dkbuf, dvbuf)) in params.projs.iter().zip(dkeys.into_iter().zip(dvalues)) {
-        let (m, dk) = carried.projection_rows(m_bt.clone(), dkbuf);
-        let (_, dv) = carried.projection_rows(m_bt.clone(), dvbuf);
-        let (m_hat, _) = proj.norm.stats(m);
+        let (dk, dv) = (carried.grad_rows(dkbuf), carried.grad_rows(dvbuf));
+        let (m_hat, _) = proj.norm.stats(m.clone());
         let reads = vec![(&proj.linear.key, dk), (&proj.linear.value, dv)];
         proj.norm.register_read_by(grads, m_hat, reads);
     }
