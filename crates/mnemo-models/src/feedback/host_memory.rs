@@ -128,12 +128,8 @@ impl HostMemory {
         shape: WindowShape,
         folded: Option<FoldedStart>,
     ) -> Self {
-        let WindowShape {
-            rows,
-            slots,
-            span,
-            dh,
-        } = shape;
+        let WindowShape { rows, span, dh, .. } = shape;
+        let slots = shape.slots;
         assert!(
             slots > span,
             "{slots} slots leave no room past a window of {span}"
