@@ -1,7 +1,7 @@
 //! Row passes of the softmax family, in 16 independent lanes so that they vectorise (the
 //! callers compile them per instruction set with [`on_isa!`](crate::dispatch::on_isa)): a
-//! row's maximum and its shifted exponentials with their sum. Shared by the searches'
-//! log-softmax and the training cross-entropy.
+//! row's maximum, its shifted exponentials with their sum, and a plain sum. Shared by the
+//! searches' log-softmax, the training cross-entropy and the window attention.
 use crate::exp::exp_nonpositive;
 
 /// Independent partial results per pass.
@@ -37,17 +37,41 @@ fn max(a: f32, b: f32) -> f32 {
 /// - row, out: `[V]`
 #[inline(always)]
 pub(crate) fn exp_shifted(row: &[f32], max: f32, out: &mut [f32]) -> f32 {
+    out.copy_from_slice(row);
+    exp_shifted_in_place(out, max)
+}
+
+/// `row = exp(row − max)`, and its sum (lanes summed as a tree at the end).
+///
+/// # Shapes
+/// - row: `[V]`
+#[inline(always)]
+pub(crate) fn exp_shifted_in_place(row: &mut [f32], max: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
-    let (chunks, outs) = (row.chunks_exact(LANES), out.chunks_exact_mut(LANES));
-    let mut tail = 0.0;
-    for (&x, o) in chunks.remainder().iter().zip(outs.into_remainder()) {
-        *o = exp_nonpositive(x - max);
-        tail += *o;
-    }
-    for (c, o) in row.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
         for l in 0..LANES {
-            o[l] = exp_nonpositive(c[l] - max);
-            acc[l] += o[l];
+            c[l] = exp_nonpositive(c[l] - max);
+            acc[l] += c[l];
+        }
+    }
+    let mut tail = 0.0;
+    for x in chunks.into_remainder() {
+        *x = exp_nonpositive(*x - max);
+        tail += *x;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The sum of a row, in lanes (summed in order at the end).
+#[inline(always)]
+pub(crate) fn row_sum(row: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for l in 0..LANES {
+            acc[l] += c[l];
         }
     }
     acc.iter().sum::<f32>() + tail

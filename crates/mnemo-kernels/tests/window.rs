@@ -17,13 +17,43 @@ const SHAPE: WindowShape = WindowShape {
 };
 const START: usize = 3;
 
-/// The sizes of [`SHAPE`]: `(I, slots, S, Dh)`.
-fn sizes() -> (usize, usize, usize, usize) {
-    (SHAPE.rows, SHAPE.slots, SHAPE.span, SHAPE.dh)
+/// Shapes whose scores and weighted sums run in register blocks: Dh 32, 48 and 64 (blocks
+/// of 32, 16 and 64 columns) and spans of 37, 18 and 19 slots (blocks of 16 and 8 slots for
+/// AVX-512 and AVX2 with a remainder).
+const BLOCK_SHAPES: [WindowShape; 3] = [
+    WindowShape {
+        rows: 3,
+        slots: 40,
+        span: 37,
+        dh: 32,
+    },
+    WindowShape {
+        rows: 3,
+        slots: 21,
+        span: 18,
+        dh: 48,
+    },
+    WindowShape {
+        rows: 3,
+        slots: 22,
+        span: 19,
+        dh: 64,
+    },
+];
+
+/// [`SHAPE`] and the [`BLOCK_SHAPES`].
+fn all_shapes() -> impl Iterator<Item = WindowShape> {
+    std::iter::once(SHAPE).chain(BLOCK_SHAPES)
+}
+
+/// The sizes of `shape`: `(I, slots, S, Dh)`.
+fn sizes(shape: WindowShape) -> (usize, usize, usize, usize) {
+    (shape.rows, shape.slots, shape.span, shape.dh)
 }
 const SCALE: f32 = 0.5;
 
 struct Inputs {
+    shape: WindowShape,
     q: Vec<f32>,
     k: Vec<f32>,
     v: Vec<f32>,
@@ -34,7 +64,7 @@ impl Inputs {
     fn window(&self, isa: Isa, start: usize) -> Window<'_> {
         Window {
             isa,
-            shape: SHAPE,
+            shape: self.shape,
             start,
             scale: SCALE,
             keys: &self.k,
@@ -45,9 +75,10 @@ impl Inputs {
     }
 }
 
-fn inputs() -> Inputs {
-    let (rows, slots, span, dh) = sizes();
+fn inputs(shape: WindowShape) -> Inputs {
+    let (rows, slots, span, dh) = sizes(shape);
     Inputs {
+        shape,
         q: values(rows * dh, 1),
         k: values(rows * slots * dh, 2),
         v: values(rows * slots * dh, 3),
@@ -57,7 +88,7 @@ fn inputs() -> Inputs {
 
 /// Loss `Σ out ⊙ probe` in f64 by the definition.
 fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
-    let (rows, slots, span, dh) = sizes();
+    let (rows, slots, span, dh) = sizes(x.shape);
     let mut out = vec![0.0f64; rows * dh];
     for i in 0..rows {
         let s: Vec<f64> = (0..span)
@@ -86,18 +117,25 @@ fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
 
 #[test]
 fn forward_matches_the_definition() {
-    supported_isas().into_iter().for_each(forward_on);
+    for shape in all_shapes() {
+        supported_isas()
+            .into_iter()
+            .for_each(|isa| forward_on(isa, shape));
+    }
 }
 
-fn forward_on(isa: Isa) {
-    let x = inputs();
-    let WindowShape { rows, span, dh, .. } = SHAPE;
+fn forward_on(isa: Isa, shape: WindowShape) {
+    let x = inputs(shape);
+    let WindowShape { rows, span, dh, .. } = shape;
     let mut probs = vec![f32::NAN; rows * span];
     let mut out = vec![f32::NAN; rows * dh];
     window_attend(&x.window(isa, START), &x.q, &mut probs, &mut out);
     let (want, _) = reference(&x, &vec![0.0; rows * dh]);
     for (g, w) in out.iter().zip(&want) {
-        assert!((*g as f64 - w).abs() < 1e-6, "{isa:?}: {g} vs {w}");
+        assert!(
+            (*g as f64 - w).abs() < 1e-6,
+            "{isa:?}, {shape:?}: {g} vs {w}"
+        );
     }
     for row in probs.chunks(span) {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
@@ -106,12 +144,16 @@ fn forward_on(isa: Isa) {
 
 #[test]
 fn backward_matches_finite_differences() {
-    supported_isas().into_iter().for_each(backward_on);
+    for shape in all_shapes() {
+        supported_isas()
+            .into_iter()
+            .for_each(|isa| backward_on(isa, shape));
+    }
 }
 
-fn backward_on(isa: Isa) {
-    let x = inputs();
-    let (rows, slots, span, dh) = sizes();
+fn backward_on(isa: Isa, shape: WindowShape) {
+    let x = inputs(shape);
+    let (rows, slots, span, dh) = sizes(shape);
     let probe = values(rows * dh, 5);
     let mut probs = vec![0.0; rows * span];
     let mut out = vec![0.0; rows * dh];
@@ -137,28 +179,28 @@ fn backward_on(isa: Isa) {
     };
     window_accumulate(
         isa,
-        SHAPE,
+        shape,
         &[term(&ds, &q_half), term(&ds, &q_half)],
         &mut dk,
     );
     window_accumulate(
         isa,
-        SHAPE,
+        shape,
         &[term(&probs, &probe_half), term(&probs, &probe_half)],
         &mut dv,
     );
     let eps = 1e-3f32;
     let fd = |field: &dyn Fn(&mut Inputs) -> &mut Vec<f32>, idx: usize| {
-        let mut plus = inputs();
+        let mut plus = inputs(shape);
         field(&mut plus)[idx] += eps;
-        let mut minus = inputs();
+        let mut minus = inputs(shape);
         field(&mut minus)[idx] -= eps;
         (reference(&plus, &probe).1 - reference(&minus, &probe).1) / (2.0 * eps as f64)
     };
     let close = |got: f32, want: f64, what: &str| {
         assert!(
             (got as f64 - want).abs() < 2e-3 * (1.0 + want.abs()),
-            "{isa:?} {what}: {got} vs {want}"
+            "{isa:?}, {shape:?} {what}: {got} vs {want}"
         );
     };
     for (idx, &g) in dq.iter().enumerate().take(rows * dh) {
@@ -192,12 +234,20 @@ fn backward_on(isa: Isa) {
 /// gives the written-out window's score gradients and dq.
 #[test]
 fn folded_zero_slots_attend_as_the_written_out_window() {
-    let (rows, slots, span, dh) = sizes();
+    for shape in all_shapes() {
+        folded_zero_slots_on(shape);
+    }
+}
+
+/// [`folded_zero_slots_attend_as_the_written_out_window`] on `shape`, with folded counts from
+/// none to the whole span (some across the register blocks of slots).
+fn folded_zero_slots_on(shape: WindowShape) {
+    let (rows, slots, span, dh) = sizes(shape);
     let (k0, v0) = (values(rows * dh, 7), values(rows * dh, 8));
     for isa in supported_isas() {
-        for count in [0, 1, 3, span] {
-            let mut written = inputs();
-            let mut holes = inputs();
+        for count in [0, 1, 3, span / 2 + 1, span] {
+            let mut written = inputs(shape);
+            let mut holes = inputs(shape);
             for i in 0..rows {
                 for j in 0..count {
                     let at = (i * slots + START + j) * dh;
@@ -222,7 +272,7 @@ fn folded_zero_slots_attend_as_the_written_out_window() {
             for (g, w) in out.iter().zip(&want) {
                 assert!(
                     (*g as f64 - w).abs() < 1e-6,
-                    "{isa:?}, {count} folded: {g} vs {w}"
+                    "{isa:?}, {shape:?}, {count} folded: {g} vs {w}"
                 );
             }
             let (mut want_probs, mut plain) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
@@ -235,16 +285,20 @@ fn folded_zero_slots_attend_as_the_written_out_window() {
             for (g, w) in probs.iter().zip(&want_probs) {
                 assert!(
                     (g - w).abs() < 1e-6,
-                    "{isa:?}, {count} folded: p {g} vs {w}"
+                    "{isa:?}, {shape:?}, {count} folded: p {g} vs {w}"
                 );
             }
             let (mut p1, mut o1) = (vec![0.0; 2 * span], vec![0.0; 2 * dh]);
             window_attend(&folded.rows(1..3), &holes.q[dh..3 * dh], &mut p1, &mut o1);
-            assert_eq!(o1, out[dh..3 * dh], "{isa:?}, {count} folded: rows 1..3");
+            assert_eq!(
+                o1,
+                out[dh..3 * dh],
+                "{isa:?}, {shape:?}, {count} folded: rows 1..3"
+            );
             assert_eq!(
                 p1,
                 probs[span..3 * span],
-                "{isa:?}, {count} folded: rows 1..3"
+                "{isa:?}, {shape:?}, {count} folded: rows 1..3"
             );
             // The backward: the same score gradients and dq as over the written-out window.
             let d_out = values(rows * dh, 9);
@@ -262,7 +316,7 @@ fn folded_zero_slots_attend_as_the_written_out_window() {
             for (g, w) in dq.iter().zip(&want_dq).chain(ds.iter().zip(&want_ds)) {
                 assert!(
                     (g - w).abs() < 1e-5,
-                    "{isa:?}, {count} folded: grad {g} vs {w}"
+                    "{isa:?}, {shape:?}, {count} folded: grad {g} vs {w}"
                 );
             }
         }
@@ -272,7 +326,7 @@ fn folded_zero_slots_attend_as_the_written_out_window() {
 #[test]
 #[should_panic(expected = "outside 9 slots")]
 fn a_window_past_the_buffer_is_refused() {
-    let x = inputs();
+    let x = inputs(SHAPE);
     let WindowShape { rows, span, dh, .. } = SHAPE;
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
     window_attend(&x.window(Isa::Portable, 5), &x.q, &mut probs, &mut out);

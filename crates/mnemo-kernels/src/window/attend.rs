@@ -1,6 +1,7 @@
 //! The forward: attention probabilities and outputs of one query per row.
-use super::dots::{Dots, axpy};
+use super::dots::{Dots, add_weighted_rows, axpy};
 use super::{Kernel, Window, WindowShape, on_isa, split_rows_at};
+use crate::softmax_rows::{exp_shifted_in_place, row_max, row_sum};
 
 /// Forward: writes the attention probabilities and outputs (the window's [`ZeroSlots`](super::ZeroSlots) folded,
 /// if it has them).
@@ -45,43 +46,30 @@ impl Kernel for Attend<'_, '_> {
             let (keys, values) = w.row(i);
             let qi = &q[i * dh..(i + 1) * dh];
             let a = &mut probs[i * span..(i + 1) * span];
-            let zero = w.zeros.map(|z| (z.count, z.row(i, dh)));
-            let n = zero.map_or(0, |(n, _)| n);
+            let (n, zero) = w.zero_row(i);
             let (folded, stored) = a.split_at_mut(n);
-            let mut max = f32::NEG_INFINITY;
-            if let Some((_, (k0, _))) = zero {
+            let (pos_folded, pos_stored) = w.pos.split_at(n * dh);
+            if let Some((k0, _)) = zero {
                 let s0 = D::dot(qi, k0);
-                for (j, aj) in folded.iter_mut().enumerate() {
-                    *aj = (s0 + D::dot(qi, &w.pos[j * dh..(j + 1) * dh])) * w.scale;
-                    max = max.max(*aj);
+                D::dots(qi, pos_folded, None, folded);
+                for aj in folded.iter_mut() {
+                    *aj = (s0 + *aj) * w.scale;
                 }
             }
-            for (j, aj) in (n..).zip(stored.iter_mut()) {
-                let k = &keys[j * dh..(j + 1) * dh];
-                let p = &w.pos[j * dh..(j + 1) * dh];
-                *aj = D::dot_sum(qi, k, p) * w.scale;
-                max = max.max(*aj);
+            D::dots(qi, &keys[n * dh..], Some(pos_stored), stored);
+            for aj in stored.iter_mut() {
+                *aj *= w.scale;
             }
-            let mut sum = 0.0;
+            let sum = exp_shifted_in_place(a, row_max(a));
             for aj in a.iter_mut() {
-                *aj = (*aj - max).exp();
-                sum += *aj;
+                *aj /= sum;
             }
             let o = &mut out[i * dh..(i + 1) * dh];
             o.fill(0.0);
-            let (folded, stored) = a.split_at_mut(n);
-            let mut zero_weight = 0.0;
-            for aj in folded.iter_mut() {
-                *aj /= sum;
-                zero_weight += *aj;
+            if let Some((_, v0)) = zero {
+                axpy(o, row_sum(&a[..n]), v0);
             }
-            if let Some((_, (_, v0))) = zero {
-                axpy(o, zero_weight, v0);
-            }
-            for (j, aj) in (n..).zip(stored.iter_mut()) {
-                *aj /= sum;
-                axpy(o, *aj, &values[j * dh..(j + 1) * dh]);
-            }
+            add_weighted_rows(o, &a[n..], &values[n * dh..], None);
         }
     }
 }

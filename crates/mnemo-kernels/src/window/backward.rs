@@ -1,6 +1,7 @@
 //! The backward of the forward, except the key/value gradients (see [`super::accumulate`]).
-use super::dots::{Dots, axpy};
+use super::dots::{Dots, add_weighted_rows, axpy};
 use super::{Kernel, Window, WindowShape, on_isa, split_rows_at};
+use crate::softmax_rows::row_sum;
 
 /// Gradients written by [`window_attend_backward`].
 #[derive(Debug)]
@@ -68,36 +69,43 @@ impl Kernel for Backward<'_, '_> {
             let doi = &d_out[i * dh..(i + 1) * dh];
             let a = &probs[i * span..(i + 1) * span];
             let ds = &mut g.dscores[i * span..(i + 1) * span];
-            let zero = w.zeros.map(|z| (z.count, z.row(i, dh)));
-            let n = zero.map_or(0, |(n, _)| n);
+            let (n, zero) = w.zero_row(i);
             // da_j = d_out · v_j; ds_j = a_j (da_j - Σ a da) · scale
-            let da0 = zero.map_or(0.0, |(_, (_, v0))| D::dot(doi, v0));
-            let mut weighted = 0.0;
-            for (j, dsj) in ds.iter_mut().enumerate() {
-                *dsj = match j < n {
-                    true => da0,
-                    false => D::dot(doi, &values[j * dh..(j + 1) * dh]),
-                };
-                weighted += a[j] * *dsj;
-            }
+            let (folded, stored) = ds.split_at_mut(n);
+            folded.fill(zero.map_or(0.0, |(_, v0)| D::dot(doi, v0)));
+            D::dots(doi, &values[n * dh..], None, stored);
+            let weighted = weighted_sum(a, ds);
             for (dsj, aj) in ds.iter_mut().zip(a) {
                 *dsj = aj * (*dsj - weighted) * w.scale;
             }
             let dqi = &mut g.dq[i * dh..(i + 1) * dh];
             dqi.fill(0.0);
-            if let Some((_, (k0, _))) = zero {
-                let folded: f32 = ds[..n].iter().sum();
-                axpy(dqi, folded, k0);
-                for (j, &dsj) in ds[..n].iter().enumerate() {
-                    axpy(dqi, dsj, &w.pos[j * dh..(j + 1) * dh]);
-                }
+            let (pos_folded, pos_stored) = w.pos.split_at(n * dh);
+            if let Some((k0, _)) = zero {
+                axpy(dqi, row_sum(&ds[..n]), k0);
+                add_weighted_rows(dqi, &ds[..n], pos_folded, None);
             }
-            for (j, &dsj) in ds.iter().enumerate().skip(n) {
-                let (k, p) = (&keys[j * dh..(j + 1) * dh], &w.pos[j * dh..(j + 1) * dh]);
-                for ((d, k), p) in dqi.iter_mut().zip(k).zip(p) {
-                    *d += dsj * (k + p);
-                }
-            }
+            add_weighted_rows(dqi, &ds[n..], &keys[n * dh..], Some(pos_stored));
         }
     }
+}
+
+/// `Σ_j a_j · b_j` in 16 lanes (summed in order at the end).
+#[inline(always)]
+fn weighted_sum(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }

@@ -18,12 +18,30 @@ fn reduce(mut acc: [f32; LANES]) -> f32 {
 }
 
 /// The dot products of the kernels, per instruction set: the compiler's auto-vectorisation of
-/// the generic version splits a 64-long dot into 2-lane pieces, so AVX-512 gets intrinsics.
+/// the generic version splits a 64-long dot into 2-lane pieces, so AVX-512 gets intrinsics;
+/// the scores of many rows ([`Dots::dots`]) are summed across registers in blocks (AVX-512
+/// and AVX2), not one horizontal sum per row.
 pub(super) trait Dots {
     /// `a · b`.
     fn dot(a: &[f32], b: &[f32]) -> f32;
     /// `q · (k + p)`.
     fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32;
+    /// `out[j] = q · (rows[j] + add[j])` (without `add`: `q · rows[j]`) for the first
+    /// `out.len()` rows.
+    ///
+    /// # Shapes
+    /// - q: `[Dh]`; rows, add: `[≥ n, Dh]`; out: `[n]`
+    #[inline(always)]
+    fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+        let dh = q.len();
+        for (j, o) in out.iter_mut().enumerate() {
+            let r = &rows[j * dh..(j + 1) * dh];
+            *o = match add {
+                Some(add) => Self::dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
+                None => Self::dot(q, r),
+            };
+        }
+    }
 }
 
 /// Plain Rust dot products.
@@ -57,6 +75,170 @@ impl Dots for Avx512 {
         // SAFETY: as above.
         unsafe { dot_sum_avx512(q, k, Some(p)) }
     }
+    #[inline(always)]
+    fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+        let dh = q.len();
+        let n = out.len();
+        let blocked = match dh % 16 {
+            0 => n - n % 16,
+            _ => 0,
+        };
+        assert!(rows.len() >= n * dh && add.is_none_or(|a| a.len() >= n * dh));
+        for j0 in (0..blocked).step_by(16) {
+            let rows = &rows[j0 * dh..(j0 + 16) * dh];
+            let add = add.map(|a| &a[j0 * dh..(j0 + 16) * dh]);
+            // SAFETY: as above; the slices hold 16 rows of `dh` values, `dh` a multiple of 16
+            // (checked above), and `out[j0..j0 + 16]` is inside `out`.
+            unsafe { dots16_avx512(q, rows, add, &mut out[j0..j0 + 16]) }
+        }
+        for j in blocked..n {
+            let r = &rows[j * dh..(j + 1) * dh];
+            out[j] = match add {
+                Some(add) => Self::dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
+                None => Self::dot(q, r),
+            };
+        }
+    }
+}
+
+/// AVX2 + FMA dot products: the generic ones (auto-vectorised), with [`Dots::dots`] in blocks
+/// of 8 rows; only instantiated inside [`run_avx2`](super::run_avx2).
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Dots for Avx2 {
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot(a, b)
+    }
+    #[inline(always)]
+    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
+        dot_sum(q, k, p)
+    }
+    #[inline(always)]
+    fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+        let dh = q.len();
+        let n = out.len();
+        let blocked = match dh % 8 {
+            0 => n - n % 8,
+            _ => 0,
+        };
+        assert!(rows.len() >= n * dh && add.is_none_or(|a| a.len() >= n * dh));
+        for j0 in (0..blocked).step_by(8) {
+            let rows = &rows[j0 * dh..(j0 + 8) * dh];
+            let add = add.map(|a| &a[j0 * dh..(j0 + 8) * dh]);
+            // SAFETY: `Avx2` is only used by `run_avx2`, which runs only after
+            // `Isa::supported` found AVX2 and FMA; the slices hold 8 rows of `dh` values, `dh`
+            // a multiple of 8 (checked above), and `out[j0..j0 + 8]` is inside `out`.
+            unsafe { dots8_avx2(q, rows, add, &mut out[j0..j0 + 8]) }
+        }
+        for j in blocked..n {
+            let r = &rows[j * dh..(j + 1) * dh];
+            out[j] = match add {
+                Some(add) => dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
+                None => dot(q, r),
+            };
+        }
+    }
+}
+
+/// `out[j] = q · (rows[j] + add[j])` for 8 rows at once: 8 accumulators over the head, then
+/// one transposing tree of horizontal adds instead of 8 horizontal sums.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `q.len()` is a multiple of 8, `rows` (and `add`) hold 8 rows
+/// of `q.len()` values and `out` 8 values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots8_avx2(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let dh = q.len();
+    debug_assert!(dh.is_multiple_of(8) && rows.len() >= 8 * dh && out.len() >= 8);
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for c in (0..dh).step_by(8) {
+        // SAFETY: c + 8 <= dh: inside q, and inside row j (j·dh + c + 8 <= 8·dh) of `rows`
+        // and `add`.
+        unsafe {
+            let qv = _mm256_loadu_ps(q.as_ptr().add(c));
+            for (j, a) in acc.iter_mut().enumerate() {
+                let mut r = _mm256_loadu_ps(rows.as_ptr().add(j * dh + c));
+                if let Some(add) = add {
+                    r = _mm256_add_ps(r, _mm256_loadu_ps(add.as_ptr().add(j * dh + c)));
+                }
+                *a = _mm256_fmadd_ps(qv, r, *a);
+            }
+        }
+    }
+    // Two levels of horizontal adds leave, per 128-bit half, four partial sums of rows 0–3
+    // (then of 4–7); adding the halves crosswise gives the eight sums in order.
+    let h = |a, b| _mm256_hadd_ps(a, b);
+    let low4 = h(h(acc[0], acc[1]), h(acc[2], acc[3]));
+    let high4 = h(h(acc[4], acc[5]), h(acc[6], acc[7]));
+    let sums = _mm256_add_ps(
+        _mm256_permute2f128_ps::<0x20>(low4, high4),
+        _mm256_permute2f128_ps::<0x31>(low4, high4),
+    );
+    // SAFETY: out holds 8 values.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) }
+}
+
+/// `out[j] = q · (rows[j] + add[j])` for 16 rows at once: 16 accumulators over the head, then
+/// one transposing tree (15 two-register shuffles and adds) instead of 16 horizontal sums.
+///
+/// # Safety
+/// The CPU supports AVX-512F; `q.len()` is a multiple of 16, `rows` (and `add`) hold 16 rows
+/// of `q.len()` values and `out` 16 values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dots16_avx512(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let dh = q.len();
+    debug_assert!(dh.is_multiple_of(16) && rows.len() >= 16 * dh && out.len() >= 16);
+    let mut acc = [_mm512_setzero_ps(); 16];
+    for c in (0..dh).step_by(16) {
+        // SAFETY: c + 16 <= dh: inside q, and inside row j (j·dh + c + 16 <= 16·dh) of
+        // `rows` and `add`.
+        unsafe {
+            let qv = _mm512_loadu_ps(q.as_ptr().add(c));
+            for (j, a) in acc.iter_mut().enumerate() {
+                let mut r = _mm512_loadu_ps(rows.as_ptr().add(j * dh + c));
+                if let Some(add) = add {
+                    r = _mm512_add_ps(r, _mm512_loadu_ps(add.as_ptr().add(j * dh + c)));
+                }
+                *a = _mm512_fmadd_ps(qv, r, *a);
+            }
+        }
+    }
+    // Each level halves the registers and the lanes per row: 16 registers × 16 lanes of one
+    // row each → 8 × (2 rows × 8 lanes) → 4 × (4 × 4) → 2 × (8 × 2) → 1 × (16 × 1), where lane
+    // 4k + e ends holding row k + 4e.
+    let halves = |a: __m512, b: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
+            _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
+        )
+    };
+    let quarters = |a: __m512, b: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b),
+        )
+    };
+    let pairs = |a: __m512, b: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0b10_00_10_00>(a, b),
+            _mm512_shuffle_ps::<0b11_01_11_01>(a, b),
+        )
+    };
+    let l1: [__m512; 8] = std::array::from_fn(|m| halves(acc[2 * m], acc[2 * m + 1]));
+    let l2: [__m512; 4] = std::array::from_fn(|m| quarters(l1[2 * m], l1[2 * m + 1]));
+    let l3: [__m512; 2] = std::array::from_fn(|m| pairs(l2[2 * m], l2[2 * m + 1]));
+    let sums = pairs(l3[0], l3[1]);
+    // Row j sits in lane 4·(j mod 4) + j / 4.
+    let order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // SAFETY: out holds 16 values.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), _mm512_permutexvar_ps(order, sums)) }
 }
 
 /// `q · (k + p)` (or `q · k`) with 16-lane fused multiply-adds.
@@ -130,6 +312,69 @@ fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
         }
     }
     reduce(acc) + tail
+}
+
+/// `dst += Σ_j coeff[j] · (rows[j] + add[j])` (without `add`: `coeff[j] · rows[j]`), in
+/// blocks of up to 64 columns kept in a local array (registers) over all rows: the same
+/// additions in the same order as one `axpy` per row, without loading and storing `dst` per
+/// row.
+///
+/// # Shapes
+/// - dst: `[Dh]`; coeff: `[n]`; rows, add: `[≥ n, Dh]`
+#[inline(always)]
+pub(super) fn add_weighted_rows(dst: &mut [f32], coeff: &[f32], rows: &[f32], add: Option<&[f32]>) {
+    match dst.len() {
+        dh if dh % 64 == 0 => add_weighted_blocks::<64>(dst, coeff, rows, add),
+        dh if dh % 32 == 0 => add_weighted_blocks::<32>(dst, coeff, rows, add),
+        dh if dh % 16 == 0 => add_weighted_blocks::<16>(dst, coeff, rows, add),
+        dh => {
+            for (j, &c) in coeff.iter().enumerate() {
+                let r = &rows[j * dh..(j + 1) * dh];
+                match add {
+                    Some(add) => {
+                        let p = &add[j * dh..(j + 1) * dh];
+                        for ((d, r), p) in dst.iter_mut().zip(r).zip(p) {
+                            *d += c * (r + p);
+                        }
+                    }
+                    None => axpy(dst, c, r),
+                }
+            }
+        }
+    }
+}
+
+/// [`add_weighted_rows`] for `Dh` a multiple of `W`.
+#[inline(always)]
+fn add_weighted_blocks<const W: usize>(
+    dst: &mut [f32],
+    coeff: &[f32],
+    rows: &[f32],
+    add: Option<&[f32]>,
+) {
+    let dh = dst.len();
+    for c0 in (0..dh).step_by(W) {
+        let out: &mut [f32; W] = (&mut dst[c0..c0 + W]).try_into().expect("a block");
+        let mut acc = *out;
+        for (j, &c) in coeff.iter().enumerate() {
+            let at = j * dh + c0;
+            let r: &[f32; W] = rows[at..at + W].try_into().expect("a block");
+            match add {
+                Some(add) => {
+                    let p: &[f32; W] = add[at..at + W].try_into().expect("a block");
+                    for l in 0..W {
+                        acc[l] += c * (r[l] + p[l]);
+                    }
+                }
+                None => {
+                    for l in 0..W {
+                        acc[l] += c * r[l];
+                    }
+                }
+            }
+        }
+        *out = acc;
+    }
 }
 
 /// `y += alpha · x`.

@@ -21,7 +21,7 @@ pub use accumulate::{WindowTerm, window_accumulate, window_slot};
 pub use attend::window_attend;
 pub use backward::{WindowGrads, window_attend_backward};
 #[cfg(target_arch = "x86_64")]
-use dots::Avx512;
+use dots::{Avx2, Avx512};
 use dots::{Dots, Generic};
 
 /// Sizes of a window of keys/values.
@@ -101,6 +101,9 @@ pub struct ZeroSlots<'a> {
     pub values: &'a [f32],
 }
 
+/// One row's zero key and value, `[Dh]` each.
+type ZeroRow<'a> = (&'a [f32], &'a [f32]);
+
 impl<'a> ZeroSlots<'a> {
     /// Rows `0..h` and rows `h..`, for the windows of [`Window::split_rows`].
     fn split_rows(&self, h: usize, dh: usize) -> (ZeroSlots<'a>, ZeroSlots<'a>) {
@@ -116,7 +119,7 @@ impl<'a> ZeroSlots<'a> {
 
     /// Row `i`'s zero key and value, `[Dh]` each.
     #[inline(always)]
-    fn row(&self, i: usize, dh: usize) -> (&'a [f32], &'a [f32]) {
+    fn row(&self, i: usize, dh: usize) -> ZeroRow<'a> {
         let at = i * dh..(i + 1) * dh;
         (&self.keys[at.clone()], &self.values[at])
     }
@@ -130,6 +133,16 @@ impl<'a> Window<'a> {
         let base = self.shape.offset(i, self.start);
         let end = base + span * dh;
         (&self.keys[base..end], &self.values[base..end])
+    }
+
+    /// How many of row `i`'s oldest slots are folded zero memories, and (if any are) the
+    /// row's zero key and value `[Dh]` each.
+    #[inline(always)]
+    fn zero_row(&self, i: usize) -> (usize, Option<ZeroRow<'a>>) {
+        match self.zeros {
+            Some(z) => (z.count, Some(z.row(i, self.shape.dh))),
+            None => (0, None),
+        }
     }
 
     /// Rows `rows` alone, as a window of its own (the queries, probabilities and outputs of
@@ -220,8 +233,8 @@ trait Kernel {
     fn run<D: Dots>(self);
 }
 
-/// Run `kernel` compiled for `isa`: AVX-512F with its dot products, AVX2 + FMA with the
-/// generic ones auto-vectorised, or plain Rust.
+/// Run `kernel` compiled for `isa`: AVX-512F or AVX2 + FMA with their dot products, or plain
+/// Rust.
 ///
 /// # Panics
 /// If the CPU does not support `isa`.
@@ -247,7 +260,7 @@ fn run_avx512(kernel: impl Kernel) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2(kernel: impl Kernel) {
-    kernel.run::<Generic>()
+    kernel.run::<Avx2>()
 }
 
 /// Windows of at least this many key values (`I·S·Dh`) split their rows with the helper
