@@ -33,15 +33,11 @@ pub fn cross_entropy_rows(
     v: usize,
     grad: &mut [f32],
 ) -> CrossEntropySums {
-    let (targets, no_label, _) = labels;
-    let rows = targets.len();
+    check(logits, labels, v);
     assert!(
-        v > 0 && logits.len() == rows * v && grad.len() == logits.len(),
-        "logits and grad must be [rows, v] = [{rows}, {v}]"
+        grad.len() == logits.len(),
+        "grad must be [rows, v] like the logits"
     );
-    if let Some(&t) = targets.iter().find(|&&t| t != no_label && t as usize >= v) {
-        panic!("target {t} is not below the vocabulary size {v}");
-    }
     let isa = Isa::detect();
     on_isa!(
         isa,
@@ -52,6 +48,47 @@ pub fn cross_entropy_rows(
 /// What [`cross_entropy_rows`] scores against: the targets `[rows]`, the target value of
 /// unscored rows (`no_label`), and the number of scored rows (the mean's divisor).
 pub type Labels<'a> = (&'a [u32], u32, usize);
+
+/// [`cross_entropy_rows`]' loss and correct rows without the gradient (evaluation): one
+/// scratch row of `v` values instead of a `[rows, v]` gradient.
+///
+/// # Shapes
+/// - logits: `[rows, v]`; targets: `[rows]`
+///
+/// # Panics
+/// As [`cross_entropy_rows`].
+pub fn cross_entropy_loss_rows(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums {
+    check(logits, labels, v);
+    let isa = Isa::detect();
+    on_isa!(
+        isa,
+        loss_loop(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums
+    )
+}
+
+/// Panics unless `logits` holds `[rows, v]` values and every scored target is below `v`.
+fn check(logits: &[f32], (targets, no_label, _): Labels, v: usize) {
+    let rows = targets.len();
+    assert!(
+        v > 0 && logits.len() == rows * v,
+        "logits must be [rows, v] = [{rows}, {v}]"
+    );
+    if let Some(&t) = targets.iter().find(|&&t| t != no_label && t as usize >= v) {
+        panic!("target {t} is not below the vocabulary size {v}");
+    }
+}
+
+/// One scored row `x` against target `t`: writes `exp(x − max)` into `e`, adds the loss term
+/// and the hit to `sums`, and returns `Σ exp(x − max)`.
+#[inline(always)]
+fn score_row(x: &[f32], t: usize, e: &mut [f32], sums: &mut CrossEntropySums) -> f32 {
+    let max = row_max(x);
+    let arg = x.iter().position(|&xi| xi == max).unwrap_or(x.len());
+    let sum = exp_shifted(x, max, e);
+    sums.loss += f64::from(max + sum.ln() - x[t]);
+    sums.correct += usize::from(arg == t);
+    sum
+}
 
 /// The loop every instruction set compiles (inlined into [`on_isa!`]'s wrappers); targets are
 /// checked.
@@ -72,16 +109,26 @@ fn rows_loop(logits: &[f32], labels: Labels, v: usize, grad: &mut [f32]) -> Cros
             g.fill(0.0);
             continue;
         }
-        let t = t as usize;
-        let max = row_max(x);
-        let arg = x.iter().position(|&xi| xi == max).unwrap_or(v);
-        let sum = exp_shifted(x, max, g);
-        let lse = max + sum.ln();
-        let inv = scale / sum;
+        let inv = scale / score_row(x, t as usize, g, &mut sums);
         g.iter_mut().for_each(|gi| *gi *= inv);
-        g[t] -= scale;
-        sums.loss += f64::from(lse - x[t]);
-        sums.correct += usize::from(arg == t);
+        g[t as usize] -= scale;
+    }
+    sums
+}
+
+/// [`cross_entropy_loss_rows`]' loop, as [`rows_loop`] without the gradient.
+#[inline(always)]
+fn loss_loop(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums {
+    let (targets, no_label, _) = labels;
+    let mut sums = CrossEntropySums {
+        loss: 0.0,
+        correct: 0,
+    };
+    let mut scratch = vec![0.0f32; v];
+    for (x, &t) in logits.chunks_exact(v).zip(targets) {
+        if t != no_label {
+            score_row(x, t as usize, &mut scratch, &mut sums);
+        }
     }
     sums
 }
@@ -127,5 +174,8 @@ mod tests {
         }
         assert!((sums.loss - loss).abs() < 1e-5, "{} vs {loss}", sums.loss);
         assert_eq!(sums.correct, correct);
+        // Without the gradient: the same sums, bit for bit.
+        let alone = cross_entropy_loss_rows(&logits, (&targets, u32::MAX, scored), v);
+        assert_eq!(alone, sums);
     }
 }

@@ -45,7 +45,7 @@ mod softmax_rows;
 pub mod window;
 
 pub use adamw::{AdamWStep, adamw_update};
-pub use cross_entropy::{CrossEntropySums, cross_entropy_rows};
+pub use cross_entropy::{CrossEntropySums, cross_entropy_loss_rows, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;
 pub use log_softmax::log_softmax_rows;

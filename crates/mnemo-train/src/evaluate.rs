@@ -10,7 +10,7 @@ use crate::error::TrainError;
 use crate::eval_memory::apply_eval_memory;
 use crate::experiment::ExperimentConfig;
 use crate::lm::TrainerState;
-use crate::loss::masked_cross_entropy;
+use crate::loss::masked_loss_stats;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::run_dir::RunDir;
 use crate::trainer::load_run_weights;
@@ -39,7 +39,11 @@ pub fn evaluate(
     let mut total = MetricsAccumulator::default();
     for segment in batcher.segments() {
         let out = forward_segment(model, segment_tokens(&segment, device), state);
-        total.add(&masked_cross_entropy(out.logits, &segment.targets, scoring.no_label).stats());
+        total.add(&masked_loss_stats(
+            out.logits,
+            &segment.targets,
+            scoring.no_label,
+        ));
         state = out.state;
     }
     total.metrics().with_lm_unit(scoring.lm)

@@ -93,7 +93,7 @@ pub use feedback_step::{
 };
 pub use generate::{GenerateConfig, Generation, generate};
 pub use lm::{LmBatch, LmPosition, LmStep, LmTask, TrainerState, finetune, train};
-pub use loss::{LossStats, MaskedLoss, masked_cross_entropy};
+pub use loss::{LossStats, MaskedLoss, masked_cross_entropy, masked_loss_stats};
 pub use metrics::{Metrics, MetricsAccumulator};
 pub use metrics_log::MetricsLog;
 pub use optim::{LrDecay, OptimConfig};

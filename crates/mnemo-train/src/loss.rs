@@ -54,6 +54,34 @@ impl MaskedLoss {
     }
 }
 
+/// The [`LossStats`] of [`masked_cross_entropy`] without a graph (evaluation): on a device whose
+/// tensors live in host memory one vectorised pass per row over the logits in place
+/// ([`mnemo_kernels::cross_entropy_loss_rows`]), elsewhere burn's operations.
+///
+/// # Shapes
+/// - logits: `[B, T, V]`
+/// - targets: `B * T` ids
+///
+/// # Panics
+/// If `targets.len() != B * T`.
+pub fn masked_loss_stats(logits: Tensor<3>, targets: &[u32], no_label: u32) -> LossStats {
+    if !mnemo_backend::runs_on_host(&logits.device()) {
+        return masked_cross_entropy(logits, targets, no_label).stats();
+    }
+    let [b, t, v] = logits.dims();
+    let (n, scored) = scored_targets([b, t], targets, no_label);
+    let labels = (targets, no_label, scored);
+    let sums = mnemo_backend::with_slice(logits.reshape([n, v]), |x| {
+        mnemo_kernels::cross_entropy_loss_rows(x, labels, v)
+    });
+    LossStats {
+        loss: sums.loss / scored.max(1) as f64,
+        correct: sums.correct,
+        scored,
+        tokens: n,
+    }
+}
+
 /// Masked cross-entropy and accuracy of `logits` against `targets`, skipping every position
 /// whose target is `no_label`.
 ///
@@ -150,6 +178,46 @@ mod tests {
         assert_eq!(stats.correct, 1);
         assert_eq!(stats.scored, 2);
         assert_eq!(stats.tokens, 3);
+    }
+
+    /// The evaluation's host pass gives the graph's loss and accuracy: rows of a segment in
+    /// the view of a larger tensor (a slice), unscored rows, a tie for the largest logit, no
+    /// scored row at all; on a plain device (read in place, as evaluation runs) and on an
+    /// autodiff one (read back).
+    #[test]
+    fn loss_stats_without_a_graph_match_the_graph() {
+        for device in [device().inner(), device()] {
+            loss_stats_match_on(&device);
+        }
+    }
+
+    fn loss_stats_match_on(device: &Device) {
+        let (b, t, v) = (3, 5, 11);
+        let values: Vec<f32> = (0..2 * b * t * v)
+            .map(|i| ((i * 7919 % 97) as f32 - 48.0) * 0.11)
+            .collect();
+        let mut values = values;
+        let row2 = (b * t + 2) * v; // row 2 of the slice below
+        values[row2 + 4] = 9.0;
+        values[row2 + 6] = 9.0; // a tie: the first (4) counts
+        let whole = Tensor::<3>::from_data(TensorData::new(values, [2 * b, t, v]), device);
+        let logits = whole.slice([b..2 * b, 0..t, 0..v]);
+        let mut targets: Vec<u32> = (0..b * t).map(|i| (i * 5 % v) as u32).collect();
+        targets[2] = 4;
+        targets[3] = 10; // 10 = no label below
+        targets[7] = 10;
+        for no_label in [10, u32::MAX] {
+            let want = masked_cross_entropy(logits.clone(), &targets, no_label).stats();
+            let got = masked_loss_stats(logits.clone(), &targets, no_label);
+            assert!(want.correct >= 1, "row 2 is correct");
+            assert!((got.loss - want.loss).abs() < 1e-5, "{got:?} vs {want:?}");
+            assert_eq!(
+                (got.correct, got.scored, got.tokens),
+                (want.correct, want.scored, want.tokens)
+            );
+        }
+        let none = masked_loss_stats(logits, &vec![10; b * t], 10);
+        assert_eq!((none.loss, none.correct, none.scored), (0.0, 0, 0));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use mnemo_models::{SearchConfig, Seq2Seq, beam_search, greedy_search};
 use serde::{Deserialize, Serialize};
 
 use crate::bleu::{Bleu, corpus_bleu};
-use crate::loss::masked_cross_entropy;
+use crate::loss::masked_loss_stats;
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::translation::config::DecodeConfig;
 use crate::translation::data::{references, sources};
@@ -49,8 +49,11 @@ pub fn evaluate_loss(
     for batch in batcher.batches() {
         let (src, tgt_in) = batch_tensors(&batch, device);
         let logits = model.forward(src, tgt_in);
-        let loss = masked_cross_entropy(logits, &batch.tgt_out, SubwordTokenizer::PAD);
-        total.add(&loss.stats());
+        total.add(&masked_loss_stats(
+            logits,
+            &batch.tgt_out,
+            SubwordTokenizer::PAD,
+        ));
     }
     total.metrics().with_lm_unit(Some(LmUnit::Word))
 }
