@@ -30,6 +30,7 @@ pub mod allocator;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod block_max;
 pub mod cross_entropy;
 mod dispatch;
 mod exp;
@@ -45,6 +46,7 @@ mod softmax_rows;
 pub mod window;
 
 pub use adamw::{AdamWStep, adamw_update};
+pub use block_max::block_maxima;
 pub use cross_entropy::{CrossEntropySums, cross_entropy_loss_rows, cross_entropy_rows};
 pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;

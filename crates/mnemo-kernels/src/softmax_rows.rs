@@ -1,7 +1,8 @@
 //! Row passes of the softmax family, in 16 independent lanes so that they vectorise (the
 //! callers compile them per instruction set with [`on_isa!`](crate::dispatch::on_isa)): a
 //! row's maximum, its shifted exponentials with their sum, and a plain sum. Shared by the
-//! searches' log-softmax, the training cross-entropy and the window attention.
+//! searches' log-softmax, the training cross-entropy, the window attention and the block
+//! maxima of beam search.
 use crate::exp::exp_nonpositive;
 
 /// Independent partial results per pass.

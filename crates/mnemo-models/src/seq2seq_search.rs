@@ -9,7 +9,7 @@
 //! ranked in the first K finish and the non-EOS ones fill the K beams (so K = 1 is greedy). Results exclude BOS, EOS and PAD.
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_core::host::to_vec;
-use mnemo_kernels::{Isa, log_softmax_rows};
+use mnemo_kernels::{Isa, block_maxima, log_softmax_rows};
 
 use crate::seq2seq::{BOS, EOS, Encoded, PAD, Seq2Seq};
 use crate::seq2seq_cache::DecodeState;
@@ -195,6 +195,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
     let mut state: DecodeState = model.start(&enc);
     let mut tokens = vec![BOS as i64; b];
     let close = |lp: f32, len: usize| lp as f64 / (len as f64).powf(search.length_penalty);
+    let (isa, mut maxima) = (Isa::detect(), Vec::new());
     while !live.is_empty() {
         let logits = model.step(&mut state, ids_tensor(&tokens, &device)); // [R,V]
         let [rows, vocab] = logits.dims();
@@ -225,7 +226,8 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
             let mut cands: Vec<(f32, usize, u32)> = Vec::with_capacity(n_beams * top);
             for (j, beam) in sent.beams.iter().enumerate() {
                 let row = &logp[(row0 + j) * vocab..(row0 + j + 1) * vocab];
-                best_of_row(row, beam.score, j, top, &mut cands);
+                block_maxima(isa, row, SKIP_BLOCK, &mut maxima);
+                best_of_row((row, &maxima), beam.score, j, top, &mut cands);
             }
             cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             cands.truncate(top);
@@ -278,51 +280,105 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
         .collect()
 }
 
+/// Tokens per block of [`best_of_row`]'s skipping.
+const SKIP_BLOCK: usize = 256;
+
 /// Append the `top` best continuations `(score + lp, j, token)` of beam `j` (log-probabilities
 /// `row`) to `out`: highest score first, the lower token on ties, as the sentence-wide ranking
-/// orders them. One pass over the vocabulary with a sorted buffer of `top` entries.
-fn best_of_row(row: &[f32], score: f32, j: usize, top: usize, out: &mut Vec<(f32, usize, u32)>) {
+/// orders them. One pass over the vocabulary with a sorted buffer of `top` entries; once the
+/// buffer is full, a block of [`SKIP_BLOCK`] tokens whose largest lp (`maxima`, from
+/// [`block_maxima`]) is below the worst kept entry is skipped after one comparison (most of a
+/// vocabulary), which changes nothing: every score of the block is at most `score + its largest
+/// lp` (rounding is monotone), and a NaN never skips.
+fn best_of_row(
+    (row, maxima): (&[f32], &[f32]),
+    score: f32,
+    j: usize,
+    top: usize,
+    out: &mut Vec<(f32, usize, u32)>,
+) {
     let start = out.len();
-    for (t, &lp) in row.iter().enumerate() {
-        let s = score + lp;
-        if out.len() - start == top {
-            // Tokens come in increasing order, so a tie never beats an entry already kept.
-            if s.total_cmp(&out[out.len() - 1].0).is_le() {
-                continue;
-            }
-            out.pop();
+    for (b, (block, &max)) in row.chunks(SKIP_BLOCK).zip(maxima).enumerate() {
+        if out.len() - start == top && score + max < out[out.len() - 1].0 {
+            continue;
         }
-        let at = start + out[start..].partition_point(|c| c.0.total_cmp(&s).is_ge());
-        out.insert(at, (s, j, t as u32));
+        for (i, &lp) in block.iter().enumerate() {
+            let t = b * SKIP_BLOCK + i;
+            let s = score + lp;
+            if out.len() - start == top {
+                // Tokens come in increasing order, so a tie never beats an entry already kept.
+                if s.total_cmp(&out[out.len() - 1].0).is_le() {
+                    continue;
+                }
+                out.pop();
+            }
+            let at = start + out[start..].partition_point(|c| c.0.total_cmp(&s).is_ge());
+            out.insert(at, (s, j, t as u32));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::best_of_row;
+    use super::*;
 
     /// The per-beam buffer keeps exactly the first `top` of a full sort (score descending,
-    /// lower token first on ties), ties and -inf included, for every `top` up to past the row.
+    /// lower token first on ties), ties and -inf included, for every `top` up to past the row;
+    /// also over rows long enough to skip blocks: better tokens late in the row (few skips) or
+    /// early (many), ties across blocks, a score so large that rounding ties neighbouring
+    /// tokens, a NaN in a block that would be skipped.
     #[test]
     fn best_of_row_is_the_head_of_a_full_sort() {
-        let row: Vec<f32> = (0..40u32)
+        let short: Vec<f32> = (0..40u32)
             .map(|t| match t % 7 {
                 0 => f32::NEG_INFINITY,
                 _ => -((t * 13 % 11) as f32) * 0.25,
             })
             .collect();
-        for top in [1, 2, 3, 8, 39, 40, 41] {
-            let mut got = vec![(9.0, 9, 9)];
-            best_of_row(&row, -1.5, 2, top, &mut got);
-            let mut want: Vec<(f32, usize, u32)> = row
-                .iter()
-                .enumerate()
-                .map(|(t, &lp)| (-1.5 + lp, 2, t as u32))
-                .collect();
-            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
-            want.truncate(top);
-            assert_eq!(got[0], (9.0, 9, 9), "entries before the buffer are kept");
-            assert_eq!(&got[1..], want.as_slice(), "top {top}");
+        // Log-probability-like values, rising on average along the row, with repeats.
+        let long: Vec<f32> = (0..1000u32)
+            .map(|t| -8.0 + t as f32 * 0.005 - ((t * 7919 % 101) as f32) * 0.04)
+            .collect();
+        let falling: Vec<f32> = long.iter().rev().copied().collect();
+        let mut with_nan = falling.clone();
+        with_nan[613] = f32::NAN;
+        // Late blocks holding values just above and exactly at kept ones (blocks to be read
+        // whatever their neighbours).
+        let mut sorted = falling.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let mut spiked = falling.clone();
+        spiked[600] = sorted[1] + 1e-3;
+        spiked[900] = sorted[2];
+        spiked[999] = sorted[39] + 1e-3;
+        let rows = [
+            (&short, -1.5),
+            (&long, -1.5),
+            (&falling, -1.5),
+            (&falling, -3.0e5),
+            (&with_nan, -0.5),
+            (&spiked, -1.5),
+        ];
+        for (row, score) in rows {
+            for top in [1, 2, 3, 8, 39, 40, 41] {
+                let mut got = vec![(9.0, 9, 9)];
+                let mut maxima = Vec::new();
+                block_maxima(Isa::detect(), row, SKIP_BLOCK, &mut maxima);
+                best_of_row((row, &maxima), score, 2, top, &mut got);
+                let mut want: Vec<(f32, usize, u32)> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &lp)| (score + lp, 2, t as u32))
+                    .collect();
+                want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+                want.truncate(top);
+                assert_eq!(got[0], (9.0, 9, 9), "entries before the buffer are kept");
+                let same = got[1..].len() == want.len()
+                    && got[1..]
+                        .iter()
+                        .zip(&want)
+                        .all(|(g, w)| g.0.to_bits() == w.0.to_bits() && (g.1, g.2) == (w.1, w.2));
+                assert!(same, "top {top} of {} at score {score}", row.len());
+            }
         }
     }
 }
