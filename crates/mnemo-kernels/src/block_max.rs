@@ -14,7 +14,10 @@ use crate::softmax_rows::row_max;
 /// # Panics
 /// If `block` is 0 or the CPU does not support `isa`.
 pub fn block_maxima(isa: Isa, x: &[f32], block: usize, out: &mut Vec<f32>) {
-    assert!(block > 0, "block_maxima: the block must hold at least one value");
+    assert!(
+        block > 0,
+        "block_maxima: the block must hold at least one value"
+    );
     out.clear();
     on_isa!(isa, blocks_loop(x: &[f32], block: usize, out: &mut Vec<f32>));
 }

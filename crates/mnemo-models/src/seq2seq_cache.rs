@@ -6,8 +6,9 @@
 //! written in place.
 //!
 //! Rows can be reordered or duplicated with [`DecodeState::select`] (beam search keeps B·K
-//! rows in one state and reorders them after every step).
-use burn::tensor::{Int, Tensor};
+//! rows in one state and reorders them after every step; the cross-attention memory, which
+//! depends on a row's source sentence only, is reordered only when that changes).
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_core::KvCache;
 
 use crate::feedback::FeedbackMemory;
@@ -21,8 +22,12 @@ pub struct DecodeState {
     pub(crate) cross: Vec<CrossMemory>,
     /// Number of rows B.
     pub(crate) rows: usize,
+    /// Per row, the source sentence (the encoder row) its cross-attention memory holds.
+    pub(crate) sources: Vec<usize>,
     /// The decoder's self-attention cache.
     pub(crate) cache: DecoderCache,
+    /// Where the state's tensors live.
+    device: Device,
     /// Number of tokens fed so far.
     pub(crate) steps: usize,
 }
@@ -41,11 +46,18 @@ pub(crate) enum DecoderCache {
 }
 
 impl DecodeState {
-    pub(crate) fn new(cross: Vec<CrossMemory>, rows: usize, cache: DecoderCache) -> Self {
+    pub(crate) fn new(
+        cross: Vec<CrossMemory>,
+        rows: usize,
+        cache: DecoderCache,
+        device: Device,
+    ) -> Self {
         Self {
             cross,
             rows,
+            sources: (0..rows).collect(),
             cache,
+            device,
             steps: 0,
         }
     }
@@ -61,18 +73,32 @@ impl DecodeState {
     }
 
     /// Keep the rows `rows`, in that order; a row may repeat (beam search duplicates a
-    /// hypothesis that spawns several continuations) or be dropped (finished sentences).
+    /// hypothesis that spawns several continuations) or be dropped (finished sentences). The
+    /// cross-attention memory is left as it is when every new row continues the source
+    /// sentence the old row at its place had (beam search reordering a sentence's beams).
     ///
     /// # Shapes
     /// - rows: `[B']`, indices into the current `0..B`
-    pub fn select(&mut self, rows: Tensor<1, Int>) {
-        self.cross = self.cross.iter().map(|c| c.select(rows.clone())).collect();
-        self.rows = rows.dims()[0];
+    ///
+    /// # Panics
+    /// If an index is not below B.
+    pub fn select(&mut self, rows: &[usize]) {
+        if let Some(&r) = rows.iter().find(|&&r| r >= self.rows) {
+            panic!("row {r} of a decoding state of {} rows", self.rows);
+        }
+        let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &self.device);
+        let sources: Vec<usize> = rows.iter().map(|&r| self.sources[r]).collect();
+        if sources != self.sources {
+            self.cross = self.cross.iter().map(|c| c.select(index.clone())).collect();
+            self.sources = sources;
+        }
+        self.rows = rows.len();
         match &mut self.cache {
             DecoderCache::Transformer(caches) | DecoderCache::Can(caches) => {
-                caches.iter_mut().for_each(|c| c.select(&rows))
+                caches.iter_mut().for_each(|c| c.select(&index))
             }
-            DecoderCache::Feedback(cache) => cache.select(&rows),
+            DecoderCache::Feedback(cache) => cache.select_rows(rows, &index),
         }
     }
 }

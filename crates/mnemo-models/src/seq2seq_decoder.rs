@@ -130,7 +130,12 @@ impl Decoder {
             }
             Decoder::Can(dec) => DecoderCache::Can(dec.start()),
         };
-        DecodeState::new(self.cross_memory(enc), enc.key_mask.dims()[0], cache)
+        DecodeState::new(
+            self.cross_memory(enc),
+            enc.key_mask.dims()[0],
+            cache,
+            enc.key_mask.device(),
+        )
     }
 
     /// One decoding step, final norm applied.

@@ -120,10 +120,7 @@ pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig
     // Rows still decoding: `alive[r]` is the sentence of state row r.
     let mut alive: Vec<usize> = (0..enc.rows()).filter(|&i| caps[i] > 0).collect();
     if alive.len() < enc.rows() {
-        state.select(ids_tensor(
-            &alive.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-            &device,
-        ));
+        state.select(&alive);
     }
     let mut tokens = vec![BOS as i64; alive.len()];
     while !alive.is_empty() {
@@ -142,10 +139,7 @@ pub fn greedy_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig
             }
         }
         if keep.len() < alive.len() {
-            state.select(ids_tensor(
-                &keep.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-                &device,
-            ));
+            state.select(&keep);
         }
         tokens = keep.iter().map(|&r| best[r]).collect();
         alive = keep.iter().map(|&r| alive[r]).collect();
@@ -243,7 +237,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
                     let mut t = sent.beams[j].tokens.clone();
                     t.push(token);
                     beams.push(Beam { tokens: t, score });
-                    next_rows.push((row0 + j) as i64);
+                    next_rows.push(row0 + j);
                     next_tokens.push(token as i64);
                 }
                 if beams.len() == k && sent.finished.len() >= k {
@@ -264,7 +258,7 @@ pub fn beam_search(model: &Seq2Seq, src: Tensor<2, Int>, search: &SearchConfig) 
         if next_live.is_empty() {
             break;
         }
-        state.select(ids_tensor(&next_rows, &device));
+        state.select(&next_rows);
         tokens = next_tokens;
         live = next_live;
     }

@@ -377,13 +377,25 @@ impl FeedbackMemory {
     /// # Shapes
     /// - rows: `[B']`, indices into `0..B`
     pub fn select(&mut self, rows: &Tensor<1, Int>) {
-        if let Some(host) = &mut self.host {
-            let heads = self.keys[0].dims()[1];
-            let picked: Vec<usize> = crate::seq2seq::int_vec(rows.clone())
+        let picked: Vec<usize> = match self.host {
+            Some(_) => crate::seq2seq::int_vec(rows.clone())
                 .into_iter()
                 .map(|r| r as usize)
-                .collect();
-            host.select(&picked, heads);
+                .collect(),
+            None => Vec::new(),
+        };
+        self.select_rows(&picked, rows);
+    }
+
+    /// [`select`](Self::select) given the rows also as host indices (`picked`; read only where
+    /// the host windows are reordered too).
+    ///
+    /// # Shapes
+    /// - picked: `[B']`; rows: `[B']`, the same indices
+    pub(crate) fn select_rows(&mut self, picked: &[usize], rows: &Tensor<1, Int>) {
+        if let Some(host) = &mut self.host {
+            let heads = self.keys[0].dims()[1];
+            host.select(picked, heads);
         }
         let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
         self.keys.iter_mut().for_each(sel4);

@@ -137,14 +137,14 @@ fn exhaustive(model: &Seq2Seq, src: Tensor<2, Int>, cap: usize) -> Vec<(Vec<u32>
                 .filter(|&(t, l)| t != EOS as usize && l.is_finite())
             {
                 next.push(([hyp.as_slice(), &[t as u32]].concat(), lp + l));
-                rows.push(r as i64);
+                rows.push(r);
                 feed.push(t as i64);
             }
         }
         if next.is_empty() {
             return closed;
         }
-        state.select(ids(&rows, &device));
+        state.select(&rows);
         open = next;
     }
 }
@@ -263,7 +263,7 @@ fn select_reorders_and_duplicates_rows() {
         for t in 0..4 {
             model.step(&mut state, tgt.clone().narrow(1, t, 1).squeeze_dim(1));
         }
-        state.select(ids(&[1, 1, 0], device));
+        state.select(&[1, 1, 0]);
         assert_eq!(state.rows(), 3);
         let order = ids(&[1, 1, 0], device);
         let reference = model.forward(
@@ -286,5 +286,43 @@ fn select_reorders_and_duplicates_rows() {
             model.encode(src.select(0, order)).states,
         );
         assert!(d < 1e-5, "{name}: Encoded::select differs by {d}");
+    });
+}
+
+/// Selects that keep every row's source sentence (beams of one sentence reordered: the
+/// cross-attention memory is left as it is) and selects that change them, in sequence, with
+/// rows of one source holding different decoder histories: every step's logits equal the
+/// teacher-forced forward of the rows' sources and histories.
+#[test]
+fn select_keeps_the_cross_memory_only_while_sources_stay() {
+    for_each_model(configs(), seeded_with(6), |name, model, device| {
+        let src = batch(&[5, 3], 5, 16, false, device);
+        let tgt = batch(&[7, 7, 7], 7, 17, true, device);
+        let enc = model.encode(src.clone());
+        let mut state = model.start(&enc);
+        // Per state row: its source row and the target row its history was fed from.
+        let (mut sources, mut histories) = (vec![1usize, 1, 0], vec![0usize, 1, 2]);
+        state.select(&[1, 1, 0]);
+        let as_ids = |v: &[usize]| ids(&v.iter().map(|&r| r as i64).collect::<Vec<_>>(), device);
+        // Sources [1, 1, 0] → [1, 1, 0] (kept: rows 0 and 1 swap histories) → [0, 1, 1].
+        let selects: [&[usize]; 3] = [&[], &[1, 0, 2], &[2, 0, 1]];
+        for (phase, rows) in selects.iter().enumerate() {
+            if !rows.is_empty() {
+                state.select(rows);
+                sources = rows.iter().map(|&r| sources[r]).collect();
+                histories = rows.iter().map(|&r| histories[r]).collect();
+            }
+            let fed = tgt.clone().select(0, as_ids(&histories));
+            let reference = model.forward(src.clone().select(0, as_ids(&sources)), fed.clone());
+            for t in 2 * phase..2 * phase + 2 {
+                let logits = model.step(&mut state, fed.clone().narrow(1, t, 1).squeeze_dim(1));
+                let want = reference.clone().narrow(1, t, 1).squeeze_dim(1);
+                let d = max_abs_diff(logits, want);
+                assert!(
+                    d < 1e-4,
+                    "{name}: step {t} (sources {sources:?}) differs by {d}"
+                );
+            }
+        }
     });
 }
