@@ -22,6 +22,7 @@
 pub mod attention_config;
 pub mod config;
 pub mod feature_redraw;
+mod feed_forward;
 pub mod feedback;
 mod host_product;
 pub mod learnt_spans;

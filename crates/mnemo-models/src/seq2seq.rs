@@ -34,6 +34,7 @@
 //! ```
 //!
 //! The option is the encoder's only: the decoders are causal and keep their attention.
+use crate::feed_forward::feed_forward;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -250,7 +251,7 @@ impl EncoderLayer {
                 self.fourier.forward(h, Some(key_mask.reshape([b, s])))
             }
         });
-        self.ff_residual.forward(x, |h| self.ff.forward(h))
+        self.ff_residual.forward(x, |h| feed_forward(&self.ff, h))
     }
 
     /// Which token mixing this layer uses.

@@ -16,6 +16,7 @@
 //!   [`KvCache`] per layer and the source keys/values in decoding, as the Transformer decoder.
 //!
 //! Size legend: B rows, T target length, S span, L layers, H heads, D d_model, Dh = D/H.
+use crate::feed_forward::feed_forward;
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
@@ -198,7 +199,7 @@ impl TransformerDecoderLayer {
 
     fn cross_and_ff(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
         let x = self.cross.forward(x, cross);
-        self.ff_residual.forward(x, |h| self.ff.forward(h))
+        self.ff_residual.forward(x, |h| feed_forward(&self.ff, h))
     }
 }
 

@@ -22,6 +22,7 @@
 //! (`attention = { ..., carry = true }`, [`TransformerLm::forward_segment`]).
 //!
 //! Size legend: B batch, T segment length, S span, L layers, H heads, D d_model, V vocabulary.
+use crate::feed_forward::feed_forward;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
@@ -329,7 +330,7 @@ impl TransformerLayer {
         };
         match (self.ff_admin.take(), &self.ff_residual, &self.ff) {
             (Some(mut admin), Some(residual), Some(ff)) => {
-                let x = admin.profile(profile, residual, x, |h| ff.forward(h));
+                let x = admin.profile(profile, residual, x, |h| feed_forward(ff, h));
                 self.ff_admin = Some(admin);
                 x
             }
@@ -394,7 +395,7 @@ impl TransformerLayer {
     fn feed_forward(&self, streams: Streams) -> Streams {
         match (&self.ff_residual, &self.ff) {
             (Some(residual), Some(ff)) => {
-                sublayer(residual, &self.ff_admin, streams, |h| ff.forward(h))
+                sublayer(residual, &self.ff_admin, streams, |h| feed_forward(ff, h))
             }
             _ => streams,
         }

@@ -30,6 +30,7 @@
 //!
 //! Size legend: B batch, T segment length, Mₗ memory of layer l, L layers, H heads, D d_model,
 //! V vocabulary.
+use crate::feed_forward::feed_forward;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use mnemo_core::{
@@ -279,7 +280,7 @@ impl XlLayer {
             self.attn
                 .forward_with_memory(h, context, self.memory_len, tied)
         });
-        self.ff_residual.forward(x, |h| self.ff.forward(h))
+        self.ff_residual.forward(x, |h| feed_forward(&self.ff, h))
     }
 }
 
