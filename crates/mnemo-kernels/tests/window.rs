@@ -115,13 +115,18 @@ fn reference(x: &Inputs, probe: &[f32]) -> (Vec<f64>, f64) {
     (out, loss)
 }
 
-#[test]
-fn forward_matches_the_definition() {
+/// `check` on every supported instruction set and every shape of [`all_shapes`].
+fn on_every_isa_and_shape(check: impl Fn(Isa, WindowShape)) {
     for shape in all_shapes() {
         supported_isas()
             .into_iter()
-            .for_each(|isa| forward_on(isa, shape));
+            .for_each(|isa| check(isa, shape));
     }
+}
+
+#[test]
+fn forward_matches_the_definition() {
+    on_every_isa_and_shape(forward_on);
 }
 
 fn forward_on(isa: Isa, shape: WindowShape) {
@@ -144,11 +149,7 @@ fn forward_on(isa: Isa, shape: WindowShape) {
 
 #[test]
 fn backward_matches_finite_differences() {
-    for shape in all_shapes() {
-        supported_isas()
-            .into_iter()
-            .for_each(|isa| backward_on(isa, shape));
-    }
+    on_every_isa_and_shape(backward_on);
 }
 
 fn backward_on(isa: Isa, shape: WindowShape) {

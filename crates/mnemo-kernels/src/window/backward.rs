@@ -74,7 +74,7 @@ impl Kernel for Backward<'_, '_> {
             let (folded, stored) = ds.split_at_mut(n);
             folded.fill(zero.map_or(0.0, |(_, v0)| D::dot(doi, v0)));
             D::dots(doi, &values[n * dh..], None, stored);
-            let weighted = weighted_sum(a, ds);
+            let weighted = D::dot(a, ds);
             for (dsj, aj) in ds.iter_mut().zip(a) {
                 *dsj = aj * (*dsj - weighted) * w.scale;
             }
@@ -88,24 +88,4 @@ impl Kernel for Backward<'_, '_> {
             add_weighted_rows(dqi, &ds[n..], &keys[n * dh..], Some(pos_stored));
         }
     }
-}
-
-/// `Σ_j a_j · b_j` in 16 lanes (summed in order at the end).
-#[inline(always)]
-fn weighted_sum(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

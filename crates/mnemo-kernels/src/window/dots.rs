@@ -32,16 +32,61 @@ pub(super) trait Dots {
     /// # Shapes
     /// - q: `[Dh]`; rows, add: `[≥ n, Dh]`; out: `[n]`
     #[inline(always)]
-    fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
-        let dh = q.len();
-        for (j, o) in out.iter_mut().enumerate() {
-            let r = &rows[j * dh..(j + 1) * dh];
-            *o = match add {
-                Some(add) => Self::dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
-                None => Self::dot(q, r),
-            };
-        }
+    fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32])
+    where
+        Self: Sized,
+    {
+        row_by_row::<Self>(q, rows, add, out)
     }
+}
+
+/// [`Dots::dots`] with one of `D`'s dot products per row.
+#[inline(always)]
+fn row_by_row<D: Dots>(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
+    let dh = q.len();
+    for (j, o) in out.iter_mut().enumerate() {
+        let r = &rows[j * dh..(j + 1) * dh];
+        *o = match add {
+            Some(add) => D::dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
+            None => D::dot(q, r),
+        };
+    }
+}
+
+/// A kernel for [`Dots::dots`] of `R` rows at once (`R` also its lanes).
+type BlockDots = unsafe fn(&[f32], &[f32], Option<&[f32]>, &mut [f32]);
+
+/// [`Dots::dots`] in blocks of `R` rows by `block` where `Dh` is a multiple of `R`, the
+/// remaining rows (all of them otherwise) one by one with `D`'s dot products.
+///
+/// # Safety
+/// The CPU supports the instruction set `block` is compiled for.
+#[inline(always)]
+unsafe fn dots_in_blocks<D: Dots, const R: usize>(
+    q: &[f32],
+    rows: &[f32],
+    add: Option<&[f32]>,
+    out: &mut [f32],
+    block: BlockDots,
+) {
+    let dh = q.len();
+    let n = out.len();
+    let blocked = match dh % R {
+        0 => n - n % R,
+        _ => 0,
+    };
+    assert!(rows.len() >= n * dh && add.is_none_or(|a| a.len() >= n * dh));
+    for j0 in (0..blocked).step_by(R) {
+        let rows = &rows[j0 * dh..(j0 + R) * dh];
+        let add = add.map(|a| &a[j0 * dh..(j0 + R) * dh]);
+        // SAFETY: the CPU supports `block`'s instruction set (this function's contract); the
+        // slices hold R rows of `dh` values, `dh` a multiple of R (checked above), and
+        // `out[j0..j0 + R]` is inside `out`: `block`'s requirements.
+        unsafe { block(q, rows, add, &mut out[j0..j0 + R]) }
+    }
+    let tail = blocked * dh..n * dh;
+    let add = add.map(|a| &a[tail.clone()]);
+    row_by_row::<D>(q, &rows[tail], add, &mut out[blocked..]);
 }
 
 /// Plain Rust dot products.
@@ -77,27 +122,8 @@ impl Dots for Avx512 {
     }
     #[inline(always)]
     fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
-        let dh = q.len();
-        let n = out.len();
-        let blocked = match dh % 16 {
-            0 => n - n % 16,
-            _ => 0,
-        };
-        assert!(rows.len() >= n * dh && add.is_none_or(|a| a.len() >= n * dh));
-        for j0 in (0..blocked).step_by(16) {
-            let rows = &rows[j0 * dh..(j0 + 16) * dh];
-            let add = add.map(|a| &a[j0 * dh..(j0 + 16) * dh]);
-            // SAFETY: as above; the slices hold 16 rows of `dh` values, `dh` a multiple of 16
-            // (checked above), and `out[j0..j0 + 16]` is inside `out`.
-            unsafe { dots16_avx512(q, rows, add, &mut out[j0..j0 + 16]) }
-        }
-        for j in blocked..n {
-            let r = &rows[j * dh..(j + 1) * dh];
-            out[j] = match add {
-                Some(add) => Self::dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
-                None => Self::dot(q, r),
-            };
-        }
+        // SAFETY: as above.
+        unsafe { dots_in_blocks::<Self, 16>(q, rows, add, out, dots16_avx512) }
     }
 }
 
@@ -118,29 +144,122 @@ impl Dots for Avx2 {
     }
     #[inline(always)]
     fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
-        let dh = q.len();
-        let n = out.len();
-        let blocked = match dh % 8 {
-            0 => n - n % 8,
-            _ => 0,
-        };
-        assert!(rows.len() >= n * dh && add.is_none_or(|a| a.len() >= n * dh));
-        for j0 in (0..blocked).step_by(8) {
-            let rows = &rows[j0 * dh..(j0 + 8) * dh];
-            let add = add.map(|a| &a[j0 * dh..(j0 + 8) * dh]);
-            // SAFETY: `Avx2` is only used by `run_avx2`, which runs only after
-            // `Isa::supported` found AVX2 and FMA; the slices hold 8 rows of `dh` values, `dh`
-            // a multiple of 8 (checked above), and `out[j0..j0 + 8]` is inside `out`.
-            unsafe { dots8_avx2(q, rows, add, &mut out[j0..j0 + 8]) }
-        }
-        for j in blocked..n {
-            let r = &rows[j * dh..(j + 1) * dh];
-            out[j] = match add {
-                Some(add) => dot_sum(q, r, &add[j * dh..(j + 1) * dh]),
-                None => dot(q, r),
-            };
+        // SAFETY: `Avx2` is only used by `run_avx2`, which runs only after `Isa::supported`
+        // found AVX2 and FMA.
+        unsafe { dots_in_blocks::<Self, 8>(q, rows, add, out, dots8_avx2) }
+    }
+}
+
+/// A vector register of `f32` lanes, for the block dot products written once over it.
+#[cfg(target_arch = "x86_64")]
+trait Register: Copy {
+    /// Values per register.
+    const LANES: usize;
+    /// All lanes 0.
+    ///
+    /// # Safety
+    /// The CPU supports the register's instruction set (as for every method).
+    unsafe fn zero() -> Self;
+    /// `LANES` values from `p` on.
+    ///
+    /// # Safety
+    /// As [`zero`](Self::zero); `p .. p + LANES` is readable.
+    unsafe fn load(p: *const f32) -> Self;
+    /// `a + b` per lane.
+    ///
+    /// # Safety
+    /// As [`zero`](Self::zero).
+    unsafe fn add(a: Self, b: Self) -> Self;
+    /// `a · b + c` per lane.
+    ///
+    /// # Safety
+    /// As [`zero`](Self::zero).
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Register for std::arch::x86_64::__m256 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller's CPU supports AVX2 and FMA.
+        unsafe { std::arch::x86_64::_mm256_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: as above; `p .. p + 8` is readable (the caller's contract).
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { std::arch::x86_64::_mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { std::arch::x86_64::_mm256_fmadd_ps(a, b, c) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Register for std::arch::x86_64::__m512 {
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: the caller's CPU supports AVX-512F.
+        unsafe { std::arch::x86_64::_mm512_setzero_ps() }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: as above; `p .. p + 16` is readable (the caller's contract).
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { std::arch::x86_64::_mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { std::arch::x86_64::_mm512_fmadd_ps(a, b, c) }
+    }
+}
+
+/// One accumulator register per row of a block of `R` rows: lane sums of
+/// `q · (rows[j] + add[j])` over the head, `V::LANES` columns at a time (inlined into the
+/// `#[target_feature]` block kernels).
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set; `q.len()` is a multiple of `V::LANES`; `rows` (and
+/// `add`) hold `R` rows of `q.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_accumulators<V: Register, const R: usize>(
+    q: &[f32],
+    rows: &[f32],
+    add: Option<&[f32]>,
+) -> [V; R] {
+    let dh = q.len();
+    debug_assert!(dh.is_multiple_of(V::LANES) && rows.len() >= R * dh);
+    // SAFETY: the CPU supports `V`'s instruction set (as for every call below).
+    let mut acc = [unsafe { V::zero() }; R];
+    for c in (0..dh).step_by(V::LANES) {
+        // SAFETY: c + LANES <= dh: inside q, and inside row j (j·dh + c + LANES <= R·dh) of
+        // `rows` and `add`.
+        unsafe {
+            let qv = V::load(q.as_ptr().add(c));
+            for (j, a) in acc.iter_mut().enumerate() {
+                let mut r = V::load(rows.as_ptr().add(j * dh + c));
+                if let Some(add) = add {
+                    r = V::add(r, V::load(add.as_ptr().add(j * dh + c)));
+                }
+                *a = V::fmadd(qv, r, *a);
+            }
         }
     }
+    acc
 }
 
 /// `out[j] = q · (rows[j] + add[j])` for 8 rows at once: 8 accumulators over the head, then
@@ -153,23 +272,8 @@ impl Dots for Avx2 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots8_avx2(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
     use std::arch::x86_64::*;
-    let dh = q.len();
-    debug_assert!(dh.is_multiple_of(8) && rows.len() >= 8 * dh && out.len() >= 8);
-    let mut acc = [_mm256_setzero_ps(); 8];
-    for c in (0..dh).step_by(8) {
-        // SAFETY: c + 8 <= dh: inside q, and inside row j (j·dh + c + 8 <= 8·dh) of `rows`
-        // and `add`.
-        unsafe {
-            let qv = _mm256_loadu_ps(q.as_ptr().add(c));
-            for (j, a) in acc.iter_mut().enumerate() {
-                let mut r = _mm256_loadu_ps(rows.as_ptr().add(j * dh + c));
-                if let Some(add) = add {
-                    r = _mm256_add_ps(r, _mm256_loadu_ps(add.as_ptr().add(j * dh + c)));
-                }
-                *a = _mm256_fmadd_ps(qv, r, *a);
-            }
-        }
-    }
+    // SAFETY: the CPU supports AVX2 and FMA; the lengths are this function's contract.
+    let acc: [__m256; 8] = unsafe { block_accumulators(q, rows, add) };
     // Two levels of horizontal adds leave, per 128-bit half, four partial sums of rows 0–3
     // (then of 4–7); adding the halves crosswise gives the eight sums in order.
     let h = |a, b| _mm256_hadd_ps(a, b);
@@ -193,23 +297,8 @@ unsafe fn dots8_avx2(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f3
 #[target_feature(enable = "avx512f")]
 unsafe fn dots16_avx512(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
     use std::arch::x86_64::*;
-    let dh = q.len();
-    debug_assert!(dh.is_multiple_of(16) && rows.len() >= 16 * dh && out.len() >= 16);
-    let mut acc = [_mm512_setzero_ps(); 16];
-    for c in (0..dh).step_by(16) {
-        // SAFETY: c + 16 <= dh: inside q, and inside row j (j·dh + c + 16 <= 16·dh) of
-        // `rows` and `add`.
-        unsafe {
-            let qv = _mm512_loadu_ps(q.as_ptr().add(c));
-            for (j, a) in acc.iter_mut().enumerate() {
-                let mut r = _mm512_loadu_ps(rows.as_ptr().add(j * dh + c));
-                if let Some(add) = add {
-                    r = _mm512_add_ps(r, _mm512_loadu_ps(add.as_ptr().add(j * dh + c)));
-                }
-                *a = _mm512_fmadd_ps(qv, r, *a);
-            }
-        }
-    }
+    // SAFETY: the CPU supports AVX-512F; the lengths are this function's contract.
+    let acc: [__m512; 16] = unsafe { block_accumulators(q, rows, add) };
     // Each level halves the registers and the lanes per row: 16 registers × 16 lanes of one
     // row each → 8 × (2 rows × 8 lanes) → 4 × (4 × 4) → 2 × (8 × 2) → 1 × (16 × 1), where lane
     // 4k + e ends holding row k + 4e.
