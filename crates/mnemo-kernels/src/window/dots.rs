@@ -22,10 +22,16 @@ fn reduce(mut acc: [f32; LANES]) -> f32 {
 /// the scores of many rows ([`Dots::dots`]) are summed across registers in blocks (AVX-512
 /// and AVX2), not one horizontal sum per row.
 pub(super) trait Dots {
-    /// `a · b`.
-    fn dot(a: &[f32], b: &[f32]) -> f32;
-    /// `q · (k + p)`.
-    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32;
+    /// `a · b` (by default the portable loop, which the compiler vectorises).
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        dot(a, b)
+    }
+    /// `q · (k + p)` (by default the portable loop).
+    #[inline(always)]
+    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
+        dot_sum(q, k, p)
+    }
     /// `out[j] = q · (rows[j] + add[j])` (without `add`: `q · rows[j]`) for the first
     /// `out.len()` rows.
     ///
@@ -92,16 +98,7 @@ unsafe fn dots_in_blocks<D: Dots, const R: usize>(
 /// Plain Rust dot products.
 pub(super) struct Generic;
 
-impl Dots for Generic {
-    #[inline(always)]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        dot(a, b)
-    }
-    #[inline(always)]
-    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
-        dot_sum(q, k, p)
-    }
-}
+impl Dots for Generic {}
 
 /// AVX-512F dot products; only instantiated inside [`run_avx512`](super::run_avx512).
 #[cfg(target_arch = "x86_64")]
@@ -134,14 +131,6 @@ pub(super) struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
 impl Dots for Avx2 {
-    #[inline(always)]
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        dot(a, b)
-    }
-    #[inline(always)]
-    fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
-        dot_sum(q, k, p)
-    }
     #[inline(always)]
     fn dots(q: &[f32], rows: &[f32], add: Option<&[f32]>, out: &mut [f32]) {
         // SAFETY: `Avx2` is only used by `run_avx2`, which runs only after `Isa::supported`
@@ -177,55 +166,51 @@ trait Register: Copy {
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
 }
 
-#[cfg(target_arch = "x86_64")]
-impl Register for std::arch::x86_64::__m256 {
-    const LANES: usize = 8;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        // SAFETY: the caller's CPU supports AVX2 and FMA.
-        unsafe { std::arch::x86_64::_mm256_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: as above; `p .. p + 8` is readable (the caller's contract).
-        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { std::arch::x86_64::_mm256_add_ps(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { std::arch::x86_64::_mm256_fmadd_ps(a, b, c) }
-    }
+/// `impl Register for $reg` with its instruction set's intrinsics.
+macro_rules! register {
+    ($reg:ident, $lanes:expr, $zero:ident, $load:ident, $add:ident, $fmadd:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        impl Register for std::arch::x86_64::$reg {
+            const LANES: usize = $lanes;
+            #[inline(always)]
+            unsafe fn zero() -> Self {
+                // SAFETY: the caller's CPU supports the register's instruction set.
+                unsafe { std::arch::x86_64::$zero() }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const f32) -> Self {
+                // SAFETY: as above; `p .. p + LANES` is readable (the caller's contract).
+                unsafe { std::arch::x86_64::$load(p) }
+            }
+            #[inline(always)]
+            unsafe fn add(a: Self, b: Self) -> Self {
+                // SAFETY: as above.
+                unsafe { std::arch::x86_64::$add(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+                // SAFETY: as above.
+                unsafe { std::arch::x86_64::$fmadd(a, b, c) }
+            }
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-impl Register for std::arch::x86_64::__m512 {
-    const LANES: usize = 16;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        // SAFETY: the caller's CPU supports AVX-512F.
-        unsafe { std::arch::x86_64::_mm512_setzero_ps() }
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        // SAFETY: as above; `p .. p + 16` is readable (the caller's contract).
-        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
-    }
-    #[inline(always)]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { std::arch::x86_64::_mm512_add_ps(a, b) }
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-        // SAFETY: as above.
-        unsafe { std::arch::x86_64::_mm512_fmadd_ps(a, b, c) }
-    }
-}
+register!(
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_add_ps,
+    _mm256_fmadd_ps
+);
+register!(
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_add_ps,
+    _mm512_fmadd_ps
+);
 
 /// One accumulator register per row of a block of `R` rows: lane sums of
 /// `q · (rows[j] + add[j])` over the head, `V::LANES` columns at a time (inlined into the
