@@ -15,10 +15,11 @@
 //! mnemo-analysis).
 //!
 //! Size legend: B batch, T segment length, L layers, F d_ff, V vocabulary.
-use burn::tensor::activation::gelu;
 use burn::tensor::{Int, Tensor};
+use mnemo_core::Activation;
 
 use super::{TransformerLm, TransformerState, sublayer};
+use crate::feed_forward::{activate, feed_forward};
 
 impl TransformerLm {
     /// [`forward_segment`](Self::forward_segment) of a segment of a stream, also returning every
@@ -46,8 +47,8 @@ impl TransformerLm {
             let mut units = None;
             if let (Some(residual), Some(ff)) = (&layer.ff_residual, &layer.ff) {
                 streams = sublayer(residual, &layer.ff_admin, streams, |x| {
-                    units = Some(gelu(ff.up.forward(x.clone())));
-                    ff.forward(x)
+                    units = Some(activate(Activation::Gelu, ff.up.forward(x.clone())));
+                    feed_forward(ff, x)
                 });
             }
             hidden.push(units);
