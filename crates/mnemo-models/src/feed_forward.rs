@@ -88,13 +88,8 @@ mod tests {
             .map(|i| ((i * 37 % 29) as f32 - 14.0) * 0.3)
             .collect();
         let x = Tensor::<3>::from_data(TensorData::new(values.clone(), [3, 5, 8]), &plain);
-        let got = to_vec(feed_forward(&ff, x.clone()));
-        let want = to_vec(ff.forward(x.clone()));
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let (got, want) = (feed_forward(&ff, x.clone()), ff.forward(x.clone()));
+        let diff = largest_difference(&to_vec(got), &to_vec(want));
         assert!(diff < 1e-6, "host GELU differs from burn's by {diff}");
         // The kernel's own values, bit for bit.
         let hidden = ff.up.forward(x.clone());
@@ -119,16 +114,21 @@ mod tests {
             (to_vec(y), dx, dw)
         };
         let (host, burn) = (grads_of(true), grads_of(false));
-        let close = |a: &[f32], b: &[f32], what: &str| {
-            let d = a
-                .iter()
-                .zip(b)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(d < 1e-5, "{what} differs from burn's by {d}");
-        };
-        close(&host.0, &burn.0, "training values");
-        close(&host.1, &burn.1, "the input's gradient");
-        close(&host.2, &burn.2, "the weight's gradient");
+        let pairs = [(&host.0, &burn.0), (&host.1, &burn.1), (&host.2, &burn.2)];
+        for ((h, b), what) in pairs
+            .into_iter()
+            .zip(["values", "input grad", "weight grad"])
+        {
+            let diff = largest_difference(h, b);
+            assert!(diff < 1e-5, "training {what} differ from burn's by {diff}");
+        }
+    }
+
+    /// `max |a − b|`.
+    fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
     }
 }
