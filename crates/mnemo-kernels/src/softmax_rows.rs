@@ -38,28 +38,18 @@ fn max(a: f32, b: f32) -> f32 {
 /// - row, out: `[V]`
 #[inline(always)]
 pub(crate) fn exp_shifted(row: &[f32], max: f32, out: &mut [f32]) -> f32 {
-    out.copy_from_slice(row);
-    exp_shifted_in_place(out, max)
-}
-
-/// `row = exp(row − max)`, and its sum (lanes summed as a tree at the end).
-///
-/// # Shapes
-/// - row: `[V]`
-#[inline(always)]
-pub(crate) fn exp_shifted_in_place(row: &mut [f32], max: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
-    let mut chunks = row.chunks_exact_mut(LANES);
-    for c in &mut chunks {
-        for l in 0..LANES {
-            c[l] = exp_nonpositive(c[l] - max);
-            acc[l] += c[l];
-        }
-    }
+    let (chunks, outs) = (row.chunks_exact(LANES), out.chunks_exact_mut(LANES));
     let mut tail = 0.0;
-    for x in chunks.into_remainder() {
-        *x = exp_nonpositive(*x - max);
-        tail += *x;
+    for (&x, o) in chunks.remainder().iter().zip(outs.into_remainder()) {
+        *o = exp_nonpositive(x - max);
+        tail += *o;
+    }
+    for (c, o) in row.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+        for l in 0..LANES {
+            o[l] = exp_nonpositive(c[l] - max);
+            acc[l] += o[l];
+        }
     }
     acc.iter().sum::<f32>() + tail
 }

@@ -1,7 +1,7 @@
 //! The forward: attention probabilities and outputs of one query per row.
 use super::dots::{Dots, add_weighted_rows, axpy};
 use super::{Kernel, Window, WindowShape, on_isa, split_rows_at};
-use crate::softmax_rows::{exp_shifted_in_place, row_max, row_sum};
+use crate::softmax_rows::{exp_shifted, row_max, row_sum};
 
 /// Forward: writes the attention probabilities and outputs (the window's [`ZeroSlots`](super::ZeroSlots) folded,
 /// if it has them).
@@ -42,12 +42,13 @@ impl Kernel for Attend<'_, '_> {
     fn run<D: Dots>(self) {
         let Attend { w, q, probs, out } = self;
         let WindowShape { rows, span, dh, .. } = w.shape;
+        // One row's scaled scores, exponentiated into its probabilities.
+        let mut scores = vec![0.0f32; span];
         for i in 0..rows {
             let (keys, values) = w.row(i);
             let qi = &q[i * dh..(i + 1) * dh];
-            let a = &mut probs[i * span..(i + 1) * span];
             let (n, zero) = w.zero_row(i);
-            let (folded, stored) = a.split_at_mut(n);
+            let (folded, stored) = scores.split_at_mut(n);
             let (pos_folded, pos_stored) = w.pos.split_at(n * dh);
             if let Some((k0, _)) = zero {
                 let s0 = D::dot(qi, k0);
@@ -60,7 +61,8 @@ impl Kernel for Attend<'_, '_> {
             for aj in stored.iter_mut() {
                 *aj *= w.scale;
             }
-            let sum = exp_shifted_in_place(a, row_max(a));
+            let a = &mut probs[i * span..(i + 1) * span];
+            let sum = exp_shifted(&scores, row_max(&scores), a);
             for aj in a.iter_mut() {
                 *aj /= sum;
             }
