@@ -23,7 +23,7 @@ pub struct DecodeState {
     /// Number of rows B.
     pub(crate) rows: usize,
     /// Per row, the source sentence (the encoder row) its cross-attention memory holds.
-    pub(crate) sources: Vec<usize>,
+    sources: Vec<usize>,
     /// The decoder's self-attention cache.
     pub(crate) cache: DecoderCache,
     /// Where the state's tensors live.
