@@ -38,6 +38,7 @@ pub mod seq2seq_search;
 pub mod span_config;
 pub mod stack;
 pub mod stack_lm;
+mod tied_head;
 #[cfg(test)]
 mod toml_field;
 pub mod transformer;

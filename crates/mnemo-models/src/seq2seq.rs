@@ -51,6 +51,7 @@ use crate::config::{ConfigError, check_common};
 use crate::seq2seq_cache::DecodeState;
 use crate::seq2seq_decoder::Decoder;
 pub use crate::seq2seq_decoder_config::{DecoderConfig, DecoderKind};
+use crate::tied_head::PackedHead;
 
 /// Padding token id (source and target).
 pub const PAD: u32 = 0;
@@ -404,7 +405,9 @@ impl Seq2Seq {
 
     /// A decoding state at the start of the target (nothing generated yet) for `enc`'s rows.
     pub fn start(&self, enc: &Encoded) -> DecodeState {
-        self.decoder.start(enc)
+        let mut state = self.decoder.start(enc);
+        state.head = PackedHead::of(&self.embedding.weight.val());
+        state
     }
 
     /// Feed one token per row; return the logits of the next position.
@@ -417,7 +420,10 @@ impl Seq2Seq {
     pub fn step(&self, state: &mut DecodeState, tokens: Tensor<1, Int>) -> Tensor<2> {
         let x = self.embed(tokens.unsqueeze_dim(1)); // [B,1,D]
         let h = self.decoder.step(state, x);
-        self.project(h).squeeze_dim(1)
+        match &state.head {
+            Some(head) => head.logits(h.squeeze_dim(1)),
+            None => self.project(h).squeeze_dim(1),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use mnemo_core::KvCache;
 
 use crate::feedback::FeedbackMemory;
 use crate::seq2seq_decoder::CrossMemory;
+use crate::tied_head::PackedHead;
 
 /// Decoding state of a batch of rows; see the [module docs](self).
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct DecodeState {
     device: Device,
     /// Number of tokens fed so far.
     pub(crate) steps: usize,
+    /// The tied output head packed for the host kernels (set by
+    /// [`Seq2Seq::start`](crate::Seq2Seq::start) on a host device; None: burn's product).
+    pub(crate) head: Option<PackedHead>,
 }
 
 /// The decoder-specific part of a [`DecodeState`].
@@ -59,6 +63,7 @@ impl DecodeState {
             cache,
             device,
             steps: 0,
+            head: None,
         }
     }
 

@@ -1,0 +1,89 @@
+//! The translation model's tied output head, `logits = h · Eᵀ` with `E` the shared embedding
+//! `[V, D]`, on the host kernels: `Eᵀ` packed once for `mnemo_kernels` ([`PackedMatrix`]) and
+//! multiplied row block by row block on both cores.
+//!
+//! The head is the largest product of a decoding step (`[B·K, D] · [D, V]`, V in the thousands,
+//! D ~128, B·K rows of a beam search) and burn's `gemm` handles it poorly: it packs the whole
+//! `Eᵀ` again at every call, for a product of few rows over a short inner dimension. A decoding
+//! state packs the head once, at its start ([`Seq2Seq::start`](crate::Seq2Seq::start)), and
+//! each step ([`Seq2Seq::step`](crate::Seq2Seq::step)) multiplies by it. Whole sequences
+//! (training, evaluation: thousands of rows at once) keep burn's product, as do devices off the
+//! host and autodiff weights.
+//!
+//! Size legend: N rows, D d_model, V vocabulary.
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, TensorData};
+use mnemo_backend::{runs_on_host, with_slice};
+use mnemo_kernels::PackedMatrix;
+
+/// `Eᵀ` packed for the host kernels; see the [module docs](self). Cloning shares the packing.
+#[derive(Debug, Clone)]
+pub(crate) struct PackedHead(Arc<PackedMatrix>);
+
+impl PackedHead {
+    /// The head of embedding `emb`, packed; None where the product stays burn's (a device off
+    /// the host, or autodiff weights).
+    ///
+    /// # Shapes
+    /// - emb: `[V, D]`
+    pub(crate) fn of(emb: &Tensor<2>) -> Option<Self> {
+        if emb.is_autodiff() || !runs_on_host(&emb.device()) {
+            return None;
+        }
+        let [v, d] = emb.dims();
+        let packed = with_slice(emb.clone(), |e| PackedMatrix::from_transposed(e, d, v));
+        Some(Self(Arc::new(packed)))
+    }
+
+    /// `h · Eᵀ`: the same sums as burn's product in another rounding order.
+    ///
+    /// # Shapes
+    /// - h: `[N, D]`
+    /// - output: `[N, V]`
+    pub(crate) fn logits(&self, h: Tensor<2>) -> Tensor<2> {
+        let [n, _] = h.dims();
+        let device = h.device();
+        let v = self.0.n();
+        let mut out = vec![0.0f32; n * v];
+        with_slice(h, |h| self.0.matmul(h, &mut out, n));
+        Tensor::from_data(TensorData::new(out, [n, v]), &device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mnemo_core::host::to_vec;
+
+    fn tensor(rows: usize, cols: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
+        let values = (0..rows * cols)
+            .map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+    }
+
+    /// The packed head equals burn's `h · Eᵀ` to rounding, for row counts on both sides of the
+    /// kernels' row blocks and a vocabulary that ends inside a column panel; autodiff weights
+    /// get no packing.
+    #[test]
+    fn packed_head_equals_burns_product() {
+        let device = mnemo_backend::device("flex").unwrap();
+        let emb = tensor(1003, 48, 1, &device);
+        let head = PackedHead::of(&emb).expect("a host device packs the head");
+        for n in [1, 3, 8, 17, 130] {
+            let h = tensor(n, 48, n as u64 + 2, &device);
+            let want = to_vec(h.clone().matmul(emb.clone().transpose()));
+            let got = to_vec(head.logits(h));
+            assert_eq!(got.len(), want.len());
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{n} rows: differs by {worst}");
+        }
+        let autodiff = mnemo_backend::autodiff_device("flex").unwrap();
+        assert!(PackedHead::of(&tensor(10, 4, 1, &autodiff).require_grad()).is_none());
+    }
+}
