@@ -103,7 +103,7 @@ impl DecodeState {
             DecoderCache::Transformer(caches) | DecoderCache::Can(caches) => {
                 caches.iter_mut().for_each(|c| c.select(&index))
             }
-            DecoderCache::Feedback(cache) => cache.select_rows(rows, &index),
+            DecoderCache::Feedback(cache) => cache.select_rows_for_search(rows, &index),
         }
     }
 }

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use super::backward::StepProducts;
 use super::host_memory::HostRead;
 use super::host_step::{HostRows, Readout};
-use super::layer::{FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, window_positions};
+use super::layer::{
+    FeedbackLayer, LayerLinears, MemoryProjection, ProjLinears, WindowRead, window_positions,
+};
 use super::memory::{FeedbackMemory, StepConstants, WindowView, project_newest};
 use mnemo_core::{Norm, RelativePositions};
 
@@ -534,14 +536,22 @@ impl FeedbackCore {
         if host_attention.is_some() {
             memory.sync_host();
         }
-        let windows: Vec<_> = (0..self.memory_projections.len())
-            .map(|p| memory.view(p))
-            .collect();
+        // Views of the tensor buffers, for layers attending through burn's ops and for
+        // `observe`; none where the buffers lag behind the host windows (a beam search, whose
+        // steps read the host windows alone and observe nothing).
+        let windows: Vec<_> = match memory.lagging() {
+            true => Vec::new(),
+            false => (0..self.memory_projections.len())
+                .map(|p| memory.view(p))
+                .collect(),
+        };
         for (l, layer) in self.layers.iter().enumerate() {
             let positions = &constants.positions[l];
             let span_mask = constants.span_masks[l].as_ref();
             // The newest w slots (w < S when an adaptive span trims the window).
-            let window = windows[self.projection_of(l)].newest(positions.dims()[3]);
+            let window = windows
+                .get(self.projection_of(l))
+                .map(|w| w.newest(positions.dims()[3]));
             let attention_input = h.clone();
             let packed = host_linears.map(|p| &p.layers[l]);
             let read = host_attention
@@ -551,17 +561,27 @@ impl FeedbackCore {
                     projection: self.projection_of(l),
                     positions: &linears.positions[l],
                 });
-            let attended =
-                layer.attend_memory_with(h, &window, positions.clone(), span_mask, packed, read);
+            let source = match (read, &window) {
+                (Some(read), _) => WindowRead::Host(read),
+                (None, Some(window)) => WindowRead::Tensors {
+                    window,
+                    positions,
+                    span_mask,
+                },
+                (None, None) => unreachable!("lagging buffers come with host windows"),
+            };
+            let attended = layer.attend_memory_with(h, source, packed);
             h = hook(l, attended);
-            observe(LayerVisit {
-                layer: l,
-                attention_input: &attention_input,
-                window: &window,
-                positions,
-                span_mask,
-                ff_input: &h,
-            });
+            if let Some(window) = &window {
+                observe(LayerVisit {
+                    layer: l,
+                    attention_input: &attention_input,
+                    window,
+                    positions,
+                    span_mask,
+                    ff_input: &h,
+                });
+            }
             h = layer.feed_forward_with(h, packed);
             states.push(h.clone());
         }

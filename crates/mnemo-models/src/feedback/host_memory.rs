@@ -248,7 +248,6 @@ impl HostMemory {
 
     /// The stored slots (the S live ones but the folded) of every window row of projection
     /// `p`, keys then values (`[B·H, S − folded, Dh]` each).
-    #[cfg(test)]
     pub(crate) fn live(&self, p: usize) -> (Vec<f32>, Vec<f32>) {
         let WindowShape {
             slots, span, dh, ..

@@ -142,28 +142,34 @@ impl FeedbackLayer {
         positions: Tensor<4>,
         span_mask: Option<&Tensor<4>>,
     ) -> Tensor<3> {
-        self.attend_memory_with(h, window, positions, span_mask, None, None)
+        let source = WindowRead::Tensors {
+            window,
+            positions: &positions,
+            span_mask,
+        };
+        self.attend_memory_with(h, source, None)
     }
 
-    /// [`attend_memory`](Self::attend_memory), its products on the host kernels when `packed`
-    /// holds the layer's weights, and its attention over the host windows when `read` is
-    /// given (then `window`, `positions` and `span_mask` are not read).
+    /// [`attend_memory`](Self::attend_memory) over the window `source` names (the tensor
+    /// buffers' views or the host windows), its products on the host kernels when `packed`
+    /// holds the layer's weights.
     pub(crate) fn attend_memory_with(
         &self,
         h: Tensor<3>,
-        window: &WindowView,
-        positions: Tensor<4>,
-        span_mask: Option<&Tensor<4>>,
+        source: WindowRead,
         packed: Option<&LayerLinears>,
-        read: Option<HostRead>,
     ) -> Tensor<3> {
         self.attn_residual.forward(h, |x| {
             let q = apply_linear(&self.query, packed.map(|p| &p.query), x);
-            let o = match read {
-                Some(read) => read.attend(q),
-                None => {
+            let o = match source {
+                WindowRead::Host(read) => read.attend(q),
+                WindowRead::Tensors {
+                    window,
+                    positions,
+                    span_mask,
+                } => {
                     let q = split_heads(q, self.n_heads);
-                    merge_heads(attend_window(q, window, positions, span_mask)) // [B,1,H·Dh]
+                    merge_heads(attend_window(q, window, positions.clone(), span_mask)) // [B,1,H·Dh]
                 }
             };
             let o = apply_linear(&self.output, packed.map(|p| &p.output), o);
@@ -242,6 +248,21 @@ impl ProjLinears {
             value: LinearParams::of(&projection.value, Some(products)),
         }
     }
+}
+
+/// Where a layer's attention reads the memory window.
+pub(crate) enum WindowRead<'a> {
+    /// Views of the memory's tensor buffers, attended through burn's ops
+    /// ([`attend_window`]).
+    Tensors {
+        window: &'a WindowView,
+        /// `[1, 1, Dh, w]`
+        positions: &'a Tensor<4>,
+        /// `[1, H, 1, w]`, with an adaptive span.
+        span_mask: Option<&'a Tensor<4>>,
+    },
+    /// The memory's host windows, attended by the CPU kernels.
+    Host(HostRead<'a>),
 }
 
 /// `linear(x)`, multiplied by the host kernels when `packed` holds its weights (the same sums

@@ -129,6 +129,10 @@ pub struct FeedbackMemory {
     /// The windows on the host, for the CPU kernels' attention (see
     /// [`sync_host`](Self::sync_host)); reordered with the rows, dropped when rows are reset.
     host: Option<HostMemory>,
+    /// Whether `keys` and `values` lag behind the host windows: a beam search's reorders
+    /// ([`select_rows`](Self::select_rows)) and the steps after them went to the host windows
+    /// alone, which are all its steps read. Reads of the tensors rebuild them from the host.
+    lagging: bool,
 }
 
 /// Per-step inputs that depend on the weights only. See [`FeedbackMemory::constants`].
@@ -181,6 +185,7 @@ impl FeedbackMemory {
             max_slots,
             constants: None,
             host: None,
+            lagging: false,
         }
     }
 
@@ -211,6 +216,7 @@ impl FeedbackMemory {
             max_slots: 2 * span,
             constants: None,
             host: None,
+            lagging: false,
         }
     }
 
@@ -229,9 +235,16 @@ impl FeedbackMemory {
     pub fn view(&self, p: usize) -> WindowView {
         let range = self.start..self.start + self.stored;
         let stored = self.stored > 0;
+        let (keys, values) = match self.lagging {
+            true => self.window_from_host(p),
+            false => (
+                self.keys[p].clone().slice_dim(2, range.clone()),
+                self.values[p].clone().slice_dim(2, range),
+            ),
+        };
         WindowView {
-            keys: stored.then(|| self.keys[p].clone().slice_dim(2, range.clone())),
-            values: stored.then(|| self.values[p].clone().slice_dim(2, range)),
+            keys: stored.then_some(keys),
+            values: stored.then_some(values),
             zero: self.zero.as_ref().map(|z| z[p].clone()),
             folded: self.span - self.stored,
         }
@@ -269,12 +282,8 @@ impl FeedbackMemory {
             self.make_room();
         }
         let slot = self.start + self.stored;
-        for ((kb, vb), (k, v)) in self
-            .keys
-            .iter_mut()
-            .zip(self.values.iter_mut())
-            .zip(projected)
-        {
+        let tensors = self.keys.iter_mut().zip(self.values.iter_mut());
+        for ((kb, vb), (k, v)) in tensors.zip(projected).filter(|_| !self.lagging) {
             let r = ranges4(kb, slot..slot + 1);
             kb.inplace(|buf| buf.slice_assign(r, k));
             let r = ranges4(vb, slot..slot + 1);
@@ -393,14 +402,76 @@ impl FeedbackMemory {
     /// # Shapes
     /// - picked: `[B']`; rows: `[B']`, the same indices
     pub(crate) fn select_rows(&mut self, picked: &[usize], rows: &Tensor<1, Int>) {
+        self.reorder(picked, rows);
+        self.catch_up();
+    }
+
+    /// [`select_rows`](Self::select_rows) for a beam search, whose steps read the host windows
+    /// alone: where there are host windows, the key and value tensors are left behind (see
+    /// `lagging`) instead of gathered at every reorder.
+    pub(crate) fn select_rows_for_search(&mut self, picked: &[usize], rows: &Tensor<1, Int>) {
+        self.reorder(picked, rows);
+    }
+
+    /// Reorder the host windows and the memory vectors, and the key and value tensors unless
+    /// there are host windows (they lag behind from then on).
+    fn reorder(&mut self, picked: &[usize], rows: &Tensor<1, Int>) {
         if let Some(host) = &mut self.host {
             let heads = self.keys[0].dims()[1];
             host.select(picked, heads);
+            self.lagging = true;
+        } else {
+            let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
+            self.keys.iter_mut().for_each(sel4);
+            self.values.iter_mut().for_each(sel4);
         }
-        let sel4 = |x: &mut Tensor<4>| *x = x.clone().select(0, rows.clone());
-        self.keys.iter_mut().for_each(sel4);
-        self.values.iter_mut().for_each(sel4);
         self.vectors = self.vectors.clone().select(0, rows.clone());
+    }
+
+    /// Whether the key and value tensors lag behind the host windows (see `lagging`): then
+    /// [`view`](Self::view) reads the host windows.
+    pub(crate) fn lagging(&self) -> bool {
+        self.lagging
+    }
+
+    /// The stored slots of projection `p`'s window, read from the host windows
+    /// (`[B, H, stored, Dh]` keys and values).
+    fn window_from_host(&self, p: usize) -> (Tensor<4>, Tensor<4>) {
+        let host = self
+            .host
+            .as_ref()
+            .expect("lagging tensors have host windows");
+        let [_, heads, _, dh] = self.keys[p].dims();
+        let dims = [self.vectors.dims()[0], heads, self.stored, dh];
+        let device = self.vectors.device();
+        let (k, v) = host.live(p);
+        let tensor = |x: Vec<f32>| Tensor::from_data(TensorData::new(x, dims), &device);
+        (tensor(k), tensor(v))
+    }
+
+    /// Rebuild the key and value tensors from the host windows if they lag behind: the buffers
+    /// hold the window at `start .. start + stored`, as if every step and reorder had gone to
+    /// them.
+    fn catch_up(&mut self) {
+        if !self.lagging {
+            return;
+        }
+        let slots = self.slots();
+        let range = self.start..self.start + self.stored;
+        for p in 0..self.keys.len() {
+            let (k, v) = self.window_from_host(p);
+            let fill = |window: Tensor<4>| {
+                let [b, h, _, dh] = window.dims();
+                let buf = Tensor::zeros([b, h, slots, dh], &window.device());
+                match range.is_empty() {
+                    true => buf,
+                    false => buf.slice_assign([0..b, 0..h, range.clone(), 0..dh], window),
+                }
+            };
+            self.keys[p] = fill(k);
+            self.values[p] = fill(v);
+        }
+        self.lagging = false;
     }
 
     /// Start the rows where `rows` is true afresh: every slot of theirs becomes the zero
@@ -417,6 +488,7 @@ impl FeedbackMemory {
         if !rows.contains(&true) {
             return;
         }
+        self.catch_up();
         self.host = None;
         let device = self.vectors.device();
         let mask = Tensor::<1, Bool>::from_data(TensorData::new(rows.to_vec(), [b]), &device);
@@ -437,6 +509,7 @@ impl FeedbackMemory {
     /// Every slot's keys and values, per projection, as host vectors in the kernels'
     /// `[B·H, slots, Dh]` layout, with the first window slot: for the CPU kernels.
     pub fn host_buffers(&self) -> (Vec<Vec<f32>>, Vec<Vec<f32>>, usize) {
+        self.assert_current();
         let host = |xs: &[Tensor<4>]| {
             xs.iter()
                 .map(|x| crate::feedback::host(x.clone()))
@@ -447,7 +520,18 @@ impl FeedbackMemory {
 
     /// The key and value buffers, per projection (`[B, H, slots, Dh]`).
     pub fn buffers(&self) -> (&[Tensor<4>], &[Tensor<4>]) {
+        self.assert_current();
         (&self.keys, &self.values)
+    }
+
+    /// Panics if the key and value tensors lag behind the host windows (only a beam search's
+    /// memory inside a [`DecodeState`](crate::seq2seq_cache::DecodeState) does, which reads
+    /// neither buffer).
+    fn assert_current(&self) {
+        assert!(
+            !self.lagging,
+            "the memory's key/value buffers lag behind its host windows (a beam search's)"
+        );
     }
 
     fn slots(&self) -> usize {
@@ -466,8 +550,10 @@ impl FeedbackMemory {
                 let pad = Tensor::zeros([b, h, extra, dh], &x.device());
                 *x = Tensor::cat(vec![x.clone(), pad], 2);
             };
-            self.keys.iter_mut().for_each(grow4);
-            self.values.iter_mut().for_each(grow4);
+            if !self.lagging {
+                self.keys.iter_mut().for_each(grow4);
+                self.values.iter_mut().for_each(grow4);
+            }
             let [b, _, d] = self.vectors.dims();
             let pad = Tensor::zeros([b, extra, d], &self.vectors.device());
             self.vectors = Tensor::cat(vec![self.vectors.clone(), pad], 1);
@@ -480,8 +566,10 @@ impl FeedbackMemory {
             let r = ranges4(x, 0..n);
             x.inplace(|buf| buf.slice_assign(r, moved));
         };
-        self.keys.iter_mut().for_each(front4);
-        self.values.iter_mut().for_each(front4);
+        if !self.lagging {
+            self.keys.iter_mut().for_each(front4);
+            self.values.iter_mut().for_each(front4);
+        }
         let moved = self.vectors.clone().slice_dim(1, live);
         let [b, _, d] = self.vectors.dims();
         self.vectors
@@ -639,5 +727,75 @@ mod tests {
             step(&mut memory, t);
             check(&memory, &format!("step {t}"));
         }
+    }
+
+    /// A beam search's memory (`select_rows_for_search` with host windows) leaves its key and
+    /// value tensors behind: its views (read from the host windows), and its tensors once
+    /// caught up, equal those of a memory without host windows given the same steps and
+    /// reorders (rows dropped, repeated and added; with zeros folded, after, and through a move
+    /// to the front); the steps after a reorder skip the tensors.
+    #[test]
+    fn search_memory_views_equal_the_tensor_path() {
+        let device = mnemo_backend::test_device();
+        let (h, dh, s) = (2, 2, 3);
+        let kv = |seed: f32, rows: usize| {
+            let data: Vec<f32> = (0..rows * h * dh)
+                .map(|i| seed + i as f32 / 100.0)
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(data, [rows, h, 1, dh]), &device)
+        };
+        let zero: Vec<_> = (0..2)
+            .map(|p| (kv(-1.0 - p as f32, 1), kv(-3.0, 1)))
+            .collect();
+        let mut search = FeedbackMemory::folded(2, h * dh, s, zero.clone());
+        search.sync_host();
+        let mut reference = FeedbackMemory::folded(2, h * dh, s, zero);
+        let step = |memory: &mut FeedbackMemory, t: usize| {
+            let rows = memory.rows();
+            let projected = (0..2)
+                .map(|p| (kv((10 * t + p) as f32, rows), kv(0.5 + t as f32, rows)))
+                .collect();
+            memory.push(
+                Tensor::full([rows, 1, h * dh], t as f32, &device),
+                projected,
+            );
+        };
+        let same = |search: &FeedbackMemory, reference: &FeedbackMemory, when: &str| {
+            for p in 0..2 {
+                let (got, want) = (search.view(p), reference.view(p));
+                assert_eq!(got.folded, want.folded, "{when}");
+                assert_eq!(values(got.keys), values(want.keys), "{when}, keys {p}");
+                assert_eq!(
+                    values(got.values),
+                    values(want.values),
+                    "{when}, values {p}"
+                );
+            }
+            let (got, want) = (search.memories(), reference.memories());
+            assert_eq!(to_vec(got), to_vec(want), "{when}, memory vectors");
+        };
+        let reorders: [&[usize]; 3] = [&[1, 0, 0], &[2, 2, 0, 1], &[3, 1]];
+        for (t, picked) in (1..=9).zip(reorders.iter().cycle()) {
+            step(&mut search, t);
+            step(&mut reference, t);
+            let rows = Tensor::from_data(
+                TensorData::new(picked.iter().map(|&r| r as i64).collect(), [picked.len()]),
+                &device,
+            );
+            search.select_rows_for_search(picked, &rows);
+            reference.select_rows_for_search(picked, &rows);
+            assert!(search.lagging() && !reference.lagging(), "step {t}");
+            same(
+                &search,
+                &reference,
+                &format!("after the reorder of step {t}"),
+            );
+        }
+        search.catch_up();
+        assert!(!search.lagging());
+        same(&search, &reference, "caught up");
+        step(&mut search, 10);
+        step(&mut reference, 10);
+        same(&search, &reference, "a step after catching up");
     }
 }
