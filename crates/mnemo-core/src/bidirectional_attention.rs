@@ -76,11 +76,18 @@ impl BidirectionalSelfAttention {
         self.positions.dims()[0].div_ceil(2)
     }
 
-    /// Table row of every (query, key) pair of a sequence of `t` positions.
+    /// The widest clamped distance a sequence of `t` positions reaches: `min(t - 1, S - 1)`.
+    fn reach(&self, t: usize) -> usize {
+        t.saturating_sub(1).min(self.span() - 1)
+    }
+
+    /// For every (query, key) pair of a sequence of `t` positions, the row of its clamped
+    /// signed distance in the table's rows `S-1-m ..= S-1+m` (m = [`reach`](Self::reach)), the
+    /// only rows such a sequence reads.
     fn distance_index(&self, t: usize, device: &Device) -> Tensor<2, Int> {
-        let top = self.span() as i64 - 1;
+        let m = self.reach(t) as i64;
         let index: Vec<i64> = (0..t as i64)
-            .flat_map(|i| (0..t as i64).map(move |j| (j - i).clamp(-top, top) + top))
+            .flat_map(|i| (0..t as i64).map(move |j| (j - i).clamp(-m, m) + m))
             .collect();
         Tensor::from_data(TensorData::new(index, [t, t]), device)
     }
@@ -97,9 +104,14 @@ impl BidirectionalSelfAttention {
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
         let v = split_heads(self.value.forward(x), h);
-        let by_distance = q
-            .clone()
-            .matmul(self.positions.val().transpose().unsqueeze::<4>()); // [B,H,T,2S-1]
+        // Only the 2m+1 distances this sequence reaches: a short sentence under a long span
+        // scores (and, training, scatters gradients into) a few dozen rows, not 2S-1.
+        let m = self.reach(t);
+        let table = self
+            .positions
+            .val()
+            .narrow(0, self.span() - 1 - m, 2 * m + 1);
+        let by_distance = q.clone().matmul(table.transpose().unsqueeze::<4>()); // [B,H,T,2m+1]
         let index = self
             .distance_index(t, &q.device())
             .unsqueeze::<4>()
@@ -139,5 +151,48 @@ mod tests {
         assert_eq!(index, vec![1, 2, 2, 2, 0, 1, 2, 2, 0, 0, 1, 2, 0, 0, 0, 1]);
         let x = Tensor::<3>::random([2, 4, 4], Distribution::Normal(0.0, 1.0), &device);
         assert_eq!(attn.forward(x, None).dims(), [2, 4, 4]);
+    }
+
+    /// The attention reading only the table rows a sequence reaches equals the attention over
+    /// the whole table (every pair's clamped distance gathered from all 2S-1 rows), for
+    /// sequences shorter than the span, as long and longer (clamping), with padding.
+    #[test]
+    fn reached_rows_equal_the_whole_table() {
+        let device = mnemo_backend::test_device();
+        let attn = BidirectionalSelfAttentionConfig {
+            d_model: 8,
+            n_heads: 2,
+            span: 6,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+        .init(&device);
+        for t in [1, 2, 5, 6, 7, 13] {
+            let x = Tensor::<3>::random([2, t, 8], Distribution::Normal(0.0, 1.0), &device);
+            let mut pad = vec![false; 2 * t];
+            pad[2 * t - 1] = t > 1; // the second row's last position is padding
+            let mask = Tensor::<1, Bool>::from_data(TensorData::new(pad, [2 * t]), &device)
+                .reshape([2, 1, 1, t]);
+            // The whole table: row (j - i) clamped to ±(S-1), shifted by S-1.
+            let (h, top) = (attn.n_heads, attn.span() as i64 - 1);
+            let q = split_heads(attn.query.forward(x.clone()), h);
+            let k = split_heads(attn.key.forward(x.clone()), h);
+            let v = split_heads(attn.value.forward(x.clone()), h);
+            let all = q
+                .clone()
+                .matmul(attn.positions.val().transpose().unsqueeze::<4>());
+            let index: Vec<i64> = (0..t as i64)
+                .flat_map(|i| (0..t as i64).map(move |j| (j - i).clamp(-top, top) + top))
+                .collect();
+            let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, t]), &device)
+                .unsqueeze::<4>()
+                .expand([2, h, t, t]);
+            let pos = all.gather(3, index).mul_scalar(0.5); // 1/√Dh, Dh = 4
+            let a = merge_heads(attend(q, k, v, Some(pos), Some(mask.clone())));
+            let want = attn.output.forward(a);
+            let got = attn.forward(x, Some(mask));
+            let diff: f32 = (got - want).abs().max().into_scalar();
+            assert!(diff < 1e-5, "t = {t}: differs by {diff}");
+        }
     }
 }
