@@ -129,18 +129,28 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
+    /// Width `d_model`, `n_heads` heads, span `span`, no dropout.
+    fn attention(
+        d_model: usize,
+        n_heads: usize,
+        span: usize,
+        device: &Device,
+    ) -> BidirectionalSelfAttention {
+        BidirectionalSelfAttentionConfig {
+            d_model,
+            n_heads,
+            span,
+            dropout: 0.0,
+            out_init_scale: 1.0,
+        }
+        .init(device)
+    }
+
     /// Each (query, key) pair reads the table row of its clamped signed distance.
     #[test]
     fn distance_index_clamps_signed_distances() {
         let device = mnemo_backend::test_device();
-        let attn = BidirectionalSelfAttentionConfig {
-            d_model: 4,
-            n_heads: 1,
-            span: 2,
-            dropout: 0.0,
-            out_init_scale: 1.0,
-        }
-        .init(&device);
+        let attn = attention(4, 1, 2, &device);
         let index: Vec<i64> = attn
             .distance_index(4, &device)
             .into_data()
@@ -159,14 +169,7 @@ mod tests {
     #[test]
     fn reached_rows_equal_the_whole_table() {
         let device = mnemo_backend::test_device();
-        let attn = BidirectionalSelfAttentionConfig {
-            d_model: 8,
-            n_heads: 2,
-            span: 6,
-            dropout: 0.0,
-            out_init_scale: 1.0,
-        }
-        .init(&device);
+        let attn = attention(8, 2, 6, &device);
         for t in [1, 2, 5, 6, 7, 13] {
             let x = Tensor::<3>::random([2, t, 8], Distribution::Normal(0.0, 1.0), &device);
             let mut pad = vec![false; 2 * t];

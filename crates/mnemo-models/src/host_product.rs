@@ -40,11 +40,17 @@ fn operand(v: HostView<'_>) -> Option<Operand<'_>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mnemo_core::host::to_vec;
 
-    fn tensor(rows: usize, cols: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
+    /// A `[rows, cols]` matrix of deterministic values in [-1, 1), varied by `seed`.
+    pub(crate) fn tensor(
+        rows: usize,
+        cols: usize,
+        seed: u64,
+        device: &burn::tensor::Device,
+    ) -> Tensor<2> {
         let values = (0..rows * cols)
             .map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
             .collect();

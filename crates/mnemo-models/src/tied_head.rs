@@ -54,14 +54,8 @@ impl PackedHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host_product::tests::tensor;
     use mnemo_core::host::to_vec;
-
-    fn tensor(rows: usize, cols: usize, seed: u64, device: &burn::tensor::Device) -> Tensor<2> {
-        let values = (0..rows * cols)
-            .map(|i| ((i as u64 * 2_654_435_761 + seed * 97) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-    }
 
     /// The packed head equals burn's `h · Eᵀ` to rounding, for row counts on both sides of the
     /// kernels' row blocks and a vocabulary that ends inside a column panel; autodiff weights
