@@ -130,8 +130,9 @@ pub struct FeedbackMemory {
     /// [`sync_host`](Self::sync_host)); reordered with the rows, dropped when rows are reset.
     host: Option<HostMemory>,
     /// Whether `keys` and `values` lag behind the host windows: a beam search's reorders
-    /// ([`select_rows`](Self::select_rows)) and the steps after them went to the host windows
-    /// alone, which are all its steps read. Reads of the tensors rebuild them from the host.
+    /// ([`select_rows_for_search`](Self::select_rows_for_search)) and the steps after them went
+    /// to the host windows alone, which are all its steps read. Reads of the tensors rebuild
+    /// them from the host.
     lagging: bool,
 }
 
