@@ -1,6 +1,7 @@
 //! The translation model's tied output head, `logits = h · Eᵀ` with `E` the shared embedding
-//! `[V, D]`, on the host kernels: `Eᵀ` packed once for `mnemo_kernels` ([`PackedMatrix`]) and
-//! multiplied row block by row block on both cores.
+//! `[V, D]`, on the host kernels: `Eᵀ` packed once for `mnemo_kernels` (a host
+//! [`StepMatrix`], as the manual backward packs a step's weights) and multiplied row block by
+//! row block on both cores.
 //!
 //! The head is the largest product of a decoding step (`[B·K, D] · [D, V]`, V in the thousands,
 //! D ~128, B·K rows of a beam search) and burn's `gemm` handles it poorly: it packs the whole
@@ -13,13 +14,14 @@
 //! Size legend: N rows, D d_model, V vocabulary.
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
-use mnemo_backend::{runs_on_host, with_slice};
-use mnemo_kernels::PackedMatrix;
+use burn::tensor::Tensor;
+use mnemo_backend::runs_on_host;
+
+use crate::feedback::{StepMatrix, StepProducts};
 
 /// `Eᵀ` packed for the host kernels; see the [module docs](self). Cloning shares the packing.
 #[derive(Debug, Clone)]
-pub(crate) struct PackedHead(Arc<PackedMatrix>);
+pub(crate) struct PackedHead(Arc<StepMatrix>);
 
 impl PackedHead {
     /// The head of embedding `emb`, packed; None where the product stays burn's (a device off
@@ -31,9 +33,9 @@ impl PackedHead {
         if emb.is_autodiff() || !runs_on_host(&emb.device()) {
             return None;
         }
-        let [v, d] = emb.dims();
-        let packed = with_slice(emb.clone(), |e| PackedMatrix::from_transposed(e, d, v));
-        Some(Self(Arc::new(packed)))
+        // E is Mᵀ for M = Eᵀ `[D, V]`.
+        let head = StepMatrix::from_transposed(emb.clone(), StepProducts::Host);
+        Some(Self(Arc::new(head)))
     }
 
     /// `h · Eᵀ`: the same sums as burn's product in another rounding order.
@@ -42,12 +44,7 @@ impl PackedHead {
     /// - h: `[N, D]`
     /// - output: `[N, V]`
     pub(crate) fn logits(&self, h: Tensor<2>) -> Tensor<2> {
-        let [n, _] = h.dims();
-        let device = h.device();
-        let v = self.0.n();
-        let mut out = vec![0.0f32; n * v];
-        with_slice(h, |h| self.0.matmul(h, &mut out, n));
-        Tensor::from_data(TensorData::new(out, [n, v]), &device)
+        self.0.apply(h)
     }
 }
 
