@@ -16,10 +16,9 @@
 //!
 //! Size legend: B batch, T segment length, L layers, F d_ff, V vocabulary.
 use burn::tensor::{Int, Tensor};
-use mnemo_core::Activation;
 
 use super::{TransformerLm, TransformerState, sublayer};
-use crate::feed_forward::{activate, feed_forward};
+use crate::feed_forward::activate;
 
 impl TransformerLm {
     /// [`forward_segment`](Self::forward_segment) of a segment of a stream, also returning every
@@ -46,9 +45,14 @@ impl TransformerLm {
             });
             let mut units = None;
             if let (Some(residual), Some(ff)) = (&layer.ff_residual, &layer.ff) {
+                // The sublayer of `feed_forward`, its hidden units kept on the way.
                 streams = sublayer(residual, &layer.ff_admin, streams, |x| {
-                    units = Some(activate(Activation::Gelu, ff.up.forward(x.clone())));
-                    feed_forward(ff, x)
+                    let up_act = |x| {
+                        let u = activate(ff.activation, ff.up.forward(x));
+                        units = Some(u.clone());
+                        u
+                    };
+                    ff.forward_with(x, up_act, |u| ff.down.forward(u))
                 });
             }
             hidden.push(units);
