@@ -283,12 +283,15 @@ impl FeedbackMemory {
             self.make_room();
         }
         let slot = self.start + self.stored;
-        let tensors = self.keys.iter_mut().zip(self.values.iter_mut());
-        for ((kb, vb), (k, v)) in tensors.zip(projected).filter(|_| !self.lagging) {
-            let r = ranges4(kb, slot..slot + 1);
-            kb.inplace(|buf| buf.slice_assign(r, k));
-            let r = ranges4(vb, slot..slot + 1);
-            vb.inplace(|buf| buf.slice_assign(r, v));
+        // Lagging tensors are rebuilt from the host windows when read: no write here.
+        if !self.lagging {
+            let tensors = self.keys.iter_mut().zip(self.values.iter_mut());
+            for ((kb, vb), (k, v)) in tensors.zip(projected) {
+                let r = ranges4(kb, slot..slot + 1);
+                kb.inplace(|buf| buf.slice_assign(r, k));
+                let r = ranges4(vb, slot..slot + 1);
+                vb.inplace(|buf| buf.slice_assign(r, v));
+            }
         }
         let [b, _, d] = self.vectors.dims();
         self.vectors
