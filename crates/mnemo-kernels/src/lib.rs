@@ -37,6 +37,7 @@ mod exp;
 pub mod gelu;
 mod helper;
 pub mod log_softmax;
+pub mod norm;
 pub mod pair;
 mod portable;
 pub mod product;
@@ -51,6 +52,7 @@ pub use cross_entropy::{CrossEntropySums, cross_entropy_loss_rows, cross_entropy
 pub use gelu::{gelu, gelu_and_grad, gelu_in_place};
 use helper::Helper;
 pub use log_softmax::log_softmax_rows;
+pub use norm::NormRows;
 pub use pair::{Half, in_pair, in_pair_waiting};
 pub use product::{Operand, product};
 pub use window::{

@@ -1,8 +1,8 @@
 //! Row passes of the softmax family, in 16 independent lanes so that they vectorise (the
 //! callers compile them per instruction set with [`on_isa!`](crate::dispatch::on_isa)): a
-//! row's maximum, its shifted exponentials with their sum, and a plain sum. Shared by the
-//! searches' log-softmax, the training cross-entropy, the window attention and the block
-//! maxima of beam search.
+//! row's maximum, its shifted exponentials with their sum, a plain sum and a dot product.
+//! Shared by the searches' log-softmax, the training cross-entropy, the window attention, the
+//! block maxima of beam search and the step norms.
 use crate::exp::exp_nonpositive;
 
 /// Independent partial results per pass.
@@ -63,6 +63,28 @@ pub(crate) fn row_sum(row: &[f32]) -> f32 {
     for c in chunks {
         for l in 0..LANES {
             acc[l] += c[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The dot product of two rows, in lanes (summed in order at the end).
+///
+/// # Shapes
+/// - a, b: `[D]`
+#[inline(always)]
+pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
         }
     }
     acc.iter().sum::<f32>() + tail

@@ -23,52 +23,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mnemo_core::{Activation, Norm};
 use mnemo_kernels::{Half, Isa, PackedMatrix, gelu_in_place, in_pair};
 
-use super::backward::params::{LinearParams, NormParams};
+use super::backward::params::LinearParams;
 use super::backward::{StepMatrix, StepProducts};
 use super::core::{FeedbackCore, HostLinears};
 use super::host;
 use super::host_memory::HostMemory;
+use super::host_norm::HostNorm;
 use super::memory::FeedbackMemory;
-
-/// A norm's parameters on the host.
-#[derive(Debug)]
-struct HostNorm {
-    /// LayerNorm (centred) or RMSNorm.
-    layer: bool,
-    gamma: Vec<f32>,
-    beta: Option<Vec<f32>>,
-    eps: f32,
-}
-
-impl HostNorm {
-    fn of(norm: &Norm) -> Self {
-        let p = NormParams::of(norm);
-        Self {
-            layer: p.layer,
-            gamma: host(p.gamma),
-            beta: p.beta.map(host),
-            eps: p.eps as f32,
-        }
-    }
-
-    /// The norm of every row of `x` (`[B, D]` row-major).
-    fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let d = self.gamma.len();
-        let mut y = vec![0.0f32; x.len()];
-        for (row, out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
-            let mean = match self.layer {
-                true => row.iter().sum::<f32>() / d as f32,
-                false => 0.0,
-            };
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let rstd = 1.0 / (var + self.eps).sqrt();
-            for (i, (o, v)) in out.iter_mut().zip(row).enumerate() {
-                *o = (v - mean) * rstd * self.gamma[i] + self.beta.as_ref().map_or(0.0, |b| b[i]);
-            }
-        }
-        y
-    }
-}
 
 /// A linear map's weights packed for the host kernels.
 fn packed(params: &LinearParams) -> &PackedMatrix {

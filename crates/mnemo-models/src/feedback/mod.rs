@@ -19,6 +19,7 @@ pub mod core;
 pub mod decoder;
 pub mod eval_span;
 pub(crate) mod host_memory;
+mod host_norm;
 mod host_step;
 pub mod inspect;
 pub mod layer;

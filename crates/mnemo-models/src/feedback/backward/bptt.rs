@@ -44,8 +44,9 @@ pub(super) struct Batched {
     pub(super) x_rstd: Tensor<3>,
     pub(super) mid_hat: Tensor<3>,
     pub(super) mid_rstd: Tensor<3>,
-    /// The feed-forward activation's derivative at its input `[T, B, F]`.
-    pub(super) act_grad: Tensor<3>,
+    /// The feed-forward activation's derivative at its input `[T, B, F]`, computed here in
+    /// one pass from the pre-activations (None: the forward kept it per step, host GELU).
+    pub(super) act_grad: Option<Tensor<3>>,
     q_w_t: StepMatrix,
     o_w_t: StepMatrix,
     up_w_t: StepMatrix,
@@ -74,11 +75,10 @@ fn batched(params: &CoreParams, rec: &Recorded, products: StepProducts) -> Vec<B
         .map(|(lp, tape)| {
             let (x_hat, x_rstd) = lp.norm1.stats(Tensor::stack::<3>(tape.x.clone(), 0));
             let (mid_hat, mid_rstd) = lp.norm2.stats(Tensor::stack::<3>(tape.mid.clone(), 0));
-            // The derivative kept by the forward (host GELU), else computed here in one pass.
-            let act_grad = match tape.act_grad.is_empty() {
-                true => activation_grad(params.activation, Tensor::stack::<3>(tape.f1.clone(), 0)),
-                false => Tensor::stack::<3>(tape.act_grad.clone(), 0),
-            }; // [T,B,F]
+            // Computed here in one pass unless the forward kept it per step (host GELU).
+            let act_grad = tape.act_grad.is_empty().then(|| {
+                activation_grad(params.activation, Tensor::stack::<3>(tape.f1.clone(), 0))
+            }); // [T,B,F]
             Batched {
                 x_hat,
                 x_rstd,
@@ -174,9 +174,11 @@ pub(super) fn backward_through_time(
                     proj_w_t[p].0.apply(slot(&dkbufs[p])) + proj_w_t[p].1.apply(slot(&dvbufs[p]))
                 }
             };
-            let g = proj
-                .norm
-                .backward(dxhat, step_of(&m_stats[p].0, t), step_of(&m_stats[p].1, t));
+            let g = proj.norm.step_backward(
+                dxhat,
+                step_of(&m_stats[p].0, t),
+                step_of(&m_stats[p].1, t),
+            );
             dm = Some(match dm {
                 Some(acc) => acc + g,
                 None => g,
@@ -192,9 +194,13 @@ pub(super) fn backward_through_time(
             let (lp, bt, tape, lg) = (&layers[l], &batched[l], &rec.tapes[l], &mut lgrads[l]);
             let dy = dstate;
             let dact = masked(bt.down_w_t.apply(dy.clone()), &tape.ff_mask, t);
-            let df1 = dact * step_of(&bt.act_grad, t); // [B,F]
+            let act_grad = match &bt.act_grad {
+                Some(all) => step_of(all, t),
+                None => tape.act_grad[t].clone(),
+            };
+            let df1 = dact * act_grad; // [B,F]
             let dff_in = dy.clone()
-                + lp.norm2.backward(
+                + lp.norm2.step_backward(
                     bt.up_w_t.apply(df1.clone()),
                     step_of(&bt.mid_hat, t),
                     step_of(&bt.mid_rstd, t),
@@ -244,7 +250,7 @@ pub(super) fn backward_through_time(
                 }
             };
             let dx = dmid.clone()
-                + lp.norm1.backward(
+                + lp.norm1.step_backward(
                     bt.q_w_t.apply(dq.clone()),
                     step_of(&bt.x_hat, t),
                     step_of(&bt.x_rstd, t),

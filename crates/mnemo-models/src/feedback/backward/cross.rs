@@ -80,7 +80,7 @@ impl CrossHook {
                     values,
                     key_mask,
                 } = cross;
-                let norm = NormParams::of(&c.residual.norm);
+                let norm = NormParams::of(&c.residual.norm).for_steps(products);
                 let query = LinearParams::of(&c.attention.query, Some(products));
                 let output = LinearParams::of(&c.attention.output, Some(products));
                 Layer {
@@ -137,7 +137,7 @@ impl ManualHook for CrossHook {
         let layer = &mut self.layers[l];
         let [b, d] = h.dims();
         let dh = d / heads;
-        let (x_hat, rstd) = layer.norm.stats(h.clone());
+        let (x_hat, rstd) = layer.norm.step_stats(h.clone());
         let q = layer
             .query
             .step(layer.norm.affine(x_hat.clone()))
@@ -174,7 +174,7 @@ impl ManualHook for CrossHook {
         layer.dkeys = layer.dkeys.clone() + ds.swap_dims(2, 3).matmul(layer.q[t].clone());
         layer.dvalues = layer.dvalues.clone() + a.swap_dims(2, 3).matmul(d_o);
         let dq = dq.reshape([b, d]);
-        let dh_norm = layer.norm.backward(
+        let dh_norm = layer.norm.step_backward(
             layer.q_w_t.apply(dq.clone()),
             layer.x_hat[t].clone(),
             layer.rstd[t].clone(),

@@ -133,7 +133,7 @@ pub(super) fn record(
         let mut mixed = x.clone().mul_scalar(mix[0]);
         let mut h = x;
         for (l, (lp, tape)) in layers.iter().zip(tapes.iter_mut()).enumerate() {
-            let q = lp.linear.query.step(lp.norm1.forward(h.clone())); // [B,D]
+            let q = lp.linear.query.step(lp.norm1.step(h.clone())); // [B,D]
             let o = match &host {
                 Some(hw) => {
                     let (o, saved) = hw.attend(lp.proj, l, t, q.clone());
@@ -169,7 +169,7 @@ pub(super) fn record(
                 &mut tape.attn_mask,
             );
             let mid = hook.forward(l, t, h.clone() + attn);
-            let f1 = lp.linear.up.step(lp.norm2.forward(mid.clone())); // [B,F]
+            let f1 = lp.linear.up.step(lp.norm2.step(mid.clone())); // [B,F]
             let act = match products {
                 StepProducts::Host => {
                     let (act, act_grad) = activate_on_host(params.activation, f1);
@@ -196,7 +196,7 @@ pub(super) fn record(
         }
         let mut projected = Vec::with_capacity(projs.len());
         for (p, proj) in projs.iter().enumerate() {
-            let n = proj.norm.forward(mixed.clone());
+            let n = proj.norm.step(mixed.clone());
             let (k, v) = (proj.linear.key.step(n.clone()), proj.linear.value.step(n));
             match &mut host {
                 Some(hw) => hw.write(p, t, k, v),

@@ -14,6 +14,7 @@ use super::StepProducts;
 use super::dropout::keep_prob;
 use super::host_window::host;
 use crate::feedback::FeedbackCore;
+use crate::feedback::host_norm::HostNorm;
 use crate::feedback::layer::{LayerLinears, ProjLinears};
 use crate::host_product::matmul;
 use mnemo_backend::with_slice;
@@ -112,6 +113,9 @@ pub(crate) struct NormParams {
     pub(crate) eps: f64,
     pub(crate) gamma_id: ParamId,
     pub(crate) beta_id: Option<ParamId>,
+    /// The host copy that one step's rows go through with host products
+    /// ([`for_steps`](Self::for_steps); None: burn's operations).
+    host: Option<HostNorm>,
 }
 
 impl NormParams {
@@ -125,6 +129,7 @@ impl NormParams {
                 eps: LayerNormConfig::new(1).epsilon,
                 gamma_id: n.gamma.id,
                 beta_id: n.beta.as_ref().map(|b| b.id),
+                host: None,
             },
             Norm::Rms(n) => Self {
                 layer: false,
@@ -133,7 +138,54 @@ impl NormParams {
                 eps: n.epsilon,
                 gamma_id: n.gamma.id,
                 beta_id: None,
+                host: None,
             },
+        }
+    }
+
+    /// These parameters, with one step's rows ([`step`](Self::step),
+    /// [`step_stats`](Self::step_stats), [`step_backward`](Self::step_backward)) on the CPU
+    /// kernels when `products` are the host's.
+    pub(crate) fn for_steps(mut self, products: StepProducts) -> Self {
+        self.host = (products == StepProducts::Host).then(|| HostNorm::of_params(&self));
+        self
+    }
+
+    /// One step's rows through the norm ([`forward`](Self::forward)).
+    ///
+    /// # Shapes
+    /// - x, output: `[B, D]`
+    pub(crate) fn step(&self, x: Tensor<2>) -> Tensor<2> {
+        match &self.host {
+            Some(h) => h.forward_tensor(x),
+            None => self.forward(x),
+        }
+    }
+
+    /// [`stats`](Self::stats) of one step's rows.
+    ///
+    /// # Shapes
+    /// - x, x̂: `[B, D]`; `1/σ`: `[B, 1]`
+    pub(crate) fn step_stats(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        match &self.host {
+            Some(h) => h.stats_tensor(x),
+            None => self.stats(x),
+        }
+    }
+
+    /// [`backward`](Self::backward) of one step's rows.
+    ///
+    /// # Shapes
+    /// - dxhat, xhat, output: `[B, D]`; rstd: `[B, 1]`
+    pub(crate) fn step_backward(
+        &self,
+        dxhat: Tensor<2>,
+        xhat: Tensor<2>,
+        rstd: Tensor<2>,
+    ) -> Tensor<2> {
+        match &self.host {
+            Some(h) => h.backward_tensor(dxhat, xhat, rstd),
+            None => self.backward(dxhat, xhat, rstd),
         }
     }
 
@@ -438,8 +490,8 @@ impl CoreParams {
                 let width = core.layer_width(l);
                 let window = positions.window(s).inner().narrow(0, s - width, width); // [w,Dh]
                 LayerParams {
-                    norm1: NormParams::of(&layer.attn_residual.norm),
-                    norm2: NormParams::of(&layer.ff_residual.norm),
+                    norm1: NormParams::of(&layer.attn_residual.norm).for_steps(core.products),
+                    norm2: NormParams::of(&layer.ff_residual.norm).for_steps(core.products),
                     linear: LayerLinears::of(layer, core.products),
                     pos_t: window.clone().transpose().unsqueeze::<4>(),
                     pos: window.unsqueeze::<4>(),
@@ -458,7 +510,8 @@ impl CoreParams {
             .enumerate()
             .map(|(i, p)| ProjParams {
                 // Pre-norm (the manual backward's): a memory norm always exists.
-                norm: NormParams::of(core.memory_norm(i).expect("pre-norm memory norm")),
+                norm: NormParams::of(core.memory_norm(i).expect("pre-norm memory norm"))
+                    .for_steps(core.products),
                 linear: ProjLinears::of(p, core.products),
             })
             .collect();
