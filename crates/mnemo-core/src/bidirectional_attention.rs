@@ -99,7 +99,7 @@ impl BidirectionalSelfAttention {
     /// - key_mask: `[B, 1, 1, T]`, true where a position is padding
     /// - output: `[B, T, D]`
     pub fn forward(&self, x: Tensor<3>, key_mask: Option<Tensor<4, Bool>>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
+        let [_, t, d] = x.dims();
         let h = self.n_heads;
         let q = split_heads(self.query.forward(x.clone()), h); // [B,H,T,Dh]
         let k = split_heads(self.key.forward(x.clone()), h);
@@ -112,15 +112,40 @@ impl BidirectionalSelfAttention {
             .val()
             .narrow(0, self.span() - 1 - m, 2 * m + 1);
         let by_distance = q.clone().matmul(table.transpose().unsqueeze::<4>()); // [B,H,T,2m+1]
-        let index = self
-            .distance_index(t, &q.device())
-            .unsqueeze::<4>()
-            .expand([b, h, t, t]);
-        let pos = by_distance
-            .gather(3, index)
+        let pos = self
+            .per_pair(by_distance, t)
             .mul_scalar(1.0 / ((d / h) as f64).sqrt()); // [B,H,T,T]
         let a = merge_heads(attend(q, k, v, Some(pos), key_mask));
         self.dropout.forward(self.output.forward(a))
+    }
+
+    /// Scores by distance (column `c`: signed distance `c - m`) as scores per (query, key)
+    /// pair (row `i`, column `j`: distance `j - i` clamped to `±m`).
+    ///
+    /// Without clamping (`T ≤ S`, so `m = T - 1`) row `i` is columns `T-1-i .. 2T-1-i`: in the
+    /// row-major `[T, 2T-1]` values, row `i` of the result starts at `T-1 + i·(2T-2)`, so
+    /// skipping `T-1` values and reading rows of `2T-2` gives it in its first `T` columns
+    /// (Transformer-XL's relative shift). Slices and reshapes only: training scatters no
+    /// gradient through an index, which burn's CPU backend did slowly (docs/performance.md).
+    /// With clamping, a gather by [`distance_index`](Self::distance_index).
+    ///
+    /// # Shapes
+    /// - by_distance: `[B, H, T, 2m+1]`
+    /// - output: `[B, H, T, T]`
+    fn per_pair(&self, by_distance: Tensor<4>, t: usize) -> Tensor<4> {
+        let [b, h, _, width] = by_distance.dims();
+        if t >= 2 && width == 2 * t - 1 {
+            return by_distance
+                .reshape([b, h, t * width])
+                .narrow(2, t - 1, t * (width - 1))
+                .reshape([b, h, t, width - 1])
+                .narrow(3, 0, t);
+        }
+        let index = self
+            .distance_index(t, &by_distance.device())
+            .unsqueeze::<4>()
+            .expand([b, h, t, t]);
+        by_distance.gather(3, index)
     }
 }
 
@@ -164,8 +189,9 @@ mod tests {
     }
 
     /// The attention reading only the table rows a sequence reaches equals the attention over
-    /// the whole table (every pair's clamped distance gathered from all 2S-1 rows), for
-    /// sequences shorter than the span, as long and longer (clamping), with padding.
+    /// the whole table (every pair's clamped distance gathered from all 2S-1 rows), values and
+    /// the table's gradient, for sequences shorter than the span (the relative shift), as long
+    /// and longer (clamping: the gather), with padding.
     #[test]
     fn reached_rows_equal_the_whole_table() {
         let device = mnemo_backend::test_device();
@@ -194,8 +220,19 @@ mod tests {
             let a = merge_heads(attend(q, k, v, Some(pos), Some(mask.clone())));
             let want = attn.output.forward(a);
             let got = attn.forward(x, Some(mask));
-            let diff: f32 = (got - want).abs().max().into_scalar();
+            let diff: f32 = (got.clone() - want.clone()).abs().max().into_scalar();
             assert!(diff < 1e-5, "t = {t}: differs by {diff}");
+            // The position table's gradient too (the relative shift's slices vs the gather).
+            let weights = Tensor::<3>::random(got.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let grad = |y: Tensor<3>| {
+                let grads = (y * weights.clone()).sum().backward();
+                attn.positions.grad(&grads).expect("the table is read")
+            };
+            let diff: f32 = (grad(got) - grad(want)).abs().max().into_scalar();
+            assert!(
+                diff < 1e-4,
+                "t = {t}: the table's gradient differs by {diff}"
+            );
         }
     }
 }
