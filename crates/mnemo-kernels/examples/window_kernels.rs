@@ -90,7 +90,7 @@ fn main() {
                 scale: 1.0 / (c.dh as f32).sqrt(),
                 keys: &keys,
                 values: &vals,
-                pos: &pos,
+                pos: Some(&pos),
                 zeros: (c.folded > t).then(|| ZeroSlots {
                     count: c.folded - t,
                     keys: &k0,

@@ -108,7 +108,7 @@ fn split_windows_equal_their_rows_one_by_one() {
             scale: 0.3,
             keys,
             values,
-            pos: &pos,
+            pos: Some(&pos),
             zeros: None,
         };
         let w = window(shape, &keys[..], &values_[..]);

@@ -111,7 +111,7 @@ fn a_window_of_some_rows_attends_as_those_rows() {
         scale: 0.4,
         keys: &keys,
         values: &vals,
-        pos: &pos,
+        pos: Some(&pos),
         zeros: None,
     };
     let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);

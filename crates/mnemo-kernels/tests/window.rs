@@ -69,7 +69,7 @@ impl Inputs {
             scale: SCALE,
             keys: &self.k,
             values: &self.v,
-            pos: &self.p,
+            pos: Some(&self.p),
             zeros: None,
         }
     }
@@ -318,6 +318,52 @@ fn folded_zero_slots_on(shape: WindowShape) {
                 assert!(
                     (g - w).abs() < 1e-5,
                     "{isa:?}, {shape:?}, {count} folded: grad {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+/// A window without positions (a decoder's attention over its source) attends, and back-
+/// propagates, as the window with all-zero positions, bit for bit, with and without folded
+/// zero slots, on every instruction set and shape.
+#[test]
+fn a_window_without_positions_is_one_with_zero_positions() {
+    for shape in all_shapes() {
+        let (rows, _, span, dh) = sizes(shape);
+        let mut x = inputs(shape);
+        x.p.fill(0.0);
+        let (k0, v0) = (values(rows * dh, 7), values(rows * dh, 8));
+        let d_out = values(rows * dh, 9);
+        for isa in supported_isas() {
+            for count in [0, 2] {
+                let zeros = (count > 0).then_some(ZeroSlots {
+                    count,
+                    keys: &k0,
+                    values: &v0,
+                });
+                let run = |w: &Window| {
+                    let (mut probs, mut out) = (vec![0.0; rows * span], vec![0.0; rows * dh]);
+                    window_attend(w, &x.q, &mut probs, &mut out);
+                    let (mut dq, mut ds) = (vec![0.0; rows * dh], vec![0.0; rows * span]);
+                    let g = WindowGrads {
+                        dq: &mut dq,
+                        dscores: &mut ds,
+                    };
+                    window_attend_backward(w, &probs, &d_out, g);
+                    (probs, out, dq, ds)
+                };
+                let zero_pos = Window {
+                    zeros,
+                    ..x.window(isa, START)
+                };
+                let no_pos = Window {
+                    pos: None,
+                    ..zero_pos
+                };
+                assert!(
+                    run(&no_pos) == run(&zero_pos),
+                    "{isa:?}, {shape:?}, {count} folded"
                 );
             }
         }

@@ -49,15 +49,18 @@ impl Kernel for Attend<'_, '_> {
             let qi = &q[i * dh..(i + 1) * dh];
             let (n, zero) = w.zero_row(i);
             let (folded, stored) = scores.split_at_mut(n);
-            let (pos_folded, pos_stored) = w.pos.split_at(n * dh);
+            let (pos_folded, pos_stored) = w.pos_split(n);
             if let Some((k0, _)) = zero {
                 let s0 = D::dot(qi, k0);
-                D::dots(qi, pos_folded, None, folded);
+                match pos_folded {
+                    Some(pos) => D::dots(qi, pos, None, folded),
+                    None => folded.fill(0.0),
+                }
                 for aj in folded.iter_mut() {
                     *aj = (s0 + *aj) * w.scale;
                 }
             }
-            D::dots(qi, &keys[n * dh..], Some(pos_stored), stored);
+            D::dots(qi, &keys[n * dh..], pos_stored, stored);
             for aj in stored.iter_mut() {
                 *aj *= w.scale;
             }

@@ -80,12 +80,14 @@ impl Kernel for Backward<'_, '_> {
             }
             let dqi = &mut g.dq[i * dh..(i + 1) * dh];
             dqi.fill(0.0);
-            let (pos_folded, pos_stored) = w.pos.split_at(n * dh);
+            let (pos_folded, pos_stored) = w.pos_split(n);
             if let Some((k0, _)) = zero {
                 axpy(dqi, row_sum(&ds[..n]), k0);
-                add_weighted_rows(dqi, &ds[..n], pos_folded, None);
+                if let Some(pos) = pos_folded {
+                    add_weighted_rows(dqi, &ds[..n], pos, None);
+                }
             }
-            add_weighted_rows(dqi, &ds[n..], &keys[n * dh..], Some(pos_stored));
+            add_weighted_rows(dqi, &ds[n..], &keys[n * dh..], pos_stored);
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Layouts: `I = B·H` independent rows; a buffer of keys or values is `[I, slots, Dh]` and
 //! the window of one step is slots `start .. start + S`; positions are `[S, Dh]` (slot `j` of
-//! the window uses `pos[j]`). Scores `s_j = (q·k_j + q·p_j) · scale`, `a = softmax(s)`,
+//! the window uses `pos[j]`), or none. Scores `s_j = (q·k_j + q·p_j) · scale` (without
+//! positions `q·k_j · scale`), `a = softmax(s)`,
 //! `o = Σ_j a_j v_j`. The forward can take the window's oldest slots as one folded memory
 //! ([`ZeroSlots`]: decoding from a fresh sequence's zero memories reads only what it decoded).
 //!
@@ -79,8 +80,9 @@ pub struct Window<'a> {
     pub keys: &'a [f32],
     /// Values `[I, slots, Dh]`.
     pub values: &'a [f32],
-    /// Relative positions `[S, Dh]`.
-    pub pos: &'a [f32],
+    /// Relative positions `[S, Dh]` (None: the scores are `q·k_j · scale` alone, e.g. a
+    /// decoder's attention over its source).
+    pub pos: Option<&'a [f32]>,
     /// Where the window's oldest slots all hold one memory (None: every slot is read from the
     /// buffers).
     pub zeros: Option<ZeroSlots<'a>>,
@@ -133,6 +135,19 @@ impl<'a> Window<'a> {
         let base = self.shape.offset(i, self.start);
         let end = base + span * dh;
         (&self.keys[base..end], &self.values[base..end])
+    }
+
+    /// The positions of the window's first `n` slots and of the rest (None without
+    /// positions).
+    #[inline(always)]
+    fn pos_split(&self, n: usize) -> (Option<&'a [f32]>, Option<&'a [f32]>) {
+        match self.pos {
+            Some(pos) => {
+                let (folded, stored) = pos.split_at(n * self.shape.dh);
+                (Some(folded), Some(stored))
+            }
+            None => (None, None),
+        }
     }
 
     /// How many of row `i`'s oldest slots are folded zero memories, and (if any are) the
@@ -193,11 +208,9 @@ impl<'a> Window<'a> {
         );
         self.shape.check_buffer(self.keys, "keys");
         self.shape.check_buffer(self.values, "values");
-        assert_eq!(
-            self.pos.len(),
-            span * dh,
-            "positions must hold span·dh values"
-        );
+        if let Some(pos) = self.pos {
+            assert_eq!(pos.len(), span * dh, "positions must hold span·dh values");
+        }
         assert_eq!(probs.len(), rows * span, "probs must hold rows·span values");
         self.check_zeros();
     }

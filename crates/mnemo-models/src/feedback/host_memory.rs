@@ -44,7 +44,7 @@ impl HostKv {
             scale: self.scale,
             keys: &self.keys[p],
             values: &self.values[p],
-            pos,
+            pos: Some(pos),
             zeros: None,
         }
     }
