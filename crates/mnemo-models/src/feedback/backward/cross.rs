@@ -10,10 +10,12 @@
 //! N = T·B rows.
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Tensor, TensorData};
+use mnemo_backend::with_slice;
 use mnemo_core::attention::MASKED;
 
 use super::dropout::{dropped, keep_prob, masked};
+use super::host_cross::HostCross;
 use super::params::{LinearParams, NormParams, StepMatrix};
 use super::weights::rows;
 use super::{ManualHook, StepProducts};
@@ -27,17 +29,11 @@ struct Layer {
     /// `(γ ⊙ W_q)ᵀ` and `W_oᵀ` for one step's gradient rows.
     q_w_t: StepMatrix,
     o_w_t: StepMatrix,
-    /// Encoder keys and values `[B, H, S_src, Dh]` (plain).
-    keys: Tensor<4>,
-    values: Tensor<4>,
-    /// True at source padding `[B, 1, 1, S_src]`: those scores are set to `MASKED`, as in
-    /// `mnemo_core::attend`.
-    key_mask: Tensor<4, Bool>,
-    /// Per step: x̂ and 1/σ of the norm, the query, the probabilities, the attention output.
+    /// The attention over the source, on tensors or on the host.
+    attention: Attention,
+    /// Per step: x̂ and 1/σ of the norm, the attention output.
     x_hat: Vec<Tensor<2>>,
     rstd: Vec<Tensor<2>>,
-    q: Vec<Tensor<4>>,
-    a: Vec<Tensor<4>>,
     o: Vec<Tensor<2>>,
     /// Keep probability of the output's dropout (None: no dropout) and its scaled mask per
     /// step.
@@ -46,9 +42,28 @@ struct Layer {
     /// Per step (reverse order): gradients of the query and of the output projection's output.
     dq: Vec<Tensor<2>>,
     dout: Vec<Tensor<2>>,
-    /// Gradients of the encoder keys and values, summed over steps.
-    dkeys: Tensor<4>,
-    dvalues: Tensor<4>,
+}
+
+/// A layer's attention over the source: burn's products on tensors, or the CPU kernels on a
+/// host copy ([`HostCross`], with host products and sources padded at the end).
+// Built once per layer per batch: the size of the tensor variant does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Attention {
+    Tensors {
+        /// Encoder keys and values `[B, H, S_src, Dh]` (plain).
+        keys: Tensor<4>,
+        values: Tensor<4>,
+        /// True at source padding `[B, 1, 1, S_src]`: those scores are set to `MASKED`, as in
+        /// `mnemo_core::attend`.
+        key_mask: Tensor<4, Bool>,
+        /// Per step: the query and the probabilities `[B, H, 1, ·]`.
+        q: Vec<Tensor<4>>,
+        a: Vec<Tensor<4>>,
+        /// Gradients of the encoder keys and values, summed over steps.
+        dkeys: Tensor<4>,
+        dvalues: Tensor<4>,
+    },
+    Host(HostCross),
 }
 
 /// The cross-attention of every decoder layer; see the [module docs](self).
@@ -81,6 +96,21 @@ impl CrossHook {
                     key_mask,
                 } = cross;
                 let norm = NormParams::of(&c.residual.norm).for_steps(products);
+                let host = (products == StepProducts::Host)
+                    .then(|| HostCross::of(&keys, &values, &key_mask))
+                    .flatten();
+                let attention = match host {
+                    Some(host) => Attention::Host(host),
+                    None => Attention::Tensors {
+                        dkeys: keys.zeros_like(),
+                        dvalues: values.zeros_like(),
+                        keys,
+                        values,
+                        key_mask,
+                        q: Vec::new(),
+                        a: Vec::new(),
+                    },
+                };
                 let query = LinearParams::of(&c.attention.query, Some(products));
                 let output = LinearParams::of(&c.attention.output, Some(products));
                 Layer {
@@ -91,15 +121,9 @@ impl CrossHook {
                     output,
                     keep: keep_prob(&c.attention.dropout, autodiff),
                     masks: Vec::new(),
-                    dkeys: keys.zeros_like(),
-                    dvalues: values.zeros_like(),
-                    keys,
-                    values,
-                    key_mask,
+                    attention,
                     x_hat: Vec::new(),
                     rstd: Vec::new(),
-                    q: Vec::new(),
-                    a: Vec::new(),
                     o: Vec::new(),
                     dq: Vec::new(),
                     dout: Vec::new(),
@@ -118,6 +142,7 @@ impl CrossHook {
                 layer.dq.reverse();
                 layer.dout.reverse();
                 let x_hat = rows(layer.x_hat);
+                let x_hat_device = x_hat.device();
                 let dq = rows(layer.dq);
                 layer
                     .norm
@@ -125,7 +150,10 @@ impl CrossHook {
                 layer
                     .output
                     .register(grads, rows(layer.o), rows(layer.dout));
-                (layer.dkeys, layer.dvalues)
+                match layer.attention {
+                    Attention::Tensors { dkeys, dvalues, .. } => (dkeys, dvalues),
+                    Attention::Host(host) => host.grads(&x_hat_device),
+                }
             })
             .collect()
     }
@@ -138,23 +166,39 @@ impl ManualHook for CrossHook {
         let [b, d] = h.dims();
         let dh = d / heads;
         let (x_hat, rstd) = layer.norm.step_stats(h.clone());
-        let q = layer
-            .query
-            .step(layer.norm.affine(x_hat.clone()))
-            .reshape([b, heads, 1, dh]); // [B,H,1,Dh]
-        let s_src = layer.keys.dims()[2];
-        let scores = q
-            .clone()
-            .matmul(layer.keys.clone().swap_dims(2, 3))
-            .mul_scalar(1.0 / (dh as f64).sqrt());
-        let scores = scores.mask_fill(layer.key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
-        let a = softmax(scores, 3); // [B,H,1,S_src]
-        let o = a.clone().matmul(layer.values.clone()).reshape([b, d]); // [B,D]
+        let q = layer.query.step(layer.norm.affine(x_hat.clone())); // [B,D]
+        let o = match &mut layer.attention {
+            Attention::Host(host) => {
+                let device = q.device();
+                let o = with_slice(q, |q| host.attend(q));
+                Tensor::from_data(TensorData::new(o, [b, d]), &device)
+            }
+            Attention::Tensors {
+                keys,
+                values,
+                key_mask,
+                q: qs,
+                a: probs,
+                ..
+            } => {
+                let q = q.reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+                let s_src = keys.dims()[2];
+                let scores = q
+                    .clone()
+                    .matmul(keys.clone().swap_dims(2, 3))
+                    .mul_scalar(1.0 / (dh as f64).sqrt());
+                let scores =
+                    scores.mask_fill(key_mask.clone().expand([b, heads, 1, s_src]), MASKED);
+                let a = softmax(scores, 3); // [B,H,1,S_src]
+                let o = a.clone().matmul(values.clone()).reshape([b, d]); // [B,D]
+                qs.push(q);
+                probs.push(a);
+                o
+            }
+        };
         let y = h + dropped(layer.output.step(o.clone()), layer.keep, &mut layer.masks);
         layer.x_hat.push(x_hat);
         layer.rstd.push(rstd);
-        layer.q.push(q);
-        layer.a.push(a);
         layer.o.push(o);
         y
     }
@@ -165,15 +209,33 @@ impl ManualHook for CrossHook {
         let [b, d] = dy.dims();
         let dh = d / heads;
         let dout = masked(dy.clone(), &layer.masks, t); // the output projection's output
-        let d_o = layer.o_w_t.apply(dout.clone()).reshape([b, heads, 1, dh]); // [B,H,1,Dh]
-        let a = layer.a[t].clone();
-        let da = d_o.clone().matmul(layer.values.clone().swap_dims(2, 3)); // [B,H,1,S_src]
-        let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3)))
-            .mul_scalar(1.0 / (dh as f64).sqrt());
-        let dq = ds.clone().matmul(layer.keys.clone()); // [B,H,1,Dh]
-        layer.dkeys = layer.dkeys.clone() + ds.swap_dims(2, 3).matmul(layer.q[t].clone());
-        layer.dvalues = layer.dvalues.clone() + a.swap_dims(2, 3).matmul(d_o);
-        let dq = dq.reshape([b, d]);
+        let d_o = layer.o_w_t.apply(dout.clone()); // [B,D]
+        let dq = match &mut layer.attention {
+            Attention::Host(host) => {
+                let device = d_o.device();
+                let dq = with_slice(d_o, |d_o| host.backward(t, d_o));
+                Tensor::from_data(TensorData::new(dq, [b, d]), &device)
+            }
+            Attention::Tensors {
+                keys,
+                values,
+                q,
+                a,
+                dkeys,
+                dvalues,
+                ..
+            } => {
+                let d_o = d_o.reshape([b, heads, 1, dh]); // [B,H,1,Dh]
+                let a = a[t].clone();
+                let da = d_o.clone().matmul(values.clone().swap_dims(2, 3)); // [B,H,1,S_src]
+                let ds = (a.clone() * (da.clone() - (da * a.clone()).sum_dim(3)))
+                    .mul_scalar(1.0 / (dh as f64).sqrt());
+                let dq = ds.clone().matmul(keys.clone()); // [B,H,1,Dh]
+                *dkeys = dkeys.clone() + ds.swap_dims(2, 3).matmul(q[t].clone());
+                *dvalues = dvalues.clone() + a.swap_dims(2, 3).matmul(d_o);
+                dq.reshape([b, d])
+            }
+        };
         let dh_norm = layer.norm.step_backward(
             layer.q_w_t.apply(dq.clone()),
             layer.x_hat[t].clone(),
