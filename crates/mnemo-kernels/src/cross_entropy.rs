@@ -39,10 +39,50 @@ pub fn cross_entropy_rows(
         "grad must be [rows, v] like the logits"
     );
     let isa = Isa::detect();
-    on_isa!(
-        isa,
-        rows_loop(logits: &[f32], labels: Labels, v: usize, grad: &mut [f32]) -> CrossEntropySums
-    )
+    let run = |logits: &[f32], labels: Labels, grad: &mut [f32]| {
+        on_isa!(
+            isa,
+            rows_loop(logits: &[f32], labels: Labels, v: usize, grad: &mut [f32]) -> CrossEntropySums
+        )
+    };
+    match split_at(labels.0.len(), v) {
+        Some(h) => {
+            let ((l0, l1), (g0, g1)) = (logits.split_at(h * v), grad.split_at_mut(h * v));
+            let (t0, t1) = halves(labels, h);
+            let (mut s0, mut s1) = (None, None);
+            crate::helper::both(|| s0 = Some(run(l0, t0, g0)), || s1 = Some(run(l1, t1, g1)));
+            joined(s0, s1)
+        }
+        None => run(logits, labels, grad),
+    }
+}
+
+/// Rows × vocabulary values from which the rows are split between this thread and the helper
+/// thread ([`crate::helper`]), half each: a translation batch's `[2048, 8000]` logits are a
+/// tenth of its training step on one core.
+const SPLIT_MIN_VALUES: usize = 1 << 16;
+
+/// Where to split `rows` rows of `v` logits (None: not split). Whether the helper then runs
+/// the second half or this thread does, the halves' sums are added in one order: the result
+/// does not depend on it.
+fn split_at(rows: usize, v: usize) -> Option<usize> {
+    (rows >= 2 && rows * v >= SPLIT_MIN_VALUES).then_some(rows / 2)
+}
+
+/// The labels of rows `..h` and `h..`.
+fn halves(labels: Labels<'_>, h: usize) -> (Labels<'_>, Labels<'_>) {
+    let (targets, no_label, scored) = labels;
+    let (t0, t1) = targets.split_at(h);
+    ((t0, no_label, scored), (t1, no_label, scored))
+}
+
+/// The sums of both halves.
+fn joined(s0: Option<CrossEntropySums>, s1: Option<CrossEntropySums>) -> CrossEntropySums {
+    let (s0, s1) = (s0.expect("first half ran"), s1.expect("second half ran"));
+    CrossEntropySums {
+        loss: s0.loss + s1.loss,
+        correct: s0.correct + s1.correct,
+    }
 }
 
 /// What [`cross_entropy_rows`] scores against: the targets `[rows]`, the target value of
@@ -60,10 +100,22 @@ pub type Labels<'a> = (&'a [u32], u32, usize);
 pub fn cross_entropy_loss_rows(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums {
     check(logits, labels, v);
     let isa = Isa::detect();
-    on_isa!(
-        isa,
-        loss_loop(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums
-    )
+    let run = |logits: &[f32], labels: Labels| {
+        on_isa!(
+            isa,
+            loss_loop(logits: &[f32], labels: Labels, v: usize) -> CrossEntropySums
+        )
+    };
+    match split_at(labels.0.len(), v) {
+        Some(h) => {
+            let (l0, l1) = logits.split_at(h * v);
+            let (t0, t1) = halves(labels, h);
+            let (mut s0, mut s1) = (None, None);
+            crate::helper::both(|| s0 = Some(run(l0, t0)), || s1 = Some(run(l1, t1)));
+            joined(s0, s1)
+        }
+        None => run(logits, labels),
+    }
 }
 
 /// Panics unless `logits` holds `[rows, v]` values and every scored target is below `v`.
@@ -177,5 +229,54 @@ mod tests {
         // Without the gradient: the same sums, bit for bit.
         let alone = cross_entropy_loss_rows(&logits, (&targets, u32::MAX, scored), v);
         assert_eq!(alone, sums);
+    }
+
+    /// Rows enough to be split over two threads: the gradient equals the rows computed one by
+    /// one (each row alone), bit for bit, and the sums equal theirs up to the order of the
+    /// addition; the loss without the gradient gives the same sums bit for bit; on one core
+    /// (`on_this_core`) the results are the same bits.
+    #[test]
+    fn split_rows_equal_the_rows_alone() {
+        let (rows, v) = (37, 2000);
+        assert!(split_at(rows, v).is_some(), "the test's size splits");
+        let logits: Vec<f32> = (0..rows * v)
+            .map(|i| ((i * 7919 % 1009) as f32 - 500.0) * 0.01)
+            .collect();
+        let targets: Vec<u32> = (0..rows as u32)
+            .map(|r| {
+                if r % 5 == 3 {
+                    u32::MAX
+                } else {
+                    r * 31 % v as u32
+                }
+            })
+            .collect();
+        let scored = targets.iter().filter(|&&t| t != u32::MAX).count();
+        let labels = (targets.as_slice(), u32::MAX, scored);
+        let mut grad = vec![f32::NAN; rows * v];
+        let sums = cross_entropy_rows(&logits, labels, v, &mut grad);
+        let (mut loss, mut correct) = (0.0f64, 0);
+        for r in 0..rows {
+            let mut g = vec![f32::NAN; v];
+            let one = cross_entropy_rows(
+                &logits[r * v..(r + 1) * v],
+                (&targets[r..r + 1], u32::MAX, scored),
+                v,
+                &mut g,
+            );
+            assert_eq!(g, grad[r * v..(r + 1) * v], "row {r}");
+            loss += one.loss;
+            correct += one.correct;
+        }
+        assert!(
+            (sums.loss - loss).abs() < 1e-9 * loss.abs(),
+            "{} vs {loss}",
+            sums.loss
+        );
+        assert_eq!(sums.correct, correct);
+        assert_eq!(cross_entropy_loss_rows(&logits, labels, v), sums);
+        let mut alone = vec![f32::NAN; rows * v];
+        let here = crate::on_this_core(|| cross_entropy_rows(&logits, labels, v, &mut alone));
+        assert_eq!((here, alone), (sums, grad));
     }
 }
