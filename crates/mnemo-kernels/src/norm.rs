@@ -62,17 +62,10 @@ impl NormRows<'_> {
         let d = self.gamma.len();
         assert_eq!(x.len(), rstd.len() * d, "x must hold one row of D per σ");
         assert_eq!(xhat.len(), x.len(), "xhat must match x");
-        let (centred, eps) = (self.centred, self.eps);
+        let norm = *self;
         on_isa!(
             isa,
-            stats_loop(
-                centred: bool,
-                eps: f32,
-                d: usize,
-                x: &[f32],
-                xhat: &mut [f32],
-                rstd: &mut [f32],
-            )
+            stats_loop(norm: NormRows<'_>, x: &[f32], xhat: &mut [f32], rstd: &mut [f32])
         );
     }
 
@@ -93,12 +86,11 @@ impl NormRows<'_> {
         );
         assert_eq!(xhat.len(), dxhat.len(), "xhat must match dxhat");
         assert_eq!(dx.len(), dxhat.len(), "dx must match dxhat");
-        let centred = self.centred;
+        let norm = *self;
         on_isa!(
             isa,
             backward_loop(
-                centred: bool,
-                d: usize,
+                norm: NormRows<'_>,
                 dxhat: &[f32],
                 xhat: &[f32],
                 rstd: &[f32],
@@ -130,10 +122,11 @@ fn forward_loop(norm: NormRows<'_>, x: &[f32], y: &mut [f32]) {
 }
 
 #[inline(always)]
-fn stats_loop(centred: bool, eps: f32, d: usize, x: &[f32], xhat: &mut [f32], rstd: &mut [f32]) {
+fn stats_loop(norm: NormRows<'_>, x: &[f32], xhat: &mut [f32], rstd: &mut [f32]) {
+    let d = norm.gamma.len();
     for ((row, out), r) in x.chunks_exact(d).zip(xhat.chunks_exact_mut(d)).zip(rstd) {
-        let inv_d = centre_row(centred, row, out);
-        *r = rstd_of(out, eps, inv_d);
+        let inv_d = centre_row(norm.centred, row, out);
+        *r = rstd_of(out, norm.eps, inv_d);
         for o in out.iter_mut() {
             *o *= *r;
         }
@@ -161,19 +154,13 @@ fn rstd_of(centred: &[f32], eps: f32, inv_d: f32) -> f32 {
 }
 
 #[inline(always)]
-fn backward_loop(
-    centred: bool,
-    d: usize,
-    dxhat: &[f32],
-    xhat: &[f32],
-    rstd: &[f32],
-    dx: &mut [f32],
-) {
+fn backward_loop(norm: NormRows<'_>, dxhat: &[f32], xhat: &[f32], rstd: &[f32], dx: &mut [f32]) {
+    let d = norm.gamma.len();
     let inv_d = 1.0 / d as f32;
     let rows = dxhat.chunks_exact(d).zip(xhat.chunks_exact(d));
     for (((g, xh), &r), out) in rows.zip(rstd).zip(dx.chunks_exact_mut(d)) {
         let proj = row_dot(g, xh) * inv_d;
-        let mean = match centred {
+        let mean = match norm.centred {
             true => row_sum(g) * inv_d,
             false => 0.0,
         };

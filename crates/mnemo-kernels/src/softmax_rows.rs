@@ -6,7 +6,7 @@
 use crate::exp::exp_nonpositive;
 
 /// Independent partial results per pass.
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// The largest value of a row (NaN where the row holds one).
 #[inline(always)]
@@ -68,7 +68,8 @@ pub(crate) fn row_sum(row: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// The dot product of two rows, in lanes (summed in order at the end).
+/// The dot product of two rows, in lanes (summed as a tree at the end): the window kernels'
+/// portable dot product and the norms'.
 ///
 /// # Shapes
 /// - a, b: `[D]`
@@ -87,5 +88,18 @@ pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f32 {
             acc[l] += x[l] * y[l];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    tree_sum(acc) + tail
+}
+
+/// Sum of the lanes as a tree (4 vector adds instead of 15 dependent scalar adds).
+#[inline(always)]
+pub(crate) fn tree_sum(mut acc: [f32; LANES]) -> f32 {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            acc[l] += acc[l + half];
+        }
+        half /= 2;
+    }
+    acc[0]
 }

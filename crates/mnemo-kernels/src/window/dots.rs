@@ -1,21 +1,5 @@
 //! The dot products and `axpy` of the window kernels, per instruction set.
-
-/// Lanes of the dot-product accumulator: independent partial sums let the compiler use vector
-/// registers (an iterator `sum` is a sequential chain of adds).
-const LANES: usize = 16;
-
-/// Sum of the lanes as a tree (4 vector adds instead of 15 dependent scalar adds).
-#[inline(always)]
-fn reduce(mut acc: [f32; LANES]) -> f32 {
-    let mut half = LANES / 2;
-    while half > 0 {
-        for l in 0..half {
-            acc[l] += acc[l + half];
-        }
-        half /= 2;
-    }
-    acc[0]
-}
+use crate::softmax_rows::{LANES, row_dot as dot, tree_sum};
 
 /// The dot products of the kernels, per instruction set: the compiler's auto-vectorisation of
 /// the generic version splits a 64-long dot into 2-lane pieces, so AVX-512 gets intrinsics;
@@ -345,25 +329,6 @@ unsafe fn dot_sum_avx512(q: &[f32], k: &[f32], p: Option<&[f32]>) -> f32 {
     sum
 }
 
-/// `a · b`.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    reduce(acc) + tail
-}
-
 /// `q · (k + p)`: the key and position terms of a score in one pass.
 #[inline(always)]
 fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
@@ -385,7 +350,7 @@ fn dot_sum(q: &[f32], k: &[f32], p: &[f32]) -> f32 {
             acc[l] += q[l] * (k[l] + p[l]);
         }
     }
-    reduce(acc) + tail
+    tree_sum(acc) + tail
 }
 
 /// `dst += Σ_j coeff[j] · (rows[j] + add[j])` (without `add`: `coeff[j] · rows[j]`), in
