@@ -121,29 +121,92 @@ impl RelativePositions {
         n: usize,
         window: usize,
     ) -> (Tensor<4>, Tensor<4, Bool>) {
-        let [b, h, t, _] = q.dims();
+        let t = q.dims()[2];
         assert!(n >= t, "context of {n} is shorter than the {t} queries");
         let device = q.device();
+        let min = self.min_distance as i64;
+        let offset = (n - t) as i64;
+        let mut mask = Vec::with_capacity(t * n);
+        for qi in 0..t as i64 {
+            for k in 0..n as i64 {
+                let d = offset + qi - k;
+                mask.push(!(d >= min && d <= window as i64));
+            }
+        }
+        let mask =
+            Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
+        // Every attended distance has its own vector unless the window reaches past the table.
+        let scores = match window < self.min_distance + self.span() {
+            true => self.shifted_scores(q, n),
+            false => self.gathered_scores(q, n, window),
+        };
+        (scores, mask)
+    }
+
+    /// [`banded_scores`](Self::banded_scores)' scores when no attended distance is clamped, by
+    /// the relative shift: with the table reversed, column `j` of a query's scores is distance
+    /// `min + S − 1 − j`, and key `k` of query `i` wants column `k + c − i`,
+    /// `c = S − 1 + min − (n − T)`. Shifted by `a` columns (zeros in front, or the first `−a`
+    /// columns dropped, none of which an attended pair reads) into rows of `W ≥ n + 1`, that is
+    /// element `(c + a) + i·(W − 1) + k` of the flat rows: read from `c + a` (kept in
+    /// `0 ..= T`) as rows of `W − 1`, the first `n` columns. Slices and reshapes only, so
+    /// training scatters no gradient through an index (burn's CPU backend did that slowly:
+    /// docs/performance.md); pairs outside the band read other columns or zeros, and the mask
+    /// removes them.
+    ///
+    /// # Shapes
+    /// - q: `[B, H, T, Dh]`
+    /// - output: `[B, H, T, n]`
+    fn shifted_scores(&self, q: Tensor<4>, n: usize) -> Tensor<4> {
+        let [b, h, t, _] = q.dims();
+        let device = q.device();
+        let s = self.span() as i64;
+        let c = s - 1 + self.min_distance as i64 - (n - t) as i64;
+        let start = c.clamp(0, t as i64);
+        let a = start - c; // columns of zeros in front (negative: columns dropped)
+        let reversed = self.table.val().flip([0]);
+        let r = q.matmul(reversed.transpose().unsqueeze::<4>()); // [B,H,T,S]
+        let r = match a {
+            0 => r,
+            a if a > 0 => Tensor::cat(vec![Tensor::zeros([b, h, t, a as usize], &device), r], 3),
+            a => r.narrow(3, (-a) as usize, (s + a).max(0) as usize),
+        };
+        let width = r.dims()[3];
+        let w = (n + 1).max(width);
+        let r = match w - width {
+            0 => r,
+            pad => Tensor::cat(vec![r, Tensor::zeros([b, h, t, pad], &device)], 3),
+        };
+        r.reshape([b, h, t * w])
+            .narrow(2, start as usize, t * (w - 1))
+            .reshape([b, h, t, w - 1])
+            .narrow(3, 0, n)
+    }
+
+    /// [`banded_scores`](Self::banded_scores)' scores by a gather of each pair's distance,
+    /// the distances past the table clamped to its last vector.
+    ///
+    /// # Shapes
+    /// - q: `[B, H, T, Dh]`
+    /// - output: `[B, H, T, n]`
+    fn gathered_scores(&self, q: Tensor<4>, n: usize, window: usize) -> Tensor<4> {
+        let [b, h, t, _] = q.dims();
         let top = self.span() as i64 - 1;
         let min = self.min_distance as i64;
         let offset = (n - t) as i64;
         let mut index = Vec::with_capacity(t * n);
-        let mut mask = Vec::with_capacity(t * n);
         for qi in 0..t as i64 {
             for k in 0..n as i64 {
                 let d = offset + qi - k;
                 let ok = d >= min && d <= window as i64;
                 index.push(if ok { (d - min).min(top) } else { 0 });
-                mask.push(!ok);
             }
         }
-        let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, n]), &device)
+        let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, n]), &q.device())
             .unsqueeze::<4>()
             .expand([b, h, t, n]);
-        let mask =
-            Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
         let by_distance = q.matmul(self.table.val().transpose().unsqueeze::<4>()); // [B,H,T,S]
-        (by_distance.gather(3, index), mask)
+        by_distance.gather(3, index)
     }
 }
 
@@ -246,6 +309,38 @@ mod tests {
         let (_, mask) = pos.banded_scores(Tensor::<4>::ones([1, 1, 1, 1], &device), 4, 1);
         let mask: Vec<bool> = mask.into_data().try_to_vec::<bool>().unwrap();
         assert_eq!(mask, vec![true, true, false, false]);
+    }
+
+    /// The shifted scores equal the gathered ones on every attended pair, values and the
+    /// table's gradient, over contexts with and without memory, windows up to the table's
+    /// reach, tables from distance 0 and 1, segments longer and shorter than the table.
+    #[test]
+    fn shifted_scores_equal_the_gather() {
+        let device = mnemo_backend::test_device();
+        for (span, min) in [(4, 0), (4, 1), (9, 0), (3, 1)] {
+            let pos = crate::relative_position::tests::table(span, 3, min, &device);
+            for (t, mem) in [(1, 0), (5, 0), (5, 3), (2, 7), (6, 12)] {
+                let n = t + mem;
+                for window in [min, min + span / 2, min + span - 1] {
+                    let q =
+                        Tensor::<4>::random([2, 2, t, 3], Distribution::Normal(0.0, 1.0), &device);
+                    let (_, mask) = pos.banded_scores(q.clone(), n, window);
+                    let keep = mask.bool_not().float().expand([2, 2, t, n]);
+                    let shifted = pos.shifted_scores(q.clone(), n) * keep.clone();
+                    let gathered = pos.gathered_scores(q, n, window) * keep;
+                    let case = format!("span {span}, min {min}, t {t}, n {n}, window {window}");
+                    assert!(diff(shifted.clone(), gathered.clone()) < 1e-5, "{case}");
+                    let w =
+                        Tensor::<4>::random([2, 2, t, n], Distribution::Normal(0.0, 1.0), &device);
+                    let grad = |x: Tensor<4>| {
+                        let grads = (x * w.clone()).sum().backward();
+                        pos.table.grad(&grads).expect("the table is read")
+                    };
+                    let gap: f32 = (grad(shifted) - grad(gathered)).abs().max().into_scalar();
+                    assert!(gap < 1e-4, "{case}: the table's gradient differs by {gap}");
+                }
+            }
+        }
     }
 
     #[test]
