@@ -103,8 +103,23 @@ impl CrossAttention {
         values: Tensor<4>,
         key_mask: Option<Tensor<4, Bool>>,
     ) -> Tensor<3> {
+        self.forward_with(x, |q| attend(q, keys, values, None, key_mask))
+    }
+
+    /// [`forward`](Self::forward) with the attention of the queries over the memory computed
+    /// by `attend` (e.g. on a host copy of the keys and values, by the CPU kernels).
+    ///
+    /// # Shapes
+    /// - x: `[B, T, D]`
+    /// - attend: queries `[B, H, T, Dh]` to outputs `[B, H, T, Dv]`
+    /// - output: `[B, T, D]`
+    pub fn forward_with(
+        &self,
+        x: Tensor<3>,
+        attend: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<3> {
         let q = split_heads(self.query.forward(x), self.n_heads); // [B,H,T,Dh]
-        let a = merge_heads(attend(q, keys, values, None, key_mask)); // [B,T,D]
+        let a = merge_heads(attend(q)); // [B,T,D]
         self.dropout.forward(self.output.forward(a))
     }
 }
@@ -163,6 +178,22 @@ impl CrossSublayer {
             } = cross.clone();
             self.attention.forward(x, keys, values, Some(key_mask))
         })
+    }
+
+    /// [`forward`](Self::forward) with the attention over the memory computed by `attend`
+    /// ([`CrossAttention::forward_with`]).
+    ///
+    /// # Shapes
+    /// - h: `[B, T, D]`
+    /// - attend: queries `[B, H, T, Dh]` to outputs `[B, H, T, Dh]`
+    /// - output: `[B, T, D]`
+    pub fn forward_with(
+        &self,
+        h: Tensor<3>,
+        attend: impl FnOnce(Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<3> {
+        self.residual
+            .forward(h, |x| self.attention.forward_with(x, attend))
     }
 }
 

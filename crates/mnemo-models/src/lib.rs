@@ -24,6 +24,7 @@ pub mod config;
 pub mod feature_redraw;
 mod feed_forward;
 pub mod feedback;
+pub mod host_cross;
 mod host_product;
 pub mod learnt_spans;
 pub mod lm;

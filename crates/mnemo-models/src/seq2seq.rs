@@ -35,6 +35,7 @@
 //!
 //! The option is the encoder's only: the decoders are causal and keep their attention.
 use crate::feed_forward::feed_forward;
+use crate::host_cross::HostCross;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -407,6 +408,15 @@ impl Seq2Seq {
     pub fn start(&self, enc: &Encoded) -> DecodeState {
         let mut state = self.decoder.start(enc);
         state.head = PackedHead::of(&self.embedding.weight.val());
+        // With the head on the host kernels, the attention over the source too (the decoders
+        // whose layers attend with `CrossSublayer`).
+        if state.head.is_some() && !matches!(self.decoder, Decoder::Can(_)) {
+            state.host_cross = state
+                .cross
+                .iter()
+                .map(|c| HostCross::of(&c.keys, &c.values, &c.key_mask))
+                .collect();
+        }
         state
     }
 

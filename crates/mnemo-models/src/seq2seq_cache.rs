@@ -12,6 +12,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use mnemo_core::KvCache;
 
 use crate::feedback::FeedbackMemory;
+use crate::host_cross::HostCross;
 use crate::seq2seq_decoder::CrossMemory;
 use crate::tied_head::PackedHead;
 
@@ -34,6 +35,10 @@ pub struct DecodeState {
     /// The tied output head packed for the host kernels (set by
     /// [`Seq2Seq::start`](crate::Seq2Seq::start) on a host device; None: burn's product).
     pub(crate) head: Option<PackedHead>,
+    /// Per decoder layer, a host copy of [`cross`](Self::cross) that the step attends with the
+    /// CPU kernels (set with the packed head, for the Transformer and Feedback decoders and
+    /// sources padded at the end; None: burn's products).
+    pub(crate) host_cross: Option<Vec<HostCross>>,
 }
 
 /// The decoder-specific part of a [`DecodeState`].
@@ -64,6 +69,7 @@ impl DecodeState {
             device,
             steps: 0,
             head: None,
+            host_cross: None,
         }
     }
 
@@ -96,6 +102,9 @@ impl DecodeState {
         let sources: Vec<usize> = rows.iter().map(|&r| self.sources[r]).collect();
         if sources != self.sources {
             self.cross = self.cross.iter().map(|c| c.select(index.clone())).collect();
+            if let Some(host) = &mut self.host_cross {
+                *host = host.iter().map(|h| h.select(rows)).collect();
+            }
             self.sources = sources;
         }
         self.rows = rows.len();

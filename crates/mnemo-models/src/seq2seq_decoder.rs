@@ -24,6 +24,7 @@ use mnemo_core::{
 };
 
 use crate::feedback::decoder::FeedbackDecoder;
+use crate::host_cross::HostCross;
 use crate::output_head;
 use crate::seq2seq::{DecoderConfig, Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
@@ -149,17 +150,19 @@ impl Decoder {
             cross,
             cache,
             steps,
+            host_cross,
             ..
         } = state;
+        let host = host_cross.as_deref();
         let (h, final_norm) = match (self, cache) {
             (Decoder::Transformer(dec), DecoderCache::Transformer(caches)) => {
-                (dec.step(x, caches, cross), &dec.final_norm)
+                (dec.step(x, caches, cross, host), &dec.final_norm)
             }
             (Decoder::Feedback(dec), DecoderCache::Feedback(cache)) => {
-                (dec.step(x, cache, cross), &dec.final_norm)
+                (dec.step(x, cache, cross, host), &dec.final_norm)
             }
             (Decoder::Can(dec), DecoderCache::Can(caches)) => {
-                (dec.step(x, caches, cross), &dec.final_norm)
+                (dec.step(x, caches, cross, None), &dec.final_norm)
             }
             _ => panic!("decode state built for another decoder kind"),
         };
@@ -197,8 +200,17 @@ impl TransformerDecoderLayer {
         }
     }
 
-    fn cross_and_ff(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
-        let x = self.cross.forward(x, cross);
+    /// The cross-attention (on `host`'s copy of the source when given) and the feed-forward.
+    fn cross_and_ff(
+        &self,
+        x: Tensor<3>,
+        cross: &CrossMemory,
+        host: Option<&HostCross>,
+    ) -> Tensor<3> {
+        let x = match host {
+            Some(host) => self.cross.forward_with(x, |q| host.attend_step(q)),
+            None => self.cross.forward(x, cross),
+        };
         self.ff_residual.forward(x, |h| feed_forward(&self.ff, h))
     }
 }
@@ -214,14 +226,20 @@ impl CachedLayer for TransformerDecoderLayer {
 
     fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
         let x = self.self_residual.forward(x, |h| self.self_attn.forward(h));
-        self.cross_and_ff(x, cross)
+        self.cross_and_ff(x, cross, None)
     }
 
-    fn step(&self, x: Tensor<3>, cache: &mut KvCache, cross: &CrossMemory) -> Tensor<3> {
+    fn step(
+        &self,
+        x: Tensor<3>,
+        cache: &mut KvCache,
+        cross: &CrossMemory,
+        host: Option<&HostCross>,
+    ) -> Tensor<3> {
         let x = self
             .self_residual
             .forward(x, |h| self.self_attn.forward_step(h, cache));
-        self.cross_and_ff(x, cross)
+        self.cross_and_ff(x, cross, host)
     }
 }
 
@@ -250,12 +268,19 @@ pub trait CachedLayer {
     fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3>;
 
     /// One new target position given the cache of the earlier ones (written in place); equals
-    /// the matching row of [`forward`](Self::forward).
+    /// the matching row of [`forward`](Self::forward). `host`: a host copy of `cross` to
+    /// attend with the CPU kernels (a layer may ignore it).
     ///
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    fn step(&self, x: Tensor<3>, cache: &mut KvCache, cross: &CrossMemory) -> Tensor<3>;
+    fn step(
+        &self,
+        x: Tensor<3>,
+        cache: &mut KvCache,
+        cross: &CrossMemory,
+        host: Option<&HostCross>,
+    ) -> Tensor<3>;
 }
 
 /// A decoder of [`CachedLayer`]s: the layers and the final norm.
@@ -305,9 +330,16 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
         mut x: Tensor<3>,
         caches: &mut [KvCache],
         cross: &[CrossMemory],
+        host: Option<&[HostCross]>,
     ) -> Tensor<3> {
-        for ((layer, cache), c) in self.layers.iter().zip(caches.iter_mut()).zip(cross) {
-            x = layer.step(x, cache, c);
+        for (l, ((layer, cache), c)) in self
+            .layers
+            .iter()
+            .zip(caches.iter_mut())
+            .zip(cross)
+            .enumerate()
+        {
+            x = layer.step(x, cache, c, host.map(|h| &h[l]));
         }
         x
     }

@@ -18,6 +18,7 @@ use mnemo_core::cross_attention::{CrossMemory, CrossSublayer};
 
 use super::core::FeedbackCore;
 use super::memory::FeedbackMemory;
+use crate::host_cross::HostCross;
 
 /// The Feedback decoder; see the [module docs](self).
 #[derive(Module, Debug)]
@@ -72,8 +73,12 @@ impl FeedbackDecoder {
         x: Tensor<3>,
         memory: &mut FeedbackMemory,
         cross: &[CrossMemory],
+        host: Option<&[HostCross]>,
     ) -> Tensor<3> {
-        let hook = |l: usize, h: Tensor<3>| self.cross[l].forward(h, &cross[l]);
+        let hook = |l: usize, h: Tensor<3>| match host {
+            Some(host) => self.cross[l].forward_with(h, |q| host[l].attend_step(q)),
+            None => self.cross[l].forward(h, &cross[l]),
+        };
         self.core.step(x, memory, &hook)
     }
 }

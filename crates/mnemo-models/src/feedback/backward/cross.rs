@@ -15,10 +15,10 @@ use mnemo_backend::with_slice;
 use mnemo_core::attention::MASKED;
 
 use super::dropout::{dropped, keep_prob, masked};
-use super::host_cross::HostCross;
 use super::params::{LinearParams, NormParams, StepMatrix};
 use super::weights::rows;
 use super::{ManualHook, StepProducts};
+use crate::host_cross::HostCross;
 use mnemo_core::{CrossMemory, CrossSublayer};
 
 /// One layer's cross-attention parameters and what its forward kept, step by step.

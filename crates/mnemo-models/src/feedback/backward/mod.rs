@@ -37,7 +37,6 @@ mod carried;
 mod cross;
 pub(crate) mod dropout;
 mod forward;
-mod host_cross;
 pub(crate) mod host_window;
 pub mod lm;
 pub(crate) mod output;

@@ -1,11 +1,13 @@
-//! A decoder layer's attention over its source held in host memory
-//! ([`StepProducts::Host`](crate::StepProducts::Host)): each step's one query per head attends
-//! every sentence's unpadded source positions with `mnemo_kernels::window` (no position
-//! term), the sentences split over both cores, and the source keys' and values' gradients are
-//! added once at the end, one pass per sentence over all steps' terms. The tensor path it
-//! replaces ran burn's batched product of `[1, Dh]` queries per step, forward and backward,
-//! and added a `[B, H, S_src, Dh]` product into the key and value gradients at every step:
-//! about a quarter of a translation training step (docs/performance.md).
+//! A decoder layer's attention over its source held in host memory: each step's one query per
+//! head attends every sentence's unpadded source positions with `mnemo_kernels::window` (no
+//! position term), the sentences split over both cores. The Feedback decoder's manual backward
+//! with host products ([`StepProducts::Host`](crate::StepProducts::Host)) keeps each step's
+//! queries and probabilities and adds the source keys' and values' gradients once at the end,
+//! one pass per sentence over all steps' terms; decoding on a host device reads it for every
+//! decoder layer's step ([`crate::seq2seq_cache::DecodeState`]). The tensor path it replaces
+//! ran burn's batched product of `[1, Dh]` queries per step, forward and backward, and added a
+//! `[B, H, S_src, Dh]` product into the key and value gradients at every step: about a quarter
+//! of a translation training step (docs/performance.md).
 //!
 //! A sentence's source padding must come after its tokens (as the batcher pads); a mask of
 //! another form keeps the tensor path ([`HostCross::of`] returns None).
@@ -18,11 +20,13 @@ use mnemo_kernels::{
     window_attend, window_attend_backward,
 };
 
-use super::host_window::host;
+use crate::feedback::host;
+use mnemo_backend::with_slice;
 
 /// The source keys and values of one cross-attention sublayer on the host, and what its steps
 /// kept for the backward.
-pub(crate) struct HostCross {
+#[derive(Clone)]
+pub struct HostCross {
     isa: Isa,
     heads: usize,
     dh: usize,
@@ -43,6 +47,18 @@ pub(crate) struct HostCross {
     /// probabilities) and the attention output's gradient `[B·H, Dh]`.
     dscores: Vec<Vec<f32>>,
     d_out: Vec<Vec<f32>>,
+}
+
+impl std::fmt::Debug for HostCross {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostCross")
+            .field("heads", &self.heads)
+            .field("dh", &self.dh)
+            .field("slots", &self.slots)
+            .field("lens", &self.lens)
+            .field("steps", &self.q.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One sentence's part of a step: its queries or output rows `[H, Dh]` and its probabilities
@@ -70,14 +86,7 @@ impl HostCross {
             })
             .collect::<Option<Vec<usize>>>()?;
         debug_assert_eq!(lens.len(), b);
-        let offsets = lens
-            .iter()
-            .scan(0, |at, &len| {
-                let start = *at;
-                *at += heads * len;
-                Some(start)
-            })
-            .collect();
+        let offsets = offsets(&lens, heads);
         Some(Self {
             isa: Isa::detect(),
             heads,
@@ -153,6 +162,17 @@ impl HostCross {
     /// # Shapes
     /// - q, output: `[B, D]` (row-major, heads in order)
     pub(crate) fn attend(&mut self, q: &[f32]) -> Vec<f32> {
+        let (out, probs) = self.attend_rows(q);
+        self.q.push(q.to_vec());
+        self.probs.push(probs);
+        out
+    }
+
+    /// The output rows and the probabilities of one step's queries (nothing kept).
+    ///
+    /// # Shapes
+    /// - q, output rows: `[B, D]`
+    fn attend_rows(&self, q: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let per_row = self.heads * self.dh;
         let mut out = vec![0.0f32; q.len()];
         let mut probs = vec![0.0f32; self.probs_len()];
@@ -160,9 +180,43 @@ impl HostCross {
             let q = &q[b * per_row..(b + 1) * per_row];
             window_attend(&self.window(b), q, probs, out);
         });
-        self.q.push(q.to_vec());
-        self.probs.push(probs);
-        out
+        (out, probs)
+    }
+
+    /// A decoding step's attention (no backward follows).
+    ///
+    /// # Shapes
+    /// - q, output: `[B, H, 1, Dh]`
+    pub(crate) fn attend_step(&self, q: Tensor<4>) -> Tensor<4> {
+        let (dims, device) = (q.dims(), q.device());
+        assert_eq!(dims[2], 1, "one query per row and head");
+        let (out, _) = with_slice(q, |q| self.attend_rows(q));
+        Tensor::from_data(TensorData::new(out, dims), &device)
+    }
+
+    /// Rows `rows` of the batch, in that order (a row may repeat or be dropped), with no
+    /// step kept: a decoding state's reorder.
+    pub(crate) fn select(&self, rows: &[usize]) -> Self {
+        let per_sentence = self.heads * self.slots * self.dh;
+        let gather = |buf: &[f32]| -> Vec<f32> {
+            let mut out = Vec::with_capacity(rows.len() * per_sentence);
+            for &r in rows {
+                out.extend_from_slice(&buf[r * per_sentence..(r + 1) * per_sentence]);
+            }
+            out
+        };
+        let lens: Vec<usize> = rows.iter().map(|&r| self.lens[r]).collect();
+        Self {
+            offsets: offsets(&lens, self.heads),
+            keys: gather(&self.keys),
+            values: gather(&self.values),
+            lens,
+            q: Vec::new(),
+            probs: Vec::new(),
+            dscores: Vec::new(),
+            d_out: Vec::new(),
+            ..*self
+        }
     }
 
     /// The backward of step `t` given the attention output's gradient: the queries' gradient.
@@ -237,4 +291,15 @@ impl HostCross {
         };
         (tensor(dkeys), tensor(dvalues))
     }
+}
+
+/// Where each sentence's probabilities `[H, len_b]` begin in a step's probabilities.
+fn offsets(lens: &[usize], heads: usize) -> Vec<usize> {
+    lens.iter()
+        .scan(0, |at, &len| {
+            let start = *at;
+            *at += heads * len;
+            Some(start)
+        })
+        .collect()
 }
