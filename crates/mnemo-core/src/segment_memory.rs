@@ -124,15 +124,7 @@ impl RelativePositions {
         let t = q.dims()[2];
         assert!(n >= t, "context of {n} is shorter than the {t} queries");
         let device = q.device();
-        let min = self.min_distance as i64;
-        let offset = (n - t) as i64;
-        let mut mask = Vec::with_capacity(t * n);
-        for qi in 0..t as i64 {
-            for k in 0..n as i64 {
-                let d = offset + qi - k;
-                mask.push(!(d >= min && d <= window as i64));
-            }
-        }
+        let mask: Vec<bool> = self.band(t, n, window).map(|d| d.is_none()).collect();
         let mask =
             Tensor::<2, Bool>::from_data(TensorData::new(mask, [t, n]), &device).unsqueeze::<4>();
         // Every attended distance has its own vector unless the window reaches past the table.
@@ -141,6 +133,18 @@ impl RelativePositions {
             false => self.gathered_scores(q, n, window),
         };
         (scores, mask)
+    }
+
+    /// For every (query, key) pair of `t` queries (the last `t` of a context of `n`), row by
+    /// row, the pair's distance if it is attended (`min_distance ..= window`), else None.
+    fn band(&self, t: usize, n: usize, window: usize) -> impl Iterator<Item = Option<i64>> {
+        let (min, offset) = (self.min_distance as i64, (n - t) as i64);
+        (0..t as i64).flat_map(move |qi| {
+            (0..n as i64).map(move |k| {
+                let d = offset + qi - k;
+                (d >= min && d <= window as i64).then_some(d)
+            })
+        })
     }
 
     /// [`banded_scores`](Self::banded_scores)' scores when no attended distance is clamped, by
@@ -193,15 +197,10 @@ impl RelativePositions {
         let [b, h, t, _] = q.dims();
         let top = self.span() as i64 - 1;
         let min = self.min_distance as i64;
-        let offset = (n - t) as i64;
-        let mut index = Vec::with_capacity(t * n);
-        for qi in 0..t as i64 {
-            for k in 0..n as i64 {
-                let d = offset + qi - k;
-                let ok = d >= min && d <= window as i64;
-                index.push(if ok { (d - min).min(top) } else { 0 });
-            }
-        }
+        let index: Vec<i64> = self
+            .band(t, n, window)
+            .map(|d| d.map_or(0, |d| (d - min).min(top)))
+            .collect();
         let index = Tensor::<2, Int>::from_data(TensorData::new(index, [t, n]), &q.device())
             .unsqueeze::<4>()
             .expand([b, h, t, n]);

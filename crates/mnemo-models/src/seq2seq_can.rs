@@ -52,8 +52,7 @@ use mnemo_core::attention::MASKED;
 use mnemo_core::heads::{merge_heads, split_heads};
 use mnemo_core::{CrossMemory, KvCache, RelativePositions, RelativePositionsConfig, Residual};
 
-use crate::host_cross::HostCross;
-use crate::seq2seq_decoder::{CachedLayer, LayerDecoder};
+use crate::seq2seq_decoder::{CachedLayer, LayerDecoder, SourceStep};
 
 /// Configuration of a [`CompressedAttention`] sub-layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -277,13 +276,8 @@ impl CachedLayer for CanLayer {
             .forward(x, |h| self.attention.forward(h, source))
     }
 
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        source: &CrossMemory,
-        _host: Option<&HostCross>,
-    ) -> Tensor<3> {
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: SourceStep<'_>) -> Tensor<3> {
+        let source = source.cross;
         self.residual
             .forward(x, |h| self.attention.forward_step(h, cache, source))
     }

@@ -229,18 +229,22 @@ impl CachedLayer for TransformerDecoderLayer {
         self.cross_and_ff(x, cross, None)
     }
 
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        cross: &CrossMemory,
-        host: Option<&HostCross>,
-    ) -> Tensor<3> {
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: SourceStep<'_>) -> Tensor<3> {
         let x = self
             .self_residual
             .forward(x, |h| self.self_attn.forward_step(h, cache));
-        self.cross_and_ff(x, cross, host)
+        self.cross_and_ff(x, source.cross, source.host)
     }
+}
+
+/// What a decoder layer's step reads of the source: the keys and values as tensors and, on a
+/// host device, their host copy for the CPU kernels (a layer may ignore it).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceStep<'a> {
+    /// From [`CachedLayer::cross_memory`].
+    pub cross: &'a CrossMemory,
+    /// The same keys and values on the host (None: attend the tensors).
+    pub host: Option<&'a HostCross>,
 }
 
 /// A decoder layer that runs over a whole target in parallel in training and one position at
@@ -268,19 +272,12 @@ pub trait CachedLayer {
     fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3>;
 
     /// One new target position given the cache of the earlier ones (written in place); equals
-    /// the matching row of [`forward`](Self::forward). `host`: a host copy of `cross` to
-    /// attend with the CPU kernels (a layer may ignore it).
+    /// the matching row of [`forward`](Self::forward).
     ///
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    fn step(
-        &self,
-        x: Tensor<3>,
-        cache: &mut KvCache,
-        cross: &CrossMemory,
-        host: Option<&HostCross>,
-    ) -> Tensor<3>;
+    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: SourceStep<'_>) -> Tensor<3>;
 }
 
 /// A decoder of [`CachedLayer`]s: the layers and the final norm.
@@ -339,7 +336,11 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
             .zip(cross)
             .enumerate()
         {
-            x = layer.step(x, cache, c, host.map(|h| &h[l]));
+            let source = SourceStep {
+                cross: c,
+                host: host.map(|h| &h[l]),
+            };
+            x = layer.step(x, cache, source);
         }
         x
     }
