@@ -12,7 +12,7 @@
 //! A sentence's source padding must come after its tokens (as the batcher pads); a mask of
 //! another form keeps the tensor path ([`HostCross::of`] returns None).
 //!
-//! Size legend as in [`super`]: B rows, H heads, Dh head size, D = H·Dh, S_src source length,
+//! Size legend: B rows (sentences), H heads, Dh head size, D = H·Dh, S_src source length,
 //! T steps; buffers are `[B·H, S_src, Dh]`.
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use mnemo_kernels::{
