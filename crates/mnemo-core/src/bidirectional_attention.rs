@@ -12,6 +12,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use crate::attention::attend;
 use crate::heads::{merge_heads, split_heads};
 use crate::projections::projections;
+use crate::relative_position::relative_shift;
 
 /// Configuration of a [`BidirectionalSelfAttention`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,9 +126,9 @@ impl BidirectionalSelfAttention {
     /// Without clamping (`T ≤ S`, so `m = T - 1`) row `i` is columns `T-1-i .. 2T-1-i`: in the
     /// row-major `[T, 2T-1]` values, row `i` of the result starts at `T-1 + i·(2T-2)`, so
     /// skipping `T-1` values and reading rows of `2T-2` gives it in its first `T` columns
-    /// (Transformer-XL's relative shift). Slices and reshapes only: training scatters no
-    /// gradient through an index, which burn's CPU backend did slowly (docs/performance.md).
-    /// With clamping, a gather by [`distance_index`](Self::distance_index).
+    /// ([`relative_shift`]; an indexed gather's scattered gradient was slow on burn's CPU
+    /// backend, docs/performance.md). With clamping, a gather by
+    /// [`distance_index`](Self::distance_index).
     ///
     /// # Shapes
     /// - by_distance: `[B, H, T, 2m+1]`
@@ -135,11 +136,7 @@ impl BidirectionalSelfAttention {
     fn per_pair(&self, by_distance: Tensor<4>, t: usize) -> Tensor<4> {
         let [b, h, _, width] = by_distance.dims();
         if t >= 2 && width == 2 * t - 1 {
-            return by_distance
-                .reshape([b, h, t * width])
-                .narrow(2, t - 1, t * (width - 1))
-                .reshape([b, h, t, width - 1])
-                .narrow(3, 0, t);
+            return relative_shift(by_distance, t - 1, t);
         }
         let index = self
             .distance_index(t, &by_distance.device())

@@ -86,13 +86,8 @@ impl RelativePositions {
         // as rows of W - 1, element (t, i) is t·(W-1) + i + c₀ = t·W + (i + c) of the padded
         // rows (c₀ + T(W-1) ≤ TW as n + min ≤ T). Masked pairs read other slots or the zero
         // padding; the mask removes them.
-        let w = n + t;
         let padded = Tensor::cat(vec![r, Tensor::zeros([b, h, t, t], &device)], 3);
-        let scores = padded
-            .reshape([b, h, t * w])
-            .narrow(2, n - 1 + min, t * (w - 1))
-            .reshape([b, h, t, w - 1])
-            .narrow(3, 0, t);
+        let scores = relative_shift(padded, n - 1 + min, t);
         (scores, self.causal_mask(t, &device))
     }
 
@@ -109,6 +104,23 @@ impl RelativePositions {
         Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [t, t]), device)
             .unsqueeze::<4>()
     }
+}
+
+/// The relative shift (Transformer-XL's): the rows `[T, W]` of `r` read as one flat row from
+/// element `start` on, in rows of `W − 1`, the first `n` columns: element `(i, k)` is
+/// `r[i, k + start − i]` (read on into the next row where that passes `W`). A query's scores by
+/// distance become its scores per key by slices and reshapes only, so training scatters no
+/// gradient through an index. The caller pads `r` so that `start ≤ T` and `n ≤ W − 1`.
+///
+/// # Shapes
+/// - r: `[B, H, T, W]`
+/// - output: `[B, H, T, n]`
+pub(crate) fn relative_shift(r: Tensor<4>, start: usize, n: usize) -> Tensor<4> {
+    let [b, h, t, w] = r.dims();
+    r.reshape([b, h, t * w])
+        .narrow(2, start, t * (w - 1))
+        .reshape([b, h, t, w - 1])
+        .narrow(3, 0, n)
 }
 
 #[cfg(test)]

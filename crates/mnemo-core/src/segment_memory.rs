@@ -10,7 +10,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::attention::{CausalSelfAttention, score_scale};
 use crate::heads::{merge_heads, split_heads};
-use crate::relative_position::RelativePositions;
+use crate::relative_position::{RelativePositions, relative_shift};
 
 /// The detached layer inputs of the last `capacity` positions (oldest first), for one layer.
 #[derive(Debug, Clone)]
@@ -153,10 +153,9 @@ impl RelativePositions {
     /// `c = S − 1 + min − (n − T)`. Shifted by `a` columns (zeros in front, or the first `−a`
     /// columns dropped, none of which an attended pair reads) into rows of `W ≥ n + 1`, that is
     /// element `(c + a) + i·(W − 1) + k` of the flat rows: read from `c + a` (kept in
-    /// `0 ..= T`) as rows of `W − 1`, the first `n` columns. Slices and reshapes only, so
-    /// training scatters no gradient through an index (burn's CPU backend did that slowly:
-    /// docs/performance.md); pairs outside the band read other columns or zeros, and the mask
-    /// removes them.
+    /// `0 ..= T`) as rows of `W − 1`, the first `n` columns ([`relative_shift`]; an indexed
+    /// gather's scattered gradient was slow on burn's CPU backend, docs/performance.md); pairs
+    /// outside the band read other columns or zeros, and the mask removes them.
     ///
     /// # Shapes
     /// - q: `[B, H, T, Dh]`
@@ -181,10 +180,7 @@ impl RelativePositions {
             0 => r,
             pad => Tensor::cat(vec![r, Tensor::zeros([b, h, t, pad], &device)], 3),
         };
-        r.reshape([b, h, t * w])
-            .narrow(2, start as usize, t * (w - 1))
-            .reshape([b, h, t, w - 1])
-            .narrow(3, 0, n)
+        relative_shift(r, start as usize, n)
     }
 
     /// [`banded_scores`](Self::banded_scores)' scores by a gather of each pair's distance,
