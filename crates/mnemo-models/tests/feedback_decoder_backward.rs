@@ -5,8 +5,9 @@
 //! the span.
 mod common;
 
-use common::seq2seq_grads::decoder_batches;
-use mnemo_models::{DecoderKind, Seq2SeqConfig, StepProducts};
+use burn::tensor::{Int, Tensor, TensorData};
+use common::seq2seq_grads::{DecoderBatch, decoder_batches};
+use mnemo_models::{DecoderKind, PAD, Seq2SeqConfig, StepProducts};
 
 const VOCAB: usize = 19;
 
@@ -22,6 +23,40 @@ fn decoder_manual_backward_equals_autodiff_for_every_parameter() {
             let auto = case.autodiff_grads(logits.clone());
             case.assert_manual_matches(&format!("{name}, {products:?}"), logits, &auto);
         }
+    }
+}
+
+/// The encoder's manual part on a batch of one sentence (no batch halves), and a batch whose
+/// first source has padding before a token (the encoder runs by autodiff then): both equal
+/// autodiff.
+#[test]
+fn one_sentence_and_inner_padding_equal_autodiff() {
+    let device = mnemo_backend::test_device();
+    let (_, case) = decoder_batches(VOCAB, 0.0, &device).remove(0);
+    let one = DecoderBatch {
+        model: case.model.clone(),
+        src: case.src.clone().narrow(0, 0, 1),
+        tgt_in: case.tgt_in.clone().narrow(0, 0, 1),
+        probe: case.probe.clone().narrow(0, 0, 1),
+    };
+    let [b, s] = case.src.dims();
+    let mut ids: Vec<i64> = case
+        .src
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .to_vec()
+        .unwrap();
+    assert_ne!(ids[1], PAD as i64, "the first source's second token");
+    ids[1] = PAD as i64;
+    let inner = DecoderBatch {
+        src: Tensor::<2, Int>::from_data(TensorData::new(ids, [b, s]), &device),
+        ..case
+    };
+    for (name, case) in [("one sentence", one), ("inner padding", inner)] {
+        let logits = case.forward();
+        let auto = case.autodiff_grads(logits.clone());
+        case.assert_manual_matches(name, logits, &auto);
     }
 }
 

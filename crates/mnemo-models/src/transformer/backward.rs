@@ -30,10 +30,14 @@
 //!
 //! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh, D d_model,
 //! F FFN width, V vocabulary, N = B·T rows (row `b·T + t`).
+use std::ops::Range;
+
+use burn::module::Param;
+use burn::nn::{Dropout, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use mnemo_core::Activation;
 use mnemo_core::host::to_vec as host;
+use mnemo_core::{Activation, FeedForward, Norm};
 
 use crate::feedback::backward::activate_on_host;
 use crate::feedback::backward::add_grads;
@@ -45,11 +49,13 @@ use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
 use crate::two_cores::on_two_cores;
 
+mod encoder;
 mod qkv;
 mod span_attention;
 
+pub(crate) use encoder::EncoderTape;
 use qkv::Qkv;
-use span_attention::{SpanAttention, SpanShape};
+use span_attention::{Keys, SpanAttention, SpanShape};
 
 /// Logits and the gradient of every parameter of one segment.
 #[derive(Debug)]
@@ -135,6 +141,7 @@ impl TransformerLm {
         let stack = Stack {
             layers: &layers,
             t_len,
+            keys: Keys::Causal,
         };
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
@@ -168,24 +175,82 @@ impl TransformerLm {
     }
 }
 
-/// The layers' parameters, run over rows of `t_len` positions each.
+/// The layers' parameters, run over rows of `t_len` positions each, their attention reading
+/// `keys`.
 struct Stack<'a> {
     layers: &'a [LayerParams],
     t_len: usize,
+    keys: Keys,
 }
 
-/// What one half of the batch keeps for its backward: its layers' tapes and its output
-/// layers' forward.
-struct HalfTape {
+/// What runs on the layers' top states of each half of the batch, forward and backward: the
+/// language model's output layers (final norm and head, to logits), the encoder's final norm.
+trait Top: Sync {
+    /// What its forward keeps for its backward.
+    type Tape: Send;
+
+    /// # Shapes
+    /// - top: `[n, D]`; output `[n, Y]`
+    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, Self::Tape);
+
+    /// The gradient of the top states from that of the output, registering the gradients of
+    /// its own parameters.
+    ///
+    /// # Shapes
+    /// - dy: `[n, Y]`; output `[n, D]`
+    fn backward(&self, grads: &mut GradientsParams, tape: Self::Tape, dy: Tensor<2>) -> Tensor<2>;
+}
+
+impl Top for OutputLayers<'_> {
+    type Tape = OutputForward;
+
+    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, OutputForward) {
+        OutputLayers::forward(self, top)
+    }
+
+    fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        tape: OutputForward,
+        dy: Tensor<2>,
+    ) -> Tensor<2> {
+        let (dtop, out) = OutputLayers::backward(self, tape, dy);
+        out.register(grads, self.final_norm, self.head);
+        dtop
+    }
+}
+
+impl Top for NormParams {
+    /// `x̂` and `1/σ`.
+    type Tape = (Tensor<2>, Tensor<2>);
+
+    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, Self::Tape) {
+        let (xhat, rstd) = self.stats(top);
+        (self.affine(xhat.clone()), (xhat, rstd))
+    }
+
+    fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        (xhat, rstd): Self::Tape,
+        dy: Tensor<2>,
+    ) -> Tensor<2> {
+        self.register(grads, dy.clone(), xhat.clone());
+        NormParams::backward(self, self.fold(dy), xhat, rstd)
+    }
+}
+
+/// What one half of the batch keeps for its backward: its layers' tapes and its top's.
+struct HalfTape<T> {
     layers: Vec<LayerTape>,
-    output: OutputForward,
+    top: T,
 }
 
 /// The tapes of the batch's two halves, rows `0..N₀` and `N₀..N` (`N₀ = B₀·T`).
-struct HalvesTape {
+struct HalvesTape<T> {
     /// `N₀`, the rows of the first half.
     rows: usize,
-    halves: [HalfTape; 2],
+    halves: [HalfTape<T>; 2],
 }
 
 impl Stack<'_> {
@@ -201,26 +266,36 @@ impl Stack<'_> {
     ) -> (Tensor<2>, Vec<LayerTape>) {
         let mut tapes = Vec::with_capacity(self.layers.len());
         for (params, masks) in self.layers.iter().zip(masks) {
-            let (y, tape) = params.forward(x, [b, self.t_len], masks);
+            let shape = params.span_shape([b, self.t_len], self.keys.clone());
+            let (y, tape) = params.forward(x, shape, masks);
             x = y;
             tapes.push(tape);
         }
         (x, tapes)
     }
 
-    /// [`forward`](Self::forward) of the first `bs[0]` sequences and then their logits
-    /// (`output`) on this thread, and of the other `bs[1]` on a second one (rows are
-    /// independent through every layer and the output layers), each with its rows of the masks.
+    /// The stack over sequences `range` of the batch (the keys of those sequences).
+    fn sequences(&self, range: Range<usize>) -> Self {
+        Stack {
+            layers: self.layers,
+            t_len: self.t_len,
+            keys: self.keys.sequences(range),
+        }
+    }
+
+    /// [`forward`](Self::forward) of the first `bs[0]` sequences and then their `top` on this
+    /// thread, and of the other `bs[1]` on a second one (rows are independent through every
+    /// layer and the top), each with its rows of the masks.
     ///
     /// # Shapes
-    /// - x: `[N, D]`; output: logits `[N, V]`
-    fn forward_halves(
+    /// - x: `[N, D]`; output: the top's `[N, Y]`
+    fn forward_halves<T: Top>(
         &self,
         x: Tensor<2>,
         bs: [usize; 2],
         masks: Vec<LayerMasks>,
-        output: &OutputLayers,
-    ) -> (Tensor<2>, HalvesTape) {
+        top: &T,
+    ) -> (Tensor<2>, HalvesTape<T::Tape>) {
         let n0 = bs[0] * self.t_len;
         let n1 = x.dims()[0] - n0;
         let (x0, x1) = (x.clone().narrow(0, 0, n0), x.narrow(0, n0, n1));
@@ -228,17 +303,22 @@ impl Stack<'_> {
             .iter()
             .map(|m| (m.rows(0, n0), m.rows(n0, n1)))
             .unzip();
-        let half = |x: Tensor<2>, b: usize, masks: Vec<LayerMasks>| {
-            let (top, layers) = self.forward(x, b, masks);
-            let (logits, output) = output.forward(top);
-            (logits, HalfTape { layers, output })
+        let (s0, s1) = (
+            self.sequences(0..bs[0]),
+            self.sequences(bs[0]..bs[0] + bs[1]),
+        );
+        let half = |stack: &Stack, x: Tensor<2>, b: usize, masks: Vec<LayerMasks>| {
+            let (y, layers) = stack.forward(x, b, masks);
+            let (y, top) = top.forward(y);
+            (y, HalfTape { layers, top })
         };
-        let ((l0, t0), (l1, t1)) = on_two_cores(|| half(x0, bs[0], m0), || half(x1, bs[1], m1));
+        let ((y0, t0), (y1, t1)) =
+            on_two_cores(|| half(&s0, x0, bs[0], m0), || half(&s1, x1, bs[1], m1));
         let tapes = HalvesTape {
             rows: n0,
             halves: [t0, t1],
         };
-        (Tensor::cat(vec![l0, l1], 0), tapes)
+        (Tensor::cat(vec![y0, y1], 0), tapes)
     }
 
     /// Every layer's backward from the top, registering the parameter gradients in `grads`.
@@ -257,26 +337,25 @@ impl Stack<'_> {
         dx
     }
 
-    /// The output layers' and then every layer's backward of the two halves on two threads,
-    /// from the gradient of the logits: the first half's parameter gradients go to `grads`,
-    /// the second's are returned beside the input gradient of the whole batch.
+    /// The top's and then every layer's backward of the two halves on two threads, from the
+    /// gradient of the top's output: the first half's parameter gradients go to `grads`, the
+    /// second's are returned beside the input gradient of the whole batch.
     ///
     /// # Shapes
-    /// - dlogits: `[N, V]`; output `[N, D]`
-    fn backward_halves(
+    /// - dy: `[N, Y]`; output `[N, D]`
+    fn backward_halves<T: Top>(
         &self,
         grads: &mut GradientsParams,
-        tapes: HalvesTape,
-        dlogits: Tensor<2>,
-        output: &OutputLayers,
+        tapes: HalvesTape<T::Tape>,
+        dy: Tensor<2>,
+        top: &T,
     ) -> (Tensor<2>, GradientsParams) {
         let n0 = tapes.rows;
-        let n1 = dlogits.dims()[0] - n0;
-        let (d0, d1) = (dlogits.clone().narrow(0, 0, n0), dlogits.narrow(0, n0, n1));
+        let n1 = dy.dims()[0] - n0;
+        let (d0, d1) = (dy.clone().narrow(0, 0, n0), dy.narrow(0, n0, n1));
         let [t0, t1] = tapes.halves;
-        let half = |grads: &mut GradientsParams, tape: HalfTape, dlogits: Tensor<2>| {
-            let (dtop, out) = output.backward(tape.output, dlogits);
-            out.register(grads, output.final_norm, output.head);
+        let half = |grads: &mut GradientsParams, tape: HalfTape<T::Tape>, dy: Tensor<2>| {
+            let dtop = top.backward(grads, tape.top, dy);
             self.backward(grads, tape.layers, dtop)
         };
         let (dx0, (dx1, other)) = on_two_cores(
@@ -365,38 +444,77 @@ struct LayerTape {
     ff_mask: Vec<Tensor<2>>,
 }
 
+/// The parts of a pre-norm layer with softmax attention over relative positions and a
+/// feed-forward sublayer, whatever keys the attention reads.
+struct LayerParts<'a> {
+    attn_norm: &'a Norm,
+    /// Query, key, value and output maps.
+    maps: [&'a Linear; 4],
+    table: &'a Param<Tensor<2>>,
+    heads: usize,
+    attn_dropout: &'a Dropout,
+    ff_norm: &'a Norm,
+    ff: &'a FeedForward,
+}
+
 impl LayerParams {
     fn of(layer: &TransformerLayer, autodiff: bool) -> Self {
         let attn = layer.attn.as_ref().expect("a softmax layer");
-        let ff = layer.ff.as_ref().expect("a feed-forward sublayer");
         let ff_residual = layer.ff_residual.as_ref().expect("a feed-forward sublayer");
-        let table = &attn.positions().table;
+        let parts = LayerParts {
+            attn_norm: &layer.attn_residual.norm,
+            maps: [&attn.query, &attn.key, &attn.value, &attn.output],
+            table: &attn.positions().table,
+            heads: attn.n_heads,
+            attn_dropout: &attn.dropout,
+            ff_norm: &ff_residual.norm,
+            ff: layer.ff.as_ref().expect("a feed-forward sublayer"),
+        };
+        Self::of_parts(parts, autodiff)
+    }
+
+    fn of_parts(parts: LayerParts, autodiff: bool) -> Self {
+        let LayerParts {
+            attn_norm,
+            maps: [query, key, value, output],
+            table,
+            heads,
+            attn_dropout,
+            ff_norm,
+            ff,
+        } = parts;
         Self {
-            norm1: NormParams::of(&layer.attn_residual.norm),
-            qkv: Qkv::of(attn),
-            output: LinearParams::of(&attn.output, None),
+            norm1: NormParams::of(attn_norm),
+            qkv: Qkv::of([query, key, value]),
+            output: LinearParams::of(output, None),
             table: host(table.val().inner()),
             table_shape: table.val().dims(),
             table_id: table.id,
-            heads: attn.n_heads,
-            norm2: NormParams::of(&ff_residual.norm),
+            heads,
+            norm2: NormParams::of(ff_norm),
             up: LinearParams::of(&ff.up, None),
             down: LinearParams::of(&ff.down, None),
             activation: ff.activation,
-            attn_keep: keep_prob(&attn.dropout, autodiff),
+            attn_keep: keep_prob(attn_dropout, autodiff),
             ff_keep: keep_prob(&ff.dropout, autodiff),
         }
     }
 
-    /// The attention's sizes for a segment of `[B, T]`.
-    fn span_shape(&self, [batch, len]: [usize; 2]) -> SpanShape {
-        let [span, dh] = self.table_shape;
+    /// The attention's sizes for a segment of `[B, T]` whose queries read `keys` (the span
+    /// from the table's rows: S causal, 2S − 1 bidirectional).
+    fn span_shape(&self, [batch, len]: [usize; 2], keys: Keys) -> SpanShape {
+        let [rows, dh] = self.table_shape;
+        let span = match keys {
+            Keys::Causal => rows,
+            Keys::Bidirectional(_) => rows.div_ceil(2),
+        };
         SpanShape {
             batch,
             len,
             heads: self.heads,
             dh,
             span,
+            keys,
         }
     }
 
@@ -404,12 +522,11 @@ impl LayerParams {
     ///
     /// # Shapes
     /// - x: `[N, D]`; output `[N, D]`
-    fn forward(&self, x: Tensor<2>, bt: [usize; 2], masks: LayerMasks) -> (Tensor<2>, LayerTape) {
+    fn forward(&self, x: Tensor<2>, shape: SpanShape, masks: LayerMasks) -> (Tensor<2>, LayerTape) {
         let device = x.device();
         let (xhat1, rstd1) = self.norm1.stats(x.clone());
         let h = self.norm1.affine(xhat1.clone());
         let [q, k, v] = self.qkv.forward(h);
-        let shape = self.span_shape(bt);
         let scale = 1.0 / (shape.dh as f32).sqrt();
         let (merged, attention) = SpanAttention::forward(shape, scale, (&q, &k, &v), &self.table);
         let n = x.dims()[0];

@@ -4,9 +4,9 @@
 //! and the three input gradients need no adds).
 //!
 //! Size legend as in [`super`]: N rows, D d_model, W = H·Dh.
+use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
-use mnemo_core::attention::CausalSelfAttention;
 use mnemo_core::host::to_vec as host;
 
 use crate::feedback::backward::params::LinearParams;
@@ -23,8 +23,9 @@ pub(super) struct Qkv {
 }
 
 impl Qkv {
-    pub(super) fn of(attn: &CausalSelfAttention) -> Self {
-        let parts = [&attn.query, &attn.key, &attn.value].map(|l| LinearParams::of(l, None));
+    /// The query, key and value maps of an attention, in that order.
+    pub(super) fn of(maps: [&Linear; 3]) -> Self {
+        let parts = maps.map(|l| LinearParams::of(l, None));
         let w = Tensor::cat(parts.iter().map(|p| p.w.clone()).collect(), 1);
         let b = parts.iter().any(|p| p.b.is_some()).then(|| {
             let bias = |p: &LinearParams| {

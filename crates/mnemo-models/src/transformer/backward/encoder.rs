@@ -1,0 +1,212 @@
+//! The translation encoder's manual forward and backward. Its pre-norm layers are the
+//! Transformer's layers ([`LayerParams`]) with bidirectional attention over each sentence's
+//! tokens ([`Keys::Bidirectional`]); the source embedding (scaled by √D, dropout) and the
+//! final norm are done by hand around them.
+//!
+//! The translation model's manual backward
+//! ([`Seq2Seq::forward_backward`](crate::Seq2Seq::forward_backward)) runs it under the
+//! decoder: the encoder's output enters the autodiff part (the cross-attention keys and values)
+//! as a leaf, whose gradient comes back to [`EncoderTape::backward`]. Dropout draws burn's masks
+//! in [`Seq2Seq::encode`]'s order: the embedding's, then per layer the attention output's and
+//! the feed-forward hidden units'.
+//!
+//! Size legend: B sentences, S source length (padded), D d_model, V vocabulary, N = B·S rows
+//! (row `b·S + s`).
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+use mnemo_core::{NormPlacement, Residual, key_padding_mask};
+
+use super::span_attention::Keys;
+use super::{HalfTape, HalvesTape, LayerMasks, LayerParams, LayerParts, Stack, Top};
+use crate::feedback::backward::add_grads;
+use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
+use crate::feedback::backward::output::embedding_grad;
+use crate::feedback::backward::params::NormParams;
+use crate::seq2seq::{Encoded, EncoderLayer, PAD, Seq2Seq, int_vec};
+
+/// What the encoder's manual forward keeps for its backward.
+pub(crate) struct EncoderTape {
+    /// Source ids `[N]`.
+    ids: Tensor<1, Int>,
+    /// The embedding's parameter id and its rows V.
+    embedding: (ParamId, usize),
+    /// The embedding's scale √D.
+    scale: f64,
+    /// The embedding's dropout mask (empty without dropout).
+    emb_mask: Vec<Tensor<2>>,
+    layers: Vec<LayerParams>,
+    /// Source length S, and the keys its queries read.
+    len: usize,
+    keys: Keys,
+    /// The final norm.
+    norm: NormParams,
+    /// The layers' and the final norm's tapes: of the whole batch, or of its two halves.
+    tapes: Tapes,
+}
+
+/// The encoder's tapes (the final norm's: `x̂` `[N, D]` and `1/σ` `[N, 1]`), by how the batch
+/// ran.
+enum Tapes {
+    /// One sentence: on one thread.
+    Whole(Box<HalfTape<(Tensor<2>, Tensor<2>)>>),
+    /// Two or more: the halves of the batch on two threads.
+    Halves(Box<HalvesTape<(Tensor<2>, Tensor<2>)>>),
+}
+
+impl EncoderLayer {
+    /// The layer as the manual backward's layer parts: with attention, pre-norm.
+    fn parts(&self) -> Option<LayerParts<'_>> {
+        let pre = |r: &Residual| r.placement == NormPlacement::Pre;
+        let attn = self.attn.as_ref()?;
+        (pre(&self.attn_residual) && pre(&self.ff_residual)).then_some(LayerParts {
+            attn_norm: &self.attn_residual.norm,
+            maps: [&attn.query, &attn.key, &attn.value, &attn.output],
+            table: &attn.positions,
+            heads: attn.n_heads,
+            attn_dropout: &attn.dropout,
+            ff_norm: &self.ff_residual.norm,
+            ff: &self.ff,
+        })
+    }
+}
+
+impl Seq2Seq {
+    /// Whether [`EncoderTape::encode`] covers this model's encoder: attention layers (not
+    /// Fourier mixing), pre-norm, with the final norm.
+    pub fn supports_manual_encoder(&self) -> bool {
+        self.encoder_norm.is_some() && self.encoder.iter().all(|l| l.parts().is_some())
+    }
+}
+
+/// Each sentence's length when every row of `ids` (`[B, S]` row-major) is its tokens then
+/// padding only, at least one token; None otherwise.
+fn trailing_lens(ids: &[i64], s: usize) -> Option<Vec<usize>> {
+    ids.chunks(s)
+        .map(|row| {
+            let len = row.iter().take_while(|&&t| t != PAD as i64).count();
+            let padded = row[len..].iter().all(|&t| t == PAD as i64);
+            (len >= 1 && padded).then_some(len)
+        })
+        .collect()
+}
+
+impl EncoderTape {
+    /// [`Seq2Seq::encode`] by hand on the plain device, keeping what the backward needs; None
+    /// where it does not apply (see [`Seq2Seq::supports_manual_encoder`]; sources with padding
+    /// before a token, or none, keep the autodiff encoder). The states are a leaf that tracks
+    /// its gradient on `model`'s device when that is an autodiff one.
+    ///
+    /// # Shapes
+    /// - src: `[B, S]`, PAD-padded at the end
+    pub(crate) fn encode(model: &Seq2Seq, src: Tensor<2, Int>) -> Option<(Encoded, Self)> {
+        if !model.supports_manual_encoder() {
+            return None;
+        }
+        let [b, s] = src.dims();
+        let ids = src.clone().inner().reshape([b * s]);
+        let lens = trailing_lens(&int_vec(ids.clone()), s)?;
+        let emb = model.embedding.weight.val();
+        let autodiff = emb.is_autodiff();
+        let emb = emb.inner();
+        let [vocab, d] = emb.dims();
+        let scale = (d as f64).sqrt();
+        // The masks in `encode`'s order: the embedding's, then each layer's.
+        let mut emb_mask = Vec::new();
+        let x = emb.select(0, ids.clone()).mul_scalar(scale);
+        let x = dropped(x, keep_prob(&model.dropout, autodiff), &mut emb_mask);
+        let layers: Vec<LayerParams> = model
+            .encoder
+            .iter()
+            .map(|l| LayerParams::of_parts(l.parts().expect("checked above"), autodiff))
+            .collect();
+        let device = x.device();
+        let masks = layers
+            .iter()
+            .map(|p| LayerMasks::draw(p, b * s, &device))
+            .collect();
+        let keys = Keys::Bidirectional(lens.clone());
+        let stack = Stack {
+            layers: &layers,
+            t_len: s,
+            keys: keys.clone(),
+        };
+        let norm = NormParams::of(model.encoder_norm.as_ref().expect("checked above"));
+        let (states, tapes) = match b >= 2 {
+            true => {
+                let (states, tapes) = stack.forward_halves(x, [b / 2, b - b / 2], masks, &norm);
+                (states, Tapes::Halves(Box::new(tapes)))
+            }
+            false => {
+                let (top, layers) = stack.forward(x, b, masks);
+                let (states, top) = Top::forward(&norm, top);
+                (states, Tapes::Whole(Box::new(HalfTape { layers, top })))
+            }
+        };
+        let states = states.reshape([b, s, d]);
+        let states = match autodiff {
+            true => states.autodiff().require_grad(),
+            false => states,
+        };
+        let encoded = Encoded {
+            states,
+            key_mask: key_padding_mask(src, PAD as i64),
+            src_lens: lens,
+        };
+        let tape = Self {
+            ids,
+            embedding: (model.embedding.weight.id, vocab),
+            scale,
+            emb_mask,
+            layers,
+            len: s,
+            keys,
+            norm,
+            tapes,
+        };
+        Some((encoded, tape))
+    }
+
+    /// The backward from the gradient of the encoder's output: registers the gradient of every
+    /// encoder parameter of `model` (the model [`encode`](Self::encode) read), and the source
+    /// rows' share of the embedding's, in `grads`.
+    ///
+    /// # Shapes
+    /// - dstates: `[B, S, D]` (plain device)
+    pub(crate) fn backward(self, model: &Seq2Seq, grads: &mut GradientsParams, dstates: Tensor<3>) {
+        let [b, s, d] = dstates.dims();
+        let dstates = dstates.reshape([b * s, d]);
+        let stack = Stack {
+            layers: &self.layers,
+            t_len: self.len,
+            keys: self.keys,
+        };
+        let dx = match self.tapes {
+            Tapes::Halves(tapes) => {
+                let (dx, mut other) = stack.backward_halves(grads, *tapes, dstates, &self.norm);
+                add_grads(model, &mut other, grads);
+                dx
+            }
+            Tapes::Whole(tape) => {
+                let dtop = Top::backward(&self.norm, grads, tape.top, dstates);
+                stack.backward(grads, tape.layers, dtop)
+            }
+        };
+        let dx = masked(dx, &self.emb_mask, 0).mul_scalar(self.scale);
+        let (id, vocab) = self.embedding;
+        grads.register(id, embedding_grad(self.ids, dx, vocab));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trailing_lens;
+
+    /// Lengths only for rows of tokens then padding, each with a token.
+    #[test]
+    fn trailing_lens_refuse_inner_padding_and_empty_rows() {
+        assert_eq!(trailing_lens(&[5, 6, 0, 7, 0, 0], 3), Some(vec![2, 1]));
+        assert_eq!(trailing_lens(&[5, 0, 6], 3), None);
+        assert_eq!(trailing_lens(&[0, 0, 0, 4, 4, 4], 3), None);
+    }
+}
