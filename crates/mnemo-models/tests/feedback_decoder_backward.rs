@@ -45,7 +45,7 @@ fn one_sentence_and_inner_padding_equal_autodiff() {
         .clone()
         .into_data()
         .convert::<i64>()
-        .to_vec()
+        .try_to_vec::<i64>()
         .unwrap();
     assert_ne!(ids[1], PAD as i64, "the first source's second token");
     ids[1] = PAD as i64;
