@@ -53,7 +53,7 @@ mod encoder;
 mod qkv;
 mod span_attention;
 
-pub(crate) use encoder::EncoderTape;
+pub(crate) use encoder::Encoding;
 use qkv::Qkv;
 use span_attention::{Keys, SpanAttention, SpanShape};
 

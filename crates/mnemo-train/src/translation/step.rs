@@ -1,12 +1,14 @@
 //! One translation training step: teacher-forced forward of a batch of sentence pairs,
 //! masked cross-entropy over the target tokens, the gradient of every parameter (a Feedback
-//! decoder's by its hand-written backward, [`train_decoder_batch`], when it supports it).
+//! decoder's by its hand-written backward, [`train_decoder_batch`], when it supports it; other
+//! decoders' by autodiff, under the encoder by hand on CPU backends,
+//! [`Seq2Seq::forward_backward_decoder_autodiff`]).
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use mnemo_data::translation::{PairBatch, SubwordTokenizer};
 use mnemo_models::{DecoderKind, Seq2Seq};
 
-use crate::feedback_step::train_decoder_batch;
+use crate::feedback_step::{masked_cross_entropy_grad, train_decoder_batch};
 use crate::task::StepOutput;
 use crate::translation::evaluate::batch_tensors;
 
@@ -38,9 +40,98 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
             }
         }
         // Transformer and CAN decoders (and a Feedback decoder outside the manual backward's
-        // reach): autodiff through the teacher-forced forward.
+        // reach) on the CPU: the encoder by hand (where it applies), the decoder by autodiff
+        // from the loss's gradient computed on the host.
+        _ if mnemo_backend::runs_on_host(device) => {
+            let mut stats = None;
+            let (logits, grads) = model.forward_backward_decoder_autodiff(src, tgt_in, |logits| {
+                let (s, grad) = masked_cross_entropy_grad(
+                    logits.clone().inner(),
+                    &batch.tgt_out,
+                    SubwordTokenizer::PAD,
+                );
+                stats = Some(s);
+                // Σ logits ⊙ dL/dlogits: its gradient for the logits is dL/dlogits.
+                s.loss.is_finite().then(|| (logits * grad.autodiff()).sum())
+            });
+            StepOutput {
+                stats: stats.expect("the loss was asked for"),
+                grads,
+                next: (),
+                logits: logits.detach(),
+            }
+        }
+        // Elsewhere: autodiff through the teacher-forced forward.
         DecoderKind::Transformer | DecoderKind::Feedback | DecoderKind::Can => {
             autodiff(model.forward(src, tgt_in))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    use mnemo_core::seeded;
+    use mnemo_models::Seq2SeqConfig;
+
+    use super::*;
+
+    /// Compares two gradients of every float parameter.
+    struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, usize);
+
+    impl ModuleVisitor for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (a, b): (Option<Tensor<D>>, Option<Tensor<D>>) =
+                (self.0.get(param.id), self.1.get(param.id));
+            let (a, b) = (a.expect("a gradient"), b.expect("a gradient"));
+            let scale: f32 = b.clone().abs().max().into_scalar();
+            let diff: f32 = (a - b).abs().max().into_scalar();
+            assert!(
+                diff <= 1e-4 * scale.max(1.0),
+                "{:?}: differs by {diff} (scale {scale})",
+                param.dims()
+            );
+            self.2 += 1;
+        }
+    }
+
+    /// A Transformer decoder's step on the CPU (the encoder by hand, the loss's gradient on the
+    /// host) gives the loss and every gradient of autodiff through the forward.
+    #[test]
+    fn an_autodiff_decoder_step_equals_autodiff() {
+        let device = mnemo_backend::test_device();
+        let vocab = 23;
+        let config = Seq2SeqConfig {
+            span: 3,
+            ..Seq2SeqConfig::tiny(vocab, DecoderKind::Transformer)
+        };
+        let model = seeded::reinit(config.init(&device), 7);
+        // Sources of 4, 2 and 3 tokens; targets of 3, 5 and 1 (then EOS); PAD = 0.
+        let batch = PairBatch {
+            rows: 3,
+            src_len: 4,
+            tgt_len: 6,
+            src: vec![5, 6, 7, 8, 9, 10, 0, 0, 11, 12, 13, 0],
+            tgt_in: vec![
+                2, 14, 15, 16, 0, 0, 2, 17, 18, 19, 20, 21, 2, 22, 0, 0, 0, 0,
+            ],
+            tgt_out: vec![
+                14, 15, 16, 3, 0, 0, 17, 18, 19, 20, 21, 3, 22, 3, 0, 0, 0, 0,
+            ],
+            ids: vec![0, 1, 2],
+            n_tgt_tokens: 12,
+        };
+        assert!(model.supports_manual_encoder());
+        let got = mt_step(&model, &batch, &device);
+        let (src, tgt_in) = batch_tensors(&batch, &device);
+        let logits = model.forward(src, tgt_in);
+        let want = StepOutput::autodiff(&model, logits, &batch.tgt_out, 0, ());
+        assert_eq!(got.stats.scored, want.stats.scored);
+        assert!((got.stats.loss - want.stats.loss).abs() < 1e-5);
+        let mut compare = Compare(&got.grads, &want.grads, 0);
+        model.visit(&mut compare);
+        assert!(compare.2 > 30, "{} parameters compared", compare.2);
+        assert_eq!(got.grads.len(), want.grads.len());
     }
 }

@@ -1,8 +1,8 @@
 //! The translation model's training step with the Feedback decoder's manual backward: the
 //! decoder's core ([`FeedbackCore::forward_backward`](crate::feedback::FeedbackCore)) and its
 //! cross-attention ([`super::cross::CrossHook`]) by hand, the final norm and the tied output
-//! projection by hand, the encoder by hand where it has pre-norm attention layers
-//! ([`EncoderTape`]), and what joins them (the target embedding, the cross-attention
+//! projection by hand, the encoder by hand where it has pre-norm attention layers and the
+//! products run on the host kernels ([`Encoding`]), and what joins them (the target embedding, the cross-attention
 //! keys/values from the encoder's output; the whole encoder with Fourier mixing or a source
 //! padded before a token) by one autodiff pass from the input gradients the manual part
 //! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV + Σ E ⊙ dE_head`), whose gradient of the
@@ -16,7 +16,7 @@ use super::cross::CrossHook;
 use super::params::NormParams;
 use crate::seq2seq::Seq2Seq;
 use crate::seq2seq_decoder::Decoder;
-use crate::transformer::backward::EncoderTape;
+use crate::transformer::backward::Encoding;
 use mnemo_core::CrossMemory;
 
 /// Logits and the gradient of every parameter of one teacher-forced batch.
@@ -76,10 +76,9 @@ impl Seq2Seq {
         let Decoder::Feedback(dec) = &self.decoder else {
             unreachable!("checked above")
         };
-        let (enc, encoder) = match EncoderTape::encode(self, src.clone()) {
-            Some((enc, tape)) => (enc, Some(tape)),
-            None => (self.encode(src), None),
-        };
+        // The encoder by hand with the host kernels (the CPU backends' products).
+        let encoding = Encoding::of(self, src, dec.core.products == super::StepProducts::Host);
+        let enc = &encoding.encoded;
         let cross = dec.cross_memory(&enc.states, &enc.key_mask); // per layer [B,H,S_src,Dh], autodiff
         let x = self.embed(tgt_in); // [B,T,D], autodiff
         let [b, t_len, d] = x.dims();
@@ -128,15 +127,7 @@ impl Seq2Seq {
             surrogate =
                 surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
         }
-        let autodiff_grads = surrogate.backward();
-        if let Some(encoder) = encoder {
-            let dstates = enc.states.grad(&autodiff_grads).unwrap_or_else(|| {
-                Tensor::zeros(enc.states.dims(), &plain) // no cross-attention reads it
-            });
-            encoder.backward(self, &mut manual, dstates);
-        }
-        let mut grads = GradientsParams::from_grads(autodiff_grads, self);
-        super::add_grads(self, &mut manual, &mut grads);
+        let grads = encoding.gradients(self, surrogate.backward(), manual);
         Seq2SeqGradients { logits, grads }
     }
 }

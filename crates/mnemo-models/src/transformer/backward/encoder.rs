@@ -3,18 +3,19 @@
 //! tokens ([`Keys::Bidirectional`]); the source embedding (scaled by √D, dropout) and the
 //! final norm are done by hand around them.
 //!
-//! The translation model's manual backward
-//! ([`Seq2Seq::forward_backward`](crate::Seq2Seq::forward_backward)) runs it under the
-//! decoder: the encoder's output enters the autodiff part (the cross-attention keys and values)
-//! as a leaf, whose gradient comes back to [`EncoderTape::backward`]. Dropout draws burn's masks
-//! in [`Seq2Seq::encode`]'s order: the embedding's, then per layer the attention output's and
-//! the feed-forward hidden units'.
+//! Both training paths of the translation model run it ([`Encoding`]): under the Feedback
+//! decoder's manual backward ([`Seq2Seq::forward_backward`](crate::Seq2Seq::forward_backward))
+//! and under any decoder trained by autodiff ([`Seq2Seq::forward_backward_decoder_autodiff`]).
+//! The encoder's output enters the autodiff part (the cross-attention keys and values) as a
+//! leaf, whose gradient comes back to [`EncoderTape::backward`]. Dropout draws burn's masks in
+//! [`Seq2Seq::encode`]'s order: the embedding's, then per layer the attention output's and the
+//! feed-forward hidden units'.
 //!
 //! Size legend: B sentences, S source length (padded), D d_model, V vocabulary, N = B·S rows
 //! (row `b·S + s`).
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Gradients, Int, Tensor};
 use mnemo_core::{NormPlacement, Residual, key_padding_mask};
 
 use super::span_attention::Keys;
@@ -195,6 +196,85 @@ impl EncoderTape {
         let dx = masked(dx, &self.emb_mask, 0).mul_scalar(self.scale);
         let (id, vocab) = self.embedding;
         grads.register(id, embedding_grad(self.ids, dx, vocab));
+    }
+}
+
+/// A batch's encoder output: by hand with its tape where asked for and [`EncoderTape::encode`]
+/// applies, else by autodiff ([`Seq2Seq::encode`]).
+pub(crate) struct Encoding {
+    pub(crate) encoded: Encoded,
+    tape: Option<EncoderTape>,
+}
+
+impl Encoding {
+    /// `by_hand`: whether to try the encoder by hand (its attention runs on the host kernels:
+    /// for CPU backends).
+    ///
+    /// # Shapes
+    /// - src: `[B, S]`, PAD-padded
+    pub(crate) fn of(model: &Seq2Seq, src: Tensor<2, Int>, by_hand: bool) -> Self {
+        let tape = by_hand
+            .then(|| EncoderTape::encode(model, src.clone()))
+            .flatten();
+        match tape {
+            Some((encoded, tape)) => Self {
+                encoded,
+                tape: Some(tape),
+            },
+            None => Self {
+                encoded: model.encode(src),
+                tape: None,
+            },
+        }
+    }
+
+    /// The gradient of every parameter of `model`: those of the autodiff pass `autodiff`, the
+    /// encoder's by hand from the gradient `autodiff` holds for its output, and `manual`'s
+    /// (the parts the caller did by hand), added where they share a parameter (the
+    /// embedding).
+    pub(crate) fn gradients(
+        self,
+        model: &Seq2Seq,
+        autodiff: Gradients,
+        mut manual: GradientsParams,
+    ) -> GradientsParams {
+        if let Some(tape) = self.tape {
+            let states = &self.encoded.states;
+            let dstates = states.grad(&autodiff).unwrap_or_else(|| {
+                // No cross-attention read it.
+                Tensor::zeros(states.dims(), &states.clone().inner().device())
+            });
+            tape.backward(model, &mut manual, dstates);
+        }
+        let mut grads = GradientsParams::from_grads(autodiff, model);
+        add_grads(model, &mut manual, &mut grads);
+        grads
+    }
+}
+
+impl Seq2Seq {
+    /// Teacher-forced logits and the gradient of every parameter for `loss` of them: the
+    /// encoder by hand where it applies ([`supports_manual_encoder`](Self::supports_manual_encoder),
+    /// sources padded at the end; its attention on the host kernels, so for CPU backends), the
+    /// decoder and the rest by autodiff; the training step of the decoders without a manual
+    /// backward (Transformer, CAN) on the CPU. `loss` returns the scalar to differentiate, or
+    /// None to skip the backward (no gradients: e.g. a loss that is not finite).
+    ///
+    /// # Shapes
+    /// - src: `[B, S]`, tgt_in: `[B, T]` (PAD-padded); logits `[B, T, V]`
+    pub fn forward_backward_decoder_autodiff(
+        &self,
+        src: Tensor<2, Int>,
+        tgt_in: Tensor<2, Int>,
+        loss: impl FnOnce(Tensor<3>) -> Option<Tensor<1>>,
+    ) -> (Tensor<3>, GradientsParams) {
+        let encoding = Encoding::of(self, src, true);
+        let logits = self.forward_encoded(&encoding.encoded, tgt_in);
+        let grads = match loss(logits.clone()) {
+            Some(loss) => encoding.gradients(self, loss.backward(), GradientsParams::new()),
+            None => GradientsParams::new(),
+        };
+        (logits, grads)
     }
 }
 
