@@ -6,6 +6,7 @@
 //! Size legend: B batch, T segment length, D d_model, V vocabulary, N = B·T rows.
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
+use mnemo_backend::with_host_view;
 
 use super::params::{LinearParams, NormParams};
 
@@ -117,23 +118,75 @@ pub(crate) fn output_backward(
     (logits, dtop.reshape([b, t_len, d]), tape)
 }
 
-/// The embedding table's gradient: each input row's gradient added into its token's row (a
-/// scatter-add, as a one-hot matmul).
+/// The embedding table's gradient: each input row's gradient added into its token's row. On
+/// the host (a flex tensor) a scatter-add in row order; elsewhere a one-hot matmul (`[V, N]`
+/// one-hot rows times `dx`: for small vocabularies on devices without a fast scatter).
 ///
 /// # Shapes
 /// - ids: `[N]`; dx: `[N, D]`
 /// - output: `[V, D]`
 pub(crate) fn embedding_grad(ids: Tensor<1, Int>, dx: Tensor<2>, vocab: usize) -> Tensor<2> {
-    let n = ids.dims()[0];
-    let ids: Vec<i64> = ids
+    let [n, d] = dx.dims();
+    let ids: Vec<usize> = ids
         .into_data()
         .convert::<i64>()
         .try_to_vec::<i64>()
-        .expect("int ids");
+        .expect("int ids")
+        .into_iter()
+        .map(|id| id as usize)
+        .collect();
+    let on_host = with_host_view(&dx, |v| {
+        let rows = v.contiguous()?;
+        let mut out = vec![0.0f32; vocab * d];
+        for (&id, row) in ids.iter().zip(rows.chunks_exact(d)) {
+            for (o, x) in out[id * d..(id + 1) * d].iter_mut().zip(row) {
+                *o += x;
+            }
+        }
+        Some(out)
+    })
+    .flatten();
+    if let Some(values) = on_host {
+        return Tensor::from_data(TensorData::new(values, [vocab, d]), &dx.device());
+    }
     let mut onehot = vec![0.0f32; n * vocab];
     for (r, &id) in ids.iter().enumerate() {
-        onehot[r * vocab + id as usize] = 1.0;
+        onehot[r * vocab + id] = 1.0;
     }
     let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, vocab]), &dx.device());
     onehot.transpose().matmul(dx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use mnemo_core::host::to_vec;
+
+    /// The host scatter-add equals the one-hot product burn computes (repeated ids summed,
+    /// rows of unseen ids zero).
+    #[test]
+    fn embedding_grad_on_the_host_equals_the_one_hot_product() {
+        let device = mnemo_backend::test_device().inner();
+        let (vocab, d) = (11, 6);
+        let ids = [3i64, 7, 3, 0, 10, 3, 7];
+        let n = ids.len();
+        let dx = Tensor::<2>::random([n, d], Distribution::Normal(0.0, 1.0), &device);
+        let id_tensor = Tensor::<1, Int>::from_data(TensorData::new(ids.to_vec(), [n]), &device);
+        let got = to_vec(embedding_grad(id_tensor, dx.clone(), vocab));
+        let mut onehot = vec![0.0f32; n * vocab];
+        for (r, &id) in ids.iter().enumerate() {
+            onehot[r * vocab + id as usize] = 1.0;
+        }
+        let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, vocab]), &device);
+        let want = to_vec(onehot.transpose().matmul(dx));
+        assert_eq!(got.len(), vocab * d);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{g} vs {w}");
+        }
+        assert!(
+            got[d..2 * d].iter().all(|&x| x == 0.0),
+            "id 1 is never read"
+        );
+    }
 }
