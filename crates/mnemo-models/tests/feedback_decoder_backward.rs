@@ -62,13 +62,25 @@ fn one_sentence_and_inner_padding_equal_autodiff() {
 }
 
 #[test]
-fn transformer_and_post_norm_decoders_are_not_claimed() {
+fn can_and_post_norm_decoders_are_not_claimed() {
     let device = mnemo_backend::test_device();
+    // The pre-norm Transformer decoder is claimed (tests/transformer_decoder_backward.rs),
+    // the CAN decoder is not.
     assert!(
-        !Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
+        Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
             .init(&device)
             .supports_manual_backward()
     );
+    assert!(
+        !Seq2SeqConfig::tiny(VOCAB, DecoderKind::Can)
+            .init(&device)
+            .supports_manual_backward()
+    );
+    let post_transformer = Seq2SeqConfig {
+        placement: mnemo_core::NormPlacement::Post,
+        ..Seq2SeqConfig::tiny(VOCAB, DecoderKind::Transformer)
+    };
+    assert!(!post_transformer.init(&device).supports_manual_backward());
     // Dropout is claimed (tests/feedback_decoder_backward_dropout.rs checks it).
     let dropout = Seq2SeqConfig {
         dropout: 0.1,

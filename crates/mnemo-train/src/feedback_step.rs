@@ -118,8 +118,8 @@ pub fn train_feedback_segment(
     }
 }
 
-/// One translation batch of a Feedback-decoder model with the hand-written backward
-/// ([`Seq2Seq::forward_backward`]): masked cross-entropy over `targets` (row-major `[B, T]`,
+/// One translation batch of a Feedback- or Transformer-decoder model with the hand-written
+/// backward ([`Seq2Seq::forward_backward`]): masked cross-entropy over `targets` (row-major `[B, T]`,
 /// `no_label` positions unscored), logits and the gradient of every parameter.
 ///
 /// # Panics

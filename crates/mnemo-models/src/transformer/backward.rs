@@ -49,10 +49,13 @@ use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
 use crate::two_cores::on_two_cores;
 
+mod cross;
+mod decoder;
 mod encoder;
 mod qkv;
 mod span_attention;
 
+use cross::{CrossParams, CrossTape, Source, SourceGrads};
 pub(crate) use encoder::Encoding;
 use qkv::Qkv;
 use span_attention::{Keys, SpanAttention, SpanShape};
@@ -142,6 +145,7 @@ impl TransformerLm {
             layers: &layers,
             t_len,
             keys: Keys::Causal,
+            sources: Vec::new(),
         };
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
@@ -156,7 +160,7 @@ impl TransformerLm {
                 let v = logits.dims()[1];
                 let logits = logits.reshape([b, t_len, v]);
                 let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
-                let (dx, mut other) = stack.backward_halves(&mut grads, tapes, dlogits, &output);
+                let (dx, mut other, _) = stack.backward_halves(&mut grads, tapes, dlogits, &output);
                 add_grads(self, &mut other, &mut grads);
                 (logits, dx)
             }
@@ -166,7 +170,7 @@ impl TransformerLm {
                 let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
                 output.register(&mut grads, &final_norm, &head);
                 let dtop = dtop.reshape([b * t_len, d]);
-                (logits, stack.backward(&mut grads, tapes, dtop))
+                (logits, stack.backward(&mut grads, tapes, dtop).0)
             }
         };
         let dx = masked(dx, &emb_mask, 0);
@@ -176,11 +180,12 @@ impl TransformerLm {
 }
 
 /// The layers' parameters, run over rows of `t_len` positions each, their attention reading
-/// `keys`.
+/// `keys`; a decoder's layers attend over `sources` too (one per layer; empty otherwise).
 struct Stack<'a> {
     layers: &'a [LayerParams],
     t_len: usize,
     keys: Keys,
+    sources: Vec<Source>,
 }
 
 /// What runs on the layers' top states of each half of the batch, forward and backward: the
@@ -265,9 +270,9 @@ impl Stack<'_> {
         masks: Vec<LayerMasks>,
     ) -> (Tensor<2>, Vec<LayerTape>) {
         let mut tapes = Vec::with_capacity(self.layers.len());
-        for (params, masks) in self.layers.iter().zip(masks) {
+        for (l, (params, masks)) in self.layers.iter().zip(masks).enumerate() {
             let shape = params.span_shape([b, self.t_len], self.keys.clone());
-            let (y, tape) = params.forward(x, shape, masks);
+            let (y, tape) = params.forward(x, shape, masks, self.sources.get(l));
             x = y;
             tapes.push(tape);
         }
@@ -279,7 +284,12 @@ impl Stack<'_> {
         Stack {
             layers: self.layers,
             t_len: self.t_len,
-            keys: self.keys.sequences(range),
+            keys: self.keys.sequences(range.clone()),
+            sources: self
+                .sources
+                .iter()
+                .map(|s| s.sequences(range.clone()))
+                .collect(),
         }
     }
 
@@ -321,7 +331,9 @@ impl Stack<'_> {
         (Tensor::cat(vec![y0, y1], 0), tapes)
     }
 
-    /// Every layer's backward from the top, registering the parameter gradients in `grads`.
+    /// Every layer's backward from the top, registering the parameter gradients in `grads`;
+    /// the input gradient and, for a decoder's layers, the gradients of each layer's source
+    /// keys and values (bottom first; empty otherwise).
     ///
     /// # Shapes
     /// - dx: `[b·T, D]`; output `[b·T, D]`
@@ -330,16 +342,21 @@ impl Stack<'_> {
         grads: &mut GradientsParams,
         tapes: Vec<LayerTape>,
         mut dx: Tensor<2>,
-    ) -> Tensor<2> {
+    ) -> (Tensor<2>, Vec<SourceGrads>) {
+        let mut sources = Vec::new();
         for (params, tape) in self.layers.iter().zip(tapes).rev() {
-            dx = params.backward(grads, tape, dx);
+            let (d, source) = params.backward(grads, tape, dx);
+            dx = d;
+            sources.extend(source);
         }
-        dx
+        sources.reverse();
+        (dx, sources)
     }
 
     /// The top's and then every layer's backward of the two halves on two threads, from the
     /// gradient of the top's output: the first half's parameter gradients go to `grads`, the
-    /// second's are returned beside the input gradient of the whole batch.
+    /// second's are returned beside the input gradient of the whole batch and the source
+    /// gradients of [`backward`](Self::backward) (both halves' rows).
     ///
     /// # Shapes
     /// - dy: `[N, Y]`; output `[N, D]`
@@ -349,7 +366,7 @@ impl Stack<'_> {
         tapes: HalvesTape<T::Tape>,
         dy: Tensor<2>,
         top: &T,
-    ) -> (Tensor<2>, GradientsParams) {
+    ) -> (Tensor<2>, GradientsParams, Vec<SourceGrads>) {
         let n0 = tapes.rows;
         let n1 = dy.dims()[0] - n0;
         let (d0, d1) = (dy.clone().narrow(0, 0, n0), dy.narrow(0, n0, n1));
@@ -358,7 +375,7 @@ impl Stack<'_> {
             let dtop = top.backward(grads, tape.top, dy);
             self.backward(grads, tape.layers, dtop)
         };
-        let (dx0, (dx1, other)) = on_two_cores(
+        let ((dx0, s0), ((dx1, s1), other)) = on_two_cores(
             || half(grads, t0, d0),
             || {
                 let mut other = GradientsParams::new();
@@ -366,7 +383,8 @@ impl Stack<'_> {
                 (dx1, other)
             },
         );
-        (Tensor::cat(vec![dx0, dx1], 0), other)
+        let sources = s0.into_iter().zip(s1).map(|(a, b)| a.cat(b)).collect();
+        (Tensor::cat(vec![dx0, dx1], 0), other, sources)
     }
 }
 
@@ -385,6 +403,8 @@ struct LayerParams {
     down: LinearParams,
     activation: Activation,
     attn_keep: Option<f64>,
+    /// A decoder layer's cross-attention, between the attention and the feed-forward.
+    cross: Option<CrossParams>,
     ff_keep: Option<f64>,
 }
 
@@ -392,17 +412,23 @@ struct LayerParams {
 struct LayerMasks {
     /// Of the attention output, `[N, D]`.
     attn: Option<Tensor<2>>,
+    /// Of a decoder layer's cross-attention output, `[N, D]`.
+    cross: Option<Tensor<2>>,
     /// Of the feed-forward hidden units, `[N, F]`.
     ff: Option<Tensor<2>>,
 }
 
 impl LayerMasks {
     /// The masks of `params`' layer over `n` rows, drawn in the autodiff forward's order:
-    /// the attention output's, then the feed-forward hidden units'.
+    /// the attention output's, a decoder layer's cross-attention output's, then the
+    /// feed-forward hidden units'.
     fn draw(params: &LayerParams, n: usize, device: &burn::tensor::Device) -> Self {
         let (d, f) = (params.output.w.dims()[1], params.up.w.dims()[1]);
+        let attn = params.attn_keep.map(|keep| mask([n, d], keep, device));
+        let cross = params.cross.as_ref().and_then(|c| c.keep);
         Self {
-            attn: params.attn_keep.map(|keep| mask([n, d], keep, device)),
+            attn,
+            cross: cross.map(|keep| mask([n, d], keep, device)),
             ff: params.ff_keep.map(|keep| mask([n, f], keep, device)),
         }
     }
@@ -412,6 +438,7 @@ impl LayerMasks {
         let rows = |m: &Option<Tensor<2>>| m.clone().map(|m| m.narrow(0, start, len));
         Self {
             attn: rows(&self.attn),
+            cross: rows(&self.cross),
             ff: rows(&self.ff),
         }
     }
@@ -434,6 +461,8 @@ struct LayerTape {
     /// The attention output before the output projection, `[N, W]`.
     merged: Tensor<2>,
     attn_mask: Vec<Tensor<2>>,
+    /// A decoder layer's cross-attention.
+    cross: Option<CrossTape>,
     /// `x̂` and `1/σ` of the feed-forward norm.
     xhat2: Tensor<2>,
     rstd2: Tensor<2>,
@@ -496,6 +525,7 @@ impl LayerParams {
             down: LinearParams::of(&ff.down, None),
             activation: ff.activation,
             attn_keep: keep_prob(attn_dropout, autodiff),
+            cross: None,
             ff_keep: keep_prob(&ff.dropout, autodiff),
         }
     }
@@ -507,6 +537,7 @@ impl LayerParams {
         let span = match keys {
             Keys::Causal => rows,
             Keys::Bidirectional(_) => rows.div_ceil(2),
+            Keys::Cross { .. } => 0, // no table
         };
         SpanShape {
             batch,
@@ -522,8 +553,15 @@ impl LayerParams {
     ///
     /// # Shapes
     /// - x: `[N, D]`; output `[N, D]`
-    fn forward(&self, x: Tensor<2>, shape: SpanShape, masks: LayerMasks) -> (Tensor<2>, LayerTape) {
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        shape: SpanShape,
+        masks: LayerMasks,
+        source: Option<&Source>,
+    ) -> (Tensor<2>, LayerTape) {
         let device = x.device();
+        let bt = [shape.batch, shape.len];
         let (xhat1, rstd1) = self.norm1.stats(x.clone());
         let h = self.norm1.affine(xhat1.clone());
         let [q, k, v] = self.qkv.forward(h);
@@ -533,6 +571,14 @@ impl LayerParams {
         let merged = Tensor::<2>::from_data(TensorData::new(merged, [n, q.len() / n]), &device);
         let y = apply_mask(self.output.forward(merged.clone()), &masks.attn);
         let x = x + y;
+        let (x, cross) = match (&self.cross, source) {
+            (Some(c), Some(source)) => {
+                let (x, tape) = c.forward(x, bt, source, masks.cross);
+                (x, Some(tape))
+            }
+            (None, None) => (x, None),
+            _ => panic!("a decoder layer needs its source, and only a decoder layer reads one"),
+        };
         let (xhat2, rstd2) = self.norm2.stats(x.clone());
         let pre = self.up.forward(self.norm2.affine(xhat2.clone()));
         let (act, act_grad) = activate_on_host(self.activation, pre);
@@ -544,6 +590,7 @@ impl LayerParams {
             attention,
             merged,
             attn_mask: masks.attn.into_iter().collect(),
+            cross,
             xhat2,
             rstd2,
             act_grad,
@@ -553,12 +600,18 @@ impl LayerParams {
         (x, tape)
     }
 
-    /// The gradient of the layer's input from that of its output, registering the gradient
-    /// of every parameter of the layer.
+    /// The gradient of the layer's input from that of its output (and, for a decoder layer,
+    /// the gradients of its source's keys and values), registering the gradient of every
+    /// parameter of the layer.
     ///
     /// # Shapes
     /// - dx: `[N, D]`; output `[N, D]`
-    fn backward(&self, grads: &mut GradientsParams, tape: LayerTape, dx: Tensor<2>) -> Tensor<2> {
+    fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        tape: LayerTape,
+        dx: Tensor<2>,
+    ) -> (Tensor<2>, Option<SourceGrads>) {
         // Feed-forward: x_out = x_mid + down(drop(act(up(norm2(x_mid))))).
         self.down.register(grads, tape.hidden, dx.clone());
         let dhidden = masked(self.down.input_grad(dx.clone()), &tape.ff_mask, 0);
@@ -571,7 +624,15 @@ impl LayerParams {
             + self
                 .norm2
                 .backward(self.norm2.fold(dh2), tape.xhat2, tape.rstd2);
-        // Attention: x_mid = x + drop(output(attn(norm1(x)))).
+        // A decoder layer's cross-attention: x_mid = x_att + drop(W_o attn(W_q norm(x_att))).
+        let (dx, source) = match (&self.cross, tape.cross) {
+            (Some(c), Some(cross)) => {
+                let (dx, source) = c.backward(grads, cross, dx);
+                (dx, Some(source))
+            }
+            _ => (dx, None),
+        };
+        // Attention: x_att = x + drop(output(attn(norm1(x)))).
         let dy = masked(dx.clone(), &tape.attn_mask, 0);
         self.output.register(grads, tape.merged, dy.clone());
         let dmerged = host(self.output.input_grad(dy));
@@ -584,8 +645,10 @@ impl LayerParams {
         let h1 = self.norm1.affine(tape.xhat1.clone());
         let dh1 = self.qkv.backward(grads, h1, [g.dq, g.dk, g.dv]);
         self.norm1.register(grads, dh1.clone(), tape.xhat1.clone());
-        dx + self
-            .norm1
-            .backward(self.norm1.fold(dh1), tape.xhat1, tape.rstd1)
+        let dx = dx
+            + self
+                .norm1
+                .backward(self.norm1.fold(dh1), tape.xhat1, tape.rstd1);
+        (dx, source)
     }
 }

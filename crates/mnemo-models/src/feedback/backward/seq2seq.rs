@@ -42,16 +42,21 @@ impl Seq2Seq {
     }
 
     /// Whether [`forward_backward`](Self::forward_backward) applies and equals autodiff of
-    /// [`forward`](Self::forward): a pre-norm Feedback decoder. Dropout is supported: the
-    /// encoder's and the embedding's masks are drawn by the autodiff part in `forward`'s order,
-    /// the core's and the cross-attention's by hand in the autodiff step's order.
+    /// [`forward`](Self::forward): a pre-norm Feedback decoder, or a pre-norm Transformer
+    /// decoder of softmax layers with their own position tables
+    /// ([`crate::transformer::backward`]'s decoder; its attention runs on the host, so for CPU
+    /// backends). Dropout is supported: the masks are drawn in `forward`'s order (the
+    /// encoder's and the embedding's, then the decoder's in the autodiff step's order).
     pub fn supports_manual_backward(&self) -> bool {
-        let Decoder::Feedback(dec) = &self.decoder else {
-            return false;
-        };
-        dec.final_norm.is_some()
-            && dec.core.supports_manual_backward()
-            && dec.cross.iter().all(|c| c.residual.is_pre())
+        match &self.decoder {
+            Decoder::Feedback(dec) => {
+                dec.final_norm.is_some()
+                    && dec.core.supports_manual_backward()
+                    && dec.cross.iter().all(|c| c.residual.is_pre())
+            }
+            Decoder::Transformer(dec) => dec.supports_manual_backward(),
+            Decoder::Can(_) => false,
+        }
     }
 
     /// Teacher-forced logits and, from `loss_grad` (logits -> dL/dlogits), the gradient of every
@@ -71,10 +76,14 @@ impl Seq2Seq {
     ) -> Seq2SeqGradients {
         assert!(
             self.supports_manual_backward(),
-            "the manual decoder backward needs a pre-norm Feedback decoder"
+            "the manual decoder backward needs a pre-norm Feedback or Transformer decoder"
         );
-        let Decoder::Feedback(dec) = &self.decoder else {
-            unreachable!("checked above")
+        let dec = match &self.decoder {
+            Decoder::Feedback(dec) => dec,
+            Decoder::Transformer(dec) => {
+                return self.forward_backward_transformer(dec, src, tgt_in, loss_grad);
+            }
+            Decoder::Can(_) => unreachable!("checked above"),
         };
         // The encoder by hand with the host kernels (the CPU backends' products).
         let encoding = Encoding::of(self, src, dec.core.products == super::StepProducts::Host);

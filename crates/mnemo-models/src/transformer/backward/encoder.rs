@@ -82,7 +82,7 @@ impl Seq2Seq {
 
 /// Each sentence's length when every row of `ids` (`[B, S]` row-major) is its tokens then
 /// padding only, at least one token; None otherwise.
-fn trailing_lens(ids: &[i64], s: usize) -> Option<Vec<usize>> {
+pub(super) fn trailing_lens(ids: &[i64], s: usize) -> Option<Vec<usize>> {
     ids.chunks(s)
         .map(|row| {
             let len = row.iter().take_while(|&&t| t != PAD as i64).count();
@@ -131,6 +131,7 @@ impl EncoderTape {
             layers: &layers,
             t_len: s,
             keys: keys.clone(),
+            sources: Vec::new(),
         };
         let norm = NormParams::of(model.encoder_norm.as_ref().expect("checked above"));
         let (states, tapes) = match b >= 2 {
@@ -181,21 +182,25 @@ impl EncoderTape {
             layers: &self.layers,
             t_len: self.len,
             keys: self.keys,
+            sources: Vec::new(),
         };
         let dx = match self.tapes {
             Tapes::Halves(tapes) => {
-                let (dx, mut other) = stack.backward_halves(grads, *tapes, dstates, &self.norm);
+                let (dx, mut other, _) = stack.backward_halves(grads, *tapes, dstates, &self.norm);
                 add_grads(model, &mut other, grads);
                 dx
             }
             Tapes::Whole(tape) => {
                 let dtop = Top::backward(&self.norm, grads, tape.top, dstates);
-                stack.backward(grads, tape.layers, dtop)
+                stack.backward(grads, tape.layers, dtop).0
             }
         };
         let dx = masked(dx, &self.emb_mask, 0).mul_scalar(self.scale);
+        // Added to the embedding's other gradients (a tied head's, by hand) where `grads` has one.
         let (id, vocab) = self.embedding;
-        grads.register(id, embedding_grad(self.ids, dx, vocab));
+        let mut source_rows = GradientsParams::new();
+        source_rows.register(id, embedding_grad(self.ids, dx, vocab));
+        add_grads(model, &mut source_rows, grads);
     }
 }
 

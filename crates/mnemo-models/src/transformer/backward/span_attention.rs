@@ -37,6 +37,10 @@ const TILE: usize = 64;
 /// Which keys a query reads, and how the table is indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Keys {
+    /// Cross-attention: every query of sequence `b` reads keys `0 .. lens[b]` of another
+    /// sequence of `len` positions (`1 ≤ lens[b] ≤ len`), its keys and values `[B·len, W]`
+    /// rows; no position table.
+    Cross { lens: Vec<usize>, len: usize },
     /// Query `t` reads keys `t − n + 1 ..= t`, `n = min(t + 1, S)`; the table is `[S, Dh]`,
     /// row `d` for distance `t − κ`.
     Causal,
@@ -51,6 +55,10 @@ impl Keys {
         match self {
             Keys::Causal => Keys::Causal,
             Keys::Bidirectional(lens) => Keys::Bidirectional(lens[range].to_vec()),
+            Keys::Cross { lens, len } => Keys::Cross {
+                lens: lens[range].to_vec(),
+                len: *len,
+            },
         }
     }
 }
@@ -78,11 +86,20 @@ impl SpanShape {
         self.batch * self.heads
     }
 
-    /// Rows of the table: S (causal) or 2S − 1 (bidirectional).
+    /// Rows of the table: S (causal), 2S − 1 (bidirectional), none (cross).
     fn table_rows(&self) -> usize {
         match self.keys {
             Keys::Causal => self.span,
             Keys::Bidirectional(_) => 2 * self.span - 1,
+            Keys::Cross { .. } => 0,
+        }
+    }
+
+    /// Positions of the key sequence: T, or the other sequence's (cross).
+    fn key_len(&self) -> usize {
+        match self.keys {
+            Keys::Cross { len, .. } => len,
+            _ => self.len,
         }
     }
 
@@ -96,6 +113,7 @@ impl SpanShape {
                 (reach, reach - 1)
             }
             Keys::Bidirectional(_) => (2 * self.len - 1, self.len - 1),
+            Keys::Cross { .. } => (0, 0),
         }
     }
 
@@ -108,6 +126,7 @@ impl SpanShape {
                 let top = self.span as i64 - 1;
                 ((e as i64 - c as i64).clamp(-top, top) + top) as usize
             }
+            Keys::Cross { .. } => unreachable!("no position table"),
         }
     }
 
@@ -118,7 +137,7 @@ impl SpanShape {
                 let n = (t + 1).min(self.span);
                 (t + 1 - n, n)
             }
-            Keys::Bidirectional(lens) => (0, lens[i / self.heads]),
+            Keys::Bidirectional(lens) | Keys::Cross { lens, .. } => (0, lens[i / self.heads]),
         }
     }
 
@@ -143,30 +162,27 @@ impl SpanShape {
             let t1 = (t0 + TILE).min(self.len);
             let (k0, k1) = match &self.keys {
                 Keys::Causal => (self.window(i, t0).0, t1),
-                Keys::Bidirectional(lens) => (0, lens[i / self.heads]),
+                Keys::Bidirectional(lens) | Keys::Cross { lens, .. } => (0, lens[i / self.heads]),
             };
             Tile { t0, t1, k0, k1 }
         })
     }
 
-    /// `[N, W]` rows (row `b·T + t`, column `h·Dh + d`) as head buffers `[I, T, Dh]`.
-    fn split_heads(&self, x: &[f32]) -> Vec<f32> {
-        self.permute(x, true)
+    /// `[B·len, W]` rows (row `b·len + t`, column `h·Dh + d`) as head buffers `[I, len, Dh]`
+    /// (`len`: T for queries, [`key_len`](Self::key_len) for keys and values).
+    fn split_heads(&self, x: &[f32], len: usize) -> Vec<f32> {
+        self.permute(x, len, true)
     }
 
-    /// Head buffers `[I, T, Dh]` as `[N, W]` rows.
-    fn merge_heads(&self, x: &[f32]) -> Vec<f32> {
-        self.permute(x, false)
+    /// Head buffers `[I, len, Dh]` as `[B·len, W]` rows.
+    fn merge_heads(&self, x: &[f32], len: usize) -> Vec<f32> {
+        self.permute(x, len, false)
     }
 
     /// Copy between the two layouts: `(b, t, h)` rows of `Dh` values either way.
-    fn permute(&self, x: &[f32], to_heads: bool) -> Vec<f32> {
+    fn permute(&self, x: &[f32], len: usize, to_heads: bool) -> Vec<f32> {
         let SpanShape {
-            batch,
-            len,
-            heads,
-            dh,
-            ..
+            batch, heads, dh, ..
         } = *self;
         assert_eq!(
             x.len(),
@@ -304,11 +320,12 @@ impl SpanAttention {
             "the position table must hold {} rows of {dh}",
             shape.table_rows()
         );
-        if let Keys::Bidirectional(lens) = &shape.keys {
+        if let Keys::Bidirectional(lens) | Keys::Cross { lens, .. } = &shape.keys {
+            let key_len = shape.key_len();
             assert_eq!(lens.len(), shape.batch, "one length per sequence");
             assert!(
-                lens.iter().all(|&l| (1..=len).contains(&l)),
-                "sequence lengths {lens:?} must lie in 1..={len}"
+                lens.iter().all(|&l| (1..=key_len).contains(&l)),
+                "sequence lengths {lens:?} must lie in 1..={key_len}"
             );
         }
         let (e, _) = shape.offsets();
@@ -321,9 +338,9 @@ impl SpanAttention {
         let starts = shape.probs_starts();
         let mut me = Self {
             scale,
-            q: shape.split_heads(q),
-            k: shape.split_heads(k),
-            v: shape.split_heads(v),
+            q: shape.split_heads(q, len),
+            k: shape.split_heads(k, shape.key_len()),
+            v: shape.split_heads(v, shape.key_len()),
             by_offset,
             probs: Vec::new(),
             starts,
@@ -350,7 +367,7 @@ impl SpanAttention {
             || run(half..rows, out1, probs1),
         );
         me.probs = probs;
-        (me.shape.merge_heads(&out), me)
+        (me.shape.merge_heads(&out, len), me)
     }
 
     /// Head row `i`'s attention: its output `[T, Dh]` and its tiles' probabilities.
@@ -358,13 +375,13 @@ impl SpanAttention {
         let shape = &self.shape;
         let (len, dh) = (shape.len, shape.dh);
         let (e, _) = shape.offsets();
-        let head = len * dh;
+        let (head, keys) = (len * dh, shape.key_len() * dh);
         let (q_i, k_i, v_i) = (
             &self.q[i * head..(i + 1) * head],
-            &self.k[i * head..(i + 1) * head],
-            &self.v[i * head..(i + 1) * head],
+            &self.k[i * keys..(i + 1) * keys],
+            &self.v[i * keys..(i + 1) * keys],
         );
-        let pq = product(q_i, len, table_t, dh, e); // [T, E]: q_t · by_offset[r]
+        let pq = product(q_i, len, table_t, dh, e); // [T, E]: q_t · by_offset[r]; none cross
         let mut at = 0; // where the tile's probabilities begin in `probs`
         for tile in shape.tiles(i) {
             let (tq, wk) = tile.size();
@@ -374,7 +391,7 @@ impl SpanAttention {
             matmul_rows(tile.rows(q_i, dh, false), &keys_t, a, tq, dh, wk);
             for (r, row) in a.chunks_exact_mut(wk).enumerate() {
                 let (cols, t) = tile.columns(shape, i, r);
-                let pos = &pq[tile.position_row(shape, t, &cols)..][..cols.len()];
+                let pos = (e > 0).then(|| &pq[tile.position_row(shape, t, &cols)..][..cols.len()]);
                 softmax_window(row, pos, cols, self.scale);
             }
             let o = &mut out[tile.t0 * dh..tile.t1 * dh];
@@ -391,21 +408,22 @@ impl SpanAttention {
         let shape = &self.shape;
         let dh = shape.dh;
         let (e, _) = shape.offsets();
-        let head = shape.len * dh;
-        let d_out = shape.split_heads(d_out);
-        let mut grads = [(); 3].map(|_| vec![0.0f32; d_out.len()]); // dq, dk, dv
+        let (head, keys) = (shape.len * dh, shape.key_len() * dh);
+        let d_out = shape.split_heads(d_out, shape.len);
+        let rows = shape.rows();
+        let mut grads = [head, keys, keys].map(|n| vec![0.0f32; rows * n]); // dq, dk, dv
         let mut d_offsets = [(); 2].map(|_| vec![0.0f32; e * dh]); // per half, by offset
         // Half the head rows on each core, each half its own table gradient.
         let half = shape.rows() / 2;
         let [dq, dk, dv] = &mut grads;
         let (dq0, dq1) = dq.split_at_mut(half * head);
-        let (dk0, dk1) = dk.split_at_mut(half * head);
-        let (dv0, dv1) = dv.split_at_mut(half * head);
+        let (dk0, dk1) = dk.split_at_mut(half * keys);
+        let (dv0, dv1) = dv.split_at_mut(half * keys);
         let [d_offsets0, d_offsets1] = &mut d_offsets;
         let d_out = &d_out;
         let run = |first: usize, [dq, dk, dv]: [&mut [f32]; 3], d_offsets: &mut [f32]| {
-            let rows = dq.chunks_exact_mut(head).zip(dk.chunks_exact_mut(head));
-            for (n, ((dq_i, dk_i), dv_i)) in rows.zip(dv.chunks_exact_mut(head)).enumerate() {
+            let rows = dq.chunks_exact_mut(head).zip(dk.chunks_exact_mut(keys));
+            for (n, ((dq_i, dk_i), dv_i)) in rows.zip(dv.chunks_exact_mut(keys)).enumerate() {
                 let i = first + n;
                 let do_i = &d_out[i * head..(i + 1) * head];
                 self.backward_row(i, do_i, [dq_i, dk_i, dv_i], d_offsets);
@@ -423,7 +441,12 @@ impl SpanAttention {
             let row = shape.table_row(r);
             add_into(&mut dtable[row * dh..(row + 1) * dh], d);
         }
-        let [dq, dk, dv] = grads.map(|g| shape.merge_heads(&g));
+        let [dq, dk, dv] = grads;
+        let (dq, dk, dv) = (
+            shape.merge_heads(&dq, shape.len),
+            shape.merge_heads(&dk, shape.key_len()),
+            shape.merge_heads(&dv, shape.key_len()),
+        );
         SpanGrads { dq, dk, dv, dtable }
     }
 
@@ -439,9 +462,13 @@ impl SpanAttention {
         let shape = &self.shape;
         let (len, dh) = (shape.len, shape.dh);
         let (e, _) = shape.offsets();
-        let head = len * dh;
-        let rows = i * head..(i + 1) * head;
-        let (q_i, k_i, v_i) = (&self.q[rows.clone()], &self.k[rows.clone()], &self.v[rows]);
+        let (head, keys) = (len * dh, shape.key_len() * dh);
+        let rows = i * keys..(i + 1) * keys;
+        let (q_i, k_i, v_i) = (
+            &self.q[i * head..(i + 1) * head],
+            &self.k[rows.clone()],
+            &self.v[rows],
+        );
         let probs = &self.probs[self.starts[i]..self.starts[i + 1]];
         let mut at = 0; // where the tile's probabilities begin in `probs`
         // dL/d(q_t · by_offset[r]) of every query, [T, E].
@@ -464,10 +491,12 @@ impl SpanAttention {
             {
                 let (cols, t) = tile.columns(shape, i, r);
                 let dot: f32 = cols.clone().map(|c| a_row[c] * da_row[c]).sum();
-                let pos = &mut gpos[tile.position_row(shape, t, &cols)..][..cols.len()];
-                for (c, p) in cols.zip(pos) {
+                for c in cols.clone() {
                     g_row[c] = self.scale * a_row[c] * (da_row[c] - dot);
-                    *p = g_row[c];
+                }
+                if e > 0 {
+                    let pos = &mut gpos[tile.position_row(shape, t, &cols)..][..cols.len()];
+                    pos.copy_from_slice(&g_row[cols]);
                 }
             }
             let dq_tile = &mut dq_i[tile.t0 * dh..tile.t1 * dh];
@@ -477,19 +506,21 @@ impl SpanAttention {
             let dv_range = product(&transpose(a, tq, wk), wk, do_tile, tq, dh);
             add_into(&mut dv_i[tile.k0 * dh..tile.k1 * dh], &dv_range);
         }
-        add_into(dq_i, &product(&gpos, len, &self.by_offset, e, dh));
-        let d_offsets_i = product(&transpose(&gpos, len, e), e, q_i, len, dh);
-        add_into(d_offsets, &d_offsets_i);
+        if e > 0 {
+            add_into(dq_i, &product(&gpos, len, &self.by_offset, e, dh));
+            let d_offsets_i = product(&transpose(&gpos, len, e), e, q_i, len, dh);
+            add_into(d_offsets, &d_offsets_i);
+        }
     }
 }
 
 /// Turn one row of raw `q·k` products into probabilities: within `cols`, add the position
-/// term `pos` and scale, softmax; zero outside.
-fn softmax_window(row: &mut [f32], pos: &[f32], cols: std::ops::Range<usize>, scale: f32) {
+/// term `pos` (if any) and scale, softmax; zero outside.
+fn softmax_window(row: &mut [f32], pos: Option<&[f32]>, cols: Range<usize>, scale: f32) {
     let window = &mut row[cols.clone()];
     let mut max = f32::NEG_INFINITY;
-    for (s, p) in window.iter_mut().zip(pos) {
-        *s = (*s + p) * scale;
+    for (c, s) in window.iter_mut().enumerate() {
+        *s = (*s + pos.map_or(0.0, |p| p[c])) * scale;
         max = max.max(*s);
     }
     let mut sum = 0.0f32;
@@ -513,6 +544,84 @@ mod tests {
     use mnemo_core::host::to_vec;
 
     use super::*;
+
+    /// Asserts `got` equals `want` to 1e-4.
+    fn close(name: &str, what: &str, got: &[f32], want: Vec<f32>) {
+        assert_eq!(got.len(), want.len(), "{name}: {what}'s size");
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{name}: {what} differs by {diff}");
+    }
+
+    /// A key padding mask `[B, 1, 1, len]`: true at positions ≥ `lens[b]`.
+    fn padding(lens: &[usize], len: usize, device: &burn::tensor::Device) -> Tensor<4, Bool> {
+        let pad: Vec<bool> = lens
+            .iter()
+            .flat_map(|&l| (0..len).map(move |t| t >= l))
+            .collect();
+        Tensor::<1, Bool>::from_data(TensorData::new(pad, [lens.len() * len]), device).reshape([
+            lens.len(),
+            1,
+            1,
+            len,
+        ])
+    }
+
+    /// The cross kernel against burn's attention of the queries over another sequence's keys
+    /// with its padding mask (no positions): outputs and the gradients of q, k and v; keys
+    /// fewer and more than the queries, two query tiles.
+    #[test]
+    fn cross_equals_the_masked_tensor_attention() {
+        let device = mnemo_backend::test_device();
+        let (heads, dh) = (2, 4);
+        let w = heads * dh;
+        for (len, key_len, lens) in [
+            (5, 3, vec![3, 1, 2]),
+            (4, 9, vec![9, 6]),
+            (70, 6, vec![2, 6]),
+        ] {
+            let b = lens.len();
+            let normal = |shape: [usize; 3]| {
+                Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad()
+            };
+            let (q, k, v) = (
+                normal([b, len, w]),
+                normal([b, key_len, w]),
+                normal([b, key_len, w]),
+            );
+            let d_out = normal([b, len, w]);
+            let split = |x: &Tensor<3>| split_heads(x.clone(), heads);
+            let mask = padding(&lens, key_len, &device);
+            let want = merge_heads(attend(split(&q), split(&k), split(&v), None, Some(mask)));
+            let grads = (want.clone() * d_out.clone()).sum().backward();
+            let shape = SpanShape {
+                batch: b,
+                len,
+                heads,
+                dh,
+                span: 0,
+                keys: Keys::Cross {
+                    lens: lens.clone(),
+                    len: key_len,
+                },
+            };
+            let host = |x: &Tensor<3>| to_vec(x.clone().inner());
+            let scale = 1.0 / (dh as f32).sqrt();
+            let (got, attention) =
+                SpanAttention::forward(shape, scale, (&host(&q), &host(&k), &host(&v)), &[]);
+            let g = attention.backward(&host(&d_out));
+            let name = format!("T {len}, source {key_len}, lengths {lens:?}");
+            let grad3 = |x: &Tensor<3>| to_vec(x.grad(&grads).expect("read"));
+            close(&name, "output", &got, host(&want));
+            close(&name, "dq", &g.dq, grad3(&q));
+            close(&name, "dk", &g.dk, grad3(&k));
+            close(&name, "dv", &g.dv, grad3(&v));
+            assert!(g.dtable.is_empty(), "{name}: no table");
+        }
+    }
 
     /// The bidirectional kernel against burn's tensor attention with the clamped distances
     /// gathered from the whole table and the key padding mask (an independent reference:
@@ -554,12 +663,7 @@ mod tests {
                 .matmul(table.clone().transpose().unsqueeze::<4>())
                 .gather(3, index)
                 .mul_scalar(scale);
-            let pad: Vec<bool> = lens
-                .iter()
-                .flat_map(|&l| (0..len).map(move |t| t >= l))
-                .collect();
-            let mask = Tensor::<1, Bool>::from_data(TensorData::new(pad, [b * len]), &device)
-                .reshape([b, 1, 1, len]);
+            let mask = padding(&lens, len, &device);
             let (kh, vh) = (split_heads(k.clone(), heads), split_heads(v.clone(), heads));
             let want = merge_heads(attend(qh, kh, vh, Some(pos), Some(mask)));
             let grads = (want.clone() * d_out.clone()).sum().backward();
@@ -580,15 +684,7 @@ mod tests {
             );
             let g = attention.backward(&host(&d_out));
             let name = format!("T {len}, S {span}, lengths {lens:?}");
-            let close = |what: &str, got: &[f32], want: Vec<f32>| {
-                assert_eq!(got.len(), want.len(), "{name}: {what}'s size");
-                let diff = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
-                assert!(diff < 1e-4, "{name}: {what} differs by {diff}");
-            };
+            let close = |what: &str, got: &[f32], want: Vec<f32>| close(&name, what, got, want);
             close("output", &got, host(&want));
             let grad3 = |x: &Tensor<3>| to_vec(x.grad(&grads).expect("read"));
             close("dq", &g.dq, grad3(&q));

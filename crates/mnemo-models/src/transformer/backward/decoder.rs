@@ -1,0 +1,203 @@
+//! The translation model's training step with the Transformer decoder by hand: the decoder's
+//! layers are the Transformer language model's manual layers ([`LayerParams`], causal span
+//! attention) with the cross-attention sublayer between attention and feed-forward
+//! ([`super::cross`]), the two halves of the batch on two threads, then the final norm and the
+//! head tied to the embedding ([`TiedHead`]); the encoder by hand ([`Encoding`]); what joins
+//! them (the target embedding, the source keys and values from the encoder's output) by one
+//! autodiff pass from the input gradients the manual part returns, whose gradient of the
+//! encoder's output runs the encoder's backward.
+//!
+//! The attention reads its inputs back to host memory: for CPU backends (mnemo-train's step
+//! uses it there only). Dropout draws burn's masks in [`Seq2Seq::forward`]'s order: the
+//! encoder's, the target embedding's, then per layer the self-attention output's, the
+//! cross-attention output's and the feed-forward hidden units'.
+//!
+//! Size legend: B sentences, T target length, S_src source length, D d_model, V vocabulary,
+//! N = B·T rows (row `b·T + t`).
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+use mnemo_core::{CrossMemory, NormPlacement, Residual};
+
+use super::cross::{CrossParams, Source};
+use super::encoder::{Encoding, trailing_lens};
+use super::span_attention::Keys;
+use super::{LayerMasks, LayerParams, LayerParts, Stack, Top};
+use crate::feedback::backward::add_grads;
+use crate::feedback::backward::params::NormParams;
+use crate::feedback::backward::seq2seq::Seq2SeqGradients;
+use crate::host_product::matmul;
+use crate::seq2seq::{Seq2Seq, int_vec};
+use crate::seq2seq_decoder::{TransformerDecoder, TransformerDecoderLayer};
+
+/// The decoder's final norm and the head tied to the embedding `E` `[V, D]`:
+/// `logits = norm(top) · Eᵀ`.
+struct TiedHead<'a> {
+    final_norm: &'a NormParams,
+    embedding: Tensor<2>,
+    id: ParamId,
+}
+
+impl Top for TiedHead<'_> {
+    /// `x̂`, `1/σ` and the normed top states.
+    type Tape = (Tensor<2>, Tensor<2>, Tensor<2>);
+
+    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, Self::Tape) {
+        let (xhat, rstd) = self.final_norm.stats(top);
+        let normed = self.final_norm.affine(xhat.clone());
+        let logits = matmul(normed.clone(), self.embedding.clone().transpose());
+        (logits, (xhat, rstd, normed))
+    }
+
+    fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        (xhat, rstd, normed): Self::Tape,
+        dlogits: Tensor<2>,
+    ) -> Tensor<2> {
+        let dnormed = matmul(dlogits.clone(), self.embedding.clone());
+        grads.register(self.id, matmul(dlogits.transpose(), normed));
+        self.final_norm
+            .register(grads, dnormed.clone(), xhat.clone());
+        self.final_norm
+            .backward(self.final_norm.fold(dnormed), xhat, rstd)
+    }
+}
+
+impl TransformerDecoderLayer {
+    /// Whether the manual layers cover this layer: pre-norm blocks, softmax self-attention
+    /// with its own position table from distance 0, no persistent memory or adaptive span.
+    fn supports_manual_backward(&self) -> bool {
+        let pre = |r: &Residual| r.placement == NormPlacement::Pre;
+        let attn = &self.self_attn;
+        let positions = attn.positions.as_ref().is_some_and(|p| p.min_distance == 0);
+        positions
+            && attn.persistent.is_none()
+            && attn.adaptive_span.is_none()
+            && pre(&self.self_residual)
+            && pre(&self.cross.residual)
+            && pre(&self.ff_residual)
+    }
+
+    /// The layer's parameters for the manual layers, its cross-attention included.
+    fn params(&self, autodiff: bool) -> LayerParams {
+        let attn = &self.self_attn;
+        let parts = LayerParts {
+            attn_norm: &self.self_residual.norm,
+            maps: [&attn.query, &attn.key, &attn.value, &attn.output],
+            table: &attn.positions().table,
+            heads: attn.n_heads,
+            attn_dropout: &attn.dropout,
+            ff_norm: &self.ff_residual.norm,
+            ff: &self.ff,
+        };
+        LayerParams {
+            cross: Some(CrossParams::of(&self.cross, autodiff)),
+            ..LayerParams::of_parts(parts, autodiff)
+        }
+    }
+}
+
+impl TransformerDecoder {
+    /// Whether [`Seq2Seq::forward_backward`] covers this decoder by hand.
+    pub(crate) fn supports_manual_backward(&self) -> bool {
+        self.final_norm.is_some()
+            && self
+                .layers
+                .iter()
+                .all(TransformerDecoderLayer::supports_manual_backward)
+    }
+}
+
+impl Seq2Seq {
+    /// [`Seq2Seq::forward_backward`] with the Transformer decoder (see the [module docs](self)).
+    /// A batch with a source padded before a token, or empty, runs through
+    /// [`forward_backward_decoder_autodiff`](Self::forward_backward_decoder_autodiff)
+    /// instead.
+    pub(crate) fn forward_backward_transformer(
+        &self,
+        dec: &TransformerDecoder,
+        src: Tensor<2, Int>,
+        tgt_in: Tensor<2, Int>,
+        loss_grad: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> Seq2SeqGradients {
+        let [b, s] = src.dims();
+        let Some(lens) = trailing_lens(&int_vec(src.clone().reshape([b * s])), s) else {
+            let (logits, grads) = self.forward_backward_decoder_autodiff(src, tgt_in, |logits| {
+                let dlogits = loss_grad(logits.clone().inner()).autodiff();
+                Some((logits * dlogits).sum())
+            });
+            let logits = logits.inner();
+            return Seq2SeqGradients { logits, grads };
+        };
+        let encoding = Encoding::of(self, src, true);
+        let enc = &encoding.encoded;
+        let cross: Vec<CrossMemory> = dec.cross_memory(&enc.states, &enc.key_mask); // autodiff
+        let x = self.embed(tgt_in); // [B,T,D], autodiff
+        let [b, t_len, d] = x.dims();
+        let emb = self.embedding.weight.val();
+        let autodiff = emb.is_autodiff();
+        let layers: Vec<LayerParams> = dec.layers.iter().map(|l| l.params(autodiff)).collect();
+        let plain = x.clone().inner();
+        let device = plain.device();
+        let n = b * t_len;
+        let masks: Vec<LayerMasks> = layers
+            .iter()
+            .map(|p| LayerMasks::draw(p, n, &device))
+            .collect();
+        let plain_memory = |c: &CrossMemory| CrossMemory {
+            keys: c.keys.clone().inner(),
+            values: c.values.clone().inner(),
+            key_mask: c.key_mask.clone().inner(),
+        };
+        let stack = Stack {
+            layers: &layers,
+            t_len,
+            keys: Keys::Causal,
+            sources: cross
+                .iter()
+                .map(|c| Source::of(&plain_memory(c), &lens))
+                .collect(),
+        };
+        let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
+        let head = TiedHead {
+            final_norm: &final_norm,
+            embedding: emb.inner(),
+            id: self.embedding.weight.id,
+        };
+        let mut manual = GradientsParams::new();
+        let x_rows = plain.reshape([n, d]);
+        let (logits, dx, dsources) = match b >= 2 {
+            true => {
+                let (logits, tapes) =
+                    stack.forward_halves(x_rows, [b / 2, b - b / 2], masks, &head);
+                let v = logits.dims()[1];
+                let logits = logits.reshape([b, t_len, v]);
+                let dlogits = loss_grad(logits.clone()).inner().reshape([n, v]);
+                let (dx, mut other, dsources) =
+                    stack.backward_halves(&mut manual, tapes, dlogits, &head);
+                add_grads(self, &mut other, &mut manual);
+                (logits, dx, dsources)
+            }
+            false => {
+                let (top, layers) = stack.forward(x_rows, b, masks);
+                let (logits, tape) = head.forward(top);
+                let v = logits.dims()[1];
+                let logits = logits.reshape([b, t_len, v]);
+                let dlogits = loss_grad(logits.clone()).inner().reshape([n, v]);
+                let dtop = head.backward(&mut manual, tape, dlogits);
+                let (dx, dsources) = stack.backward(&mut manual, layers, dtop);
+                (logits, dx, dsources)
+            }
+        };
+        // The autodiff part: the target embedding and the source keys and values.
+        let mut surrogate = (x * dx.reshape([b, t_len, d]).autodiff()).sum();
+        for (c, ds) in cross.into_iter().zip(dsources) {
+            let (dk, dv) = ds.tensors(c.keys.dims(), &device);
+            surrogate =
+                surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
+        }
+        let grads = encoding.gradients(self, surrogate.backward(), manual);
+        Seq2SeqGradients { logits, grads }
+    }
+}
