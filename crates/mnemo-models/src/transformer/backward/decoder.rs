@@ -91,10 +91,7 @@ impl TransformerDecoderLayer {
             ff_norm: &self.ff_residual.norm,
             ff: &self.ff,
         };
-        LayerParams {
-            cross: Some(CrossParams::of(&self.cross, autodiff)),
-            ..LayerParams::of_parts(parts, autodiff)
-        }
+        LayerParams::of_parts(parts, autodiff).with_cross(CrossParams::of(&self.cross, autodiff))
     }
 }
 
