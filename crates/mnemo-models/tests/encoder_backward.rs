@@ -9,10 +9,8 @@
 //! with the masks both paths must draw alike.
 mod common;
 
-use burn::optim::GradientsParams;
-use common::seq2seq_grads::compare_every_parameter;
+use common::seq2seq_grads::DecoderBatch;
 use common::translation::padded_ids;
-use common::{assert_close, assert_differs};
 use mnemo_core::{TokenMixing, seeded};
 use mnemo_models::{DecoderKind, Seq2SeqConfig};
 
@@ -42,31 +40,18 @@ fn encoder_by_hand_under_an_autodiff_decoder_equals_autodiff() {
             mixing == TokenMixing::Attention,
             "{name}"
         );
-        let src = padded_ids(&[5, 2, 4], 5, VOCAB, 60 + i, false, &device);
-        let tgt_in = padded_ids(&[6, 5, 2], 6, VOCAB, 70 + i, true, &device);
-        let probe = seeded::normal([3, 6, VOCAB], 80 + i, &device);
-        let masks_seed = 1000 + i;
-        device.seed(masks_seed);
-        let logits = model.forward(src.clone(), tgt_in.clone());
-        if dropout > 0.0 {
-            device.seed(masks_seed + 500);
-            let other = model.forward(src.clone(), tgt_in.clone());
-            let what = format!("{name}: logits with other masks");
-            assert_differs(&what, other.inner(), logits.clone().inner(), 1e-2);
-        }
-        let loss = (logits.clone() * probe.clone()).sum();
-        let auto = GradientsParams::from_grads(loss.backward(), &model);
-        device.seed(masks_seed);
-        let (got, grads) = model.forward_backward_decoder_autodiff(src, tgt_in, |logits| {
-            Some((logits * probe.clone()).sum())
-        });
-        assert_close(
-            &format!("{name}: logits"),
-            got.inner(),
-            logits.inner(),
-            1e-5,
+        let case = DecoderBatch {
+            model,
+            src: padded_ids(&[5, 2, 4], 5, VOCAB, 60 + i, false, &device),
+            tgt_in: padded_ids(&[6, 5, 2], 6, VOCAB, 70 + i, true, &device),
+            probe: seeded::normal([3, 6, VOCAB], 80 + i, &device),
+        };
+        let (logits, auto) = case.autodiff_with_masks(&name, 1000 + i, dropout > 0.0, &device);
+        let (got, grads) = case.model.forward_backward_decoder_autodiff(
+            case.src.clone(),
+            case.tgt_in.clone(),
+            |l| Some((l * case.probe.clone()).sum()),
         );
-        let checked = compare_every_parameter(&name, &model, &auto, &grads);
-        assert!(checked > 30, "{name}: only {checked} parameters compared");
+        case.assert_matches(&name, (got.inner(), &grads), (logits, &auto));
     }
 }

@@ -10,11 +10,9 @@
 //! with the masks both paths must draw alike.
 mod common;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::seq2seq_grads::compare_every_parameter;
+use common::seq2seq_grads::DecoderBatch;
 use common::translation::padded_ids;
-use common::{assert_close, assert_differs};
 use mnemo_core::seeded;
 use mnemo_models::{DecoderKind, PAD, Seq2SeqConfig};
 
@@ -62,26 +60,14 @@ fn transformer_decoder_manual_backward_equals_autodiff() {
         } else {
             src
         };
-        let tgt_in = padded_ids(&tgt_lens[..rows], t_len, VOCAB, 70 + i, true, &device);
-        let probe = seeded::normal([rows, t_len, VOCAB], 80 + i, &device);
-        let masks_seed = 1000 + i;
-        device.seed(masks_seed);
-        let logits = model.forward(src.clone(), tgt_in.clone());
-        if config.dropout > 0.0 {
-            device.seed(masks_seed + 500);
-            let other = model.forward(src.clone(), tgt_in.clone());
-            let what = format!("{name}: logits with other masks");
-            assert_differs(&what, other.inner(), logits.clone().inner(), 1e-2);
-        }
-        let loss = (logits.clone() * probe.clone()).sum();
-        let auto = GradientsParams::from_grads(loss.backward(), &model);
-        device.seed(masks_seed);
-        let out = model.forward_backward(src, tgt_in, |l| {
-            assert_eq!(l.dims(), probe.dims(), "{name}: logits' shape");
-            probe.clone().inner()
-        });
-        assert_close(&format!("{name}: logits"), out.logits, logits.inner(), 1e-5);
-        let checked = compare_every_parameter(name, &model, &auto, &out.grads);
-        assert!(checked > 30, "{name}: only {checked} parameters compared");
+        let case = DecoderBatch {
+            model,
+            src,
+            tgt_in: padded_ids(&tgt_lens[..rows], t_len, VOCAB, 70 + i, true, &device),
+            probe: seeded::normal([rows, t_len, VOCAB], 80 + i, &device),
+        };
+        let dropout = config.dropout > 0.0;
+        let (logits, auto) = case.autodiff_with_masks(name, 1000 + i, dropout, &device);
+        case.assert_manual_matches(name, logits, &auto);
     }
 }

@@ -56,7 +56,7 @@ mod span_attention;
 mod stack;
 
 pub(crate) use encoder::Encoding;
-use layer::{LayerMasks, LayerParams, LayerParts};
+use layer::{LayerParams, LayerParts};
 use span_attention::Keys;
 use stack::{HalfTape, HalvesTape, Stack, Top};
 
@@ -72,11 +72,7 @@ pub struct TransformerGradients {
 impl TransformerLayer {
     /// Whether this layer is one the manual backward covers (see the [module docs](self)).
     fn supports_manual_backward(&self) -> bool {
-        let attention = self.attn.as_ref().is_some_and(|a| {
-            a.positions.as_ref().is_some_and(|p| p.min_distance == 0)
-                && a.persistent.is_none()
-                && a.adaptive_span.is_none()
-        });
+        let attention = self.attn.as_ref().is_some_and(layer::covers);
         let pre = |r: &mnemo_core::Residual| r.placement == mnemo_core::NormPlacement::Pre;
         attention
             && self.attn_variant.is_none()
@@ -134,19 +130,14 @@ impl TransformerLm {
             .iter()
             .map(|layer| LayerParams::of(layer, autodiff))
             .collect();
-        // Every layer's masks now, in the autodiff forward's order (nothing else draws from
-        // the RNG in between), so that the two halves of the batch can take their rows.
-        let device = x.device();
-        let masks = layers
-            .iter()
-            .map(|p| LayerMasks::draw(p, b * t_len, &device))
-            .collect();
         let stack = Stack {
             layers: &layers,
             t_len,
             keys: Keys::Causal,
             sources: Vec::new(),
         };
+        // Every layer's masks now (nothing else draws from the RNG in between).
+        let masks = stack.draw_masks(b * t_len, &x.device());
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
         let mut grads = GradientsParams::new();

@@ -8,7 +8,7 @@ use mnemo_core::seeded;
 use mnemo_models::{DecoderConfig, DecoderKind, Seq2Seq, Seq2SeqConfig};
 
 use super::translation::{padded_ids, with_mixed_memory};
-use super::{assert_close, assert_grad_matches};
+use super::{assert_close, assert_differs, assert_grad_matches};
 
 /// Feedback-decoder configurations over `vocab` ids (`dropout` everywhere) with their target
 /// lengths: shared K/V with targets longer and shorter than the span S = 4, per-layer K/V with
@@ -78,9 +78,43 @@ impl DecoderBatch {
                 assert_eq!(l.dims(), self.probe.dims(), "{name}: logits' shape");
                 self.probe.clone().inner()
             });
+        self.assert_matches(name, (out.logits, &out.grads), (logits, auto));
+    }
+
+    /// Autodiff's logits and gradients with the masks drawn from `seed`; with `dropout`, first
+    /// asserts that another seed's masks change the logits. The device is seeded with `seed`
+    /// again at the end, for the path compared with them.
+    pub fn autodiff_with_masks(
+        &self,
+        name: &str,
+        seed: u64,
+        dropout: bool,
+        device: &Device,
+    ) -> (Tensor<3>, GradientsParams) {
+        device.seed(seed);
+        let logits = self.forward();
+        if dropout {
+            device.seed(seed + 500);
+            let other = self.forward();
+            let what = format!("{name}: logits with other masks");
+            assert_differs(&what, other.inner(), logits.clone().inner(), 1e-2);
+        }
+        let auto = self.autodiff_grads(logits.clone());
+        device.seed(seed);
+        (logits, auto)
+    }
+
+    /// Asserts that the `got` logits (plain) and gradients equal autodiff's `want`, for every
+    /// parameter.
+    pub fn assert_matches(
+        &self,
+        name: &str,
+        got: (Tensor<3>, &GradientsParams),
+        want: (Tensor<3>, &GradientsParams),
+    ) {
         let what = format!("{name}: manual vs autodiff logits");
-        assert_close(&what, out.logits, logits.inner(), 1e-5);
-        let checked = compare_every_parameter(name, &self.model, auto, &out.grads);
+        assert_close(&what, got.0, want.0.inner(), 1e-5);
+        let checked = compare_every_parameter(name, &self.model, want.1, got.1);
         assert!(checked > 30, "{name}: only {checked} parameters compared");
     }
 }

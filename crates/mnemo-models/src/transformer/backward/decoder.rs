@@ -21,8 +21,9 @@ use mnemo_core::{CrossMemory, NormPlacement, Residual};
 
 use super::cross::{CrossParams, Source};
 use super::encoder::{Encoding, trailing_lens};
+use super::layer::covers;
 use super::span_attention::Keys;
-use super::{LayerMasks, LayerParams, LayerParts, Stack, Top};
+use super::{LayerParams, LayerParts, Stack, Top};
 use crate::feedback::backward::add_grads;
 use crate::feedback::backward::params::NormParams;
 use crate::feedback::backward::seq2seq::Seq2SeqGradients;
@@ -69,11 +70,7 @@ impl TransformerDecoderLayer {
     /// with its own position table from distance 0, no persistent memory or adaptive span.
     fn supports_manual_backward(&self) -> bool {
         let pre = |r: &Residual| r.placement == NormPlacement::Pre;
-        let attn = &self.self_attn;
-        let positions = attn.positions.as_ref().is_some_and(|p| p.min_distance == 0);
-        positions
-            && attn.persistent.is_none()
-            && attn.adaptive_span.is_none()
+        covers(&self.self_attn)
             && pre(&self.self_residual)
             && pre(&self.cross.residual)
             && pre(&self.ff_residual)
@@ -81,16 +78,8 @@ impl TransformerDecoderLayer {
 
     /// The layer's parameters for the manual layers, its cross-attention included.
     fn params(&self, autodiff: bool) -> LayerParams {
-        let attn = &self.self_attn;
-        let parts = LayerParts {
-            attn_norm: &self.self_residual.norm,
-            maps: [&attn.query, &attn.key, &attn.value, &attn.output],
-            table: &attn.positions().table,
-            heads: attn.n_heads,
-            attn_dropout: &attn.dropout,
-            ff_norm: &self.ff_residual.norm,
-            ff: &self.ff,
-        };
+        let (attn_norm, ff_norm) = (&self.self_residual.norm, &self.ff_residual.norm);
+        let parts = LayerParts::causal(attn_norm, &self.self_attn, ff_norm, &self.ff);
         LayerParams::of_parts(parts, autodiff).with_cross(CrossParams::of(&self.cross, autodiff))
     }
 }
@@ -138,10 +127,6 @@ impl Seq2Seq {
         let plain = x.clone().inner();
         let device = plain.device();
         let n = b * t_len;
-        let masks: Vec<LayerMasks> = layers
-            .iter()
-            .map(|p| LayerMasks::draw(p, n, &device))
-            .collect();
         let plain_memory = |c: &CrossMemory| CrossMemory {
             keys: c.keys.clone().inner(),
             values: c.values.clone().inner(),
@@ -156,6 +141,7 @@ impl Seq2Seq {
                 .map(|c| Source::of(&plain_memory(c), &lens))
                 .collect(),
         };
+        let masks = stack.draw_masks(n, &device);
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
         let head = TiedHead {
             final_norm: &final_norm,

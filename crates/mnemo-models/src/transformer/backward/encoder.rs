@@ -19,7 +19,7 @@ use burn::tensor::{Gradients, Int, Tensor};
 use mnemo_core::{NormPlacement, Residual, key_padding_mask};
 
 use super::span_attention::Keys;
-use super::{HalfTape, HalvesTape, LayerMasks, LayerParams, LayerParts, Stack, Top};
+use super::{HalfTape, HalvesTape, LayerParams, LayerParts, Stack, Top};
 use crate::feedback::backward::add_grads;
 use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
 use crate::feedback::backward::output::embedding_grad;
@@ -121,11 +121,6 @@ impl EncoderTape {
             .iter()
             .map(|l| LayerParams::of_parts(l.parts().expect("checked above"), autodiff))
             .collect();
-        let device = x.device();
-        let masks = layers
-            .iter()
-            .map(|p| LayerMasks::draw(p, b * s, &device))
-            .collect();
         let keys = Keys::Bidirectional(lens.clone());
         let stack = Stack {
             layers: &layers,
@@ -133,6 +128,7 @@ impl EncoderTape {
             keys: keys.clone(),
             sources: Vec::new(),
         };
+        let masks = stack.draw_masks(b * s, &x.device());
         let norm = NormParams::of(model.encoder_norm.as_ref().expect("checked above"));
         let (states, tapes) = match b >= 2 {
             true => {

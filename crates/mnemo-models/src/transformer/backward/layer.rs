@@ -9,7 +9,7 @@ use burn::nn::{Dropout, Linear};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
 use mnemo_core::host::to_vec as host;
-use mnemo_core::{Activation, FeedForward, Norm};
+use mnemo_core::{Activation, CausalSelfAttention, FeedForward, Norm};
 
 use super::cross::{CrossParams, CrossTape, Source, SourceGrads};
 use super::qkv::Qkv;
@@ -117,19 +117,42 @@ pub(super) struct LayerParts<'a> {
     pub(super) ff: &'a FeedForward,
 }
 
-impl LayerParams {
-    pub(super) fn of(layer: &TransformerLayer, autodiff: bool) -> Self {
-        let attn = layer.attn.as_ref().expect("a softmax layer");
-        let ff_residual = layer.ff_residual.as_ref().expect("a feed-forward sublayer");
-        let parts = LayerParts {
-            attn_norm: &layer.attn_residual.norm,
+impl<'a> LayerParts<'a> {
+    /// The parts of a layer with causal softmax attention `attn` (which
+    /// [`covers`] must accept) behind the norm `attn_norm`, and the feed-forward `ff` behind
+    /// `ff_norm`.
+    pub(super) fn causal(
+        attn_norm: &'a Norm,
+        attn: &'a CausalSelfAttention,
+        ff_norm: &'a Norm,
+        ff: &'a FeedForward,
+    ) -> Self {
+        LayerParts {
+            attn_norm,
             maps: [&attn.query, &attn.key, &attn.value, &attn.output],
             table: &attn.positions().table,
             heads: attn.n_heads,
             attn_dropout: &attn.dropout,
-            ff_norm: &ff_residual.norm,
-            ff: layer.ff.as_ref().expect("a feed-forward sublayer"),
-        };
+            ff_norm,
+            ff,
+        }
+    }
+}
+
+/// Whether the manual layers cover the causal attention `attn`: softmax with its own
+/// position table from distance 0, no persistent memory, no adaptive span.
+pub(super) fn covers(attn: &CausalSelfAttention) -> bool {
+    attn.positions.as_ref().is_some_and(|p| p.min_distance == 0)
+        && attn.persistent.is_none()
+        && attn.adaptive_span.is_none()
+}
+
+impl LayerParams {
+    pub(super) fn of(layer: &TransformerLayer, autodiff: bool) -> Self {
+        let attn = layer.attn.as_ref().expect("a softmax layer");
+        let ff_residual = layer.ff_residual.as_ref().expect("a feed-forward sublayer");
+        let ff = layer.ff.as_ref().expect("a feed-forward sublayer");
+        let parts = LayerParts::causal(&layer.attn_residual.norm, attn, &ff_residual.norm, ff);
         Self::of_parts(parts, autodiff)
     }
 

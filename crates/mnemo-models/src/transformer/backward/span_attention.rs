@@ -556,6 +556,40 @@ mod tests {
         assert!(diff < 1e-4, "{name}: {what} differs by {diff}");
     }
 
+    /// Runs the kernel of `shape` on `q`, `k`, `v` (rows `[B, ·, W]`) and `table` (none: cross)
+    /// and asserts that its output equals `want` (burn's, from the same tensors) and its
+    /// gradients for `d_out` equal autodiff's of `Σ want ⊙ d_out`.
+    fn assert_kernel_matches(
+        name: &str,
+        shape: SpanShape,
+        [q, k, v]: [&Tensor<3>; 3],
+        table: Option<&Tensor<2>>,
+        want: Tensor<3>,
+        d_out: &Tensor<3>,
+    ) {
+        let grads = (want.clone() * d_out.clone()).sum().backward();
+        let host = |x: &Tensor<3>| to_vec(x.clone().inner());
+        let table_values = table.map_or(Vec::new(), |t| to_vec(t.clone().inner()));
+        let scale = 1.0 / (shape.dh as f32).sqrt();
+        let (got, attention) =
+            SpanAttention::forward(shape, scale, (&host(q), &host(k), &host(v)), &table_values);
+        let g = attention.backward(&host(d_out));
+        close(name, "output", &got, host(&want));
+        let grad3 = |x: &Tensor<3>| to_vec(x.grad(&grads).expect("read"));
+        close(name, "dq", &g.dq, grad3(q));
+        close(name, "dk", &g.dk, grad3(k));
+        close(name, "dv", &g.dv, grad3(v));
+        match table {
+            Some(t) => close(
+                name,
+                "dtable",
+                &g.dtable,
+                to_vec(t.grad(&grads).expect("read")),
+            ),
+            None => assert!(g.dtable.is_empty(), "{name}: no table"),
+        }
+    }
+
     /// A key padding mask `[B, 1, 1, len]`: true at positions ≥ `lens[b]`.
     fn padding(lens: &[usize], len: usize, device: &burn::tensor::Device) -> Tensor<4, Bool> {
         let pad: Vec<bool> = lens
@@ -596,7 +630,6 @@ mod tests {
             let split = |x: &Tensor<3>| split_heads(x.clone(), heads);
             let mask = padding(&lens, key_len, &device);
             let want = merge_heads(attend(split(&q), split(&k), split(&v), None, Some(mask)));
-            let grads = (want.clone() * d_out.clone()).sum().backward();
             let shape = SpanShape {
                 batch: b,
                 len,
@@ -608,18 +641,8 @@ mod tests {
                     len: key_len,
                 },
             };
-            let host = |x: &Tensor<3>| to_vec(x.clone().inner());
-            let scale = 1.0 / (dh as f32).sqrt();
-            let (got, attention) =
-                SpanAttention::forward(shape, scale, (&host(&q), &host(&k), &host(&v)), &[]);
-            let g = attention.backward(&host(&d_out));
             let name = format!("T {len}, source {key_len}, lengths {lens:?}");
-            let grad3 = |x: &Tensor<3>| to_vec(x.grad(&grads).expect("read"));
-            close(&name, "output", &got, host(&want));
-            close(&name, "dq", &g.dq, grad3(&q));
-            close(&name, "dk", &g.dk, grad3(&k));
-            close(&name, "dv", &g.dv, grad3(&v));
-            assert!(g.dtable.is_empty(), "{name}: no table");
+            assert_kernel_matches(&name, shape, [&q, &k, &v], None, want, &d_out);
         }
     }
 
@@ -666,7 +689,6 @@ mod tests {
             let mask = padding(&lens, len, &device);
             let (kh, vh) = (split_heads(k.clone(), heads), split_heads(v.clone(), heads));
             let want = merge_heads(attend(qh, kh, vh, Some(pos), Some(mask)));
-            let grads = (want.clone() * d_out.clone()).sum().backward();
             let shape = SpanShape {
                 batch: b,
                 len,
@@ -675,26 +697,8 @@ mod tests {
                 span,
                 keys: Keys::Bidirectional(lens.clone()),
             };
-            let host = |x: &Tensor<3>| to_vec(x.clone().inner());
-            let (got, attention) = SpanAttention::forward(
-                shape,
-                scale,
-                (&host(&q), &host(&k), &host(&v)),
-                &to_vec(table.clone().inner()),
-            );
-            let g = attention.backward(&host(&d_out));
             let name = format!("T {len}, S {span}, lengths {lens:?}");
-            let close = |what: &str, got: &[f32], want: Vec<f32>| close(&name, what, got, want);
-            close("output", &got, host(&want));
-            let grad3 = |x: &Tensor<3>| to_vec(x.grad(&grads).expect("read"));
-            close("dq", &g.dq, grad3(&q));
-            close("dk", &g.dk, grad3(&k));
-            close("dv", &g.dv, grad3(&v));
-            close(
-                "dtable",
-                &g.dtable,
-                to_vec(table.grad(&grads).expect("read")),
-            );
+            assert_kernel_matches(&name, shape, [&q, &k, &v], Some(&table), want, &d_out);
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 use super::cross::{Source, SourceGrads};
 use super::layer::{LayerMasks, LayerParams, LayerTape};
@@ -95,6 +95,15 @@ pub(super) struct HalvesTape<T> {
 }
 
 impl Stack<'_> {
+    /// Every layer's dropout masks over `n` rows, in the autodiff forward's order (drawn
+    /// before the layers run, so that the halves of the batch can take their rows).
+    pub(super) fn draw_masks(&self, n: usize, device: &Device) -> Vec<LayerMasks> {
+        self.layers
+            .iter()
+            .map(|p| LayerMasks::draw(p, n, device))
+            .collect()
+    }
+
     /// Every layer's forward over `b` sequences.
     ///
     /// # Shapes
