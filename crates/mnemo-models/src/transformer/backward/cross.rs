@@ -37,13 +37,17 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// The keys and values of `memory` (plain tensors) for sentences of `lens` tokens.
+    /// The values of `memory`'s keys and values (read from the plain device) for sentences of
+    /// `lens` tokens.
     ///
     /// # Shapes
     /// - memory keys, values: `[B, H, S_src, Dh]`
     pub(crate) fn of(memory: &CrossMemory, lens: &[usize]) -> Self {
         let [b, h, s, dh] = memory.keys.dims();
-        let rows = |x: &Tensor<4>| host(x.clone().swap_dims(1, 2).reshape([b * s, h * dh]));
+        let rows = |x: &Tensor<4>| {
+            let x = x.clone().inner().swap_dims(1, 2);
+            host(x.reshape([b * s, h * dh]))
+        };
         Self {
             keys: rows(&memory.keys),
             values: rows(&memory.values),

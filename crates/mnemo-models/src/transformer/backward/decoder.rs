@@ -127,18 +127,13 @@ impl Seq2Seq {
         let plain = x.clone().inner();
         let device = plain.device();
         let n = b * t_len;
-        let plain_memory = |c: &CrossMemory| CrossMemory {
-            keys: c.keys.clone().inner(),
-            values: c.values.clone().inner(),
-            key_mask: c.key_mask.clone().inner(),
-        };
         let stack = Stack {
             layers: &layers,
             t_len,
             keys: Keys::Causal,
             sources: cross
                 .iter()
-                .map(|c| Source::of(&plain_memory(c), &lens))
+                .map(|c| Source::of(c, &lens))
                 .collect(),
         };
         let masks = stack.draw_masks(n, &device);
