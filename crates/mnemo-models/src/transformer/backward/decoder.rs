@@ -131,10 +131,7 @@ impl Seq2Seq {
             layers: &layers,
             t_len,
             keys: Keys::Causal,
-            sources: cross
-                .iter()
-                .map(|c| Source::of(c, &lens))
-                .collect(),
+            sources: cross.iter().map(|c| Source::of(c, &lens)).collect(),
         };
         let masks = stack.draw_masks(n, &device);
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
