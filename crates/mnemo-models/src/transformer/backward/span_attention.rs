@@ -1,5 +1,5 @@
 //! A Transformer layer's attention over its span with relative positions, forward and backward
-//! on host memory, causal or bidirectional ([`Keys`]):
+//! on host memory, causal, bidirectional or cross ([`Keys`]):
 //! - causal (the language model's layers): query `t` reads keys `t − n + 1 ..= t`,
 //!   `n = min(t + 1, S)`, a window of the segment's own keys, the newest at distance 0; equal
 //!   to [`CausalSelfAttention::forward`](mnemo_core::CausalSelfAttention::forward)'s masked
@@ -8,9 +8,13 @@
 //!   sentence's `L_b` tokens (the positions after them are padding), the score of key `κ`
 //!   getting the table's row of the signed distance `κ − t` clamped to `±(S − 1)`; equal to
 //!   [`BidirectionalSelfAttention::forward`](mnemo_core::BidirectionalSelfAttention::forward)
-//!   with its key padding mask.
+//!   with its key padding mask;
+//! - cross (the Transformer decoder's cross-attention sublayer): every query of sentence `b`
+//!   reads the first `L_b` keys of another sequence (the source's), without positions; equal
+//!   to [`CrossAttention::forward`](mnemo_core::CrossAttention::forward)'s attention with its
+//!   key padding mask.
 //!
-//! Both up to float rounding (a masked score is `-1e9`, whose exponential is 0 in `f32`),
+//! All up to float rounding (a masked score is `-1e9`, whose exponential is 0 in `f32`),
 //! without materialising `[B, H, T, T]` scores.
 //!
 //! Per head row the queries go in tiles of [`TILE`] positions; a tile's keys are the union of
@@ -21,7 +25,7 @@
 //! `e` of the layout the vector of offset `κ − t = e − c`), so that along a query's window the
 //! terms are consecutive: causal, the reachable distances reversed (E = R = min(S, T),
 //! c = R − 1); bidirectional, every offset a segment has with the clamped distance's row
-//! (E = 2T − 1, c = T − 1).
+//! (E = 2T − 1, c = T − 1); cross, none (E = 0).
 //!
 //! Size legend: B batch, T segment length, S span, H heads, Dh head size, W = H·Dh,
 //! N = B·T rows (row `b·T + t`), I = B·H head rows (row `b·H + h`); head buffers are
@@ -31,7 +35,7 @@ use std::ops::Range;
 use mnemo_kernels::{matmul_rows, on_both_cores};
 
 /// Queries per tile: a tile's products are `[Tq, Wk]` with `Wk ≤ Tq + S − 1` keys (causal) or
-/// `Wk = L_b` (bidirectional).
+/// `Wk = L_b` (bidirectional, cross).
 const TILE: usize = 64;
 
 /// Which keys a query reads, and how the table is indexed.
@@ -74,7 +78,7 @@ pub(crate) struct SpanShape {
     pub(crate) heads: usize,
     /// Head size Dh.
     pub(crate) dh: usize,
-    /// Span S.
+    /// Span S (unused by cross-attention, which has no table).
     pub(crate) span: usize,
     /// Which keys each query reads.
     pub(crate) keys: Keys,
