@@ -12,6 +12,48 @@ use crate::feedback_step::{masked_cross_entropy_grad, train_decoder_batch};
 use crate::task::StepOutput;
 use crate::translation::evaluate::batch_tensors;
 
+/// How a translation step computes its gradients ([`mt_step`] follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradientPath {
+    /// The decoder's hand-written backward ([`train_decoder_batch`]; the encoder by hand too
+    /// where it applies on CPU backends): Feedback decoders, and Transformer decoders on CPU
+    /// backends.
+    Manual,
+    /// The encoder by hand (where it applies), the decoder by autodiff
+    /// ([`Seq2Seq::forward_backward_decoder_autodiff`]): other decoders on CPU backends.
+    EncoderByHand,
+    /// Autodiff through the teacher-forced forward.
+    Autodiff,
+}
+
+impl GradientPath {
+    /// The path of `model` stepping on `device`.
+    pub fn of(model: &Seq2Seq, device: &Device) -> Self {
+        let host = mnemo_backend::runs_on_host(device);
+        match model.decoder_kind() {
+            DecoderKind::Feedback if model.supports_manual_backward() => GradientPath::Manual,
+            DecoderKind::Transformer if model.supports_manual_backward() && host => {
+                GradientPath::Manual
+            }
+            _ if host => GradientPath::EncoderByHand,
+            _ => GradientPath::Autodiff,
+        }
+    }
+
+    /// In words, for the run's first line (which parts train by hand).
+    pub fn describe(self, model: &Seq2Seq, device: &Device) -> &'static str {
+        let encoder = mnemo_backend::runs_on_host(device) && model.supports_manual_encoder();
+        match (self, encoder) {
+            (GradientPath::Manual, true) => "gradients by hand",
+            (GradientPath::Manual, false) => "decoder's gradients by hand, encoder's by autodiff",
+            (GradientPath::EncoderByHand, true) => {
+                "encoder's gradients by hand, decoder's by autodiff"
+            }
+            _ => "gradients by autodiff",
+        }
+    }
+}
+
 /// Loss and gradients (empty when the loss is not finite) of `model` on `batch`, whose
 /// tensors are built on the autodiff `device`.
 ///
@@ -42,19 +84,14 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
             logits,
         }
     };
-    match model.decoder_kind() {
+    match GradientPath::of(model, device) {
         // The Feedback decoder's hand-written backward (exact; pre-norm, dropout included), and
         // the Transformer decoder's on CPU backends (its attention runs on the host).
-        DecoderKind::Feedback if model.supports_manual_backward() => manual(),
-        DecoderKind::Transformer
-            if model.supports_manual_backward() && mnemo_backend::runs_on_host(device) =>
-        {
-            manual()
-        }
+        GradientPath::Manual => manual(),
         // CAN decoders (and Feedback or Transformer decoders outside the manual backward's
         // reach) on the CPU: the encoder by hand (where it applies), the decoder by autodiff
         // from the loss's gradient computed on the host.
-        _ if mnemo_backend::runs_on_host(device) => {
+        GradientPath::EncoderByHand => {
             let mut stats = None;
             let (logits, grads) = model.forward_backward_decoder_autodiff(src, tgt_in, |logits| {
                 let (s, grad) = masked_cross_entropy_grad(
@@ -74,9 +111,7 @@ pub fn mt_step(model: &Seq2Seq, batch: &PairBatch, device: &Device) -> StepOutpu
             }
         }
         // Elsewhere: autodiff through the teacher-forced forward.
-        DecoderKind::Transformer | DecoderKind::Feedback | DecoderKind::Can => {
-            autodiff(model.forward(src, tgt_in))
-        }
+        GradientPath::Autodiff => autodiff(model.forward(src, tgt_in)),
     }
 }
 
@@ -138,6 +173,16 @@ mod tests {
             let model = seeded::reinit(config.init(&device), 7);
             assert!(model.supports_manual_encoder());
             assert_eq!(model.supports_manual_backward(), manual, "{decoder:?}");
+            let path = GradientPath::of(&model, &device);
+            let (want_path, words) = match manual {
+                true => (GradientPath::Manual, "gradients by hand"),
+                false => (
+                    GradientPath::EncoderByHand,
+                    "encoder's gradients by hand, decoder's by autodiff",
+                ),
+            };
+            assert_eq!(path, want_path, "{decoder:?}");
+            assert_eq!(path.describe(&model, &device), words);
             let got = mt_step(&model, &batch, &device);
             let (src, tgt_in) = batch_tensors(&batch, &device);
             let logits = model.forward(src, tgt_in);

@@ -24,7 +24,7 @@ use crate::translation::config::TranslationConfig;
 use crate::translation::data::loss_pairs;
 use crate::translation::evaluate::{BleuReport, evaluate_bleu, evaluate_loss};
 use crate::translation::state::MtPosition;
-use crate::translation::step::mt_step;
+use crate::translation::step::{GradientPath, mt_step};
 use crate::translation::summary::MtSummary;
 
 /// A translation run: the corpus, its batcher and the pairs the loss is evaluated on.
@@ -227,8 +227,9 @@ impl Task for MtTask {
     fn describe(&self, model: &Seq2Seq) -> (String, Option<String>) {
         let c = self.model_config();
         let counts = &self.data.train_counts;
+        let gradients = GradientPath::of(model, &self.device).describe(model, &self.device);
         let model = format!(
-            "encoder {} + {} decoder {}, {} parameters",
+            "encoder {} + {} decoder {}, {} parameters, {gradients}",
             c.encoder_layers,
             decoder_name(c.decoder.kind()),
             c.decoder_layers,
