@@ -25,7 +25,7 @@ pub use data::{load_eval_splits, load_translation_data};
 pub use evaluate::{BleuReport, evaluate_bleu, evaluate_loss, translate};
 pub use run::{LoadedTranslationRun, load_translation_run};
 pub use state::{MtPosition, MtTrainerState};
-pub use step::{GradientPath, mt_step};
+pub use step::mt_step;
 pub use summary::{MtSummary, mt_results_table};
 pub use task::MtTask;
 pub use trainer::{TOKENIZER_FILE, train_translation};
