@@ -41,9 +41,8 @@
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor};
 
-use crate::feedback::backward::add_grads;
 use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
-use crate::feedback::backward::output::{OutputLayers, embedding_grad, output_backward};
+use crate::feedback::backward::output::{OutputLayers, embedding_grad};
 use crate::feedback::backward::params::{LinearParams, NormParams};
 use crate::transformer::{TransformerLayer, TransformerLm};
 
@@ -55,10 +54,10 @@ mod qkv;
 mod span_attention;
 mod stack;
 
-pub(crate) use encoder::Encoding;
+pub(crate) use encoder::{Encoding, decoder_inputs_surrogate};
 use layer::{LayerParams, LayerParts};
 use span_attention::Keys;
-use stack::{HalfTape, HalvesTape, Stack, Top};
+use stack::{Stack, StackTape, Top};
 
 /// Logits and the gradient of every parameter of one segment.
 #[derive(Debug)]
@@ -120,7 +119,7 @@ impl TransformerLm {
         let [b, t_len] = tokens.dims();
         let ids = tokens.inner().reshape([b * t_len]); // row b·T + t
         let emb = self.embedding.weight.val().inner();
-        let [vocab, d] = emb.dims();
+        let vocab = emb.dims()[0];
         let x = emb.select(0, ids.clone()); // [N,D]
         // The masks in the autodiff forward's order: the embedding's first.
         let mut emb_mask = Vec::new();
@@ -140,30 +139,16 @@ impl TransformerLm {
         let masks = stack.draw_masks(b * t_len, &x.device());
         let final_norm = NormParams::of(self.final_norm.as_ref().expect("pre-norm"));
         let head = LinearParams::of(&self.head, None);
-        let mut grads = GradientsParams::new();
-        let (logits, dx) = match b >= 2 {
-            true => {
-                let output = OutputLayers {
-                    final_norm: &final_norm,
-                    head: &head,
-                };
-                let (logits, tapes) = stack.forward_halves(x, [b / 2, b - b / 2], masks, &output);
-                let v = logits.dims()[1];
-                let logits = logits.reshape([b, t_len, v]);
-                let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
-                let (dx, mut other, _) = stack.backward_halves(&mut grads, tapes, dlogits, &output);
-                add_grads(self, &mut other, &mut grads);
-                (logits, dx)
-            }
-            false => {
-                let (top, tapes) = stack.forward(x, b, masks);
-                let top = top.reshape([b, t_len, d]);
-                let (logits, dtop, output) = output_backward(&final_norm, &head, top, loss_grad);
-                output.register(&mut grads, &final_norm, &head);
-                let dtop = dtop.reshape([b * t_len, d]);
-                (logits, stack.backward(&mut grads, tapes, dtop).0)
-            }
+        let output = OutputLayers {
+            final_norm: &final_norm,
+            head: &head,
         };
+        let (logits, tape) = stack.forward_top(x, b, masks, &output);
+        let v = logits.dims()[1];
+        let logits = logits.reshape([b, t_len, v]);
+        let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
+        let mut grads = GradientsParams::new();
+        let (dx, _) = stack.backward_top(self, &mut grads, tape, dlogits, &output);
         let dx = masked(dx, &emb_mask, 0);
         grads.register(self.embedding.weight.id, embedding_grad(ids, dx, vocab));
         TransformerGradients { logits, grads }

@@ -16,7 +16,7 @@ use super::cross::CrossHook;
 use super::params::NormParams;
 use crate::seq2seq::Seq2Seq;
 use crate::seq2seq_decoder::Decoder;
-use crate::transformer::backward::Encoding;
+use crate::transformer::backward::{Encoding, decoder_inputs_surrogate};
 use mnemo_core::CrossMemory;
 
 /// Logits and the gradient of every parameter of one teacher-forced batch.
@@ -129,13 +129,9 @@ impl Seq2Seq {
         final_norm.register(&mut manual, dnormed, hat);
         let dcross = hook.finish(&mut manual);
         // The autodiff part: everything upstream of the decoder's inputs, and the tied head.
-        let dx = out.dx.expect("a backward ran").autodiff();
-        let mut surrogate =
-            (x * dx).sum() + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
-        for (c, (dk, dv)) in cross.into_iter().zip(dcross) {
-            surrogate =
-                surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
-        }
+        let dx = out.dx.expect("a backward ran");
+        let surrogate = decoder_inputs_surrogate(x, dx, cross, dcross)
+            + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
         let grads = encoding.gradients(self, surrogate.backward(), manual);
         Seq2SeqGradients { logits, grads }
     }

@@ -20,11 +20,10 @@ use burn::tensor::{Int, Tensor};
 use mnemo_core::{CrossMemory, NormPlacement, Residual};
 
 use super::cross::{CrossParams, Source};
-use super::encoder::{Encoding, trailing_lens};
+use super::encoder::{Encoding, decoder_inputs_surrogate, trailing_lens};
 use super::layer::covers;
 use super::span_attention::Keys;
 use super::{LayerParams, LayerParts, Stack, Top};
-use crate::feedback::backward::add_grads;
 use crate::feedback::backward::params::NormParams;
 use crate::feedback::backward::seq2seq::Seq2SeqGradients;
 use crate::host_product::matmul;
@@ -140,38 +139,17 @@ impl Seq2Seq {
             embedding: emb.inner(),
             id: self.embedding.weight.id,
         };
+        let (logits, tape) = stack.forward_top(plain.reshape([n, d]), b, masks, &head);
+        let v = logits.dims()[1];
+        let logits = logits.reshape([b, t_len, v]);
+        let dlogits = loss_grad(logits.clone()).inner().reshape([n, v]);
         let mut manual = GradientsParams::new();
-        let x_rows = plain.reshape([n, d]);
-        let (logits, dx, dsources) = match b >= 2 {
-            true => {
-                let (logits, tapes) =
-                    stack.forward_halves(x_rows, [b / 2, b - b / 2], masks, &head);
-                let v = logits.dims()[1];
-                let logits = logits.reshape([b, t_len, v]);
-                let dlogits = loss_grad(logits.clone()).inner().reshape([n, v]);
-                let (dx, mut other, dsources) =
-                    stack.backward_halves(&mut manual, tapes, dlogits, &head);
-                add_grads(self, &mut other, &mut manual);
-                (logits, dx, dsources)
-            }
-            false => {
-                let (top, layers) = stack.forward(x_rows, b, masks);
-                let (logits, tape) = head.forward(top);
-                let v = logits.dims()[1];
-                let logits = logits.reshape([b, t_len, v]);
-                let dlogits = loss_grad(logits.clone()).inner().reshape([n, v]);
-                let dtop = head.backward(&mut manual, tape, dlogits);
-                let (dx, dsources) = stack.backward(&mut manual, layers, dtop);
-                (logits, dx, dsources)
-            }
-        };
+        let (dx, dsources) = stack.backward_top(self, &mut manual, tape, dlogits, &head);
         // The autodiff part: the target embedding and the source keys and values.
-        let mut surrogate = (x * dx.reshape([b, t_len, d]).autodiff()).sum();
-        for (c, ds) in cross.into_iter().zip(dsources) {
-            let (dk, dv) = ds.tensors(c.keys.dims(), &device);
-            surrogate =
-                surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
-        }
+        let dcross = (cross.iter().zip(dsources))
+            .map(|(c, ds)| ds.tensors(c.keys.dims(), &device))
+            .collect();
+        let surrogate = decoder_inputs_surrogate(x, dx.reshape([b, t_len, d]), cross, dcross);
         let grads = encoding.gradients(self, surrogate.backward(), manual);
         Seq2SeqGradients { logits, grads }
     }

@@ -16,10 +16,10 @@
 use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::{Gradients, Int, Tensor};
-use mnemo_core::{NormPlacement, Residual, key_padding_mask};
+use mnemo_core::{CrossMemory, NormPlacement, Residual, key_padding_mask};
 
 use super::span_attention::Keys;
-use super::{HalfTape, HalvesTape, LayerParams, LayerParts, Stack, Top};
+use super::{LayerParams, LayerParts, Stack, StackTape};
 use crate::feedback::backward::add_grads;
 use crate::feedback::backward::dropout::{dropped, keep_prob, masked};
 use crate::feedback::backward::output::embedding_grad;
@@ -42,17 +42,8 @@ pub(crate) struct EncoderTape {
     keys: Keys,
     /// The final norm.
     norm: NormParams,
-    /// The layers' and the final norm's tapes: of the whole batch, or of its two halves.
-    tapes: Tapes,
-}
-
-/// The encoder's tapes (the final norm's: `x̂` `[N, D]` and `1/σ` `[N, 1]`), by how the batch
-/// ran.
-enum Tapes {
-    /// One sentence: on one thread.
-    Whole(Box<HalfTape<(Tensor<2>, Tensor<2>)>>),
-    /// Two or more: the halves of the batch on two threads.
-    Halves(Box<HalvesTape<(Tensor<2>, Tensor<2>)>>),
+    /// The layers' and the final norm's tapes (the norm's `x̂` `[N, D]` and `1/σ` `[N, 1]`).
+    tapes: StackTape<(Tensor<2>, Tensor<2>)>,
 }
 
 impl EncoderLayer {
@@ -130,17 +121,7 @@ impl EncoderTape {
         };
         let masks = stack.draw_masks(b * s, &x.device());
         let norm = NormParams::of(model.encoder_norm.as_ref().expect("checked above"));
-        let (states, tapes) = match b >= 2 {
-            true => {
-                let (states, tapes) = stack.forward_halves(x, [b / 2, b - b / 2], masks, &norm);
-                (states, Tapes::Halves(Box::new(tapes)))
-            }
-            false => {
-                let (top, layers) = stack.forward(x, b, masks);
-                let (states, top) = Top::forward(&norm, top);
-                (states, Tapes::Whole(Box::new(HalfTape { layers, top })))
-            }
-        };
+        let (states, tapes) = stack.forward_top(x, b, masks, &norm);
         let states = states.reshape([b, s, d]);
         let states = match autodiff {
             true => states.autodiff().require_grad(),
@@ -180,17 +161,7 @@ impl EncoderTape {
             keys: self.keys,
             sources: Vec::new(),
         };
-        let dx = match self.tapes {
-            Tapes::Halves(tapes) => {
-                let (dx, mut other, _) = stack.backward_halves(grads, *tapes, dstates, &self.norm);
-                add_grads(model, &mut other, grads);
-                dx
-            }
-            Tapes::Whole(tape) => {
-                let dtop = Top::backward(&self.norm, grads, tape.top, dstates);
-                stack.backward(grads, tape.layers, dtop).0
-            }
-        };
+        let (dx, _) = stack.backward_top(model, grads, self.tapes, dstates, &self.norm);
         let dx = masked(dx, &self.emb_mask, 0).mul_scalar(self.scale);
         // Added to the embedding's other gradients (a tied head's, by hand) where `grads` has one.
         let (id, vocab) = self.embedding;
@@ -251,6 +222,25 @@ impl Encoding {
         add_grads(model, &mut manual, &mut grads);
         grads
     }
+}
+
+/// `Σ x ⊙ dx + Σ_l (K_l ⊙ dK_l + V_l ⊙ dV_l)`: the scalar whose autodiff backward gives what
+/// feeds a decoder run by hand (the target embedding `x`, each layer's source keys and values)
+/// the gradients the manual part returned for it (`dx`, `dcross`: plain tensors).
+///
+/// # Shapes
+/// - x, dx: `[B, T, D]`; cross and dcross: `[B, H, S_src, Dh]` each
+pub(crate) fn decoder_inputs_surrogate(
+    x: Tensor<3>,
+    dx: Tensor<3>,
+    cross: Vec<CrossMemory>,
+    dcross: Vec<(Tensor<4>, Tensor<4>)>,
+) -> Tensor<1> {
+    let mut surrogate = (x * dx.autodiff()).sum();
+    for (c, (dk, dv)) in cross.into_iter().zip(dcross) {
+        surrogate = surrogate + (c.keys * dk.autodiff()).sum() + (c.values * dv.autodiff()).sum();
+    }
+    surrogate
 }
 
 impl Seq2Seq {

@@ -5,12 +5,14 @@
 //! Size legend as in [`super`].
 use std::ops::Range;
 
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
 use super::cross::{Source, SourceGrads};
 use super::layer::{LayerMasks, LayerParams, LayerTape};
 use super::span_attention::Keys;
+use crate::feedback::backward::add_grads;
 use crate::feedback::backward::output::{OutputForward, OutputLayers};
 use crate::feedback::backward::params::NormParams;
 use crate::two_cores::on_two_cores;
@@ -83,18 +85,75 @@ impl Top for NormParams {
 
 /// What one half of the batch keeps for its backward: its layers' tapes and its top's.
 pub(super) struct HalfTape<T> {
-    pub(super) layers: Vec<LayerTape>,
-    pub(super) top: T,
+    layers: Vec<LayerTape>,
+    top: T,
 }
 
 /// The tapes of the batch's two halves, rows `0..N₀` and `N₀..N` (`N₀ = B₀·T`).
 pub(super) struct HalvesTape<T> {
     /// `N₀`, the rows of the first half.
-    pub(super) rows: usize,
-    pub(super) halves: [HalfTape<T>; 2],
+    rows: usize,
+    halves: [HalfTape<T>; 2],
+}
+
+/// What the layers and their top keep over a batch: of the whole batch (one sequence, on this
+/// thread) or of its two halves (two threads).
+pub(super) enum StackTape<T> {
+    Whole(Box<HalfTape<T>>),
+    Halves(Box<HalvesTape<T>>),
 }
 
 impl Stack<'_> {
+    /// The layers and then `top` over `b` sequences: the two halves of the batch on two threads
+    /// when there are two or more ([`forward_halves`](Self::forward_halves)), on this thread
+    /// otherwise.
+    ///
+    /// # Shapes
+    /// - x: `[b·T, D]`; output: the top's `[b·T, Y]`
+    pub(super) fn forward_top<T: Top>(
+        &self,
+        x: Tensor<2>,
+        b: usize,
+        masks: Vec<LayerMasks>,
+        top: &T,
+    ) -> (Tensor<2>, StackTape<T::Tape>) {
+        if b >= 2 {
+            let (y, tapes) = self.forward_halves(x, [b / 2, b - b / 2], masks, top);
+            return (y, StackTape::Halves(Box::new(tapes)));
+        }
+        let (y, layers) = self.forward(x, b, masks);
+        let (y, top) = top.forward(y);
+        (y, StackTape::Whole(Box::new(HalfTape { layers, top })))
+    }
+
+    /// The backward of [`forward_top`](Self::forward_top) from the gradient of the top's
+    /// output: every parameter gradient in `grads` (the second half's added there, over
+    /// `module`'s parameters); the input gradient and the source gradients of
+    /// [`backward`](Self::backward).
+    ///
+    /// # Shapes
+    /// - dy: `[b·T, Y]`; output `[b·T, D]`
+    pub(super) fn backward_top<T: Top, M: Module>(
+        &self,
+        module: &M,
+        grads: &mut GradientsParams,
+        tape: StackTape<T::Tape>,
+        dy: Tensor<2>,
+        top: &T,
+    ) -> (Tensor<2>, Vec<SourceGrads>) {
+        match tape {
+            StackTape::Halves(tapes) => {
+                let (dx, mut other, sources) = self.backward_halves(grads, *tapes, dy, top);
+                add_grads(module, &mut other, grads);
+                (dx, sources)
+            }
+            StackTape::Whole(tape) => {
+                let dtop = top.backward(grads, tape.top, dy);
+                self.backward(grads, tape.layers, dtop)
+            }
+        }
+    }
+
     /// Every layer's dropout masks over `n` rows, in the autodiff forward's order (drawn
     /// before the layers run, so that the halves of the batch can take their rows).
     pub(super) fn draw_masks(&self, n: usize, device: &Device) -> Vec<LayerMasks> {
@@ -144,7 +203,7 @@ impl Stack<'_> {
     ///
     /// # Shapes
     /// - x: `[N, D]`; output: the top's `[N, Y]`
-    pub(super) fn forward_halves<T: Top>(
+    fn forward_halves<T: Top>(
         &self,
         x: Tensor<2>,
         bs: [usize; 2],
@@ -205,7 +264,7 @@ impl Stack<'_> {
     ///
     /// # Shapes
     /// - dy: `[N, Y]`; output `[N, D]`
-    pub(super) fn backward_halves<T: Top>(
+    fn backward_halves<T: Top>(
         &self,
         grads: &mut GradientsParams,
         tapes: HalvesTape<T::Tape>,
