@@ -57,7 +57,7 @@ mod stack;
 pub(crate) use encoder::{Encoding, decoder_inputs_surrogate};
 use layer::{LayerParams, LayerParts};
 use span_attention::Keys;
-use stack::{Stack, StackTape, Top};
+use stack::{Stack, StackTape};
 
 /// Logits and the gradient of every parameter of one segment.
 #[derive(Debug)]

@@ -1,14 +1,17 @@
-//! The layers around a language model's core in a manual backward, written once for the
-//! Feedback language model ([`super::lm`]) and the Transformer
-//! ([`crate::transformer::backward`]): logits `y = W_out finalnorm(top)` forward and backward,
-//! and the token embedding's gradient.
+//! The layers around a core in a manual backward, written once for the Feedback language
+//! model ([`super::lm`]) and the Transformer ([`crate::transformer::backward`]): logits
+//! `y = W_out finalnorm(top)` forward and backward, and the token embedding's gradient; and
+//! for both translation decoders ([`super::seq2seq`], the Transformer decoder's), the final
+//! norm with the head tied to the embedding ([`TiedHead`]).
 //!
 //! Size legend: B batch, T segment length, D d_model, V vocabulary, N = B·T rows.
+use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_backend::with_host_view;
 
 use super::params::{LinearParams, NormParams};
+use crate::host_product::matmul;
 
 /// What the output layers' gradients need, kept by [`output_backward`].
 pub(crate) struct OutputTape {
@@ -93,6 +96,53 @@ impl OutputLayers<'_> {
             top_hat: fwd.top_hat,
         };
         (dtop, tape)
+    }
+}
+
+/// A translation decoder's final norm and the head tied to the embedding `E` `[V, D]`:
+/// `logits = norm(top) · Eᵀ`, its products on the host kernels where the tensors are host
+/// tensors (no transposed copy of `E` or of `dL/dlogits`).
+pub(crate) struct TiedHead<'a> {
+    pub(crate) final_norm: &'a NormParams,
+    /// `E`, `[V, D]` (plain device).
+    pub(crate) embedding: Tensor<2>,
+    /// The embedding's parameter id, under which the head's gradient is registered.
+    pub(crate) id: ParamId,
+}
+
+/// What [`TiedHead::forward`] keeps for its backward: the final norm's `x̂` `[N, D]` and
+/// `1/σ` `[N, 1]`, and the normed top states `[N, D]`.
+pub(crate) type TiedTape = (Tensor<2>, Tensor<2>, Tensor<2>);
+
+impl TiedHead<'_> {
+    /// The logits of the top states.
+    ///
+    /// # Shapes
+    /// - top: `[N, D]`; output: logits `[N, V]`
+    pub(crate) fn forward(&self, top: Tensor<2>) -> (Tensor<2>, TiedTape) {
+        let (xhat, rstd) = self.final_norm.stats(top);
+        let normed = self.final_norm.affine(xhat.clone());
+        let logits = matmul(normed.clone(), self.embedding.clone().transpose());
+        (logits, (xhat, rstd, normed))
+    }
+
+    /// The gradient of the top states from that of the logits, registering the embedding's
+    /// (as the head) and the final norm's.
+    ///
+    /// # Shapes
+    /// - dlogits: `[N, V]`; output: dtop `[N, D]`
+    pub(crate) fn backward(
+        &self,
+        grads: &mut GradientsParams,
+        (xhat, rstd, normed): TiedTape,
+        dlogits: Tensor<2>,
+    ) -> Tensor<2> {
+        let dnormed = matmul(dlogits.clone(), self.embedding.clone());
+        grads.register(self.id, matmul(dlogits.transpose(), normed));
+        self.final_norm
+            .register(grads, dnormed.clone(), xhat.clone());
+        self.final_norm
+            .backward(self.final_norm.fold(dnormed), xhat, rstd)
     }
 }
 

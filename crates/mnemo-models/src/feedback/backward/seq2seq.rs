@@ -1,18 +1,20 @@
 //! The translation model's training step with the Feedback decoder's manual backward: the
 //! decoder's core ([`FeedbackCore::forward_backward`](crate::feedback::FeedbackCore)) and its
 //! cross-attention ([`super::cross::CrossHook`]) by hand, the final norm and the tied output
-//! projection by hand, the encoder by hand where it has pre-norm attention layers and the
+//! projection by hand ([`TiedHead`], shared with the Transformer decoder), the encoder by hand where it has pre-norm attention layers and the
 //! products run on the host kernels ([`Encoding`]), and what joins them (the target embedding, the cross-attention
 //! keys/values from the encoder's output; the whole encoder with Fourier mixing or a source
 //! padded before a token) by one autodiff pass from the input gradients the manual part
-//! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV + Σ E ⊙ dE_head`), whose gradient of the
+//! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV`), whose gradient of the
 //! encoder's output then runs the encoder's backward.
 //!
 //! Size legend: B sentences, T target length, S span, D d_model, V vocabulary, N = B·T rows.
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor};
 
+use super::add_grads;
 use super::cross::CrossHook;
+use super::output::TiedHead;
 use super::params::NormParams;
 use crate::seq2seq::Seq2Seq;
 use crate::seq2seq_decoder::Decoder;
@@ -93,8 +95,11 @@ impl Seq2Seq {
         let [b, t_len, d] = x.dims();
         let plain = x.clone().inner().device();
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
-        let emb = self.embedding.weight.val().inner(); // [V,D]
-        let v = emb.dims()[0];
+        let head = TiedHead {
+            final_norm: &final_norm,
+            embedding: self.embedding.weight.val().inner(),
+            id: self.embedding.weight.id,
+        };
         let plain_cross = cross
             .iter()
             .map(|c| CrossMemory {
@@ -106,32 +111,27 @@ impl Seq2Seq {
         let autodiff = dec.core.mix.val().is_autodiff();
         let mut hook = CrossHook::new(&dec.cross, plain_cross, dec.core.products, autodiff);
         let mut manual = GradientsParams::new();
-        let mut saved = None;
+        let mut head_grads = GradientsParams::new();
+        let mut logits = None;
         let top_grad = |top: Tensor<3>| {
-            let (hat, rstd) = final_norm.stats(top.reshape([b * t_len, d]));
-            let normed = final_norm.affine(hat.clone());
-            let logits = normed
-                .clone()
-                .matmul(emb.clone().transpose())
-                .reshape([b, t_len, v]); // tied head
-            let dlogits = loss_grad(logits.clone()).inner().reshape([b * t_len, v]);
-            let dnormed = dlogits.clone().matmul(emb.clone()); // [N,D]
-            let d_emb_head = dlogits.transpose().matmul(normed); // [V,D]
-            let dtop = final_norm.backward(final_norm.fold(dnormed.clone()), hat.clone(), rstd);
-            saved = Some((logits, dnormed, hat, d_emb_head));
-            dtop.reshape([b, t_len, d])
+            let (y, tape) = head.forward(top.reshape([b * t_len, d]));
+            let v = y.dims()[1];
+            let y = y.reshape([b, t_len, v]);
+            let dlogits = loss_grad(y.clone()).inner().reshape([b * t_len, v]);
+            logits = Some(y);
+            head.backward(&mut head_grads, tape, dlogits)
+                .reshape([b, t_len, d])
         };
         let zeros = Tensor::zeros([b, dec.core.span, d], &plain);
         let out =
             dec.core
                 .forward_backward(x.clone(), zeros, &mut hook, &mut manual, Some(top_grad));
-        let (logits, dnormed, hat, d_emb_head) = saved.expect("the top gradient was asked for");
-        final_norm.register(&mut manual, dnormed, hat);
+        let logits = logits.expect("the top gradient was asked for");
+        add_grads(self, &mut head_grads, &mut manual);
         let dcross = hook.finish(&mut manual);
-        // The autodiff part: everything upstream of the decoder's inputs, and the tied head.
+        // The autodiff part: everything upstream of the decoder's inputs.
         let dx = out.dx.expect("a backward ran");
-        let surrogate = decoder_inputs_surrogate(x, dx, cross, dcross)
-            + (self.embedding.weight.val() * d_emb_head.autodiff()).sum();
+        let surrogate = decoder_inputs_surrogate(x, dx, cross, dcross);
         let grads = encoding.gradients(self, surrogate.backward(), manual);
         Seq2SeqGradients { logits, grads }
     }

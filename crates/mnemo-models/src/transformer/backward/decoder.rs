@@ -14,7 +14,6 @@
 //!
 //! Size legend: B sentences, T target length, S_src source length, D d_model, V vocabulary,
 //! N = B·T rows (row `b·T + t`).
-use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor};
 use mnemo_core::{CrossMemory, NormPlacement, Residual};
@@ -23,46 +22,12 @@ use super::cross::{CrossParams, Source};
 use super::encoder::{Encoding, decoder_inputs_surrogate, trailing_lens};
 use super::layer::covers;
 use super::span_attention::Keys;
-use super::{LayerParams, LayerParts, Stack, Top};
+use super::{LayerParams, LayerParts, Stack};
+use crate::feedback::backward::output::TiedHead;
 use crate::feedback::backward::params::NormParams;
 use crate::feedback::backward::seq2seq::Seq2SeqGradients;
-use crate::host_product::matmul;
 use crate::seq2seq::{Seq2Seq, int_vec};
 use crate::seq2seq_decoder::{TransformerDecoder, TransformerDecoderLayer};
-
-/// The decoder's final norm and the head tied to the embedding `E` `[V, D]`:
-/// `logits = norm(top) · Eᵀ`.
-struct TiedHead<'a> {
-    final_norm: &'a NormParams,
-    embedding: Tensor<2>,
-    id: ParamId,
-}
-
-impl Top for TiedHead<'_> {
-    /// `x̂`, `1/σ` and the normed top states.
-    type Tape = (Tensor<2>, Tensor<2>, Tensor<2>);
-
-    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, Self::Tape) {
-        let (xhat, rstd) = self.final_norm.stats(top);
-        let normed = self.final_norm.affine(xhat.clone());
-        let logits = matmul(normed.clone(), self.embedding.clone().transpose());
-        (logits, (xhat, rstd, normed))
-    }
-
-    fn backward(
-        &self,
-        grads: &mut GradientsParams,
-        (xhat, rstd, normed): Self::Tape,
-        dlogits: Tensor<2>,
-    ) -> Tensor<2> {
-        let dnormed = matmul(dlogits.clone(), self.embedding.clone());
-        grads.register(self.id, matmul(dlogits.transpose(), normed));
-        self.final_norm
-            .register(grads, dnormed.clone(), xhat.clone());
-        self.final_norm
-            .backward(self.final_norm.fold(dnormed), xhat, rstd)
-    }
-}
 
 impl TransformerDecoderLayer {
     /// Whether the manual layers cover this layer: pre-norm blocks, softmax self-attention

@@ -13,7 +13,7 @@ use super::cross::{Source, SourceGrads};
 use super::layer::{LayerMasks, LayerParams, LayerTape};
 use super::span_attention::Keys;
 use crate::feedback::backward::add_grads;
-use crate::feedback::backward::output::{OutputForward, OutputLayers};
+use crate::feedback::backward::output::{OutputForward, OutputLayers, TiedHead, TiedTape};
 use crate::feedback::backward::params::NormParams;
 use crate::two_cores::on_two_cores;
 
@@ -60,6 +60,18 @@ impl Top for OutputLayers<'_> {
         let (dtop, out) = OutputLayers::backward(self, tape, dy);
         out.register(grads, self.final_norm, self.head);
         dtop
+    }
+}
+
+impl Top for TiedHead<'_> {
+    type Tape = TiedTape;
+
+    fn forward(&self, top: Tensor<2>) -> (Tensor<2>, TiedTape) {
+        TiedHead::forward(self, top)
+    }
+
+    fn backward(&self, grads: &mut GradientsParams, tape: TiedTape, dy: Tensor<2>) -> Tensor<2> {
+        TiedHead::backward(self, grads, tape, dy)
     }
 }
 
