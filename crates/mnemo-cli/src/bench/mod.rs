@@ -16,6 +16,7 @@
 //! | `tf_train`          | Transformer (parallel over T) train step                            |
 //! | `tf_gen_b1`, `_b8`  | Transformer generation with a KV cache (the peer has no cache)     |
 //! | `var_<option>_train`, `var_<option>_gen_b1` | `tf_train` / `tf_gen_b1` with one Transformer option (below) |
+//! | `mt_fb2_train`, `mt_tf2_train`, `mt_tf6_train` | a translation training step of en-es-longer's models ([`translation`]) |
 //!
 //! The default run is the peer's phases; the Transformer options run with `--only
 //! var_linear_train,...` or `--only variants` (all twelve). Each is the peer config with one
@@ -25,7 +26,8 @@
 //! random 1; Zaheer et al. 2020), `persistent` (16 persistent key/value slots per head and
 //! layer; Sukhbaatar et al. 2019), `all_attention` (64 persistent slots, no feed-forward
 //! sublayer). `mnemo bench --scaling` times one training step against the sequence length
-//! instead (see [`scaling`]).
+//! instead (see [`scaling`]). `--only translation` runs the three translation phases
+//! (tokens/s there: the median of the steps' scored target tokens per second).
 //!
 //! tokens/s is `tokens per iteration / median iteration time` after warm-up (as the peer);
 //! `approx_gflop_per_s` counts matmul FLOPs only (training = 3 × forward; `null` for linear,
@@ -40,12 +42,13 @@
 //!
 //! The code: [`workload`] (the models and phase names), [`phases`] (what each phase times),
 //! [`timing`] (medians, tokens/s, FLOPs), [`proc_stats`] (RSS, CPU time, an idle machine),
-//! [`scaling`] (`--scaling`), [`size`] (`--size`).
+//! [`scaling`] (`--scaling`), [`size`] (`--size`), [`translation`] (the `mt_` phases).
 mod phases;
 mod proc_stats;
 pub(crate) mod scaling;
 pub(crate) mod size;
 mod timing;
+mod translation;
 mod workload;
 
 use std::process::Command;
@@ -62,6 +65,7 @@ use phases::{FULL, QUICK, run_phase};
 use proc_stats::{clock_ticks, cpu_jiffies, own_cpu_s, peak_rss_mb, wait_for_idle};
 pub(crate) use proc_stats::{cpu_model, round};
 use size::BenchSize;
+use translation::MT_PHASES;
 pub(crate) use workload::{attention_of, transformer_config};
 use workload::{select_phases, variant_phases};
 
@@ -72,7 +76,8 @@ pub struct BenchArgs {
     backend: BackendArg,
     /// Comma list of phases to run (default: the peer's phases); also `var_<option>_train`,
     /// `var_<option>_gen_b1` (option: linear, delta, performer, sparse, persistent,
-    /// all_attention) or `variants` for all of those; with `--scaling`, `scale_<mech>_<T>`.
+    /// all_attention) or `variants` for all of those; `mt_fb2_train`, `mt_tf2_train`,
+    /// `mt_tf6_train` or `translation` for those three; with `--scaling`, `scale_<mech>_<T>`.
     #[arg(long, default_value = "")]
     only: String,
     /// Model and batch sizes: `peer` (the peer benchmark's config) or `gpu` (D 512, 6 layers,
@@ -186,7 +191,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     let peer: Vec<String> = PHASES.iter().map(|p| p.to_string()).collect();
-    let allowed: Vec<String> = peer.iter().cloned().chain(variant_phases()).collect();
+    let allowed: Vec<String> = (peer.iter().cloned())
+        .chain(variant_phases())
+        .chain(MT_PHASES.iter().map(|p| p.to_string()))
+        .collect();
     let names = select_phases(&args.only, &peer, &allowed)?;
     let started = Instant::now();
     let mut results = serde_json::Map::new();

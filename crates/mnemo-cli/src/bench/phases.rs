@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::proc_stats::{round, rss_now_mb};
 use super::size::BenchSize;
 use super::timing::{fb_flops_per_token, median, summarize, tf_flops_per_token, timed};
+use super::translation::{MT_PHASES, run_mt_phase};
 use super::workload::{
     VariantPhase, feedback_config, transformer_config, variant_config, variant_phase,
     variant_phases,
@@ -26,8 +27,8 @@ use super::{GEN_BATCH, LR, PHASES, SEED, scaling};
 /// Iteration counts (the peer's FULL and QUICK).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Iters {
-    train_warmup: usize,
-    train_iters: usize,
+    pub(super) train_warmup: usize,
+    pub(super) train_iters: usize,
     fwd_iters: usize,
     gen_warmup: usize,
     gen_iters: usize,
@@ -82,7 +83,8 @@ impl Workload {
     }
 }
 
-/// Run phase `name` (a peer phase, `var_<option>_*` or `scale_<mechanism>_<T>`) in this
+/// Run phase `name` (a peer phase, `var_<option>_*`, `mt_<model>_train` or
+/// `scale_<mechanism>_<T>`) in this
 /// process and return its JSON result.
 pub(crate) fn run_phase(
     name: &str,
@@ -111,6 +113,9 @@ pub(crate) fn run_phase(
         "tf_gen_b1" => phase_gen(&transformer(), 1, device, backward.1, p),
         "tf_gen_b8" => phase_gen(&transformer(), GEN_BATCH, device, backward.1, p),
         other => {
+            if let Some(res) = run_mt_phase(other, device, backward.1, p) {
+                return res;
+            }
             if let Some((option, kind)) = variant_phase(other) {
                 let config = variant_config(option, size).expect("a listed variant");
                 let mut res = match kind {
@@ -149,6 +154,7 @@ pub(crate) fn run_phase(
                 .iter()
                 .map(|p| p.to_string())
                 .chain(variant_phases())
+                .chain(MT_PHASES.iter().map(|p| p.to_string()))
                 .collect();
             bail!(
                 "unknown phase `{other}`; phases: {} (and scale_<mechanism>_<T>)",

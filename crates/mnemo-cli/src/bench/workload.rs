@@ -6,6 +6,7 @@ use mnemo_models::{AttentionConfig, FeedbackConfig, TransformerConfig};
 
 use super::VARIANTS;
 use super::size::BenchSize;
+use super::translation::MT_PHASES;
 
 /// The model sizes of `$size` ([`BenchSize`]) as a config of type `$config` (fields named
 /// alike in every mnemo language-model config), with `$extra` fields of that type after them.
@@ -137,6 +138,7 @@ pub(crate) fn select_phases(
             .filter(|s| !s.is_empty())
             .flat_map(|n| match n {
                 "variants" => variant_phases(),
+                "translation" => MT_PHASES.iter().map(|p| p.to_string()).collect(),
                 n => vec![n.to_string()],
             })
             .collect(),
