@@ -26,6 +26,7 @@ mod feed_forward;
 pub mod feedback;
 pub mod host_cross;
 mod host_product;
+pub mod host_self_attention;
 pub mod learnt_spans;
 pub mod lm;
 pub mod memory_schedule;

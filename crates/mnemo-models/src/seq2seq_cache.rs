@@ -1,7 +1,7 @@
 //! Incremental decoding state of a [`Seq2Seq`](crate::Seq2Seq): the cross-attention keys/values
 //! of the encoder (computed once per sentence; for CAN the source part of each layer's one
-//! attention) and the decoder's self-attention cache (Transformer and CAN: per-layer
-//! keys/values, a [`KvCache`] each; Feedback: the keys/values of the decoded steps' memories,
+//! attention) and the decoder's self-attention cache (Transformer: per-layer keys/values, a
+//! [`SelfCache`] each, on the host kernels on CPU backends; CAN: a [`KvCache`] each; Feedback: the keys/values of the decoded steps' memories,
 //! [`crate::feedback::FeedbackMemory`], zero memories folded), each a preallocated buffer
 //! written in place.
 //!
@@ -13,6 +13,7 @@ use mnemo_core::KvCache;
 
 use crate::feedback::FeedbackMemory;
 use crate::host_cross::HostCross;
+use crate::host_self_attention::SelfCache;
 use crate::seq2seq_decoder::CrossMemory;
 use crate::tied_head::PackedHead;
 
@@ -46,8 +47,9 @@ pub struct DecodeState {
 // One per decoding state, moved only when the state is: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum DecoderCache {
-    /// One self-attention cache per Transformer decoder layer.
-    Transformer(Vec<KvCache>),
+    /// One self-attention cache per Transformer decoder layer (on the host kernels where
+    /// they cover it).
+    Transformer(Vec<SelfCache>),
     /// The Feedback decoder's memories of the decoded steps (zero memories folded).
     Feedback(FeedbackMemory),
     /// One target key/value cache per CAN decoder layer (values F/H wide per head).
@@ -109,9 +111,10 @@ impl DecodeState {
         }
         self.rows = rows.len();
         match &mut self.cache {
-            DecoderCache::Transformer(caches) | DecoderCache::Can(caches) => {
-                caches.iter_mut().for_each(|c| c.select(&index))
+            DecoderCache::Transformer(caches) => {
+                caches.iter_mut().for_each(|c| c.select(rows, &index))
             }
+            DecoderCache::Can(caches) => caches.iter_mut().for_each(|c| c.select(&index)),
             DecoderCache::Feedback(cache) => cache.select_rows_for_search(rows, &index),
         }
     }

@@ -262,6 +262,8 @@ pub struct CanLayer {
 }
 
 impl CachedLayer for CanLayer {
+    type Cache = KvCache;
+
     /// Source keys `[B, H, S_src, Dh]` and values `[B, H, S_src, F/H]`.
     fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
         self.attention.project_source(states, key_mask)

@@ -8,23 +8,26 @@
 //!
 //! - Transformer decoder (Vaswani et al., 2017): causal self-attention over the previous target
 //!   positions of the same layer (the position itself included), with learned relative
-//!   positions and span S ([`mnemo_core::CausalSelfAttention`]); parallel over T in training.
+//!   positions and span S ([`mnemo_core::CausalSelfAttention`]); parallel over T in training,
+//!   a [`SelfCache`] per layer in decoding (on the host kernels on CPU backends,
+//!   [`crate::host_self_attention`]).
 //! - Feedback decoder (Fan et al., 2020): the [`FeedbackCore`](crate::feedback::FeedbackCore)
 //!   over the target side with cross-attention as its per-layer hook
 //!   ([`crate::feedback::decoder`]).
 //! - CAN decoder (Li et al., 2021): [`crate::seq2seq_can`]; parallel over T in training, a
-//!   [`KvCache`] per layer and the source keys/values in decoding, as the Transformer decoder.
+//!   [`KvCache`](mnemo_core::KvCache) per layer and the source keys/values in decoding.
 //!
 //! Size legend: B rows, T target length, S span, L layers, H heads, D d_model, Dh = D/H.
 use crate::feed_forward::feed_forward;
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Tensor};
 use mnemo_core::{
-    CausalSelfAttention, CrossAttentionConfig, CrossSublayer, FeedForward, KvCache, Norm, Residual,
+    CausalSelfAttention, CrossAttentionConfig, CrossSublayer, FeedForward, Norm, Residual,
 };
 
 use crate::feedback::decoder::FeedbackDecoder;
 use crate::host_cross::HostCross;
+use crate::host_self_attention::SelfCache;
 use crate::output_head;
 use crate::seq2seq::{DecoderConfig, Encoded, Seq2SeqConfig};
 use crate::seq2seq_cache::{DecodeState, DecoderCache};
@@ -216,12 +219,14 @@ impl TransformerDecoderLayer {
 }
 
 impl CachedLayer for TransformerDecoderLayer {
+    type Cache = SelfCache;
+
     fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory {
         self.cross.attention.cross_memory(states, key_mask)
     }
 
-    fn new_cache(&self) -> KvCache {
-        KvCache::new(self.self_attn.span())
+    fn new_cache(&self) -> SelfCache {
+        SelfCache::of(&self.self_attn)
     }
 
     fn forward(&self, x: Tensor<3>, cross: &CrossMemory) -> Tensor<3> {
@@ -229,10 +234,10 @@ impl CachedLayer for TransformerDecoderLayer {
         self.cross_and_ff(x, cross, None)
     }
 
-    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: SourceStep<'_>) -> Tensor<3> {
+    fn step(&self, x: Tensor<3>, cache: &mut SelfCache, source: SourceStep<'_>) -> Tensor<3> {
         let x = self
             .self_residual
-            .forward(x, |h| self.self_attn.forward_step(h, cache));
+            .forward(x, |h| cache.step(&self.self_attn, h));
         self.cross_and_ff(x, source.cross, source.host)
     }
 }
@@ -248,9 +253,14 @@ pub struct SourceStep<'a> {
 }
 
 /// A decoder layer that runs over a whole target in parallel in training and one position at
-/// a time with a [`KvCache`] in decoding, reading its own keys/values of the encoder output:
-/// the Transformer and CAN layers (the Feedback decoder is sequential, and not one).
+/// a time with a cache of its target keys/values in decoding, reading its own keys/values of
+/// the encoder output: the Transformer and CAN layers (the Feedback decoder is sequential, and
+/// not one).
 pub trait CachedLayer {
+    /// The cache of the target keys/values ([`SelfCache`] for the Transformer layer, a
+    /// [`KvCache`](mnemo_core::KvCache) for CAN's).
+    type Cache;
+
     /// The layer's keys/values of the encoder states (CAN: values `[B, H, S_src, F/H]`), with
     /// the source padding mask.
     ///
@@ -260,7 +270,7 @@ pub trait CachedLayer {
     fn cross_memory(&self, states: Tensor<3>, key_mask: &Tensor<4, Bool>) -> CrossMemory;
 
     /// An empty cache of the layer's target keys/values.
-    fn new_cache(&self) -> KvCache;
+    fn new_cache(&self) -> Self::Cache;
 
     /// The layer over a whole target (position t reads target positions ≤ t and every
     /// non-padding source position).
@@ -277,7 +287,7 @@ pub trait CachedLayer {
     /// # Shapes
     /// - x: `[B, 1, D]`
     /// - output: `[B, 1, D]`
-    fn step(&self, x: Tensor<3>, cache: &mut KvCache, source: SourceStep<'_>) -> Tensor<3>;
+    fn step(&self, x: Tensor<3>, cache: &mut Self::Cache, source: SourceStep<'_>) -> Tensor<3>;
 }
 
 /// A decoder of [`CachedLayer`]s: the layers and the final norm.
@@ -305,7 +315,7 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
     }
 
     /// An empty target cache per layer.
-    pub fn start(&self) -> Vec<KvCache> {
+    pub fn start(&self) -> Vec<L::Cache> {
         self.layers.iter().map(|l| l.new_cache()).collect()
     }
 
@@ -325,7 +335,7 @@ impl<L: Module + CachedLayer> LayerDecoder<L> {
     pub(crate) fn step(
         &self,
         mut x: Tensor<3>,
-        caches: &mut [KvCache],
+        caches: &mut [L::Cache],
         cross: &[CrossMemory],
         host: Option<&[HostCross]>,
     ) -> Tensor<3> {

@@ -66,16 +66,30 @@ impl HostKv {
         rows: std::ops::Range<usize>,
         zeros: Option<ZeroSlots>,
     ) -> (Vec<f32>, Vec<f32>) {
-        let WindowShape { span, dh, .. } = self.shape;
-        let mut probs = vec![0.0f32; rows.len() * span];
-        let mut out = vec![0.0f32; rows.len() * dh];
         let window = Window {
             zeros,
             ..self.window(p, start, pos)
-        }
-        .rows(rows);
-        window_attend(&window, q, &mut probs, &mut out);
-        (probs, out)
+        };
+        attend_window(window, q, rows)
+    }
+
+    /// [`attend_rows`](Self::attend_rows) over the `n ≤ S` slots from `start` alone (a causal
+    /// window shorter than the span; nothing folded), with their positions `pos` (`[n, Dh]`).
+    fn attend_short_rows(
+        &self,
+        (p, start, n): (usize, usize, usize),
+        pos: &[f32],
+        q: &[f32],
+        rows: std::ops::Range<usize>,
+    ) -> Vec<f32> {
+        let window = Window {
+            shape: WindowShape {
+                span: n,
+                ..self.shape
+            },
+            ..self.window(p, start, pos)
+        };
+        attend_window(window, q, rows).1
     }
 
     /// Write one step's key and value rows (`[B·H, Dh]` = `[B, D]` each) into slot `slot` of
@@ -90,14 +104,35 @@ impl HostKv {
     }
 }
 
+/// `window_attend` of queries `q` for the window rows `rows`: their probabilities and outputs.
+///
+/// # Shapes
+/// - q: `[rows.len(), Dh]`
+/// - output: probabilities `[rows.len(), span]`, outputs `[rows.len(), Dh]`
+fn attend_window(window: Window, q: &[f32], rows: std::ops::Range<usize>) -> (Vec<f32>, Vec<f32>) {
+    let WindowShape { span, dh, .. } = window.shape;
+    let mut probs = vec![0.0f32; rows.len() * span];
+    let mut out = vec![0.0f32; rows.len() * dh];
+    window_attend(&window.rows(rows), q, &mut probs, &mut out);
+    (probs, out)
+}
+
+/// Slots per row a causal cache ([`HostMemory::causal`]) starts with.
+const CAUSAL_SLOTS: usize = 32;
+
 /// The host windows of a decoding memory; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub(crate) struct HostMemory {
     kv: HostKv,
-    /// First slot of the window.
-    start: usize,
-    /// The window's oldest slots that are folded zero memories (0 once S steps are stored).
+    /// The buffer slot of the window's first slot: negative while a causal cache's window
+    /// reaches before the first step (its absent slots are not stored).
+    start: isize,
+    /// The window's oldest slots that are folded zero memories (0 once S steps are stored),
+    /// or with `absent`, slots not written yet.
     folded: usize,
+    /// The folded slots are not attended (a causal self-attention cache's positions before
+    /// the first: [`HostMemory::causal`]) instead of holding the zero memory.
+    absent: bool,
     /// Per projection, the zero memory's key and value per head (`[H, Dh]` each; empty
     /// without folded slots).
     zero: Vec<(Vec<f32>, Vec<f32>)>,
@@ -155,6 +190,7 @@ impl HostMemory {
             kv,
             start: 0,
             folded: count,
+            absent: false,
             zero: folded.map(|f| f.zero).unwrap_or_default(),
             zero_rows: Vec::new(),
             spare: Vec::new(),
@@ -163,10 +199,55 @@ impl HostMemory {
         memory
     }
 
+    /// An empty causal self-attention cache of one projection (a Transformer decoder layer's
+    /// keys and values, [`crate::host_self_attention`]): a step [`push`](Self::push)es its key
+    /// and value, then [`attend`](Self::attend) reads the newest `min(steps, S)` slots, the
+    /// positions of the slots not written yet left out.
+    ///
+    /// Only the written slots are stored: the buffers start at [`CAUSAL_SLOTS`] slots per row
+    /// and double as steps are written, up to `2·S` (as mnemo-core's `KvCache`), so a beam
+    /// search's short sentences do not allocate `2·S` slots per row and layer.
+    pub(crate) fn causal(shape: WindowShape) -> Self {
+        let shape = WindowShape {
+            slots: CAUSAL_SLOTS.min(2 * shape.span),
+            ..shape
+        };
+        let empty = vec![0.0f32; shape.rows * shape.slots * shape.dh];
+        Self {
+            kv: HostKv {
+                isa: Isa::detect(),
+                shape,
+                scale: 1.0 / (shape.dh as f32).sqrt(),
+                keys: vec![empty.clone()],
+                values: vec![empty],
+            },
+            start: -(shape.span as isize),
+            folded: shape.span,
+            absent: true,
+            zero: Vec::new(),
+            zero_rows: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// The buffer slots of the window's stored slots (the S live ones but the folded).
+    fn stored(&self) -> std::ops::Range<usize> {
+        let first = self.start + self.folded as isize;
+        let end = self.start + self.kv.shape.span as isize;
+        usize::try_from(first).expect("stored slots lie in the buffer")
+            ..usize::try_from(end).expect("stored slots lie in the buffer")
+    }
+
+    /// The buffer slot of the window's first slot, where the kernels read all S slots.
+    fn window_start(&self) -> usize {
+        usize::try_from(self.start).expect("a window of folded zero memories lies in the buffer")
+    }
+
     /// `zero_rows` for the current rows (nothing once no slot is folded).
     fn repeat_zero(&mut self) {
         let rows = self.kv.shape.rows;
         self.zero_rows = match self.folded {
+            _ if self.absent => Vec::new(),
             0 => Vec::new(),
             _ => {
                 let repeat = |x: &Vec<f32>| {
@@ -194,19 +275,13 @@ impl HostMemory {
     /// Append one step's keys and values (per projection `[B·H, Dh]` each); the oldest slot
     /// leaves the window.
     pub(crate) fn push(&mut self, projected: &[(Vec<f32>, Vec<f32>)]) {
-        let WindowShape {
-            slots, span, dh, ..
-        } = self.kv.shape;
-        if self.start + span == slots {
-            for buf in self.kv.keys.iter_mut().chain(self.kv.values.iter_mut()) {
-                for row in buf.chunks_exact_mut(slots * dh) {
-                    row.copy_within(self.start * dh..(self.start + span) * dh, 0);
-                }
-            }
-            self.start = 0;
+        let WindowShape { slots, span, .. } = self.kv.shape;
+        if self.start + span as isize == slots as isize {
+            self.move_to_front();
         }
+        let slot = (self.start + span as isize) as usize; // ≥ 0: the stored slots lie in the buffer
         for (p, (k, v)) in projected.iter().enumerate() {
-            self.kv.write(p, self.start + span, k, v);
+            self.kv.write(p, slot, k, v);
         }
         self.start += 1;
         if self.folded > 0 {
@@ -215,6 +290,39 @@ impl HostMemory {
                 self.zero_rows = Vec::new();
             }
         }
+    }
+
+    /// The buffers are full: move the window's kept slots (all S; a causal cache's stored ones)
+    /// to the front of each row, in buffers twice as long while they are shorter than `2·S`.
+    fn move_to_front(&mut self) {
+        let WindowShape {
+            rows,
+            slots,
+            span,
+            dh,
+        } = self.kv.shape;
+        let skip = if self.absent { self.folded } else { 0 };
+        let from = (self.start + skip as isize) as usize;
+        let kept = (from * dh)..((self.start + span as isize) as usize * dh);
+        let new_slots = (2 * slots).min(2 * span).max(slots);
+        for buf in self.kv.keys.iter_mut().chain(self.kv.values.iter_mut()) {
+            if new_slots == slots {
+                for row in buf.chunks_exact_mut(slots * dh) {
+                    row.copy_within(kept.clone(), 0);
+                }
+            } else {
+                let mut grown = vec![0.0f32; rows * new_slots * dh];
+                for (to, row) in grown
+                    .chunks_exact_mut(new_slots * dh)
+                    .zip(buf.chunks_exact(slots * dh))
+                {
+                    to[..kept.len()].copy_from_slice(&row[kept.clone()]);
+                }
+                *buf = grown;
+            }
+        }
+        self.kv.shape.slots = new_slots;
+        self.start = -(skip as isize);
     }
 
     /// Keep the batch rows `rows`, in that order (beam search), each with its `heads` window
@@ -226,11 +334,10 @@ impl HostMemory {
     /// # Shapes
     /// - rows: `[B']`, indices into the `B = window rows / heads` batch rows
     pub(crate) fn select(&mut self, rows: &[usize], heads: usize) {
-        let WindowShape {
-            slots, span, dh, ..
-        } = self.kv.shape;
+        let WindowShape { slots, dh, .. } = self.kv.shape;
         let row = slots * dh;
-        let live = (self.start + self.folded) * dh..(self.start + span) * dh;
+        let stored = self.stored();
+        let live = stored.start * dh..stored.end * dh;
         let spare = &mut self.spare;
         let mut gather = |buf: &mut Vec<f32>| {
             spare.resize(rows.len() * heads * row, 0.0);
@@ -249,10 +356,8 @@ impl HostMemory {
     /// The stored slots (the S live ones but the folded) of every window row of projection
     /// `p`, keys then values (`[B·H, S − folded, Dh]` each).
     pub(crate) fn live(&self, p: usize) -> (Vec<f32>, Vec<f32>) {
-        let WindowShape {
-            slots, span, dh, ..
-        } = self.kv.shape;
-        let live = self.start + self.folded..self.start + span;
+        let WindowShape { slots, dh, .. } = self.kv.shape;
+        let live = self.stored();
         let window = |buf: &[f32]| {
             buf.chunks_exact(slots * dh)
                 .flat_map(|row| row[live.start * dh..live.end * dh].to_vec())
@@ -261,18 +366,17 @@ impl HostMemory {
         (window(&self.kv.keys[p]), window(&self.kv.values[p]))
     }
 
-    /// One layer's attention over window `p`: scores `(q·k_j + q·p_{S-j}) / √Dh`, softmax,
-    /// the weighted values.
+    /// One layer's attention over window `p`: scores `(q·k_j + q·p_j) / √Dh`, softmax, the
+    /// weighted values (a causal cache's window: its newest `min(steps, S)` slots, with the
+    /// last rows of `pos`).
     ///
     /// # Shapes
-    /// - pos: `[S, Dh]`, slot j (oldest first) at distance S − j
+    /// - pos: `[S, Dh]`, row j for window slot j (oldest first; the Feedback memories' at
+    ///   distance S − j, a causal cache's at S − 1 − j)
     /// - q: `[B·H, Dh]` (row-major `[B, D]`)
     /// - output: `[B·H, Dh]`
     pub(crate) fn attend(&self, p: usize, pos: &[f32], q: &[f32]) -> Vec<f32> {
-        let rows = 0..self.kv.shape.rows;
-        self.kv
-            .attend_rows(p, self.start, pos, q, rows, self.zeros(p))
-            .1
+        self.attend_rows(p, pos, q, 0..self.kv.shape.rows)
     }
 
     /// The window rows `B·H` of every projection.
@@ -293,8 +397,14 @@ impl HostMemory {
         q: &[f32],
         rows: std::ops::Range<usize>,
     ) -> Vec<f32> {
+        if self.absent && self.folded > 0 {
+            let stored = self.stored();
+            let (from, n) = (stored.start, stored.len());
+            let dh = self.kv.shape.dh;
+            return (self.kv).attend_short_rows((p, from, n), &pos[self.folded * dh..], q, rows);
+        }
         self.kv
-            .attend_rows(p, self.start, pos, q, rows, self.zeros(p))
+            .attend_rows(p, self.window_start(), pos, q, rows, self.zeros(p))
             .1
     }
 }
@@ -344,7 +454,7 @@ mod tests {
             memory.push(&[(x.clone(), x)]);
             let WindowShape { slots, .. } = memory.kv.shape;
             for r in 0..rows {
-                let got = &memory.kv.keys[0][r * slots + memory.start..][..span];
+                let got = &memory.kv.keys[0][r * slots + memory.window_start()..][..span];
                 let want: Vec<f32> = (0..span as i64)
                     .map(|j| t as i64 + 1 - span as i64 + j)
                     .map(|s| match s >= 0 {
