@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail};
 use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use mnemo_models::StepProducts;
 use mnemo_models::feedback::StepMatrix;
@@ -80,6 +81,28 @@ impl Workload {
             warmup: p.train_warmup,
             iters: p.train_iters,
         }
+    }
+}
+
+/// The trainer's update at the peer's learning rate: Adam with the default clipping of the
+/// global gradient norm ([`apply_update`]), its moments kept from step to step.
+pub(super) struct Update {
+    optimizer: ModuleOptimizer,
+    grad_clip: f64,
+}
+
+impl Update {
+    pub(super) fn new() -> Self {
+        let optim = OptimConfig::new(LR);
+        Self {
+            optimizer: optim.init(),
+            grad_clip: optim.grad_clip,
+        }
+    }
+
+    /// `model` after one step on `grads`.
+    pub(super) fn apply<M: Module>(&mut self, model: M, grads: GradientsParams) -> M {
+        apply_update(&mut self.optimizer, model, grads, LR, self.grad_clip).0
     }
 }
 
@@ -243,8 +266,7 @@ fn phase_train(
         .map_err(|e| anyhow!("bench model config: {e}"))?;
     let (batch, segment) = (w.batch, w.segment);
     let mut model = w.config.init(device).with_step_products(products);
-    let optim = OptimConfig::new(LR);
-    let mut optimizer = optim.init();
+    let mut update = Update::new();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let data: Vec<(Vec<u32>, Vec<u32>)> = (0..4)
         .map(|_| {
@@ -271,13 +293,7 @@ fn phase_train(
         let out = step.run(&model, lm_batch, state.clone());
         last_loss = out.stats.loss;
         state = out.next;
-        (model, _) = apply_update(
-            &mut optimizer,
-            model.clone(),
-            out.grads,
-            LR,
-            optim.grad_clip,
-        );
+        model = update.apply(model.clone(), out.grads);
     };
     let times = timed(w.warmup, w.iters, &mut train_step);
     let sequential = matches!(w.config, ModelConfig::Feedback(_)).then_some(segment);

@@ -2,7 +2,7 @@
 //! training steps of `experiments/translation/en-es-longer.toml`'s three models (one 3-layer
 //! encoder, width 128, vocabulary 8,000, with a Feedback decoder of 2 layers or a Transformer
 //! decoder of 2 or 6) on batches of up to 2,048 padded tokens, as the trainer runs them
-//! (`mnemo_train::translation::mt_step`, then `apply_update`). Not peer phases: the PyTorch
+//! (`mnemo_train::translation::mt_step`, then the clipped Adam update). Not peer phases: the PyTorch
 //! references have no translation model; these time what `mnemo train` on that config runs,
 //! with a median over steps instead of a run's mean tokens/s.
 //!
@@ -16,15 +16,14 @@ use mnemo_models::{DecoderConfig, DecoderKind, Seq2SeqConfig};
 use mnemo_models::{EOS, StepProducts};
 use mnemo_train::translation::mt_step;
 use mnemo_train::translation::step::GradientPath;
-use mnemo_train::{OptimConfig, apply_update};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::phases::Iters;
+use super::SEED;
+use super::phases::{Iters, Update};
 use super::proc_stats::{round, rss_now_mb};
 use super::timing::{median, timed};
-use super::{LR, SEED};
 
 /// The translation phases, in run order.
 pub const MT_PHASES: &[&str] = &["mt_fb2_train", "mt_tf2_train", "mt_tf6_train"];
@@ -109,8 +108,7 @@ fn phase_mt_train(
         .map_err(|e| anyhow!("bench translation model config: {e}"))?;
     let device = device.clone().autodiff();
     let mut model = config.init(&device).with_step_products(products);
-    let optim = OptimConfig::new(LR);
-    let mut optimizer = optim.init();
+    let mut update = Update::new();
     let data = batches(&mut ChaCha8Rng::seed_from_u64(SEED));
     let path = GradientPath::of(&model, &device);
     let rss0 = rss_now_mb()?;
@@ -121,13 +119,7 @@ fn phase_mt_train(
         let out = mt_step(&model, batch, &device);
         last_loss = out.stats.loss;
         tokens.push(out.stats.scored);
-        (model, _) = apply_update(
-            &mut optimizer,
-            model.clone(),
-            out.grads,
-            LR,
-            optim.grad_clip,
-        );
+        model = update.apply(model.clone(), out.grads);
     };
     // Whole rounds of the batches: each batch timed equally often.
     let iters = p.train_iters.div_ceil(BATCHES) * BATCHES;
