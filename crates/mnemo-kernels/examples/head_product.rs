@@ -2,7 +2,10 @@
 //! 8000, the en-es models), two ways: burn's `gemm` call on the transposed view of `E`
 //! (`mnemo_kernels::product`, which packs `Eᵀ` at every call) and `PackedMatrix::matmul` on `Eᵀ`
 //! packed once (what a decoding state does, `mnemo-models/src/tied_head.rs`); medians of 9
-//! calls, after one warm-up, with the packing's own cost (docs/performance.md).
+//! calls, after one warm-up, with the packing's own cost (docs/performance.md). Decoding's row
+//! counts (a beam's hundreds of rows) are what it is for: its outputs come from the system
+//! allocator, so at training's thousands of rows (64 MB outputs) every call pays fresh pages
+//! that the `mnemo` binary's mimalloc reuses; there the trainer measured `gemm` the faster.
 //!
 //!     cargo run --release -p mnemo-kernels --example head_product -- 136   # rows (default 136)
 use mnemo_kernels::{Operand, PackedMatrix, product};
