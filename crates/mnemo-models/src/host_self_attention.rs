@@ -1,7 +1,8 @@
 //! A Transformer decoder layer's causal self-attention while decoding, on the host kernels:
-//! the layer's keys and values in a causal [`HostMemory`] (the CPU kernels' `[B·H, slots, Dh]`
-//! layout, one step's key and value written in place, a beam search's reorders copying only
-//! the live slots) attended by `mnemo_kernels::window_attend`, where the tensor path
+//! the layer's keys and values in a causal `HostMemory` (`feedback/host_memory.rs`: the CPU
+//! kernels' `[B·H, slots, Dh]` layout, one step's key and value written in place, a beam
+//! search's reorders copying only the live slots) attended by `mnemo_kernels::window_attend`,
+//! where the tensor path
 //! ([`SelfCache::Tensors`], mnemo-core's [`KvCache`]) runs a handful of burn operations per
 //! layer and step and reorders whole buffers. The same attention as
 //! [`CausalSelfAttention::forward_step`] in another rounding order, for the attentions the

@@ -1,9 +1,11 @@
 //! Keys and values of the memory's windows in host memory, in the CPU kernels'
 //! `[B·H, slots, Dh]` layout per projection ([`HostKv`]): what `mnemo_kernels::window_attend`
-//! reads. Two users hold one: the manual forward and backward of a segment
-//! ([`HostWindows`](super::backward::host_window::HostWindows), slots `S + T`), and
-//! step-by-step decoding ([`HostMemory`], a copy kept beside a [`FeedbackMemory`]'s buffers and
-//! attended instead of a handful of burn ops per layer and step).
+//! reads. Three users hold one: the manual forward and backward of a segment
+//! ([`HostWindows`](super::backward::host_window::HostWindows), slots `S + T`), the Feedback
+//! decoder's step-by-step decoding ([`HostMemory`], a copy kept beside a [`FeedbackMemory`]'s
+//! buffers and attended instead of a handful of burn ops per layer and step), and a Transformer
+//! decoder layer's self-attention in decoding ([`HostMemory::causal`],
+//! [`crate::host_self_attention`]).
 //!
 //! In [`HostMemory`] the window's folded zero memories (see
 //! [`FeedbackMemory::folded`](super::FeedbackMemory::folded)) stay folded: the kernels read
@@ -12,7 +14,9 @@
 //! another rounding order, so a step early in a sentence reads what was decoded and not S
 //! slots of keys and values. Its buffers hold `2·S` slots; a step writes slot `start + S` and the
 //! window moves one slot on; when the buffer is full the live S slots move to the front (one
-//! copy every S steps).
+//! copy every S steps). A causal cache leaves the window's slots before the first step out of
+//! the attention instead, stores only the written slots (its window start is negative until S
+//! steps are written) and grows its buffers from 32 slots to `2·S` on the way.
 //!
 //! Size legend: B rows, H heads, S span, Dh head size, D = H·Dh.
 //!

@@ -1,12 +1,13 @@
 //! The translation model's training step with the Feedback decoder's manual backward: the
 //! decoder's core ([`FeedbackCore::forward_backward`](crate::feedback::FeedbackCore)) and its
 //! cross-attention ([`super::cross::CrossHook`]) by hand, the final norm and the tied output
-//! projection by hand ([`TiedHead`], shared with the Transformer decoder), the encoder by hand where it has pre-norm attention layers and the
-//! products run on the host kernels ([`Encoding`]), and what joins them (the target embedding, the cross-attention
+//! projection by hand (`output.rs`'s `TiedHead`, shared with the Transformer decoder), the
+//! encoder by hand where it has pre-norm attention layers and the products run on the host
+//! kernels ([`Encoding`]), and what joins them (the target embedding, the cross-attention
 //! keys/values from the encoder's output; the whole encoder with Fourier mixing or a source
 //! padded before a token) by one autodiff pass from the input gradients the manual part
-//! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV`), whose gradient of the
-//! encoder's output then runs the encoder's backward.
+//! returns (`Σ x ⊙ dx + Σ K ⊙ dK + Σ V ⊙ dV`), whose gradient of the encoder's output then
+//! runs the encoder's backward.
 //!
 //! Size legend: B sentences, T target length, S span, D d_model, V vocabulary, N = B·T rows.
 use burn::optim::GradientsParams;
