@@ -101,10 +101,24 @@ pub fn translate(
     device: &Device,
 ) -> (Vec<String>, usize, f64) {
     let started = Instant::now();
+    let (hyps, generated) = decode_ids(model, sources, search, max_tokens, device);
+    let out = hyps.iter().map(|hyp| tokenizer.decode(hyp)).collect();
+    (out, generated, started.elapsed().as_secs_f64())
+}
+
+/// [`translate`]'s search without the tokenizer: the hypotheses' subword ids (EOS excluded),
+/// in input order, and the number of generated tokens (EOS counted once per sentence).
+pub fn decode_ids(
+    model: &Seq2Seq,
+    sources: &[Vec<u32>],
+    search: &SearchConfig,
+    max_tokens: usize,
+    device: &Device,
+) -> (Vec<Vec<u32>>, usize) {
     let mut order: Vec<usize> = (0..sources.len()).collect();
     order.sort_by_key(|&i| (sources[i].len(), i));
     let budget = (max_tokens / search.beam_size.max(1)).max(1);
-    let mut out = vec![String::new(); sources.len()];
+    let mut out = vec![Vec::new(); sources.len()];
     let mut generated = 0;
     let mut start = 0;
     while start < order.len() {
@@ -134,11 +148,11 @@ pub fn translate(
         };
         for (&i, hyp) in rows.iter().zip(hyps) {
             generated += hyp.len() + 1;
-            out[i] = tokenizer.decode(&hyp);
+            out[i] = hyp;
         }
         start = end;
     }
-    (out, generated, started.elapsed().as_secs_f64())
+    (out, generated)
 }
 
 /// Translate the first `max_pairs` (0 = all) sentences of `split` and score them with BLEU.

@@ -22,7 +22,7 @@ pub use config::{
     DecodeConfig, MtTrainConfig, TranslationConfig, TranslationData, is_translation_config,
 };
 pub use data::{load_eval_splits, load_translation_data};
-pub use evaluate::{BleuReport, evaluate_bleu, evaluate_loss, translate};
+pub use evaluate::{BleuReport, decode_ids, evaluate_bleu, evaluate_loss, translate};
 pub use run::{LoadedTranslationRun, load_translation_run};
 pub use state::{MtPosition, MtTrainerState};
 pub use step::mt_step;
