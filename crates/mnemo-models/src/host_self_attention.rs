@@ -13,10 +13,10 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_backend::runs_on_host;
 use mnemo_core::{CausalSelfAttention, KvCache};
-use mnemo_kernels::WindowShape;
 
 use crate::feedback::host;
 use crate::feedback::host_memory::HostMemory;
+use crate::transformer::backward::covers;
 
 /// A Transformer decoder layer's self-attention cache in decoding.
 #[derive(Debug, Clone)]
@@ -80,11 +80,7 @@ impl HostSelfCache {
     fn of(attn: &CausalSelfAttention) -> Option<Self> {
         let table = attn.positions.as_ref()?;
         let weights = table.table.val();
-        let covered = table.min_distance == 0
-            && attn.persistent.is_none()
-            && attn.adaptive_span.is_none()
-            && !weights.is_autodiff()
-            && runs_on_host(&weights.device());
+        let covered = covers(attn) && !weights.is_autodiff() && runs_on_host(&weights.device());
         covered.then(|| Self {
             memory: None,
             positions: host(table.window(table.span())),
@@ -98,15 +94,9 @@ impl HostSelfCache {
         let q = attn.query.forward(x.clone()); // [B,1,H·Dh]
         let (k, v) = (attn.key.forward(x.clone()), attn.value.forward(x));
         let (dims, device) = (q.dims(), q.device());
-        let (heads, span) = (self.heads, self.positions.len() / (dims[2] / self.heads));
-        let memory = self.memory.get_or_insert_with(|| {
-            HostMemory::causal(WindowShape {
-                rows: b * heads,
-                slots: 2 * span,
-                span,
-                dh: dims[2] / heads,
-            })
-        });
+        let dh = dims[2] / self.heads;
+        let (rows, span) = (b * self.heads, self.positions.len() / dh);
+        let memory = (self.memory).get_or_insert_with(|| HostMemory::causal(rows, span, dh));
         memory.push(&[(host(k), host(v))]);
         let out = memory.attend(0, &self.positions, &host(q));
         let out = Tensor::from_data(TensorData::new(out, dims), &device);

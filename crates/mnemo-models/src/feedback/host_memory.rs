@@ -211,10 +211,15 @@ impl HostMemory {
     /// Only the written slots are stored: the buffers start at [`CAUSAL_SLOTS`] slots per row
     /// and double as steps are written, up to `2·S` (as mnemo-core's `KvCache`), so a beam
     /// search's short sentences do not allocate `2·S` slots per row and layer.
-    pub(crate) fn causal(shape: WindowShape) -> Self {
+    ///
+    /// # Shapes
+    /// - rows: B·H window rows; span: S; dh: Dh
+    pub(crate) fn causal(rows: usize, span: usize, dh: usize) -> Self {
         let shape = WindowShape {
-            slots: CAUSAL_SLOTS.min(2 * shape.span),
-            ..shape
+            rows,
+            slots: CAUSAL_SLOTS.min(2 * span),
+            span,
+            dh,
         };
         let empty = vec![0.0f32; shape.rows * shape.slots * shape.dh];
         Self {
@@ -251,7 +256,6 @@ impl HostMemory {
     fn repeat_zero(&mut self) {
         let rows = self.kv.shape.rows;
         self.zero_rows = match self.folded {
-            _ if self.absent => Vec::new(),
             0 => Vec::new(),
             _ => {
                 let repeat = |x: &Vec<f32>| {

@@ -55,6 +55,7 @@ mod span_attention;
 mod stack;
 
 pub(crate) use encoder::{Encoding, decoder_inputs_surrogate};
+pub(crate) use layer::covers;
 use layer::{LayerParams, LayerParts};
 use span_attention::Keys;
 use stack::{Stack, StackTape};

@@ -6,6 +6,7 @@
 //!
 //! Size legend: B batch, T segment length, D d_model, V vocabulary, N = B·T rows.
 use burn::module::ParamId;
+use burn::nn::Embedding;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use mnemo_backend::with_host_view;
@@ -114,7 +115,16 @@ pub(crate) struct TiedHead<'a> {
 /// `1/σ` `[N, 1]`, and the normed top states `[N, D]`.
 pub(crate) type TiedTape = (Tensor<2>, Tensor<2>, Tensor<2>);
 
-impl TiedHead<'_> {
+impl<'a> TiedHead<'a> {
+    /// `final_norm`, then the head tied to `embedding` (its weight read on the plain device).
+    pub(crate) fn of(final_norm: &'a NormParams, embedding: &Embedding) -> Self {
+        Self {
+            final_norm,
+            embedding: embedding.weight.val().inner(),
+            id: embedding.weight.id,
+        }
+    }
+
     /// The logits of the top states.
     ///
     /// # Shapes

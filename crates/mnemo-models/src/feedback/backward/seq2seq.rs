@@ -96,11 +96,7 @@ impl Seq2Seq {
         let [b, t_len, d] = x.dims();
         let plain = x.clone().inner().device();
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
-        let head = TiedHead {
-            final_norm: &final_norm,
-            embedding: self.embedding.weight.val().inner(),
-            id: self.embedding.weight.id,
-        };
+        let head = TiedHead::of(&final_norm, &self.embedding);
         let plain_cross = cross
             .iter()
             .map(|c| CrossMemory {

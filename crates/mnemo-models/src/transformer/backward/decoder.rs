@@ -85,8 +85,7 @@ impl Seq2Seq {
         let cross: Vec<CrossMemory> = dec.cross_memory(&enc.states, &enc.key_mask); // autodiff
         let x = self.embed(tgt_in); // [B,T,D], autodiff
         let [b, t_len, d] = x.dims();
-        let emb = self.embedding.weight.val();
-        let autodiff = emb.is_autodiff();
+        let autodiff = self.embedding.weight.val().is_autodiff();
         let layers: Vec<LayerParams> = dec.layers.iter().map(|l| l.params(autodiff)).collect();
         let plain = x.clone().inner();
         let device = plain.device();
@@ -99,11 +98,7 @@ impl Seq2Seq {
         };
         let masks = stack.draw_masks(n, &device);
         let final_norm = NormParams::of(dec.final_norm.as_ref().expect("pre-norm"));
-        let head = TiedHead {
-            final_norm: &final_norm,
-            embedding: emb.inner(),
-            id: self.embedding.weight.id,
-        };
+        let head = TiedHead::of(&final_norm, &self.embedding);
         let (logits, tape) = stack.forward_top(plain.reshape([n, d]), b, masks, &head);
         let v = logits.dims()[1];
         let logits = logits.reshape([b, t_len, v]);

@@ -139,9 +139,10 @@ impl<'a> LayerParts<'a> {
     }
 }
 
-/// Whether the manual layers cover the causal attention `attn`: softmax with its own
-/// position table from distance 0, no persistent memory, no adaptive span.
-pub(super) fn covers(attn: &CausalSelfAttention) -> bool {
+/// Whether the host window kernels cover the causal attention `attn` (the manual layers here,
+/// and a Transformer decoder's decoding cache, `crate::host_self_attention`): softmax with its
+/// own position table from distance 0, no persistent memory, no adaptive span.
+pub(crate) fn covers(attn: &CausalSelfAttention) -> bool {
     attn.positions.as_ref().is_some_and(|p| p.min_distance == 0)
         && attn.persistent.is_none()
         && attn.adaptive_span.is_none()
