@@ -116,7 +116,7 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
     use mnemo_core::CausalSelfAttentionConfig;
-    use mnemo_core::host::to_vec;
+    use mnemo_core::host::{max_abs_diff, to_vec};
 
     /// Steps over the host cache equal those over the tensor cache: through its growth
     /// (span 40: 32 → 64 → 80 slots) and moves to the front (span 5, and 40 past step 80), with
@@ -141,9 +141,7 @@ mod tests {
             for t in 0..steps {
                 let x = Tensor::<3>::random([rows, 1, 8], Distribution::Normal(0.0, 1.0), &device);
                 let (got, want) = (host.step(&attn, x.clone()), tensors.step(&attn, x));
-                let diff = (to_vec(got).iter().zip(to_vec(want)))
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let diff = max_abs_diff(&to_vec(got), &to_vec(want));
                 assert!(
                     diff < 1e-5,
                     "span {span}, step {t}: the caches differ by {diff}"

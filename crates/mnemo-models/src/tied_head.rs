@@ -52,7 +52,7 @@ impl PackedHead {
 mod tests {
     use super::*;
     use crate::host_product::tests::tensor;
-    use mnemo_core::host::to_vec;
+    use mnemo_core::host::{max_abs_diff, to_vec};
 
     /// The packed head equals burn's `h · Eᵀ` to rounding, for row counts on both sides of the
     /// kernels' row blocks and a vocabulary that ends inside a column panel; autodiff weights
@@ -67,11 +67,7 @@ mod tests {
             let want = to_vec(h.clone().matmul(emb.clone().transpose()));
             let got = to_vec(head.logits(h));
             assert_eq!(got.len(), want.len());
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let worst = max_abs_diff(&got, &want);
             assert!(worst < 1e-4, "{n} rows: differs by {worst}");
         }
         let autodiff = mnemo_backend::autodiff_device("flex").unwrap();

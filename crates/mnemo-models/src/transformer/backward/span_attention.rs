@@ -545,18 +545,14 @@ mod tests {
     use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
     use mnemo_core::attend;
     use mnemo_core::heads::{merge_heads, split_heads};
-    use mnemo_core::host::to_vec;
+    use mnemo_core::host::{max_abs_diff, to_vec};
 
     use super::*;
 
     /// Asserts `got` equals `want` to 1e-4.
     fn close(name: &str, what: &str, got: &[f32], want: Vec<f32>) {
         assert_eq!(got.len(), want.len(), "{name}: {what}'s size");
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = max_abs_diff(got, &want);
         assert!(diff < 1e-4, "{name}: {what} differs by {diff}");
     }
 
